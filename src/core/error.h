@@ -1,0 +1,45 @@
+// The one error type of Dream Forge: a stable machine-readable code plus a human message.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace df {
+
+// Stable error codes. Their string forms are part of the public contracts (runner protocol,
+// HTTP envelope, CLI exit); never rename one, only add.
+enum class ErrorCode {
+  kInvalidArgument,  // "validation": bad user input (parameters, graph, request)
+  kModelNotFound,    // "model_not_found"
+  kUnsafeFormat,     // "unsafe_format": pickle checkpoints and other executable formats
+  kCorruptFile,      // "corrupt_file": truncated or lying files (safetensors, images, configs)
+  kUnsupported,      // "unsupported": well-formed input the engine cannot run (yet)
+  kOutOfMemory,      // "oom"
+  kTimeout,          // "timeout"
+  kCanceled,         // "canceled"
+  kRunnerCrashed,    // "runner_crashed"
+  kProtocol,         // "protocol": malformed runner-protocol message
+  kIo,               // "io_error": filesystem failures
+  kInternal,         // "internal"
+};
+
+std::string_view error_code_name(ErrorCode code);
+ErrorCode error_code_from_name(std::string_view name);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, std::string message, nlohmann::json details = nlohmann::json::object());
+
+  ErrorCode code() const { return code_; }
+  std::string_view code_name() const { return error_code_name(code_); }
+  const nlohmann::json& details() const { return details_; }
+
+ private:
+  ErrorCode code_;
+  nlohmann::json details_;
+};
+
+}  // namespace df

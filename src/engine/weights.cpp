@@ -1,0 +1,37 @@
+// Weights: lookup with clear errors, prefix views, dtype/device conversion.
+#include "engine/weights.h"
+
+#include "core/error.h"
+
+namespace df::engine {
+
+const at::Tensor& Weights::get(const std::string& name) const {
+  auto it = tensors_->find(full(name));
+  if (it == tensors_->end()) {
+    throw Error(ErrorCode::kCorruptFile, "model weights are missing tensor '" + full(name) + "'");
+  }
+  return it->second;
+}
+
+bool Weights::has(const std::string& name) const { return tensors_->count(full(name)) > 0; }
+
+Weights Weights::sub(const std::string& prefix) const { return Weights(tensors_, full(prefix)); }
+
+std::vector<std::string> Weights::keys() const {
+  std::vector<std::string> out;
+  out.reserve(tensors_->size());
+  for (const auto& [k, v] : *tensors_) out.push_back(k);
+  return out;
+}
+
+void Weights::to(at::ScalarType dtype, at::Device device) {
+  for (auto& [k, t] : *tensors_) {
+    if (at::isFloatingType(t.scalar_type())) {
+      t = t.to(device, dtype);
+    } else {
+      t = t.to(device);
+    }
+  }
+}
+
+}  // namespace df::engine
