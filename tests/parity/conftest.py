@@ -90,3 +90,12 @@ def max_abs_diff(a, b):
 
 
 torch.set_grad_enabled(False)
+
+
+@pytest.fixture(scope="session", params=["sd1", "sd2", "sdxl"])
+def tiny_pipeline(request, tmp_path_factory):
+    """(family, diffusers pipeline, saved folder) for each tiny family."""
+    import tiny_models
+    family = request.param
+    pipe, path = tiny_models.build(family, tmp_path_factory.mktemp(f"tiny_{family}"))
+    return family, pipe, path
