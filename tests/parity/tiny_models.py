@@ -28,10 +28,11 @@ def _scheduler(prediction):
 
 def _vae(groups):
     torch.manual_seed(0)
-    return AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
-                         down_block_types=["DownEncoderBlock2D"] * 2,
-                         up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4,
-                         norm_num_groups=groups, layers_per_block=2)
+    # Four blocks, like the real VAEs, so latents are 1/8 of the image size as ComfyUI assumes.
+    return AutoencoderKL(block_out_channels=[32, 32, 64, 64], in_channels=3, out_channels=3,
+                         down_block_types=["DownEncoderBlock2D"] * 4,
+                         up_block_types=["UpDecoderBlock2D"] * 4, latent_channels=4,
+                         norm_num_groups=groups, layers_per_block=1)
 
 
 def build_sd1(tokenizer_dir):
