@@ -1,0 +1,104 @@
+// safetensors <-> libtorch tensors: dtype mapping, copies out of the memory map, saving.
+#include "engine/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+
+namespace df::engine {
+namespace {
+
+const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
+  static const std::vector<std::pair<std::string, at::ScalarType>> table = {
+      {"F32", at::kFloat},   {"F16", at::kHalf},    {"BF16", at::kBFloat16},
+      {"F64", at::kDouble},  {"I64", at::kLong},    {"I32", at::kInt},
+      {"I16", at::kShort},   {"I8", at::kChar},     {"U8", at::kByte},
+      {"BOOL", at::kBool},   {"U16", at::kUInt16},  {"U32", at::kUInt32},
+      {"U64", at::kUInt64},  {"F8_E4M3", at::kFloat8_e4m3fn},
+      {"F8_E5M2", at::kFloat8_e5m2}};
+  return table;
+}
+
+// One stored tensor as an owned CPU tensor, converted to `float_dtype` when it is floating.
+at::Tensor read_tensor(const SafetensorsFile& file, const SafetensorsTensorInfo& info,
+                       std::optional<at::ScalarType> float_dtype) {
+  const at::ScalarType stored = scalar_type_from_safetensors(info.dtype);
+  const at::ScalarType wanted =
+      float_dtype && at::isFloatingType(stored) ? *float_dtype : stored;
+  const uint8_t* bytes = file.data(info);
+  const bool aligned = reinterpret_cast<uintptr_t>(bytes) % at::elementSize(stored) == 0;
+  if (wanted != stored && aligned) {
+    // Converting copies anyway: read straight from the map.
+    auto view = at::from_blob(const_cast<uint8_t*>(bytes), info.shape, at::dtype(stored));
+    return view.to(wanted);
+  }
+  at::Tensor copy = at::empty(info.shape, at::dtype(stored));
+  if (info.end > info.begin) std::memcpy(copy.data_ptr(), bytes, info.end - info.begin);
+  return wanted == stored ? copy : copy.to(wanted);
+}
+
+}  // namespace
+
+at::ScalarType scalar_type_from_safetensors(const std::string& dtype) {
+  for (const auto& [name, type] : dtype_table()) {
+    if (name == dtype) return type;
+  }
+  throw Error(ErrorCode::kUnsupported, "safetensors dtype '" + dtype + "' is not supported");
+}
+
+std::string safetensors_dtype_name(at::ScalarType type) {
+  for (const auto& [name, t] : dtype_table()) {
+    if (t == type) return name;
+  }
+  throw Error(ErrorCode::kUnsupported,
+              std::string("tensors of dtype ") + c10::toString(type) + " cannot be saved");
+}
+
+TensorMap load_safetensors(const std::string& path) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  TensorMap tensors;
+  for (const auto& info : file.tensors()) tensors.emplace(info.name, read_tensor(file, info, {}));
+  return tensors;
+}
+
+void save_safetensors(const std::string& path, const TensorMap& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<std::pair<std::string, at::Tensor>> sorted;
+  sorted.reserve(tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    sorted.emplace_back(name, tensor.to(at::kCPU).contiguous());
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<TensorBytesView> views;
+  views.reserve(sorted.size());
+  for (const auto& [name, tensor] : sorted) {
+    const auto* data = static_cast<const uint8_t*>(tensor.data_ptr());
+    views.push_back({name, safetensors_dtype_name(tensor.scalar_type()), tensor.sizes().vec(),
+                     {data, tensor.nbytes()}});
+  }
+  write_safetensors(path, views, metadata);
+}
+
+TensorMap load_safetensors_as(const SafetensorsFile& file, at::ScalarType float_dtype,
+                              const TensorRename& rename) {
+  TensorMap tensors;
+  std::map<std::string, std::string> source_of;
+  for (const auto& info : file.tensors()) {
+    auto name = rename(info.name);
+    if (!name) continue;
+    auto [it, inserted] = source_of.emplace(*name, info.name);
+    if (!inserted) {
+      throw Error(ErrorCode::kCorruptFile, "'" + file.path() + "' has both '" + it->second +
+                                               "' and '" + info.name + "', which both load as '" +
+                                               *name + "'");
+    }
+    tensors.emplace(*name, read_tensor(file, info, float_dtype));
+  }
+  return tensors;
+}
+
+}  // namespace df::engine

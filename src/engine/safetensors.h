@@ -1,0 +1,38 @@
+// safetensors files as libtorch tensors: whole-file load/save and the filtered, converting loader
+// used for model weights.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "engine/safetensors_file.h"
+#include "engine/weights.h"
+
+namespace df::engine {
+
+// The libtorch dtype of a safetensors dtype name; throws Error(kUnsupported) for names it lacks.
+at::ScalarType scalar_type_from_safetensors(const std::string& dtype);
+// The safetensors name of a libtorch dtype; throws Error(kUnsupported) for dtypes it cannot store.
+std::string safetensors_dtype_name(at::ScalarType type);
+
+// Every tensor of the file as an owned CPU tensor in its stored dtype.
+TensorMap load_safetensors(const std::string& path);
+
+// Writes the tensors (any device, any layout) in name order; see write_safetensors.
+void save_safetensors(const std::string& path, const TensorMap& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Maps a stored tensor name to the name it gets, or nullopt to skip the tensor.
+using TensorRename = std::function<std::optional<std::string>(const std::string&)>;
+
+// Owned CPU copies of the tensors that `rename` keeps, under their new names; floating tensors are
+// converted to `float_dtype` straight from the mapped bytes, others keep their dtype. Throws
+// Error(kCorruptFile) when two stored tensors get the same name.
+TensorMap load_safetensors_as(const SafetensorsFile& file, at::ScalarType float_dtype,
+                              const TensorRename& rename);
+
+}  // namespace df::engine
