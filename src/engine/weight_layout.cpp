@@ -127,14 +127,13 @@ std::vector<TensorShape> unet_tensor_layout(const UNetConfig& c) {
 
   for (size_t i = 0; i < blocks; ++i) {
     const std::string prefix = "down_blocks." + std::to_string(i);
-    const bool attention = is_cross_attention_block(c.down_block_types[i], "CrossAttnDownBlock2D",
-                                                    "DownBlock2D");
+    const bool attention =
+        is_cross_attention_block(c.down_block_types[i], "CrossAttnDownBlock2D", "DownBlock2D");
     const int64_t out = channels[i];
     if (attention) {
       for (int j = 0; j < c.layers_per_block; ++j) {
-        b.transformer_2d(prefix + ".attentions." + std::to_string(j), out,
-                         c.num_attention_heads[i], c.transformer_layers_per_block[i], context,
-                         linear_projection);
+        b.transformer_2d(prefix + ".attentions." + std::to_string(j), out, c.num_attention_heads[i],
+                         c.transformer_layers_per_block[i], context, linear_projection);
       }
     }
     for (int j = 0; j < c.layers_per_block; ++j) {
@@ -199,7 +198,8 @@ void vae_mid_block(LayoutBuilder& b, const std::string& prefix, int64_t channels
 
 std::vector<TensorShape> vae_tensor_layout(const VaeConfig& c) {
   const auto& channels = c.block_out_channels;
-  require(!channels.empty(), ErrorCode::kInvalidArgument, "vae config: block_out_channels is empty");
+  require(!channels.empty(), ErrorCode::kInvalidArgument,
+          "vae config: block_out_channels is empty");
   const size_t blocks = channels.size();
   const int64_t last = channels.back();
   LayoutBuilder b;

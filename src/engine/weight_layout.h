@@ -15,8 +15,8 @@ struct TensorShape {
 };
 
 // Every tensor of a diffusers UNet2DConditionModel state dict, in module order. Throws
-// Error(kUnsupported) for block types other than (CrossAttn)Down/UpBlock2D and Error(kInvalidArgument)
-// for inconsistent per-block lists.
+// Error(kUnsupported) for block types other than (CrossAttn)Down/UpBlock2D and
+// Error(kInvalidArgument) for inconsistent per-block lists.
 std::vector<TensorShape> unet_tensor_layout(const UNetConfig& config);
 
 // Every tensor of a diffusers AutoencoderKL state dict, in module order.

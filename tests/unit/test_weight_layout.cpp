@@ -1,13 +1,10 @@
-// Tests of the component weight layouts against key counts and shapes of real diffusers/transformers
-// state dicts (the parity suite's tiny configs and the released SD 1.5 / SDXL architectures).
-#include "engine/weight_layout.h"
-
-#include <map>
-#include <set>
-
+// Tests of the weight layouts against real diffusers/transformers state dicts (tiny and full size).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/error.h"
+#include "engine/weight_layout.h"
 
 namespace df::engine {
 namespace {
@@ -182,7 +179,8 @@ TEST(WeightLayout, TinyClipTextEncoders) {
 
   json with_projection = tiny;
   with_projection["architectures"] = {"CLIPTextModelWithProjection"};
-  const auto projected = by_name(clip_text_tensor_layout(ClipTextConfig::from_json(with_projection)));
+  const auto projected =
+      by_name(clip_text_tensor_layout(ClipTextConfig::from_json(with_projection)));
   EXPECT_EQ(projected.size(), 85u);
   EXPECT_EQ(shape_of(projected, "text_projection.weight"), (Shape{32, 32}));
 }

@@ -1,0 +1,13 @@
+// `dreamforge model ...`: subcommands that manage model files.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace df::cli {
+
+// Adds `model` and its subcommands (`create-tiny DIR --family sd1|sd2|sdxl [--seed N]`) to `app`.
+void register_model_commands(CLI::App& app);
+
+}  // namespace df::cli
