@@ -1,0 +1,274 @@
+// ComfyUI-compatible emphasis parsing and per-word chunked tokenization of prompts.
+#include "engine/prompt_weights.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace df::engine {
+namespace {
+
+constexpr double kEmphasis = 1.1;
+constexpr int kMaxNesting = 100;
+constexpr size_t kLongWordTokens = 8;  // words this long are split across chunks
+constexpr double kUnusableWeight = std::numeric_limits<double>::infinity();
+
+// Escaped parentheses stand in as two-byte placeholders while the weights are parsed.
+constexpr std::string_view kEscapedClose("\0\1", 2);
+constexpr std::string_view kEscapedOpen("\0\2", 2);
+
+std::string escape_parentheses(const std::string& prompt) {
+  std::string out;
+  out.reserve(prompt.size());
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    if (prompt[i] == '\\' && i + 1 < prompt.size() &&
+        (prompt[i + 1] == '(' || prompt[i + 1] == ')')) {
+      out += prompt[i + 1] == ')' ? kEscapedClose : kEscapedOpen;
+      ++i;
+    } else {
+      out += prompt[i];
+    }
+  }
+  return out;
+}
+
+std::string unescape_parentheses(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const std::string_view rest = text.substr(i);
+    if (rest.starts_with(kEscapedClose) || rest.starts_with(kEscapedOpen)) {
+      out += rest.starts_with(kEscapedClose) ? ')' : '(';
+      ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// Cuts text into top-level pieces: plain runs and "(...)" groups. An unmatched ')' is kept as
+// text (the depth counter goes negative, as in ComfyUI); an unclosed '(' group runs to the end.
+std::vector<std::string> split_top_level_groups(std::string_view text) {
+  std::vector<std::string> groups;
+  std::string current;
+  int depth = 0;
+  for (char c : text) {
+    if (c == '(') {
+      if (depth == 0 && !current.empty()) {
+        groups.push_back(std::move(current));
+        current.clear();
+      }
+      current += c;
+      ++depth;
+    } else if (c == ')') {
+      --depth;
+      current += c;
+      if (depth == 0) {
+        groups.push_back(std::move(current));
+        current.clear();
+      }
+    } else {
+      current += c;
+    }
+  }
+  if (!current.empty()) groups.push_back(std::move(current));
+  return groups;
+}
+
+bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Consumes digits with single underscores between them (Python's float syntax); returns how many
+// digits were read, appending them to `digits`.
+size_t read_digits(std::string_view text, size_t& i, std::string& digits) {
+  size_t count = 0;
+  while (i < text.size()) {
+    if (is_digit(text[i])) {
+      digits += text[i++];
+      ++count;
+    } else if (text[i] == '_' && count > 0 && i + 1 < text.size() && is_digit(text[i + 1])) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return count;
+}
+
+// Parses a number the way Python's float() does for ASCII text: surrounding whitespace, a sign,
+// decimal digits (with '_' separators), fraction, exponent. Returns kUnusableWeight for what
+// Python reads as a number but no image can use: "inf", "infinity", "nan" and out-of-range values.
+std::optional<double> parse_float(std::string_view text) {
+  while (!text.empty() && is_ascii_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_ascii_space(text.back())) text.remove_suffix(1);
+  std::string number;
+  size_t i = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    if (text[i] == '-') number += '-';
+    ++i;
+  }
+  std::string word(text.substr(i));
+  std::transform(word.begin(), word.end(), word.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (word == "inf" || word == "infinity" || word == "nan") return kUnusableWeight;
+  const size_t whole = read_digits(text, i, number);
+  size_t fraction = 0;
+  if (i < text.size() && text[i] == '.') {
+    number += text[i++];
+    fraction = read_digits(text, i, number);
+  }
+  if (whole + fraction == 0) return std::nullopt;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    number += text[i++];
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) number += text[i++];
+    if (read_digits(text, i, number) == 0) return std::nullopt;
+  }
+  if (i != text.size()) return std::nullopt;
+  double value = 0;
+  if (std::from_chars(number.data(), number.data() + number.size(), value).ec != std::errc()) {
+    return kUnusableWeight;  // beyond double range (Python would give inf or 0)
+  }
+  return value;
+}
+
+void collect_segments(std::string_view text, double weight, int depth,
+                      std::vector<std::pair<std::string, double>>& out) {
+  if (depth > kMaxNesting) {
+    throw Error(ErrorCode::kInvalidArgument, "prompt nests parentheses more than " +
+                                                 std::to_string(kMaxNesting) + " levels deep");
+  }
+  for (const std::string& group : split_top_level_groups(text)) {
+    if (group.size() < 2 || group.front() != '(' || group.back() != ')') {
+      out.emplace_back(group, weight);
+      continue;
+    }
+    std::string_view inner = std::string_view(group).substr(1, group.size() - 2);
+    double inner_weight = weight * kEmphasis;
+    const size_t colon = inner.rfind(':');
+    if (colon != std::string_view::npos && colon > 0) {
+      if (auto explicit_weight = parse_float(inner.substr(colon + 1))) {
+        if (!std::isfinite(*explicit_weight)) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      "prompt weight '" + unescape_parentheses(inner.substr(colon + 1)) + "' in '" +
+                          unescape_parentheses(group) +
+                          "' is not usable: weights must be finite numbers within double range");
+        }
+        inner_weight = *explicit_weight;
+        inner = inner.substr(0, colon);
+      }
+    }
+    collect_segments(inner, inner_weight, depth + 1, out);
+  }
+}
+
+std::vector<std::pair<std::string, double>> weighted_segments(const std::string& prompt) {
+  std::vector<std::pair<std::string, double>> segments;
+  collect_segments(escape_parentheses(prompt), 1.0, 0, segments);
+  for (auto& [text, weight] : segments) text = unescape_parentheses(text);
+  return segments;
+}
+
+std::vector<std::string> split_words(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::vector<std::string> words;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) words.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return words;
+}
+
+std::vector<int> word_ids(const ClipTokenizer& tokenizer, const std::string& word) {
+  if (auto whole = tokenizer.token_id(word + "</w>")) return {*whole};
+  return tokenizer.encode_text(word);
+}
+
+// Packs words into chunks of BOS + tokens + EOS + padding, ComfyUI's way.
+class ChunkPacker {
+ public:
+  explicit ChunkPacker(const ClipTokenizer& tokenizer) : tokenizer_(tokenizer) { start_chunk(); }
+
+  void add_word(const std::vector<int>& ids, float weight) {
+    const bool splittable = ids.size() >= kLongWordTokens;
+    size_t next = 0;
+    while (next < ids.size()) {
+      const size_t room = ClipTokenizer::kMaxLength - 1 - current().size();
+      const size_t left = ids.size() - next;
+      if (left <= room) {
+        append(ids, next, left, weight);
+        return;
+      }
+      if (splittable) {
+        append(ids, next, room, weight);
+        next += room;
+      }
+      finish_chunk();
+      start_chunk();
+    }
+  }
+
+  std::vector<std::vector<WeightedToken>> finish() {
+    finish_chunk();
+    return std::move(chunks_);
+  }
+
+ private:
+  std::vector<WeightedToken>& current() { return chunks_.back(); }
+
+  void start_chunk() { chunks_.push_back({{tokenizer_.bos_id(), 1.0f}}); }
+
+  void finish_chunk() {
+    current().push_back({tokenizer_.eos_id(), 1.0f});
+    current().resize(ClipTokenizer::kMaxLength, {tokenizer_.pad_id(), 1.0f});
+  }
+
+  void append(const std::vector<int>& ids, size_t from, size_t count, float weight) {
+    for (size_t i = from; i < from + count; ++i) current().push_back({ids[i], weight});
+  }
+
+  const ClipTokenizer& tokenizer_;
+  std::vector<std::vector<WeightedToken>> chunks_;
+};
+
+}  // namespace
+
+std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::string& prompt) {
+  std::vector<std::pair<std::string, float>> segments;
+  for (auto& [text, weight] : weighted_segments(prompt)) {
+    segments.emplace_back(std::move(text), static_cast<float>(weight));
+  }
+  return segments;
+}
+
+std::vector<std::vector<WeightedToken>> tokenize_weighted(const ClipTokenizer& tokenizer,
+                                                          const std::string& prompt) {
+  ChunkPacker packer(tokenizer);
+  for (const auto& [text, weight] : weighted_segments(prompt)) {
+    for (const std::string& word : split_words(text)) {
+      packer.add_word(word_ids(tokenizer, word), static_cast<float>(weight));
+    }
+  }
+  return packer.finish();
+}
+
+bool has_non_unit_weights(const std::vector<std::vector<WeightedToken>>& chunks) {
+  for (const auto& chunk : chunks) {
+    for (const WeightedToken& token : chunk) {
+      if (token.weight != 1.0f) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace df::engine

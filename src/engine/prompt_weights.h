@@ -1,0 +1,35 @@
+// ComfyUI prompt weighting: "(text)" / "(text:w)" emphasis and 77-token chunks for CLIP encoders.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tokenizer.h"
+
+namespace df::engine {
+
+struct WeightedToken {
+  int id;
+  float weight;
+};
+
+// Splits a prompt into (text, weight) segments with ComfyUI's rules: "(text)" multiplies the
+// enclosing weight by 1.1 (nesting compounds), "(text:w)" sets weight w (the last ':' inside; if
+// what follows is no number the 1.1 rule applies and the text keeps it), "\(" and "\)" are
+// literal parentheses, square brackets are plain text, unbalanced parentheses stay as text.
+// Throws Error(kInvalidArgument) for a weight that is not finite or nesting deeper than 100.
+std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::string& prompt);
+
+// Tokenizes a prompt as ComfyUI's CLIPTextEncode does: every space-separated word of every
+// weighted segment on its own ("word</w>" if the vocabulary has it, else its BPE ids), packed into
+// chunks of BOS + up to 75 tokens + EOS + padding (each exactly 77 long). A word that does not fit
+// moves to the next chunk, unless it has 8 or more tokens: then it is split. BOS, EOS and padding
+// have weight 1. An empty prompt gives one chunk [BOS, EOS, pad...].
+std::vector<std::vector<WeightedToken>> tokenize_weighted(const ClipTokenizer& tokenizer,
+                                                          const std::string& prompt);
+
+// True if any token of the chunks has a weight other than 1.
+bool has_non_unit_weights(const std::vector<std::vector<WeightedToken>>& chunks);
+
+}  // namespace df::engine
