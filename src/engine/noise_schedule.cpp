@@ -1,0 +1,93 @@
+// NoiseSchedule: the training sigma table and ComfyUI's / diffusers' timestep <-> sigma maps.
+#include "engine/noise_schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace df::engine {
+namespace {
+
+// Betas in `dtype`. diffusers' "scaled_linear" is ComfyUI's (LDM's) "linear": squares of a linear
+// ramp of square roots; diffusers' "linear" is a plain linear ramp.
+at::Tensor training_betas(const NoiseScheduleConfig& config, at::ScalarType dtype) {
+  const auto options = at::TensorOptions().dtype(dtype);
+  const int64_t count = config.num_train_timesteps;
+  if (config.beta_schedule == "scaled_linear") {
+    return at::linspace(std::sqrt(config.beta_start), std::sqrt(config.beta_end), count, options)
+        .pow(2);
+  }
+  if (config.beta_schedule == "linear") {
+    return at::linspace(config.beta_start, config.beta_end, count, options);
+  }
+  throw Error(ErrorCode::kUnsupported, "noise schedule '" + config.beta_schedule +
+                                           "' is not supported (scaled_linear, linear)");
+}
+
+at::Tensor sigmas_of(const at::Tensor& betas) {
+  const at::Tensor alphas_cumprod = at::cumprod(1.0 - betas, 0);
+  return ((1.0 - alphas_cumprod) / alphas_cumprod).pow(0.5);
+}
+
+}  // namespace
+
+NoiseSchedule::NoiseSchedule(const NoiseScheduleConfig& config) : prediction_(config.prediction) {
+  if (config.num_train_timesteps < 2) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "a noise schedule needs at least 2 training timesteps");
+  }
+  // ComfyUI: float64 schedule, float32 sigmas and float32 logs of the float64 sigmas.
+  const at::Tensor sigmas = sigmas_of(training_betas(config, at::kDouble));
+  sigmas_ = sigmas.to(at::kFloat).contiguous();
+  const at::Tensor log_sigmas = sigmas.log().to(at::kFloat).contiguous();
+  log_sigmas_.assign(log_sigmas.data_ptr<float>(),
+                     log_sigmas.data_ptr<float>() + log_sigmas.numel());
+  // diffusers: the whole schedule in float32.
+  const at::Tensor diffusers_log_sigmas =
+      sigmas_of(training_betas(config, at::kFloat)).log().to(at::kDouble).contiguous();
+  diffusers_log_sigmas_.assign(
+      diffusers_log_sigmas.data_ptr<double>(),
+      diffusers_log_sigmas.data_ptr<double>() + diffusers_log_sigmas.numel());
+}
+
+double NoiseSchedule::sigma_min() const { return sigmas_[0].item<double>(); }
+
+double NoiseSchedule::sigma_max() const { return sigmas_[size() - 1].item<double>(); }
+
+double NoiseSchedule::timestep_nearest(double sigma) const {
+  const float log_sigma = std::log(static_cast<float>(sigma));
+  size_t best = 0;
+  float best_distance = std::abs(log_sigma - log_sigmas_[0]);
+  for (size_t i = 1; i < log_sigmas_.size(); ++i) {
+    const float distance = std::abs(log_sigma - log_sigmas_[i]);
+    if (distance < best_distance) {
+      best = i;
+      best_distance = distance;
+    }
+  }
+  return static_cast<double>(best);
+}
+
+double NoiseSchedule::timestep_interpolated(double sigma) const {
+  const double log_sigma = std::log(std::max(sigma, 1e-10));
+  const auto& table = diffusers_log_sigmas_;
+  // The last entry not above log_sigma, kept below the top so that low + 1 exists.
+  const auto above = std::upper_bound(table.begin(), table.end(), log_sigma);
+  const size_t not_above = static_cast<size_t>(above - table.begin());
+  const size_t low = std::min(not_above == 0 ? 0 : not_above - 1, table.size() - 2);
+  const double weight =
+      std::clamp((table[low] - log_sigma) / (table[low] - table[low + 1]), 0.0, 1.0);
+  return (1.0 - weight) * static_cast<double>(low) + weight * static_cast<double>(low + 1);
+}
+
+double NoiseSchedule::sigma_at(double t) const {
+  const float clamped = std::clamp(static_cast<float>(t), 0.0f, static_cast<float>(size() - 1));
+  const auto low = static_cast<size_t>(std::floor(clamped));
+  const auto high = static_cast<size_t>(std::ceil(clamped));
+  const float weight = clamped - std::trunc(clamped);
+  const float log_sigma = (1.0f - weight) * log_sigmas_[low] + weight * log_sigmas_[high];
+  return std::exp(log_sigma);
+}
+
+}  // namespace df::engine

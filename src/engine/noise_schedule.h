@@ -1,0 +1,42 @@
+// The model's 1000-step training noise schedule in k-diffusion (VE) sigma form, as ComfyUI has it.
+#pragma once
+
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "engine/model_config.h"
+
+namespace df::engine {
+
+// sigma_t = sqrt((1 - alphas_cumprod[t]) / alphas_cumprod[t]) for the training timesteps t.
+// Betas and their cumulative product are computed in float64 and stored as float32, as ComfyUI
+// does; the timestep <-> sigma maps reproduce ComfyUI's float32 arithmetic.
+class NoiseSchedule {
+ public:
+  // Throws Error(kUnsupported) for beta schedules other than "scaled_linear" and "linear".
+  explicit NoiseSchedule(const NoiseScheduleConfig& config);
+
+  const at::Tensor& sigmas() const { return sigmas_; }  // [T] float32, ascending
+  double sigma_min() const;                              // sigmas[0]
+  double sigma_max() const;                              // sigmas[T-1]
+  int64_t size() const { return sigmas_.size(0); }
+
+  // ComfyUI's model timestep: index of the nearest log sigma (the first one on a tie).
+  double timestep_nearest(double sigma) const;
+  // diffusers' fractional timestep (_sigma_to_t): log-sigma interpolation between the bracketing
+  // entries of diffusers' own table, whose schedule is computed in float32.
+  double timestep_interpolated(double sigma) const;
+  // ComfyUI's sigma of a (fractional) timestep: log-linear interpolation, t clamped to [0, T-1].
+  double sigma_at(double t) const;
+
+  Prediction prediction() const { return prediction_; }
+
+ private:
+  at::Tensor sigmas_;
+  std::vector<float> log_sigmas_;             // ComfyUI's table: float32 logs of float64 sigmas
+  std::vector<double> diffusers_log_sigmas_;  // diffusers' table: logs of its float32 schedule
+  Prediction prediction_;
+};
+
+}  // namespace df::engine
