@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <string_view>
 
 #include "core/error.h"
@@ -17,7 +18,7 @@ namespace {
 constexpr double kEmphasis = 1.1;
 constexpr int kMaxNesting = 100;
 constexpr size_t kLongWordTokens = 8;  // words this long are split across chunks
-constexpr double kUnusableWeight = std::numeric_limits<double>::infinity();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // Escaped parentheses stand in as two-byte placeholders while the weights are parsed.
 constexpr std::string_view kEscapedClose("\0\1", 2);
@@ -104,8 +105,8 @@ size_t read_digits(std::string_view text, size_t& i, std::string& digits) {
 }
 
 // Parses a number the way Python's float() does for ASCII text: surrounding whitespace, a sign,
-// decimal digits (with '_' separators), fraction, exponent. Returns kUnusableWeight for what
-// Python reads as a number but no image can use: "inf", "infinity", "nan" and out-of-range values.
+// decimal digits (with '_' separators), fraction, exponent, "inf", "infinity", "nan". Values
+// beyond double range come back as infinity.
 std::optional<double> parse_float(std::string_view text) {
   while (!text.empty() && is_ascii_space(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_ascii_space(text.back())) text.remove_suffix(1);
@@ -118,7 +119,8 @@ std::optional<double> parse_float(std::string_view text) {
   std::string word(text.substr(i));
   std::transform(word.begin(), word.end(), word.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (word == "inf" || word == "infinity" || word == "nan") return kUnusableWeight;
+  if (word == "inf" || word == "infinity") return number.empty() ? kInfinity : -kInfinity;
+  if (word == "nan") return std::numeric_limits<double>::quiet_NaN();
   const size_t whole = read_digits(text, i, number);
   size_t fraction = 0;
   if (i < text.size() && text[i] == '.') {
@@ -134,7 +136,7 @@ std::optional<double> parse_float(std::string_view text) {
   if (i != text.size()) return std::nullopt;
   double value = 0;
   if (std::from_chars(number.data(), number.data() + number.size(), value).ec != std::errc()) {
-    return kUnusableWeight;  // beyond double range (Python would give inf or 0)
+    return kInfinity;  // beyond double range
   }
   return value;
 }
@@ -155,12 +157,6 @@ void collect_segments(std::string_view text, double weight, int depth,
     const size_t colon = inner.rfind(':');
     if (colon != std::string_view::npos && colon > 0) {
       if (auto explicit_weight = parse_float(inner.substr(colon + 1))) {
-        if (!std::isfinite(*explicit_weight)) {
-          throw Error(ErrorCode::kInvalidArgument,
-                      "prompt weight '" + unescape_parentheses(inner.substr(colon + 1)) + "' in '" +
-                          unescape_parentheses(group) +
-                          "' is not usable: weights must be finite numbers within double range");
-        }
         inner_weight = *explicit_weight;
         inner = inner.substr(0, colon);
       }
@@ -172,7 +168,15 @@ void collect_segments(std::string_view text, double weight, int depth,
 std::vector<std::pair<std::string, double>> weighted_segments(const std::string& prompt) {
   std::vector<std::pair<std::string, double>> segments;
   collect_segments(escape_parentheses(prompt), 1.0, 0, segments);
-  for (auto& [text, weight] : segments) text = unescape_parentheses(text);
+  for (auto& [text, weight] : segments) {
+    text = unescape_parentheses(text);
+    if (!(std::abs(weight) <= std::numeric_limits<float>::max())) {  // also catches NaN
+      std::ostringstream message;
+      message << "the prompt weight of '" << text << "' is " << weight
+              << "; weights must be finite float numbers";
+      throw Error(ErrorCode::kInvalidArgument, message.str());
+    }
+  }
   return segments;
 }
 

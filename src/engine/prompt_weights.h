@@ -18,7 +18,8 @@ struct WeightedToken {
 // enclosing weight by 1.1 (nesting compounds), "(text:w)" sets weight w (the last ':' inside; if
 // what follows is no number the 1.1 rule applies and the text keeps it), "\(" and "\)" are
 // literal parentheses, square brackets are plain text, unbalanced parentheses stay as text.
-// Throws Error(kInvalidArgument) for a weight that is not finite or nesting deeper than 100.
+// Throws Error(kInvalidArgument) for a weight that is not a finite float (e.g. "(x:nan)",
+// "(x:1e39)") or nesting deeper than 100.
 std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::string& prompt);
 
 // Tokenizes a prompt as ComfyUI's CLIPTextEncode does: every space-separated word of every

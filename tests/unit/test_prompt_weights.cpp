@@ -75,6 +75,9 @@ TEST(ParsePromptWeights, NonFiniteWeightsAreRejected) {
   expect_invalid("(cat:-Infinity)");
   expect_invalid("(cat:nan)");
   expect_invalid("(cat:1e999)");
+  expect_invalid("(cat:1e39)");      // beyond float range
+  expect_invalid("((cat):3.2e38)");  // 1.1 times beyond float range
+  expect_invalid("(cat:-nan) (dog)");
 }
 
 TEST(ParsePromptWeights, EscapedParenthesesAreLiteral) {
