@@ -1,0 +1,46 @@
+// Shared validation and errors of the image codecs.
+#include "image/codec_support.h"
+
+#include <string>
+
+#include "core/error.h"
+
+namespace df {
+
+void validate_image(const Image8& image) {
+  if (image.width <= 0 || image.height <= 0) {
+    throw Error(ErrorCode::kInvalidArgument, "cannot encode an image of size " +
+                                                 std::to_string(image.width) + "x" +
+                                                 std::to_string(image.height));
+  }
+  if (image.channels != 3 && image.channels != 4) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "cannot encode an image with " + std::to_string(image.channels) +
+                    " channels: only RGB (3) and RGBA (4) are supported");
+  }
+  const uint64_t expected =
+      uint64_t(image.width) * uint64_t(image.height) * uint64_t(image.channels);
+  if (image.pixels.size() != expected) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "image pixel buffer holds " + std::to_string(image.pixels.size()) +
+                    " bytes, but its size and channels need " + std::to_string(expected));
+  }
+}
+
+void check_decoded_size(std::string_view format, int64_t width, int64_t height) {
+  if (width <= 0 || height <= 0) throw_corrupt_image(format, "it declares an empty image");
+  if (width > kMaxDecodedSide || height > kMaxDecodedSide) {
+    throw Error(ErrorCode::kUnsupported,
+                std::string(format) + " image is " + std::to_string(width) + "x" +
+                    std::to_string(height) + "; images over " + std::to_string(kMaxDecodedSide) +
+                    " pixels on a side are not supported",
+                {{"width", width}, {"height", height}});
+  }
+}
+
+void throw_corrupt_image(std::string_view format, std::string_view why) {
+  throw Error(ErrorCode::kCorruptFile,
+              "the " + std::string(format) + " image is corrupt or truncated: " + std::string(why));
+}
+
+}  // namespace df

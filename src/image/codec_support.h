@@ -1,0 +1,42 @@
+// Pieces shared by the PNG, JPEG and WebP codecs: decode results, size limits, error handling.
+#pragma once
+
+#include <csetjmp>
+#include <cstdint>
+#include <string_view>
+
+#include "image/embedded_metadata.h"
+#include "image/image8.h"
+
+namespace df {
+
+struct DecodedImage {
+  Image8 image;               // EXIF orientation already applied
+  EmbeddedMetadata metadata;  // text entries in file order
+};
+
+// Decoding refuses images larger than this on a side: a corrupt or hostile header must not make
+// the service allocate gigabytes.
+constexpr int64_t kMaxDecodedSide = 16384;
+
+// Throws Error(kInvalidArgument) unless `image` has positive sizes, 3 or 4 channels and exactly
+// width * height * channels bytes of pixels.
+void validate_image(const Image8& image);
+
+// Throws Error(kUnsupported) when a file declares an image over kMaxDecodedSide on a side, and
+// Error(kCorruptFile) when it declares an empty one.
+void check_decoded_size(std::string_view format, int64_t width, int64_t height);
+
+[[noreturn]] void throw_corrupt_image(std::string_view format, std::string_view why);
+
+// Runs `step`; returns false when a C library's error handler longjmp'ed to `jump` instead.
+// The jump skips destructors: `step` must keep no object that has one alive across library calls
+// (keep containers outside and capture them by reference), and must not throw through C frames.
+template <typename Step>
+bool run_guarded(std::jmp_buf& jump, Step&& step) {
+  if (setjmp(jump) != 0) return false;
+  step();
+  return true;
+}
+
+}  // namespace df

@@ -1,0 +1,65 @@
+// Helpers shared by the image unit tests: synthetic images and error-code expectations.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+#include "image/image8.h"
+
+namespace df::image_test {
+
+// A smooth image (gradients plus a soft blob) that lossy codecs reproduce closely.
+inline Image8 gradient_image(int width, int height, int channels) {
+  Image8 image{width, height, channels, {}};
+  image.pixels.resize(size_t(width) * size_t(height) * size_t(channels));
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      uint8_t* p = &image.pixels[(size_t(y) * size_t(width) + size_t(x)) * size_t(channels)];
+      p[0] = static_cast<uint8_t>(255 * x / (width - 1));
+      p[1] = static_cast<uint8_t>(255 * y / (height - 1));
+      p[2] = static_cast<uint8_t>(128 + 100 * (x - width / 2) * (y - height / 2) /
+                                            (width * height / 4 + 1));
+      if (channels == 4) p[3] = static_cast<uint8_t>(255 - 200 * x / (width - 1));
+    }
+  }
+  return image;
+}
+
+// Pseudo-random pixels (a fixed LCG): every byte matters, for lossless checks.
+inline Image8 noise_image(int width, int height, int channels, uint32_t seed = 1) {
+  Image8 image{width, height, channels, {}};
+  image.pixels.resize(size_t(width) * size_t(height) * size_t(channels));
+  for (auto& byte : image.pixels) {
+    seed = seed * 1664525u + 1013904223u;
+    byte = static_cast<uint8_t>(seed >> 24);
+  }
+  return image;
+}
+
+inline double mean_abs_difference(const Image8& a, const Image8& b) {
+  EXPECT_EQ(a.pixels.size(), b.pixels.size());
+  if (a.pixels.size() != b.pixels.size() || a.pixels.empty()) return 1e9;
+  double total = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i)
+    total += std::abs(int(a.pixels[i]) - int(b.pixels[i]));
+  return total / double(a.pixels.size());
+}
+
+// The code of the df::Error `action` throws; nullopt (and a test failure) when it throws none.
+template <typename Action>
+std::optional<ErrorCode> error_code_of(Action&& action) {
+  try {
+    action();
+  } catch (const Error& error) {
+    return error.code();
+  }
+  ADD_FAILURE() << "expected a df::Error";
+  return std::nullopt;
+}
+
+}  // namespace df::image_test
