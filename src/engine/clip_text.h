@@ -1,0 +1,45 @@
+// CLIP text transformer (transformers CLIPTextModel / CLIPTextModelWithProjection) in libtorch.
+#pragma once
+
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "engine/model_config.h"
+#include "engine/weights.h"
+
+namespace df::engine {
+
+struct ClipTextOutput {
+  // [0] = token + position embeddings, [i] = output of layer i (no final LayerNorm);
+  // layers + 1 entries of [B, L, hidden].
+  std::vector<at::Tensor> hidden_states;
+  at::Tensor last_hidden_state;  // final_layer_norm(output of the last layer), [B, L, hidden]
+  // last_hidden_state at each row's first end-of-text token, projected by text_projection when the
+  // config has one: [B, hidden] or [B, projection_dim].
+  at::Tensor pooled;
+};
+
+// Weights use the transformers names without the "text_model." prefix
+// (embeddings.token_embedding.weight, encoder.layers.0.self_attn.q_proj.weight, final_layer_norm.*)
+// plus text_projection.weight when config.with_projection. Runs in the dtype/device of the weights.
+class ClipTextModel {
+ public:
+  ClipTextModel(ClipTextConfig config, Weights weights);
+
+  // input_ids: [B, L] integer token ids, L <= max_position_embeddings; every row must contain
+  // eos_token_id (the tokenizer's end-of-text id), where the pooled output is taken.
+  ClipTextOutput forward(const at::Tensor& input_ids, int eos_token_id) const;
+
+  const ClipTextConfig& config() const { return config_; }
+
+ private:
+  at::Tensor encoder_layer(const Weights& w, const at::Tensor& x) const;
+  at::Tensor activation(const at::Tensor& x) const;
+  void check_input_ids(const at::Tensor& input_ids, int eos_token_id) const;
+
+  ClipTextConfig config_;
+  Weights weights_;
+};
+
+}  // namespace df::engine

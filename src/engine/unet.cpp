@@ -1,0 +1,229 @@
+// UNet2DConditionModel forward: time embedding (+ SDXL text_time), down path with skips, cross-
+// attention mid block, up path consuming the skips, output head.
+#include "engine/unet.h"
+
+#include <string>
+
+#include <ATen/core/grad_mode.h>
+
+#include "core/error.h"
+#include "engine/nn_ops.h"
+
+namespace df::engine {
+namespace {
+
+constexpr double kTransformerGroupNormEps = 1e-6;
+constexpr double kTransformerLayerNormEps = 1e-5;
+
+bool is_known_down_block(const std::string& type) {
+  return type == "CrossAttnDownBlock2D" || type == "DownBlock2D";
+}
+bool is_known_up_block(const std::string& type) {
+  return type == "CrossAttnUpBlock2D" || type == "UpBlock2D";
+}
+
+std::string indexed(const std::string& name, size_t index) {
+  return name + "." + std::to_string(index);
+}
+
+Error bad_input(const std::string& message) {
+  return Error(ErrorCode::kInvalidArgument, "UNet input: " + message);
+}
+
+}  // namespace
+
+UNet::UNet(UNetConfig config, Weights weights)
+    : config_(std::move(config)), weights_(std::move(weights)) {
+  check_weights();
+}
+
+void UNet::check_weights() const {
+  const auto& c = config_;
+  const size_t blocks = c.block_out_channels.size();
+  if (blocks == 0 || c.down_block_types.size() != blocks || c.up_block_types.size() != blocks ||
+      c.num_attention_heads.size() != blocks || c.transformer_layers_per_block.size() != blocks) {
+    throw Error(ErrorCode::kCorruptFile, "UNet config: per-block lists differ in length");
+  }
+  if (!c.addition_embed_type.empty() && c.addition_embed_type != "text_time") {
+    throw Error(ErrorCode::kUnsupported,
+                "UNet addition_embed_type '" + c.addition_embed_type + "' is not supported");
+  }
+  const int64_t c0 = c.block_out_channels[0];
+  nn::require_shape(weights_, "conv_in.weight", {c0, c.in_channels, 3, 3});
+  nn::require_shape(weights_, "conv_out.weight", {c.out_channels, c0, 3, 3});
+  nn::require_shape(weights_, "time_embedding.linear_1.weight", {4 * c0, c0});
+  if (c.addition_embed_type == "text_time") {
+    nn::require_shape(weights_, "add_embedding.linear_1.weight",
+                      {4 * c0, c.projection_class_embeddings_input_dim});
+  }
+  for (size_t i = 0; i < blocks; ++i) {
+    if (!is_known_down_block(c.down_block_types[i]) || !is_known_up_block(c.up_block_types[i])) {
+      throw Error(ErrorCode::kUnsupported, "UNet block type '" + c.down_block_types[i] + "' / '" +
+                                               c.up_block_types[i] + "' is not supported");
+    }
+    const int64_t channels = c.block_out_channels[i];
+    if (c.num_attention_heads[i] <= 0 || channels % c.num_attention_heads[i] != 0) {
+      throw Error(ErrorCode::kCorruptFile, "UNet config: " + std::to_string(channels) +
+                                               " channels do not split into " +
+                                               std::to_string(c.num_attention_heads[i]) + " heads");
+    }
+    if (c.down_block_types[i] != "CrossAttnDownBlock2D") continue;
+    const Weights attention = weights_.sub(indexed("down_blocks", i)).sub("attentions.0");
+    if (c.use_linear_projection) {
+      nn::require_shape(attention, "proj_in.weight", {channels, channels});
+    } else {
+      nn::require_shape(attention, "proj_in.weight", {channels, channels, 1, 1});
+    }
+    nn::require_shape(attention, "transformer_blocks.0.attn2.to_k.weight",
+                      {channels, c.cross_attention_dim});
+  }
+}
+
+void UNet::check_inputs(const at::Tensor& sample, const at::Tensor& timesteps,
+                        const at::Tensor& context,
+                        const std::optional<UNetAddedConditioning>& added) const {
+  if (sample.dim() != 4 || sample.size(1) != config_.in_channels || sample.numel() == 0) {
+    throw bad_input("sample must be [batch, " + std::to_string(config_.in_channels) +
+                    ", height, width]");
+  }
+  const int64_t batch = sample.size(0);
+  if (timesteps.numel() != 1 && !(timesteps.dim() == 1 && timesteps.size(0) == batch)) {
+    throw bad_input("timesteps must hold one value or one per sample");
+  }
+  if (context.dim() != 3 || context.size(0) != batch ||
+      context.size(2) != config_.cross_attention_dim || context.size(1) == 0) {
+    throw bad_input("context must be [batch, tokens, " +
+                    std::to_string(config_.cross_attention_dim) + "]");
+  }
+  const bool wants_added = config_.addition_embed_type == "text_time";
+  if (!wants_added) {
+    if (added) throw bad_input("this UNet takes no pooled text embeddings or time ids");
+    return;
+  }
+  if (!added) throw bad_input("this UNet needs pooled text embeddings and time ids");
+  const at::Tensor& text = added->text_embeds;
+  const at::Tensor& ids = added->time_ids;
+  if (!text.defined() || !ids.defined() || text.dim() != 2 || ids.dim() != 2 ||
+      text.size(0) != batch || ids.size(0) != batch ||
+      text.size(1) + ids.size(1) * config_.addition_time_embed_dim !=
+          config_.projection_class_embeddings_input_dim) {
+    throw bad_input("text_embeds [batch, P] and time_ids [batch, n] must give P + n*" +
+                    std::to_string(config_.addition_time_embed_dim) + " = " +
+                    std::to_string(config_.projection_class_embeddings_input_dim));
+  }
+}
+
+at::Tensor UNet::time_embedding(const at::Tensor& timesteps, int64_t batch,
+                                const std::optional<UNetAddedConditioning>& added,
+                                const at::TensorOptions& options) const {
+  const at::Tensor t = timesteps.to(options.device(), at::kFloat).reshape({-1}).expand({batch});
+  const at::Tensor features = nn::timestep_embedding(t, config_.block_out_channels[0],
+                                                     config_.flip_sin_to_cos, config_.freq_shift);
+  at::Tensor temb = nn::timestep_mlp(weights_.sub("time_embedding"), features.to(options));
+  if (config_.addition_embed_type == "text_time") {
+    const at::Tensor time_features =
+        nn::timestep_embedding(added->time_ids.to(options.device()).reshape({-1}),
+                               config_.addition_time_embed_dim, config_.flip_sin_to_cos,
+                               config_.freq_shift)
+            .reshape({batch, -1});
+    const at::Tensor text = added->text_embeds.to(options.device(), at::kFloat);
+    temb = temb + nn::timestep_mlp(weights_.sub("add_embedding"),
+                                   at::cat({text, time_features}, -1).to(options));
+  }
+  return temb;
+}
+
+at::Tensor UNet::resnet(const Weights& w, const at::Tensor& x, const at::Tensor& temb) const {
+  return nn::resnet_block(w, x, temb, config_.norm_num_groups, config_.norm_eps);
+}
+
+at::Tensor UNet::transformer_block(const Weights& w, const at::Tensor& x,
+                                   const at::Tensor& context, int64_t heads) const {
+  const double eps = kTransformerLayerNormEps;
+  const at::Tensor normed = nn::layer_norm(w.sub("norm1"), x, eps);
+  at::Tensor h = x + nn::attention_block(w.sub("attn1"), normed, normed, heads);
+  h = h + nn::attention_block(w.sub("attn2"), nn::layer_norm(w.sub("norm2"), h, eps), context,
+                              heads);
+  return h + nn::geglu_feed_forward(w.sub("ff"), nn::layer_norm(w.sub("norm3"), h, eps));
+}
+
+at::Tensor UNet::spatial_transformer(const Weights& w, const at::Tensor& x,
+                                     const at::Tensor& context, int64_t heads) const {
+  const int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
+  const auto to_tokens = [&](const at::Tensor& t) {
+    return t.permute({0, 2, 3, 1}).reshape({batch, height * width, channels});
+  };
+  const auto to_image = [&](const at::Tensor& t) {
+    return t.reshape({batch, height, width, channels}).permute({0, 3, 1, 2}).contiguous();
+  };
+  const at::Tensor normed =
+      nn::group_norm(w.sub("norm"), x, config_.norm_num_groups, kTransformerGroupNormEps);
+  const bool linear = config_.use_linear_projection;
+  at::Tensor h = linear ? nn::linear(w.sub("proj_in"), to_tokens(normed))
+                        : to_tokens(nn::conv2d(w.sub("proj_in"), normed, 1, 0));
+  for (size_t k = 0; w.has(indexed("transformer_blocks", k) + ".norm1.weight"); ++k) {
+    h = transformer_block(w.sub(indexed("transformer_blocks", k)), h, context, heads);
+  }
+  h = linear ? to_image(nn::linear(w.sub("proj_out"), h))
+             : nn::conv2d(w.sub("proj_out"), to_image(h), 1, 0);
+  return h.add_(x);
+}
+
+at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
+                         const at::Tensor& context,
+                         const std::optional<UNetAddedConditioning>& added) const {
+  check_inputs(sample, timesteps, context, added);
+  at::NoGradGuard no_grad;
+  const at::Tensor& conv_in = weights_.get("conv_in.weight");
+  const at::TensorOptions options = conv_in.options();
+  const int64_t batch = sample.size(0);
+  const at::Tensor temb = time_embedding(timesteps, batch, added, options);
+  const at::Tensor ctx = context.to(options);
+  const auto& heads = config_.num_attention_heads;
+  const size_t blocks = config_.block_out_channels.size();
+  const size_t layers = config_.layers_per_block;
+
+  at::Tensor h = nn::conv2d(weights_.sub("conv_in"), sample.to(options), 1, 1);
+  std::vector<at::Tensor> skips{h};
+  for (size_t i = 0; i < blocks; ++i) {
+    const Weights block = weights_.sub(indexed("down_blocks", i));
+    const bool cross = config_.down_block_types[i] == "CrossAttnDownBlock2D";
+    for (size_t j = 0; j < layers; ++j) {
+      h = resnet(block.sub(indexed("resnets", j)), h, temb);
+      if (cross) h = spatial_transformer(block.sub(indexed("attentions", j)), h, ctx, heads[i]);
+      skips.push_back(h);
+    }
+    if (i + 1 < blocks) {
+      h = nn::downsample(block.sub("downsamplers.0"), h, nn::DownsamplePadding::kSymmetric);
+      skips.push_back(h);
+    }
+  }
+
+  const Weights mid = weights_.sub("mid_block");
+  h = resnet(mid.sub("resnets.0"), h, temb);
+  h = spatial_transformer(mid.sub("attentions.0"), h, ctx, heads.back());
+  h = resnet(mid.sub("resnets.1"), h, temb);
+
+  for (size_t j = 0; j < blocks; ++j) {
+    const Weights block = weights_.sub(indexed("up_blocks", j));
+    const bool cross = config_.up_block_types[j] == "CrossAttnUpBlock2D";
+    for (size_t k = 0; k <= layers; ++k) {
+      h = resnet(block.sub(indexed("resnets", k)), at::cat({h, skips.back()}, 1), temb);
+      skips.pop_back();
+      if (cross) {
+        h = spatial_transformer(block.sub(indexed("attentions", k)), h, ctx,
+                                heads[blocks - 1 - j]);
+      }
+    }
+    // Upsampling to the next skip's size equals ×2 for even sizes and also fits odd latents.
+    if (j + 1 < blocks) {
+      h = nn::upsample(block.sub("upsamplers.0"), h, skips.back().size(2), skips.back().size(3));
+    }
+  }
+
+  h = nn::silu_in_place(
+      nn::group_norm(weights_.sub("conv_norm_out"), h, config_.norm_num_groups, config_.norm_eps));
+  return nn::conv2d(weights_.sub("conv_out"), h, 1, 1);
+}
+
+}  // namespace df::engine

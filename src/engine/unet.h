@@ -1,0 +1,54 @@
+// The SD 1.x / 2.x / SDXL denoising network (diffusers UNet2DConditionModel) in libtorch.
+#pragma once
+
+#include <optional>
+
+#include <ATen/ATen.h>
+
+#include "engine/model_config.h"
+#include "engine/weights.h"
+
+namespace df::engine {
+
+// SDXL "text_time" conditioning: pooled text embedding and micro-conditioning numbers
+// (orig_h, orig_w, crop_top, crop_left, target_h, target_w; the refiner has 5, with an aesthetic
+// score in place of the target size).
+struct UNetAddedConditioning {
+  at::Tensor text_embeds;  // [B, P]
+  at::Tensor time_ids;     // [B, n]
+};
+
+// Weights use the diffusers names (conv_in.weight, down_blocks.1.attentions.0.proj_in.weight, ...).
+// Runs in the dtype/device of the weights; inputs are converted to them.
+class UNet {
+ public:
+  UNet(UNetConfig config, Weights weights);
+
+  // sample [B, in_channels, h, w] (any h, w >= 1), timesteps [B] or one value for the batch
+  // (fractional allowed), context [B, L, cross_attention_dim]; `added` is required exactly when
+  // the config has addition_embed_type "text_time". Returns [B, out_channels, h, w].
+  at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
+                     const at::Tensor& context,
+                     const std::optional<UNetAddedConditioning>& added = std::nullopt) const;
+
+  const UNetConfig& config() const { return config_; }
+
+ private:
+  void check_weights() const;
+  void check_inputs(const at::Tensor& sample, const at::Tensor& timesteps,
+                    const at::Tensor& context,
+                    const std::optional<UNetAddedConditioning>& added) const;
+  at::Tensor time_embedding(const at::Tensor& timesteps, int64_t batch,
+                            const std::optional<UNetAddedConditioning>& added,
+                            const at::TensorOptions& options) const;
+  at::Tensor resnet(const Weights& w, const at::Tensor& x, const at::Tensor& temb) const;
+  at::Tensor spatial_transformer(const Weights& w, const at::Tensor& x, const at::Tensor& context,
+                                 int64_t heads) const;
+  at::Tensor transformer_block(const Weights& w, const at::Tensor& x, const at::Tensor& context,
+                               int64_t heads) const;
+
+  UNetConfig config_;
+  Weights weights_;
+};
+
+}  // namespace df::engine
