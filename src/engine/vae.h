@@ -21,7 +21,8 @@ class Vae {
  public:
   Vae(VaeConfig config, Weights weights);
 
-  // image [B, in_channels, H, W] with values in [-1, 1]; h, w = ceil(H / 2^(blocks-1)), ...
+  // image [B, in_channels, H, W] with values in [-1, 1]; the latent size halves H and W (rounded
+  // down) once per block but the last, e.g. 512 -> 64 for the four-block SD VAEs.
   LatentMoments encode(const at::Tensor& image) const;
   // Unscaled latents z [B, latent_channels, h, w] -> image [B, out_channels, h·2^(blocks-1), ...]
   // roughly in [-1, 1], not clamped.
