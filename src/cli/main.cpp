@@ -1,13 +1,27 @@
-// dreamforge: command-line entry point; dispatches to subcommands.
+// dreamforge: command-line entry point; dispatches to subcommands and turns errors into exit codes.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cmd_generate.h"
+#include "cli/cmd_model.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Dream Forge: self-hosted image generation"};
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
+  df::cli::register_generate_command(app);
+  df::cli::register_model_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const df::Error& e) {
+    std::cerr << "error[" << e.code_name() << "]: " << e.what() << '\n';
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error[internal]: " << e.what() << '\n';
+    return 1;
+  }
   return 0;
 }

@@ -1,0 +1,61 @@
+// Atomic writes, whole-file reads and confined path joins.
+#include "core/files.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "core/error.h"
+
+namespace df {
+
+namespace fs = std::filesystem;
+
+void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot create '" + temp + "': " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      ::unlink(temp.c_str());
+      throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + reason);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(temp.c_str());
+    throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + reason);
+  }
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, "cannot read '" + path + "'");
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string join_inside(const std::string& root, const std::string& relative, const std::string& what) {
+  const fs::path rel(relative);
+  if (rel.is_absolute()) {
+    throw Error(ErrorCode::kInvalidArgument, what + " '" + relative + "' must be a relative path");
+  }
+  const fs::path base = fs::weakly_canonical(fs::absolute(root));
+  const fs::path full = fs::weakly_canonical(base / rel);
+  auto [base_end, ignored] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (base_end != base.end()) {
+    throw Error(ErrorCode::kInvalidArgument, what + " '" + relative + "' leaves " + base.string());
+  }
+  return full.string();
+}
+
+}  // namespace df

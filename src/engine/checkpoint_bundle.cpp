@@ -1,0 +1,108 @@
+// Loading a checkpoint into ready-to-run modules, device/dtype choice, VAE image conversion.
+#include "engine/checkpoint_bundle.h"
+
+#include "core/error.h"
+#include "engine/checkpoint.h"
+
+namespace df::engine {
+namespace {
+
+at::ScalarType dtype_from_name(const std::string& name, bool cuda) {
+  if (name == "auto") return cuda ? at::kHalf : at::kFloat;
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown dtype '" + name + "' (use auto, float32, float16 or bfloat16)");
+}
+
+at::Device device_from_name(const std::string& name) {
+  if (name == "auto") return at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  if (name.rfind("cuda", 0) == 0 && !at::hasCUDA()) {
+    throw Error(ErrorCode::kUnsupported, "device '" + name + "' requested but no CUDA GPU is usable");
+  }
+  try {
+    return at::Device(name);
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::kInvalidArgument, "unknown device '" + name + "' (use auto, cpu or cuda)");
+  }
+}
+
+}  // namespace
+
+RuntimePlacement resolve_placement(const std::string& device, const std::string& dtype,
+                                   Family family) {
+  RuntimePlacement p;
+  p.device = device_from_name(device);
+  const bool cuda = p.device.is_cuda();
+  p.dtype = dtype_from_name(dtype, cuda);
+  if (!cuda && p.dtype == at::kHalf) {
+    throw Error(ErrorCode::kUnsupported, "float16 runs only on CUDA; use float32 or bfloat16 on CPU");
+  }
+  const bool sdxl = family == Family::kSDXL || family == Family::kSDXLRefiner;
+  p.vae_dtype = (sdxl && p.dtype == at::kHalf) ? at::kFloat : p.dtype;
+  return p;
+}
+
+int VaeCodec::downscale() const {
+  return 1 << (static_cast<int>(vae_.config().block_out_channels.size()) - 1);
+}
+
+at::Tensor VaeCodec::decode(const at::Tensor& latents) const {
+  at::InferenceMode guard;
+  at::Tensor z = latents.to(placement_.device, placement_.vae_dtype);
+  at::Tensor pixels = vae_.decode(z).to(at::kFloat);
+  pixels = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0);
+  return pixels.permute({0, 2, 3, 1}).contiguous().cpu();
+}
+
+at::Tensor VaeCodec::encode(const at::Tensor& images) const {
+  at::InferenceMode guard;
+  // Like ComfyUI's VAEEncode: crop to a multiple of the VAE's downscale factor, centred.
+  const int64_t step = downscale();
+  const int64_t h = images.size(1) / step * step;
+  const int64_t w = images.size(2) / step * step;
+  if (h == 0 || w == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "image is smaller than the VAE's " +
+                                                 std::to_string(step) + " pixel latent cell");
+  }
+  at::Tensor cropped = images.narrow(1, (images.size(1) - h) / 2, h)
+                           .narrow(2, (images.size(2) - w) / 2, w)
+                           .permute({0, 3, 1, 2});
+  at::Tensor x = (cropped * 2.0 - 1.0).to(placement_.device, placement_.vae_dtype);
+  return vae_.encode(x).mean.to(at::kFloat).cpu();
+}
+
+CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
+  LoadOptions options;
+  options.dtype = at::kFloat;
+  options.device = at::kCPU;
+  options.clip_vocab_dir = request.clip_vocab_dir;
+  LoadedModel loaded = load_model(request.path, options);
+
+  const PipelineConfig& config = loaded.config;
+  RuntimePlacement placement = resolve_placement(request.device, request.dtype, config.family);
+  loaded.unet.to(placement.dtype, placement.device);
+  loaded.vae.to(placement.vae_dtype, placement.device);
+
+  std::vector<TextEncoder> encoders;
+  for (size_t i = 0; i < loaded.text_encoders.size(); ++i) {
+    loaded.text_encoders[i].to(placement.dtype, placement.device);
+    encoders.push_back(TextEncoder{ClipTokenizer::load(loaded.tokenizer_dirs.at(i)),
+                                   ClipTextModel(config.text_encoders.at(i), loaded.text_encoders[i])});
+  }
+
+  CheckpointBundle bundle;
+  bundle.name = loaded.name;
+  bundle.sha256 = loaded.sha256;
+  bundle.family = config.family;
+  bundle.model = std::make_shared<const DiffusionModel>(DiffusionModel{
+      config.family, UNet(config.unet, loaded.unet), NoiseSchedule(config.schedule),
+      config.vae.scaling_factor, config.requires_aesthetics_score, placement});
+  bundle.clip =
+      std::make_shared<const TextConditioner>(config.family, std::move(encoders), placement.device);
+  bundle.vae = std::make_shared<const VaeCodec>(Vae(config.vae, loaded.vae), placement);
+  return bundle;
+}
+
+}  // namespace df::engine

@@ -1,0 +1,70 @@
+// A loaded checkpoint as CheckpointLoaderSimple yields it: diffusion MODEL, CLIP conditioner and VAE.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "engine/model_config.h"
+#include "engine/noise_schedule.h"
+#include "engine/text_conditioning.h"
+#include "engine/unet.h"
+#include "engine/vae.h"
+
+namespace df::engine {
+
+// Where and in which precision the modules run.
+struct RuntimePlacement {
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;      // UNet and text encoders
+  at::ScalarType vae_dtype = at::kFloat;  // SDXL's VAE overflows in float16: never half for it
+};
+
+// Picks the device ("auto", "cpu", "cuda", "cuda:N") and dtype ("auto", "float32", "float16",
+// "bfloat16"); auto means CUDA in float16 when libtorch sees a GPU, else CPU float32.
+RuntimePlacement resolve_placement(const std::string& device, const std::string& dtype,
+                                   Family family);
+
+// The denoising model with its noise schedule (ComfyUI's MODEL).
+struct DiffusionModel {
+  Family family;
+  UNet unet;
+  NoiseSchedule schedule;
+  double latent_scale;  // VAE scaling factor: latents are multiplied by it before sampling
+  bool requires_aesthetics_score;
+  RuntimePlacement placement;
+};
+
+// The VAE with its latent scale (ComfyUI's VAE). Images are [B,H,W,3] float32 in [0,1] on the CPU.
+class VaeCodec {
+ public:
+  VaeCodec(Vae vae, RuntimePlacement placement) : vae_(std::move(vae)), placement_(placement) {}
+  at::Tensor decode(const at::Tensor& latents) const;  // unscaled latents -> images
+  at::Tensor encode(const at::Tensor& images) const;   // images -> unscaled latent mean
+  int downscale() const;
+
+ private:
+  Vae vae_;
+  RuntimePlacement placement_;
+};
+
+struct CheckpointBundle {
+  std::string name;
+  std::string sha256;
+  Family family;
+  std::shared_ptr<const DiffusionModel> model;
+  std::shared_ptr<const TextConditioner> clip;
+  std::shared_ptr<const VaeCodec> vae;
+};
+
+struct CheckpointLoadRequest {
+  std::string path;
+  std::string device = "auto";
+  std::string dtype = "auto";
+  std::string clip_vocab_dir;  // tokenizer files for single-file checkpoints
+};
+
+CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request);
+
+}  // namespace df::engine

@@ -1,0 +1,137 @@
+// KSampler: ComfyUI's sampling entry point on top of the engine's schedules and samplers.
+#include "engine/ksampler.h"
+
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "engine/noise.h"
+#include "engine/schedulers.h"
+
+namespace df::engine {
+namespace {
+
+// Repeats a context along the sequence axis to `length` tokens (a multiple of its own length).
+at::Tensor repeat_to(const at::Tensor& context, int64_t length) {
+  const int64_t times = length / context.size(1);
+  return times == 1 ? context : context.repeat({1, times, 1});
+}
+
+// SDXL size/crop conditioning as ComfyUI computes it for CLIPTextEncode conditionings.
+at::Tensor time_ids(const DiffusionModel& model, int64_t height, int64_t width, bool negative) {
+  std::vector<float> ids;
+  if (model.requires_aesthetics_score) {
+    const float aesthetic = negative ? 2.5f : 6.0f;
+    ids = {float(height), float(width), 0.f, 0.f, aesthetic};
+  } else {
+    ids = {float(height), float(width), 0.f, 0.f, float(height), float(width)};
+  }
+  return at::tensor(ids, at::kFloat).unsqueeze(0);
+}
+
+at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const at::Tensor& out,
+                       double sigma) {
+  switch (model.schedule.prediction()) {
+    case Prediction::kEpsilon:
+      return x - out * sigma;
+    case Prediction::kVPrediction: {
+      const double s2 = sigma * sigma + 1.0;
+      return x * (1.0 / s2) - out * (sigma / std::sqrt(s2));
+    }
+    case Prediction::kSample:
+      return out;
+  }
+  return out;
+}
+
+}  // namespace
+
+Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
+                              const Conditioning& negative, double cfg, int64_t pixel_height,
+                              int64_t pixel_width) {
+  const bool guided = std::abs(cfg - 1.0) > 1e-9;
+  const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
+  const RuntimePlacement placement = model.placement;
+
+  at::Tensor context = positive.context;
+  at::Tensor pooled = positive.pooled;
+  at::Tensor ids = time_ids(model, pixel_height, pixel_width, false);
+  if (guided) {
+    const int64_t length = std::lcm(positive.context.size(1), negative.context.size(1));
+    if (length / std::min(positive.context.size(1), negative.context.size(1)) > 4) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "positive and negative prompts differ too much in length (more than 4x)");
+    }
+    context = at::cat({repeat_to(positive.context, length), repeat_to(negative.context, length)});
+    if (sdxl) {
+      pooled = at::cat({positive.pooled, negative.pooled});
+      ids = at::cat({ids, time_ids(model, pixel_height, pixel_width, true)});
+    }
+  }
+  context = context.to(placement.device, placement.dtype);
+  if (sdxl) {
+    pooled = pooled.to(placement.device, placement.dtype);
+    ids = ids.to(placement.device, placement.dtype);
+  }
+
+  return [&model, guided, sdxl, cfg, context, pooled, ids, placement](const at::Tensor& x,
+                                                                      double sigma) {
+    at::InferenceMode guard;
+    const int64_t batch = x.size(0);
+    const int64_t copies = guided ? 2 : 1;
+    at::Tensor x_in = guided ? at::cat({x, x}) : x;
+    const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
+    at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
+    at::Tensor timesteps = at::full({copies * batch}, model.schedule.timestep_nearest(sigma),
+                                    at::TensorOptions().dtype(at::kFloat).device(placement.device));
+    // Conditioning rows are [positive, negative]; each repeats once per latent in the batch.
+    at::Tensor ctx = context.repeat_interleave(batch, 0);
+    std::optional<UNetAddedConditioning> added;
+    if (sdxl) {
+      added = UNetAddedConditioning{pooled.repeat_interleave(batch, 0), ids.repeat_interleave(batch, 0)};
+    }
+    at::Tensor out = model.unet.forward(sample, timesteps, ctx, added).to(x.device(), at::kFloat);
+    at::Tensor denoised = to_denoised(model, x_in, out, sigma);
+    if (!guided) return denoised;
+    at::Tensor cond = denoised.narrow(0, 0, batch);
+    at::Tensor uncond = denoised.narrow(0, batch, batch);
+    return uncond + (cond - uncond) * cfg;
+  };
+}
+
+at::Tensor ksampler_sigmas(const NoiseSchedule& schedule, const KSamplerParams& params) {
+  if (params.steps < 1) throw Error(ErrorCode::kInvalidArgument, "steps must be at least 1");
+  if (params.denoise <= 0.0 || params.denoise > 1.0) {
+    throw Error(ErrorCode::kInvalidArgument, "denoise must be in (0, 1]");
+  }
+  const bool advanced = params.start_at_step != 0 || params.end_at_step < params.steps ||
+                        params.return_with_leftover_noise;
+  if (!advanced) {
+    return denoise_sigmas(schedule, params.scheduler, params.sampler, params.steps, params.denoise);
+  }
+  return advanced_sigmas(schedule, params.scheduler, params.sampler, params.steps,
+                         params.start_at_step, params.end_at_step,
+                         params.return_with_leftover_noise);
+}
+
+at::Tensor ksample(const DiffusionModel& model, const Conditioning& positive,
+                   const Conditioning& negative, const at::Tensor& latent,
+                   const KSamplerParams& params, const SamplerHooks& hooks) {
+  at::InferenceMode guard;
+  at::Tensor sigmas = ksampler_sigmas(model.schedule, params);
+  if (sigmas.numel() < 2) return latent;
+
+  at::Tensor noise = params.add_noise ? comfy_initial_noise(latent.sizes().vec(), params.seed)
+                                      : at::zeros_like(latent, at::kFloat);
+  at::Tensor start = latent.to(at::kFloat);
+  if (at::count_nonzero(start).item<int64_t>() > 0) start = start * model.latent_scale;
+  at::Tensor x = noise_latent(start, noise, sigmas[0].item<double>(), model.schedule.sigma_max());
+  x = x.to(model.placement.device);
+
+  Denoiser denoise = make_guided_denoiser(model, positive, negative, params.cfg,
+                                          latent.size(2) * 8, latent.size(3) * 8);
+  at::Tensor out = run_sampler(params.sampler, denoise, x, sigmas.to(x.device()), params.seed, hooks);
+  return (out / model.latent_scale).cpu();
+}
+
+}  // namespace df::engine

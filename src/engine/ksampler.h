@@ -1,0 +1,43 @@
+// KSampler / KSamplerAdvanced semantics: noise, sigma selection, classifier-free guidance, sampling.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "engine/checkpoint_bundle.h"
+#include "engine/samplers.h"
+#include "engine/text_conditioning.h"
+
+namespace df::engine {
+
+struct KSamplerParams {
+  uint64_t seed = 0;
+  int steps = 20;
+  double cfg = 8.0;
+  std::string sampler = "euler";
+  std::string scheduler = "normal";
+  double denoise = 1.0;
+  // KSamplerAdvanced controls (the plain KSampler uses the defaults).
+  bool add_noise = true;
+  int start_at_step = 0;
+  int end_at_step = 10000;
+  bool return_with_leftover_noise = false;
+};
+
+// Sigmas the sampler walks for these parameters (KSampler's denoise rule, or the advanced slice).
+at::Tensor ksampler_sigmas(const NoiseSchedule& schedule, const KSamplerParams& params);
+
+// Denoises `latent` (unscaled, [B,4,h,w]) and returns the unscaled result, as ComfyUI's KSampler.
+at::Tensor ksample(const DiffusionModel& model, const Conditioning& positive,
+                   const Conditioning& negative, const at::Tensor& latent,
+                   const KSamplerParams& params, const SamplerHooks& hooks);
+
+// The model call wrapped as a denoiser: input scaling, timestep, prediction type, and CFG.
+Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
+                              const Conditioning& negative, double cfg, int64_t pixel_height,
+                              int64_t pixel_width);
+
+}  // namespace df::engine

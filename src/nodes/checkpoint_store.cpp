@@ -1,0 +1,68 @@
+// CheckpointStore: safe name resolution, listing, and a one-model cache.
+#include "nodes/checkpoint_store.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/files.h"
+
+namespace df::nodes {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_diffusers_folder(const fs::path& p) { return fs::is_regular_file(p / "model_index.json"); }
+
+}  // namespace
+
+std::string CheckpointStore::resolve(const std::string& name) const {
+  if (name.empty()) throw Error(ErrorCode::kInvalidArgument, "checkpoint name is empty");
+  const std::string full = join_inside(options_.models_dir, name, "checkpoint name");
+  if (!fs::exists(full)) {
+    throw Error(ErrorCode::kModelNotFound,
+                "checkpoint '" + name + "' not found in " + options_.models_dir);
+  }
+  return full;
+}
+
+std::vector<std::string> CheckpointStore::list() const {
+  std::vector<std::string> names;
+  const fs::path root(options_.models_dir);
+  if (!fs::is_directory(root)) return names;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied);
+       it != fs::recursive_directory_iterator(); ++it) {
+    const fs::path& p = it->path();
+    if (it->is_directory() && is_diffusers_folder(p)) {
+      names.push_back(fs::relative(p, root).generic_string());
+      it.disable_recursion_pending();  // a model's own component files are not checkpoints
+    } else if (it->is_regular_file() && p.extension() == ".safetensors") {
+      names.push_back(fs::relative(p, root).generic_string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::shared_ptr<const engine::CheckpointBundle> CheckpointStore::get(const std::string& name) {
+  if (loaded_ && loaded_name_ == name) return loaded_;
+  const std::string path = resolve(name);
+  loaded_.reset();  // free the previous model before loading the next one
+  engine::CheckpointLoadRequest request{path, options_.device, options_.dtype, options_.clip_vocab_dir};
+  loaded_ = std::make_shared<const engine::CheckpointBundle>(engine::load_checkpoint_bundle(request));
+  loaded_name_ = name;
+  hashes_[name] = loaded_->sha256;
+  return loaded_;
+}
+
+std::string CheckpointStore::hash_of(const std::string& name) const {
+  auto it = hashes_.find(name);
+  return it == hashes_.end() ? "" : it->second;
+}
+
+void CheckpointStore::clear() {
+  loaded_.reset();
+  loaded_name_.clear();
+}
+
+}  // namespace df::nodes

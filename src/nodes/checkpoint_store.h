@@ -1,0 +1,43 @@
+// Finds checkpoints under the models folder and keeps the most recently used one loaded.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/checkpoint_bundle.h"
+
+namespace df::nodes {
+
+struct CheckpointStoreOptions {
+  std::string models_dir;
+  std::string device = "auto";
+  std::string dtype = "auto";
+  std::string clip_vocab_dir;  // tokenizer files for single-file checkpoints
+};
+
+class CheckpointStore {
+ public:
+  explicit CheckpointStore(CheckpointStoreOptions options) : options_(std::move(options)) {}
+
+  // Loads `name` (a path relative to the models folder) or returns the loaded one.
+  std::shared_ptr<const engine::CheckpointBundle> get(const std::string& name);
+  // Names CheckpointLoaderSimple accepts: diffusers folders and .safetensors files, sorted.
+  std::vector<std::string> list() const;
+  // Absolute path of `name`; throws kInvalidArgument for names that leave the models folder and
+  // kModelNotFound for names that do not exist.
+  std::string resolve(const std::string& name) const;
+  // The sha256 of a checkpoint loaded earlier in this process ("" if never loaded).
+  std::string hash_of(const std::string& name) const;
+  void clear();
+  const CheckpointStoreOptions& options() const { return options_; }
+
+ private:
+  CheckpointStoreOptions options_;
+  std::string loaded_name_;
+  std::shared_ptr<const engine::CheckpointBundle> loaded_;
+  std::map<std::string, std::string> hashes_;
+};
+
+}  // namespace df::nodes

@@ -1,0 +1,200 @@
+// Node implementations that read, scale and write images (LoadImage, ImageScale, SaveImage, ...).
+#include <filesystem>
+#include <random>
+#include <regex>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/sha256.h"
+#include "nodes/builtin_nodes.h"
+#include "nodes/function_node.h"
+#include "nodes/generation_trace.h"
+#include "nodes/image_tensors.h"
+#include "nodes/node_values.h"
+
+namespace df::nodes {
+namespace {
+
+namespace fs = std::filesystem;
+using graph::NodeContext;
+using graph::NodeInputs;
+using graph::Value;
+
+// LoadImage values may carry ComfyUI's folder annotation: "cat.png [input]" / "x.png [output]".
+std::string image_path(const RunEnvironment& env, std::string name) {
+  std::string root = env.input_dir;
+  static const std::regex annotated(R"(^(.*) \[(input|output|temp)\]$)");
+  std::smatch match;
+  if (std::regex_match(name, match, annotated)) {
+    const std::string folder = match[2];
+    name = match[1];
+    if (folder == "output") root = env.output_dir;
+    if (folder == "temp") root = (fs::path(env.output_dir) / "temp").string();
+  }
+  return join_inside(root, name, "image");
+}
+
+bool is_image_file(const fs::path& path) {
+  static const std::vector<std::string> extensions = {".png", ".jpg", ".jpeg", ".webp"};
+  std::string ext = path.extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::find(extensions.begin(), extensions.end(), ext) != extensions.end();
+}
+
+// ComfyUI's save path rule: the prefix may name a subfolder (kept inside the folder), %width% and
+// %height% are filled in, and the counter continues after the highest existing one.
+struct SaveTarget {
+  fs::path folder;
+  std::string subfolder;
+  std::string base;
+  int counter;
+};
+
+std::string substitute(std::string text, int width, int height) {
+  auto replace_all = [&text](const std::string& key, const std::string& value) {
+    for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size())) {
+      text.replace(at, key.size(), value);
+    }
+  };
+  replace_all("%width%", std::to_string(width));
+  replace_all("%height%", std::to_string(height));
+  return text;
+}
+
+SaveTarget save_target(const std::string& root, const std::string& prefix, int width, int height) {
+  const fs::path relative(substitute(prefix, width, height));
+  SaveTarget target;
+  target.base = relative.filename().string();
+  if (target.base.empty()) throw Error(ErrorCode::kInvalidArgument, "filename_prefix names no file");
+  target.subfolder = relative.parent_path().generic_string();
+  target.folder = join_inside(root, target.subfolder.empty() ? "." : target.subfolder,
+                              "filename_prefix");
+  fs::create_directories(target.folder);
+  target.counter = 1;
+  const std::string head = target.base + "_";
+  for (const auto& entry : fs::directory_iterator(target.folder)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(head, 0) != 0) continue;
+    const std::string rest = name.substr(head.size());
+    const size_t digits = rest.find_first_not_of("0123456789");
+    if (digits == 0 || digits == std::string::npos) continue;
+    target.counter = std::max(target.counter, std::stoi(rest.substr(0, digits)) + 1);
+  }
+  return target;
+}
+
+EmbeddedMetadata metadata_for(const NodeContext& ctx, const CheckpointStore& store, int width,
+                              int height) {
+  GenerationParameters params = trace_generation(ctx.prompt(), ctx.node_id());
+  params.width = width;
+  params.height = height;
+  params.model_hash = store.hash_of(params.model_name);
+  EmbeddedMetadata metadata;
+  metadata.text.emplace_back("parameters", format_a1111_parameters(params));
+  metadata.text.emplace_back("prompt", ctx.prompt().dump(-1, ' ', true));
+  if (ctx.extra_pnginfo().is_object()) {
+    for (const auto& [key, value] : ctx.extra_pnginfo().items()) {
+      metadata.text.emplace_back(key, value.dump(-1, ' ', true));
+    }
+  }
+  return metadata;
+}
+
+std::string random_letters(size_t count) {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> letter(0, 25);
+  std::string out;
+  for (size_t i = 0; i < count; ++i) out += static_cast<char>('a' + letter(rng));
+  return out;
+}
+
+// Writes every image of the batch; fills the node's UI result and reports artifacts.
+void save_images(const NodeInputs& in, NodeContext& ctx, const CheckpointStore& store,
+                 const RunEnvironment& env, const std::string& kind, const std::string& prefix) {
+  const at::Tensor& pixels = in.get<ImageValue>("images").pixels;
+  const int height = static_cast<int>(pixels.size(1)), width = static_cast<int>(pixels.size(2));
+  const std::string root =
+      kind == "temp" ? (fs::path(env.output_dir) / "temp").string() : env.output_dir;
+  fs::create_directories(root);
+  SaveTarget target = save_target(root, prefix, width, height);
+  EmbeddedMetadata metadata = metadata_for(ctx, store, width, height);
+  const GenerationParameters traced = trace_generation(ctx.prompt(), ctx.node_id());
+  nlohmann::json images = nlohmann::json::array();
+  for (int64_t i = 0; i < pixels.size(0); ++i) {
+    ctx.throw_if_canceled();
+    char name[64];
+    std::snprintf(name, sizeof name, "_%05d_.", target.counter++);
+    const std::string filename = target.base + name + file_extension(env.format);
+    const fs::path path = target.folder / filename;
+    const std::vector<uint8_t> bytes = encode_image(to_image8(pixels, i), env.format, metadata, env.quality);
+    write_file_atomically(path.string(), bytes);
+    images.push_back({{"filename", filename}, {"subfolder", target.subfolder}, {"type", kind}});
+    if (env.on_artifact) {
+      env.on_artifact({ctx.node_id(), path.string(), filename, target.subfolder, kind, env.format,
+                       width, height, traced.seed, bytes.size(), sha256_hex(bytes.data(), bytes.size())});
+    }
+  }
+  ctx.ui_output() = {{"images", images}};
+}
+
+}  // namespace
+
+std::vector<std::string> list_input_images(const std::string& input_dir) {
+  std::vector<std::string> names;
+  if (!fs::is_directory(input_dir)) return names;
+  for (auto it = fs::recursive_directory_iterator(input_dir, fs::directory_options::skip_permission_denied);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (it->is_regular_file() && is_image_file(it->path())) {
+      names.push_back(fs::relative(it->path(), input_dir).generic_string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env) {
+  graph::ValidationHooks hooks;
+  hooks.by_class_type.emplace("LoadImage", graph::load_image_validator([&env](std::string_view name) {
+    try {
+      return fs::is_regular_file(image_path(env, std::string(name)));
+    } catch (const Error&) {
+      return false;
+    }
+  }));
+  return hooks;
+}
+
+void register_image_nodes(graph::NodeImplRegistry& registry, const CheckpointStore& store,
+                          const RunEnvironment& env) {
+  add_function_node(
+      registry, "LoadImage",
+      [&env](const NodeInputs& in, NodeContext& ctx) {
+        if (env.on_stage) env.on_stage(ctx.node_id(), "load_image");
+        DecodedImage image = from_image8(read_image_file(image_path(env, in.get_string("image"))));
+        return std::vector<Value>{Value::of("IMAGE", ImageValue{image.pixels}),
+                                  Value::of("MASK", MaskValue{image.mask})};
+      },
+      [&env](const NodeInputs& in) -> std::optional<std::string> {
+        return sha256_file(image_path(env, in.get_string("image")));
+      });
+
+  add_function_node(registry, "ImageScale", [](const NodeInputs& in, NodeContext&) {
+    at::Tensor scaled = scale_images(in.get<ImageValue>("image").pixels, in.get_string("upscale_method"),
+                                     in.get_int("width"), in.get_int("height"), in.get_string("crop"));
+    return std::vector<Value>{Value::of("IMAGE", ImageValue{scaled})};
+  });
+
+  add_function_node(registry, "SaveImage", [&store, &env](const NodeInputs& in, NodeContext& ctx) {
+    if (env.on_stage) env.on_stage(ctx.node_id(), "save");
+    save_images(in, ctx, store, env, "output", in.get_string("filename_prefix"));
+    return std::vector<Value>{};
+  });
+
+  add_function_node(registry, "PreviewImage", [&store, &env](const NodeInputs& in, NodeContext& ctx) {
+    if (env.on_stage) env.on_stage(ctx.node_id(), "save");
+    save_images(in, ctx, store, env, "temp", "ComfyUI_temp_" + random_letters(5));
+    return std::vector<Value>{};
+  });
+}
+
+}  // namespace df::nodes

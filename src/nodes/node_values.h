@@ -1,0 +1,42 @@
+// The values that flow along graph links between node implementations (MODEL, CLIP, LATENT, ...).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "engine/checkpoint_bundle.h"
+#include "engine/text_conditioning.h"
+
+namespace df::nodes {
+
+struct ModelValue {  // MODEL
+  std::shared_ptr<const engine::DiffusionModel> model;
+};
+
+struct ClipValue {  // CLIP
+  std::shared_ptr<const engine::TextConditioner> clip;
+};
+
+struct VaeValue {  // VAE
+  std::shared_ptr<const engine::VaeCodec> vae;
+};
+
+struct ConditioningValue {  // CONDITIONING
+  engine::Conditioning conditioning;
+};
+
+struct LatentValue {  // LATENT: unscaled latents [B,4,h,w], float32 on the CPU
+  at::Tensor samples;
+};
+
+struct ImageValue {  // IMAGE: [B,H,W,3] float32 in [0,1] on the CPU
+  at::Tensor pixels;
+};
+
+struct MaskValue {  // MASK: [B,H,W] float32 in [0,1]
+  at::Tensor mask;
+};
+
+}  // namespace df::nodes

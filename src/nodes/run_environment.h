@@ -1,0 +1,37 @@
+// What node implementations need from the runner: folders, output format, and event sinks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "image/image.h"
+
+namespace df::nodes {
+
+// An image file a node wrote.
+struct ArtifactRecord {
+  std::string node_id;
+  std::string path;       // absolute
+  std::string filename;
+  std::string subfolder;  // relative to the output (or temp) folder, '/'-separated
+  std::string kind;       // "output" (SaveImage) or "temp" (PreviewImage)
+  ImageFormat format = ImageFormat::kPng;
+  int width = 0;
+  int height = 0;
+  uint64_t seed = 0;
+  uint64_t bytes = 0;
+  std::string sha256;
+};
+
+struct RunEnvironment {
+  std::string input_dir;   // LoadImage reads here
+  std::string output_dir;  // SaveImage writes here; PreviewImage under output_dir/temp
+  ImageFormat format = ImageFormat::kPng;
+  int quality = 95;
+  std::function<void(const ArtifactRecord&)> on_artifact;
+  // The stage a node is in (load_model, encode_prompt, sample, decode, ...), for progress events.
+  std::function<void(const std::string& node_id, const std::string& stage)> on_stage;
+};
+
+}  // namespace df::nodes

@@ -1,0 +1,31 @@
+// dreamforge-runner: executes workflow graphs over the NDJSON runner protocol on stdin/stdout.
+#include <iostream>
+
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+
+#include "runner/runner_io.h"
+#include "runner/runner_session.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dreamforge-runner: runs workflow graphs (protocol in docs/runner-protocol.md)"};
+  df::runner::RunnerOptions options;
+  app.add_option("--models-dir", options.models_dir, "Checkpoints folder")
+      ->envname("DREAMFORGE_MODELS_DIR")
+      ->default_val("models");
+  app.add_option("--input-dir", options.input_dir, "Folder LoadImage reads from")->default_val("input");
+  app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")->default_val("auto");
+  app.add_option("--dtype", options.dtype, "auto, float32, float16 or bfloat16")->default_val("auto");
+  app.add_option("--clip-vocab-dir", options.clip_vocab_dir,
+                 "vocab.json + merges.txt for single-file checkpoints")
+      ->envname("DREAMFORGE_CLIP_VOCAB_DIR");
+  CLI11_PARSE(app, argc, argv);
+
+  // Events own stdout; anything else a library prints must not corrupt the protocol stream.
+  std::ios::sync_with_stdio(true);
+  df::runner::EventWriter events(std::cout);
+  df::runner::RequestReader requests(std::cin, events);
+  df::runner::RunnerSession session(options, events, requests);
+  session.serve();
+  return 0;
+}

@@ -1,0 +1,45 @@
+// Starts a runner subprocess and exchanges protocol lines with it over pipes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace df::runner {
+
+class RunnerProcess {
+ public:
+  // Starts `argv[0]` with `argv`; its stdin/stdout are pipes to us, stderr is inherited.
+  explicit RunnerProcess(const std::vector<std::string>& argv);
+  ~RunnerProcess();
+  RunnerProcess(const RunnerProcess&) = delete;
+  RunnerProcess& operator=(const RunnerProcess&) = delete;
+
+  void send(const nlohmann::json& request);
+  // The next event; nullopt when the runner closed stdout or `timeout_ms` (>= 0) passed.
+  // A line that is not a JSON object throws Error(kProtocol) quoting the line.
+  std::optional<nlohmann::json> next_event(int timeout_ms = -1);
+  // Closes the runner's stdin (its end-of-input is a shutdown).
+  void close_input();
+  // Waits for exit (TERM after `grace_ms`, KILL after another `grace_ms`); returns the wait status.
+  int stop(int grace_ms);
+  pid_t pid() const { return pid_; }
+  // True once the runner closed its stdout (it exited or crashed).
+  bool output_closed() const { return from_child_ < 0 && buffer_.find('\n') == std::string::npos; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+  std::string buffer_;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+// Describes a wait status in words ("exited with status 1", "killed by signal 9 (Killed)").
+std::string describe_exit_status(int status);
+
+}  // namespace df::runner

@@ -1,0 +1,51 @@
+// Probe command "bench_pipeline": loads a checkpoint through the engine and times UNet steps.
+#include <chrono>
+#include <sys/resource.h>
+
+#include "engine/checkpoint_bundle.h"
+#include "probe.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// args: {"path", "steps", "batch", "height", "width"}; outputs: load_seconds [1],
+// step_seconds [steps], peak_rss_mb [1].
+df::engine::TensorMap bench_pipeline(const nlohmann::json& args, const df::engine::TensorMap&) {
+  at::InferenceMode guard;
+  const auto load_start = Clock::now();
+  df::engine::CheckpointBundle bundle = df::engine::load_checkpoint_bundle(
+      {args.at("path").get<std::string>(), args.value("device", "cpu"), "float32", ""});
+  const double load_seconds = seconds_since(load_start);
+
+  const int steps = args.value("steps", 3);
+  const int64_t batch = args.value("batch", 2);
+  const int64_t h = args.value("height", 512) / 8, w = args.value("width", 512) / 8;
+  const auto& unet = bundle.model->unet;
+  at::Tensor sample = at::randn({batch, 4, h, w});
+  at::Tensor context = at::randn({batch, 77, unet.config().cross_attention_dim});
+  at::Tensor step_seconds = at::empty({steps}, at::kDouble);
+  for (int i = 0; i < steps; ++i) {
+    at::Tensor t = at::full({batch}, 999.0 - 50.0 * i, at::kFloat);
+    const auto start = Clock::now();
+    at::Tensor out = unet.forward(sample, t, context);
+    step_seconds[i] = seconds_since(start);
+  }
+  return {{"load_seconds", at::full({1}, load_seconds, at::kDouble)},
+          {"step_seconds", step_seconds},
+          {"peak_rss_mb", at::full({1}, peak_rss_mb(), at::kDouble)}};
+}
+
+DF_PROBE_COMMAND("bench_pipeline", bench_pipeline);
+
+}  // namespace
