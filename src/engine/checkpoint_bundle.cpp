@@ -28,6 +28,18 @@ at::Device device_from_name(const std::string& name) {
   }
 }
 
+// The loader names text-encoder tensors as transformers saves them ("text_model.encoder...");
+// ClipTextModel takes them relative to the text model, with "text_projection.weight" beside.
+Weights text_model_weights(const Weights& loaded) {
+  const std::string prefix = "text_model.";
+  TensorMap tensors;
+  for (const auto& key : loaded.keys()) {
+    const bool nested = key.rfind(prefix, 0) == 0;
+    tensors.emplace(nested ? key.substr(prefix.size()) : key, loaded.get(key));
+  }
+  return Weights(std::move(tensors));
+}
+
 }  // namespace
 
 RuntimePlacement resolve_placement(const std::string& device, const std::string& dtype,
@@ -89,7 +101,8 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
   for (size_t i = 0; i < loaded.text_encoders.size(); ++i) {
     loaded.text_encoders[i].to(placement.dtype, placement.device);
     encoders.push_back(TextEncoder{ClipTokenizer::load(loaded.tokenizer_dirs.at(i)),
-                                   ClipTextModel(config.text_encoders.at(i), loaded.text_encoders[i])});
+                                   ClipTextModel(config.text_encoders.at(i),
+                                                 text_model_weights(loaded.text_encoders[i]))});
   }
 
   CheckpointBundle bundle;
