@@ -294,6 +294,12 @@ class UniPc {
     at::Tensor x;
     at::Tensor model;  // the model output at the predicted point when the corrector ran
   };
+  struct Coefficients {
+    double h_phi_1;  // e^hh - 1 with hh = -h
+    double b_h;      // B(h)
+    std::vector<std::vector<double>> powers;
+    std::vector<double> rhs;
+  };
 
   static float square_float(double sigma) {
     const auto s = static_cast<float>(sigma);
@@ -345,35 +351,42 @@ class UniPc {
     }
     ratios.push_back(1.0);
 
-    const double hh = -h;
-    const double h_phi_1 = std::expm1(hh);
-    const double b_h = variant_ == Variant::kBh1 ? hh : std::expm1(hh);
-    std::vector<std::vector<double>> powers(order, std::vector<double>(order));
-    std::vector<double> rhs(order);
-    double h_phi_k = h_phi_1 / hh - 1.0;
-    double factorial = 1.0;
-    for (int i = 0; i < order; ++i) {
-      for (int j = 0; j < order; ++j) powers[i][j] = std::pow(ratios[j], i);
-      rhs[i] = h_phi_k * factorial / b_h;
-      factorial *= i + 2;
-      h_phi_k = h_phi_k / hh - 1.0 / factorial;
-    }
-
-    const at::Tensor x_base = x * (then.std / now.std) - newest.model * (then.alpha * h_phi_1);
+    const Coefficients c = coefficients(-h, ratios);
+    const at::Tensor x_base = x * (then.std / now.std) - newest.model * (then.alpha * c.h_phi_1);
     at::Tensor predicted = x_base;
     if (!differences.empty()) {
       const at::Tensor rhos = order == 2 ? at::tensor({0.5}, at::kDouble)
-                                         : solve(leading(powers, order - 1),
-                                                 {rhs.begin(), rhs.end() - 1});
-      predicted = x_base - combine(rhos, differences) * (then.alpha * b_h);
+                                         : solve(leading(c.powers, order - 1),
+                                                 {c.rhs.begin(), c.rhs.end() - 1});
+      predicted = x_base - combine(rhos, differences) * (then.alpha * c.b_h);
     }
     if (!use_corrector) return {predicted, at::Tensor()};
 
     const at::Tensor model_t = run_.denoise(ve_state(predicted, sigma_t), sigma_t);
-    const at::Tensor rhos = order == 1 ? at::tensor({0.5}, at::kDouble) : solve(powers, rhs);
+    const at::Tensor rhos = order == 1 ? at::tensor({0.5}, at::kDouble) : solve(c.powers, c.rhs);
     at::Tensor correction = (model_t - newest.model) * rhos[order - 1].item<double>();
     if (!differences.empty()) correction = correction + combine(rhos, differences);
-    return {x_base - correction * (then.alpha * b_h), model_t};
+    return {x_base - correction * (then.alpha * c.b_h), model_t};
+  }
+
+  // The linear system R rho = b whose solution weighs the history's differences: R holds the
+  // powers 0..order-1 of the step ratios, b the phi-function terms h phi_{k+1}(h) k! / B(h).
+  Coefficients coefficients(double hh, const std::vector<double>& ratios) const {
+    const auto order = static_cast<int>(ratios.size());
+    Coefficients c;
+    c.h_phi_1 = std::expm1(hh);
+    c.b_h = variant_ == Variant::kBh1 ? hh : std::expm1(hh);
+    c.powers.assign(order, std::vector<double>(order));
+    c.rhs.resize(order);
+    double h_phi_k = c.h_phi_1 / hh - 1.0;
+    double factorial = 1.0;
+    for (int i = 0; i < order; ++i) {
+      for (int j = 0; j < order; ++j) c.powers[i][j] = std::pow(ratios[j], i);
+      c.rhs[i] = h_phi_k * factorial / c.b_h;
+      factorial *= i + 2;
+      h_phi_k = h_phi_k / hh - 1.0 / factorial;
+    }
+    return c;
   }
 
   static std::vector<std::vector<double>> leading(const std::vector<std::vector<double>>& matrix,
