@@ -13,11 +13,20 @@ namespace {
 
 const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
   static const std::vector<std::pair<std::string, at::ScalarType>> table = {
-      {"F32", at::kFloat},   {"F16", at::kHalf},    {"BF16", at::kBFloat16},
-      {"F64", at::kDouble},  {"I64", at::kLong},    {"I32", at::kInt},
-      {"I16", at::kShort},   {"I8", at::kChar},     {"U8", at::kByte},
-      {"BOOL", at::kBool},   {"U16", at::kUInt16},  {"U32", at::kUInt32},
-      {"U64", at::kUInt64},  {"F8_E4M3", at::kFloat8_e4m3fn},
+      {"F32", at::kFloat},
+      {"F16", at::kHalf},
+      {"BF16", at::kBFloat16},
+      {"F64", at::kDouble},
+      {"I64", at::kLong},
+      {"I32", at::kInt},
+      {"I16", at::kShort},
+      {"I8", at::kChar},
+      {"U8", at::kByte},
+      {"BOOL", at::kBool},
+      {"U16", at::kUInt16},
+      {"U32", at::kUInt32},
+      {"U64", at::kUInt64},
+      {"F8_E4M3", at::kFloat8_e4m3fn},
       {"F8_E5M2", at::kFloat8_e5m2}};
   return table;
 }
@@ -26,8 +35,7 @@ const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
 at::Tensor read_tensor(const SafetensorsFile& file, const SafetensorsTensorInfo& info,
                        std::optional<at::ScalarType> float_dtype) {
   const at::ScalarType stored = scalar_type_from_safetensors(info.dtype);
-  const at::ScalarType wanted =
-      float_dtype && at::isFloatingType(stored) ? *float_dtype : stored;
+  const at::ScalarType wanted = float_dtype && at::isFloatingType(stored) ? *float_dtype : stored;
   const uint8_t* bytes = file.data(info);
   const bool aligned = reinterpret_cast<uintptr_t>(bytes) % at::elementSize(stored) == 0;
   if (wanted != stored && aligned) {
@@ -77,7 +85,9 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
   views.reserve(sorted.size());
   for (const auto& [name, tensor] : sorted) {
     const auto* data = static_cast<const uint8_t*>(tensor.data_ptr());
-    views.push_back({name, safetensors_dtype_name(tensor.scalar_type()), tensor.sizes().vec(),
+    views.push_back({name,
+                     safetensors_dtype_name(tensor.scalar_type()),
+                     tensor.sizes().vec(),
                      {data, tensor.nbytes()}});
   }
   write_safetensors(path, views, metadata);

@@ -1,13 +1,12 @@
-// safetensors files as libtorch tensors: whole-file load/save and the filtered, converting loader
-// used for model weights.
+// safetensors files as libtorch tensors: load/save and the converting loader for model weights.
 #pragma once
+
+#include <ATen/ATen.h>
 
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
-
-#include <ATen/ATen.h>
 
 #include "engine/safetensors_file.h"
 #include "engine/weights.h"

@@ -13,10 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -162,9 +161,9 @@ void sort_and_check_overlaps(const std::string& path, std::vector<SafetensorsTen
 
 size_t safetensors_dtype_size(const std::string& dtype) {
   static const std::map<std::string, size_t, std::less<>> sizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2},
-      {"U16", 2},  {"F16", 2}, {"BF16", 2}, {"I32", 4},    {"U32", 4},     {"F32", 4},
-      {"I64", 8},  {"U64", 8}, {"F64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1},
+      {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+      {"U32", 4},  {"F32", 4}, {"I64", 8}, {"U64", 8},     {"F64", 8}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -177,7 +176,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno),
                 {{"path", path}});
   }
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file", {{"path", path}});
@@ -212,7 +211,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     corrupt(path, "the header nests too deep");
   }
   const json header = json::parse(header_text.begin(), header_text.end(), nullptr,
-                                 /*allow_exceptions=*/false);
+                                  /*allow_exceptions=*/false);
   if (header.is_discarded()) corrupt(path, "the header is not valid JSON");
   if (!header.is_object()) corrupt(path, "the header is not a JSON object");
 
@@ -267,8 +266,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorBytesVie
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (t.name == kMetadataKey || header.contains(t.name)) {
-      throw Error(ErrorCode::kInvalidArgument, "cannot write tensor name '" + t.name +
-                                                   "' twice (or the reserved __metadata__)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "cannot write tensor name '" + t.name + "' twice (or the reserved __metadata__)");
     }
     if (safetensors_dtype_size(t.dtype) == 0) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -296,8 +295,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorBytesVie
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
 
   static std::atomic<unsigned> counter{0};
-  const std::string temp_path = path + ".partial-" + std::to_string(::getpid()) + "-" +
-                                std::to_string(counter.fetch_add(1));
+  const std::string temp_path =
+      path + ".partial-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
   {
     std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
     uint8_t length[8];

@@ -59,13 +59,13 @@ TEST_F(SafetensorsFileTest, ReadsValidFileWithMetadataAndDtypes) {
   std::string data(reinterpret_cast<const char*>(f32), 8);
   data.append(reinterpret_cast<const char*>(f16), 6);
   data.append(reinterpret_cast<const char*>(bf16), 2);
-  const std::string path = write_file(
-      R"({"__metadata__":{"format":"pt"},)"
-      R"("b":{"dtype":"F16","shape":[3],"data_offsets":[8,14]},)"
-      R"("a":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},)"
-      R"("c":{"dtype":"BF16","shape":[],"data_offsets":[14,16]},)"
-      R"("empty":{"dtype":"I64","shape":[0,4],"data_offsets":[16,16]}}   )",
-      data);
+  const std::string path =
+      write_file(R"({"__metadata__":{"format":"pt"},)"
+                 R"("b":{"dtype":"F16","shape":[3],"data_offsets":[8,14]},)"
+                 R"("a":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},)"
+                 R"("c":{"dtype":"BF16","shape":[],"data_offsets":[14,16]},)"
+                 R"("empty":{"dtype":"I64","shape":[0,4],"data_offsets":[16,16]}}   )",
+                 data);
   const SafetensorsFile file = SafetensorsFile::open(path);
   ASSERT_EQ(file.tensors().size(), 4u);
   EXPECT_EQ(file.tensors()[0].name, "a");
@@ -122,8 +122,7 @@ TEST_F(SafetensorsFileTest, RejectsHugeHeaderLength) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsHeaderThatIsNotJson) {
-  EXPECT_NE(corrupt_message(write_file("{not json", "")).find("not valid JSON"),
-            std::string::npos);
+  EXPECT_NE(corrupt_message(write_file("{not json", "")).find("not valid JSON"), std::string::npos);
   corrupt_message(write_file(std::string("\xff\xfe\x00\x01", 4), ""));
 }
 
@@ -136,23 +135,22 @@ TEST_F(SafetensorsFileTest, RejectsDeepNesting) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsUnknownDtype) {
-  const std::string msg = corrupt_message(
-      write_file(R"({"x":{"dtype":"F7","shape":[1],"data_offsets":[0,1]}})", "a"));
+  const std::string msg =
+      corrupt_message(write_file(R"({"x":{"dtype":"F7","shape":[1],"data_offsets":[0,1]}})", "a"));
   EXPECT_NE(msg.find("unknown dtype 'F7'"), std::string::npos);
   EXPECT_NE(msg.find("file.safetensors"), std::string::npos);
 }
 
 TEST_F(SafetensorsFileTest, RejectsSizeThatDoesNotMatchShape) {
-  const std::string msg = corrupt_message(
-      write_file(R"({"x":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})",
-                 std::string(12, 'a')));
+  const std::string msg = corrupt_message(write_file(
+      R"({"x":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", std::string(12, 'a')));
   EXPECT_NE(msg.find("need 16"), std::string::npos);
 }
 
 TEST_F(SafetensorsFileTest, RejectsOverflowingShape) {
-  corrupt_message(write_file(
-      R"({"x":{"dtype":"F64","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
-      std::string(8, 'a')));
+  corrupt_message(
+      write_file(R"({"x":{"dtype":"F64","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+                 std::string(8, 'a')));
 }
 
 TEST_F(SafetensorsFileTest, RejectsNegativeOrFractionalShape) {
@@ -161,21 +159,20 @@ TEST_F(SafetensorsFileTest, RejectsNegativeOrFractionalShape) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsOffsetsOutOfRange) {
-  EXPECT_NE(corrupt_message(write_file(R"({"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})",
-                                       "ab"))
-                .find("outside"),
-            std::string::npos);
+  EXPECT_NE(
+      corrupt_message(write_file(R"({"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})", "ab"))
+          .find("outside"),
+      std::string::npos);
   corrupt_message(write_file(R"({"x":{"dtype":"U8","shape":[0],"data_offsets":[3,2]}})", "abc"));
   corrupt_message(write_file(R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[0]}})", "a"));
-  corrupt_message(
-      write_file(R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[-1,0]}})", "a"));
+  corrupt_message(write_file(R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[-1,0]}})", "a"));
 }
 
 TEST_F(SafetensorsFileTest, RejectsOverlappingTensors) {
-  const std::string msg = corrupt_message(
-      write_file(R"({"x":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},)"
-                 R"("y":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})",
-                 "abcd"));
+  const std::string msg =
+      corrupt_message(write_file(R"({"x":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},)"
+                                 R"("y":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})",
+                                 "abcd"));
   EXPECT_NE(msg.find("overlap"), std::string::npos);
 }
 

@@ -1,0 +1,42 @@
+// Loading an SD model (diffusers folder or single-file safetensors) into configs and weights.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/model_config.h"
+#include "engine/weights.h"
+
+namespace df::engine {
+
+struct LoadOptions {
+  at::ScalarType dtype = at::kFloat;  // floating weights are converted to it while loading
+  at::Device device = at::kCPU;
+  // A folder with the CLIP vocab.json/merges.txt, used as the tokenizer of single-file checkpoints
+  // (which carry none).
+  std::string clip_vocab_dir;
+};
+
+struct LoadedModel {
+  PipelineConfig config;
+  Weights unet;                             // diffusers UNet2DConditionModel names
+  Weights vae;                              // diffusers AutoencoderKL names
+  std::vector<Weights> text_encoders;       // transformers names ("text_model.*"), config order
+  std::vector<std::string> tokenizer_dirs;  // one per text encoder
+  // The padding token each text encoder's prompts need: "<|endoftext|>" for OpenAI CLIP-L, "!" for
+  // the OpenCLIP encoders (SD2, SDXL's second). A tokenizer folder of a single-file checkpoint may
+  // say otherwise; this value wins.
+  std::vector<std::string> pad_tokens;
+  std::string name;    // file name without extension, or folder name
+  std::string sha256;  // of the single file, or of the folder's UNet weights (index for shards)
+};
+
+// Loads `path`: a folder with model_index.json (diffusers layout) or a .safetensors single-file
+// checkpoint. Errors: kModelNotFound (no such path), kUnsafeFormat (.ckpt/.pt/.pth/.bin pickles,
+// or a folder whose weights exist only as .bin), kUnsupported (a layout or family this engine does
+// not know), kCorruptFile (broken files, missing or mis-shaped tensors, bad configs).
+LoadedModel load_model(const std::string& path, const LoadOptions& options);
+
+}  // namespace df::engine
