@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -13,6 +14,12 @@ namespace {
 namespace fs = std::filesystem;
 
 bool is_diffusers_folder(const fs::path& p) { return fs::is_regular_file(p / "model_index.json"); }
+
+// Pickle formats are listed too: choosing one gets a clear unsafe_format refusal at load time.
+bool is_checkpoint_file(const fs::path& p) {
+  static const std::set<std::string> extensions = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"};
+  return extensions.count(p.extension().string()) > 0;
+}
 
 }  // namespace
 
@@ -36,7 +43,7 @@ std::vector<std::string> CheckpointStore::list() const {
     if (it->is_directory() && is_diffusers_folder(p)) {
       names.push_back(fs::relative(p, root).generic_string());
       it.disable_recursion_pending();  // a model's own component files are not checkpoints
-    } else if (it->is_regular_file() && p.extension() == ".safetensors") {
+    } else if (it->is_regular_file() && is_checkpoint_file(p)) {
       names.push_back(fs::relative(p, root).generic_string());
     }
   }

@@ -23,7 +23,7 @@ class CheckpointStore {
 
   // Loads `name` (a path relative to the models folder) or returns the loaded one.
   std::shared_ptr<const engine::CheckpointBundle> get(const std::string& name);
-  // Names CheckpointLoaderSimple accepts: diffusers folders and .safetensors files, sorted.
+  // Names CheckpointLoaderSimple offers: diffusers folders and checkpoint files, sorted.
   std::vector<std::string> list() const;
   // Absolute path of `name`; throws kInvalidArgument for names that leave the models folder and
   // kModelNotFound for names that do not exist.

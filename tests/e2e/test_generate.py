@@ -1,0 +1,98 @@
+"""dreamforge generate end to end: real binaries, a tiny model, files checked as a user would."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def tiny_sd1(tmp_path_factory, dreamforge):
+    path = tmp_path_factory.mktemp("models") / "tiny-sd1"
+    dreamforge("model", "create-tiny", path, "--family", "sd1")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_sdxl(tmp_path_factory, dreamforge):
+    path = tmp_path_factory.mktemp("models") / "tiny-sdxl"
+    dreamforge("model", "create-tiny", path, "--family", "sdxl")
+    return path
+
+
+def generated_paths(proc):
+    return [line.split("  (")[0] for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_batch_writes_one_image_per_seed_with_metadata(dreamforge, tiny_sd1, tmp_path):
+    out = tmp_path / "out"
+    proc = dreamforge("generate", "a lighthouse at dawn, (oil painting:1.2)", "--model", tiny_sd1,
+                      "--negative", "blurry", "--steps", "3", "--seed", "42", "--count", "3",
+                      "--width", "64", "--height", "96", "--sampler", "euler_ancestral",
+                      "--scheduler", "karras", "--out", out)
+    paths = generated_paths(proc)
+    assert len(paths) == 3
+    seeds = []
+    for path in paths:
+        image = Image.open(path)
+        assert image.size == (64, 96)
+        params = image.text["parameters"]
+        assert params.startswith("a lighthouse at dawn, (oil painting:1.2)\nNegative prompt: blurry\n")
+        assert "Steps: 3" in params and "Sampler: Euler a" in params and "Schedule type: Karras" in params
+        assert "Size: 64x96" in params and "Model: tiny-sd1" in params and "Model hash: " in params
+        seeds.append(int(params.split("Seed: ")[1].split(",")[0]))
+        graph = json.loads(image.text["prompt"])
+        assert graph["3"]["class_type"] == "KSampler"
+        assert np.asarray(image).std() > 1.0  # not a flat image
+    assert seeds == [42, 43, 44]
+    arrays = [np.asarray(Image.open(p)) for p in paths]
+    assert not np.array_equal(arrays[0], arrays[1])
+
+
+def test_same_seed_gives_the_same_image(dreamforge, tiny_sd1, tmp_path):
+    images = []
+    for run in range(2):
+        proc = dreamforge("generate", "a red fox", "--model", tiny_sd1, "--steps", "2",
+                          "--seed", "7", "--width", "64", "--height", "64", "--out", tmp_path / str(run))
+        images.append(np.asarray(Image.open(generated_paths(proc)[0])))
+    assert np.array_equal(images[0], images[1])
+
+
+def test_image_to_image_with_jpeg_output(dreamforge, tiny_sd1, tmp_path):
+    init = tmp_path / "init.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (72, 1))[..., None].repeat(3, 2)).save(init)
+    proc = dreamforge("generate", "a watercolor", "--model", tiny_sd1, "--init-image", init,
+                      "--denoise", "0.5", "--steps", "4", "--seed", "1", "--format", "jpeg",
+                      "--out", tmp_path / "out")
+    path = generated_paths(proc)[0]
+    assert path.endswith(".jpg")
+    image = Image.open(path)
+    assert image.size == (80, 72)  # the init image's size (already a multiple of 8)
+    comment = image.getexif().get_ifd(0x8769)[0x9286]
+    text = comment.decode("utf-16-be", "ignore") if isinstance(comment, bytes) else comment
+    assert "Denoising strength: 0.5" in text
+
+
+def test_sdxl_model_generates(dreamforge, tiny_sdxl, tmp_path):
+    proc = dreamforge("generate", "a castle", "--model", tiny_sdxl, "--steps", "2", "--seed", "3",
+                      "--width", "64", "--height", "64", "--cfg", "5", "--out", tmp_path)
+    assert Image.open(generated_paths(proc)[0]).size == (64, 64)
+
+
+def test_unknown_model_and_bad_values_fail_clearly(dreamforge, tiny_sd1, tmp_path):
+    proc = dreamforge("generate", "x", "--model", tmp_path / "nope", check=False)
+    assert proc.returncode != 0 and "model_not_found" in proc.stderr
+    proc = dreamforge("generate", "x", "--model", tiny_sd1, "--width", "65", check=False)
+    assert proc.returncode != 0 and "width" in proc.stderr and "multiple of 8" in proc.stderr
+    proc = dreamforge("generate", "x", "--model", tiny_sd1, "--sampler", "bogus", "--steps", "1",
+                      "--width", "64", "--height", "64", "--out", tmp_path, check=False)
+    assert proc.returncode != 0 and "value_not_in_list" in proc.stderr
+
+
+def test_pickle_checkpoint_is_refused(dreamforge, tmp_path):
+    ckpt = tmp_path / "models" / "evil.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"\x80\x04not really a pickle")
+    proc = dreamforge("generate", "x", "--model", ckpt, "--steps", "1", "--width", "64",
+                      "--height", "64", "--out", tmp_path, check=False)
+    assert proc.returncode != 0 and "unsafe_format" in proc.stderr

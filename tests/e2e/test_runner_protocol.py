@@ -1,0 +1,163 @@
+"""dreamforge-runner over its NDJSON protocol: a real subprocess driven through pipes."""
+import json
+import subprocess
+import queue
+import threading
+
+import pytest
+
+from conftest import BIN
+
+
+class Runner:
+    """A dreamforge-runner process with a background reader of its events."""
+
+    def __init__(self, models_dir, input_dir):
+        self.proc = subprocess.Popen(
+            [str(BIN / "dreamforge-runner"), "--models-dir", str(models_dir),
+             "--input-dir", str(input_dir), "--device", "cpu"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.events = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.events.put(json.loads(line))
+        self.events.put(None)
+
+    def send_line(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def send(self, request):
+        self.send_line(json.dumps(request))
+
+    def next(self, timeout=120):
+        return self.events.get(timeout=timeout)
+
+    def until(self, predicate, timeout=300):
+        """Events up to and including the first that satisfies `predicate`."""
+        seen = []
+        while True:
+            event = self.next(timeout)
+            assert event is not None, f"runner ended early; events: {seen}"
+            seen.append(event)
+            if predicate(event):
+                return seen
+
+    def run(self, request):
+        self.send(request)
+        return self.until(lambda e: e["type"] == "run_finished" and e["id"] == request["id"])
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.send({"type": "shutdown"})
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory, dreamforge):
+    root = tmp_path_factory.mktemp("models")
+    dreamforge("model", "create-tiny", root / "tiny-sd1", "--family", "sd1")
+    return root
+
+
+@pytest.fixture
+def runner(models_dir, tmp_path):
+    r = Runner(models_dir, tmp_path)
+    yield r
+    r.close()
+
+
+def sd15_graph(seed=5, steps=3, sampler="euler"):
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "tiny-sd1"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "seed": seed, "steps": steps, "cfg": 6.0, "sampler_name": sampler, "scheduler": "normal",
+            "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
+            "latent_image": ["5", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "df", "images": ["8", 0]}},
+    }
+
+
+def test_hello_lists_capabilities(runner):
+    runner.send({"type": "hello", "protocol": 1})
+    hello = runner.next()
+    assert hello["type"] == "hello" and hello["protocol"] == 1
+    caps = hello["capabilities"]
+    assert "KSampler" in caps["nodes"] and "euler" in caps["samplers"] and "karras" in caps["schedulers"]
+    assert "png" in caps["formats"] and "cpu" in caps["devices"]
+
+
+def test_malformed_requests_get_errors_and_the_runner_keeps_serving(runner):
+    for line in ["{not json", "[1,2]", '{"no_type": 1}', '{"type": "dance"}', '{"type": "cancel"}',
+                 '{"type": "run", "id": "x"}', '{"type": "run", "id": "y", "graph": [], "output_dir": "/tmp"}']:
+        runner.send_line(line)
+        event = runner.next()
+        assert event["type"] == "error" and event["code"] in ("protocol", "validation"), event
+        if '"run"' in line:  # a run with an id always ends with run_finished
+            assert runner.next() == {"type": "run_finished", "id": event["id"], "status": "failed",
+                                     "items_completed": 0, "duration_ms": pytest.approx(0, abs=5000)}
+    runner.send({"type": "hello"})
+    assert runner.next()["type"] == "hello"
+
+
+def test_batch_run_streams_ordered_events_and_reuses_the_model(runner, tmp_path):
+    items = [{"index": i, "seed": 100 + i} for i in range(3)]
+    events = runner.run({"type": "run", "id": "r1", "graph": sd15_graph(), "items": items,
+                         "output_dir": str(tmp_path / "out")})
+    types = [e["type"] for e in events]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert events[-1]["status"] == "succeeded" and events[-1]["items_completed"] == 3
+    artifacts = [e for e in events if e["type"] == "artifact"]
+    assert [a["seed"] for a in artifacts] == [100, 101, 102]
+    assert [a["item_index"] for a in artifacts] == [0, 1, 2]
+    for a in artifacts:
+        assert (tmp_path / "out" / a["filename"]).stat().st_size == a["bytes"]
+        assert a["content_type"] == "image/png" and a["width"] == 64
+    progress = [e for e in events if e["type"] == "progress" and e["item_index"] == 0]
+    assert [p["step"] for p in progress] == [1, 2, 3] and progress[-1]["progress"] == 1.0
+    # Items after the first reuse the loaded model and the encoded prompts.
+    cached = [e for e in events if e["type"] == "cached" and e["item_index"] == 1]
+    assert cached and {"4", "6", "7", "5"} <= set(cached[0]["nodes"])
+    stages = [e["stage"] for e in events if e["type"] == "stage" and e["item_index"] == 1]
+    assert "load_model" not in stages and "encode_prompt" not in stages and "sample" in stages
+
+
+def test_invalid_graph_reports_comfyui_node_errors(runner, tmp_path):
+    graph = sd15_graph()
+    graph["3"]["inputs"]["steps"] = 0
+    graph["3"]["inputs"]["sampler_name"] = "nope"
+    events = runner.run({"type": "run", "id": "bad", "graph": graph, "output_dir": str(tmp_path)})
+    error = next(e for e in events if e["type"] == "error")
+    assert error["code"] == "validation"
+    reasons = {r["type"] for r in error["details"]["node_errors"]["3"]["errors"]}
+    assert reasons == {"value_smaller_than_min", "value_not_in_list"}
+    assert events[-1]["status"] == "failed"
+
+
+def test_cancel_stops_a_run_between_steps(runner, tmp_path):
+    runner.send({"type": "run", "id": "long", "graph": sd15_graph(steps=400),
+                 "output_dir": str(tmp_path)})
+    runner.until(lambda e: e["type"] == "progress" and e["step"] >= 2)
+    runner.send({"type": "cancel", "id": "long"})
+    events = runner.until(lambda e: e["type"] == "run_finished")
+    assert events[-1]["status"] == "canceled"
+    assert any(e["type"] == "error" and e["code"] == "canceled" for e in events)
+    assert not any(e["type"] == "artifact" for e in events)
+    runner.send({"type": "hello"})
+    assert runner.next()["type"] == "hello"
+
+
+def test_missing_model_and_shutdown(runner, tmp_path):
+    graph = sd15_graph()
+    graph["4"]["inputs"]["ckpt_name"] = "../../etc/passwd"
+    events = runner.run({"type": "run", "id": "m", "graph": graph, "output_dir": str(tmp_path)})
+    assert next(e for e in events if e["type"] == "error")["code"] == "validation"
+    runner.send({"type": "shutdown"})
+    assert runner.next()["type"] == "bye"
+    assert runner.proc.wait(timeout=30) == 0
