@@ -270,8 +270,8 @@ NodeSchema image_scale() {
 
 const std::vector<std::string>& supported_samplers() {
   static const std::vector<std::string> samplers = {
-      "euler",    "euler_ancestral", "heun", "dpm_2", "dpmpp_sde",
-      "dpmpp_2m", "dpmpp_2m_sde",    "lcm",  "ddim",  "uni_pc"};
+      "euler",        "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "dpmpp_sde",
+      "dpmpp_2m",     "dpmpp_2m_sde",    "lcm",  "ddim",  "uni_pc",          "uni_pc_bh2"};
   return samplers;
 }
 

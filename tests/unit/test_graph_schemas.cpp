@@ -79,8 +79,9 @@ TEST_F(GraphSchemas, KSamplerInputsInOrderWithLimits) {
 
 TEST_F(GraphSchemas, SamplerListsFollowComfyUIOrder) {
   EXPECT_EQ(json(supported_samplers()),
-            json::parse(R"(["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_sde", "dpmpp_2m",
-                            "dpmpp_2m_sde", "lcm", "ddim", "uni_pc"])"));
+            json::parse(R"(["euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral",
+                            "dpmpp_sde", "dpmpp_2m", "dpmpp_2m_sde", "lcm", "ddim", "uni_pc",
+                            "uni_pc_bh2"])"));
   EXPECT_EQ(json(supported_schedulers()),
             json::parse(R"(["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform",
                             "beta", "normal"])"));

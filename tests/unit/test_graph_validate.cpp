@@ -229,7 +229,8 @@ TEST_F(GraphValidate, ValueNotInList) {
   EXPECT_EQ(error["message"], "Value not in list");
   EXPECT_EQ(error["details"],
             "sampler_name: 'euler_fancy' not in ['euler', 'euler_ancestral', 'heun', 'dpm_2', "
-            "'dpmpp_sde', 'dpmpp_2m', 'dpmpp_2m_sde', 'lcm', 'ddim', 'uni_pc']");
+            "'dpm_2_ancestral', 'dpmpp_sde', 'dpmpp_2m', 'dpmpp_2m_sde', 'lcm', 'ddim', 'uni_pc', "
+            "'uni_pc_bh2']");
   EXPECT_EQ(error["extra_info"]["input_config"][0], json(supported_samplers()));
   EXPECT_EQ(error["extra_info"]["received_value"], "euler_fancy");
 }
