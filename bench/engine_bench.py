@@ -23,7 +23,7 @@ def build_sd15_sized_pipeline(directory):
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel, EulerDiscreteScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
     sys.path.insert(0, str(ROOT / "tests" / "parity"))
-    from conftest import write_clip_tokenizer
+    from parity_support import write_clip_tokenizer
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
     vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], layers_per_block=2,

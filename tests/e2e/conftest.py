@@ -1,22 +1,7 @@
-"""Shared e2e fixtures: where the build's binaries are and a runner for the dreamforge CLI."""
-import os
-import pathlib
-import subprocess
-
+"""Shared e2e fixtures: the build's bin dir and a runner for the dreamforge CLI."""
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("DREAMFORGE_BIN", ROOT / "build" / "bin"))
-
-
-def run_dreamforge(*args, check=True, timeout=600, **kwargs):
-    """Runs `dreamforge ARGS...`; returns the CompletedProcess (text output captured). With
-    check=True a non-zero exit fails the test and shows the command's stderr."""
-    command = [str(BIN / "dreamforge"), *map(str, args)]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited with {proc.returncode}:\n{proc.stderr}")
-    return proc
+from e2e_support import BIN, run_dreamforge
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import BIN
+from e2e_support import BIN
 
 
 class Runner:
@@ -161,3 +161,17 @@ def test_missing_model_and_shutdown(runner, tmp_path):
     runner.send({"type": "shutdown"})
     assert runner.next()["type"] == "bye"
     assert runner.proc.wait(timeout=30) == 0
+
+
+def test_second_run_reuses_the_loaded_model_and_prompts(runner, tmp_path):
+    first = runner.run({"type": "run", "id": "a", "graph": sd15_graph(seed=1),
+                        "output_dir": str(tmp_path)})
+    assert "load_model" in [e.get("stage") for e in first]
+    second = runner.run({"type": "run", "id": "b", "graph": sd15_graph(seed=2),
+                         "output_dir": str(tmp_path)})
+    assert second[-1]["status"] == "succeeded"
+    assert "load_model" not in [e.get("stage") for e in second]
+    cached = next(e for e in second if e["type"] == "cached")
+    assert {"4", "6", "7"} <= set(cached["nodes"])
+    files = sorted(p.name for p in tmp_path.glob("df_*.png"))
+    assert files == ["df_00001_.png", "df_00002_.png"]  # ComfyUI's counter continues

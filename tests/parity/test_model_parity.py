@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
-from conftest import max_abs_diff
+from parity_support import max_abs_diff
 
 TOLERANCE = 1e-4
 EOS = 49407

@@ -7,7 +7,7 @@ import torch
 from diffusers import (DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, HeunDiscreteScheduler)
 
-from conftest import max_abs_diff
+from parity_support import max_abs_diff
 
 PROMPT = "a painting of a squirrel eating a burger"
 NEGATIVE = "blurry, low quality"

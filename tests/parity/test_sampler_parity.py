@@ -13,7 +13,7 @@ from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestra
                        KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LCMScheduler,
                        UniPCMultistepScheduler)
 
-from conftest import max_abs_diff
+from parity_support import max_abs_diff
 
 TOLERANCE = 1e-4
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,

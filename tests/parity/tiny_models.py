@@ -8,7 +8,7 @@ from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPip
                        StableDiffusionXLPipeline, UNet2DConditionModel)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-from conftest import write_clip_tokenizer
+from parity_support import write_clip_tokenizer
 
 FAMILIES = ("sd1", "sd2", "sdxl")
 

@@ -1,0 +1,19 @@
+"""Helpers shared by the end-to-end tests: where the binaries are, running the CLI."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("DREAMFORGE_BIN", ROOT / "build" / "bin"))
+
+
+def run_dreamforge(*args, check=True, timeout=600, **kwargs):
+    """Runs `dreamforge ARGS...`; returns the CompletedProcess (text output captured). With
+    check=True a non-zero exit fails the test and shows the command's stderr."""
+    command = [str(BIN / "dreamforge"), *map(str, args)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited with {proc.returncode}:\n{proc.stderr}")
+    return proc
