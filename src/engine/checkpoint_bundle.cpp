@@ -100,7 +100,11 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
   std::vector<TextEncoder> encoders;
   for (size_t i = 0; i < loaded.text_encoders.size(); ++i) {
     loaded.text_encoders[i].to(placement.dtype, placement.device);
-    encoders.push_back(TextEncoder{ClipTokenizer::load(loaded.tokenizer_dirs.at(i)),
+    // pad_tokens already is the pad token a model folder's own tokenizer files name, so the
+    // override only changes padding where no file names one: single-file checkpoints (one CLIP-L
+    // vocabulary for every encoder), folders without that tokenizer or whose files name no pad.
+    encoders.push_back(TextEncoder{ClipTokenizer::load(loaded.tokenizer_dirs.at(i),
+                                                       loaded.pad_tokens.at(i)),
                                    ClipTextModel(config.text_encoders.at(i),
                                                  text_model_weights(loaded.text_encoders[i]))});
   }

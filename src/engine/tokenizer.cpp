@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
+#include <span>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
@@ -37,8 +38,10 @@ uint64_t pair_key(int left, int right) {
 
 struct ClipTokenizer::Model {
   std::unordered_map<std::string, int> vocab;
-  std::unordered_map<uint64_t, Merge> merges;               // key: (left id << 32) | right id
-  std::vector<std::pair<std::string, int>> special_tokens;  // matched in raw text, longest first
+  std::unordered_map<uint64_t, Merge> merges;  // key: (left id << 32) | right id
+  // Added tokens, longest first: matched in the raw text, or in the normalised text.
+  std::vector<std::pair<std::string, int>> raw_added_tokens;
+  std::vector<std::pair<std::vector<utf8proc_int32_t>, int>> normalized_added_tokens;
   int bos_id = 0, eos_id = 0, pad_id = 0, unk_id = 0;
   std::vector<int> byte_ids;        // id of the character standing for each byte
   std::vector<int> final_byte_ids;  // the same with "</w>" (a piece's last byte)
@@ -52,7 +55,30 @@ struct ClipTokenizer::Model {
 
 namespace {
 
-std::string read_file(const std::filesystem::path& path) {
+namespace fs = std::filesystem;
+
+// A token that is never split: cut out of the text before BPE.
+struct AddedToken {
+  std::string content;
+  int id;
+  bool normalized;  // matched in the normalised text rather than the raw text
+};
+
+struct MergeRule {
+  std::string left, right;
+  int position;  // line of merges.txt or index in tokenizer.json, for error messages
+};
+
+// What a tokenizer folder's files say, in either layout.
+struct BpeFiles {
+  std::unordered_map<std::string, int> vocab;
+  std::vector<MergeRule> merges;
+  std::vector<AddedToken> added_tokens;
+  std::string merges_file;     // for error messages
+  std::string merge_position;  // what MergeRule::position counts: "line" or "merge"
+};
+
+std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw Error(ErrorCode::kCorruptFile,
@@ -63,7 +89,7 @@ std::string read_file(const std::filesystem::path& path) {
   return text.str();
 }
 
-nlohmann::json read_json(const std::filesystem::path& path) {
+nlohmann::json read_json(const fs::path& path) {
   try {
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
@@ -72,54 +98,175 @@ nlohmann::json read_json(const std::filesystem::path& path) {
   }
 }
 
-std::unordered_map<std::string, int> read_vocab(const std::filesystem::path& path) {
-  const nlohmann::json json = read_json(path);
+bool is_valid_id(const nlohmann::json& id) {
+  return id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
+}
+
+// A {"token": id} object (vocab.json, tokenizer.json's model.vocab).
+std::unordered_map<std::string, int> read_vocab(const nlohmann::json& json,
+                                                const std::string& where) {
   if (!json.is_object() || json.empty()) {
-    throw Error(ErrorCode::kCorruptFile, path.string() + " is not a JSON object of token ids");
+    throw Error(ErrorCode::kCorruptFile, where + " is not a JSON object of token ids");
   }
   std::unordered_map<std::string, int> vocab;
   vocab.reserve(json.size());
   for (const auto& [token, id] : json.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+    if (!is_valid_id(id)) {
       throw Error(ErrorCode::kCorruptFile,
-                  path.string() + ": token '" + token + "' has no valid id (" + id.dump() + ")");
+                  where + ": token '" + token + "' has no valid id (" + id.dump() + ")");
     }
     vocab.emplace(token, id.get<int>());
   }
   return vocab;
 }
 
-std::unordered_map<uint64_t, Merge> read_merges(const std::filesystem::path& path,
-                                                const std::unordered_map<std::string, int>& vocab) {
-  const std::string text = read_file(path);
-  std::unordered_map<uint64_t, Merge> merges;
-  std::istringstream lines(text);
+// "left right" with exactly one space between two non-empty tokens.
+std::optional<std::pair<std::string, std::string>> split_merge(std::string_view text) {
+  const size_t space = text.find(' ');
+  if (space == std::string::npos || space == 0 || space + 1 == text.size() ||
+      text.find(' ', space + 1) != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::pair{std::string(text.substr(0, space)), std::string(text.substr(space + 1))};
+}
+
+std::vector<MergeRule> read_merges_txt(const fs::path& path) {
+  std::istringstream lines(read_file(path));
+  std::vector<MergeRule> merges;
   std::string line;
   int line_number = 0;
-  auto id_of = [&](const std::string& token) {
-    auto it = vocab.find(token);
-    if (it == vocab.end()) {
-      throw Error(ErrorCode::kCorruptFile, path.string() + " line " + std::to_string(line_number) +
-                                               ": token '" + token + "' is not in vocab.json");
-    }
-    return it->second;
-  };
   while (std::getline(lines, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line.starts_with("#version")) continue;
-    const size_t space = line.find(' ');
-    if (space == std::string::npos || space == 0 || space + 1 == line.size() ||
-        line.find(' ', space + 1) != std::string::npos) {
+    auto pair = split_merge(line);
+    if (!pair) {
       throw Error(ErrorCode::kCorruptFile, path.string() + " line " + std::to_string(line_number) +
                                                " is not a merge of two tokens: '" + line + "'");
     }
-    const std::string left = line.substr(0, space), right = line.substr(space + 1);
-    const int left_id = id_of(left), right_id = id_of(right), result_id = id_of(left + right);
-    const int rank = static_cast<int>(merges.size());
-    merges.try_emplace(pair_key(left_id, right_id), Merge{rank, result_id});
+    merges.push_back({std::move(pair->first), std::move(pair->second), line_number});
   }
-  if (merges.empty()) throw Error(ErrorCode::kCorruptFile, path.string() + " has no merges");
+  return merges;
+}
+
+// model.merges of tokenizer.json: "a b" strings (older files) or ["a", "b"] pairs.
+std::vector<MergeRule> read_json_merges(const nlohmann::json& json, const std::string& where) {
+  if (!json.is_array()) {
+    throw Error(ErrorCode::kCorruptFile, where + ": model.merges is not a list");
+  }
+  std::vector<MergeRule> merges;
+  merges.reserve(json.size());
+  for (size_t i = 0; i < json.size(); ++i) {
+    const auto& entry = json[i];
+    std::optional<std::pair<std::string, std::string>> pair;
+    if (entry.is_string()) {
+      pair = split_merge(entry.get<std::string>());
+    } else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() &&
+               entry[1].is_string() && !entry[0].get<std::string>().empty() &&
+               !entry[1].get<std::string>().empty()) {
+      pair = std::pair{entry[0].get<std::string>(), entry[1].get<std::string>()};
+    }
+    if (!pair) {
+      throw Error(ErrorCode::kCorruptFile, where + " merge " + std::to_string(i) +
+                                               " is not a merge of two tokens: " + entry.dump());
+    }
+    merges.push_back({std::move(pair->first), std::move(pair->second), static_cast<int>(i)});
+  }
+  return merges;
+}
+
+std::vector<AddedToken> read_added_tokens(const nlohmann::json& doc, const std::string& where) {
+  std::vector<AddedToken> tokens;
+  if (!doc.contains("added_tokens") || doc.at("added_tokens").is_null()) return tokens;
+  const auto& list = doc.at("added_tokens");
+  if (!list.is_array()) {
+    throw Error(ErrorCode::kCorruptFile, where + ": added_tokens is not a list");
+  }
+  for (const auto& entry : list) {
+    if (!entry.is_object() || !entry.contains("content") || !entry.at("content").is_string() ||
+        !entry.contains("id") || !is_valid_id(entry.at("id"))) {
+      throw Error(ErrorCode::kCorruptFile,
+                  where + ": added token " + entry.dump() + " has no content or no valid id");
+    }
+    // The default of "normalized" is the opposite of "special", as in the tokenizers library.
+    const bool special = entry.contains("special") && entry.at("special").is_boolean() &&
+                         entry.at("special").get<bool>();
+    const bool normalized = entry.contains("normalized") && entry.at("normalized").is_boolean()
+                                ? entry.at("normalized").get<bool>()
+                                : !special;
+    tokens.push_back({entry.at("content").get<std::string>(), entry.at("id").get<int>(),
+                      normalized});
+  }
+  return tokens;
+}
+
+BpeFiles read_tokenizer_json(const fs::path& path) {
+  const nlohmann::json doc = read_json(path);
+  const std::string where = path.string();
+  if (!doc.is_object() || !doc.contains("model") || !doc.at("model").is_object()) {
+    throw Error(ErrorCode::kCorruptFile, where + " has no tokenizer model");
+  }
+  const auto& model = doc.at("model");
+  const auto type = model.find("type");
+  if (type != model.end() && !(type->is_string() && type->get<std::string>() == "BPE")) {
+    throw Error(ErrorCode::kUnsupported, where + " holds a " + type->dump() +
+                                             " tokenizer; only CLIP's byte-level BPE is supported");
+  }
+  const auto suffix = model.find("end_of_word_suffix");
+  if (suffix == model.end() || !suffix->is_string() || suffix->get<std::string>() != "</w>") {
+    throw Error(ErrorCode::kUnsupported,
+                where + " is not a CLIP tokenizer: its words do not end in \"</w>\"");
+  }
+  if (!model.contains("vocab") || !model.contains("merges")) {
+    throw Error(ErrorCode::kCorruptFile, where + " has no model.vocab or no model.merges");
+  }
+  BpeFiles files;
+  files.vocab = read_vocab(model.at("vocab"), where + " model.vocab");
+  files.merges = read_json_merges(model.at("merges"), where);
+  files.added_tokens = read_added_tokens(doc, where);
+  files.merges_file = where;
+  files.merge_position = "merge";
+  return files;
+}
+
+// vocab.json + merges.txt when both exist, else tokenizer.json (transformers 5 saves only that).
+BpeFiles read_bpe_files(const fs::path& dir) {
+  const bool split_files = fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt");
+  if (!split_files && fs::exists(dir / "tokenizer.json")) {
+    return read_tokenizer_json(dir / "tokenizer.json");
+  }
+  if (!fs::exists(dir / "vocab.json") && !fs::exists(dir / "merges.txt")) {
+    throw Error(ErrorCode::kCorruptFile,
+                "tokenizer folder " + dir.string() +
+                    " has no tokenizer files (vocab.json and merges.txt, or tokenizer.json)");
+  }
+  BpeFiles files;
+  files.vocab = read_vocab(read_json(dir / "vocab.json"), (dir / "vocab.json").string());
+  files.merges = read_merges_txt(dir / "merges.txt");
+  files.merges_file = (dir / "merges.txt").string();
+  files.merge_position = "line";
+  return files;
+}
+
+std::unordered_map<uint64_t, Merge> merge_table(const BpeFiles& files) {
+  std::unordered_map<uint64_t, Merge> merges;
+  for (const MergeRule& rule : files.merges) {
+    auto id_of = [&](const std::string& token) {
+      auto it = files.vocab.find(token);
+      if (it == files.vocab.end()) {
+        throw Error(ErrorCode::kCorruptFile,
+                    files.merges_file + " " + files.merge_position + " " +
+                        std::to_string(rule.position) + ": token '" + token +
+                        "' is not in the vocabulary");
+      }
+      return it->second;
+    };
+    const int left = id_of(rule.left), right = id_of(rule.right);
+    const int result = id_of(rule.left + rule.right);
+    const int rank = static_cast<int>(merges.size());
+    merges.try_emplace(pair_key(left, right), Merge{rank, result});
+  }
+  if (merges.empty()) throw Error(ErrorCode::kCorruptFile, files.merges_file + " has no merges");
   return merges;
 }
 
@@ -137,10 +284,10 @@ std::optional<std::string> special_token_text(const nlohmann::json& config,
 }
 
 // The configuration files that name special tokens, in precedence order (missing ones skipped).
-std::vector<nlohmann::json> special_token_configs(const std::filesystem::path& dir) {
+std::vector<nlohmann::json> special_token_configs(const fs::path& dir) {
   std::vector<nlohmann::json> configs;
   for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
-    if (std::filesystem::exists(dir / name)) configs.push_back(read_json(dir / name));
+    if (fs::exists(dir / name)) configs.push_back(read_json(dir / name));
   }
   return configs;
 }
@@ -152,6 +299,8 @@ std::string special_token(const std::vector<nlohmann::json>& configs, const std:
   }
   return fallback;
 }
+
+using CodePoints = std::span<const utf8proc_int32_t>;
 
 bool is_letter(utf8proc_int32_t cp) {
   const auto category = utf8proc_category(cp);
@@ -241,7 +390,34 @@ std::vector<utf8proc_int32_t> normalize(std::string_view text) {
   return out;
 }
 
-bool has_ascii_at(const std::vector<utf8proc_int32_t>& text, size_t i, std::string_view ascii) {
+// Cuts `text` at the added tokens (longest first at the leftmost position where any matches):
+// calls on_text(run) for each run between them, possibly empty, and on_token(id) for each token.
+template <typename Text, typename Token, typename OnText, typename OnToken>
+void split_at_added_tokens(Text text, const std::vector<std::pair<Token, int>>& tokens,
+                           OnText&& on_text, OnToken&& on_token) {
+  size_t start = 0, i = 0;
+  while (i < text.size()) {
+    const std::pair<Token, int>* match = nullptr;
+    for (const auto& token : tokens) {
+      if (text.size() - i >= token.first.size() &&
+          std::equal(token.first.begin(), token.first.end(), text.begin() + i)) {
+        match = &token;
+        break;
+      }
+    }
+    if (match == nullptr) {
+      ++i;
+      continue;
+    }
+    on_text(Text(text.data() + start, i - start));
+    on_token(match->second);
+    i += match->first.size();
+    start = i;
+  }
+  on_text(Text(text.data() + start, text.size() - start));
+}
+
+bool has_ascii_at(CodePoints text, size_t i, std::string_view ascii) {
   if (i > text.size() || text.size() - i < ascii.size()) return false;
   for (size_t k = 0; k < ascii.size(); ++k) {
     if (text[i + k] != static_cast<utf8proc_int32_t>(ascii[k])) return false;
@@ -250,8 +426,7 @@ bool has_ascii_at(const std::vector<utf8proc_int32_t>& text, size_t i, std::stri
 }
 
 // "startoftext" or "endoftext" if "<|startoftext|>" or "<|endoftext|>" is spelled out at `i`.
-std::optional<std::string_view> special_spelling_at(const std::vector<utf8proc_int32_t>& text,
-                                                    size_t i) {
+std::optional<std::string_view> special_spelling_at(CodePoints text, size_t i) {
   for (std::string_view name : {"startoftext", "endoftext"}) {
     if (has_ascii_at(text, i, "<|") && has_ascii_at(text, i + 2, name) &&
         has_ascii_at(text, i + 2 + name.size(), "|>")) {
@@ -262,7 +437,7 @@ std::optional<std::string_view> special_spelling_at(const std::vector<utf8proc_i
 }
 
 // Length of a contraction ('s 't 're 've 'm 'll 'd) starting at `i`, or 0.
-size_t contraction_length(const std::vector<utf8proc_int32_t>& text, size_t i) {
+size_t contraction_length(CodePoints text, size_t i) {
   if (text[i] != '\'' || i + 1 >= text.size()) return 0;
   const auto next = text[i + 1];
   if (next == 's' || next == 't' || next == 'm' || next == 'd') return 2;
@@ -279,7 +454,7 @@ size_t contraction_length(const std::vector<utf8proc_int32_t>& text, size_t i) {
 // non-space characters; spaces separate pieces and are dropped. A special token's spelling that
 // survived as text (e.g. lowercased from "<|ENDOFTEXT|>") is its own group, which the byte-level
 // step then splits as "<|", "endoftext", "|>": it never joins neighbouring symbols.
-std::vector<std::string> pre_tokenize(const std::vector<utf8proc_int32_t>& text) {
+std::vector<std::string> pre_tokenize(CodePoints text) {
   std::vector<std::string> pieces;
   size_t i = 0;
   while (i < text.size()) {
@@ -388,37 +563,52 @@ std::vector<int> ClipTokenizer::Model::encode_piece(const std::string& piece) {
   return ids;
 }
 
-ClipTokenizer ClipTokenizer::load(const std::string& dir) {
-  const std::filesystem::path root(dir);
+ClipTokenizer ClipTokenizer::load(const std::string& dir) { return load(dir, ""); }
+
+ClipTokenizer ClipTokenizer::load(const std::string& dir, const std::string& pad_token) {
+  const fs::path root(dir);
+  BpeFiles files = read_bpe_files(root);
   auto model = std::make_shared<Model>();
-  model->vocab = read_vocab(root / "vocab.json");
-  model->merges = read_merges(root / "merges.txt", model->vocab);
+  model->merges = merge_table(files);
+  model->vocab = std::move(files.vocab);
+  for (const AddedToken& token : files.added_tokens) model->vocab.emplace(token.content, token.id);
 
   const auto configs = special_token_configs(root);
-  auto require = [&](const std::string& key, const std::string& fallback) {
-    const std::string text = special_token(configs, key, fallback);
-    auto it = model->vocab.find(text);
+  auto id_of = [&](const std::string& what, const std::string& token) {
+    auto it = model->vocab.find(token);
     if (it == model->vocab.end()) {
-      throw Error(ErrorCode::kCorruptFile,
-                  "tokenizer " + dir + ": " + key + " '" + text + "' is not in vocab.json");
+      throw Error(ErrorCode::kCorruptFile, "tokenizer " + dir + ": " + what + " '" + token +
+                                               "' is not in the vocabulary");
     }
-    return std::pair{text, it->second};
+    return it->second;
   };
-  const auto bos = require("bos_token", "<|startoftext|>");
-  const auto eos = require("eos_token", "<|endoftext|>");
-  const auto unk = require("unk_token", "<|endoftext|>");
-  const auto pad = require("pad_token", "<|endoftext|>");
-  model->bos_id = bos.second;
-  model->eos_id = eos.second;
-  model->unk_id = unk.second;
-  model->pad_id = pad.second;
-  for (const auto& special : {bos, eos, unk, pad}) {
-    bool known = false;
-    for (const auto& [text, id] : model->special_tokens) known = known || text == special.first;
-    if (!known && !special.first.empty()) model->special_tokens.push_back(special);
+  std::vector<AddedToken> added = std::move(files.added_tokens);
+  auto special = [&](const std::string& key, const std::string& fallback) {
+    const std::string text = special_token(configs, key, fallback);
+    const int id = id_of(key, text);
+    const bool known = std::any_of(added.begin(), added.end(),
+                                   [&](const AddedToken& token) { return token.content == text; });
+    if (!known) added.push_back({text, id, false});
+    return id;
+  };
+  model->bos_id = special("bos_token", "<|startoftext|>");
+  model->eos_id = special("eos_token", "<|endoftext|>");
+  model->unk_id = special("unk_token", "<|endoftext|>");
+  model->pad_id = special("pad_token", "<|endoftext|>");
+  if (!pad_token.empty()) model->pad_id = id_of("padding token", pad_token);
+
+  for (const AddedToken& token : added) {
+    if (token.content.empty()) continue;
+    if (token.normalized) {
+      model->normalized_added_tokens.emplace_back(normalize(token.content), token.id);
+    } else {
+      model->raw_added_tokens.emplace_back(token.content, token.id);
+    }
   }
-  std::sort(model->special_tokens.begin(), model->special_tokens.end(),
-            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto longest_first = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
+  std::stable_sort(model->raw_added_tokens.begin(), model->raw_added_tokens.end(), longest_first);
+  std::stable_sort(model->normalized_added_tokens.begin(), model->normalized_added_tokens.end(),
+                   longest_first);
 
   const auto& alphabet = byte_level_alphabet();
   model->byte_ids.resize(256, -1);
@@ -437,32 +627,20 @@ ClipTokenizer ClipTokenizer::load(const std::string& dir) {
 std::vector<int> ClipTokenizer::encode_text(const std::string& text) const {
   decode_utf8(text);  // rejects invalid UTF-8 before anything is cut
   std::vector<int> ids;
-  auto encode_plain = [&](std::string_view plain) {
-    if (plain.empty()) return;
-    for (const std::string& piece : pre_tokenize(normalize(plain))) {
+  auto add_token = [&](int id) { ids.push_back(id); };
+  auto encode_normalized = [&](CodePoints normalized) {
+    for (const std::string& piece : pre_tokenize(normalized)) {
       const auto piece_ids = model_->encode_piece(piece);
       ids.insert(ids.end(), piece_ids.begin(), piece_ids.end());
     }
   };
-  size_t plain_start = 0, i = 0;
-  while (i < text.size()) {
-    const std::pair<std::string, int>* match = nullptr;
-    for (const auto& special : model_->special_tokens) {
-      if (text.compare(i, special.first.size(), special.first) == 0) {
-        match = &special;
-        break;
-      }
-    }
-    if (match == nullptr) {
-      ++i;
-      continue;
-    }
-    encode_plain(std::string_view(text).substr(plain_start, i - plain_start));
-    ids.push_back(match->second);
-    i += match->first.size();
-    plain_start = i;
-  }
-  encode_plain(std::string_view(text).substr(plain_start));
+  auto encode_raw = [&](std::string_view raw) {
+    if (raw.empty()) return;
+    const std::vector<utf8proc_int32_t> normalized = normalize(raw);
+    split_at_added_tokens(CodePoints(normalized), model_->normalized_added_tokens,
+                          encode_normalized, add_token);
+  };
+  split_at_added_tokens(std::string_view(text), model_->raw_added_tokens, encode_raw, add_token);
   return ids;
 }
 

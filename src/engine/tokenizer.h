@@ -13,18 +13,30 @@ namespace df::engine {
 // U+0100 onwards in byte order.
 const std::vector<std::string>& byte_level_alphabet();
 
-// Behaves like transformers' CLIPTokenizer on the same folder: special tokens (bos, eos, unk, pad)
-// are cut out of the raw text first; the rest is NFC-normalised, whitespace runs become one space,
-// lowercased, split into letter runs / single digits / symbol runs / contractions, and each piece
-// is byte-level BPE encoded with "</w>" on its last character. Thread-safe; copies share one cache.
+// Behaves like transformers' CLIPTokenizer on the same folder: added tokens (the special tokens
+// bos, eos, unk, pad, and tokenizer.json's added_tokens) are cut out of the raw text first; the
+// rest is NFC-normalised, whitespace runs become one space, lowercased, cut again at added tokens
+// marked "normalized" (tokenizer.json only), split into letter runs / single digits / symbol runs
+// / contractions, and each piece is byte-level BPE encoded with "</w>" on its last character.
+// Thread-safe; copies share one cache.
 class ClipTokenizer {
  public:
   // Length of one CLIP text-encoder input: BOS + 75 tokens + EOS.
   static constexpr int kMaxLength = 77;
 
-  // Reads vocab.json, merges.txt and the special tokens (special_tokens_map.json over
-  // tokenizer_config.json) from `dir`. Throws Error(kCorruptFile) for missing or broken files.
+  // Reads a Hugging Face tokenizer folder: vocab.json + merges.txt when both are there, otherwise
+  // tokenizer.json (model.vocab, model.merges as "a b" strings or ["a", "b"] pairs, added_tokens;
+  // the layout transformers 5 saves). Special tokens come from special_tokens_map.json over
+  // tokenizer_config.json (strings or {"content": ...} objects), defaulting to CLIP's. Throws
+  // Error(kCorruptFile) for missing or broken files, Error(kUnsupported) for a tokenizer.json that
+  // holds no CLIP BPE model.
   static ClipTokenizer load(const std::string& dir);
+  // The same, padding with `pad_token` instead of the files' pad token unless it is empty. Only
+  // the padding id changes: the text is cut at the same special tokens as without the override.
+  // That is how ComfyUI pads the OpenCLIP encoders (SD2, SDXL's second) with "!" (id 0) while a
+  // "!" in the prompt stays ordinary text. Throws Error(kCorruptFile) if the vocabulary has no
+  // `pad_token`.
+  static ClipTokenizer load(const std::string& dir, const std::string& pad_token);
 
   // BPE ids of `text`, without BOS/EOS. Throws Error(kInvalidArgument) for text that is not UTF-8.
   std::vector<int> encode_text(const std::string& text) const;

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,14 +58,79 @@ class TokenizerTest : public ::testing::Test {
 
   // A hand-made vocabulary over the letters a, b, c.
   void write_abc_tokenizer(const std::string& merges) {
-    write("vocab.json",
-          R"({"a": 0, "b": 1, "c": 2, "a</w>": 3, "b</w>": 4, "c</w>": 5, "ab": 6, "bc</w>": 7,
-              "abc</w>": 8, "<|startoftext|>": 9, "<|endoftext|>": 10})");
+    write("vocab.json", abc_vocab_json());
     write("merges.txt", merges);
+  }
+
+  // The abc vocabulary as a tokenizer.json (the layout transformers 5 saves), merges in `merges`
+  // ("a b" strings or ["a", "b"] pairs) and extra `added_tokens`.
+  void write_abc_tokenizer_json(const nlohmann::json& merges,
+                                const nlohmann::json& added_tokens = nlohmann::json::array()) {
+    nlohmann::json added = {
+        {{"id", 9}, {"content", "<|startoftext|>"}, {"normalized", false}, {"special", true}},
+        {{"id", 10}, {"content", "<|endoftext|>"}, {"normalized", false}, {"special", true}}};
+    for (const auto& token : added_tokens) added.push_back(token);
+    const nlohmann::json doc = {
+        {"version", "1.0"},
+        {"added_tokens", added},
+        {"model",
+         {{"type", "BPE"},
+          {"unk_token", "<|endoftext|>"},
+          {"end_of_word_suffix", "</w>"},
+          {"vocab", nlohmann::json::parse(abc_vocab_json())},
+          {"merges", merges}}}};
+    write("tokenizer.json", doc.dump());
+    write("tokenizer_config.json",
+          R"({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+              "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"})");
+  }
+
+  static std::string abc_vocab_json() {
+    return R"({"a": 0, "b": 1, "c": 2, "a</w>": 3, "b</w>": 4, "c</w>": 5, "ab": 6, "bc</w>": 7,
+               "abc</w>": 8, "<|startoftext|>": 9, "<|endoftext|>": 10})";
+  }
+
+  std::string read(const std::string& name) {
+    std::ifstream in(dir_ / name, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  // Rewrites the vocab.json + merges.txt in dir_ as the tokenizer.json transformers 5 would save.
+  void convert_to_tokenizer_json() {
+    const auto vocab = nlohmann::json::parse(read("vocab.json"));
+    nlohmann::json merges = nlohmann::json::array();
+    std::istringstream lines(read("merges.txt"));
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.empty() || line.starts_with("#version")) continue;
+      const size_t space = line.find(' ');
+      merges.push_back({line.substr(0, space), line.substr(space + 1)});
+    }
+    nlohmann::json added = nlohmann::json::array();
+    for (const char* token : {"<|startoftext|>", "<|endoftext|>"}) {
+      added.push_back({{"id", vocab.at(token)}, {"content", token}, {"normalized", false},
+                       {"special", true}});
+    }
+    const nlohmann::json doc = {{"added_tokens", added},
+                                {"model",
+                                 {{"type", "BPE"},
+                                  {"end_of_word_suffix", "</w>"},
+                                  {"vocab", vocab},
+                                  {"merges", merges}}}};
+    write("tokenizer.json", doc.dump());
+    fs::remove(dir_ / "vocab.json");
+    fs::remove(dir_ / "merges.txt");
+    fs::remove(dir_ / "special_tokens_map.json");
   }
 
   fs::path dir_;
 };
+
+const char* const kMixedPrompts[] = {
+    "a painting of a squirrel eating a burger", "A RED fox, 8k, it's   fine!!",
+    "caf\u00e9 \u65e5\u672c <|endoftext|> x<|startoftext|>", "", "!!!", "masterpiece (best)"};
 
 TEST_F(TokenizerTest, EncodePadsToSeventySevenWithBosAndEos) {
   const auto tokenizer = tiny();
@@ -258,6 +325,119 @@ TEST_F(TokenizerTest, SpecialTokenMissingFromVocabIsCorrupt) {
   write_abc_tokenizer("#version: 0.2\na b\n");
   write("special_tokens_map.json", R"({"pad_token": "<pad>"})");
   EXPECT_NE(load_error().find("<pad>"), std::string::npos);
+}
+
+TEST_F(TokenizerTest, ReadsTokenizerJsonWhenVocabAndMergesAreAbsent) {
+  for (const char* merges : {R"(["b c</w>", "a b", "a bc</w>"])",
+                             R"([["b", "c</w>"], ["a", "b"], ["a", "bc</w>"]])"}) {
+    write_abc_tokenizer_json(nlohmann::json::parse(merges));
+    const auto tokenizer = ClipTokenizer::load(dir_.string());
+    EXPECT_EQ(tokenizer.encode_text("abc"), (std::vector<int>{8}));
+    EXPECT_EQ(tokenizer.encode_text("abab"), (std::vector<int>{6, 0, 4}));
+    EXPECT_EQ(tokenizer.bos_id(), 9);
+    EXPECT_EQ(tokenizer.eos_id(), 10);
+    EXPECT_EQ(tokenizer.pad_id(), 10);
+  }
+}
+
+TEST_F(TokenizerTest, TokenizerJsonGivesTheSameIdsAsVocabAndMerges) {
+  for (const std::string pad : {"<|endoftext|>", "!"}) {
+    const auto split_files = tiny(pad);
+    convert_to_tokenizer_json();
+    write("tokenizer_config.json", nlohmann::json{{"pad_token", {{"content", pad}}}}.dump());
+    const auto converted = ClipTokenizer::load(dir_.string());
+    EXPECT_EQ(converted.pad_id(), split_files.pad_id());
+    for (const char* prompt : kMixedPrompts) {
+      EXPECT_EQ(converted.encode(prompt), split_files.encode(prompt)) << prompt << " pad " << pad;
+    }
+  }
+}
+
+TEST_F(TokenizerTest, VocabAndMergesWinOverTokenizerJson) {
+  write_abc_tokenizer_json(nlohmann::json{"a b"});
+  write_abc_tokenizer("#version: 0.2\nb c</w>\na bc</w>\n");
+  EXPECT_EQ(ClipTokenizer::load(dir_.string()).encode_text("abc"), (std::vector<int>{8}));
+}
+
+TEST_F(TokenizerTest, AddedTokensOfTokenizerJsonAreCutOutOfTheText) {
+  write_abc_tokenizer_json(nlohmann::json{"a b"},
+                           {{{"id", 11}, {"content", "<pad>"}, {"special", true}},
+                            {{"id", 12}, {"content", "Cc"}, {"normalized", true}}});
+  const auto tokenizer = ClipTokenizer::load(dir_.string());
+  EXPECT_EQ(tokenizer.token_id("<pad>"), 11);
+  // "<pad>" (special, so not normalised) is matched in the raw text only.
+  EXPECT_EQ(tokenizer.encode_text("a<pad>b"), (std::vector<int>{3, 11, 4}));
+  EXPECT_EQ(tokenizer.encode_text("a<PAD>"), tokenizer.encode_text("a < pad >"));
+  // "Cc" is normalised to "cc" and matched in the lowercased text.
+  EXPECT_EQ(tokenizer.encode_text("aCCb"), (std::vector<int>{3, 12, 4}));
+  EXPECT_EQ(tokenizer.encode_text("acc"), (std::vector<int>{3, 12}));
+}
+
+TEST_F(TokenizerTest, NormalizedSpecialTokenMatchesAnyCase) {
+  write_abc_tokenizer_json(nlohmann::json{"a b"});
+  auto doc = nlohmann::json::parse(read("tokenizer.json"));
+  for (auto& token : doc.at("added_tokens")) token["normalized"] = true;
+  write("tokenizer.json", doc.dump());
+  EXPECT_EQ(ClipTokenizer::load(dir_.string()).encode_text("a<|ENDOFTEXT|>b"),
+            (std::vector<int>{3, 10, 4}));
+}
+
+TEST_F(TokenizerTest, TokenizerJsonOfAnotherModelIsUnsupported) {
+  write_abc_tokenizer_json(nlohmann::json{"a b"});
+  auto doc = nlohmann::json::parse(read("tokenizer.json"));
+  doc["model"]["type"] = "Unigram";
+  write("tokenizer.json", doc.dump());
+  try {
+    ClipTokenizer::load(dir_.string());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+  }
+  doc["model"]["type"] = "BPE";
+  doc["model"]["end_of_word_suffix"] = nullptr;  // GPT-2 style BPE
+  write("tokenizer.json", doc.dump());
+  EXPECT_THROW(ClipTokenizer::load(dir_.string()), Error);
+}
+
+TEST_F(TokenizerTest, GarbledTokenizerJsonIsCorrupt) {
+  write_abc_tokenizer_json(nlohmann::json{"a b", "a b c"});
+  EXPECT_NE(load_error().find("merge 1"), std::string::npos);
+  write_abc_tokenizer_json(nlohmann::json::parse(R"([["a"]])"));
+  EXPECT_NE(load_error().find("merge 0"), std::string::npos);
+  write_abc_tokenizer_json(nlohmann::json{"c a"});
+  EXPECT_NE(load_error().find("'ca'"), std::string::npos);
+  write_abc_tokenizer_json(nlohmann::json::array());
+  EXPECT_NE(load_error().find("no merges"), std::string::npos);
+  write_abc_tokenizer_json(nlohmann::json{"a b"}, {{{"content", "x"}}});
+  EXPECT_NE(load_error().find("no valid id"), std::string::npos);
+  write("tokenizer.json", R"({"model": {"type": "BPE", "end_of_word_suffix": "</w>"}})");
+  EXPECT_NE(load_error().find("model.vocab"), std::string::npos);
+  write("tokenizer.json", "{\"model\": ");
+  EXPECT_NE(load_error().find("not valid JSON"), std::string::npos);
+}
+
+TEST_F(TokenizerTest, PadOverrideChangesOnlyThePaddingId) {
+  const auto files_pad = tiny("<|endoftext|>");
+  const auto bang_pad = ClipTokenizer::load(dir_.string(), "!");
+  EXPECT_EQ(bang_pad.pad_id(), 0);
+  EXPECT_EQ(bang_pad.eos_id(), files_pad.eos_id());
+  // "!" stays ordinary text: it is not cut out as a special token.
+  EXPECT_EQ(bang_pad.encode_text("cat!!"), files_pad.encode_text("cat!!"));
+  const auto ids = bang_pad.encode("cat");
+  EXPECT_EQ(ids[2], bang_pad.eos_id());
+  for (size_t i = 3; i < ids.size(); ++i) EXPECT_EQ(ids[i], 0);
+  EXPECT_EQ(ClipTokenizer::load(dir_.string(), "").pad_id(), files_pad.eos_id());
+}
+
+TEST_F(TokenizerTest, PadOverrideOutsideTheVocabularyIsCorrupt) {
+  tiny();
+  try {
+    ClipTokenizer::load(dir_.string(), "<pad>");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruptFile);
+    EXPECT_NE(std::string(e.what()).find("<pad>"), std::string::npos);
+  }
 }
 
 }  // namespace

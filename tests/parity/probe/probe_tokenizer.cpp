@@ -14,6 +14,12 @@ using engine::ClipTokenizer;
 using engine::TensorMap;
 using nlohmann::json;
 
+// The tokenizer of args "tokenizer_dir", padding with args "pad_token" when given.
+ClipTokenizer load_tokenizer(const json& args) {
+  return ClipTokenizer::load(args.at("tokenizer_dir").get<std::string>(),
+                             args.value("pad_token", std::string()));
+}
+
 at::Tensor id_rows(const std::vector<std::vector<int>>& rows) {
   auto ids = at::empty({static_cast<int64_t>(rows.size()), ClipTokenizer::kMaxLength}, at::kLong);
   auto view = ids.accessor<int64_t, 2>();
@@ -23,18 +29,19 @@ at::Tensor id_rows(const std::vector<std::vector<int>>& rows) {
   return ids;
 }
 
-// args {"tokenizer_dir", "prompts": [...]} -> "ids" int64 [prompts, 77].
+// args {"tokenizer_dir", "prompts": [...], optional "pad_token"} -> "ids" int64 [prompts, 77].
 TensorMap tokenize(const json& args, const TensorMap&) {
-  const auto tokenizer = ClipTokenizer::load(args.at("tokenizer_dir").get<std::string>());
+  const auto tokenizer = load_tokenizer(args);
   std::vector<std::vector<int>> rows;
   for (const auto& prompt : args.at("prompts"))
     rows.push_back(tokenizer.encode(prompt.get<std::string>()));
   return {{"ids", id_rows(rows)}};
 }
 
-// args {"tokenizer_dir", "prompt"} -> "ids" int64 [chunks, 77], "weights" float32 [chunks, 77].
+// args {"tokenizer_dir", "prompt", optional "pad_token"} -> "ids" int64 [chunks, 77], "weights"
+// float32 [chunks, 77].
 TensorMap tokenize_weighted(const json& args, const TensorMap&) {
-  const auto tokenizer = ClipTokenizer::load(args.at("tokenizer_dir").get<std::string>());
+  const auto tokenizer = load_tokenizer(args);
   const auto chunks = engine::tokenize_weighted(tokenizer, args.at("prompt").get<std::string>());
   std::vector<std::vector<int>> rows;
   auto weights =
