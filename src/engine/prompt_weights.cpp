@@ -1,5 +1,7 @@
-// ComfyUI-compatible emphasis parsing and per-word chunked tokenization of prompts.
+// ComfyUI-compatible emphasis parsing and chunked tokenization of weighted prompt segments.
 #include "engine/prompt_weights.h"
+
+#include <utf8proc.h>
 
 #include <algorithm>
 #include <cctype>
@@ -8,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <string_view>
 
 #include "core/error.h"
@@ -17,7 +20,8 @@ namespace {
 
 constexpr double kEmphasis = 1.1;
 constexpr int kMaxNesting = 100;
-constexpr size_t kLongWordTokens = 8;  // words this long are split across chunks
+constexpr size_t kLongGroupTokens = 8;  // token groups this long are split across chunks
+constexpr std::u32string_view kEmbeddingPrefix = U"embedding:";
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // Escaped parentheses stand in as two-byte placeholders while the weights are parsed.
@@ -180,31 +184,110 @@ std::vector<std::pair<std::string, double>> weighted_segments(const std::string&
   return segments;
 }
 
-std::vector<std::string> split_words(std::string text) {
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  std::vector<std::string> words;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(' ', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) words.push_back(text.substr(start, end - start));
-    start = end + 1;
+std::u32string decode_utf8(const std::string& text) {
+  std::u32string out;
+  auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  size_t offset = 0;
+  while (offset < text.size()) {
+    utf8proc_int32_t cp = 0;
+    const auto used =
+        utf8proc_iterate(bytes + offset, static_cast<utf8proc_ssize_t>(text.size() - offset), &cp);
+    if (used <= 0) {
+      throw Error(ErrorCode::kInvalidArgument, "prompt text is not valid UTF-8");
+    }
+    out.push_back(static_cast<char32_t>(cp));
+    offset += static_cast<size_t>(used);
+  }
+  return out;
+}
+
+std::string encode_utf8(std::u32string_view text) {
+  std::string out;
+  for (char32_t c : text) {
+    utf8proc_uint8_t buffer[4];
+    const auto length = utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), buffer);
+    out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(length));
+  }
+  return out;
+}
+
+// Whitespace as Python's str.isspace() and the `\s` of its re module see it.
+bool is_python_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Python's str.split() without arguments: the runs of non-whitespace.
+std::vector<std::u32string> split_on_whitespace(std::u32string_view text) {
+  std::vector<std::u32string> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (is_python_space(text[i])) {
+      ++i;
+      continue;
+    }
+    const size_t start = i;
+    while (i < text.size() && !is_python_space(text[i])) ++i;
+    words.emplace_back(text.substr(start, i - start));
   }
   return words;
 }
 
-std::vector<int> word_ids(const ClipTokenizer& tokenizer, const std::string& word) {
-  if (auto whole = tokenizer.token_id(word + "</w>")) return {*whole};
-  return tokenizer.encode_text(word);
+// A weighted segment is cut before every "embedding:" that follows whitespace; each piece is
+// tokenized on its own.
+std::vector<std::u32string> split_before_embeddings(std::u32string_view segment) {
+  std::vector<std::u32string> pieces;
+  size_t start = 0;
+  for (size_t i = 1; i < segment.size(); ++i) {
+    if (is_python_space(segment[i - 1]) && segment.substr(i).starts_with(kEmbeddingPrefix)) {
+      pieces.emplace_back(segment.substr(start, i - start));
+      start = i;
+    }
+  }
+  pieces.emplace_back(segment.substr(start));
+  return pieces;
 }
 
-// Packs words into chunks of BOS + tokens + EOS + padding, ComfyUI's way.
+// For a piece "embedding:<name> <rest>", the text that is still tokenized when no embedding
+// called <name> exists (this engine loads none): the name is the first whitespace-separated word
+// (newlines around it trimmed), cut before a '<' or '['; the cut-off part and the rest stay. If
+// the name has commas at either end, as many of its last characters as there are such commas
+// are kept as text too. Empty if nothing stays.
+std::u32string text_after_missing_embedding(std::u32string_view piece) {
+  std::u32string_view reference = piece.substr(kEmbeddingPrefix.size());
+  while (!reference.empty() && reference.front() == U'\n') reference.remove_prefix(1);
+  while (!reference.empty() && reference.back() == U'\n') reference.remove_suffix(1);
+  const std::vector<std::u32string> words = split_on_whitespace(reference);
+  if (words.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "the prompt has \"embedding:\" without an embedding name after it");
+  }
+  std::u32string name = words.front();
+  std::u32string rest;
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (i > 1) rest += U' ';
+    rest += words[i];
+  }
+  if (const size_t cut = name.find_first_of(U"<["); cut != std::u32string::npos) {
+    rest = rest.empty() ? name.substr(cut) : name.substr(cut) + U' ' + rest;
+    name.resize(cut);
+  }
+  const size_t first = name.find_first_not_of(U',');
+  const size_t stripped_size =
+      first == std::u32string::npos ? 0 : name.find_last_not_of(U',') + 1 - first;
+  if (stripped_size < name.size()) rest = name.substr(stripped_size) + U" " + rest;
+  return rest;
+}
+
+// Packs token groups (the tokens of one piece of text) into chunks of BOS + tokens + EOS +
+// padding, ComfyUI's way.
 class ChunkPacker {
  public:
   explicit ChunkPacker(const ClipTokenizer& tokenizer) : tokenizer_(tokenizer) { start_chunk(); }
 
-  void add_word(const std::vector<int>& ids, float weight) {
-    const bool splittable = ids.size() >= kLongWordTokens;
+  void add_group(const std::vector<int>& ids, float weight) {
+    const bool splittable = ids.size() >= kLongGroupTokens;
     size_t next = 0;
     while (next < ids.size()) {
       const size_t room = ClipTokenizer::kMaxLength - 1 - current().size();
@@ -258,9 +341,13 @@ std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::strin
 std::vector<std::vector<WeightedToken>> tokenize_weighted(const ClipTokenizer& tokenizer,
                                                           const std::string& prompt) {
   ChunkPacker packer(tokenizer);
-  for (const auto& [text, weight] : weighted_segments(prompt)) {
-    for (const std::string& word : split_words(text)) {
-      packer.add_word(word_ids(tokenizer, word), static_cast<float>(weight));
+  for (const auto& [segment, weight] : weighted_segments(prompt)) {
+    for (const std::u32string& piece : split_before_embeddings(decode_utf8(segment))) {
+      const std::u32string text =
+          piece.starts_with(kEmbeddingPrefix) ? text_after_missing_embedding(piece) : piece;
+      if (!text.empty()) {
+        packer.add_group(tokenizer.encode_text(encode_utf8(text)), static_cast<float>(weight));
+      }
     }
   }
   return packer.finish();

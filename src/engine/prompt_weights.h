@@ -22,11 +22,16 @@ struct WeightedToken {
 // "(x:1e39)") or nesting deeper than 100.
 std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::string& prompt);
 
-// Tokenizes a prompt as ComfyUI's CLIPTextEncode does: every space-separated word of every
-// weighted segment on its own ("word</w>" if the vocabulary has it, else its BPE ids), packed into
-// chunks of BOS + up to 75 tokens + EOS + padding (each exactly 77 long). A word that does not fit
-// moves to the next chunk, unless it has 8 or more tokens: then it is split. BOS, EOS and padding
-// have weight 1. An empty prompt gives one chunk [BOS, EOS, pad...].
+// Tokenizes a prompt as ComfyUI's CLIPTextEncode does (sd1_clip.SDTokenizer): each weighted
+// segment is tokenized whole (BPE ids without BOS/EOS), except that it is first cut before every
+// "embedding:" that follows whitespace. A piece "embedding:<name> ..." names a textual-inversion
+// embedding; this engine has none, so, as in ComfyUI with no such file, the name is dropped and
+// the text after it is tokenized. The token groups are packed into chunks of BOS + up to 75 tokens
+// + EOS + padding (each exactly 77 long): a group that does not fit moves to the next chunk,
+// unless it has 8 or more tokens: then it fills the chunk and continues in the next. BOS, EOS and
+// padding have weight 1. An empty prompt gives one chunk [BOS, EOS, pad...]. Throws
+// Error(kInvalidArgument) for bad weights (see parse_prompt_weights), text that is not UTF-8, or
+// "embedding:" with no name after it (ComfyUI fails there too).
 std::vector<std::vector<WeightedToken>> tokenize_weighted(const ClipTokenizer& tokenizer,
                                                           const std::string& prompt);
 

@@ -1,6 +1,8 @@
 """Parity of the C++ CLIP tokenizer and ComfyUI prompt weighting with transformers'
 CLIPTokenizer."""
+import json
 import random
+import re
 
 import pytest
 import torch
@@ -60,11 +62,14 @@ def reference_ids(directory, prompts):
     return tokenizer(prompts, padding="max_length", max_length=77, truncation=True)["input_ids"]
 
 
-def assert_same_ids(probe, directory, prompts):
-    out, _ = probe("tokenize", {"tokenizer_dir": str(directory), "prompts": prompts})
+def assert_same_ids(probe, directory, prompts, expected=None, pad_token=None):
+    args = {"tokenizer_dir": str(directory), "prompts": prompts}
+    if pad_token is not None:
+        args["pad_token"] = pad_token
+    out, _ = probe("tokenize", args)
     ids = out["ids"]
     assert ids.dtype == torch.int64 and tuple(ids.shape) == (len(prompts), 77)
-    expected = reference_ids(directory, prompts)
+    expected = expected or reference_ids(directory, prompts)
     mismatches = [(p, e, ids[i].tolist()) for i, (p, e) in enumerate(zip(prompts, expected))
                   if ids[i].tolist() != e]
     assert not mismatches, f"{len(mismatches)} prompts differ, first: {mismatches[0]!r}"
@@ -88,8 +93,77 @@ def test_tiny_tokenizer_loads_in_transformers_with_same_ids(probe, tmp_path):
         assert_same_ids(probe, directory, generate_prompts(200, seed=11))
 
 
-# ComfyUI weighting, recomputed here from the rules (sd1_clip.SDTokenizer.tokenize_with_weights)
-# with the reference tokenizer doing the per-word encoding.
+def saved_tokenizer_dirs(path):
+    return [path / name for name in ("tokenizer", "tokenizer_2") if (path / name).is_dir()]
+
+
+def test_saved_pipeline_tokenizers_match_transformers(probe, tiny_pipeline):
+    """transformers 5 saves tokenizer.json + tokenizer_config.json only (no vocab.json)."""
+    family, _, path = tiny_pipeline
+    for directory in saved_tokenizer_dirs(path):
+        assert (directory / "tokenizer.json").is_file()
+        assert not (directory / "vocab.json").exists() and not (directory / "merges.txt").exists()
+        reference = CLIPTokenizer.from_pretrained(str(directory))
+        open_clip = family == "sd2" or directory.name == "tokenizer_2"
+        assert reference.pad_token == ("!" if open_clip else "<|endoftext|>")
+        prompts = generate_prompts(200, seed=17) + ["cat!! (x)", "<|ENDOFTEXT|>!"]
+        assert_same_ids(probe, directory, prompts)
+
+
+def rewrite_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def string_merges(data):
+    data["model"]["merges"] = [" ".join(pair) for pair in data["model"]["merges"]]
+
+
+def normalized_added_tokens(data):
+    for token in data["added_tokens"]:
+        token["normalized"] = True
+
+
+def added_token_objects(data):
+    for key in ("bos_token", "eos_token", "unk_token", "pad_token"):
+        data[key] = {"__type": "AddedToken", "content": data[key], "lstrip": False,
+                     "normalized": False, "rstrip": False, "single_word": False}
+
+
+@pytest.mark.parametrize("variant", ["string_merges", "normalized_added_tokens",
+                                     "added_token_objects", "special_tokens_map_wins"])
+def test_tokenizer_json_variants_match_transformers(probe, tmp_path, clip_tokenizer_2_dir, variant):
+    directory = tmp_path / variant
+    CLIPTokenizer.from_pretrained(str(clip_tokenizer_2_dir)).save_pretrained(str(directory))
+    assert not (directory / "vocab.json").exists()
+    if variant == "string_merges":
+        rewrite_json(directory / "tokenizer.json", string_merges)
+    elif variant == "normalized_added_tokens":
+        rewrite_json(directory / "tokenizer.json", normalized_added_tokens)
+    elif variant == "added_token_objects":
+        rewrite_json(directory / "tokenizer_config.json", added_token_objects)
+    else:
+        (directory / "special_tokens_map.json").write_text(
+            json.dumps({"pad_token": "<|endoftext|>"}))
+    prompts = generate_prompts(150, seed=23) + ["a <|ENDOFTEXT|> b!", "<|StartOfText|>x!!"]
+    assert_same_ids(probe, directory, prompts)
+    expected_pad = 49407 if variant == "special_tokens_map_wins" else 0
+    assert CLIPTokenizer.from_pretrained(str(directory)).pad_token_id == expected_pad
+
+
+def test_pad_override_keeps_the_text_and_pads_with_it(probe, clip_tokenizer_dir):
+    """Single-file checkpoints: one CLIP-L vocabulary, padded with "!" (id 0) for the OpenCLIP
+    encoders as ComfyUI does; a "!" in the prompt stays ordinary text."""
+    prompts = generate_prompts(150, seed=29) + ["cat!!", "!", "a (b) !x"]
+    reference = CLIPTokenizer.from_pretrained(str(clip_tokenizer_dir))
+    unpadded = reference(prompts, max_length=77, truncation=True)["input_ids"]
+    expected = [ids + [0] * (77 - len(ids)) for ids in unpadded]
+    assert_same_ids(probe, clip_tokenizer_dir, prompts, expected=expected, pad_token="!")
+
+
+# ComfyUI weighting (sd1_clip.SDTokenizer.tokenize_with_weights as of 2025), recomputed here from
+# its rules with the reference tokenizer encoding each piece of text.
 def top_level_groups(text):
     groups, current, depth = [], "", 0
     for char in text:
@@ -130,30 +204,58 @@ def weighted_segments(text, weight=1.0):
     return segments
 
 
-def reference_weighted(tokenizer, prompt):
-    vocab = tokenizer.get_vocab()
-    bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+EMBEDDING = "embedding:"
+
+
+class EmbeddingWithoutName(ValueError):
+    pass
+
+
+def segment_pieces(segment):
+    """A segment is cut before each "embedding:" that follows whitespace."""
+    parts = re.split(r"(?<=\s)" + EMBEDDING, segment)
+    return [piece for piece in parts[:1] + [EMBEDDING + part for part in parts[1:]] if piece]
+
+
+def text_after_missing_embedding(piece):
+    """What is still tokenized of "embedding:<name> rest" when no such embedding exists."""
+    words = piece[len(EMBEDDING):].strip("\n").split()
+    if not words:
+        raise EmbeddingWithoutName(piece)
+    name, rest = words[0], " ".join(words[1:])
+    bracket = re.search(r"[<\[]", name)
+    if bracket:
+        rest = name[bracket.start():] + (" " + rest if rest else "")
+        name = name[:bracket.start()]
+    kept = len(name) - len(name.strip(","))
+    if kept:
+        rest = name[len(name) - kept:] + " " + rest
+    return rest
+
+
+def reference_weighted(tokenizer, prompt, pad):
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     escaped = prompt.replace("\\)", "\0\1").replace("\\(", "\0\2")
-    words = []
-    for text, weight in weighted_segments(escaped):
-        text = text.replace("\0\1", ")").replace("\0\2", "(")
-        for word in text.replace("\n", " ").split(" "):
-            if not word:
-                continue
-            ids = [vocab[word + "</w>"]] if word + "</w>" in vocab else \
-                tokenizer(word)["input_ids"][1:-1]
-            words.append([(i, weight) for i in ids])
+    groups = []
+    for segment, weight in weighted_segments(escaped):
+        segment = segment.replace("\0\1", ")").replace("\0\2", "(")
+        for piece in segment_pieces(segment):
+            if piece.startswith(EMBEDDING):
+                piece = text_after_missing_embedding(piece)
+                if not piece:
+                    continue
+            groups.append([(i, weight) for i in tokenizer(piece)["input_ids"][1:-1]])
     chunks, chunk = [], [(bos, 1.0)]
-    for word in words:
-        splittable = len(word) >= 8
-        while word:
-            if len(word) + len(chunk) <= 76:
-                chunk += word
+    for group in groups:
+        splittable = len(group) >= 8
+        while group:
+            if len(group) + len(chunk) <= 76:
+                chunk += group
                 break
             room = 76 - len(chunk)
             if splittable:
-                chunk += word[:room]
-                word = word[room:]
+                chunk += group[:room]
+                group = group[room:]
             chunks.append(chunk + [(eos, 1.0)] + [(pad, 1.0)] * (76 - len(chunk)))
             chunk = [(bos, 1.0)]
     chunks.append(chunk + [(eos, 1.0)] + [(pad, 1.0)] * (76 - len(chunk)))
@@ -167,6 +269,11 @@ WEIGHTED_FIXED = [
     "(cat: 0.8 ) (dog:1e-1) (fox:1_5)", "line one\nline (two:1.1)\nthree", "  spaced   out  ",
     "(" + "word " * 80 + ":0.9)", "(" + "q" * 30 + ":1.2)", "cat " * 70 + "(" + "q" * 8 + ":0.5)",
     "cat " * 70 + "q" * 7, "CAF\u00c9 (caf\u00e9) \u00e9 日本語 😀 it's", "(nested (deeply (very:2)))",
+    "cat " * 72 + "(red fox dog cat:1.2)", "cat " * 70 + "(" + "q" * 7 + ")", "painting(s:1.2)",
+    "a red embedding:style, (fox:1.2)", "embedding:style",
+    "(embedding:x:1.3) bar embedding:y<lora:a:1>",
+    "a\u3000embedding:x\nembedding:y,, cat", "a,embedding:x Embedding:y", "a embedding:,,x[y] z",
+    "cat!! (dog!:1.2) !", "a embedding:", "x (embedding: y:0.5)",
 ]
 
 
@@ -176,6 +283,9 @@ def weighted_prompts(seed, count):
     base = generate_prompts(count, seed)
     for prompt in base[len(FIXED):]:
         words = prompt.split(" ")
+        if rng.random() < 0.2:
+            at = rng.randrange(len(words))
+            words[at] = EMBEDDING + words[at]
         for _ in range(rng.randint(0, 3)):
             start = rng.randrange(len(words))
             end = rng.randint(start, min(len(words), start + 4))
@@ -188,22 +298,50 @@ def weighted_prompts(seed, count):
     return prompts
 
 
-@pytest.fixture(scope="module")
-def reference_tokenizer_2(clip_tokenizer_2_dir):
-    return CLIPTokenizer.from_pretrained(str(clip_tokenizer_2_dir))
+# (tokenizer folder, pad override): CLIP-L as ComfyUI pads it, the OpenCLIP encoders as ComfyUI
+# pads them (same vocabulary, pad id 0), and a folder whose own files pad with "!".
+WEIGHTED_SETUPS = [("clip_tokenizer_dir", None), ("clip_tokenizer_dir", "!"),
+                   ("clip_tokenizer_2_dir", None)]
 
 
-@pytest.mark.parametrize("prompt", weighted_prompts(seed=3, count=40))
-def test_tokenize_weighted_matches_comfyui_rules(probe, clip_tokenizer_2_dir, reference_tokenizer_2,
-                                                 prompt):
-    expected = reference_weighted(reference_tokenizer_2, prompt)
-    out, _ = probe("tokenize_weighted",
-                   {"tokenizer_dir": str(clip_tokenizer_2_dir), "prompt": prompt})
+@pytest.fixture(scope="module", params=WEIGHTED_SETUPS, ids=["clip_l", "open_clip", "bang_files"])
+def weighted_setup(request):
+    folder, pad_token = request.param
+    directory = request.getfixturevalue(folder)
+    tokenizer = CLIPTokenizer.from_pretrained(str(directory))
+    pad = tokenizer.pad_token_id if pad_token is None else \
+        tokenizer.convert_tokens_to_ids(pad_token)
+    return directory, pad_token, tokenizer, pad
+
+
+@pytest.mark.parametrize("prompt", weighted_prompts(seed=3, count=60))
+def test_tokenize_weighted_matches_comfyui_rules(probe, weighted_setup, prompt):
+    directory, pad_token, tokenizer, pad = weighted_setup
+    args = {"tokenizer_dir": str(directory), "prompt": prompt}
+    if pad_token is not None:
+        args["pad_token"] = pad_token
+    try:
+        expected = reference_weighted(tokenizer, prompt, pad)
+    except EmbeddingWithoutName:
+        _, proc = probe("tokenize_weighted", args, expect_ok=False)
+        assert proc.returncode == 1 and "error[validation]" in proc.stderr
+        return
+    out, _ = probe("tokenize_weighted", args)
     assert out["ids"].dtype == torch.int64 and out["weights"].dtype == torch.float32
     assert out["ids"].tolist() == [[i for i, _ in chunk] for chunk in expected]
     expected_weights = torch.tensor([[w for _, w in chunk] for chunk in expected],
                                     dtype=torch.float32)
     assert torch.equal(out["weights"], expected_weights)
+
+
+def test_segments_are_tokenized_whole_not_word_by_word(probe, clip_tokenizer_dir):
+    """"(red fox dog cat:1.2)" after 72 tokens moves to the next chunk as one group."""
+    prompt = "cat " * 72 + "(red fox dog cat:1.2)"
+    out, _ = probe("tokenize_weighted", {"tokenizer_dir": str(clip_tokenizer_dir),
+                                         "prompt": prompt})
+    assert out["ids"].shape[0] == 2
+    assert out["ids"][0, 73].item() == 49407 and out["ids"][1, 1:6].tolist() == [736, 3240, 1929,
+                                                                                 2368, 49407]
 
 
 def test_tokenize_weighted_pads_with_end_token_for_clip_l(probe, clip_tokenizer_dir):

@@ -136,6 +136,15 @@ class TokenizeWeightedTest : public ::testing::Test {
     return {chunk.begin() + 1, chunk.begin() + static_cast<long>(end)};
   }
 
+  // The token ids of all chunks' bodies, in order.
+  std::vector<int> ids_of(const std::vector<std::vector<WeightedToken>>& chunks) {
+    std::vector<int> ids;
+    for (const auto& chunk : chunks) {
+      for (const auto& token : body(chunk)) ids.push_back(token.id);
+    }
+    return ids;
+  }
+
   // A word of `n` tokens: letters the tiny vocabulary never merges ("q" twice has no merge).
   std::string word_of(size_t n) {
     std::string word(n, 'q');
@@ -173,26 +182,45 @@ TEST_F(TokenizeWeightedTest, WeightsFollowTheirWords) {
   EXPECT_TRUE(has_non_unit_weights(chunks));
 }
 
-TEST_F(TokenizeWeightedTest, WordsAreTokenizedOneByOne) {
-  const auto chunks = tokenize_weighted(tokenizer(), "Red\nFOX,  it's");
-  std::vector<int> expected;
-  for (const char* word : {"red", "fox,", "it's"}) {
-    const auto ids = tokenizer().encode_text(word);
-    expected.insert(expected.end(), ids.begin(), ids.end());
-  }
-  std::vector<int> actual;
-  for (const auto& token : body(chunks[0])) actual.push_back(token.id);
-  EXPECT_EQ(actual, expected);
+TEST_F(TokenizeWeightedTest, EachWeightedSegmentIsTokenizedWhole) {
+  const std::string segment = "Red\nFOX,  it's \u00e9";
+  EXPECT_EQ(ids_of(tokenize_weighted(tokenizer(), segment)), tokenizer().encode_text(segment));
+  // The vocabulary has "\u00e9</w>" (the byte character 0xE9), but the letter is tokenized as
+  // text: its two UTF-8 bytes.
+  EXPECT_EQ(ids_of(tokenize_weighted(tokenizer(), "\u00e9")).size(), 2u);
+  // Weighted parts are tokenized apart from their neighbours.
+  const auto ids = ids_of(tokenize_weighted(tokenizer(), "painting(s:1.2)"));
+  std::vector<int> expected = tokenizer().encode_text("painting");
+  expected.push_back(id("s</w>"));
+  EXPECT_EQ(ids, expected);
 }
 
-TEST_F(TokenizeWeightedTest, WordInVocabularyIsTakenVerbatim) {
-  // "\u00e9</w>" is a vocabulary entry (the byte character 0xE9), so ComfyUI uses it directly
-  // instead of encoding the two UTF-8 bytes of the letter.
-  const auto chunks = tokenize_weighted(tokenizer(), "\u00e9");
-  const auto tokens = body(chunks[0]);
-  ASSERT_EQ(tokens.size(), 1u);
-  EXPECT_EQ(tokens[0].id, id("\u00e9</w>"));
-  EXPECT_EQ(tokenizer().encode_text("\u00e9").size(), 2u);
+TEST_F(TokenizeWeightedTest, EmbeddingReferencesAreDroppedAndTheirTextKept) {
+  auto same = [&](const std::string& prompt, const std::vector<std::string>& texts) {
+    std::vector<int> expected;
+    for (const std::string& text : texts) {
+      const auto ids = tokenizer().encode_text(text);
+      expected.insert(expected.end(), ids.begin(), ids.end());
+    }
+    EXPECT_EQ(ids_of(tokenize_weighted(tokenizer(), prompt)), expected) << prompt;
+  };
+  same("a red embedding:style fox", {"a red ", "fox"});
+  same("embedding:style", {});
+  same("(embedding:style:1.2) fox", {" fox"});
+  same("a\u3000embedding:x\nembedding:y cat", {"a\u3000", "cat"});
+  same("a,embedding:x cat", {"a,embedding:x cat"});        // not after whitespace: plain text
+  same("a Embedding:x cat", {"a Embedding:x cat"});        // case matters
+  same("a embedding:x,, cat", {"a ", ",, cat"});           // trailing commas stay
+  same("a embedding:,x cat", {"a ", "x cat"});             // as many last characters as commas
+  same("a embedding:x<lora:y:1> cat", {"a ", "<lora:y:1> cat"});
+  same("a embedding:x[y] cat", {"a ", "[y] cat"});
+  same("a embedding:\nx\n", {"a "});
+  try {
+    tokenize_weighted(tokenizer(), "a cat embedding:  ");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 TEST_F(TokenizeWeightedTest, LongPromptsContinueInNewChunks) {
@@ -205,21 +233,29 @@ TEST_F(TokenizeWeightedTest, LongPromptsContinueInNewChunks) {
   for (const auto& token : body(chunks[1])) EXPECT_EQ(token.id, id("cat</w>"));
 }
 
-TEST_F(TokenizeWeightedTest, ShortWordThatOverflowsMovesToNextChunk) {
+TEST_F(TokenizeWeightedTest, ShortSegmentThatOverflowsMovesToNextChunk) {
   std::string prompt;
-  for (int i = 0; i < 70; ++i) prompt += "cat ";
-  prompt += word_of(7);
+  for (int i = 0; i < 72; ++i) prompt += "cat ";
+  // Four tokens in one weighted segment: they move together although three would still fit.
+  prompt += "(red fox dog cat:1.2)";
   const auto chunks = tokenize_weighted(tokenizer(), prompt);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(body(chunks[0]).size(), 72u);
+  const auto second = body(chunks[1]);
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_EQ(second[0].id, id("red</w>"));
+  for (const auto& token : second) EXPECT_EQ(token.weight, 1.2f);
+}
+
+TEST_F(TokenizeWeightedTest, SevenTokenSegmentMovesEightTokenSegmentIsSplit) {
+  std::string cats;
+  for (int i = 0; i < 70; ++i) cats += "cat ";
+  auto chunks = tokenize_weighted(tokenizer(), cats + "(" + word_of(7) + ")");
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(body(chunks[0]).size(), 70u);
   EXPECT_EQ(body(chunks[1]).size(), 7u);
-}
 
-TEST_F(TokenizeWeightedTest, WordOfEightTokensIsSplitAcrossChunks) {
-  std::string prompt;
-  for (int i = 0; i < 70; ++i) prompt += "cat ";
-  prompt += "(" + word_of(8) + ":0.5)";
-  const auto chunks = tokenize_weighted(tokenizer(), prompt);
+  chunks = tokenize_weighted(tokenizer(), cats + "(" + word_of(8) + ":0.5)");
   ASSERT_EQ(chunks.size(), 2u);
   const auto first = body(chunks[0]);
   ASSERT_EQ(first.size(), 75u);
@@ -228,6 +264,17 @@ TEST_F(TokenizeWeightedTest, WordOfEightTokensIsSplitAcrossChunks) {
   const auto second = body(chunks[1]);
   ASSERT_EQ(second.size(), 3u);
   for (const auto& token : second) EXPECT_EQ(token.weight, 0.5f);
+}
+
+TEST_F(TokenizeWeightedTest, UnweightedPromptIsOneGroupSplitAtSeventyFive) {
+  // 70 one-token words and a 7-token word: all one segment, so the word is cut at the boundary.
+  std::string prompt;
+  for (int i = 0; i < 70; ++i) prompt += "cat ";
+  prompt += word_of(7);
+  const auto chunks = tokenize_weighted(tokenizer(), prompt);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(body(chunks[0]).size(), 75u);
+  EXPECT_EQ(body(chunks[1]).size(), 2u);
 }
 
 TEST_F(TokenizeWeightedTest, VeryLongWordSpansSeveralChunks) {
