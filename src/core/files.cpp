@@ -41,7 +41,11 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kIo, "cannot read '" + path + "'");
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  try {
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  } catch (const std::ios_base::failure& e) {  // a read error, e.g. the path is a directory
+    throw Error(ErrorCode::kIo, "cannot read '" + path + "': " + e.code().message());
+  }
 }
 
 std::string join_inside(const std::string& root, const std::string& relative, const std::string& what) {
@@ -49,7 +53,8 @@ std::string join_inside(const std::string& root, const std::string& relative, co
   if (rel.is_absolute()) {
     throw Error(ErrorCode::kInvalidArgument, what + " '" + relative + "' must be a relative path");
   }
-  const fs::path base = fs::weakly_canonical(fs::absolute(root));
+  fs::path base = fs::weakly_canonical(fs::absolute(root));
+  if (!base.has_filename()) base = base.parent_path();  // "dir/" that does not exist (yet)
   const fs::path full = fs::weakly_canonical(base / rel);
   auto [base_end, ignored] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
   if (base_end != base.end()) {

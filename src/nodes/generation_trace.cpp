@@ -14,6 +14,12 @@ const json* node_at(const json& graph, const json& link) {
   return it == graph.end() ? nullptr : &*it;
 }
 
+// The node's class_type; empty for a node that is not a well-formed object.
+std::string class_type_of(const json& node) {
+  auto it = node.find("class_type");
+  return it != node.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 const json* input_of(const json& node, const char* name) {
   auto inputs = node.find("inputs");
   if (inputs == node.end() || !inputs->is_object()) return nullptr;
@@ -30,7 +36,7 @@ const json* find_upstream(const json& graph, const json& start, const char* inpu
     if (!link) return nullptr;
     node = node_at(graph, *link);
     if (!node) return nullptr;
-    if (classes.count(node->value("class_type", ""))) return node;
+    if (classes.count(class_type_of(*node))) return node;
   }
   return nullptr;
 }
@@ -52,8 +58,10 @@ GenerationParameters trace_generation(const json& graph, const std::string& save
   if (!decode) return params;
   const json* sampler = find_upstream(graph, *decode, "samples", {"KSampler", "KSamplerAdvanced"});
   if (!sampler) return params;
-  const bool advanced = sampler->value("class_type", "") == "KSamplerAdvanced";
-  const json& in = sampler->at("inputs");
+  auto inputs = sampler->find("inputs");
+  if (inputs == sampler->end() || !inputs->is_object()) return params;
+  const bool advanced = class_type_of(*sampler) == "KSamplerAdvanced";
+  const json& in = *inputs;
   params.prompt = text_of(graph, *sampler, "positive");
   params.negative_prompt = text_of(graph, *sampler, "negative");
   const json seed = in.value(advanced ? "noise_seed" : "seed", json(0));

@@ -47,12 +47,13 @@ at::Tensor center_crop_to_aspect(const at::Tensor& nchw, int64_t width, int64_t 
   const int64_t h = nchw.size(2), w = nchw.size(3);
   const double old_aspect = static_cast<double>(w) / static_cast<double>(h);
   const double new_aspect = static_cast<double>(width) / static_cast<double>(height);
+  // The margins are rounded like Python's round(): ties to even.
   if (old_aspect > new_aspect) {
-    const int64_t x = static_cast<int64_t>(std::round((w - w * (new_aspect / old_aspect)) / 2));
+    const int64_t x = static_cast<int64_t>(std::nearbyint((w - w * (new_aspect / old_aspect)) / 2));
     return nchw.narrow(3, x, w - 2 * x);
   }
   if (old_aspect < new_aspect) {
-    const int64_t y = static_cast<int64_t>(std::round((h - h * (old_aspect / new_aspect)) / 2));
+    const int64_t y = static_cast<int64_t>(std::nearbyint((h - h * (old_aspect / new_aspect)) / 2));
     return nchw.narrow(2, y, h - 2 * y);
   }
   return nchw;
@@ -86,8 +87,9 @@ at::Tensor scale_images(const at::Tensor& pixels, const std::string& method, int
                         int64_t height, const std::string& crop) {
   const int64_t in_h = pixels.size(1), in_w = pixels.size(2);
   if (width == 0 && height == 0) return pixels;
-  if (width == 0) width = std::max<int64_t>(1, std::llround(in_w * (double(height) / in_h)));
-  if (height == 0) height = std::max<int64_t>(1, std::llround(in_h * (double(width) / in_w)));
+  // Python's round(): ties to even (the default floating-point rounding mode).
+  if (width == 0) width = std::max<int64_t>(1, std::llrint(double(in_w * height) / double(in_h)));
+  if (height == 0) height = std::max<int64_t>(1, std::llrint(double(in_h * width) / double(in_w)));
   at::Tensor nchw = pixels.permute({0, 3, 1, 2});
   if (crop == "center") {
     nchw = center_crop_to_aspect(nchw, width, height);
@@ -105,11 +107,12 @@ at::Tensor scale_images(const at::Tensor& pixels, const std::string& method, int
   } else if (method == "area") {
     out = at::adaptive_avg_pool2d(nchw.contiguous(), size);
   } else if (method == "lanczos") {
-    out = lanczos_axis(lanczos_axis(nchw, 3, width), 2, height);
+    // Clipped after each pass, like the 8-bit passes of the image library ComfyUI resizes with.
+    out = lanczos_axis(lanczos_axis(nchw, 3, width).clamp(0.0, 1.0), 2, height).clamp(0.0, 1.0);
   } else {
     throw Error(ErrorCode::kInvalidArgument, "unknown upscale method '" + method + "'");
   }
-  return out.clamp(0.0, 1.0).permute({0, 2, 3, 1}).contiguous();
+  return out.permute({0, 2, 3, 1}).contiguous();
 }
 
 }  // namespace df::nodes

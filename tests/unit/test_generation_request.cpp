@@ -1,0 +1,234 @@
+// Unit tests for generation requests: range checks naming the field, and their workflow graphs.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/generation_request.h"
+#include "graph/node_schemas.h"
+#include "graph/validate.h"
+#include "test_graph_support.h"
+
+namespace df {
+namespace {
+
+using nlohmann::json;
+
+GenerationRequest valid_request() {
+  GenerationRequest request;
+  request.prompt = "a lighthouse at dusk";
+  request.negative_prompt = "blurry";
+  request.checkpoint = "v1-5-pruned-emaonly-fp16.safetensors";
+  return request;
+}
+
+// Expects validation to fail with kInvalidArgument naming `field` in message and details.
+void expect_rejected(const GenerationRequest& request, const std::string& field) {
+  const Error e = graph_test::expect_error([&] { validate_generation_request(request); },
+                                           ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e.details().value("field", ""), field) << e.what();
+  EXPECT_EQ(std::string(e.what()).rfind(field + ": ", 0), 0u) << e.what();
+}
+
+// Runs the graph through the server's ComfyUI-compatible validation.
+graph::ValidationResult validate_graph(const json& workflow, const GenerationRequest& request) {
+  graph::SchemaContext context{{request.checkpoint},
+                               {"cat.png"},
+                               graph::supported_samplers(),
+                               graph::supported_schedulers()};
+  return graph::validate_workflow(graph::parse_workflow(workflow), graph::builtin_node_schemas(),
+                                  context);
+}
+
+json without_meta(json workflow) {
+  for (auto& [id, node] : workflow.items()) node.erase("_meta");
+  return workflow;
+}
+
+TEST(GenerationRequestValidation, AcceptsDefaultsWithAModel) {
+  EXPECT_NO_THROW(validate_generation_request(valid_request()));
+}
+
+TEST(GenerationRequestValidation, AcceptsTheRangeBounds) {
+  GenerationRequest low = valid_request();
+  low.width = 64;
+  low.height = 64;
+  low.steps = 1;
+  low.cfg = 0.0;
+  EXPECT_NO_THROW(validate_generation_request(low));
+  GenerationRequest high = valid_request();
+  high.width = 16384;
+  high.height = 16384;
+  high.steps = 10000;
+  high.cfg = 100.0;
+  EXPECT_NO_THROW(validate_generation_request(high));
+}
+
+TEST(GenerationRequestValidation, RequiresAModel) {
+  GenerationRequest request = valid_request();
+  request.checkpoint.clear();
+  expect_rejected(request, "model");
+}
+
+TEST(GenerationRequestValidation, SizeMustBeAMultipleOfEightInRange) {
+  for (int bad : {0, 56, 63, 100, 16392, -512}) {
+    GenerationRequest wide = valid_request();
+    wide.width = bad;
+    expect_rejected(wide, "width");
+    GenerationRequest tall = valid_request();
+    tall.height = bad;
+    expect_rejected(tall, "height");
+  }
+}
+
+TEST(GenerationRequestValidation, StepsInRange) {
+  for (int bad : {0, -1, 10001}) {
+    GenerationRequest request = valid_request();
+    request.steps = bad;
+    expect_rejected(request, "steps");
+  }
+}
+
+TEST(GenerationRequestValidation, CfgInRangeAndNotNan) {
+  for (double bad : {-0.5, 100.01, std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity()}) {
+    GenerationRequest request = valid_request();
+    request.cfg = bad;
+    expect_rejected(request, "cfg");
+  }
+}
+
+TEST(GenerationRequestValidation, DenoiseInHalfOpenUnitInterval) {
+  for (double bad : {0.0, -0.1, 1.01, std::numeric_limits<double>::quiet_NaN()}) {
+    GenerationRequest request = valid_request();
+    request.init_image = "cat.png";
+    request.denoise = bad;
+    expect_rejected(request, "denoise");
+  }
+}
+
+TEST(GenerationRequestValidation, PartialDenoiseNeedsAnInitImage) {
+  GenerationRequest request = valid_request();
+  request.denoise = 0.6;
+  expect_rejected(request, "denoise");
+  request.init_image = "cat.png";
+  EXPECT_NO_THROW(validate_generation_request(request));
+}
+
+TEST(GenerationWorkflow, RejectsAnInvalidRequest) {
+  GenerationRequest request = valid_request();
+  request.steps = 0;
+  graph_test::expect_error([&] { generation_workflow(request); }, ErrorCode::kInvalidArgument);
+}
+
+// With the values of ComfyUI's default graph, the text-to-image workflow is that graph.
+TEST(GenerationWorkflow, TextToImageIsComfyUisDefaultTopology) {
+  const json legacy = graph_test::legacy_sd15();
+  GenerationRequest request;
+  request.prompt = legacy["6"]["inputs"]["text"].get<std::string>();
+  request.negative_prompt = legacy["7"]["inputs"]["text"].get<std::string>();
+  request.checkpoint = legacy["4"]["inputs"]["ckpt_name"].get<std::string>();
+  request.seed = legacy["3"]["inputs"]["seed"].get<uint64_t>();
+  request.steps = legacy["3"]["inputs"]["steps"].get<int>();
+  request.cfg = legacy["3"]["inputs"]["cfg"].get<double>();
+  request.filename_prefix = legacy["9"]["inputs"]["filename_prefix"].get<std::string>();
+  const json workflow = generation_workflow(request);
+  EXPECT_EQ(without_meta(workflow), without_meta(legacy)) << workflow.dump(2);
+}
+
+TEST(GenerationWorkflow, TextToImageCarriesEveryField) {
+  GenerationRequest request = valid_request();
+  request.width = 768;
+  request.height = 512;
+  request.steps = 30;
+  request.cfg = 4.5;
+  request.sampler = "dpmpp_2m";
+  request.scheduler = "karras";
+  request.seed = 18446744073709551615ull;
+  request.filename_prefix = "night/shot";
+  const json workflow = generation_workflow(request);
+  const json& sampler = workflow["3"]["inputs"];
+  EXPECT_EQ(sampler["seed"].get<uint64_t>(), 18446744073709551615ull);
+  EXPECT_EQ(sampler["steps"], 30);
+  EXPECT_EQ(sampler["cfg"], 4.5);
+  EXPECT_EQ(sampler["sampler_name"], "dpmpp_2m");
+  EXPECT_EQ(sampler["scheduler"], "karras");
+  EXPECT_EQ(sampler["denoise"], 1.0);
+  EXPECT_EQ(workflow["5"]["class_type"], "EmptyLatentImage");
+  EXPECT_EQ(workflow["5"]["inputs"], json({{"width", 768}, {"height", 512}, {"batch_size", 1}}));
+  EXPECT_EQ(workflow["6"]["inputs"]["text"], "a lighthouse at dusk");
+  EXPECT_EQ(workflow["7"]["inputs"]["text"], "blurry");
+  EXPECT_EQ(workflow["9"]["inputs"]["filename_prefix"], "night/shot");
+  EXPECT_FALSE(workflow.contains("10"));
+  EXPECT_FALSE(workflow.contains("11"));
+  for (const auto& [id, node] : workflow.items()) {
+    EXPECT_EQ(node["_meta"]["title"], node["class_type"]) << id;
+  }
+}
+
+TEST(GenerationWorkflow, ImageToImageEncodesTheLoadedImage) {
+  GenerationRequest request = valid_request();
+  request.init_image = "cat.png";
+  request.denoise = 0.55;
+  const json workflow = generation_workflow(request);
+  EXPECT_EQ(workflow["10"]["class_type"], "LoadImage");
+  EXPECT_EQ(workflow["10"]["inputs"], json({{"image", "cat.png"}}));
+  EXPECT_FALSE(workflow.contains("11"));
+  EXPECT_EQ(workflow["5"]["class_type"], "VAEEncode");
+  EXPECT_EQ(workflow["5"]["inputs"], json({{"pixels", {"10", 0}}, {"vae", {"4", 2}}}));
+  EXPECT_EQ(workflow["3"]["inputs"]["latent_image"], json({"5", 0}));
+  EXPECT_EQ(workflow["3"]["inputs"]["denoise"], 0.55);
+}
+
+TEST(GenerationWorkflow, ImageToImageResizesTheInitImageWhenAsked) {
+  GenerationRequest request = valid_request();
+  request.init_image = "cat.png";
+  request.resize_init_image = true;
+  request.width = 640;
+  request.height = 384;
+  const json workflow = generation_workflow(request);
+  EXPECT_EQ(workflow["11"]["class_type"], "ImageScale");
+  EXPECT_EQ(workflow["11"]["inputs"], json({{"image", {"10", 0}},
+                                            {"upscale_method", "bilinear"},
+                                            {"width", 640},
+                                            {"height", 384},
+                                            {"crop", "center"}}));
+  EXPECT_EQ(workflow["5"]["class_type"], "VAEEncode");
+  EXPECT_EQ(workflow["5"]["inputs"]["pixels"], json({"11", 0}));
+  EXPECT_EQ(workflow["3"]["inputs"]["latent_image"], json({"5", 0}));
+}
+
+TEST(GenerationWorkflow, ProducedGraphsPassWorkflowValidation) {
+  std::vector<GenerationRequest> requests;
+  requests.push_back(valid_request());
+  GenerationRequest img2img = valid_request();
+  img2img.init_image = "cat.png";
+  img2img.denoise = 0.4;
+  requests.push_back(img2img);
+  img2img.resize_init_image = true;
+  img2img.width = 1024;
+  img2img.height = 576;
+  img2img.sampler = "euler_ancestral";
+  img2img.scheduler = "karras";
+  requests.push_back(img2img);
+  for (const GenerationRequest& request : requests) {
+    const json workflow = generation_workflow(request);
+    const graph::ValidationResult result = validate_graph(workflow, request);
+    EXPECT_TRUE(result.ok) << result.error.dump() << result.node_errors.dump();
+    EXPECT_EQ(result.outputs_to_execute, std::vector<std::string>{"9"});
+  }
+}
+
+// The validation step of the server is what catches a model or image that is not installed.
+TEST(GenerationWorkflow, GraphValidationCatchesAMissingInitImage) {
+  GenerationRequest request = valid_request();
+  request.init_image = "missing.png";
+  const graph::ValidationResult result = validate_graph(generation_workflow(request), request);
+  EXPECT_FALSE(result.ok);
+  EXPECT_TRUE(result.node_errors.contains("10")) << result.node_errors.dump();
+}
+
+}  // namespace
+}  // namespace df
