@@ -10,7 +10,6 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/sha256.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
 #include "engine/weight_layout.h"
@@ -320,7 +319,7 @@ LoadedModel load_diffusers_folder(const fs::path& root, const LoadOptions& optio
                   {{"path", dir.string()}});
     }
   }
-  model.sha256 = sha256_file(unet_files.identity.string());
+  model.identity_file = unet_files.identity.string();
   return model;
 }
 
@@ -340,7 +339,7 @@ LoadedModel load_single_file(const fs::path& path, const LoadOptions& options) {
         model.config.family == Family::kSD1 || (model.config.family == Family::kSDXL && i == 0);
     model.pad_tokens.push_back(clip_l ? kClipPad : kOpenClipPad);
   }
-  model.sha256 = sha256_file(path.string());
+  model.identity_file = path.string();
   return model;
 }
 

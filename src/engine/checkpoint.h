@@ -30,7 +30,9 @@ struct LoadedModel {
   // say otherwise; this value wins.
   std::vector<std::string> pad_tokens;
   std::string name;    // file name without extension, or folder name
-  std::string sha256;  // of the single file, or of the folder's UNet weights (index for shards)
+  // The file whose sha256 identifies the model (the single file, or the folder's UNet weights,
+  // the index for shards). Hashing gigabytes is left to whoever needs the digest.
+  std::string identity_file;
 };
 
 // Loads `path`: a folder with model_index.json (diffusers layout) or a .safetensors single-file

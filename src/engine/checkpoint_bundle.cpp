@@ -111,7 +111,7 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
 
   CheckpointBundle bundle;
   bundle.name = loaded.name;
-  bundle.sha256 = loaded.sha256;
+  bundle.identity_file = loaded.identity_file;
   bundle.family = config.family;
   bundle.model = std::make_shared<const DiffusionModel>(DiffusionModel{
       config.family, UNet(config.unet, loaded.unet), NoiseSchedule(config.schedule),

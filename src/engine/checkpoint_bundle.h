@@ -51,7 +51,7 @@ class VaeCodec {
 
 struct CheckpointBundle {
   std::string name;
-  std::string sha256;
+  std::string identity_file;  // the file whose sha256 identifies the checkpoint
   Family family;
   std::shared_ptr<const DiffusionModel> model;
   std::shared_ptr<const TextConditioner> clip;

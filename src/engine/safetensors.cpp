@@ -31,13 +31,20 @@ const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
   return table;
 }
 
-// One stored tensor as an owned CPU tensor, converted to `float_dtype` when it is floating.
+// One stored tensor on the CPU, converted to `float_dtype` when it is floating. With
+// `zero_copy`, a tensor already in the wanted dtype views the memory map instead of being copied
+// (read-only: writing to it faults), and keeps the map alive.
 at::Tensor read_tensor(const SafetensorsFile& file, const SafetensorsTensorInfo& info,
-                       std::optional<at::ScalarType> float_dtype) {
+                       std::optional<at::ScalarType> float_dtype, bool zero_copy) {
   const at::ScalarType stored = scalar_type_from_safetensors(info.dtype);
   const at::ScalarType wanted = float_dtype && at::isFloatingType(stored) ? *float_dtype : stored;
   const uint8_t* bytes = file.data(info);
   const bool aligned = reinterpret_cast<uintptr_t>(bytes) % at::elementSize(stored) == 0;
+  if (zero_copy && wanted == stored && aligned && info.end > info.begin) {
+    std::shared_ptr<const void> keep = file.mapping();
+    return at::from_blob(const_cast<uint8_t*>(bytes), info.shape, [keep](void*) {},
+                         at::dtype(stored));
+  }
   if (wanted != stored && aligned) {
     // Converting copies anyway: read straight from the map.
     auto view = at::from_blob(const_cast<uint8_t*>(bytes), info.shape, at::dtype(stored));
@@ -68,7 +75,9 @@ std::string safetensors_dtype_name(at::ScalarType type) {
 TensorMap load_safetensors(const std::string& path) {
   const SafetensorsFile file = SafetensorsFile::open(path);
   TensorMap tensors;
-  for (const auto& info : file.tensors()) tensors.emplace(info.name, read_tensor(file, info, {}));
+  for (const auto& info : file.tensors()) {
+    tensors.emplace(info.name, read_tensor(file, info, {}, /*zero_copy=*/false));
+  }
   return tensors;
 }
 
@@ -106,7 +115,7 @@ TensorMap load_safetensors_as(const SafetensorsFile& file, at::ScalarType float_
                                                "' and '" + info.name + "', which both load as '" +
                                                *name + "'");
     }
-    tensors.emplace(*name, read_tensor(file, info, float_dtype));
+    tensors.emplace(*name, read_tensor(file, info, float_dtype, /*zero_copy=*/true));
   }
   return tensors;
 }

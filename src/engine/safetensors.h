@@ -28,8 +28,10 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
 // Maps a stored tensor name to the name it gets, or nullopt to skip the tensor.
 using TensorRename = std::function<std::optional<std::string>(const std::string&)>;
 
-// Owned CPU copies of the tensors that `rename` keeps, under their new names; floating tensors are
-// converted to `float_dtype` straight from the mapped bytes, others keep their dtype. Throws
+// CPU tensors of the tensors that `rename` keeps, under their new names; floating tensors are
+// converted to `float_dtype` straight from the mapped bytes, others keep their dtype. Tensors
+// stored in the dtype they load as are not copied: they view the memory map (read-only) and keep
+// it mapped while they live, so loading costs no copy and shares the page cache. Throws
 // Error(kCorruptFile) when two stored tensors get the same name.
 TensorMap load_safetensors_as(const SafetensorsFile& file, at::ScalarType float_dtype,
                               const TensorRename& rename);

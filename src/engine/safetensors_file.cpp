@@ -193,8 +193,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     throw Error(ErrorCode::kIo, "cannot map '" + path + "': " + std::strerror(errno),
                 {{"path", path}});
   }
-  file.mapping_ = mapping;
-  file.mapping_size_ = file_size;
+  file.mapping_ = std::shared_ptr<const void>(
+      mapping, [file_size](const void* m) { ::munmap(const_cast<void*>(m), file_size); });
   const auto* bytes = static_cast<const uint8_t*>(mapping);
 
   const uint64_t header_size = read_u64_le(bytes);
@@ -227,31 +227,6 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   sort_and_check_overlaps(path, file.tensors_);
   for (size_t i = 0; i < file.tensors_.size(); ++i) file.index_[file.tensors_[i].name] = i;
   return file;
-}
-
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept { *this = std::move(other); }
-
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
-  if (this != &other) {
-    unmap();
-    path_ = std::move(other.path_);
-    mapping_ = std::exchange(other.mapping_, nullptr);
-    mapping_size_ = std::exchange(other.mapping_size_, 0);
-    data_ = std::exchange(other.data_, nullptr);
-    tensors_ = std::move(other.tensors_);
-    index_ = std::move(other.index_);
-    metadata_ = std::move(other.metadata_);
-  }
-  return *this;
-}
-
-SafetensorsFile::~SafetensorsFile() { unmap(); }
-
-void SafetensorsFile::unmap() {
-  if (mapping_) ::munmap(mapping_, mapping_size_);
-  mapping_ = nullptr;
-  mapping_size_ = 0;
-  data_ = nullptr;
 }
 
 const SafetensorsTensorInfo* SafetensorsFile::find(const std::string& name) const {

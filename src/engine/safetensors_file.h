@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -31,11 +32,10 @@ class SafetensorsFile {
   // is not a well-formed safetensors file.
   static SafetensorsFile open(const std::string& path);
 
-  SafetensorsFile(SafetensorsFile&& other) noexcept;
-  SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
+  SafetensorsFile(SafetensorsFile&& other) noexcept = default;
+  SafetensorsFile& operator=(SafetensorsFile&& other) noexcept = default;
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-  ~SafetensorsFile();
 
   const std::string& path() const { return path_; }
   // Tensors in the order of their data in the file.
@@ -46,14 +46,15 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // First byte of a tensor's data; `info` must come from this file.
   const uint8_t* data(const SafetensorsTensorInfo& info) const { return data_ + info.begin; }
+  // Shared ownership of the memory map: tensors that view the file's bytes hold it, so the map
+  // outlives this object for as long as they do.
+  const std::shared_ptr<const void>& mapping() const { return mapping_; }
 
  private:
   SafetensorsFile() = default;
-  void unmap();
 
   std::string path_;
-  void* mapping_ = nullptr;
-  size_t mapping_size_ = 0;
+  std::shared_ptr<const void> mapping_;
   const uint8_t* data_ = nullptr;
   std::vector<SafetensorsTensorInfo> tensors_;
   std::unordered_map<std::string, size_t> index_;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_hash_cache.h"
 #include "core/files.h"
 
 namespace df::nodes {
@@ -58,13 +59,13 @@ std::shared_ptr<const engine::CheckpointBundle> CheckpointStore::get(const std::
   engine::CheckpointLoadRequest request{path, options_.device, options_.dtype, options_.clip_vocab_dir};
   loaded_ = std::make_shared<const engine::CheckpointBundle>(engine::load_checkpoint_bundle(request));
   loaded_name_ = name;
-  hashes_[name] = loaded_->sha256;
+  identity_files_[name] = loaded_->identity_file;
   return loaded_;
 }
 
 std::string CheckpointStore::hash_of(const std::string& name) const {
-  auto it = hashes_.find(name);
-  return it == hashes_.end() ? "" : it->second;
+  auto it = identity_files_.find(name);
+  return it == identity_files_.end() ? "" : cached_file_sha256(it->second);
 }
 
 void CheckpointStore::clear() {

@@ -28,7 +28,8 @@ class CheckpointStore {
   // Absolute path of `name`; throws kInvalidArgument for names that leave the models folder and
   // kModelNotFound for names that do not exist.
   std::string resolve(const std::string& name) const;
-  // The sha256 of a checkpoint loaded earlier in this process ("" if never loaded).
+  // The sha256 of a checkpoint loaded earlier in this process ("" if never loaded); computed on
+  // first use and remembered across processes (see core/file_hash_cache.h).
   std::string hash_of(const std::string& name) const;
   void clear();
   const CheckpointStoreOptions& options() const { return options_; }
@@ -37,7 +38,7 @@ class CheckpointStore {
   CheckpointStoreOptions options_;
   std::string loaded_name_;
   std::shared_ptr<const engine::CheckpointBundle> loaded_;
-  std::map<std::string, std::string> hashes_;
+  std::map<std::string, std::string> identity_files_;  // checkpoint name -> file to hash
 };
 
 }  // namespace df::nodes

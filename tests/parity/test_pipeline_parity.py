@@ -57,11 +57,14 @@ def test_txt2img_matches_diffusers(tiny_pipeline, sampler, probe):
     family, pipe, path = tiny_pipeline
     if family != "sd1" and sampler != "euler":
         pytest.skip("other samplers are compared on SD1; every family runs euler")
-    pipe.scheduler = scheduler_for(sampler, pipe.scheduler.config)
-    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator("cpu").manual_seed(0))
-    images, latent_out = run_diffusers(pipe, family, latents)
-
-    start, sigmas = engine_start(pipe, sampler, latents)
+    original = pipe.scheduler  # the pipeline is shared by the session: leave it as found
+    pipe.scheduler = scheduler_for(sampler, original.config)
+    try:
+        latents = torch.randn((1, 4, 8, 8), generator=torch.Generator("cpu").manual_seed(0))
+        images, latent_out = run_diffusers(pipe, family, latents)
+        start, sigmas = engine_start(pipe, sampler, latents)
+    finally:
+        pipe.scheduler = original
     out, _ = probe("txt2img", {"path": str(path), "prompt": PROMPT, "negative": NEGATIVE,
                                "cfg": GUIDANCE, "sampler": sampler, "noise_seed": NOISE_SEED},
                    {"latents": start, "sigmas": sigmas.float()})

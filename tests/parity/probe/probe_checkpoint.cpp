@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/sha256.h"
 #include "engine/checkpoint.h"
 #include "probe.h"
 
@@ -33,7 +34,7 @@ nlohmann::json describe(const engine::LoadedModel& model) {
           {"tokenizer_dirs", model.tokenizer_dirs},
           {"pad_tokens", model.pad_tokens},
           {"name", model.name},
-          {"sha256", model.sha256}};
+          {"sha256", df::sha256_file(model.identity_file)}};
 }
 
 DF_PROBE_COMMAND("load_model", [](const nlohmann::json& args, const engine::TensorMap&) {
