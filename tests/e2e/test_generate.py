@@ -96,3 +96,30 @@ def test_pickle_checkpoint_is_refused(dreamforge, tmp_path):
     proc = dreamforge("generate", "x", "--model", ckpt, "--steps", "1", "--width", "64",
                       "--height", "64", "--out", tmp_path, check=False)
     assert proc.returncode != 0 and "unsafe_format" in proc.stderr
+
+
+def test_progress_bar_on_a_terminal(bin_dir, tiny_sd1, tmp_path):
+    """On a terminal, generate redraws one progress line per image (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([str(bin_dir / "dreamforge"), "generate", "a cat", "--model", str(tiny_sd1),
+                             "--steps", "5", "--seed", "1", "--width", "64", "--height", "64",
+                             "--count", "2", "--out", str(tmp_path)],
+                            stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert proc.wait(timeout=120) == 0
+    text = output.decode()
+    assert "\r\x1b[Kimage 1/2 [" in text and "step 5/5" in text and "image 2/2 [" in text
+    assert "#" * 30 in text  # a full bar at the last step
+    assert text.count(".png") == 2
