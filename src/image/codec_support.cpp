@@ -1,9 +1,12 @@
-// Shared validation and errors of the image codecs.
+// Shared validation, errors and EXIF handling of the image codecs.
 #include "image/codec_support.h"
 
 #include <string>
+#include <utility>
 
 #include "core/error.h"
+#include "image/exif_block.h"
+#include "image/orientation.h"
 
 namespace df {
 
@@ -27,6 +30,19 @@ void validate_image(const Image8& image) {
   }
 }
 
+void validate_lossy_encode(std::string_view format, const Image8& image, int quality,
+                           int max_side) {
+  validate_image(image);
+  if (quality < 1 || quality > 100) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(format) + " quality must be 1..100, not " + std::to_string(quality));
+  }
+  if (image.width > max_side || image.height > max_side) {
+    throw Error(ErrorCode::kInvalidArgument, std::string(format) + " images are at most " +
+                                                 std::to_string(max_side) + " pixels on a side");
+  }
+}
+
 void check_decoded_size(std::string_view format, int64_t width, int64_t height) {
   if (width <= 0 || height <= 0) throw_corrupt_image(format, "it declares an empty image");
   if (width > kMaxDecodedSide || height > kMaxDecodedSide) {
@@ -41,6 +57,13 @@ void check_decoded_size(std::string_view format, int64_t width, int64_t height) 
 void throw_corrupt_image(std::string_view format, std::string_view why) {
   throw Error(ErrorCode::kCorruptFile,
               "the " + std::string(format) + " image is corrupt or truncated: " + std::string(why));
+}
+
+void apply_exif_block(std::span<const uint8_t> exif_block, DecodedImage& decoded) {
+  if (exif_block.empty()) return;
+  ExifContents contents = parse_exif_block(exif_block);
+  decoded.metadata = std::move(contents.metadata);
+  decoded.image = apply_exif_orientation(std::move(decoded.image), contents.orientation);
 }
 
 }  // namespace df

@@ -3,6 +3,7 @@
 
 #include <csetjmp>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "image/embedded_metadata.h"
@@ -23,11 +24,20 @@ constexpr int64_t kMaxDecodedSide = 16384;
 // width * height * channels bytes of pixels.
 void validate_image(const Image8& image);
 
+// validate_image, and Error(kInvalidArgument) unless `quality` is 1..100 and the image is at most
+// `max_side` pixels on a side: the arguments of a lossy `format` encoder.
+void validate_lossy_encode(std::string_view format, const Image8& image, int quality,
+                           int max_side);
+
 // Throws Error(kUnsupported) when a file declares an image over kMaxDecodedSide on a side, and
 // Error(kCorruptFile) when it declares an empty one.
 void check_decoded_size(std::string_view format, int64_t width, int64_t height);
 
 [[noreturn]] void throw_corrupt_image(std::string_view format, std::string_view why);
+
+// Takes the metadata of `decoded` from `exif_block` (see parse_exif_block) and turns its image
+// upright per the block's orientation; leaves `decoded` as it is when the block is empty.
+void apply_exif_block(std::span<const uint8_t> exif_block, DecodedImage& decoded);
 
 // Runs `step`; returns false when a C library's error handler longjmp'ed to `jump` instead.
 // The jump skips destructors: `step` must keep no object that has one alive across library calls

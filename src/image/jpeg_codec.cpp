@@ -14,7 +14,6 @@
 
 #include "core/error.h"
 #include "image/exif_block.h"
-#include "image/orientation.h"
 
 namespace df {
 namespace {
@@ -119,14 +118,7 @@ std::vector<uint8_t> rgb_pixels(const Image8& image) {
 
 std::vector<uint8_t> encode_jpeg(const Image8& image, const EmbeddedMetadata& metadata,
                                  int quality) {
-  validate_image(image);
-  if (quality < 1 || quality > 100) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "JPEG quality must be 1..100, not " + std::to_string(quality));
-  }
-  if (image.width > kMaxJpegSide || image.height > kMaxJpegSide) {
-    throw Error(ErrorCode::kInvalidArgument, "JPEG images are at most 65500 pixels on a side");
-  }
+  validate_lossy_encode(kFormat, image, quality, kMaxJpegSide);
   const std::vector<uint8_t> exif = app1_exif_payload(metadata);
   const std::vector<uint8_t> rgb = rgb_pixels(image);
   const size_t stride = size_t(image.width) * 3;
@@ -199,11 +191,7 @@ DecodedImage decode_jpeg(std::span<const uint8_t> bytes) {
   } else {
     image.pixels = std::move(samples);
   }
-  if (!exif.empty()) {
-    ExifContents contents = parse_exif_block(exif);
-    decoded.metadata = std::move(contents.metadata);
-    image = apply_exif_orientation(std::move(image), contents.orientation);
-  }
+  apply_exif_block(exif, decoded);
   return decoded;
 }
 

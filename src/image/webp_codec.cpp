@@ -11,7 +11,6 @@
 
 #include "core/error.h"
 #include "image/exif_block.h"
-#include "image/orientation.h"
 
 namespace df {
 namespace {
@@ -92,14 +91,7 @@ std::vector<uint8_t> exif_chunk(std::span<const uint8_t> bytes) {
 
 std::vector<uint8_t> encode_webp(const Image8& image, const EmbeddedMetadata& metadata,
                                  int quality) {
-  validate_image(image);
-  if (quality < 1 || quality > 100) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "WebP quality must be 1..100, not " + std::to_string(quality));
-  }
-  if (image.width > kMaxWebpSide || image.height > kMaxWebpSide) {
-    throw Error(ErrorCode::kInvalidArgument, "WebP images are at most 16383 pixels on a side");
-  }
+  validate_lossy_encode(kFormat, image, quality, kMaxWebpSide);
   const std::vector<uint8_t> exif = build_exif_block(metadata);
   std::vector<uint8_t> bitstream = encode_bitstream(image, quality);
   if (exif.empty()) return bitstream;
@@ -129,11 +121,7 @@ DecodedImage decode_webp(std::span<const uint8_t> bytes) {
   if (!decoded_pixels) throw_corrupt_image(kFormat, "its image data cannot be decoded");
 
   const std::vector<uint8_t> exif = exif_chunk(bytes);
-  if (!exif.empty()) {
-    ExifContents contents = parse_exif_block(exif);
-    decoded.metadata = std::move(contents.metadata);
-    image = apply_exif_orientation(std::move(image), contents.orientation);
-  }
+  apply_exif_block(exif, decoded);
   return decoded;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "image/image.h"
@@ -291,6 +292,23 @@ TEST(ImageEncode, RejectsMalformedImagesAndMetadata) {
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(error_code_of([&] { encode_image(good, ImageFormat::kWebp, {}, 101); }),
             ErrorCode::kInvalidArgument);
+}
+
+TEST(ImageEncode, RejectsImagesWiderThanTheFormatAllows) {
+  const std::pair<ImageFormat, int> limits[] = {{ImageFormat::kJpeg, 65500},
+                                                {ImageFormat::kWebp, 16383}};
+  for (const auto& [format, max_side] : limits) {
+    const Image8 too_wide{max_side + 1, 1, 3, std::vector<uint8_t>(size_t(max_side + 1) * 3)};
+    try {
+      encode_image(too_wide, format, {});
+      ADD_FAILURE() << "no error for width " << too_wide.width;
+    } catch (const Error& error) {
+      EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(error.what()).find(std::to_string(max_side) + " pixels on a side"),
+                std::string::npos)
+          << error.what();
+    }
+  }
 }
 
 class ImageFiles : public ::testing::Test {
