@@ -1,8 +1,6 @@
 // ComfyUI-compatible emphasis parsing and chunked tokenization of weighted prompt segments.
 #include "engine/prompt_weights.h"
 
-#include <utf8proc.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -14,6 +12,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "engine/utf8.h"
 
 namespace df::engine {
 namespace {
@@ -184,33 +183,6 @@ std::vector<std::pair<std::string, double>> weighted_segments(const std::string&
   return segments;
 }
 
-std::u32string decode_utf8(const std::string& text) {
-  std::u32string out;
-  auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  size_t offset = 0;
-  while (offset < text.size()) {
-    utf8proc_int32_t cp = 0;
-    const auto used =
-        utf8proc_iterate(bytes + offset, static_cast<utf8proc_ssize_t>(text.size() - offset), &cp);
-    if (used <= 0) {
-      throw Error(ErrorCode::kInvalidArgument, "prompt text is not valid UTF-8");
-    }
-    out.push_back(static_cast<char32_t>(cp));
-    offset += static_cast<size_t>(used);
-  }
-  return out;
-}
-
-std::string encode_utf8(std::u32string_view text) {
-  std::string out;
-  for (char32_t c : text) {
-    utf8proc_uint8_t buffer[4];
-    const auto length = utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), buffer);
-    out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(length));
-  }
-  return out;
-}
-
 // Whitespace as Python's str.isspace() and the `\s` of its re module see it.
 bool is_python_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
@@ -340,6 +312,7 @@ std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::strin
 
 std::vector<std::vector<WeightedToken>> tokenize_weighted(const ClipTokenizer& tokenizer,
                                                           const std::string& prompt) {
+  decode_utf8(prompt);  // rejects invalid UTF-8, naming its offset in the whole prompt
   ChunkPacker packer(tokenizer);
   for (const auto& [segment, weight] : weighted_segments(prompt)) {
     for (const std::u32string& piece : split_before_embeddings(decode_utf8(segment))) {

@@ -12,12 +12,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
-#include <span>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "engine/utf8.h"
 
 namespace df::engine {
 
@@ -41,7 +41,7 @@ struct ClipTokenizer::Model {
   std::unordered_map<uint64_t, Merge> merges;  // key: (left id << 32) | right id
   // Added tokens, longest first: matched in the raw text, or in the normalised text.
   std::vector<std::pair<std::string, int>> raw_added_tokens;
-  std::vector<std::pair<std::vector<utf8proc_int32_t>, int>> normalized_added_tokens;
+  std::vector<std::pair<std::u32string, int>> normalized_added_tokens;
   int bos_id = 0, eos_id = 0, pad_id = 0, unk_id = 0;
   std::vector<int> byte_ids;        // id of the character standing for each byte
   std::vector<int> final_byte_ids;  // the same with "</w>" (a piece's last byte)
@@ -300,53 +300,27 @@ std::string special_token(const std::vector<nlohmann::json>& configs, const std:
   return fallback;
 }
 
-using CodePoints = std::span<const utf8proc_int32_t>;
+using CodePoints = std::u32string_view;
 
-bool is_letter(utf8proc_int32_t cp) {
+bool is_letter(char32_t cp) {
   const auto category = utf8proc_category(cp);
   return category >= UTF8PROC_CATEGORY_LU && category <= UTF8PROC_CATEGORY_LO;
 }
 
-bool is_number(utf8proc_int32_t cp) {
+bool is_number(char32_t cp) {
   const auto category = utf8proc_category(cp);
   return category >= UTF8PROC_CATEGORY_ND && category <= UTF8PROC_CATEGORY_NO;
 }
 
 // Unicode whitespace as the reference tokenizer's regex `\s` sees it.
-bool is_space(utf8proc_int32_t cp) {
+bool is_space(char32_t cp) {
   if ((cp >= 0x09 && cp <= 0x0D) || cp == 0x85) return true;
   const auto category = utf8proc_category(cp);
   return category == UTF8PROC_CATEGORY_ZS || category == UTF8PROC_CATEGORY_ZL ||
          category == UTF8PROC_CATEGORY_ZP;
 }
 
-std::vector<utf8proc_int32_t> decode_utf8(std::string_view text) {
-  std::vector<utf8proc_int32_t> code_points;
-  code_points.reserve(text.size());
-  auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  size_t offset = 0;
-  while (offset < text.size()) {
-    utf8proc_int32_t cp = 0;
-    const auto used =
-        utf8proc_iterate(bytes + offset, static_cast<utf8proc_ssize_t>(text.size() - offset), &cp);
-    if (used <= 0) {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          "prompt text is not valid UTF-8 (bad byte at offset " + std::to_string(offset) + ")");
-    }
-    code_points.push_back(cp);
-    offset += static_cast<size_t>(used);
-  }
-  return code_points;
-}
-
-void append_utf8(std::string& out, utf8proc_int32_t cp) {
-  utf8proc_uint8_t buffer[4];
-  const auto length = utf8proc_encode_char(cp, buffer);
-  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(length));
-}
-
-std::vector<utf8proc_int32_t> nfc(std::string_view text) {
+std::u32string nfc(std::string_view text) {
   utf8proc_uint8_t* composed = nullptr;
   const auto length =
       utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
@@ -357,7 +331,7 @@ std::vector<utf8proc_int32_t> nfc(std::string_view text) {
                 std::string("prompt text cannot be normalised: ") + utf8proc_errmsg(length));
   }
   std::string_view view(reinterpret_cast<const char*>(composed), static_cast<size_t>(length));
-  std::vector<utf8proc_int32_t> code_points;
+  std::u32string code_points;
   try {
     code_points = decode_utf8(view);
   } catch (...) {
@@ -370,10 +344,10 @@ std::vector<utf8proc_int32_t> nfc(std::string_view text) {
 
 // NFC, every whitespace run to one space, then full lowercase (U+0130 is the one character whose
 // lowercase is two code points).
-std::vector<utf8proc_int32_t> normalize(std::string_view text) {
-  std::vector<utf8proc_int32_t> out;
+std::u32string normalize(std::string_view text) {
+  std::u32string out;
   bool in_space = false;
-  for (utf8proc_int32_t cp : nfc(text)) {
+  for (char32_t cp : nfc(text)) {
     if (is_space(cp)) {
       if (!in_space) out.push_back(' ');
       in_space = true;
@@ -384,7 +358,7 @@ std::vector<utf8proc_int32_t> normalize(std::string_view text) {
       out.push_back('i');
       out.push_back(0x307);
     } else {
-      out.push_back(utf8proc_tolower(cp));
+      out.push_back(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
     }
   }
   return out;
@@ -420,7 +394,7 @@ void split_at_added_tokens(Text text, const std::vector<std::pair<Token, int>>& 
 bool has_ascii_at(CodePoints text, size_t i, std::string_view ascii) {
   if (i > text.size() || text.size() - i < ascii.size()) return false;
   for (size_t k = 0; k < ascii.size(); ++k) {
-    if (text[i + k] != static_cast<utf8proc_int32_t>(ascii[k])) return false;
+    if (text[i + k] != static_cast<char32_t>(ascii[k])) return false;
   }
   return true;
 }
@@ -479,9 +453,7 @@ std::vector<std::string> pre_tokenize(CodePoints text) {
         }
       }
     }
-    std::string piece;
-    for (size_t k = i; k < end; ++k) append_utf8(piece, text[k]);
-    pieces.push_back(std::move(piece));
+    pieces.push_back(encode_utf8(text.substr(i, end - i)));
     i = end;
   }
   return pieces;
@@ -636,7 +608,7 @@ std::vector<int> ClipTokenizer::encode_text(const std::string& text) const {
   };
   auto encode_raw = [&](std::string_view raw) {
     if (raw.empty()) return;
-    const std::vector<utf8proc_int32_t> normalized = normalize(raw);
+    const std::u32string normalized = normalize(raw);
     split_at_added_tokens(CodePoints(normalized), model_->normalized_added_tokens,
                           encode_normalized, add_token);
   };

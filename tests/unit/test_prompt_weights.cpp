@@ -168,6 +168,16 @@ TEST_F(TokenizeWeightedTest, EmptyPromptIsOneEmptyChunk) {
   EXPECT_FALSE(has_non_unit_weights(chunks));
 }
 
+TEST_F(TokenizeWeightedTest, InvalidUtf8IsRejectedAtItsOffsetInThePrompt) {
+  try {
+    tokenize_weighted(tokenizer(), "a (caf\xc3:1.2)");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("offset 6"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(TokenizeWeightedTest, WeightsFollowTheirWords) {
   const auto chunks = tokenize_weighted(tokenizer(), "a (red:1.3) ((fox))");
   ASSERT_EQ(chunks.size(), 1u);
