@@ -79,6 +79,22 @@ AncestralStep ancestral_step(double sigma_from, double sigma_to) {
 // The geometric mean of two sigmas: the midpoint in log sigma.
 double log_midpoint(double a, double b) { return std::exp(0.5 * (std::log(a) + std::log(b))); }
 
+// Runs the steps of `run` on `x`: step(sigma, next, denoised) with the denoised estimate at
+// sigma, except that a step to sigma 0 just sets x to that estimate.
+template <typename Step>
+void for_each_denoised_step(SamplerRun& run, at::Tensor& x, Step&& step) {
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const at::Tensor denoised = run.denoise(x, sigma);
+    if (next == 0.0) {
+      x = denoised;
+      return;
+    }
+    step(sigma, next, denoised);
+  });
+}
+
 at::Tensor sample_euler(SamplerRun& run, at::Tensor x) {
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
@@ -181,14 +197,7 @@ at::Tensor sample_dpmpp_2m(SamplerRun& run, at::Tensor x) {
 at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x) {
   at::Tensor previous;
   double h_last = 0.0;
-  run.for_each_step([&](int i) {
-    const double sigma = run.sigma(i);
-    const double next = run.sigma(i + 1);
-    const at::Tensor denoised = run.denoise(x, sigma);
-    if (next == 0.0) {
-      x = denoised;
-      return;
-    }
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const double h = std::log(sigma) - std::log(next);
     const double denoised_weight = -std::expm1(-2.0 * h);
     x = x * (next / sigma * std::exp(-h)) + denoised * denoised_weight;
@@ -209,14 +218,7 @@ at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x) {
 // seeded Gaussian draws from the sampler's generator, combined with the Brownian tree's
 // correlation (same distribution as ComfyUI, not its values).
 at::Tensor sample_dpmpp_sde(SamplerRun& run, at::Tensor x) {
-  run.for_each_step([&](int i) {
-    const double sigma = run.sigma(i);
-    const double next = run.sigma(i + 1);
-    const at::Tensor denoised = run.denoise(x, sigma);
-    if (next == 0.0) {
-      x = denoised;
-      return;
-    }
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const double mid = log_midpoint(sigma, next);
     const at::Tensor to_mid = run.noise_like(x);
     const at::Tensor mid_to_next = run.noise_like(x);
