@@ -20,6 +20,7 @@ using image_test::error_code_of;
 using image_test::gradient_image;
 using image_test::mean_abs_difference;
 using image_test::noise_image;
+using image_test::unicode_parameters;
 
 // About 100 KB of ASCII JSON in the shape of a ComfyUI UI workflow.
 std::string large_workflow_json() {
@@ -31,22 +32,6 @@ std::string large_workflow_json() {
             std::to_string(1000003 * i) + R"(,"randomize",20,8,"euler","normal",1]})";
   }
   return json + "]}";
-}
-
-GenerationParameters unicode_parameters() {
-  GenerationParameters p;
-  p.prompt = "桜の木の下の猫, cherry blossoms 🌸, café au lait";
-  p.negative_prompt = "ぼやけた, lowres";
-  p.steps = 20;
-  p.sampler = "euler_ancestral";
-  p.scheduler = "karras";
-  p.cfg = 7.5;
-  p.seed = 156680208700286;
-  p.width = 64;
-  p.height = 48;
-  p.model_name = "v1-5-pruned-emaonly";
-  p.model_hash = "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa";
-  return p;
 }
 
 EmbeddedMetadata generation_metadata(const std::string& workflow) {

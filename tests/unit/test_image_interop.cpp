@@ -43,19 +43,7 @@ std::string workflow_json(size_t size) {
 }
 
 EmbeddedMetadata sample_metadata(size_t workflow_size) {
-  GenerationParameters p;
-  p.prompt = "桜の木の下の猫, cherry blossoms 🌸, café";
-  p.negative_prompt = "lowres, ぼやけた";
-  p.steps = 20;
-  p.sampler = "dpmpp_2m";
-  p.scheduler = "karras";
-  p.cfg = 7.5;
-  p.seed = 156680208700286;
-  p.width = 64;
-  p.height = 48;
-  p.model_name = "v1-5-pruned-emaonly";
-  p.model_hash = "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa";
-  p.denoise = 0.6;
+  const GenerationParameters p = image_test::unicode_parameters();
   const nlohmann::json prompt = {
       {"3", {{"class_type", "KSampler"}, {"inputs", {{"seed", p.seed}, {"text", "桜"}}}}}};
   EmbeddedMetadata metadata;

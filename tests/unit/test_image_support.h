@@ -1,4 +1,5 @@
-// Helpers shared by the image unit tests: synthetic images and error-code expectations.
+// Helpers shared by the image unit tests: synthetic images, sample generation parameters and
+// error-code expectations.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "image/generation_parameters.h"
 #include "image/image8.h"
 
 namespace df::image_test {
@@ -48,6 +50,25 @@ inline double mean_abs_difference(const Image8& a, const Image8& b) {
   for (size_t i = 0; i < a.pixels.size(); ++i)
     total += std::abs(int(a.pixels[i]) - int(b.pixels[i]));
   return total / double(a.pixels.size());
+}
+
+// Generation parameters with non-ASCII prompts, a seed beyond 32 bits, a full model hash and a
+// denoise strength: every field the A1111 text carries.
+inline GenerationParameters unicode_parameters() {
+  GenerationParameters p;
+  p.prompt = "桜の木の下の猫, cherry blossoms 🌸, café";
+  p.negative_prompt = "lowres, ぼやけた";
+  p.steps = 20;
+  p.sampler = "dpmpp_2m";
+  p.scheduler = "karras";
+  p.cfg = 7.5;
+  p.seed = 156680208700286;
+  p.width = 64;
+  p.height = 48;
+  p.model_name = "v1-5-pruned-emaonly";
+  p.model_hash = "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa";
+  p.denoise = 0.6;
+  return p;
 }
 
 // The code of the df::Error `action` throws; nullopt (and a test failure) when it throws none.

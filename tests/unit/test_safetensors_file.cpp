@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "engine/safetensors_file.h"
+#include "test_support.h"
 
 namespace df::engine {
 namespace {
@@ -17,17 +18,9 @@ namespace fs = std::filesystem;
 
 class SafetensorsFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("df_safetensors_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Writes `length` as the header length, then `header`, then `data`.
   std::string write_raw(uint64_t length, const std::string& header, const std::string& data) {
-    const std::string path = (dir_ / "file.safetensors").string();
+    const std::string path = (dir_.path() / "file.safetensors").string();
     std::ofstream out(path, std::ios::binary);
     for (int i = 0; i < 8; ++i) out.put(static_cast<char>((length >> (8 * i)) & 0xff));
     out << header << data;
@@ -37,7 +30,7 @@ class SafetensorsFileTest : public ::testing::Test {
     return write_raw(header.size(), header, data);
   }
 
-  fs::path dir_;
+  test::TestDir dir_{"df_safetensors_"};
 };
 
 // Runs `open` and returns the message of the kCorruptFile error it must throw.
@@ -100,13 +93,13 @@ TEST_F(SafetensorsFileTest, MoveKeepsTheMapping) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsShortFile) {
-  const std::string path = (dir_ / "short.safetensors").string();
+  const std::string path = (dir_.path() / "short.safetensors").string();
   std::ofstream(path, std::ios::binary) << "abc";
   EXPECT_NE(corrupt_message(path).find("shorter"), std::string::npos);
 }
 
 TEST_F(SafetensorsFileTest, RejectsEmptyFile) {
-  const std::string path = (dir_ / "empty.safetensors").string();
+  const std::string path = (dir_.path() / "empty.safetensors").string();
   std::ofstream(path, std::ios::binary).flush();
   corrupt_message(path);
 }
@@ -186,7 +179,7 @@ TEST_F(SafetensorsFileTest, RejectsMalformedEntries) {
 
 TEST_F(SafetensorsFileTest, MissingFileIsAnIoError) {
   try {
-    SafetensorsFile::open((dir_ / "nope.safetensors").string());
+    SafetensorsFile::open((dir_.path() / "nope.safetensors").string());
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kIo);
@@ -194,7 +187,7 @@ TEST_F(SafetensorsFileTest, MissingFileIsAnIoError) {
 }
 
 TEST_F(SafetensorsFileTest, WriterRoundTrips) {
-  const std::string path = (dir_ / "out.safetensors").string();
+  const std::string path = (dir_.path() / "out.safetensors").string();
   std::vector<RawTensor> tensors = {
       {"w", "F32", {2}, {0, 0, 128, 63, 0, 0, 0, 64}},
       {"flag", "BOOL", {3}, {1, 0, 1}},
@@ -212,12 +205,12 @@ TEST_F(SafetensorsFileTest, WriterRoundTrips) {
     EXPECT_EQ(std::vector<uint8_t>(file.data(*info), file.data(*info) + (info->end - info->begin)),
               t.bytes);
   }
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1)
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 1)
       << "the temporary file was left behind";
 }
 
 TEST_F(SafetensorsFileTest, WriterRejectsBadTensors) {
-  const std::string path = (dir_ / "bad.safetensors").string();
+  const std::string path = (dir_.path() / "bad.safetensors").string();
   auto expect_invalid = [&](const std::vector<RawTensor>& tensors) {
     try {
       write_safetensors(path, tensors);

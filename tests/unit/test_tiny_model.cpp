@@ -13,6 +13,7 @@
 #include "engine/tiny_model.h"
 #include "engine/tiny_tokenizer.h"
 #include "engine/weight_layout.h"
+#include "test_support.h"
 
 namespace df::engine {
 namespace {
@@ -22,18 +23,9 @@ using nlohmann::json;
 
 class TinyModelTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("df_tiny_model_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-             "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  std::string dir(const std::string& name) const { return (root_.path() / name).string(); }
 
-  std::string dir(const std::string& name) const { return (root_ / name).string(); }
-
-  fs::path root_;
+  test::TestDir root_{"df_tiny_model_"};
 };
 
 json read_json(const fs::path& path) {
@@ -163,8 +155,8 @@ TEST_F(TinyModelTest, SameSeedSameBytesOtherSeedOtherWeights) {
   for (const char* file :
        {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
         "text_encoder/model.safetensors"}) {
-    EXPECT_EQ(read_bytes(root_ / "a" / file), read_bytes(root_ / "b" / file)) << file;
-    EXPECT_NE(read_bytes(root_ / "a" / file), read_bytes(root_ / "c" / file)) << file;
+    EXPECT_EQ(read_bytes(root_.path() / "a" / file), read_bytes(root_.path() / "b" / file)) << file;
+    EXPECT_NE(read_bytes(root_.path() / "a" / file), read_bytes(root_.path() / "c" / file)) << file;
   }
 }
 
@@ -179,7 +171,7 @@ TEST_F(TinyModelTest, ReplacesAnEarlierTinyModel) {
 }
 
 TEST_F(TinyModelTest, RefusesNonEmptyDirectoryThatIsNotATinyModel) {
-  const fs::path path = root_ / "precious";
+  const fs::path path = root_.path() / "precious";
   fs::create_directories(path);
   std::ofstream(path / "model_index.json") << R"({"_class_name": "StableDiffusionPipeline"})";
   try {
@@ -194,7 +186,7 @@ TEST_F(TinyModelTest, RefusesNonEmptyDirectoryThatIsNotATinyModel) {
 }
 
 TEST_F(TinyModelTest, RefusesAFileAsDirectory) {
-  const fs::path path = root_ / "file";
+  const fs::path path = root_.path() / "file";
   std::ofstream(path) << "x";
   try {
     write_tiny_model(path.string(), Family::kSD1, 0);
@@ -211,7 +203,7 @@ TEST_F(TinyModelTest, NoTinyRefiner) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
   }
-  EXPECT_FALSE(fs::exists(root_ / "refiner"));
+  EXPECT_FALSE(fs::exists(root_.path() / "refiner"));
 }
 
 }  // namespace

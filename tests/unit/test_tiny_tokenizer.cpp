@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "engine/tiny_tokenizer.h"
 #include "engine/tokenizer.h"
+#include "test_support.h"
 
 namespace df::engine {
 namespace {
@@ -18,28 +19,19 @@ namespace fs = std::filesystem;
 
 class TinyTokenizerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ =
-        fs::temp_directory_path() /
-        ("df_tiny_tokenizer_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-         "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string read(const std::string& name, const fs::path& dir) const {
     std::ifstream in(dir / name, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
   }
-  std::string read(const std::string& name) const { return read(name, dir_); }
+  std::string read(const std::string& name) const { return read(name, dir_.path()); }
 
-  fs::path dir_;
+  test::TestDir dir_{"df_tiny_tokenizer_"};
 };
 
 TEST_F(TinyTokenizerTest, VocabularyHasTheClipStructure) {
-  write_tiny_clip_tokenizer(dir_.string(), "<|endoftext|>");
+  write_tiny_clip_tokenizer(dir_.path().string(), "<|endoftext|>");
   const auto vocab = nlohmann::json::parse(read("vocab.json"));
   const int size = tiny_clip_vocab_size();
   EXPECT_LE(size, 1000);
@@ -69,7 +61,7 @@ TEST_F(TinyTokenizerTest, VocabularyHasTheClipStructure) {
 }
 
 TEST_F(TinyTokenizerTest, MergesFollowTheVocabularyInOrder) {
-  write_tiny_clip_tokenizer(dir_.string(), "<|endoftext|>");
+  write_tiny_clip_tokenizer(dir_.path().string(), "<|endoftext|>");
   const auto vocab = nlohmann::json::parse(read("vocab.json"));
   std::istringstream merges(read("merges.txt"));
   std::string line;
@@ -88,7 +80,7 @@ TEST_F(TinyTokenizerTest, MergesFollowTheVocabularyInOrder) {
 }
 
 TEST_F(TinyTokenizerTest, SpecialTokenFilesNameThePadStyle) {
-  write_tiny_clip_tokenizer(dir_.string(), "!");
+  write_tiny_clip_tokenizer(dir_.path().string(), "!");
   const auto special = nlohmann::json::parse(read("special_tokens_map.json"));
   EXPECT_EQ(special.at("bos_token"), "<|startoftext|>");
   EXPECT_EQ(special.at("eos_token"), "<|endoftext|>");
@@ -101,8 +93,8 @@ TEST_F(TinyTokenizerTest, SpecialTokenFilesNameThePadStyle) {
 }
 
 TEST_F(TinyTokenizerTest, OutputIsDeterministic) {
-  write_tiny_clip_tokenizer(dir_.string(), "<|endoftext|>");
-  const fs::path again = dir_ / "again";
+  write_tiny_clip_tokenizer(dir_.path().string(), "<|endoftext|>");
+  const fs::path again = dir_.path() / "again";
   write_tiny_clip_tokenizer(again.string(), "<|endoftext|>");
   for (const char* name :
        {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"}) {
@@ -111,8 +103,8 @@ TEST_F(TinyTokenizerTest, OutputIsDeterministic) {
 }
 
 TEST_F(TinyTokenizerTest, LoadsAndEncodesCommonWordsAsWholeTokens) {
-  write_tiny_clip_tokenizer(dir_.string(), "<|endoftext|>");
-  const auto tokenizer = ClipTokenizer::load(dir_.string());
+  write_tiny_clip_tokenizer(dir_.path().string(), "<|endoftext|>");
+  const auto tokenizer = ClipTokenizer::load(dir_.path().string());
   EXPECT_EQ(tokenizer.eos_id(), tiny_clip_vocab_size() - 1);
   EXPECT_EQ(tokenizer.bos_id(), tiny_clip_vocab_size() - 2);
   EXPECT_EQ(tokenizer.pad_id(), tokenizer.eos_id());
@@ -123,13 +115,13 @@ TEST_F(TinyTokenizerTest, LoadsAndEncodesCommonWordsAsWholeTokens) {
 }
 
 TEST_F(TinyTokenizerTest, SecondTokenizerStylePadsWithExclamationMark) {
-  write_tiny_clip_tokenizer(dir_.string(), "!");
-  EXPECT_EQ(ClipTokenizer::load(dir_.string()).pad_id(), 0);
+  write_tiny_clip_tokenizer(dir_.path().string(), "!");
+  EXPECT_EQ(ClipTokenizer::load(dir_.path().string()).pad_id(), 0);
 }
 
 TEST_F(TinyTokenizerTest, RejectsPadTokenOutsideTheVocabulary) {
   try {
-    write_tiny_clip_tokenizer(dir_.string(), "<pad>");
+    write_tiny_clip_tokenizer(dir_.path().string(), "<pad>");
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);

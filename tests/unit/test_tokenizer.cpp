@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "engine/tiny_tokenizer.h"
 #include "engine/tokenizer.h"
+#include "test_support.h"
 
 namespace df::engine {
 namespace {
@@ -20,22 +21,13 @@ namespace fs = std::filesystem;
 
 class TokenizerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("df_tokenizer_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   void write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name, std::ios::binary) << text;
+    std::ofstream(dir_.path() / name, std::ios::binary) << text;
   }
 
   ClipTokenizer tiny(const std::string& pad = "<|endoftext|>") {
-    write_tiny_clip_tokenizer(dir_.string(), pad);
-    return ClipTokenizer::load(dir_.string());
+    write_tiny_clip_tokenizer(dir_.path().string(), pad);
+    return ClipTokenizer::load(dir_.path().string());
   }
 
   int id(const ClipTokenizer& tokenizer, const std::string& token) {
@@ -47,7 +39,7 @@ class TokenizerTest : public ::testing::Test {
   // Expects load() to fail with kCorruptFile; returns the message.
   std::string load_error() {
     try {
-      ClipTokenizer::load(dir_.string());
+      ClipTokenizer::load(dir_.path().string());
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::kCorruptFile) << e.what();
       return e.what();
@@ -91,7 +83,7 @@ class TokenizerTest : public ::testing::Test {
   }
 
   std::string read(const std::string& name) {
-    std::ifstream in(dir_ / name, std::ios::binary);
+    std::ifstream in(dir_.path() / name, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
@@ -120,12 +112,12 @@ class TokenizerTest : public ::testing::Test {
                                   {"vocab", vocab},
                                   {"merges", merges}}}};
     write("tokenizer.json", doc.dump());
-    fs::remove(dir_ / "vocab.json");
-    fs::remove(dir_ / "merges.txt");
-    fs::remove(dir_ / "special_tokens_map.json");
+    fs::remove(dir_.path() / "vocab.json");
+    fs::remove(dir_.path() / "merges.txt");
+    fs::remove(dir_.path() / "special_tokens_map.json");
   }
 
-  fs::path dir_;
+  test::TestDir dir_{"df_tokenizer_"};
 };
 
 const char* const kMixedPrompts[] = {
@@ -243,12 +235,12 @@ TEST_F(TokenizerTest, ExclamationPadTokenIsSpecialInText) {
 
 TEST_F(TokenizerTest, AppliesMergesByRank) {
   write_abc_tokenizer("#version: 0.2\nb c</w>\na b\na bc</w>\n");
-  auto tokenizer = ClipTokenizer::load(dir_.string());
+  auto tokenizer = ClipTokenizer::load(dir_.path().string());
   EXPECT_EQ(tokenizer.encode_text("abc"),
             (std::vector<int>{8}));  // a b c</w> -> a bc</w> -> abc</w>
 
   write_abc_tokenizer("#version: 0.2\na b\nb c</w>\na bc</w>\n");
-  tokenizer = ClipTokenizer::load(dir_.string());
+  tokenizer = ClipTokenizer::load(dir_.path().string());
   EXPECT_EQ(tokenizer.encode_text("abc"), (std::vector<int>{6, 5}));  // a b first: ab c</w>
   EXPECT_EQ(tokenizer.encode_text("ababc"), (std::vector<int>{6, 6, 5}));
   // Unknown characters become the unknown token (<|endoftext|>).
@@ -288,15 +280,15 @@ TEST_F(TokenizerTest, SpecialTokensMapOverridesTokenizerConfig) {
   write_abc_tokenizer("#version: 0.2\na b\n");
   write("tokenizer_config.json",
         R"({"pad_token": "<|startoftext|>", "bos_token": "<|startoftext|>"})");
-  EXPECT_EQ(ClipTokenizer::load(dir_.string()).pad_id(), 9);
+  EXPECT_EQ(ClipTokenizer::load(dir_.path().string()).pad_id(), 9);
   write("special_tokens_map.json", R"({"pad_token": {"content": "a", "lstrip": false}})");
-  EXPECT_EQ(ClipTokenizer::load(dir_.string()).pad_id(), 0);
+  EXPECT_EQ(ClipTokenizer::load(dir_.path().string()).pad_id(), 0);
 }
 
 TEST_F(TokenizerTest, MissingFilesAreCorrupt) {
   EXPECT_NE(load_error().find("vocab.json"), std::string::npos);
   write_abc_tokenizer("");
-  fs::remove(dir_ / "merges.txt");
+  fs::remove(dir_.path() / "merges.txt");
   EXPECT_NE(load_error().find("merges.txt"), std::string::npos);
 }
 
@@ -331,7 +323,7 @@ TEST_F(TokenizerTest, ReadsTokenizerJsonWhenVocabAndMergesAreAbsent) {
   for (const char* merges : {R"(["b c</w>", "a b", "a bc</w>"])",
                              R"([["b", "c</w>"], ["a", "b"], ["a", "bc</w>"]])"}) {
     write_abc_tokenizer_json(nlohmann::json::parse(merges));
-    const auto tokenizer = ClipTokenizer::load(dir_.string());
+    const auto tokenizer = ClipTokenizer::load(dir_.path().string());
     EXPECT_EQ(tokenizer.encode_text("abc"), (std::vector<int>{8}));
     EXPECT_EQ(tokenizer.encode_text("abab"), (std::vector<int>{6, 0, 4}));
     EXPECT_EQ(tokenizer.bos_id(), 9);
@@ -345,7 +337,7 @@ TEST_F(TokenizerTest, TokenizerJsonGivesTheSameIdsAsVocabAndMerges) {
     const auto split_files = tiny(pad);
     convert_to_tokenizer_json();
     write("tokenizer_config.json", nlohmann::json{{"pad_token", {{"content", pad}}}}.dump());
-    const auto converted = ClipTokenizer::load(dir_.string());
+    const auto converted = ClipTokenizer::load(dir_.path().string());
     EXPECT_EQ(converted.pad_id(), split_files.pad_id());
     for (const char* prompt : kMixedPrompts) {
       EXPECT_EQ(converted.encode(prompt), split_files.encode(prompt)) << prompt << " pad " << pad;
@@ -356,14 +348,14 @@ TEST_F(TokenizerTest, TokenizerJsonGivesTheSameIdsAsVocabAndMerges) {
 TEST_F(TokenizerTest, VocabAndMergesWinOverTokenizerJson) {
   write_abc_tokenizer_json(nlohmann::json{"a b"});
   write_abc_tokenizer("#version: 0.2\nb c</w>\na bc</w>\n");
-  EXPECT_EQ(ClipTokenizer::load(dir_.string()).encode_text("abc"), (std::vector<int>{8}));
+  EXPECT_EQ(ClipTokenizer::load(dir_.path().string()).encode_text("abc"), (std::vector<int>{8}));
 }
 
 TEST_F(TokenizerTest, AddedTokensOfTokenizerJsonAreCutOutOfTheText) {
   write_abc_tokenizer_json(nlohmann::json{"a b"},
                            {{{"id", 11}, {"content", "<pad>"}, {"special", true}},
                             {{"id", 12}, {"content", "Cc"}, {"normalized", true}}});
-  const auto tokenizer = ClipTokenizer::load(dir_.string());
+  const auto tokenizer = ClipTokenizer::load(dir_.path().string());
   EXPECT_EQ(tokenizer.token_id("<pad>"), 11);
   // "<pad>" (special, so not normalised) is matched in the raw text only.
   EXPECT_EQ(tokenizer.encode_text("a<pad>b"), (std::vector<int>{3, 11, 4}));
@@ -378,7 +370,7 @@ TEST_F(TokenizerTest, NormalizedSpecialTokenMatchesAnyCase) {
   auto doc = nlohmann::json::parse(read("tokenizer.json"));
   for (auto& token : doc.at("added_tokens")) token["normalized"] = true;
   write("tokenizer.json", doc.dump());
-  EXPECT_EQ(ClipTokenizer::load(dir_.string()).encode_text("a<|ENDOFTEXT|>b"),
+  EXPECT_EQ(ClipTokenizer::load(dir_.path().string()).encode_text("a<|ENDOFTEXT|>b"),
             (std::vector<int>{3, 10, 4}));
 }
 
@@ -388,7 +380,7 @@ TEST_F(TokenizerTest, TokenizerJsonOfAnotherModelIsUnsupported) {
   doc["model"]["type"] = "Unigram";
   write("tokenizer.json", doc.dump());
   try {
-    ClipTokenizer::load(dir_.string());
+    ClipTokenizer::load(dir_.path().string());
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
@@ -396,7 +388,7 @@ TEST_F(TokenizerTest, TokenizerJsonOfAnotherModelIsUnsupported) {
   doc["model"]["type"] = "BPE";
   doc["model"]["end_of_word_suffix"] = nullptr;  // GPT-2 style BPE
   write("tokenizer.json", doc.dump());
-  EXPECT_THROW(ClipTokenizer::load(dir_.string()), Error);
+  EXPECT_THROW(ClipTokenizer::load(dir_.path().string()), Error);
 }
 
 TEST_F(TokenizerTest, GarbledTokenizerJsonIsCorrupt) {
@@ -418,7 +410,7 @@ TEST_F(TokenizerTest, GarbledTokenizerJsonIsCorrupt) {
 
 TEST_F(TokenizerTest, PadOverrideChangesOnlyThePaddingId) {
   const auto files_pad = tiny("<|endoftext|>");
-  const auto bang_pad = ClipTokenizer::load(dir_.string(), "!");
+  const auto bang_pad = ClipTokenizer::load(dir_.path().string(), "!");
   EXPECT_EQ(bang_pad.pad_id(), 0);
   EXPECT_EQ(bang_pad.eos_id(), files_pad.eos_id());
   // "!" stays ordinary text: it is not cut out as a special token.
@@ -426,13 +418,13 @@ TEST_F(TokenizerTest, PadOverrideChangesOnlyThePaddingId) {
   const auto ids = bang_pad.encode("cat");
   EXPECT_EQ(ids[2], bang_pad.eos_id());
   for (size_t i = 3; i < ids.size(); ++i) EXPECT_EQ(ids[i], 0);
-  EXPECT_EQ(ClipTokenizer::load(dir_.string(), "").pad_id(), files_pad.eos_id());
+  EXPECT_EQ(ClipTokenizer::load(dir_.path().string(), "").pad_id(), files_pad.eos_id());
 }
 
 TEST_F(TokenizerTest, PadOverrideOutsideTheVocabularyIsCorrupt) {
   tiny();
   try {
-    ClipTokenizer::load(dir_.string(), "<pad>");
+    ClipTokenizer::load(dir_.path().string(), "<pad>");
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kCorruptFile);
