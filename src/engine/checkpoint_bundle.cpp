@@ -99,6 +99,12 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
 
   std::vector<TextEncoder> encoders;
   for (size_t i = 0; i < loaded.text_encoders.size(); ++i) {
+    if (loaded.tokenizer_dirs.at(i).empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "'" + request.path + "' is a single-file checkpoint, which carries no tokenizer: "
+                  "set DREAMFORGE_CLIP_VOCAB_DIR (or the runner's --clip-vocab-dir) to a folder "
+                  "with the CLIP vocab.json and merges.txt (or tokenizer.json)");
+    }
     loaded.text_encoders[i].to(placement.dtype, placement.device);
     // pad_tokens already is the pad token a model folder's own tokenizer files name, so the
     // override only changes padding where no file names one: single-file checkpoints (one CLIP-L

@@ -1,5 +1,6 @@
 """dreamforge generate end to end: real binaries, a tiny model, files checked as a user would."""
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -123,3 +124,28 @@ def test_progress_bar_on_a_terminal(bin_dir, tiny_sd1, tmp_path):
     assert "\r\x1b[Kimage 1/2 [" in text and "step 5/5" in text and "image 2/2 [" in text
     assert "#" * 30 in text  # a full bar at the last step
     assert text.count(".png") == 2
+
+
+def test_single_file_checkpoint_needs_and_uses_a_clip_vocabulary(dreamforge, tiny_sd1, tmp_path):
+    """A single .safetensors checkpoint (original key names) runs through generate; since such
+    files carry no tokenizer, the CLIP vocabulary folder comes from DREAMFORGE_CLIP_VOCAB_DIR."""
+    import os
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "parity"))
+    import single_file
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd1), safety_checker=None,
+                                                   requires_safety_checker=False)
+    checkpoint = tmp_path / "models" / "tiny-sd1.safetensors"
+    checkpoint.parent.mkdir()
+    single_file.pipeline_to_single_file(pipe, "sd1", checkpoint)
+    args = ["generate", "a cat", "--model", checkpoint, "--steps", "2", "--seed", "5",
+            "--width", "64", "--height", "64"]
+    env = {k: v for k, v in os.environ.items() if k != "DREAMFORGE_CLIP_VOCAB_DIR"}
+    proc = dreamforge(*args, "--out", tmp_path / "a", check=False, env=env)
+    assert proc.returncode != 0 and "DREAMFORGE_CLIP_VOCAB_DIR" in proc.stderr
+    env["DREAMFORGE_CLIP_VOCAB_DIR"] = str(tiny_sd1 / "tokenizer")
+    from_file = generated_paths(dreamforge(*args, "--out", tmp_path / "b", env=env))[0]
+    from_folder = generated_paths(dreamforge(*args[:3], str(tiny_sd1), *args[4:], "--out",
+                                             tmp_path / "c"))[0]
+    assert np.array_equal(np.asarray(Image.open(from_file)), np.asarray(Image.open(from_folder)))
