@@ -1,5 +1,6 @@
 """dreamforge-runner over its NDJSON protocol: a real subprocess driven through pipes."""
 import json
+import pathlib
 import subprocess
 import queue
 import threading
@@ -175,3 +176,37 @@ def test_second_run_reuses_the_loaded_model_and_prompts(runner, tmp_path):
     assert {"4", "6", "7"} <= set(cached["nodes"])
     files = sorted(p.name for p in tmp_path.glob("df_*.png"))
     assert files == ["df_00001_.png", "df_00002_.png"]  # ComfyUI's counter continues
+
+
+def test_two_pass_advanced_sampling_from_a_loaded_image_to_a_preview(runner, tmp_path):
+    """LoadImage -> ImageScale -> VAEEncode -> KSamplerAdvanced (steps 0-2, leftover noise) ->
+    KSamplerAdvanced (steps 2-4, no new noise) -> VAEDecode -> PreviewImage."""
+    from PIL import Image
+    Image.new("RGB", (50, 30), (200, 40, 90)).save(tmp_path / "photo.png")
+
+    def advanced(add_noise, start, end, leftover, latent):
+        return {"class_type": "KSamplerAdvanced", "inputs": {
+            "model": ["4", 0], "add_noise": add_noise, "noise_seed": 9, "steps": 4, "cfg": 5.0,
+            "sampler_name": "euler", "scheduler": "karras", "positive": ["6", 0],
+            "negative": ["7", 0], "latent_image": latent, "start_at_step": start,
+            "end_at_step": end, "return_with_leftover_noise": leftover}}
+
+    graph = {key: node for key, node in sd15_graph().items() if key in ("4", "6", "7")}
+    graph.update({
+        "10": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
+        "11": {"class_type": "ImageScale", "inputs": {"image": ["10", 0], "upscale_method": "lanczos",
+                                                      "width": 72, "height": 48, "crop": "center"}},
+        "12": {"class_type": "VAEEncode", "inputs": {"pixels": ["11", 0], "vae": ["4", 2]}},
+        "13": advanced("enable", 0, 2, "enable", ["12", 0]),
+        "14": advanced("disable", 2, 10000, "disable", ["13", 0]),
+        "15": {"class_type": "VAEDecode", "inputs": {"samples": ["14", 0], "vae": ["4", 2]}},
+        "16": {"class_type": "PreviewImage", "inputs": {"images": ["15", 0]}},
+    })
+    events = runner.run({"type": "run", "id": "adv", "graph": graph, "output_dir": str(tmp_path / "out")})
+    assert events[-1]["status"] == "succeeded", events
+    progress = [(e["node"], e["step"], e["total"]) for e in events if e["type"] == "progress"]
+    assert progress == [("13", 1, 2), ("13", 2, 2), ("14", 1, 2), ("14", 2, 2)]
+    artifact = next(e for e in events if e["type"] == "artifact")
+    assert artifact["kind"] == "temp" and (artifact["width"], artifact["height"]) == (72, 48)
+    assert pathlib.Path(artifact["path"]).parent == tmp_path / "out" / "temp"
+    assert artifact["filename"].startswith("ComfyUI_temp_")
