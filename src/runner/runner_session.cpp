@@ -171,7 +171,9 @@ void RunnerSession::hello() {
                   {"schedulers", graph::supported_schedulers()},
                   {"formats", {"png", "jpeg", "webp"}},
                   {"devices", devices},
-                  {"device", options_.device},
+                  {"device", options_.device != "auto" ? options_.device
+                             : at::hasCUDA()             ? "cuda"
+                                                         : "cpu"},
                   {"dtype", options_.dtype}}}});
 }
 

@@ -92,6 +92,7 @@ def test_hello_lists_capabilities(runner):
     caps = hello["capabilities"]
     assert "KSampler" in caps["nodes"] and "euler" in caps["samplers"] and "karras" in caps["schedulers"]
     assert "png" in caps["formats"] and "cpu" in caps["devices"]
+    assert caps["device"] == "cpu"  # the runner in these tests is started with --device cpu
 
 
 def test_malformed_requests_get_errors_and_the_runner_keeps_serving(runner):
