@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -16,25 +17,26 @@ namespace df {
 namespace fs = std::filesystem;
 
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(ErrorCode::kIo, "cannot create '" + temp + "': " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(temp.c_str());
-      throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + reason);
-    }
-    done += static_cast<size_t>(n);
+  std::string temp = path + ".tmp-XXXXXX";  // mkstemp's pattern: a unique name per writer
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) {
+    throw Error(ErrorCode::kIo, "cannot create a temporary file beside '" + path + "': " +
+                                    std::strerror(errno), {{"path", path}});
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
+  int failure = 0;
+  size_t done = 0;
+  while (failure == 0 && done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno != EINTR) failure = errno;
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  if (failure == 0 && (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)) failure = errno;
+  if (::close(fd) != 0 && failure == 0) failure = errno;
+  if (failure == 0 && ::rename(temp.c_str(), path.c_str()) != 0) failure = errno;
+  if (failure != 0) {
     ::unlink(temp.c_str());
-    throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + reason);
+    throw Error(ErrorCode::kIo, "cannot write '" + path + "': " + std::strerror(failure),
+                {{"path", path}});
   }
 }
 

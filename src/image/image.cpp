@@ -1,20 +1,15 @@
 // Format dispatch, format names and atomic image files.
 #include "image/image.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <span>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "image/codec_support.h"
 #include "image/jpeg_codec.h"
 #include "image/png_codec.h"
@@ -25,7 +20,6 @@ namespace {
 
 constexpr std::array<uint8_t, 8> kPngSignature{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
 constexpr std::array<uint8_t, 3> kJpegSignature{0xFF, 0xD8, 0xFF};
-constexpr mode_t kImageFileMode = 0644;
 
 bool starts_with(std::span<const uint8_t> bytes, std::span<const uint8_t> prefix) {
   return bytes.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), bytes.begin());
@@ -41,23 +35,6 @@ DecodedImage decode_any(const std::vector<uint8_t>& bytes) {
   if (starts_with(bytes, kJpegSignature)) return decode_jpeg(bytes);
   if (is_webp(bytes)) return decode_webp(bytes);
   throw Error(ErrorCode::kCorruptFile, "the data is not a PNG, JPEG or WebP image");
-}
-
-[[noreturn]] void throw_io(const std::string& what, const std::string& path, int error_number) {
-  throw Error(ErrorCode::kIo, what + " '" + path + "': " + std::strerror(error_number),
-              {{"path", path}});
-}
-
-// Writes all of `bytes`; false (errno set) on failure.
-bool write_all(int fd, const std::vector<uint8_t>& bytes) {
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    written += size_t(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -112,31 +89,12 @@ std::vector<uint8_t> encode_image(const Image8& image, ImageFormat format,
 
 void write_image_file(const std::string& path, const Image8& image, ImageFormat format,
                       const EmbeddedMetadata& metadata) {
-  const std::vector<uint8_t> bytes = encode_image(image, format, metadata);
-  std::string temp_path = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(temp_path.data());
-  if (fd < 0) throw_io("cannot create a temporary file beside", path, errno);
-  int failure = 0;
-  if (!write_all(fd, bytes) || ::fchmod(fd, kImageFileMode) != 0 || ::fsync(fd) != 0)
-    failure = errno;
-  if (::close(fd) != 0 && failure == 0) failure = errno;
-  if (failure == 0 && ::rename(temp_path.c_str(), path.c_str()) != 0) failure = errno;
-  if (failure != 0) {
-    ::unlink(temp_path.c_str());
-    throw_io("cannot write image file", path, failure);
-  }
+  write_file_atomically(path, encode_image(image, format, metadata));
 }
 
 Image8 decode_image(const std::vector<uint8_t>& bytes) { return decode_any(bytes).image; }
 
-Image8 read_image_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw_io("cannot open image file", path, errno);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
-                                   std::istreambuf_iterator<char>());
-  if (file.bad()) throw_io("cannot read image file", path, errno);
-  return decode_image(bytes);
-}
+Image8 read_image_file(const std::string& path) { return decode_image(read_file_bytes(path)); }
 
 EmbeddedMetadata read_embedded_metadata(const std::vector<uint8_t>& bytes) {
   return decode_any(bytes).metadata;
