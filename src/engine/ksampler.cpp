@@ -48,7 +48,7 @@ at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const a
 
 Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
                               const Conditioning& negative, double cfg, int64_t pixel_height,
-                              int64_t pixel_width) {
+                              int64_t pixel_width, TimestepMapping mapping) {
   const bool guided = std::abs(cfg - 1.0) > 1e-9;
   const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
   const RuntimePlacement placement = model.placement;
@@ -74,15 +74,18 @@ Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& p
     ids = ids.to(placement.device, placement.dtype);
   }
 
-  return [&model, guided, sdxl, cfg, context, pooled, ids, placement](const at::Tensor& x,
-                                                                      double sigma) {
+  return [&model, guided, sdxl, cfg, context, pooled, ids, placement, mapping](
+             const at::Tensor& x, double sigma) {
     at::InferenceMode guard;
     const int64_t batch = x.size(0);
     const int64_t copies = guided ? 2 : 1;
     at::Tensor x_in = guided ? at::cat({x, x}) : x;
     const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
     at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
-    at::Tensor timesteps = at::full({copies * batch}, model.schedule.timestep_nearest(sigma),
+    const double t = mapping == TimestepMapping::kNearest
+                         ? model.schedule.timestep_nearest(sigma)
+                         : model.schedule.timestep_interpolated(sigma);
+    at::Tensor timesteps = at::full({copies * batch}, t,
                                     at::TensorOptions().dtype(at::kFloat).device(placement.device));
     // Conditioning rows are [positive, negative]; each repeats once per latent in the batch.
     at::Tensor ctx = context.repeat_interleave(batch, 0);

@@ -35,9 +35,15 @@ at::Tensor ksample(const DiffusionModel& model, const Conditioning& positive,
                    const Conditioning& negative, const at::Tensor& latent,
                    const KSamplerParams& params, const SamplerHooks& hooks);
 
+// Which timestep the UNet sees for a sigma: ComfyUI's nearest table index, or diffusers'
+// log-linear interpolation (fractional). They differ only between table entries (dpm_2's
+// midpoints, karras sigmas).
+enum class TimestepMapping { kNearest, kInterpolated };
+
 // The model call wrapped as a denoiser: input scaling, timestep, prediction type, and CFG.
 Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
                               const Conditioning& negative, double cfg, int64_t pixel_height,
-                              int64_t pixel_width);
+                              int64_t pixel_width,
+                              TimestepMapping mapping = TimestepMapping::kNearest);
 
 }  // namespace df::engine

@@ -3,7 +3,8 @@ weights, the same initial latents and the same sigmas (fp32 CPU)."""
 import pytest
 import torch
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, HeunDiscreteScheduler, LCMScheduler,
+                       EulerDiscreteScheduler, HeunDiscreteScheduler, KDPM2DiscreteScheduler,
+                       LCMScheduler,
                        UniPCMultistepScheduler)
 
 from parity_support import max_abs_diff
@@ -22,9 +23,10 @@ def dpm_solver_factory(algorithm):
 
 
 # engine sampler -> (diffusers scheduler from the pipeline's config, how its run maps to ours).
-# dpm_2 is not here: it evaluates the model between table timesteps, where diffusers feeds a
-# fractional timestep and the engine, like ComfyUI, the nearest table index.
+# dpm_2 evaluates the model between table timesteps, where diffusers feeds a fractional timestep:
+# the engine runs it with diffusers' timestep mapping instead of ComfyUI's nearest index.
 CASES = {
+    "dpm_2": (KDPM2DiscreteScheduler.from_config, karras_like),
     "euler": (EulerDiscreteScheduler.from_config, karras_like),
     "euler_ancestral": (EulerAncestralDiscreteScheduler.from_config, karras_like),
     "heun": (HeunDiscreteScheduler.from_config, karras_like),
@@ -67,7 +69,8 @@ def test_txt2img_matches_diffusers(tiny_pipeline, sampler, probe):
         pipe.scheduler = original
 
     out, _ = probe("txt2img", {"path": str(path), "prompt": PROMPT, "negative": NEGATIVE,
-                               "cfg": GUIDANCE, "sampler": sampler, "noise_seed": NOISE_SEED},
+                               "cfg": GUIDANCE, "sampler": sampler, "noise_seed": NOISE_SEED,
+                               "timesteps": "interpolated" if sampler == "dpm_2" else "nearest"},
                    {"latents": latents * diffusers_scale * engine_scale,
                     "sigmas": torch.tensor(sigmas, dtype=torch.float32)})
     # float32 pipelines: 1e-4, relative to the latents' magnitude where that exceeds 1 (LCM).

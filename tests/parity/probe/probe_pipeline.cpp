@@ -6,7 +6,8 @@
 
 namespace {
 
-// args: {"path", "prompt", "negative", "cfg", "sampler", "noise_seed"}; inputs: "latents" (the
+// args: {"path", "prompt", "negative", "cfg", "sampler", "noise_seed", "timesteps": "nearest" |
+// "interpolated"}; inputs: "latents" (the
 // noised start x at sigmas[0], [B,4,h,w]), "sigmas" (descending, ending in 0).
 // outputs: "latents" (final, sampler space), "image" ([B,3,H,W] in [0,1]), "context", "pooled".
 df::engine::TensorMap txt2img(const nlohmann::json& args, const df::engine::TensorMap& inputs) {
@@ -17,7 +18,10 @@ df::engine::TensorMap txt2img(const nlohmann::json& args, const df::engine::Tens
   const df::engine::Conditioning negative = bundle.clip->encode(args.value("negative", ""));
   const at::Tensor& x = inputs.at("latents");
   df::engine::Denoiser denoise = df::engine::make_guided_denoiser(
-      *bundle.model, positive, negative, args.value("cfg", 7.0), x.size(2) * 8, x.size(3) * 8);
+      *bundle.model, positive, negative, args.value("cfg", 7.0), x.size(2) * 8, x.size(3) * 8,
+      args.value("timesteps", "nearest") == "interpolated"
+          ? df::engine::TimestepMapping::kInterpolated
+          : df::engine::TimestepMapping::kNearest);
   at::Tensor out = df::engine::run_sampler(args.value("sampler", "euler"), denoise, x,
                                            inputs.at("sigmas").to(at::kFloat),
                                            args.value("noise_seed", uint64_t{0}), {});
