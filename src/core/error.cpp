@@ -7,7 +7,7 @@
 namespace df {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 12> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kNames{{
     {ErrorCode::kInvalidArgument, "validation"},
     {ErrorCode::kModelNotFound, "model_not_found"},
     {ErrorCode::kUnsafeFormat, "unsafe_format"},
@@ -20,6 +20,14 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 12> kNames{{
     {ErrorCode::kProtocol, "protocol"},
     {ErrorCode::kIo, "io_error"},
     {ErrorCode::kInternal, "internal"},
+    {ErrorCode::kNotFound, "not_found"},
+    {ErrorCode::kConflict, "conflict"},
+    {ErrorCode::kPayloadTooLarge, "payload_too_large"},
+    {ErrorCode::kForbidden, "forbidden"},
+    {ErrorCode::kUnavailable, "unavailable"},
+    {ErrorCode::kBadRequest, "bad_request"},
+    {ErrorCode::kMethodNotAllowed, "method_not_allowed"},
+    {ErrorCode::kRequestTimeout, "request_timeout"},
 }};
 
 }  // namespace

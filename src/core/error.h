@@ -24,6 +24,14 @@ enum class ErrorCode {
   kProtocol,         // "protocol": malformed runner-protocol message
   kIo,               // "io_error": filesystem failures
   kInternal,         // "internal"
+  kNotFound,         // "not_found": no such job, model, artifact or route
+  kConflict,         // "conflict": e.g. an Idempotency-Key reused with another body
+  kPayloadTooLarge,  // "payload_too_large": body or headers over the limit
+  kForbidden,        // "forbidden": a bad or expired signature
+  kUnavailable,      // "unavailable": a backend (database, storage, runner) is down
+  kBadRequest,       // "bad_request": malformed HTTP or JSON syntax
+  kMethodNotAllowed, // "method_not_allowed"
+  kRequestTimeout,   // "request_timeout": a client too slow to send its request
 };
 
 std::string_view error_code_name(ErrorCode code);

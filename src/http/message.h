@@ -1,0 +1,66 @@
+// HTTP requests and responses as route handlers see them (no Beast types leak out of src/http).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace df::http {
+
+struct Request {
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // as sent: "/v1/jobs?status=queued"
+  std::string path;                               // percent-decoded path without the query
+  std::map<std::string, std::string> query;       // percent-decoded query parameters (last one wins)
+  std::map<std::string, std::string> path_params; // filled by the router from "{name}" segments
+  std::vector<std::pair<std::string, std::string>> headers;  // names as sent
+  std::string body;
+  std::string correlation_id;  // X-Request-ID when the client sent a sane one, else a fresh id
+
+  // The first header named `name` (case-insensitive), or "" when absent.
+  std::string header(std::string_view name) const;
+  // The body parsed as JSON; throws Error(kBadRequest) naming the parse error when it is not JSON.
+  nlohmann::json json_body() const;
+};
+
+// A long-lived response body, written chunk by chunk (Server-Sent Events). The server polls it:
+// after the headers it calls next_chunk() until `finished`, waiting between empty answers for
+// either the poll interval or a wake-up, whichever comes first.
+class StreamSource {
+ public:
+  virtual ~StreamSource() = default;
+  // The next bytes to send ("" when nothing is ready yet). Set `finished` with the last bytes.
+  // Runs on a server thread; may block briefly (a database read), never for long.
+  virtual std::string next_chunk(bool& finished) = 0;
+  // The server hands over a callable that makes it poll again soon; callable from any thread,
+  // also after the connection closed (then it does nothing).
+  virtual void set_wakeup(std::function<void()> wake) = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  std::string body;
+  std::shared_ptr<StreamSource> stream;  // when set, `body` is ignored and the stream is sent
+
+  static Response json(int status, const nlohmann::json& body);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // A Server-Sent Events response (text/event-stream, no caching, no proxy buffering).
+  static Response event_stream(std::shared_ptr<StreamSource> source);
+};
+
+// The HTTP status an error code maps to (422 validation, 404 not found, 409 conflict, 503 ...).
+int http_status_for(ErrorCode code);
+// The error envelope {code, message, details, correlation_id} every /v1 error uses.
+Response error_response(const Error& error, const std::string& correlation_id);
+
+}  // namespace df::http
