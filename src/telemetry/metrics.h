@@ -31,8 +31,12 @@ class Metrics {
   std::string render() const;
 
  private:
+  enum class Kind;
   struct Family;
-  Family& family(const std::string& name, int kind);
+  void declare(const std::string& name, const std::string& help, Kind kind,
+               std::vector<double> buckets);
+  // The declared family `name` of kind `kind`; the caller holds mutex_.
+  Family& family(const std::string& name, Kind kind);
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Family>> families_;
 };
