@@ -5,13 +5,17 @@
 
 #include "cli/cmd_generate.h"
 #include "cli/cmd_model.h"
+#include "cli/cmd_serve.h"
+#include "cli/service_options.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  df::cli::load_dotenv();
   CLI::App app{"Dream Forge: self-hosted image generation"};
   app.require_subcommand(1);
   df::cli::register_generate_command(app);
   df::cli::register_model_commands(app);
+  df::cli::register_service_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -41,9 +42,13 @@ RunnerProcess::RunnerProcess(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw Error(ErrorCode::kIo, std::string("fork: ") + std::strerror(errno));
   if (pid_ == 0) {
+    // A runner never outlives the process (thread) that started it, even one killed with -9.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     ::dup2(in_pipe[0], STDIN_FILENO);
     ::dup2(out_pipe[1], STDOUT_FILENO);
     ::execv(args[0], args.data());
@@ -113,26 +118,33 @@ void RunnerProcess::close_input() {
   to_child_ = -1;
 }
 
+bool RunnerProcess::wait_for_exit(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  do {
+    if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
+      exited_ = true;
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
 int RunnerProcess::stop(int grace_ms) {
   if (exited_) return status_;
   close_input();
-  auto wait_for = [this](int ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    do {
-      pid_t r = ::waitpid(pid_, &status_, WNOHANG);
-      if (r == pid_) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    } while (std::chrono::steady_clock::now() < deadline);
-    return false;
-  };
-  if (!wait_for(grace_ms)) {
-    ::kill(pid_, SIGTERM);
-    if (!wait_for(grace_ms)) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status_, 0);
-    }
+  return wait_for_exit(grace_ms) ? status_ : terminate(grace_ms);
+}
+
+int RunnerProcess::terminate(int grace_ms) {
+  if (exited_) return status_;
+  close_input();
+  ::kill(pid_, SIGTERM);
+  if (!wait_for_exit(grace_ms)) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status_, 0);
+    exited_ = true;
   }
-  exited_ = true;
   return status_;
 }
 

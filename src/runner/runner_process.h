@@ -26,11 +26,15 @@ class RunnerProcess {
   void close_input();
   // Waits for exit (TERM after `grace_ms`, KILL after another `grace_ms`); returns the wait status.
   int stop(int grace_ms);
+  // TERM now, KILL after `grace_ms`; waits until the process is reaped and returns the wait status.
+  int terminate(int grace_ms);
   pid_t pid() const { return pid_; }
   // True once the runner closed its stdout (it exited or crashed).
   bool output_closed() const { return from_child_ < 0 && buffer_.find('\n') == std::string::npos; }
 
  private:
+  bool wait_for_exit(int timeout_ms);
+
   pid_t pid_ = -1;
   int to_child_ = -1;
   int from_child_ = -1;

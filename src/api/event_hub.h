@@ -1,0 +1,30 @@
+// In-process fan-out of "this job has new events" from the worker to live streams (SSE).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace df::api {
+
+class EventHub {
+ public:
+  using Waker = std::function<void()>;
+  // Registers a callback for a job's news; returns a token for unsubscribe().
+  uint64_t subscribe(const std::string& job_id, Waker waker);
+  void unsubscribe(const std::string& job_id, uint64_t token);
+  // Called by whoever appended events for the job (the worker in the same process).
+  void notify(const std::string& job_id);
+  // Changes whenever notify() is called for the job.
+  uint64_t version(const std::string& job_id);
+
+ private:
+  std::mutex mutex_;
+  uint64_t next_token_ = 1;
+  std::map<std::string, std::map<uint64_t, Waker>> wakers_;
+  std::map<std::string, uint64_t> versions_;
+};
+
+}  // namespace df::api

@@ -1,0 +1,211 @@
+// POST /v1/jobs bodies: validated against the job envelope and the model's parameters schema.
+#include "api/job_requests.h"
+
+#include <filesystem>
+
+#include "core/base64.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/ids.h"
+#include "core/json_schema.h"
+#include "core/sha256.h"
+#include "graph/node_schemas.h"
+#include "graph/validate.h"
+#include "graph/workflow.h"
+
+namespace df::api {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Fields that steer the job rather than the image.
+const std::vector<std::string> kEnvelopeFields = {"type", "model_id", "priority", "max_attempts"};
+
+json control_schema() {
+  return {{"type", "object"},
+          {"properties",
+           {{"type", {{"type", "string"}, {"enum", {"generate", "workflow"}}}},
+            {"model_id", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}},
+            {"priority", {{"type", "integer"}, {"minimum", -100}, {"maximum", 100}}},
+            {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}};
+}
+
+json workflow_schema() {
+  return {{"type", "object"},
+          {"additionalProperties", false},
+          {"required", {"type", "workflow"}},
+          {"properties",
+           {{"type", {{"const", "workflow"}}},
+            {"workflow", {{"type", "object"}, {"description", "A ComfyUI API-format graph"}}},
+            {"count", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100}, {"default", 1}}},
+            {"seed", {{"type", "integer"}, {"minimum", 0}, {"maximum", 18446744073709551615ULL}}},
+            {"format", {{"type", "string"}, {"enum", {"png", "jpeg", "webp"}}, {"default", "png"}}},
+            {"priority", {{"type", "integer"}, {"minimum", -100}, {"maximum", 100}}},
+            {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}};
+}
+
+[[noreturn]] void reject(const std::vector<SchemaViolation>& violations) {
+  json fields = json::array();
+  std::string summary;
+  for (const auto& v : violations) {
+    fields.push_back({{"field", v.field}, {"message", v.message}});
+    if (!summary.empty()) summary += "; ";
+    summary += (v.field.empty() ? std::string("body") : v.field) + " " + v.message;
+  }
+  throw Error(ErrorCode::kInvalidArgument, "invalid job request: " + summary, {{"fields", fields}});
+}
+
+// The image type from its first bytes ("png", "jpeg", "webp"), or "".
+std::string image_extension(const std::vector<uint8_t>& bytes) {
+  auto starts = [&](std::initializer_list<uint8_t> magic, size_t offset = 0) {
+    if (bytes.size() < offset + magic.size()) return false;
+    return std::equal(magic.begin(), magic.end(), bytes.begin() + static_cast<long>(offset));
+  };
+  if (starts({0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})) return "png";
+  if (starts({0xff, 0xd8, 0xff})) return "jpg";
+  if (starts({'R', 'I', 'F', 'F'}) && starts({'W', 'E', 'B', 'P'}, 8)) return "webp";
+  return "";
+}
+
+std::vector<uint8_t> decode_init_image(const std::string& text) {
+  std::string_view data = text;
+  if (data.rfind("data:", 0) == 0) {
+    const auto comma = data.find(',');
+    if (comma == std::string_view::npos || data.substr(0, comma).find(";base64") == std::string_view::npos) {
+      reject({{"init_image", "must be a base64 data: URL or plain base64"}});
+    }
+    data.remove_prefix(comma + 1);
+  }
+  auto bytes = decode_base64(data);
+  if (!bytes) reject({{"init_image", "is not valid base64"}});
+  if (image_extension(*bytes).empty()) reject({{"init_image", "is not a PNG, JPEG or WebP image"}});
+  return std::move(*bytes);
+}
+
+registry::ModelInfo resolve_model(const json& body, const registry::ModelCatalog& models,
+                                  const JobRequestSettings& settings) {
+  std::string id = body.value("model_id", settings.default_model);
+  if (id.empty()) {
+    auto installed = models.list();
+    if (installed.size() == 1) return installed.front();
+    reject({{"model_id", installed.empty() ? "is required (no model is installed)"
+                                           : "is required (several models are installed)"}});
+  }
+  auto model = models.find(id);
+  if (!model) {
+    throw Error(ErrorCode::kModelNotFound, "model '" + id + "' is not installed",
+                {{"field", "model_id"}, {"models", [&] {
+                   json ids = json::array();
+                   for (const auto& m : models.list()) ids.push_back(m.id);
+                   return ids;
+                 }()}});
+  }
+  return *model;
+}
+
+NewJob parse_generate(const json& body, const registry::ModelCatalog& models,
+                      const JobRequestSettings& settings) {
+  json params = json::object();
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(kEnvelopeFields.begin(), kEnvelopeFields.end(), key) == kEnvelopeFields.end()) {
+      params[key] = value;
+    }
+  }
+  auto violations = validate_against_schema(control_schema(), body);
+  const registry::ModelInfo model = violations.empty() ? resolve_model(body, models, settings)
+                                                       : registry::ModelInfo{};
+  if (violations.empty()) {
+    auto param_violations = validate_against_schema(model.parameters_schema, params);
+    violations.insert(violations.end(), param_violations.begin(), param_violations.end());
+  }
+  if (!violations.empty()) reject(violations);
+  if (params.contains("denoise") && params["denoise"].get<double>() < 1.0 && !params.contains("init_image")) {
+    reject({{"denoise", "below 1 needs an init_image"}});
+  }
+  NewJob result;
+  result.job.type = "generate";
+  json spec = apply_schema_defaults(model.parameters_schema, params);
+  spec["model_id"] = model.id;
+  if (spec.contains("init_image")) {
+    result.init_image = decode_init_image(spec["init_image"].get<std::string>());
+    spec.erase("init_image");
+  }
+  result.job.spec = spec;
+  return result;
+}
+
+NewJob parse_workflow(const json& body, const registry::ModelCatalog& models,
+                      const JobRequestSettings& settings) {
+  auto violations = validate_against_schema(workflow_schema(), body);
+  if (!violations.empty()) reject(violations);
+  graph::Workflow workflow = graph::parse_workflow(body["workflow"]);
+  graph::SchemaContext context;
+  for (const auto& model : models.list()) context.checkpoints.push_back(model.id);
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(settings.input_dir, ignored)) {
+    if (entry.is_regular_file()) context.input_images.push_back(entry.path().filename().string());
+  }
+  std::sort(context.input_images.begin(), context.input_images.end());
+  context.samplers = graph::supported_samplers();
+  context.schedulers = graph::supported_schedulers();
+  auto validation = graph::validate_workflow(workflow, graph::builtin_node_schemas(), context);
+  if (!validation.ok || !validation.node_errors.empty()) {
+    const std::string message = validation.error.is_object()
+                                    ? validation.error.value("message", "invalid workflow")
+                                    : "invalid workflow";
+    throw Error(ErrorCode::kInvalidArgument, "invalid workflow: " + message,
+                {{"error", validation.error}, {"node_errors", validation.node_errors}});
+  }
+  NewJob result;
+  result.job.type = "workflow";
+  json spec = apply_schema_defaults(workflow_schema(), body);
+  spec.erase("type");
+  spec.erase("priority");
+  spec.erase("max_attempts");
+  result.job.spec = spec;
+  return result;
+}
+
+}  // namespace
+
+NewJob parse_job_request(const json& body, const registry::ModelCatalog& models,
+                         const JobRequestSettings& settings) {
+  if (!body.is_object()) reject({{"", "must be a JSON object"}});
+  const std::string type = body.contains("type") && body["type"].is_string()
+                               ? body["type"].get<std::string>()
+                               : (body.contains("workflow") ? "workflow" : "generate");
+  NewJob result = type == "workflow" ? parse_workflow(body, models, settings)
+                                     : parse_generate(body, models, settings);
+  Job& job = result.job;
+  job.id = new_uuid_v7();
+  const std::string canonical = body.dump();  // object keys sorted: a canonical form
+  job.request_hash = sha256_hex(canonical.data(), canonical.size());
+  job.priority = body.value("priority", 0);
+  job.max_attempts = body.value("max_attempts", settings.default_max_attempts);
+  job.created_ms = now_ms();
+  if (!result.init_image.empty()) {
+    result.init_image_name = job.id + "." + image_extension(result.init_image);
+    job.spec["init_image_name"] = result.init_image_name;
+  }
+  return result;
+}
+
+void save_init_image(const NewJob& job, const std::string& input_dir) {
+  if (job.init_image.empty()) return;
+  fs::create_directories(input_dir);
+  write_file_atomically((fs::path(input_dir) / job.init_image_name).string(), job.init_image);
+}
+
+json job_request_schema() {
+  json generate = control_schema();
+  generate["description"] =
+      "A generate job: model_id plus the model's parameters (see GET /v1/models/{id} "
+      "parameters_schema), e.g. prompt, width, height, steps, guidance, sampler, scheduler, seed, "
+      "count, format, init_image, denoise.";
+  generate["properties"]["prompt"] = {{"type", "string"}};
+  generate["required"] = {"prompt"};
+  return {{"oneOf", {generate, workflow_schema()}}};
+}
+
+}  // namespace df::api

@@ -1,0 +1,101 @@
+// The JSON shapes of the /v1 API.
+#include "api/job_views.h"
+
+#include "core/ids.h"
+
+namespace df::api {
+namespace {
+
+using nlohmann::json;
+
+json time_or_null(int64_t epoch_ms) { return epoch_ms ? json(iso8601_utc(epoch_ms)) : json(); }
+
+}  // namespace
+
+json job_json(const Job& job, const std::vector<Step>* steps) {
+  json items = json::array();
+  for (const auto& item : job.items) items.push_back(item_to_json(item));
+  json out = {{"id", job.id},
+              {"type", job.type},
+              {"status", job_status_name(job.status)},
+              {"progress", job.progress},
+              {"items", items},
+              {"count", job.spec.value("count", 1)},
+              {"attempts", job.attempts},
+              {"max_attempts", job.max_attempts},
+              {"priority", job.priority},
+              {"cancel_requested", job.cancel_requested},
+              {"error", job.error},
+              {"spec", job.spec},
+              {"created_at", time_or_null(job.created_ms)},
+              {"updated_at", time_or_null(job.updated_ms)},
+              {"started_at", time_or_null(job.started_ms)},
+              {"finished_at", time_or_null(job.finished_ms)},
+              {"links",
+               {{"self", "/v1/jobs/" + job.id},
+                {"events", "/v1/jobs/" + job.id + "/events"},
+                {"artifacts", "/v1/jobs/" + job.id + "/artifacts"},
+                {"logs", "/v1/jobs/" + job.id + "/logs"},
+                {"cancel", "/v1/jobs/" + job.id + "/cancel"}}}};
+  if (steps != nullptr) {
+    json list = json::array();
+    for (const auto& step : *steps) list.push_back(step_json(step));
+    out["steps"] = list;
+  }
+  return out;
+}
+
+json step_json(const Step& step) {
+  return {{"attempt", step.attempt},
+          {"worker_id", step.worker_id},
+          {"runner", step.runner},
+          {"device", step.device},
+          {"status", step.status},
+          {"started_at", time_or_null(step.started_ms)},
+          {"finished_at", time_or_null(step.finished_ms)},
+          {"duration_ms", step.finished_ms ? step.finished_ms - step.started_ms : 0},
+          {"memory",
+           {{"kind", step.memory_kind},
+            {"before_bytes", step.memory_before_bytes},
+            {"after_bytes", step.memory_after_bytes},
+            {"peak_bytes", step.memory_peak_bytes}}},
+          {"error", step.error}};
+}
+
+json event_json(const Event& event) {
+  json out = {{"id", event.id},
+              {"job_id", event.job_id},
+              {"type", event.type},
+              {"code", event.code},
+              {"item_index", event.item_index ? json(*event.item_index) : json()},
+              {"message", event.message},
+              {"plain", event.plain},
+              {"progress", event.data.value("progress", 0.0)},
+              {"time", time_or_null(event.created_ms)}};
+  json data = event.data;
+  data.erase("progress");
+  out["data"] = data;
+  return out;
+}
+
+std::string sse_frame(const Event& event) {
+  return "id: " + std::to_string(event.id) + "\nevent: " + event.type +
+         "\ndata: " + event_json(event).dump() + "\n\n";
+}
+
+json artifact_json(const Artifact& artifact, const std::string& url, int64_t expires_at) {
+  return {{"id", artifact.id},
+          {"item_index", artifact.item_index},
+          {"key", artifact.key},
+          {"content_type", artifact.content_type},
+          {"size", artifact.size},
+          {"sha256", artifact.sha256},
+          {"seed", artifact.seed},
+          {"width", artifact.width},
+          {"height", artifact.height},
+          {"metadata", artifact.metadata},
+          {"url", url},
+          {"expires_at", iso8601_utc(expires_at * 1000)}};
+}
+
+}  // namespace df::api

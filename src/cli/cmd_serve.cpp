@@ -1,0 +1,154 @@
+// `dreamforge serve|api|worker`: assembles the backends, the API server and the workers.
+#include "cli/cmd_serve.h"
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "api/api_service.h"
+#include "api/event_hub.h"
+#include "blob/blob_store.h"
+#include "cli/service_options.h"
+#include "http/server.h"
+#include "registry/model_catalog.h"
+#include "store/store.h"
+#include "telemetry/metrics.h"
+#include "telemetry/service_metrics.h"
+#include "worker/worker.h"
+
+namespace df::cli {
+namespace {
+
+std::string worker_id(int index) {
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(index);
+}
+
+// One worker thread with its runner.
+struct WorkerSlot {
+  worker::WorkerSettings settings;
+  std::unique_ptr<worker::RunnerSupervisor> runner;
+  std::unique_ptr<worker::Worker> worker;
+  std::jthread thread;
+};
+
+class Service {
+ public:
+  Service(ServiceOptions options, bool with_api, bool with_workers)
+      : options_(std::move(options)), with_api_(with_api), with_workers_(with_workers) {
+    options_.resolve();
+    telemetry::declare_service_metrics(metrics_);
+    store_ = store::open_store(options_.database_url);
+    blobs_ = blob::open_blob_store(options_.storage_url, options_.signing_secret());
+    catalog_ = std::make_unique<registry::ModelCatalog>(options_.checkpoints_dir());
+  }
+
+  void run() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // threads started below inherit the mask
+
+    if (with_workers_) start_workers();
+    std::unique_ptr<http::Server> server;
+    http::Router router;
+    std::unique_ptr<api::ApiService> api;
+    if (with_api_) {
+      api::ApiSettings settings;
+      settings.jobs.default_model = options_.default_model;
+      settings.jobs.default_max_attempts = options_.max_attempts;
+      settings.jobs.input_dir = options_.input_dir();
+      settings.url_ttl_seconds = options_.url_ttl_s;
+      if (with_workers_) settings.runner_executable = options_.runner;
+      if (!with_workers_) settings.streams.store_poll_ms = 250;  // workers elsewhere: poll sooner
+      api = std::make_unique<api::ApiService>(*store_, *blobs_, *catalog_, hub_, metrics_, settings,
+                                              [this] { wake_workers(); });
+      api->register_routes(router);
+      http::ServerLimits limits;
+      limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
+      limits.threads = options_.http_threads;
+      server = std::make_unique<http::Server>(router, limits, [this](const http::RequestRecord& r) {
+        metrics_.increment(telemetry::kHttpRequests,
+                           {{"method", r.method}, {"route", r.route}, {"status", std::to_string(r.status)}});
+        metrics_.observe(telemetry::kHttpDuration, {{"route", r.route}}, r.seconds);
+      });
+      server->start(options_.host, options_.port);
+      std::cout << "dreamforge: serving http://" << options_.host << ":" << server->port()
+                << " (data: " << options_.data_dir << ", workers: " << slots_.size() << ")" << std::endl;
+    } else {
+      std::cout << "dreamforge: worker running " << slots_.size() << " runner(s) (data: "
+                << options_.data_dir << ")" << std::endl;
+    }
+    int signal = 0;
+    sigwait(&signals, &signal);
+    std::cout << "dreamforge: stopping (" << strsignal(signal) << ")" << std::endl;
+    if (server) server->stop();
+    for (auto& slot : slots_) slot->thread.request_stop();
+    for (auto& slot : slots_) slot->worker->wake();
+    slots_.clear();  // joins: a running job is handed back to the queue first
+  }
+
+ private:
+  void start_workers() {
+    for (int i = 0; i < options_.workers; ++i) {
+      auto slot = std::make_unique<WorkerSlot>();
+      slot->settings.worker_id = worker_id(i);
+      slot->settings.lease_ms = static_cast<int64_t>(options_.lease_s * 1000);
+      slot->settings.heartbeat_ms = std::max<int64_t>(100, slot->settings.lease_ms / 4);
+      slot->settings.step_timeout_ms = static_cast<int64_t>(options_.step_timeout_s * 1000);
+      slot->settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
+      slot->settings.work_dir = options_.work_dir();
+      worker::RunnerSettings runner;
+      runner.argv = {options_.runner, "--models-dir", options_.checkpoints_dir(), "--input-dir",
+                     options_.input_dir(), "--device", options_.device, "--dtype", options_.dtype};
+      runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
+      slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
+      worker::WorkerContext context{*store_, *blobs_, *slot->runner, metrics_, slot->settings,
+                                    [this](const std::string& job_id) { hub_.notify(job_id); }};
+      slot->worker = std::make_unique<worker::Worker>(context);
+      auto* worker = slot->worker.get();
+      slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  void wake_workers() {
+    for (auto& slot : slots_) slot->worker->wake();
+  }
+
+  ServiceOptions options_;
+  bool with_api_;
+  bool with_workers_;
+  telemetry::Metrics metrics_;
+  api::EventHub hub_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<blob::BlobStore> blobs_;
+  std::unique_ptr<registry::ModelCatalog> catalog_;
+  std::vector<std::unique_ptr<WorkerSlot>> slots_;
+};
+
+void add_service_command(CLI::App& app, const std::string& name, const std::string& description,
+                         bool with_api, bool with_workers) {
+  auto options = std::make_shared<ServiceOptions>();
+  CLI::App* command = app.add_subcommand(name, description);
+  add_service_options(*command, *options, name);
+  command->callback([options, with_api, with_workers] {
+    Service(*options, with_api, with_workers).run();
+  });
+}
+
+}  // namespace
+
+void register_service_commands(CLI::App& app) {
+  add_service_command(app, "serve", "Run the API and a worker in one process (embedded backends)",
+                      true, true);
+  add_service_command(app, "api", "Run only the HTTP API against the configured backends", true, false);
+  add_service_command(app, "worker", "Run only workers against the configured backends", false, true);
+}
+
+}  // namespace df::cli

@@ -1,0 +1,122 @@
+// Settings of the service commands.
+#include "cli/service_options.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "cli/runner_location.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/ids.h"
+
+namespace df::cli {
+
+namespace fs = std::filesystem;
+
+std::string ServiceOptions::checkpoints_dir() const { return (fs::path(models_dir) / "checkpoints").string(); }
+std::string ServiceOptions::input_dir() const { return (fs::path(data_dir) / "inputs").string(); }
+std::string ServiceOptions::work_dir() const { return (fs::path(data_dir) / "work").string(); }
+
+void ServiceOptions::resolve() {
+  data_dir = fs::absolute(data_dir).lexically_normal().string();
+  if (database_url.empty()) database_url = "sqlite://" + (fs::path(data_dir) / "dreamforge.sqlite3").string();
+  if (storage_url.empty()) storage_url = "file://" + (fs::path(data_dir) / "artifacts").string();
+  if (models_dir.empty()) models_dir = (fs::path(data_dir) / "models").string();
+  models_dir = fs::absolute(models_dir).lexically_normal().string();
+  if (runner.empty()) runner = runner_executable();
+  if (queue_url != "db") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "DREAMFORGE_QUEUE_URL: unsupported queue '" + queue_url + "' (this build knows 'db')");
+  }
+  if (workers < 0 || workers > 64) throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_WORKERS must be 0..64");
+  if (step_timeout_s <= 0 || kill_grace_s <= 0 || lease_s <= 0 || retry_base_s < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "timeouts, grace, lease and retry delays must be positive");
+  }
+  for (const auto& dir : {data_dir, checkpoints_dir(), input_dir(), work_dir()}) fs::create_directories(dir);
+}
+
+std::string ServiceOptions::signing_secret() const {
+  if (const char* secret = std::getenv("DREAMFORGE_SECRET"); secret != nullptr && *secret) {
+    if (std::string(secret).size() < 16) {
+      throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_SECRET must be at least 16 characters");
+    }
+    return secret;
+  }
+  const std::string path = (fs::path(data_dir) / "secret.key").string();
+  if (!fs::exists(path)) {
+    const std::string fresh = random_hex(32);
+    write_file_atomically(path, std::vector<uint8_t>(fresh.begin(), fresh.end()));
+    ::chmod(path.c_str(), 0600);
+  }
+  auto bytes = read_file_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void add_service_options(CLI::App& command, ServiceOptions& o, const std::string& part) {
+  const bool api = part != "worker";
+  const bool worker = part != "api";
+  command.add_option("--data-dir", o.data_dir, "Where the database, artifacts and models live")
+      ->envname("DREAMFORGE_DATA_DIR")->capture_default_str();
+  command.add_option("--database-url", o.database_url, "sqlite:///path (default: in the data dir)")
+      ->envname("DREAMFORGE_DATABASE_URL");
+  command.add_option("--storage-url", o.storage_url, "file:///path (default: in the data dir)")
+      ->envname("DREAMFORGE_STORAGE_URL");
+  command.add_option("--queue-url", o.queue_url, "db")->envname("DREAMFORGE_QUEUE_URL")->capture_default_str();
+  command.add_option("--models-dir", o.models_dir, "Models root (checkpoints/ below it)")
+      ->envname("DREAMFORGE_MODELS_DIR");
+  command.add_option("--max-attempts", o.max_attempts, "Attempts per job before it fails")
+      ->envname("DREAMFORGE_MAX_ATTEMPTS")->capture_default_str()->check(CLI::Range(1, 10));
+  if (api) {
+    command.add_option("--host", o.host, "Address to bind")->envname("DREAMFORGE_HOST")->capture_default_str();
+    command.add_option("--port", o.port, "Port to bind (0 picks a free one)")
+        ->envname("DREAMFORGE_PORT")->capture_default_str();
+    command.add_option("--default-model", o.default_model, "Model of jobs that name none")
+        ->envname("DREAMFORGE_DEFAULT_MODEL");
+    command.add_option("--max-body-bytes", o.max_body_bytes, "Largest request body")
+        ->envname("DREAMFORGE_MAX_BODY_BYTES")->capture_default_str();
+    command.add_option("--url-ttl", o.url_ttl_s, "Seconds a signed artifact URL stays valid")
+        ->envname("DREAMFORGE_URL_TTL")->capture_default_str();
+    command.add_option("--http-threads", o.http_threads, "Threads serving HTTP")
+        ->envname("DREAMFORGE_HTTP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+  }
+  if (worker) {
+    command.add_option("--runner", o.runner, "Runner executable (default: dreamforge-runner beside this one)")
+        ->envname("DREAMFORGE_RUNNER");
+    command.add_option("--device", o.device, "auto, cpu or cuda")->envname("DREAMFORGE_DEVICE")->capture_default_str();
+    command.add_option("--dtype", o.dtype, "auto, float32, float16 or bfloat16")
+        ->envname("DREAMFORGE_DTYPE")->capture_default_str();
+    command.add_option("--workers", o.workers, "Workers (one runner each)")
+        ->envname("DREAMFORGE_WORKERS")->capture_default_str();
+    command.add_option("--step-timeout", o.step_timeout_s, "Seconds a job step may run")
+        ->envname("DREAMFORGE_STEP_TIMEOUT")->capture_default_str();
+    command.add_option("--kill-grace", o.kill_grace_s, "Seconds between TERM and KILL")
+        ->envname("DREAMFORGE_KILL_GRACE")->capture_default_str();
+    command.add_option("--lease", o.lease_s, "Seconds a claim lasts without a heartbeat")
+        ->envname("DREAMFORGE_LEASE")->capture_default_str();
+    command.add_option("--retry-base", o.retry_base_s, "Seconds before the first retry (doubles)")
+        ->envname("DREAMFORGE_RETRY_BASE")->capture_default_str();
+  }
+}
+
+void load_dotenv(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    const auto equals = line.find('=', start);
+    if (equals == std::string::npos) continue;
+    std::string key = line.substr(start, equals - start);
+    std::string value = line.substr(equals + 1);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    if (key.rfind("export ", 0) == 0) key = key.substr(7);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    ::setenv(key.c_str(), value.c_str(), /*overwrite=*/0);
+  }
+}
+
+}  // namespace df::cli

@@ -1,0 +1,50 @@
+// Settings of `dreamforge serve|api|worker`: flags, DREAMFORGE_* variables and their defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace df::cli {
+
+struct ServiceOptions {
+  std::string data_dir = "dreamforge-data";
+  std::string host = "127.0.0.1";
+  uint16_t port = 8188;
+  std::string database_url;  // default sqlite:///<data>/dreamforge.sqlite3
+  std::string storage_url;   // default file:///<data>/artifacts
+  std::string queue_url = "db";
+  std::string models_dir;    // default <data>/models
+  std::string runner;        // default: dreamforge-runner next to this binary
+  std::string device = "auto";
+  std::string dtype = "auto";
+  std::string default_model;
+  int workers = 1;
+  double step_timeout_s = 1800;
+  double kill_grace_s = 5;
+  double lease_s = 15;
+  double retry_base_s = 2;
+  int max_attempts = 3;
+  int64_t max_body_bytes = 32 * 1024 * 1024;
+  int64_t url_ttl_s = 3600;
+  int http_threads = 4;
+
+  // Resolved paths below the data directory.
+  std::string checkpoints_dir() const;
+  std::string input_dir() const;
+  std::string work_dir() const;
+  // Fills defaults that depend on the data directory and checks the URLs; throws Error naming the
+  // variable when something is misconfigured.
+  void resolve();
+  // The URL-signing secret: DREAMFORGE_SECRET, else <data>/secret.key (created on first use).
+  std::string signing_secret() const;
+};
+
+// Adds the flags of `part` ("serve", "api" or "worker") to a subcommand.
+void add_service_options(CLI::App& command, ServiceOptions& options, const std::string& part);
+
+// Reads KEY=VALUE lines of ./.env into the environment (variables already set win).
+void load_dotenv(const std::string& path = ".env");
+
+}  // namespace df::cli

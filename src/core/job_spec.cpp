@@ -1,0 +1,75 @@
+// What a job runs: its graph and its items.
+#include "core/job_spec.h"
+
+#include "core/error.h"
+#include "core/generation_request.h"
+
+namespace df {
+namespace {
+
+using nlohmann::json;
+
+GenerationRequest generation_request_from_spec(const json& spec) {
+  GenerationRequest request;
+  request.prompt = spec.at("prompt").get<std::string>();
+  request.negative_prompt = spec.value("negative_prompt", "");
+  request.checkpoint = spec.at("model_id").get<std::string>();
+  request.width = spec.at("width").get<int>();
+  request.height = spec.at("height").get<int>();
+  request.steps = spec.at("steps").get<int>();
+  request.cfg = spec.at("guidance").get<double>();
+  request.sampler = spec.at("sampler").get<std::string>();
+  request.scheduler = spec.at("scheduler").get<std::string>();
+  request.seed = spec.value("seed", uint64_t{0});
+  if (spec.contains("init_image_name")) {
+    request.init_image = spec.at("init_image_name").get<std::string>();
+    request.resize_init_image = true;
+    request.denoise = spec.value("denoise", 1.0);
+  }
+  request.filename_prefix = "dreamforge";
+  return request;
+}
+
+// The literal seed of the first sampler node (by node id order), if any.
+std::optional<uint64_t> graph_seed(const json& graph) {
+  for (const auto& [id, node] : graph.items()) {
+    const auto& inputs = node.value("inputs", json::object());
+    for (const char* name : {"seed", "noise_seed"}) {
+      if (inputs.contains(name) && inputs[name].is_number_unsigned()) {
+        return inputs[name].get<uint64_t>();
+      }
+      if (inputs.contains(name) && inputs[name].is_number_integer() && inputs[name].get<int64_t>() >= 0) {
+        return static_cast<uint64_t>(inputs[name].get<int64_t>());
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+json job_graph(const Job& job) {
+  if (job.type == "workflow") return job.spec.at("workflow");
+  if (job.type == "generate") return generation_workflow(generation_request_from_spec(job.spec));
+  throw Error(ErrorCode::kInvalidArgument, "unknown job type '" + job.type + "'");
+}
+
+std::vector<JobItem> plan_items(const Job& job, const std::function<uint64_t()>& draw_seed) {
+  std::optional<uint64_t> base;
+  if (job.spec.contains("seed") && !job.spec["seed"].is_null()) base = job.spec["seed"].get<uint64_t>();
+  if (!base && job.type == "workflow") base = graph_seed(job.spec.at("workflow"));
+  if (!base) base = draw_seed();
+  const int count = job.spec.value("count", 1);
+  std::vector<JobItem> items;
+  for (int i = 0; i < count; ++i) {
+    JobItem item;
+    item.index = i;
+    item.seed = *base + static_cast<uint64_t>(i);
+    items.push_back(item);
+  }
+  return items;
+}
+
+std::string job_output_format(const Job& job) { return job.spec.value("format", "png"); }
+
+}  // namespace df

@@ -1,0 +1,25 @@
+// What a job runs: the workflow graph compiled from its spec, and its items with their seeds.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/job.h"
+
+namespace df {
+
+// A generate job's spec becomes the canonical text-to-image (or image-to-image) graph; a workflow
+// job's spec carries its graph as "workflow".
+nlohmann::json job_graph(const Job& job);
+
+// The job's items, seed = base + index. The base is the spec's "seed", else (workflows) the seed
+// written in the graph's first sampler, else `draw_seed()`.
+std::vector<JobItem> plan_items(const Job& job, const std::function<uint64_t()>& draw_seed);
+
+// The image format a job's outputs use ("png" unless the spec says "jpeg" or "webp").
+std::string job_output_format(const Job& job);
+
+}  // namespace df

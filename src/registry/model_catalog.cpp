@@ -1,0 +1,166 @@
+// The models installed under the models root.
+#include "registry/model_catalog.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "engine/safetensors_file.h"
+#include "engine/tiny_model.h"
+#include "graph/node_schemas.h"
+
+namespace df::registry {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json read_json_file(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return json();
+  return json::parse(in, nullptr, /*allow_exceptions=*/false);
+}
+
+// Family of a diffusers folder from its UNet config.
+std::optional<std::string> diffusers_family(const fs::path& dir) {
+  const json unet = read_json_file(dir / "unet" / "config.json");
+  if (!unet.is_object()) return std::nullopt;
+  const int cross = unet.value("cross_attention_dim", 768);
+  if (unet.value("addition_embed_type", "") == "text_time") {
+    return cross == 1280 ? "sdxl_refiner" : "sdxl";
+  }
+  return cross == 1024 ? "sd2" : "sd1";
+}
+
+// Family of a single-file checkpoint from its tensor names.
+std::optional<std::string> single_file_family(const fs::path& file) {
+  const auto checkpoint = engine::SafetensorsFile::open(file.string());
+  bool second_embedder = false, open_clip = false, refiner = false;
+  for (const auto& tensor : checkpoint.tensors()) {
+    if (tensor.name.rfind("conditioner.embedders.1.", 0) == 0) second_embedder = true;
+    if (tensor.name.rfind("conditioner.embedders.0.model.", 0) == 0) refiner = true;
+    if (tensor.name.rfind("cond_stage_model.model.", 0) == 0) open_clip = true;
+  }
+  if (second_embedder) return "sdxl";
+  if (refiner) return "sdxl_refiner";
+  if (open_clip) return "sd2";
+  if (checkpoint.find("model.diffusion_model.input_blocks.0.0.weight") != nullptr) return "sd1";
+  return std::nullopt;
+}
+
+int native_resolution(const std::string& family, bool test_model) {
+  if (test_model) return 64;
+  if (family == "sdxl" || family == "sdxl_refiner") return 1024;
+  if (family == "sd2") return 768;
+  return 512;
+}
+
+std::optional<ModelInfo> describe(const fs::path& path) {
+  ModelInfo info;
+  info.path = path.string();
+  info.id = path.filename().string();
+  std::optional<std::string> family;
+  if (fs::is_directory(path) && fs::exists(path / "model_index.json")) {
+    info.format = "diffusers";
+    family = diffusers_family(path);
+    info.test_model = engine::is_tiny_model(path.string());
+  } else if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
+    info.format = "safetensors";
+    family = single_file_family(path);
+  }
+  if (!family) return std::nullopt;
+  info.family = *family;
+  info.name = info.test_model ? info.id + " (test model, random weights)" : info.id;
+  info.native_resolution = native_resolution(info.family, info.test_model);
+  info.capabilities = {"txt2img", "img2img"};
+  info.parameters_schema = generate_parameters_schema(info.family, info.native_resolution);
+  return info;
+}
+
+json string_enum(const std::vector<std::string>& values) {
+  return {{"type", "string"}, {"enum", values}};
+}
+
+}  // namespace
+
+json ModelInfo::to_json() const {
+  return {{"id", id},
+          {"name", name},
+          {"kind", kind},
+          {"family", family},
+          {"format", format},
+          {"test_model", test_model},
+          {"native_resolution", native_resolution},
+          {"capabilities", capabilities},
+          {"installed", true},
+          {"enabled", true},
+          {"parameters_schema", parameters_schema}};
+}
+
+json generate_parameters_schema(const std::string& family, int native) {
+  const bool xl = family == "sdxl" || family == "sdxl_refiner";
+  const int max_side = xl ? 4096 : 2048;
+  auto side = [&](const char* what) {
+    return json{{"type", "integer"}, {"minimum", 64}, {"maximum", max_side}, {"multipleOf", 8},
+                {"default", native}, {"description", std::string("Image ") + what + " in pixels"}};
+  };
+  auto sampler = string_enum(graph::supported_samplers());
+  sampler["default"] = "euler";
+  auto scheduler = string_enum(graph::supported_schedulers());
+  scheduler["default"] = "normal";
+  auto format = string_enum({"png", "jpeg", "webp"});
+  format["default"] = "png";
+  return {
+      {"$schema", "https://json-schema.org/draft/2020-12/schema"},
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"required", {"prompt"}},
+      {"properties",
+       {{"prompt", {{"type", "string"}, {"minLength", 1}, {"maxLength", 20000}}},
+        {"negative_prompt", {{"type", "string"}, {"maxLength", 20000}, {"default", ""}}},
+        {"width", side("width")},
+        {"height", side("height")},
+        {"steps", {{"type", "integer"}, {"minimum", 1}, {"maximum", 150}, {"default", xl ? 30 : 20}}},
+        {"guidance", {{"type", "number"}, {"minimum", 0}, {"maximum", 30}, {"default", xl ? 6.0 : 7.0}}},
+        {"sampler", sampler},
+        {"scheduler", scheduler},
+        {"seed", {{"type", "integer"}, {"minimum", 0}, {"maximum", 18446744073709551615ULL},
+                  {"description", "Seed of the first image; item i uses seed + i. Drawn when absent."}}},
+        {"count", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100}, {"default", 1}}},
+        {"format", format},
+        {"init_image", {{"type", "string"}, {"minLength", 1},
+                        {"description", "Image-to-image: a PNG, JPEG or WebP image, base64 "
+                                        "(optionally as a data: URL)"}}},
+        {"denoise", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}, {"default", 1.0},
+                     {"description", "How much of the init image to redraw"}}}}}};
+}
+
+ModelCatalog::ModelCatalog(std::string checkpoints_dir) : checkpoints_dir_(std::move(checkpoints_dir)) {}
+
+std::vector<ModelInfo> ModelCatalog::list() const {
+  std::vector<ModelInfo> models;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir_, error)) {
+    try {
+      if (auto info = describe(entry.path())) models.push_back(std::move(*info));
+    } catch (const Error&) {
+      // A corrupt or half-copied file is not a model yet; it is simply not listed.
+    }
+  }
+  std::sort(models.begin(), models.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return models;
+}
+
+std::optional<ModelInfo> ModelCatalog::find(const std::string& id) const {
+  if (id.empty() || id.find('/') != std::string::npos || id == "." || id == "..") return std::nullopt;
+  const fs::path path = fs::path(checkpoints_dir_) / id;
+  if (!fs::exists(path)) return std::nullopt;
+  try {
+    return describe(path);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace df::registry

@@ -1,0 +1,470 @@
+// The Store on SQLite: jobs, the database queue (claims with leases), events, steps, artifacts.
+#include "store/sqlite_store.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/ids.h"
+
+namespace df::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kMigrations[] = {
+#include "sqlite_migrations.inc"
+};
+
+constexpr const char* kJobColumns =
+    "id, type, status, spec, idempotency_key, request_hash, priority, attempts, max_attempts, "
+    "progress, items, error, worker_id, lease_expires_ms, run_after_ms, cancel_requested, "
+    "created_ms, updated_ms, started_ms, finished_ms, schema_version";
+
+json parse_or_null(const std::string& text) {
+  return text.empty() ? json() : json::parse(text);
+}
+
+std::string dump_or_empty(const json& value) { return value.is_null() ? "" : value.dump(); }
+
+Job read_job(const SqliteStatement& row) {
+  Job job;
+  job.id = row.column_text(0);
+  job.type = row.column_text(1);
+  job.status = job_status_from_name(row.column_text(2));
+  job.spec = json::parse(row.column_text(3));
+  job.idempotency_key = row.column_text(4);
+  job.request_hash = row.column_text(5);
+  job.priority = static_cast<int>(row.column_int(6));
+  job.attempts = static_cast<int>(row.column_int(7));
+  job.max_attempts = static_cast<int>(row.column_int(8));
+  job.progress = row.column_double(9);
+  for (const auto& item : json::parse(row.column_text(10))) job.items.push_back(item_from_json(item));
+  job.error = parse_or_null(row.column_text(11));
+  job.worker_id = row.column_text(12);
+  job.lease_expires_ms = row.column_int(13);
+  job.run_after_ms = row.column_int(14);
+  job.cancel_requested = row.column_int(15) != 0;
+  job.created_ms = row.column_int(16);
+  job.updated_ms = row.column_int(17);
+  job.started_ms = row.column_int(18);
+  job.finished_ms = row.column_int(19);
+  job.schema_version = static_cast<int>(row.column_int(20));
+  return job;
+}
+
+Event read_event(const SqliteStatement& row) {
+  Event event;
+  event.id = row.column_int(0);
+  event.job_id = row.column_text(1);
+  event.type = row.column_text(2);
+  event.code = row.column_text(3);
+  if (!row.column_is_null(4)) event.item_index = static_cast<int>(row.column_int(4));
+  event.message = row.column_text(5);
+  event.plain = row.column_text(6);
+  event.data = json::parse(row.column_text(7));
+  event.created_ms = row.column_int(8);
+  return event;
+}
+
+Step read_step(const SqliteStatement& row) {
+  Step step;
+  step.id = row.column_int(0);
+  step.job_id = row.column_text(1);
+  step.attempt = static_cast<int>(row.column_int(2));
+  step.worker_id = row.column_text(3);
+  step.runner = row.column_text(4);
+  step.device = row.column_text(5);
+  step.status = row.column_text(6);
+  step.started_ms = row.column_int(7);
+  step.finished_ms = row.column_int(8);
+  step.memory_before_bytes = row.column_int(9);
+  step.memory_after_bytes = row.column_int(10);
+  step.memory_peak_bytes = row.column_int(11);
+  step.memory_kind = row.column_text(12);
+  step.error = parse_or_null(row.column_text(13));
+  return step;
+}
+
+Artifact read_artifact(const SqliteStatement& row) {
+  Artifact artifact;
+  artifact.id = row.column_int(0);
+  artifact.job_id = row.column_text(1);
+  artifact.attempt = static_cast<int>(row.column_int(2));
+  artifact.item_index = static_cast<int>(row.column_int(3));
+  artifact.key = row.column_text(4);
+  artifact.content_type = row.column_text(5);
+  artifact.size = row.column_int(6);
+  artifact.sha256 = row.column_text(7);
+  artifact.seed = std::stoull(row.column_text(8));
+  artifact.width = static_cast<int>(row.column_int(9));
+  artifact.height = static_cast<int>(row.column_int(10));
+  artifact.metadata = json::parse(row.column_text(11));
+  artifact.created_ms = row.column_int(12);
+  return artifact;
+}
+
+json items_json(const std::vector<JobItem>& items) {
+  json array = json::array();
+  for (const auto& item : items) array.push_back(item_to_json(item));
+  return array;
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::string& path) : db_(path) { migrate(); }
+
+void SqliteStore::migrate() {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  auto version_query = db_.prepare("PRAGMA user_version");
+  version_query.step();
+  const auto applied = version_query.column_int(0);
+  const auto available = static_cast<int64_t>(std::size(kMigrations));
+  if (applied > available) {
+    throw Error(ErrorCode::kUnavailable,
+                "database schema version " + std::to_string(applied) +
+                    " is newer than this build understands (" + std::to_string(available) + ")");
+  }
+  for (auto version = applied; version < available; ++version) db_.exec(kMigrations[version]);
+  db_.exec("PRAGMA user_version = " + std::to_string(available));
+  transaction.commit();
+}
+
+std::optional<Job> SqliteStore::get_job_locked(const std::string& id) {
+  auto query = db_.prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
+  query.bind(1, id);
+  if (!query.step()) return std::nullopt;
+  return read_job(query);
+}
+
+int64_t SqliteStore::insert_event(const Event& event) {
+  auto insert = db_.prepare(
+      "INSERT INTO events (job_id, type, code, item_index, message, plain, data, created_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(1, event.job_id).bind(2, event.type).bind(3, event.code).bind(4, event.item_index);
+  insert.bind(5, event.message).bind(6, event.plain).bind(7, event.data.dump());
+  insert.bind(8, event.created_ms ? event.created_ms : now_ms());
+  insert.run();
+  return db_.last_insert_id();
+}
+
+CreateJobResult SqliteStore::create_job(const Job& job) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  if (!job.idempotency_key.empty()) {
+    auto existing = db_.prepare(std::string("SELECT ") + kJobColumns +
+                                " FROM jobs WHERE idempotency_key = ?");
+    existing.bind(1, job.idempotency_key);
+    if (existing.step()) {
+      Job earlier = read_job(existing);
+      if (earlier.request_hash != job.request_hash) {
+        throw Error(ErrorCode::kConflict,
+                    "Idempotency-Key '" + job.idempotency_key +
+                        "' was already used with a different request body",
+                    {{"job_id", earlier.id}});
+      }
+      return {earlier, false};
+    }
+  }
+  auto insert = db_.prepare(
+      "INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, priority, "
+      "max_attempts, items, created_ms, updated_ms, schema_version) "
+      "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(1, job.id).bind(2, job.type).bind(3, job.spec.dump());
+  if (job.idempotency_key.empty()) {
+    insert.bind(4, nullptr);
+  } else {
+    insert.bind(4, job.idempotency_key);
+  }
+  insert.bind(5, job.request_hash).bind(6, job.priority).bind(7, job.max_attempts);
+  insert.bind(8, items_json(job.items).dump()).bind(9, job.created_ms).bind(10, job.created_ms);
+  insert.bind(11, job.schema_version);
+  insert.run();
+  Event queued;
+  queued.job_id = job.id;
+  queued.type = "job_queued";
+  queued.message = "job queued";
+  queued.plain = "Your job is waiting in the queue.";
+  queued.created_ms = job.created_ms;
+  insert_event(queued);
+  auto created = get_job_locked(job.id);
+  transaction.commit();
+  return {*created, true};
+}
+
+std::optional<Job> SqliteStore::get_job(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  return get_job_locked(id);
+}
+
+JobPage SqliteStore::list_jobs(const JobFilter& filter) {
+  std::lock_guard lock(mutex_);
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1 = 1";
+  if (filter.status) sql += " AND status = ?1";
+  if (!filter.cursor.empty()) sql += " AND id < ?2";
+  sql += " ORDER BY id DESC LIMIT ?3";
+  auto query = db_.prepare(sql);
+  if (filter.status) query.bind(1, std::string(job_status_name(*filter.status)));
+  if (!filter.cursor.empty()) query.bind(2, filter.cursor);
+  query.bind(3, filter.limit + 1);
+  JobPage page;
+  while (query.step()) page.jobs.push_back(read_job(query));
+  if (static_cast<int>(page.jobs.size()) > filter.limit) {
+    page.jobs.pop_back();
+    page.next_cursor = page.jobs.back().id;
+  }
+  return page;
+}
+
+std::map<std::string, int64_t> SqliteStore::count_jobs_by_status() {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, int64_t> counts;
+  for (auto status : {JobStatus::kQueued, JobStatus::kRunning, JobStatus::kSucceeded,
+                      JobStatus::kFailed, JobStatus::kCanceled}) {
+    counts[std::string(job_status_name(status))] = 0;
+  }
+  auto query = db_.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status");
+  while (query.step()) counts[query.column_text(0)] = query.column_int(1);
+  return counts;
+}
+
+std::optional<Job> SqliteStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  const int64_t now = now_ms();
+  auto pick = db_.prepare(
+      "SELECT id FROM jobs WHERE (status = 'queued' AND run_after_ms <= ?1) "
+      "OR (status = 'running' AND lease_expires_ms < ?1) ORDER BY priority DESC, id LIMIT 1");
+  pick.bind(1, now);
+  if (!pick.step()) return std::nullopt;
+  const std::string id = pick.column_text(0);
+  auto claim = db_.prepare(
+      "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1, "
+      "lease_expires_ms = ?, updated_ms = ?, started_ms = CASE WHEN started_ms = 0 THEN ? "
+      "ELSE started_ms END WHERE id = ?");
+  claim.bind(1, worker_id).bind(2, now + lease_ms).bind(3, now).bind(4, now).bind(5, id);
+  claim.run();
+  auto job = get_job_locked(id);
+  transaction.commit();
+  return job;
+}
+
+bool SqliteStore::holds_lease(const Lease& lease) {
+  auto query = db_.prepare(
+      "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND worker_id = ? AND attempts = ?");
+  query.bind(1, lease.job_id).bind(2, lease.worker_id).bind(3, lease.attempt);
+  return query.step();
+}
+
+bool SqliteStore::renew_lease(const Lease& lease, int64_t lease_ms) {
+  std::lock_guard lock(mutex_);
+  auto update = db_.prepare(
+      "UPDATE jobs SET lease_expires_ms = ? WHERE id = ? AND status = 'running' AND "
+      "worker_id = ? AND attempts = ?");
+  update.bind(1, now_ms() + lease_ms).bind(2, lease.job_id).bind(3, lease.worker_id);
+  update.bind(4, lease.attempt);
+  update.run();
+  return update.changes() == 1;
+}
+
+bool SqliteStore::save_items(const Lease& lease, const std::vector<JobItem>& items,
+                             double progress) {
+  std::lock_guard lock(mutex_);
+  auto update = db_.prepare(
+      "UPDATE jobs SET items = ?, progress = ?, updated_ms = ? WHERE id = ? AND "
+      "status = 'running' AND worker_id = ? AND attempts = ?");
+  update.bind(1, items_json(items).dump()).bind(2, progress).bind(3, now_ms());
+  update.bind(4, lease.job_id).bind(5, lease.worker_id).bind(6, lease.attempt);
+  update.run();
+  return update.changes() == 1;
+}
+
+bool SqliteStore::finish_job(const Lease& lease, JobStatus status, const json& error,
+                             const Event& terminal_event) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  const int64_t now = now_ms();
+  auto update = db_.prepare(
+      "UPDATE jobs SET status = ?, error = ?, progress = CASE WHEN ? THEN 1 ELSE progress END, "
+      "lease_expires_ms = 0, updated_ms = ?, finished_ms = ? WHERE id = ? AND "
+      "status = 'running' AND worker_id = ? AND attempts = ?");
+  update.bind(1, std::string(job_status_name(status)));
+  if (error.is_null()) {
+    update.bind(2, nullptr);
+  } else {
+    update.bind(2, error.dump());
+  }
+  update.bind(3, status == JobStatus::kSucceeded ? 1 : 0).bind(4, now).bind(5, now);
+  update.bind(6, lease.job_id).bind(7, lease.worker_id).bind(8, lease.attempt);
+  update.run();
+  if (update.changes() != 1) return false;
+  insert_event(terminal_event);
+  transaction.commit();
+  return true;
+}
+
+bool SqliteStore::requeue_job(const Lease& lease, int64_t run_after_ms, const json& error) {
+  std::lock_guard lock(mutex_);
+  auto update = db_.prepare(
+      "UPDATE jobs SET status = 'queued', error = ?, worker_id = NULL, lease_expires_ms = 0, "
+      "run_after_ms = ?, updated_ms = ? WHERE id = ? AND status = 'running' AND worker_id = ? "
+      "AND attempts = ?");
+  update.bind(1, error.dump()).bind(2, run_after_ms).bind(3, now_ms()).bind(4, lease.job_id);
+  update.bind(5, lease.worker_id).bind(6, lease.attempt);
+  update.run();
+  return update.changes() == 1;
+}
+
+CancelOutcome SqliteStore::cancel_job(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  auto job = get_job_locked(id);
+  if (!job) throw Error(ErrorCode::kNotFound, "no job with id '" + id + "'");
+  if (is_terminal(job->status)) return CancelOutcome::kAlreadyFinished;
+  const int64_t now = now_ms();
+  if (job->status == JobStatus::kQueued) {
+    auto update = db_.prepare(
+        "UPDATE jobs SET status = 'canceled', cancel_requested = 1, error = ?, updated_ms = ?, "
+        "finished_ms = ? WHERE id = ?");
+    json error = {{"code", "canceled"}, {"message", "canceled before it started"},
+                  {"details", json::object()}};
+    update.bind(1, error.dump()).bind(2, now).bind(3, now).bind(4, id);
+    update.run();
+    Event finished;
+    finished.job_id = id;
+    finished.type = "job_finished";
+    finished.code = "canceled";
+    finished.message = "job canceled while queued";
+    finished.plain = "Your job was canceled before it started.";
+    finished.data = {{"status", "canceled"}, {"progress", job->progress}};
+    insert_event(finished);
+    transaction.commit();
+    return CancelOutcome::kCanceled;
+  }
+  auto update = db_.prepare("UPDATE jobs SET cancel_requested = 1, updated_ms = ? WHERE id = ?");
+  update.bind(1, now).bind(2, id);
+  update.run();
+  transaction.commit();
+  return CancelOutcome::kRequested;
+}
+
+int64_t SqliteStore::append_event(const Event& event, const Lease* lease) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  if (lease != nullptr && !holds_lease(*lease)) return 0;
+  int64_t id = insert_event(event);
+  transaction.commit();
+  return id;
+}
+
+std::vector<Event> SqliteStore::events_after(const std::string& job_id, int64_t after_id,
+                                             int limit) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      "WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?");
+  query.bind(1, job_id).bind(2, after_id).bind(3, limit);
+  std::vector<Event> events;
+  while (query.step()) events.push_back(read_event(query));
+  return events;
+}
+
+int64_t SqliteStore::start_step(const Lease& lease, const Step& step) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  if (!holds_lease(lease)) return 0;
+  auto insert = db_.prepare(
+      "INSERT INTO steps (job_id, attempt, worker_id, runner, device, status, started_ms, "
+      "memory_before_bytes, memory_kind) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)");
+  insert.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, lease.worker_id);
+  insert.bind(4, step.runner).bind(5, step.device).bind(6, step.started_ms);
+  insert.bind(7, step.memory_before_bytes).bind(8, step.memory_kind);
+  insert.run();
+  int64_t id = db_.last_insert_id();
+  transaction.commit();
+  return id;
+}
+
+void SqliteStore::finish_step(const Step& step) {
+  std::lock_guard lock(mutex_);
+  auto update = db_.prepare(
+      "UPDATE steps SET status = ?, device = ?, finished_ms = ?, memory_after_bytes = ?, "
+      "memory_peak_bytes = ?, memory_kind = ?, error = ? WHERE id = ?");
+  update.bind(1, step.status).bind(2, step.device).bind(3, step.finished_ms);
+  update.bind(4, step.memory_after_bytes).bind(5, step.memory_peak_bytes);
+  update.bind(6, step.memory_kind);
+  if (step.error.is_null()) {
+    update.bind(7, nullptr);
+  } else {
+    update.bind(7, step.error.dump());
+  }
+  update.bind(8, step.id);
+  update.run();
+}
+
+std::vector<Step> SqliteStore::list_steps(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, job_id, attempt, worker_id, runner, device, status, started_ms, finished_ms, "
+      "memory_before_bytes, memory_after_bytes, memory_peak_bytes, memory_kind, error "
+      "FROM steps WHERE job_id = ? ORDER BY id");
+  query.bind(1, job_id);
+  std::vector<Step> steps;
+  while (query.step()) steps.push_back(read_step(query));
+  return steps;
+}
+
+bool SqliteStore::put_artifact(const Lease& lease, const Artifact& artifact) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  if (!holds_lease(lease)) return false;
+  auto upsert = db_.prepare(
+      "INSERT INTO artifacts (job_id, attempt, item_index, key, content_type, size, sha256, seed, "
+      "width, height, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (job_id, key) DO UPDATE SET attempt = excluded.attempt, "
+      "content_type = excluded.content_type, size = excluded.size, sha256 = excluded.sha256, "
+      "metadata = excluded.metadata, created_ms = excluded.created_ms");
+  upsert.bind(1, artifact.job_id).bind(2, lease.attempt).bind(3, artifact.item_index);
+  upsert.bind(4, artifact.key).bind(5, artifact.content_type).bind(6, artifact.size);
+  upsert.bind(7, artifact.sha256).bind(8, std::to_string(artifact.seed)).bind(9, artifact.width);
+  upsert.bind(10, artifact.height).bind(11, artifact.metadata.dump());
+  upsert.bind(12, artifact.created_ms ? artifact.created_ms : now_ms());
+  upsert.run();
+  transaction.commit();
+  return true;
+}
+
+std::vector<Artifact> SqliteStore::list_artifacts(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
+      "height, metadata, created_ms FROM artifacts WHERE job_id = ? ORDER BY item_index, id");
+  query.bind(1, job_id);
+  std::vector<Artifact> artifacts;
+  while (query.step()) artifacts.push_back(read_artifact(query));
+  return artifacts;
+}
+
+void SqliteStore::ping() {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare("SELECT COUNT(*) FROM jobs WHERE 0");
+  query.step();
+}
+
+std::unique_ptr<Store> open_store(const std::string& database_url) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (database_url.rfind(kSqlite, 0) == 0) {
+    std::string path = database_url.substr(kSqlite.size());
+    if (path.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "DREAMFORGE_DATABASE_URL: sqlite URL needs a path (sqlite:///path/to/db.sqlite3)");
+    }
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    return std::make_unique<SqliteStore>(path);
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "DREAMFORGE_DATABASE_URL: unsupported database URL '" + database_url +
+                  "' (this build knows sqlite:///path)");
+}
+
+}  // namespace df::store

@@ -1,0 +1,47 @@
+// The Store on SQLite (WAL): the embedded default; one serialised connection per process.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "store/sqlite_db.h"
+#include "store/store.h"
+
+namespace df::store {
+
+class SqliteStore : public Store {
+ public:
+  // Opens or creates the database file and applies pending migrations.
+  explicit SqliteStore(const std::string& path);
+
+  CreateJobResult create_job(const Job& job) override;
+  std::optional<Job> get_job(const std::string& id) override;
+  JobPage list_jobs(const JobFilter& filter) override;
+  std::map<std::string, int64_t> count_jobs_by_status() override;
+  std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;
+  bool renew_lease(const Lease& lease, int64_t lease_ms) override;
+  bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) override;
+  bool finish_job(const Lease& lease, JobStatus status, const nlohmann::json& error,
+                  const Event& terminal_event) override;
+  bool requeue_job(const Lease& lease, int64_t run_after_ms, const nlohmann::json& error) override;
+  CancelOutcome cancel_job(const std::string& id) override;
+  int64_t append_event(const Event& event, const Lease* lease) override;
+  std::vector<Event> events_after(const std::string& job_id, int64_t after_id, int limit) override;
+  int64_t start_step(const Lease& lease, const Step& step) override;
+  void finish_step(const Step& step) override;
+  std::vector<Step> list_steps(const std::string& job_id) override;
+  bool put_artifact(const Lease& lease, const Artifact& artifact) override;
+  std::vector<Artifact> list_artifacts(const std::string& job_id) override;
+  void ping() override;
+
+ private:
+  void migrate();
+  bool holds_lease(const Lease& lease);
+  std::optional<Job> get_job_locked(const std::string& id);
+  int64_t insert_event(const Event& event);
+
+  std::mutex mutex_;
+  SqliteDb db_;
+};
+
+}  // namespace df::store

@@ -1,0 +1,85 @@
+// The Store: the durable record of jobs, steps, events and artifacts (SQLite embedded, Postgres at scale).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/job.h"
+
+namespace df::store {
+
+struct CreateJobResult {
+  Job job;
+  bool created = false;  // false: an earlier job with the same Idempotency-Key and body
+};
+
+struct JobPage {
+  std::vector<Job> jobs;
+  std::string next_cursor;  // "" on the last page
+};
+
+struct JobFilter {
+  std::optional<JobStatus> status;
+  int limit = 50;
+  std::string cursor;  // from the previous page
+};
+
+enum class CancelOutcome { kCanceled, kRequested, kAlreadyFinished };
+
+// Every write a worker makes takes its Lease and succeeds only while the job is still running
+// under that worker and attempt (fencing); otherwise it changes nothing and returns false.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Inserts the job, or returns the job created earlier with the same idempotency key when the
+  // request hash matches; throws Error(kConflict) when it does not. Exactly one job per key under
+  // any concurrency. Appends the job_queued event.
+  virtual CreateJobResult create_job(const Job& job) = 0;
+  virtual std::optional<Job> get_job(const std::string& id) = 0;
+  // Newest first.
+  virtual JobPage list_jobs(const JobFilter& filter) = 0;
+  virtual std::map<std::string, int64_t> count_jobs_by_status() = 0;
+
+  // The database queue: takes the highest-priority, oldest claimable job (queued and due, or
+  // running with an expired lease), marks it running under `worker_id` with attempts + 1.
+  virtual std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) = 0;
+  virtual bool renew_lease(const Lease& lease, int64_t lease_ms) = 0;
+  // Saves items and the aggregate progress.
+  virtual bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) = 0;
+  // Ends the job (succeeded, failed with error, or canceled) and appends its terminal event in
+  // the same transaction, so a stream never sees the end of a job that is not yet ended.
+  virtual bool finish_job(const Lease& lease, JobStatus status, const nlohmann::json& error,
+                          const Event& terminal_event) = 0;
+  // Hands the job back to the queue, claimable again after `run_after_ms` (a retry).
+  virtual bool requeue_job(const Lease& lease, int64_t run_after_ms, const nlohmann::json& error) = 0;
+  // A queued job is canceled at once; a running one is marked for its worker to stop.
+  virtual CancelOutcome cancel_job(const std::string& id) = 0;
+
+  // Appends an event; with a lease it is fenced like every worker write (returns 0 when refused).
+  virtual int64_t append_event(const Event& event, const Lease* lease = nullptr) = 0;
+  // Events of the job with id > after_id, oldest first.
+  virtual std::vector<Event> events_after(const std::string& job_id, int64_t after_id, int limit) = 0;
+
+  virtual int64_t start_step(const Lease& lease, const Step& step) = 0;
+  // Records the end of a step. Not fenced: a step is the worker's own record of what happened.
+  virtual void finish_step(const Step& step) = 0;
+  virtual std::vector<Step> list_steps(const std::string& job_id) = 0;
+
+  // Inserts or replaces the artifact with the same (job, key): a rerun overwrites its own result.
+  virtual bool put_artifact(const Lease& lease, const Artifact& artifact) = 0;
+  virtual std::vector<Artifact> list_artifacts(const std::string& job_id) = 0;
+
+  // Throws Error(kUnavailable) when the database cannot answer.
+  virtual void ping() = 0;
+};
+
+// Opens the store named by a database URL ("sqlite:///path/to/db.sqlite3"); throws
+// Error(kInvalidArgument) naming DREAMFORGE_DATABASE_URL for an unknown scheme.
+std::unique_ptr<Store> open_store(const std::string& database_url);
+
+}  // namespace df::store

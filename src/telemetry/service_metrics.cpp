@@ -1,0 +1,29 @@
+// The metric names of the job service.
+#include "telemetry/service_metrics.h"
+
+namespace df::telemetry {
+
+void declare_service_metrics(Metrics& metrics) {
+  const std::vector<double> job_seconds = {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800};
+  const std::vector<double> http_seconds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                            0.5, 1, 2.5, 5};
+  metrics.declare_gauge(kJobs, "Jobs in the database by status");
+  metrics.declare_gauge(kQueueDepth, "Jobs waiting to be claimed");
+  metrics.declare_counter(kJobsCreated, "Jobs created through the API");
+  metrics.declare_counter(kJobsFinished, "Jobs that reached a final status, by status");
+  metrics.declare_histogram(kJobDuration, "Seconds from job creation to its final status",
+                            job_seconds);
+  metrics.declare_histogram(kJobQueueWait, "Seconds a job waited before a worker claimed it",
+                            job_seconds);
+  metrics.declare_histogram(kStepDuration, "Seconds a runner step took, by status", job_seconds);
+  metrics.declare_counter(kErrors, "Job errors by stable code");
+  metrics.declare_counter(kBatchItems, "Batch items finished, by status");
+  metrics.declare_histogram(kItemDuration, "Seconds one batch item took in the runner",
+                            job_seconds);
+  metrics.declare_gauge(kRunnerMemory,
+                        "Runner memory of the last step in bytes (phase before, after, peak)");
+  metrics.declare_counter(kHttpRequests, "HTTP requests by method, route and status");
+  metrics.declare_histogram(kHttpDuration, "HTTP request latency by route", http_seconds);
+}
+
+}  // namespace df::telemetry

@@ -1,0 +1,25 @@
+// The metric names of the job service, declared in one place for the API and the worker.
+#pragma once
+
+#include "telemetry/metrics.h"
+
+namespace df::telemetry {
+
+inline constexpr const char* kJobs = "dreamforge_jobs";  // gauge {status}
+inline constexpr const char* kQueueDepth = "dreamforge_queue_depth";
+inline constexpr const char* kJobsCreated = "dreamforge_jobs_created_total";
+inline constexpr const char* kJobsFinished = "dreamforge_jobs_finished_total";  // {status}
+inline constexpr const char* kJobDuration = "dreamforge_job_duration_seconds";  // {status}
+inline constexpr const char* kJobQueueWait = "dreamforge_job_queue_wait_seconds";
+inline constexpr const char* kStepDuration = "dreamforge_step_duration_seconds";  // {status}
+inline constexpr const char* kErrors = "dreamforge_errors_total";  // {code}
+inline constexpr const char* kBatchItems = "dreamforge_batch_items_total";  // {status}
+inline constexpr const char* kItemDuration = "dreamforge_batch_item_duration_seconds";
+inline constexpr const char* kRunnerMemory = "dreamforge_runner_memory_bytes";  // {phase}
+inline constexpr const char* kHttpRequests = "dreamforge_http_requests_total";  // {method,route,status}
+inline constexpr const char* kHttpDuration = "dreamforge_http_request_duration_seconds";  // {route}
+
+// Declares every metric above.
+void declare_service_metrics(Metrics& metrics);
+
+}  // namespace df::telemetry

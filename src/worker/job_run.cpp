@@ -1,0 +1,461 @@
+// Runs one claimed job in the runner and records everything it does.
+#include "worker/job_run.h"
+
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/job_spec.h"
+#include "telemetry/service_metrics.h"
+#include "worker/failure_policy.h"
+#include "worker/process_memory.h"
+
+namespace df::worker {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+namespace metric = telemetry;
+
+json error_json(const std::string& code, const std::string& message, json details = json::object()) {
+  return {{"code", code}, {"message", message}, {"details", std::move(details)}};
+}
+
+uint64_t draw_seed() {
+  std::random_device device;
+  std::uniform_int_distribution<uint64_t> dist(0, (uint64_t{1} << 48) - 1);
+  return dist(device);
+}
+
+// "20261122T133000Z": the job's creation time in artifact keys.
+std::string compact_timestamp(int64_t epoch_ms) {
+  std::string iso = iso8601_utc(epoch_ms);  // 2026-11-22T13:30:00.123Z
+  std::string out;
+  for (char c : iso.substr(0, 19)) {
+    if (c != '-' && c != ':') out += c;
+  }
+  return out + "Z";
+}
+
+std::string plain_error(const std::string& code) {
+  if (code == "oom") return "The device ran out of memory for this job.";
+  if (code == "timeout") return "The job took too long and was stopped.";
+  if (code == "runner_crashed") return "The image engine stopped unexpectedly.";
+  if (code == "model_not_found") return "The model this job needs is not installed.";
+  if (code == "validation") return "The job's settings were not accepted.";
+  if (code == "canceled") return "The job was canceled.";
+  return "Something went wrong while making your image.";
+}
+
+double seconds_since(int64_t epoch_ms) { return static_cast<double>(now_ms() - epoch_ms) / 1000.0; }
+
+}  // namespace
+
+JobRun::JobRun(Job job, WorkerContext& context)
+    : job_(std::move(job)),
+      lease_{job_.id, context.settings.worker_id, job_.attempts},
+      context_(context) {}
+
+void JobRun::execute() {
+  if (job_.attempts == 1) {
+    context_.metrics.observe(metric::kJobQueueWait, {}, seconds_since(job_.created_ms));
+  }
+  if (job_.cancel_requested) {
+    finish(JobStatus::kCanceled, error_json("canceled", "canceled before it started"));
+    return;
+  }
+  if (job_.attempts > job_.max_attempts) {
+    json last = job_.error.is_null()
+                    ? error_json("runner_crashed", "the worker running it stopped responding")
+                    : job_.error;
+    last["message"] = "gave up after " + std::to_string(job_.max_attempts) +
+                      " attempts: " + last.value("message", std::string());
+    finish(JobStatus::kFailed, last);
+    return;
+  }
+  prepare_items();
+  Event started;
+  started.type = "job_started";
+  started.message = "attempt " + std::to_string(job_.attempts) + " of " +
+                    std::to_string(job_.max_attempts) + " on " + lease_.worker_id;
+  started.plain = job_.attempts == 1 ? "Your job has started." : "Your job is being retried.";
+  started.data = {{"attempt", job_.attempts}, {"max_attempts", job_.max_attempts}};
+  emit(started);
+  if (lost_) return;
+  if (pending_items().empty()) {
+    conclude({"succeeded", nullptr});
+    return;
+  }
+  json graph;
+  try {
+    graph = job_graph(job_);
+  } catch (const Error& e) {
+    conclude({"failed", error_json(std::string(e.code_name()), e.what(), e.details())});
+    return;
+  }
+  conclude(run_in_runner(graph));
+}
+
+void JobRun::prepare_items() {
+  if (job_.items.empty()) {
+    items_ = plan_items(job_, draw_seed);
+  } else {
+    items_ = job_.items;
+    for (auto& item : items_) {
+      if (item.status == "succeeded") continue;
+      item.status = "queued";
+      item.step = 0;
+      item.progress = 0;
+    }
+  }
+  save_items();
+}
+
+std::vector<const JobItem*> JobRun::pending_items() const {
+  std::vector<const JobItem*> pending;
+  for (const auto& item : items_) {
+    if (item.status != "succeeded") pending.push_back(&item);
+  }
+  return pending;
+}
+
+JobRun::Outcome JobRun::run_in_runner(const json& graph) {
+  runner::RunnerProcess* runner = nullptr;
+  try {
+    runner = &context_.runner.ensure_started();
+  } catch (const Error& e) {
+    return {"failed", error_json(std::string(e.code_name()), e.what(), e.details())};
+  }
+  const pid_t pid = runner->pid();
+  step_.job_id = job_.id;
+  step_.runner = context_.runner.executable();
+  step_.device = context_.runner.device();
+  step_.started_ms = now_ms();
+  step_.memory_kind = "process_rss";
+  if (auto memory = read_process_memory(pid)) step_.memory_before_bytes = memory->resident_bytes;
+  step_.memory_peak_bytes = step_.memory_before_bytes;
+  free_memory_at_start_ = available_system_memory();
+  reset_peak_memory(pid);
+  step_.id = context_.store.start_step(lease_, step_);
+  if (step_.id == 0) return {"lost", nullptr};
+
+  json items = json::array();
+  for (const auto* item : pending_items()) items.push_back({{"index", item->index}, {"seed", item->seed}});
+  fs::create_directories(run_dir());
+  const std::string run_id = job_.id + "/" + std::to_string(job_.attempts);
+  Outcome outcome;
+  try {
+    runner->send({{"type", "run"},
+                  {"id", run_id},
+                  {"graph", graph},
+                  {"items", items},
+                  {"output_dir", run_dir()},
+                  {"format", job_output_format(job_)}});
+    outcome = follow(*runner, run_id);
+  } catch (const Error& e) {
+    const std::string ended = context_.runner.kill();
+    outcome = {"failed", error_json("runner_crashed",
+                                    std::string("lost contact with the runner: ") + e.what() +
+                                        " (the runner " + ended + ")")};
+  }
+
+  step_.finished_ms = now_ms();
+  step_.status = outcome.status == "lost" ? "abandoned" : outcome.status;
+  step_.error = outcome.error;
+  if (process_exists(pid)) {
+    sample_memory(pid);
+    if (auto memory = read_process_memory(pid)) step_.memory_after_bytes = memory->resident_bytes;
+  } else {
+    step_.memory_after_bytes = 0;  // the runner is gone and reaped: its memory went back
+  }
+  if (outcome.status == "failed" && outcome.error.value("code", "") == "oom") {
+    auto& details = outcome.error["details"];
+    details["peak_bytes"] = step_.memory_peak_bytes;
+    details["free_bytes_at_start"] = free_memory_at_start_;
+    details["device"] = step_.device;
+    details["requested"] = {{"width", job_.spec.value("width", 0)},
+                            {"height", job_.spec.value("height", 0)},
+                            {"count", job_.spec.value("count", 1)}};
+  }
+  context_.store.finish_step(step_);
+  context_.metrics.observe(metric::kStepDuration, {{"status", step_.status}},
+                           static_cast<double>(step_.finished_ms - step_.started_ms) / 1000.0);
+  context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "before"}},
+                             static_cast<double>(step_.memory_before_bytes));
+  context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "after"}},
+                             static_cast<double>(step_.memory_after_bytes));
+  context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "peak"}},
+                             static_cast<double>(step_.memory_peak_bytes));
+  std::error_code ignored;
+  fs::remove_all(run_dir(), ignored);
+  return outcome;
+}
+
+JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string& run_id) {
+  const auto started = Clock::now();
+  const auto timeout = std::chrono::milliseconds(context_.settings.step_timeout_ms);
+  last_heartbeat_ = last_cancel_check_ = started;
+  bool cancel_sent = false;
+  while (true) {
+    std::optional<json> event;
+    try {
+      event = runner.next_event(200);
+    } catch (const Error& e) {
+      const std::string ended = context_.runner.kill();
+      return {"failed", error_json("runner_crashed",
+                                   std::string("the runner broke the protocol and was stopped: ") +
+                                       e.what() + " (it " + ended + ")",
+                                   {{"reason", "protocol"}})};
+    }
+    sample_memory(runner.pid());
+    if (event) {
+      handle(*event);
+      if (event->value("type", "") == "run_finished") {
+        const std::string status = event->value("status", "failed");
+        if (status == "succeeded") return {"succeeded", nullptr};
+        if (status == "canceled") return {"canceled", error_json("canceled", "canceled while running")};
+        return {"failed", runner_error_.is_null()
+                              ? error_json("internal", "the runner reported a failed run")
+                              : runner_error_};
+      }
+    } else if (runner.output_closed()) {
+      const std::string ended = context_.runner.kill();
+      return {"failed", error_json("runner_crashed", "the runner " + ended + " during the job",
+                                   {{"exit", ended}})};
+    }
+    if (Clock::now() - started > timeout) {
+      const pid_t pid = runner.pid();
+      const std::string ended = context_.runner.kill();
+      json details = {{"timeout_ms", context_.settings.step_timeout_ms},
+                      {"exit", ended},
+                      {"runner_gone", !process_exists(pid)}};
+      return {"failed", error_json("timeout",
+                                   "the step ran longer than " +
+                                       std::to_string(context_.settings.step_timeout_ms / 1000) +
+                                       " s; the runner was stopped (TERM, then KILL) and " + ended,
+                                   details)};
+    }
+    if (context_.stop.stop_requested()) {
+      const std::string ended = context_.runner.kill();
+      return {"handed_back", error_json("unavailable", "the worker shut down during the job (the runner " +
+                                                           ended + "); it runs again")};
+    }
+    if (!keep_lease() || lost_) {
+      context_.runner.kill();
+      return {"lost", nullptr};
+    }
+    if (!cancel_sent && Clock::now() - last_cancel_check_ > std::chrono::milliseconds(300)) {
+      last_cancel_check_ = Clock::now();
+      auto current = context_.store.get_job(job_.id);
+      if (current && current->cancel_requested) {
+        runner.send({{"type", "cancel"}, {"id", run_id}});
+        cancel_sent = true;
+      }
+    }
+  }
+}
+
+void JobRun::handle(const json& event) {
+  const std::string type = event.value("type", "");
+  const int index = event.value("item_index", -1);
+  auto item = std::find_if(items_.begin(), items_.end(), [&](const JobItem& i) { return i.index == index; });
+  Event out;
+  if (index >= 0) out.item_index = index;
+  if (type == "item_started" && item != items_.end()) {
+    item->status = "running";
+    item_started_[index] = Clock::now();
+    save_items();
+    out.type = "item_started";
+    out.message = "item " + std::to_string(index) + " started with seed " + std::to_string(item->seed);
+    out.plain = "Image " + std::to_string(index + 1) + " of " + std::to_string(items_.size()) + " has started.";
+    out.data = {{"seed", item->seed}};
+  } else if (type == "progress" && item != items_.end()) {
+    item->step = event.value("step", 0);
+    item->total_steps = event.value("total", 0);
+    item->progress = event.value("progress", 0.0);
+    save_items();
+    out.type = "progress";
+    out.message = "step " + std::to_string(item->step) + "/" + std::to_string(item->total_steps);
+    out.data = {{"step", item->step}, {"total_steps", item->total_steps}, {"item_progress", item->progress}};
+  } else if (type == "item_finished" && item != items_.end()) {
+    item->status = "succeeded";
+    item->progress = 1;
+    item->step = item->total_steps;
+    save_items();
+    context_.metrics.increment(metric::kBatchItems, {{"status", "succeeded"}});
+    if (item_started_.count(index)) {
+      context_.metrics.observe(metric::kItemDuration, {},
+                               std::chrono::duration<double>(Clock::now() - item_started_[index]).count());
+    }
+    out.type = "item_finished";
+    out.message = "item " + std::to_string(index) + " finished";
+    out.plain = "Image " + std::to_string(index + 1) + " of " + std::to_string(items_.size()) + " is ready.";
+    out.data = {{"seed", item->seed}, {"duration_ms", event.value("duration_ms", 0)}};
+  } else if (type == "artifact") {
+    if (event.value("kind", "") == "output") store_artifact(event);
+    return;
+  } else if (type == "error") {
+    runner_error_ = error_json(event.value("code", "internal"), event.value("message", ""),
+                               event.value("details", json::object()));
+    if (item != items_.end() && runner_error_["code"] != "canceled") item->status = "failed";
+    out.type = "error";
+    out.code = runner_error_["code"];
+    out.message = runner_error_["message"];
+    out.plain = plain_error(out.code);
+    out.data = {{"details", runner_error_["details"]}};
+  } else if (type == "stage" || type == "cached" || type == "log") {
+    out.type = "log";
+    out.message = type == "log" ? event.value("message", "") : event.dump();
+    out.data = {{"source", "runner"}, {"level", event.value("level", "info")}};
+  } else {
+    return;  // run_started, run_finished and the rest are summed up by the job's own events
+  }
+  emit(out);
+}
+
+void JobRun::store_artifact(const json& event) {
+  const int index = event.value("item_index", 0);
+  const std::string node = event.value("node", "0");
+  const int ordinal = outputs_[{index, node}]++;
+  const uint64_t seed = event.value("seed", uint64_t{0});
+  const int width = event.value("width", 0);
+  const int height = event.value("height", 0);
+  const std::string path = event.value("path", "");
+  const std::string extension = fs::path(path).extension().string();
+  const std::string item_part = std::to_string(index) + (ordinal ? "-" + std::to_string(ordinal) : "");
+  Artifact artifact;
+  artifact.job_id = job_.id;
+  artifact.item_index = index;
+  artifact.key = "dreamforge/" + context_.settings.user + "/jobs/" + job_.id + "/" + node + "/" +
+                 compact_timestamp(job_.created_ms) + "_" + item_part + "_" + std::to_string(width) +
+                 "x" + std::to_string(height) + "_" + std::to_string(seed) + extension;
+  artifact.content_type = event.value("content_type", "application/octet-stream");
+  artifact.size = event.value("bytes", int64_t{0});
+  artifact.sha256 = event.value("sha256", "");
+  artifact.seed = seed;
+  artifact.width = width;
+  artifact.height = height;
+  if (job_.type == "generate") {
+    artifact.metadata = {{"prompt", job_.spec.value("prompt", "")},
+                         {"negative_prompt", job_.spec.value("negative_prompt", "")},
+                         {"model_id", job_.spec.value("model_id", "")},
+                         {"sampler", job_.spec.value("sampler", "")},
+                         {"scheduler", job_.spec.value("scheduler", "")},
+                         {"steps", job_.spec.value("steps", 0)},
+                         {"guidance", job_.spec.value("guidance", 0.0)},
+                         {"seed", seed}};
+  } else {
+    artifact.metadata = {{"node", node}, {"seed", seed}};
+  }
+  context_.blobs.put_file(artifact.key, path, artifact.content_type);
+  std::error_code ignored;
+  fs::remove(path, ignored);
+  if (!context_.store.put_artifact(lease_, artifact)) {
+    lost_ = true;
+    return;
+  }
+  Event out;
+  out.type = "artifact";
+  out.item_index = index;
+  out.message = "stored " + artifact.key;
+  out.plain = "Image " + std::to_string(index + 1) + " was saved.";
+  out.data = {{"key", artifact.key},       {"content_type", artifact.content_type},
+              {"size", artifact.size},     {"sha256", artifact.sha256},
+              {"seed", seed},              {"width", width},
+              {"height", height}};
+  emit(out);
+}
+
+void JobRun::save_items() {
+  if (items_.empty()) return;
+  double total = 0;
+  for (const auto& item : items_) total += item.status == "succeeded" ? 1.0 : item.progress;
+  job_.progress = total / static_cast<double>(items_.size());
+  if (!context_.store.save_items(lease_, items_, job_.progress)) lost_ = true;
+}
+
+void JobRun::emit(Event event) {
+  event.job_id = job_.id;
+  event.created_ms = now_ms();
+  event.data["progress"] = job_.progress;
+  if (context_.store.append_event(event, &lease_) == 0) lost_ = true;
+  if (context_.on_event) context_.on_event(job_.id);
+}
+
+void JobRun::sample_memory(pid_t pid) {
+  if (auto memory = read_process_memory(pid)) {
+    step_.memory_peak_bytes = std::max({step_.memory_peak_bytes, memory->peak_bytes, memory->resident_bytes});
+  }
+}
+
+bool JobRun::keep_lease() {
+  if (Clock::now() - last_heartbeat_ < std::chrono::milliseconds(context_.settings.heartbeat_ms)) {
+    return true;
+  }
+  last_heartbeat_ = Clock::now();
+  return context_.store.renew_lease(lease_, context_.settings.lease_ms);
+}
+
+void JobRun::conclude(Outcome outcome) {
+  if (outcome.status == "lost" || lost_) return;
+  if (outcome.status == "succeeded") {
+    finish(JobStatus::kSucceeded, nullptr);
+    return;
+  }
+  if (outcome.status == "canceled") {
+    for (auto& item : items_) {
+      if (item.status != "succeeded") item.status = "canceled";
+    }
+    save_items();
+    finish(JobStatus::kCanceled, outcome.error);
+    return;
+  }
+  const std::string code = outcome.error.value("code", "internal");
+  const bool handed_back = outcome.status == "handed_back";
+  if (!handed_back) context_.metrics.increment(metric::kErrors, {{"code", code}});
+  if (handed_back || (is_transient(code) && job_.attempts < job_.max_attempts)) {
+    const int64_t delay = handed_back ? 0
+                                      : retry_delay_ms(job_.attempts, context_.settings.retry_base_ms,
+                                                       context_.settings.retry_max_ms);
+    Event retry;
+    retry.type = "retry_scheduled";
+    retry.code = code;
+    retry.message = outcome.error.value("message", "") + "; retrying in " +
+                    std::to_string(delay) + " ms";
+    retry.plain = plain_error(code) + " Trying again shortly.";
+    retry.data = {{"attempt", job_.attempts}, {"retry_in_ms", delay}, {"error", outcome.error}};
+    emit(retry);
+    if (!lost_) context_.store.requeue_job(lease_, now_ms() + delay, outcome.error);
+    if (context_.on_event) context_.on_event(job_.id);
+    return;
+  }
+  finish(JobStatus::kFailed, outcome.error);
+}
+
+void JobRun::finish(JobStatus status, const json& error) {
+  const std::string name(job_status_name(status));
+  Event terminal;
+  terminal.job_id = job_.id;
+  terminal.type = "job_finished";
+  terminal.code = error.is_null() ? "" : error.value("code", "");
+  terminal.message = "job " + name + (error.is_null() ? "" : ": " + error.value("message", ""));
+  terminal.plain = status == JobStatus::kSucceeded ? "Your images are ready."
+                   : status == JobStatus::kCanceled ? "Your job was canceled."
+                                                    : plain_error(terminal.code);
+  terminal.data = {{"status", name}, {"progress", status == JobStatus::kSucceeded ? 1.0 : job_.progress}};
+  if (!error.is_null()) terminal.data["error"] = error;
+  terminal.created_ms = now_ms();
+  if (!context_.store.finish_job(lease_, status, error, terminal)) return;
+  context_.metrics.increment(metric::kJobsFinished, {{"status", name}});
+  context_.metrics.observe(metric::kJobDuration, {{"status", name}}, seconds_since(job_.created_ms));
+  if (context_.on_event) context_.on_event(job_.id);
+}
+
+std::string JobRun::run_dir() const {
+  return (fs::path(context_.settings.work_dir) / job_.id / std::to_string(job_.attempts)).string();
+}
+
+}  // namespace df::worker

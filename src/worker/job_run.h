@@ -1,0 +1,60 @@
+// Runs one claimed job in the runner: items, events, artifacts, the step record, and its outcome.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/job.h"
+#include "worker/worker_context.h"
+
+namespace df::worker {
+
+class JobRun {
+ public:
+  JobRun(Job job, WorkerContext& context);
+  // Drives the job to an outcome: succeeded, failed, canceled, requeued for a retry, or abandoned
+  // when another worker took the lease over (then nothing more is written).
+  void execute();
+
+ private:
+  struct Outcome {
+    std::string status;  // succeeded | failed | canceled | lost
+    nlohmann::json error;
+  };
+
+  void prepare_items();
+  std::vector<const JobItem*> pending_items() const;
+  Outcome run_in_runner(const nlohmann::json& graph);
+  Outcome follow(runner::RunnerProcess& runner, const std::string& run_id);
+  void handle(const nlohmann::json& event);
+  void store_artifact(const nlohmann::json& event);
+  void save_items();
+  void emit(Event event);
+  void sample_memory(pid_t pid);
+  bool keep_lease();
+  void conclude(Outcome outcome);
+  void finish(JobStatus status, const nlohmann::json& error);
+  std::string run_dir() const;
+
+  Job job_;
+  Lease lease_;
+  WorkerContext& context_;
+  std::vector<JobItem> items_;
+  std::map<std::pair<int, std::string>, int> outputs_;  // (item, node) -> images stored so far
+  std::map<int, std::chrono::steady_clock::time_point> item_started_;
+  Step step_;
+  int64_t free_memory_at_start_ = 0;
+  nlohmann::json runner_error_;
+  std::string finished_status_;
+  bool lost_ = false;
+  std::chrono::steady_clock::time_point last_heartbeat_;
+  std::chrono::steady_clock::time_point last_cancel_check_;
+};
+
+}  // namespace df::worker

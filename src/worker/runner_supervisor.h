@@ -1,0 +1,42 @@
+// Keeps one runner subprocess warm for a worker: starts it, checks its hello, stops or kills it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runner/runner_process.h"
+
+namespace df::worker {
+
+struct RunnerSettings {
+  std::vector<std::string> argv;  // runner executable and its flags
+  int hello_timeout_ms = 60000;
+  int kill_grace_ms = 5000;       // between TERM and KILL
+};
+
+class RunnerSupervisor {
+ public:
+  explicit RunnerSupervisor(RunnerSettings settings);
+  ~RunnerSupervisor();
+
+  // The live runner, started (and greeted) when none is running. Throws Error(kRunnerCrashed)
+  // when it cannot start or does not say hello in time.
+  runner::RunnerProcess& ensure_started();
+  // The device the runner reported in its hello ("" before the first start).
+  const std::string& device() const { return device_; }
+  const std::string& executable() const { return settings_.argv.front(); }
+  int kill_grace_ms() const { return settings_.kill_grace_ms; }
+  // Asks the runner to shut down (stdin closed), escalating to TERM and KILL; reaps it and returns
+  // how it ended. Does nothing when no runner runs.
+  std::string stop();
+  // TERM at once, KILL after the grace period; reaps it and returns how it ended.
+  std::string kill();
+
+ private:
+  RunnerSettings settings_;
+  std::unique_ptr<runner::RunnerProcess> process_;
+  std::string device_;
+};
+
+}  // namespace df::worker

@@ -1,0 +1,38 @@
+// What a worker and the runs it drives share: backends, the runner, settings, metrics, notifier.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stop_token>
+#include <string>
+
+#include "blob/blob_store.h"
+#include "store/store.h"
+#include "telemetry/metrics.h"
+#include "worker/runner_supervisor.h"
+
+namespace df::worker {
+
+struct WorkerSettings {
+  std::string worker_id;
+  int64_t lease_ms = 15000;       // a claim lasts this long unless renewed
+  int64_t heartbeat_ms = 3000;    // renewal interval
+  int64_t poll_ms = 500;          // queue polling interval when idle
+  int64_t step_timeout_ms = 30 * 60 * 1000;
+  int64_t retry_base_ms = 2000;   // first retry delay; doubles per attempt
+  int64_t retry_max_ms = 60000;
+  std::string work_dir;           // per-run output folders (removed after upload)
+  std::string user = "default";   // artifact key namespace until there is auth
+};
+
+struct WorkerContext {
+  store::Store& store;
+  blob::BlobStore& blobs;
+  RunnerSupervisor& runner;
+  telemetry::Metrics& metrics;
+  const WorkerSettings& settings;
+  std::function<void(const std::string& job_id)> on_event;  // new events were appended
+  std::stop_token stop;  // set by Worker::run: a running job is handed back when it fires
+};
+
+}  // namespace df::worker
