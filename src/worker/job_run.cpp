@@ -50,6 +50,17 @@ std::string plain_error(const std::string& code) {
   return "Something went wrong while making your image.";
 }
 
+// A runner's stage, cached or log event as one readable log line.
+std::string runner_log_line(const json& event) {
+  const std::string type = event.value("type", "");
+  if (type == "stage") {
+    return event.value("stage", "stage") + ": " + event.value("class_type", "") + " (node " +
+           event.value("node", "?") + ")";
+  }
+  if (type == "cached") return "reused cached outputs of nodes " + event.value("nodes", json::array()).dump();
+  return event.value("message", "");
+}
+
 double seconds_since(int64_t epoch_ms) { return static_cast<double>(now_ms() - epoch_ms) / 1000.0; }
 
 }  // namespace
@@ -308,7 +319,7 @@ void JobRun::handle(const json& event) {
     out.data = {{"details", runner_error_["details"]}};
   } else if (type == "stage" || type == "cached" || type == "log") {
     out.type = "log";
-    out.message = type == "log" ? event.value("message", "") : event.dump();
+    out.message = runner_log_line(event);
     out.data = {{"source", "runner"}, {"level", event.value("level", "info")}};
   } else {
     return;  // run_started, run_finished and the rest are summed up by the job's own events
