@@ -126,3 +126,20 @@ def _is_runner_of(pid, parent):
         return False
     fields = stat.rsplit(")", 1)[1].split()
     return int(fields[1]) == parent and "dreamforge-runner" in pathlib.Path(f"/proc/{pid}/cmdline").read_text()
+
+
+def test_sigterm_mid_job_hands_the_job_back_and_a_restart_finishes_it(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    service = start_service()
+    job = service.create_job(generate_body(count=2, steps=40, seed=900))
+    for _, kind, _ in service.iter_events(job["id"]):
+        if kind == "progress":
+            break
+    started = time.time()
+    assert service.stop(signal.SIGTERM) == 0
+    assert time.time() - started < 10
+    handed_back = start_service(data_dir=data_dir, model=False)
+    done = handed_back.wait_for_job(job["id"], timeout=120)
+    assert done["status"] == "succeeded" and done["attempts"] == 2
+    kinds = [e[1] for e in handed_back.events(job["id"])]
+    assert "retry_scheduled" in kinds and kinds.count("job_finished") == 1
