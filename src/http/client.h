@@ -26,22 +26,28 @@ struct ServerSentEvent {
 
 class Client {
  public:
-  // `base_url` like "http://127.0.0.1:8188" (a trailing '/' is ignored). Throws Error(kInvalidArgument)
-  // for anything but http://host[:port].
+  // `base_url` like "http://127.0.0.1:8188" (a trailing '/' is ignored). Throws
+  // Error(kInvalidArgument) for anything but http://host[:port].
   explicit Client(std::string base_url, int timeout_ms = 30000);
 
-  // One request on a fresh connection. Throws Error(kUnavailable) when the server cannot be reached.
-  ClientResponse request(const std::string& method, const std::string& target, const std::string& body = "",
+  // One request on a fresh connection; `target` is a path with an optional query. Throws
+  // Error(kUnavailable) when the server cannot be reached or the connection breaks off, each step
+  // (connect, send, receive) bounded by the timeout.
+  ClientResponse request(const std::string& method, const std::string& target,
+                         const std::string& body = "",
                          const std::vector<std::pair<std::string, std::string>>& headers = {});
   ClientResponse get(const std::string& target) { return request("GET", target); }
   ClientResponse post_json(const std::string& target, const nlohmann::json& body,
                            const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   // GETs an event stream and calls `on_event` for each event (comments/heartbeats are skipped)
-  // until it returns false or the server ends the stream. Returns the HTTP status; a non-200
-  // answer's body is put in `error_body` without calling on_event.
-  int stream_events(const std::string& target, const std::vector<std::pair<std::string, std::string>>& headers,
-                    const std::function<bool(const ServerSentEvent&)>& on_event, std::string* error_body = nullptr);
+  // as soon as the event is complete, until it returns false or the server ends the stream. The
+  // timeout bounds each wait for more bytes. Returns the HTTP status; a non-200 answer's body is
+  // put in `error_body` without calling on_event.
+  int stream_events(const std::string& target,
+                    const std::vector<std::pair<std::string, std::string>>& headers,
+                    const std::function<bool(const ServerSentEvent&)>& on_event,
+                    std::string* error_body = nullptr);
 
  private:
   std::string host_;

@@ -16,11 +16,11 @@
 namespace df::http {
 
 struct Request {
-  std::string method;                             // "GET", "POST", ...
-  std::string target;                             // as sent: "/v1/jobs?status=queued"
-  std::string path;                               // percent-decoded path without the query
-  std::map<std::string, std::string> query;       // percent-decoded query parameters (last one wins)
-  std::map<std::string, std::string> path_params; // filled by the router from "{name}" segments
+  std::string method;                        // "GET", "POST", ...
+  std::string target;                        // as sent: "/v1/jobs?status=queued"
+  std::string path;                          // percent-decoded path without the query
+  std::map<std::string, std::string> query;  // percent-decoded query parameters (last one wins)
+  std::map<std::string, std::string> path_params;  // filled by the router from "{name}" segments
   std::vector<std::pair<std::string, std::string>> headers;  // names as sent
   std::string body;
   std::string correlation_id;  // X-Request-ID when the client sent a sane one, else a fresh id
@@ -33,7 +33,9 @@ struct Request {
 
 // A long-lived response body, written chunk by chunk (Server-Sent Events). The server polls it:
 // after the headers it calls next_chunk() until `finished`, waiting between empty answers for
-// either the poll interval or a wake-up, whichever comes first.
+// either the poll interval or a wake-up, whichever comes first. The response is chunked and its
+// connection closes after it; the server drops the source when the stream ends or the client
+// leaves.
 class StreamSource {
  public:
   virtual ~StreamSource() = default;
@@ -53,14 +55,16 @@ struct Response {
   std::shared_ptr<StreamSource> stream;  // when set, `body` is ignored and the stream is sent
 
   static Response json(int status, const nlohmann::json& body);
-  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  static Response text(int status, std::string body,
+                       std::string content_type = "text/plain; charset=utf-8");
   // A Server-Sent Events response (text/event-stream, no caching, no proxy buffering).
   static Response event_stream(std::shared_ptr<StreamSource> source);
 };
 
 // The HTTP status an error code maps to (422 validation, 404 not found, 409 conflict, 503 ...).
 int http_status_for(ErrorCode code);
-// The error envelope {code, message, details, correlation_id} every /v1 error uses.
+// The error envelope {code, message, details, correlation_id} every /v1 error uses, with the
+// status of http_status_for() (and an Allow header for method_not_allowed).
 Response error_response(const Error& error, const std::string& correlation_id);
 
 }  // namespace df::http

@@ -23,8 +23,12 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler);
   // Routes in the order they were added.
   const std::vector<Route>& routes() const { return routes_; }
-  // Finds the route for the request and fills request.path_params. Throws Error(kNotFound) when no
-  // pattern matches the path and Error(kMethodNotAllowed) when one matches only with another method.
+  // Finds the route for the request (by its decoded `path`) and fills request.path_params. When
+  // several patterns match, the most specific wins: at the first segment where they differ, a
+  // literal beats "{name}", which beats "{name...}". GET routes also serve HEAD unless a HEAD
+  // route matches. Throws Error(kNotFound) when no pattern matches the path, and
+  // Error(kMethodNotAllowed) with details {"allow": [methods]} when some match only with another
+  // method. Throws Error(kInvalidArgument) from add() for a malformed pattern.
   const Route& match(Request& request) const;
 
  private:
