@@ -184,8 +184,8 @@ class HttpServerTest : public ::testing::Test {
     ServerLimits limits;
     limits.max_body_bytes = 1024;
     limits.max_header_bytes = 2048;
-    limits.request_timeout_ms = 300;
-    limits.idle_timeout_ms = 300;
+    limits.request_timeout_ms = 10000;  // the timeout tests set short ones: a loaded machine
+    limits.idle_timeout_ms = 10000;     // must not make the other tests time out
     limits.stream_poll_ms = 60000;  // streams move only when woken
     limits.threads = 4;
     return limits;
@@ -377,7 +377,9 @@ TEST_F(HttpServerTest, GarbageIsBadRequestThenClose) {
 }
 
 TEST_F(HttpServerTest, StalledRequestTimesOutWith408WithoutBlockingOthers) {
-  start();
+  ServerLimits limits = small_limits();
+  limits.request_timeout_ms = 200;
+  start(limits);
   RawConnection stalled(server_->port());
   stalled.send("GET /items/1 HTTP/1.1\r\nHost: x\r\n");  // the header block never ends
   EXPECT_EQ(client().get("/items/2").status, 200);
@@ -388,7 +390,9 @@ TEST_F(HttpServerTest, StalledRequestTimesOutWith408WithoutBlockingOthers) {
 }
 
 TEST_F(HttpServerTest, IdleConnectionIsClosed) {
-  start();
+  ServerLimits limits = small_limits();
+  limits.idle_timeout_ms = 200;
+  start(limits);
   RawConnection idle(server_->port());
   EXPECT_EQ(idle.read_until(), "");
   EXPECT_TRUE(idle.closed_by_server());
