@@ -1,4 +1,5 @@
-// `dreamforge generate`: one-shot generation in a runner subprocess, with a terminal progress bar.
+// `dreamforge generate`: one-shot generation in a runner subprocess, with a terminal progress bar,
+// or as a job of a running service with --server.
 #include "cli/cmd_generate.h"
 
 #include <csignal>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/progress_bar.h"
+#include "cli/remote_generate.h"
 #include "cli/runner_location.h"
 #include "core/error.h"
 #include "core/generation_request.h"
@@ -33,6 +35,7 @@ struct GenerateOptions {
   std::string format = "png";
   std::string device = "auto";
   std::string dtype = "auto";
+  std::string server;  // "" for local generation
 };
 
 // A model given as a path runs from its parent folder; an id is looked up in the models folder.
@@ -147,6 +150,26 @@ int run_generate(GenerateOptions o) {
   return code;
 }
 
+// The POST /v1/jobs body of a remote generation. Options left at their defaults are not sent, so
+// the model's own defaults (e.g. its native size) apply.
+nlohmann::json remote_job(const GenerateOptions& o, const CLI::App& command) {
+  const GenerationRequest& r = o.request;
+  nlohmann::json job = {{"type", "generate"}, {"model_id", o.model}, {"prompt", r.prompt},
+                        {"count", o.count}};
+  auto given = [&](const std::string& option) { return command.count(option) > 0; };
+  if (given("--negative")) job["negative_prompt"] = r.negative_prompt;
+  if (given("--width")) job["width"] = r.width;
+  if (given("--height")) job["height"] = r.height;
+  if (given("--steps")) job["steps"] = r.steps;
+  if (given("--cfg")) job["guidance"] = r.cfg;
+  if (given("--sampler")) job["sampler"] = r.sampler;
+  if (given("--scheduler")) job["scheduler"] = r.scheduler;
+  if (given("--denoise")) job["denoise"] = r.denoise;
+  if (given("--format")) job["format"] = o.format;
+  if (o.seed) job["seed"] = *o.seed;
+  return job;
+}
+
 }  // namespace
 
 void register_generate_command(CLI::App& app) {
@@ -176,7 +199,16 @@ void register_generate_command(CLI::App& app) {
   cmd->add_option("--format", options->format, "png, jpeg or webp")->default_val("png");
   cmd->add_option("--device", options->device, "auto, cpu or cuda")->default_val("auto");
   cmd->add_option("--dtype", options->dtype, "auto, float32, float16 or bfloat16")->default_val("auto");
-  cmd->callback([options, width, height] {
+  cmd->add_option("--server", options->server,
+                  "Run as a job of the Dream Forge service at this URL (--model is then an "
+                  "installed model id; --models-dir, --device and --dtype are the service's)");
+  cmd->callback([options, cmd, width, height] {
+    if (!options->server.empty()) {
+      const int code = run_remote_generate(
+          {options->server, remote_job(*options, *cmd), options->init_image, options->out_dir});
+      if (code != 0) throw CLI::RuntimeError(code);
+      return;
+    }
     options->request.resize_init_image =
         !options->init_image.empty() && (width->count() > 0 || height->count() > 0);
     int code = run_generate(*options);

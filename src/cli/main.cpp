@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cmd_generate.h"
+#include "cli/cmd_jobs.h"
 #include "cli/cmd_model.h"
 #include "cli/cmd_serve.h"
 #include "cli/service_options.h"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Dream Forge: self-hosted image generation"};
   app.require_subcommand(1);
   df::cli::register_generate_command(app);
+  df::cli::register_jobs_commands(app);
   df::cli::register_model_commands(app);
   df::cli::register_service_commands(app);
   try {
