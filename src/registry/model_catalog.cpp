@@ -142,11 +142,7 @@ std::vector<ModelInfo> ModelCatalog::list() const {
   std::vector<ModelInfo> models;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir_, error)) {
-    try {
-      if (auto info = describe(entry.path())) models.push_back(std::move(*info));
-    } catch (const Error&) {
-      // A corrupt or half-copied file is not a model yet; it is simply not listed.
-    }
+    if (auto info = describe_cached(entry.path())) models.push_back(std::move(*info));
   }
   std::sort(models.begin(), models.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return models;
@@ -156,11 +152,27 @@ std::optional<ModelInfo> ModelCatalog::find(const std::string& id) const {
   if (id.empty() || id.find('/') != std::string::npos || id == "." || id == "..") return std::nullopt;
   const fs::path path = fs::path(checkpoints_dir_) / id;
   if (!fs::exists(path)) return std::nullopt;
+  return describe_cached(path);
+}
+
+std::optional<ModelInfo> ModelCatalog::describe_cached(const fs::path& path) const {
+  // A folder's own time changes when entries are added or removed; its model_index.json's when
+  // the model is rewritten in place.
+  std::error_code error;
+  auto stamp = fs::last_write_time(path, error);
+  const auto index_time = fs::last_write_time(path / "model_index.json", error);
+  if (!error) stamp = std::max(stamp, index_time);
+  std::lock_guard lock(mutex_);
+  auto cached = cache_.find(path.string());
+  if (cached != cache_.end() && cached->second.stamp == stamp) return cached->second.info;
+  std::optional<ModelInfo> info;
   try {
-    return describe(path);
+    info = describe(path);
   } catch (const Error&) {
-    return std::nullopt;
+    // A corrupt or half-copied file is not a model (yet); it is not listed.
   }
+  cache_[path.string()] = {stamp, info};
+  return info;
 }
 
 }  // namespace df::registry

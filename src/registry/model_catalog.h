@@ -1,6 +1,9 @@
 // The models installed under the models root: what each is, and the parameters a job may set.
 #pragma once
 
+#include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,7 +39,17 @@ class ModelCatalog {
   const std::string& checkpoints_dir() const { return checkpoints_dir_; }
 
  private:
+  // A model described once and reused until its files change (describing reads configs and
+  // tensor headers; job creation asks for the model every time).
+  struct CachedModel {
+    std::filesystem::file_time_type stamp;
+    std::optional<ModelInfo> info;
+  };
+  std::optional<ModelInfo> describe_cached(const std::filesystem::path& path) const;
+
   std::string checkpoints_dir_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, CachedModel> cache_;
 };
 
 }  // namespace df::registry

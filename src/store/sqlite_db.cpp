@@ -22,7 +22,20 @@ SqliteStatement::SqliteStatement(sqlite3* db, std::string_view sql) : db_(db) {
   }
 }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(statement_); }
+SqliteStatement::SqliteStatement(sqlite3* db, sqlite3_stmt* cached, bool* in_use)
+    : db_(db), statement_(cached), in_use_(in_use) {
+  *in_use_ = true;
+}
+
+SqliteStatement::~SqliteStatement() {
+  if (in_use_ == nullptr) {
+    sqlite3_finalize(statement_);
+    return;
+  }
+  sqlite3_reset(statement_);  // ends its read transaction: a kept statement must not pin a snapshot
+  sqlite3_clear_bindings(statement_);
+  *in_use_ = false;
+}
 
 SqliteStatement& SqliteStatement::bind(int index, int64_t value) {
   sqlite3_bind_int64(statement_, index, value);
@@ -95,7 +108,24 @@ SqliteDb::SqliteDb(const std::string& path) {
   exec("PRAGMA foreign_keys=ON");
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close(db_); }
+SqliteDb::~SqliteDb() {
+  for (auto& [sql, cached] : statements_) sqlite3_finalize(cached.statement);
+  sqlite3_close(db_);
+}
+
+SqliteStatement SqliteDb::prepare(std::string_view sql) {
+  auto found = statements_.find(sql);
+  if (found == statements_.end()) {
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &statement, nullptr) != SQLITE_OK) {
+      fail(db_, "cannot prepare '" + std::string(sql.substr(0, 60)) + "'");
+    }
+    found = statements_.emplace(std::string(sql), CachedStatement{statement, false}).first;
+  }
+  if (found->second.in_use) return SqliteStatement(db_, sql);
+  return SqliteStatement(db_, found->second.statement, &found->second.in_use);
+}
 
 void SqliteDb::exec(std::string_view sql) {
   char* message = nullptr;

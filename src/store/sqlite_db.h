@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,9 +13,12 @@ struct sqlite3_stmt;
 
 namespace df::store {
 
+// A prepared statement. One made by SqliteDb::prepare is borrowed from the connection's cache:
+// destroying it resets it for the next use instead of finalizing it.
 class SqliteStatement {
  public:
   SqliteStatement(sqlite3* db, std::string_view sql);
+  SqliteStatement(sqlite3* db, sqlite3_stmt* cached, bool* in_use);
   ~SqliteStatement();
   SqliteStatement(const SqliteStatement&) = delete;
   SqliteStatement& operator=(const SqliteStatement&) = delete;
@@ -42,6 +47,7 @@ class SqliteStatement {
  private:
   sqlite3* db_;
   sqlite3_stmt* statement_ = nullptr;
+  bool* in_use_ = nullptr;  // the cache slot's flag when borrowed
 };
 
 class SqliteDb {
@@ -53,12 +59,19 @@ class SqliteDb {
   SqliteDb& operator=(const SqliteDb&) = delete;
 
   void exec(std::string_view sql);
-  SqliteStatement prepare(std::string_view sql) { return SqliteStatement(db_, sql); }
+  // A statement for `sql`, prepared once per connection and reused (a fresh one while the cached
+  // one is still in use). Not thread-safe: the caller serialises use of the connection.
+  SqliteStatement prepare(std::string_view sql);
   int64_t last_insert_id() const;
   sqlite3* handle() { return db_; }
 
  private:
+  struct CachedStatement {
+    sqlite3_stmt* statement = nullptr;
+    bool in_use = false;
+  };
   sqlite3* db_ = nullptr;
+  std::map<std::string, CachedStatement, std::less<>> statements_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back when destroyed uncommitted.
