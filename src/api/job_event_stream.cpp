@@ -7,6 +7,12 @@ namespace df::api {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+constexpr int kReadBatch = 200;  // events read from the store at a time
+
+}  // namespace
+
 JobEventStream::JobEventStream(store::Store& store, EventHub& hub, std::string job_id,
                                int64_t after_id, StreamSettings settings)
     : store_(store), hub_(hub), job_id_(std::move(job_id)), last_id_(after_id), settings_(settings) {}
@@ -32,7 +38,8 @@ std::string JobEventStream::next_chunk(bool& finished) {
   if (news || poll_due) {
     seen_version_ = version;
     last_read_ = now;
-    for (const auto& event : store_.events_after(job_id_, last_id_, 200)) {
+    const auto events = store_.events_after(job_id_, last_id_, kReadBatch);
+    for (const auto& event : events) {
       out += sse_frame(event);
       last_id_ = event.id;
       if (event.type == "job_finished") {
@@ -40,7 +47,9 @@ std::string JobEventStream::next_chunk(bool& finished) {
         break;
       }
     }
-    if (!finished && out.empty()) {
+    // A full batch leaves more waiting: read again on the next call instead of at the next poll.
+    if (static_cast<int>(events.size()) == kReadBatch) last_read_ = {};
+    if (events.empty()) {
       // Resumed after the final event: nothing more will come.
       auto job = store_.get_job(job_id_);
       if (job && is_terminal(job->status) && store_.events_after(job_id_, last_id_, 1).empty()) {

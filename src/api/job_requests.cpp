@@ -1,6 +1,7 @@
 // POST /v1/jobs bodies: validated against the job envelope and the model's parameters schema.
 #include "api/job_requests.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/base64.h"
@@ -34,7 +35,7 @@ json control_schema() {
 json workflow_schema() {
   return {{"type", "object"},
           {"additionalProperties", false},
-          {"required", {"type", "workflow"}},
+          {"required", {"workflow"}},  // "type" may be left out: a "workflow" field says it
           {"properties",
            {{"type", {{"const", "workflow"}}},
             {"workflow", {{"type", "object"}, {"description", "A ComfyUI API-format graph"}}},
@@ -83,14 +84,20 @@ std::vector<uint8_t> decode_init_image(const std::string& text) {
   return std::move(*bytes);
 }
 
-registry::ModelInfo resolve_model(const json& body, const registry::ModelCatalog& models,
-                                  const JobRequestSettings& settings) {
+// The model the job names (or the default, or the only one installed); nullopt with a violation
+// when none can be chosen.
+std::optional<registry::ModelInfo> resolve_model(const json& body,
+                                                 const registry::ModelCatalog& models,
+                                                 const JobRequestSettings& settings,
+                                                 std::vector<SchemaViolation>& violations) {
   std::string id = body.value("model_id", settings.default_model);
   if (id.empty()) {
     auto installed = models.list();
     if (installed.size() == 1) return installed.front();
-    reject({{"model_id", installed.empty() ? "is required (no model is installed)"
-                                           : "is required (several models are installed)"}});
+    violations.push_back({"model_id", installed.empty()
+                                          ? "is required (no model is installed)"
+                                          : "is required (several models are installed)"});
+    return std::nullopt;
   }
   auto model = models.find(id);
   if (!model) {
@@ -113,13 +120,17 @@ NewJob parse_generate(const json& body, const registry::ModelCatalog& models,
     }
   }
   auto violations = validate_against_schema(control_schema(), body);
-  const registry::ModelInfo model = violations.empty() ? resolve_model(body, models, settings)
-                                                       : registry::ModelInfo{};
-  if (violations.empty()) {
-    auto param_violations = validate_against_schema(model.parameters_schema, params);
+  const bool model_id_valid =
+      std::none_of(violations.begin(), violations.end(),
+                   [](const SchemaViolation& v) { return v.field == "model_id"; });
+  std::optional<registry::ModelInfo> found;
+  if (model_id_valid) found = resolve_model(body, models, settings, violations);
+  if (found) {
+    auto param_violations = validate_against_schema(found->parameters_schema, params);
     violations.insert(violations.end(), param_violations.begin(), param_violations.end());
   }
   if (!violations.empty()) reject(violations);
+  const registry::ModelInfo& model = *found;
   if (params.contains("denoise") && params["denoise"].get<double>() < 1.0 && !params.contains("init_image")) {
     reject({{"denoise", "below 1 needs an init_image"}});
   }

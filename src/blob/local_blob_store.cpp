@@ -44,7 +44,11 @@ std::string LocalBlobStore::signed_url(const std::string& key, int64_t ttl_secon
 
 void LocalBlobStore::check_writable() {
   const std::string probe = (fs::path(root_) / (".ready-" + random_hex(6))).string();
-  write_file_atomically(probe, {'o', 'k'});
+  try {
+    write_file_atomically(probe, {'o', 'k'});
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kUnavailable, "storage: " + root_ + " cannot be written: " + e.what());
+  }
   fs::remove(probe);
 }
 

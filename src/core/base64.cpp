@@ -21,7 +21,7 @@ std::optional<std::vector<uint8_t>> decode_base64(std::string_view text) {
   if (n < 0) return std::nullopt;
   size_t trailing = 0;
   for (size_t i = clean.size(); i > 0 && clean[i - 1] == '='; --i) ++trailing;
-  if (trailing > 2) return std::nullopt;
+  if (trailing > 2 || clean.find('=') < clean.size() - trailing) return std::nullopt;
   out.resize(static_cast<size_t>(n) - trailing);
   return out;
 }

@@ -24,8 +24,6 @@ json parse_or_null(const std::string& text) {
   return text.empty() ? json() : json::parse(text);
 }
 
-std::string dump_or_empty(const json& value) { return value.is_null() ? "" : value.dump(); }
-
 Job read_job(const SqliteStatement& row) {
   Job job;
   job.id = row.column_text(0);
@@ -281,6 +279,7 @@ bool SqliteStore::save_items(const Lease& lease, const std::vector<JobItem>& ite
 
 bool SqliteStore::finish_job(const Lease& lease, JobStatus status, const json& error,
                              const Event& terminal_event) {
+  if (terminal_event.job_id != lease.job_id) return false;
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
   const int64_t now = now_ms();
@@ -351,7 +350,7 @@ CancelOutcome SqliteStore::cancel_job(const std::string& id) {
 int64_t SqliteStore::append_event(const Event& event, const Lease* lease) {
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
-  if (lease != nullptr && !holds_lease(*lease)) return 0;
+  if (lease != nullptr && (event.job_id != lease->job_id || !holds_lease(*lease))) return 0;
   int64_t id = insert_event(event);
   transaction.commit();
   return id;
@@ -415,6 +414,7 @@ std::vector<Step> SqliteStore::list_steps(const std::string& job_id) {
 }
 
 bool SqliteStore::put_artifact(const Lease& lease, const Artifact& artifact) {
+  if (artifact.job_id != lease.job_id) return false;
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
   if (!holds_lease(lease)) return false;

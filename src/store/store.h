@@ -30,8 +30,9 @@ struct JobFilter {
 
 enum class CancelOutcome { kCanceled, kRequested, kAlreadyFinished };
 
-// Every write a worker makes takes its Lease and succeeds only while the job is still running
-// under that worker and attempt (fencing); otherwise it changes nothing and returns false.
+// Every write a worker makes takes its Lease and succeeds only for the lease's job while that job
+// is still running under that worker and attempt (fencing); otherwise it changes nothing and
+// returns false.
 class Store {
  public:
   virtual ~Store() = default;
