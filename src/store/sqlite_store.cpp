@@ -196,6 +196,10 @@ std::optional<Job> SqliteStore::get_job(const std::string& id) {
 }
 
 JobPage SqliteStore::list_jobs(const JobFilter& filter) {
+  if (filter.limit < 1) {
+    throw Error(ErrorCode::kInvalidArgument, "a page of jobs holds at least one job",
+                {{"limit", filter.limit}});
+  }
   std::lock_guard lock(mutex_);
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1 = 1";
   if (filter.status) sql += " AND status = ?1";

@@ -42,7 +42,7 @@ class Store {
   // any concurrency. Appends the job_queued event.
   virtual CreateJobResult create_job(const Job& job) = 0;
   virtual std::optional<Job> get_job(const std::string& id) = 0;
-  // Newest first.
+  // Newest first; throws Error(kInvalidArgument) for a limit below 1.
   virtual JobPage list_jobs(const JobFilter& filter) = 0;
   virtual std::map<std::string, int64_t> count_jobs_by_status() = 0;
 

@@ -272,6 +272,13 @@ TEST_F(SqliteStoreTest, FullLastPageEndsWithAnEmptyCursor) {
   EXPECT_EQ(last.next_cursor, "");
 }
 
+TEST_F(SqliteStoreTest, PageOfNoJobsIsRefused) {
+  store_->create_job(make_job(job_id(1)));
+  JobFilter filter;
+  filter.limit = 0;
+  EXPECT_EQ(error_of([&] { store_->list_jobs(filter); }).code(), ErrorCode::kInvalidArgument);
+}
+
 TEST_F(SqliteStoreTest, ListFiltersByStatusAndCountsEveryStatus) {
   for (int n = 1; n <= 6; ++n) store_->create_job(make_job(job_id(n)));
   const Job running = *store_->claim_job("w1", kLongLease);  // job-001
