@@ -17,3 +17,23 @@ def run_dreamforge(*args, check=True, timeout=600, **kwargs):
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(command)} exited with {proc.returncode}:\n{proc.stderr}")
     return proc
+
+
+def run_on_terminal(argv, timeout=120):
+    """Runs `argv` with a pseudo-terminal as stdin/stdout/stderr (so it draws progress bars);
+    returns (exit code, everything it wrote, decoded)."""
+    import pty
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([str(a) for a in argv], stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    return proc.wait(timeout=timeout), output.decode()

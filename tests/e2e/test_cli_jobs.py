@@ -9,7 +9,7 @@ import threading
 import pytest
 from PIL import Image
 
-from e2e_support import BIN, run_dreamforge
+from e2e_support import BIN, run_dreamforge, run_on_terminal
 from service_support import generate_body
 
 
@@ -208,24 +208,9 @@ def test_watch_resumes_after_a_dropped_connection_without_repeating_events(servi
 
 
 def test_watch_draws_a_progress_bar_per_image_on_a_terminal(service):
-    import pty
     job_id = service.create_job(generate_body(count=2, steps=4))["id"]
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [str(BIN / "dreamforge"), "jobs", "watch", job_id, "--server", service.base_url],
-        stdin=secondary, stdout=secondary, stderr=secondary)
-    os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    assert proc.wait(timeout=120) == 0
-    text = output.decode()
+    code, text = run_on_terminal([BIN / "dreamforge", "jobs", "watch", job_id, "--server", service.base_url])
+    assert code == 0
     assert "\r\x1b[Kimage 1/2 [" + "#" * 30 + "] step 4/4  seed 1234\r\n" in text
     assert "\r\x1b[Kimage 2/2 [" + "#" * 30 + "] step 4/4  seed 1235\r\n" in text
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from e2e_support import run_on_terminal
+
 
 @pytest.fixture(scope="module")
 def tiny_sd1(tmp_path_factory, dreamforge):
@@ -101,26 +103,10 @@ def test_pickle_checkpoint_is_refused(dreamforge, tmp_path):
 
 def test_progress_bar_on_a_terminal(bin_dir, tiny_sd1, tmp_path):
     """On a terminal, generate redraws one progress line per image (a pseudo-terminal here)."""
-    import os
-    import pty
-    import subprocess
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen([str(bin_dir / "dreamforge"), "generate", "a cat", "--model", str(tiny_sd1),
-                             "--steps", "5", "--seed", "1", "--width", "64", "--height", "64",
-                             "--count", "2", "--out", str(tmp_path)],
-                            stdin=secondary, stdout=secondary, stderr=secondary)
-    os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    assert proc.wait(timeout=120) == 0
-    text = output.decode()
+    code, text = run_on_terminal([bin_dir / "dreamforge", "generate", "a cat", "--model", tiny_sd1,
+                                  "--steps", "5", "--seed", "1", "--width", "64", "--height", "64",
+                                  "--count", "2", "--out", tmp_path])
+    assert code == 0
     assert "\r\x1b[Kimage 1/2 [" in text and "step 5/5" in text and "image 2/2 [" in text
     assert "#" * 30 in text  # a full bar at the last step
     assert text.count(".png") == 2
