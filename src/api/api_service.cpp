@@ -169,11 +169,19 @@ Response ApiService::create_job(Request& request) {
   }
   parsed.job.idempotency_key = key;
   save_init_image(parsed, settings_.jobs.input_dir);
-  auto result = store_.create_job(parsed.job);
-  if (!result.created && !parsed.init_image_name.empty()) {
+  auto discard_init_image = [&] {
+    if (parsed.init_image_name.empty()) return;
     std::error_code ignored;
     std::filesystem::remove(std::filesystem::path(settings_.jobs.input_dir) / parsed.init_image_name, ignored);
+  };
+  store::CreateJobResult result;
+  try {
+    result = store_.create_job(parsed.job);
+  } catch (const std::exception&) {
+    discard_init_image();  // a conflict or an unavailable database: the job does not exist
+    throw;
   }
+  if (!result.created) discard_init_image();  // the earlier job has its own copy
   if (result.created) {
     metrics_.increment(telemetry::kJobsCreated);
     if (on_job_created_) on_job_created_();

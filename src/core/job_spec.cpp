@@ -1,6 +1,9 @@
 // What a job runs: its graph and its items.
 #include "core/job_spec.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "core/error.h"
 #include "core/generation_request.h"
 
@@ -30,9 +33,25 @@ GenerationRequest generation_request_from_spec(const json& spec) {
   return request;
 }
 
-// The literal seed of the first sampler node (by node id order), if any.
+// Node ids in ComfyUI's order: numeric ids by value ("3" before "10"), then the others by text.
+std::vector<std::string> ordered_node_ids(const json& graph) {
+  std::vector<std::string> ids;
+  for (const auto& [id, node] : graph.items()) ids.push_back(id);
+  auto numeric = [](const std::string& id) {
+    return !id.empty() && id.size() < 19 && std::all_of(id.begin(), id.end(), ::isdigit);
+  };
+  std::stable_sort(ids.begin(), ids.end(), [&](const std::string& a, const std::string& b) {
+    if (numeric(a) != numeric(b)) return numeric(a);
+    if (numeric(a)) return std::stoll(a) < std::stoll(b);
+    return a < b;
+  });
+  return ids;
+}
+
+// The literal seed of the first sampler node (in node id order), if any.
 std::optional<uint64_t> graph_seed(const json& graph) {
-  for (const auto& [id, node] : graph.items()) {
+  for (const auto& id : ordered_node_ids(graph)) {
+    const auto& node = graph.at(id);
     const auto& inputs = node.value("inputs", json::object());
     for (const char* name : {"seed", "noise_seed"}) {
       if (inputs.contains(name) && inputs[name].is_number_unsigned()) {

@@ -306,14 +306,16 @@ bool SqliteStore::finish_job(const Lease& lease, JobStatus status, const json& e
   return true;
 }
 
-bool SqliteStore::requeue_job(const Lease& lease, int64_t run_after_ms, const json& error) {
+bool SqliteStore::requeue_job(const Lease& lease, int64_t run_after_ms, const json& error,
+                              bool attempt_counts) {
   std::lock_guard lock(mutex_);
   auto update = db_.prepare(
       "UPDATE jobs SET status = 'queued', error = ?, worker_id = NULL, lease_expires_ms = 0, "
-      "run_after_ms = ?, updated_ms = ? WHERE id = ? AND status = 'running' AND worker_id = ? "
-      "AND attempts = ?");
-  update.bind(1, error.dump()).bind(2, run_after_ms).bind(3, now_ms()).bind(4, lease.job_id);
-  update.bind(5, lease.worker_id).bind(6, lease.attempt);
+      "run_after_ms = ?, updated_ms = ?, max_attempts = max_attempts + ? WHERE id = ? AND "
+      "status = 'running' AND worker_id = ? AND attempts = ?");
+  update.bind(1, error.dump()).bind(2, run_after_ms).bind(3, now_ms());
+  update.bind(4, attempt_counts ? 0 : 1).bind(5, lease.job_id);
+  update.bind(6, lease.worker_id).bind(7, lease.attempt);
   update.run();
   return update.changes() == 1;
 }

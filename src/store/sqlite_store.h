@@ -23,7 +23,8 @@ class SqliteStore : public Store {
   bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) override;
   bool finish_job(const Lease& lease, JobStatus status, const nlohmann::json& error,
                   const Event& terminal_event) override;
-  bool requeue_job(const Lease& lease, int64_t run_after_ms, const nlohmann::json& error) override;
+  bool requeue_job(const Lease& lease, int64_t run_after_ms, const nlohmann::json& error,
+                   bool attempt_counts) override;
   CancelOutcome cancel_job(const std::string& id) override;
   int64_t append_event(const Event& event, const Lease* lease) override;
   std::vector<Event> events_after(const std::string& job_id, int64_t after_id, int limit) override;

@@ -56,8 +56,11 @@ class Store {
   // the same transaction, so a stream never sees the end of a job that is not yet ended.
   virtual bool finish_job(const Lease& lease, JobStatus status, const nlohmann::json& error,
                           const Event& terminal_event) = 0;
-  // Hands the job back to the queue, claimable again after `run_after_ms` (a retry).
-  virtual bool requeue_job(const Lease& lease, int64_t run_after_ms, const nlohmann::json& error) = 0;
+  // Hands the job back to the queue, claimable again after `run_after_ms`: a retry after a
+  // transient error, or (`attempt_counts` false) a worker shutting down, which grants the job one
+  // more attempt so that restarts never use up its retries.
+  virtual bool requeue_job(const Lease& lease, int64_t run_after_ms, const nlohmann::json& error,
+                           bool attempt_counts) = 0;
   // A queued job is canceled at once; a running one is marked for its worker to stop.
   virtual CancelOutcome cancel_job(const std::string& id) = 0;
 

@@ -439,7 +439,7 @@ void JobRun::conclude(Outcome outcome) {
     retry.plain = plain_error(code) + " Trying again shortly.";
     retry.data = {{"attempt", job_.attempts}, {"retry_in_ms", delay}, {"error", outcome.error}};
     emit(retry);
-    if (!lost_) context_.store.requeue_job(lease_, now_ms() + delay, outcome.error);
+    if (!lost_) context_.store.requeue_job(lease_, now_ms() + delay, outcome.error, !handed_back);
     if (context_.on_event) context_.on_event(job_.id);
     return;
   }

@@ -191,6 +191,13 @@ TEST(PlanItems, WorkflowNoiseSeedCounts) {
   EXPECT_EQ(plan_items(workflow_job(graph), [] { return uint64_t{1}; })[0].seed, 77u);
 }
 
+TEST(PlanItems, TheFirstSamplerIsTheOneWithTheLowestNumericId) {
+  const json graph = {
+      {"10", {{"class_type", "KSampler"}, {"inputs", {{"seed", 10}}}}},
+      {"3", {{"class_type", "KSampler"}, {"inputs", {{"seed", 3}}}}}};
+  EXPECT_EQ(plan_items(workflow_job(graph), [] { return uint64_t{1}; })[0].seed, 3u);
+}
+
 TEST(PlanItems, SpecSeedOverridesTheWorkflowSeed) {
   EXPECT_EQ(plan_items(workflow_job(sampler_graph(5), {{"seed", 9}}), [] { return 1u; })[0].seed,
             9u);

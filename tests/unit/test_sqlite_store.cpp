@@ -341,7 +341,7 @@ TEST_F(SqliteStoreTest, ClaimMarksTheJobRunningUnderTheWorker) {
 TEST_F(SqliteStoreTest, RequeuedJobWaitsForItsRunAfterTime) {
   const Job claimed = create_and_claim(job_id(1));
   const json error = {{"code", "runner_crashed"}, {"message", "boom"}, {"details", json::object()}};
-  ASSERT_TRUE(store_->requeue_job(lease_of(claimed), now_ms() + 60000, error));
+  ASSERT_TRUE(store_->requeue_job(lease_of(claimed), now_ms() + 60000, error, true));
   const auto waiting = store_->get_job(job_id(1));
   EXPECT_EQ(waiting->status, JobStatus::kQueued);
   EXPECT_EQ(waiting->error, error);
@@ -359,7 +359,7 @@ TEST_F(SqliteStoreTest, RequeuedJobWaitsForItsRunAfterTime) {
 
 TEST_F(SqliteStoreTest, DueRequeuedJobIsClaimedAgainWithTheNextAttempt) {
   const Job claimed = create_and_claim(job_id(1));
-  ASSERT_TRUE(store_->requeue_job(lease_of(claimed), now_ms() - 1, nullptr));
+  ASSERT_TRUE(store_->requeue_job(lease_of(claimed), now_ms() - 1, nullptr, true));
   const auto again = store_->claim_job("w2", kLongLease);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->id, job_id(1));
@@ -367,6 +367,15 @@ TEST_F(SqliteStoreTest, DueRequeuedJobIsClaimedAgainWithTheNextAttempt) {
   EXPECT_EQ(again->worker_id, "w2");
   EXPECT_EQ(again->started_ms, claimed.started_ms) << "the first start is kept";
   EXPECT_TRUE(again->error.is_null());
+}
+
+TEST_F(SqliteStoreTest, HandingBackGrantsOneMoreAttempt) {
+  const Job claimed = create_and_claim(job_id(1));
+  ASSERT_TRUE(store_->requeue_job(lease_of(claimed), now_ms() - 1, nullptr, false));
+  const auto again = store_->claim_job("w2", kLongLease);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->attempts, 2);
+  EXPECT_EQ(again->max_attempts, claimed.max_attempts + 1) << "the shutdown did not use up a retry";
 }
 
 TEST_F(SqliteStoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
@@ -409,7 +418,7 @@ TEST_F(SqliteStoreTest, StaleLeaseCannotWriteAnything) {
     EXPECT_FALSE(store_->finish_job(lease, JobStatus::kSucceeded, nullptr,
                                     terminal_event(job_id(1), "succeeded")));
     EXPECT_FALSE(store_->renew_lease(lease, kLongLease * 10));
-    EXPECT_FALSE(store_->requeue_job(lease, 0, nullptr));
+    EXPECT_FALSE(store_->requeue_job(lease, 0, nullptr, true));
     EXPECT_EQ(store_->start_step(lease, Step{}), 0);
   }
   EXPECT_EQ(snapshot(*store_->get_job(job_id(1))), snapshot(before));
@@ -448,7 +457,7 @@ TEST_F(SqliteStoreTest, FinishedJobRefusesEveryFurtherWrite) {
                                   terminal_event(job_id(1), "failed")));
   EXPECT_FALSE(store_->save_items(lease, {}, 0.5));
   EXPECT_FALSE(store_->renew_lease(lease, kLongLease));
-  EXPECT_FALSE(store_->requeue_job(lease, 0, nullptr));
+  EXPECT_FALSE(store_->requeue_job(lease, 0, nullptr, true));
   EXPECT_EQ(store_->append_event(make_event(job_id(1), "log"), &lease), 0);
   EXPECT_EQ(store_->get_job(job_id(1))->status, JobStatus::kSucceeded);
   EXPECT_EQ(types_of(store_->events_after(job_id(1), 0, 100)),
