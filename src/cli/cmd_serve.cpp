@@ -109,7 +109,8 @@ class Service {
       runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
       slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
       worker::WorkerContext context{*store_, *blobs_, *slot->runner, metrics_, slot->settings,
-                                    [this](const std::string& job_id) { hub_.notify(job_id); }};
+                                    [this](const std::string& job_id) { hub_.notify(job_id); },
+                                    std::stop_token()};
       slot->worker = std::make_unique<worker::Worker>(context);
       auto* worker = slot->worker.get();
       slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
