@@ -102,7 +102,8 @@ class Service {
       slot->settings.heartbeat_ms = std::max<int64_t>(100, slot->settings.lease_ms / 4);
       slot->settings.step_timeout_ms = static_cast<int64_t>(options_.step_timeout_s * 1000);
       slot->settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
-      slot->settings.work_dir = options_.work_dir();
+      slot->settings.output_dir = options_.output_dir();
+      slot->settings.temp_dir = options_.temp_dir();
       worker::RunnerSettings runner;
       runner.argv = {options_.runner, "--models-dir", options_.checkpoints_dir(), "--input-dir",
                      options_.input_dir(), "--device", options_.device, "--dtype", options_.dtype};

@@ -16,8 +16,12 @@ namespace df::cli {
 namespace fs = std::filesystem;
 
 std::string ServiceOptions::checkpoints_dir() const { return (fs::path(models_dir) / "checkpoints").string(); }
-std::string ServiceOptions::input_dir() const { return (fs::path(data_dir) / "inputs").string(); }
-std::string ServiceOptions::work_dir() const { return (fs::path(data_dir) / "work").string(); }
+std::string ServiceOptions::input_dir() const { return (fs::path(data_dir) / "input").string(); }
+std::string ServiceOptions::output_dir() const { return (fs::path(data_dir) / "output").string(); }
+std::string ServiceOptions::temp_dir() const { return (fs::path(data_dir) / "temp").string(); }
+std::string ServiceOptions::user_dir() const {
+  return (fs::path(data_dir) / "user" / "default").string();
+}
 
 void ServiceOptions::resolve() {
   data_dir = fs::absolute(data_dir).lexically_normal().string();
@@ -34,7 +38,10 @@ void ServiceOptions::resolve() {
   if (step_timeout_s <= 0 || kill_grace_s <= 0 || lease_s <= 0 || retry_base_s < 0) {
     throw Error(ErrorCode::kInvalidArgument, "timeouts, grace, lease and retry delays must be positive");
   }
-  for (const auto& dir : {data_dir, checkpoints_dir(), input_dir(), work_dir()}) fs::create_directories(dir);
+  for (const auto& dir : {data_dir, checkpoints_dir(), input_dir(), output_dir(), temp_dir(),
+                          user_dir()}) {
+    fs::create_directories(dir);
+  }
 }
 
 std::string ServiceOptions::signing_secret() const {

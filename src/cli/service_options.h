@@ -32,8 +32,10 @@ struct ServiceOptions {
 
   // Resolved paths below the data directory.
   std::string checkpoints_dir() const;
-  std::string input_dir() const;
-  std::string work_dir() const;
+  std::string input_dir() const;   // LoadImage reads here (ComfyUI's input folder)
+  std::string output_dir() const;  // SaveImage writes here (ComfyUI's output folder)
+  std::string temp_dir() const;    // PreviewImage writes here
+  std::string user_dir() const;    // ComfyUI user data of the single user (settings, workflows)
   // Fills defaults that depend on the data directory and checks the URLs; throws Error naming the
   // variable when something is misconfigured.
   void resolve();

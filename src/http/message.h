@@ -47,18 +47,43 @@ class StreamSource {
   virtual void set_wakeup(std::function<void()> wake) = 0;
 };
 
+// The server side of an open WebSocket connection. All methods are safe from any thread and after
+// the connection closed (then they do nothing). Messages are sent in the order they were queued.
+class WebSocketConnection {
+ public:
+  virtual ~WebSocketConnection() = default;
+  virtual void send_text(std::string message) = 0;
+  virtual void send_binary(std::string bytes) = 0;
+  virtual void close() = 0;
+  virtual bool is_open() const = 0;
+};
+
+// What a route that accepts a WebSocket upgrade does with the connection. Callbacks run on server
+// threads, never two at once for one connection.
+class WebSocketHandler {
+ public:
+  virtual ~WebSocketHandler() = default;
+  virtual void on_open(std::shared_ptr<WebSocketConnection> connection) = 0;
+  virtual void on_text(const std::string& message) = 0;
+  virtual void on_close() = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   std::string body;
   std::shared_ptr<StreamSource> stream;  // when set, `body` is ignored and the stream is sent
+  // When set and the request asked for a WebSocket upgrade, the server upgrades and hands the
+  // connection to the handler (a request without the upgrade gets 426 upgrade_required).
+  std::shared_ptr<WebSocketHandler> websocket;
 
   static Response json(int status, const nlohmann::json& body);
   static Response text(int status, std::string body,
                        std::string content_type = "text/plain; charset=utf-8");
   // A Server-Sent Events response (text/event-stream, no caching, no proxy buffering).
   static Response event_stream(std::shared_ptr<StreamSource> source);
+  static Response websocket_upgrade(std::shared_ptr<WebSocketHandler> handler);
 };
 
 // The HTTP status an error code maps to (422 validation, 404 not found, 409 conflict, 503 ...).

@@ -29,7 +29,7 @@ std::string image_path(const RunEnvironment& env, std::string name) {
     const std::string folder = match[2];
     name = match[1];
     if (folder == "output") root = env.output_dir;
-    if (folder == "temp") root = (fs::path(env.output_dir) / "temp").string();
+    if (folder == "temp") root = env.temp_dir;
   }
   return join_inside(root, name, "image");
 }
@@ -113,8 +113,7 @@ void save_images(const NodeInputs& in, NodeContext& ctx, const CheckpointStore& 
                  const RunEnvironment& env, const std::string& kind, const std::string& prefix) {
   const at::Tensor& pixels = in.get<ImageValue>("images").pixels;
   const int height = static_cast<int>(pixels.size(1)), width = static_cast<int>(pixels.size(2));
-  const std::string root =
-      kind == "temp" ? (fs::path(env.output_dir) / "temp").string() : env.output_dir;
+  const std::string root = kind == "temp" ? env.temp_dir : env.output_dir;
   fs::create_directories(root);
   SaveTarget target = save_target(root, prefix, width, height);
   EmbeddedMetadata metadata = metadata_for(ctx, store, width, height);

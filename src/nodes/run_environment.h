@@ -26,7 +26,8 @@ struct ArtifactRecord {
 
 struct RunEnvironment {
   std::string input_dir;   // LoadImage reads here
-  std::string output_dir;  // SaveImage writes here; PreviewImage under output_dir/temp
+  std::string output_dir;  // SaveImage writes here
+  std::string temp_dir;    // PreviewImage writes here
   ImageFormat format = ImageFormat::kPng;
   int quality = 95;
   std::function<void(const ArtifactRecord&)> on_artifact;

@@ -93,6 +93,8 @@ class ItemObserver : public graph::ExecutionObserver {
     }
     const graph::Node* node = workflow_.find(node_id);
     current_class_ = node ? node->class_type : "";
+    events_.emit({{"type", "executing"}, {"id", run_id_}, {"item_index", index_}, {"node", node_id},
+                  {"class_type", current_class_}});
   }
   void on_progress(const std::string& node_id, int64_t value, int64_t max) override {
     last_sampler_ = node_id;
@@ -191,6 +193,9 @@ void RunnerSession::run(const json& request) {
   try {
     const json& graph = require_field(request, "graph", json::value_t::object, "an API-format graph");
     env_.output_dir = require_field(request, "output_dir", json::value_t::string, "a folder").get<std::string>();
+    env_.temp_dir = request.contains("temp_dir")
+                        ? require_field(request, "temp_dir", json::value_t::string, "a folder").get<std::string>()
+                        : (std::filesystem::path(env_.output_dir) / "temp").string();
     env_.format = image_format_from_name(request.value("format", "png"));
     env_.quality = request.value("quality", 95);
     if (env_.quality < 1 || env_.quality > 100) {

@@ -155,7 +155,6 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
 
   json items = json::array();
   for (const auto* item : pending_items()) items.push_back({{"index", item->index}, {"seed", item->seed}});
-  fs::create_directories(run_dir());
   const std::string run_id = job_.id + "/" + std::to_string(job_.attempts);
   Outcome outcome;
   try {
@@ -163,7 +162,8 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
                   {"id", run_id},
                   {"graph", graph},
                   {"items", items},
-                  {"output_dir", run_dir()},
+                  {"output_dir", context_.settings.output_dir},
+                  {"temp_dir", context_.settings.temp_dir},
                   {"format", job_output_format(job_)}});
     outcome = follow(*runner, run_id);
   } catch (const Error& e) {
@@ -200,8 +200,6 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
                              static_cast<double>(step_.memory_after_bytes));
   context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "peak"}},
                              static_cast<double>(step_.memory_peak_bytes));
-  std::error_code ignored;
-  fs::remove_all(run_dir(), ignored);
   return outcome;
 }
 
@@ -305,9 +303,22 @@ void JobRun::handle(const json& event) {
     out.message = "item " + std::to_string(index) + " finished";
     out.plain = "Image " + std::to_string(index + 1) + " of " + std::to_string(items_.size()) + " is ready.";
     out.data = {{"seed", item->seed}, {"duration_ms", event.value("duration_ms", 0)}};
-  } else if (type == "artifact") {
-    if (event.value("kind", "") == "output") store_artifact(event);
+  } else if (type == "artifact" && event.value("kind", "") == "output") {
+    store_artifact(event);
     return;
+  } else if (type == "artifact") {
+    out.type = "temp_image";  // a preview: shown where it lies, not kept as an artifact
+    out.message = "preview " + event.value("filename", "");
+    out.data = {{"node", event.value("node", "")}, {"filename", event.value("filename", "")},
+                {"subfolder", event.value("subfolder", "")}, {"kind", "temp"}};
+  } else if (type == "executing") {
+    out.type = "node_started";
+    out.message = event.value("class_type", "") + " (node " + event.value("node", "") + ")";
+    out.data = {{"node", event.value("node", "")}, {"class_type", event.value("class_type", "")}};
+  } else if (type == "cached") {
+    out.type = "nodes_cached";
+    out.message = runner_log_line(event);
+    out.data = {{"nodes", event.value("nodes", json::array())}};
   } else if (type == "error") {
     runner_error_ = error_json(event.value("code", "internal"), event.value("message", ""),
                                event.value("details", json::object()));
@@ -317,10 +328,15 @@ void JobRun::handle(const json& event) {
     out.message = runner_error_["message"];
     out.plain = plain_error(out.code);
     out.data = {{"details", runner_error_["details"]}};
-  } else if (type == "stage" || type == "cached" || type == "log") {
+  } else if (type == "stage" || type == "log") {
     out.type = "log";
     out.message = runner_log_line(event);
     out.data = {{"source", "runner"}, {"level", event.value("level", "info")}};
+    if (type == "stage") {
+      out.data["stage"] = event.value("stage", "");
+      out.data["node"] = event.value("node", "");
+      out.data["class_type"] = event.value("class_type", "");
+    }
   } else {
     return;  // run_started, run_finished and the rest are summed up by the job's own events
   }
@@ -361,9 +377,7 @@ void JobRun::store_artifact(const json& event) {
   } else {
     artifact.metadata = {{"node", node}, {"seed", seed}};
   }
-  context_.blobs.put_file(artifact.key, path, artifact.content_type);
-  std::error_code ignored;
-  fs::remove(path, ignored);
+  context_.blobs.put_file(artifact.key, path, artifact.content_type);  // the file stays for /view
   if (!context_.store.put_artifact(lease_, artifact)) {
     lost_ = true;
     return;
@@ -376,7 +390,10 @@ void JobRun::store_artifact(const json& event) {
   out.data = {{"key", artifact.key},       {"content_type", artifact.content_type},
               {"size", artifact.size},     {"sha256", artifact.sha256},
               {"seed", seed},              {"width", width},
-              {"height", height}};
+              {"height", height},          {"node", node},
+              {"filename", event.value("filename", "")},
+              {"subfolder", event.value("subfolder", "")},
+              {"kind", "output"}};
   emit(out);
 }
 
@@ -463,10 +480,6 @@ void JobRun::finish(JobStatus status, const json& error) {
   context_.metrics.increment(metric::kJobsFinished, {{"status", name}});
   context_.metrics.observe(metric::kJobDuration, {{"status", name}}, seconds_since(job_.created_ms));
   if (context_.on_event) context_.on_event(job_.id);
-}
-
-std::string JobRun::run_dir() const {
-  return (fs::path(context_.settings.work_dir) / job_.id / std::to_string(job_.attempts)).string();
 }
 
 }  // namespace df::worker

@@ -40,7 +40,6 @@ class JobRun {
   bool keep_lease();
   void conclude(Outcome outcome);
   void finish(JobStatus status, const nlohmann::json& error);
-  std::string run_dir() const;
 
   Job job_;
   Lease lease_;

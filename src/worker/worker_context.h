@@ -21,7 +21,8 @@ struct WorkerSettings {
   int64_t step_timeout_ms = 30 * 60 * 1000;
   int64_t retry_base_ms = 2000;   // first retry delay; doubles per attempt
   int64_t retry_max_ms = 60000;
-  std::string work_dir;           // per-run output folders (removed after upload)
+  std::string output_dir;         // SaveImage files (kept: ComfyUI's /view serves them)
+  std::string temp_dir;           // PreviewImage files
   std::string user = "default";   // artifact key namespace until there is auth
 };
 
