@@ -27,10 +27,13 @@ void EventHub::notify(const std::string& job_id) {
   std::vector<Waker> to_call;
   {
     std::lock_guard lock(mutex_);
-    auto job = wakers_.find(job_id);
-    if (job == wakers_.end()) return;
-    ++versions_[job_id];
-    for (const auto& [token, waker] : job->second) to_call.push_back(waker);
+    if (auto any = wakers_.find(kAnyJob); any != wakers_.end()) {
+      for (const auto& [token, waker] : any->second) to_call.push_back(waker);
+    }
+    if (auto job = wakers_.find(job_id); job != wakers_.end()) {
+      ++versions_[job_id];
+      for (const auto& [token, waker] : job->second) to_call.push_back(waker);
+    }
   }
   for (const auto& waker : to_call) waker();
 }

@@ -12,8 +12,10 @@ namespace df::api {
 class EventHub {
  public:
   using Waker = std::function<void()>;
-  // Registers a callback for a job's news; returns a token for unsubscribe().
+  // Registers a callback for a job's news; returns a token for unsubscribe(). The job id
+  // kAnyJob subscribes to the news of every job.
   uint64_t subscribe(const std::string& job_id, Waker waker);
+  static constexpr const char* kAnyJob = "*";
   void unsubscribe(const std::string& job_id, uint64_t token);
   // Called by whoever appended events for the job (the worker in the same process).
   void notify(const std::string& job_id);

@@ -4,15 +4,13 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "api/workflow_validation.h"
 #include "core/base64.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/json_schema.h"
 #include "core/sha256.h"
-#include "graph/node_schemas.h"
-#include "graph/validate.h"
-#include "graph/workflow.h"
 
 namespace df::api {
 namespace {
@@ -150,17 +148,7 @@ NewJob parse_workflow(const json& body, const registry::ModelCatalog& models,
                       const JobRequestSettings& settings) {
   auto violations = validate_against_schema(workflow_schema(), body);
   if (!violations.empty()) reject(violations);
-  graph::Workflow workflow = graph::parse_workflow(body["workflow"]);
-  graph::SchemaContext context;
-  for (const auto& model : models.list()) context.checkpoints.push_back(model.id);
-  std::error_code ignored;
-  for (const auto& entry : fs::directory_iterator(settings.input_dir, ignored)) {
-    if (entry.is_regular_file()) context.input_images.push_back(entry.path().filename().string());
-  }
-  std::sort(context.input_images.begin(), context.input_images.end());
-  context.samplers = graph::supported_samplers();
-  context.schedulers = graph::supported_schedulers();
-  auto validation = graph::validate_workflow(workflow, graph::builtin_node_schemas(), context);
+  auto validation = validate_graph(body["workflow"], models, settings.input_dir);
   if (!validation.ok || !validation.node_errors.empty()) {
     const std::string message = validation.error.is_object()
                                     ? validation.error.value("message", "invalid workflow")

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "api/api_service.h"
+#include "api/comfy_prompts.h"
+#include "api/comfy_websocket.h"
 #include "api/event_hub.h"
 #include "blob/blob_store.h"
 #include "cli/service_options.h"
@@ -58,6 +60,8 @@ class Service {
     std::unique_ptr<http::Server> server;
     http::Router router;
     std::unique_ptr<api::ApiService> api;
+    std::unique_ptr<api::ComfyPrompts> comfy_prompts;
+    std::unique_ptr<api::ComfyWebSocketHub> comfy_ws;
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -69,6 +73,23 @@ class Service {
       api = std::make_unique<api::ApiService>(*store_, *blobs_, *catalog_, hub_, metrics_, settings,
                                               [this] { wake_workers(); });
       api->register_routes(router);
+      const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
+                                            {"max_upload_size", options_.max_body_bytes}};
+      comfy_ws = std::make_unique<api::ComfyWebSocketHub>(
+          *store_, hub_, [&comfy_prompts] { return comfy_prompts->queue_remaining(); }, feature_flags);
+      api::ComfyPromptHooks hooks;
+      hooks.job_created = [this, &comfy_ws](const std::string& id) {
+        comfy_ws->follow(id);
+        wake_workers();
+      };
+      hooks.queue_changed = [&comfy_ws] { comfy_ws->broadcast_status(); };
+      hooks.free_memory = [this] {
+        for (auto& slot : slots_) slot->worker->request_free();
+      };
+      comfy_prompts = std::make_unique<api::ComfyPrompts>(*store_, *catalog_, options_.input_dir(),
+                                                          options_.max_attempts, hooks);
+      comfy_prompts->register_routes(router);
+      comfy_ws->register_routes(router);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
       limits.threads = options_.http_threads;

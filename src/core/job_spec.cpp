@@ -91,4 +91,11 @@ std::vector<JobItem> plan_items(const Job& job, const std::function<uint64_t()>&
 
 std::string job_output_format(const Job& job) { return job.spec.value("format", "png"); }
 
+json job_extra_pnginfo(const Job& job) {
+  const json comfy = job.spec.value("comfy", json::object());
+  const json extra = comfy.value("extra_data", json::object());
+  const json pnginfo = extra.value("extra_pnginfo", json());
+  return pnginfo.is_object() ? pnginfo : json();
+}
+
 }  // namespace df

@@ -22,4 +22,8 @@ std::vector<JobItem> plan_items(const Job& job, const std::function<uint64_t()>&
 // The image format a job's outputs use ("png" unless the spec says "jpeg" or "webp").
 std::string job_output_format(const Job& job);
 
+// What a ComfyUI client asked to embed in its PNGs (extra_data.extra_pnginfo of a /prompt job, e.g.
+// the UI workflow), or null.
+nlohmann::json job_extra_pnginfo(const Job& job);
+
 }  // namespace df

@@ -1,6 +1,7 @@
 // The Store on SQLite: jobs, the database queue (claims with leases), events, steps, artifacts.
 #include "store/sqlite_store.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -203,8 +204,12 @@ JobPage SqliteStore::list_jobs(const JobFilter& filter) {
   std::lock_guard lock(mutex_);
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1 = 1";
   if (filter.status) sql += " AND status = ?1";
-  if (!filter.cursor.empty()) sql += " AND id < ?2";
-  sql += " ORDER BY id DESC LIMIT ?3";
+  // Ordered by creation time: ids are time-ordered UUIDv7s unless a client chose its own (ComfyUI's
+  // prompt_id), so the id only breaks ties.
+  if (!filter.cursor.empty()) {
+    sql += " AND (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = ?2)";
+  }
+  sql += " ORDER BY created_ms DESC, id DESC LIMIT ?3";
   auto query = db_.prepare(sql);
   if (filter.status) query.bind(1, std::string(job_status_name(*filter.status)));
   if (!filter.cursor.empty()) query.bind(2, filter.cursor);
@@ -230,13 +235,40 @@ std::map<std::string, int64_t> SqliteStore::count_jobs_by_status() {
   return counts;
 }
 
+std::vector<Job> SqliteStore::history(int max_items) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(std::string("SELECT ") + kJobColumns +
+                           " FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND "
+                           "hidden_from_history = 0 ORDER BY finished_ms DESC, id DESC LIMIT ?");
+  query.bind(1, max_items < 0 ? int64_t{-1} : int64_t{max_items});
+  std::vector<Job> jobs;
+  while (query.step()) jobs.push_back(read_job(query));
+  std::reverse(jobs.begin(), jobs.end());
+  return jobs;
+}
+
+void SqliteStore::clear_history(const std::vector<std::string>& job_ids) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  if (job_ids.empty()) {
+    db_.exec("UPDATE jobs SET hidden_from_history = 1 WHERE status IN ('succeeded', 'failed', 'canceled')");
+  } else {
+    for (const auto& id : job_ids) {
+      auto hide = db_.prepare("UPDATE jobs SET hidden_from_history = 1 WHERE id = ?");
+      hide.bind(1, id);
+      hide.run();
+    }
+  }
+  transaction.commit();
+}
+
 std::optional<Job> SqliteStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
   const int64_t now = now_ms();
   auto pick = db_.prepare(
       "SELECT id FROM jobs WHERE (status = 'queued' AND run_after_ms <= ?1) "
-      "OR (status = 'running' AND lease_expires_ms < ?1) ORDER BY priority DESC, id LIMIT 1");
+      "OR (status = 'running' AND lease_expires_ms < ?1) ORDER BY priority DESC, created_ms, id LIMIT 1");
   pick.bind(1, now);
   if (!pick.step()) return std::nullopt;
   const std::string id = pick.column_text(0);

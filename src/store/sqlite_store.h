@@ -18,6 +18,8 @@ class SqliteStore : public Store {
   std::optional<Job> get_job(const std::string& id) override;
   JobPage list_jobs(const JobFilter& filter) override;
   std::map<std::string, int64_t> count_jobs_by_status() override;
+  std::vector<Job> history(int max_items) override;
+  void clear_history(const std::vector<std::string>& job_ids) override;
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;
   bool renew_lease(const Lease& lease, int64_t lease_ms) override;
   bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) override;

@@ -45,6 +45,11 @@ class Store {
   // Newest first; throws Error(kInvalidArgument) for a limit below 1.
   virtual JobPage list_jobs(const JobFilter& filter) = 0;
   virtual std::map<std::string, int64_t> count_jobs_by_status() = 0;
+  // Finished jobs (succeeded, failed, canceled) still in ComfyUI's history, the `max_items` most
+  // recently finished, oldest first (all of them when max_items < 0).
+  virtual std::vector<Job> history(int max_items) = 0;
+  // Hides the given jobs (all finished jobs when `job_ids` is empty) from history(); the jobs stay.
+  virtual void clear_history(const std::vector<std::string>& job_ids) = 0;
 
   // The database queue: takes the highest-priority, oldest claimable job (queued and due, or
   // running with an expired lease), marks it running under `worker_id` with attempts + 1.

@@ -158,13 +158,16 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
   const std::string run_id = job_.id + "/" + std::to_string(job_.attempts);
   Outcome outcome;
   try {
-    runner->send({{"type", "run"},
-                  {"id", run_id},
-                  {"graph", graph},
-                  {"items", items},
-                  {"output_dir", context_.settings.output_dir},
-                  {"temp_dir", context_.settings.temp_dir},
-                  {"format", job_output_format(job_)}});
+    json run = {{"type", "run"},
+                {"id", run_id},
+                {"graph", graph},
+                {"items", items},
+                {"output_dir", context_.settings.output_dir},
+                {"temp_dir", context_.settings.temp_dir},
+                {"format", job_output_format(job_)}};
+    const json extra_pnginfo = job_extra_pnginfo(job_);
+    if (!extra_pnginfo.is_null()) run["extra_pnginfo"] = extra_pnginfo;
+    runner->send(run);
     outcome = follow(*runner, run_id);
   } catch (const Error& e) {
     const std::string ended = context_.runner.kill();
@@ -288,7 +291,10 @@ void JobRun::handle(const json& event) {
     save_items();
     out.type = "progress";
     out.message = "step " + std::to_string(item->step) + "/" + std::to_string(item->total_steps);
-    out.data = {{"step", item->step}, {"total_steps", item->total_steps}, {"item_progress", item->progress}};
+    out.data = {{"step", item->step},
+                {"total_steps", item->total_steps},
+                {"item_progress", item->progress},
+                {"node", event.value("node", "")}};
   } else if (type == "item_finished" && item != items_.end()) {
     item->status = "succeeded";
     item->progress = 1;
@@ -375,8 +381,12 @@ void JobRun::store_artifact(const json& event) {
                          {"guidance", job_.spec.value("guidance", 0.0)},
                          {"seed", seed}};
   } else {
-    artifact.metadata = {{"node", node}, {"seed", seed}};
+    artifact.metadata = {{"seed", seed}};
   }
+  // Where the file also lies in the output folder (ComfyUI's /view and /history name it so).
+  artifact.metadata["node"] = node;
+  artifact.metadata["filename"] = event.value("filename", "");
+  artifact.metadata["subfolder"] = event.value("subfolder", "");
   context_.blobs.put_file(artifact.key, path, artifact.content_type);  // the file stays for /view
   if (!context_.store.put_artifact(lease_, artifact)) {
     lost_ = true;

@@ -56,6 +56,22 @@ std::string RunnerSupervisor::stop() {
   return ended;
 }
 
+void RunnerSupervisor::free_memory() {
+  if (!process_ || process_->output_closed()) return;
+  try {
+    process_->send({{"type", "free"}});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto event = process_->next_event(200);
+      if (event && event->value("type", "") == "freed") return;
+      if (!event && process_->output_closed()) break;
+    }
+  } catch (const Error&) {
+    // A broken pipe or a garbled answer: handled below like a runner that did not answer.
+  }
+  kill();
+}
+
 std::string RunnerSupervisor::kill() {
   if (!process_) return "not running";
   std::string ended = runner::describe_exit_status(process_->terminate(settings_.kill_grace_ms));

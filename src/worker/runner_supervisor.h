@@ -32,6 +32,9 @@ class RunnerSupervisor {
   std::string stop();
   // TERM at once, KILL after the grace period; reaps it and returns how it ended.
   std::string kill();
+  // Asks a running runner to drop its models and caches and waits for its "freed" answer (a runner
+  // that does not answer in time is stopped: its memory goes back either way).
+  void free_memory();
 
  private:
   RunnerSettings settings_;

@@ -28,9 +28,15 @@ void Worker::run(std::stop_token stop) {
       // The job keeps its lease until it expires and is then claimed again: nothing is lost.
       std::cerr << "worker " << context_.settings.worker_id << ": " << e.what() << std::endl;
     }
+    if (free_requested_.exchange(false)) context_.runner.free_memory();
     if (!worked) wait_for_work(stop);
   }
   context_.runner.stop();
+}
+
+void Worker::request_free() {
+  free_requested_ = true;
+  wake();
 }
 
 void Worker::wake() {

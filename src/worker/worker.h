@@ -1,6 +1,7 @@
 // The worker: claims jobs from the database queue and runs them one at a time in its runner.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <stop_token>
@@ -19,6 +20,8 @@ class Worker {
   bool run_once();
   // A job was queued: stop waiting for the poll interval.
   void wake();
+  // The runner drops its models and caches before the next job (ComfyUI's POST /free).
+  void request_free();
 
  private:
   void wait_for_work(std::stop_token& stop);
@@ -27,6 +30,7 @@ class Worker {
   std::mutex mutex_;
   std::condition_variable_any wakeup_;
   bool woken_ = false;
+  std::atomic<bool> free_requested_{false};
 };
 
 }  // namespace df::worker

@@ -8,7 +8,7 @@ import time
 import requests
 from PIL import Image
 
-from service_support import generate_body
+from service_support import comfy_graph, generate_body
 
 
 def test_batch_of_three_gives_three_artifacts_with_distinct_seeds_and_metadata(start_service):
@@ -214,21 +214,6 @@ def test_image_to_image_job_from_a_base64_init_image(start_service):
     assert artifact["content_type"] == "image/jpeg"
     image = Image.open(io.BytesIO(service.get(artifact["url"]).content))
     assert image.format == "JPEG" and image.size == (64, 64)
-
-
-def comfy_graph(ckpt="tiny", seed=5):
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red boat", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "seed": seed, "steps": 3, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
-            "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
-            "latent_image": ["5", 0]}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "wf", "images": ["8", 0]}},
-    }
 
 
 def test_workflow_jobs_run_comfyui_graphs_and_report_node_errors(start_service):

@@ -721,7 +721,51 @@ TEST_F(SqliteStoreTest, ReopeningKeepsDataAndDoesNotRerunMigrations) {
   SqliteDb db(db_path());
   auto version = db.prepare("PRAGMA user_version");
   ASSERT_TRUE(version.step());
-  EXPECT_EQ(version.column_int(0), 1);
+  // One version per migration file, each applied once.
+  int64_t migrations = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::filesystem::path(DF_TEST_DATA_DIR) / "../../../src/store/migrations/sqlite")) {
+    migrations += entry.path().extension() == ".sql";
+  }
+  EXPECT_EQ(version.column_int(0), migrations);
+}
+
+TEST_F(SqliteStoreTest, HistoryListsFinishedJobsOldestFirstAndClearingOnlyHidesThem) {
+  for (int n = 1; n <= 3; ++n) {
+    const Job claimed = create_and_claim(job_id(n));
+    ASSERT_TRUE(store_->finish_job(lease_of(claimed), JobStatus::kSucceeded, nullptr,
+                                   terminal_event(claimed.id, "succeeded")));
+  }
+  store_->create_job(make_job(job_id(4)));  // still queued: not history
+  auto ids = [](const std::vector<Job>& jobs) {
+    std::vector<std::string> out;
+    for (const auto& job : jobs) out.push_back(job.id);
+    return out;
+  };
+  EXPECT_EQ(ids(store_->history(-1)), (std::vector<std::string>{job_id(1), job_id(2), job_id(3)}));
+  EXPECT_EQ(ids(store_->history(2)), (std::vector<std::string>{job_id(2), job_id(3)}));
+  store_->clear_history({job_id(2)});
+  EXPECT_EQ(ids(store_->history(-1)), (std::vector<std::string>{job_id(1), job_id(3)}));
+  store_->clear_history({});
+  EXPECT_TRUE(store_->history(-1).empty());
+  EXPECT_EQ(store_->get_job(job_id(2))->status, JobStatus::kSucceeded) << "the job itself stays";
+}
+
+TEST_F(SqliteStoreTest, ClientChosenIdsDoNotChangeQueueOrListOrder) {
+  Job first = make_job("zzz-client-chosen");
+  first.created_ms = 1000;
+  Job second = make_job("aaa-client-chosen");
+  second.created_ms = 2000;
+  store_->create_job(first);
+  store_->create_job(second);
+  EXPECT_EQ(store_->claim_job("w", 30000)->id, "zzz-client-chosen") << "the older job runs first";
+  store::JobFilter page;
+  page.limit = 1;
+  const auto newest = store_->list_jobs(page);
+  ASSERT_EQ(newest.jobs.size(), 1u);
+  EXPECT_EQ(newest.jobs[0].id, "aaa-client-chosen");
+  page.cursor = newest.next_cursor;
+  EXPECT_EQ(store_->list_jobs(page).jobs.at(0).id, "zzz-client-chosen");
 }
 
 TEST_F(SqliteStoreTest, DatabaseFromANewerBuildIsRefused) {

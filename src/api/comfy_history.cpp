@@ -1,0 +1,90 @@
+// ComfyUI's views of a job.
+#include "api/comfy_history.h"
+
+#include "core/job_spec.h"
+
+namespace df::api {
+namespace {
+
+using nlohmann::json;
+
+json comfy_section(const Job& job) { return job.spec.value("comfy", json::object()); }
+
+void add_image(json& outputs, const std::string& node, const json& image) {
+  if (node.empty()) return;
+  json& images = outputs[node]["images"];
+  if (!images.is_array()) images = json::array();
+  for (const auto& existing : images) {
+    if (existing == image) return;
+  }
+  images.push_back(image);
+}
+
+const Event* find_event(const std::vector<Event>& events, const std::string& type) {
+  for (const auto& event : events) {
+    if (event.type == type) return &event;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+json comfy_number(const Job& job) { return comfy_section(job).value("number", json(0)); }
+
+json queue_tuple(const Job& job) {
+  const json comfy = comfy_section(job);
+  json outputs = comfy.value("outputs_to_execute", json::array());
+  return json::array({comfy_number(job), job.id, job_graph(job),
+                      comfy.value("extra_data", json::object()), outputs});
+}
+
+json job_outputs(const std::vector<Artifact>& artifacts, const std::vector<Event>& events) {
+  json outputs = json::object();
+  for (const auto& artifact : artifacts) {
+    add_image(outputs, artifact.metadata.value("node", ""),
+              {{"filename", artifact.metadata.value("filename", "")},
+               {"subfolder", artifact.metadata.value("subfolder", "")},
+               {"type", "output"}});
+  }
+  for (const auto& event : events) {
+    if (event.type != "temp_image") continue;
+    add_image(outputs, event.data.value("node", ""),
+              {{"filename", event.data.value("filename", "")},
+               {"subfolder", event.data.value("subfolder", "")},
+               {"type", "temp"}});
+  }
+  return outputs;
+}
+
+json history_entry(const Job& job, const std::vector<Artifact>& artifacts,
+                   const std::vector<Event>& events) {
+  json messages = json::array();
+  const Event* started = find_event(events, "job_started");
+  const int64_t start_ms = started ? started->created_ms : job.started_ms;
+  messages.push_back({"execution_start", {{"prompt_id", job.id}, {"timestamp", start_ms}}});
+  json cached = json::array();
+  if (const Event* nodes = find_event(events, "nodes_cached")) cached = nodes->data.value("nodes", json::array());
+  messages.push_back({"execution_cached", {{"nodes", cached}, {"prompt_id", job.id}, {"timestamp", start_ms}}});
+  const bool success = job.status == JobStatus::kSucceeded;
+  json end = {{"prompt_id", job.id}, {"timestamp", job.finished_ms}};
+  if (success) {
+    messages.push_back({"execution_success", end});
+  } else if (job.status == JobStatus::kCanceled) {
+    messages.push_back({"execution_interrupted", end});
+  } else {
+    end["exception_message"] = job.error.value("message", "");
+    end["exception_type"] = job.error.value("code", "internal");
+    messages.push_back({"execution_error", end});
+  }
+  json outputs = job_outputs(artifacts, events);
+  json meta = json::object();
+  for (const auto& [node, output] : outputs.items()) {
+    meta[node] = {{"node_id", node}, {"display_node", node}, {"parent_node", nullptr}, {"real_node_id", node}};
+  }
+  return {{"prompt", queue_tuple(job)},
+          {"outputs", outputs},
+          {"status", {{"status_str", success ? "success" : "error"}, {"completed", success}, {"messages", messages}}},
+          {"meta", meta}};
+}
+
+}  // namespace df::api

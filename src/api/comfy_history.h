@@ -1,0 +1,23 @@
+// ComfyUI's views of a job: queue tuples, history entries and its execution messages.
+#pragma once
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/job.h"
+
+namespace df::api {
+
+// The prompt number ComfyUI clients see (jobs made through /v1 have none and show 0).
+nlohmann::json comfy_number(const Job& job);
+// [number, prompt_id, graph, extra_data, outputs_to_execute], as /queue and /history show it.
+nlohmann::json queue_tuple(const Job& job);
+// "outputs" of a finished job: {node_id: {"images": [{filename, subfolder, type}]}}, from its stored
+// artifacts (type output) and the previews among its events (type temp).
+nlohmann::json job_outputs(const std::vector<Artifact>& artifacts, const std::vector<Event>& events);
+// The history entry {prompt, outputs, status, meta} of a finished job.
+nlohmann::json history_entry(const Job& job, const std::vector<Artifact>& artifacts,
+                             const std::vector<Event>& events);
+
+}  // namespace df::api

@@ -1,0 +1,32 @@
+// Turns a job's events into ComfyUI's WebSocket execution messages, in ComfyUI's order.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/job.h"
+
+namespace df::api {
+
+// Follows one job: feed it the job's events in order; it answers with the messages ComfyUI would
+// send to the client that queued the prompt ({"type", "data"} objects).
+class ComfyMessageTranslator {
+ public:
+  explicit ComfyMessageTranslator(std::string prompt_id) : prompt_id_(std::move(prompt_id)) {}
+  std::vector<nlohmann::json> translate(const Event& event);
+  bool finished() const { return finished_; }
+
+ private:
+  std::vector<nlohmann::json> cached_once(const nlohmann::json& nodes, int64_t timestamp);
+
+  std::string prompt_id_;
+  bool cached_sent_ = false;
+  bool finished_ = false;
+  std::string current_node_;
+  std::string current_class_;
+  std::vector<std::string> executed_;
+};
+
+}  // namespace df::api

@@ -1,0 +1,241 @@
+// ComfyUI's queue routes on Dream Forge jobs.
+#include "api/comfy_prompts.h"
+
+#include <regex>
+
+#include "api/comfy_history.h"
+#include "api/comfy_router.h"
+#include "api/workflow_validation.h"
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/sha256.h"
+
+namespace df::api {
+namespace {
+
+using nlohmann::json;
+using http::Request;
+using http::Response;
+
+Response empty_ok() { return Response::text(200, ""); }
+
+Response prompt_error(const std::string& type, const std::string& message, const std::string& details,
+                      json node_errors = json::object()) {
+  return Response::json(400, {{"error", {{"type", type}, {"message", message}, {"details", details},
+                                         {"extra_info", json::object()}}},
+                              {"node_errors", std::move(node_errors)}});
+}
+
+// The body of a POST that may be empty (ComfyUI's /interrupt takes none).
+json optional_json_body(const Request& request) {
+  if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  return request.json_body();
+}
+
+std::vector<std::string> string_list(const json& value) {
+  std::vector<std::string> out;
+  if (!value.is_array()) return out;
+  for (const auto& item : value) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+bool valid_prompt_id(const std::string& id) {
+  static const std::regex allowed("^[A-Za-z0-9._:-]{1,128}$");
+  return std::regex_match(id, allowed);
+}
+
+std::vector<Job> jobs_with_status(store::Store& store, JobStatus status) {
+  store::JobFilter filter;
+  filter.status = status;
+  filter.limit = 1000;
+  auto jobs = store.list_jobs(filter).jobs;
+  std::reverse(jobs.begin(), jobs.end());  // oldest first, as the queue runs them
+  return jobs;
+}
+
+}  // namespace
+
+ComfyPrompts::ComfyPrompts(store::Store& store, const registry::ModelCatalog& models,
+                           std::string input_dir, int max_attempts, ComfyPromptHooks hooks)
+    : store_(store),
+      models_(models),
+      input_dir_(std::move(input_dir)),
+      max_attempts_(max_attempts),
+      hooks_(std::move(hooks)) {}
+
+void ComfyPrompts::register_routes(http::Router& router) {
+  auto bind = [this](Response (ComfyPrompts::*method)(Request&)) {
+    return [this, method](Request& request) { return (this->*method)(request); };
+  };
+  add_comfy_route(router, "POST", "/prompt", bind(&ComfyPrompts::post_prompt));
+  add_comfy_route(router, "GET", "/prompt", bind(&ComfyPrompts::get_prompt));
+  add_comfy_route(router, "GET", "/queue", bind(&ComfyPrompts::get_queue));
+  add_comfy_route(router, "POST", "/queue", bind(&ComfyPrompts::post_queue));
+  add_comfy_route(router, "POST", "/interrupt", bind(&ComfyPrompts::interrupt));
+  add_comfy_route(router, "GET", "/history", bind(&ComfyPrompts::get_history));
+  add_comfy_route(router, "GET", "/history/{prompt_id}", bind(&ComfyPrompts::get_history_entry));
+  add_comfy_route(router, "POST", "/history", bind(&ComfyPrompts::post_history));
+  add_comfy_route(router, "POST", "/free", bind(&ComfyPrompts::free));
+}
+
+int64_t ComfyPrompts::queue_remaining() {
+  auto counts = store_.count_jobs_by_status();
+  return counts["queued"] + counts["running"];
+}
+
+Response ComfyPrompts::post_prompt(Request& request) {
+  const json body = request.json_body();
+  if (!body.is_object() || !body.contains("prompt")) {
+    return prompt_error("no_prompt", "No prompt provided", "No prompt provided");
+  }
+  json number;
+  if (body.contains("number") && body["number"].is_number()) {
+    number = body["number"].get<double>();
+  } else {
+    const int64_t next = number_++;
+    number = body.value("front", false) ? -next : next;
+  }
+  std::string prompt_id = new_uuid_v7();
+  if (body.contains("prompt_id") && !body["prompt_id"].is_null()) {
+    prompt_id = body["prompt_id"].is_string() ? body["prompt_id"].get<std::string>() : body["prompt_id"].dump();
+    if (!valid_prompt_id(prompt_id)) {
+      return prompt_error("invalid_prompt", "Invalid prompt_id", "prompt_id must be 1-128 characters of A-Z a-z 0-9 . _ : -");
+    }
+  }
+  const auto targets = string_list(body.value("partial_execution_targets", json::array()));
+  const auto validation = validate_graph(body["prompt"], models_, input_dir_, targets);
+  if (!validation.ok) {
+    json error = validation.error;
+    return Response::json(400, {{"error", error}, {"node_errors", validation.node_errors}});
+  }
+  json extra_data = body.value("extra_data", json::object());
+  if (!extra_data.is_object()) extra_data = json::object();
+  extra_data.erase("auth_token_comfy_org");  // credentials for ComfyUI's paid API nodes: never kept
+  extra_data.erase("api_key_comfy_org");
+  if (body.contains("client_id") && body["client_id"].is_string()) extra_data["client_id"] = body["client_id"];
+  extra_data["create_time"] = now_ms();
+
+  Job job;
+  job.id = prompt_id;
+  job.type = "workflow";
+  job.spec = {{"workflow", body["prompt"]},
+              {"count", 1},
+              {"format", "png"},
+              {"comfy", {{"number", number},
+                         {"client_id", extra_data.value("client_id", "")},
+                         {"extra_data", extra_data},
+                         {"outputs_to_execute", validation.outputs_to_execute}}}};
+  const std::string canonical = body.dump();
+  job.request_hash = sha256_hex(canonical.data(), canonical.size());
+  job.priority = number.get<double>() < 0 ? 1 : 0;  // "front" runs before the rest
+  job.max_attempts = max_attempts_;
+  job.created_ms = now_ms();
+  if (store_.get_job(prompt_id)) {
+    return prompt_error("invalid_prompt", "Invalid prompt_id", "prompt_id '" + prompt_id + "' is already used");
+  }
+  store_.create_job(job);
+  if (hooks_.job_created) hooks_.job_created(prompt_id);
+  if (hooks_.queue_changed) hooks_.queue_changed();
+  return Response::json(200, {{"prompt_id", prompt_id}, {"number", number}, {"node_errors", validation.node_errors}});
+}
+
+Response ComfyPrompts::get_prompt(Request&) {
+  return Response::json(200, {{"exec_info", {{"queue_remaining", queue_remaining()}}}});
+}
+
+Response ComfyPrompts::get_queue(Request&) {
+  json running = json::array(), pending = json::array();
+  for (const auto& job : jobs_with_status(store_, JobStatus::kRunning)) running.push_back(queue_tuple(job));
+  for (const auto& job : jobs_with_status(store_, JobStatus::kQueued)) pending.push_back(queue_tuple(job));
+  return Response::json(200, {{"queue_running", running}, {"queue_pending", pending}});
+}
+
+Response ComfyPrompts::post_queue(Request& request) {
+  const json body = optional_json_body(request);
+  std::vector<std::string> to_cancel;
+  if (body.value("clear", false)) {
+    for (const auto& job : jobs_with_status(store_, JobStatus::kQueued)) to_cancel.push_back(job.id);
+  }
+  for (const auto& id : string_list(body.value("delete", json::array()))) {
+    auto job = store_.get_job(id);
+    if (job && job->status == JobStatus::kQueued) to_cancel.push_back(id);  // running ones stay
+  }
+  for (const auto& id : to_cancel) store_.cancel_job(id);
+  if (!to_cancel.empty() && hooks_.queue_changed) hooks_.queue_changed();
+  return empty_ok();
+}
+
+Response ComfyPrompts::interrupt(Request& request) {
+  const json body = optional_json_body(request);
+  const std::string only = body.value("prompt_id", "");
+  for (const auto& job : jobs_with_status(store_, JobStatus::kRunning)) {
+    if (only.empty() || job.id == only) store_.cancel_job(job.id);
+  }
+  return empty_ok();
+}
+
+json ComfyPrompts::history_of(const Job& job) {
+  std::vector<Event> events;
+  for (int64_t after = 0;;) {
+    auto page = store_.events_after(job.id, after, 1000);
+    if (page.empty()) break;
+    after = page.back().id;
+    for (auto& event : page) {
+      if (event.type == "job_started" || event.type == "nodes_cached" || event.type == "temp_image") {
+        events.push_back(std::move(event));
+      }
+    }
+  }
+  return history_entry(job, store_.list_artifacts(job.id), events);
+}
+
+Response ComfyPrompts::get_history(Request& request) {
+  int max_items = -1;
+  int offset = -1;
+  auto number = [&](const char* name, int& out) {
+    auto found = request.query.find(name);
+    if (found == request.query.end()) return;
+    try {
+      out = std::max(0, std::stoi(found->second));
+    } catch (const std::exception&) {
+      out = -1;
+    }
+  };
+  number("max_items", max_items);
+  number("offset", offset);
+  std::vector<Job> jobs = store_.history(offset >= 0 ? -1 : max_items);
+  if (offset >= 0) {
+    jobs.erase(jobs.begin(), jobs.begin() + std::min<size_t>(jobs.size(), static_cast<size_t>(offset)));
+    if (max_items >= 0 && jobs.size() > static_cast<size_t>(max_items)) jobs.resize(static_cast<size_t>(max_items));
+  }
+  json history = json::object();
+  for (const auto& job : jobs) history[job.id] = history_of(job);
+  return Response::json(200, history);
+}
+
+Response ComfyPrompts::get_history_entry(Request& request) {
+  const std::string& id = request.path_params.at("prompt_id");
+  auto job = store_.get_job(id);
+  if (!job || !is_terminal(job->status)) return Response::json(200, json::object());
+  return Response::json(200, {{id, history_of(*job)}});
+}
+
+Response ComfyPrompts::post_history(Request& request) {
+  const json body = optional_json_body(request);
+  if (body.value("clear", false)) store_.clear_history({});
+  const auto ids = string_list(body.value("delete", json::array()));
+  if (!ids.empty()) store_.clear_history(ids);
+  return empty_ok();
+}
+
+Response ComfyPrompts::free(Request& request) {
+  const json body = optional_json_body(request);
+  if ((body.value("unload_models", false) || body.value("free_memory", false)) && hooks_.free_memory) {
+    hooks_.free_memory();
+  }
+  return empty_ok();
+}
+
+}  // namespace df::api

@@ -1,0 +1,51 @@
+// ComfyUI's queue routes on Dream Forge jobs: /prompt, /queue, /interrupt, /history, /free.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "http/router.h"
+#include "registry/model_catalog.h"
+#include "store/store.h"
+
+namespace df::api {
+
+struct ComfyPromptHooks {
+  std::function<void(const std::string& prompt_id)> job_created;  // wake workers, follow it
+  std::function<void()> queue_changed;  // tell WebSocket clients (status message)
+  std::function<void()> free_memory;    // runners drop models and caches between jobs
+};
+
+class ComfyPrompts {
+ public:
+  ComfyPrompts(store::Store& store, const registry::ModelCatalog& models, std::string input_dir,
+               int max_attempts, ComfyPromptHooks hooks);
+  void register_routes(http::Router& router);
+  // Prompts waiting or running (ComfyUI's queue_remaining).
+  int64_t queue_remaining();
+
+ private:
+  http::Response post_prompt(http::Request& request);
+  http::Response get_prompt(http::Request& request);
+  http::Response get_queue(http::Request& request);
+  http::Response post_queue(http::Request& request);
+  http::Response interrupt(http::Request& request);
+  http::Response get_history(http::Request& request);
+  http::Response get_history_entry(http::Request& request);
+  http::Response post_history(http::Request& request);
+  http::Response free(http::Request& request);
+
+  nlohmann::json history_of(const Job& job);
+
+  store::Store& store_;
+  const registry::ModelCatalog& models_;
+  std::string input_dir_;
+  int max_attempts_;
+  ComfyPromptHooks hooks_;
+  std::atomic<int64_t> number_{0};
+};
+
+}  // namespace df::api

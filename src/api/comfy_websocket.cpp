@@ -1,0 +1,175 @@
+// ComfyUI's /ws on top of the job events.
+#include "api/comfy_websocket.h"
+
+#include <chrono>
+
+#include "core/ids.h"
+
+namespace df::api {
+
+using nlohmann::json;
+
+// One socket: registers under its client id, answers the first feature_flags message.
+class ComfyWebSocketHub::Client : public http::WebSocketHandler {
+ public:
+  Client(ComfyWebSocketHub& owner, std::string sid) : owner_(owner), sid_(std::move(sid)) {}
+  void on_open(std::shared_ptr<http::WebSocketConnection> connection) override {
+    connection_ = connection.get();
+    owner_.connect(sid_, std::move(connection));
+  }
+  void on_text(const std::string& text) override {
+    if (answered_) return;  // ComfyUI reads only a client's first message
+    answered_ = true;
+    const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (message.is_object() && message.value("type", "") == "feature_flags") {
+      owner_.send_to(sid_, {{"type", "feature_flags"}, {"data", owner_.server_flags_}});
+    }
+  }
+  void on_close() override { owner_.disconnect(sid_, connection_); }
+
+ private:
+  ComfyWebSocketHub& owner_;
+  std::string sid_;
+  const http::WebSocketConnection* connection_ = nullptr;
+  bool answered_ = false;
+};
+
+ComfyWebSocketHub::ComfyWebSocketHub(store::Store& store, EventHub& hub,
+                                     std::function<int64_t()> queue_remaining, json server_flags)
+    : store_(store), hub_(hub), queue_remaining_(std::move(queue_remaining)),
+      server_flags_(std::move(server_flags)) {
+  hub_token_ = hub_.subscribe(EventHub::kAnyJob, [this] {
+    {
+      std::lock_guard lock(wake_mutex_);
+      news_ = true;
+    }
+    wake_.notify_all();
+  });
+  follower_ = std::jthread([this](std::stop_token stop) { follow_jobs(stop); });
+}
+
+ComfyWebSocketHub::~ComfyWebSocketHub() {
+  hub_.unsubscribe(EventHub::kAnyJob, hub_token_);
+  follower_.request_stop();
+  wake_.notify_all();
+}
+
+void ComfyWebSocketHub::register_routes(http::Router& router) {
+  router.add("GET", "/ws", [this](http::Request& request) {
+    auto found = request.query.find("clientId");
+    const std::string sid = found != request.query.end() && !found->second.empty() ? found->second
+                                                                                   : random_hex(16);
+    return http::Response::websocket_upgrade(std::make_shared<Client>(*this, sid));
+  });
+}
+
+json ComfyWebSocketHub::status_message(bool with_sid, const std::string& sid) {
+  json data = {{"status", {{"exec_info", {{"queue_remaining", queue_remaining_()}}}}}};
+  if (with_sid) data["sid"] = sid;
+  return {{"type", "status"}, {"data", data}};
+}
+
+void ComfyWebSocketHub::connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection) {
+  {
+    std::lock_guard lock(clients_mutex_);
+    clients_[sid] = connection;  // a reconnect with the same id replaces the old socket
+  }
+  connection->send_text(status_message(true, sid).dump());
+}
+
+void ComfyWebSocketHub::disconnect(const std::string& sid, const http::WebSocketConnection* connection) {
+  std::lock_guard lock(clients_mutex_);
+  auto found = clients_.find(sid);
+  if (found != clients_.end() && found->second.get() == connection) clients_.erase(found);
+}
+
+void ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
+  std::shared_ptr<http::WebSocketConnection> connection;
+  {
+    std::lock_guard lock(clients_mutex_);
+    auto found = clients_.find(sid);
+    if (found == clients_.end()) return;
+    connection = found->second;
+  }
+  connection->send_text(message.dump());
+}
+
+void ComfyWebSocketHub::broadcast_status() {
+  const std::string text = status_message(false, "").dump();
+  std::lock_guard lock(clients_mutex_);
+  for (const auto& [sid, connection] : clients_) connection->send_text(text);
+}
+
+void ComfyWebSocketHub::follow_jobs(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    try {
+      discover_jobs();
+      for (auto it = jobs_.begin(); it != jobs_.end();) {
+        pump(it->first, it->second);
+        it = it->second.translator->finished() ? jobs_.erase(it) : std::next(it);
+      }
+    } catch (const std::exception&) {
+      // The store is unavailable for a moment: the next round reads on from the same event ids.
+    }
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, stop, std::chrono::milliseconds(250), [this] { return news_; });
+    news_ = false;
+  }
+}
+
+void ComfyWebSocketHub::follow(const std::string& job_id) {
+  {
+    std::lock_guard lock(wake_mutex_);
+    to_follow_.insert(job_id);
+    news_ = true;
+  }
+  wake_.notify_all();
+}
+
+void ComfyWebSocketHub::discover_jobs() {
+  std::set<std::string> requested;
+  {
+    std::lock_guard lock(wake_mutex_);
+    requested.swap(to_follow_);
+  }
+  std::vector<Job> found;
+  for (const auto& id : requested) {
+    if (auto job = store_.get_job(id)) found.push_back(std::move(*job));
+  }
+  for (auto status : {JobStatus::kQueued, JobStatus::kRunning}) {
+    store::JobFilter filter;
+    filter.status = status;
+    filter.limit = 1000;
+    for (auto& job : store_.list_jobs(filter).jobs) found.push_back(std::move(job));
+  }
+  for (const auto& job : found) {
+    if (jobs_.count(job.id)) continue;
+    FollowedJob followed;
+    followed.client_id = job.spec.value("comfy", json::object()).value("client_id", "");
+    followed.translator = std::make_unique<ComfyMessageTranslator>(job.id);
+    jobs_.emplace(job.id, std::move(followed));
+  }
+}
+
+void ComfyWebSocketHub::pump(const std::string& job_id, FollowedJob& job) {
+  while (true) {
+    auto events = store_.events_after(job_id, job.last_event_id, 500);
+    if (events.empty()) return;
+    for (const auto& event : events) {
+      job.last_event_id = event.id;
+      if (event.type == "job_started") broadcast_status();  // dequeued: the queue changed
+      for (const auto& message : job.translator->translate(event)) {
+        if (!job.client_id.empty()) send_to(job.client_id, message);
+      }
+      if (event.type == "job_finished") {
+        broadcast_status();
+        if (!job.client_id.empty()) {
+          send_to(job.client_id, {{"type", "executing"}, {"data", {{"node", nullptr}, {"prompt_id", job_id}}}});
+        }
+        return;
+      }
+    }
+  }
+}
+
+}  // namespace df::api

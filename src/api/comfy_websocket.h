@@ -1,0 +1,71 @@
+// ComfyUI's /ws: client sockets by id, status broadcasts, and each prompt's execution messages.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "api/comfy_messages.h"
+#include "api/event_hub.h"
+#include "http/router.h"
+#include "store/store.h"
+
+namespace df::api {
+
+class ComfyWebSocketHub {
+ public:
+  // `server_flags`: what the server answers a client's feature_flags message with.
+  ComfyWebSocketHub(store::Store& store, EventHub& hub, std::function<int64_t()> queue_remaining,
+                    nlohmann::json server_flags);
+  ~ComfyWebSocketHub();  // stops following jobs
+  ComfyWebSocketHub(const ComfyWebSocketHub&) = delete;
+  ComfyWebSocketHub& operator=(const ComfyWebSocketHub&) = delete;
+
+  // GET /ws?clientId=...
+  void register_routes(http::Router& router);
+  // Sends {"type":"status"} with the queue size to every client (the queue changed).
+  void broadcast_status();
+  // Starts following a job just created (so even a job that ends at once reports to its client).
+  void follow(const std::string& job_id);
+
+ private:
+  class Client;
+  struct FollowedJob {
+    std::string client_id;
+    int64_t last_event_id = 0;
+    std::unique_ptr<ComfyMessageTranslator> translator;
+  };
+
+  void connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection);
+  void disconnect(const std::string& sid, const http::WebSocketConnection* connection);
+  void send_to(const std::string& sid, const nlohmann::json& message);
+  nlohmann::json status_message(bool with_sid, const std::string& sid);
+  void follow_jobs(std::stop_token stop);
+  void discover_jobs();
+  void pump(const std::string& job_id, FollowedJob& job);
+
+  store::Store& store_;
+  EventHub& hub_;
+  std::function<int64_t()> queue_remaining_;
+  nlohmann::json server_flags_;
+
+  std::mutex clients_mutex_;
+  std::map<std::string, std::shared_ptr<http::WebSocketConnection>> clients_;
+
+  std::map<std::string, FollowedJob> jobs_;  // used by the follower thread only
+  std::mutex wake_mutex_;
+  std::set<std::string> to_follow_;  // guarded by wake_mutex_
+  std::condition_variable_any wake_;
+  bool news_ = false;
+  uint64_t hub_token_ = 0;
+  std::jthread follower_;
+};
+
+}  // namespace df::api

@@ -1,0 +1,48 @@
+// Validating ComfyUI API-format graphs.
+#include "api/workflow_validation.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "graph/node_schemas.h"
+#include "graph/workflow.h"
+
+namespace df::api {
+
+namespace fs = std::filesystem;
+
+graph::SchemaContext schema_context(const registry::ModelCatalog& models, const std::string& input_dir) {
+  graph::SchemaContext context;
+  for (const auto& model : models.list()) context.checkpoints.push_back(model.id);
+  std::error_code ignored;
+  for (const auto& entry : fs::recursive_directory_iterator(input_dir, ignored)) {
+    if (entry.is_regular_file()) {
+      context.input_images.push_back(fs::relative(entry.path(), input_dir).generic_string());
+    }
+  }
+  std::sort(context.input_images.begin(), context.input_images.end());
+  context.samplers = graph::supported_samplers();
+  context.schedulers = graph::supported_schedulers();
+  return context;
+}
+
+graph::ValidationResult validate_graph(const nlohmann::json& graph, const registry::ModelCatalog& models,
+                                       const std::string& input_dir,
+                                       const std::vector<std::string>& partial_targets) {
+  graph::Workflow workflow;
+  try {
+    workflow = graph::parse_workflow(graph);
+  } catch (const Error& e) {
+    graph::ValidationResult result;
+    result.error = {{"type", "invalid_prompt"},
+                    {"message", std::string("Invalid prompt: ") + e.what()},
+                    {"details", e.what()},
+                    {"extra_info", e.details()}};
+    return result;
+  }
+  return graph::validate_workflow(workflow, graph::builtin_node_schemas(),
+                                  schema_context(models, input_dir), partial_targets);
+}
+
+}  // namespace df::api

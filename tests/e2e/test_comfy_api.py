@@ -1,0 +1,159 @@
+"""ComfyUI clients against `dreamforge serve`: /prompt, /ws, /history, /view, /queue, /interrupt,
+written the way ComfyUI's own API examples are."""
+import io
+import json
+import urllib.parse
+import uuid
+
+import websocket
+from PIL import Image
+
+from service_support import comfy_graph
+
+
+def open_socket(service, client_id):
+    ws = websocket.WebSocket()
+    ws.connect(service.base_url.replace("http://", "ws://") + f"/ws?clientId={client_id}", timeout=60)
+    return ws
+
+
+def queue_prompt(service, prompt, client_id, **extra):
+    response = service.post("/prompt", {"prompt": prompt, "client_id": client_id, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def messages_until_done(ws, prompt_id):
+    """Reads JSON messages until `executing` with node null for this prompt (what ComfyUI's
+    websockets_api_example.py waits for)."""
+    received = []
+    while True:
+        frame = ws.recv()
+        if not isinstance(frame, str):
+            continue  # binary previews
+        message = json.loads(frame)
+        received.append(message)
+        data = message["data"]
+        if message["type"] == "executing" and data["node"] is None and data["prompt_id"] == prompt_id:
+            return received
+
+
+def test_the_websocket_api_example_flow_gets_the_image(start_service):
+    service = start_service()
+    client_id = str(uuid.uuid4())
+    ws = open_socket(service, client_id)
+    hello = json.loads(ws.recv())
+    assert hello == {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": client_id}}
+
+    answer = queue_prompt(service, comfy_graph(seed=42, steps=4, prefix="ComfyUI"), client_id)
+    assert set(answer) == {"prompt_id", "number", "node_errors"} and answer["node_errors"] == {}
+    prompt_id = answer["prompt_id"]
+    messages = messages_until_done(ws, prompt_id)
+    ws.close()
+
+    kinds = [m["type"] for m in messages]
+    assert kinds.index("execution_start") < kinds.index("execution_cached") < kinds.index("executing")
+    executing = [m["data"]["node"] for m in messages if m["type"] == "executing"]
+    assert executing[-1] is None and set(executing[:-1]) == {"3", "4", "5", "6", "7", "8", "9"}
+    progress = [m["data"] for m in messages if m["type"] == "progress"]
+    assert [p["value"] for p in progress] == [1, 2, 3, 4] and {p["max"] for p in progress} == {4}
+    assert all(p["prompt_id"] == prompt_id and p["node"] == "3" for p in progress)
+    executed = [m["data"] for m in messages if m["type"] == "executed"]
+    assert executed[0]["node"] == "9" and executed[0]["output"]["images"][0]["type"] == "output"
+    assert kinds.index("execution_success") < len(kinds) - 1
+    assert any(m["type"] == "status" for m in messages[kinds.index("execution_success"):])
+
+    history = service.get(f"/history/{prompt_id}").json()[prompt_id]
+    assert history["status"]["status_str"] == "success" and history["status"]["completed"] is True
+    assert history["prompt"][1] == prompt_id and history["prompt"][3]["client_id"] == client_id
+    images = history["outputs"]["9"]["images"]
+    assert len(images) == 1 and images[0]["filename"].startswith("ComfyUI_")
+    query = urllib.parse.urlencode({"filename": images[0]["filename"], "subfolder": images[0]["subfolder"],
+                                    "type": images[0]["type"]})
+    view = service.get(f"/view?{query}")
+    assert view.status_code == 200
+    image = Image.open(io.BytesIO(view.content))
+    assert image.size == (64, 64) and json.loads(image.text["prompt"])["3"]["inputs"]["seed"] == 42
+
+    # The same prompt is a Dream Forge job too, and /api/... answers like the plain path.
+    job = service.get(f"/v1/jobs/{prompt_id}").json()
+    assert job["type"] == "workflow" and job["status"] == "succeeded"
+    assert service.get(f"/api/history/{prompt_id}").json()[prompt_id]["outputs"] == history["outputs"]
+
+
+def test_a_client_chosen_prompt_id_and_extra_pnginfo_are_kept(start_service):
+    service = start_service()
+    prompt_id = str(uuid.uuid4())
+    workflow = {"nodes": [], "links": [], "version": 0.4}
+    answer = queue_prompt(service, comfy_graph(), "scripted", prompt_id=prompt_id,
+                          extra_data={"extra_pnginfo": {"workflow": workflow}, "api_key_comfy_org": "secret"})
+    assert answer["prompt_id"] == prompt_id
+    service.wait_for_job(prompt_id)
+    entry = service.get(f"/history/{prompt_id}").json()[prompt_id]
+    assert "api_key_comfy_org" not in entry["prompt"][3]
+    image = entry["outputs"]["9"]["images"][0]
+    view = service.get("/view", params={"filename": image["filename"], "type": "output"})
+    assert json.loads(Image.open(io.BytesIO(view.content)).text["workflow"]) == workflow
+    again = service.post("/prompt", {"prompt": comfy_graph(), "prompt_id": prompt_id})
+    assert again.status_code == 400
+
+
+def test_validation_errors_have_comfyuis_shape(start_service):
+    service = start_service()
+    assert service.post("/prompt", {"client_id": "x"}).json() == {
+        "error": {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided",
+                  "extra_info": {}},
+        "node_errors": {}}
+    broken = comfy_graph(ckpt="not-installed.safetensors")
+    broken["3"]["inputs"]["steps"] = 0
+    response = service.post("/prompt", {"prompt": broken})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"]["type"] == "prompt_outputs_failed_validation"
+    assert body["error"]["message"] == "Prompt outputs failed validation"
+    errors = {node: [e["type"] for e in entry["errors"]] for node, entry in body["node_errors"].items()}
+    assert errors == {"4": ["value_not_in_list"], "3": ["value_smaller_than_min"]}
+    assert body["node_errors"]["3"]["class_type"] == "KSampler"
+    assert body["node_errors"]["3"]["errors"][0]["extra_info"]["input_name"] == "steps"
+    unknown = {"1": {"class_type": "NoSuchNode", "inputs": {}}}
+    assert service.post("/prompt", {"prompt": unknown}).json()["error"]["type"] in ("missing_node_type", "invalid_prompt")
+
+
+def test_interrupt_stops_the_running_prompt_and_queue_delete_removes_a_pending_one(start_service):
+    service = start_service()
+    client_id = "interrupt-test"
+    ws = open_socket(service, client_id)
+    ws.recv()
+    running = queue_prompt(service, comfy_graph(steps=200), client_id)["prompt_id"]
+    pending = queue_prompt(service, comfy_graph(seed=9), client_id)["prompt_id"]
+    queue = service.get("/queue").json()
+    assert [t[1] for t in queue["queue_pending"]] == [pending] or [t[1] for t in queue["queue_pending"]] == [running, pending]
+    while True:  # wait until the sampler runs
+        message = json.loads(ws.recv())
+        if message["type"] == "progress":
+            break
+    assert service.get("/prompt").json() == {"exec_info": {"queue_remaining": 2}}
+    assert service.post("/queue", {"delete": [pending]}).status_code == 200
+    assert service.post("/interrupt", {"prompt_id": running}).status_code == 200
+    messages = messages_until_done(ws, running)
+    ws.close()
+    assert "execution_interrupted" in [m["type"] for m in messages]
+    entry = service.get(f"/history/{running}").json()[running]
+    assert entry["status"]["status_str"] == "error"
+    assert entry["status"]["messages"][-1][0] == "execution_interrupted"
+    assert service.get(f"/v1/jobs/{pending}").json()["status"] == "canceled"
+    assert service.get("/queue").json() == {"queue_running": [], "queue_pending": []}
+
+
+def test_history_lists_and_clears_without_losing_jobs(start_service):
+    service = start_service()
+    ids = [queue_prompt(service, comfy_graph(seed=s), "h")["prompt_id"] for s in (1, 2)]
+    for prompt_id in ids:
+        service.wait_for_job(prompt_id)
+    assert list(service.get("/history").json()) == ids
+    assert list(service.get("/history?max_items=1").json()) == ids[-1:]
+    assert service.post("/history", {"delete": [ids[0]]}).status_code == 200
+    assert list(service.get("/history").json()) == ids[1:]
+    service.post("/history", {"clear": True})
+    assert service.get("/history").json() == {}
+    assert service.get(f"/v1/jobs/{ids[0]}").json()["status"] == "succeeded"
