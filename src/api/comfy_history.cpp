@@ -87,4 +87,19 @@ json history_entry(const Job& job, const std::vector<Artifact>& artifacts,
           {"meta", meta}};
 }
 
+json load_history_entry(store::Store& store, const Job& job) {
+  std::vector<Event> events;
+  for (int64_t after = 0;;) {
+    auto page = store.events_after(job.id, after, 1000);
+    if (page.empty()) break;
+    after = page.back().id;
+    for (auto& event : page) {
+      if (event.type == "job_started" || event.type == "nodes_cached" || event.type == "temp_image") {
+        events.push_back(std::move(event));
+      }
+    }
+  }
+  return history_entry(job, store.list_artifacts(job.id), events);
+}
+
 }  // namespace df::api

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/job.h"
+#include "store/store.h"
 
 namespace df::api {
 
@@ -19,5 +20,7 @@ nlohmann::json job_outputs(const std::vector<Artifact>& artifacts, const std::ve
 // The history entry {prompt, outputs, status, meta} of a finished job.
 nlohmann::json history_entry(const Job& job, const std::vector<Artifact>& artifacts,
                              const std::vector<Event>& events);
+// The history entry of a finished job, read from the store.
+nlohmann::json load_history_entry(store::Store& store, const Job& job);
 
 }  // namespace df::api

@@ -176,21 +176,6 @@ Response ComfyPrompts::interrupt(Request& request) {
   return empty_ok();
 }
 
-json ComfyPrompts::history_of(const Job& job) {
-  std::vector<Event> events;
-  for (int64_t after = 0;;) {
-    auto page = store_.events_after(job.id, after, 1000);
-    if (page.empty()) break;
-    after = page.back().id;
-    for (auto& event : page) {
-      if (event.type == "job_started" || event.type == "nodes_cached" || event.type == "temp_image") {
-        events.push_back(std::move(event));
-      }
-    }
-  }
-  return history_entry(job, store_.list_artifacts(job.id), events);
-}
-
 Response ComfyPrompts::get_history(Request& request) {
   int max_items = -1;
   int offset = -1;
@@ -211,7 +196,7 @@ Response ComfyPrompts::get_history(Request& request) {
     if (max_items >= 0 && jobs.size() > static_cast<size_t>(max_items)) jobs.resize(static_cast<size_t>(max_items));
   }
   json history = json::object();
-  for (const auto& job : jobs) history[job.id] = history_of(job);
+  for (const auto& job : jobs) history[job.id] = load_history_entry(store_, job);
   return Response::json(200, history);
 }
 
@@ -219,7 +204,7 @@ Response ComfyPrompts::get_history_entry(Request& request) {
   const std::string& id = request.path_params.at("prompt_id");
   auto job = store_.get_job(id);
   if (!job || !is_terminal(job->status)) return Response::json(200, json::object());
-  return Response::json(200, {{id, history_of(*job)}});
+  return Response::json(200, {{id, load_history_entry(store_, *job)}});
 }
 
 Response ComfyPrompts::post_history(Request& request) {

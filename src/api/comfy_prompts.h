@@ -38,8 +38,6 @@ class ComfyPrompts {
   http::Response post_history(http::Request& request);
   http::Response free(http::Request& request);
 
-  nlohmann::json history_of(const Job& job);
-
   store::Store& store_;
   const registry::ModelCatalog& models_;
   std::string input_dir_;

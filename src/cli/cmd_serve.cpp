@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/api_service.h"
+#include "api/comfy_jobs.h"
 #include "api/comfy_prompts.h"
 #include "api/comfy_websocket.h"
 #include "api/event_hub.h"
@@ -62,6 +63,7 @@ class Service {
     std::unique_ptr<api::ApiService> api;
     std::unique_ptr<api::ComfyPrompts> comfy_prompts;
     std::unique_ptr<api::ComfyWebSocketHub> comfy_ws;
+    std::unique_ptr<api::ComfyJobs> comfy_jobs;
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -90,6 +92,8 @@ class Service {
                                                           options_.max_attempts, hooks);
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
+      comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
+      comfy_jobs->register_routes(router);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
       limits.threads = options_.http_threads;

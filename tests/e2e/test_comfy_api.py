@@ -157,3 +157,31 @@ def test_history_lists_and_clears_without_losing_jobs(start_service):
     service.post("/history", {"clear": True})
     assert service.get("/history").json() == {}
     assert service.get(f"/v1/jobs/{ids[0]}").json()["status"] == "succeeded"
+
+
+def test_the_frontends_jobs_api_lists_queue_and_history(start_service):
+    service = start_service()
+    done = queue_prompt(service, comfy_graph(seed=3), "fe")["prompt_id"]
+    service.wait_for_job(done)
+    failed = queue_prompt(service, comfy_graph(seed=4, steps=200), "fe")["prompt_id"]
+    service.post("/interrupt", {"prompt_id": failed})  # queued or already running: it ends canceled
+    service.post("/queue", {"delete": [failed]})
+    service.wait_for_job(failed)
+
+    history = service.get("/api/jobs?status=completed,failed,cancelled&limit=10&offset=0").json()
+    assert history["pagination"] == {"offset": 0, "limit": 10, "total": 2, "has_more": False}
+    by_id = {job["id"]: job for job in history["jobs"]}
+    assert [job["id"] for job in history["jobs"]] == [failed, done]  # newest first
+    assert by_id[done]["status"] == "completed" and by_id[done]["outputs_count"] == 1
+    assert by_id[done]["preview_output"]["nodeId"] == "9" and by_id[done]["preview_output"]["type"] == "output"
+    assert isinstance(by_id[done]["create_time"], int)
+    assert by_id[failed]["status"] == "cancelled"
+    assert service.get("/api/jobs?status=in_progress,pending&limit=200").json()["jobs"] == []
+
+    detail = service.get(f"/api/jobs/{done}").json()
+    assert detail["outputs"]["9"]["images"][0]["type"] == "output"
+    assert detail["execution_status"]["status_str"] == "success"
+    assert detail["workflow"]["prompt"]["3"]["inputs"]["seed"] == 3
+    assert service.get("/api/jobs/nope").status_code == 404
+    assert service.get("/api/jobs?status=sleeping").status_code == 400
+    assert service.get("/api/jobs?limit=0").status_code == 400
