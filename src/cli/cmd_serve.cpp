@@ -16,6 +16,7 @@
 #include "blob/blob_store.h"
 #include "cli/service_options.h"
 #include "http/server.h"
+#include "http/static_files.h"
 #include "registry/model_catalog.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
@@ -29,6 +30,14 @@ std::string worker_id(int index) {
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(index);
+}
+
+// The ComfyUI web frontend at / and every path no other route claims.
+void serve_front_end(http::Router& router, const std::string& root) {
+  router.add("GET", "/", [root](http::Request&) { return http::static_file_response(root, ""); });
+  router.add("GET", "/{path...}", [root](http::Request& request) {
+    return http::static_file_response(root, request.path_params.at("path"));
+  });
 }
 
 // One worker thread with its runner.
@@ -94,6 +103,7 @@ class Service {
       comfy_ws->register_routes(router);
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
       comfy_jobs->register_routes(router);
+      if (!options_.front_end_root.empty()) serve_front_end(router, options_.front_end_root);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
       limits.threads = options_.http_threads;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sys/stat.h>
 
+#include "cli/front_end_location.h"
 #include "cli/runner_location.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -30,6 +31,11 @@ void ServiceOptions::resolve() {
   if (models_dir.empty()) models_dir = (fs::path(data_dir) / "models").string();
   models_dir = fs::absolute(models_dir).lexically_normal().string();
   if (runner.empty()) runner = runner_executable();
+  if (front_end_root.empty()) front_end_root = installed_front_end_root();
+  if (!front_end_root.empty() && !fs::is_regular_file(fs::path(front_end_root) / "index.html")) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "DREAMFORGE_FRONT_END_ROOT: no index.html in '" + front_end_root + "'");
+  }
   if (queue_url != "db") {
     throw Error(ErrorCode::kInvalidArgument,
                 "DREAMFORGE_QUEUE_URL: unsupported queue '" + queue_url + "' (this build knows 'db')");
@@ -85,6 +91,9 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_MAX_BODY_BYTES")->capture_default_str();
     command.add_option("--url-ttl", o.url_ttl_s, "Seconds a signed artifact URL stays valid")
         ->envname("DREAMFORGE_URL_TTL")->capture_default_str();
+    command.add_option("--front-end-root", o.front_end_root,
+                       "ComfyUI web frontend folder served at / (default: the installed package)")
+        ->envname("DREAMFORGE_FRONT_END_ROOT");
     command.add_option("--http-threads", o.http_threads, "Threads serving HTTP")
         ->envname("DREAMFORGE_HTTP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
   }

@@ -29,6 +29,7 @@ struct ServiceOptions {
   int64_t max_body_bytes = 32 * 1024 * 1024;
   int64_t url_ttl_s = 3600;
   int http_threads = 4;
+  std::string front_end_root;  // the ComfyUI web frontend served at /; default: the installed one
 
   // Resolved paths below the data directory.
   std::string checkpoints_dir() const;

@@ -185,3 +185,17 @@ def test_the_frontends_jobs_api_lists_queue_and_history(start_service):
     assert service.get("/api/jobs/nope").status_code == 404
     assert service.get("/api/jobs?status=sleeping").status_code == 400
     assert service.get("/api/jobs?limit=0").status_code == 400
+
+
+def test_the_web_frontend_is_served_at_the_root(start_service):
+    service = start_service()
+    index = service.get("/")
+    assert index.status_code == 200 and index.headers["Content-Type"].startswith("text/html")
+    assert index.headers["Cache-Control"] == "no-cache"
+    script = next(part.split('"')[0] for part in index.text.split('src="')[1:] if part.split('"')[0].endswith(".js"))
+    js = service.get("/" + script.lstrip("./"))
+    assert js.status_code == 200 and js.headers["Content-Type"] == "application/javascript"
+    assert service.get("/assets/no-such-file.js").status_code == 404
+    escape = service.get("/%2e%2e/%2e%2e/secret.key")
+    secret = (service.data_dir / "secret.key").read_text()
+    assert escape.status_code in (403, 404) and secret not in escape.text
