@@ -39,6 +39,14 @@ Response Response::event_stream(std::shared_ptr<StreamSource> source) {
   return response;
 }
 
+Response Response::websocket_upgrade(std::shared_ptr<WebSocketHandler> handler) {
+  Response response;
+  response.status = 101;
+  response.content_type.clear();
+  response.websocket = std::move(handler);
+  return response;
+}
+
 int http_status_for(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:

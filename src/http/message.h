@@ -75,7 +75,7 @@ struct Response {
   std::string body;
   std::shared_ptr<StreamSource> stream;  // when set, `body` is ignored and the stream is sent
   // When set and the request asked for a WebSocket upgrade, the server upgrades and hands the
-  // connection to the handler (a request without the upgrade gets 426 upgrade_required).
+  // connection to the handler (a request without the upgrade gets 426 with code bad_request).
   std::shared_ptr<WebSocketHandler> websocket;
 
   static Response json(int status, const nlohmann::json& body);
@@ -83,6 +83,7 @@ struct Response {
                        std::string content_type = "text/plain; charset=utf-8");
   // A Server-Sent Events response (text/event-stream, no caching, no proxy buffering).
   static Response event_stream(std::shared_ptr<StreamSource> source);
+  // Accepts a WebSocket upgrade for `handler` (see `websocket`).
   static Response websocket_upgrade(std::shared_ptr<WebSocketHandler> handler);
 };
 

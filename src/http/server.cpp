@@ -1,5 +1,5 @@
 // The HTTP/1.1 server: Beast sessions on Asio threads with limits, correlation ids, error
-// envelopes and polled response streams (Server-Sent Events).
+// envelopes, polled response streams (Server-Sent Events) and hand-over to WebSockets.
 #include "http/server.h"
 
 #include <algorithm>
@@ -9,7 +9,6 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/algorithm/string/predicate.hpp>
@@ -22,9 +21,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "http/correlation_id.h"
 #include "http/request_target.h"
+#include "http/server_context.h"
+#include "http/websocket_session.h"
 
 namespace df::http {
 namespace {
@@ -42,19 +44,6 @@ using Milliseconds = std::chrono::milliseconds;
 constexpr Milliseconds kLingerOnClose{1000};
 // How long the acceptor pauses after a failed accept (out of file descriptors) before trying again.
 constexpr Milliseconds kAcceptRetryDelay{100};
-
-class Session;
-
-// What the server shares with its sessions. Sessions hold it by shared_ptr, so it outlives them.
-struct ServerContext {
-  const Router& router;
-  ServerLimits limits;
-  std::function<void(const RequestRecord&)> on_request;
-
-  std::mutex mutex;  // guards what follows
-  bool stopping = false;
-  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions;
-};
 
 // Lets a StreamSource wake its session from any thread, also after the stream ended.
 class StreamWaker {
@@ -87,11 +76,22 @@ struct Exchange {
   int status = 0;
   std::string error;  // what() of an unexpected exception
   Clock::time_point started;
+
+  RequestRecord to_record() const {
+    RequestRecord record;
+    record.method = method;
+    record.route = route;
+    record.status = status;
+    record.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    record.correlation_id = correlation_id;
+    record.error = error;
+    return record;
+  }
 };
 
 // One client connection: reads requests, runs handlers, writes responses or streams. Every
 // handler of a session runs on its strand, so its members need no locks.
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public ServerConnection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerContext> context)
       : stream_(std::move(socket)),
@@ -99,23 +99,18 @@ class Session : public std::enable_shared_from_this<Session> {
         request_timer_(stream_.get_executor()),
         poll_timer_(stream_.get_executor()) {}
 
-  ~Session() {
+  ~Session() override {
     if (waker_) waker_->disable();
-    std::lock_guard lock(context_->mutex);
-    context_->sessions.erase(this);
+    context_->remove(this);
   }
 
   void start() {
-    {
-      std::lock_guard lock(context_->mutex);
-      if (context_->stopping) return;
-      context_->sessions.emplace(this, weak_from_this());
-    }
+    if (!context_->add(this, weak_from_this())) return;
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
   }
 
   // Closes the connection (ending a stream in progress); callable from any thread.
-  void close() {
+  void close() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       if (self->source_) {
         self->end_stream();
@@ -126,7 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  const ServerLimits& limits() const { return context_->limits; }
+  const ServerLimits& limits() const { return context_->limits(); }
 
   // --- Reading a request -------------------------------------------------------------------
 
@@ -253,7 +248,7 @@ class Session : public std::enable_shared_from_this<Session> {
       request.path = std::move(target.path);
       request.query = std::move(target.query);
       exchange_.route = request.path;
-      const Route& route = context_->router.match(request);
+      const Route& route = context_->router().match(request);
       exchange_.route = route.pattern;
       return route.handler(request);
     } catch (const Error& error) {
@@ -274,15 +269,38 @@ class Session : public std::enable_shared_from_this<Session> {
     exchange_.route = request.target;
     exchange_.correlation_id = request.correlation_id;
     Response response = respond(request);
-    bool keep_alive = message.keep_alive() && !stopping();
+    if (response.websocket) {
+      if (boost::beast::websocket::is_upgrade(message)) return upgrade(std::move(response));
+      response = upgrade_required();
+    }
+    bool keep_alive = message.keep_alive() && !context_->stopping();
     bool head = request.method == "HEAD";
     if (response.stream && !head) return start_stream(std::move(response));
     send(std::move(response), keep_alive, head);
   }
 
-  bool stopping() const {
-    std::lock_guard lock(context_->mutex);
-    return context_->stopping;
+  // --- WebSocket upgrades --------------------------------------------------------------------
+
+  // The WebSocket takes the connection over; this session ends without touching it again.
+  void upgrade(Response response) {
+    closed_ = true;
+    stream_.expires_never();
+    WebSocketUpgrade upgrade{parser_->release(), std::move(response.websocket),
+                             exchange_.to_record(), exchange_.started};
+    start_websocket_session(std::move(stream_), std::move(upgrade), context_);
+  }
+
+  // The answer of a WebSocket route to a request that did not ask for the upgrade.
+  Response upgrade_required() const {
+    Response response = error_response(
+        Error(ErrorCode::kBadRequest,
+              "this address speaks WebSocket only: connect with a WebSocket client (a GET request "
+              "with \"Upgrade: websocket\")"),
+        exchange_.correlation_id);
+    response.status = 426;
+    response.headers.emplace_back("Upgrade", "websocket");
+    response.headers.emplace_back("Connection", "Upgrade");
+    return response;
   }
 
   // --- Writing a response -------------------------------------------------------------------
@@ -320,21 +338,7 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
-  void record() {
-    if (!context_->on_request) return;
-    RequestRecord record;
-    record.method = exchange_.method;
-    record.route = exchange_.route;
-    record.status = exchange_.status;
-    record.seconds = std::chrono::duration<double>(Clock::now() - exchange_.started).count();
-    record.correlation_id = exchange_.correlation_id;
-    record.error = exchange_.error;
-    try {
-      context_->on_request(record);
-    } catch (...) {
-      // The response is already out; a failing access log must not take the connection down.
-    }
-  }
+  void record() { context_->report(exchange_.to_record()); }
 
   // --- Streaming ----------------------------------------------------------------------------
 
@@ -553,7 +557,7 @@ Server::Server(const Router& router, ServerLimits limits,
 Server::~Server() { stop(); }
 
 void Server::start(const std::string& host, uint16_t port) {
-  if (!impl_->threads.empty() || impl_->context->stopping) {
+  if (!impl_->threads.empty() || impl_->context->stopping()) {
     throw Error(ErrorCode::kInternal, "the HTTP server can be started only once");
   }
   std::string where = host + ":" + std::to_string(port);
@@ -577,7 +581,7 @@ void Server::start(const std::string& host, uint16_t port) {
   }
   impl_->port = acceptor.local_endpoint().port();
   impl_->accept();
-  int threads = std::max(1, impl_->context->limits.threads);
+  int threads = std::max(1, impl_->context->limits().threads);
   for (int i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([this] { impl_->io.run(); });
   }
@@ -586,19 +590,14 @@ void Server::start(const std::string& host, uint16_t port) {
 uint16_t Server::port() const { return impl_->port; }
 
 void Server::stop() {
-  std::vector<std::weak_ptr<Session>> sessions;
-  {
-    std::lock_guard lock(impl_->context->mutex);
-    impl_->context->stopping = true;
-    for (const auto& [key, session] : impl_->context->sessions) sessions.push_back(session);
-  }
+  std::vector<std::weak_ptr<ServerConnection>> connections = impl_->context->begin_stop();
   asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
     impl->accept_retry_timer.cancel();
   });
-  for (const auto& weak : sessions) {
-    if (auto session = weak.lock()) session->close();
+  for (const auto& weak : connections) {
+    if (auto connection = weak.lock()) connection->close();
   }
   // Every connection is closing, so the io threads run out of work and return.
   for (std::thread& thread : impl_->threads) thread.join();

@@ -19,16 +19,26 @@ struct ServerLimits {
                                    // (or one stream chunk) not taken by the client within it too
   int stream_poll_ms = 250;        // how often a StreamSource is polled when nobody wakes it
   int threads = 4;                 // Asio threads running handlers
+
+  // WebSockets: an incoming message over this size closes the connection (close code 1009).
+  std::size_t websocket_max_message_bytes = 1024 * 1024;
+  // A WebSocket silent for half of this gets a ping; one silent for all of it is closed.
+  int websocket_idle_timeout_ms = 300000;
+  // A client that lets more outgoing messages (or bytes) pile up than this is disconnected.
+  std::size_t websocket_max_queued_messages = 1000;
+  std::size_t websocket_max_queued_bytes = 64 * 1024 * 1024;
 };
 
 // Called once per finished request (for access logs and metrics).
 struct RequestRecord {
   std::string method;
   std::string route;  // the matched pattern ("/v1/jobs/{id}"), or the path when none matched
-  int status = 0;
-  double seconds = 0;
+  int status = 0;      // 101 for a WebSocket, recorded when it ends
+  double seconds = 0;  // for a WebSocket, from the upgrade request until the connection ended
   std::string correlation_id;
-  std::string error;  // what() of an exception a handler let escape (never sent to the client)
+  // What() of an exception a handler let escape, or why the server cut a WebSocket off (never
+  // sent to the client).
+  std::string error;
 };
 
 class Server {
@@ -45,7 +55,8 @@ class Server {
   void start(const std::string& host, uint16_t port);
   uint16_t port() const;  // the bound port (after start)
   // Stops accepting, closes connections (streams too, without their last chunk, so clients see
-  // them cut short), joins the threads. Idempotent; not to be called from a handler.
+  // them cut short; WebSockets with close code 1001 "going away", cut off after a second when the
+  // client does not answer), joins the threads. Idempotent; not to be called from a handler.
   void stop();
 
  private:
