@@ -1,4 +1,4 @@
-// Registers a ComfyUI-compatible route under its plain path and under the "/api" prefix.
+// ComfyUI-compatible routes: registered under their plain path and "/api", errors as bare statuses.
 #pragma once
 
 #include <string>
@@ -12,5 +12,9 @@ namespace df::api {
 // only the plain one.
 void add_comfy_route(http::Router& router, const std::string& method, const std::string& path,
                      http::Handler handler);
+
+// `handler` with its df::Error answered the way ComfyUI answers errors on its file routes: a bare
+// status (http_status_for the code) with the message as plain text, not the /v1 envelope.
+http::Handler with_plain_errors(http::Handler handler);
 
 }  // namespace df::api

@@ -2,10 +2,9 @@
 #include "api/multipart.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <boost/algorithm/string/case_conv.hpp>
 #include <boost/algorithm/string/predicate.hpp>
+#include <utility>
 
 #include "core/error.h"
 
@@ -45,7 +44,8 @@ std::vector<std::pair<std::string, std::string>> parse_parameters(std::string_vi
     if (at == std::string_view::npos) return parameters;  // a trailing ';'
     const std::size_t equals = text.find('=', at);
     if (equals == std::string_view::npos) throw_bad_header(header, "a parameter has no value");
-    std::string key = boost::algorithm::to_lower_copy(std::string(trim(text.substr(at, equals - at))));
+    std::string key =
+        boost::algorithm::to_lower_copy(std::string(trim(text.substr(at, equals - at))));
     if (key.empty()) throw_bad_header(header, "a parameter has no name");
     at = std::min(text.find_first_not_of(kWhitespace, equals + 1), text.size());
     std::string value;
@@ -70,8 +70,8 @@ std::vector<std::pair<std::string, std::string>> parse_parameters(std::string_vi
   }
 }
 
-const std::string* find_parameter(const std::vector<std::pair<std::string, std::string>>& parameters,
-                                  std::string_view key) {
+const std::string* find_parameter(
+    const std::vector<std::pair<std::string, std::string>>& parameters, std::string_view key) {
   for (const auto& [name, value] : parameters) {
     if (name == key) return &value;
   }
@@ -99,8 +99,7 @@ PartHeaders parse_part_headers(std::string_view block) {
     const std::string_view line = block.substr(0, end);
     block.remove_prefix(std::min(end + kCrlf.size(), block.size()));
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0 ||
-        line.find_first_of(kWhitespace) < colon) {
+    if (colon == std::string_view::npos || colon == 0 || line.find_first_of(kWhitespace) < colon) {
       throw_malformed("a part header line is not 'Name: value'");
     }
     const std::string_view name = line.substr(0, colon);

@@ -9,8 +9,12 @@
 #include <vector>
 
 #include "api/api_service.h"
+#include "api/comfy_files.h"
 #include "api/comfy_jobs.h"
 #include "api/comfy_prompts.h"
+#include "api/comfy_settings.h"
+#include "api/comfy_system.h"
+#include "api/comfy_userdata.h"
 #include "api/comfy_websocket.h"
 #include "api/event_hub.h"
 #include "blob/blob_store.h"
@@ -73,6 +77,10 @@ class Service {
     std::unique_ptr<api::ComfyPrompts> comfy_prompts;
     std::unique_ptr<api::ComfyWebSocketHub> comfy_ws;
     std::unique_ptr<api::ComfyJobs> comfy_jobs;
+    std::unique_ptr<api::ComfySystem> comfy_system;
+    std::unique_ptr<api::ComfyFiles> comfy_files;
+    std::unique_ptr<api::ComfyUserData> comfy_userdata;
+    std::unique_ptr<api::ComfySettings> comfy_settings;
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -103,6 +111,15 @@ class Service {
       comfy_ws->register_routes(router);
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
       comfy_jobs->register_routes(router);
+      comfy_system = std::make_unique<api::ComfySystem>(*catalog_, options_.input_dir(), feature_flags);
+      comfy_system->register_routes(router);
+      comfy_files = std::make_unique<api::ComfyFiles>(
+          api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()});
+      comfy_files->register_routes(router);
+      comfy_userdata = std::make_unique<api::ComfyUserData>(options_.user_dir());
+      comfy_userdata->register_routes(router);
+      comfy_settings = std::make_unique<api::ComfySettings>(options_.user_dir());
+      comfy_settings->register_routes(router);
       if (!options_.front_end_root.empty()) serve_front_end(router, options_.front_end_root);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);

@@ -30,15 +30,16 @@ TEST(Multipart, BoundaryFromContentType) {
 }
 
 TEST(Multipart, BoundaryRefusedWhenMissingOrMalformed) {
-  for (const char* type : {"application/json", "multipart/form-data",
-                           "multipart/form-data; boundary=", "multipart/form-data; boundary=a;b",
-                           "multipart/form-data; boundary=\"unclosed", "multipart/mixed; boundary=x",
-                           "multipart/form-data; boundary=\"trailing \"",
-                           "multipart/form-data; boundary=has\"quote"}) {
+  for (const char* type :
+       {"application/json", "multipart/form-data", "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=a;b", "multipart/form-data; boundary=\"unclosed",
+        "multipart/mixed; boundary=x", "multipart/form-data; boundary=\"trailing \"",
+        "multipart/form-data; boundary=has\"quote"}) {
     EXPECT_EQ(code_of([&] { multipart_boundary(type); }), ErrorCode::kBadRequest) << type;
   }
-  EXPECT_EQ(code_of([] { multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'x')); }),
-            ErrorCode::kBadRequest);
+  EXPECT_EQ(
+      code_of([] { multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'x')); }),
+      ErrorCode::kBadRequest);
 }
 
 TEST(Multipart, ParsesFieldsAndFiles) {

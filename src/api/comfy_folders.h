@@ -1,0 +1,31 @@
+// ComfyUI's file folders by type ("input", "output", "temp") and its annotated file names.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace df::api {
+
+struct ComfyFolders {
+  std::filesystem::path input;   // LoadImage reads here; uploads go here by default
+  std::filesystem::path output;  // SaveImage writes here
+  std::filesystem::path temp;    // PreviewImage writes here
+
+  // The folder of `type`, or nullptr when it is not one of the three.
+  const std::filesystem::path* by_type(std::string_view type) const;
+};
+
+// Whether `type` is "input", "output" or "temp".
+bool is_comfy_folder_type(std::string_view type);
+
+// A file name with an optional " [output]", " [input]" or " [temp]" suffix that picks its folder.
+struct AnnotatedName {
+  std::string name;                 // without the suffix
+  std::optional<std::string> type;  // "output", "input" or "temp" when the suffix was there
+};
+
+AnnotatedName split_annotated_name(std::string_view name);
+
+}  // namespace df::api

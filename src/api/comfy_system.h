@@ -1,0 +1,42 @@
+// ComfyUI's read-only information routes: node definitions (/object_info), models, system stats,
+// feature flags, and the empty answers for features Dream Forge does not have (embeddings,
+// extensions, translations, templates, subgraphs).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "graph/node_schema.h"
+#include "http/router.h"
+#include "registry/model_catalog.h"
+
+namespace df::api {
+
+class ComfySystem {
+ public:
+  // `input_dir`: where LoadImage's choices come from. `feature_flags`: what GET /features answers
+  // (the same flags the WebSocket sends).
+  ComfySystem(const registry::ModelCatalog& models, std::string input_dir,
+              nlohmann::json feature_flags);
+
+  // GET /object_info, /object_info/{class}, /system_stats, /features, /embeddings, /extensions,
+  // /i18n, /models, /models/{folder}, /experiment/models, /experiment/models/{folder},
+  // /workflow_templates, /global_subgraphs, /global_subgraphs/{id} (each also under "/api"), and
+  // /internal/folder_paths.
+  void register_routes(http::Router& router);
+
+ private:
+  nlohmann::json object_info() const;
+  nlohmann::json node_info(const std::string& class_type) const;
+  // The model files of `folder` ("checkpoints" is the only model folder Dream Forge uses) as
+  // /experiment/models/{folder} lists them; Error(kNotFound) for other folders.
+  nlohmann::json model_files(const std::string& folder) const;
+  nlohmann::json model_names(const std::string& folder) const;
+
+  const registry::ModelCatalog& models_;
+  std::string input_dir_;
+  nlohmann::json feature_flags_;
+  graph::NodeSchemaRegistry schemas_;
+};
+
+}  // namespace df::api
