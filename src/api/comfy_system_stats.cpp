@@ -2,6 +2,7 @@
 #include "api/comfy_system_stats.h"
 
 #include <charconv>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -40,14 +41,19 @@ std::string read_text(const std::string& path) {
   return std::string(bytes.begin(), bytes.end());
 }
 
+// The program and its subcommand ("dreamforge", "serve"): options are left out, as their values
+// may hold credentials (database and storage URLs) that clients must not see.
 json command_line() {
   const std::string text = read_text("/proc/self/cmdline");
-  json argv = json::array();
-  for (size_t start = 0; start < text.size();) {
+  std::vector<std::string> arguments;
+  for (size_t start = 0; start < text.size() && arguments.size() < 2;) {
     const size_t end = std::min(text.find('\0', start), text.size());
-    argv.push_back(text.substr(start, end - start));
+    arguments.push_back(text.substr(start, end - start));
     start = end + 1;
   }
+  json argv = json::array();
+  if (!arguments.empty()) argv.push_back(std::filesystem::path(arguments[0]).filename().string());
+  if (arguments.size() > 1 && !arguments[1].starts_with('-')) argv.push_back(arguments[1]);
   return argv;
 }
 

@@ -17,8 +17,9 @@ struct MemoryInfo {
 MemoryInfo parse_meminfo(std::string_view text);
 
 // ComfyUI's {"system": {...}, "devices": [...]} for this process: RAM from /proc/meminfo, argv
-// from /proc/self/cmdline, Dream Forge's version as comfyui_version, and the CPU as the one
-// device (the HTTP service does not drive a GPU itself; its runners may).
+// as the program name and subcommand only (no options, which may hold credentials), Dream Forge's
+// version as comfyui_version, and the CPU as the one device (the HTTP service does not drive a GPU
+// itself; its runners may).
 nlohmann::json system_stats();
 
 }  // namespace df::api
