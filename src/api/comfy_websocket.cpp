@@ -22,6 +22,11 @@ class ComfyWebSocketHub::Client : public http::WebSocketHandler {
     answered_ = true;
     const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (message.is_object() && message.value("type", "") == "feature_flags") {
+      const json flags = message.value("data", json::object());
+      if (flags.is_object() && flags.value("supports_preview_metadata", false)) {
+        std::lock_guard lock(owner_.clients_mutex_);
+        owner_.preview_metadata_clients_.insert(sid_);
+      }
       owner_.send_to(sid_, {{"type", "feature_flags"}, {"data", owner_.server_flags_}});
     }
   }
@@ -73,6 +78,7 @@ void ComfyWebSocketHub::connect(const std::string& sid, std::shared_ptr<http::We
   {
     std::lock_guard lock(clients_mutex_);
     clients_[sid] = connection;  // a reconnect with the same id replaces the old socket
+    preview_metadata_clients_.erase(sid);  // until this socket announces its own flags
   }
   connection->send_text(status_message(true, sid).dump());
 }
@@ -80,7 +86,10 @@ void ComfyWebSocketHub::connect(const std::string& sid, std::shared_ptr<http::We
 void ComfyWebSocketHub::disconnect(const std::string& sid, const http::WebSocketConnection* connection) {
   std::lock_guard lock(clients_mutex_);
   auto found = clients_.find(sid);
-  if (found != clients_.end() && found->second.get() == connection) clients_.erase(found);
+  if (found != clients_.end() && found->second.get() == connection) {
+    clients_.erase(found);
+    preview_metadata_clients_.erase(sid);
+  }
 }
 
 void ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
@@ -92,6 +101,43 @@ void ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
     connection = found->second;
   }
   connection->send_text(message.dump());
+}
+
+namespace {
+
+void append_u32_be(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((value >> shift) & 0xff);
+}
+
+}  // namespace
+
+void ComfyWebSocketHub::send_preview(const std::string& client_id, const std::string& prompt_id,
+                                     const std::string& node, const std::vector<uint8_t>& jpeg) {
+  if (client_id.empty()) return;
+  std::shared_ptr<http::WebSocketConnection> connection;
+  bool with_metadata = false;
+  {
+    std::lock_guard lock(clients_mutex_);
+    auto found = clients_.find(client_id);
+    if (found == clients_.end()) return;
+    connection = found->second;
+    with_metadata = preview_metadata_clients_.count(client_id) > 0;
+  }
+  std::string frame;
+  if (with_metadata) {  // PREVIEW_IMAGE_WITH_METADATA
+    const std::string metadata = json{{"node_id", node},         {"prompt_id", prompt_id},
+                                      {"display_node_id", node}, {"parent_node_id", nullptr},
+                                      {"real_node_id", node},    {"image_type", "image/jpeg"}}
+                                     .dump();
+    append_u32_be(frame, 4);
+    append_u32_be(frame, static_cast<uint32_t>(metadata.size()));
+    frame += metadata;
+  } else {  // PREVIEW_IMAGE, format 1 = JPEG
+    append_u32_be(frame, 1);
+    append_u32_be(frame, 1);
+  }
+  frame.append(jpeg.begin(), jpeg.end());
+  connection->send_binary(std::move(frame));
 }
 
 void ComfyWebSocketHub::broadcast_status() {

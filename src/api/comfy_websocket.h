@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,10 @@ class ComfyWebSocketHub {
   void broadcast_status();
   // Starts following a job just created (so even a job that ends at once reports to its client).
   void follow(const std::string& job_id);
+  // A binary preview frame to a client: type 4 with metadata for clients that announced
+  // supports_preview_metadata, else type 1 (JPEG).
+  void send_preview(const std::string& client_id, const std::string& prompt_id,
+                    const std::string& node, const std::vector<uint8_t>& jpeg);
 
  private:
   class Client;
@@ -58,6 +63,7 @@ class ComfyWebSocketHub {
 
   std::mutex clients_mutex_;
   std::map<std::string, std::shared_ptr<http::WebSocketConnection>> clients_;
+  std::set<std::string> preview_metadata_clients_;  // sids that announced supports_preview_metadata
 
   std::map<std::string, FollowedJob> jobs_;  // used by the follower thread only
   std::mutex wake_mutex_;

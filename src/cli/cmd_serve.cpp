@@ -2,8 +2,10 @@
 #include "cli/cmd_serve.h"
 
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "api/comfy_websocket.h"
 #include "api/event_hub.h"
 #include "blob/blob_store.h"
+#include "core/job_spec.h"
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
@@ -109,6 +112,12 @@ class Service {
                                                           options_.max_attempts, hooks);
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
+      {
+        std::lock_guard lock(preview_mutex_);
+        preview_sink_ = [&comfy_ws](const Job& job, const std::string& node, const std::vector<uint8_t>& jpeg) {
+          comfy_ws->send_preview(job_client_id(job), job.id, node, jpeg);
+        };
+      }
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
       comfy_jobs->register_routes(router);
       comfy_system = std::make_unique<api::ComfySystem>(*catalog_, options_.input_dir(), feature_flags);
@@ -140,6 +149,10 @@ class Service {
     sigwait(&signals, &signal);
     std::cout << "dreamforge: stopping (" << strsignal(signal) << ")" << std::endl;
     if (server) server->stop();
+    {
+      std::lock_guard lock(preview_mutex_);
+      preview_sink_ = nullptr;  // the hub goes away with this scope
+    }
     for (auto& slot : slots_) slot->thread.request_stop();
     for (auto& slot : slots_) slot->worker->wake();
     slots_.clear();  // joins: a running job is handed back to the queue first
@@ -163,6 +176,11 @@ class Service {
       slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
       worker::WorkerContext context{*store_, *blobs_, *slot->runner, metrics_, slot->settings,
                                     [this](const std::string& job_id) { hub_.notify(job_id); },
+                                    [this](const Job& job, const std::string& node,
+                                           const std::vector<uint8_t>& jpeg) {
+                                      std::lock_guard lock(preview_mutex_);
+                                      if (preview_sink_) preview_sink_(job, node, jpeg);
+                                    },
                                     std::stop_token()};
       slot->worker = std::make_unique<worker::Worker>(context);
       auto* worker = slot->worker.get();
@@ -184,6 +202,9 @@ class Service {
   std::unique_ptr<blob::BlobStore> blobs_;
   std::unique_ptr<registry::ModelCatalog> catalog_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
+  // Where workers' live previews go (the ComfyUI WebSocket hub while the API runs).
+  std::mutex preview_mutex_;
+  std::function<void(const Job&, const std::string&, const std::vector<uint8_t>&)> preview_sink_;
 };
 
 void add_service_command(CLI::App& app, const std::string& name, const std::string& description,

@@ -1,4 +1,4 @@
-// Base64 decoding.
+// Base64 encoding and decoding.
 #include "core/base64.h"
 
 #include <string>
@@ -6,6 +6,14 @@
 #include <openssl/evp.h>
 
 namespace df {
+
+std::string encode_base64(const std::vector<uint8_t>& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
 
 std::optional<std::vector<uint8_t>> decode_base64(std::string_view text) {
   std::string clean;

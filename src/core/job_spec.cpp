@@ -91,6 +91,16 @@ std::vector<JobItem> plan_items(const Job& job, const std::function<uint64_t()>&
 
 std::string job_output_format(const Job& job) { return job.spec.value("format", "png"); }
 
+bool job_wants_previews(const Job& job) {
+  if (!job.spec.contains("comfy")) return false;
+  const json extra = job.spec["comfy"].value("extra_data", json::object());
+  return extra.value("preview_method", "auto") != "none";
+}
+
+std::string job_client_id(const Job& job) {
+  return job.spec.value("comfy", json::object()).value("client_id", "");
+}
+
 json job_extra_pnginfo(const Job& job) {
   const json comfy = job.spec.value("comfy", json::object());
   const json extra = comfy.value("extra_data", json::object());

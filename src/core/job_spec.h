@@ -26,4 +26,9 @@ std::string job_output_format(const Job& job);
 // the UI workflow), or null.
 nlohmann::json job_extra_pnginfo(const Job& job);
 
+// ComfyUI prompts get live latent previews unless their client chose the preview method "none".
+bool job_wants_previews(const Job& job);
+// The WebSocket client id of a ComfyUI prompt ("" for other jobs).
+std::string job_client_id(const Job& job);
+
 }  // namespace df

@@ -24,7 +24,10 @@ class SamplerRun {
 
   int steps() const { return static_cast<int>(sigmas_.size()) - 1; }
   double sigma(int i) const { return sigmas_[i]; }
-  at::Tensor denoise(const at::Tensor& x, double sigma) const { return denoise_(x, sigma); }
+  at::Tensor denoise(const at::Tensor& x, double sigma) {
+    last_denoised_ = denoise_(x, sigma);
+    return last_denoised_;
+  }
 
   // A standard normal tensor shaped like x, drawn in float32 on CPU from a generator seeded with
   // noise_seed + 1 on first use (ComfyUI's default_noise_sampler for CPU tensors).
@@ -43,6 +46,7 @@ class SamplerRun {
       }
       step(i);
       if (hooks_.on_step) hooks_.on_step(i + 1, steps());
+      if (hooks_.on_denoised && last_denoised_.defined()) hooks_.on_denoised(last_denoised_);
     }
   }
 
@@ -52,6 +56,7 @@ class SamplerRun {
   uint64_t noise_seed_;
   const SamplerHooks& hooks_;
   std::optional<at::Generator> generator_;
+  at::Tensor last_denoised_;
 };
 
 using SamplerFn = std::function<at::Tensor(SamplerRun&, at::Tensor)>;

@@ -25,6 +25,8 @@ using Denoiser = std::function<at::Tensor(const at::Tensor& x, double sigma)>;
 struct SamplerHooks {
   std::function<void(int step, int total)> on_step;  // after each step: step = 1..total
   std::function<bool()> should_cancel;               // before each step; true -> Error(kCanceled)
+  // After each step, with the latest denoised estimate x0 (in the sampler's latent space).
+  std::function<void(const at::Tensor& denoised)> on_denoised;
 };
 
 // Runs `sampler` from x (already noised to sigmas[0]) down the sigmas and returns the result in

@@ -1,6 +1,8 @@
 // Node implementations for loading, prompting, latents and sampling.
 #include "core/error.h"
 #include "engine/ksampler.h"
+#include "engine/latent_preview.h"
+#include "image/image.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
 #include "nodes/node_values.h"
@@ -16,21 +18,37 @@ void stage(const RunEnvironment& env, const NodeContext& ctx, const char* name) 
   if (env.on_stage) env.on_stage(ctx.node_id(), name);
 }
 
-engine::SamplerHooks hooks_for(NodeContext& ctx) {
+// The latent after a sampler step as a small JPEG (latent2rgb), for live previews.
+std::vector<uint8_t> preview_jpeg(const at::Tensor& denoised, engine::Family family) {
+  const engine::PreviewPixels pixels = engine::latent_preview(denoised, family);
+  Image8 image;
+  image.width = pixels.width;
+  image.height = pixels.height;
+  image.channels = 3;
+  image.pixels = pixels.rgb;
+  return encode_image(image, ImageFormat::kJpeg, EmbeddedMetadata{}, 90);
+}
+
+engine::SamplerHooks hooks_for(NodeContext& ctx, const RunEnvironment& env, engine::Family family) {
   engine::SamplerHooks hooks;
   hooks.on_step = [&ctx](int step, int total) { ctx.report_progress(step, total); };
   hooks.should_cancel = [&ctx] { return ctx.canceled(); };
+  if (env.on_preview) {
+    hooks.on_denoised = [&ctx, &env, family](const at::Tensor& denoised) {
+      env.on_preview(ctx.node_id(), preview_jpeg(denoised, family));
+    };
+  }
   return hooks;
 }
 
-std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx,
+std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const RunEnvironment& env,
                                  const engine::KSamplerParams& params) {
   const auto& model = in.get<ModelValue>("model");
   const auto& positive = in.get<ConditioningValue>("positive");
   const auto& negative = in.get<ConditioningValue>("negative");
   const auto& latent = in.get<LatentValue>("latent_image");
   at::Tensor out = engine::ksample(*model.model, positive.conditioning, negative.conditioning,
-                                   latent.samples, params, hooks_for(ctx));
+                                   latent.samples, params, hooks_for(ctx, env, model.model->family));
   return {Value::of("LATENT", LatentValue{out})};
 }
 
@@ -77,7 +95,7 @@ void register_model_nodes(graph::NodeImplRegistry& registry, CheckpointStore& st
     params.sampler = in.get_string("sampler_name");
     params.scheduler = in.get_string("scheduler");
     params.denoise = in.get_float("denoise");
-    return sample_latent(in, ctx, params);
+    return sample_latent(in, ctx, env, params);
   });
 
   add_function_node(registry, "KSamplerAdvanced", [&env](const NodeInputs& in, NodeContext& ctx) {
@@ -92,7 +110,7 @@ void register_model_nodes(graph::NodeImplRegistry& registry, CheckpointStore& st
     params.start_at_step = static_cast<int>(in.get_int("start_at_step"));
     params.end_at_step = static_cast<int>(in.get_int("end_at_step"));
     params.return_with_leftover_noise = enabled(in, "return_with_leftover_noise");
-    return sample_latent(in, ctx, params);
+    return sample_latent(in, ctx, env, params);
   });
 
   add_function_node(registry, "VAEDecode", [&env](const NodeInputs& in, NodeContext& ctx) {

@@ -33,6 +33,8 @@ struct RunEnvironment {
   std::function<void(const ArtifactRecord&)> on_artifact;
   // The stage a node is in (load_model, encode_prompt, sample, decode, ...), for progress events.
   std::function<void(const std::string& node_id, const std::string& stage)> on_stage;
+  // A JPEG preview of the latent after each sampler step (only when set: previews cost time).
+  std::function<void(const std::string& node_id, const std::vector<uint8_t>& jpeg)> on_preview;
 };
 
 }  // namespace df::nodes

@@ -8,6 +8,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
 #include "graph/graph_topology.h"
@@ -203,6 +204,7 @@ void RunnerSession::run(const json& request) {
     }
     const json items = normalized_items(request);
     const json extra = request.value("extra_pnginfo", json());
+    previews_ = request.value("previews", false);
     events_.emit({{"type", "run_started"}, {"id", run_id}, {"items", items.size()}});
     completed = run_items(run_id, graph, items, extra);
   } catch (const std::exception& e) {
@@ -241,6 +243,12 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
       events_.emit({{"type", "stage"}, {"id", run_id}, {"item_index", index}, {"node", node_id},
                     {"class_type", observer.current_class()}, {"stage", stage}});
     };
+    if (previews_) {
+      env_.on_preview = [&](const std::string& node_id, const std::vector<uint8_t>& jpeg) {
+        events_.emit({{"type", "preview"}, {"id", run_id}, {"item_index", index}, {"node", node_id},
+                      {"format", "jpeg"}, {"data", encode_base64(jpeg)}});
+      };
+    }
     env_.on_artifact = [&](const nodes::ArtifactRecord& a) {
       events_.emit({{"type", "artifact"}, {"id", run_id}, {"item_index", index}, {"node", a.node_id},
                     {"path", a.path}, {"filename", a.filename}, {"subfolder", a.subfolder},
@@ -258,6 +266,7 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
   }
   env_.on_stage = nullptr;
   env_.on_artifact = nullptr;
+  env_.on_preview = nullptr;
   return completed;
 }
 

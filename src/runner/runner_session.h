@@ -46,6 +46,7 @@ class RunnerSession {
   graph::NodeSchemaRegistry schemas_;
   graph::NodeImplRegistry implementations_;
   graph::Executor executor_;
+  bool previews_ = false;  // the current run asked for latent previews after each sampler step
 };
 
 }  // namespace df::runner

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <random>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/job_spec.h"
@@ -167,6 +168,7 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
                 {"format", job_output_format(job_)}};
     const json extra_pnginfo = job_extra_pnginfo(job_);
     if (!extra_pnginfo.is_null()) run["extra_pnginfo"] = extra_pnginfo;
+    if (job_wants_previews(job_) && context_.on_preview) run["previews"] = true;
     runner->send(run);
     outcome = follow(*runner, run_id);
   } catch (const Error& e) {
@@ -309,6 +311,10 @@ void JobRun::handle(const json& event) {
     out.message = "item " + std::to_string(index) + " finished";
     out.plain = "Image " + std::to_string(index + 1) + " of " + std::to_string(items_.size()) + " is ready.";
     out.data = {{"seed", item->seed}, {"duration_ms", event.value("duration_ms", 0)}};
+  } else if (type == "preview") {
+    auto jpeg = decode_base64(event.value("data", ""));
+    if (jpeg && context_.on_preview) context_.on_preview(job_, event.value("node", ""), *jpeg);
+    return;
   } else if (type == "artifact" && event.value("kind", "") == "output") {
     store_artifact(event);
     return;

@@ -5,8 +5,10 @@
 #include <functional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "blob/blob_store.h"
+#include "core/job.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
 #include "worker/runner_supervisor.h"
@@ -33,6 +35,8 @@ struct WorkerContext {
   telemetry::Metrics& metrics;
   const WorkerSettings& settings;
   std::function<void(const std::string& job_id)> on_event;  // new events were appended
+  // A live preview of a job's latent (JPEG), not stored: it goes straight to watching clients.
+  std::function<void(const Job& job, const std::string& node, const std::vector<uint8_t>& jpeg)> on_preview;
   std::stop_token stop;  // set by Worker::run: a running job is handed back when it fires
 };
 

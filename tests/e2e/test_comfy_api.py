@@ -23,14 +23,16 @@ def queue_prompt(service, prompt, client_id, **extra):
     return response.json()
 
 
-def messages_until_done(ws, prompt_id):
+def messages_until_done(ws, prompt_id, previews=None):
     """Reads JSON messages until `executing` with node null for this prompt (what ComfyUI's
-    websockets_api_example.py waits for)."""
+    websockets_api_example.py waits for); binary preview frames go into `previews`."""
     received = []
     while True:
         frame = ws.recv()
         if not isinstance(frame, str):
-            continue  # binary previews
+            if previews is not None:
+                previews.append(frame)
+            continue
         message = json.loads(frame)
         received.append(message)
         data = message["data"]
@@ -48,8 +50,15 @@ def test_the_websocket_api_example_flow_gets_the_image(start_service):
     answer = queue_prompt(service, comfy_graph(seed=42, steps=4, prefix="ComfyUI"), client_id)
     assert set(answer) == {"prompt_id", "number", "node_errors"} and answer["node_errors"] == {}
     prompt_id = answer["prompt_id"]
-    messages = messages_until_done(ws, prompt_id)
+    previews = []
+    messages = messages_until_done(ws, prompt_id, previews)
     ws.close()
+
+    # One latent preview per sampler step: [u32 1 = PREVIEW_IMAGE][u32 1 = JPEG][JPEG bytes].
+    assert len(previews) == 4
+    for frame in previews:
+        assert frame[:8] == b"\x00\x00\x00\x01\x00\x00\x00\x01"
+        assert Image.open(io.BytesIO(frame[8:])).size == (8, 8)  # the 64x64 image's latent
 
     kinds = [m["type"] for m in messages]
     assert kinds.index("execution_start") < kinds.index("execution_cached") < kinds.index("executing")
@@ -129,8 +138,8 @@ def test_interrupt_stops_the_running_prompt_and_queue_delete_removes_a_pending_o
     queue = service.get("/queue").json()
     assert [t[1] for t in queue["queue_pending"]] == [pending] or [t[1] for t in queue["queue_pending"]] == [running, pending]
     while True:  # wait until the sampler runs
-        message = json.loads(ws.recv())
-        if message["type"] == "progress":
+        frame = ws.recv()
+        if isinstance(frame, str) and json.loads(frame)["type"] == "progress":
             break
     assert service.get("/prompt").json() == {"exec_info": {"queue_remaining": 2}}
     assert service.post("/queue", {"delete": [pending]}).status_code == 200
@@ -199,3 +208,33 @@ def test_the_web_frontend_is_served_at_the_root(start_service):
     escape = service.get("/%2e%2e/%2e%2e/secret.key")
     secret = (service.data_dir / "secret.key").read_text()
     assert escape.status_code in (403, 404) and secret not in escape.text
+
+
+def test_a_client_announcing_preview_metadata_gets_previews_with_metadata(start_service):
+    service = start_service()
+    ws = open_socket(service, "fe-client")
+    ws.recv()
+    ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
+    flags = json.loads(ws.recv())
+    assert flags["type"] == "feature_flags" and flags["data"]["supports_preview_metadata"] is True
+    prompt_id = queue_prompt(service, comfy_graph(steps=2), "fe-client")["prompt_id"]
+    previews = []
+    messages_until_done(ws, prompt_id, previews)
+    ws.close()
+    assert len(previews) == 2
+    frame = previews[0]
+    assert int.from_bytes(frame[:4], "big") == 4
+    length = int.from_bytes(frame[4:8], "big")
+    metadata = json.loads(frame[8:8 + length])
+    assert metadata == {"node_id": "3", "prompt_id": prompt_id, "display_node_id": "3",
+                        "parent_node_id": None, "real_node_id": "3", "image_type": "image/jpeg"}
+    assert Image.open(io.BytesIO(frame[8 + length:])).format == "JPEG"
+    # A client that chose no previews gets none.
+    ws = open_socket(service, "quiet")
+    ws.recv()
+    quiet = queue_prompt(service, comfy_graph(steps=2, seed=8), "quiet",
+                         extra_data={"preview_method": "none"})["prompt_id"]
+    none = []
+    messages_until_done(ws, quiet, none)
+    ws.close()
+    assert none == []
