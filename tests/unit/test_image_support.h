@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "test_support.h"
 #include "image/generation_parameters.h"
 #include "image/image8.h"
 
@@ -71,16 +72,6 @@ inline GenerationParameters unicode_parameters() {
   return p;
 }
 
-// The code of the df::Error `action` throws; nullopt (and a test failure) when it throws none.
-template <typename Action>
-std::optional<ErrorCode> error_code_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.code();
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return std::nullopt;
-}
+using test::error_code_of;
 
 }  // namespace df::image_test

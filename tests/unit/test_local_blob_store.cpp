@@ -26,17 +26,7 @@ std::string read_text(const fs::path& path) {
   return out.str();
 }
 
-// Runs `action` and returns the code of the df::Error it throws.
-template <class Action>
-ErrorCode error_code_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return ErrorCode::kInternal;
-}
+using test::error_code_of;
 
 struct SignedUrl {
   std::string key;

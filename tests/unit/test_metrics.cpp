@@ -7,20 +7,12 @@
 
 #include "core/error.h"
 #include "telemetry/metrics.h"
+#include "test_support.h"
 
 namespace df::telemetry {
 namespace {
 
-template <typename Action>
-ErrorCode error_code_of(Action action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return ErrorCode::kInvalidArgument;
-}
+using test::error_code_of;
 
 TEST(Metrics, CounterWithLabelsRendersSortedSeries) {
   Metrics metrics;

@@ -124,17 +124,7 @@ std::vector<std::string> types_of(const std::vector<Event>& events) {
   return types;
 }
 
-// Runs `action` and returns the df::Error it throws.
-template <class Action>
-Error error_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return Error(ErrorCode::kInternal, "no error thrown");
-}
+using test::error_of;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:

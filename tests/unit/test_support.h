@@ -1,4 +1,5 @@
-// Helpers shared by the unit tests: a fresh temporary directory for the running test.
+// Helpers shared by the unit tests: a fresh temporary directory for the running test, and the
+// df::Error an action throws.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -6,6 +7,8 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+
+#include "core/error.h"
 
 namespace df::test {
 
@@ -32,5 +35,23 @@ class TestDir {
  private:
   std::filesystem::path path_;
 };
+
+// The df::Error `action` throws (a test failure, and an internal error, when it throws none).
+template <class Action>
+Error error_of(Action&& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected a df::Error";
+  return Error(ErrorCode::kInternal, "no error thrown");
+}
+
+// The code of the df::Error `action` throws.
+template <class Action>
+ErrorCode error_code_of(Action&& action) {
+  return error_of(std::forward<Action>(action)).code();
+}
 
 }  // namespace df::test

@@ -5,6 +5,7 @@
 
 #include "blob/url_signer.h"
 #include "core/error.h"
+#include "test_support.h"
 
 namespace df::blob {
 namespace {
@@ -12,17 +13,7 @@ namespace {
 const std::string kSecret = "0123456789abcdef-secret";
 const std::string kKey = "dreamforge/default/jobs/j1/9/20261122T130509Z_0_64x64_42.png";
 
-// Runs `action` and returns the code of the df::Error it throws.
-template <class Action>
-ErrorCode error_code_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return ErrorCode::kInternal;
-}
+using test::error_code_of;
 
 TEST(UrlSigner, SignatureIsDeterministicLowercaseHexSha256) {
   const UrlSigner signer(kSecret);
