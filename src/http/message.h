@@ -52,9 +52,13 @@ class StreamSource {
 class WebSocketConnection {
  public:
   virtual ~WebSocketConnection() = default;
+  // Queue a message and return at once. A client that lets more pile up than the server's limits
+  // (ServerLimits::websocket_max_queued_*) is disconnected.
   virtual void send_text(std::string message) = 0;
   virtual void send_binary(std::string bytes) = 0;
+  // Sends what is queued, then starts the close handshake; nothing is queued after it.
   virtual void close() = 0;
+  // False once close() was called or the connection ended (on_close follows or came).
   virtual bool is_open() const = 0;
 };
 

@@ -55,10 +55,12 @@ class StreamWaker {
     std::lock_guard lock(mutex_);
     if (active_) asio::post(executor_, on_wake_);
   }
-  // After this, wake() does nothing. Called when the stream ends, before the io_context can go.
+  // After this, wake() does nothing, and the source may keep the waker after the server is gone.
+  // Called when the stream ends, before the io_context can go.
   void disable() {
     std::lock_guard lock(mutex_);
     active_ = false;
+    executor_ = {};
   }
 
  private:

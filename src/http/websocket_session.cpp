@@ -36,16 +36,16 @@ class WebSocketSession;
 
 // The handler's side of a connection: a bounded queue of outgoing messages that any thread fills
 // and the session empties on its strand. It holds the session weakly, so a handler keeping the
-// connection keeps no session alive, and it posts to the session only while open, so nothing is
-// posted once the session (and with it, possibly, the server) is gone.
+// connection keeps no session alive, and it lets go of the session's executor when shut, so a
+// handler may keep it after the server is gone.
 class Outbox : public WebSocketConnection {
  public:
   Outbox(std::weak_ptr<WebSocketSession> session, asio::any_io_executor executor,
          const ServerLimits& limits)
       : session_(std::move(session)),
-        executor_(std::move(executor)),
         max_messages_(limits.websocket_max_queued_messages),
-        max_bytes_(limits.websocket_max_queued_bytes) {}
+        max_bytes_(limits.websocket_max_queued_bytes),
+        executor_(std::move(executor)) {}
 
   void send_text(std::string message) override {
     enqueue({Outgoing::Kind::kText, std::move(message)});
@@ -61,7 +61,8 @@ class Outbox : public WebSocketConnection {
 
   // On the session's strand: the next entry to write, or nullopt (the writer stops) when none.
   std::optional<Outgoing> take();
-  // Accepts nothing more and drops what waits: the connection is closing or closed.
+  // Accepts nothing more, drops what waits and lets go of the executor: the connection is closing
+  // or closed.
   void shut();
 
  private:
@@ -71,11 +72,11 @@ class Outbox : public WebSocketConnection {
   void post_to_session(void (WebSocketSession::*step)());
 
   const std::weak_ptr<WebSocketSession> session_;
-  const asio::any_io_executor executor_;
   const std::size_t max_messages_;
   const std::size_t max_bytes_;
 
   mutable std::mutex mutex_;  // guards what follows
+  asio::any_io_executor executor_;  // the session's strand while open
   bool open_ = true;
   bool writing_ = false;  // the session has been asked to write, and has not run dry since
   std::deque<Outgoing> queue_;
@@ -144,7 +145,7 @@ class WebSocketSession : public ServerConnection,
   void configure() {
     const ServerLimits& limits = context_->limits();
     beast::get_lowest_layer(ws_).expires_never();  // the WebSocket's own timeouts take over
-    beast::error_code ignored;  // without it, small messages only wait a little longer
+    beast::error_code ignored;  // no Nagle delay: small messages (progress events) leave at once
     beast::get_lowest_layer(ws_).socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     auto timeout = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeout.idle_timeout = std::chrono::milliseconds(limits.websocket_idle_timeout_ms);
@@ -284,6 +285,7 @@ void Outbox::shut() {
   open_ = false;
   queue_.clear();
   queued_bytes_ = 0;
+  executor_ = {};
 }
 
 void Outbox::enqueue(Outgoing message) {

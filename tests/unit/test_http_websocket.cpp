@@ -309,6 +309,22 @@ TEST_F(HttpWebSocketTest, PlainGetIs426WithTheErrorEnvelope) {
   EXPECT_EQ(log_->opened, 0);
 }
 
+TEST_F(HttpWebSocketTest, UpgradeWithoutAKeyIsBadRequest) {
+  start();
+  Client client("http://127.0.0.1:" + std::to_string(server_->port()), 5000);
+  ClientResponse response = client.request(
+      "GET", "/ws/lobby", "",
+      {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}, {"X-Request-ID", "no-key"}});
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.header("X-Request-ID"), "no-key");
+  std::optional<RequestRecord> record = record_with_id("no-key");
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->status, 400);
+  std::lock_guard lock(log_->mutex);
+  EXPECT_EQ(log_->opened, 0);
+  EXPECT_EQ(log_->closed, 0);
+}
+
 TEST_F(HttpWebSocketTest, OversizeMessageClosesTheConnection) {
   ServerLimits limits;
   limits.websocket_max_message_bytes = 1024;
@@ -359,6 +375,19 @@ TEST_F(HttpWebSocketTest, StopClosesOpenSocketsWithGoingAway) {
   ASSERT_EQ(stopped.wait_for(kPatience), std::future_status::ready);  // the silent one is cut off
   std::lock_guard lock(log_->mutex);
   EXPECT_EQ(log_->closed, 2);
+}
+
+TEST_F(HttpWebSocketTest, ConnectionKeptAfterTheServerIsGoneDoesNothing) {
+  start();
+  auto socket = connect();
+  std::shared_ptr<WebSocketConnection> connection = log_->connection(0);
+  ASSERT_TRUE(connection);
+  socket->close();
+  ASSERT_TRUE(log_->wait([&] { return log_->closed == 1; }));
+  server_.reset();
+  EXPECT_FALSE(connection->is_open());
+  connection->send_text("too late");
+  connection->close();
 }
 
 TEST_F(HttpWebSocketTest, FiftyConcurrentSockets) {
