@@ -16,6 +16,7 @@ namespace df::http {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_code_of;
 
 void write_text_file(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
@@ -27,17 +28,6 @@ std::string header_of(const Response& response, const std::string& name) {
     if (key == name) return value;
   }
   return "";
-}
-
-// The code of the Error that `serve` throws (kInternal when it throws none).
-template <class Serve>
-ErrorCode error_code_of(Serve serve) {
-  try {
-    serve();
-  } catch (const Error& error) {
-    return error.code();
-  }
-  return ErrorCode::kInternal;
 }
 
 class HttpStaticFilesTest : public ::testing::Test {
