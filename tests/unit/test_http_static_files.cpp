@@ -137,7 +137,7 @@ TEST_F(HttpStaticFilesTest, EncodedEscapesThroughTheServerAreRefused) {
   EXPECT_EQ(client.get("/ui/sub/notes.txt").body, "notes");
   EXPECT_EQ(client.request("HEAD", "/ui/app.js").header("Content-Length"), "14");
 
-  for (const std::string& target :
+  for (const char* target :
        {"/ui/%2e%2e/secret.txt", "/ui/%2E%2E%2Fsecret.txt", "/ui/sub/..%2f..%2fsecret.txt",
         "/ui/../secret.txt"}) {
     ClientResponse refused = client.get(target);
