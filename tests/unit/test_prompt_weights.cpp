@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <utility>
+#include <unistd.h>
 #include <vector>
 
 #include "core/error.h"
@@ -110,7 +111,7 @@ class TokenizeWeightedTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new fs::path(
         fs::temp_directory_path() /
-        ("df_prompt_weights_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed())));
+        ("df_prompt_weights_" + std::to_string(::getpid())));  // one per process: ctest runs in parallel
     write_tiny_clip_tokenizer(dir_->string(), "!");
     tokenizer_ = new ClipTokenizer(ClipTokenizer::load(dir_->string()));
   }

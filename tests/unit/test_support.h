@@ -7,18 +7,21 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <unistd.h>
 
 #include "core/error.h"
 
 namespace df::test {
 
-// <temp>/<prefix><random seed>_<test name>, empty from construction until destruction, which
-// removes it. Construct it while a test runs (as a fixture member or in SetUp).
+// <temp>/<prefix><pid>_<suite>_<test name>, empty from construction until destruction, which
+// removes it (unique per process, since ctest runs tests as parallel processes). Construct it
+// while a test runs (as a fixture member or in SetUp).
 class TestDir {
  public:
   explicit TestDir(const std::string& prefix)
       : path_(std::filesystem::temp_directory_path() /
-              (prefix + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+              (prefix + std::to_string(::getpid()) + "_" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() + "_" +
                ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
