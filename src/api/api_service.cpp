@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
+#include "core/numbers.h"
 #include "telemetry/service_metrics.h"
 
 namespace df::api {
@@ -28,24 +29,16 @@ json query_parameter(const std::string& name, const json& schema, const std::str
 int parse_limit(const Request& request) {
   auto found = request.query.find("limit");
   if (found == request.query.end()) return 50;
-  try {
-    size_t used = 0;
-    int limit = std::stoi(found->second, &used);
-    if (used == found->second.size() && limit >= 1 && limit <= 200) return limit;
-  } catch (const std::exception&) {
-  }
+  const auto limit = parse_integer(found->second);
+  if (limit && *limit >= 1 && *limit <= 200) return static_cast<int>(*limit);
   throw Error(ErrorCode::kInvalidArgument, "limit must be an integer from 1 to 200",
               {{"fields", {{{"field", "limit"}, {"message", "must be an integer from 1 to 200"}}}}});
 }
 
 int64_t parse_event_id(const std::string& text, const std::string& what) {
   if (text.empty()) return 0;
-  try {
-    size_t used = 0;
-    long long id = std::stoll(text, &used);
-    if (used == text.size() && id >= 0) return id;
-  } catch (const std::exception&) {
-  }
+  const auto id = parse_integer(text);
+  if (id && *id >= 0) return *id;
   throw Error(ErrorCode::kInvalidArgument, what + " must be a non-negative event id",
               {{"fields", {{{"field", what}, {"message", "must be a non-negative integer"}}}}});
 }

@@ -1,6 +1,8 @@
 // ComfyUI's views of a job.
 #include "api/comfy_history.h"
 
+#include <algorithm>
+
 #include "core/job_spec.h"
 
 namespace df::api {
@@ -28,6 +30,15 @@ const Event* find_event(const std::vector<Event>& events, const std::string& typ
 }
 
 }  // namespace
+
+std::vector<Job> jobs_with_status(store::Store& store, JobStatus status) {
+  store::JobFilter filter;
+  filter.status = status;
+  filter.limit = 1000;
+  auto jobs = store.list_jobs(filter).jobs;
+  std::reverse(jobs.begin(), jobs.end());  // the store lists newest first
+  return jobs;
+}
 
 json comfy_number(const Job& job) { return comfy_section(job).value("number", json(0)); }
 

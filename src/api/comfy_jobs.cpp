@@ -7,6 +7,7 @@
 
 #include "api/comfy_history.h"
 #include "core/error.h"
+#include "core/numbers.h"
 
 namespace df::api {
 namespace {
@@ -84,16 +85,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
   return parts;
 }
 
-std::optional<int64_t> parse_int(const std::string& text) {
-  try {
-    size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 void ComfyJobs::register_routes(http::Router& router) {
@@ -119,12 +110,12 @@ Response ComfyJobs::list(Request& request) {
   }
   int64_t limit = 100, offset = 0;
   if (auto text = request.query.find("limit"); text != request.query.end()) {
-    auto value = parse_int(text->second);
+    auto value = parse_integer(text->second);
     if (!value || *value <= 0) return bad_request("limit must be a positive integer");
     limit = *value;
   }
   if (auto text = request.query.find("offset"); text != request.query.end()) {
-    auto value = parse_int(text->second);
+    auto value = parse_integer(text->second);
     if (!value || *value < 0) return bad_request("offset must be a non-negative integer");
     offset = *value;
   }
@@ -133,10 +124,7 @@ Response ComfyJobs::list(Request& request) {
   std::vector<Job> jobs;
   for (auto status : {JobStatus::kQueued, JobStatus::kRunning}) {
     if (!wanted.count(status)) continue;
-    store::JobFilter filter;
-    filter.status = status;
-    filter.limit = 1000;
-    for (auto& job : store_.list_jobs(filter).jobs) jobs.push_back(std::move(job));
+    for (auto& job : jobs_with_status(store_, status)) jobs.push_back(std::move(job));
   }
   for (auto& job : store_.history(-1)) {
     if (wanted.count(job.status)) jobs.push_back(std::move(job));

@@ -8,6 +8,7 @@
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/numbers.h"
 #include "core/sha256.h"
 
 namespace df::api {
@@ -44,15 +45,6 @@ std::vector<std::string> string_list(const json& value) {
 bool valid_prompt_id(const std::string& id) {
   static const std::regex allowed("^[A-Za-z0-9._:-]{1,128}$");
   return std::regex_match(id, allowed);
-}
-
-std::vector<Job> jobs_with_status(store::Store& store, JobStatus status) {
-  store::JobFilter filter;
-  filter.status = status;
-  filter.limit = 1000;
-  auto jobs = store.list_jobs(filter).jobs;
-  std::reverse(jobs.begin(), jobs.end());  // oldest first, as the queue runs them
-  return jobs;
 }
 
 }  // namespace
@@ -179,14 +171,11 @@ Response ComfyPrompts::interrupt(Request& request) {
 Response ComfyPrompts::get_history(Request& request) {
   int max_items = -1;
   int offset = -1;
-  auto number = [&](const char* name, int& out) {
+  auto number = [&](const char* name, int& out) {  // ComfyUI ignores what is not a number
     auto found = request.query.find(name);
     if (found == request.query.end()) return;
-    try {
-      out = std::max(0, std::stoi(found->second));
-    } catch (const std::exception&) {
-      out = -1;
-    }
+    const auto value = parse_integer(found->second);
+    if (value) out = static_cast<int>(std::clamp<int64_t>(*value, 0, INT32_MAX));
   };
   number("max_items", max_items);
   number("offset", offset);

@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "api/comfy_history.h"
 #include "core/ids.h"
 
 namespace df::api {
@@ -183,10 +184,7 @@ void ComfyWebSocketHub::discover_jobs() {
     if (auto job = store_.get_job(id)) found.push_back(std::move(*job));
   }
   for (auto status : {JobStatus::kQueued, JobStatus::kRunning}) {
-    store::JobFilter filter;
-    filter.status = status;
-    filter.limit = 1000;
-    for (auto& job : store_.list_jobs(filter).jobs) found.push_back(std::move(job));
+    for (auto& job : jobs_with_status(store_, status)) found.push_back(std::move(job));
   }
   for (const auto& job : found) {
     if (jobs_.count(job.id)) continue;
