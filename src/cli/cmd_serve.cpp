@@ -18,6 +18,7 @@
 #include "api/comfy_system.h"
 #include "api/comfy_userdata.h"
 #include "api/comfy_websocket.h"
+#include "api/comfy_workflow_library.h"
 #include "api/event_hub.h"
 #include "blob/blob_store.h"
 #include "core/job_spec.h"
@@ -125,6 +126,7 @@ class Service {
       comfy_files = std::make_unique<api::ComfyFiles>(
           api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()});
       comfy_files->register_routes(router);
+      api::install_workflow_library(options_.user_dir(), catalog_->list());
       comfy_userdata = std::make_unique<api::ComfyUserData>(options_.user_dir());
       comfy_userdata->register_routes(router);
       comfy_settings = std::make_unique<api::ComfySettings>(options_.user_dir());

@@ -36,6 +36,10 @@ void add_input_group(nlohmann::json& input, nlohmann::json& input_order, const c
 
 }  // namespace
 
+bool InputSpec::is_widget() const {
+  return type == "INT" || type == "FLOAT" || type == "STRING" || type == "BOOLEAN" || is_combo();
+}
+
 nlohmann::json InputSpec::to_object_info() const {
   nlohmann::json spec = nlohmann::json::array();
   spec.push_back(is_combo() ? nlohmann::json(choices) : nlohmann::json(type));

@@ -33,6 +33,9 @@ struct InputSpec {
   ComboSource choices_from = ComboSource::kFixed;
 
   bool is_combo() const { return type == "COMBO"; }
+  // True for the value types the frontend shows as widgets (INT, FLOAT, STRING, BOOLEAN, COMBO);
+  // false for link-only types.
+  bool is_widget() const;
   // The InputSpec array of /object_info: [type, options] or [[choices...], options].
   nlohmann::json to_object_info() const;
   // The input_config of validation errors: always [type, options-or-{}].
