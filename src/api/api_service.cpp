@@ -51,10 +51,17 @@ std::string content_type_for(const std::string& path) {
   return "application/octet-stream";
 }
 
+// A registry entry as /v1/models shows it: local paths stay on the server.
+json model_view(const Model& model) {
+  json view = model_to_json(model);
+  view.erase("local_path");
+  return view;
+}
+
 }  // namespace
 
 ApiService::ApiService(store::Store& store, blob::BlobStore& blobs,
-                       const registry::ModelCatalog& models, EventHub& hub,
+                       registry::ModelRegistry& models, EventHub& hub,
                        telemetry::Metrics& metrics, ApiSettings settings,
                        std::function<void()> on_job_created)
     : store_(store),
@@ -278,15 +285,15 @@ Response ApiService::cancel_job(Request& request) {
 
 Response ApiService::list_models(Request&) {
   json models = json::array();
-  for (const auto& model : models_.list()) models.push_back(model.to_json());
+  for (const auto& model : models_.available()) models.push_back(model_view(model));
   return Response::json(200, {{"models", models}});
 }
 
 Response ApiService::get_model(Request& request) {
   const std::string& id = request.path_params.at("id");
   auto model = models_.find(id);
-  if (!model) throw Error(ErrorCode::kNotFound, "model '" + id + "' is not installed");
-  return Response::json(200, model->to_json());
+  if (!model) throw Error(ErrorCode::kNotFound, "model '" + id + "' is not in the registry");
+  return Response::json(200, model_view(*model));
 }
 
 Response ApiService::get_file(Request& request) {

@@ -12,7 +12,7 @@
 #include "api/job_requests.h"
 #include "blob/blob_store.h"
 #include "http/router.h"
-#include "registry/model_catalog.h"
+#include "registry/model_registry.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
 
@@ -41,7 +41,7 @@ struct RouteDoc {
 
 class ApiService {
  public:
-  ApiService(store::Store& store, blob::BlobStore& blobs, const registry::ModelCatalog& models,
+  ApiService(store::Store& store, blob::BlobStore& blobs, registry::ModelRegistry& models,
              EventHub& hub, telemetry::Metrics& metrics, ApiSettings settings,
              std::function<void()> on_job_created);
 
@@ -71,7 +71,7 @@ class ApiService {
 
   store::Store& store_;
   blob::BlobStore& blobs_;
-  const registry::ModelCatalog& models_;
+  registry::ModelRegistry& models_;
   EventHub& hub_;
   telemetry::Metrics& metrics_;
   ApiSettings settings_;

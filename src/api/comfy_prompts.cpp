@@ -49,7 +49,7 @@ bool valid_prompt_id(const std::string& id) {
 
 }  // namespace
 
-ComfyPrompts::ComfyPrompts(store::Store& store, const registry::ModelCatalog& models,
+ComfyPrompts::ComfyPrompts(store::Store& store, registry::ModelRegistry& models,
                            std::string input_dir, int max_attempts, ComfyPromptHooks hooks)
     : store_(store),
       models_(models),

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/router.h"
-#include "registry/model_catalog.h"
+#include "registry/model_registry.h"
 #include "store/store.h"
 
 namespace df::api {
@@ -21,7 +21,7 @@ struct ComfyPromptHooks {
 
 class ComfyPrompts {
  public:
-  ComfyPrompts(store::Store& store, const registry::ModelCatalog& models, std::string input_dir,
+  ComfyPrompts(store::Store& store, registry::ModelRegistry& models, std::string input_dir,
                int max_attempts, ComfyPromptHooks hooks);
   void register_routes(http::Router& router);
   // Prompts waiting or running (ComfyUI's queue_remaining).
@@ -39,7 +39,7 @@ class ComfyPrompts {
   http::Response free(http::Request& request);
 
   store::Store& store_;
-  const registry::ModelCatalog& models_;
+  registry::ModelRegistry& models_;
   std::string input_dir_;
   int max_attempts_;
   ComfyPromptHooks hooks_;

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 // What differs between the families' workflows.
 struct FamilyPreset {
-  std::string family;         // as ModelInfo::family names it
+  std::string family;         // as Model::family names it
   std::string label;          // in file names: dreamforge_<label>_txt2img.json
   std::string fallback_ckpt;  // the file most users of the family have
   int resolution = 512;
@@ -38,14 +38,14 @@ constexpr const char* kExampleInputImage = "example.png";
 constexpr double kImageToImageDenoise = 0.6;
 
 std::string checkpoint_for(const FamilyPreset& preset,
-                           const std::vector<registry::ModelInfo>& models) {
-  const registry::ModelInfo* test_model = nullptr;
+                           const std::vector<Model>& models) {
+  const Model* test_model = nullptr;
   for (const auto& model : models) {
     if (model.family != preset.family) continue;
-    if (!model.test_model) return model.id;
+    if (!model.test_model) return model.ckpt_name;
     if (test_model == nullptr) test_model = &model;
   }
-  return test_model != nullptr ? test_model->id : preset.fallback_ckpt;
+  return test_model != nullptr ? test_model->ckpt_name : preset.fallback_ckpt;
 }
 
 // ComfyUI's classic text-to-image graph: checkpoint, two prompts, empty latent, KSampler, VAE
@@ -99,7 +99,7 @@ json image_to_image(const FamilyPreset& preset, const std::string& checkpoint) {
 
 }  // namespace
 
-std::vector<LibraryWorkflow> library_workflows(const std::vector<registry::ModelInfo>& models) {
+std::vector<LibraryWorkflow> library_workflows(const std::vector<Model>& models) {
   std::vector<LibraryWorkflow> workflows;
   for (const auto& preset : family_presets()) {
     const std::string checkpoint = checkpoint_for(preset, models);
@@ -111,7 +111,7 @@ std::vector<LibraryWorkflow> library_workflows(const std::vector<registry::Model
 }
 
 std::vector<std::string> install_workflow_library(const std::filesystem::path& user_dir,
-                                                  const std::vector<registry::ModelInfo>& models) {
+                                                  const std::vector<Model>& models) {
   const std::filesystem::path folder = user_dir / "workflows";
   std::error_code error;
   std::filesystem::create_directories(folder, error);

@@ -82,34 +82,37 @@ std::vector<uint8_t> decode_init_image(const std::string& text) {
   return std::move(*bytes);
 }
 
-// The model the job names (or the default, or the only one installed); nullopt with a violation
+// The model the job names (or the default, or the only one available); nullopt with a violation
 // when none can be chosen.
-std::optional<registry::ModelInfo> resolve_model(const json& body,
-                                                 const registry::ModelCatalog& models,
-                                                 const JobRequestSettings& settings,
-                                                 std::vector<SchemaViolation>& violations) {
+std::optional<Model> resolve_model(const json& body, registry::ModelRegistry& models,
+                                   const JobRequestSettings& settings,
+                                   std::vector<SchemaViolation>& violations) {
   std::string id = body.value("model_id", settings.default_model);
+  const std::vector<Model> available = models.available();
   if (id.empty()) {
-    auto installed = models.list();
+    const auto& installed = available;
     if (installed.size() == 1) return installed.front();
     violations.push_back({"model_id", installed.empty()
                                           ? "is required (no model is installed)"
                                           : "is required (several models are installed)"});
     return std::nullopt;
   }
-  auto model = models.find(id);
-  if (!model) {
-    throw Error(ErrorCode::kModelNotFound, "model '" + id + "' is not installed",
-                {{"field", "model_id"}, {"models", [&] {
-                   json ids = json::array();
-                   for (const auto& m : models.list()) ids.push_back(m.id);
-                   return ids;
-                 }()}});
+  const auto model = std::find_if(available.begin(), available.end(),
+                                  [&](const Model& m) { return m.id == id; });
+  if (model == available.end()) {
+    const auto entry = models.find(id);
+    const std::string why = !entry              ? "is not installed"
+                            : !entry->installed ? "is registered but its files are missing"
+                                                : "is disabled";
+    json ids = json::array();
+    for (const auto& m : available) ids.push_back(m.id);
+    throw Error(ErrorCode::kModelNotFound, "model '" + id + "' " + why,
+                {{"field", "model_id"}, {"models", ids}});
   }
   return *model;
 }
 
-NewJob parse_generate(const json& body, const registry::ModelCatalog& models,
+NewJob parse_generate(const json& body, registry::ModelRegistry& models,
                       const JobRequestSettings& settings) {
   json params = json::object();
   for (const auto& [key, value] : body.items()) {
@@ -121,14 +124,14 @@ NewJob parse_generate(const json& body, const registry::ModelCatalog& models,
   const bool model_id_valid =
       std::none_of(violations.begin(), violations.end(),
                    [](const SchemaViolation& v) { return v.field == "model_id"; });
-  std::optional<registry::ModelInfo> found;
+  std::optional<Model> found;
   if (model_id_valid) found = resolve_model(body, models, settings, violations);
   if (found) {
     auto param_violations = validate_against_schema(found->parameters_schema, params);
     violations.insert(violations.end(), param_violations.begin(), param_violations.end());
   }
   if (!violations.empty()) reject(violations);
-  const registry::ModelInfo& model = *found;
+  const Model& model = *found;
   if (params.contains("denoise") && params["denoise"].get<double>() < 1.0 && !params.contains("init_image")) {
     reject({{"denoise", "below 1 needs an init_image"}});
   }
@@ -136,6 +139,7 @@ NewJob parse_generate(const json& body, const registry::ModelCatalog& models,
   result.job.type = "generate";
   json spec = apply_schema_defaults(model.parameters_schema, params);
   spec["model_id"] = model.id;
+  spec["checkpoint"] = model.ckpt_name;
   if (spec.contains("init_image")) {
     result.init_image = decode_init_image(spec["init_image"].get<std::string>());
     spec.erase("init_image");
@@ -144,7 +148,7 @@ NewJob parse_generate(const json& body, const registry::ModelCatalog& models,
   return result;
 }
 
-NewJob parse_workflow(const json& body, const registry::ModelCatalog& models,
+NewJob parse_workflow(const json& body, registry::ModelRegistry& models,
                       const JobRequestSettings& settings) {
   auto violations = validate_against_schema(workflow_schema(), body);
   if (!violations.empty()) reject(violations);
@@ -168,7 +172,7 @@ NewJob parse_workflow(const json& body, const registry::ModelCatalog& models,
 
 }  // namespace
 
-NewJob parse_job_request(const json& body, const registry::ModelCatalog& models,
+NewJob parse_job_request(const json& body, registry::ModelRegistry& models,
                          const JobRequestSettings& settings) {
   if (!body.is_object()) reject({{"", "must be a JSON object"}});
   const std::string type = body.contains("type") && body["type"].is_string()

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/job.h"
-#include "registry/model_catalog.h"
+#include "registry/model_registry.h"
 
 namespace df::api {
 
@@ -28,7 +28,7 @@ struct NewJob {
 // Validates the request body; throws Error(kInvalidArgument) whose details.fields lists every bad
 // field ({field, message}), Error(kModelNotFound) for an unknown model, and for workflows an
 // Error(kInvalidArgument) carrying ComfyUI's {error, node_errors} in details.
-NewJob parse_job_request(const nlohmann::json& body, const registry::ModelCatalog& models,
+NewJob parse_job_request(const nlohmann::json& body, registry::ModelRegistry& models,
                          const JobRequestSettings& settings);
 
 // Writes a new job's init image into the input folder (before the job is stored).

@@ -12,9 +12,9 @@ namespace df::api {
 
 namespace fs = std::filesystem;
 
-graph::SchemaContext schema_context(const registry::ModelCatalog& models, const std::string& input_dir) {
+graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::string& input_dir) {
   graph::SchemaContext context;
-  for (const auto& model : models.list()) context.checkpoints.push_back(model.id);
+  for (const auto& model : models.available()) context.checkpoints.push_back(model.ckpt_name);
   std::error_code ignored;
   for (const auto& entry : fs::recursive_directory_iterator(input_dir, ignored)) {
     if (entry.is_regular_file()) {
@@ -27,7 +27,7 @@ graph::SchemaContext schema_context(const registry::ModelCatalog& models, const 
   return context;
 }
 
-graph::ValidationResult validate_graph(const nlohmann::json& graph, const registry::ModelCatalog& models,
+graph::ValidationResult validate_graph(const nlohmann::json& graph, registry::ModelRegistry& models,
                                        const std::string& input_dir,
                                        const std::vector<std::string>& partial_targets) {
   graph::Workflow workflow;

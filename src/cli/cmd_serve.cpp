@@ -25,7 +25,7 @@
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
-#include "registry/model_catalog.h"
+#include "registry/model_registry.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
 #include "telemetry/service_metrics.h"
@@ -64,7 +64,8 @@ class Service {
     telemetry::declare_service_metrics(metrics_);
     store_ = store::open_store(options_.database_url);
     blobs_ = blob::open_blob_store(options_.storage_url, options_.signing_secret());
-    catalog_ = std::make_unique<registry::ModelCatalog>(options_.checkpoints_dir());
+    models_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
+    for (const auto& warning : models_->sync()) std::cout << "dreamforge: warning: " << warning << std::endl;
   }
 
   void run() {
@@ -93,7 +94,7 @@ class Service {
       settings.url_ttl_seconds = options_.url_ttl_s;
       if (with_workers_) settings.runner_executable = options_.runner;
       if (!with_workers_) settings.streams.store_poll_ms = 250;  // workers elsewhere: poll sooner
-      api = std::make_unique<api::ApiService>(*store_, *blobs_, *catalog_, hub_, metrics_, settings,
+      api = std::make_unique<api::ApiService>(*store_, *blobs_, *models_, hub_, metrics_, settings,
                                               [this] { wake_workers(); });
       api->register_routes(router);
       const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
@@ -109,7 +110,7 @@ class Service {
       hooks.free_memory = [this] {
         for (auto& slot : slots_) slot->worker->request_free();
       };
-      comfy_prompts = std::make_unique<api::ComfyPrompts>(*store_, *catalog_, options_.input_dir(),
+      comfy_prompts = std::make_unique<api::ComfyPrompts>(*store_, *models_, options_.input_dir(),
                                                           options_.max_attempts, hooks);
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
@@ -121,12 +122,12 @@ class Service {
       }
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
       comfy_jobs->register_routes(router);
-      comfy_system = std::make_unique<api::ComfySystem>(*catalog_, options_.input_dir(), feature_flags);
+      comfy_system = std::make_unique<api::ComfySystem>(*models_, options_.input_dir(), feature_flags);
       comfy_system->register_routes(router);
       comfy_files = std::make_unique<api::ComfyFiles>(
           api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()});
       comfy_files->register_routes(router);
-      api::install_workflow_library(options_.user_dir(), catalog_->list());
+      api::install_workflow_library(options_.user_dir(), models_->available());
       comfy_userdata = std::make_unique<api::ComfyUserData>(options_.user_dir());
       comfy_userdata->register_routes(router);
       comfy_settings = std::make_unique<api::ComfySettings>(options_.user_dir());
@@ -202,7 +203,7 @@ class Service {
   api::EventHub hub_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<blob::BlobStore> blobs_;
-  std::unique_ptr<registry::ModelCatalog> catalog_;
+  std::unique_ptr<registry::ModelRegistry> models_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
   // Where workers' live previews go (the ComfyUI WebSocket hub while the API runs).
   std::mutex preview_mutex_;

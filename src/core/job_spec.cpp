@@ -16,7 +16,8 @@ GenerationRequest generation_request_from_spec(const json& spec) {
   GenerationRequest request;
   request.prompt = spec.at("prompt").get<std::string>();
   request.negative_prompt = spec.value("negative_prompt", "");
-  request.checkpoint = spec.at("model_id").get<std::string>();
+  // Jobs record the checkpoint the model's files load as; older jobs only their model id.
+  request.checkpoint = spec.value("checkpoint", spec.at("model_id").get<std::string>());
   request.width = spec.at("width").get<int>();
   request.height = spec.at("height").get<int>();
   request.steps = spec.at("steps").get<int>();

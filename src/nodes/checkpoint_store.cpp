@@ -42,10 +42,10 @@ std::vector<std::string> CheckpointStore::list() const {
        it != fs::recursive_directory_iterator(); ++it) {
     const fs::path& p = it->path();
     if (it->is_directory() && is_diffusers_folder(p)) {
-      names.push_back(fs::relative(p, root).generic_string());
+      names.push_back(p.lexically_relative(root).generic_string());
       it.disable_recursion_pending();  // a model's own component files are not checkpoints
     } else if (it->is_regular_file() && is_checkpoint_file(p)) {
-      names.push_back(fs::relative(p, root).generic_string());
+      names.push_back(p.lexically_relative(root).generic_string());
     }
   }
   std::sort(names.begin(), names.end());

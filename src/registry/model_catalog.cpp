@@ -1,4 +1,4 @@
-// The models installed under the models root.
+// The models found in the checkpoints folder.
 #include "registry/model_catalog.h"
 
 #include <algorithm>
@@ -56,26 +56,59 @@ int native_resolution(const std::string& family, bool test_model) {
   return 512;
 }
 
-std::optional<ModelInfo> describe(const fs::path& path) {
-  ModelInfo info;
-  info.path = path.string();
-  info.id = path.filename().string();
+// What the weights at `path` (a diffusers folder or a .safetensors file) are; nullopt when they
+// are neither. Sets the fields read from the files; id and names are the caller's.
+std::optional<Model> describe_weights(const fs::path& path) {
+  Model model;
+  model.local_path = path.string();
   std::optional<std::string> family;
   if (fs::is_directory(path) && fs::exists(path / "model_index.json")) {
-    info.format = "diffusers";
+    model.format = "diffusers";
     family = diffusers_family(path);
-    info.test_model = engine::is_tiny_model(path.string());
+    model.test_model = engine::is_tiny_model(path.string());
   } else if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
-    info.format = "safetensors";
+    model.format = "safetensors";
     family = single_file_family(path);
   }
   if (!family) return std::nullopt;
-  info.family = *family;
-  info.name = info.test_model ? info.id + " (test model, random weights)" : info.id;
-  info.native_resolution = native_resolution(info.family, info.test_model);
-  info.capabilities = {"txt2img", "img2img"};
-  info.parameters_schema = generate_parameters_schema(info.family, info.native_resolution);
-  return info;
+  model.family = *family;
+  model.native_resolution = native_resolution(model.family, model.test_model);
+  model.capabilities = {"txt2img", "img2img"};
+  model.parameters_schema = generate_parameters_schema(model.family, model.native_resolution);
+  return model;
+}
+
+// A downloaded model's folder: the descriptor's record with what its weights say.
+std::optional<Model> describe_downloaded(const fs::path& folder) {
+  Model model = model_from_json(read_json_file(folder / kModelDescriptorFile));
+  fs::path weights = (folder / model.local_path).lexically_normal();
+  if (weights.filename().empty()) weights = weights.parent_path();  // "." names the folder
+  if (weights.lexically_relative(folder).string().rfind("..", 0) == 0) return std::nullopt;
+  auto described = describe_weights(weights);
+  if (!described) return std::nullopt;
+  described->id = model.id;
+  described->name = model.name;
+  described->kind = model.kind;
+  described->version = model.version;
+  described->source_uri = model.source_uri;
+  described->revision = model.revision;
+  described->checkpoint_hash = model.checkpoint_hash;
+  described->files = model.files;
+  described->extra = model.extra;
+  described->ckpt_name = weights.lexically_relative(folder.parent_path()).generic_string();
+  return described;
+}
+
+std::optional<Model> describe(const fs::path& path) {
+  if (fs::is_directory(path) && fs::exists(path / kModelDescriptorFile)) {
+    return describe_downloaded(path);
+  }
+  auto model = describe_weights(path);
+  if (!model) return std::nullopt;
+  model->id = path.filename().string();
+  model->ckpt_name = model->id;
+  model->name = model->test_model ? model->id + " (test model, random weights)" : model->id;
+  return model;
 }
 
 json string_enum(const std::vector<std::string>& values) {
@@ -83,20 +116,6 @@ json string_enum(const std::vector<std::string>& values) {
 }
 
 }  // namespace
-
-json ModelInfo::to_json() const {
-  return {{"id", id},
-          {"name", name},
-          {"kind", kind},
-          {"family", family},
-          {"format", format},
-          {"test_model", test_model},
-          {"native_resolution", native_resolution},
-          {"capabilities", capabilities},
-          {"installed", true},
-          {"enabled", true},
-          {"parameters_schema", parameters_schema}};
-}
 
 json generate_parameters_schema(const std::string& family, int native) {
   const bool xl = family == "sdxl" || family == "sdxl_refiner";
@@ -138,8 +157,8 @@ json generate_parameters_schema(const std::string& family, int native) {
 
 ModelCatalog::ModelCatalog(std::string checkpoints_dir) : checkpoints_dir_(std::move(checkpoints_dir)) {}
 
-std::vector<ModelInfo> ModelCatalog::list() const {
-  std::vector<ModelInfo> models;
+std::vector<Model> ModelCatalog::list() const {
+  std::vector<Model> models;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir_, error)) {
     if (auto info = describe_cached(entry.path())) models.push_back(std::move(*info));
@@ -148,24 +167,26 @@ std::vector<ModelInfo> ModelCatalog::list() const {
   return models;
 }
 
-std::optional<ModelInfo> ModelCatalog::find(const std::string& id) const {
+std::optional<Model> ModelCatalog::find(const std::string& id) const {
   if (id.empty() || id.find('/') != std::string::npos || id == "." || id == "..") return std::nullopt;
   const fs::path path = fs::path(checkpoints_dir_) / id;
   if (!fs::exists(path)) return std::nullopt;
   return describe_cached(path);
 }
 
-std::optional<ModelInfo> ModelCatalog::describe_cached(const fs::path& path) const {
-  // A folder's own time changes when entries are added or removed; its model_index.json's when
-  // the model is rewritten in place.
+std::optional<Model> ModelCatalog::describe_cached(const fs::path& path) const {
+  // A folder's own time changes when entries are added or removed; its model_index.json's or
+  // descriptor's when the model is rewritten in place.
   std::error_code error;
   auto stamp = fs::last_write_time(path, error);
-  const auto index_time = fs::last_write_time(path / "model_index.json", error);
-  if (!error) stamp = std::max(stamp, index_time);
+  for (const char* file : {"model_index.json", kModelDescriptorFile}) {
+    const auto file_time = fs::last_write_time(path / file, error);
+    if (!error) stamp = std::max(stamp, file_time);
+  }
   std::lock_guard lock(mutex_);
   auto cached = cache_.find(path.string());
   if (cached != cache_.end() && cached->second.stamp == stamp) return cached->second.info;
-  std::optional<ModelInfo> info;
+  std::optional<Model> info;
   try {
     info = describe(path);
   } catch (const Error&) {

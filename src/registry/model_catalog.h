@@ -1,4 +1,4 @@
-// The models installed under the models root: what each is, and the parameters a job may set.
+// The models found in the checkpoints folder: what each is, and the parameters a job may set.
 #pragma once
 
 #include <filesystem>
@@ -10,21 +10,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/model.h"
+
 namespace df::registry {
 
-struct ModelInfo {
-  std::string id;      // folder or file name under the checkpoints folder (the runner's ckpt_name)
-  std::string name;
-  std::string kind = "checkpoint";
-  std::string family;  // sd1 | sd2 | sdxl | sdxl_refiner
-  std::string format;  // diffusers | safetensors
-  std::string path;
-  bool test_model = false;  // a random-weight model from `dreamforge model create-tiny`
-  int native_resolution = 512;
-  std::vector<std::string> capabilities;  // txt2img, img2img
-  nlohmann::json parameters_schema;       // JSON Schema of a generate job's parameters
-  nlohmann::json to_json() const;
-};
+// The file a downloaded model's folder carries to describe it: the registry entry as JSON
+// (model_to_json) with local_path relative to that folder ("." for a diffusers folder, the file
+// name for a single file). The catalog fills in what the weights say (family, schema, ...).
+inline constexpr const char* kModelDescriptorFile = "dreamforge-model.json";
 
 // JSON Schema (2020-12) of a generate job on a model of `family`, with defaults and bounds.
 nlohmann::json generate_parameters_schema(const std::string& family, int native_resolution);
@@ -33,9 +26,12 @@ class ModelCatalog {
  public:
   // `checkpoints_dir`: the folder the runner loads checkpoints from (<models root>/checkpoints).
   explicit ModelCatalog(std::string checkpoints_dir);
-  // Installed models, sorted by id; entries that cannot be read are skipped.
-  std::vector<ModelInfo> list() const;
-  std::optional<ModelInfo> find(const std::string& id) const;
+  // The models in the folder, sorted by id: diffusers folders, single .safetensors files, and
+  // folders with a model descriptor (downloaded models, whose entry keeps the descriptor's source
+  // and files). Entries that cannot be read are skipped.
+  std::vector<Model> list() const;
+  // The entry named `id` in the folder (no paths), described; nullopt when it is not a model.
+  std::optional<Model> find(const std::string& id) const;
   const std::string& checkpoints_dir() const { return checkpoints_dir_; }
 
  private:
@@ -43,9 +39,9 @@ class ModelCatalog {
   // tensor headers; job creation asks for the model every time).
   struct CachedModel {
     std::filesystem::file_time_type stamp;
-    std::optional<ModelInfo> info;
+    std::optional<Model> info;
   };
-  std::optional<ModelInfo> describe_cached(const std::filesystem::path& path) const;
+  std::optional<Model> describe_cached(const std::filesystem::path& path) const;
 
   std::string checkpoints_dir_;
   mutable std::mutex mutex_;

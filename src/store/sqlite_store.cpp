@@ -483,6 +483,48 @@ std::vector<Artifact> SqliteStore::list_artifacts(const std::string& job_id) {
   return artifacts;
 }
 
+void SqliteStore::upsert_model(const Model& model) {
+  std::lock_guard lock(mutex_);
+  const int64_t now = now_ms();
+  Model row = model;
+  row.updated_ms = now;
+  auto upsert = db_.prepare(
+      "INSERT INTO models (id, kind, family, installed, enabled, record, created_ms, updated_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+      "family = excluded.family, installed = excluded.installed, enabled = excluded.enabled, "
+      "record = json_set(excluded.record, '$.created_ms', models.created_ms), "
+      "updated_ms = excluded.updated_ms");
+  row.created_ms = model.created_ms ? model.created_ms : now;
+  upsert.bind(1, row.id).bind(2, row.kind).bind(3, row.family);
+  upsert.bind(4, int64_t{row.installed}).bind(5, int64_t{row.enabled});
+  upsert.bind(6, model_to_json(row).dump()).bind(7, row.created_ms).bind(8, now);
+  upsert.run();
+}
+
+std::optional<Model> SqliteStore::get_model(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare("SELECT record FROM models WHERE id = ?");
+  query.bind(1, id);
+  if (!query.step()) return std::nullopt;
+  return model_from_json(json::parse(query.column_text(0)));
+}
+
+std::vector<Model> SqliteStore::list_models() {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare("SELECT record FROM models ORDER BY id");
+  std::vector<Model> models;
+  while (query.step()) models.push_back(model_from_json(json::parse(query.column_text(0))));
+  return models;
+}
+
+bool SqliteStore::delete_model(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto remove = db_.prepare("DELETE FROM models WHERE id = ?");
+  remove.bind(1, id);
+  remove.run();
+  return remove.changes() > 0;
+}
+
 void SqliteStore::ping() {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare("SELECT COUNT(*) FROM jobs WHERE 0");

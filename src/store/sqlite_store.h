@@ -35,6 +35,10 @@ class SqliteStore : public Store {
   std::vector<Step> list_steps(const std::string& job_id) override;
   bool put_artifact(const Lease& lease, const Artifact& artifact) override;
   std::vector<Artifact> list_artifacts(const std::string& job_id) override;
+  void upsert_model(const Model& model) override;
+  std::optional<Model> get_model(const std::string& id) override;
+  std::vector<Model> list_models() override;
+  bool delete_model(const std::string& id) override;
   void ping() override;
 
  private:

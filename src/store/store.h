@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/job.h"
+#include "core/model.h"
 
 namespace df::store {
 
@@ -82,6 +83,15 @@ class Store {
   // Inserts or replaces the artifact with the same (job, key): a rerun overwrites its own result.
   virtual bool put_artifact(const Lease& lease, const Artifact& artifact) = 0;
   virtual std::vector<Artifact> list_artifacts(const std::string& job_id) = 0;
+
+  // The model registry. Inserts the model or replaces the entry with the same id, keeping its
+  // created_ms; sets updated_ms.
+  virtual void upsert_model(const Model& model) = 0;
+  virtual std::optional<Model> get_model(const std::string& id) = 0;
+  // Every registered model, sorted by id.
+  virtual std::vector<Model> list_models() = 0;
+  // Removes the entry; false when there was none.
+  virtual bool delete_model(const std::string& id) = 0;
 
   // Throws Error(kUnavailable) when the database cannot answer.
   virtual void ping() = 0;

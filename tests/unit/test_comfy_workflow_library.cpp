@@ -16,9 +16,10 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-registry::ModelInfo model(const std::string& id, const std::string& family, bool test_model) {
-  registry::ModelInfo info;
+Model model(const std::string& id, const std::string& family, bool test_model) {
+  Model info;
   info.id = id;
+  info.ckpt_name = id;
   info.family = family;
   info.test_model = test_model;
   return info;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/job_requests.h"
+#include "store/sqlite_store.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
@@ -88,7 +89,8 @@ class JobRequestsTest : public ::testing::Test {
 
   static fs::path* shared_model_;
   test::TestDir dir_{"df_job_requests_"};
-  registry::ModelCatalog catalog_{(dir_.path() / "checkpoints").string()};
+  store::SqliteStore store_{(dir_.path() / "registry.sqlite3").string()};
+  registry::ModelRegistry catalog_{store_, (dir_.path() / "checkpoints").string()};
   JobRequestSettings settings_;
 };
 
@@ -151,8 +153,19 @@ TEST_F(JobRequestsTest, SettingsChooseTheDefaultModelAndAttempts) {
   settings_.default_max_attempts = 5;
   const Job job = parse({{"prompt", "x"}}).job;
   EXPECT_EQ(job.spec["model_id"], "second.safetensors");
+  EXPECT_EQ(job.spec["checkpoint"], "second.safetensors") << "what the runner loads";
   EXPECT_EQ(job.spec["width"], 512);
   EXPECT_EQ(job.max_attempts, 5);
+}
+
+TEST_F(JobRequestsTest, ADisabledModelIsNotUsedAndTheErrorSaysWhy) {
+  install_second_model();
+  catalog_.set_enabled("second.safetensors", false);
+  const Error error = parse_error({{"prompt", "x"}, {"model_id", "second.safetensors"}},
+                                  ErrorCode::kModelNotFound);
+  EXPECT_NE(std::string(error.what()).find("disabled"), std::string::npos) << error.what();
+  EXPECT_EQ(error.details()["models"], json::array({"tiny-sd1"}));
+  EXPECT_EQ(parse({{"prompt", "x"}}).job.spec["model_id"], "tiny-sd1") << "the only one offered";
 }
 
 TEST_F(JobRequestsTest, RequestHashIsTheCanonicalBody) {

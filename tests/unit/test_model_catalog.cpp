@@ -27,7 +27,7 @@ void write_marker_checkpoint(const fs::path& path, const std::vector<std::string
   engine::write_safetensors(path.string(), tensors);
 }
 
-std::vector<std::string> ids_of(const std::vector<ModelInfo>& models) {
+std::vector<std::string> ids_of(const std::vector<Model>& models) {
   std::vector<std::string> ids;
   for (const auto& model : models) ids.push_back(model.id);
   return ids;
@@ -84,7 +84,7 @@ TEST_F(ModelCatalogTest, SingleFilesAreRecognisedByTheirTensorNames) {
     EXPECT_EQ(model->format, "safetensors") << id;
     EXPECT_FALSE(model->test_model) << id;
     EXPECT_EQ(model->name, id);
-    EXPECT_EQ(model->path, (checkpoints() / id).string());
+    EXPECT_EQ(model->local_path, (checkpoints() / id).string());
   }
   EXPECT_EQ(catalog.find("single-sd1.safetensors")->native_resolution, 512);
   EXPECT_EQ(catalog.find("single-sd2.safetensors")->native_resolution, 768);
@@ -126,18 +126,34 @@ TEST_F(ModelCatalogTest, MissingFolderListsNothing) {
   EXPECT_FALSE(catalog.find("tiny-sd1"));
 }
 
-TEST_F(ModelCatalogTest, JsonShowsTheModelAsInstalledAndEnabled) {
-  const json shown = ModelCatalog(checkpoints().string()).find("tiny-sd1")->to_json();
-  EXPECT_EQ(shown["id"], "tiny-sd1");
-  EXPECT_EQ(shown["kind"], "checkpoint");
-  EXPECT_EQ(shown["family"], "sd1");
-  EXPECT_EQ(shown["format"], "diffusers");
-  EXPECT_EQ(shown["test_model"], true);
-  EXPECT_EQ(shown["installed"], true);
-  EXPECT_EQ(shown["enabled"], true);
-  EXPECT_EQ(shown["native_resolution"], 64);
-  EXPECT_TRUE(shown["parameters_schema"].is_object());
-  EXPECT_FALSE(shown.contains("path")) << "local paths stay on the server";
+TEST_F(ModelCatalogTest, EntriesNameWhatTheRunnerLoads) {
+  const ModelCatalog catalog(checkpoints().string());
+  const auto folder = catalog.find("tiny-sd1");
+  EXPECT_EQ(folder->ckpt_name, "tiny-sd1");
+  EXPECT_EQ(folder->local_path, (checkpoints() / "tiny-sd1").string());
+  EXPECT_EQ(catalog.find("single-sd1.safetensors")->ckpt_name, "single-sd1.safetensors");
+}
+
+TEST_F(ModelCatalogTest, ADownloadedFolderIsDescribedByItsDescriptorAndItsWeights) {
+  const fs::path folder = checkpoints() / "base@v2";
+  fs::create_directories(folder);
+  fs::copy_file(checkpoints() / "single-sdxl.safetensors", folder / "base.safetensors");
+  std::ofstream(folder / kModelDescriptorFile) << json{
+      {"id", "base@v2"}, {"name", "Base"}, {"family", "sd1"}, {"version", "v2"},
+      {"source_uri", "civitai:1@2"}, {"revision", "2"}, {"local_path", "base.safetensors"},
+      {"files", {{{"path", "base.safetensors"}, {"size", 1}, {"sha256", "ab"}}}}};
+  const auto model = ModelCatalog(checkpoints().string()).find("base@v2");
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->name, "Base");
+  EXPECT_EQ(model->family, "sdxl") << "the weights say what they are";
+  EXPECT_EQ(model->source_uri, "civitai:1@2");
+  EXPECT_EQ(model->ckpt_name, "base@v2/base.safetensors");
+  EXPECT_EQ(model->files.at(0).sha256, "ab");
+  EXPECT_EQ(model->parameters_schema["properties"]["width"]["default"], 1024);
+
+  std::ofstream(folder / kModelDescriptorFile, std::ios::trunc)
+      << json{{"id", "base@v2"}, {"family", "sd1"}, {"local_path", "../single-sd1.safetensors"}};
+  EXPECT_FALSE(ModelCatalog(checkpoints().string()).find("base@v2")) << "weights outside the folder";
 }
 
 TEST(GenerateParametersSchema, DefaultsAndBoundsFollowTheFamily) {

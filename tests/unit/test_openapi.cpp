@@ -12,7 +12,7 @@
 #include "api/api_service.h"
 #include "blob/local_blob_store.h"
 #include "http/router.h"
-#include "registry/model_catalog.h"
+#include "registry/model_registry.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
 #include "test_support.h"
@@ -57,7 +57,7 @@ class OpenApiTest : public ::testing::Test {
   store::SqliteStore store_{(dir_.path() / "jobs.sqlite3").string()};
   blob::LocalBlobStore blobs_{(dir_.path() / "blobs").string(),
                               blob::UrlSigner("openapi-test-secret-key")};
-  registry::ModelCatalog models_{(dir_.path() / "checkpoints").string()};
+  registry::ModelRegistry models_{store_, (dir_.path() / "checkpoints").string()};
   EventHub hub_;
   telemetry::Metrics metrics_;
   ApiService service_{store_, blobs_, models_, hub_, metrics_, ApiSettings{}, nullptr};

@@ -1,0 +1,50 @@
+"""The model registry behind `dreamforge serve`: models in the checkpoints folder are registered and
+offered by /v1/models, /object_info and jobs; entries whose files vanish are warned about at start
+and refused with a reason; models copied in while the service runs appear without a restart."""
+import shutil
+
+from service_support import comfy_graph, generate_body, install_tiny_model
+
+
+def checkpoint_choices(service):
+    return service.get("/object_info/CheckpointLoaderSimple").json()[
+        "CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+
+
+def test_models_copied_in_while_running_are_offered_everywhere(start_service, tmp_path):
+    service = start_service()
+    install_tiny_model(tmp_path / "data", name="second", family="sdxl")
+    assert [m["id"] for m in service.get("/v1/models").json()["models"]] == ["second", "tiny"]
+    assert checkpoint_choices(service) == ["second", "tiny"]
+    detail = service.get("/v1/models/second").json()
+    assert detail["family"] == "sdxl" and detail["installed"] and detail["enabled"]
+    assert detail["kind"] == "checkpoints" and detail["ckpt_name"] == "second"
+    assert "local_path" not in detail, "server paths stay on the server"
+    response = service.post("/v1/jobs", generate_body(model_id="second"))
+    assert response.status_code == 201, response.text
+    assert service.wait_for_job(response.json()["id"])["status"] == "succeeded"
+
+
+def test_an_entry_whose_files_vanished_is_warned_about_and_refused(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    install_tiny_model(data_dir, name="kept")
+    service = start_service()
+    assert {m["id"] for m in service.get("/v1/models").json()["models"]} == {"kept", "tiny"}
+    service.stop()
+
+    shutil.move(data_dir / "models" / "checkpoints" / "tiny", tmp_path / "tiny-elsewhere")
+    service = start_service(model=False)
+    warnings = [line for line in service.output if "warning" in line]
+    assert any("'tiny'" in line and "files are missing" in line for line in warnings), service.output
+    assert [m["id"] for m in service.get("/v1/models").json()["models"]] == ["kept"]
+    assert service.get("/v1/models/tiny").json()["installed"] is False
+
+    refused = service.post("/v1/jobs", generate_body(model_id="tiny"))
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["code"] == "model_not_found" and "files are missing" in body["message"]
+    assert body["details"]["models"] == ["kept"]
+    assert checkpoint_choices(service) == ["kept"]
+    rejected = service.post("/prompt", {"prompt": comfy_graph(ckpt="tiny")})
+    assert rejected.status_code == 400
+    assert rejected.json()["node_errors"]["4"]["errors"][0]["type"] == "value_not_in_list"
