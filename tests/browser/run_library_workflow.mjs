@@ -1,5 +1,5 @@
-// Opens a workflow from the ComfyUI frontend's workflow library in headless Chromium, runs it on a
-// chosen checkpoint and prints a JSON summary (console errors, the generated image, screenshot).
+// Opens a workflow from the ComfyUI frontend's workflow library in headless Chromium, picks its
+// checkpoint (and image size), runs it and prints a JSON summary: console errors, image, screenshot.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { chromium } from 'playwright-core';
 
 const USAGE =
   'usage: node run_library_workflow.mjs --url URL --workflow NAME --checkpoint NAME ' +
-  '--artifacts DIR [--chromium PATH]';
+  '--artifacts DIR [--image-size PIXELS] [--chromium PATH]';
 // The machines these tests run on can be slow and busy: patient waits for every UI step.
 const UI_TIMEOUT_MS = 60_000;
 const IMAGE_TIMEOUT_MS = 150_000;
@@ -20,6 +20,7 @@ function readOptions() {
       workflow: { type: 'string' },
       checkpoint: { type: 'string' },
       artifacts: { type: 'string' },
+      'image-size': { type: 'string' },
       chromium: { type: 'string', default: '/usr/bin/chromium' },
     },
   });
@@ -74,38 +75,54 @@ async function openFromWorkflowLibrary(page, name) {
   await sidebarButton.click();
 }
 
-// Where the checkpoint loader's ckpt_name combo is drawn on the page, after centering the node.
-async function checkpointWidgetPoint(page) {
-  return page.evaluate(() => {
-    const canvas = window.app.canvas;
-    const node = window.app.graph.nodes.find((n) => n.type === 'CheckpointLoaderSimple');
-    const widget = node.widgets.find((w) => w.name === 'ckpt_name');
-    canvas.centerOnNode(node);
-    canvas.setDirty(true, true);
-    const widgetHeight = window.LiteGraph?.NODE_WIDGET_HEIGHT ?? 20;
-    const [x, y] = canvas.ds.convertOffsetToCanvas([
-      node.pos[0] + node.size[0] / 2,
-      node.pos[1] + widget.y + widgetHeight / 2,
-    ]);
-    const box = canvas.canvas.getBoundingClientRect();
-    return { x: box.left + x, y: box.top + y };
-  });
+// Where a node's widget is drawn on the page, after centering the node on the canvas.
+async function widgetPoint(page, nodeType, widgetName) {
+  return page.evaluate(
+    ([type, name]) => {
+      const canvas = window.app.canvas;
+      const node = window.app.graph.nodes.find((n) => n.type === type);
+      const widget = node.widgets.find((w) => w.name === name);
+      canvas.centerOnNode(node);
+      canvas.setDirty(true, true);
+      const [x, y] = canvas.ds.convertOffsetToCanvas([
+        node.pos[0] + node.size[0] / 2,
+        node.pos[1] + widget.y + window.LiteGraph.NODE_WIDGET_HEIGHT / 2,
+      ]);
+      const box = canvas.canvas.getBoundingClientRect();
+      return { x: box.left + x, y: box.top + y };
+    },
+    [nodeType, widgetName],
+  );
 }
 
-// Clicks the combo on the canvas and picks the checkpoint from the menu it opens.
-async function chooseCheckpoint(page, checkpoint) {
-  const point = await checkpointWidgetPoint(page);
-  await page.mouse.click(point.x, point.y);
-  await page.locator('.litecontextmenu .litemenu-entry', { hasText: checkpoint }).first().click();
-  const chosen = await page.evaluate(
-    () =>
-      window.app.graph.nodes
-        .find((n) => n.type === 'CheckpointLoaderSimple')
-        .widgets.find((w) => w.name === 'ckpt_name').value,
+async function expectWidgetValue(page, nodeType, widgetName, expected) {
+  const value = await page.evaluate(
+    ([type, name]) =>
+      window.app.graph.nodes.find((n) => n.type === type).widgets.find((w) => w.name === name)
+        .value,
+    [nodeType, widgetName],
   );
-  if (chosen !== checkpoint) {
-    throw new Error(`ckpt_name is "${chosen}" after choosing "${checkpoint}" from its menu`);
+  if (value !== expected) {
+    throw new Error(`${nodeType}.${widgetName} is ${JSON.stringify(value)}, not ${expected}`);
   }
+}
+
+// Clicks a combo widget on the canvas and picks the value from the menu it opens.
+async function chooseComboValue(page, nodeType, widgetName, value) {
+  const point = await widgetPoint(page, nodeType, widgetName);
+  await page.mouse.click(point.x, point.y);
+  await page.locator('.litecontextmenu .litemenu-entry', { hasText: value }).first().click();
+  await expectWidgetValue(page, nodeType, widgetName, value);
+}
+
+// Clicks a number widget on the canvas and types the value into the prompt it opens.
+async function enterNumber(page, nodeType, widgetName, value) {
+  const point = await widgetPoint(page, nodeType, widgetName);
+  await page.mouse.click(point.x, point.y);
+  const input = page.locator('.graphdialog input');
+  await input.fill(String(value));
+  await input.press('Enter');
+  await expectWidgetValue(page, nodeType, widgetName, value);
 }
 
 async function queueWithRunButton(page) {
@@ -121,23 +138,15 @@ async function queueWithRunButton(page) {
   return (await response.json()).prompt_id;
 }
 
-// The first output image of this server's /view that the page has finished loading.
-async function waitForGeneratedImage(page) {
+// The SaveImage node's preview on the canvas, once the frontend has loaded it (it loads the images
+// of the nodes it draws, so the whole graph is brought into view first).
+async function waitForSaveImagePreview(page) {
+  await page.getByRole('button', { name: /^Fit View/ }).click();
   const handle = await page.waitForFunction(
     () => {
-      const loaded = [...document.images].find((image) => {
-        const src = new URL(image.src, location.href);
-        return (
-          image.complete &&
-          image.naturalWidth > 0 &&
-          src.origin === location.origin &&
-          src.pathname.endsWith('/view') &&
-          src.searchParams.get('type') === 'output'
-        );
-      });
-      return (
-        loaded && { src: loaded.src, width: loaded.naturalWidth, height: loaded.naturalHeight }
-      );
+      const image = window.app.graph.nodes.find((n) => n.type === 'SaveImage')?.imgs?.[0];
+      if (!image?.complete || image.naturalWidth === 0) return null;
+      return { src: image.src, width: image.naturalWidth, height: image.naturalHeight };
     },
     null,
     { timeout: IMAGE_TIMEOUT_MS, polling: 250 },
@@ -145,25 +154,36 @@ async function waitForGeneratedImage(page) {
   return handle.jsonValue();
 }
 
-async function screenshotWholeGraph(page, path) {
-  await page.getByRole('button', { name: /^Fit View/ }).click();
+async function screenshot(page, path) {
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve())));
   await page.screenshot({ path });
   return path;
 }
 
+// Runs one step, recording in the summary how many seconds it took.
+async function timed(summary, name, action) {
+  const started = performance.now();
+  const result = await action();
+  summary.seconds[name] = Math.round((performance.now() - started) / 100) / 10;
+  return result;
+}
+
 async function runWorkflow(page, options, seen, summary) {
   await dismissFirstRunDialogs(page);
-  await waitForFrontend(page, options.url);
-  await openFromWorkflowLibrary(page, options.workflow);
-  await chooseCheckpoint(page, options.checkpoint);
+  await timed(summary, 'load_frontend', () => waitForFrontend(page, options.url));
+  await timed(summary, 'open_workflow', () => openFromWorkflowLibrary(page, options.workflow));
+  await timed(summary, 'set_inputs', async () => {
+    await chooseComboValue(page, 'CheckpointLoaderSimple', 'ckpt_name', options.checkpoint);
+    if (options['image-size']) {
+      const size = Number(options['image-size']);
+      await enterNumber(page, 'EmptyLatentImage', 'width', size);
+      await enterNumber(page, 'EmptyLatentImage', 'height', size);
+    }
+  });
   summary.prompt_id = await queueWithRunButton(page);
-  const image = await waitForGeneratedImage(page);
+  const image = await timed(summary, 'run', () => waitForSaveImagePreview(page));
   summary.image = { ...image, response: seen.viewResponses.get(image.src) ?? null };
-  summary.screenshot = await screenshotWholeGraph(
-    page,
-    join(options.artifacts, `${options.workflow}.png`),
-  );
+  summary.screenshot = await screenshot(page, join(options.artifacts, `${options.workflow}.png`));
 }
 
 async function main() {
@@ -173,7 +193,11 @@ async function main() {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   const seen = watchPage(page);
-  const summary = { browser: `chromium ${browser.version()}`, workflow: options.workflow };
+  const summary = {
+    browser: `chromium ${browser.version()}`,
+    workflow: options.workflow,
+    seconds: {},
+  };
   try {
     await runWorkflow(page, options, seen, summary);
   } catch (error) {
