@@ -3,14 +3,29 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <unistd.h>
+#include <vector>
 
+#include "cli/service_options.h"
 #include "core/error.h"
+#include "download/civitai.h"
+#include "download/download_progress.h"
+#include "download/hugging_face.h"
+#include "download/model_installer.h"
+#include "download/model_layout.h"
+#include "download/model_ref.h"
+#include "download/redaction.h"
 #include "engine/model_config.h"
 #include "engine/tiny_model.h"
+#include "registry/model_registry.h"
+#include "store/store.h"
 
 namespace df::cli {
 namespace {
@@ -59,12 +74,220 @@ void add_create_tiny_command(CLI::App& model) {
   });
 }
 
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value ? value : fallback;
+}
+
+// The service's data directory, models root and database, flagged and defaulted as the service
+// does (`dreamforge serve` finds what these commands install).
+void add_model_store_options(CLI::App& command, ServiceOptions& options) {
+  command.add_option("--data-dir", options.data_dir, "Where the database and models live")
+      ->envname("DREAMFORGE_DATA_DIR")
+      ->capture_default_str();
+  command.add_option("--models-dir", options.models_dir, "Models root (default: <data dir>/models)")
+      ->envname("DREAMFORGE_MODELS_DIR");
+  command.add_option("--database-url", options.database_url, "sqlite:///path (default: in the data dir)")
+      ->envname("DREAMFORGE_DATABASE_URL");
+}
+
+// The registry and the models root of the options' data directory.
+class ModelStore {
+ public:
+  explicit ModelStore(ServiceOptions options) : options_(std::move(options)) {
+    namespace fs = std::filesystem;
+    options_.data_dir = fs::absolute(options_.data_dir).lexically_normal().string();
+    if (options_.models_dir.empty()) options_.models_dir = (fs::path(options_.data_dir) / "models").string();
+    options_.models_dir = fs::absolute(options_.models_dir).lexically_normal().string();
+    if (options_.database_url.empty()) {
+      options_.database_url = "sqlite://" + (fs::path(options_.data_dir) / "dreamforge.sqlite3").string();
+    }
+    fs::create_directories(options_.checkpoints_dir());
+    store_ = store::open_store(options_.database_url);
+    registry_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
+  }
+  registry::ModelRegistry& registry() { return *registry_; }
+  download::ModelLayout layout() const { return download::ModelLayout(options_.models_dir); }
+
+ private:
+  ServiceOptions options_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<registry::ModelRegistry> registry_;
+};
+
+// Runs `action`, keeping the access tokens out of the error it throws.
+std::function<void()> without_tokens(std::function<void()> action) {
+  return [action = std::move(action)] {
+    try {
+      action();
+    } catch (const Error& e) {
+      const download::Redactor redact({env_or("HF_TOKEN", ""), env_or("CIVITAI_TOKEN", "")});
+      auto details = nlohmann::json::parse(redact(e.details().dump()), nullptr, false);
+      throw Error(e.code(), redact(e.what()), details.is_discarded() ? nlohmann::json::object() : details);
+    }
+  };
+}
+
+std::unique_ptr<download::Source> source_for(const download::ModelRef& ref) {
+  if (ref.source == download::ModelSource::kCivitai) {
+    return std::make_unique<download::Civitai>(env_or("DREAMFORGE_CIVITAI_URL", "https://civitai.com"),
+                                               env_or("CIVITAI_TOKEN", ""));
+  }
+  return std::make_unique<download::HuggingFace>(env_or("HF_ENDPOINT", "https://huggingface.co"),
+                                                 env_or("HF_TOKEN", ""));
+}
+
+struct DownloadOptions {
+  ServiceOptions store;
+  std::string ref;
+  int jobs = 4;
+};
+
+void add_download_command(CLI::App& model) {
+  auto options = std::make_shared<DownloadOptions>();
+  CLI::App* command = model.add_subcommand(
+      "download", "Fetch a model (hf:org/repo[@rev][#file] or civitai:model[@version]), verify it and install it");
+  command->add_option("REF", options->ref, "What to fetch")->required();
+  command->add_option("--jobs", options->jobs, "Files transferred at once")
+      ->envname("DREAMFORGE_DOWNLOAD_JOBS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
+  add_model_store_options(*command, options->store);
+  command->callback(without_tokens([options] {
+    const auto ref = download::parse_model_ref(options->ref);
+    ModelStore store(options->store);
+    download::DownloadProgress progress(stderr, isatty(STDERR_FILENO) != 0);
+    download::ModelInstaller installer(store.layout(), store.registry(), progress, options->jobs);
+    const auto result = installer.install(*source_for(ref), ref);
+    std::cout << (result.already_installed ? "already installed: " : "installed: ") << result.model.id
+              << " (" << result.model.local_path << ")\n";
+  }));
+}
+
+// The registry entries `what` names: the model of that id, or those downloaded from a reference.
+std::vector<Model> models_named(registry::ModelRegistry& registry, const std::string& what) {
+  if (!download::looks_like_model_ref(what)) {
+    auto model = registry.find(what);
+    if (!model) throw Error(ErrorCode::kNotFound, "no model '" + what + "' (see dreamforge model list)");
+    return {*model};
+  }
+  const auto asked = download::parse_model_ref(what);
+  std::vector<Model> found;
+  for (auto& model : registry.all()) {
+    if (!download::looks_like_model_ref(model.source_uri)) continue;
+    if (download::model_ref_matches(asked, download::parse_model_ref(model.source_uri), model.revision)) {
+      found.push_back(std::move(model));
+    }
+  }
+  if (found.empty()) throw Error(ErrorCode::kNotFound, "no installed model came from " + what);
+  return found;
+}
+
+struct ModelNameOptions {
+  ServiceOptions store;
+  std::string what;
+};
+
+void add_verify_command(CLI::App& model) {
+  auto options = std::make_shared<ModelNameOptions>();
+  CLI::App* command = model.add_subcommand(
+      "verify", "Re-hash a downloaded model's files against the hashes recorded when it was installed");
+  command->add_option("ID|REF", options->what, "Model id or the reference it was downloaded from")->required();
+  add_model_store_options(*command, options->store);
+  command->callback(without_tokens([options] {
+    ModelStore store(options->store);
+    int failed = 0;
+    for (const auto& entry : models_named(store.registry(), options->what)) {
+      const std::string dir = store.layout().model_dir(entry.kind, entry.id);
+      const auto recorded = download::read_descriptor(dir);
+      if (!recorded) {
+        throw Error(ErrorCode::kUnsupported, "model '" + entry.id +
+                                                 "' was not downloaded: it has no recorded hashes to verify against");
+      }
+      const auto problems = download::check_model_files(dir, *recorded, /*rehash=*/true);
+      for (const auto& problem : problems) std::cerr << entry.id << ": " << problem << "\n";
+      if (problems.empty()) {
+        std::cout << "ok: " << entry.id << " (" << recorded->files.size() << " files match)\n";
+      }
+      failed += problems.empty() ? 0 : 1;
+    }
+    if (failed > 0) {
+      throw Error(ErrorCode::kCorruptFile, std::to_string(failed) +
+                                               " model(s) have files that do not match their recorded hashes");
+    }
+  }));
+}
+
+std::string model_status(const Model& model) {
+  if (!model.installed) return "missing";
+  return model.enabled ? "ready" : "disabled";
+}
+
+void add_list_command(CLI::App& model) {
+  auto options = std::make_shared<ServiceOptions>();
+  auto as_json = std::make_shared<bool>(false);
+  CLI::App* command = model.add_subcommand("list", "List the registered models");
+  command->add_flag("--json", *as_json, "One JSON object with the models' registry entries");
+  add_model_store_options(*command, *options);
+  command->callback(without_tokens([options, as_json] {
+    ModelStore store(*options);
+    for (const auto& warning : store.registry().sync()) std::cerr << "warning: " << warning << "\n";
+    const auto models = store.registry().all();
+    if (*as_json) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& m : models) list.push_back(model_to_json(m));
+      std::cout << nlohmann::json{{"models", list}}.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-40s %-12s %-8s %-9s %s\n", "ID", "KIND", "FAMILY", "STATUS", "SOURCE");
+    for (const auto& m : models) {
+      std::printf("%-40s %-12s %-8s %-9s %s\n", m.id.c_str(), m.kind.c_str(),
+                  m.family.empty() ? "-" : m.family.c_str(), model_status(m).c_str(),
+                  m.source_uri.empty() ? "local" : m.source_uri.c_str());
+    }
+  }));
+}
+
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
+void add_remove_command(CLI::App& model) {
+  auto options = std::make_shared<ModelNameOptions>();
+  CLI::App* command = model.add_subcommand("remove", "Delete a model's files and its registry entry");
+  command->add_option("ID", options->what, "Model id (see dreamforge model list)")->required();
+  add_model_store_options(*command, options->store);
+  command->callback(without_tokens([options] {
+    namespace fs = std::filesystem;
+    ModelStore store(options->store);
+    const std::string& id = options->what;
+    const auto entry = store.registry().find(id);
+    const std::string kind = entry ? entry->kind : "checkpoints";
+    if (!is_plain_name(id) || !is_plain_name(kind)) {
+      throw Error(ErrorCode::kInvalidArgument, "'" + id + "' is not a model id");
+    }
+    const auto layout = store.layout();
+    const std::string dir = layout.model_dir(kind, id);
+    if (!entry && !fs::exists(dir)) {
+      throw Error(ErrorCode::kNotFound, "no model '" + id + "' (see dreamforge model list)");
+    }
+    fs::remove_all(dir);
+    fs::remove_all(layout.staging_dir(kind, id));
+    store.registry().remove(id);
+    std::cout << "removed: " << id << "\n";
+  }));
+}
+
 }  // namespace
 
 void register_model_commands(CLI::App& app) {
   CLI::App* model = app.add_subcommand("model", "Manage model files");
   model->require_subcommand(1);
   add_create_tiny_command(*model);
+  add_download_command(*model);
+  add_verify_command(*model);
+  add_list_command(*model);
+  add_remove_command(*model);
 }
 
 }  // namespace df::cli
