@@ -483,6 +483,24 @@ std::vector<Artifact> SqliteStore::list_artifacts(const std::string& job_id) {
   return artifacts;
 }
 
+std::vector<RunTiming> SqliteStore::recent_run_timings(const std::string& model_id, int limit) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT json_extract(j.spec, '$.width'), json_extract(j.spec, '$.height'), "
+      "json_extract(j.spec, '$.steps'), json_extract(j.spec, '$.count'), "
+      "s.finished_ms - s.started_ms FROM steps s JOIN jobs j ON j.id = s.job_id "
+      "WHERE j.type = 'generate' AND json_extract(j.spec, '$.model_id') = ? "
+      "AND s.status = 'succeeded' AND s.attempt = 1 ORDER BY s.finished_ms DESC LIMIT ?");
+  query.bind(1, model_id).bind(2, limit);
+  std::vector<RunTiming> timings;
+  while (query.step()) {
+    timings.push_back({model_id, static_cast<int>(query.column_int(0)),
+                       static_cast<int>(query.column_int(1)), static_cast<int>(query.column_int(2)),
+                       static_cast<int>(query.column_int(3)), query.column_int(4)});
+  }
+  return timings;
+}
+
 void SqliteStore::upsert_model(const Model& model) {
   std::lock_guard lock(mutex_);
   const int64_t now = now_ms();

@@ -23,6 +23,16 @@ struct JobPage {
   std::string next_cursor;  // "" on the last page
 };
 
+// How long one successful run of a generate job took: the history time estimates learn from.
+struct RunTiming {
+  std::string model_id;
+  int width = 0;
+  int height = 0;
+  int steps = 0;
+  int items = 0;  // images the run made
+  int64_t duration_ms = 0;
+};
+
 struct JobFilter {
   std::optional<JobStatus> status;
   int limit = 50;
@@ -79,6 +89,8 @@ class Store {
   // Records the end of a step. Not fenced: a step is the worker's own record of what happened.
   virtual void finish_step(const Step& step) = 0;
   virtual std::vector<Step> list_steps(const std::string& job_id) = 0;
+  // The most recent successful first-attempt runs of generate jobs on `model_id`, newest first.
+  virtual std::vector<RunTiming> recent_run_timings(const std::string& model_id, int limit) = 0;
 
   // Inserts or replaces the artifact with the same (job, key): a rerun overwrites its own result.
   virtual bool put_artifact(const Lease& lease, const Artifact& artifact) = 0;

@@ -656,6 +656,61 @@ TEST_F(SqliteStoreTest, StepsRoundTrip) {
   EXPECT_EQ(read.error, step.error);
 }
 
+TEST_F(SqliteStoreTest, RunTimingsAreTheModelsRecentSuccessfulFirstAttempts) {
+  const auto run = [&](int n, const std::string& model, int width, const std::string& status,
+                       int64_t started, int64_t duration) {
+    Job job = make_job(job_id(n));
+    job.spec = {{"model_id", model}, {"width", width}, {"height", 64}, {"steps", 10}, {"count", 3}};
+    store_->create_job(job);
+    const Job claimed = *store_->claim_job("w1", kLongLease);
+    Step step;
+    step.started_ms = started;
+    step.id = store_->start_step(lease_of(claimed), step);
+    step.status = status;
+    step.finished_ms = started + duration;
+    store_->finish_step(step);
+  };
+  run(1, "tiny", 64, "succeeded", 1000, 900);
+  run(2, "other", 64, "succeeded", 2000, 5000);
+  run(3, "tiny", 128, "failed", 3000, 100);
+  run(4, "tiny", 128, "succeeded", 4000, 2500);
+  const auto timings = store_->recent_run_timings("tiny", 10);
+  ASSERT_EQ(timings.size(), 2u);
+  EXPECT_EQ(timings[0].width, 128) << "newest first";
+  EXPECT_EQ(timings[0].duration_ms, 2500);
+  EXPECT_EQ(timings[1].width, 64);
+  EXPECT_EQ(timings[1].height, 64);
+  EXPECT_EQ(timings[1].steps, 10);
+  EXPECT_EQ(timings[1].items, 3);
+  EXPECT_EQ(timings[1].model_id, "tiny");
+  EXPECT_EQ(store_->recent_run_timings("tiny", 1).size(), 1u);
+  EXPECT_TRUE(store_->recent_run_timings("nope", 10).empty());
+}
+
+TEST_F(SqliteStoreTest, ModelsRoundTripAndKeepTheirCreationTime) {
+  Model model;
+  model.id = "base@v1";
+  model.name = "Base";
+  model.family = "sd1";
+  model.local_path = "/models/checkpoints/base@v1";
+  model.files = {{"unet/model.safetensors", 42, "ab12"}};
+  model.created_ms = 1000;
+  store_->upsert_model(model);
+  model.enabled = false;
+  model.created_ms = 0;
+  store_->upsert_model(model);
+  const auto read = store_->get_model("base@v1");
+  ASSERT_TRUE(read);
+  EXPECT_FALSE(read->enabled);
+  EXPECT_EQ(read->created_ms, 1000);
+  EXPECT_GT(read->updated_ms, 1000);
+  EXPECT_EQ(read->files.at(0).size, 42);
+  EXPECT_EQ(store_->list_models().size(), 1u);
+  EXPECT_TRUE(store_->delete_model("base@v1"));
+  EXPECT_FALSE(store_->delete_model("base@v1"));
+  EXPECT_FALSE(store_->get_model("base@v1"));
+}
+
 TEST_F(SqliteStoreTest, ArtifactsRoundTripWithSeedsAboveInt64) {
   const Job claimed = create_and_claim(job_id(1));
   Artifact second = make_artifact(job_id(1), 1, "b.png");
