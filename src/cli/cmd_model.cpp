@@ -1,6 +1,8 @@
 // `dreamforge model ...`: subcommands that manage model files.
 #include "cli/cmd_model.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -10,7 +12,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "cli/service_options.h"
@@ -38,11 +39,13 @@ struct CreateTinyOptions {
   uint64_t seed = 0;
 };
 
-// DIR when given, else <data dir>/models/checkpoints/<name>, where the service finds installed models.
+// DIR when given, else <data dir>/models/checkpoints/<name>, where the service finds installed
+// models.
 std::string tiny_model_target(const CreateTinyOptions& options) {
   if (!options.dir.empty()) {
     if (!options.name.empty()) {
-      throw Error(ErrorCode::kInvalidArgument, "give either DIR or --data-dir with --name, not both");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "give either DIR or --data-dir with --name, not both");
     }
     return options.dir;
   }
@@ -52,14 +55,16 @@ std::string tiny_model_target(const CreateTinyOptions& options) {
   if (options.name.find('/') != std::string::npos || options.name == "." || options.name == "..") {
     throw Error(ErrorCode::kInvalidArgument, "--name must be a plain folder name");
   }
-  return (std::filesystem::path(options.data_dir) / "models" / "checkpoints" / options.name).string();
+  return (std::filesystem::path(options.data_dir) / "models" / "checkpoints" / options.name)
+      .string();
 }
 
 void add_create_tiny_command(CLI::App& model) {
   auto options = std::make_shared<CreateTinyOptions>();
   CLI::App* command = model.add_subcommand(
       "create-tiny", "Write a tiny random-weight test model in diffusers layout (no download)");
-  command->add_option("DIR", options->dir, "Directory to write (new, empty or an earlier test model)");
+  command->add_option("DIR", options->dir,
+                      "Directory to write (new, empty or an earlier test model)");
   command->add_option("--data-dir", options->data_dir, "Install into this service data directory")
       ->envname("DREAMFORGE_DATA_DIR");
   command->add_option("--name", options->name, "Model id when installing into --data-dir");
@@ -85,9 +90,12 @@ void add_model_store_options(CLI::App& command, ServiceOptions& options) {
   command.add_option("--data-dir", options.data_dir, "Where the database and models live")
       ->envname("DREAMFORGE_DATA_DIR")
       ->capture_default_str();
-  command.add_option("--models-dir", options.models_dir, "Models root (default: <data dir>/models)")
+  command
+      .add_option("--models-dir", options.models_dir, "Models root (default: <data dir>/models)")
       ->envname("DREAMFORGE_MODELS_DIR");
-  command.add_option("--database-url", options.database_url, "sqlite:///path (default: in the data dir)")
+  command
+      .add_option("--database-url", options.database_url,
+                  "sqlite:///path (default: in the data dir)")
       ->envname("DREAMFORGE_DATABASE_URL");
 }
 
@@ -97,10 +105,12 @@ class ModelStore {
   explicit ModelStore(ServiceOptions options) : options_(std::move(options)) {
     namespace fs = std::filesystem;
     options_.data_dir = fs::absolute(options_.data_dir).lexically_normal().string();
-    if (options_.models_dir.empty()) options_.models_dir = (fs::path(options_.data_dir) / "models").string();
+    if (options_.models_dir.empty())
+      options_.models_dir = (fs::path(options_.data_dir) / "models").string();
     options_.models_dir = fs::absolute(options_.models_dir).lexically_normal().string();
     if (options_.database_url.empty()) {
-      options_.database_url = "sqlite://" + (fs::path(options_.data_dir) / "dreamforge.sqlite3").string();
+      options_.database_url =
+          "sqlite://" + (fs::path(options_.data_dir) / "dreamforge.sqlite3").string();
     }
     fs::create_directories(options_.checkpoints_dir());
     store_ = store::open_store(options_.database_url);
@@ -123,15 +133,16 @@ std::function<void()> without_tokens(std::function<void()> action) {
     } catch (const Error& e) {
       const download::Redactor redact({env_or("HF_TOKEN", ""), env_or("CIVITAI_TOKEN", "")});
       auto details = nlohmann::json::parse(redact(e.details().dump()), nullptr, false);
-      throw Error(e.code(), redact(e.what()), details.is_discarded() ? nlohmann::json::object() : details);
+      throw Error(e.code(), redact(e.what()),
+                  details.is_discarded() ? nlohmann::json::object() : details);
     }
   };
 }
 
 std::unique_ptr<download::Source> source_for(const download::ModelRef& ref) {
   if (ref.source == download::ModelSource::kCivitai) {
-    return std::make_unique<download::Civitai>(env_or("DREAMFORGE_CIVITAI_URL", "https://civitai.com"),
-                                               env_or("CIVITAI_TOKEN", ""));
+    return std::make_unique<download::Civitai>(
+        env_or("DREAMFORGE_CIVITAI_URL", "https://civitai.com"), env_or("CIVITAI_TOKEN", ""));
   }
   return std::make_unique<download::HuggingFace>(env_or("HF_ENDPOINT", "https://huggingface.co"),
                                                  env_or("HF_TOKEN", ""));
@@ -145,8 +156,9 @@ struct DownloadOptions {
 
 void add_download_command(CLI::App& model) {
   auto options = std::make_shared<DownloadOptions>();
-  CLI::App* command = model.add_subcommand(
-      "download", "Fetch a model (hf:org/repo[@rev][#file] or civitai:model[@version]), verify it and install it");
+  CLI::App* command = model.add_subcommand("download",
+                                           "Fetch a model (hf:org/repo[@rev][#file] or "
+                                           "civitai:model[@version]), verify it and install it");
   command->add_option("REF", options->ref, "What to fetch")->required();
   command->add_option("--jobs", options->jobs, "Files transferred at once")
       ->envname("DREAMFORGE_DOWNLOAD_JOBS")
@@ -159,8 +171,8 @@ void add_download_command(CLI::App& model) {
     download::DownloadProgress progress(stderr, isatty(STDERR_FILENO) != 0);
     download::ModelInstaller installer(store.layout(), store.registry(), progress, options->jobs);
     const auto result = installer.install(*source_for(ref), ref);
-    std::cout << (result.already_installed ? "already installed: " : "installed: ") << result.model.id
-              << " (" << result.model.local_path << ")\n";
+    std::cout << (result.already_installed ? "already installed: " : "installed: ")
+              << result.model.id << " (" << result.model.local_path << ")\n";
   }));
 }
 
@@ -168,14 +180,16 @@ void add_download_command(CLI::App& model) {
 std::vector<Model> models_named(registry::ModelRegistry& registry, const std::string& what) {
   if (!download::looks_like_model_ref(what)) {
     auto model = registry.find(what);
-    if (!model) throw Error(ErrorCode::kNotFound, "no model '" + what + "' (see dreamforge model list)");
+    if (!model)
+      throw Error(ErrorCode::kNotFound, "no model '" + what + "' (see dreamforge model list)");
     return {*model};
   }
   const auto asked = download::parse_model_ref(what);
   std::vector<Model> found;
   for (auto& model : registry.all()) {
     if (!download::looks_like_model_ref(model.source_uri)) continue;
-    if (download::model_ref_matches(asked, download::parse_model_ref(model.source_uri), model.revision)) {
+    if (download::model_ref_matches(asked, download::parse_model_ref(model.source_uri),
+                                    model.revision)) {
       found.push_back(std::move(model));
     }
   }
@@ -191,8 +205,10 @@ struct ModelNameOptions {
 void add_verify_command(CLI::App& model) {
   auto options = std::make_shared<ModelNameOptions>();
   CLI::App* command = model.add_subcommand(
-      "verify", "Re-hash a downloaded model's files against the hashes recorded when it was installed");
-  command->add_option("ID|REF", options->what, "Model id or the reference it was downloaded from")->required();
+      "verify",
+      "Re-hash a downloaded model's files against the hashes recorded when it was installed");
+  command->add_option("ID|REF", options->what, "Model id or the reference it was downloaded from")
+      ->required();
   add_model_store_options(*command, options->store);
   command->callback(without_tokens([options] {
     ModelStore store(options->store);
@@ -201,8 +217,9 @@ void add_verify_command(CLI::App& model) {
       const std::string dir = store.layout().model_dir(entry.kind, entry.id);
       const auto recorded = download::read_descriptor(dir);
       if (!recorded) {
-        throw Error(ErrorCode::kUnsupported, "model '" + entry.id +
-                                                 "' was not downloaded: it has no recorded hashes to verify against");
+        throw Error(ErrorCode::kUnsupported,
+                    "model '" + entry.id +
+                        "' was not downloaded: it has no recorded hashes to verify against");
       }
       const auto problems = download::check_model_files(dir, *recorded, /*rehash=*/true);
       for (const auto& problem : problems) std::cerr << entry.id << ": " << problem << "\n";
@@ -212,8 +229,9 @@ void add_verify_command(CLI::App& model) {
       failed += problems.empty() ? 0 : 1;
     }
     if (failed > 0) {
-      throw Error(ErrorCode::kCorruptFile, std::to_string(failed) +
-                                               " model(s) have files that do not match their recorded hashes");
+      throw Error(
+          ErrorCode::kCorruptFile,
+          std::to_string(failed) + " model(s) have files that do not match their recorded hashes");
     }
   }));
 }
@@ -254,7 +272,8 @@ bool is_plain_name(const std::string& name) {
 
 void add_remove_command(CLI::App& model) {
   auto options = std::make_shared<ModelNameOptions>();
-  CLI::App* command = model.add_subcommand("remove", "Delete a model's files and its registry entry");
+  CLI::App* command =
+      model.add_subcommand("remove", "Delete a model's files and its registry entry");
   command->add_option("ID", options->what, "Model id (see dreamforge model list)")->required();
   add_model_store_options(*command, options->store);
   command->callback(without_tokens([options] {

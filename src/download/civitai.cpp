@@ -32,7 +32,8 @@ StatusDescriber civitai_statuses(bool has_token) {
                    {{"status", status}});
     }
     if (status == 404) {
-      return Error(ErrorCode::kNotFound, subject + " was not found on CivitAI", {{"status", status}});
+      return Error(ErrorCode::kNotFound, subject + " was not found on CivitAI",
+                   {{"status", status}});
     }
     return Error(ErrorCode::kUnavailable,
                  "CivitAI answered HTTP " + std::to_string(status) + " for " + subject,
@@ -53,7 +54,8 @@ std::string string_field(const nlohmann::json& object, const char* key) {
 
 std::string id_field(const nlohmann::json& object, const char* key) {
   const auto found = object.find(key);
-  if (found == object.end() || !found->is_number_integer()) unexpected_answer(std::string("no ") + key);
+  if (found == object.end() || !found->is_number_integer())
+    unexpected_answer(std::string("no ") + key);
   return std::to_string(found->get<int64_t>());
 }
 
@@ -89,12 +91,15 @@ RemoteFile remote_file(const nlohmann::json& file) {
 }  // namespace
 
 std::string civitai_kind(const std::string& type) {
-  static const std::map<std::string, std::string> kinds = {
-      {"Checkpoint", "checkpoints"},   {"LORA", "loras"},
-      {"LoCon", "loras"},              {"DoRA", "loras"},
-      {"TextualInversion", "embeddings"}, {"VAE", "vae"},
-      {"Controlnet", "controlnet"},    {"Upscaler", "upscale_models"},
-      {"Hypernetwork", "hypernetworks"}};
+  static const std::map<std::string, std::string> kinds = {{"Checkpoint", "checkpoints"},
+                                                           {"LORA", "loras"},
+                                                           {"LoCon", "loras"},
+                                                           {"DoRA", "loras"},
+                                                           {"TextualInversion", "embeddings"},
+                                                           {"VAE", "vae"},
+                                                           {"Controlnet", "controlnet"},
+                                                           {"Upscaler", "upscale_models"},
+                                                           {"Hypernetwork", "hypernetworks"}};
   const auto found = kinds.find(type);
   if (found == kinds.end()) {
     throw Error(ErrorCode::kUnsupported,
@@ -142,16 +147,18 @@ Release civitai_release(const ModelRef& ref, const std::string& model_name,
     if (!file.is_object() || !is_model_file(file)) continue;
     auto remote = remote_file(file);
     const bool primary = file.value("primary", false);
-    release.listing.insert(primary ? release.listing.begin() : release.listing.end(), std::move(remote));
+    release.listing.insert(primary ? release.listing.begin() : release.listing.end(),
+                           std::move(remote));
   }
-  release.extra = {{"source", "civitai"},
-                   {"model_id", version.contains("modelId") ? id_field(version, "modelId") : ref.model},
-                   {"version_id", release.revision},
-                   {"version_name", string_field(version, "name")},
-                   {"model_name", model_name},
-                   {"type", model_type},
-                   {"base_model", base_model},
-                   {"trained_words", version.value("trainedWords", nlohmann::json::array())}};
+  release.extra = {
+      {"source", "civitai"},
+      {"model_id", version.contains("modelId") ? id_field(version, "modelId") : ref.model},
+      {"version_id", release.revision},
+      {"version_name", string_field(version, "name")},
+      {"model_name", model_name},
+      {"type", model_type},
+      {"base_model", base_model},
+      {"trained_words", version.value("trainedWords", nlohmann::json::array())}};
   return release;
 }
 
@@ -188,10 +195,10 @@ std::string Civitai::model_id_for(const ModelRef& ref) {
 Release Civitai::resolve(const ModelRef& ref) {
   const std::string model_id = model_id_for(ref);
   if (!ref.revision.empty()) {
-    const auto version = parse_answer(
-        client_.get(base_url_ + "/api/v1/model-versions/" + ref.revision,
-                    "model version " + ref.revision),
-        "the model version");
+    const auto version =
+        parse_answer(client_.get(base_url_ + "/api/v1/model-versions/" + ref.revision,
+                                 "model version " + ref.revision),
+                     "the model version");
     if (id_field(version, "modelId") != model_id) {
       throw Error(ErrorCode::kNotFound, "CivitAI model version " + ref.revision +
                                             " belongs to model " + id_field(version, "modelId") +
@@ -206,15 +213,17 @@ Release Civitai::resolve(const ModelRef& ref) {
   if (!versions.is_array() || versions.empty() || !versions[0].is_object()) {
     throw Error(ErrorCode::kNotFound, "CivitAI model " + ref.model + " has no published version");
   }
-  return civitai_release(ref, string_field(model, "name"), string_field(model, "type"), versions[0]);
+  return civitai_release(ref, string_field(model, "name"), string_field(model, "type"),
+                         versions[0]);
 }
 
 std::vector<RemoteFile> Civitai::files_to_fetch(const ModelRef& ref, const Release& release) {
   if (release.listing.empty()) {
     throw Error(ErrorCode::kNotFound, release.source_uri + " has no model file to download");
   }
-  const auto weights = std::find_if(release.listing.begin(), release.listing.end(),
-                                    [](const RemoteFile& file) { return is_safe_file_type(file.path); });
+  const auto weights =
+      std::find_if(release.listing.begin(), release.listing.end(),
+                   [](const RemoteFile& file) { return is_safe_file_type(file.path); });
   // No safe file: this throws the reason the primary one is refused.
   if (weights == release.listing.end()) check_safe_file_type(release.listing.front().path);
   if (weights->digest.hex.empty()) {

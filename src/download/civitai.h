@@ -1,10 +1,9 @@
 // The CivitAI source: models and versions through its REST API (/api/v1), files by downloadUrl.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "download/source.h"
 

@@ -44,7 +44,8 @@ void DownloadProgress::draw_bar(bool force) {
   if (!force && now - last_draw_ < kRedrawInterval) return;
   last_draw_ = now;
   const int64_t done = done_bytes();
-  const double fraction = total_bytes_ > 0 ? std::min(1.0, static_cast<double>(done) / total_bytes_) : 0;
+  const double fraction =
+      total_bytes_ > 0 ? std::min(1.0, static_cast<double>(done) / total_bytes_) : 0;
   std::string bar(static_cast<size_t>(fraction * kBarWidth), '#');
   bar.resize(kBarWidth, '.');
   const double seconds = std::chrono::duration<double>(now - started_).count();
@@ -69,7 +70,8 @@ void DownloadProgress::file_started(const std::string& path, int64_t size, int64
   std::lock_guard lock(mutex_);
   bytes_[path] = resumed_from;
   if (resumed_from > 0) {
-    print_line("resuming " + path + " at " + human_bytes(resumed_from) + " of " + human_bytes(size));
+    print_line("resuming " + path + " at " + human_bytes(resumed_from) + " of " +
+               human_bytes(size));
   } else if (!terminal_) {
     print_line("fetching " + path + " (" + human_bytes(size) + ")");
   }
@@ -90,7 +92,8 @@ void DownloadProgress::file_progress(const std::string& path, int64_t bytes) {
   }
 }
 
-void DownloadProgress::file_retrying(const std::string& path, const std::string& why, double delay_s) {
+void DownloadProgress::file_retrying(const std::string& path, const std::string& why,
+                                     double delay_s) {
   std::lock_guard lock(mutex_);
   char delay[32];
   std::snprintf(delay, sizeof delay, "%.1f", delay_s);

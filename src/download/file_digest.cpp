@@ -1,12 +1,12 @@
 // File digests through OpenSSL's EVP interface.
 #include "download/file_digest.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <fstream>
 #include <memory>
 #include <vector>
-
-#include <openssl/evp.h>
 
 #include "core/error.h"
 

@@ -1,8 +1,9 @@
 // File type rules and file selection for model downloads.
 #include "download/file_selection.h"
 
-#include <algorithm>
 #include <fnmatch.h>
+
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -89,13 +90,13 @@ std::vector<std::string> component_files(const std::string& component,
     has_weights = has_weights || is_weights_file(name);
   }
   if (has_weights && !has_plain_weights) {
-    const bool variants_only = std::any_of(other_weights.begin(), other_weights.end(),
-                                           is_variant_safetensors);
+    const bool variants_only =
+        std::any_of(other_weights.begin(), other_weights.end(), is_variant_safetensors);
     if (variants_only) {
       throw Error(ErrorCode::kUnsupported,
                   "the component '" + component + "' has only variant safetensors weights (" +
-                      other_weights.front() +
-                      "); name the files to fetch with #glob, e.g. #" + component + "/*");
+                      other_weights.front() + "); name the files to fetch with #glob, e.g. #" +
+                      component + "/*");
     }
     throw Error(ErrorCode::kUnsafeFormat,
                 "the component '" + component + "' has no safetensors weights, only " +
@@ -139,11 +140,12 @@ std::vector<std::string> select_pipeline_files(const nlohmann::json& model_index
   std::vector<std::string> selected = {"model_index.json"};
   for (const auto& [component, entry] : model_index.items()) {
     if (component.starts_with("_") || kSkippedComponents.contains(component)) continue;
-    const bool names_a_class = entry.is_array() && entry.size() == 2 && entry[0].is_string() &&
-                               entry[1].is_string();
+    const bool names_a_class =
+        entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string();
     if (!names_a_class) continue;  // options such as requires_safety_checker, absent components
     if (component.find('/') != std::string::npos || component.starts_with(".")) {
-      throw Error(ErrorCode::kCorruptFile, "model_index.json names a bad component '" + component + "'");
+      throw Error(ErrorCode::kCorruptFile,
+                  "model_index.json names a bad component '" + component + "'");
     }
     const auto files = component_files(component, repo_files);
     selected.insert(selected.end(), files.begin(), files.end());
@@ -162,9 +164,9 @@ std::vector<std::string> select_matching_files(const std::string& selector,
     if (matches) selected.push_back(path);
   }
   if (selected.empty()) {
-    throw Error(ErrorCode::kNotFound,
-                has_glob_characters(selector) ? "no file in the repo matches '" + selector + "'"
-                                              : "the repo has no file '" + selector + "'");
+    throw Error(ErrorCode::kNotFound, has_glob_characters(selector)
+                                          ? "no file in the repo matches '" + selector + "'"
+                                          : "the repo has no file '" + selector + "'");
   }
   std::sort(selected.begin(), selected.end());
   return selected;

@@ -1,10 +1,9 @@
 // Which files of a model repo are downloaded: safe file types, a diffusers pipeline's files, globs.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace df::download {
 

@@ -1,6 +1,10 @@
 // libcurl transfers with resume and retries.
 #include "download/http_client.h"
 
+#include <curl/curl.h>
+#include <strings.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,10 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <strings.h>
-#include <unistd.h>
-
-#include <curl/curl.h>
 
 #include "download/redaction.h"
 
@@ -79,7 +79,7 @@ struct TransferState {
   Attempt* attempt = nullptr;
   std::string* body = nullptr;  // get(): the body; download(): null
   FILE* file = nullptr;
-  int64_t offset = 0;           // bytes in the part file before this attempt
+  int64_t offset = 0;  // bytes in the part file before this attempt
   int64_t on_disk = 0;
   bool decided = false;  // whether the body goes to the file/body (2xx) or to error_body
   bool accept = false;
@@ -92,7 +92,8 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   const std::string line(data, size * count);
   if (line.starts_with("HTTP/")) {  // a new response (after a redirect): start over
     const auto space = line.find(' ');
-    state.attempt->status = space == std::string::npos ? 0 : std::strtol(line.c_str() + space + 1, nullptr, 10);
+    state.attempt->status =
+        space == std::string::npos ? 0 : std::strtol(line.c_str() + space + 1, nullptr, 10);
     state.attempt->retry_after.clear();
   } else if (line.size() > 12 && strncasecmp(line.c_str(), "retry-after:", 12) == 0) {
     state.attempt->retry_after = trimmed(line.substr(12));
@@ -119,7 +120,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   }
   if (!state.accept) {
     auto& error_body = state.attempt->error_body;
-    error_body.append(data, std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, error_body.size())));
+    error_body.append(data,
+                      std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, error_body.size())));
     return length;
   }
   if (state.file) {
@@ -137,7 +139,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto& state = *static_cast<TransferState*>(user);
   if (state.callbacks->canceled && state.callbacks->canceled()) return 1;
-  if (state.file && state.accept && state.callbacks->progress) state.callbacks->progress(state.on_disk);
+  if (state.file && state.accept && state.callbacks->progress)
+    state.callbacks->progress(state.on_disk);
   return 0;
 }
 
@@ -161,7 +164,8 @@ Attempt perform(const std::string& url, const std::string& bearer_token,
 
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) throw Error(ErrorCode::kInternal, "cannot start an HTTP transfer");
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, &curl_slist_free_all);
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
+                                                                      &curl_slist_free_all);
   if (!bearer_token.empty()) {
     const std::string authorization = "Authorization: Bearer " + bearer_token;
     headers.reset(curl_slist_append(headers.release(), authorization.c_str()));
@@ -193,7 +197,8 @@ Attempt perform(const std::string& url, const std::string& bearer_token,
   attempt.code = curl_easy_perform(handle);
   attempt.curl_error = error_buffer[0] ? error_buffer : curl_easy_strerror(attempt.code);
   if (file && std::fclose(file.release()) != 0) state.write_failed = true;
-  if (state.write_failed) throw Error(ErrorCode::kIo, "cannot write '" + part_file + "' (disk full?)");
+  if (state.write_failed)
+    throw Error(ErrorCode::kIo, "cannot write '" + part_file + "' (disk full?)");
   attempt.range_complete = attempt.code == CURLE_OK && attempt.status == 416 && state.offset > 0;
   if (state.file && state.accept && callbacks.progress) callbacks.progress(state.on_disk);
   return attempt;
@@ -244,7 +249,8 @@ void run_with_retries(const std::string& url, const std::string& subject, const 
 
 }  // namespace
 
-HttpClient::HttpClient(std::string bearer_token, StatusDescriber describe_status, RetryPolicy policy)
+HttpClient::HttpClient(std::string bearer_token, StatusDescriber describe_status,
+                       RetryPolicy policy)
     : bearer_token_(std::move(bearer_token)),
       describe_status_(std::move(describe_status)),
       policy_(policy) {

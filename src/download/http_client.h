@@ -11,9 +11,9 @@ namespace df::download {
 
 // How long to keep trying one request that makes no progress.
 struct RetryPolicy {
-  int max_attempts = 6;        // attempts in a row without a byte of progress
-  double base_delay_s = 1.0;   // the first pause; doubled after each failure
-  double max_delay_s = 60.0;   // the longest pause, Retry-After included
+  int max_attempts = 6;       // attempts in a row without a byte of progress
+  double base_delay_s = 1.0;  // the first pause; doubled after each failure
+  double max_delay_s = 60.0;  // the longest pause, Retry-After included
 };
 
 // Hooks a transfer calls from its own thread.

@@ -40,9 +40,10 @@ StatusDescriber hugging_face_statuses(bool has_token) {
                    {{"status", status}});
     }
     if (status == 404) {
-      return Error(ErrorCode::kNotFound,
-                   subject + " was not found on Hugging Face (check the repo id, revision and file)",
-                   {{"status", status}});
+      return Error(
+          ErrorCode::kNotFound,
+          subject + " was not found on Hugging Face (check the repo id, revision and file)",
+          {{"status", status}});
     }
     return Error(ErrorCode::kUnavailable,
                  "Hugging Face answered HTTP " + std::to_string(status) + " for " + subject,
@@ -131,7 +132,7 @@ Release hugging_face_release(const ModelRef& ref, const nlohmann::json& revision
   release.source_uri = format_model_ref(ref);
   release.revision = revision_info["sha"].get<std::string>();
   release.name = folder_name_part(is_single_file_selector(ref.selector) ? file_stem(ref.selector)
-                                                                         : repo_name(ref.model));
+                                                                        : repo_name(ref.model));
   release.version = release.revision.substr(0, kShortCommit);
   release.kind = "checkpoints";
   const std::string files_url = endpoint + "/" + ref.model + "/resolve/" + release.revision + "/";
@@ -147,15 +148,14 @@ Release hugging_face_release(const ModelRef& ref, const nlohmann::json& revision
 }
 
 HuggingFace::HuggingFace(std::string endpoint, std::string token, RetryPolicy retry)
-    : endpoint_(std::move(endpoint)),
-      client_(token, hugging_face_statuses(!token.empty()), retry) {
+    : endpoint_(std::move(endpoint)), client_(token, hugging_face_statuses(!token.empty()), retry) {
   while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
 }
 
 Release HuggingFace::resolve(const ModelRef& ref) {
   const std::string revision = ref.revision.empty() ? "main" : ref.revision;
-  const std::string url = endpoint_ + "/api/models/" + ref.model + "/revision/" +
-                          url_encode(revision) + "?blobs=true";
+  const std::string url =
+      endpoint_ + "/api/models/" + ref.model + "/revision/" + url_encode(revision) + "?blobs=true";
   const std::string body = client_.get(url, "hf:" + ref.model + "@" + revision);
   const auto info = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (info.is_discarded()) unexpected_answer("the revision listing is not JSON");
@@ -168,19 +168,22 @@ std::vector<RemoteFile> HuggingFace::files_to_fetch(const ModelRef& ref, const R
     paths = select_matching_files(ref.selector, listed_paths(release));
     for (const auto& path : paths) check_safe_file_type(path);
   } else {
-    const auto has_index = std::any_of(release.listing.begin(), release.listing.end(),
-                                       [](const RemoteFile& file) { return file.path == "model_index.json"; });
+    const auto has_index =
+        std::any_of(release.listing.begin(), release.listing.end(),
+                    [](const RemoteFile& file) { return file.path == "model_index.json"; });
     if (!has_index) not_a_pipeline(ref, release);
     const RemoteFile& index_file = listed_file(release, "model_index.json");
-    const std::string text = client_.get(index_file.url, "model_index.json of " + release.source_uri);
+    const std::string text =
+        client_.get(index_file.url, "model_index.json of " + release.source_uri);
     if (index_file.digest.kind == DigestKind::kGitBlobSha1 &&
         git_blob_sha1(text) != index_file.digest.hex) {
-      throw Error(ErrorCode::kCorruptFile,
-                  "model_index.json of " + release.source_uri + " does not match its published hash");
+      throw Error(ErrorCode::kCorruptFile, "model_index.json of " + release.source_uri +
+                                               " does not match its published hash");
     }
     const auto index = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (index.is_discarded()) {
-      throw Error(ErrorCode::kCorruptFile, "model_index.json of " + release.source_uri + " is not JSON");
+      throw Error(ErrorCode::kCorruptFile,
+                  "model_index.json of " + release.source_uri + " is not JSON");
     }
     paths = select_pipeline_files(index, listed_paths(release));
   }

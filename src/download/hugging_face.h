@@ -1,10 +1,9 @@
 // The Hugging Face source: repos listed through the Hub's HTTP API, files fetched at a commit.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "download/source.h"
 

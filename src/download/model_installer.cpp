@@ -31,8 +31,8 @@ void move_path(const fs::path& from, const fs::path& to) {
   if (fs::is_regular_file(to)) fs::remove(to, error);
   fs::rename(from, to, error);
   if (error) {
-    throw Error(ErrorCode::kIo, "cannot move '" + from.string() + "' to '" + to.string() +
-                                    "': " + error.message());
+    throw Error(ErrorCode::kIo,
+                "cannot move '" + from.string() + "' to '" + to.string() + "': " + error.message());
   }
 }
 
@@ -69,7 +69,10 @@ FileDigest digest_for(const std::string& path, const RemoteFile& file) {
 
 ModelInstaller::ModelInstaller(ModelLayout layout, registry::ModelRegistry& registry,
                                DownloadProgress& progress, int jobs)
-    : layout_(std::move(layout)), registry_(registry), progress_(progress), jobs_(std::max(1, jobs)) {}
+    : layout_(std::move(layout)),
+      registry_(registry),
+      progress_(progress),
+      jobs_(std::max(1, jobs)) {}
 
 InstallResult ModelInstaller::install(Source& source, const ModelRef& ref) {
   const Release release = source.resolve(ref);
@@ -103,9 +106,11 @@ InstallResult ModelInstaller::install(Source& source, const ModelRef& ref) {
 std::optional<Model> ModelInstaller::installed_release(const Release& release,
                                                        const std::string& model_dir) {
   auto model = read_descriptor(model_dir);
-  if (!model || model->revision != release.revision || model->source_uri.empty()) return std::nullopt;
+  if (!model || model->revision != release.revision || model->source_uri.empty())
+    return std::nullopt;
   try {
-    if (!same_files_asked(parse_model_ref(release.source_uri), parse_model_ref(model->source_uri))) {
+    if (!same_files_asked(parse_model_ref(release.source_uri),
+                          parse_model_ref(model->source_uri))) {
       return std::nullopt;
     }
   } catch (const Error&) {
@@ -172,7 +177,8 @@ ModelFile ModelInstaller::fetch_one(const Source& source, const Release& release
     progress_.file_retrying(file.path, why, delay_s);
   };
   callbacks.canceled = canceled;
-  source.client().download(file.url, part, "'" + file.path + "' of " + release.source_uri, callbacks);
+  source.client().download(file.url, part, "'" + file.path + "' of " + release.source_uri,
+                           callbacks);
   return accept_file(release, file, part, final_path.string());
 }
 

@@ -35,7 +35,8 @@ class ModelInstaller {
  private:
   std::optional<Model> installed_release(const Release& release, const std::string& model_dir);
   std::vector<ModelFile> fetch_all(const Source& source, const Release& release,
-                                   const std::vector<RemoteFile>& files, const std::string& staging);
+                                   const std::vector<RemoteFile>& files,
+                                   const std::string& staging);
   ModelFile fetch_one(const Source& source, const Release& release, const RemoteFile& file,
                       const std::string& staging, const std::function<bool()>& canceled);
   // Verifies a finished part file and renames it to its name; quarantines it and throws on a

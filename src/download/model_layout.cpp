@@ -58,7 +58,8 @@ Model describe_download(const Release& release, std::vector<ModelFile> files,
   model.revision = release.revision;
   model.extra = release.extra;
   const auto find = [&files](const std::string& path) {
-    return std::find_if(files.begin(), files.end(), [&path](const ModelFile& f) { return f.path == path; });
+    return std::find_if(files.begin(), files.end(),
+                        [&path](const ModelFile& f) { return f.path == path; });
   };
   const bool diffusers = find(kPipelineIndex) != files.end();
   const auto weights_count = std::count_if(files.begin(), files.end(), is_safetensors);
@@ -66,7 +67,8 @@ Model describe_download(const Release& release, std::vector<ModelFile> files,
   model.format = diffusers ? "diffusers" : "safetensors";
   if (diffusers) {
     model.local_path = model_dir;
-    if (const auto unet = find(kUnetWeights); unet != files.end()) model.checkpoint_hash = unet->sha256;
+    if (const auto unet = find(kUnetWeights); unet != files.end())
+      model.checkpoint_hash = unet->sha256;
   } else if (weights_count == 1) {
     model.local_path = (fs::path(model_dir) / single_weights->path).string();
     model.checkpoint_hash = single_weights->sha256;

@@ -15,9 +15,8 @@ constexpr std::string_view kRefForms =
     "references look like hf:org/repo[@revision][#file-or-glob] or civitai:model[@version]";
 
 [[noreturn]] void invalid(std::string_view text, const std::string& why) {
-  throw Error(ErrorCode::kInvalidArgument,
-              "bad model reference '" + std::string(text) + "': " + why + " (" +
-                  std::string(kRefForms) + ")");
+  throw Error(ErrorCode::kInvalidArgument, "bad model reference '" + std::string(text) +
+                                               "': " + why + " (" + std::string(kRefForms) + ")");
 }
 
 bool is_name_char(char c) {
@@ -25,8 +24,9 @@ bool is_name_char(char c) {
 }
 
 bool all_digits(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(),
-                                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
 }
 
 // "org/name" or "name": name characters, no empty part, no "..".
@@ -43,14 +43,15 @@ bool valid_repo_id(std::string_view repo) {
 // Branch and tag names, commits, and refs like "refs/pr/1".
 bool valid_revision(std::string_view revision) {
   return !revision.empty() && revision.find("..") == std::string_view::npos &&
-         revision.front() != '/' &&
-         std::all_of(revision.begin(), revision.end(),
-                     [](char c) { return is_name_char(c) || c == '/'; });
+         revision.front() != '/' && std::all_of(revision.begin(), revision.end(), [](char c) {
+           return is_name_char(c) || c == '/';
+         });
 }
 
 // A relative path or glob inside the repo that cannot leave it.
 bool valid_selector(std::string_view selector) {
-  if (selector.empty() || selector.front() == '/' || selector.find('\\') != std::string_view::npos) {
+  if (selector.empty() || selector.front() == '/' ||
+      selector.find('\\') != std::string_view::npos) {
     return false;
   }
   size_t start = 0;
@@ -78,12 +79,14 @@ ModelRef parse_hugging_face(std::string_view text, std::string_view rest) {
   if (const auto hash = rest.find('#'); hash != std::string_view::npos) {
     ref.selector = std::string(rest.substr(hash + 1));
     rest = rest.substr(0, hash);
-    if (!valid_selector(ref.selector)) invalid(text, "the part after '#' must be a file path or glob inside the repo");
+    if (!valid_selector(ref.selector))
+      invalid(text, "the part after '#' must be a file path or glob inside the repo");
   }
   if (const auto at = rest.find('@'); at != std::string_view::npos) {
     ref.revision = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
-    if (!valid_revision(ref.revision)) invalid(text, "the revision after '@' is not a branch, tag or commit");
+    if (!valid_revision(ref.revision))
+      invalid(text, "the revision after '@' is not a branch, tag or commit");
   }
   ref.model = std::string(rest);
   if (!valid_repo_id(ref.model)) invalid(text, "'" + ref.model + "' is not a Hugging Face repo id");
@@ -97,7 +100,8 @@ ModelRef parse_civitai(std::string_view text, std::string_view rest) {
   if (const auto at = rest.find('@'); at != std::string_view::npos) {
     ref.revision = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
-    if (!all_digits(ref.revision)) invalid(text, "the version after '@' must be a numeric version id");
+    if (!all_digits(ref.revision))
+      invalid(text, "the version after '@' must be a numeric version id");
   }
   ref.model = std::string(rest);
   if (!valid_civitai_model(ref.model)) {
@@ -116,13 +120,15 @@ ModelRef parse_model_ref(std::string_view text) {
   if (text.starts_with(kHuggingFacePrefix)) {
     return parse_hugging_face(text, text.substr(kHuggingFacePrefix.size()));
   }
-  if (text.starts_with(kCivitaiPrefix)) return parse_civitai(text, text.substr(kCivitaiPrefix.size()));
+  if (text.starts_with(kCivitaiPrefix))
+    return parse_civitai(text, text.substr(kCivitaiPrefix.size()));
   invalid(text, "unknown source");
 }
 
 std::string format_model_ref(const ModelRef& ref) {
   if (ref.source == ModelSource::kCivitai) {
-    return std::string(kCivitaiPrefix) + ref.model + (ref.revision.empty() ? "" : "@" + ref.revision);
+    return std::string(kCivitaiPrefix) + ref.model +
+           (ref.revision.empty() ? "" : "@" + ref.revision);
   }
   return std::string(kHuggingFacePrefix) + ref.model + "@" +
          (ref.revision.empty() ? "main" : ref.revision) +

@@ -31,7 +31,8 @@ std::string redact_url(std::string_view url) {
   const auto authority_start = scheme_end + 3;
   const auto authority_end = std::min(out.find('/', authority_start), out.size());
   const auto at = out.rfind('@', authority_end);
-  if (at != std::string::npos && at >= authority_start) out.erase(authority_start, at + 1 - authority_start);
+  if (at != std::string::npos && at >= authority_start)
+    out.erase(authority_start, at + 1 - authority_start);
   return out;
 }
 

@@ -8,7 +8,8 @@ namespace df::download {
 std::string folder_name_part(const std::string& text) {
   std::string out;
   for (const char c : text) {
-    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+    const bool keep =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
     if (keep) {
       out += c;
     } else if (!out.empty() && out.back() != '-') {
@@ -25,7 +26,8 @@ std::string url_encode(const std::string& text, bool keep_slashes) {
   std::string out;
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slashes && c == '/')) {
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~' ||
+        (keep_slashes && c == '/')) {
       out += c;
     } else {
       out += '%';

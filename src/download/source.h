@@ -4,10 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "download/file_digest.h"
 #include "download/http_client.h"
@@ -31,9 +30,9 @@ struct Release {
   std::string revision;    // the commit sha, the version id
   std::string name;        // folder name part: <name>@<version>
   std::string version;
-  std::string kind = "checkpoints";  // the folder under the models root
-  std::string family;                // "" when the source does not say
-  std::vector<RemoteFile> listing;   // every file of the release
+  std::string kind = "checkpoints";                 // the folder under the models root
+  std::string family;                               // "" when the source does not say
+  std::vector<RemoteFile> listing;                  // every file of the release
   nlohmann::json extra = nlohmann::json::object();  // source details for the registry entry
 };
 

@@ -39,9 +39,11 @@ TEST_F(DownloadHashes, EmptyFilesHaveTheirWellKnownDigests) {
 
 TEST_F(DownloadHashes, MatchesPublishedHashesOfEitherKindInAnyCase) {
   const auto digest = digest_file(write("hello.txt", "hello\n"), true);
-  EXPECT_TRUE(digest_matches(digest, {DigestKind::kSha256,
-                                      "5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03"}));
-  EXPECT_TRUE(digest_matches(digest, {DigestKind::kGitBlobSha1, "ce013625030ba8dba906f756967f9e9ca394464a"}));
+  EXPECT_TRUE(digest_matches(
+      digest,
+      {DigestKind::kSha256, "5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03"}));
+  EXPECT_TRUE(digest_matches(
+      digest, {DigestKind::kGitBlobSha1, "ce013625030ba8dba906f756967f9e9ca394464a"}));
   EXPECT_FALSE(digest_matches(digest, {DigestKind::kSha256, "00"}));
   EXPECT_FALSE(digest_matches(digest, {DigestKind::kSha256, ""}));
   const auto sha256_only = digest_file(write("again.txt", "hello\n"), false);
@@ -70,7 +72,8 @@ TEST(DownloadRedaction, UrlsLoseCredentialsAndQueries) {
             "https://host.example/a/b");
   EXPECT_EQ(redact_url("https://cdn.example/file.safetensors?X-Amz-Signature=abc#frag"),
             "https://cdn.example/file.safetensors");
-  EXPECT_EQ(redact_url("http://127.0.0.1:8080/api/models/x@y"), "http://127.0.0.1:8080/api/models/x@y");
+  EXPECT_EQ(redact_url("http://127.0.0.1:8080/api/models/x@y"),
+            "http://127.0.0.1:8080/api/models/x@y");
 }
 
 }  // namespace

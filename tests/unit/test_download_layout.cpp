@@ -47,8 +47,8 @@ TEST(DownloadLayout, DiffusersFolderIsLoadedWholeAndHashedByItsUnet) {
 TEST(DownloadLayout, SingleWeightsFileIsWhatTheRunnerLoads) {
   auto release = tiny_release();
   release.kind = "loras";
-  const auto model = describe_download(release, {{"ink.safetensors", 10, "w"}, {"notes.txt", 1, "n"}},
-                                       "/m/loras/ink@1", "/m/loras");
+  const auto model = describe_download(
+      release, {{"ink.safetensors", 10, "w"}, {"notes.txt", 1, "n"}}, "/m/loras/ink@1", "/m/loras");
   EXPECT_EQ(model.format, "safetensors");
   EXPECT_EQ(model.local_path, "/m/loras/ink@1/ink.safetensors");
   EXPECT_EQ(model.ckpt_name, "ink@1/ink.safetensors");
@@ -65,7 +65,8 @@ class DownloadInstalledFiles : public ::testing::Test {
     model.name = "tiny";
     model.local_path = ".";
     model.source_uri = "hf:org/tiny@main";
-    model.files = {{"a.json", 2, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}};
+    model.files = {
+        {"a.json", 2, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}};
     std::ofstream(dir_.path() / registry::kModelDescriptorFile) << model_to_json(model).dump();
   }
   test::TestDir dir_{"df_download_layout_"};
@@ -91,7 +92,8 @@ TEST_F(DownloadInstalledFiles, ChecksPresenceSizesAndHashes) {
   EXPECT_NE(problems[0].find("a.json: sha256"), std::string::npos);
 
   std::ofstream(dir_.path() / "a.json") << "{ }";
-  EXPECT_NE(check_model_files(dir, model, false).at(0).find("3 bytes, expected 2"), std::string::npos);
+  EXPECT_NE(check_model_files(dir, model, false).at(0).find("3 bytes, expected 2"),
+            std::string::npos);
   std::filesystem::remove(dir_.path() / "a.json");
   EXPECT_EQ(check_model_files(dir, model, false), std::vector<std::string>{"a.json: missing"});
 }

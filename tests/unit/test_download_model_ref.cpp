@@ -38,7 +38,8 @@ TEST(DownloadModelRef, RejectsMalformedReferences) {
        {"org/repo", "s3:bucket/x", "hf:", "hf:org/", "hf:../etc", "hf:org/re po", "hf:org/repo@",
         "hf:org/repo#", "hf:org/repo#../x", "hf:org/repo#/abs", "hf:org/repo#a//b", "hf:a/b/c",
         "civitai:", "civitai:12@v2", "civitai:Upper", "civitai:12#file", "hf:org/repo@a..b"}) {
-    EXPECT_EQ(test::error_code_of([&] { parse_model_ref(bad); }), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(test::error_code_of([&] { parse_model_ref(bad); }), ErrorCode::kInvalidArgument)
+        << bad;
   }
   const auto error = test::error_of([] { parse_model_ref("hf:org/repo#../x"); });
   EXPECT_NE(std::string(error.what()).find("hf:org/repo"), std::string::npos);
@@ -59,9 +60,11 @@ TEST(DownloadModelRef, MatchesInstalledModelsByRevisionNameOrCommit) {
   EXPECT_FALSE(model_ref_matches(parse_model_ref("hf:org/repo@dev"), installed, commit));
   EXPECT_FALSE(model_ref_matches(parse_model_ref("hf:org/repo#a.safetensors"), installed, commit));
   EXPECT_FALSE(model_ref_matches(parse_model_ref("hf:org/other"), installed, commit));
-  EXPECT_FALSE(model_ref_matches(parse_model_ref("civitai:12"), parse_model_ref("civitai:13"), "5"));
+  EXPECT_FALSE(
+      model_ref_matches(parse_model_ref("civitai:12"), parse_model_ref("civitai:13"), "5"));
   EXPECT_TRUE(model_ref_matches(parse_model_ref("civitai:12"), parse_model_ref("civitai:12"), "5"));
-  EXPECT_TRUE(model_ref_matches(parse_model_ref("civitai:12@5"), parse_model_ref("civitai:12"), "5"));
+  EXPECT_TRUE(
+      model_ref_matches(parse_model_ref("civitai:12@5"), parse_model_ref("civitai:12"), "5"));
 }
 
 }  // namespace

@@ -38,19 +38,21 @@ TEST(DownloadSources, HuggingFaceListingCarriesSizesHashesAndCommitUrls) {
   EXPECT_EQ(index.digest.kind, DigestKind::kGitBlobSha1);
   EXPECT_EQ(index.digest.hex, "aa");
   const auto& weights = release.listing[1];
-  EXPECT_EQ(weights.url, "http://hub/org/tiny-sd/resolve/" + kCommit + "/unet/diffusion%20pytorch.safetensors");
+  EXPECT_EQ(weights.url,
+            "http://hub/org/tiny-sd/resolve/" + kCommit + "/unet/diffusion%20pytorch.safetensors");
   EXPECT_EQ(weights.size, 1234);
   EXPECT_EQ(weights.digest.kind, DigestKind::kSha256);
   EXPECT_EQ(weights.digest.hex, "cc");
 }
 
 TEST(DownloadSources, HuggingFaceSingleFileIsNamedAfterTheFile) {
-  const auto release = hugging_face_release(parse_model_ref("hf:org/repo#sub/v1-5 pruned.safetensors"),
-                                            revision_info(), "http://hub");
+  const auto release = hugging_face_release(
+      parse_model_ref("hf:org/repo#sub/v1-5 pruned.safetensors"), revision_info(), "http://hub");
   EXPECT_EQ(release.name, "v1-5-pruned");
   EXPECT_EQ(release.source_uri, "hf:org/repo@main#sub/v1-5 pruned.safetensors");
-  EXPECT_EQ(hugging_face_release(parse_model_ref("hf:org/repo#*.safetensors"), revision_info(), "h").name,
-            "repo");
+  EXPECT_EQ(
+      hugging_face_release(parse_model_ref("hf:org/repo#*.safetensors"), revision_info(), "h").name,
+      "repo");
 }
 
 TEST(DownloadSources, HuggingFaceAnswersWithoutCommitOrHashesAreRefused) {
@@ -91,8 +93,8 @@ nlohmann::json civitai_version() {
 }
 
 TEST(DownloadSources, CivitaiVersionListsModelFilesPrimaryFirst) {
-  const auto release = civitai_release(parse_model_ref("civitai:101"), "Tiny Lora: Ink!", "LORA",
-                                       civitai_version());
+  const auto release =
+      civitai_release(parse_model_ref("civitai:101"), "Tiny Lora: Ink!", "LORA", civitai_version());
   EXPECT_EQ(release.source_uri, "civitai:101");
   EXPECT_EQ(release.revision, "1001");
   EXPECT_EQ(release.name, "tiny-lora-ink");
@@ -118,8 +120,9 @@ TEST(DownloadSources, CivitaiPicksSafetensorsAndRefusesPickleOnlyVersions) {
 
   auto pickle_only = civitai_version();
   pickle_only["files"].erase(1);
-  const auto refused = test::error_of(
-      [&] { civitai.files_to_fetch(ref, civitai_release(ref, "Tiny", "Checkpoint", pickle_only)); });
+  const auto refused = test::error_of([&] {
+    civitai.files_to_fetch(ref, civitai_release(ref, "Tiny", "Checkpoint", pickle_only));
+  });
   EXPECT_EQ(refused.code(), ErrorCode::kUnsafeFormat);
   EXPECT_NE(std::string(refused.what()).find("tiny.ckpt"), std::string::npos);
 }
@@ -127,9 +130,8 @@ TEST(DownloadSources, CivitaiPicksSafetensorsAndRefusesPickleOnlyVersions) {
 TEST(DownloadSources, CivitaiFileNamesCannotLeaveTheModelFolder) {
   auto version = civitai_version();
   version["files"][1]["name"] = "../evil.safetensors";
-  EXPECT_EQ(test::error_code_of([&] {
-              civitai_release(parse_model_ref("civitai:101"), "Tiny", "LORA", version);
-            }),
+  EXPECT_EQ(test::error_code_of(
+                [&] { civitai_release(parse_model_ref("civitai:101"), "Tiny", "LORA", version); }),
             ErrorCode::kUnavailable);
 }
 
