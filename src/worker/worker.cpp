@@ -2,9 +2,9 @@
 #include "worker/worker.h"
 
 #include <chrono>
-#include <iostream>
 
 #include "core/error.h"
+#include "telemetry/service_log.h"
 #include "worker/job_run.h"
 
 namespace df::worker {
@@ -26,7 +26,7 @@ void Worker::run(std::stop_token stop) {
       worked = run_once();
     } catch (const std::exception& e) {
       // The job keeps its lease until it expires and is then claimed again: nothing is lost.
-      std::cerr << "worker " << context_.settings.worker_id << ": " << e.what() << std::endl;
+      telemetry::service_log().error("worker " + context_.settings.worker_id + ": " + e.what());
     }
     if (free_requested_.exchange(false)) context_.runner.free_memory();
     if (!worked) wait_for_work(stop);
