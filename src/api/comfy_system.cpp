@@ -4,11 +4,14 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <optional>
 
+#include "api/comfy_model_files.h"
 #include "api/comfy_router.h"
 #include "api/comfy_system_stats.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
+#include "core/numbers.h"
 #include "graph/node_schemas.h"
 
 namespace df::api {
@@ -36,7 +39,7 @@ int64_t model_size(const fs::path& path) {
 }
 
 // ComfyUI's {"folder": [paths]} shape for the one model folder.
-json checkpoint_folders(const registry::ModelCatalog& models) {
+json checkpoint_folders(registry::ModelRegistry& models) {
   return json::array({fs::absolute(models.checkpoints_dir()).string()});
 }
 
@@ -52,7 +55,7 @@ void check_model_folder(const std::string& folder) {
 
 }  // namespace
 
-ComfySystem::ComfySystem(const registry::ModelCatalog& models, std::string input_dir,
+ComfySystem::ComfySystem(registry::ModelRegistry& models, std::string input_dir,
                          json feature_flags)
     : models_(models),
       input_dir_(std::move(input_dir)),
@@ -75,6 +78,7 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/workflow_templates", json_answer(json::object()));
   add_comfy_route(router, "GET", "/global_subgraphs", json_answer(json::object()));
   add_comfy_route(router, "GET", "/global_subgraphs/{id}", json_answer(nullptr));
+  add_comfy_route(router, "GET", "/node_replacements", json_answer(json::object()));
   add_comfy_route(router, "GET", "/models", json_answer(json::array({kCheckpoints})));
   add_comfy_route(router, "GET", "/models/{folder}",
                   with_plain_errors([this](http::Request& request) {
@@ -86,6 +90,13 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/experiment/models/{folder}",
                   with_plain_errors([this](http::Request& request) {
                     return http::Response::json(200, model_files(request.path_params.at("folder")));
+                  }));
+  add_comfy_route(router, "GET", "/experiment/models/preview/{folder}/{path_index}/{filename...}",
+                  with_plain_errors(
+                      [this](http::Request& request) { return model_preview(request); }));
+  add_comfy_route(router, "GET", "/view_metadata/{folder}",
+                  with_plain_errors([this](http::Request& request) {
+                    return http::Response::json(200, model_metadata(request));
                   }));
   // ComfyUI's internal routes have no "/api" twin.
   router.add("GET", "/internal/folder_paths",
@@ -105,21 +116,39 @@ json ComfySystem::node_info(const std::string& class_type) const {
 json ComfySystem::model_names(const std::string& folder) const {
   check_model_folder(folder);
   json names = json::array();
-  for (const registry::ModelInfo& model : models_.list()) names.push_back(model.id);
+  for (const Model& model : models_.available()) names.push_back(model.ckpt_name);
   return names;
+}
+
+json ComfySystem::model_metadata(const http::Request& request) const {
+  check_model_folder(request.path_params.at("folder"));
+  const auto filename = request.query.find("filename");
+  if (filename == request.query.end()) throw Error(ErrorCode::kNotFound, "no filename given");
+  return safetensors_metadata(models_.checkpoints_dir(), filename->second);
+}
+
+http::Response ComfySystem::model_preview(const http::Request& request) const {
+  check_model_folder(request.path_params.at("folder"));
+  const std::string& path_index = request.path_params.at("path_index");
+  const std::optional<int64_t> index = parse_integer(path_index);
+  if (!index) throw Error(ErrorCode::kBadRequest, "path index '" + path_index + "' is no number");
+  if (*index != 0) throw Error(ErrorCode::kNotFound, "no model folder path " + path_index);
+  const std::vector<uint8_t> webp =
+      model_preview_webp(models_.checkpoints_dir(), request.path_params.at("filename"));
+  return http::Response::text(200, std::string(webp.begin(), webp.end()), "image/webp");
 }
 
 json ComfySystem::model_files(const std::string& folder) const {
   check_model_folder(folder);
   json files = json::array();
-  for (const registry::ModelInfo& model : models_.list()) {
+  for (const Model& model : models_.available()) {
     struct stat info{};
-    if (::stat(model.path.c_str(), &info) != 0) continue;  // removed since it was listed
-    files.push_back({{"name", model.id},
+    if (::stat(model.local_path.c_str(), &info) != 0) continue;  // removed since it was listed
+    files.push_back({{"name", model.ckpt_name},
                      {"pathIndex", 0},
                      {"modified", seconds(info.st_mtim)},
                      {"created", seconds(info.st_ctim)},
-                     {"size", model_size(model.path)}});
+                     {"size", model_size(model.local_path)}});
   }
   return files;
 }

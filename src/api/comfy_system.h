@@ -1,6 +1,6 @@
 // ComfyUI's read-only information routes: node definitions (/object_info), models, system stats,
-// feature flags, and the empty answers for features Dream Forge does not have (embeddings,
-// extensions, translations, templates, subgraphs).
+// feature flags, model metadata and previews, and the empty answers for features Dream Forge does
+// not have (embeddings, extensions, translations, templates, subgraphs, node replacements).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -8,7 +8,7 @@
 
 #include "graph/node_schema.h"
 #include "http/router.h"
-#include "registry/model_catalog.h"
+#include "registry/model_registry.h"
 
 namespace df::api {
 
@@ -16,13 +16,14 @@ class ComfySystem {
  public:
   // `input_dir`: where LoadImage's choices come from. `feature_flags`: what GET /features answers
   // (the same flags the WebSocket sends).
-  ComfySystem(const registry::ModelCatalog& models, std::string input_dir,
+  ComfySystem(registry::ModelRegistry& models, std::string input_dir,
               nlohmann::json feature_flags);
 
   // GET /object_info, /object_info/{class}, /system_stats, /features, /embeddings, /extensions,
   // /i18n, /models, /models/{folder}, /experiment/models, /experiment/models/{folder},
-  // /workflow_templates, /global_subgraphs, /global_subgraphs/{id} (each also under "/api"), and
-  // /internal/folder_paths.
+  // /experiment/models/preview/{folder}/{path_index}/{filename}, /view_metadata/{folder},
+  // /workflow_templates, /global_subgraphs, /global_subgraphs/{id}, /node_replacements (each also
+  // under "/api"), and /internal/folder_paths.
   void register_routes(http::Router& router);
 
  private:
@@ -32,8 +33,13 @@ class ComfySystem {
   // /experiment/models/{folder} lists them; Error(kNotFound) for other folders.
   nlohmann::json model_files(const std::string& folder) const;
   nlohmann::json model_names(const std::string& folder) const;
+  // GET /view_metadata/{folder}?filename=: the safetensors file's metadata (404 without one).
+  nlohmann::json model_metadata(const http::Request& request) const;
+  // GET /experiment/models/preview/{folder}/{path_index}/{filename...}: the model's preview as
+  // WebP; 400 for a path index that is not a number, 404 for one that names no folder path.
+  http::Response model_preview(const http::Request& request) const;
 
-  const registry::ModelCatalog& models_;
+  registry::ModelRegistry& models_;
   std::string input_dir_;
   nlohmann::json feature_flags_;
   graph::NodeSchemaRegistry schemas_;

@@ -1,11 +1,10 @@
-// POST /upload/image: an uploaded PNG, JPEG or WebP stored in ComfyUI's input, temp or output
-// folder under a name that does not clobber another image.
+// Uploads into ComfyUI's input, temp or output folder under a name that does not clobber
+// another image.
 #include "api/comfy_upload.h"
 
 #include <filesystem>
 #include <vector>
 
-#include "api/multipart.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "image/image.h"
@@ -39,10 +38,12 @@ bool same_bytes(const fs::path& file, const std::string& bytes) {
 
 }  // namespace
 
-ImageUpload parse_image_upload(const http::Request& request) {
-  const std::vector<MultipartPart> parts =
-      parse_multipart(request.body, multipart_boundary(request.header("Content-Type")));
-  const MultipartPart* image = find_part(parts, "image");
+std::vector<MultipartPart> upload_form(const http::Request& request) {
+  return parse_multipart(request.body, multipart_boundary(request.header("Content-Type")));
+}
+
+ImageUpload parse_image_upload(const std::vector<MultipartPart>& form) {
+  const MultipartPart* image = find_part(form, "image");
   if (image == nullptr || !image->filename) {
     throw Error(ErrorCode::kBadRequest, "the form has no file in its 'image' field");
   }
@@ -54,13 +55,13 @@ ImageUpload parse_image_upload(const http::Request& request) {
     throw Error(ErrorCode::kBadRequest,
                 "the file name '" + upload.filename + "' must be a plain name without folders");
   }
-  upload.type = field(parts, "type", "input");
+  upload.type = field(form, "type", "input");
   if (!is_comfy_folder_type(upload.type)) {
     throw Error(ErrorCode::kBadRequest,
                 "unknown upload type '" + upload.type + "': use input, temp or output");
   }
-  upload.subfolder = field(parts, "subfolder");
-  const std::string overwrite = field(parts, "overwrite");
+  upload.subfolder = field(form, "subfolder");
+  const std::string overwrite = field(form, "overwrite");
   upload.overwrite = overwrite == "true" || overwrite == "1";
   upload.bytes = image->body;
   check_image_bytes(upload.bytes);

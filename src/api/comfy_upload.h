@@ -1,11 +1,13 @@
-// POST /upload/image: an uploaded PNG, JPEG or WebP stored in ComfyUI's input, temp or output
-// folder under a name that does not clobber another image.
+// Uploads into ComfyUI's input, temp or output folder (POST /upload/image, and where POST
+// /upload/mask stores its result) under a name that does not clobber another image.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "api/comfy_folders.h"
+#include "api/multipart.h"
 #include "http/message.h"
 
 namespace df::api {
@@ -19,11 +21,14 @@ struct ImageUpload {
   bool overwrite = false;
 };
 
-// Reads the multipart/form-data form of ComfyUI's upload: "image" (a file), "overwrite" ("true"
-// or "1"), "type" (input, temp, output) and "subfolder". Throws Error(kBadRequest) for a body
-// that is not such a form, a missing file or file name, a name with a folder in it, an unknown
-// type, or bytes that are not a PNG, JPEG or WebP image this server can read.
-ImageUpload parse_image_upload(const http::Request& request);
+// The parts of an upload's multipart/form-data body; Error(kBadRequest) when it is not one.
+std::vector<MultipartPart> upload_form(const http::Request& request);
+
+// Reads the fields of ComfyUI's upload form: "image" (a file), "overwrite" ("true" or "1"),
+// "type" (input, temp, output) and "subfolder". Throws Error(kBadRequest) for a missing file or
+// file name, a name with a folder in it, an unknown type, or bytes that are not a PNG, JPEG or
+// WebP image this server can read.
+ImageUpload parse_image_upload(const std::vector<MultipartPart>& form);
 
 // Stores the upload and answers {"name", "subfolder", "type"}. Without `overwrite`, an existing
 // file with the same bytes is kept and named; another one makes the name "<stem> (1)<ext>",

@@ -19,6 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+constexpr const char* kDefaultUser = "default";
+
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -111,6 +113,7 @@ ComfyUserData::ComfyUserData(fs::path user_dir)
 
 void ComfyUserData::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/users", [this](http::Request&) { return users(); });
+  add_comfy_route(router, "POST", "/users", &ComfyUserData::add_user);
   add_comfy_route(router, "GET", "/userdata",
                   with_plain_errors([this](http::Request& request) { return list(request); }));
   add_comfy_route(router, "GET", "/v2/userdata",
@@ -126,6 +129,22 @@ void ComfyUserData::register_routes(http::Router& router) {
 
 http::Response ComfyUserData::users() const {
   return http::Response::json(200, {{"storage", "server"}, {"migrated", fs::exists(root_)}});
+}
+
+http::Response ComfyUserData::add_user(const http::Request& request) {
+  auto refuse = [](const std::string& message) {
+    return http::Response::json(400, {{"error", message}});
+  };
+  const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.contains("username") || !body["username"].is_string()) {
+    return refuse("the body must be a JSON object with a string \"username\"");
+  }
+  std::string name = body["username"].get<std::string>();
+  name.erase(0, name.find_first_not_of(" \t\r\n"));
+  name.erase(name.find_last_not_of(" \t\r\n") + 1);
+  if (name.empty()) return refuse("username not provided");
+  if (body["username"] == kDefaultUser) return refuse("Duplicate username.");
+  return refuse("Dream Forge serves a single user (\"default\"); other users cannot be created");
 }
 
 http::Response ComfyUserData::list(const http::Request& request) const {

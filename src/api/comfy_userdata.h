@@ -1,4 +1,4 @@
-// ComfyUI's user data of the single user: GET /users and the /userdata file routes (workflows,
+// ComfyUI's user data of the single user: /users and the /userdata file routes (workflows,
 // subgraphs, templates ... below <user dir>), answered like ComfyUI's user manager.
 #pragma once
 
@@ -13,12 +13,15 @@ class ComfyUserData {
  public:
   explicit ComfyUserData(std::filesystem::path user_dir);
 
-  // GET /users, GET /userdata, GET /v2/userdata, GET/POST/DELETE /userdata/{file} and
+  // GET/POST /users, GET /userdata, GET /v2/userdata, GET/POST/DELETE /userdata/{file} and
   // POST /userdata/{file}/move/{dest}, each with and without "/api".
   void register_routes(http::Router& router);
 
  private:
   http::Response users() const;
+  // POST /users: ComfyUI creates users only in multi-user mode; with its single "default" user
+  // this answers 400 {"error": ...} like ComfyUI's refusals (duplicate, empty name).
+  static http::Response add_user(const http::Request& request);
   http::Response list(const http::Request& request) const;
   http::Response list_tree(const http::Request& request) const;
   http::Response read(const http::Request& request) const;
