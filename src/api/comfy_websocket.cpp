@@ -93,15 +93,16 @@ void ComfyWebSocketHub::disconnect(const std::string& sid, const http::WebSocket
   }
 }
 
-void ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
+bool ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
   std::shared_ptr<http::WebSocketConnection> connection;
   {
     std::lock_guard lock(clients_mutex_);
     auto found = clients_.find(sid);
-    if (found == clients_.end()) return;
+    if (found == clients_.end()) return false;
     connection = found->second;
   }
   connection->send_text(message.dump());
+  return true;
 }
 
 namespace {

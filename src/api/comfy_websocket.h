@@ -39,6 +39,9 @@ class ComfyWebSocketHub {
   // supports_preview_metadata, else type 1 (JPEG).
   void send_preview(const std::string& client_id, const std::string& prompt_id,
                     const std::string& node, const std::vector<uint8_t>& jpeg);
+  // A JSON message to the client with id `sid` (the Logs panel's "logs" messages); false when no
+  // such client is connected.
+  bool send_to(const std::string& sid, const nlohmann::json& message);
 
  private:
   class Client;
@@ -50,7 +53,6 @@ class ComfyWebSocketHub {
 
   void connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection);
   void disconnect(const std::string& sid, const http::WebSocketConnection* connection);
-  void send_to(const std::string& sid, const nlohmann::json& message);
   nlohmann::json status_message(bool with_sid, const std::string& sid);
   void follow_jobs(std::stop_token stop);
   void discover_jobs();
