@@ -16,6 +16,7 @@
 #include "api/comfy_prompts.h"
 #include "api/comfy_settings.h"
 #include "api/comfy_system.h"
+#include "api/comfy_user_defaults.h"
 #include "api/comfy_userdata.h"
 #include "api/comfy_websocket.h"
 #include "api/comfy_workflow_library.h"
@@ -127,6 +128,7 @@ class Service {
       comfy_files = std::make_unique<api::ComfyFiles>(
           api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()});
       comfy_files->register_routes(router);
+      api::install_user_defaults(options_.user_dir());
       api::install_workflow_library(options_.user_dir(), models_->available());
       comfy_userdata = std::make_unique<api::ComfyUserData>(options_.user_dir());
       comfy_userdata->register_routes(router);
