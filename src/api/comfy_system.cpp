@@ -79,6 +79,10 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/global_subgraphs", json_answer(json::object()));
   add_comfy_route(router, "GET", "/global_subgraphs/{id}", json_answer(nullptr));
   add_comfy_route(router, "GET", "/node_replacements", json_answer(json::object()));
+  // The frontend's index of workflow templates: Dream Forge ships none (its own workflows are in
+  // the user's workflow library).
+  router.add("GET", "/templates/index.json", json_answer(json::array()));
+  router.add("GET", "/templates/index_logo.json", json_answer(json::object()));
   add_comfy_route(router, "GET", "/models", json_answer(json::array({kCheckpoints})));
   add_comfy_route(router, "GET", "/models/{folder}",
                   with_plain_errors([this](http::Request& request) {

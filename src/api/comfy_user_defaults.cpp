@@ -20,6 +20,8 @@ constexpr DefaultFile kDefaultFiles[] = {
     {"user.css", ""},
     {"comfy.templates.json", "[]"},
     {"workflows/.index.json", "{\"favorites\": []}"},
+    // A self-hosted service does not ask comfy.org for ComfyUI releases unless the user wants it.
+    {"comfy.settings.json", "{\"Comfy.Notification.ShowVersionUpdates\": false}"},
 };
 
 constexpr const char* kDefaultFolders[] = {"subgraphs", "workflows"};

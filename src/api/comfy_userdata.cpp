@@ -113,6 +113,8 @@ ComfyUserData::ComfyUserData(fs::path user_dir)
 
 void ComfyUserData::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/users", [this](http::Request&) { return users(); });
+  // The frontend's page links the user's stylesheet at the root too.
+  router.add("GET", "/user.css", [this](http::Request&) { return user_stylesheet(); });
   add_comfy_route(router, "POST", "/users", &ComfyUserData::add_user);
   add_comfy_route(router, "GET", "/userdata",
                   with_plain_errors([this](http::Request& request) { return list(request); }));
@@ -201,6 +203,13 @@ http::Response ComfyUserData::list_tree(const http::Request& request) const {
     return lower(a["name"].get<std::string>()) < lower(b["name"].get<std::string>());
   });
   return http::Response::json(200, entries);
+}
+
+http::Response ComfyUserData::user_stylesheet() const {
+  const fs::path path = root_ / "user.css";
+  if (!fs::is_regular_file(path)) throw Error(ErrorCode::kNotFound, "File not found");
+  const std::vector<uint8_t> bytes = read_file_bytes(path.string());
+  return http::Response::text(200, std::string(bytes.begin(), bytes.end()), "text/css");
 }
 
 http::Response ComfyUserData::read(const http::Request& request) const {

@@ -19,6 +19,8 @@ class ComfyUserData {
 
  private:
   http::Response users() const;
+  // GET /user.css: the user's stylesheet (<user dir>/user.css), which the frontend's page links.
+  http::Response user_stylesheet() const;
   // POST /users: ComfyUI creates users only in multi-user mode; with its single "default" user
   // this answers 400 {"error": ...} like ComfyUI's refusals (duplicate, empty name).
   static http::Response add_user(const http::Request& request);

@@ -27,13 +27,14 @@ def delete(service, path):
     return service.http.delete(service.url(path), timeout=30)
 
 
-LIBRARY_WORKFLOWS = {"dreamforge_sd1_txt2img.json", "dreamforge_sd1_img2img.json",
-                     "dreamforge_sdxl_txt2img.json", "dreamforge_sdxl_img2img.json"}
+# What a fresh workflows folder holds: the library workflows and the (empty) bookmarks file.
+SHIPPED_WORKFLOW_FILES = {"dreamforge_sd1_txt2img.json", "dreamforge_sd1_img2img.json",
+                          "dreamforge_sdxl_txt2img.json", "dreamforge_sdxl_img2img.json", ".index.json"}
 
 
 def users_own(names):
-    """The entries of a workflows listing that are not the shipped library workflows."""
-    return [name for name in names if (name[0] if isinstance(name, list) else name) not in LIBRARY_WORKFLOWS]
+    """The entries of a workflows listing that the service did not ship."""
+    return [name for name in names if (name[0] if isinstance(name, list) else name) not in SHIPPED_WORKFLOW_FILES]
 
 
 @pytest.fixture
@@ -58,7 +59,8 @@ def test_object_info_has_the_nodes_the_installed_model_and_input_images(start_se
 
 def test_settings_persist_across_a_restart(start_service, tmp_path):
     service = start_service()
-    assert service.get("/api/settings").json() == {}
+    # A fresh user does not have the frontend ask comfy.org for releases.
+    assert service.get("/api/settings").json() == {"Comfy.Notification.ShowVersionUpdates": False}
     assert service.post("/api/settings", {"Comfy.Locale": "en", "Comfy.Count": 3}).status_code == 200
     assert service.post("/api/settings/Comfy.ColorPalette", "dark").status_code == 200
     assert service.post("/settings/Comfy.Count", 4).status_code == 200
@@ -69,7 +71,8 @@ def test_settings_persist_across_a_restart(start_service, tmp_path):
     service.stop()
 
     saved = tmp_path / "data" / "user" / "default" / "comfy.settings.json"
-    expected = {"Comfy.Locale": "en", "Comfy.Count": 4, "Comfy.ColorPalette": "dark"}
+    expected = {"Comfy.Notification.ShowVersionUpdates": False, "Comfy.Locale": "en", "Comfy.Count": 4,
+                "Comfy.ColorPalette": "dark"}
     assert json.loads(saved.read_text()) == expected
     again = start_service()
     assert again.get("/api/settings").json() == expected
@@ -88,6 +91,20 @@ def test_single_user_and_empty_extras(service):
     features = service.get("/api/features").json()
     assert features["supports_preview_metadata"] is True and features["max_upload_size"] > 0
     assert service.get("/api/models/loras").status_code == 404
+    assert service.get("/templates/index.json").json() == []
+    assert service.get("/templates/index_logo.json").json() == {}
+
+
+def test_the_users_stylesheet_and_boot_files_are_there_for_the_frontend(service, tmp_path):
+    user_dir = tmp_path / "data" / "user" / "default"
+    for path in ("/user.css", "/api/userdata/user.css"):
+        response = service.get(path)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/css")
+    (user_dir / "user.css").write_text("body { color: red; }")
+    assert service.get("/user.css").text == "body { color: red; }"
+    assert service.get("/api/userdata/comfy.templates.json").json() == []
+    assert service.get("/api/userdata/workflows%2F.index.json").json() == {"favorites": []}
+    assert service.get("/api/userdata?dir=subgraphs&recurse=true&split=false&full_info=true").json() == []
 
 
 def test_model_folders_for_the_model_library(service):
@@ -135,7 +152,7 @@ def test_userdata_save_list_get_move_delete(service, tmp_path):
     assert users_own(service.get("/userdata?dir=workflows").json()) == ["My Flow.json"]
     split = service.get("/api/userdata?dir=workflows&recurse=true&split=true").json()
     assert sorted(users_own(split)) == [["My Flow.json", "My Flow.json"], ["sub/b.json", "sub", "b.json"]]
-    assert service.get("/api/userdata?dir=subgraphs").status_code == 404
+    assert service.get("/api/userdata?dir=no-such-folder").status_code == 404
     assert service.get("/api/userdata").status_code == 400
 
     read = service.get("/api/userdata/workflows%2FMy%20Flow.json")
@@ -145,7 +162,7 @@ def test_userdata_save_list_get_move_delete(service, tmp_path):
     assert service.get("/api/userdata/workflows%2Fmissing.json").status_code == 404
 
     tree = service.get("/api/v2/userdata", params={"path": "workflows"}).json()
-    assert [(e["name"], e["type"]) for e in tree if e["name"] not in LIBRARY_WORKFLOWS] == [
+    assert [(e["name"], e["type"]) for e in tree if e["name"] not in SHIPPED_WORKFLOW_FILES] == [
         ("sub", "directory"), ("b.json", "file"), ("My Flow.json", "file")]
     assert service.get("/api/v2/userdata?path=nowhere").status_code == 404
 

@@ -23,7 +23,7 @@ std::string read_text(const fs::path& path) {
 TEST(ComfyUserDefaults, AFreshFolderGetsWhatTheFrontendReadsAtBoot) {
   const test::TestDir dir("user_defaults");
   const auto created = install_user_defaults(dir.path());
-  EXPECT_EQ(created.size(), 5u);
+  EXPECT_EQ(created.size(), 6u);
   EXPECT_TRUE(fs::is_directory(dir.path() / "subgraphs"));
   EXPECT_EQ(read_text(dir.path() / "user.css"), "");
   EXPECT_EQ(read_text(dir.path() / "comfy.templates.json"), "[]");
