@@ -73,8 +73,7 @@ void ComfyPrompts::register_routes(http::Router& router) {
 }
 
 int64_t ComfyPrompts::queue_remaining() {
-  auto counts = store_.count_jobs_by_status();
-  return counts["queued"] + counts["running"];
+  return store_.count_jobs(JobStatus::kQueued) + store_.count_jobs(JobStatus::kRunning);
 }
 
 Response ComfyPrompts::post_prompt(Request& request) {

@@ -149,12 +149,21 @@ void ComfyWebSocketHub::broadcast_status() {
 }
 
 void ComfyWebSocketHub::follow_jobs(std::stop_token stop) {
+  auto last_full_round = std::chrono::steady_clock::time_point{};
   while (!stop.stop_requested()) {
     try {
-      discover_jobs();
+      const auto now = std::chrono::steady_clock::now();
+      const bool full_round = now - last_full_round >= kFullRoundInterval;
+      if (full_round) last_full_round = now;
+      discover_jobs(full_round);
       for (auto it = jobs_.begin(); it != jobs_.end();) {
-        pump(it->first, it->second);
-        it = it->second.translator->finished() ? jobs_.erase(it) : std::next(it);
+        FollowedJob& job = it->second;
+        const uint64_t version = hub_.version(it->first);  // read before the events it covers
+        if (full_round || job.seen_version != version) {
+          job.seen_version = version;
+          pump(it->first, job);
+        }
+        it = job.translator->finished() ? jobs_.erase(it) : std::next(it);
       }
     } catch (const std::exception&) {
       // The store is unavailable for a moment: the next round reads on from the same event ids.
@@ -174,7 +183,7 @@ void ComfyWebSocketHub::follow(const std::string& job_id) {
   wake_.notify_all();
 }
 
-void ComfyWebSocketHub::discover_jobs() {
+void ComfyWebSocketHub::discover_jobs(bool scan_queue) {
   std::set<std::string> requested;
   {
     std::lock_guard lock(wake_mutex_);
@@ -185,6 +194,7 @@ void ComfyWebSocketHub::discover_jobs() {
     if (auto job = store_.get_job(id)) found.push_back(std::move(*job));
   }
   for (auto status : {JobStatus::kQueued, JobStatus::kRunning}) {
+    if (!scan_queue) break;
     for (auto& job : jobs_with_status(store_, status)) found.push_back(std::move(job));
   }
   for (const auto& job : found) {

@@ -1,8 +1,10 @@
 // ComfyUI's /ws: client sockets by id, status broadcasts, and each prompt's execution messages.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,14 +50,19 @@ class ComfyWebSocketHub {
   struct FollowedJob {
     std::string client_id;
     int64_t last_event_id = 0;
+    std::optional<uint64_t> seen_version;  // the EventHub version of the job last read up to
     std::unique_ptr<ComfyMessageTranslator> translator;
   };
 
   void connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection);
   void disconnect(const std::string& sid, const http::WebSocketConnection* connection);
   nlohmann::json status_message(bool with_sid, const std::string& sid);
+  // The follower thread: reads the events of the jobs it follows and sends their messages. Jobs
+  // this process's workers announced news for are read at once; every job is re-read (and the
+  // queue scanned for jobs other processes created) at least every kFullRoundInterval.
   void follow_jobs(std::stop_token stop);
-  void discover_jobs();
+  // Follows the jobs follow() named and, with `scan_queue`, every queued or running job.
+  void discover_jobs(bool scan_queue);
   void pump(const std::string& job_id, FollowedJob& job);
 
   store::Store& store_;
@@ -67,6 +74,7 @@ class ComfyWebSocketHub {
   std::map<std::string, std::shared_ptr<http::WebSocketConnection>> clients_;
   std::set<std::string> preview_metadata_clients_;  // sids that announced supports_preview_metadata
 
+  static constexpr std::chrono::milliseconds kFullRoundInterval{500};
   std::map<std::string, FollowedJob> jobs_;  // used by the follower thread only
   std::mutex wake_mutex_;
   std::set<std::string> to_follow_;  // guarded by wake_mutex_

@@ -235,6 +235,14 @@ std::map<std::string, int64_t> SqliteStore::count_jobs_by_status() {
   return counts;
 }
 
+int64_t SqliteStore::count_jobs(JobStatus status) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare("SELECT COUNT(*) FROM jobs WHERE status = ?");
+  query.bind(1, job_status_name(status));
+  query.step();
+  return query.column_int(0);
+}
+
 std::vector<Job> SqliteStore::history(int max_items) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(std::string("SELECT ") + kJobColumns +

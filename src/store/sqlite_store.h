@@ -18,6 +18,7 @@ class SqliteStore : public Store {
   std::optional<Job> get_job(const std::string& id) override;
   JobPage list_jobs(const JobFilter& filter) override;
   std::map<std::string, int64_t> count_jobs_by_status() override;
+  int64_t count_jobs(JobStatus status) override;
   std::vector<Job> history(int max_items) override;
   void clear_history(const std::vector<std::string>& job_ids) override;
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;

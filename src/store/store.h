@@ -56,6 +56,8 @@ class Store {
   // Newest first; throws Error(kInvalidArgument) for a limit below 1.
   virtual JobPage list_jobs(const JobFilter& filter) = 0;
   virtual std::map<std::string, int64_t> count_jobs_by_status() = 0;
+  // Jobs with `status`; reads only those jobs (cheap for the queue however long the history).
+  virtual int64_t count_jobs(JobStatus status) = 0;
   // Finished jobs (succeeded, failed, canceled) still in ComfyUI's history, the `max_items` most
   // recently finished, oldest first (all of them when max_items < 0).
   virtual std::vector<Job> history(int max_items) = 0;

@@ -297,6 +297,9 @@ TEST_F(SqliteStoreTest, ListFiltersByStatusAndCountsEveryStatus) {
   EXPECT_EQ(counts,
             (std::map<std::string, int64_t>{
                 {"queued", 3}, {"running", 1}, {"succeeded", 1}, {"failed", 0}, {"canceled", 1}}));
+  EXPECT_EQ(store_->count_jobs(JobStatus::kQueued), 3);
+  EXPECT_EQ(store_->count_jobs(JobStatus::kRunning), 1);
+  EXPECT_EQ(store_->count_jobs(JobStatus::kFailed), 0);
 }
 
 TEST_F(SqliteStoreTest, ClaimTakesHighestPriorityThenOldest) {
