@@ -3,7 +3,6 @@
 
 #include <csignal>
 #include <functional>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -13,6 +12,7 @@
 #include "api/api_service.h"
 #include "api/comfy_files.h"
 #include "api/comfy_jobs.h"
+#include "api/comfy_logs.h"
 #include "api/comfy_prompts.h"
 #include "api/comfy_settings.h"
 #include "api/comfy_system.h"
@@ -29,6 +29,7 @@
 #include "registry/model_registry.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
+#include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
 #include "worker/worker.h"
 
@@ -66,7 +67,7 @@ class Service {
     store_ = store::open_store(options_.database_url);
     blobs_ = blob::open_blob_store(options_.storage_url, options_.signing_secret());
     models_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
-    for (const auto& warning : models_->sync()) std::cout << "dreamforge: warning: " << warning << std::endl;
+    for (const auto& warning : models_->sync()) log_.info("dreamforge: warning: " + warning);
   }
 
   void run() {
@@ -87,6 +88,7 @@ class Service {
     std::unique_ptr<api::ComfyFiles> comfy_files;
     std::unique_ptr<api::ComfyUserData> comfy_userdata;
     std::unique_ptr<api::ComfySettings> comfy_settings;
+    std::unique_ptr<api::ComfyLogs> comfy_logs;  // after comfy_ws: stops sending before it goes
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -134,6 +136,11 @@ class Service {
       comfy_userdata->register_routes(router);
       comfy_settings = std::make_unique<api::ComfySettings>(options_.user_dir());
       comfy_settings->register_routes(router);
+      comfy_logs = std::make_unique<api::ComfyLogs>(
+          log_, [&comfy_ws](const std::string& client_id, const nlohmann::json& message) {
+            return comfy_ws->send_to(client_id, message);
+          });
+      comfy_logs->register_routes(router);
       if (!options_.front_end_root.empty()) serve_front_end(router, options_.front_end_root);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
@@ -144,15 +151,16 @@ class Service {
         metrics_.observe(telemetry::kHttpDuration, {{"route", r.route}}, r.seconds);
       });
       server->start(options_.host, options_.port);
-      std::cout << "dreamforge: serving http://" << options_.host << ":" << server->port()
-                << " (data: " << options_.data_dir << ", workers: " << slots_.size() << ")" << std::endl;
+      log_.info("dreamforge: serving http://" + options_.host + ":" +
+                std::to_string(server->port()) + " (data: " + options_.data_dir +
+                ", workers: " + std::to_string(slots_.size()) + ")");
     } else {
-      std::cout << "dreamforge: worker running " << slots_.size() << " runner(s) (data: "
-                << options_.data_dir << ")" << std::endl;
+      log_.info("dreamforge: worker running " + std::to_string(slots_.size()) +
+                " runner(s) (data: " + options_.data_dir + ")");
     }
     int signal = 0;
     sigwait(&signals, &signal);
-    std::cout << "dreamforge: stopping (" << strsignal(signal) << ")" << std::endl;
+    log_.info(std::string("dreamforge: stopping (") + strsignal(signal) + ")");
     if (server) server->stop();
     {
       std::lock_guard lock(preview_mutex_);
@@ -201,6 +209,7 @@ class Service {
   ServiceOptions options_;
   bool with_api_;
   bool with_workers_;
+  telemetry::ServiceLog& log_ = telemetry::service_log();  // also read by the Logs panel
   telemetry::Metrics metrics_;
   api::EventHub hub_;
   std::unique_ptr<store::Store> store_;
