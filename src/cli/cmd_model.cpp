@@ -103,16 +103,8 @@ void add_model_store_options(CLI::App& command, ServiceOptions& options) {
 class ModelStore {
  public:
   explicit ModelStore(ServiceOptions options) : options_(std::move(options)) {
-    namespace fs = std::filesystem;
-    options_.data_dir = fs::absolute(options_.data_dir).lexically_normal().string();
-    if (options_.models_dir.empty())
-      options_.models_dir = (fs::path(options_.data_dir) / "models").string();
-    options_.models_dir = fs::absolute(options_.models_dir).lexically_normal().string();
-    if (options_.database_url.empty()) {
-      options_.database_url =
-          "sqlite://" + (fs::path(options_.data_dir) / "dreamforge.sqlite3").string();
-    }
-    fs::create_directories(options_.checkpoints_dir());
+    options_.resolve_paths();
+    std::filesystem::create_directories(options_.checkpoints_dir());
     store_ = store::open_store(options_.database_url);
     registry_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
   }

@@ -24,12 +24,16 @@ std::string ServiceOptions::user_dir() const {
   return (fs::path(data_dir) / "user" / "default").string();
 }
 
-void ServiceOptions::resolve() {
+void ServiceOptions::resolve_paths() {
   data_dir = fs::absolute(data_dir).lexically_normal().string();
   if (database_url.empty()) database_url = "sqlite://" + (fs::path(data_dir) / "dreamforge.sqlite3").string();
   if (storage_url.empty()) storage_url = "file://" + (fs::path(data_dir) / "artifacts").string();
   if (models_dir.empty()) models_dir = (fs::path(data_dir) / "models").string();
   models_dir = fs::absolute(models_dir).lexically_normal().string();
+}
+
+void ServiceOptions::resolve() {
+  resolve_paths();
   if (runner.empty()) runner = runner_executable();
   if (front_end_root.empty()) front_end_root = installed_front_end_root();
   if (!front_end_root.empty() && !fs::is_regular_file(fs::path(front_end_root) / "index.html")) {

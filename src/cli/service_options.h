@@ -37,8 +37,11 @@ struct ServiceOptions {
   std::string output_dir() const;  // SaveImage writes here (ComfyUI's output folder)
   std::string temp_dir() const;    // PreviewImage writes here
   std::string user_dir() const;    // ComfyUI user data of the single user (settings, workflows)
-  // Fills defaults that depend on the data directory and checks the URLs; throws Error naming the
-  // variable when something is misconfigured.
+  // Makes the data directory absolute and fills the database, storage and models defaults below
+  // it (all a command that only touches the models and the database needs).
+  void resolve_paths();
+  // resolve_paths(), then the runner and frontend defaults, checks of every setting (throws Error
+  // naming the variable when something is misconfigured) and the data folders.
   void resolve();
   // The URL-signing secret: DREAMFORGE_SECRET, else <data>/secret.key (created on first use).
   std::string signing_secret() const;
