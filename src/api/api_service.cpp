@@ -12,6 +12,7 @@
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/numbers.h"
+#include "registry/eta_estimator.h"
 #include "telemetry/service_metrics.h"
 
 namespace df::api {
@@ -168,6 +169,7 @@ Response ApiService::create_job(Request& request) {
     return response;
   }
   parsed.job.idempotency_key = key;
+  add_estimate(parsed.job);
   save_init_image(parsed, settings_.jobs.input_dir);
   auto discard_init_image = [&] {
     if (parsed.init_image_name.empty()) return;
@@ -183,6 +185,7 @@ Response ApiService::create_job(Request& request) {
   }
   if (!result.created) discard_init_image();  // the earlier job has its own copy
   if (result.created) {
+    record_routing(result.job);
     metrics_.increment(telemetry::kJobsCreated);
     if (on_job_created_) on_job_created_();
   }
@@ -190,6 +193,32 @@ Response ApiService::create_job(Request& request) {
   response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
   if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
   return response;
+}
+
+void ApiService::add_estimate(Job& job) {
+  if (job.type != "generate") return;
+  const json& spec = job.spec;
+  const std::string model_id = spec.value("model_id", "");
+  const auto estimate = registry::estimate_eta(
+      store_.recent_run_timings(model_id, static_cast<int>(registry::kEtaMaxSamples) * 5),
+      {model_id, spec.value("width", 0), spec.value("height", 0), spec.value("steps", 0),
+       spec.value("count", 1)});
+  if (estimate) job.spec["estimate"] = registry::eta_to_json(*estimate);
+}
+
+void ApiService::record_routing(const Job& job) {
+  if (!job.spec.contains("routing")) return;
+  const json& routing = job.spec["routing"];
+  Event event;
+  event.job_id = job.id;
+  event.type = "log";
+  event.code = routing.value("fell_back", false) ? "model_fallback" : "model_routed";
+  event.message = routing.value("message", "");
+  event.plain = event.message;
+  event.data = routing;
+  event.created_ms = now_ms();
+  store_.append_event(event);
+  hub_.notify(job.id);
 }
 
 Response ApiService::list_jobs(Request& request) {

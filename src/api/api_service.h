@@ -68,6 +68,10 @@ class ApiService {
   http::Response openapi(http::Request& request);
 
   Job require_job(const http::Request& request);
+  // Adds spec.estimate to a generate job when its model has recorded runs.
+  void add_estimate(Job& job);
+  // The event telling in plain words which model the routing table picked for a new job.
+  void record_routing(const Job& job);
 
   store::Store& store_;
   blob::BlobStore& blobs_;

@@ -11,6 +11,8 @@
 #include "core/ids.h"
 #include "core/json_schema.h"
 #include "core/sha256.h"
+#include "registry/model_router.h"
+#include "registry/presets.h"
 
 namespace df::api {
 namespace {
@@ -19,13 +21,27 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 // Fields that steer the job rather than the image.
-const std::vector<std::string> kEnvelopeFields = {"type", "model_id", "priority", "max_attempts"};
+const std::vector<std::string> kEnvelopeFields = {"type",     "model_id", "function", "quality",
+                                                  "preset",   "priority", "max_attempts"};
 
 json control_schema() {
   return {{"type", "object"},
           {"properties",
            {{"type", {{"type", "string"}, {"enum", {"generate", "workflow"}}}},
             {"model_id", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}},
+            {"function",
+             {{"type", "string"},
+              {"enum", registry::routing_functions()},
+              {"description", "Instead of model_id: what to do; the routing table picks the model"}}},
+            {"quality",
+             {{"type", "string"},
+              {"enum", registry::routing_qualities()},
+              {"default", "standard"},
+              {"description", "With function: the quality tier"}}},
+            {"preset",
+             {{"type", "string"},
+              {"minLength", 1},
+              {"description", "A preset of the routing table whose values are this job's defaults"}}},
             {"priority", {{"type", "integer"}, {"minimum", -100}, {"maximum", 100}}},
             {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}};
 }
@@ -112,6 +128,35 @@ std::optional<Model> resolve_model(const json& body, registry::ModelRegistry& mo
   return *model;
 }
 
+bool is_routed(const json& body) { return body.contains("function") || body.contains("quality"); }
+
+// The model and preset the routing table picks for the body's function and quality tier.
+registry::RoutingDecision route(const json& body, registry::ModelRegistry& models,
+                                const JobRequestSettings& settings) {
+  if (body.contains("model_id")) {
+    reject({{"model_id", "names a model; function and quality choose one: give one or the other"}});
+  }
+  if (settings.routing == nullptr) reject({{"function", "is not offered by this server"}});
+  const std::string function =
+      body.value("function", body.contains("init_image") ? "transform_image" : "create_image");
+  return registry::route_request(*settings.routing, function, body.value("quality", "standard"),
+                                 models.all(), settings.device);
+}
+
+// The named preset's values as the job's defaults (fields the job gives win).
+json with_named_preset(const json& body, json params, const JobRequestSettings& settings) {
+  if (!body.contains("preset")) return params;
+  if (settings.routing == nullptr) reject({{"preset", "is not offered by this server"}});
+  registry::Preset preset;
+  try {
+    preset = settings.routing->presets.preset_for(body["preset"].get<std::string>(),
+                                                  settings.device.device_class);
+  } catch (const Error& e) {
+    reject({{"preset", e.what()}});
+  }
+  return registry::apply_preset(preset, std::move(params));
+}
+
 NewJob parse_generate(const json& body, registry::ModelRegistry& models,
                       const JobRequestSettings& settings) {
   json params = json::object();
@@ -121,11 +166,24 @@ NewJob parse_generate(const json& body, registry::ModelRegistry& models,
     }
   }
   auto violations = validate_against_schema(control_schema(), body);
-  const bool model_id_valid =
-      std::none_of(violations.begin(), violations.end(),
-                   [](const SchemaViolation& v) { return v.field == "model_id"; });
+  const bool model_choice_valid =
+      std::none_of(violations.begin(), violations.end(), [](const SchemaViolation& v) {
+        return v.field == "model_id" || v.field == "function" || v.field == "quality" ||
+               v.field == "preset";
+      });
   std::optional<Model> found;
-  if (model_id_valid) found = resolve_model(body, models, settings, violations);
+  json routing;
+  if (model_choice_valid) {
+    params = with_named_preset(body, std::move(params), settings);
+    if (is_routed(body)) {
+      const registry::RoutingDecision decision = route(body, models, settings);
+      params = registry::apply_preset(decision.preset, std::move(params));
+      routing = registry::routing_decision_to_json(decision);
+      found = decision.model;
+    } else {
+      found = resolve_model(body, models, settings, violations);
+    }
+  }
   if (found) {
     auto param_violations = validate_against_schema(found->parameters_schema, params);
     violations.insert(violations.end(), param_violations.begin(), param_violations.end());
@@ -140,6 +198,7 @@ NewJob parse_generate(const json& body, registry::ModelRegistry& models,
   json spec = apply_schema_defaults(model.parameters_schema, params);
   spec["model_id"] = model.id;
   spec["checkpoint"] = model.ckpt_name;
+  if (!routing.is_null()) spec["routing"] = routing;
   if (spec.contains("init_image")) {
     result.init_image = decode_init_image(spec["init_image"].get<std::string>());
     spec.erase("init_image");

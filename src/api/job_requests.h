@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/job.h"
+#include "registry/device_profile.h"
 #include "registry/model_registry.h"
+#include "registry/routing_table.h"
 
 namespace df::api {
 
@@ -17,6 +19,10 @@ struct JobRequestSettings {
   std::string default_model;  // used when a generate job names no model ("" = the only one installed)
   int default_max_attempts = 3;
   std::string input_dir;      // where init images are written (the runner's LoadImage folder)
+  // Picks models for {"function", "quality"} jobs and holds the presets jobs may name; null: the
+  // server offers neither.
+  const registry::RoutingTable* routing = nullptr;
+  registry::DeviceProfile device;  // what routed jobs must fit in (memory, preset class)
 };
 
 struct NewJob {
@@ -26,8 +32,13 @@ struct NewJob {
 };
 
 // Validates the request body; throws Error(kInvalidArgument) whose details.fields lists every bad
-// field ({field, message}), Error(kModelNotFound) for an unknown model, and for workflows an
-// Error(kInvalidArgument) carrying ComfyUI's {error, node_errors} in details.
+// field ({field, message}), Error(kModelNotFound) for an unknown model (or, for a routed job, when
+// no model of the chain can run: details.skipped says why for each), and for workflows an
+// Error(kInvalidArgument) carrying ComfyUI's {error, node_errors} in details. A generate job names
+// its model (model_id, else the default, else the only one) or asks for a function and quality
+// tier, which the routing table turns into a model and preset; the decision is kept in
+// spec.routing. A named preset's values are defaults: job fields win over it, and it wins over
+// the routed preset.
 NewJob parse_job_request(const nlohmann::json& body, registry::ModelRegistry& models,
                          const JobRequestSettings& settings);
 

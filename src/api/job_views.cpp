@@ -2,6 +2,7 @@
 #include "api/job_views.h"
 
 #include "core/ids.h"
+#include "core/job_spec.h"
 
 namespace df::api {
 namespace {
@@ -37,6 +38,11 @@ json job_json(const Job& job, const std::vector<Step>* steps) {
                 {"artifacts", "/v1/jobs/" + job.id + "/artifacts"},
                 {"logs", "/v1/jobs/" + job.id + "/logs"},
                 {"cancel", "/v1/jobs/" + job.id + "/cancel"}}}};
+  if (job.spec.contains("estimate")) {
+    out["estimate"] = job.spec["estimate"];
+    const auto left = estimated_seconds_left(job);
+    out["estimate"]["seconds_left"] = left ? json(*left) : json(nullptr);
+  }
   if (steps != nullptr) {
     json list = json::array();
     for (const auto& step : *steps) list.push_back(step_json(step));

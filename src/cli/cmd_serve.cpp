@@ -26,7 +26,9 @@
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
+#include "registry/device_profile.h"
 #include "registry/model_registry.h"
+#include "registry/routing_table.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
@@ -67,6 +69,7 @@ class Service {
     store_ = store::open_store(options_.database_url);
     blobs_ = blob::open_blob_store(options_.storage_url, options_.signing_secret());
     models_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
+    routing_ = registry::load_routing_table_or_default(registry::routing_table_path(options_.data_dir));
     for (const auto& warning : models_->sync()) log_.info("dreamforge: warning: " + warning);
   }
 
@@ -94,6 +97,9 @@ class Service {
       settings.jobs.default_model = options_.default_model;
       settings.jobs.default_max_attempts = options_.max_attempts;
       settings.jobs.input_dir = options_.input_dir();
+      settings.jobs.routing = &routing_;
+      settings.jobs.device = registry::device_profile(options_.device, options_.gpu_memory_mb,
+                                                      "DREAMFORGE_GPU_MEMORY_MB");
       settings.url_ttl_seconds = options_.url_ttl_s;
       if (with_workers_) settings.runner_executable = options_.runner;
       if (!with_workers_) settings.streams.store_poll_ms = 250;  // workers elsewhere: poll sooner
@@ -215,6 +221,7 @@ class Service {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<blob::BlobStore> blobs_;
   std::unique_ptr<registry::ModelRegistry> models_;
+  registry::RoutingTable routing_;  // function and quality tiers, presets
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
   // Where workers' live previews go (the ComfyUI WebSocket hub while the API runs).
   std::mutex preview_mutex_;

@@ -85,6 +85,11 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
       ->envname("DREAMFORGE_MODELS_DIR");
   command.add_option("--max-attempts", o.max_attempts, "Attempts per job before it fails")
       ->envname("DREAMFORGE_MAX_ATTEMPTS")->capture_default_str()->check(CLI::Range(1, 10));
+  // The API routes jobs for the workers' device, so both halves know it.
+  command.add_option("--device", o.device, "auto, cpu or cuda")->envname("DREAMFORGE_DEVICE")->capture_default_str();
+  command.add_option("--gpu-memory-mb", o.gpu_memory_mb,
+                     "Memory of the workers' GPU in MiB (routing picks models that fit)")
+      ->envname("DREAMFORGE_GPU_MEMORY_MB")->check(CLI::PositiveNumber);
   if (api) {
     command.add_option("--host", o.host, "Address to bind")->envname("DREAMFORGE_HOST")->capture_default_str();
     command.add_option("--port", o.port, "Port to bind (0 picks a free one)")
@@ -104,7 +109,6 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
   if (worker) {
     command.add_option("--runner", o.runner, "Runner executable (default: dreamforge-runner beside this one)")
         ->envname("DREAMFORGE_RUNNER");
-    command.add_option("--device", o.device, "auto, cpu or cuda")->envname("DREAMFORGE_DEVICE")->capture_default_str();
     command.add_option("--dtype", o.dtype, "auto, float32, float16 or bfloat16")
         ->envname("DREAMFORGE_DTYPE")->capture_default_str();
     command.add_option("--workers", o.workers, "Workers (one runner each)")

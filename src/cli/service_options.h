@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@ struct ServiceOptions {
   std::string models_dir;    // default <data>/models
   std::string runner;        // default: dreamforge-runner next to this binary
   std::string device = "auto";
+  std::optional<int64_t> gpu_memory_mb;  // what routed jobs must fit in on a GPU
   std::string dtype = "auto";
   std::string default_model;
   int workers = 1;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/generation_request.h"
@@ -107,6 +108,15 @@ json job_extra_pnginfo(const Job& job) {
   const json extra = comfy.value("extra_data", json::object());
   const json pnginfo = extra.value("extra_pnginfo", json());
   return pnginfo.is_object() ? pnginfo : json();
+}
+
+std::optional<double> estimated_seconds_left(const Job& job) {
+  const json& estimate = job.spec.contains("estimate") ? job.spec["estimate"] : json();
+  if (!estimate.is_object() || !estimate.contains("seconds") || is_terminal(job.status)) {
+    return std::nullopt;
+  }
+  const double left = estimate["seconds"].get<double>() * (1.0 - job.progress);
+  return std::round(std::max(0.0, left) * 10.0) / 10.0;
 }
 
 }  // namespace df

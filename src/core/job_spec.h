@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,5 +31,9 @@ nlohmann::json job_extra_pnginfo(const Job& job);
 bool job_wants_previews(const Job& job);
 // The WebSocket client id of a ComfyUI prompt ("" for other jobs).
 std::string job_client_id(const Job& job);
+
+// Seconds the job still needs by its estimate made at creation (spec.estimate.seconds scaled by
+// the progress left); nullopt without an estimate or once the job has ended.
+std::optional<double> estimated_seconds_left(const Job& job);
 
 }  // namespace df

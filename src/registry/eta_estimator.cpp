@@ -7,7 +7,7 @@
 namespace df::registry {
 namespace {
 
-bool usable(const RunSample& sample) {
+bool usable(const store::RunTiming& sample) {
   return sample.width > 0 && sample.height > 0 && sample.steps > 0 && sample.items > 0 &&
          sample.duration_ms > 0;
 }
@@ -25,9 +25,9 @@ double median(std::vector<double> values) {
 // Milliseconds per item, step and (when `per_pixel`) pixel of the most recent samples that `take`
 // accepts, at most kEtaMaxSamples of them.
 template <class Accept>
-std::vector<double> unit_costs(const std::vector<RunSample>& history, Accept take, bool per_pixel) {
+std::vector<double> unit_costs(const std::vector<store::RunTiming>& history, Accept take, bool per_pixel) {
   std::vector<double> costs;
-  for (const RunSample& sample : history) {
+  for (const store::RunTiming& sample : history) {
     if (costs.size() == kEtaMaxSamples) break;
     if (!usable(sample) || !take(sample)) continue;
     double units = static_cast<double>(sample.items) * sample.steps;
@@ -43,7 +43,7 @@ std::string runs_in_words(size_t count) {
 
 }  // namespace
 
-std::optional<EtaEstimate> estimate_eta(const std::vector<RunSample>& history,
+std::optional<EtaEstimate> estimate_eta(const std::vector<store::RunTiming>& history,
                                         const EtaRequest& job) {
   if (job.width <= 0 || job.height <= 0 || job.steps <= 0 || job.count <= 0) return std::nullopt;
   const double job_units = static_cast<double>(job.count) * job.steps;
@@ -51,7 +51,7 @@ std::optional<EtaEstimate> estimate_eta(const std::vector<RunSample>& history,
 
   const auto same_size = unit_costs(
       history,
-      [&](const RunSample& s) {
+      [&](const store::RunTiming& s) {
         return s.model_id == job.model_id && s.width == job.width && s.height == job.height;
       },
       false);
@@ -62,7 +62,7 @@ std::optional<EtaEstimate> estimate_eta(const std::vector<RunSample>& history,
                        static_cast<int>(same_size.size())};
   }
   const auto other_sizes = unit_costs(
-      history, [&](const RunSample& s) { return s.model_id == job.model_id; }, true);
+      history, [&](const store::RunTiming& s) { return s.model_id == job.model_id; }, true);
   if (other_sizes.empty()) return std::nullopt;
   const double pixels = static_cast<double>(job.width) * job.height;
   return EtaEstimate{median(other_sizes) * job_units * pixels / 1000,

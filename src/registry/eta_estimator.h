@@ -9,18 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace df::registry {
+#include "store/store.h"
 
-// One finished run: a generate job's model, size, steps, item count, and how long its step took
-// (Step finished_ms - started_ms, model loading included).
-struct RunSample {
-  std::string model_id;
-  int width = 0;
-  int height = 0;
-  int steps = 0;
-  int items = 1;
-  int64_t duration_ms = 0;
-};
+namespace df::registry {
 
 // The job to estimate.
 struct EtaRequest {
@@ -43,13 +34,14 @@ struct EtaEstimate {
 // (a new driver, a warm cache).
 inline constexpr size_t kEtaMaxSamples = 20;
 
-// Estimates `job`'s run time from `history` (most recent first). Runs of the same model at the
+// Estimates `job`'s run time from `history` (the model's recorded runs, most recent first, as
+// Store::recent_run_timings reads them; a run's duration includes model loading). Runs of the same model at the
 // same width and height are preferred: the median time per item and step, times the job's items
 // and steps. When the model only ran at other sizes, the median time per item, step and pixel is
 // scaled to the job's size. Medians keep a few unusual runs (a cold start, a busy machine) from
 // skewing the estimate. Samples with a non-positive size, steps, items or duration are ignored.
 // nullopt when the model has no usable history. Pure.
-std::optional<EtaEstimate> estimate_eta(const std::vector<RunSample>& history,
+std::optional<EtaEstimate> estimate_eta(const std::vector<store::RunTiming>& history,
                                         const EtaRequest& job);
 
 // {"seconds" (one decimal), "basis", "samples_used"}: the job view's and progress events' "eta".

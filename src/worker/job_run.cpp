@@ -297,6 +297,7 @@ void JobRun::handle(const json& event) {
                 {"total_steps", item->total_steps},
                 {"item_progress", item->progress},
                 {"node", event.value("node", "")}};
+    if (const auto left = estimated_seconds_left(job_)) out.data["eta_seconds_left"] = *left;
   } else if (type == "item_finished" && item != items_.end()) {
     item->status = "succeeded";
     item->progress = 1;

@@ -8,7 +8,7 @@ namespace {
 
 using nlohmann::json;
 
-RunSample run(const std::string& model, int side, int steps, int items, int64_t duration_ms) {
+store::RunTiming run(const std::string& model, int side, int steps, int items, int64_t duration_ms) {
   return {model, side, side, steps, items, duration_ms};
 }
 
@@ -19,7 +19,7 @@ TEST(EtaEstimator, NoHistoryForTheModelGivesNoEstimate) {
 
 TEST(EtaEstimator, SameModelAndSizeScalesByStepsAndItems) {
   // 100 ms per item and step.
-  const std::vector<RunSample> history = {run("sd15", 512, 20, 1, 2000),
+  const std::vector<store::RunTiming> history = {run("sd15", 512, 20, 1, 2000),
                                           run("sd15", 512, 10, 2, 2000),
                                           run("sd15", 768, 20, 1, 9000)};
   const auto estimate = estimate_eta(history, {"sd15", 512, 512, 30, 4});
@@ -31,7 +31,7 @@ TEST(EtaEstimator, SameModelAndSizeScalesByStepsAndItems) {
 
 TEST(EtaEstimator, OtherSizesOfTheModelAreScaledByPixelCount) {
   // 4 s for 20 steps at 1024x1024.
-  const std::vector<RunSample> history = {run("sdxl", 1024, 20, 1, 4000)};
+  const std::vector<store::RunTiming> history = {run("sdxl", 1024, 20, 1, 4000)};
   const auto estimate = estimate_eta(history, {"sdxl", 512, 512, 40, 1});
   ASSERT_TRUE(estimate);
   EXPECT_DOUBLE_EQ(estimate->seconds, 2.0);  // a quarter of the pixels, twice the steps
@@ -42,7 +42,7 @@ TEST(EtaEstimator, OtherSizesOfTheModelAreScaledByPixelCount) {
 }
 
 TEST(EtaEstimator, TheMedianIgnoresOutliers) {
-  std::vector<RunSample> history = {run("sd15", 512, 20, 1, 2000), run("sd15", 512, 20, 1, 60000),
+  std::vector<store::RunTiming> history = {run("sd15", 512, 20, 1, 2000), run("sd15", 512, 20, 1, 60000),
                                     run("sd15", 512, 20, 1, 2200), run("sd15", 512, 20, 1, 1800),
                                     run("sd15", 512, 20, 1, 10)};
   auto estimate = estimate_eta(history, {"sd15", 512, 512, 20, 1});
@@ -54,7 +54,7 @@ TEST(EtaEstimator, TheMedianIgnoresOutliers) {
 }
 
 TEST(EtaEstimator, OnlyTheMostRecentRunsCount) {
-  std::vector<RunSample> history(kEtaMaxSamples, run("sd15", 512, 20, 1, 1000));
+  std::vector<store::RunTiming> history(kEtaMaxSamples, run("sd15", 512, 20, 1, 1000));
   for (int i = 0; i < 30; ++i) history.push_back(run("sd15", 512, 20, 1, 9000));
   const auto estimate = estimate_eta(history, {"sd15", 512, 512, 20, 1});
   ASSERT_TRUE(estimate);
@@ -63,7 +63,7 @@ TEST(EtaEstimator, OnlyTheMostRecentRunsCount) {
 }
 
 TEST(EtaEstimator, UnusableSamplesAndJobsAreIgnored) {
-  const std::vector<RunSample> history = {
+  const std::vector<store::RunTiming> history = {
       run("sd15", 512, 0, 1, 1000), run("sd15", 512, 20, 0, 1000), run("sd15", 512, 20, 1, 0),
       run("sd15", 0, 20, 1, 1000)};
   EXPECT_FALSE(estimate_eta(history, {"sd15", 512, 512, 20, 1}));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/job_requests.h"
+#include "registry/routing_table.h"
 #include "store/sqlite_store.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -166,6 +167,54 @@ TEST_F(JobRequestsTest, ADisabledModelIsNotUsedAndTheErrorSaysWhy) {
   EXPECT_NE(std::string(error.what()).find("disabled"), std::string::npos) << error.what();
   EXPECT_EQ(error.details()["models"], json::array({"tiny-sd1"}));
   EXPECT_EQ(parse({{"prompt", "x"}}).job.spec["model_id"], "tiny-sd1") << "the only one offered";
+}
+
+TEST_F(JobRequestsTest, FunctionAndQualityRouteToAnInstalledModelWithItsPreset) {
+  settings_.routing = &registry::default_routing_table();
+  settings_.device = {registry::DeviceClass::kCpu, 16384};
+  const Job low = parse({{"prompt", "x"}, {"function", "create_image"}, {"quality", "low"}}).job;
+  EXPECT_EQ(low.spec["model_id"], "tiny-sd1");
+  EXPECT_EQ(low.spec["steps"], 12) << "sd15-fast on a CPU";
+  EXPECT_EQ(low.spec["sampler"], "euler_ancestral");
+  EXPECT_EQ(low.spec["routing"]["fell_back"], false);
+  EXPECT_EQ(low.spec["routing"]["preset"], "sd15-fast");
+
+  // High asks for SDXL first; none is installed, so the job falls back and says why.
+  const Job high = parse({{"prompt", "x"}, {"function", "create_image"}, {"quality", "high"},
+                          {"steps", 3}}).job;
+  EXPECT_EQ(high.spec["model_id"], "tiny-sd1");
+  EXPECT_EQ(high.spec["steps"], 3) << "the job's own fields win over the preset";
+  EXPECT_EQ(high.spec["width"], 768);
+  EXPECT_EQ(high.spec["routing"]["fell_back"], true);
+  EXPECT_EQ(high.spec["routing"]["skipped"][0]["reason"], "not_installed");
+  EXPECT_FALSE(high.spec["routing"]["message"].get<std::string>().empty());
+}
+
+TEST_F(JobRequestsTest, AnExplicitModelIsNeverRoutedAndPresetsAreDefaults) {
+  settings_.routing = &registry::default_routing_table();
+  const Error both = parse_error(
+      {{"prompt", "x"}, {"model_id", "tiny-sd1"}, {"quality", "high"}}, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad_fields(both), std::set<std::string>{"model_id"});
+  const Job preset = parse({{"prompt", "x"}, {"preset", "sd15-high"}, {"width", 256}}).job;
+  EXPECT_EQ(preset.spec["width"], 256);
+  EXPECT_EQ(preset.spec["height"], 768);
+  EXPECT_EQ(preset.spec["scheduler"], "karras");
+  EXPECT_FALSE(preset.spec.contains("routing"));
+  EXPECT_FALSE(preset.spec.contains("preset"));
+  const Error unknown = parse_error({{"prompt", "x"}, {"preset", "nope"}}, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad_fields(unknown), std::set<std::string>{"preset"});
+  EXPECT_NE(std::string(unknown.what()).find("sd15-fast"), std::string::npos) << unknown.what();
+  const Error tier = parse_error({{"prompt", "x"}, {"quality", "ultra"}}, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad_fields(tier), std::set<std::string>{"quality"});
+}
+
+TEST_F(JobRequestsTest, RoutingWithNothingThatCanRunSaysWhyForEachCandidate) {
+  settings_.routing = &registry::default_routing_table();
+  catalog_.set_enabled("tiny-sd1", false);
+  const Error error = parse_error({{"prompt", "x"}, {"function", "create_image"}},
+                                  ErrorCode::kModelNotFound);
+  ASSERT_TRUE(error.details().contains("skipped")) << error.details().dump();
+  EXPECT_EQ(error.details()["skipped"][0]["reason"], "disabled");
 }
 
 TEST_F(JobRequestsTest, RequestHashIsTheCanonicalBody) {
