@@ -289,6 +289,22 @@ void add_remove_command(CLI::App& model) {
   }));
 }
 
+// `model enable ID` / `model disable ID`: whether jobs and routing may use the model (its files
+// stay in place).
+void add_enable_command(CLI::App& model, const std::string& name, bool enabled) {
+  auto options = std::make_shared<ModelNameOptions>();
+  CLI::App* command = model.add_subcommand(
+      name, enabled ? "Offer a disabled model for jobs again"
+                    : "Stop offering a model for jobs and routing (its files stay)");
+  command->add_option("ID", options->what, "Model id (see dreamforge model list)")->required();
+  add_model_store_options(*command, options->store);
+  command->callback([options, name, enabled] {
+    ModelStore store(options->store);
+    store.registry().set_enabled(options->what, enabled);
+    std::cout << name << "d: " << options->what << "\n";
+  });
+}
+
 }  // namespace
 
 void register_model_commands(CLI::App& app) {
@@ -299,6 +315,8 @@ void register_model_commands(CLI::App& app) {
   add_verify_command(*model);
   add_list_command(*model);
   add_remove_command(*model);
+  add_enable_command(*model, "enable", true);
+  add_enable_command(*model, "disable", false);
 }
 
 }  // namespace df::cli

@@ -3,6 +3,7 @@ offered by /v1/models, /object_info and jobs; entries whose files vanish are war
 and refused with a reason; models copied in while the service runs appear without a restart."""
 import shutil
 
+from e2e_support import run_dreamforge
 from service_support import comfy_graph, generate_body, install_tiny_model
 
 
@@ -48,3 +49,19 @@ def test_an_entry_whose_files_vanished_is_warned_about_and_refused(start_service
     rejected = service.post("/prompt", {"prompt": comfy_graph(ckpt="tiny")})
     assert rejected.status_code == 400
     assert rejected.json()["node_errors"]["4"]["errors"][0]["type"] == "value_not_in_list"
+
+
+def test_a_disabled_model_is_not_offered_until_enabled_again(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    service = start_service()
+    disabled = run_dreamforge("model", "disable", "tiny", "--data-dir", data_dir)
+    assert "disabled: tiny" in disabled.stdout
+    assert service.get("/v1/models").json()["models"] == []
+    assert service.get("/v1/models/tiny").json()["enabled"] is False
+    refused = service.post("/v1/jobs", generate_body())
+    assert refused.status_code == 422 and "disabled" in refused.json()["message"]
+
+    run_dreamforge("model", "enable", "tiny", "--data-dir", data_dir)
+    assert [m["id"] for m in service.get("/v1/models").json()["models"]] == ["tiny"]
+    unknown = run_dreamforge("model", "disable", "nope", "--data-dir", data_dir, check=False)
+    assert unknown.returncode != 0 and "no model 'nope'" in unknown.stderr
