@@ -28,4 +28,14 @@ struct AnnotatedName {
 
 AnnotatedName split_annotated_name(std::string_view name);
 
+// An existing file of a ComfyUI folder, looked up as ComfyUI does: `filename`'s annotation picks
+// the folder over `type`; `subfolder` ("" for none) must stay inside it. With `basename_only`
+// (/view) only the name's last part counts; otherwise (/upload/mask's original) the name may hold
+// folders of its own. Error(kBadRequest) for an empty name, one starting with '/' or holding "..",
+// or an unknown type; Error(kForbidden) for a subfolder outside the folder; Error(kNotFound) when
+// there is no such file.
+std::filesystem::path existing_comfy_file(const ComfyFolders& folders, const std::string& filename,
+                                          const std::string& type, const std::string& subfolder,
+                                          bool basename_only);
+
 }  // namespace df::api

@@ -80,27 +80,8 @@ ImageRef parse_image_ref(std::string_view text) {
 }
 
 fs::path referenced_file(const ComfyFolders& folders, const ImageRef& ref) {
-  const AnnotatedName annotated = split_annotated_name(ref.filename);
-  if (annotated.name.empty() || annotated.name.front() == '/' ||
-      annotated.name.find("..") != std::string::npos) {
-    throw Error(ErrorCode::kBadRequest, "invalid original filename '" + ref.filename + "'");
-  }
-  const std::string type = annotated.type.value_or(ref.type);
-  const fs::path* folder = folders.by_type(type);
-  if (folder == nullptr) throw Error(ErrorCode::kBadRequest, "unknown type '" + type + "'");
-  fs::path directory = *folder;
-  if (!ref.subfolder.empty()) {
-    try {
-      directory = join_inside(folder->string(), ref.subfolder, "subfolder");
-    } catch (const Error&) {
-      throw Error(ErrorCode::kForbidden, "subfolder '" + ref.subfolder + "' is outside " + type);
-    }
-  }
-  const fs::path file = directory / annotated.name;
-  if (!fs::is_regular_file(file)) {
-    throw Error(ErrorCode::kNotFound, "no original image '" + annotated.name + "' in " + type);
-  }
-  return file;
+  return existing_comfy_file(folders, ref.filename, ref.type, ref.subfolder,
+                             /*basename_only=*/false);
 }
 
 Image8 with_mask_alpha(const Image8& original, const Image8& mask) {

@@ -25,28 +25,8 @@ fs::path requested_file(const ComfyFolders& folders,
                         const std::map<std::string, std::string>& query) {
   const auto filename = query.find("filename");
   if (filename == query.end()) throw Error(ErrorCode::kNotFound, "no filename given");
-  const AnnotatedName annotated = split_annotated_name(filename->second);
-  if (annotated.name.empty() || annotated.name.front() == '/' ||
-      annotated.name.find("..") != std::string::npos) {
-    throw Error(ErrorCode::kBadRequest, "invalid filename '" + filename->second + "'");
-  }
-  const std::string type = annotated.type.value_or(query_value(query, "type", "output"));
-  const fs::path* folder = folders.by_type(type);
-  if (folder == nullptr) throw Error(ErrorCode::kBadRequest, "unknown type '" + type + "'");
-  fs::path directory = *folder;
-  if (const auto subfolder = query.find("subfolder"); subfolder != query.end()) {
-    try {
-      directory = join_inside(folder->string(), subfolder->second, "subfolder");
-    } catch (const Error&) {
-      throw Error(ErrorCode::kForbidden,
-                  "subfolder '" + subfolder->second + "' is outside " + type);
-    }
-  }
-  const fs::path file = directory / fs::path(annotated.name).filename();
-  if (!fs::is_regular_file(file)) {
-    throw Error(ErrorCode::kNotFound, "no file '" + annotated.name + "' in " + type);
-  }
-  return file;
+  return existing_comfy_file(folders, filename->second, query_value(query, "type", "output"),
+                             query_value(query, "subfolder"), /*basename_only=*/true);
 }
 
 Image8 without_alpha(const Image8& image) {
