@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "store/postgres_store.h"
 
 namespace df::store {
 namespace {
@@ -568,9 +569,12 @@ std::unique_ptr<Store> open_store(const std::string& database_url) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     return std::make_unique<SqliteStore>(path);
   }
+  if (database_url.rfind("postgres://", 0) == 0 || database_url.rfind("postgresql://", 0) == 0) {
+    return std::make_unique<PostgresStore>(database_url);
+  }
   throw Error(ErrorCode::kInvalidArgument,
               "DREAMFORGE_DATABASE_URL: unsupported database URL '" + database_url +
-                  "' (this build knows sqlite:///path)");
+                  "' (this build knows sqlite:///path and postgres://user@host:port/database)");
 }
 
 }  // namespace df::store
