@@ -5,6 +5,7 @@
 
 #include "cli/cmd_generate.h"
 #include "cli/cmd_jobs.h"
+#include "cli/cmd_migrate.h"
 #include "cli/cmd_model.h"
 #include "cli/cmd_serve.h"
 #include "cli/service_options.h"
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   df::cli::register_generate_command(app);
   df::cli::register_jobs_commands(app);
+  df::cli::register_migrate_command(app);
   df::cli::register_model_commands(app);
   df::cli::register_service_commands(app);
   try {

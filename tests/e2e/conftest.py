@@ -1,4 +1,7 @@
-"""Shared e2e fixtures: the build's bin dir and a runner for the dreamforge CLI."""
+"""Shared e2e fixtures: the build's bin dir, a runner for the dreamforge CLI and started services,
+which use the embedded SQLite database, or a real PostgreSQL with DREAMFORGE_E2E_DATABASE=postgres."""
+import os
+
 import pytest
 
 from e2e_support import BIN, run_dreamforge
@@ -18,8 +21,45 @@ def dreamforge(bin_dir):
     return run_dreamforge
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The PostgreSQL server of the session when DREAMFORGE_E2E_DATABASE=postgres, else None."""
+    backend = os.environ.get("DREAMFORGE_E2E_DATABASE", "sqlite")
+    if backend not in ("sqlite", "postgres"):
+        pytest.fail(f"DREAMFORGE_E2E_DATABASE must be sqlite or postgres, not {backend!r}")
+    if backend == "sqlite":
+        yield None
+        return
+    from backends import PostgresServer
+
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def start_service(bin_dir, tmp_path):
+def database_env(postgres_server):
+    """database_env(data_dir): the environment that gives a service of `data_dir` its database:
+    nothing for the embedded one (it lives in the data dir), else DREAMFORGE_DATABASE_URL of a
+    PostgreSQL database of its own, the same one for every service of that data dir."""
+    urls = {}
+
+    def env_for(data_dir):
+        if postgres_server is None:
+            return {}
+        key = os.path.realpath(data_dir)
+        if key not in urls:
+            urls[key] = postgres_server.create_database()
+        return {"DREAMFORGE_DATABASE_URL": urls[key]}
+
+    return env_for
+
+
+@pytest.fixture
+def start_service(bin_dir, tmp_path, database_env):
     """start_service(*flags, data_dir=None, command="serve", env=None, model=True) starts a
     dreamforge service on a free port (with the tiny sd1 model "tiny" installed unless model=False)
     and stops it after the test."""
@@ -31,6 +71,7 @@ def start_service(bin_dir, tmp_path):
         data_dir = data_dir or tmp_path / "data"
         if model and not (data_dir / "models" / "checkpoints" / "tiny").exists():
             install_tiny_model(data_dir)
+        env = {**database_env(data_dir), **(env or {})}
         service = Service(data_dir, *flags, command=command, env=env).start()
         started.append(service)
         return service

@@ -1,0 +1,82 @@
+"""Database servers the end-to-end suite can run the service against: a real PostgreSQL on
+loopback, started for the session (DREAMFORGE_E2E_DATABASE=postgres), a fresh database per data
+directory."""
+import itertools
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+
+
+def postgres_bin_dir():
+    """The folder of PostgreSQL's server programs (DREAMFORGE_POSTGRES_BIN, else the newest
+    /usr/lib/postgresql/<version>/bin); raises RuntimeError saying what to install."""
+    configured = os.environ.get("DREAMFORGE_POSTGRES_BIN")
+    if configured:
+        return pathlib.Path(configured)
+    found = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda initdb: int(initdb.parent.parent.name))
+    if not found:
+        raise RuntimeError("PostgreSQL's server programs (initdb, pg_ctl) are not installed: install "
+                           "the Debian package postgresql (scripts/setup does) or set "
+                           "DREAMFORGE_POSTGRES_BIN")
+    return found[-1].parent
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server: initdb into a temporary folder, listening on 127.0.0.1 at a
+    free port with its socket in that folder. As root it runs as the postgres account (PostgreSQL
+    refuses to run as root)."""
+
+    def __init__(self):
+        self.bin = postgres_bin_dir()
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="df_e2e_postgres_"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self._names = itertools.count(1)
+
+    def _server_program(self, program, *args):
+        command = [str(self.bin / program), *map(str, args)]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            log = self.root / "server.log"
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"
+                               + (log.read_text() if log.exists() else ""))
+
+    def start(self):
+        if os.geteuid() == 0:
+            shutil.chown(self.root, user="postgres")
+        self._server_program("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                             "--locale=C.UTF-8", "-N")
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root}"
+                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                   " -c max_connections=300")
+        self._server_program("pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-s",
+                             "-o", options, "start")
+        return self
+
+    def url(self, database):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self):
+        """The URL of a new, empty database."""
+        name = f"e2e_{next(self._names)}"
+        subprocess.run([str(self.bin / "psql"), "-q", "-d", self.url("postgres"), "-c",
+                        f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        return self.url(name)
+
+    def stop(self):
+        try:
+            self._server_program("pg_ctl", "-D", self.data, "-m", "immediate", "-s", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
