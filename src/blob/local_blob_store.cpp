@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "blob/s3_blob_store.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
@@ -65,9 +66,12 @@ std::unique_ptr<BlobStore> open_blob_store(const std::string& storage_url, const
   if (storage_url.rfind(kFile, 0) == 0 && storage_url.size() > kFile.size()) {
     return std::make_unique<LocalBlobStore>(storage_url.substr(kFile.size()), UrlSigner(secret));
   }
-  throw Error(ErrorCode::kInvalidArgument,
-              "DREAMFORGE_STORAGE_URL: unsupported storage URL '" + storage_url +
-                  "' (this build knows file:///path)");
+  if (storage_url.rfind("s3://", 0) == 0) {
+    return std::make_unique<S3BlobStore>(parse_s3_storage_url(storage_url, process_environment));
+  }
+  throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_STORAGE_URL: unsupported storage URL '" +
+                                               storage_url +
+                                               "' (known: file:///path, s3://bucket?endpoint=...)");
 }
 
 }  // namespace df::blob

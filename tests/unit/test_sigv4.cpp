@@ -17,14 +17,18 @@ const Scope kSuiteScope{"us-east-1", "service"};
 const std::string kSuiteDate = "20150830T123600Z";
 
 // The S3 examples' inputs.
-const Credentials kS3Credentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
+const Credentials kS3Credentials{"AKIAIOSFODNN7EXAMPLE",
+                                 "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
 const Scope kS3Scope{"us-east-1", "s3"};
 const std::string kS3Date = "20130524T000000Z";
 const std::string kS3Host = "examplebucket.s3.amazonaws.com";
 
 Request suite_request(const std::string& method, const std::string& path, Pairs query = {}) {
-  return Request{method, path, std::move(query),
-                 {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", kSuiteDate}}, kEmptyHash};
+  return Request{method,
+                 path,
+                 std::move(query),
+                 {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", kSuiteDate}},
+                 kEmptyHash};
 }
 
 TEST(SigV4, SuiteGetVanilla) {
@@ -40,8 +44,7 @@ TEST(SigV4, SuitePostVanilla) {
 }
 
 TEST(SigV4, SuiteQueryIsSortedByName) {
-  const Request request =
-      suite_request("GET", "/", {{"Param2", "value2"}, {"Param1", "value1"}});
+  const Request request = suite_request("GET", "/", {{"Param2", "value2"}, {"Param1", "value1"}});
   EXPECT_EQ(canonical_query(request.query), "Param1=value1&Param2=value2");
   EXPECT_EQ(signature(request, kSuiteCredentials, kSuiteScope, kSuiteDate),
             "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
@@ -89,13 +92,12 @@ TEST(SigV4, S3PutObjectWithAnEncodedKey) {
 }
 
 TEST(SigV4, S3ListObjectsWithQuery) {
-  const Request request{"GET",
-                        "/",
-                        {{"prefix", "J"}, {"max-keys", "2"}},
-                        {{"Host", kS3Host},
-                         {"x-amz-content-sha256", kEmptyHash},
-                         {"x-amz-date", kS3Date}},
-                        kEmptyHash};
+  const Request request{
+      "GET",
+      "/",
+      {{"prefix", "J"}, {"max-keys", "2"}},
+      {{"Host", kS3Host}, {"x-amz-content-sha256", kEmptyHash}, {"x-amz-date", kS3Date}},
+      kEmptyHash};
   EXPECT_EQ(signature(request, kS3Credentials, kS3Scope, kS3Date),
             "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
 }
@@ -110,11 +112,8 @@ TEST(SigV4, S3PresignedGet) {
 }
 
 TEST(SigV4, HeaderValuesAreTrimmedAndRepeatedNamesJoined) {
-  const Request request{"GET",
-                        "/",
-                        {},
-                        {{"My-Header", "  a   b  "}, {"host", "h"}, {"my-header", "c"}},
-                        kEmptyHash};
+  const Request request{
+      "GET", "/", {}, {{"My-Header", "  a   b  "}, {"host", "h"}, {"my-header", "c"}}, kEmptyHash};
   EXPECT_EQ(canonical_request(request),
             "GET\n/\n\nhost:h\nmy-header:a b,c\n\nhost;my-header\n" + kEmptyHash);
 }
