@@ -19,8 +19,8 @@ def postgres_bin_dir():
     found = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin/initdb"),
                    key=lambda initdb: int(initdb.parent.parent.name))
     if not found:
-        raise RuntimeError("PostgreSQL's server programs (initdb, pg_ctl) are not installed: install "
-                           "the Debian package postgresql (scripts/setup does) or set "
+        raise RuntimeError("PostgreSQL's server programs (initdb, pg_ctl) are not installed: "
+                           "install the Debian package postgresql (scripts/setup does) or set "
                            "DREAMFORGE_POSTGRES_BIN")
     return found[-1].parent
 
@@ -56,11 +56,11 @@ class PostgresServer:
     def start(self):
         if os.geteuid() == 0:
             shutil.chown(self.root, user="postgres")
-        self._server_program("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                             "--locale=C.UTF-8", "-N")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                   " -c max_connections=300")
+        self._server_program("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E",
+                             "UTF8", "--locale=C.UTF-8", "-N")
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port}"
+                   f" -c unix_socket_directories={self.root} -c max_connections=300"
+                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         self._server_program("pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-s",
                              "-o", options, "start")
         return self

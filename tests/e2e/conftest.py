@@ -1,5 +1,5 @@
-"""Shared e2e fixtures: the build's bin dir, a runner for the dreamforge CLI and started services,
-which use the embedded SQLite database, or a real PostgreSQL with DREAMFORGE_E2E_DATABASE=postgres."""
+"""Shared e2e fixtures: the build's bin dir, a runner for the dreamforge CLI and started services
+(on the embedded SQLite database, or a real PostgreSQL with DREAMFORGE_E2E_DATABASE=postgres)."""
 import os
 
 import pytest

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <set>
 #include <string>
 #include <thread>
@@ -139,6 +140,8 @@ struct Backend {
   std::string name;
   std::string (*new_database_url)(const fs::path& dir, const std::string& name);
 };
+
+void PrintTo(const Backend& backend, std::ostream* out) { *out << backend.name; }
 
 std::string new_sqlite_database(const fs::path& dir, const std::string& name) {
   return "sqlite://" + (dir / (name + ".sqlite3")).string();

@@ -26,7 +26,9 @@ CREATE TABLE jobs (
   finished_ms BIGINT NOT NULL DEFAULT 0,
   schema_version INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX jobs_by_claim_order ON jobs (status, priority DESC, created_ms, id);
+-- The queue reads only unfinished jobs, in claim order, however long the history grows.
+CREATE INDEX jobs_claimable ON jobs (priority DESC, created_ms, id)
+  WHERE status IN ('queued', 'running');
 CREATE INDEX jobs_by_status_and_created ON jobs (status, created_ms, id);
 CREATE INDEX jobs_by_created ON jobs (created_ms, id);
 CREATE INDEX jobs_by_updated ON jobs (updated_ms);
