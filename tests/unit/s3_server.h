@@ -122,7 +122,7 @@ class S3Server {
       ADD_FAILURE() << "could not start " << binary;
       return;
     }
-    wait_until_live(log);
+    wait_until_ready(log);
   }
 
   void stop() {
@@ -141,8 +141,8 @@ class S3Server {
   }
 
  private:
-  void wait_until_live(const std::string& log) {
-    const std::string url = endpoint() + "/minio/health/live";
+  void wait_until_ready(const std::string& log) {
+    const std::string url = endpoint() + "/minio/health/ready";
     for (int i = 0; i < 300; ++i) {
       CURL* curl = curl_easy_init();
       curl_easy_setopt(curl, CURLOPT_URL, url.c_str());

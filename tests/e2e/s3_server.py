@@ -1,0 +1,101 @@
+"""A real S3 server (MinIO, installed by scripts/install_s3_server) for the storage tests: started on
+a free loopback port with a fresh data directory and its own credentials, stopped afterwards."""
+import datetime
+import hashlib
+import hmac
+import os
+import pathlib
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from e2e_support import ROOT
+
+MINIO = pathlib.Path(os.environ.get("DREAMFORGE_MINIO") or ROOT / ".tools" / "bin" / "minio")
+
+
+def free_loopback_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _hmac(key, text):
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+class S3Server:
+    """MinIO on 127.0.0.1; `endpoint`, `access_key`, `secret_key`, and signed bucket creation."""
+
+    access_key = "dreamforge-e2e"
+    secret_key = "dreamforge-e2e-secret"
+
+    def __init__(self, data_dir):
+        self.data_dir = pathlib.Path(data_dir)
+        self.port = free_loopback_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, timeout=60):
+        if not MINIO.is_file():
+            pytest.fail(f"no S3 server for the storage tests: {MINIO} is missing; "
+                        "run scripts/install_s3_server (or set DREAMFORGE_MINIO)")
+        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
+        env = {"MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key,
+               "MINIO_BROWSER": "off", "MINIO_UPDATE": "off", "HOME": str(self.data_dir)}
+        self.log = open(self.data_dir / "minio.log", "ab")
+        self.process = subprocess.Popen(
+            [str(MINIO), "server", "--quiet", "--address", f"127.0.0.1:{self.port}",
+             "--console-address", f"127.0.0.1:{free_loopback_port()}", str(self.data_dir / "data")],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.process.poll() is None:
+            try:
+                if requests.get(f"{self.endpoint}/minio/health/ready", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("the S3 server did not start:\n" +
+                             (self.data_dir / "minio.log").read_text(errors="replace"))
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.log.close()
+
+    def create_bucket(self, bucket):
+        """PUT /bucket, signed with SigV4 (written here from the specification, independently of
+        the service's signer)."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        host = f"127.0.0.1:{self.port}"
+        payload = hashlib.sha256(b"").hexdigest()
+        signed = "host;x-amz-content-sha256;x-amz-date"
+        canonical = (f"PUT\n/{bucket}\n\nhost:{host}\nx-amz-content-sha256:{payload}\n"
+                     f"x-amz-date:{date}\n\n{signed}\n{payload}")
+        scope = f"{day}/us-east-1/s3/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        key = _hmac(_hmac(_hmac(_hmac(f"AWS4{self.secret_key}".encode(), day), "us-east-1"), "s3"),
+                    "aws4_request")
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        response = requests.put(f"{self.endpoint}/{bucket}", timeout=30, headers={
+            "x-amz-date": date, "x-amz-content-sha256": payload,
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, "
+                             f"SignedHeaders={signed}, Signature={signature}"})
+        assert response.status_code == 200, response.text
+
+    def storage_env(self, bucket):
+        """The environment that points a dreamforge service at `bucket` on this server."""
+        return {"DREAMFORGE_STORAGE_URL": f"s3://{bucket}?endpoint={self.endpoint}",
+                "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
