@@ -54,6 +54,15 @@ class PostgresServer:
                                + (log.read_text() if log.exists() else ""))
 
     def start(self):
+        """Creates and starts the server; on failure removes what it made and raises."""
+        try:
+            self._init_and_start()
+        except (OSError, RuntimeError):
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+        return self
+
+    def _init_and_start(self):
         if os.geteuid() == 0:
             shutil.chown(self.root, user="postgres")
         self._server_program("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E",
@@ -63,7 +72,6 @@ class PostgresServer:
                    " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         self._server_program("pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-s",
                              "-o", options, "start")
-        return self
 
     def url(self, database):
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"

@@ -34,8 +34,8 @@ def postgres_server():
 
     try:
         server = PostgresServer().start()
-    except RuntimeError as e:
-        pytest.fail(str(e))
+    except (OSError, RuntimeError) as e:
+        pytest.fail(f"cannot start PostgreSQL for the e2e tests: {e}")
     yield server
     server.stop()
 
