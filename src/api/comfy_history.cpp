@@ -40,6 +40,10 @@ std::vector<Job> jobs_with_status(store::Store& store, JobStatus status) {
   return jobs;
 }
 
+int64_t queue_remaining(store::Store& store) {
+  return store.count_jobs(JobStatus::kQueued) + store.count_jobs(JobStatus::kRunning);
+}
+
 json comfy_number(const Job& job) { return comfy_section(job).value("number", json(0)); }
 
 json queue_tuple(const Job& job) {

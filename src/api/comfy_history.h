@@ -13,6 +13,9 @@ namespace df::api {
 // Jobs with this status (the first 1000), oldest first: the order the queue runs them in.
 std::vector<Job> jobs_with_status(store::Store& store, JobStatus status);
 
+// Prompts waiting or running: ComfyUI's queue_remaining.
+int64_t queue_remaining(store::Store& store);
+
 // The prompt number ComfyUI clients see (jobs made through /v1 have none and show 0).
 nlohmann::json comfy_number(const Job& job);
 // [number, prompt_id, graph, extra_data, outputs_to_execute], as /queue and /history show it.

@@ -72,10 +72,6 @@ void ComfyPrompts::register_routes(http::Router& router) {
   add_comfy_route(router, "POST", "/free", bind(&ComfyPrompts::free));
 }
 
-int64_t ComfyPrompts::queue_remaining() {
-  return store_.count_jobs(JobStatus::kQueued) + store_.count_jobs(JobStatus::kRunning);
-}
-
 Response ComfyPrompts::post_prompt(Request& request) {
   const json body = request.json_body();
   if (!body.is_object() || !body.contains("prompt")) {
@@ -133,7 +129,7 @@ Response ComfyPrompts::post_prompt(Request& request) {
 }
 
 Response ComfyPrompts::get_prompt(Request&) {
-  return Response::json(200, {{"exec_info", {{"queue_remaining", queue_remaining()}}}});
+  return Response::json(200, {{"exec_info", {{"queue_remaining", queue_remaining(store_)}}}});
 }
 
 Response ComfyPrompts::get_queue(Request&) {

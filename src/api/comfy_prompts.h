@@ -24,8 +24,6 @@ class ComfyPrompts {
   ComfyPrompts(store::Store& store, registry::ModelRegistry& models, std::string input_dir,
                int max_attempts, ComfyPromptHooks hooks);
   void register_routes(http::Router& router);
-  // Prompts waiting or running (ComfyUI's queue_remaining).
-  int64_t queue_remaining();
 
  private:
   http::Response post_prompt(http::Request& request);

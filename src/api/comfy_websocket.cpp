@@ -40,10 +40,8 @@ class ComfyWebSocketHub::Client : public http::WebSocketHandler {
   bool answered_ = false;
 };
 
-ComfyWebSocketHub::ComfyWebSocketHub(store::Store& store, EventHub& hub,
-                                     std::function<int64_t()> queue_remaining, json server_flags)
-    : store_(store), hub_(hub), queue_remaining_(std::move(queue_remaining)),
-      server_flags_(std::move(server_flags)) {
+ComfyWebSocketHub::ComfyWebSocketHub(store::Store& store, EventHub& hub, json server_flags)
+    : store_(store), hub_(hub), server_flags_(std::move(server_flags)) {
   hub_token_ = hub_.subscribe(EventHub::kAnyJob, [this] {
     {
       std::lock_guard lock(wake_mutex_);
@@ -70,7 +68,7 @@ void ComfyWebSocketHub::register_routes(http::Router& router) {
 }
 
 json ComfyWebSocketHub::status_message(bool with_sid, const std::string& sid) {
-  json data = {{"status", {{"exec_info", {{"queue_remaining", queue_remaining_()}}}}}};
+  json data = {{"status", {{"exec_info", {{"queue_remaining", queue_remaining(store_)}}}}}};
   if (with_sid) data["sid"] = sid;
   return {{"type", "status"}, {"data", data}};
 }

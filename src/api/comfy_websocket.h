@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <optional>
 #include <map>
 #include <memory>
@@ -25,8 +24,7 @@ namespace df::api {
 class ComfyWebSocketHub {
  public:
   // `server_flags`: what the server answers a client's feature_flags message with.
-  ComfyWebSocketHub(store::Store& store, EventHub& hub, std::function<int64_t()> queue_remaining,
-                    nlohmann::json server_flags);
+  ComfyWebSocketHub(store::Store& store, EventHub& hub, nlohmann::json server_flags);
   ~ComfyWebSocketHub();  // stops following jobs
   ComfyWebSocketHub(const ComfyWebSocketHub&) = delete;
   ComfyWebSocketHub& operator=(const ComfyWebSocketHub&) = delete;
@@ -67,7 +65,6 @@ class ComfyWebSocketHub {
 
   store::Store& store_;
   EventHub& hub_;
-  std::function<int64_t()> queue_remaining_;
   nlohmann::json server_flags_;
 
   std::mutex clients_mutex_;

@@ -108,8 +108,7 @@ class Service {
       api->register_routes(router);
       const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
                                             {"max_upload_size", options_.max_body_bytes}};
-      comfy_ws = std::make_unique<api::ComfyWebSocketHub>(
-          *store_, hub_, [&comfy_prompts] { return comfy_prompts->queue_remaining(); }, feature_flags);
+      comfy_ws = std::make_unique<api::ComfyWebSocketHub>(*store_, hub_, feature_flags);
       api::ComfyPromptHooks hooks;
       hooks.job_created = [this, &comfy_ws](const std::string& id) {
         comfy_ws->follow(id);

@@ -40,6 +40,7 @@ class Service:
         self.process = subprocess.Popen(argv + self.args, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=self.env)
         started = threading.Event()
+        ready = []  # set once the process announced it serves (a process may also just exit)
 
         def pump():
             for line in self.process.stdout:
@@ -47,13 +48,15 @@ class Service:
                 found = re.search(r"serving http://([\d.]+:\d+)", line)
                 if found:
                     self.base_url = "http://" + found.group(1)
+                    ready.append(True)
                     started.set()
                 if "worker running" in line:
+                    ready.append(True)
                     started.set()
             started.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not started.wait(timeout) or self.process.poll() is not None:
+        if not started.wait(timeout) or not ready or self.process.poll() is not None:
             raise AssertionError("dreamforge did not start:\n" + "".join(self.output))
         return self
 
