@@ -21,7 +21,8 @@ class BlobStore {
   virtual void check_writable() = 0;
 };
 
-// Opens the store named by a storage URL ("file:///path"); `secret` signs local URLs. Throws
+// Opens the store named by a storage URL ("file:///path" or "s3://bucket?endpoint=...&region=...";
+// S3 credentials come from the environment); `secret` signs local URLs. Throws
 // Error(kInvalidArgument) naming DREAMFORGE_STORAGE_URL for an unknown scheme.
 std::unique_ptr<BlobStore> open_blob_store(const std::string& storage_url, const std::string& secret);
 

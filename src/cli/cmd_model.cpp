@@ -95,7 +95,7 @@ void add_model_store_options(CLI::App& command, ServiceOptions& options) {
       ->envname("DREAMFORGE_MODELS_DIR");
   command
       .add_option("--database-url", options.database_url,
-                  "sqlite:///path (default: in the data dir)")
+                  "sqlite:///path or postgres://user@host:port/db (default: SQLite in the data dir)")
       ->envname("DREAMFORGE_DATABASE_URL");
 }
 

@@ -76,9 +76,9 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
   const bool worker = part != "api";
   command.add_option("--data-dir", o.data_dir, "Where the database, artifacts and models live")
       ->envname("DREAMFORGE_DATA_DIR")->capture_default_str();
-  command.add_option("--database-url", o.database_url, "sqlite:///path (default: in the data dir)")
+  command.add_option("--database-url", o.database_url, "sqlite:///path or postgres://user@host:port/db (default: SQLite in the data dir)")
       ->envname("DREAMFORGE_DATABASE_URL");
-  command.add_option("--storage-url", o.storage_url, "file:///path (default: in the data dir)")
+  command.add_option("--storage-url", o.storage_url, "file:///path or s3://bucket?endpoint=URL&region=R (default: in the data dir)")
       ->envname("DREAMFORGE_STORAGE_URL");
   command.add_option("--queue-url", o.queue_url, "db")->envname("DREAMFORGE_QUEUE_URL")->capture_default_str();
   command.add_option("--models-dir", o.models_dir, "Models root (checkpoints/ below it)")

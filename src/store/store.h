@@ -111,7 +111,8 @@ class Store {
   virtual void ping() = 0;
 };
 
-// Opens the store named by a database URL ("sqlite:///path/to/db.sqlite3"); throws
+// Opens the store named by a database URL ("sqlite:///path/to/db.sqlite3" or
+// "postgres://user@host:port/db"); throws
 // Error(kInvalidArgument) naming DREAMFORGE_DATABASE_URL for an unknown scheme.
 std::unique_ptr<Store> open_store(const std::string& database_url);
 
