@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "store/postgres_migrations.h"
+#include "store/store_events.h"
 
 namespace df::store {
 namespace {
@@ -201,13 +202,7 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
     throw Error(ErrorCode::kConflict, "a job with id '" + job.id + "' already exists",
                 {{"job_id", job.id}});
   }
-  Event queued;
-  queued.job_id = job.id;
-  queued.type = "job_queued";
-  queued.message = "job queued";
-  queued.plain = "Your job is waiting in the queue.";
-  queued.created_ms = job.created_ms;
-  insert_event(*db, queued);
+  insert_event(*db, job_queued_event(job));
   transaction.commit();
   return {read_job(inserted, 0), true};
 }
@@ -362,21 +357,11 @@ CancelOutcome PostgresStore::cancel_job(const std::string& id) {
   if (is_terminal(job->status)) return CancelOutcome::kAlreadyFinished;
   const int64_t now = now_ms();
   if (job->status == JobStatus::kQueued) {
-    const json error = {{"code", "canceled"},
-                        {"message", "canceled before it started"},
-                        {"details", json::object()}};
     db->query(
         "UPDATE jobs SET status = 'canceled', cancel_requested = TRUE, error = $2, "
         "updated_ms = $3, finished_ms = $3 WHERE id = $1",
-        id, error.dump(), now);
-    Event finished;
-    finished.job_id = id;
-    finished.type = "job_finished";
-    finished.code = "canceled";
-    finished.message = "job canceled while queued";
-    finished.plain = "Your job was canceled before it started.";
-    finished.data = {{"status", "canceled"}, {"progress", job->progress}};
-    insert_event(*db, finished);
+        id, canceled_while_queued_error().dump(), now);
+    insert_event(*db, canceled_while_queued_event(*job));
     transaction.commit();
     return CancelOutcome::kCanceled;
   }

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "store/postgres_store.h"
+#include "store/store_events.h"
 
 namespace df::store {
 namespace {
@@ -180,13 +181,7 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
   insert.bind(8, items_json(job.items).dump()).bind(9, job.created_ms).bind(10, job.created_ms);
   insert.bind(11, job.schema_version);
   insert.run();
-  Event queued;
-  queued.job_id = job.id;
-  queued.type = "job_queued";
-  queued.message = "job queued";
-  queued.plain = "Your job is waiting in the queue.";
-  queued.created_ms = job.created_ms;
-  insert_event(queued);
+  insert_event(job_queued_event(job));
   auto created = get_job_locked(job.id);
   transaction.commit();
   return {*created, true};
@@ -372,18 +367,9 @@ CancelOutcome SqliteStore::cancel_job(const std::string& id) {
     auto update = db_.prepare(
         "UPDATE jobs SET status = 'canceled', cancel_requested = 1, error = ?, updated_ms = ?, "
         "finished_ms = ? WHERE id = ?");
-    json error = {{"code", "canceled"}, {"message", "canceled before it started"},
-                  {"details", json::object()}};
-    update.bind(1, error.dump()).bind(2, now).bind(3, now).bind(4, id);
+    update.bind(1, canceled_while_queued_error().dump()).bind(2, now).bind(3, now).bind(4, id);
     update.run();
-    Event finished;
-    finished.job_id = id;
-    finished.type = "job_finished";
-    finished.code = "canceled";
-    finished.message = "job canceled while queued";
-    finished.plain = "Your job was canceled before it started.";
-    finished.data = {{"status", "canceled"}, {"progress", job->progress}};
-    insert_event(finished);
+    insert_event(canceled_while_queued_event(*job));
     transaction.commit();
     return CancelOutcome::kCanceled;
   }
