@@ -122,6 +122,10 @@ PgResult PgConnection::exec(std::string_view sql, const std::vector<PgParam>& pa
 
 bool PgConnection::healthy() const { return PQstatus(connection_) == CONNECTION_OK; }
 
+bool PgConnection::still_connected() {
+  return PQconsumeInput(connection_) == 1 && healthy();
+}
+
 bool PgConnection::in_transaction() const {
   return PQtransactionStatus(connection_) != PQTRANS_IDLE;
 }
@@ -157,10 +161,11 @@ PgPool::PgPool(std::string url, size_t max_connections)
 PgPool::Borrowed PgPool::borrow() {
   std::unique_lock lock(mutex_);
   returned_.wait(lock, [this] { return !idle_.empty() || open_ < max_connections_; });
-  if (!idle_.empty()) {
+  while (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
-    return Borrowed(*this, std::move(connection));
+    if (connection->still_connected()) return Borrowed(*this, std::move(connection));
+    --open_;  // closed by the server (it restarted): open a fresh one instead
   }
   ++open_;
   lock.unlock();

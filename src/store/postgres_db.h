@@ -72,6 +72,9 @@ class PgConnection {
   }
   // False once the connection broke; it stays broken.
   bool healthy() const;
+  // Whether the server is still there, without a round trip: reads what is waiting on the socket,
+  // which shows a connection the server closed (a restart) before a statement is sent on it.
+  bool still_connected();
   // True between BEGIN and its COMMIT or ROLLBACK (or when a failed transaction awaits ROLLBACK).
   bool in_transaction() const;
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 
 def postgres_bin_dir():
@@ -67,11 +68,23 @@ class PostgresServer:
             shutil.chown(self.root, user="postgres")
         self._server_program("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E",
                              "UTF8", "--locale=C.UTF-8", "-N")
+        self._run_server()
+
+    def _run_server(self):
+        # fsync off is safe for tests (the machine does not crash, only the server may be killed);
+        # commits stay synchronous, so a killed server keeps every job it acknowledged.
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port}"
                    f" -c unix_socket_directories={self.root} -c max_connections=300"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+                   " -c fsync=off -c full_page_writes=off")
         self._server_program("pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-s",
                              "-o", options, "start")
+
+    def restart(self, down_seconds):
+        """Stops the server at once (as a crash would), waits, and starts it again on the same port
+        with the same data."""
+        self._server_program("pg_ctl", "-D", self.data, "-m", "immediate", "-s", "stop")
+        time.sleep(down_seconds)
+        self._run_server()
 
     def url(self, database):
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
