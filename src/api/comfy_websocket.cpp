@@ -42,9 +42,10 @@ class ComfyWebSocketHub::Client : public http::WebSocketHandler {
 
 ComfyWebSocketHub::ComfyWebSocketHub(store::Store& store, EventHub& hub, json server_flags)
     : store_(store), hub_(hub), server_flags_(std::move(server_flags)) {
-  hub_token_ = hub_.subscribe(EventHub::kAnyJob, [this] {
+  hub_token_ = hub_.subscribe_all([this](const std::string& job_id) {
     {
       std::lock_guard lock(wake_mutex_);
+      jobs_with_news_.insert(job_id);
       news_ = true;
     }
     wake_.notify_all();
@@ -53,7 +54,7 @@ ComfyWebSocketHub::ComfyWebSocketHub(store::Store& store, EventHub& hub, json se
 }
 
 ComfyWebSocketHub::~ComfyWebSocketHub() {
-  hub_.unsubscribe(EventHub::kAnyJob, hub_token_);
+  hub_.unsubscribe_all(hub_token_);
   follower_.request_stop();
   wake_.notify_all();
 }
@@ -153,14 +154,15 @@ void ComfyWebSocketHub::follow_jobs(std::stop_token stop) {
       const auto now = std::chrono::steady_clock::now();
       const bool full_round = now - last_full_round >= kFullRoundInterval;
       if (full_round) last_full_round = now;
+      std::set<std::string> with_news;
+      {
+        std::lock_guard lock(wake_mutex_);
+        with_news.swap(jobs_with_news_);  // taken before the events they announce are read
+      }
       discover_jobs(full_round);
       for (auto it = jobs_.begin(); it != jobs_.end();) {
         FollowedJob& job = it->second;
-        const uint64_t version = hub_.version(it->first);  // read before the events it covers
-        if (full_round || job.seen_version != version) {
-          job.seen_version = version;
-          pump(it->first, job);
-        }
+        if (full_round || job.last_event_id == 0 || with_news.count(it->first)) pump(it->first, job);
         it = job.translator->finished() ? jobs_.erase(it) : std::next(it);
       }
     } catch (const std::exception&) {

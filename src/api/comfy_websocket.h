@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,7 +47,6 @@ class ComfyWebSocketHub {
   struct FollowedJob {
     std::string client_id;
     int64_t last_event_id = 0;
-    std::optional<uint64_t> seen_version;  // the EventHub version of the job last read up to
     std::unique_ptr<ComfyMessageTranslator> translator;
   };
 
@@ -74,7 +72,8 @@ class ComfyWebSocketHub {
   static constexpr std::chrono::milliseconds kFullRoundInterval{500};
   std::map<std::string, FollowedJob> jobs_;  // used by the follower thread only
   std::mutex wake_mutex_;
-  std::set<std::string> to_follow_;  // guarded by wake_mutex_
+  std::set<std::string> to_follow_;       // guarded by wake_mutex_
+  std::set<std::string> jobs_with_news_;  // announced by the EventHub; guarded by wake_mutex_
   std::condition_variable_any wake_;
   bool news_ = false;
   uint64_t hub_token_ = 0;

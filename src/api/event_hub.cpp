@@ -23,19 +23,31 @@ void EventHub::unsubscribe(const std::string& job_id, uint64_t token) {
   }
 }
 
+uint64_t EventHub::subscribe_all(JobWaker waker) {
+  std::lock_guard lock(mutex_);
+  const uint64_t token = next_token_++;
+  all_wakers_[token] = std::move(waker);
+  return token;
+}
+
+void EventHub::unsubscribe_all(uint64_t token) {
+  std::lock_guard lock(mutex_);
+  all_wakers_.erase(token);
+}
+
 void EventHub::notify(const std::string& job_id) {
   std::vector<Waker> to_call;
+  std::vector<JobWaker> to_tell;
   {
     std::lock_guard lock(mutex_);
-    if (auto any = wakers_.find(kAnyJob); any != wakers_.end()) {
-      for (const auto& [token, waker] : any->second) to_call.push_back(waker);
-    }
+    for (const auto& [token, waker] : all_wakers_) to_tell.push_back(waker);
     if (auto job = wakers_.find(job_id); job != wakers_.end()) {
       ++versions_[job_id];
       for (const auto& [token, waker] : job->second) to_call.push_back(waker);
     }
   }
   for (const auto& waker : to_call) waker();
+  for (const auto& waker : to_tell) waker(job_id);
 }
 
 uint64_t EventHub::version(const std::string& job_id) {

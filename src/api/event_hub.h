@@ -12,11 +12,14 @@ namespace df::api {
 class EventHub {
  public:
   using Waker = std::function<void()>;
-  // Registers a callback for a job's news; returns a token for unsubscribe(). The job id
-  // kAnyJob subscribes to the news of every job.
+  using JobWaker = std::function<void(const std::string& job_id)>;
+  // Registers a callback for a job's news; returns a token for unsubscribe().
   uint64_t subscribe(const std::string& job_id, Waker waker);
-  static constexpr const char* kAnyJob = "*";
   void unsubscribe(const std::string& job_id, uint64_t token);
+  // Registers a callback for the news of every job, called with the job's id; returns a token for
+  // unsubscribe_all().
+  uint64_t subscribe_all(JobWaker waker);
+  void unsubscribe_all(uint64_t token);
   // Called by whoever appended events for the job (the worker in the same process).
   void notify(const std::string& job_id);
   // Changes whenever notify() is called for the job.
@@ -26,6 +29,7 @@ class EventHub {
   std::mutex mutex_;
   uint64_t next_token_ = 1;
   std::map<std::string, std::map<uint64_t, Waker>> wakers_;
+  std::map<uint64_t, JobWaker> all_wakers_;
   std::map<std::string, uint64_t> versions_;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,6 +23,18 @@ TEST(EventHub, NotifyWakesTheSubscribersOfThatJobOnly) {
   EXPECT_EQ(a, 2);
   EXPECT_EQ(b, 2);
   EXPECT_EQ(other, 0);
+}
+
+TEST(EventHub, SubscribersToAllJobsAreToldWhichJobHasNews) {
+  EventHub hub;
+  std::vector<std::string> told;
+  const uint64_t token = hub.subscribe_all([&](const std::string& job_id) { told.push_back(job_id); });
+  hub.notify("job-a");
+  hub.notify("job-b");  // no subscriber of its own
+  EXPECT_EQ(told, (std::vector<std::string>{"job-a", "job-b"}));
+  hub.unsubscribe_all(token);
+  hub.notify("job-c");
+  EXPECT_EQ(told.size(), 2u);
 }
 
 TEST(EventHub, VersionChangesWithEveryNotify) {
