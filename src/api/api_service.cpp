@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/job_dispatch.h"
 #include "api/job_views.h"
 #include "blob/local_blob_store.h"
 #include "core/error.h"
@@ -62,16 +63,15 @@ json model_view(const Model& model) {
 }  // namespace
 
 ApiService::ApiService(store::Store& store, blob::BlobStore& blobs,
-                       registry::ModelRegistry& models, EventHub& hub,
-                       telemetry::Metrics& metrics, ApiSettings settings,
-                       std::function<void()> on_job_created)
+                       registry::ModelRegistry& models, queue::Queue& queue, EventHub& hub,
+                       telemetry::Metrics& metrics, ApiSettings settings)
     : store_(store),
       blobs_(blobs),
+      queue_(queue),
       models_(models),
       hub_(hub),
       metrics_(metrics),
-      settings_(std::move(settings)),
-      on_job_created_(std::move(on_job_created)) {}
+      settings_(std::move(settings)) {}
 
 const std::vector<RouteDoc>& ApiService::route_docs() {
   static const std::vector<RouteDoc> docs = [] {
@@ -120,7 +120,7 @@ const std::vector<RouteDoc>& ApiService::route_docs() {
                  "application/json", nullptr, {}, {}});
     d.push_back({"GET", "/healthz", "healthz", "The process is alive", "system", 200,
                  "application/json", nullptr, {}, {}});
-    d.push_back({"GET", "/readyz", "readyz", "Database, storage and runner checks", "system", 200,
+    d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage and runner checks", "system", 200,
                  "application/json", nullptr, {}, {503}});
     d.push_back({"GET", "/metrics", "metrics", "Prometheus metrics", "system", 200,
                  "text/plain; version=0.0.4", nullptr, {}, {}});
@@ -187,7 +187,7 @@ Response ApiService::create_job(Request& request) {
   if (result.created) {
     record_routing(result.job);
     metrics_.increment(telemetry::kJobsCreated);
-    if (on_job_created_) on_job_created_();
+    dispatch_new_job(queue_, result.job);
   }
   Response response = Response::json(result.created ? 201 : 200, job_json(result.job));
   response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
@@ -357,6 +357,7 @@ Response ApiService::readyz(Request& request) {
     }
   };
   check("database", [&] { store_.ping(); });
+  check("queue", [&] { queue_.ping(); });
   check("storage", [&] { blobs_.check_writable(); });
   if (!settings_.runner_executable.empty()) {
     check("runner", [&] {

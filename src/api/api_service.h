@@ -12,6 +12,7 @@
 #include "api/job_requests.h"
 #include "blob/blob_store.h"
 #include "http/router.h"
+#include "queue/queue.h"
 #include "registry/model_registry.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
@@ -42,8 +43,8 @@ struct RouteDoc {
 class ApiService {
  public:
   ApiService(store::Store& store, blob::BlobStore& blobs, registry::ModelRegistry& models,
-             EventHub& hub, telemetry::Metrics& metrics, ApiSettings settings,
-             std::function<void()> on_job_created);
+             queue::Queue& queue, EventHub& hub, telemetry::Metrics& metrics,
+             ApiSettings settings);
 
   // Adds every route below to the router.
   void register_routes(http::Router& router);
@@ -75,11 +76,11 @@ class ApiService {
 
   store::Store& store_;
   blob::BlobStore& blobs_;
+  queue::Queue& queue_;
   registry::ModelRegistry& models_;
   EventHub& hub_;
   telemetry::Metrics& metrics_;
   ApiSettings settings_;
-  std::function<void()> on_job_created_;
 };
 
 // The OpenAPI 3.1 document of the routes.

@@ -5,6 +5,7 @@
 
 #include "api/comfy_history.h"
 #include "api/comfy_router.h"
+#include "api/job_dispatch.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/ids.h"
@@ -49,9 +50,11 @@ bool valid_prompt_id(const std::string& id) {
 
 }  // namespace
 
-ComfyPrompts::ComfyPrompts(store::Store& store, registry::ModelRegistry& models,
-                           std::string input_dir, int max_attempts, ComfyPromptHooks hooks)
+ComfyPrompts::ComfyPrompts(store::Store& store, queue::Queue& queue,
+                           registry::ModelRegistry& models, std::string input_dir,
+                           int max_attempts, ComfyPromptHooks hooks)
     : store_(store),
+      queue_(queue),
       models_(models),
       input_dir_(std::move(input_dir)),
       max_attempts_(max_attempts),
@@ -122,7 +125,7 @@ Response ComfyPrompts::post_prompt(Request& request) {
   if (store_.get_job(prompt_id)) {
     return prompt_error("invalid_prompt", "Invalid prompt_id", "prompt_id '" + prompt_id + "' is already used");
   }
-  store_.create_job(job);
+  dispatch_new_job(queue_, store_.create_job(job).job);
   if (hooks_.job_created) hooks_.job_created(prompt_id);
   if (hooks_.queue_changed) hooks_.queue_changed();
   return Response::json(200, {{"prompt_id", prompt_id}, {"number", number}, {"node_errors", validation.node_errors}});

@@ -8,21 +8,22 @@
 #include <nlohmann/json.hpp>
 
 #include "http/router.h"
+#include "queue/queue.h"
 #include "registry/model_registry.h"
 #include "store/store.h"
 
 namespace df::api {
 
 struct ComfyPromptHooks {
-  std::function<void(const std::string& prompt_id)> job_created;  // wake workers, follow it
+  std::function<void(const std::string& prompt_id)> job_created;  // follow it on the WebSocket
   std::function<void()> queue_changed;  // tell WebSocket clients (status message)
   std::function<void()> free_memory;    // runners drop models and caches between jobs
 };
 
 class ComfyPrompts {
  public:
-  ComfyPrompts(store::Store& store, registry::ModelRegistry& models, std::string input_dir,
-               int max_attempts, ComfyPromptHooks hooks);
+  ComfyPrompts(store::Store& store, queue::Queue& queue, registry::ModelRegistry& models,
+               std::string input_dir, int max_attempts, ComfyPromptHooks hooks);
   void register_routes(http::Router& router);
 
  private:
@@ -37,6 +38,7 @@ class ComfyPrompts {
   http::Response free(http::Request& request);
 
   store::Store& store_;
+  queue::Queue& queue_;
   registry::ModelRegistry& models_;
   std::string input_dir_;
   int max_attempts_;

@@ -50,6 +50,15 @@ void EventHub::notify(const std::string& job_id) {
   for (const auto& waker : to_tell) waker(job_id);
 }
 
+void EventHub::notify_watched() {
+  std::vector<std::string> watched;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [job_id, wakers] : wakers_) watched.push_back(job_id);
+  }
+  for (const auto& job_id : watched) notify(job_id);
+}
+
 uint64_t EventHub::version(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   auto found = versions_.find(job_id);

@@ -20,8 +20,12 @@ class EventHub {
   // unsubscribe_all().
   uint64_t subscribe_all(JobWaker waker);
   void unsubscribe_all(uint64_t token);
-  // Called by whoever appended events for the job (the worker in the same process).
+  // Called by whoever appended events for the job (the worker in the same process, or the
+  // database's news of a worker elsewhere).
   void notify(const std::string& job_id);
+  // notify() for every job someone subscribed to: news may have been missed (the database's news
+  // connection was re-established).
+  void notify_watched();
   // Changes whenever notify() is called for the job.
   uint64_t version(const std::string& job_id);
 

@@ -26,9 +26,11 @@
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
+#include "queue/queue.h"
 #include "registry/device_profile.h"
 #include "registry/model_registry.h"
 #include "registry/routing_table.h"
+#include "store/postgres_event_listener.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
@@ -67,6 +69,7 @@ class Service {
     options_.resolve();
     telemetry::declare_service_metrics(metrics_);
     store_ = store::open_store(options_.database_url);
+    queue_ = queue::open_queue(options_.queue_url, *store_);
     blobs_ = blob::open_blob_store(options_.storage_url, options_.signing_secret());
     models_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
     routing_ = registry::load_routing_table_or_default(registry::routing_table_path(options_.data_dir));
@@ -102,24 +105,23 @@ class Service {
                                                       "DREAMFORGE_GPU_MEMORY_MB");
       settings.url_ttl_seconds = options_.url_ttl_s;
       if (with_workers_) settings.runner_executable = options_.runner;
-      if (!with_workers_) settings.streams.store_poll_ms = 250;  // workers elsewhere: poll sooner
-      api = std::make_unique<api::ApiService>(*store_, *blobs_, *models_, hub_, metrics_, settings,
-                                              [this] { wake_workers(); });
+      listen_for_database_news();
+      // Workers elsewhere and no news from the database: re-read the store sooner.
+      if (!with_workers_ && !news_listener_) settings.streams.store_poll_ms = 250;
+      api = std::make_unique<api::ApiService>(*store_, *blobs_, *models_, *queue_, hub_, metrics_,
+                                              settings);
       api->register_routes(router);
       const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
                                             {"max_upload_size", options_.max_body_bytes}};
       comfy_ws = std::make_unique<api::ComfyWebSocketHub>(*store_, hub_, feature_flags);
       api::ComfyPromptHooks hooks;
-      hooks.job_created = [this, &comfy_ws](const std::string& id) {
-        comfy_ws->follow(id);
-        wake_workers();
-      };
+      hooks.job_created = [&comfy_ws](const std::string& id) { comfy_ws->follow(id); };
       hooks.queue_changed = [&comfy_ws] { comfy_ws->broadcast_status(); };
       hooks.free_memory = [this] {
         for (auto& slot : slots_) slot->worker->request_free();
       };
-      comfy_prompts = std::make_unique<api::ComfyPrompts>(*store_, *models_, options_.input_dir(),
-                                                          options_.max_attempts, hooks);
+      comfy_prompts = std::make_unique<api::ComfyPrompts>(
+          *store_, *queue_, *models_, options_.input_dir(), options_.max_attempts, hooks);
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
       {
@@ -172,7 +174,7 @@ class Service {
       preview_sink_ = nullptr;  // the hub goes away with this scope
     }
     for (auto& slot : slots_) slot->thread.request_stop();
-    for (auto& slot : slots_) slot->worker->wake();
+    queue_->wake();
     slots_.clear();  // joins: a running job is handed back to the queue first
   }
 
@@ -192,7 +194,7 @@ class Service {
                      options_.input_dir(), "--device", options_.device, "--dtype", options_.dtype};
       runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
       slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
-      worker::WorkerContext context{*store_, *blobs_, *slot->runner, metrics_, slot->settings,
+      worker::WorkerContext context{*store_, *queue_, *blobs_, *slot->runner, metrics_, slot->settings,
                                     [this](const std::string& job_id) { hub_.notify(job_id); },
                                     [this](const Job& job, const std::string& node,
                                            const std::vector<uint8_t>& jpeg) {
@@ -207,8 +209,18 @@ class Service {
     }
   }
 
-  void wake_workers() {
-    for (auto& slot : slots_) slot->worker->wake();
+  // News of events that workers in other processes append, pushed by PostgreSQL (LISTEN/NOTIFY);
+  // SQLite has none, so live streams poll the store.
+  void listen_for_database_news() {
+    if (options_.database_url.rfind("postgres", 0) != 0) return;
+    news_listener_ = std::make_unique<store::PostgresEventListener>(
+        options_.database_url, [this](const std::string& job_id) {
+          if (job_id.empty()) {
+            hub_.notify_watched();  // (re)connected: news may have been missed meanwhile
+          } else {
+            hub_.notify(job_id);
+          }
+        });
   }
 
   ServiceOptions options_;
@@ -218,6 +230,8 @@ class Service {
   telemetry::Metrics metrics_;
   api::EventHub hub_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<queue::Queue> queue_;
+  std::unique_ptr<store::PostgresEventListener> news_listener_;
   std::unique_ptr<blob::BlobStore> blobs_;
   std::unique_ptr<registry::ModelRegistry> models_;
   registry::RoutingTable routing_;  // function and quality tiers, presets

@@ -40,10 +40,6 @@ void ServiceOptions::resolve() {
     throw Error(ErrorCode::kInvalidArgument,
                 "DREAMFORGE_FRONT_END_ROOT: no index.html in '" + front_end_root + "'");
   }
-  if (queue_url != "db") {
-    throw Error(ErrorCode::kInvalidArgument,
-                "DREAMFORGE_QUEUE_URL: unsupported queue '" + queue_url + "' (this build knows 'db')");
-  }
   if (workers < 0 || workers > 64) throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_WORKERS must be 0..64");
   if (step_timeout_s <= 0 || kill_grace_s <= 0 || lease_s <= 0 || retry_base_s < 0) {
     throw Error(ErrorCode::kInvalidArgument, "timeouts, grace, lease and retry delays must be positive");

@@ -2,6 +2,7 @@
 #include "store/postgres_db.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -123,7 +124,14 @@ PgResult PgConnection::exec(std::string_view sql, const std::vector<PgParam>& pa
 bool PgConnection::healthy() const { return PQstatus(connection_) == CONNECTION_OK; }
 
 bool PgConnection::still_connected() {
-  return PQconsumeInput(connection_) == 1 && healthy();
+  // A server that went away leaves its goodbye message and then the end of the stream: keep
+  // reading while the socket has more, so that the end is seen too.
+  for (int reads = 0; reads < 8; ++reads) {
+    if (PQconsumeInput(connection_) != 1 || !healthy()) return false;
+    pollfd socket{PQsocket(connection_), POLLIN, 0};
+    if (::poll(&socket, 1, 0) <= 0) return true;
+  }
+  return healthy();
 }
 
 bool PgConnection::in_transaction() const {

@@ -284,21 +284,53 @@ void PostgresStore::clear_history(const std::vector<std::string>& job_ids) {
   transaction.commit();
 }
 
+namespace {
+// Which jobs a worker may claim at `now` ($3): queued and due, or running with an expired lease.
+constexpr const char* kClaimable =
+    "((status = 'queued' AND run_after_ms <= $3) OR (status = 'running' AND lease_expires_ms < $3))";
+// Marks the job chosen by the WHERE clause that follows as running under worker $1, lease until $2.
+constexpr const char* kClaimUpdate =
+    "UPDATE jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, "
+    "lease_expires_ms = $2, updated_ms = $3, started_ms = CASE WHEN started_ms = 0 THEN $3 ELSE "
+    "started_ms END WHERE ";
+}  // namespace
+
 std::optional<Job> PostgresStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
   const int64_t now = now_ms();
   auto db = pool_.borrow();
   // Rows another worker is claiming right now are skipped, not waited for.
   const auto claimed = db->query(
-      std::string("UPDATE jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, "
-                  "lease_expires_ms = $2, updated_ms = $3, started_ms = CASE WHEN started_ms = 0 "
-                  "THEN $3 ELSE started_ms END WHERE id = (SELECT id FROM jobs WHERE (status = "
-                  "'queued' AND run_after_ms <= $3) OR (status = 'running' AND lease_expires_ms < "
-                  "$3) ORDER BY priority DESC, created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                  "RETURNING ") +
+      std::string(kClaimUpdate) + "id = (SELECT id FROM jobs WHERE " + kClaimable +
+          " ORDER BY priority DESC, created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " +
           kJobColumns,
       worker_id, now + lease_ms, now);
   if (claimed.rows() == 0) return std::nullopt;
   return read_job(claimed, 0);
+}
+
+std::optional<Job> PostgresStore::claim_job_by_id(const std::string& job_id,
+                                                  const std::string& worker_id, int64_t lease_ms) {
+  const int64_t now = now_ms();
+  auto db = pool_.borrow();
+  const auto claimed = db->query(std::string(kClaimUpdate) + "id = $4 AND " + kClaimable +
+                                     " RETURNING " + kJobColumns,
+                                 worker_id, now + lease_ms, now, job_id);
+  if (claimed.rows() == 0) return std::nullopt;
+  return read_job(claimed, 0);
+}
+
+std::vector<DispatchableJob> PostgresStore::dispatchable_jobs(const std::string& after_id,
+                                                              int limit) {
+  auto db = pool_.borrow();
+  const auto rows = db->query(
+      "SELECT id, priority, run_after_ms FROM jobs WHERE id > $1 AND (status = 'queued' OR "
+      "(status = 'running' AND lease_expires_ms < $2)) ORDER BY id LIMIT $3",
+      after_id, now_ms(), limit);
+  std::vector<DispatchableJob> jobs;
+  for (int row = 0; row < rows.rows(); ++row) {
+    jobs.push_back({rows.text(row, 0), static_cast<int>(rows.integer(row, 1)), rows.integer(row, 2)});
+  }
+  return jobs;
 }
 
 bool PostgresStore::renew_lease(const Lease& lease, int64_t lease_ms) {

@@ -24,6 +24,9 @@ class PostgresStore : public Store {
   std::vector<Job> history(int max_items) override;
   void clear_history(const std::vector<std::string>& job_ids) override;
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;
+  std::optional<Job> claim_job_by_id(const std::string& job_id, const std::string& worker_id,
+                                     int64_t lease_ms) override;
+  std::vector<DispatchableJob> dispatchable_jobs(const std::string& after_id, int limit) override;
   bool renew_lease(const Lease& lease, int64_t lease_ms) override;
   bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) override;
   bool finish_job(const Lease& lease, JobStatus status, const nlohmann::json& error,

@@ -266,25 +266,58 @@ void SqliteStore::clear_history(const std::vector<std::string>& job_ids) {
   transaction.commit();
 }
 
+namespace {
+// Which jobs a worker may claim at `now` (?1): queued and due, or running with an expired lease.
+constexpr const char* kClaimable =
+    "((status = 'queued' AND run_after_ms <= ?1) OR (status = 'running' AND lease_expires_ms < ?1))";
+}  // namespace
+
 std::optional<Job> SqliteStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
-  const int64_t now = now_ms();
-  auto pick = db_.prepare(
-      "SELECT id FROM jobs WHERE (status = 'queued' AND run_after_ms <= ?1) "
-      "OR (status = 'running' AND lease_expires_ms < ?1) ORDER BY priority DESC, created_ms, id LIMIT 1");
-  pick.bind(1, now);
+  auto pick = db_.prepare(std::string("SELECT id FROM jobs WHERE ") + kClaimable +
+                          " ORDER BY priority DESC, created_ms, id LIMIT 1");
+  pick.bind(1, now_ms());
   if (!pick.step()) return std::nullopt;
-  const std::string id = pick.column_text(0);
-  auto claim = db_.prepare(
-      "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1, "
-      "lease_expires_ms = ?, updated_ms = ?, started_ms = CASE WHEN started_ms = 0 THEN ? "
-      "ELSE started_ms END WHERE id = ?");
-  claim.bind(1, worker_id).bind(2, now + lease_ms).bind(3, now).bind(4, now).bind(5, id);
-  claim.run();
-  auto job = get_job_locked(id);
+  auto job = claim_locked(pick.column_text(0), worker_id, lease_ms);
   transaction.commit();
   return job;
+}
+
+std::optional<Job> SqliteStore::claim_job_by_id(const std::string& job_id,
+                                                const std::string& worker_id, int64_t lease_ms) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  auto job = claim_locked(job_id, worker_id, lease_ms);
+  transaction.commit();
+  return job;
+}
+
+std::optional<Job> SqliteStore::claim_locked(const std::string& job_id, const std::string& worker_id,
+                                             int64_t lease_ms) {
+  const int64_t now = now_ms();
+  auto claim = db_.prepare(
+      std::string("UPDATE jobs SET status = 'running', worker_id = ?2, attempts = attempts + 1, "
+                  "lease_expires_ms = ?3, updated_ms = ?1, started_ms = CASE WHEN started_ms = 0 "
+                  "THEN ?1 ELSE started_ms END WHERE id = ?4 AND ") +
+      kClaimable);
+  claim.bind(1, now).bind(2, worker_id).bind(3, now + lease_ms).bind(4, job_id);
+  claim.run();
+  if (claim.changes() != 1) return std::nullopt;
+  return get_job_locked(job_id);
+}
+
+std::vector<DispatchableJob> SqliteStore::dispatchable_jobs(const std::string& after_id, int limit) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, priority, run_after_ms FROM jobs WHERE id > ? AND (status = 'queued' OR "
+      "(status = 'running' AND lease_expires_ms < ?)) ORDER BY id LIMIT ?");
+  query.bind(1, after_id).bind(2, now_ms()).bind(3, limit);
+  std::vector<DispatchableJob> jobs;
+  while (query.step()) {
+    jobs.push_back({query.column_text(0), static_cast<int>(query.column_int(1)), query.column_int(2)});
+  }
+  return jobs;
 }
 
 bool SqliteStore::holds_lease(const Lease& lease) {

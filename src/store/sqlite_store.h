@@ -22,6 +22,9 @@ class SqliteStore : public Store {
   std::vector<Job> history(int max_items) override;
   void clear_history(const std::vector<std::string>& job_ids) override;
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;
+  std::optional<Job> claim_job_by_id(const std::string& job_id, const std::string& worker_id,
+                                     int64_t lease_ms) override;
+  std::vector<DispatchableJob> dispatchable_jobs(const std::string& after_id, int limit) override;
   bool renew_lease(const Lease& lease, int64_t lease_ms) override;
   bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) override;
   bool finish_job(const Lease& lease, JobStatus status, const nlohmann::json& error,
@@ -47,6 +50,10 @@ class SqliteStore : public Store {
   void migrate();
   bool holds_lease(const Lease& lease);
   std::optional<Job> get_job_locked(const std::string& id);
+  // Marks the job running under `worker_id` when it is claimable now; the caller holds the lock
+  // and a transaction.
+  std::optional<Job> claim_locked(const std::string& job_id, const std::string& worker_id,
+                                  int64_t lease_ms);
   int64_t insert_event(const Event& event);
 
   std::mutex mutex_;

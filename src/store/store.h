@@ -41,6 +41,13 @@ struct JobFilter {
 
 enum class CancelOutcome { kCanceled, kRequested, kAlreadyFinished };
 
+// A job a queue should be holding: queued (due at run_after_ms), or running with an expired lease.
+struct DispatchableJob {
+  std::string job_id;
+  int priority = 0;
+  int64_t run_after_ms = 0;
+};
+
 // Every write a worker makes takes its Lease and succeeds only for the lease's job while that job
 // is still running under that worker and attempt (fencing); otherwise it changes nothing and
 // returns false.
@@ -67,6 +74,12 @@ class Store {
   // The database queue: takes the highest-priority, oldest claimable job (queued and due, or
   // running with an expired lease), marks it running under `worker_id` with attempts + 1.
   virtual std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) = 0;
+  // claim_job for one job (a queue dispatched it): nullopt when that job is not claimable now.
+  virtual std::optional<Job> claim_job_by_id(const std::string& job_id, const std::string& worker_id,
+                                             int64_t lease_ms) = 0;
+  // Up to `limit` dispatchable jobs with ids after `after_id`, by id: what a queue reconciles
+  // against, page by page.
+  virtual std::vector<DispatchableJob> dispatchable_jobs(const std::string& after_id, int limit) = 0;
   virtual bool renew_lease(const Lease& lease, int64_t lease_ms) = 0;
   // Saves items and the aggregate progress.
   virtual bool save_items(const Lease& lease, const std::vector<JobItem>& items, double progress) = 0;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/job_spec.h"
+#include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
 #include "worker/failure_policy.h"
 #include "worker/process_memory.h"
@@ -66,8 +67,9 @@ double seconds_since(int64_t epoch_ms) { return static_cast<double>(now_ms() - e
 
 }  // namespace
 
-JobRun::JobRun(Job job, WorkerContext& context)
-    : job_(std::move(job)),
+JobRun::JobRun(queue::Delivery delivery, WorkerContext& context)
+    : delivery_(std::move(delivery)),
+      job_(delivery_.job),
       lease_{job_.id, context.settings.worker_id, job_.attempts},
       context_(context) {}
 
@@ -441,7 +443,23 @@ bool JobRun::keep_lease() {
     return true;
   }
   last_heartbeat_ = Clock::now();
-  return context_.store.renew_lease(lease_, context_.settings.lease_ms);
+  if (!context_.store.renew_lease(lease_, context_.settings.lease_ms)) return false;
+  try {
+    context_.queue.touch(delivery_);
+  } catch (const std::exception& e) {
+    // The store's lease is what counts; the queue takes the job back only after it expires.
+    telemetry::service_log().error("worker " + lease_.worker_id + ": " + e.what());
+  }
+  return true;
+}
+
+void JobRun::settle(const queue::SettleInfo& info) {
+  try {
+    context_.queue.settle(delivery_, info);
+  } catch (const std::exception& e) {
+    // The outcome is in the store; the queue finds out when it dispatches the job again.
+    telemetry::service_log().error("worker " + lease_.worker_id + ": " + e.what());
+  }
 }
 
 void JobRun::conclude(Outcome outcome) {
@@ -473,7 +491,10 @@ void JobRun::conclude(Outcome outcome) {
     retry.plain = plain_error(code) + " Trying again shortly.";
     retry.data = {{"attempt", job_.attempts}, {"retry_in_ms", delay}, {"error", outcome.error}};
     emit(retry);
-    if (!lost_) context_.store.requeue_job(lease_, now_ms() + delay, outcome.error, !handed_back);
+    const int64_t run_after_ms = now_ms() + delay;
+    if (!lost_ && context_.store.requeue_job(lease_, run_after_ms, outcome.error, !handed_back)) {
+      settle({queue::Settlement::kRetry, run_after_ms, nullptr});
+    }
     if (context_.on_event) context_.on_event(job_.id);
     return;
   }
@@ -494,6 +515,8 @@ void JobRun::finish(JobStatus status, const json& error) {
   if (!error.is_null()) terminal.data["error"] = error;
   terminal.created_ms = now_ms();
   if (!context_.store.finish_job(lease_, status, error, terminal)) return;
+  settle({status == JobStatus::kFailed ? queue::Settlement::kDeadLetter : queue::Settlement::kDone,
+          0, error});
   context_.metrics.increment(metric::kJobsFinished, {{"status", name}});
   context_.metrics.observe(metric::kJobDuration, {{"status", name}}, seconds_since(job_.created_ms));
   if (context_.on_event) context_.on_event(job_.id);

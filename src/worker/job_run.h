@@ -11,13 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "core/job.h"
+#include "queue/queue.h"
 #include "worker/worker_context.h"
 
 namespace df::worker {
 
 class JobRun {
  public:
-  JobRun(Job job, WorkerContext& context);
+  JobRun(queue::Delivery delivery, WorkerContext& context);
   // Drives the job to an outcome: succeeded, failed, canceled, requeued for a retry, or abandoned
   // when another worker took the lease over (then nothing more is written).
   void execute();
@@ -37,11 +38,15 @@ class JobRun {
   void save_items();
   void emit(Event event);
   void sample_memory(pid_t pid);
+  // Renews the lease in the store (and the claim in the queue) every heartbeat; false when lost.
   bool keep_lease();
+  // Tells the queue how the delivery ended (after the store has the outcome).
+  void settle(const queue::SettleInfo& info);
   void conclude(Outcome outcome);
   void finish(JobStatus status, const nlohmann::json& error);
 
-  Job job_;
+  queue::Delivery delivery_;  // as the queue handed it out
+  Job job_;                    // as this run updates it
   Lease lease_;
   WorkerContext& context_;
   std::vector<JobItem> items_;

@@ -9,6 +9,7 @@
 
 #include "blob/blob_store.h"
 #include "core/job.h"
+#include "queue/queue.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
 #include "worker/runner_supervisor.h"
@@ -19,7 +20,7 @@ struct WorkerSettings {
   std::string worker_id;
   int64_t lease_ms = 15000;       // a claim lasts this long unless renewed
   int64_t heartbeat_ms = 3000;    // renewal interval
-  int64_t poll_ms = 500;          // queue polling interval when idle
+  int64_t poll_ms = 500;          // longest wait for the queue before looking again when idle
   int64_t step_timeout_ms = 30 * 60 * 1000;
   int64_t retry_base_ms = 2000;   // first retry delay; doubles per attempt
   int64_t retry_max_ms = 60000;
@@ -30,6 +31,7 @@ struct WorkerSettings {
 
 struct WorkerContext {
   store::Store& store;
+  queue::Queue& queue;
   blob::BlobStore& blobs;
   RunnerSupervisor& runner;
   telemetry::Metrics& metrics;

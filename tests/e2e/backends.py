@@ -1,6 +1,7 @@
-"""Database servers the end-to-end suite can run the service against: a real PostgreSQL on
-loopback, started for the session (DREAMFORGE_E2E_DATABASE=postgres), a fresh database per data
-directory."""
+"""Backend servers the end-to-end suite can run the service against, started for the session on
+loopback: a real PostgreSQL (DREAMFORGE_E2E_DATABASE=postgres, a fresh database per data
+directory) and a real Redis (DREAMFORGE_E2E_QUEUE=redis, a key prefix of its own per data
+directory)."""
 import itertools
 import os
 import pathlib
@@ -99,5 +100,69 @@ class PostgresServer:
     def stop(self):
         try:
             self._server_program("pg_ctl", "-D", self.data, "-m", "immediate", "-s", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisServer:
+    """A throwaway redis-server on 127.0.0.1 at a free port, keeping nothing on disk: a restart
+    loses every stream, as a flush would (the queue must find its jobs again in the database)."""
+
+    def __init__(self):
+        self.program = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="df_e2e_redis_"))
+        self.port = free_port()
+        self.process = None
+        self._prefixes = itertools.count(1)
+
+    def start(self, timeout=20):
+        if not os.path.exists(self.program):
+            raise RuntimeError("redis-server is not installed: install the Debian package "
+                               "redis-server (scripts/setup does)")
+        log = open(self.root / "redis.log", "ab")
+        self.process = subprocess.Popen(
+            [self.program, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.root)],
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.root / 'redis.log').read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING in time")
+
+    def kill(self):
+        """Stops the server at once, as a crash would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self, down_seconds):
+        """Kills the server, waits, and starts an empty one on the same port."""
+        self.kill()
+        time.sleep(down_seconds)
+        self.start()
+
+    def url(self, **options):
+        """A queue URL with keys of its own (services given different URLs never share a job),
+        with further query options such as reconcile_ms."""
+        query = "".join(f"&{name}={value}" for name, value in options.items())
+        return f"redis://127.0.0.1:{self.port}/0?prefix=e2e{next(self._prefixes)}{query}"
+
+    def command(self, *args):
+        """Runs one command with redis-cli and returns its output lines."""
+        result = subprocess.run(["redis-cli", "-p", str(self.port), *map(str, args)],
+                                capture_output=True, text=True, check=True)
+        return result.stdout.splitlines()
+
+    def stop(self):
+        try:
+            self.kill()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -1,5 +1,8 @@
-"""Shared e2e fixtures: the build's bin dir, a runner for the dreamforge CLI and started services
-(on the embedded SQLite database, or a real PostgreSQL with DREAMFORGE_E2E_DATABASE=postgres)."""
+"""Shared e2e fixtures: the build's bin dir, a runner for the dreamforge CLI and started services:
+on the embedded backends, or on real servers started for the session: PostgreSQL with
+DREAMFORGE_E2E_DATABASE=postgres, Redis Streams with DREAMFORGE_E2E_QUEUE=redis, an S3 server
+with DREAMFORGE_E2E_STORAGE=s3."""
+import itertools
 import os
 
 import pytest
@@ -21,45 +24,89 @@ def dreamforge(bin_dir):
     return run_dreamforge
 
 
+def _chosen_backend(variable, embedded, real):
+    backend = os.environ.get(variable, embedded)
+    if backend not in (embedded, real):
+        pytest.fail(f"{variable} must be {embedded} or {real}, not {backend!r}")
+    return backend == real
+
+
+def _started(server, what):
+    try:
+        return server.start()
+    except (OSError, RuntimeError, AssertionError) as e:
+        pytest.fail(f"cannot start {what} for the e2e tests: {e}")
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """The PostgreSQL server of the session when DREAMFORGE_E2E_DATABASE=postgres, else None."""
-    backend = os.environ.get("DREAMFORGE_E2E_DATABASE", "sqlite")
-    if backend not in ("sqlite", "postgres"):
-        pytest.fail(f"DREAMFORGE_E2E_DATABASE must be sqlite or postgres, not {backend!r}")
-    if backend == "sqlite":
+    if not _chosen_backend("DREAMFORGE_E2E_DATABASE", "sqlite", "postgres"):
         yield None
         return
     from backends import PostgresServer
 
-    try:
-        server = PostgresServer().start()
-    except (OSError, RuntimeError) as e:
-        pytest.fail(f"cannot start PostgreSQL for the e2e tests: {e}")
+    server = _started(PostgresServer(), "PostgreSQL")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The Redis server of the session when DREAMFORGE_E2E_QUEUE=redis, else None."""
+    if not _chosen_backend("DREAMFORGE_E2E_QUEUE", "db", "redis"):
+        yield None
+        return
+    from backends import RedisServer
+
+    server = _started(RedisServer(), "Redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_session_server(tmp_path_factory):
+    """The S3 server of the session when DREAMFORGE_E2E_STORAGE=s3, else None."""
+    if not _chosen_backend("DREAMFORGE_E2E_STORAGE", "file", "s3"):
+        yield None
+        return
+    from s3_server import S3Server
+
+    server = _started(S3Server(tmp_path_factory.mktemp("s3")), "the S3 server")
     yield server
     server.stop()
 
 
 @pytest.fixture
-def database_env(postgres_server):
-    """database_env(data_dir): the environment that gives a service of `data_dir` its database:
-    nothing for the embedded one (it lives in the data dir), else DREAMFORGE_DATABASE_URL of a
-    PostgreSQL database of its own, the same one for every service of that data dir."""
-    urls = {}
+def backend_env(postgres_server, redis_server, s3_session_server):
+    """backend_env(data_dir): the environment that gives a service of `data_dir` its backends:
+    nothing for the embedded ones (they live in the data dir), else a PostgreSQL database, Redis
+    keys and an S3 bucket of its own, the same ones for every service of that data dir."""
+    envs = {}
 
     def env_for(data_dir):
-        if postgres_server is None:
-            return {}
         key = os.path.realpath(data_dir)
-        if key not in urls:
-            urls[key] = postgres_server.create_database()
-        return {"DREAMFORGE_DATABASE_URL": urls[key]}
+        if key not in envs:
+            env = {}
+            if postgres_server is not None:
+                env["DREAMFORGE_DATABASE_URL"] = postgres_server.create_database()
+            if redis_server is not None:
+                env["DREAMFORGE_QUEUE_URL"] = redis_server.url()
+            if s3_session_server is not None:
+                bucket = f"e2e-{next(_bucket_numbers)}"
+                s3_session_server.create_bucket(bucket)
+                env.update(s3_session_server.storage_env(bucket))
+            envs[key] = env
+        return envs[key]
 
     return env_for
 
 
+_bucket_numbers = itertools.count(1)  # each data dir gets a bucket of its own
+
+
 @pytest.fixture
-def start_service(bin_dir, tmp_path, database_env):
+def start_service(bin_dir, tmp_path, backend_env):
     """start_service(*flags, data_dir=None, command="serve", env=None, model=True) starts a
     dreamforge service on a free port (with the tiny sd1 model "tiny" installed unless model=False)
     and stops it after the test."""
@@ -71,7 +118,7 @@ def start_service(bin_dir, tmp_path, database_env):
         data_dir = data_dir or tmp_path / "data"
         if model and not (data_dir / "models" / "checkpoints" / "tiny").exists():
             install_tiny_model(data_dir)
-        env = {**database_env(data_dir), **(env or {})}
+        env = {**backend_env(data_dir), **(env or {})}
         service = Service(data_dir, *flags, command=command, env=env).start()
         started.append(service)
         return service

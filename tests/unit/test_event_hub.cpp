@@ -37,6 +37,20 @@ TEST(EventHub, SubscribersToAllJobsAreToldWhichJobHasNews) {
   EXPECT_EQ(told.size(), 2u);
 }
 
+TEST(EventHub, NotifyWatchedWakesEveryJobWithSubscribers) {
+  EventHub hub;
+  int a = 0, b = 0;
+  hub.subscribe("job-a", [&] { ++a; });
+  hub.subscribe("job-b", [&] { ++b; });
+  std::vector<std::string> told;
+  hub.subscribe_all([&](const std::string& job_id) { told.push_back(job_id); });
+  hub.notify_watched();
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 1);
+  EXPECT_EQ(told, (std::vector<std::string>{"job-a", "job-b"}));
+  EXPECT_EQ(hub.version("job-a"), 1u);
+}
+
 TEST(EventHub, VersionChangesWithEveryNotify) {
   EventHub hub;
   hub.subscribe("job", [] {});

@@ -12,6 +12,7 @@
 #include "api/api_service.h"
 #include "blob/local_blob_store.h"
 #include "http/router.h"
+#include "queue/db_queue.h"
 #include "registry/model_registry.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
@@ -58,9 +59,10 @@ class OpenApiTest : public ::testing::Test {
   blob::LocalBlobStore blobs_{(dir_.path() / "blobs").string(),
                               blob::UrlSigner("openapi-test-secret-key")};
   registry::ModelRegistry models_{store_, (dir_.path() / "checkpoints").string()};
+  queue::DbQueue queue_{store_};
   EventHub hub_;
   telemetry::Metrics metrics_;
-  ApiService service_{store_, blobs_, models_, hub_, metrics_, ApiSettings{}, nullptr};
+  ApiService service_{store_, blobs_, models_, queue_, hub_, metrics_, ApiSettings{}};
   http::Router router_;
   json document_;
 };

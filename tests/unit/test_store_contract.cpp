@@ -379,6 +379,59 @@ TEST_P(StoreContract, ClaimMarksTheJobRunningUnderTheWorker) {
   EXPECT_FALSE(store_->claim_job("worker-b", 30000)) << "a live lease is not claimable";
 }
 
+TEST_P(StoreContract, ClaimByIdTakesThatJobOnlyWhileItIsClaimable) {
+  store_->create_job(make_job(job_id(1), 5));
+  store_->create_job(make_job(job_id(2)));
+  const auto claimed = store_->claim_job_by_id(job_id(2), "worker-a", kLongLease);
+  ASSERT_TRUE(claimed) << "the queue named this job, whatever its priority";
+  EXPECT_EQ(claimed->id, job_id(2));
+  EXPECT_EQ(claimed->status, JobStatus::kRunning);
+  EXPECT_EQ(claimed->worker_id, "worker-a");
+  EXPECT_EQ(claimed->attempts, 1);
+  EXPECT_FALSE(store_->claim_job_by_id(job_id(2), "worker-b", kLongLease)) << "a live lease";
+  EXPECT_FALSE(store_->claim_job_by_id("job-unknown", "worker-b", kLongLease));
+
+  ASSERT_TRUE(store_->finish_job(lease_of(*claimed), JobStatus::kSucceeded, nullptr,
+                                 terminal_event(job_id(2), "succeeded")));
+  EXPECT_FALSE(store_->claim_job_by_id(job_id(2), "worker-b", kLongLease)) << "a finished job";
+
+  const auto expiring = store_->claim_job_by_id(job_id(1), "worker-a", kExpiredLease);
+  ASSERT_TRUE(expiring);
+  const auto taken_over = store_->claim_job_by_id(job_id(1), "worker-b", kLongLease);
+  ASSERT_TRUE(taken_over) << "an expired lease is claimable";
+  EXPECT_EQ(taken_over->attempts, 2);
+  EXPECT_EQ(taken_over->worker_id, "worker-b");
+}
+
+TEST_P(StoreContract, ClaimByIdWaitsForTheRunAfterTime) {
+  const Job claimed = create_and_claim(job_id(1));
+  ASSERT_TRUE(store_->requeue_job(lease_of(claimed), now_ms() + 60000, nullptr, true));
+  EXPECT_FALSE(store_->claim_job_by_id(job_id(1), "w1", kLongLease));
+}
+
+TEST_P(StoreContract, DispatchableJobsAreQueuedOrLeaseExpiredPagedById) {
+  for (int n = 1; n <= 5; ++n) store_->create_job(make_job(job_id(n), n == 3 ? 7 : 0));
+  ASSERT_TRUE(store_->claim_job_by_id(job_id(1), "w1", kLongLease));  // running: not listed
+  ASSERT_TRUE(store_->claim_job_by_id(job_id(2), "w1", kExpiredLease));  // lease gone: listed
+  const Job finished = *store_->claim_job_by_id(job_id(4), "w1", kLongLease);
+  ASSERT_TRUE(store_->finish_job(lease_of(finished), JobStatus::kFailed, nullptr,
+                                 terminal_event(job_id(4), "failed")));
+  const Job delayed = *store_->claim_job_by_id(job_id(5), "w1", kLongLease);
+  const int64_t due = now_ms() + 60000;
+  ASSERT_TRUE(store_->requeue_job(lease_of(delayed), due, nullptr, true));
+
+  const auto first = store_->dispatchable_jobs("", 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].job_id, job_id(2));
+  EXPECT_EQ(first[1].job_id, job_id(3));
+  EXPECT_EQ(first[1].priority, 7);
+  const auto rest = store_->dispatchable_jobs(first.back().job_id, 2);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].job_id, job_id(5));
+  EXPECT_EQ(rest[0].run_after_ms, due) << "a delayed retry is listed with its due time";
+  EXPECT_TRUE(store_->dispatchable_jobs(rest[0].job_id, 2).empty());
+}
+
 TEST_P(StoreContract, RequeuedJobWaitsForItsRunAfterTime) {
   const Job claimed = create_and_claim(job_id(1));
   const json error = {{"code", "runner_crashed"}, {"message", "boom"}, {"details", json::object()}};
