@@ -13,10 +13,15 @@ selector loop drives all connections of a case (no thread per client, no HTTP li
 are only stamped and stored while streaming and parsed afterwards. The client's CPU use is printed
 for every case.
 
+With --database postgres, Dream Forge keeps its jobs in a PostgreSQL server the benchmark starts on
+loopback (a fresh database per service), as the end-to-end tests do; the baseline stays on SQLite.
+
 Usage: .venv/bin/python bench/job_service_bench.py [--quick] [--jobs 500] [--rounds 3]
-       [--start-samples 10] [--sse-clients 200] [--sse-steps 40] [--workdir DIR]
+       [--start-samples 10] [--sse-clients 200] [--sse-steps 40] [--database {sqlite,postgres}]
+       [--workdir DIR]
 """
 import argparse
+import atexit
 import bisect
 import datetime
 import json
@@ -43,10 +48,10 @@ SERVICES = ("Dream Forge", "Python baseline")
 class ServiceProcess:
     """A service started as a child process; its address comes from its "serving http://" line."""
 
-    def __init__(self, name, argv):
+    def __init__(self, name, argv, env=None):
         self.name = name
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
+                                        text=True, env=env)
         self.output = []
         self.address = None
         ready = threading.Event()
@@ -75,16 +80,37 @@ class ServiceProcess:
                 self.process.wait()
 
 
-def install_tiny_model(data_dir):
+def install_tiny_model(data_dir, env):
     subprocess.run([str(BIN / "dreamforge"), "model", "create-tiny", "--data-dir", str(data_dir),
-                    "--name", "tiny", "--family", "sd1"], check=True, capture_output=True)
+                    "--name", "tiny", "--family", "sd1"], check=True, capture_output=True, env=env)
 
 
-def start_dreamforge(data_dir, with_worker):
-    install_tiny_model(data_dir)
+def dreamforge_env(database_url):
+    """Dream Forge's environment: its jobs in `database_url`, or in the data directory's SQLite
+    file when None."""
+    env = dict(os.environ)
+    if database_url is not None:
+        env["DREAMFORGE_DATABASE_URL"] = database_url
+    return env
+
+
+def start_dreamforge(data_dir, with_worker, database_url):
+    env = dreamforge_env(database_url)
+    install_tiny_model(data_dir, env)
     argv = [str(BIN / "dreamforge"), "serve", "--data-dir", str(data_dir), "--port", "0"]
     argv += ["--runner", str(BIN / "dreamforge-runner")] if with_worker else ["--workers", "0"]
-    return ServiceProcess(SERVICES[0], argv)
+    return ServiceProcess(SERVICES[0], argv, env)
+
+
+def start_postgres():
+    """A PostgreSQL server on loopback for this run (the end-to-end tests' helper), stopped at exit;
+    returns a function that makes a fresh database and gives its URL."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    import backends
+
+    server = backends.PostgresServer().start()
+    atexit.register(server.stop)
+    return server.create_database
 
 
 def start_baseline(data_dir, models_dir=None):
@@ -392,6 +418,8 @@ def main():
                         help="streams in the fan-out case")
     parser.add_argument("--sse-steps", type=int, default=40,
                         help="sampler steps of the streamed job")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="where Dream Forge keeps its jobs (the baseline always uses SQLite)")
     parser.add_argument("--workdir", help="where the data directories go (default: a new temp dir)")
     args = parser.parse_args()
     if args.quick:
@@ -403,10 +431,13 @@ def main():
             raise SystemExit(f"{BIN / binary} is missing: build the project first")
     print(f"machine: {machine_description()}")
     print(f"work directory: {workdir}")
+    new_database = start_postgres() if args.database == "postgres" else lambda: None
+    print(f"Dream Forge's database: {args.database}; the baseline's: sqlite")
     started = time.perf_counter()
     rows = []
 
-    services = [start_dreamforge(workdir / "df-create", with_worker=False),
+    services = [start_dreamforge(workdir / "df-create", with_worker=False,
+                                 database_url=new_database()),
                 start_baseline(workdir / "baseline-create")]
     try:
         progress(f"create cases: {args.jobs} jobs x {args.rounds} round(s)")
@@ -426,7 +457,7 @@ def main():
 
     data_dir = workdir / "df-run"
     checkpoints = data_dir / "models" / "checkpoints"
-    services = [start_dreamforge(data_dir, with_worker=True),
+    services = [start_dreamforge(data_dir, with_worker=True, database_url=new_database()),
                 start_baseline(workdir / "baseline-run", models_dir=checkpoints)]
     try:
         progress(f"POST to start: {args.start_samples} jobs per service")
