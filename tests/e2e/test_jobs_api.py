@@ -246,7 +246,7 @@ def test_logs_progress_readiness_metrics_and_openapi(start_service):
 
     ready = service.get("/readyz")
     assert ready.status_code == 200
-    assert {name for name, check in ready.json()["checks"].items() if check["ok"]} == {"database", "storage", "runner"}
+    assert {name for name, check in ready.json()["checks"].items() if check["ok"]} == {"database", "queue", "storage", "runner"}
 
     metrics = service.get("/metrics")
     assert metrics.headers["Content-Type"].startswith("text/plain")
