@@ -1,0 +1,185 @@
+"""Chaos on a scaled-out service (an API process and worker processes on PostgreSQL and Redis
+Streams): workers killed mid-job, the API killed mid-burst, Redis and PostgreSQL restarted under
+load, a poison job. Every job the service acknowledged finishes exactly once, with its artifacts
+stored once."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from backends import PostgresServer, RedisServer
+from service_support import FIXTURES, generate_body, install_tiny_model
+
+ROUNDS = 3  # each chaos scenario is repeated: one lucky pass proves little
+
+
+class Cluster:
+    """PostgreSQL, Redis, and dreamforge api/worker processes sharing one data directory."""
+
+    def __init__(self, start_service, data_dir):
+        self.start_service = start_service
+        self.data_dir = data_dir
+        self.postgres = PostgresServer().start()
+        self.redis = RedisServer().start()
+        self.env = {"DREAMFORGE_DATABASE_URL": self.postgres.create_database(),
+                    "DREAMFORGE_QUEUE_URL": self.redis.url(reconcile_ms=1000)}
+        install_tiny_model(data_dir)
+
+    def api(self):
+        return self.start_service(data_dir=self.data_dir, command="api", env=self.env)
+
+    def worker(self, *flags, env=None):
+        return self.start_service("--lease", "2", "--retry-base", "0.2", *flags,
+                                  data_dir=self.data_dir, command="worker",
+                                  env={**self.env, **(env or {})})
+
+    def stop(self):
+        self.redis.stop()
+        self.postgres.stop()
+
+
+@pytest.fixture
+def cluster(start_service, tmp_path):
+    cluster = Cluster(start_service, tmp_path / "data")
+    yield cluster
+    cluster.stop()
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def running_worker_pid(api, job_id):
+    """The pid of the worker process that runs the job (worker ids are host:pid:index)."""
+    job = api.get(f"/v1/jobs/{job_id}").json()
+    if job["status"] != "running" or not job["steps"]:
+        return None
+    return int(job["steps"][-1]["worker_id"].split(":")[1])
+
+
+def assert_finished_once(api, job_id, items):
+    done = api.wait_for_job(job_id, timeout=180)
+    assert done["status"] == "succeeded", done
+    finished = [e for e in api.events(job_id) if e[1] == "job_finished"]
+    assert len(finished) == 1, finished
+    artifacts = api.get(f"/v1/jobs/{job_id}/artifacts").json()["artifacts"]
+    assert sorted(a["item_index"] for a in artifacts) == list(range(items)), artifacts
+    return done
+
+
+def test_kill_9_a_worker_mid_job_the_other_worker_completes_it_once(cluster):
+    api = cluster.api()
+    workers = [cluster.worker(), cluster.worker()]
+    for round_number in range(ROUNDS):
+        job = api.create_job(generate_body(count=2, steps=12, seed=round_number))
+        wait_until(lambda: running_worker_pid(api, job["id"]) is not None, 60, "the job runs")
+        victim_pid = running_worker_pid(api, job["id"])
+        victim = next(w for w in workers if w.process.pid == victim_pid)
+        victim.process.kill()
+        victim.process.wait()
+
+        done = assert_finished_once(api, job["id"], items=2)
+        assert done["attempts"] == 2, done
+        survivors = {int(step["worker_id"].split(":")[1]) for step in done["steps"][1:]}
+        assert victim_pid not in survivors
+        workers = [w for w in workers if w is not victim] + [cluster.worker()]
+
+
+def test_a_job_saved_while_redis_is_down_is_dispatched_when_it_returns(cluster):
+    api = cluster.api()
+    cluster.worker()
+    for round_number in range(ROUNDS):
+        cluster.redis.kill()
+        # The database write succeeds and the enqueue cannot: the crash window, held open.
+        job = api.create_job(generate_body(seed=round_number))
+        assert job["status"] == "queued"
+        ready = api.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["details"]["checks"]["queue"]["ok"] is False
+        cluster.redis.start()  # empty: the job is only in the database
+        assert_finished_once(api, job["id"], items=1)
+        assert api.get("/readyz").status_code == 200
+
+
+def test_kill_9_the_api_mid_burst_every_saved_job_still_runs(cluster):
+    cluster.worker()
+    acknowledged = []
+    for round_number in range(ROUNDS):
+        api = cluster.api()
+        stop = threading.Event()
+
+        def post_jobs(client):
+            session = requests.Session()
+            while not stop.is_set():
+                try:
+                    response = session.post(api.url("/v1/jobs"), json=generate_body(steps=1, seed=client),
+                                            timeout=10)
+                except requests.RequestException:
+                    return  # the API is gone
+                if response.status_code == 201:
+                    acknowledged.append(response.json()["id"])
+
+        clients = [threading.Thread(target=post_jobs, args=(n,)) for n in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(0.5 + 0.3 * round_number)
+        api.process.send_signal(signal.SIGKILL)
+        api.process.wait()
+        stop.set()
+        for client in clients:
+            client.join()
+
+    api = cluster.api()
+    saved = []
+    cursor = ""
+    while True:
+        page = api.get(f"/v1/jobs?limit=100&cursor={cursor}").json()
+        saved += [job["id"] for job in page["jobs"]]
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    assert acknowledged and set(acknowledged) <= set(saved)
+    for job_id in saved:
+        assert_finished_once(api, job_id, items=1)
+
+
+def test_redis_then_postgres_restart_mid_load_loses_no_job(cluster):
+    api = cluster.api()
+    cluster.worker()
+    cluster.worker()
+    for round_number in range(ROUNDS):
+        jobs = [api.create_job(generate_body(steps=4, seed=100 * round_number + i))["id"]
+                for i in range(6)]
+        wait_until(lambda: running_worker_pid(api, jobs[0]) is not None, 60, "the first job runs")
+        cluster.redis.restart(down_seconds=1)
+        time.sleep(0.5)
+        cluster.postgres.restart(down_seconds=1)
+        wait_until(lambda: api.get("/readyz").status_code == 200, 60, "the API is ready again")
+        for job_id in jobs:
+            assert_finished_once(api, job_id, items=1)
+
+
+def test_a_poison_job_lands_in_the_dead_letter_state_with_its_history(cluster):
+    api = cluster.api()
+    pid_dir = cluster.data_dir.parent / "runner-pids"
+    pid_dir.mkdir()
+    cluster.worker("--runner", FIXTURES / "misbehaving_runner.py",
+                   env={"MISBEHAVE": "abort", "RUNNER_PID_DIR": str(pid_dir)})
+    prefix = cluster.env["DREAMFORGE_QUEUE_URL"].split("prefix=")[1].split("&")[0]
+    for round_number in range(ROUNDS):
+        job = api.create_job(generate_body(seed=round_number))
+        done = api.wait_for_job(job["id"], timeout=120)
+        assert done["status"] == "failed" and done["error"]["code"] == "runner_crashed"
+        assert done["attempts"] == 3 and len(done["steps"]) == 3
+        events = [e[1] for e in api.events(job["id"])]
+        assert events.count("job_started") == 3 and events.count("retry_scheduled") == 2
+        failed = api.get("/v1/jobs?status=failed").json()["jobs"]
+        assert job["id"] in [j["id"] for j in failed]
+        dead = cluster.redis.command("XRANGE", f"{prefix}:dead", "-", "+")
+        assert dead.count(job["id"]) == 1, dead
