@@ -15,6 +15,7 @@
 #include "cli/job_watch.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "download/http_client.h"
 
 namespace df::cli {
 namespace {
@@ -91,19 +92,29 @@ std::string unused_path(const std::string& out_dir, const std::string& name) {
   return path.string();
 }
 
+// The bytes behind an artifact's URL: a path on the service (local storage), or a presigned URL
+// of the object store (S3), fetched as it is.
+std::vector<uint8_t> fetch_image(JobService& service, const std::string& url) {
+  if (url.starts_with('/')) return service.download(url);
+  if (!url.starts_with("http://") && !url.starts_with("https://")) {
+    throw Error(ErrorCode::kProtocol, "the service listed an image without a usable URL");
+  }
+  const download::HttpClient storage("", [](long status, const std::string& subject) {
+    return Error(status == 403 ? ErrorCode::kForbidden : ErrorCode::kUnavailable,
+                 "the storage refused the " + subject + " (HTTP " + std::to_string(status) + ")");
+  });
+  const std::string body = storage.get(url, "image");
+  return std::vector<uint8_t>(body.begin(), body.end());
+}
+
 // Saves every image of the job in `out_dir` under its storage file name; prints the paths.
 void download_images(JobService& service, const std::string& job_id, const std::string& out_dir) {
   const json listing = service.get(job_target(job_id, "/artifacts"));
   for (const auto& artifact : listing.at("artifacts")) {
-    const std::string url = artifact.value("url", "");
-    if (!url.starts_with('/')) {
-      throw Error(ErrorCode::kUnsupported,
-                  "image URL '" + url + "' is not on the service itself; fetch it directly");
-    }
     const std::string name = fs::path(artifact.value("key", "")).filename().string();
     fs::create_directories(out_dir);
     const std::string path = unused_path(out_dir, name);
-    write_file_atomically(path, service.download(url));
+    write_file_atomically(path, fetch_image(service, artifact.value("url", "")));
     std::cout << fs::absolute(path).lexically_normal().string() << "  (seed "
               << artifact.value("seed", uint64_t{0}) << ", " << artifact.value("width", 0) << "x"
               << artifact.value("height", 0) << ")" << std::endl;

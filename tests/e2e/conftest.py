@@ -4,6 +4,7 @@ DREAMFORGE_E2E_DATABASE=postgres, Redis Streams with DREAMFORGE_E2E_QUEUE=redis,
 with DREAMFORGE_E2E_STORAGE=s3."""
 import itertools
 import os
+import pathlib
 
 import pytest
 
@@ -100,6 +101,21 @@ def backend_env(postgres_server, redis_server, s3_session_server):
         return envs[key]
 
     return env_for
+
+
+@pytest.fixture
+def stored_keys(backend_env, s3_session_server):
+    """stored_keys(data_dir, prefix): the keys of the artifacts stored under `prefix` by the
+    service of `data_dir`, in its data dir or in its bucket."""
+
+    def keys_for(data_dir, prefix):
+        storage = backend_env(data_dir).get("DREAMFORGE_STORAGE_URL", "")
+        if storage.startswith("s3://"):
+            return s3_session_server.list_keys(storage[len("s3://"):].split("?")[0], prefix)
+        root = pathlib.Path(data_dir) / "artifacts"
+        return [str(path.relative_to(root)) for path in (root / prefix).rglob("*") if path.is_file()]
+
+    return keys_for
 
 
 _bucket_numbers = itertools.count(1)  # each data dir gets a bucket of its own

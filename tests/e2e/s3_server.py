@@ -8,6 +8,8 @@ import pathlib
 import socket
 import subprocess
 import time
+from urllib.parse import quote
+from xml.etree import ElementTree
 
 import pytest
 import requests
@@ -74,26 +76,39 @@ class S3Server:
         if self.process:
             self.log.close()
 
-    def create_bucket(self, bucket):
-        """PUT /bucket, signed with SigV4 (written here from the specification, independently of
-        the service's signer)."""
+    def _signed(self, method, path, query=None):
+        """A request signed with SigV4 (written here from the specification, independently of the
+        service's signer); `query` is a dict of parameters."""
         now = datetime.datetime.now(datetime.timezone.utc)
         date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
         host = f"127.0.0.1:{self.port}"
         payload = hashlib.sha256(b"").hexdigest()
         signed = "host;x-amz-content-sha256;x-amz-date"
-        canonical = (f"PUT\n/{bucket}\n\nhost:{host}\nx-amz-content-sha256:{payload}\n"
-                     f"x-amz-date:{date}\n\n{signed}\n{payload}")
+        canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                                   for k, v in sorted((query or {}).items()))
+        canonical = (f"{method}\n{path}\n{canonical_query}\nhost:{host}\n"
+                     f"x-amz-content-sha256:{payload}\nx-amz-date:{date}\n\n{signed}\n{payload}")
         scope = f"{day}/us-east-1/s3/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
         key = _hmac(_hmac(_hmac(_hmac(f"AWS4{self.secret_key}".encode(), day), "us-east-1"), "s3"),
                     "aws4_request")
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        response = requests.put(f"{self.endpoint}/{bucket}", timeout=30, headers={
+        url = f"{self.endpoint}{path}" + (f"?{canonical_query}" if canonical_query else "")
+        return requests.request(method, url, timeout=30, headers={
             "x-amz-date": date, "x-amz-content-sha256": payload,
             "Authorization": f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, "
                              f"SignedHeaders={signed}, Signature={signature}"})
+
+    def create_bucket(self, bucket):
+        response = self._signed("PUT", f"/{bucket}")
         assert response.status_code == 200, response.text
+
+    def list_keys(self, bucket, prefix):
+        """The keys of the objects in `bucket` under `prefix` (up to 1000)."""
+        response = self._signed("GET", f"/{bucket}", {"list-type": "2", "prefix": prefix})
+        assert response.status_code == 200, response.text
+        return [element.text for element in ElementTree.fromstring(response.content).iter()
+                if element.tag.endswith("}Key")]
 
     def storage_env(self, bucket):
         """The environment that points a dreamforge service at `bucket` on this server."""

@@ -61,7 +61,9 @@ class Service:
         return self
 
     def url(self, path):
-        return self.base_url + path
+        """The URL of a path on the service; an absolute URL (an object store's presigned one)
+        stays as it is."""
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
 
     def get(self, path, **kwargs):
         return self.http.get(self.url(path), timeout=30, **kwargs)

@@ -49,14 +49,18 @@ def test_signed_urls_refuse_tampering_and_expire(start_service):
     job = service.create_job(generate_body())
     service.wait_for_job(job["id"])
     url = service.get(f"/v1/jobs/{job['id']}/artifacts").json()["artifacts"][0]["url"]
+    on_service = url.startswith("/")  # else the object store's presigned URL
     tampered = url[:-4] + ("0000" if not url.endswith("0000") else "1111")
     response = service.get(tampered)
-    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    assert response.status_code == 403
+    if on_service:
+        assert response.json()["code"] == "forbidden"
     assert service.get(url.split("?")[0]).status_code == 403
-    assert service.get(url.replace("/jobs/", "/jobs/../")).status_code in (403, 404, 422)
+    if on_service:
+        assert service.get(url.replace("/jobs/", "/jobs/../")).status_code in (403, 404, 422)
     time.sleep(2.2)
     expired = service.get(url)
-    assert expired.status_code == 403 and "expired" in expired.json()["message"]
+    assert expired.status_code == 403 and "expired" in expired.text
 
 
 def test_event_stream_is_ordered_and_resumes_without_gaps_or_duplicates(start_service):
