@@ -33,6 +33,18 @@ std::string field_value(const redisReply& fields, std::string_view name) {
   return "";
 }
 
+// The integer of `name` in a reply of alternating names and values (0 when absent).
+long long field_integer(const redisReply& fields, std::string_view name) {
+  if (fields.type != REDIS_REPLY_ARRAY) return 0;
+  for (size_t i = 0; i + 1 < fields.elements; i += 2) {
+    const redisReply& value = *fields.element[i + 1];
+    if (reply_text(*fields.element[i]) == name && value.type == REDIS_REPLY_INTEGER) {
+      return value.integer;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 RedisQueue::RedisQueue(RedisQueueSettings settings, store::Store& store)
@@ -109,8 +121,24 @@ void RedisQueue::enqueue(const Job& job) {
   ensure(*connection, job.id, job.priority, job.run_after_ms);
 }
 
+void RedisQueue::forget_idle_consumers(RedisConnection& connection) {
+  for (const auto& stream : streams_) {
+    const RedisReply consumers = connection.command({"XINFO", "CONSUMERS", stream, kGroup});
+    if (consumers->type != REDIS_REPLY_ARRAY) continue;  // no such stream or group (yet)
+    for (size_t i = 0; i < consumers->elements; ++i) {
+      const redisReply& consumer = *consumers->element[i];
+      if (field_integer(consumer, "pending") == 0 &&
+          field_integer(consumer, "idle") >= settings_.forget_consumers_idle_ms) {
+        connection.call({"XGROUP", "DELCONSUMER", stream, kGroup, field_value(consumer, "name")},
+                        "removing a stopped worker from the group");
+      }
+    }
+  }
+}
+
 int RedisQueue::reconcile() {
   auto connection = pool_.borrow();
+  forget_idle_consumers(*connection);
   int added = 0;
   std::string after_id;
   while (true) {

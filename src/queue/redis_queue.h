@@ -63,6 +63,8 @@ class RedisQueue final : public Queue {
   void promote_due(RedisConnection& connection);
   void reconcile_when_due();
   void create_groups(RedisConnection& connection);
+  // Removes the group's consumers that hold nothing and were idle for forget_consumers_idle_ms.
+  void forget_idle_consumers(RedisConnection& connection);
   // Runs a consumer-group command, creating the groups first when Redis lost them (NOGROUP).
   RedisReply group_command(RedisConnection& connection, const std::vector<std::string>& args,
                            std::string_view what);

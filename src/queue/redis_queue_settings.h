@@ -12,6 +12,9 @@ struct RedisQueueSettings {
   int db = 0;
   std::string prefix = "dreamforge";  // every key is "<prefix>:..."
   int64_t reconcile_ms = 10000;       // how often claims dispatch again what Redis lost
+  // Reconciliation also removes consumers (worker ids; a restarted worker has a new one) that
+  // hold no message and have been idle this long.
+  int64_t forget_consumers_idle_ms = 60 * 60 * 1000;
   std::string password;
   std::string username;  // "" for Redis's default user
 };

@@ -299,6 +299,35 @@ TEST_F(RedisQueueTest, SettleLeavesNothingBehind) {
   EXPECT_EQ(integer({"HLEN", queue_->key("dispatch")}), 0);
 }
 
+TEST_F(RedisQueueTest, ReconcileRemovesStoppedWorkersThatHoldNothing) {
+  RedisQueueSettings settings;
+  settings.port = server_->port();
+  settings.prefix = "test";
+  settings.reconcile_ms = kAnHour;
+  settings.forget_consumers_idle_ms = 0;  // any consumer without messages counts as stopped
+  RedisQueue queue(settings, *store_);
+  queue.enqueue(create_job());
+  queue.enqueue(create_job());
+  const std::optional<Delivery> done = queue.claim("worker-done", kLongLease, 0);
+  const std::optional<Delivery> busy = queue.claim("worker-busy", kLongLease, 0);
+  ASSERT_TRUE(done && busy);
+  queue.settle(*done, {});
+
+  queue.reconcile();
+  const RedisReply consumers = redis({"XINFO", "CONSUMERS", queue.stream_for(0), "workers"});
+  std::vector<std::string> names;
+  for (size_t i = 0; i < consumers->elements; ++i) {
+    const redisReply& consumer = *consumers->element[i];
+    for (size_t field = 0; field + 1 < consumer.elements; field += 2) {
+      if (reply_text(*consumer.element[field]) == "name") {
+        names.push_back(reply_text(*consumer.element[field + 1]));
+      }
+    }
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"worker-busy"}) << "the one holding a job stays";
+  queue.settle(*busy, {});
+}
+
 TEST_F(RedisQueueTest, DeadLetterLandsOnTheDeadStreamWithItsError) {
   enqueue_new_job();
   const std::optional<Delivery> delivery = queue_->claim("worker-1", kLongLease, 0);
