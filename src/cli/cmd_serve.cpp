@@ -218,6 +218,7 @@ class Service {
           if (job_id.empty()) {
             hub_.notify_watched();  // (re)connected: news may have been missed meanwhile
           } else {
+            metrics_.increment(telemetry::kDatabaseNews);
             hub_.notify(job_id);
           }
         });

@@ -24,6 +24,8 @@ void declare_service_metrics(Metrics& metrics) {
                         "Runner memory of the last step in bytes (phase before, after, peak)");
   metrics.declare_counter(kHttpRequests, "HTTP requests by method, route and status");
   metrics.declare_histogram(kHttpDuration, "HTTP request latency by route", http_seconds);
+  metrics.declare_counter(kDatabaseNews,
+                          "Jobs with new events the database announced (PostgreSQL LISTEN/NOTIFY)");
 }
 
 }  // namespace df::telemetry

@@ -18,6 +18,7 @@ inline constexpr const char* kItemDuration = "dreamforge_batch_item_duration_sec
 inline constexpr const char* kRunnerMemory = "dreamforge_runner_memory_bytes";  // {phase}
 inline constexpr const char* kHttpRequests = "dreamforge_http_requests_total";  // {method,route,status}
 inline constexpr const char* kHttpDuration = "dreamforge_http_request_duration_seconds";  // {route}
+inline constexpr const char* kDatabaseNews = "dreamforge_database_news_total";  // LISTEN/NOTIFY
 
 // Declares every metric above.
 void declare_service_metrics(Metrics& metrics);

@@ -3,6 +3,7 @@ import base64
 import concurrent.futures
 import hashlib
 import io
+import re
 import time
 
 import requests
@@ -283,3 +284,7 @@ def test_api_and_worker_as_separate_processes(start_service, tmp_path):
     assert len(api.get(f"/v1/jobs/{job['id']}/artifacts").json()["artifacts"]) == 2
     assert "runner" not in api.get("/readyz").json()["checks"]
     assert worker.process.poll() is None
+    if "DREAMFORGE_DATABASE_URL" in api.env:
+        # On PostgreSQL the worker's events reach the API as the database's news (LISTEN/NOTIFY).
+        news = re.search(r"^dreamforge_database_news_total (\d+)", api.get("/metrics").text, re.M)
+        assert news and int(news.group(1)) > 0
