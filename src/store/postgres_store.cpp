@@ -174,37 +174,39 @@ PostgresStore::PostgresStore(const std::string& url, size_t max_connections)
 }
 
 CreateJobResult PostgresStore::create_job(const Job& job) {
+  const Event queued = job_queued_event(job);
   auto db = pool_.borrow();
-  PgTransaction transaction(*db);
-  // Waits for a concurrent insert of the same key or id and then does nothing if it committed:
-  // exactly one job per key, the others read it back below.
+  // One statement, so one round trip and one transaction, inserts the job and its job_queued
+  // event. It waits for a concurrent insert of the same key or id and then inserts nothing if that
+  // one committed: exactly one job per key, the others read it back below.
   const auto inserted = db->query(
-      std::string("INSERT INTO jobs (id, type, status, spec, model_id, idempotency_key, "
-                  "request_hash, priority, max_attempts, items, created_ms, updated_ms, "
-                  "schema_version) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $10, "
-                  "$11) ON CONFLICT DO NOTHING RETURNING ") +
-          kJobColumns,
+      std::string("WITH created AS (INSERT INTO jobs (id, type, status, spec, model_id, "
+                  "idempotency_key, request_hash, priority, max_attempts, items, created_ms, "
+                  "updated_ms, schema_version) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, "
+                  "$9, $10, $10, $11) ON CONFLICT DO NOTHING RETURNING ") +
+          kJobColumns +
+          "), queued AS (INSERT INTO events (job_id, type, message, plain, data, created_ms) "
+          "SELECT id, $12::text, $13::text, $14::text, $15::text, $16::bigint FROM created) "
+          "SELECT " + kJobColumns + " FROM created",
       job.id, job.type, job.spec.dump(), spec_model_id(job.spec),
       job.idempotency_key.empty() ? PgParam() : pg_param(job.idempotency_key), job.request_hash,
-      job.priority, job.max_attempts, items_text(job.items), job.created_ms, job.schema_version);
-  if (inserted.rows() == 0) {
-    if (!job.idempotency_key.empty()) {
-      if (auto earlier = find_job(*db, "idempotency_key = $1", job.idempotency_key)) {
-        if (earlier->request_hash != job.request_hash) {
-          throw Error(ErrorCode::kConflict,
-                      "Idempotency-Key '" + job.idempotency_key +
-                          "' was already used with a different request body",
-                      {{"job_id", earlier->id}});
-        }
-        return {*earlier, false};
+      job.priority, job.max_attempts, items_text(job.items), job.created_ms, job.schema_version,
+      queued.type, queued.message, queued.plain, queued.data.dump(),
+      queued.created_ms ? queued.created_ms : now_ms());
+  if (inserted.rows() == 1) return {read_job(inserted, 0), true};
+  if (!job.idempotency_key.empty()) {
+    if (auto earlier = find_job(*db, "idempotency_key = $1", job.idempotency_key)) {
+      if (earlier->request_hash != job.request_hash) {
+        throw Error(ErrorCode::kConflict,
+                    "Idempotency-Key '" + job.idempotency_key +
+                        "' was already used with a different request body",
+                    {{"job_id", earlier->id}});
       }
+      return {*earlier, false};
     }
-    throw Error(ErrorCode::kConflict, "a job with id '" + job.id + "' already exists",
-                {{"job_id", job.id}});
   }
-  insert_event(*db, job_queued_event(job));
-  transaction.commit();
-  return {read_job(inserted, 0), true};
+  throw Error(ErrorCode::kConflict, "a job with id '" + job.id + "' already exists",
+              {{"job_id", job.id}});
 }
 
 std::optional<Job> PostgresStore::get_job(const std::string& id) {
