@@ -173,8 +173,10 @@ def test_the_frontends_jobs_api_lists_queue_and_history(start_service):
     done = queue_prompt(service, comfy_graph(seed=3), "fe")["prompt_id"]
     service.wait_for_job(done)
     failed = queue_prompt(service, comfy_graph(seed=4, steps=200), "fe")["prompt_id"]
-    service.post("/interrupt", {"prompt_id": failed})  # queued or already running: it ends canceled
+    # Deleting cancels it while queued; interrupting after that cancels it once running (in the
+    # other order a worker could claim it between the two calls and neither would apply).
     service.post("/queue", {"delete": [failed]})
+    service.post("/interrupt", {"prompt_id": failed})
     service.wait_for_job(failed)
 
     history = service.get("/api/jobs?status=completed,failed,cancelled&limit=10&offset=0").json()
