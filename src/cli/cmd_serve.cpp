@@ -83,7 +83,10 @@ class Service {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // threads started below inherit the mask
 
-    if (with_workers_) start_workers();
+    if (with_workers_) {
+      start_workers();
+      listen_for_queued_jobs();
+    }
     std::unique_ptr<http::Server> server;
     http::Router router;
     std::unique_ptr<api::ApiService> api;
@@ -214,7 +217,7 @@ class Service {
   void listen_for_database_news() {
     if (options_.database_url.rfind("postgres", 0) != 0) return;
     news_listener_ = std::make_unique<store::PostgresEventListener>(
-        options_.database_url, [this](const std::string& job_id) {
+        options_.database_url, store::DatabaseNews::kEvents, [this](const std::string& job_id) {
           if (job_id.empty()) {
             hub_.notify_watched();  // (re)connected: news may have been missed meanwhile
           } else {
@@ -222,6 +225,15 @@ class Service {
             hub_.notify(job_id);
           }
         });
+  }
+
+  // Workers claiming from the database queue hear of jobs created by API processes elsewhere at
+  // once, instead of at their next look at the table (PostgreSQL LISTEN/NOTIFY).
+  void listen_for_queued_jobs() {
+    if (options_.database_url.rfind("postgres", 0) != 0 || queue_->kind() != "db") return;
+    queued_listener_ = std::make_unique<store::PostgresEventListener>(
+        options_.database_url, store::DatabaseNews::kQueuedJobs,
+        [this](const std::string&) { queue_->wake(); });
   }
 
   ServiceOptions options_;
@@ -233,6 +245,7 @@ class Service {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<store::PostgresEventListener> news_listener_;
+  std::unique_ptr<store::PostgresEventListener> queued_listener_;
   std::unique_ptr<blob::BlobStore> blobs_;
   std::unique_ptr<registry::ModelRegistry> models_;
   registry::RoutingTable routing_;  // function and quality tiers, presets

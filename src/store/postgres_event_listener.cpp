@@ -18,8 +18,11 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// The channel the trigger of migration 002_event_notify.sql notifies, with the job id as payload.
-constexpr char kListenStatement[] = "LISTEN dreamforge_events";
+// The channels the events table's trigger notifies (migrations 002 and 003), with the job id as
+// payload.
+const char* listen_statement(DatabaseNews news) {
+  return news == DatabaseNews::kEvents ? "LISTEN dreamforge_events" : "LISTEN dreamforge_queued";
+}
 // How long one wait on the socket lasts before the listener checks whether it should stop.
 constexpr milliseconds kPollInterval(100);
 // The longest a connection attempt, or the LISTEN after it, may take.
@@ -96,8 +99,8 @@ Connection connect(const std::string& url, const std::stop_token& stop) {
   return connection;
 }
 
-void send_listen(PGconn* connection, const std::stop_token& stop) {
-  if (PQsendQuery(connection, kListenStatement) == 0) {
+void send_listen(PGconn* connection, DatabaseNews news, const std::stop_token& stop) {
+  if (PQsendQuery(connection, listen_statement(news)) == 0) {
     throw Error(ErrorCode::kUnavailable, "database: cannot LISTEN: " + message_of(connection));
   }
   const auto deadline = Clock::now() + kSetupTimeout;
@@ -130,9 +133,10 @@ std::vector<std::string> take_job_ids(PGconn* connection) {
 
 }  // namespace
 
-PostgresEventListener::PostgresEventListener(std::string database_url,
+PostgresEventListener::PostgresEventListener(std::string database_url, DatabaseNews news,
                                              std::function<void(const std::string&)> on_news)
     : database_url_(std::move(database_url)),
+      news_(news),
       on_news_(std::move(on_news)),
       thread_([this](std::stop_token stop) { run(stop); }) {}
 
@@ -157,7 +161,7 @@ void PostgresEventListener::run(std::stop_token stop) {
 
 void PostgresEventListener::listen_once(std::stop_token stop) {
   const Connection connection = connect(database_url_, stop);
-  send_listen(connection.get(), stop);
+  send_listen(connection.get(), news_, stop);
   listening_ = true;
   on_news_("");
   while (!stop.stop_requested()) {

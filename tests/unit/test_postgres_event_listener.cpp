@@ -109,8 +109,8 @@ class PostgresEventListenerTest : public ::testing::Test {
     store_ = open_store(url_);  // applies the migrations, the events trigger among them
   }
 
-  std::unique_ptr<PostgresEventListener> listen() {
-    return std::make_unique<PostgresEventListener>(url_, news_.receiver());
+  std::unique_ptr<PostgresEventListener> listen(DatabaseNews news = DatabaseNews::kEvents) {
+    return std::make_unique<PostgresEventListener>(url_, news, news_.receiver());
   }
 
   std::string url_;
@@ -140,6 +140,19 @@ TEST_F(PostgresEventListenerTest, EveryJobWithNewEventsIsTold) {
   EXPECT_TRUE(news_.wait_for("job-a"));
   EXPECT_TRUE(news_.wait_for("job-b"));
   EXPECT_TRUE(listener->listening());
+}
+
+TEST_F(PostgresEventListenerTest, QueuedJobsNewsTellsOfNewJobsOnly) {
+  const auto listener = listen(DatabaseNews::kQueuedJobs);
+  ASSERT_TRUE(eventually([&] { return listener->listening(); }));
+  const auto api_side = open_store(url_);
+  api_side->create_job(make_job("job-q"));
+  EXPECT_TRUE(news_.wait_for("job-q"));
+  api_side->append_event(progress_event("job-q"));
+  api_side->create_job(make_job("job-r"));
+  EXPECT_TRUE(news_.wait_for("job-r"));
+  // News arrives in commit order: the progress event's would have come before job-r's.
+  EXPECT_EQ(news_.count("job-q"), 1u) << "progress is not news of a queued job";
 }
 
 TEST_F(PostgresEventListenerTest, StopsPromptlyWhileIdle) {
@@ -178,8 +191,8 @@ TEST_F(PostgresEventListenerTest, StartsListeningOnceTheServerIsUp) {
 }
 
 TEST_F(PostgresEventListenerTest, UnreachableServerNeitherThrowsNorHoldsUpTheStop) {
-  auto listener = std::make_unique<PostgresEventListener>("postgres://postgres@127.0.0.1:1/none",
-                                                          news_.receiver());
+  auto listener = std::make_unique<PostgresEventListener>(
+      "postgres://postgres@127.0.0.1:1/none", DatabaseNews::kEvents, news_.receiver());
   std::this_thread::sleep_for(300ms);  // let it fail and retry at least once
   EXPECT_FALSE(listener->listening());
   EXPECT_EQ(news_.count(""), 0u);
