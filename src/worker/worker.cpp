@@ -25,15 +25,30 @@ void Worker::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     try {
       run_once(context_.settings.poll_ms);
+      report_resume();
     } catch (const std::exception& e) {
       // Claiming pauses while a backend is down; a job keeps its lease until it expires and is
       // then claimed again: nothing is lost.
-      telemetry::service_log().error("worker " + context_.settings.worker_id + ": " + e.what());
+      report_pause(e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(context_.settings.poll_ms));
     }
     if (free_requested_.exchange(false)) context_.runner.free_memory();
   }
   context_.runner.stop();
+}
+
+void Worker::report_pause(const std::string& error) {
+  if (error == paused_by_) return;
+  paused_by_ = error;
+  telemetry::service_log().error("worker " + context_.settings.worker_id +
+                                 ": claiming paused, retrying every " +
+                                 std::to_string(context_.settings.poll_ms) + " ms: " + error);
+}
+
+void Worker::report_resume() {
+  if (paused_by_.empty()) return;
+  paused_by_.clear();
+  telemetry::service_log().info("worker " + context_.settings.worker_id + ": claiming again");
 }
 
 void Worker::request_free() {

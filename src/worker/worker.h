@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <stop_token>
+#include <string>
 
 #include "worker/worker_context.h"
 
@@ -11,8 +12,9 @@ namespace df::worker {
 class Worker {
  public:
   explicit Worker(WorkerContext context);
-  // Claims and runs jobs until `stop` is requested, then shuts the runner down. Errors of the
-  // backends are reported on stderr and retried after the poll interval; they never end the loop.
+  // Claims and runs jobs until `stop` is requested, then shuts the runner down. While a backend
+  // fails, claiming pauses: it is retried every poll interval, the error is logged when it first
+  // appears (or changes) and the recovery once claims work again; errors never end the loop.
   void run(std::stop_token stop);
   // Waits up to `wait_ms` for a job, then runs it; false when none came.
   bool run_once(int64_t wait_ms = 0);
@@ -20,8 +22,14 @@ class Worker {
   void request_free();
 
  private:
+  // Logs a failing claim unless it is the error already reported.
+  void report_pause(const std::string& error);
+  // Logs that claims work again after a reported error.
+  void report_resume();
+
   WorkerContext context_;
   std::atomic<bool> free_requested_{false};
+  std::string paused_by_;  // the error claims last failed with ("" while they work)
 };
 
 }  // namespace df::worker
