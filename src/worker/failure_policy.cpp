@@ -9,6 +9,8 @@ bool is_transient(const std::string& code) {
   return code == "runner_crashed" || code == "io_error" || code == "unavailable";
 }
 
+bool is_backend_outage(const std::string& code) { return code == "unavailable"; }
+
 int64_t retry_delay_ms(int attempt, int64_t base_ms, int64_t max_ms) {
   int64_t delay = base_ms;
   for (int i = 1; i < attempt && delay < max_ms; ++i) delay *= 2;

@@ -228,7 +228,17 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
     }
     sample_memory(runner.pid());
     if (event) {
-      handle(*event);
+      try {
+        handle(*event);
+      } catch (const Error& e) {
+        // The database or the storage could not take the run's results: the run stops, and the
+        // error is theirs, not the runner's.
+        const std::string ended = context_.runner.kill();
+        return {"failed", error_json(std::string(e.code_name()),
+                                     std::string("could not record the run's results: ") +
+                                         e.what() + " (the runner was stopped: it " + ended + ")",
+                                     e.details())};
+      }
       if (event->value("type", "") == "run_finished") {
         const std::string status = event->value("status", "failed");
         if (status == "succeeded") return {"succeeded", nullptr};
@@ -478,8 +488,10 @@ void JobRun::conclude(Outcome outcome) {
   }
   const std::string code = outcome.error.value("code", "internal");
   const bool handed_back = outcome.status == "handed_back";
+  backend_outage_ = !handed_back && is_backend_outage(code);
   if (!handed_back) context_.metrics.increment(metric::kErrors, {{"code", code}});
-  if (handed_back || (is_transient(code) && job_.attempts < job_.max_attempts)) {
+  if (handed_back || backend_outage_ ||
+      (is_transient(code) && job_.attempts < job_.max_attempts)) {
     const int64_t delay = handed_back ? 0
                                       : retry_delay_ms(job_.attempts, context_.settings.retry_base_ms,
                                                        context_.settings.retry_max_ms);
@@ -492,7 +504,9 @@ void JobRun::conclude(Outcome outcome) {
     retry.data = {{"attempt", job_.attempts}, {"retry_in_ms", delay}, {"error", outcome.error}};
     emit(retry);
     const int64_t run_after_ms = now_ms() + delay;
-    if (!lost_ && context_.store.requeue_job(lease_, run_after_ms, outcome.error, !handed_back)) {
+    // A shutdown or an outage is no fault of the job: it does not use up one of its attempts.
+    const bool attempt_counts = !handed_back && !backend_outage_;
+    if (!lost_ && context_.store.requeue_job(lease_, run_after_ms, outcome.error, attempt_counts)) {
       settle({queue::Settlement::kRetry, run_after_ms, nullptr});
     }
     if (context_.on_event) context_.on_event(job_.id);

@@ -22,6 +22,9 @@ class JobRun {
   // Drives the job to an outcome: succeeded, failed, canceled, requeued for a retry, or abandoned
   // when another worker took the lease over (then nothing more is written).
   void execute();
+  // Whether the run ended because the database or the storage was unavailable (the job went back
+  // to the queue without using up an attempt).
+  bool ended_by_backend_outage() const { return backend_outage_; }
 
  private:
   struct Outcome {
@@ -57,6 +60,7 @@ class JobRun {
   nlohmann::json runner_error_;
   std::string finished_status_;
   bool lost_ = false;
+  bool backend_outage_ = false;
   std::chrono::steady_clock::time_point last_heartbeat_;
   std::chrono::steady_clock::time_point last_cancel_check_;
 };

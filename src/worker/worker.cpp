@@ -16,8 +16,23 @@ bool Worker::run_once(int64_t wait_ms) {
   auto delivery =
       context_.queue.claim(context_.settings.worker_id, context_.settings.lease_ms, wait_ms);
   if (!delivery) return false;
-  JobRun(std::move(*delivery), context_).execute();
+  JobRun run(std::move(*delivery), context_);
+  run.execute();
+  if (run.ended_by_backend_outage()) wait_for_backends();
   return true;
+}
+
+void Worker::wait_for_backends() {
+  while (!context_.stop.stop_requested()) {
+    try {
+      context_.store.ping();
+      context_.blobs.check_writable();
+      return;
+    } catch (const std::exception& e) {
+      report_pause(e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(context_.settings.poll_ms));
+    }
+  }
 }
 
 void Worker::run(std::stop_token stop) {

@@ -22,6 +22,9 @@ class Worker {
   void request_free();
 
  private:
+  // After a job ended by an outage of the database or the storage: claims nothing more until both
+  // answer again (or the worker stops).
+  void wait_for_backends();
   // Logs a failing claim unless it is the error already reported.
   void report_pause(const std::string& error);
   // Logs that claims work again after a reported error.

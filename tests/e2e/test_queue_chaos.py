@@ -1,6 +1,6 @@
 """Chaos on a scaled-out service (an API process and worker processes on PostgreSQL and Redis
 Streams): workers killed mid-job, the API killed mid-burst, Redis and PostgreSQL restarted under
-load, a poison job. Every job the service acknowledged finishes exactly once, with its artifacts
+load, the S3 storage down for longer than a job's retries would last, a poison job. Every job the service acknowledged finishes exactly once, with its artifacts
 stored once."""
 import os
 import signal
@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from backends import PostgresServer, RedisServer
+from s3_server import S3Server
 from service_support import FIXTURES, generate_body, install_tiny_model
 
 ROUNDS = 3  # each chaos scenario is repeated: one lucky pass proves little
@@ -183,3 +184,29 @@ def test_a_poison_job_lands_in_the_dead_letter_state_with_its_history(cluster):
         assert job["id"] in [j["id"] for j in failed]
         dead = cluster.redis.command("XRANGE", f"{prefix}:dead", "-", "+")
         assert dead.count(job["id"]) == 1, dead
+
+
+def test_an_s3_outage_mid_load_holds_jobs_until_it_returns(cluster, tmp_path):
+    s3 = S3Server(tmp_path / "s3").start()
+    try:
+        s3.create_bucket("chaos")
+        cluster.env.update(s3.storage_env("chaos"))
+        api = cluster.api()
+        cluster.worker()
+        for round_number in range(ROUNDS):
+            jobs = [api.create_job(generate_body(steps=4, seed=100 * round_number + i))["id"]
+                    for i in range(4)]
+            wait_until(lambda: running_worker_pid(api, jobs[0]) is not None, 60, "the first job runs")
+            s3.stop()
+            wait_until(lambda: api.get("/readyz").status_code == 503, 30, "readiness reports it")
+            storage = api.get("/readyz").json()["details"]["checks"]["storage"]
+            assert storage["ok"] is False and "S3" in storage["error"], storage
+            time.sleep(3)  # longer than the job retries would last (--retry-base 0.2, 3 attempts)
+            s3.start()
+            wait_until(lambda: api.get("/readyz").status_code == 200, 60, "the API is ready again")
+            for job_id in jobs:
+                assert_finished_once(api, job_id, items=1)
+                keys = s3.list_keys("chaos", f"dreamforge/default/jobs/{job_id}/")
+                assert len(keys) == 1, keys
+    finally:
+        s3.stop()

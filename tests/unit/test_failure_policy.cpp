@@ -22,6 +22,13 @@ TEST(FailurePolicy, UserAndModelErrorsFailAtOnce) {
   }
 }
 
+TEST(FailurePolicy, OnlyAnUnavailableBackendIsAnOutage) {
+  EXPECT_TRUE(is_backend_outage("unavailable"));
+  for (const char* code : {"runner_crashed", "io_error", "oom", "timeout", "internal", ""}) {
+    EXPECT_FALSE(is_backend_outage(code)) << code;
+  }
+}
+
 TEST(FailurePolicy, DelayDoublesPerAttempt) {
   EXPECT_EQ(retry_delay_ms(1, 500, 60000), 500);
   EXPECT_EQ(retry_delay_ms(2, 500, 60000), 1000);
