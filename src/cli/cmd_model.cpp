@@ -106,7 +106,8 @@ class ModelStore {
     options_.resolve_paths();
     std::filesystem::create_directories(options_.checkpoints_dir());
     store_ = store::open_store(options_.database_url);
-    registry_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
+    registry_ = std::make_unique<registry::ModelRegistry>(
+        *store_, options_.checkpoints_dir(), registry::registry_scope_for(options_.database_url));
   }
   registry::ModelRegistry& registry() { return *registry_; }
   download::ModelLayout layout() const { return download::ModelLayout(options_.models_dir); }

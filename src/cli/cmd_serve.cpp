@@ -71,7 +71,8 @@ class Service {
     store_ = store::open_store(options_.database_url);
     queue_ = queue::open_queue(options_.queue_url, *store_);
     blobs_ = blob::open_blob_store(options_.storage_url, options_.signing_secret());
-    models_ = std::make_unique<registry::ModelRegistry>(*store_, options_.checkpoints_dir());
+    models_ = std::make_unique<registry::ModelRegistry>(
+        *store_, options_.checkpoints_dir(), registry::registry_scope_for(options_.database_url));
     routing_ = registry::load_routing_table_or_default(registry::routing_table_path(options_.data_dir));
     for (const auto& warning : models_->sync()) log_.info("dreamforge: warning: " + warning);
   }

@@ -47,8 +47,13 @@ json descriptor_of(const Model& model, const fs::path& folder) {
 
 }  // namespace
 
-ModelRegistry::ModelRegistry(store::Store& store, std::string checkpoints_dir)
-    : store_(store), catalog_(std::move(checkpoints_dir)) {}
+RegistryScope registry_scope_for(const std::string& database_url) {
+  return database_url.rfind("postgres", 0) == 0 ? RegistryScope::kShared
+                                                : RegistryScope::kThisMachine;
+}
+
+ModelRegistry::ModelRegistry(store::Store& store, std::string checkpoints_dir, RegistryScope scope)
+    : store_(store), catalog_(std::move(checkpoints_dir)), scope_(scope) {}
 
 std::vector<std::string> ModelRegistry::sync() {
   std::lock_guard lock(sync_mutex_);
@@ -69,6 +74,7 @@ std::vector<std::string> ModelRegistry::sync() {
   }
 
   std::vector<std::string> warnings;
+  if (scope_ == RegistryScope::kShared) return warnings;  // other machines may hold the files
   for (auto& [id, model] : registered) {
     if (!model.installed || model.kind != "checkpoints" || files_in_place(model)) continue;
     warnings.push_back("model '" + id + "' is registered as installed but its files are missing (" +
@@ -95,7 +101,8 @@ std::vector<Model> ModelRegistry::available() {
   sync_if_folder_changed();
   std::vector<Model> models;
   for (auto& model : store_.list_models()) {
-    if (model.kind == "checkpoints" && model.installed && model.enabled && files_in_place(model)) {
+    const bool in_place = scope_ == RegistryScope::kShared || files_in_place(model);
+    if (model.kind == "checkpoints" && model.installed && model.enabled && in_place) {
       models.push_back(std::move(model));
     }
   }

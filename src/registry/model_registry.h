@@ -13,19 +13,32 @@
 
 namespace df::registry {
 
+// Whose files the registry vouches for.
+enum class RegistryScope {
+  // An embedded database on this machine: an entry whose files are gone is not offered.
+  kThisMachine,
+  // A database several machines share (API processes without models, workers with them): each
+  // machine registers what it holds and none withdraws what it does not hold itself.
+  kShared,
+};
+
+// kShared for a PostgreSQL URL, kThisMachine for the embedded SQLite database.
+RegistryScope registry_scope_for(const std::string& database_url);
+
 class ModelRegistry {
  public:
   // `checkpoints_dir`: <models root>/checkpoints, where downloads land and the runner loads from.
-  ModelRegistry(store::Store& store, std::string checkpoints_dir);
+  ModelRegistry(store::Store& store, std::string checkpoints_dir, RegistryScope scope);
 
   // Registers what the folder holds (models copied in by hand, test models, downloaded folders
-  // with their descriptors), refreshes changed entries, and marks entries whose files are gone as
-  // not installed. Returns a warning for each entry that was marked installed and whose files are
-  // missing.
+  // with their descriptors), refreshes changed entries, and (kThisMachine) marks entries whose
+  // files are gone as not installed. Returns a warning for each entry that was marked installed
+  // and whose files are missing.
   std::vector<std::string> sync();
 
-  // Enabled models whose files are in place, sorted by id: what /v1/models lists, jobs may use
-  // and ComfyUI's checkpoint lists show. Syncs first when the folder changed.
+  // Enabled, installed models (kThisMachine: whose files are in place), sorted by id: what
+  // /v1/models lists, jobs may use and ComfyUI's checkpoint lists show. Syncs first when the
+  // folder changed.
   std::vector<Model> available();
   // The entry `id` in any state (synced first when the folder changed); nullopt when unknown.
   std::optional<Model> find(const std::string& id);
@@ -47,6 +60,7 @@ class ModelRegistry {
 
   store::Store& store_;
   ModelCatalog catalog_;
+  RegistryScope scope_;
   std::mutex sync_mutex_;
   std::optional<std::filesystem::file_time_type> synced_stamp_;
 };

@@ -4,6 +4,7 @@ load, the S3 storage down for longer than a job's retries would last, a poison j
 stored once."""
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -208,5 +209,28 @@ def test_an_s3_outage_mid_load_holds_jobs_until_it_returns(cluster, tmp_path):
                 assert_finished_once(api, job_id, items=1)
                 keys = s3.list_keys("chaos", f"dreamforge/default/jobs/{job_id}/")
                 assert len(keys) == 1, keys
+    finally:
+        s3.stop()
+
+
+def test_an_api_machine_without_models_takes_jobs_for_the_workers_models(cluster, tmp_path):
+    s3 = S3Server(tmp_path / "s3").start()
+    try:
+        s3.create_bucket("machines")
+        cluster.env.update(s3.storage_env("machines"))
+        cluster.worker()  # its data dir holds the tiny model and registers it
+        # As registered by a worker on another machine: its files lie at a path this machine lacks.
+        subprocess.run([str(cluster.postgres.bin / "psql"), "-q", "-d",
+                        cluster.env["DREAMFORGE_DATABASE_URL"], "-c",
+                        "UPDATE models SET record = replace(record, "
+                        f"'{cluster.data_dir}', '/srv/worker-machine/dreamforge')"],
+                       check=True, capture_output=True)
+        api = cluster.start_service(data_dir=tmp_path / "api-machine", command="api",
+                                    env=cluster.env, model=False)
+        assert [m["id"] for m in api.get("/v1/models").json()["models"]] == ["tiny"]
+        job = api.create_job(generate_body(count=2))
+        assert_finished_once(api, job["id"], items=2)
+        for artifact in api.get(f"/v1/jobs/{job['id']}/artifacts").json()["artifacts"]:
+            assert api.get(artifact["url"]).content.startswith(b"\x89PNG")
     finally:
         s3.stop()

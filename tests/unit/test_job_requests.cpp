@@ -91,7 +91,8 @@ class JobRequestsTest : public ::testing::Test {
   static fs::path* shared_model_;
   test::TestDir dir_{"df_job_requests_"};
   store::SqliteStore store_{(dir_.path() / "registry.sqlite3").string()};
-  registry::ModelRegistry catalog_{store_, (dir_.path() / "checkpoints").string()};
+  registry::ModelRegistry catalog_{store_, (dir_.path() / "checkpoints").string(),
+                                   registry::RegistryScope::kThisMachine};
   JobRequestSettings settings_;
 };
 

@@ -30,7 +30,9 @@ class ModelRegistryTest : public ::testing::Test {
     engine::write_tiny_model((checkpoints() / "tiny").string(), engine::Family::kSD1, 1);
   }
   fs::path checkpoints() const { return dir_.path() / "checkpoints"; }
-  ModelRegistry open_registry() { return ModelRegistry(store_, checkpoints().string()); }
+  ModelRegistry open_registry(RegistryScope scope = RegistryScope::kThisMachine) {
+    return ModelRegistry(store_, checkpoints().string(), scope);
+  }
 
   test::TestDir dir_{"df_model_registry_"};
   store::SqliteStore store_{(dir_.path() / "db.sqlite3").string()};
@@ -83,6 +85,17 @@ TEST_F(ModelRegistryTest, AnInstalledEntryWhoseFilesVanishedIsWarnedAboutAndNotO
   EXPECT_TRUE(registry.find("tiny")->installed);
 }
 
+TEST_F(ModelRegistryTest, ASharedRegistryOffersModelsWhoseFilesAreOnOtherMachines) {
+  open_registry(RegistryScope::kShared).sync();  // a worker registers what it holds
+  fs::rename(checkpoints() / "tiny", dir_.path() / "on-the-worker");  // this machine holds none
+  ModelRegistry api_side = open_registry(RegistryScope::kShared);
+  EXPECT_TRUE(api_side.sync().empty());
+  EXPECT_TRUE(api_side.find("tiny")->installed) << "not withdrawn by a machine without the files";
+  EXPECT_EQ(ids_of(api_side.available()), std::vector<std::string>{"tiny"});
+  EXPECT_EQ(registry_scope_for("postgres://u@db:5432/df"), RegistryScope::kShared);
+  EXPECT_EQ(registry_scope_for("sqlite:///var/lib/df.sqlite3"), RegistryScope::kThisMachine);
+}
+
 TEST_F(ModelRegistryTest, ADownloadedModelIsRecordedWithItsDescriptor) {
   const fs::path folder = checkpoints() / "tiny-xl@abc1234";
   engine::write_tiny_model(folder.string(), engine::Family::kSDXL, 3);
@@ -110,7 +123,7 @@ TEST_F(ModelRegistryTest, ADownloadedModelIsRecordedWithItsDescriptor) {
 
   // A fresh registry on another database finds the same entry from the folder alone.
   store::SqliteStore other((dir_.path() / "other.sqlite3").string());
-  ModelRegistry rebuilt(other, checkpoints().string());
+  ModelRegistry rebuilt(other, checkpoints().string(), RegistryScope::kThisMachine);
   rebuilt.sync();
   EXPECT_EQ(rebuilt.find("tiny-xl@abc1234")->source_uri, "hf:org/tiny-xl@main");
 }

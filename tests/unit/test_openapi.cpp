@@ -58,7 +58,8 @@ class OpenApiTest : public ::testing::Test {
   store::SqliteStore store_{(dir_.path() / "jobs.sqlite3").string()};
   blob::LocalBlobStore blobs_{(dir_.path() / "blobs").string(),
                               blob::UrlSigner("openapi-test-secret-key")};
-  registry::ModelRegistry models_{store_, (dir_.path() / "checkpoints").string()};
+  registry::ModelRegistry models_{store_, (dir_.path() / "checkpoints").string(),
+                                  registry::RegistryScope::kThisMachine};
   queue::DbQueue queue_{store_};
   EventHub hub_;
   telemetry::Metrics metrics_;
