@@ -4,23 +4,43 @@
 #include "api/comfy_masks.h"
 #include "api/comfy_router.h"
 #include "api/comfy_view.h"
+#include "core/error.h"
 
 namespace df::api {
 
 void ComfyFiles::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/view", with_plain_errors([this](http::Request& request) {
-                    return view_file(folders_, request.query);
+                    return view(request);
                   }));
   add_comfy_route(router, "POST", "/upload/image",
                   with_plain_errors([this](http::Request& request) {
-                    return store(parse_image_upload(upload_form(request)));
+                    return save_upload(parse_image_upload(upload_form(request)));
                   }));
   add_comfy_route(router, "POST", "/upload/mask", with_plain_errors([this](http::Request& request) {
-                    return store(parse_mask_upload(folders_, request));
+                    return save_upload(parse_mask_upload(folders_, request));
                   }));
 }
 
-http::Response ComfyFiles::store(const ImageUpload& upload) {
+http::Response ComfyFiles::view(const http::Request& request) {
+  try {
+    return view_file(folders_, request.query);
+  } catch (const Error& e) {
+    const auto& query = request.query;
+    const auto type = query.find("type");
+    const auto filename = query.find("filename");
+    const bool output = type == query.end() || type->second == "output";
+    if (e.code() != ErrorCode::kNotFound || !output || filename == query.end()) throw;
+    const auto subfolder = query.find("subfolder");
+    const auto artifact = store_.find_output_artifact(
+        subfolder == query.end() ? "" : subfolder->second, filename->second);
+    if (!artifact) throw;
+    http::Response redirect = http::Response::text(302, "");
+    redirect.headers.push_back({"Location", blobs_.signed_url(artifact->key, url_ttl_seconds_)});
+    return redirect;
+  }
+}
+
+http::Response ComfyFiles::save_upload(const ImageUpload& upload) {
   std::lock_guard lock(upload_mutex_);
   return http::Response::json(200, save_image_upload(folders_, upload));
 }

@@ -139,7 +139,8 @@ class Service {
       comfy_system = std::make_unique<api::ComfySystem>(*models_, options_.input_dir(), feature_flags);
       comfy_system->register_routes(router);
       comfy_files = std::make_unique<api::ComfyFiles>(
-          api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()});
+          api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()},
+          *store_, *blobs_, options_.url_ttl_s);
       comfy_files->register_routes(router);
       api::install_user_defaults(options_.user_dir());
       api::install_workflow_library(options_.user_dir(), models_->available());

@@ -497,6 +497,18 @@ std::vector<Artifact> PostgresStore::list_artifacts(const std::string& job_id) {
   return artifacts;
 }
 
+std::optional<Artifact> PostgresStore::find_output_artifact(const std::string& subfolder,
+                                                            const std::string& filename) {
+  auto db = pool_.borrow();
+  const auto rows = db->query(
+      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
+      "height, metadata, created_ms FROM artifacts WHERE (metadata::jsonb ->> 'filename') = $1 "
+      "AND (metadata::jsonb ->> 'subfolder') = $2 ORDER BY created_ms DESC, id DESC LIMIT 1",
+      filename, subfolder);
+  if (rows.rows() == 0) return std::nullopt;
+  return read_artifact(rows, 0);
+}
+
 std::vector<RunTiming> PostgresStore::recent_run_timings(const std::string& model_id, int limit) {
   auto db = pool_.borrow();
   const auto rows = db->query(

@@ -511,6 +511,18 @@ std::vector<Artifact> SqliteStore::list_artifacts(const std::string& job_id) {
   return artifacts;
 }
 
+std::optional<Artifact> SqliteStore::find_output_artifact(const std::string& subfolder,
+                                                          const std::string& filename) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
+      "height, metadata, created_ms FROM artifacts WHERE json_extract(metadata, '$.filename') = ? "
+      "AND json_extract(metadata, '$.subfolder') = ? ORDER BY created_ms DESC, id DESC LIMIT 1");
+  query.bind(1, filename).bind(2, subfolder);
+  if (!query.step()) return std::nullopt;
+  return read_artifact(query);
+}
+
 std::vector<RunTiming> SqliteStore::recent_run_timings(const std::string& model_id, int limit) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(

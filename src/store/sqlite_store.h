@@ -39,6 +39,8 @@ class SqliteStore : public Store {
   std::vector<Step> list_steps(const std::string& job_id) override;
   bool put_artifact(const Lease& lease, const Artifact& artifact) override;
   std::vector<Artifact> list_artifacts(const std::string& job_id) override;
+  std::optional<Artifact> find_output_artifact(const std::string& subfolder,
+                                               const std::string& filename) override;
   std::vector<RunTiming> recent_run_timings(const std::string& model_id, int limit) override;
   void upsert_model(const Model& model) override;
   std::optional<Model> get_model(const std::string& id) override;

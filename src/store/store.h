@@ -110,6 +110,10 @@ class Store {
   // Inserts or replaces the artifact with the same (job, key): a rerun overwrites its own result.
   virtual bool put_artifact(const Lease& lease, const Artifact& artifact) = 0;
   virtual std::vector<Artifact> list_artifacts(const std::string& job_id) = 0;
+  // The newest artifact a workflow saved as `filename` in the output subfolder `subfolder` (its
+  // metadata's "filename" and "subfolder"): ComfyUI's /view of an image made on another machine.
+  virtual std::optional<Artifact> find_output_artifact(const std::string& subfolder,
+                                                       const std::string& filename) = 0;
 
   // The model registry. Inserts the model or replaces the entry with the same id, keeping its
   // created_ms; sets updated_ms.

@@ -13,7 +13,7 @@ import requests
 
 from backends import PostgresServer, RedisServer
 from s3_server import S3Server
-from service_support import FIXTURES, generate_body, install_tiny_model
+from service_support import FIXTURES, comfy_graph, generate_body, install_tiny_model
 
 ROUNDS = 3  # each chaos scenario is repeated: one lucky pass proves little
 
@@ -213,7 +213,7 @@ def test_an_s3_outage_mid_load_holds_jobs_until_it_returns(cluster, tmp_path):
         s3.stop()
 
 
-def test_an_api_machine_without_models_takes_jobs_for_the_workers_models(cluster, tmp_path):
+def test_an_api_machine_without_models_takes_jobs_and_serves_their_images(cluster, tmp_path):
     s3 = S3Server(tmp_path / "s3").start()
     try:
         s3.create_bucket("machines")
@@ -232,5 +232,17 @@ def test_an_api_machine_without_models_takes_jobs_for_the_workers_models(cluster
         assert_finished_once(api, job["id"], items=2)
         for artifact in api.get(f"/v1/jobs/{job['id']}/artifacts").json()["artifacts"]:
             assert api.get(artifact["url"]).content.startswith(b"\x89PNG")
+
+        # A ComfyUI client: the image lies in the worker machine's output folder, so /view on the
+        # API machine redirects to the stored artifact.
+        prompt = api.post("/prompt", {"prompt": comfy_graph(seed=11), "client_id": "far"}).json()
+        api.wait_for_job(prompt["prompt_id"])
+        history = api.get(f"/history/{prompt['prompt_id']}").json()[prompt["prompt_id"]]
+        image = history["outputs"]["9"]["images"][0]
+        view = api.get("/view", params={"filename": image["filename"], "type": "output",
+                                        "subfolder": image["subfolder"]}, allow_redirects=False)
+        assert view.status_code == 302 and view.headers["Location"].startswith(s3.endpoint)
+        assert api.get(view.headers["Location"]).content.startswith(b"\x89PNG")
+        assert api.get("/view", params={"filename": "never_made.png"}).status_code == 404
     finally:
         s3.stop()

@@ -842,6 +842,24 @@ TEST_P(StoreContract, ArtifactsRoundTripWithSeedsAboveInt64) {
   EXPECT_TRUE(store_->list_artifacts(job_id(2)).empty());
 }
 
+TEST_P(StoreContract, OutputArtifactsAreFoundByTheirFileNameNewestFirst) {
+  const Job claimed = create_and_claim(job_id(1));
+  Artifact older = make_artifact(job_id(1), 0, "older.png");
+  older.metadata = {{"filename", "df_00001_.png"}, {"subfolder", ""}, {"node", "9"}};
+  Artifact newer = make_artifact(job_id(1), 1, "newer.png");
+  newer.metadata = older.metadata;
+  newer.created_ms = older.created_ms + 1000;
+  Artifact elsewhere = make_artifact(job_id(1), 2, "elsewhere.png");
+  elsewhere.metadata = {{"filename", "df_00001_.png"}, {"subfolder", "portraits"}};
+  for (const Artifact& artifact : {older, newer, elsewhere}) {
+    ASSERT_TRUE(store_->put_artifact(lease_of(claimed), artifact));
+  }
+  EXPECT_EQ(store_->find_output_artifact("", "df_00001_.png")->key, "newer.png");
+  EXPECT_EQ(store_->find_output_artifact("portraits", "df_00001_.png")->key, "elsewhere.png");
+  EXPECT_FALSE(store_->find_output_artifact("", "df_00002_.png"));
+  EXPECT_FALSE(store_->find_output_artifact("landscapes", "df_00001_.png"));
+}
+
 TEST_P(StoreContract, RerunReplacesItsArtifactInsteadOfAddingATwin) {
   const Job first_claim = create_and_claim(job_id(1), "w1", kExpiredLease);
   ASSERT_TRUE(store_->put_artifact(lease_of(first_claim), make_artifact(job_id(1), 0, "k.png")));

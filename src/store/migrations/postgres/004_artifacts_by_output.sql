@@ -1,0 +1,2 @@
+-- ComfyUI's /view finds an image another machine saved by its output file name.
+CREATE INDEX artifacts_by_output ON artifacts (((metadata::jsonb) ->> 'filename'));
