@@ -104,6 +104,11 @@ Step read_step(const PgResult& rows, int row) {
   return step;
 }
 
+// The columns read_artifact() reads, in its order.
+constexpr const char* kArtifactColumns =
+    "id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, height, "
+    "metadata, created_ms";
+
 Artifact read_artifact(const PgResult& rows, int row) {
   Artifact artifact;
   artifact.id = rows.integer(row, 0);
@@ -289,7 +294,8 @@ void PostgresStore::clear_history(const std::vector<std::string>& job_ids) {
 namespace {
 // Which jobs a worker may claim at `now` ($3): queued and due, or running with an expired lease.
 constexpr const char* kClaimable =
-    "((status = 'queued' AND run_after_ms <= $3) OR (status = 'running' AND lease_expires_ms < $3))";
+    "((status = 'queued' AND run_after_ms <= $3) OR "
+    "(status = 'running' AND lease_expires_ms < $3))";
 // Marks the job chosen by the WHERE clause that follows as running under worker $1, lease until $2.
 constexpr const char* kClaimUpdate =
     "UPDATE jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, "
@@ -330,7 +336,8 @@ std::vector<DispatchableJob> PostgresStore::dispatchable_jobs(const std::string&
       after_id, now_ms(), limit);
   std::vector<DispatchableJob> jobs;
   for (int row = 0; row < rows.rows(); ++row) {
-    jobs.push_back({rows.text(row, 0), static_cast<int>(rows.integer(row, 1)), rows.integer(row, 2)});
+    jobs.push_back(
+        {rows.text(row, 0), static_cast<int>(rows.integer(row, 1)), rows.integer(row, 2)});
   }
   return jobs;
 }
@@ -489,8 +496,8 @@ bool PostgresStore::put_artifact(const Lease& lease, const Artifact& artifact) {
 std::vector<Artifact> PostgresStore::list_artifacts(const std::string& job_id) {
   auto db = pool_.borrow();
   const auto rows = db->query(
-      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
-      "height, metadata, created_ms FROM artifacts WHERE job_id = $1 ORDER BY item_index, id",
+      std::string("SELECT ") + kArtifactColumns +
+          " FROM artifacts WHERE job_id = $1 ORDER BY item_index, id",
       job_id);
   std::vector<Artifact> artifacts;
   for (int row = 0; row < rows.rows(); ++row) artifacts.push_back(read_artifact(rows, row));
@@ -501,9 +508,9 @@ std::optional<Artifact> PostgresStore::find_output_artifact(const std::string& s
                                                             const std::string& filename) {
   auto db = pool_.borrow();
   const auto rows = db->query(
-      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
-      "height, metadata, created_ms FROM artifacts WHERE (metadata::jsonb ->> 'filename') = $1 "
-      "AND (metadata::jsonb ->> 'subfolder') = $2 ORDER BY created_ms DESC, id DESC LIMIT 1",
+      std::string("SELECT ") + kArtifactColumns +
+          " FROM artifacts WHERE (metadata::jsonb ->> 'filename') = $1 AND "
+          "(metadata::jsonb ->> 'subfolder') = $2 ORDER BY created_ms DESC, id DESC LIMIT 1",
       filename, subfolder);
   if (rows.rows() == 0) return std::nullopt;
   return read_artifact(rows, 0);

@@ -86,6 +86,11 @@ Step read_step(const SqliteStatement& row) {
   return step;
 }
 
+// The columns read_artifact() reads, in its order.
+constexpr const char* kArtifactColumns =
+    "id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, height, "
+    "metadata, created_ms";
+
 Artifact read_artifact(const SqliteStatement& row) {
   Artifact artifact;
   artifact.id = row.column_int(0);
@@ -269,7 +274,8 @@ void SqliteStore::clear_history(const std::vector<std::string>& job_ids) {
 namespace {
 // Which jobs a worker may claim at `now` (?1): queued and due, or running with an expired lease.
 constexpr const char* kClaimable =
-    "((status = 'queued' AND run_after_ms <= ?1) OR (status = 'running' AND lease_expires_ms < ?1))";
+    "((status = 'queued' AND run_after_ms <= ?1) OR "
+    "(status = 'running' AND lease_expires_ms < ?1))";
 }  // namespace
 
 std::optional<Job> SqliteStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
@@ -293,8 +299,8 @@ std::optional<Job> SqliteStore::claim_job_by_id(const std::string& job_id,
   return job;
 }
 
-std::optional<Job> SqliteStore::claim_locked(const std::string& job_id, const std::string& worker_id,
-                                             int64_t lease_ms) {
+std::optional<Job> SqliteStore::claim_locked(const std::string& job_id,
+                                             const std::string& worker_id, int64_t lease_ms) {
   const int64_t now = now_ms();
   auto claim = db_.prepare(
       std::string("UPDATE jobs SET status = 'running', worker_id = ?2, attempts = attempts + 1, "
@@ -307,7 +313,8 @@ std::optional<Job> SqliteStore::claim_locked(const std::string& job_id, const st
   return get_job_locked(job_id);
 }
 
-std::vector<DispatchableJob> SqliteStore::dispatchable_jobs(const std::string& after_id, int limit) {
+std::vector<DispatchableJob> SqliteStore::dispatchable_jobs(const std::string& after_id,
+                                                            int limit) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
       "SELECT id, priority, run_after_ms FROM jobs WHERE id > ? AND (status = 'queued' OR "
@@ -315,7 +322,8 @@ std::vector<DispatchableJob> SqliteStore::dispatchable_jobs(const std::string& a
   query.bind(1, after_id).bind(2, now_ms()).bind(3, limit);
   std::vector<DispatchableJob> jobs;
   while (query.step()) {
-    jobs.push_back({query.column_text(0), static_cast<int>(query.column_int(1)), query.column_int(2)});
+    jobs.push_back(
+        {query.column_text(0), static_cast<int>(query.column_int(1)), query.column_int(2)});
   }
   return jobs;
 }
@@ -503,8 +511,8 @@ bool SqliteStore::put_artifact(const Lease& lease, const Artifact& artifact) {
 std::vector<Artifact> SqliteStore::list_artifacts(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
-      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
-      "height, metadata, created_ms FROM artifacts WHERE job_id = ? ORDER BY item_index, id");
+      std::string("SELECT ") + kArtifactColumns +
+      " FROM artifacts WHERE job_id = ? ORDER BY item_index, id");
   query.bind(1, job_id);
   std::vector<Artifact> artifacts;
   while (query.step()) artifacts.push_back(read_artifact(query));
@@ -515,9 +523,9 @@ std::optional<Artifact> SqliteStore::find_output_artifact(const std::string& sub
                                                           const std::string& filename) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
-      "SELECT id, job_id, attempt, item_index, key, content_type, size, sha256, seed, width, "
-      "height, metadata, created_ms FROM artifacts WHERE json_extract(metadata, '$.filename') = ? "
-      "AND json_extract(metadata, '$.subfolder') = ? ORDER BY created_ms DESC, id DESC LIMIT 1");
+      std::string("SELECT ") + kArtifactColumns +
+      " FROM artifacts WHERE json_extract(metadata, '$.filename') = ? AND "
+      "json_extract(metadata, '$.subfolder') = ? ORDER BY created_ms DESC, id DESC LIMIT 1");
   query.bind(1, filename).bind(2, subfolder);
   if (!query.step()) return std::nullopt;
   return read_artifact(query);
