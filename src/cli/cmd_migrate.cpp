@@ -31,7 +31,7 @@ int64_t sqlite_schema_version(const std::string& path) {
 }
 
 store::SchemaVersions migrate(const std::string& database_url) {
-  if (starts_with(database_url, "postgres://") || starts_with(database_url, "postgresql://")) {
+  if (store::is_postgres_url(database_url)) {
     store::PgConnection connection(database_url);
     return store::migrate_postgres(connection);
   }

@@ -217,7 +217,7 @@ class Service {
   // News of events that workers in other processes append, pushed by PostgreSQL (LISTEN/NOTIFY);
   // SQLite has none, so live streams poll the store.
   void listen_for_database_news() {
-    if (options_.database_url.rfind("postgres", 0) != 0) return;
+    if (!store::is_postgres_url(options_.database_url)) return;
     news_listener_ = std::make_unique<store::PostgresEventListener>(
         options_.database_url, store::DatabaseNews::kEvents, [this](const std::string& job_id) {
           if (job_id.empty()) {
@@ -232,7 +232,7 @@ class Service {
   // Workers claiming from the database queue hear of jobs created by API processes elsewhere at
   // once, instead of at their next look at the table (PostgreSQL LISTEN/NOTIFY).
   void listen_for_queued_jobs() {
-    if (options_.database_url.rfind("postgres", 0) != 0 || queue_->kind() != "db") return;
+    if (!store::is_postgres_url(options_.database_url) || queue_->kind() != "db") return;
     queued_listener_ = std::make_unique<store::PostgresEventListener>(
         options_.database_url, store::DatabaseNews::kQueuedJobs,
         [this](const std::string&) { queue_->wake(); });

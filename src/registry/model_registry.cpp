@@ -48,7 +48,7 @@ json descriptor_of(const Model& model, const fs::path& folder) {
 }  // namespace
 
 RegistryScope registry_scope_for(const std::string& database_url) {
-  return database_url.rfind("postgres", 0) == 0 ? RegistryScope::kShared
+  return store::is_postgres_url(database_url) ? RegistryScope::kShared
                                                 : RegistryScope::kThisMachine;
 }
 

@@ -597,6 +597,10 @@ void SqliteStore::ping() {
   query.step();
 }
 
+bool is_postgres_url(const std::string& database_url) {
+  return database_url.rfind("postgres://", 0) == 0 || database_url.rfind("postgresql://", 0) == 0;
+}
+
 std::unique_ptr<Store> open_store(const std::string& database_url) {
   constexpr std::string_view kSqlite = "sqlite://";
   if (database_url.rfind(kSqlite, 0) == 0) {
@@ -608,9 +612,7 @@ std::unique_ptr<Store> open_store(const std::string& database_url) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     return std::make_unique<SqliteStore>(path);
   }
-  if (database_url.rfind("postgres://", 0) == 0 || database_url.rfind("postgresql://", 0) == 0) {
-    return std::make_unique<PostgresStore>(database_url);
-  }
+  if (is_postgres_url(database_url)) return std::make_unique<PostgresStore>(database_url);
   throw Error(ErrorCode::kInvalidArgument,
               "DREAMFORGE_DATABASE_URL: unsupported database URL '" + database_url +
                   "' (this build knows sqlite:///path and postgres://user@host:port/database)");

@@ -133,4 +133,8 @@ class Store {
 // Error(kInvalidArgument) naming DREAMFORGE_DATABASE_URL for an unknown scheme.
 std::unique_ptr<Store> open_store(const std::string& database_url);
 
+// Whether the URL names a PostgreSQL database ("postgres://" or "postgresql://"), which several
+// machines may share.
+bool is_postgres_url(const std::string& database_url);
+
 }  // namespace df::store
