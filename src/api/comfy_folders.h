@@ -28,12 +28,17 @@ struct AnnotatedName {
 
 AnnotatedName split_annotated_name(std::string_view name);
 
+// Throws Error(kBadRequest) naming `what` unless `name` can be a file name here: not empty,
+// valid UTF-8 (it must be listable as JSON), no NUL, at most 255 bytes in each part.
+void check_file_name_text(const std::string& name, const std::string& what);
+
 // An existing file of a ComfyUI folder, looked up as ComfyUI does: `filename`'s annotation picks
 // the folder over `type`; `subfolder` ("" for none) must stay inside it. With `basename_only`
 // (/view) only the name's last part counts; otherwise (/upload/mask's original) the name may hold
 // folders of its own. Error(kBadRequest) for an empty name, one starting with '/' or holding "..",
-// or an unknown type; Error(kForbidden) for a subfolder outside the folder; Error(kNotFound) when
-// there is no such file.
+// a name or subfolder check_file_name_text refuses, or an unknown type; Error(kForbidden) for a
+// subfolder outside the folder or a file that is a link to outside it; Error(kNotFound) when there
+// is no such file.
 std::filesystem::path existing_comfy_file(const ComfyFolders& folders, const std::string& filename,
                                           const std::string& type, const std::string& subfolder,
                                           bool basename_only);

@@ -7,6 +7,7 @@
 
 #include "api/comfy_history.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/numbers.h"
 
 namespace df::api {
@@ -104,7 +105,7 @@ Response ComfyJobs::list(Request& request) {
         wanted.insert(found->second);
       }
     }
-    if (!invalid.empty()) return bad_request("Invalid status value(s): " + json(invalid).dump());
+    if (!invalid.empty()) return bad_request("Invalid status value(s): " + dump_json(json(invalid)));
   } else {
     for (const auto& [name, s] : kStates) wanted.insert(s);
   }

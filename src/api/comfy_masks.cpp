@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "http/json_text.h"
 #include "image/image.h"
 
 namespace df::api {
@@ -65,7 +66,7 @@ std::vector<uint8_t> scaled_plane(const std::vector<uint8_t>& plane, int width, 
 }  // namespace
 
 ImageRef parse_image_ref(std::string_view text) {
-  const json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const json value = http::parse_json_text_or_discarded(text);
   if (!value.is_object()) {
     throw Error(ErrorCode::kBadRequest, "original_ref must be a JSON object");
   }

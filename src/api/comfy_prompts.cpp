@@ -4,11 +4,13 @@
 #include <regex>
 
 #include "api/comfy_history.h"
+#include "api/comfy_request_body.h"
 #include "api/comfy_router.h"
 #include "api/job_dispatch.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "core/numbers.h"
 #include "core/sha256.h"
 
@@ -26,21 +28,6 @@ Response prompt_error(const std::string& type, const std::string& message, const
   return Response::json(400, {{"error", {{"type", type}, {"message", message}, {"details", details},
                                          {"extra_info", json::object()}}},
                               {"node_errors", std::move(node_errors)}});
-}
-
-// The body of a POST that may be empty (ComfyUI's /interrupt takes none).
-json optional_json_body(const Request& request) {
-  if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  return request.json_body();
-}
-
-std::vector<std::string> string_list(const json& value) {
-  std::vector<std::string> out;
-  if (!value.is_array()) return out;
-  for (const auto& item : value) {
-    if (item.is_string()) out.push_back(item.get<std::string>());
-  }
-  return out;
 }
 
 bool valid_prompt_id(const std::string& id) {
@@ -76,7 +63,7 @@ void ComfyPrompts::register_routes(http::Router& router) {
 }
 
 Response ComfyPrompts::post_prompt(Request& request) {
-  const json body = request.json_body();
+  const json body = request.json_body(http::JsonContentType::kRequiredFromBrowsers);
   if (!body.is_object() || !body.contains("prompt")) {
     return prompt_error("no_prompt", "No prompt provided", "No prompt provided");
   }
@@ -85,16 +72,16 @@ Response ComfyPrompts::post_prompt(Request& request) {
     number = body["number"].get<double>();
   } else {
     const int64_t next = number_++;
-    number = body.value("front", false) ? -next : next;
+    number = body_flag(body, "front") ? -next : next;
   }
   std::string prompt_id = new_uuid_v7();
   if (body.contains("prompt_id") && !body["prompt_id"].is_null()) {
-    prompt_id = body["prompt_id"].is_string() ? body["prompt_id"].get<std::string>() : body["prompt_id"].dump();
+    prompt_id = body["prompt_id"].is_string() ? body["prompt_id"].get<std::string>() : dump_json(body["prompt_id"]);
     if (!valid_prompt_id(prompt_id)) {
       return prompt_error("invalid_prompt", "Invalid prompt_id", "prompt_id must be 1-128 characters of A-Z a-z 0-9 . _ : -");
     }
   }
-  const auto targets = string_list(body.value("partial_execution_targets", json::array()));
+  const auto targets = body_strings(body, "partial_execution_targets");
   const auto validation = validate_graph(body["prompt"], models_, input_dir_, targets);
   if (!validation.ok) {
     json error = validation.error;
@@ -114,10 +101,10 @@ Response ComfyPrompts::post_prompt(Request& request) {
               {"count", 1},
               {"format", "png"},
               {"comfy", {{"number", number},
-                         {"client_id", extra_data.value("client_id", "")},
+                         {"client_id", body_string(extra_data, "client_id")},
                          {"extra_data", extra_data},
                          {"outputs_to_execute", validation.outputs_to_execute}}}};
-  const std::string canonical = body.dump();
+  const std::string canonical = dump_json(body);
   job.request_hash = sha256_hex(canonical.data(), canonical.size());
   job.priority = number.get<double>() < 0 ? 1 : 0;  // "front" runs before the rest
   job.max_attempts = max_attempts_;
@@ -143,12 +130,12 @@ Response ComfyPrompts::get_queue(Request&) {
 }
 
 Response ComfyPrompts::post_queue(Request& request) {
-  const json body = optional_json_body(request);
+  const json body = comfy_json_object(request, /*may_be_empty=*/true);
   std::vector<std::string> to_cancel;
-  if (body.value("clear", false)) {
+  if (body_flag(body, "clear")) {
     for (const auto& job : jobs_with_status(store_, JobStatus::kQueued)) to_cancel.push_back(job.id);
   }
-  for (const auto& id : string_list(body.value("delete", json::array()))) {
+  for (const auto& id : body_strings(body, "delete")) {
     auto job = store_.get_job(id);
     if (job && job->status == JobStatus::kQueued) to_cancel.push_back(id);  // running ones stay
   }
@@ -158,8 +145,8 @@ Response ComfyPrompts::post_queue(Request& request) {
 }
 
 Response ComfyPrompts::interrupt(Request& request) {
-  const json body = optional_json_body(request);
-  const std::string only = body.value("prompt_id", "");
+  const json body = comfy_json_object(request, /*may_be_empty=*/true);
+  const std::string only = body_string(body, "prompt_id");
   for (const auto& job : jobs_with_status(store_, JobStatus::kRunning)) {
     if (only.empty() || job.id == only) store_.cancel_job(job.id);
   }
@@ -195,16 +182,16 @@ Response ComfyPrompts::get_history_entry(Request& request) {
 }
 
 Response ComfyPrompts::post_history(Request& request) {
-  const json body = optional_json_body(request);
-  if (body.value("clear", false)) store_.clear_history({});
-  const auto ids = string_list(body.value("delete", json::array()));
+  const json body = comfy_json_object(request, /*may_be_empty=*/true);
+  if (body_flag(body, "clear")) store_.clear_history({});
+  const auto ids = body_strings(body, "delete");
   if (!ids.empty()) store_.clear_history(ids);
   return empty_ok();
 }
 
 Response ComfyPrompts::free(Request& request) {
-  const json body = optional_json_body(request);
-  if ((body.value("unload_models", false) || body.value("free_memory", false)) && hooks_.free_memory) {
+  const json body = comfy_json_object(request, /*may_be_empty=*/true);
+  if ((body_flag(body, "unload_models") || body_flag(body, "free_memory")) && hooks_.free_memory) {
     hooks_.free_memory();
   }
   return empty_ok();

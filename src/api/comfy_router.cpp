@@ -2,6 +2,7 @@
 #include "api/comfy_router.h"
 
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace df::api {
 
@@ -16,7 +17,7 @@ http::Handler with_plain_errors(http::Handler handler) {
     try {
       return handler(request);
     } catch (const Error& error) {
-      return http::Response::text(http::http_status_for(error.code()), error.what());
+      return http::Response::text(http::http_status_for(error.code()), valid_utf8(error.what()));
     }
   };
 }

@@ -4,6 +4,7 @@
 #include "api/comfy_router.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json_text.h"
 
 namespace df::api {
 
@@ -53,7 +54,7 @@ json ComfySettings::read_locked() const {
 
 void ComfySettings::write_locked(const json& settings) const {
   fs::create_directories(file_.parent_path());
-  const std::string text = settings.dump(4);
+  const std::string text = dump_json(settings, 4);
   write_file_atomically(file_.string(), std::vector<uint8_t>(text.begin(), text.end()));
 }
 
@@ -66,12 +67,13 @@ void ComfySettings::register_routes(http::Router& router) {
                     return http::Response::json(200, value(request.path_params.at("id")));
                   }));
   add_comfy_route(router, "POST", "/settings", with_plain_errors([this](http::Request& request) {
-                    merge(request.json_body());
+                    merge(request.json_body(http::JsonContentType::kRequiredFromBrowsers));
                     return http::Response::text(200, "");
                   }));
   add_comfy_route(router, "POST", "/settings/{id}",
                   with_plain_errors([this](http::Request& request) {
-                    set(request.path_params.at("id"), request.json_body());
+                    set(request.path_params.at("id"),
+                        request.json_body(http::JsonContentType::kRequiredFromBrowsers));
                     return http::Response::text(200, "");
                   }));
 }

@@ -50,6 +50,7 @@ ImageUpload parse_image_upload(const std::vector<MultipartPart>& form) {
   ImageUpload upload;
   upload.filename = *image->filename;
   if (upload.filename.empty()) throw Error(ErrorCode::kBadRequest, "the uploaded file has no name");
+  check_file_name_text(upload.filename, "the uploaded file's name");
   if (upload.filename.find_first_of(std::string("/\\\0", 3)) != std::string::npos ||
       upload.filename == "." || upload.filename == "..") {
     throw Error(ErrorCode::kBadRequest,
@@ -61,6 +62,7 @@ ImageUpload parse_image_upload(const std::vector<MultipartPart>& form) {
                 "unknown upload type '" + upload.type + "': use input, temp or output");
   }
   upload.subfolder = field(form, "subfolder");
+  if (!upload.subfolder.empty()) check_file_name_text(upload.subfolder, "subfolder");
   const std::string overwrite = field(form, "overwrite");
   upload.overwrite = overwrite == "true" || overwrite == "1";
   upload.bytes = image->body;
@@ -86,13 +88,15 @@ nlohmann::json save_image_upload(const ComfyFolders& folders, const ImageUpload&
   std::string name = upload.filename;
   const fs::path requested(upload.filename);
   bool duplicate = false;
-  for (int copy = 1; !upload.overwrite && fs::exists(folder / name); ++copy) {
+  std::error_code exists_error;
+  for (int copy = 1; !upload.overwrite && fs::exists(folder / name, exists_error); ++copy) {
     if (same_bytes(folder / name, upload.bytes)) {
       duplicate = true;
       break;
     }
     name = requested.stem().string() + " (" + std::to_string(copy) + ")" +
            requested.extension().string();
+    check_file_name_text(name, "the name for another copy of '" + upload.filename + "'");
   }
   if (!duplicate) {
     write_file_atomically((folder / name).string(),

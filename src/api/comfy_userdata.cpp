@@ -12,6 +12,7 @@
 #include "api/comfy_userdata_paths.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "http/json_text.h"
 
 namespace df::api {
 namespace {
@@ -137,7 +138,7 @@ http::Response ComfyUserData::add_user(const http::Request& request) {
   auto refuse = [](const std::string& message) {
     return http::Response::json(400, {{"error", message}});
   };
-  const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  const json body = http::parse_json_text_or_discarded(request.body);
   if (!body.is_object() || !body.contains("username") || !body["username"].is_string()) {
     return refuse("the body must be a JSON object with a string \"username\"");
   }

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "image/text_encoding.h"
 
 namespace df::api {
 namespace {
@@ -26,14 +27,22 @@ std::string_view raw_userdata_tail(std::string_view target) {
   throw Error(ErrorCode::kBadRequest, "'" + std::string(path) + "' is not a user data path");
 }
 
+// `name` when it is valid UTF-8: a file named otherwise could never be listed as JSON.
+std::string utf8_name(std::string name) {
+  if (!is_valid_utf8(name)) {
+    throw Error(ErrorCode::kBadRequest, "the user data path is not valid UTF-8");
+  }
+  return name;
+}
+
 }  // namespace
 
 UserDataTarget parse_userdata_target(std::string_view target, bool split_move) {
   const std::string_view tail = raw_userdata_tail(target);
   const std::size_t move = split_move ? tail.find(kMoveSeparator) : std::string_view::npos;
-  if (move == std::string_view::npos) return {percent_decode(tail), std::nullopt};
-  return {percent_decode(tail.substr(0, move)),
-          percent_decode(tail.substr(move + kMoveSeparator.size()))};
+  if (move == std::string_view::npos) return {utf8_name(percent_decode(tail)), std::nullopt};
+  return {utf8_name(percent_decode(tail.substr(0, move))),
+          utf8_name(percent_decode(tail.substr(move + kMoveSeparator.size())))};
 }
 
 std::string percent_decode(std::string_view text) {

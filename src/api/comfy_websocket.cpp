@@ -2,9 +2,12 @@
 #include "api/comfy_websocket.h"
 
 #include <chrono>
+#include <optional>
 
 #include "api/comfy_history.h"
 #include "core/ids.h"
+#include "core/json_text.h"
+#include "http/json_text.h"
 
 namespace df::api {
 
@@ -21,10 +24,11 @@ class ComfyWebSocketHub::Client : public http::WebSocketHandler {
   void on_text(const std::string& text) override {
     if (answered_) return;  // ComfyUI reads only a client's first message
     answered_ = true;
-    const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (message.is_object() && message.value("type", "") == "feature_flags") {
-      const json flags = message.value("data", json::object());
-      if (flags.is_object() && flags.value("supports_preview_metadata", false)) {
+    const json message = http::parse_json_text_or_discarded(text);
+    if (message.is_object() && message.contains("type") && message["type"] == "feature_flags") {
+      const json flags = message.contains("data") ? message["data"] : json::object();
+      if (flags.is_object() && flags.contains("supports_preview_metadata") &&
+          flags["supports_preview_metadata"] == true) {
         std::lock_guard lock(owner_.clients_mutex_);
         owner_.preview_metadata_clients_.insert(sid_);
       }
@@ -80,7 +84,7 @@ void ComfyWebSocketHub::connect(const std::string& sid, std::shared_ptr<http::We
     clients_[sid] = connection;  // a reconnect with the same id replaces the old socket
     preview_metadata_clients_.erase(sid);  // until this socket announces its own flags
   }
-  connection->send_text(status_message(true, sid).dump());
+  connection->send_text(dump_json(status_message(true, sid)));
 }
 
 void ComfyWebSocketHub::disconnect(const std::string& sid, const http::WebSocketConnection* connection) {
@@ -100,7 +104,7 @@ bool ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
     if (found == clients_.end()) return false;
     connection = found->second;
   }
-  connection->send_text(message.dump());
+  connection->send_text(dump_json(message));
   return true;
 }
 
@@ -126,10 +130,10 @@ void ComfyWebSocketHub::send_preview(const std::string& client_id, const std::st
   }
   std::string frame;
   if (with_metadata) {  // PREVIEW_IMAGE_WITH_METADATA
-    const std::string metadata = json{{"node_id", node},         {"prompt_id", prompt_id},
-                                      {"display_node_id", node}, {"parent_node_id", nullptr},
-                                      {"real_node_id", node},    {"image_type", "image/jpeg"}}
-                                     .dump();
+    const std::string metadata =
+        dump_json({{"node_id", node},         {"prompt_id", prompt_id},
+                   {"display_node_id", node}, {"parent_node_id", nullptr},
+                   {"real_node_id", node},    {"image_type", "image/jpeg"}});
     append_u32_be(frame, 4);
     append_u32_be(frame, static_cast<uint32_t>(metadata.size()));
     frame += metadata;
@@ -142,17 +146,17 @@ void ComfyWebSocketHub::send_preview(const std::string& client_id, const std::st
 }
 
 void ComfyWebSocketHub::broadcast_status() {
-  const std::string text = status_message(false, "").dump();
+  const std::string text = dump_json(status_message(false, ""));
   std::lock_guard lock(clients_mutex_);
   for (const auto& [sid, connection] : clients_) connection->send_text(text);
 }
 
 void ComfyWebSocketHub::follow_jobs(std::stop_token stop) {
-  auto last_full_round = std::chrono::steady_clock::time_point{};
+  std::optional<std::chrono::steady_clock::time_point> last_full_round;  // none yet: now
   while (!stop.stop_requested()) {
     try {
       const auto now = std::chrono::steady_clock::now();
-      const bool full_round = now - last_full_round >= kFullRoundInterval;
+      const bool full_round = !last_full_round || now - *last_full_round >= kFullRoundInterval;
       if (full_round) last_full_round = now;
       std::set<std::string> with_news;
       {

@@ -29,7 +29,8 @@ std::string JobEventStream::next_chunk(bool& finished) {
   const auto now = Clock::now();
   const uint64_t version = hub_.version(job_id_);
   const bool news = version != seen_version_;
-  const bool poll_due = now - last_read_ >= std::chrono::milliseconds(settings_.store_poll_ms);
+  const bool poll_due =
+      read_due_ || now - last_read_ >= std::chrono::milliseconds(settings_.store_poll_ms);
   std::string out;
   if (first_) {
     out = "retry: 1000\n\n";  // reconnect quickly; the client resumes with Last-Event-ID
@@ -38,6 +39,7 @@ std::string JobEventStream::next_chunk(bool& finished) {
   if (news || poll_due) {
     seen_version_ = version;
     last_read_ = now;
+    read_due_ = false;
     const auto events = store_.events_after(job_id_, last_id_, kReadBatch);
     for (const auto& event : events) {
       out += sse_frame(event);
@@ -48,7 +50,7 @@ std::string JobEventStream::next_chunk(bool& finished) {
       }
     }
     // A full batch leaves more waiting: read again on the next call instead of at the next poll.
-    if (static_cast<int>(events.size()) == kReadBatch) last_read_ = {};
+    if (static_cast<int>(events.size()) == kReadBatch) read_due_ = true;
     if (events.empty()) {
       // Resumed after the final event: nothing more will come.
       auto job = store_.get_job(job_id_);

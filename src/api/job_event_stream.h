@@ -33,6 +33,7 @@ class JobEventStream : public http::StreamSource {
   uint64_t token_ = 0;
   uint64_t seen_version_ = ~uint64_t{0};
   std::chrono::steady_clock::time_point last_read_{};
+  bool read_due_ = true;  // the store must be read on the next call (first call, or more waiting)
   std::chrono::steady_clock::time_point last_sent_ = std::chrono::steady_clock::now();
   bool first_ = true;
 };

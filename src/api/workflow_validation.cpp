@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "graph/node_schemas.h"
 #include "graph/workflow.h"
+#include "image/text_encoding.h"
 
 namespace df::api {
 
@@ -17,8 +18,10 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
   for (const auto& model : models.available()) context.checkpoints.push_back(model.ckpt_name);
   std::error_code ignored;
   for (const auto& entry : fs::recursive_directory_iterator(input_dir, ignored)) {
-    if (entry.is_regular_file()) {
-      context.input_images.push_back(fs::relative(entry.path(), input_dir).generic_string());
+    std::string name = fs::relative(entry.path(), input_dir).generic_string();
+    // A name that is not UTF-8 (copied in by hand) cannot be chosen in JSON: it is left out.
+    if (entry.is_regular_file(ignored) && is_valid_utf8(name)) {
+      context.input_images.push_back(std::move(name));
     }
   }
   std::sort(context.input_images.begin(), context.input_images.end());
@@ -41,8 +44,10 @@ graph::ValidationResult validate_graph(const nlohmann::json& graph, registry::Mo
                     {"extra_info", e.details()}};
     return result;
   }
+  graph::ValidationHooks hooks;
+  hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
   return graph::validate_workflow(workflow, graph::builtin_node_schemas(),
-                                  schema_context(models, input_dir), partial_targets);
+                                  schema_context(models, input_dir), partial_targets, hooks);
 }
 
 }  // namespace df::api

@@ -157,7 +157,13 @@ class Service {
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
       limits.threads = options_.http_threads;
+      limits.allowed_hosts = options_.allowed_hosts;
       server = std::make_unique<http::Server>(router, limits, [this](const http::RequestRecord& r) {
+        if (r.status >= 500) {
+          log_.error("dreamforge: " + r.method + " " + r.route + " answered " +
+                     std::to_string(r.status) + " (correlation id " + r.correlation_id + ")" +
+                     (r.error.empty() ? "" : ": " + r.error));
+        }
         metrics_.increment(telemetry::kHttpRequests,
                            {{"method", r.method}, {"route", r.route}, {"status", std::to_string(r.status)}});
         metrics_.observe(telemetry::kHttpDuration, {{"route", r.route}}, r.seconds);

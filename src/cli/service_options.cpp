@@ -99,6 +99,10 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
     command.add_option("--front-end-root", o.front_end_root,
                        "ComfyUI web frontend folder served at / (default: the installed package)")
         ->envname("DREAMFORGE_FRONT_END_ROOT");
+    command.add_option("--allowed-hosts", o.allowed_hosts,
+                       "Host names besides the bound address that browsers may use to reach the "
+                       "service (a reverse proxy's public name; * for any), comma-separated")
+        ->envname("DREAMFORGE_ALLOWED_HOSTS")->delimiter(',');
     command.add_option("--http-threads", o.http_threads, "Threads serving HTTP")
         ->envname("DREAMFORGE_HTTP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -31,6 +32,8 @@ struct ServiceOptions {
   int64_t max_body_bytes = 32 * 1024 * 1024;
   int64_t url_ttl_s = 3600;
   int http_threads = 4;
+  // Host names (a reverse proxy's) accepted in Host and Origin besides the bound address.
+  std::vector<std::string> allowed_hosts;
   std::string front_end_root;  // the ComfyUI web frontend served at /; default: the installed one
 
   // Resolved paths below the data directory.

@@ -7,7 +7,7 @@
 namespace df {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 21> kNames{{
     {ErrorCode::kInvalidArgument, "validation"},
     {ErrorCode::kModelNotFound, "model_not_found"},
     {ErrorCode::kUnsafeFormat, "unsafe_format"},
@@ -28,6 +28,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kNames{{
     {ErrorCode::kBadRequest, "bad_request"},
     {ErrorCode::kMethodNotAllowed, "method_not_allowed"},
     {ErrorCode::kRequestTimeout, "request_timeout"},
+    {ErrorCode::kUnsupportedMediaType, "unsupported_media_type"},
 }};
 
 }  // namespace

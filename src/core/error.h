@@ -32,6 +32,7 @@ enum class ErrorCode {
   kBadRequest,       // "bad_request": malformed HTTP or JSON syntax
   kMethodNotAllowed, // "method_not_allowed"
   kRequestTimeout,   // "request_timeout": a client too slow to send its request
+  kUnsupportedMediaType,  // "unsupported_media_type": a body in a format the route does not take
 };
 
 std::string_view error_code_name(ErrorCode code);

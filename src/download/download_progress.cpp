@@ -41,7 +41,7 @@ void DownloadProgress::print_line(const std::string& line) {
 
 void DownloadProgress::draw_bar(bool force) {
   const auto now = std::chrono::steady_clock::now();
-  if (!force && now - last_draw_ < kRedrawInterval) return;
+  if (!force && last_draw_ && now - *last_draw_ < kRedrawInterval) return;
   last_draw_ = now;
   const int64_t done = done_bytes();
   const double fraction =

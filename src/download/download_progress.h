@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace df::download {
@@ -39,7 +40,7 @@ class DownloadProgress {
   int next_plain_percent_ = 10;
   bool bar_drawn_ = false;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_draw_{};
+  std::optional<std::chrono::steady_clock::time_point> last_draw_;  // none: never drawn
 };
 
 // "1.5 MB", "12 KB", "873 B".

@@ -7,7 +7,8 @@
 namespace df::graph {
 namespace {
 
-// Tarjan's strongly connected components over the links between the given nodes.
+// Tarjan's strongly connected components over the links between the given nodes, with an
+// explicit stack instead of recursion: a chain of thousands of nodes must not overflow the stack.
 class CycleFinder {
  public:
   CycleFinder(const Workflow& workflow, const std::set<std::string>& nodes)
@@ -22,6 +23,14 @@ class CycleFinder {
   }
 
  private:
+  // A node being visited and how far through its sources the visit got.
+  struct Frame {
+    std::string id;
+    std::vector<std::string> sources;
+    size_t next = 0;
+    bool self_linked = false;
+  };
+
   std::vector<std::string> sources_of(const std::string& id) const {
     std::vector<std::string> sources;
     if (const Node* node = workflow_.find(id)) {
@@ -34,21 +43,38 @@ class CycleFinder {
     return sources;
   }
 
-  void visit(const std::string& id) {
+  void enter(const std::string& id, std::vector<Frame>& frames) {
     index_[id] = low_[id] = next_index_++;
     stack_.push_back(id);
     on_stack_.insert(id);
-    bool self_linked = false;
-    for (const auto& source : sources_of(id)) {
-      if (source == id) self_linked = true;
-      if (!index_.contains(source)) {
-        visit(source);
-        low_[id] = std::min(low_[id], low_[source]);
-      } else if (on_stack_.contains(source)) {
-        low_[id] = std::min(low_[id], index_[source]);
+    frames.push_back(Frame{id, sources_of(id)});
+  }
+
+  void visit(const std::string& root) {
+    std::vector<Frame> frames;
+    enter(root, frames);
+    while (!frames.empty()) {
+      Frame& frame = frames.back();
+      if (frame.next < frame.sources.size()) {
+        const std::string source = frame.sources[frame.next++];
+        if (source == frame.id) frame.self_linked = true;
+        if (!index_.contains(source)) {
+          enter(source, frames);  // `frame` is not used after this
+        } else if (on_stack_.contains(source)) {
+          low_[frame.id] = std::min(low_[frame.id], index_[source]);
+        }
+        continue;
       }
+      const Frame done = std::move(frame);
+      frames.pop_back();
+      if (!frames.empty()) {
+        low_[frames.back().id] = std::min(low_[frames.back().id], low_[done.id]);
+      }
+      if (low_[done.id] == index_[done.id]) pop_component(done);
     }
-    if (low_[id] != index_[id]) return;
+  }
+
+  void pop_component(const Frame& root) {
     std::vector<std::string> component;
     std::string member;
     do {
@@ -56,8 +82,8 @@ class CycleFinder {
       stack_.pop_back();
       on_stack_.erase(member);
       component.push_back(member);
-    } while (member != id);
-    if (component.size() > 1 || self_linked) {
+    } while (member != root.id);
+    if (component.size() > 1 || root.self_linked) {
       std::sort(component.begin(), component.end());
       cycles_.push_back(std::move(component));
     }

@@ -2,6 +2,7 @@
 #include "graph/validate.h"
 
 #include <algorithm>
+#include <set>
 
 #include "core/error.h"
 #include "graph/graph_topology.h"
@@ -14,6 +15,11 @@ using nlohmann::json;
 
 // Above this many choices, value_not_in_list leaves the list out of its details.
 constexpr size_t kMaxListedChoices = 20;
+// A dependency_cycle error's details name this many of the cycle's nodes (extra_info has all).
+constexpr size_t kMaxListedCycleNodes = 20;
+// node_errors name at most this many failed outputs, so that the answer to a hostile graph stays
+// small; every failed output still fails.
+constexpr size_t kMaxReportedFailedOutputs = 100;
 
 json error_object(std::string type, std::string message, std::string details, json extra_info) {
   return {{"type", std::move(type)},
@@ -71,6 +77,10 @@ Coerced coerce(const InputSpec& spec, const json& raw) {
   }
   if (spec.type == "STRING") {
     std::string s = python_str(raw);
+    if (s.find('\0') != std::string::npos) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "the text holds a NUL character, which image metadata cannot store");
+    }
     return {s, s, std::nullopt, std::nullopt};
   }
   if (spec.type == "BOOLEAN") {
@@ -100,51 +110,41 @@ class Validator {
   Validator(const Workflow& workflow, NodeSchemaRegistry schemas, const ValidationHooks& hooks)
       : workflow_(workflow), schemas_(std::move(schemas)), hooks_(hooks) {}
 
-  void set_cycles(const std::vector<std::vector<std::string>>& cycles) {
-    for (const auto& cycle : cycles) {
-      for (const auto& id : cycle) cycle_of_[id] = cycle;
+  void set_cycles(std::vector<std::vector<std::string>> cycles) {
+    cycles_ = std::move(cycles);
+    for (size_t i = 0; i < cycles_.size(); ++i) {
+      for (const auto& id : cycles_[i]) cycle_of_[id] = i;
     }
   }
 
-  // Returns whether the node and everything upstream of it are valid; records the node's own
-  // reasons (a node that is invalid only because of an upstream node has none).
-  bool validate(const std::string& id) {
-    if (auto it = results_.find(id); it != results_.end()) return it->second.valid;
-    const Node& node = *workflow_.find(id);
-    const NodeSchema& schema = *schemas_.find(node.class_type);
-    const auto hook = hooks_.by_class_type.find(node.class_type);
-    const CustomValidator* custom = hook == hooks_.by_class_type.end() ? nullptr : &hook->second;
-
-    json reasons = json::array();
-    bool upstream_valid = true;
-    for (const auto* group : {&schema.required, &schema.optional}) {
-      const bool required = group == &schema.required;
-      for (const auto& spec : *group) {
-        const NodeInput* input = node.input(spec.name);
-        if (input == nullptr) {
-          if (required) {
-            reasons.push_back(error_object("required_input_missing", "Required input is missing",
-                                           spec.name, {{"input_name", spec.name}}));
+  // Returns whether the node and everything upstream of it are valid; records the reasons of each
+  // node (a node that is invalid only because of an upstream node has none). Walks upstream with
+  // an explicit stack: a chain of thousands of nodes must not overflow the stack.
+  bool validate(const std::string& root) {
+    if (!results_.contains(root)) {
+      std::vector<std::pair<std::string, size_t>> pending;  // node, next upstream node to visit
+      examine(root);
+      pending.emplace_back(root, 0);
+      while (!pending.empty()) {
+        const std::string id = pending.back().first;
+        Result& result = results_.at(id);
+        const size_t next = pending.back().second++;
+        if (next < result.upstream.size()) {
+          const std::string& source = result.upstream[next];
+          if (!results_.contains(source)) {
+            examine(source);
+            pending.emplace_back(source, 0);
           }
           continue;
         }
-        const bool self_checked =
-            custom != nullptr && std::find(custom->inputs.begin(), custom->inputs.end(),
-                                           spec.name) != custom->inputs.end();
-        if (input->kind == InputKind::kConstant) {
-          check_constant(spec, input->value, self_checked, reasons);
-        } else if (!check_link(node, spec, *input, reasons)) {
-          continue;
-        } else if (!validate(input->link.node_id)) {
-          upstream_valid = false;
-        }
+        // Followed links never close a cycle, so every upstream node is finished here.
+        result.valid = result.valid && std::all_of(
+            result.upstream.begin(), result.upstream.end(),
+            [this](const std::string& source) { return results_.at(source).valid; });
+        pending.pop_back();
       }
     }
-    if (custom != nullptr) run_custom_check(node, *custom, reasons);
-
-    const bool valid = upstream_valid && reasons.empty();
-    results_[id] = Result{valid, std::move(reasons)};
-    return valid;
+    return results_.at(root).valid;
   }
 
   // The node's own reasons, or nullptr when it has none or was not validated.
@@ -156,13 +156,85 @@ class Validator {
 
  private:
   struct Result {
-    bool valid = false;
+    bool valid = false;  // own checks passed (then, once finished, also everything upstream)
     json reasons;
+    std::vector<std::string> upstream;  // nodes whose validity this node's depends on
   };
 
-  // Checks a link input; returns whether validation should follow it upstream.
-  bool check_link(const Node& node, const InputSpec& spec, const NodeInput& input,
-                  json& reasons) const {
+  // What check_link found.
+  enum class LinkCheck { kFollow, kRefused, kInCycle };
+
+  // Checks the node itself: its inputs and its custom check; records which links lead upstream.
+  void examine(const std::string& id) {
+    const Node& node = *workflow_.find(id);
+    const NodeSchema& schema = *schemas_.find(node.class_type);
+    const auto hook = hooks_.by_class_type.find(node.class_type);
+    const CustomValidator* custom = hook == hooks_.by_class_type.end() ? nullptr : &hook->second;
+
+    Result result;
+    result.reasons = json::array();
+    bool in_cycle = false;
+    for (const auto* group : {&schema.required, &schema.optional}) {
+      const bool required = group == &schema.required;
+      for (const auto& spec : *group) {
+        const NodeInput* input = node.input(spec.name);
+        if (input == nullptr) {
+          if (required) {
+            result.reasons.push_back(error_object("required_input_missing",
+                                                  "Required input is missing", spec.name,
+                                                  {{"input_name", spec.name}}));
+          }
+          continue;
+        }
+        const bool self_checked =
+            custom != nullptr && std::find(custom->inputs.begin(), custom->inputs.end(),
+                                           spec.name) != custom->inputs.end();
+        if (input->kind == InputKind::kConstant) {
+          check_constant(spec, input->value, self_checked, result.reasons);
+          continue;
+        }
+        switch (check_link(node, spec, *input, result.reasons)) {
+          case LinkCheck::kFollow:
+            result.upstream.push_back(input->link.node_id);
+            break;
+          case LinkCheck::kInCycle:
+            in_cycle = true;
+            break;
+          case LinkCheck::kRefused:
+            break;
+        }
+      }
+    }
+    if (custom != nullptr) run_custom_check(node, *custom, result.reasons);
+    result.valid = !in_cycle && result.reasons.empty();
+    results_[id] = std::move(result);
+  }
+
+  // A cycle is reported once, on its first node (by id), with its members.
+  void report_cycle(size_t cycle_index, const std::string& input_name, const json& link,
+                    json& reasons) {
+    const std::vector<std::string>& cycle = cycles_[cycle_index];
+    if (!reported_cycles_.insert(cycle_index).second) return;
+    std::string members;
+    for (size_t i = 0; i < std::min(cycle.size(), kMaxListedCycleNodes); ++i) {
+      members += (members.empty() ? "'" : ", '") + cycle[i] + "'";
+    }
+    if (cycle.size() > kMaxListedCycleNodes) {
+      members += " and " + std::to_string(cycle.size() - kMaxListedCycleNodes) + " more";
+    }
+    const std::string details =
+        cycle.size() == 1
+            ? input_name + ": node " + members + " depends on its own output"
+            : input_name + ": " + std::to_string(cycle.size()) + " nodes depend on each other: " +
+                  members;
+    reasons.push_back(error_object(
+        "dependency_cycle", "Dependency cycle detected", details,
+        {{"input_name", input_name}, {"linked_node", link}, {"cycle_nodes", cycle}}));
+  }
+
+  // Checks a link input; says whether validation should follow it upstream.
+  LinkCheck check_link(const Node& node, const InputSpec& spec, const NodeInput& input,
+                       json& reasons) {
     const std::string& x = spec.name;
     const json bad_link_info = {
         {"input_name", x}, {"input_config", spec.input_config()}, {"received_value", input.value}};
@@ -170,14 +242,14 @@ class Validator {
       reasons.push_back(error_object(
           "bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
           x, bad_link_info));
-      return false;
+      return LinkCheck::kRefused;
     }
     const Node* source = workflow_.find(input.link.node_id);
     if (source == nullptr) {
       reasons.push_back(error_object("bad_linked_input", "Linked node does not exist",
                                      x + ": node '" + input.link.node_id + "' is not in the prompt",
                                      bad_link_info));
-      return false;
+      return LinkCheck::kRefused;
     }
     const NodeSchema& source_schema = *schemas_.find(source->class_type);
     if (input.link.slot >= static_cast<int64_t>(source_schema.output.size())) {
@@ -186,20 +258,16 @@ class Validator {
           x + ": node '" + source->id + "' (" + source->class_type + ") has no output slot " +
               std::to_string(input.link.slot),
           bad_link_info));
-      return false;
+      return LinkCheck::kRefused;
     }
-    if (auto cycle = cycle_of_.find(node.id); cycle != cycle_of_.end() &&
-                                              std::binary_search(cycle->second.begin(),
-                                                                 cycle->second.end(), source->id)) {
-      std::string members;
-      for (const auto& id : cycle->second) members += (members.empty() ? "'" : ", '") + id + "'";
-      const std::string details =
-          cycle->second.size() == 1 ? x + ": node " + members + " depends on its own output"
-                                    : x + ": nodes " + members + " depend on each other";
-      reasons.push_back(error_object(
-          "dependency_cycle", "Dependency cycle detected", details,
-          {{"input_name", x}, {"linked_node", input.value}, {"cycle_nodes", cycle->second}}));
-      return false;
+    if (auto cycle = cycle_of_.find(node.id); cycle != cycle_of_.end()) {
+      const auto source_cycle = cycle_of_.find(source->id);
+      if (source_cycle != cycle_of_.end() && source_cycle->second == cycle->second) {
+        if (node.id == cycles_[cycle->second].front()) {
+          report_cycle(cycle->second, x, input.value, reasons);
+        }
+        return LinkCheck::kInCycle;
+      }
     }
     const std::string& received = source_schema.output[static_cast<size_t>(input.link.slot)];
     if (!types_compatible(received, spec.type)) {
@@ -210,9 +278,9 @@ class Validator {
            {"input_config", spec.input_config()},
            {"received_type", received},
            {"linked_node", input.value}}));
-      return false;
+      return LinkCheck::kRefused;
     }
-    return true;
+    return LinkCheck::kFollow;
   }
 
   void check_constant(const InputSpec& spec, const json& raw, bool self_checked,
@@ -291,7 +359,9 @@ class Validator {
   const Workflow& workflow_;
   const NodeSchemaRegistry schemas_;
   const ValidationHooks& hooks_;
-  std::map<std::string, std::vector<std::string>> cycle_of_;
+  std::vector<std::vector<std::string>> cycles_;
+  std::map<std::string, size_t> cycle_of_;  // node id -> index in cycles_
+  std::set<size_t> reported_cycles_;
   std::map<std::string, Result> results_;
 };
 
@@ -333,6 +403,32 @@ CustomValidator load_image_validator(std::function<bool(std::string_view)> image
       }};
 }
 
+CustomValidator filename_prefix_validator() {
+  // "_00001_.png": the counter and extension SaveImage appends to the last part.
+  constexpr size_t kAppendedBytes = 12;
+  constexpr size_t kMaxNameBytes = 255;
+  return CustomValidator{{"filename_prefix"}, [](const Node& node) -> std::optional<std::string> {
+    const std::string prefix = python_str(node.input("filename_prefix")->value);
+    size_t start = 0;
+    while (true) {
+      const size_t end = prefix.find('/', start);
+      const size_t length = (end == std::string::npos ? prefix.size() : end) - start;
+      if (end == std::string::npos) {
+        if (length + kAppendedBytes > kMaxNameBytes) {
+          return "the file name part is " + std::to_string(length) + " bytes; at most " +
+                 std::to_string(kMaxNameBytes - kAppendedBytes) + " fit in a file name";
+        }
+        return std::nullopt;
+      }
+      if (length > kMaxNameBytes) {
+        return "a folder name is " + std::to_string(length) + " bytes; at most " +
+               std::to_string(kMaxNameBytes) + " are possible";
+      }
+      start = end + 1;
+    }
+  }};
+}
+
 ValidationResult validate_workflow(const Workflow& workflow, const NodeSchemaRegistry& schemas,
                                    const SchemaContext& context,
                                    const std::vector<std::string>& partial_targets,
@@ -357,17 +453,22 @@ ValidationResult validate_workflow(const Workflow& workflow, const NodeSchemaReg
 
   Validator validator(workflow, schemas.with_context(context), hooks);
   // Nodes in a cycle are validated first: validation never follows the links of a cycle, so
-  // otherwise only the first node reached would report it.
-  const auto cycles = dependency_cycles(workflow, upstream_closure(workflow, outputs));
-  validator.set_cycles(cycles);
-  for (const auto& cycle : cycles) {
-    for (const auto& id : cycle) validator.validate(id);
-  }
+  // otherwise the node that reports it might never be reached.
+  auto cycles = dependency_cycles(workflow, upstream_closure(workflow, outputs));
+  const std::vector<std::string> cycle_heads = [&] {
+    std::vector<std::string> heads;
+    for (const auto& cycle : cycles) heads.push_back(cycle.front());
+    return heads;
+  }();
+  validator.set_cycles(std::move(cycles));
+  for (const auto& head : cycle_heads) validator.validate(head);
+  size_t reported_failures = 0;
   for (const auto& output : outputs) {
     if (validator.validate(output)) {
       result.outputs_to_execute.push_back(output);
       continue;
     }
+    if (++reported_failures > kMaxReportedFailedOutputs) continue;
     for (const auto& id : upstream_closure(workflow, {output})) {
       const json* reasons = validator.reasons_of(id);
       if (reasons == nullptr) continue;

@@ -32,6 +32,11 @@ struct ValidationHooks {
 // `image_exists` receives the value as sent, possibly with a " [input]"-style annotation.
 CustomValidator load_image_validator(std::function<bool(std::string_view)> image_exists);
 
+// SaveImage's check: "filename_prefix" must make file names: each folder name at most 255 bytes,
+// the last part short enough for the counter and extension appended to it (a NUL is refused as
+// in every STRING input).
+CustomValidator filename_prefix_validator();
+
 struct ValidationResult {
   bool ok = false;
   nlohmann::json error;  // ComfyUI's ErrorObj {type, message, details, extra_info}; null when ok
@@ -43,8 +48,9 @@ struct ValidationResult {
 
 // Validates the way ComfyUI's validate_prompt does: every class_type must be known; the output
 // nodes (restricted to `partial_targets` unless empty) are validated with everything upstream of
-// them, and nodes that no output depends on are ignored. Dependency cycles are reported as
-// "dependency_cycle" errors on every node of the cycle.
+// them, and nodes that no output depends on are ignored. A dependency cycle is reported once, as a
+// "dependency_cycle" error on its first node. A STRING input holding a NUL character is refused
+// (image metadata and file names cannot hold one).
 ValidationResult validate_workflow(const Workflow& workflow, const NodeSchemaRegistry& schemas,
                                    const SchemaContext& context,
                                    const std::vector<std::string>& partial_targets = {},

@@ -86,6 +86,11 @@ Workflow parse_workflow(const nlohmann::json& prompt) {
     throw Error(ErrorCode::kInvalidArgument,
                 "A workflow must be a JSON object that maps node ids to nodes");
   }
+  if (prompt.size() > kMaxWorkflowNodes) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "the workflow has " + std::to_string(prompt.size()) + " nodes; at most " +
+                    std::to_string(kMaxWorkflowNodes) + " are accepted");
+  }
   Workflow workflow;
   workflow.source = prompt;
   for (const auto& [id, data] : prompt.items()) workflow.nodes.emplace(id, parse_node(id, data));

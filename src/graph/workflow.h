@@ -47,10 +47,15 @@ struct Workflow {
   const Node* find(std::string_view node_id) const;
 };
 
+// The most nodes a prompt may have: real workflows have a few hundred at most, and every check of
+// a graph grows with its size.
+inline constexpr size_t kMaxWorkflowNodes = 5000;
+
 // Parses a prompt. A JSON array input is a link; a link is well-formed when it is
 // [string or integer node id, integer slot >= 0]. Missing "inputs" means none.
 // Throws df::Error(kInvalidArgument) when the structure is not a prompt (not an object, a node
-// that is not an object, "inputs" not an object, "class_type" not a string).
+// that is not an object, "inputs" not an object, "class_type" not a string, more than
+// kMaxWorkflowNodes nodes).
 Workflow parse_workflow(const nlohmann::json& prompt);
 
 }  // namespace df::graph

@@ -3,6 +3,7 @@
 
 #include <boost/algorithm/string/predicate.hpp>
 
+#include "core/json_text.h"
 #include "http/json_text.h"
 
 namespace df::http {
@@ -14,12 +15,36 @@ std::string Request::header(std::string_view name) const {
   return "";
 }
 
-nlohmann::json Request::json_body() const { return parse_json_text(body, "request body"); }
+namespace {
+
+// "application/json" and the "+json" types ("application/merge-patch+json"), parameters aside.
+bool is_json_media_type(std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  return boost::algorithm::iequals(type, "application/json") ||
+         boost::algorithm::iends_with(type, "+json");
+}
+
+}  // namespace
+
+bool Request::from_browser() const {
+  return !header("Origin").empty() || !header("Sec-Fetch-Mode").empty();
+}
+
+nlohmann::json Request::json_body(JsonContentType rule) const {
+  const bool checked = rule == JsonContentType::kRequired || from_browser();
+  if (checked && !is_json_media_type(header("Content-Type"))) {
+    throw Error(ErrorCode::kUnsupportedMediaType,
+                "the request body must be JSON sent with \"Content-Type: application/json\"",
+                {{"content_type", header("Content-Type")}});
+  }
+  return parse_json_text(body, "request body");
+}
 
 Response Response::json(int status, const nlohmann::json& body) {
   Response response;
   response.status = status;
-  response.body = body.dump();
+  response.body = dump_json(body);
   return response;
 }
 
@@ -72,6 +97,8 @@ int http_status_for(ErrorCode code) {
       return 405;
     case ErrorCode::kRequestTimeout:
       return 408;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
     default:
       return 500;
   }

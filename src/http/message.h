@@ -15,6 +15,11 @@
 
 namespace df::http {
 
+// Whether a route takes a JSON body only with a JSON Content-Type. Browsers send other types
+// ("text/plain", forms) across sites without asking first, so a JSON route must refuse those;
+// ComfyUI's own clients post JSON without a Content-Type, which stays allowed outside browsers.
+enum class JsonContentType { kRequired, kRequiredFromBrowsers };
+
 struct Request {
   std::string method;                        // "GET", "POST", ...
   std::string target;                        // as sent: "/v1/jobs?status=queued"
@@ -27,8 +32,11 @@ struct Request {
 
   // The first header named `name` (case-insensitive), or "" when absent.
   std::string header(std::string_view name) const;
-  // The body parsed as JSON; throws Error(kBadRequest) naming the parse error when it is not JSON.
-  nlohmann::json json_body() const;
+  // Whether a browser sent it (it names an Origin or a fetch mode).
+  bool from_browser() const;
+  // The body parsed as JSON; throws Error(kUnsupportedMediaType) when `rule` wants a JSON
+  // Content-Type it lacks, Error(kBadRequest) naming the parse error when it is not JSON.
+  nlohmann::json json_body(JsonContentType rule = JsonContentType::kRequired) const;
 };
 
 // A long-lived response body, written chunk by chunk (Server-Sent Events). The server polls it:

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -42,6 +44,9 @@ using Milliseconds = std::chrono::milliseconds;
 // so that closing with unread input does not reset the connection before the client read our
 // answer.
 constexpr Milliseconds kLingerOnClose{1000};
+// Child processes (runners) must not inherit the server's sockets.
+void close_on_exec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
 // How long the acceptor pauses after a failed accept (out of file descriptors) before trying again.
 constexpr Milliseconds kAcceptRetryDelay{100};
 
@@ -224,8 +229,14 @@ class Session : public ServerConnection, public std::enable_shared_from_this<Ses
   }
 
   void reject(int status, const Error& error) {
-    Response response = error_response(error, exchange_.correlation_id);
-    response.status = status;
+    Response response;
+    try {
+      response = error_response(error, exchange_.correlation_id);
+      response.status = status;
+    } catch (const std::exception& failure) {
+      exchange_.error = failure.what();
+      response = internal_error_response();
+    }
     send(std::move(response), /*keep_alive=*/false, /*head=*/false);
   }
 
@@ -246,6 +257,7 @@ class Session : public ServerConnection, public std::enable_shared_from_this<Ses
   // Runs the route's handler; every failure becomes an error envelope.
   Response respond(Request& request) {
     try {
+      context_->guard().check(request);
       RequestTarget target = parse_request_target(request.target);
       request.path = std::move(target.path);
       request.query = std::move(target.query);
@@ -254,23 +266,40 @@ class Session : public ServerConnection, public std::enable_shared_from_this<Ses
       exchange_.route = route.pattern;
       return route.handler(request);
     } catch (const Error& error) {
+      if (http_status_for(error.code()) >= 500) exchange_.error = error.what();
       return error_response(error, request.correlation_id);
     } catch (const std::exception& error) {
       exchange_.error = error.what();
     } catch (...) {
       exchange_.error = "an exception that is not a std::exception";
     }
-    return error_response(Error(ErrorCode::kInternal, "internal server error"),
-                          request.correlation_id);
+    return internal_error_response();
+  }
+
+  // The envelope of an unexpected failure; made without anything from the request, so making it
+  // cannot fail again.
+  Response internal_error_response() const {
+    Response response;
+    response.status = 500;
+    response.body = R"({"code":"internal","message":"internal server error","details":{},)"
+                    R"("correlation_id":")" + exchange_.correlation_id + R"("})";
+    return response;
   }
 
   void handle_request() {
     auto& message = parser_->get();
-    Request request = to_request(message);
-    exchange_.method = request.method;
-    exchange_.route = request.target;
-    exchange_.correlation_id = request.correlation_id;
-    Response response = respond(request);
+    Request request;
+    Response response;
+    try {
+      request = to_request(message);
+      exchange_.method = request.method;
+      exchange_.route = request.target;
+      exchange_.correlation_id = request.correlation_id;
+      response = respond(request);
+    } catch (const std::exception& error) {  // out of memory, or an envelope that cannot be made
+      exchange_.error = error.what();
+      response = internal_error_response();
+    }
     if (response.websocket) {
       if (boost::beast::websocket::is_upgrade(message)) return upgrade(std::move(response));
       response = upgrade_required();
@@ -539,6 +568,7 @@ struct Server::Impl {
         });
         return;
       }
+      close_on_exec(socket.native_handle());
       std::make_shared<Session>(std::move(socket), context)->start();
       accept();
     });
@@ -573,6 +603,7 @@ void Server::start(const std::string& host, uint16_t port) {
   tcp::endpoint endpoint = endpoints.begin()->endpoint();
   tcp::acceptor& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
+  if (!ec) close_on_exec(acceptor.native_handle());
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
@@ -582,6 +613,8 @@ void Server::start(const std::string& host, uint16_t port) {
     throw Error(ErrorCode::kUnavailable, "cannot listen on " + where + ": " + ec.message());
   }
   impl_->port = acceptor.local_endpoint().port();
+  impl_->context->set_guard(RequestGuard(impl_->context->limits().allowed_hosts,
+                                         endpoint.address().is_loopback()));
   impl_->accept();
   int threads = std::max(1, impl_->context->limits().threads);
   for (int i = 0; i < threads; ++i) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "http/router.h"
 
@@ -19,6 +20,9 @@ struct ServerLimits {
                                    // (or one stream chunk) not taken by the client within it too
   int stream_poll_ms = 250;        // how often a StreamSource is polled when nobody wakes it
   int threads = 4;                 // Asio threads running handlers
+  // Host names besides the bound address that requests may name in Host and Origin ("*": any);
+  // see RequestGuard.
+  std::vector<std::string> allowed_hosts;
 
   // WebSockets: an incoming message over this size closes the connection (close code 1009).
   std::size_t websocket_max_message_bytes = 1024 * 1024;

@@ -5,9 +5,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "http/request_guard.h"
 #include "http/router.h"
 #include "http/server.h"
 
@@ -29,6 +31,9 @@ class ServerContext {
 
   const Router& router() const { return router_; }
   const ServerLimits& limits() const { return limits_; }
+  // The Host and Origin checks, known once the server is bound (set before the first connection).
+  void set_guard(RequestGuard guard) { guard_.emplace(std::move(guard)); }
+  const RequestGuard& guard() const { return *guard_; }
 
   // Registers a connection for stop(); returns false (registering nothing) once stopping.
   bool add(const ServerConnection* key, std::weak_ptr<ServerConnection> connection);
@@ -44,6 +49,7 @@ class ServerContext {
   const Router& router_;
   const ServerLimits limits_;
   const std::function<void(const RequestRecord&)> on_request_;
+  std::optional<RequestGuard> guard_;
 
   mutable std::mutex mutex_;  // guards what follows
   bool stopping_ = false;

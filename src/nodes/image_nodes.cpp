@@ -160,6 +160,7 @@ graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env) {
       return false;
     }
   }));
+  hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
   return hooks;
 }
 

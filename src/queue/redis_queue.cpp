@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "queue/redis_scripts.h"
 
 namespace df::queue {
@@ -375,7 +376,7 @@ void RedisQueue::settle(const Delivery& delivery, const SettleInfo& info) {
     case Settlement::kDeadLetter:
       connection->call({"XADD", key("dead"), "MAXLEN", "~", kDeadLetterLength, "*", "job_id",
                         job.id, "attempts", std::to_string(job.attempts), "error",
-                        info.error.dump(), "failed_ms", std::to_string(now_ms())},
+                        dump_json(info.error), "failed_ms", std::to_string(now_ms())},
                        "recording a dead letter");
       break;
   }

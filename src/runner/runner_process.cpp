@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 
@@ -31,6 +32,41 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
+// Variables a runner never needs and must not see: credentials of the model sources, the URL
+// signing key, and the backends' URLs and keys (which may carry passwords).
+bool is_secret_variable(std::string_view entry) {
+  static constexpr std::string_view kSecretNames[] = {
+      "HF_TOKEN", "CIVITAI_TOKEN", "DREAMFORGE_SECRET", "DREAMFORGE_DATABASE_URL",
+      "DREAMFORGE_QUEUE_URL", "DREAMFORGE_STORAGE_URL", "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD"};
+  static constexpr std::string_view kSecretPrefixes[] = {"DREAMFORGE_S3_"};
+  const std::string_view name = entry.substr(0, entry.find('='));
+  for (std::string_view secret : kSecretNames) {
+    if (name == secret) return true;
+  }
+  for (std::string_view prefix : kSecretPrefixes) {
+    if (name.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// This process's environment without the secrets, for execve.
+std::vector<std::string> runner_environment() {
+  std::vector<std::string> out;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!is_secret_variable(*entry)) out.emplace_back(*entry);
+  }
+  return out;
+}
+
+// In the child before exec: every descriptor above stderr is closed, whether or not its owner
+// (a library, a socket another thread just accepted) set close-on-exec.
+void close_inherited_descriptors() {
+  if (::close_range(3, ~0U, 0) == 0) return;
+  const long limit = ::sysconf(_SC_OPEN_MAX);
+  for (int fd = 3; fd < (limit > 0 ? limit : 1024); ++fd) ::close(fd);
+}
+
 }  // namespace
 
 RunnerProcess::RunnerProcess(const std::vector<std::string>& argv) {
@@ -42,6 +78,10 @@ RunnerProcess::RunnerProcess(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const std::vector<std::string> environment = runner_environment();
+  std::vector<char*> env;
+  for (const auto& e : environment) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
   const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw Error(ErrorCode::kIo, std::string("fork: ") + std::strerror(errno));
@@ -51,7 +91,8 @@ RunnerProcess::RunnerProcess(const std::vector<std::string>& argv) {
     if (::getppid() != parent) ::_exit(127);
     ::dup2(in_pipe[0], STDIN_FILENO);
     ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::execv(args[0], args.data());
+    close_inherited_descriptors();
+    ::execve(args[0], args.data(), env.data());
     const char msg[] = "dreamforge: cannot execute the runner\n";
     [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
     ::_exit(127);

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "store/postgres_migrations.h"
 #include "store/store_events.h"
 
@@ -34,7 +35,7 @@ constexpr const char* kLeaseHeld = " WHERE id = $1 AND status = 'running' AND wo
 json parse_or_null(const std::string& text) { return text.empty() ? json() : json::parse(text); }
 
 PgParam json_param(const json& value) {
-  return value.is_null() ? std::nullopt : pg_param(value.dump());
+  return value.is_null() ? std::nullopt : pg_param(dump_json(value));
 }
 
 Job read_job(const PgResult& rows, int row) {
@@ -136,7 +137,7 @@ Model read_model(const PgResult& rows, int row) {
 std::string items_text(const std::vector<JobItem>& items) {
   json array = json::array();
   for (const auto& item : items) array.push_back(item_to_json(item));
-  return array.dump();
+  return dump_json(array);
 }
 
 // The spec's model (what run timings are looked up by), NULL when it names none.
@@ -159,7 +160,7 @@ int64_t insert_event(PgConnection& db, const Event& event) {
           "INSERT INTO events (job_id, type, code, item_index, message, plain, data, created_ms) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
           event.job_id, event.type, event.code, event.item_index, event.message, event.plain,
-          event.data.dump(), event.created_ms ? event.created_ms : now_ms())
+          dump_json(event.data), event.created_ms ? event.created_ms : now_ms())
       .integer(0, 0);
 }
 
@@ -193,10 +194,10 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
           "), queued AS (INSERT INTO events (job_id, type, message, plain, data, created_ms) "
           "SELECT id, $12::text, $13::text, $14::text, $15::text, $16::bigint FROM created) "
           "SELECT " + kJobColumns + " FROM created",
-      job.id, job.type, job.spec.dump(), spec_model_id(job.spec),
+      job.id, job.type, dump_json(job.spec), spec_model_id(job.spec),
       job.idempotency_key.empty() ? PgParam() : pg_param(job.idempotency_key), job.request_hash,
       job.priority, job.max_attempts, items_text(job.items), job.created_ms, job.schema_version,
-      queued.type, queued.message, queued.plain, queued.data.dump(),
+      queued.type, queued.message, queued.plain, dump_json(queued.data),
       queued.created_ms ? queued.created_ms : now_ms());
   if (inserted.rows() == 1) return {read_job(inserted, 0), true};
   if (!job.idempotency_key.empty()) {
@@ -385,7 +386,7 @@ bool PostgresStore::requeue_job(const Lease& lease, int64_t run_after_ms, const 
                                "lease_expires_ms = 0, run_after_ms = $5, updated_ms = $6, "
                                "max_attempts = max_attempts + $7") +
                        kLeaseHeld,
-                   lease.job_id, lease.worker_id, lease.attempt, error.dump(), run_after_ms,
+                   lease.job_id, lease.worker_id, lease.attempt, dump_json(error), run_after_ms,
                    now_ms(), attempt_counts ? 0 : 1)
              .affected() == 1;
 }
@@ -401,7 +402,7 @@ CancelOutcome PostgresStore::cancel_job(const std::string& id) {
     db->query(
         "UPDATE jobs SET status = 'canceled', cancel_requested = TRUE, error = $2, "
         "updated_ms = $3, finished_ms = $3 WHERE id = $1",
-        id, canceled_while_queued_error().dump(), now);
+        id, dump_json(canceled_while_queued_error()), now);
     insert_event(*db, canceled_while_queued_event(*job));
     transaction.commit();
     return CancelOutcome::kCanceled;
@@ -422,7 +423,7 @@ int64_t PostgresStore::append_event(const Event& event, const Lease* lease) {
       "SELECT holder.id, $4, $5, $6::int, $7, $8, $9, $10::bigint FROM holder RETURNING id",
       event.job_id, lease ? pg_param(lease->worker_id) : PgParam(),
       lease ? pg_param(lease->attempt) : PgParam(), event.type, event.code, event.item_index,
-      event.message, event.plain, event.data.dump(),
+      event.message, event.plain, dump_json(event.data),
       event.created_ms ? event.created_ms : now_ms());
   if (inserted.rows() == 1) return inserted.integer(0, 0);
   if (lease != nullptr) return 0;
@@ -489,7 +490,7 @@ bool PostgresStore::put_artifact(const Lease& lease, const Artifact& artifact) {
                  lease.job_id, lease.worker_id, lease.attempt, artifact.item_index, artifact.key,
                  artifact.content_type, artifact.size, artifact.sha256,
                  std::to_string(artifact.seed), artifact.width, artifact.height,
-                 artifact.metadata.dump(), artifact.created_ms ? artifact.created_ms : now_ms())
+                 dump_json(artifact.metadata), artifact.created_ms ? artifact.created_ms : now_ms())
              .rows() == 1;
 }
 
@@ -543,7 +544,7 @@ void PostgresStore::upsert_model(const Model& model) {
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET "
       "kind = excluded.kind, family = excluded.family, installed = excluded.installed, "
       "enabled = excluded.enabled, record = excluded.record, updated_ms = excluded.updated_ms",
-      row.id, row.kind, row.family, row.installed, row.enabled, model_to_json(row).dump(),
+      row.id, row.kind, row.family, row.installed, row.enabled, dump_json(model_to_json(row)),
       row.created_ms, now);
 }
 

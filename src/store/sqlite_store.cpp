@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "store/postgres_store.h"
 #include "store/store_events.h"
 
@@ -148,7 +149,7 @@ int64_t SqliteStore::insert_event(const Event& event) {
       "INSERT INTO events (job_id, type, code, item_index, message, plain, data, created_ms) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   insert.bind(1, event.job_id).bind(2, event.type).bind(3, event.code).bind(4, event.item_index);
-  insert.bind(5, event.message).bind(6, event.plain).bind(7, event.data.dump());
+  insert.bind(5, event.message).bind(6, event.plain).bind(7, dump_json(event.data));
   insert.bind(8, event.created_ms ? event.created_ms : now_ms());
   insert.run();
   return db_.last_insert_id();
@@ -176,14 +177,14 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
       "INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, priority, "
       "max_attempts, items, created_ms, updated_ms, schema_version) "
       "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  insert.bind(1, job.id).bind(2, job.type).bind(3, job.spec.dump());
+  insert.bind(1, job.id).bind(2, job.type).bind(3, dump_json(job.spec));
   if (job.idempotency_key.empty()) {
     insert.bind(4, nullptr);
   } else {
     insert.bind(4, job.idempotency_key);
   }
   insert.bind(5, job.request_hash).bind(6, job.priority).bind(7, job.max_attempts);
-  insert.bind(8, items_json(job.items).dump()).bind(9, job.created_ms).bind(10, job.created_ms);
+  insert.bind(8, dump_json(items_json(job.items))).bind(9, job.created_ms).bind(10, job.created_ms);
   insert.bind(11, job.schema_version);
   insert.run();
   insert_event(job_queued_event(job));
@@ -352,7 +353,7 @@ bool SqliteStore::save_items(const Lease& lease, const std::vector<JobItem>& ite
   auto update = db_.prepare(
       "UPDATE jobs SET items = ?, progress = ?, updated_ms = ? WHERE id = ? AND "
       "status = 'running' AND worker_id = ? AND attempts = ?");
-  update.bind(1, items_json(items).dump()).bind(2, progress).bind(3, now_ms());
+  update.bind(1, dump_json(items_json(items))).bind(2, progress).bind(3, now_ms());
   update.bind(4, lease.job_id).bind(5, lease.worker_id).bind(6, lease.attempt);
   update.run();
   return update.changes() == 1;
@@ -372,7 +373,7 @@ bool SqliteStore::finish_job(const Lease& lease, JobStatus status, const json& e
   if (error.is_null()) {
     update.bind(2, nullptr);
   } else {
-    update.bind(2, error.dump());
+    update.bind(2, dump_json(error));
   }
   update.bind(3, status == JobStatus::kSucceeded ? 1 : 0).bind(4, now).bind(5, now);
   update.bind(6, lease.job_id).bind(7, lease.worker_id).bind(8, lease.attempt);
@@ -390,7 +391,7 @@ bool SqliteStore::requeue_job(const Lease& lease, int64_t run_after_ms, const js
       "UPDATE jobs SET status = 'queued', error = ?, worker_id = NULL, lease_expires_ms = 0, "
       "run_after_ms = ?, updated_ms = ?, max_attempts = max_attempts + ? WHERE id = ? AND "
       "status = 'running' AND worker_id = ? AND attempts = ?");
-  update.bind(1, error.dump()).bind(2, run_after_ms).bind(3, now_ms());
+  update.bind(1, dump_json(error)).bind(2, run_after_ms).bind(3, now_ms());
   update.bind(4, attempt_counts ? 0 : 1).bind(5, lease.job_id);
   update.bind(6, lease.worker_id).bind(7, lease.attempt);
   update.run();
@@ -408,7 +409,7 @@ CancelOutcome SqliteStore::cancel_job(const std::string& id) {
     auto update = db_.prepare(
         "UPDATE jobs SET status = 'canceled', cancel_requested = 1, error = ?, updated_ms = ?, "
         "finished_ms = ? WHERE id = ?");
-    update.bind(1, canceled_while_queued_error().dump()).bind(2, now).bind(3, now).bind(4, id);
+    update.bind(1, dump_json(canceled_while_queued_error())).bind(2, now).bind(3, now).bind(4, id);
     update.run();
     insert_event(canceled_while_queued_event(*job));
     transaction.commit();
@@ -469,7 +470,7 @@ void SqliteStore::finish_step(const Step& step) {
   if (step.error.is_null()) {
     update.bind(7, nullptr);
   } else {
-    update.bind(7, step.error.dump());
+    update.bind(7, dump_json(step.error));
   }
   update.bind(8, step.id);
   update.run();
@@ -501,7 +502,7 @@ bool SqliteStore::put_artifact(const Lease& lease, const Artifact& artifact) {
   upsert.bind(1, artifact.job_id).bind(2, lease.attempt).bind(3, artifact.item_index);
   upsert.bind(4, artifact.key).bind(5, artifact.content_type).bind(6, artifact.size);
   upsert.bind(7, artifact.sha256).bind(8, std::to_string(artifact.seed)).bind(9, artifact.width);
-  upsert.bind(10, artifact.height).bind(11, artifact.metadata.dump());
+  upsert.bind(10, artifact.height).bind(11, dump_json(artifact.metadata));
   upsert.bind(12, artifact.created_ms ? artifact.created_ms : now_ms());
   upsert.run();
   transaction.commit();
@@ -563,7 +564,7 @@ void SqliteStore::upsert_model(const Model& model) {
   row.created_ms = model.created_ms ? model.created_ms : now;
   upsert.bind(1, row.id).bind(2, row.kind).bind(3, row.family);
   upsert.bind(4, int64_t{row.installed}).bind(5, int64_t{row.enabled});
-  upsert.bind(6, model_to_json(row).dump()).bind(7, row.created_ms).bind(8, now);
+  upsert.bind(6, dump_json(model_to_json(row))).bind(7, row.created_ms).bind(8, now);
   upsert.run();
 }
 

@@ -7,7 +7,7 @@
 #include <ctime>
 #include <iostream>
 
-#include <nlohmann/json.hpp>
+#include "core/json_text.h"
 
 namespace df::telemetry {
 namespace {
@@ -24,13 +24,6 @@ std::string local_timestamp() {
   const size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &local);
   std::snprintf(text + length, sizeof text - length, ".%06lld", static_cast<long long>(micros));
   return text;
-}
-
-// `text` with every invalid UTF-8 sequence replaced by U+FFFD, so clients can get it as JSON.
-std::string valid_utf8(std::string_view text) {
-  const nlohmann::json string = std::string(text);
-  const std::string quoted = string.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return nlohmann::json::parse(quoted).get<std::string>();
 }
 
 }  // namespace

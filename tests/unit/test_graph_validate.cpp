@@ -328,22 +328,71 @@ TEST_F(GraphValidate, SelfLinkIsADependencyCycle) {
                    "cycle_nodes": ["3"]}})"));
 }
 
-TEST_F(GraphValidate, CycleIsReportedOnEveryNodeInIt) {
+TEST_F(GraphValidate, CycleIsReportedOnceOnItsFirstNode) {
   // KSampler 3 -> VAEDecode 8 -> VAEEncode 11 -> KSampler 3.
   prompt["11"] = {{"class_type", "VAEEncode"},
                   {"inputs", {{"pixels", {"8", 0}}, {"vae", {"4", 2}}}}};
   prompt["3"]["inputs"]["latent_image"] = {"11", 0};
   ValidationResult result = validate(prompt);
   EXPECT_FALSE(result.ok);
-  EXPECT_EQ(result.node_errors.size(), 3u);
-  for (const auto& [id, input] : std::map<std::string, std::string>{
-           {"3", "latent_image"}, {"8", "samples"}, {"11", "pixels"}}) {
-    const json& error = result.node_errors[id]["errors"][0];
-    EXPECT_EQ(error["type"], "dependency_cycle") << id;
-    EXPECT_EQ(error["extra_info"]["input_name"], input);
-    EXPECT_EQ(error["extra_info"]["cycle_nodes"], json::parse(R"(["11", "3", "8"])"));
-    EXPECT_EQ(error["details"], input + ": nodes '11', '3', '8' depend on each other");
-    EXPECT_EQ(result.node_errors[id]["dependent_outputs"], json::array({"9"}));
+  ASSERT_EQ(result.node_errors.size(), 1u) << result.node_errors.dump();
+  const json& error = result.node_errors["11"]["errors"][0];
+  EXPECT_EQ(error["type"], "dependency_cycle");
+  EXPECT_EQ(error["extra_info"]["input_name"], "pixels");
+  EXPECT_EQ(error["extra_info"]["cycle_nodes"], json::parse(R"(["11", "3", "8"])"));
+  EXPECT_EQ(error["details"], "pixels: 3 nodes depend on each other: '11', '3', '8'");
+  EXPECT_EQ(result.node_errors["11"]["dependent_outputs"], json::array({"9"}));
+}
+
+// A chain of `length` ImageScale nodes ending in SaveImage "save"; `closing` links the last
+// back to the first (a cycle), else the last loads a missing image.
+json image_scale_chain(int length, bool closing) {
+  json chain = json::object();
+  for (int i = 0; i < length; ++i) {
+    const std::string source = i + 1 < length ? std::to_string(i + 1) : (closing ? "0" : "load");
+    chain[std::to_string(i)] = {{"class_type", "ImageScale"},
+                                {"inputs", {{"image", {source, 0}},
+                                            {"upscale_method", "nearest-exact"},
+                                            {"width", 8}, {"height", 8}, {"crop", "disabled"}}}};
+  }
+  chain["load"] = {{"class_type", "LoadImage"}, {"inputs", {{"image", "missing.png"}}}};
+  chain["save"] = {{"class_type", "SaveImage"},
+                   {"inputs", {{"images", {"0", 0}}, {"filename_prefix", "c"}}}};
+  return chain;
+}
+
+TEST_F(GraphValidate, LongChainsAndCyclesAreWalkedWithoutRecursion) {
+  // Deep enough that one stack frame per node would overflow a thread's stack.
+  const int length = static_cast<int>(kMaxWorkflowNodes) - 2;
+  ValidationResult chain = validate(image_scale_chain(length, /*closing=*/false));
+  EXPECT_FALSE(chain.ok);
+  EXPECT_EQ(chain.node_errors.size(), 1u);  // the missing image, at the far end
+  ValidationResult cycle = validate(image_scale_chain(length, /*closing=*/true));
+  ASSERT_EQ(cycle.node_errors.size(), 1u);
+  const json& error = cycle.node_errors.begin().value()["errors"][0];
+  EXPECT_EQ(error["type"], "dependency_cycle");
+  EXPECT_EQ(error["extra_info"]["cycle_nodes"].size(), static_cast<size_t>(length));
+  EXPECT_LT(error["details"].get<std::string>().size(), 1000u);
+}
+
+TEST_F(GraphValidate, TextWithANulCharacterIsRefused) {
+  prompt["6"]["inputs"]["text"] = std::string("a red\0boat", 10);
+  EXPECT_EQ(single_error(prompt, "6")["type"], "invalid_input_type");
+}
+
+TEST_F(GraphValidate, FilenamePrefixesMustMakeFileNames) {
+  ValidationHooks hooks;
+  hooks.by_class_type.emplace("SaveImage", filename_prefix_validator());
+  auto error_of = [&](const std::string& prefix) {
+    prompt["9"]["inputs"]["filename_prefix"] = prefix;
+    return validate(prompt, {}, hooks);
+  };
+  EXPECT_TRUE(error_of("ok/🎨 art").ok);
+  EXPECT_TRUE(error_of(std::string(243, 'p')).ok);
+  for (const std::string& bad : {std::string(244, 'p'), "d/" + std::string(256, 'd') + "/x"}) {
+    const ValidationResult result = error_of(bad);
+    ASSERT_FALSE(result.ok) << bad.size();
+    EXPECT_EQ(result.node_errors["9"]["errors"][0]["type"], "custom_validation_failed");
   }
 }
 
