@@ -24,7 +24,7 @@ struct Subscription {
 };
 
 Subscription parse_subscription(const http::Request& request) {
-  const json body = request.json_body(http::JsonContentType::kRequiredFromBrowsers);
+  const json body = request.json_body(http::JsonContentType::kAny);
   if (!body.is_object() || !body.contains("clientId") || !body["clientId"].is_string() ||
       !body.contains("enabled") || !body["enabled"].is_boolean()) {
     throw Error(ErrorCode::kBadRequest,

@@ -63,7 +63,7 @@ void ComfyPrompts::register_routes(http::Router& router) {
 }
 
 Response ComfyPrompts::post_prompt(Request& request) {
-  const json body = request.json_body(http::JsonContentType::kRequiredFromBrowsers);
+  const json body = request.json_body(http::JsonContentType::kAny);
   if (!body.is_object() || !body.contains("prompt")) {
     return prompt_error("no_prompt", "No prompt provided", "No prompt provided");
   }

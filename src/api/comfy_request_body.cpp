@@ -12,7 +12,7 @@ json comfy_json_object(const http::Request& request, bool may_be_empty) {
   if (may_be_empty && request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
     return json::object();
   }
-  json body = request.json_body(http::JsonContentType::kRequiredFromBrowsers);
+  json body = request.json_body(http::JsonContentType::kAny);
   if (!body.is_object()) throw Error(ErrorCode::kBadRequest, "the request body must be a JSON object");
   return body;
 }

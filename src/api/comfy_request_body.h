@@ -11,9 +11,8 @@
 
 namespace df::api {
 
-// The body as a JSON object ({} when it is empty and `may_be_empty`); a JSON Content-Type is
-// required from browsers only (ComfyUI's scripts post without one). Throws Error(kBadRequest)
-// when it is not a JSON object.
+// The body as a JSON object ({} when it is empty and `may_be_empty`), whatever its Content-Type
+// (see JsonContentType::kAny). Throws Error(kBadRequest) when it is not a JSON object.
 nlohmann::json comfy_json_object(const http::Request& request, bool may_be_empty = false);
 
 // Python's truthiness of body[key] ("front": "yes" is true, as in ComfyUI); false when absent.

@@ -67,13 +67,13 @@ void ComfySettings::register_routes(http::Router& router) {
                     return http::Response::json(200, value(request.path_params.at("id")));
                   }));
   add_comfy_route(router, "POST", "/settings", with_plain_errors([this](http::Request& request) {
-                    merge(request.json_body(http::JsonContentType::kRequiredFromBrowsers));
+                    merge(request.json_body(http::JsonContentType::kAny));
                     return http::Response::text(200, "");
                   }));
   add_comfy_route(router, "POST", "/settings/{id}",
                   with_plain_errors([this](http::Request& request) {
                     set(request.path_params.at("id"),
-                        request.json_body(http::JsonContentType::kRequiredFromBrowsers));
+                        request.json_body(http::JsonContentType::kAny));
                     return http::Response::text(200, "");
                   }));
 }

@@ -27,13 +27,8 @@ bool is_json_media_type(std::string_view content_type) {
 
 }  // namespace
 
-bool Request::from_browser() const {
-  return !header("Origin").empty() || !header("Sec-Fetch-Mode").empty();
-}
-
 nlohmann::json Request::json_body(JsonContentType rule) const {
-  const bool checked = rule == JsonContentType::kRequired || from_browser();
-  if (checked && !is_json_media_type(header("Content-Type"))) {
+  if (rule == JsonContentType::kRequired && !is_json_media_type(header("Content-Type"))) {
     throw Error(ErrorCode::kUnsupportedMediaType,
                 "the request body must be JSON sent with \"Content-Type: application/json\"",
                 {{"content_type", header("Content-Type")}});

@@ -16,9 +16,10 @@
 namespace df::http {
 
 // Whether a route takes a JSON body only with a JSON Content-Type. Browsers send other types
-// ("text/plain", forms) across sites without asking first, so a JSON route must refuse those;
-// ComfyUI's own clients post JSON without a Content-Type, which stays allowed outside browsers.
-enum class JsonContentType { kRequired, kRequiredFromBrowsers };
+// ("text/plain", forms) across sites without asking first, so the /v1 API refuses them. ComfyUI's
+// routes take any type, as ComfyUI does: its web frontend posts settings as "text/plain" and its
+// scripts post without a type; cross-site requests to them are refused by their Origin instead.
+enum class JsonContentType { kRequired, kAny };
 
 struct Request {
   std::string method;                        // "GET", "POST", ...
@@ -32,8 +33,6 @@ struct Request {
 
   // The first header named `name` (case-insensitive), or "" when absent.
   std::string header(std::string_view name) const;
-  // Whether a browser sent it (it names an Origin or a fetch mode).
-  bool from_browser() const;
   // The body parsed as JSON; throws Error(kUnsupportedMediaType) when `rule` wants a JSON
   // Content-Type it lacks, Error(kBadRequest) naming the parse error when it is not JSON.
   nlohmann::json json_body(JsonContentType rule = JsonContentType::kRequired) const;
