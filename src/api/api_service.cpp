@@ -23,9 +23,25 @@ using nlohmann::json;
 using http::Request;
 using http::Response;
 
-json query_parameter(const std::string& name, const json& schema, const std::string& description) {
-  return {{"name", name}, {"in", "query"}, {"required", false}, {"schema", schema},
+json parameter(const std::string& in, const std::string& name, const json& schema,
+               const std::string& description) {
+  return {{"name", name}, {"in", in}, {"required", false}, {"schema", schema},
           {"description", description}};
+}
+
+ResponseDoc json_answer(int status, std::string description, json schema = nullptr,
+                        std::vector<std::pair<std::string, std::string>> headers = {}) {
+  return {status, std::move(description), {"application/json"}, std::move(schema),
+          std::move(headers)};
+}
+
+// A job with the outcome of its cancel request in "cancel".
+json canceled_job_schema(const json& outcomes) {
+  return {{"allOf",
+           {{{"$ref", "#/components/schemas/Job"}},
+            {{"type", "object"},
+             {"required", {"cancel"}},
+             {"properties", {{"cancel", {{"type", "string"}, {"enum", outcomes}}}}}}}}};
 }
 
 int parse_limit(const Request& request) {
@@ -37,12 +53,14 @@ int parse_limit(const Request& request) {
               {{"fields", {{{"field", "limit"}, {"message", "must be an integer from 1 to 200"}}}}});
 }
 
-int64_t parse_event_id(const std::string& text, const std::string& what) {
+// A non-negative integer query parameter or header; "" counts as 0.
+int64_t parse_non_negative(const std::string& text, const std::string& field,
+                           const std::string& what) {
   if (text.empty()) return 0;
-  const auto id = parse_integer(text);
-  if (id && *id >= 0) return *id;
-  throw Error(ErrorCode::kInvalidArgument, what + " must be a non-negative event id",
-              {{"fields", {{{"field", what}, {"message", "must be a non-negative integer"}}}}});
+  const auto value = parse_integer(text);
+  if (value && *value >= 0) return *value;
+  throw Error(ErrorCode::kInvalidArgument, field + " must be a non-negative " + what,
+              {{"fields", {{{"field", field}, {"message", "must be a non-negative integer"}}}}});
 }
 
 std::string content_type_for(const std::string& path) {
@@ -73,60 +91,101 @@ ApiService::ApiService(store::Store& store, blob::BlobStore& blobs,
       metrics_(metrics),
       settings_(std::move(settings)) {}
 
-const std::vector<RouteDoc>& ApiService::route_docs() {
-  static const std::vector<RouteDoc> docs = [] {
-    const json status_schema = {{"type", "string"},
-                                {"enum", {"queued", "running", "succeeded", "failed", "canceled"}}};
-    std::vector<RouteDoc> d;
-    d.push_back({"POST", "/v1/jobs", "createJob", "Create a generate or workflow job", "jobs", 201,
-                 "application/json", job_request_schema(), {}, {400, 409, 413, 422}});
-    d.push_back({"GET", "/v1/jobs", "listJobs", "List jobs, newest first", "jobs", 200,
-                 "application/json", nullptr,
-                 {query_parameter("status", status_schema, "Only jobs with this status"),
-                  query_parameter("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 200}},
-                                  "Page size (default 50)"),
-                  query_parameter("cursor", {{"type", "string"}}, "next_cursor of the previous page")},
-                 {422}});
-    d.push_back({"GET", "/v1/jobs/{id}", "getJob", "A job with its items, progress, steps and error",
-                 "jobs", 200, "application/json", nullptr, {}, {404}});
-    d.push_back({"GET", "/v1/jobs/{id}/artifacts", "listJobArtifacts",
-                 "The job's images with signed, expiring URLs", "jobs", 200, "application/json",
-                 nullptr, {}, {404}});
-    d.push_back({"GET", "/v1/jobs/{id}/logs", "getJobLogs", "The job's log lines and events",
-                 "jobs", 200, "application/json", nullptr, {}, {404}});
-    d.push_back({"GET", "/v1/jobs/{id}/progress", "getJobProgress",
-                 "Aggregate and per-item progress", "jobs", 200, "application/json", nullptr, {},
-                 {404}});
-    d.push_back({"GET", "/v1/jobs/{id}/events", "streamJobEvents",
-                 "Live events (Server-Sent Events); resumes after Last-Event-ID", "jobs", 200,
-                 "text/event-stream", nullptr,
-                 {query_parameter("after", {{"type", "integer"}, {"minimum", 0}},
-                                  "Start after this event id (like Last-Event-ID)")},
-                 {404}});
-    d.push_back({"POST", "/v1/jobs/{id}/cancel", "cancelJob",
-                 "Cancel a queued job, or stop a running one between sampler steps", "jobs", 202,
-                 "application/json", nullptr, {}, {404}});
-    d.push_back({"GET", "/v1/models", "listModels", "Installed models", "models", 200,
-                 "application/json", nullptr, {}, {}});
-    d.push_back({"GET", "/v1/models/{id}", "getModel",
-                 "One model with the JSON Schema of its parameters", "models", 200,
-                 "application/json", nullptr, {}, {404}});
-    d.push_back({"GET", "/v1/files/{key...}", "getFile", "An artifact file behind a signed URL",
-                 "files", 200, "application/octet-stream", nullptr,
-                 {query_parameter("expires", {{"type", "integer"}}, "Expiry (Unix seconds)"),
-                  query_parameter("sig", {{"type", "string"}}, "Signature")},
-                 {403, 404}});
-    d.push_back({"GET", "/v1/openapi.json", "getOpenApi", "This document", "system", 200,
-                 "application/json", nullptr, {}, {}});
-    d.push_back({"GET", "/healthz", "healthz", "The process is alive", "system", 200,
-                 "application/json", nullptr, {}, {}});
-    d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage and runner checks", "system", 200,
-                 "application/json", nullptr, {}, {503}});
-    d.push_back({"GET", "/metrics", "metrics", "Prometheus metrics", "system", 200,
-                 "text/plain; version=0.0.4", nullptr, {}, {}});
-    return d;
-  }();
-  return docs;
+std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
+  const json job = {{"$ref", "#/components/schemas/Job"}};
+  const json object = {{"type", "object"}};
+  const std::pair<std::string, std::string> location = {"Location", "The job's URL"};
+  const ErrorDoc no_job = {404, "No job with this id"};
+  const ErrorDoc unavailable = {503, "The database is unavailable; retry later"};
+  std::vector<RouteDoc> d;
+  d.push_back({"POST", "/v1/jobs", "createJob", "Create a generate or workflow job", "jobs",
+               {json_answer(201, "Created: the job is queued", job, {location}),
+                json_answer(200,
+                            "Replayed: a request with this Idempotency-Key and the same body "
+                            "created this job before; nothing new was created",
+                            job, {location, {"Idempotent-Replayed", "true"}})},
+               {{400, "The body is not valid JSON (or the request is malformed)"},
+                {409, "Idempotency-Key reused with another body"},
+                {415, "The body was not sent as Content-Type: application/json"},
+                {422, "Validation failed: details.fields names each bad field (ComfyUI's "
+                      "node_errors for a workflow)"},
+                unavailable},
+               job_request_schema(jobs),
+               {parameter("header", "Idempotency-Key", {{"type", "string"}, {"maxLength", 255}},
+                          "Repeating a request with the same key and body answers the same job")}});
+  d.push_back({"GET", "/v1/jobs", "listJobs", "List jobs, newest first", "jobs",
+               {json_answer(200, "A page of jobs",
+                            {{"type", "object"},
+                             {"required", {"jobs", "next_cursor"}},
+                             {"properties",
+                              {{"jobs", {{"type", "array"}, {"items", job}}},
+                               {"next_cursor", {{"type", {"string", "null"}}}}}}})},
+               {{422, "status or limit is not valid: details.fields names it"}, unavailable},
+               nullptr,
+               {parameter("query", "status", job_status_schema(), "Only jobs with this status"),
+                parameter("query", "limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 200}},
+                          "Page size (default 50)"),
+                parameter("query", "cursor", {{"type", "string"}},
+                          "next_cursor of the previous page")}});
+  d.push_back({"GET", "/v1/jobs/{id}", "getJob", "A job with its items, progress, steps and error",
+               "jobs", {json_answer(200, "The job", job)}, {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/artifacts", "listJobArtifacts",
+               "The job's images with signed, expiring URLs", "jobs",
+               {json_answer(200, "The job's artifacts", object)}, {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/logs", "getJobLogs", "The job's log lines and events", "jobs",
+               {json_answer(200, "The job's log lines", object)}, {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/progress", "getJobProgress", "Aggregate and per-item progress",
+               "jobs", {json_answer(200, "The job's progress", object)}, {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/events", "streamJobEvents",
+               "Live events (Server-Sent Events); resumes after Last-Event-ID", "jobs",
+               {{200, "The job's events as they happen; the stream ends after job_finished",
+                 {"text/event-stream"}}},
+               {no_job, {422, "after or Last-Event-ID is not a non-negative integer"}, unavailable},
+               nullptr,
+               {parameter("query", "after", {{"type", "integer"}, {"minimum", 0}},
+                          "Start after this event id (like Last-Event-ID)"),
+                parameter("header", "Last-Event-ID", {{"type", "string"}, {"pattern", "^[0-9]*$"}},
+                          "Start after this event id (sent by EventSource when it reconnects)")}});
+  d.push_back({"POST", "/v1/jobs/{id}/cancel", "cancelJob",
+               "Cancel a queued job, or stop a running one between sampler steps", "jobs",
+               {json_answer(202,
+                            "Accepted: a queued job is canceled (cancel: canceled), a running one "
+                            "stops at its next sampler step (cancel: requested)",
+                            canceled_job_schema({"canceled", "requested"})),
+                json_answer(200,
+                            "The job had already finished; nothing changed "
+                            "(cancel: already_finished)",
+                            canceled_job_schema({"already_finished"}))},
+               {no_job, unavailable}});
+  d.push_back({"GET", "/v1/models", "listModels", "Installed models", "models",
+               {json_answer(200, "The installed, enabled models", object)}, {unavailable}});
+  d.push_back({"GET", "/v1/models/{id}", "getModel",
+               "One model with the JSON Schema of its parameters", "models",
+               {json_answer(200, "The model", object)},
+               {{404, "No model with this id"}, unavailable}});
+  d.push_back({"GET", "/v1/files/{key...}", "getFile", "An artifact file behind a signed URL",
+               "files",
+               {{200, "The file",
+                 {"image/png", "image/jpeg", "image/webp", "application/octet-stream"}}},
+               {{403, "The URL's signature is missing, wrong or expired (or the request was "
+                      "refused as on every route)"},
+                {404, "No such file, or files are served by the storage server (S3)"},
+                {422, "expires is not a non-negative integer"}},
+               nullptr,
+               {parameter("query", "expires", {{"type", "integer"}, {"minimum", 0}},
+                          "Expiry (Unix seconds)"),
+                parameter("query", "sig", {{"type", "string"}}, "Signature")}});
+  d.push_back({"GET", "/v1/openapi.json", "getOpenApi", "This document", "system",
+               {json_answer(200, "The OpenAPI 3.1 document", object)}});
+  d.push_back({"GET", "/healthz", "healthz", "The process is alive", "system",
+               {json_answer(200, "Alive", object)}});
+  d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage and runner checks", "system",
+               {json_answer(200, "Every backend is ready", object)},
+               {{503, "A backend is not ready: details.checks says which"}}});
+  d.push_back({"GET", "/metrics", "metrics", "Prometheus metrics", "system",
+               {{200, "Metrics in Prometheus' text format", {"text/plain; version=0.0.4"}}},
+               {unavailable}});
+  return d;
 }
 
 void ApiService::register_routes(http::Router& router) {
@@ -140,7 +199,7 @@ void ApiService::register_routes(http::Router& router) {
       {"getFile", &ApiService::get_file},           {"getOpenApi", &ApiService::openapi},
       {"healthz", &ApiService::healthz},            {"readyz", &ApiService::readyz},
       {"metrics", &ApiService::metrics}};
-  for (const auto& doc : route_docs()) {
+  for (const auto& doc : route_docs(settings_.jobs)) {
     Method method = handlers.at(doc.operation_id);
     router.add(doc.method, doc.path, [this, method](Request& request) { return (this->*method)(request); });
   }
@@ -292,9 +351,9 @@ Response ApiService::job_progress(Request& request) {
 
 Response ApiService::job_events(Request& request) {
   Job job = require_job(request);
-  int64_t after = parse_event_id(request.header("Last-Event-ID"), "Last-Event-ID");
+  int64_t after = parse_non_negative(request.header("Last-Event-ID"), "Last-Event-ID", "event id");
   if (auto query = request.query.find("after"); query != request.query.end()) {
-    after = std::max(after, parse_event_id(query->second, "after"));
+    after = std::max(after, parse_non_negative(query->second, "after", "event id"));
   }
   return Response::event_stream(
       std::make_shared<JobEventStream>(store_, hub_, job.id, after, settings_.streams));
@@ -334,7 +393,7 @@ Response ApiService::get_file(Request& request) {
   if (expires == request.query.end() || signature == request.query.end()) {
     throw Error(ErrorCode::kForbidden, "this file needs a signed URL (from GET /v1/jobs/{id}/artifacts)");
   }
-  const int64_t expires_at = parse_event_id(expires->second, "expires");
+  const int64_t expires_at = parse_non_negative(expires->second, "expires", "Unix time");
   const std::string path = local->verified_path(key, expires_at, signature->second);
   auto bytes = read_file_bytes(path);
   Response response = Response::text(200, std::string(bytes.begin(), bytes.end()), content_type_for(path));
@@ -384,6 +443,8 @@ Response ApiService::metrics(Request&) {
   return Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
-Response ApiService::openapi(Request&) { return Response::json(200, openapi_document(route_docs())); }
+Response ApiService::openapi(Request&) {
+  return Response::json(200, openapi_document(route_docs(settings_.jobs)));
+}
 
 }  // namespace df::api

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,18 +27,34 @@ struct ApiSettings {
   std::string runner_executable;   // checked by /readyz when this process runs a worker ("" = none)
 };
 
-// A documented route: the router and the OpenAPI document are both made from these.
+// One answer of a route as the OpenAPI document lists it.
+struct ResponseDoc {
+  int status = 200;
+  std::string description;
+  std::vector<std::string> content_types = {"application/json"};
+  nlohmann::json schema;  // of the body in every content type; null: not described further
+  std::vector<std::pair<std::string, std::string>> headers;  // headers it sets: name, meaning
+};
+
+// An error answer of a route (always the error envelope), with what it means there.
+struct ErrorDoc {
+  int status;
+  std::string description;
+};
+
+// A documented route: the router and the OpenAPI document are both made from these. The document
+// adds the errors every route can answer (malformed requests, refused hosts, limits, timeouts,
+// internal errors) to those listed here.
 struct RouteDoc {
   std::string method;
   std::string path;
   std::string operation_id;
   std::string summary;
   std::string tag;
-  int success_status = 200;
-  std::string success_content_type = "application/json";
-  nlohmann::json request_schema;   // null when the route takes no body
-  std::vector<nlohmann::json> query_parameters;  // OpenAPI parameter objects
-  std::vector<int> error_statuses;
+  std::vector<ResponseDoc> responses;  // its successful answers
+  std::vector<ErrorDoc> errors;        // its own error answers
+  nlohmann::json request_schema;       // null when the route takes no body
+  std::vector<nlohmann::json> parameters;  // OpenAPI query and header parameter objects
 };
 
 class ApiService {
@@ -48,8 +65,9 @@ class ApiService {
 
   // Adds every route below to the router.
   void register_routes(http::Router& router);
-  // The routes with their documentation, in registration order.
-  static const std::vector<RouteDoc>& route_docs();
+  // The routes with their documentation, in registration order; the job request schema shows
+  // what `jobs` offers (its routing table's presets).
+  static std::vector<RouteDoc> route_docs(const JobRequestSettings& jobs);
 
  private:
   http::Response create_job(http::Request& request);

@@ -98,6 +98,41 @@ std::vector<uint8_t> decode_init_image(const std::string& text) {
   return std::move(*bytes);
 }
 
+// The init images decode_init_image() takes, as the OpenAPI document describes them: base64
+// (optionally as a data: URL) of a file whose first bytes are those of a PNG, JPEG or WebP image
+// (PNG's and WebP's signatures, and JPEG's SOI marker, as base64 characters), padded or not.
+json init_image_schema() {
+  constexpr const char* kPattern =
+      "^(data:image/(png|jpeg|webp);base64,)?"
+      "(iVBORw0KGg[o-r][A-Za-z0-9+/]|/9j/|UklGR[g-v][A-Za-z0-9+/]{4}[BFJNRVZdhlptx159]XRUJQ)"
+      "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}(==)?|[A-Za-z0-9+/]{3}=?)?$";
+  constexpr const char* kExample =  // a 64x64 PNG
+      "iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAUUlEQVR42u3PMQ0AMAgAMJhMlCARWVPBQdI6"
+      "aFZPXPbiOAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAYF9H4hVAhoavLyN"
+      "AAAAAElFTkSuQmCC";
+  return {{"type", "string"},
+          {"contentEncoding", "base64"},
+          {"pattern", kPattern},
+          {"examples", {kExample}},
+          {"description", "Image-to-image: a PNG, JPEG or WebP image, base64 (optionally as a "
+                          "data:image/...;base64, URL)"}};
+}
+
+// The routing fields as this server takes them: the routing table's presets by name, or without
+// a routing table no function, quality tier or preset at all.
+void show_routing_offer(json& properties, const registry::RoutingTable* routing) {
+  if (routing == nullptr) {
+    for (const char* field : {"function", "quality", "preset"}) properties[field] = false;
+    return;
+  }
+  const std::vector<std::string> presets = routing->presets.names();
+  if (presets.empty()) {
+    properties["preset"] = false;
+  } else {
+    properties["preset"]["enum"] = presets;
+  }
+}
+
 // The model the job names (or the default, or the only one available); nullopt with a violation
 // when none can be chosen.
 std::optional<Model> resolve_model(const json& body, registry::ModelRegistry& models,
@@ -259,14 +294,19 @@ void save_init_image(const NewJob& job, const std::string& input_dir) {
   write_file_atomically((fs::path(input_dir) / job.init_image_name).string(), job.init_image);
 }
 
-json job_request_schema() {
+json job_request_schema(const JobRequestSettings& settings) {
   json generate = control_schema();
   generate["description"] =
-      "A generate job: model_id plus the model's parameters (see GET /v1/models/{id} "
-      "parameters_schema), e.g. prompt, width, height, steps, guidance, sampler, scheduler, seed, "
-      "count, format, init_image, denoise.";
-  generate["properties"]["prompt"] = {{"type", "string"}};
+      "A generate job: model_id (or function and quality) plus the model's parameters (see GET "
+      "/v1/models/{id} parameters_schema), e.g. prompt, width, height, steps, guidance, sampler, "
+      "scheduler, seed, count, format, init_image, denoise.";
+  json& properties = generate["properties"];
+  show_routing_offer(properties, settings.routing);
+  properties["prompt"] = {{"type", "string"}, {"minLength", 1}};
+  properties["init_image"] = init_image_schema();
   generate["required"] = {"prompt"};
+  generate["not"] = {{"anyOf", {{{"required", {"model_id", "function"}}},
+                                {{"required", {"model_id", "quality"}}}}}};  // one way to choose
   return {{"oneOf", {generate, workflow_schema()}}};
 }
 

@@ -45,8 +45,9 @@ NewJob parse_job_request(const nlohmann::json& body, registry::ModelRegistry& mo
 // Writes a new job's init image into the input folder (before the job is stored).
 void save_init_image(const NewJob& job, const std::string& input_dir);
 
-// The JSON Schema of the job envelope (type, model_id, workflow, priority, max_attempts, ...);
-// the OpenAPI document shows it.
-nlohmann::json job_request_schema();
+// The JSON Schema of the job envelope (type, model_id, workflow, priority, max_attempts, ...) and
+// of the fields this parser checks itself (init_image; preset, function and quality as
+// `settings` offers them); the OpenAPI document shows it.
+nlohmann::json job_request_schema(const JobRequestSettings& settings);
 
 }  // namespace df::api

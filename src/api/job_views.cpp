@@ -1,8 +1,11 @@
 // The JSON shapes of the /v1 API.
 #include "api/job_views.h"
 
+#include <set>
+
 #include "core/ids.h"
 #include "core/job_spec.h"
+#include "core/json_text.h"
 
 namespace df::api {
 namespace {
@@ -10,6 +13,15 @@ namespace {
 using nlohmann::json;
 
 json time_or_null(int64_t epoch_ms) { return epoch_ms ? json(iso8601_utc(epoch_ms)) : json(); }
+
+// An object schema whose properties are all required except the `optional` ones.
+json object_schema(const json& properties, const std::set<std::string>& optional = {}) {
+  json required = json::array();
+  for (const auto& [name, schema] : properties.items()) {
+    if (!optional.count(name)) required.push_back(name);
+  }
+  return {{"type", "object"}, {"required", required}, {"properties", properties}};
+}
 
 }  // namespace
 
@@ -86,7 +98,7 @@ json event_json(const Event& event) {
 
 std::string sse_frame(const Event& event) {
   return "id: " + std::to_string(event.id) + "\nevent: " + event.type +
-         "\ndata: " + event_json(event).dump() + "\n\n";
+         "\ndata: " + dump_json(event_json(event)) + "\n\n";
 }
 
 json artifact_json(const Artifact& artifact, const std::string& url, int64_t expires_at) {
@@ -102,6 +114,48 @@ json artifact_json(const Artifact& artifact, const std::string& url, int64_t exp
           {"metadata", artifact.metadata},
           {"url", url},
           {"expires_at", iso8601_utc(expires_at * 1000)}};
+}
+
+json job_status_schema() {
+  json names = json::array();
+  for (JobStatus status : {JobStatus::kQueued, JobStatus::kRunning, JobStatus::kSucceeded,
+                           JobStatus::kFailed, JobStatus::kCanceled}) {
+    names.push_back(job_status_name(status));
+  }
+  return {{"type", "string"}, {"enum", names}};
+}
+
+json job_schema() {
+  const json time = {{"type", {"string", "null"}}, {"format", "date-time"}};
+  const json count = {{"type", "integer"}, {"minimum", 0}};
+  const json link = {{"type", "string"}};
+  const json objects = {{"type", "array"}, {"items", {{"type", "object"}}}};
+  return object_schema(
+      {{"id", {{"type", "string"}}},
+       {"type", {{"type", "string"}, {"enum", {"generate", "workflow"}}}},
+       {"status", job_status_schema()},
+       {"progress", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
+       {"items", objects},
+       {"count", count},
+       {"attempts", count},
+       {"max_attempts", count},
+       {"priority", {{"type", "integer"}}},
+       {"cancel_requested", {{"type", "boolean"}}},
+       {"error",
+        {{"type", {"object", "null"}}, {"description", "{code, message, details} once failed"}}},
+       {"spec", {{"type", "object"}, {"description", "The request with its defaults applied"}}},
+       {"created_at", time},
+       {"updated_at", time},
+       {"started_at", time},
+       {"finished_at", time},
+       {"links", object_schema({{"self", link}, {"events", link}, {"artifacts", link},
+                                {"logs", link}, {"cancel", link}})},
+       {"estimate",
+        {{"type", "object"}, {"description", "Expected duration, once the model has run"}}},
+       {"steps", {{"type", "array"},
+                  {"items", {{"type", "object"}}},
+                  {"description", "Each attempt's run (GET /v1/jobs/{id} only)"}}}},
+      {"estimate", "steps"});
 }
 
 }  // namespace df::api

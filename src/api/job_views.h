@@ -19,4 +19,9 @@ nlohmann::json event_json(const Event& event);
 std::string sse_frame(const Event& event);
 nlohmann::json artifact_json(const Artifact& artifact, const std::string& url, int64_t expires_at);
 
+// JSON Schemas of these shapes for the OpenAPI document: a job status name, and a job as
+// job_json() makes it.
+nlohmann::json job_status_schema();
+nlohmann::json job_schema();
+
 }  // namespace df::api

@@ -1,8 +1,9 @@
 // The OpenAPI 3.1 document, made from the same route table the router is built from.
+#include <algorithm>
 #include <regex>
 
 #include "api/api_service.h"
-#include "core/error.h"
+#include "api/job_views.h"
 
 namespace df::api {
 namespace {
@@ -19,20 +20,16 @@ json error_envelope_schema() {
             {"correlation_id", {{"type", "string"}}}}}};
 }
 
-std::string status_description(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 400: return "Malformed request";
-    case 403: return "Bad or expired signature";
-    case 404: return "Not found";
-    case 409: return "Conflict (Idempotency-Key reused with another body)";
-    case 413: return "Body too large";
-    case 422: return "Validation failed; details.fields names each bad field";
-    case 503: return "A backend is unavailable";
-    default: return "Response";
-  }
+// What the HTTP layer may answer on any route, before or around its handler.
+const std::vector<ErrorDoc>& errors_of_every_route() {
+  static const std::vector<ErrorDoc> errors = {
+      {400, "Malformed request: not valid HTTP, or a request target that is not a valid path"},
+      {403, "Refused: a cross-site Origin, or a Host name this server does not answer to"},
+      {408, "The request did not arrive completely in time"},
+      {413, "The request body is larger than the server's limit"},
+      {431, "The request headers are larger than the server's limit"},
+      {500, "Internal error: the correlation_id finds it in the service's log"}};
+  return errors;
 }
 
 // "/v1/files/{key...}" is written "/v1/files/{key}" in OpenAPI.
@@ -50,50 +47,72 @@ json path_parameters(const std::string& pattern) {
   return parameters;
 }
 
+json response_object(const ResponseDoc& response) {
+  json media = response.schema.is_null() ? json::object() : json{{"schema", response.schema}};
+  json content = json::object();
+  for (const auto& type : response.content_types) content[type] = media;
+  json object = {{"description", response.description}, {"content", content}};
+  for (const auto& [name, meaning] : response.headers) {
+    object["headers"][name] = {{"description", meaning}, {"schema", {{"type", "string"}}}};
+  }
+  return object;
+}
+
+json responses(const RouteDoc& route) {
+  json out = json::object();
+  for (const auto& response : route.responses) {
+    out[std::to_string(response.status)] = response_object(response);
+  }
+  const json envelope = {
+      {"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}};
+  for (const auto* errors : {&errors_of_every_route(), &route.errors}) {
+    for (const auto& error : *errors) {  // the route's own description wins
+      out[std::to_string(error.status)] = {{"description", error.description},
+                                           {"content", envelope}};
+    }
+  }
+  return out;
+}
+
+json operation(const RouteDoc& route) {
+  json parameters = path_parameters(route.path);
+  for (const auto& parameter : route.parameters) parameters.push_back(parameter);
+  parameters.push_back({{"name", "X-Request-ID"}, {"in", "header"}, {"required", false},
+                        {"schema", {{"type", "string"}}},
+                        {"description", "Correlation id echoed in the response"}});
+  json out = {{"operationId", route.operation_id},
+              {"summary", route.summary},
+              {"tags", {route.tag}},
+              {"parameters", parameters},
+              {"responses", responses(route)}};
+  if (!route.request_schema.is_null()) {
+    out["requestBody"] = {{"required", true},
+                          {"content", {{"application/json", {{"schema", route.request_schema}}}}}};
+  }
+  return out;
+}
+
 }  // namespace
 
 json openapi_document(const std::vector<RouteDoc>& routes) {
   json paths = json::object();
   for (const auto& route : routes) {
-    json operation = {{"operationId", route.operation_id},
-                      {"summary", route.summary},
-                      {"tags", {route.tag}}};
-    json parameters = path_parameters(route.path);
-    for (const auto& query : route.query_parameters) parameters.push_back(query);
-    parameters.push_back({{"name", "X-Request-ID"}, {"in", "header"}, {"required", false},
-                          {"schema", {{"type", "string"}}},
-                          {"description", "Correlation id echoed in the response"}});
-    if (route.operation_id == "createJob") {
-      parameters.push_back({{"name", "Idempotency-Key"}, {"in", "header"}, {"required", false},
-                            {"schema", {{"type", "string"}, {"maxLength", 255}}}});
-    }
-    if (route.operation_id == "streamJobEvents") {
-      parameters.push_back({{"name", "Last-Event-ID"}, {"in", "header"}, {"required", false},
-                            {"schema", {{"type", "string"}}}});
-    }
-    operation["parameters"] = parameters;
-    if (!route.request_schema.is_null()) {
-      operation["requestBody"] = {{"required", true},
-                                  {"content", {{"application/json", {{"schema", route.request_schema}}}}}};
-    }
-    json responses = {{std::to_string(route.success_status),
-                       {{"description", status_description(route.success_status)},
-                        {"content", {{route.success_content_type, json::object()}}}}}};
-    for (int status : route.error_statuses) {
-      responses[std::to_string(status)] = {
-          {"description", status_description(status)},
-          {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
-    }
-    operation["responses"] = responses;
     std::string method = route.method;
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
-    paths[openapi_path(route.path)][method] = operation;
+    paths[openapi_path(route.path)][method] = operation(route);
   }
   return {{"openapi", "3.1.0"},
-          {"info", {{"title", "Dream Forge API"}, {"version", "1"},
-                    {"description", "Jobs, live progress, artifacts and models of a Dream Forge service."}}},
+          {"info",
+           {{"title", "Dream Forge API"},
+            {"version", "1"},
+            {"description",
+             "Jobs, live progress, artifacts and models of a Dream Forge service. Every GET "
+             "operation also answers HEAD (the same status and headers, no body). A method a path "
+             "does not list here (OPTIONS included) answers 405 method_not_allowed with an Allow "
+             "header naming the methods it lists. Errors are the Error envelope."}}},
           {"paths", paths},
-          {"components", {{"schemas", {{"Error", error_envelope_schema()}}}}}};
+          {"components",
+           {{"schemas", {{"Error", error_envelope_schema()}, {"Job", job_schema()}}}}}};
 }
 
 }  // namespace df::api

@@ -99,8 +99,10 @@ std::optional<std::vector<SegmentKind>> match_pattern(std::string_view pattern,
   return kinds;
 }
 
-bool method_matches(std::string_view route_method, std::string_view request_method) {
-  return route_method == request_method || (request_method == "HEAD" && route_method == "GET");
+// Whether a route of `route_method` stands in for `request_method`: GET answers HEAD (the server
+// drops the body).
+bool serves_as_get(std::string_view route_method, std::string_view request_method) {
+  return request_method == "HEAD" && route_method == "GET";
 }
 
 }  // namespace
@@ -111,37 +113,45 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
 }
 
 const Route& Router::match(Request& request) const {
-  const Route* best = nullptr;
-  std::vector<SegmentKind> best_kinds;
-  std::map<std::string, std::string> best_params;
-  std::vector<std::string> allowed;
+  // The routes of the most specific pattern matching the path: the resource the path names.
+  std::vector<std::pair<const Route*, std::map<std::string, std::string>>> owners;
+  std::vector<SegmentKind> owner_kinds;
   for (const Route& route : routes_) {
     std::map<std::string, std::string> params;
     std::optional<std::vector<SegmentKind>> kinds =
         match_pattern(route.pattern, request.path, params);
     if (!kinds) continue;
-    if (!method_matches(route.method, request.method)) {
-      allowed.push_back(route.method);
+    if (owners.empty() || *kinds < owner_kinds) {
+      owners.clear();
+      owner_kinds = std::move(*kinds);
+    } else if (*kinds != owner_kinds) {
       continue;
     }
-    // An explicit HEAD route wins over GET serving HEAD; otherwise the more specific pattern.
-    bool exact_method = route.method == request.method;
-    bool best_exact_method = best && best->method == request.method;
-    if (!best || (exact_method && !best_exact_method) ||
-        (exact_method == best_exact_method && *kinds < best_kinds)) {
-      best = &route;
-      best_kinds = std::move(*kinds);
-      best_params = std::move(params);
-    }
+    owners.emplace_back(&route, std::move(params));
   }
-  if (best) {
-    request.path_params = std::move(best_params);
-    return *best;
-  }
-  if (allowed.empty()) {
+  if (owners.empty()) {
     throw Error(ErrorCode::kNotFound, "no route for " + request.method + " " + request.path);
   }
-  if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allowed.push_back("HEAD");
+  // The route of the request's own method, else a GET route serving HEAD.
+  auto chosen = owners.end();
+  for (auto owner = owners.begin(); owner != owners.end(); ++owner) {
+    if (owner->first->method == request.method) {
+      chosen = owner;
+      break;
+    }
+    if (chosen == owners.end() && serves_as_get(owner->first->method, request.method)) {
+      chosen = owner;
+    }
+  }
+  if (chosen != owners.end()) {
+    request.path_params = std::move(chosen->second);
+    return *chosen->first;
+  }
+  std::vector<std::string> allowed;
+  for (const auto& owner : owners) {
+    allowed.push_back(owner.first->method);
+    if (owner.first->method == "GET") allowed.push_back("HEAD");
+  }
   std::sort(allowed.begin(), allowed.end());
   allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
   throw Error(ErrorCode::kMethodNotAllowed,

@@ -23,12 +23,14 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler);
   // Routes in the order they were added.
   const std::vector<Route>& routes() const { return routes_; }
-  // Finds the route for the request (by its decoded `path`) and fills request.path_params. When
-  // several patterns match, the most specific wins: at the first segment where they differ, a
-  // literal beats "{name}", which beats "{name...}". GET routes also serve HEAD unless a HEAD
-  // route matches. Throws Error(kNotFound) when no pattern matches the path, and
-  // Error(kMethodNotAllowed) with details {"allow": [methods]} when some match only with another
-  // method. Throws Error(kInvalidArgument) from add() for a malformed pattern.
+  // Finds the route for the request (by its decoded `path`) and fills request.path_params. A path
+  // belongs to the most specific pattern that matches it (at the first segment where patterns
+  // differ, a literal beats "{name}", which beats "{name...}"), and only that pattern's routes
+  // answer it: a catch-all never takes a method the more specific pattern lacks. GET routes also
+  // serve HEAD unless the pattern has a HEAD route. Throws Error(kNotFound) when no pattern
+  // matches the path, and Error(kMethodNotAllowed) with details {"allow": [methods]} (that
+  // pattern's methods, HEAD with GET) when its routes have another method (OPTIONS included).
+  // Throws Error(kInvalidArgument) from add() for a malformed pattern.
   const Route& match(Request& request) const;
 
  private:

@@ -94,6 +94,38 @@ TEST(HttpRouter, OtherMethodIsNotAllowedWithTheAllowedOnesInDetails) {
   EXPECT_EQ(code_of_match(router, request_for("GET", "/v2")), ErrorCode::kNotFound);
 }
 
+// The methods a 405 for `request` names in its Allow header.
+nlohmann::json allowed_methods(const Router& router, Request request) {
+  try {
+    router.match(request);
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kMethodNotAllowed);
+    return error.details()["allow"];
+  }
+  ADD_FAILURE() << "expected 405 for " << request.method << " " << request.path;
+  return nullptr;
+}
+
+TEST(HttpRouter, APathBelongsToItsMostSpecificPatternNotToACatchAll) {
+  Router router;
+  router.add("GET", "/{path...}", answer("static"));
+  router.add("POST", "/v1/jobs/{id}/cancel", answer("cancel"));
+  router.add("GET", "/v1/jobs/{id}", answer("one"));
+  router.add("DELETE", "/v1/jobs/{id}", answer("delete"));
+  const nlohmann::json post = nlohmann::json::array({"POST"});
+  EXPECT_EQ(allowed_methods(router, request_for("OPTIONS", "/v1/jobs/7/cancel")), post);
+  EXPECT_EQ(allowed_methods(router, request_for("GET", "/v1/jobs/7/cancel")), post);
+  EXPECT_EQ(allowed_methods(router, request_for("HEAD", "/v1/jobs/7/cancel")), post);
+  EXPECT_EQ(allowed_methods(router, request_for("OPTIONS", "/v1/jobs/7")),
+            nlohmann::json({"DELETE", "GET", "HEAD"}));
+  Request request = request_for("POST", "/v1/jobs/7/cancel");
+  EXPECT_EQ(router.match(request).pattern, "/v1/jobs/{id}/cancel");
+  request = request_for("GET", "/v1/jobs/7/cancel/more");
+  EXPECT_EQ(router.match(request).pattern, "/{path...}") << "no more specific pattern matches";
+  EXPECT_EQ(allowed_methods(router, request_for("OPTIONS", "/index.html")),
+            nlohmann::json({"GET", "HEAD"}));
+}
+
 TEST(HttpRouter, HeadIsServedByGetUnlessItHasItsOwnRoute) {
   Router router;
   router.add("GET", "/a", answer("get a"));

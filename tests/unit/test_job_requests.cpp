@@ -14,8 +14,10 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
+#include "core/json_schema.h"
 #include "engine/safetensors_file.h"
 #include "engine/tiny_model.h"
+#include "image/image.h"
 #include "test_graph_support.h"
 #include "test_support.h"
 
@@ -316,6 +318,52 @@ TEST_F(JobRequestsTest, InitImageAsDataUrlOfAnyImageType) {
             ".webp");
 }
 
+TEST_F(JobRequestsTest, InitImagesTheRequestSchemaAllowsAreAcceptedAndOthersAreNot) {
+  const json schema = job_request_schema(settings_)["oneOf"][0]["properties"]["init_image"];
+  EXPECT_EQ(schema["contentEncoding"], "base64");
+  const NewJob example = parse({{"prompt", "x"}, {"init_image", schema["examples"][0]}});
+  EXPECT_EQ(decode_image(example.init_image).width, 64) << "the example is a whole image";
+  std::vector<std::string> allowed = schema["examples"].get<std::vector<std::string>>();
+  const std::vector<uint8_t> jpeg = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F'};
+  const std::vector<uint8_t> webp = {'R',  'I',  'F', 'F', 0xff, 0xff,
+                                     0xff, 0x0f, 'W', 'E', 'B',  'P'};
+  for (std::vector<uint8_t> image : {kPngBytes, jpeg, webp}) {
+    for (uint8_t extra : {0x00, 0xff, 0x3e}) {  // every length modulo 3, so every padding
+      image.push_back(extra);
+      const std::string padded = base64(image);
+      allowed.push_back(padded);
+      allowed.push_back(padded.substr(0, padded.find('=')));
+      allowed.push_back("data:image/webp;base64," + padded);
+    }
+  }
+  for (const auto& text : allowed) {
+    EXPECT_TRUE(validate_against_schema(schema, text).empty()) << text;
+    EXPECT_NO_THROW(parse({{"prompt", "x"}, {"init_image", text}})) << text;
+  }
+  for (const std::string& text : {std::string("0"), std::string("not base64!"),
+                                  base64({'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0}),
+                                  "data:image/png," + base64(kPngBytes)}) {
+    EXPECT_FALSE(validate_against_schema(schema, text).empty()) << text;
+    EXPECT_THROW(parse({{"prompt", "x"}, {"init_image", text}}), Error) << text;
+  }
+}
+
+TEST_F(JobRequestsTest, RequestSchemaOffersThePresetsTheParserTakes) {
+  const json refused = job_request_schema(settings_)["oneOf"][0]["properties"];
+  for (const char* field : {"function", "quality", "preset"}) {
+    EXPECT_EQ(refused[field], false) << field << ": no routing table, so not offered";
+  }
+  parse_error({{"prompt", "x"}, {"preset", "sd15-fast"}}, ErrorCode::kInvalidArgument);
+  settings_.routing = &registry::default_routing_table();
+  const json preset = job_request_schema(settings_)["oneOf"][0]["properties"]["preset"];
+  EXPECT_EQ(preset["enum"], json(settings_.routing->presets.names()));
+  for (const auto& name : preset["enum"]) {
+    EXPECT_NO_THROW(parse({{"prompt", "x"}, {"preset", name}})) << name;
+  }
+  EXPECT_FALSE(validate_against_schema(preset, "0").empty());
+  parse_error({{"prompt", "x"}, {"preset", "0"}}, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(JobRequestsTest, BadInitImagesAreNamed) {
   for (const std::string& text :
        {std::string("not base64 at all!"), "data:image/png," + base64(kPngBytes),
@@ -409,7 +457,7 @@ TEST_F(JobRequestsTest, WorkflowEnvelopeFieldsAreChecked) {
 }
 
 TEST_F(JobRequestsTest, RequestSchemaOffersBothJobTypes) {
-  const json schema = job_request_schema();
+  const json schema = job_request_schema(settings_);
   ASSERT_EQ(schema.at("oneOf").size(), 2u);
   EXPECT_EQ(schema["oneOf"][0]["required"], json::array({"prompt"}));
   EXPECT_EQ(schema["oneOf"][1]["properties"]["type"]["const"], "workflow");

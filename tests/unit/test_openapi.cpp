@@ -1,5 +1,6 @@
-// Tests of the OpenAPI document against the router: every registered route is documented with its
-// method and path parameters, nothing undocumented is served, and the document is OpenAPI 3.1.
+// Tests of the OpenAPI document against the router and the handlers: every registered route is
+// documented with its method and path parameters, nothing undocumented is served, the document is
+// OpenAPI 3.1, and what the handlers answer is what the document lists.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,12 +11,17 @@
 #include <utility>
 
 #include "api/api_service.h"
+#include "api/job_views.h"
+#include "core/ids.h"
+#include "core/json_schema.h"
 #include "blob/local_blob_store.h"
 #include "http/router.h"
 #include "queue/db_queue.h"
 #include "registry/model_registry.h"
+#include "registry/routing_table.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
+#include "telemetry/service_metrics.h"
 #include "test_support.h"
 
 namespace df::api {
@@ -44,14 +50,54 @@ std::set<std::string> path_parameter_names(const std::string& path) {
   return names;
 }
 
+Job queued_job(const std::string& id) {
+  Job job;
+  job.id = id;
+  job.type = "generate";
+  job.spec = {{"prompt", "a lighthouse"}};
+  job.created_ms = now_ms();
+  return job;
+}
+
 const std::set<std::string> kHttpMethods = {"get",     "put",  "post",  "delete",
                                             "options", "head", "patch", "trace"};
 
 class OpenApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    telemetry::declare_service_metrics(metrics_);
     service_.register_routes(router_);
-    document_ = openapi_document(ApiService::route_docs());
+    document_ = openapi_document(ApiService::route_docs(ApiSettings{}.jobs));
+  }
+
+  // What the service answers `request` (a handler's error as its envelope's status), after
+  // checking that the document lists that status for the operation the router picked.
+  http::Response answer(http::Request request) {
+    const http::Route& route = router_.match(request);
+    const json& listed =
+        document_["paths"][openapi_path(route.pattern)][lower(request.method)]["responses"];
+    http::Response response;
+    try {
+      response = route.handler(request);
+    } catch (const Error& error) {
+      response = http::error_response(error, "test");
+    }
+    EXPECT_TRUE(listed.contains(std::to_string(response.status)))
+        << request.method << " " << request.path << " answered " << response.status
+        << ", not in the document: " << response.body;
+    return response;
+  }
+  http::Response answer(const std::string& method, const std::string& path,
+                        std::map<std::string, std::string> query = {},
+                        std::vector<std::pair<std::string, std::string>> headers = {},
+                        std::string body = "") {
+    http::Request request;
+    request.method = method;
+    request.path = path;
+    request.query = std::move(query);
+    request.headers = std::move(headers);
+    request.body = std::move(body);
+    return answer(std::move(request));
   }
 
   test::TestDir dir_{"df_openapi_"};
@@ -148,6 +194,88 @@ TEST_F(OpenApiTest, JobCreationDocumentsItsBodyAndHeaders) {
   EXPECT_TRUE(headers.count("Idempotency-Key"));
   const json& events = document_["paths"]["/v1/jobs/{id}/events"]["get"];
   EXPECT_TRUE(events["responses"]["200"]["content"].contains("text/event-stream"));
+}
+
+TEST_F(OpenApiTest, EveryOperationListsTheErrorsOfTheHttpLayer) {
+  for (const auto& [path, item] : document_["paths"].items()) {
+    for (const auto& [method, operation] : item.items()) {
+      for (const char* status : {"400", "403", "408", "413", "431", "500"}) {
+        EXPECT_TRUE(operation["responses"].contains(status))
+            << method << " " << path << " " << status;
+      }
+    }
+  }
+}
+
+TEST_F(OpenApiTest, ReplayedJobsAndCancelsOfFinishedJobsAreDocumented) {
+  const json& create = document_["paths"]["/v1/jobs"]["post"]["responses"];
+  for (const char* status : {"200", "201"}) {
+    EXPECT_EQ(create[status]["content"]["application/json"]["schema"]["$ref"],
+              "#/components/schemas/Job");
+    EXPECT_TRUE(create[status]["headers"].contains("Location")) << status;
+  }
+  EXPECT_TRUE(create["200"]["headers"].contains("Idempotent-Replayed"));
+  for (const char* status : {"400", "409", "415", "422", "503"}) {
+    EXPECT_TRUE(create.contains(status)) << status;
+  }
+  const json& cancel = document_["paths"]["/v1/jobs/{id}/cancel"]["post"]["responses"];
+  EXPECT_TRUE(cancel.contains("200") && cancel.contains("202") && cancel.contains("404"));
+}
+
+TEST_F(OpenApiTest, HandlersAnswerOnlyDocumentedStatuses) {
+  store_.create_job(queued_job("job-1"));
+  EXPECT_EQ(answer("POST", "/v1/jobs/job-1/cancel").status, 202);
+  const http::Response finished = answer("POST", "/v1/jobs/job-1/cancel");
+  EXPECT_EQ(finished.status, 200);
+  EXPECT_EQ(json::parse(finished.body)["cancel"], "already_finished");
+  EXPECT_EQ(answer("POST", "/v1/jobs/nope/cancel").status, 404);
+
+  EXPECT_EQ(answer("GET", "/v1/jobs/job-1/events", {}, {{"Last-Event-ID", "abc"}}).status, 422);
+  EXPECT_EQ(answer("GET", "/v1/jobs/job-1/events", {{"after", "-1"}}).status, 422);
+  EXPECT_EQ(answer("GET", "/v1/jobs/job-1/events", {{"after", "2"}}).status, 200);
+  EXPECT_EQ(answer("GET", "/v1/jobs/nope/events").status, 404);
+
+  EXPECT_EQ(answer("GET", "/v1/files/a/b.png", {{"expires", "soon"}, {"sig", "x"}}).status, 422);
+  EXPECT_EQ(answer("GET", "/v1/files/a/b.png", {{"expires", "1"}, {"sig", "x"}}).status, 403);
+  EXPECT_EQ(answer("GET", "/v1/files/a/b.png").status, 403);
+
+  const std::pair<std::string, std::string> json_type = {"Content-Type", "application/json"};
+  EXPECT_EQ(answer("POST", "/v1/jobs", {}, {json_type}, "{").status, 400);
+  EXPECT_EQ(answer("POST", "/v1/jobs", {}, {json_type}, R"({"prompt": "x", "preset": "0"})").status,
+            422);
+  answer("POST", "/v1/jobs", {}, {}, R"({"prompt": "x"})");
+  EXPECT_EQ(answer("GET", "/v1/jobs", {{"limit", "0"}}).status, 422);
+  EXPECT_EQ(answer("GET", "/v1/jobs", {{"status", "done"}}).status, 422);
+  for (const char* path : {"/v1/jobs", "/v1/jobs/job-1", "/v1/jobs/job-1/artifacts",
+                           "/v1/jobs/job-1/logs", "/v1/jobs/job-1/progress", "/v1/models",
+                           "/v1/openapi.json", "/healthz", "/readyz", "/metrics"}) {
+    EXPECT_EQ(answer("GET", path).status, 200) << path;
+  }
+  EXPECT_EQ(answer("GET", "/v1/models/nope").status, 404);
+}
+
+TEST_F(OpenApiTest, JobSchemaDescribesTheJobsTheServiceShows) {
+  Job job = queued_job("job-2");
+  EXPECT_EQ(validate_against_schema(job_schema(), job_json(job)).size(), 0u);
+  job.status = JobStatus::kFailed;
+  job.error = {{"code", "oom"}, {"message", "out of memory"}, {"details", json::object()}};
+  job.started_ms = job.finished_ms = now_ms();
+  job.spec["estimate"] = {{"seconds", 3}};
+  const std::vector<Step> steps(1);
+  const auto violations = validate_against_schema(job_schema(), job_json(job, &steps));
+  EXPECT_TRUE(violations.empty()) << violations.front().field << " " << violations.front().message;
+}
+
+TEST_F(OpenApiTest, JobRequestSchemaShowsTheServicesPresets) {
+  ApiSettings settings;
+  settings.jobs.routing = &registry::default_routing_table();
+  const json document = openapi_document(ApiService::route_docs(settings.jobs));
+  const json& generate =
+      document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+              ["schema"]["oneOf"][0];
+  EXPECT_EQ(generate["properties"]["preset"]["enum"],
+            json(registry::default_routing_table().presets.names()));
+  EXPECT_EQ(generate["properties"]["init_image"]["contentEncoding"], "base64");
 }
 
 }  // namespace
