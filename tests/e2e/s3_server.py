@@ -53,8 +53,8 @@ class S3Server:
             [str(MINIO), "server", "--quiet", "--address", f"127.0.0.1:{self.port}",
              "--console-address", f"127.0.0.1:{free_loopback_port()}", str(self.data_dir / "data")],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.process.poll() is None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if requests.get(f"{self.endpoint}/minio/health/ready", timeout=1).status_code == 200:
                     return self

@@ -33,7 +33,7 @@ class Service:
         self.http = requests.Session()
         self.output = []
 
-    def start(self, port=0, timeout=30):
+    def start(self, port=0, timeout=60):
         argv = [str(BIN / "dreamforge"), self.command, "--data-dir", str(self.data_dir)]
         if self.command != "worker":
             argv += ["--port", str(port)]
@@ -79,8 +79,9 @@ class Service:
         return response.json()
 
     def wait_for_job(self, job_id, statuses=("succeeded", "failed", "canceled"), timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        # The monotonic clock: the wall clock may be stepped meanwhile (NTP on a fresh machine).
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             job = self.get(f"/v1/jobs/{job_id}").json()
             if job["status"] in statuses:
                 return job

@@ -133,7 +133,9 @@ def test_interrupt_stops_the_running_prompt_and_queue_delete_removes_a_pending_o
     client_id = "interrupt-test"
     ws = open_socket(service, client_id)
     ws.recv()
-    running = queue_prompt(service, comfy_graph(steps=200), client_id)["prompt_id"]
+    # Far more steps than a fast machine gets through before the interrupt is noticed (the worker
+    # looks every 300 ms): the prompt is still running whatever the speed of the machine.
+    running = queue_prompt(service, comfy_graph(steps=1000), client_id)["prompt_id"]
     pending = queue_prompt(service, comfy_graph(seed=9), client_id)["prompt_id"]
     queue = service.get("/queue").json()
     assert [t[1] for t in queue["queue_pending"]] == [pending] or [t[1] for t in queue["queue_pending"]] == [running, pending]
@@ -156,9 +158,12 @@ def test_interrupt_stops_the_running_prompt_and_queue_delete_removes_a_pending_o
 
 def test_history_lists_and_clears_without_losing_jobs(start_service):
     service = start_service()
-    ids = [queue_prompt(service, comfy_graph(seed=s), "h")["prompt_id"] for s in (1, 2)]
-    for prompt_id in ids:
-        service.wait_for_job(prompt_id)
+    ids = []
+    for seed in (1, 2):
+        # One after the other: prompts queued within the same millisecond (a fast machine) may run,
+        # and so enter the history, in either order.
+        ids.append(queue_prompt(service, comfy_graph(seed=seed), "h")["prompt_id"])
+        service.wait_for_job(ids[-1])
     assert list(service.get("/history").json()) == ids
     assert list(service.get("/history?max_items=1").json()) == ids[-1:]
     assert service.post("/history", {"delete": [ids[0]]}).status_code == 200
@@ -172,7 +177,8 @@ def test_the_frontends_jobs_api_lists_queue_and_history(start_service):
     service = start_service()
     done = queue_prompt(service, comfy_graph(seed=3), "fe")["prompt_id"]
     service.wait_for_job(done)
-    failed = queue_prompt(service, comfy_graph(seed=4, steps=200), "fe")["prompt_id"]
+    # Long enough that a fast machine cannot finish it before the interrupt below is noticed.
+    failed = queue_prompt(service, comfy_graph(seed=4, steps=1000), "fe")["prompt_id"]
     # Deleting cancels it while queued; interrupting after that cancels it once running (in the
     # other order a worker could claim it between the two calls and neither would apply).
     service.post("/queue", {"delete": [failed]})

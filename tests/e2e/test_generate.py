@@ -134,4 +134,13 @@ def test_single_file_checkpoint_needs_and_uses_a_clip_vocabulary(dreamforge, tin
     from_file = generated_paths(dreamforge(*args, "--out", tmp_path / "b", env=env))[0]
     from_folder = generated_paths(dreamforge(*args[:3], str(tiny_sd1), *args[4:], "--out",
                                              tmp_path / "c"))[0]
-    assert np.array_equal(np.asarray(Image.open(from_file)), np.asarray(Image.open(from_folder)))
+    # Both load paths give the same image up to float rounding, which depends on the CPU (the
+    # weights reach the engine through different loaders, in different layouts, and the CPU's
+    # matrix kernels may sum them in another order; see the parity suite). Saving truncates to
+    # 8 bits, so a difference of 1e-6 can still move a value lying at a level's edge by one level;
+    # a wrong weight mapping changes the image by far more, and in most pixels.
+    a = np.asarray(Image.open(from_file)).astype(int)
+    b = np.asarray(Image.open(from_folder)).astype(int)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 1
+    assert np.count_nonzero(a != b) <= a.size // 100

@@ -80,7 +80,8 @@ def test_txt2img_matches_diffusers(tiny_pipeline, sampler, probe):
 
 
 def test_single_file_gives_the_same_image_as_the_folder(tiny_pipeline, probe, tmp_path, clip_tokenizer_dir):
-    """The same weights saved as an original-layout single .safetensors file run identically."""
+    """The same weights saved as an original-layout single .safetensors file give the same image,
+    up to float rounding."""
     import single_file
     family, pipe, path = tiny_pipeline
     checkpoint = tmp_path / f"{family}.safetensors"
@@ -92,5 +93,15 @@ def test_single_file_gives_the_same_image_as_the_folder(tiny_pipeline, probe, tm
     inputs = {"latents": latents * sigmas[0], "sigmas": sigmas}
     from_folder, _ = probe("txt2img", {**args, "path": str(path)}, inputs)
     from_file, _ = probe("txt2img", {**args, "path": str(checkpoint)}, inputs)
-    assert max_abs_diff(from_file["image"], from_folder["image"]) == 0
-    assert max_abs_diff(from_file["latents"], from_folder["latents"]) == 0
+    # The same values, but not bit for bit on every CPU: the two loaders build the weights apart
+    # (renamed keys; OpenCLIP's fused attention split into q/k/v; text_projection transposed; the
+    # VAE's 1x1 attention convolutions squeezed to matrices), so the tensors differ in layout and
+    # alignment, and the CPU's matrix kernels may then sum in another order. Which kernels run
+    # depends on the CPU's vector units: one CPU gives identical results, another differs by about
+    # 1e-6. The bounds leave that rounding room (pixels lie in [0, 1]; latents are compared relative
+    # to their magnitude, up to about 50) and are stricter than the diffusers parity above (2/255,
+    # 1e-4), while a mapping mistake shows far above them: q and k swapped in a single attention
+    # layer moves the image by 1e-2 and the latents by 1e-2 of their magnitude.
+    assert max_abs_diff(from_file["image"], from_folder["image"]) < 1e-4
+    assert max_abs_diff(from_file["latents"], from_folder["latents"]) < 1e-5 * max(
+        1.0, from_folder["latents"].abs().max().item())

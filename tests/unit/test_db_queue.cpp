@@ -2,6 +2,7 @@
 // enqueued or the queue is woken in this process.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -48,7 +49,9 @@ TEST_F(DbQueueTest, ClaimTakesTheStoresNextJobUnderALease) {
 
 TEST_F(DbQueueTest, EnqueueEndsAWaitingClaim) {
   auto waiting = std::async(std::launch::async, [this] { return queue_.claim("w", kLease, kLongWait); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the claim start waiting
+  // Whether or not the claim waits yet, it must end with the job: found in the store at once, or
+  // woken by the enqueue.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const Job job = make_job("job-1");
   store_.create_job(job);
   queue_.enqueue(job);
@@ -61,10 +64,17 @@ TEST_F(DbQueueTest, EnqueueEndsAWaitingClaim) {
 TEST_F(DbQueueTest, WakeEndsEveryWaitingClaimEmptyHanded) {
   auto first = std::async(std::launch::async, [this] { return queue_.claim("w1", kLease, kLongWait); });
   auto second = std::async(std::launch::async, [this] { return queue_.claim("w2", kLease, kLongWait); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  queue_.wake();
-  ASSERT_EQ(first.wait_for(std::chrono::seconds(20)), std::future_status::ready);
-  ASSERT_EQ(second.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  // A wake before a claim has begun to wait does not end that claim's wait, and a loaded machine
+  // may start the claims late: wake until both have ended, well before their own wait would.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < give_up &&
+         (first.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready ||
+          second.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready)) {
+    queue_.wake();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   EXPECT_FALSE(first.get());
   EXPECT_FALSE(second.get());
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,7 +20,10 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kNever = 3600 * 1000;  // an interval no test waits for
+// An interval no test waits for: the longest there is (almost 25 days), so that it is also longer
+// than most machines have been up, and code that takes the steady clock's epoch (boot) for "long
+// ago" fails here, not only on a freshly booted machine.
+constexpr int kNever = std::numeric_limits<int>::max();
 
 struct Frame {
   int64_t id = 0;

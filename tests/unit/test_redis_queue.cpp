@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -242,7 +243,9 @@ TEST_F(RedisQueueTest, DelayedRetryIsClaimableOnlyOnceDue) {
   enqueue_new_job();
   const std::optional<Delivery> first = queue_->claim("worker-1", kLongLease, 0);
   ASSERT_TRUE(first);
-  const int64_t due = now_ms() + 700;
+  // Due in 3 s: the checks that it is not claimable yet must all run before then, which a loaded
+  // machine (slow SQLite commits, a descheduled test) may not manage in well under a second.
+  const int64_t due = now_ms() + 3000;
   ASSERT_TRUE(store_->requeue_job({first->job.id, "worker-1", 1}, due, nullptr, true));
   queue_->settle(*first, {Settlement::kRetry, due, nullptr});
 
@@ -250,7 +253,7 @@ TEST_F(RedisQueueTest, DelayedRetryIsClaimableOnlyOnceDue) {
   EXPECT_EQ(stream_length(), 0);
   EXPECT_FALSE(queue_->claim("worker-2", kLongLease, 0));
 
-  const std::optional<Delivery> retry = queue_->claim("worker-2", kLongLease, 5000);
+  const std::optional<Delivery> retry = queue_->claim("worker-2", kLongLease, 30000);
   ASSERT_TRUE(retry);
   EXPECT_GE(now_ms(), due);
   EXPECT_EQ(retry->job.id, first->job.id);
@@ -259,7 +262,9 @@ TEST_F(RedisQueueTest, DelayedRetryIsClaimableOnlyOnceDue) {
 }
 
 TEST_F(RedisQueueTest, StoppedWorkersJobIsTakenOverAfterTheLeaseButATouchedOneIsNot) {
-  constexpr int64_t kShortLease = 400;
+  // Long enough that the live worker below, renewing every 250 ms, keeps its lease even on a loaded
+  // machine that stalls the test for a second or two.
+  constexpr int64_t kShortLease = 3000;
   const Job abandoned = enqueue_new_job();
   const Job kept = enqueue_new_job();
   const std::optional<Delivery> of_stopped = queue_->claim("worker-stopped", kShortLease, 0);
@@ -269,14 +274,15 @@ TEST_F(RedisQueueTest, StoppedWorkersJobIsTakenOverAfterTheLeaseButATouchedOneIs
   ASSERT_EQ(of_live->job.id, kept.id);
 
   // The live worker renews its lease and touches its delivery; the stopped one does nothing.
-  const auto until = std::chrono::steady_clock::now() + milliseconds(3 * kShortLease);
-  while (std::chrono::steady_clock::now() < until) {
+  // Another worker claims meanwhile, and gets a job once the stopped worker's lease is over.
+  std::optional<Delivery> taken;
+  const auto give_up = std::chrono::steady_clock::now() + milliseconds(10 * kShortLease);
+  while (!taken && std::chrono::steady_clock::now() < give_up) {
     ASSERT_TRUE(store_->renew_lease({kept.id, "worker-live", 1}, kShortLease));
     queue_->touch(*of_live);
-    std::this_thread::sleep_for(milliseconds(kShortLease / 4));
+    taken = queue_->claim("worker-other", kShortLease, 0);
+    if (!taken) std::this_thread::sleep_for(milliseconds(250));
   }
-
-  const std::optional<Delivery> taken = queue_->claim("worker-other", kShortLease, 0);
   ASSERT_TRUE(taken);
   EXPECT_EQ(taken->job.id, abandoned.id);
   EXPECT_EQ(taken->job.attempts, 2);
@@ -383,7 +389,7 @@ TEST_F(RedisQueueTest, ClaimsOwnReconcileFindsAJobThatWasNeverEnqueued) {
   EXPECT_FALSE(queue_->claim("worker-1", kLongLease, 0));  // reconciles an empty store
 
   const Job lost = create_job();  // committed, but the process died before enqueue
-  const std::optional<Delivery> delivery = queue_->claim("worker-1", kLongLease, 5000);
+  const std::optional<Delivery> delivery = queue_->claim("worker-1", kLongLease, 30000);
   ASSERT_TRUE(delivery);
   EXPECT_EQ(delivery->job.id, lost.id);
 }
@@ -486,14 +492,21 @@ TEST_F(RedisQueueTest, ConcurrentClaimsNeverShareAJob) {
 }
 
 TEST_F(RedisQueueTest, WakeEndsAWaitingClaimEarly) {
+  // A wake before the claim has begun to wait does not end that claim's wait, and a loaded machine
+  // may start the claim late: wake repeatedly until the claim has returned.
+  std::atomic<bool> returned{false};
   std::thread waker([&] {
-    std::this_thread::sleep_for(milliseconds(200));
-    queue_->wake();
+    while (!returned) {
+      std::this_thread::sleep_for(milliseconds(200));
+      queue_->wake();
+    }
   });
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(queue_->claim("worker-1", kLongLease, 30000));
+  EXPECT_FALSE(queue_->claim("worker-1", kLongLease, 120000));
+  returned = true;
   waker.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60))
+      << "the claim waited for its whole wait instead of being woken";
 }
 
 }  // namespace

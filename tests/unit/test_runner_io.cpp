@@ -30,9 +30,10 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// Polls `condition` for up to two seconds.
+// Polls `condition` for up to 30 seconds: generous for a loaded machine, and the wait ends as soon
+// as the condition holds.
 bool eventually(const std::function<bool()>& condition) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

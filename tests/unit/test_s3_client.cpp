@@ -116,13 +116,16 @@ class ScriptedServer {
   std::vector<int> held_;
 };
 
-S3Settings settings_for(const std::string& endpoint) {
+// `stall_seconds`: how long a request may go without progress. The stall tests make it short (the
+// server never answers); elsewhere it is generous, so that a loaded machine, where the server's
+// thread may not run for a while, does not turn an answer into a stall and a retry.
+S3Settings settings_for(const std::string& endpoint, int stall_seconds = 30) {
   S3Settings settings;
   settings.bucket = "artifacts";
   settings.endpoint = endpoint;
   settings.credentials = {"AKIDTEST", "a-very-secret-key"};
   settings.first_retry_delay_ms = 10;
-  settings.stall_timeout_seconds = 1;
+  settings.stall_timeout_seconds = stall_seconds;
   settings.max_attempts = 3;
   return settings;
 }
@@ -168,7 +171,7 @@ TEST(S3Client, ClientErrorsAreNotRetried) {
 TEST(S3Client, RetriesAStalledRequestThenReportsTheTimeout) {
   ScriptedServer server({0, 0, 0});
   const Error error = error_of([&] {
-    S3Client(settings_for(server.endpoint())).send({"GET", "k", {}, {}, ""});
+    S3Client(settings_for(server.endpoint(), 1)).send({"GET", "k", {}, {}, ""});
   });
   EXPECT_EQ(error.code(), ErrorCode::kUnavailable);
   EXPECT_NE(std::string(error.what()).find("after 3 attempts"), std::string::npos) << error.what();
@@ -177,7 +180,8 @@ TEST(S3Client, RetriesAStalledRequestThenReportsTheTimeout) {
 
 TEST(S3Client, StalledRequestThatRecoversSucceeds) {
   ScriptedServer server({0, 200});
-  EXPECT_EQ(S3Client(settings_for(server.endpoint())).send({"GET", "k", {}, {}, ""}).status, 200);
+  EXPECT_EQ(S3Client(settings_for(server.endpoint(), 1)).send({"GET", "k", {}, {}, ""}).status,
+            200);
   EXPECT_EQ(server.requests().size(), 2u);
 }
 
