@@ -6,7 +6,8 @@
 
 namespace df {
 
-// A UUIDv7 ("0190b1c2-...."), ordered by creation time across processes.
+// A UUIDv7 ("0190b1c2-...."), ordered by creation time across processes and, within this
+// process, strictly increasing in the order they are made.
 std::string new_uuid_v7();
 // `bytes` random bytes as lowercase hex.
 std::string random_hex(int bytes);
