@@ -62,9 +62,9 @@ json list_item(const Job& job, const json* history) {
                {"priority", comfy_number(job)},
                {"create_time", job.created_ms},
                {"outputs_count", 0}};
-  const json comfy = job.spec.value("comfy", json::object());
-  const json workflow = comfy.value("extra_data", json::object()).value("extra_pnginfo", json::object()).value("workflow", json::object());
-  if (workflow.is_object() && workflow.contains("id")) item["workflow_id"] = workflow["id"];
+  const json workflow_id = job.spec.value(
+      json::json_pointer("/comfy/extra_data/extra_pnginfo/workflow/id"), json());
+  if (!workflow_id.is_null()) item["workflow_id"] = workflow_id;
   if (job.started_ms) item["execution_start_time"] = job.started_ms;
   if (!history) return item;
   if (job.finished_ms) item["execution_end_time"] = job.finished_ms;

@@ -89,6 +89,11 @@ Response ComfyPrompts::post_prompt(Request& request) {
   }
   json extra_data = body.value("extra_data", json::object());
   if (!extra_data.is_object()) extra_data = json::object();
+  if (extra_data.contains("extra_pnginfo") && !extra_data["extra_pnginfo"].is_object()) {
+    return prompt_error("invalid_prompt", "Invalid prompt",
+                        "extra_data.extra_pnginfo must be a JSON object (its entries become PNG "
+                        "text chunks)");
+  }
   extra_data.erase("auth_token_comfy_org");  // credentials for ComfyUI's paid API nodes: never kept
   extra_data.erase("api_key_comfy_org");
   if (body.contains("client_id") && body["client_id"].is_string()) extra_data["client_id"] = body["client_id"];

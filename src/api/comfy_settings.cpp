@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json_text.h"
+#include "http/json_text.h"
 
 namespace df::api {
 
@@ -42,18 +43,24 @@ void ComfySettings::set(const std::string& id, json value) {
 }
 
 json ComfySettings::read_locked() const {
+  const json settings = read_file_locked();
+  return settings.is_object() ? settings : json::object();
+}
+
+json ComfySettings::read_file_locked() const {
   if (!fs::exists(file_)) return json::object();
   const std::vector<uint8_t> bytes = read_file_bytes(file_.string());
-  json settings = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (!settings.is_object()) {
-    throw Error(ErrorCode::kIo, "the settings file '" + file_.string() +
-                                    "' is not a JSON object; fix or remove it");
-  }
-  return settings;
+  return http::parse_json_text_or_discarded(std::string_view(
+      reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 void ComfySettings::write_locked(const json& settings) const {
   fs::create_directories(file_.parent_path());
+  // A file that is not a settings object (written through /userdata) reads as no settings, as in
+  // ComfyUI; it is kept beside the new one rather than lost.
+  if (fs::exists(file_) && !read_file_locked().is_object()) {
+    fs::rename(file_, fs::path(file_.string() + ".invalid"));
+  }
   const std::string text = dump_json(settings, 4);
   write_file_atomically(file_.string(), std::vector<uint8_t>(text.begin(), text.end()));
 }

@@ -29,7 +29,10 @@ class ComfySettings {
   void register_routes(http::Router& router);
 
  private:
+  // The settings; {} when the file is missing or is not a JSON object.
   nlohmann::json read_locked() const;
+  // The file's JSON as it is (discarded when it is not JSON).
+  nlohmann::json read_file_locked() const;
   void write_locked(const nlohmann::json& settings) const;
 
   std::filesystem::path file_;

@@ -7,7 +7,6 @@ import socket
 import subprocess
 
 import pytest
-import requests
 import websocket
 
 from service_support import Service, comfy_graph, generate_body, install_tiny_model
@@ -388,4 +387,27 @@ def test_server_errors_are_logged_with_their_correlation_id(tmp_path):
 def test_the_service_still_generates_after_all_this(service):
     job = service.create_job(generate_body(seed=99), headers={"Idempotency-Key": "after-all"})
     assert service.wait_for_job(job["id"])["status"] == "succeeded"
+    assert_alive(service)
+
+
+def test_an_extra_pnginfo_that_is_not_an_object_is_refused(service):
+    for value in ("x", None, [], 5):
+        response = service.post("/prompt", {"prompt": comfy_graph(),
+                                            "extra_data": {"extra_pnginfo": value}})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["type"] == "invalid_prompt"
+    assert service.get("/api/jobs").status_code == 200
+    assert_alive(service)
+
+
+def test_a_settings_file_written_as_user_data_does_not_break_settings(service):
+    for body in ("true", "[]", "{", ""):
+        written = service.post("/api/userdata/comfy.settings.json?overwrite=true", data=body)
+        assert written.status_code == 200, written.text
+        assert service.get("/api/settings").json() == {}
+        assert service.get("/api/settings/Comfy.X").status_code == 200
+    assert service.post("/api/settings/Comfy.X", "kept").status_code == 200
+    assert service.get("/api/settings/Comfy.X").json() == "kept"
+    user_dir = service.data_dir / "user" / "default"
+    assert (user_dir / "comfy.settings.json.invalid").read_text() == ""  # the last one, kept
     assert_alive(service)
