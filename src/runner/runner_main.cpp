@@ -1,4 +1,5 @@
 // dreamforge-runner: executes workflow graphs over the NDJSON runner protocol on stdin/stdout.
+#include <cstdlib>
 #include <iostream>
 
 #include <ATen/ATen.h>
@@ -27,5 +28,9 @@ int main(int argc, char** argv) {
   df::runner::RequestReader requests(std::cin, events);
   df::runner::RunnerSession session(options, events, requests);
   session.serve();
-  return 0;
+  // The request reader may still block on stdin (the worker closes it after "bye"). Ending with
+  // exit() would destroy the reader and std::cin under it and run libtorch's static destructors
+  // beside it (a crash at exit, seen after /free); nothing is left to clean up, so end at once.
+  std::cout.flush();
+  std::_Exit(0);
 }

@@ -4,6 +4,7 @@ import pathlib
 import subprocess
 import queue
 import threading
+import time
 
 import pytest
 
@@ -163,6 +164,21 @@ def test_missing_model_and_shutdown(runner, tmp_path):
     runner.send({"type": "shutdown"})
     assert runner.next()["type"] == "bye"
     assert runner.proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("close_after", [0.0, 0.01, 0.03, 0.06, 0.1])
+def test_the_runner_exits_cleanly_however_soon_its_input_closes(models_dir, tmp_path, close_after):
+    # The worker closes the runner's stdin as soon as "bye" arrives, while the runner is ending:
+    # its input reader must not wake up in an exit that is tearing down what it uses (it aborted
+    # when stdin closed a few milliseconds into the exit).
+    runner = Runner(models_dir, tmp_path)
+    runner.send({"type": "free"})
+    assert runner.next()["type"] == "freed"
+    runner.send({"type": "shutdown"})
+    assert runner.next()["type"] == "bye"
+    time.sleep(close_after)
+    runner.proc.stdin.close()
+    assert runner.proc.wait(timeout=30) == 0, runner.proc.stderr.read()
 
 
 def test_second_run_reuses_the_loaded_model_and_prompts(runner, tmp_path):
