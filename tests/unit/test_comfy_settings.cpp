@@ -1,4 +1,4 @@
-// Tests of ComfyUI's settings store: merging, single values, persistence, a damaged file kept.
+// Tests of ComfyUI's settings store: merging, single values, persistence, a damaged file kept aside.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -26,15 +26,18 @@ TEST(ComfySettings, MergesSetsAndPersists) {
   EXPECT_EQ(reopened.all(), (nlohmann::json{{"a", 1}, {"b", {{"nested", true}}}, {"c", nullptr}}));
 }
 
-TEST(ComfySettings, ADamagedFileIsReportedAndKept) {
+TEST(ComfySettings, ADamagedFileReadsAsNoSettingsAndIsKeptBesideTheNextOne) {
   test::TestDir dir("df_comfy_settings_");
   const auto file = dir.path() / "comfy.settings.json";
-  std::ofstream(file) << "{\"a\": 1,";
-  ComfySettings settings(dir.path());
-  EXPECT_THROW(settings.all(), Error);
-  EXPECT_THROW(settings.set("b", 2), Error);
-  std::ifstream in(file);
-  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "{\"a\": 1,");
+  for (const std::string damaged : {"{\"a\": 1,", "[1, 2]", "true", ""}) {
+    std::ofstream(file) << damaged;
+    ComfySettings settings(dir.path());
+    EXPECT_EQ(settings.all(), nlohmann::json::object()) << damaged;  // as ComfyUI reads it
+    settings.set("b", 2);
+    EXPECT_EQ(settings.all(), nlohmann::json({{"b", 2}}));
+    std::ifstream kept(dir.path() / "comfy.settings.json.invalid");
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), damaged);
+  }
 }
 
 }  // namespace
