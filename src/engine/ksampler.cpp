@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <numeric>
+#include <optional>
+#include <vector>
 
 #include "core/error.h"
 #include "engine/noise.h"
@@ -44,6 +46,44 @@ at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const a
   return out;
 }
 
+// One UNet call's conditioning: `rows` conditionings (positive first), each once per latent.
+struct CondBatch {
+  int64_t rows = 1;
+  at::Tensor context;
+  at::Tensor pooled;  // SDXL only
+  at::Tensor ids;     // SDXL only
+};
+
+// ComfyUI batches positive and negative into one UNet call when their token lengths repeat to a
+// common length at most 4x the shorter one, and runs them one after the other otherwise.
+std::vector<CondBatch> cond_batches(const DiffusionModel& model, const Conditioning& positive,
+                                    const Conditioning& negative, bool guided, int64_t height,
+                                    int64_t width) {
+  const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
+  const RuntimePlacement placement = model.placement;
+  auto placed = [&](CondBatch batch) {
+    batch.context = batch.context.to(placement.device, placement.dtype);
+    if (sdxl) {
+      batch.pooled = batch.pooled.to(placement.device, placement.dtype);
+      batch.ids = batch.ids.to(placement.device, placement.dtype);
+    }
+    return batch;
+  };
+  CondBatch cond{1, positive.context, positive.pooled, time_ids(model, height, width, false)};
+  if (!guided) return {placed(cond)};
+  CondBatch uncond{1, negative.context, negative.pooled, time_ids(model, height, width, true)};
+  const int64_t shorter = std::min(positive.context.size(1), negative.context.size(1));
+  const int64_t length = std::lcm(positive.context.size(1), negative.context.size(1));
+  if (length / shorter > 4) return {placed(cond), placed(uncond)};
+  CondBatch both{2, at::cat({repeat_to(cond.context, length), repeat_to(uncond.context, length)}),
+                 at::Tensor(), at::Tensor()};
+  if (sdxl) {
+    both.pooled = at::cat({cond.pooled, uncond.pooled});
+    both.ids = at::cat({cond.ids, uncond.ids});
+  }
+  return {placed(both)};
+}
+
 }  // namespace
 
 Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
@@ -52,52 +92,40 @@ Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& p
   const bool guided = std::abs(cfg - 1.0) > 1e-9;
   const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
   const RuntimePlacement placement = model.placement;
+  const std::vector<CondBatch> batches =
+      cond_batches(model, positive, negative, guided, pixel_height, pixel_width);
 
-  at::Tensor context = positive.context;
-  at::Tensor pooled = positive.pooled;
-  at::Tensor ids = time_ids(model, pixel_height, pixel_width, false);
-  if (guided) {
-    const int64_t length = std::lcm(positive.context.size(1), negative.context.size(1));
-    if (length / std::min(positive.context.size(1), negative.context.size(1)) > 4) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "positive and negative prompts differ too much in length (more than 4x)");
-    }
-    context = at::cat({repeat_to(positive.context, length), repeat_to(negative.context, length)});
-    if (sdxl) {
-      pooled = at::cat({positive.pooled, negative.pooled});
-      ids = at::cat({ids, time_ids(model, pixel_height, pixel_width, true)});
-    }
-  }
-  context = context.to(placement.device, placement.dtype);
-  if (sdxl) {
-    pooled = pooled.to(placement.device, placement.dtype);
-    ids = ids.to(placement.device, placement.dtype);
-  }
-
-  return [&model, guided, sdxl, cfg, context, pooled, ids, placement, mapping](
-             const at::Tensor& x, double sigma) {
+  return [&model, guided, sdxl, cfg, batches, placement, mapping](const at::Tensor& x,
+                                                                   double sigma) {
     at::InferenceMode guard;
     const int64_t batch = x.size(0);
-    const int64_t copies = guided ? 2 : 1;
-    at::Tensor x_in = guided ? at::cat({x, x}) : x;
     const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
-    at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
     const double t = mapping == TimestepMapping::kNearest
                          ? model.schedule.timestep_nearest(sigma)
                          : model.schedule.timestep_interpolated(sigma);
-    at::Tensor timesteps = at::full({copies * batch}, t,
-                                    at::TensorOptions().dtype(at::kFloat).device(placement.device));
-    // Conditioning rows are [positive, negative]; each repeats once per latent in the batch.
-    at::Tensor ctx = context.repeat_interleave(batch, 0);
-    std::optional<UNetAddedConditioning> added;
-    if (sdxl) {
-      added = UNetAddedConditioning{pooled.repeat_interleave(batch, 0), ids.repeat_interleave(batch, 0)};
+    // Denoised rows [positive..., negative...], each conditioning once per latent in the batch.
+    std::vector<at::Tensor> denoised;
+    for (const CondBatch& conds : batches) {
+      at::Tensor x_in = conds.rows == 1 ? x : x.repeat({conds.rows, 1, 1, 1});
+      at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
+      at::Tensor timesteps =
+          at::full({conds.rows * batch}, t,
+                   at::TensorOptions().dtype(at::kFloat).device(placement.device));
+      std::optional<UNetAddedConditioning> added;
+      if (sdxl) {
+        added = UNetAddedConditioning{conds.pooled.repeat_interleave(batch, 0),
+                                      conds.ids.repeat_interleave(batch, 0)};
+      }
+      at::Tensor out = model.unet
+                           .forward(sample, timesteps, conds.context.repeat_interleave(batch, 0),
+                                    added)
+                           .to(x.device(), at::kFloat);
+      denoised.push_back(to_denoised(model, x_in, out, sigma));
     }
-    at::Tensor out = model.unet.forward(sample, timesteps, ctx, added).to(x.device(), at::kFloat);
-    at::Tensor denoised = to_denoised(model, x_in, out, sigma);
-    if (!guided) return denoised;
-    at::Tensor cond = denoised.narrow(0, 0, batch);
-    at::Tensor uncond = denoised.narrow(0, batch, batch);
+    at::Tensor all = denoised.size() == 1 ? denoised.front() : at::cat(denoised);
+    if (!guided) return all;
+    at::Tensor cond = all.narrow(0, 0, batch);
+    at::Tensor uncond = all.narrow(0, batch, batch);
     return uncond + (cond - uncond) * cfg;
   };
 }

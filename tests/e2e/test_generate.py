@@ -61,6 +61,19 @@ def test_same_seed_gives_the_same_image(dreamforge, tiny_sd1, tmp_path):
     assert np.array_equal(images[0], images[1])
 
 
+@pytest.mark.parametrize("family", ["sd1", "sdxl"])
+def test_a_long_prompt_beside_a_short_negative_runs(dreamforge, tiny_sd1, tiny_sdxl, tmp_path,
+                                                     family):
+    # 400 words make at least six 77-token chunks against the negative's one: more than the 4x
+    # ComfyUI batches together, so the two run as separate UNet passes, as in ComfyUI.
+    model = tiny_sd1 if family == "sd1" else tiny_sdxl
+    proc = dreamforge("generate", "a red lighthouse " * 134, "--negative", "blurry, dark, ugly",
+                      "--model", model, "--steps", "2", "--seed", "3", "--width", "64",
+                      "--height", "64", "--cfg", "6", "--out", tmp_path)
+    image = np.asarray(Image.open(generated_paths(proc)[0]))
+    assert image.shape[:2] == (64, 64) and image.std() > 0
+
+
 def test_image_to_image_with_jpeg_output(dreamforge, tiny_sd1, tmp_path):
     init = tmp_path / "init.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (72, 1))[..., None].repeat(3, 2)).save(init)
