@@ -32,8 +32,8 @@ struct ResponseDoc {
   int status = 200;
   std::string description;
   std::vector<std::string> content_types = {"application/json"};
-  nlohmann::json schema;  // of the body in every content type; null: not described further
-  std::vector<std::pair<std::string, std::string>> headers;  // headers it sets: name, meaning
+  nlohmann::json schema = nullptr;  // of the body in every content type; null: not described
+  std::vector<std::pair<std::string, std::string>> headers = {};  // headers it sets: name, meaning
 };
 
 // An error answer of a route (always the error envelope), with what it means there.
@@ -52,9 +52,9 @@ struct RouteDoc {
   std::string summary;
   std::string tag;
   std::vector<ResponseDoc> responses;  // its successful answers
-  std::vector<ErrorDoc> errors;        // its own error answers
-  nlohmann::json request_schema;       // null when the route takes no body
-  std::vector<nlohmann::json> parameters;  // OpenAPI query and header parameter objects
+  std::vector<ErrorDoc> errors = {};        // its own error answers
+  nlohmann::json request_schema = nullptr;  // null when the route takes no body
+  std::vector<nlohmann::json> parameters = {};  // OpenAPI query and header parameter objects
 };
 
 class ApiService {
