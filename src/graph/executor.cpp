@@ -21,11 +21,12 @@ Error node_error(ErrorCode code, const std::string& message, const json& details
 }
 
 // Checks that every link among `needed` points at an existing node and that they form no cycle.
+// (Malformed links are refused by validation where the schema declares the input; elsewhere they
+// are values nobody reads, as in ComfyUI.)
 void check_links(const Workflow& workflow, const std::set<std::string>& needed) {
   for (const auto& id : needed) {
     for (const auto& [name, input] : workflow.find(id)->inputs) {
-      if (input.kind == InputKind::kMalformedLink ||
-          (input.kind == InputKind::kLink && workflow.find(input.link.node_id) == nullptr)) {
+      if (input.kind == InputKind::kLink && workflow.find(input.link.node_id) == nullptr) {
         throw Error(ErrorCode::kInvalidArgument,
                     "Node '" + id + "': input '" + name + "' is not a link to an existing node",
                     {{"node_id", id}, {"input_name", name}});
@@ -158,7 +159,7 @@ NodeInputs Executor::inputs_of(const Node& node,
   for (const auto& [name, input] : node.inputs) {
     if (input.kind == InputKind::kConstant) {
       inputs.set_constant(name, input.value);
-    } else if (include_links) {
+    } else if (include_links && input.kind == InputKind::kLink) {  // validation refused others
       const auto& source_outputs = results.at(input.link.node_id);
       if (input.link.slot >= static_cast<int64_t>(source_outputs.size())) {
         throw Error(ErrorCode::kInternal,
@@ -186,7 +187,7 @@ std::string Executor::signature_of(const Node& node,
   }
   json inputs = json::object();
   for (const auto& [name, input] : node.inputs) {
-    if (input.kind == InputKind::kConstant) {
+    if (input.kind != InputKind::kLink) {  // a malformed link is a value nobody reads
       inputs[name] = {"value", input.value};
     } else {
       const uint64_t source = signature_ids_.at(signatures.at(input.link.node_id));

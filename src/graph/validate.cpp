@@ -205,9 +205,21 @@ class Validator {
         }
       }
     }
+    check_undeclared_links(node, schema, result.reasons);
     if (custom != nullptr) run_custom_check(node, *custom, result.reasons);
     result.valid = !in_cycle && result.reasons.empty();
     results_[id] = std::move(result);
+  }
+
+  // Inputs the schema does not declare are ignored, as in ComfyUI, except well-formed links that
+  // cannot be resolved when the graph runs (a missing node or output slot): those fail here, not
+  // mid-run. (A malformed link is no link to ComfyUI: an undeclared one is ignored like any value.)
+  void check_undeclared_links(const Node& node, const NodeSchema& schema, json& reasons) {
+    for (const auto& [name, input] : node.inputs) {
+      if (input.kind != InputKind::kLink || schema.find_input(name) != nullptr) continue;
+      const InputSpec any{name, "*", nullptr, {}, ComboSource::kFixed};
+      check_link(node, any, input, reasons);
+    }
   }
 
   // A cycle is reported once, on its first node (by id), with its members.

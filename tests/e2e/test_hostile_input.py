@@ -411,3 +411,15 @@ def test_a_settings_file_written_as_user_data_does_not_break_settings(service):
     user_dir = service.data_dir / "user" / "default"
     assert (user_dir / "comfy.settings.json.invalid").read_text() == ""  # the last one, kept
     assert_alive(service)
+
+
+def test_an_undeclared_input_linking_to_a_missing_output_fails_validation(service):
+    graph = comfy_graph()
+    graph["3"]["inputs"]["image"] = ["9", 0]  # KSampler takes no image; SaveImage has no output
+    response = service.post("/prompt", {"prompt": graph})
+    assert response.status_code == 400, response.text
+    assert response.json()["node_errors"]["3"]["errors"][0]["type"] == "bad_linked_input"
+    graph["3"]["inputs"]["image"] = [1, 2, 3]  # not a link to ComfyUI: an ignored value
+    response = service.post("/prompt", {"prompt": graph})
+    assert response.status_code == 200, response.text
+    assert service.wait_for_job(response.json()["prompt_id"])["status"] == "succeeded"

@@ -375,6 +375,16 @@ TEST_F(GraphValidate, LongChainsAndCyclesAreWalkedWithoutRecursion) {
   EXPECT_LT(error["details"].get<std::string>().size(), 1000u);
 }
 
+TEST_F(GraphValidate, UndeclaredInputsAreIgnoredUnlessTheirLinksCannotResolve) {
+  prompt["8"]["inputs"]["extra"] = "anything";
+  prompt["8"]["inputs"]["extra_link"] = {"4", 2};
+  EXPECT_TRUE(validate(prompt).ok);
+  prompt["8"]["inputs"]["extra_link"] = {"9", 0};  // SaveImage has no outputs
+  EXPECT_EQ(single_error(prompt, "8")["type"], "bad_linked_input");
+  prompt["8"]["inputs"]["extra_link"] = {"nowhere", 0};
+  EXPECT_EQ(single_error(prompt, "8")["message"], "Linked node does not exist");
+}
+
 TEST_F(GraphValidate, TextWithANulCharacterIsRefused) {
   prompt["6"]["inputs"]["text"] = std::string("a red\0boat", 10);
   EXPECT_EQ(single_error(prompt, "6")["type"], "invalid_input_type");
