@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "api/comfy_messages.h"
 #include "core/job_spec.h"
 
 namespace df::api {
@@ -27,6 +28,21 @@ const Event* find_event(const std::vector<Event>& events, const std::string& typ
     if (event.type == type) return &event;
   }
   return nullptr;
+}
+
+// The execution_error message of a failed job, as its WebSocket followers got it (the failing
+// node, the nodes executed before it, the error); from the job's error alone when its events end
+// without one.
+json failed_job_error_data(const Job& job, const std::vector<Event>& events, json end) {
+  ComfyMessageTranslator translator(job.id);
+  json sent;
+  for (const auto& event : events) {
+    for (const auto& message : translator.translate(event)) {
+      if (message["type"] == "execution_error") sent = message["data"];
+    }
+  }
+  if (!sent.is_null()) return sent;
+  return execution_error_data(std::move(end), "", "", {}, job.error, "");
 }
 
 }  // namespace
@@ -87,9 +103,7 @@ json history_entry(const Job& job, const std::vector<Artifact>& artifacts,
   } else if (job.status == JobStatus::kCanceled) {
     messages.push_back({"execution_interrupted", end});
   } else {
-    end["exception_message"] = job.error.value("message", "");
-    end["exception_type"] = job.error.value("code", "internal");
-    messages.push_back({"execution_error", end});
+    messages.push_back({"execution_error", failed_job_error_data(job, events, end)});
   }
   json outputs = job_outputs(artifacts, events);
   json meta = json::object();

@@ -11,6 +11,29 @@ json message(const std::string& type, json data) { return {{"type", type}, {"dat
 
 }  // namespace
 
+json execution_error_data(json end, const std::string& node_id, const std::string& node_type,
+                          const std::vector<std::string>& executed, const json& error,
+                          const std::string& message) {
+  // Every field the frontend's job schema requires, node_id and node_type as strings. The node
+  // the error names wins over the one last started (a node can fail before it runs: its
+  // fingerprint reads its input file).
+  const json details = error.is_object() ? error.value("details", json::object()) : json::object();
+  const bool names_node = details.is_object() && details.contains("node_id") &&
+                          details["node_id"].is_string();
+  end["node_id"] = names_node ? details["node_id"].get<std::string>() : node_id;
+  end["node_type"] = names_node && details.contains("node_type") && details["node_type"].is_string()
+                         ? details["node_type"].get<std::string>()
+                         : node_type;
+  end["executed"] = executed;
+  const bool described = error.is_object();
+  end["exception_message"] = described ? error.value("message", message) : message;
+  end["exception_type"] = described ? error.value("code", "internal") : "internal";
+  end["traceback"] = json::array();
+  end["current_inputs"] = json::object();
+  end["current_outputs"] = json::array();
+  return end;
+}
+
 std::vector<json> ComfyMessageTranslator::cached_once(const json& nodes, int64_t timestamp) {
   if (cached_sent_) return {};
   cached_sent_ = true;
@@ -53,19 +76,17 @@ std::vector<json> ComfyMessageTranslator::translate(const Event& event) {
     if (status == "succeeded") {
       out.push_back(message("execution_success", end));
     } else {
-      end["node_id"] = current_node_.empty() ? json() : json(current_node_);
-      end["node_type"] = current_class_.empty() ? json() : json(current_class_);
-      end["executed"] = executed_;
       if (status == "canceled") {
+        // Strings always, as ComfyUI sends them ("" when the job ended before any node ran).
+        end["node_id"] = current_node_;
+        end["node_type"] = current_class_;
+        end["executed"] = executed_;
         out.push_back(message("execution_interrupted", end));
       } else {
-        const json error = event.data.value("error", json::object());
-        end["exception_message"] = error.value("message", event.message);
-        end["exception_type"] = error.value("code", "internal");
-        end["traceback"] = json::array();
-        end["current_inputs"] = json::object();
-        end["current_outputs"] = json::array();
-        out.push_back(message("execution_error", end));
+        out.push_back(message("execution_error",
+                              execution_error_data(end, current_node_, current_class_, executed_,
+                                                   event.data.value("error", json::object()),
+                                                   event.message)));
       }
     }
   }

@@ -10,6 +10,15 @@
 
 namespace df::api {
 
+// ComfyUI's execution_error data: `end` ({prompt_id, timestamp}) with the failing node (the one
+// the error's details name, else `node_id`: "" when none ran), the nodes executed before it, and
+// the error {code, message, details}; fields ComfyUI fills from Python (traceback, current inputs
+// and outputs) are empty.
+nlohmann::json execution_error_data(nlohmann::json end, const std::string& node_id,
+                                    const std::string& node_type,
+                                    const std::vector<std::string>& executed,
+                                    const nlohmann::json& error, const std::string& message);
+
 // Follows one job: feed it the job's events in order; it answers with the messages ComfyUI would
 // send to the client that queued the prompt ({"type", "data"} objects).
 class ComfyMessageTranslator {

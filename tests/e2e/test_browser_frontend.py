@@ -1,6 +1,7 @@
-"""The ComfyUI web frontend from `dreamforge serve` in headless Chromium: it loads without console
-errors, opens Dream Forge's SD 1.x workflow from the workflow library, runs it on the tiny model and
-shows the generated image (tests/browser/run_library_workflow.mjs drives the page)."""
+"""The ComfyUI web frontend from `dreamforge serve` in headless Chromium: with a failed prompt in
+the history it loads without console errors, opens Dream Forge's SD 1.x workflow from the workflow
+library, runs it on the tiny model and shows the generated image
+(tests/browser/run_library_workflow.mjs drives the page)."""
 import json
 import pathlib
 import shutil
@@ -54,8 +55,23 @@ def describe(console_errors):
                      for error in console_errors)
 
 
+def fail_a_prompt(service):
+    """Queues a prompt that fails while it runs (a corrupt input image) and waits for it: the
+    frontend's queue and assets panels must still load their jobs without a schema error."""
+    from service_support import comfy_graph
+    (service.data_dir / "input").mkdir(parents=True, exist_ok=True)
+    (service.data_dir / "input" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    graph = comfy_graph()
+    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "broken.png"}}
+    graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
+    graph["3"]["inputs"]["latent_image"] = ["11", 0]
+    prompt_id = service.post("/prompt", {"prompt": graph}).json()["prompt_id"]
+    assert service.wait_for_job(prompt_id)["status"] == "failed"
+
+
 def test_the_frontend_runs_the_sd1_workflow_from_the_library_and_shows_the_image(start_service):
     service = start_service()
+    fail_a_prompt(service)
     # 128 px instead of the workflow's 512 keeps the run short on a busy CPU-only machine.
     summary = run_library_workflow(service, "dreamforge_sd1_txt2img", "tiny", image_size=128)
     print(f"screenshot: {summary['screenshot']}\nseconds per step: {summary['seconds']}")

@@ -246,3 +246,27 @@ def test_a_client_announcing_preview_metadata_gets_previews_with_metadata(start_
     messages_until_done(ws, quiet, none)
     ws.close()
     assert none == []
+
+
+def test_a_failed_prompt_carries_the_error_the_frontends_job_schema_requires(start_service):
+    service = start_service()
+    (service.data_dir / "input").mkdir(parents=True, exist_ok=True)
+    (service.data_dir / "input" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    graph = comfy_graph()
+    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "broken.png"}}
+    graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
+    graph["3"]["inputs"]["latent_image"] = ["11", 0]
+    failed = queue_prompt(service, graph, "fe")["prompt_id"]
+    assert service.wait_for_job(failed)["status"] == "failed"
+    for job in (service.get(f"/api/jobs/{failed}").json(),
+                service.get("/api/jobs?status=failed").json()["jobs"][0]):
+        assert job["status"] == "failed"
+        error = job["execution_error"]
+        # The frontend's zod schema of a job's execution_error (a ZodError empties its panels).
+        assert error["node_id"] == "10" and error["node_type"] == "LoadImage"
+        assert isinstance(error["exception_message"], str) and error["exception_message"]
+        assert isinstance(error["exception_type"], str)
+        assert isinstance(error["traceback"], list)
+        assert all(isinstance(node, str) for node in error["executed"])
+    messages = dict(service.get(f"/history/{failed}").json()[failed]["status"]["messages"])
+    assert messages["execution_error"]["node_id"] == "10"

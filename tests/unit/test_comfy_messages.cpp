@@ -73,7 +73,32 @@ TEST(ComfyMessages, FailureAndInterruptNameTheNodeThatWasRunning) {
   ComfyMessageTranslator canceled("q");
   auto interrupted = canceled.translate(event("job_finished", {{"status", "canceled"}}));
   ASSERT_EQ(types(interrupted), std::vector<std::string>{"execution_interrupted"});
-  EXPECT_TRUE(interrupted[0]["data"]["node_id"].is_null());
+  EXPECT_EQ(interrupted[0]["data"]["node_id"], "");  // a string always, as ComfyUI sends it
+}
+
+TEST(ComfyMessages, AFailureBeforeAnyNodeHasEveryFieldTheFrontendRequires) {
+  ComfyMessageTranslator failed("p");
+  failed.translate(event("job_started"));
+  auto error = failed.translate(event("job_finished", {{"status", "failed"},
+                                                       {"error", {{"code", "runner_crashed"},
+                                                                  {"message", "it died"}}}}));
+  ASSERT_EQ(types(error), std::vector<std::string>{"execution_error"});
+  const json& data = error[0]["data"];
+  for (const char* field : {"node_id", "node_type", "exception_message", "exception_type"}) {
+    EXPECT_TRUE(data[field].is_string()) << field;
+  }
+  EXPECT_EQ(data["traceback"], json::array());
+  EXPECT_EQ(data["executed"], json::array());
+  EXPECT_EQ(data["exception_type"], "runner_crashed");
+
+  // A node can fail before it starts (its fingerprint reads its file): the error names it.
+  ComfyMessageTranslator named("q");
+  auto named_error = named.translate(event(
+      "job_finished", {{"status", "failed"},
+                       {"error", {{"code", "corrupt_file"}, {"message", "bad PNG"},
+                                  {"details", {{"node_id", "10"}, {"node_type", "LoadImage"}}}}}}));
+  EXPECT_EQ(named_error[0]["data"]["node_id"], "10");
+  EXPECT_EQ(named_error[0]["data"]["node_type"], "LoadImage");
 }
 
 }  // namespace
