@@ -6,6 +6,7 @@
 #include <cctype>
 #include <optional>
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/ip/address.hpp>
 
 #include "core/error.h"
@@ -100,10 +101,9 @@ bool RequestGuard::allowed(const std::string& host_name) const {
 void RequestGuard::check(const Request& request) const {
   // With two of either header, parts of a stack may judge by different ones.
   for (const char* name : {"Host", "Origin"}) {
-    const auto count = std::count_if(request.headers.begin(), request.headers.end(),
-                                     [name](const auto& header) {
-                                       return lower(header.first) == lower(name);
-                                     });
+    const auto count = std::count_if(
+        request.headers.begin(), request.headers.end(),
+        [name](const auto& header) { return boost::algorithm::iequals(header.first, name); });
     if (count > 1) {
       throw Error(ErrorCode::kBadRequest, std::string("the request has more than one ") + name +
                                               " header");

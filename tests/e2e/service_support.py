@@ -150,3 +150,16 @@ def comfy_graph(ckpt="tiny", seed=5, steps=3, prefix="wf"):
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
         "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": prefix, "images": ["8", 0]}},
     }
+
+
+def failing_graph(data_dir):
+    """A graph /prompt accepts that fails while it runs: LoadImage node "10" reads a corrupt PNG
+    (written into the service's input folder) for an image-to-image pass."""
+    input_dir = pathlib.Path(data_dir) / "input"
+    input_dir.mkdir(parents=True, exist_ok=True)
+    (input_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    graph = comfy_graph()
+    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "broken.png"}}
+    graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
+    graph["3"]["inputs"]["latent_image"] = ["11", 0]
+    return graph

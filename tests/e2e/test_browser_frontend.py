@@ -58,13 +58,8 @@ def describe(console_errors):
 def fail_a_prompt(service):
     """Queues a prompt that fails while it runs (a corrupt input image) and waits for it: the
     frontend's queue and assets panels must still load their jobs without a schema error."""
-    from service_support import comfy_graph
-    (service.data_dir / "input").mkdir(parents=True, exist_ok=True)
-    (service.data_dir / "input" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    graph = comfy_graph()
-    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "broken.png"}}
-    graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
-    graph["3"]["inputs"]["latent_image"] = ["11", 0]
+    from service_support import failing_graph
+    graph = failing_graph(service.data_dir)
     prompt_id = service.post("/prompt", {"prompt": graph}).json()["prompt_id"]
     assert service.wait_for_job(prompt_id)["status"] == "failed"
 

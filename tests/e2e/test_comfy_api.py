@@ -8,7 +8,7 @@ import uuid
 import websocket
 from PIL import Image
 
-from service_support import comfy_graph
+from service_support import comfy_graph, failing_graph
 
 
 def open_socket(service, client_id):
@@ -250,13 +250,7 @@ def test_a_client_announcing_preview_metadata_gets_previews_with_metadata(start_
 
 def test_a_failed_prompt_carries_the_error_the_frontends_job_schema_requires(start_service):
     service = start_service()
-    (service.data_dir / "input").mkdir(parents=True, exist_ok=True)
-    (service.data_dir / "input" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    graph = comfy_graph()
-    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "broken.png"}}
-    graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
-    graph["3"]["inputs"]["latent_image"] = ["11", 0]
-    failed = queue_prompt(service, graph, "fe")["prompt_id"]
+    failed = queue_prompt(service, failing_graph(service.data_dir), "fe")["prompt_id"]
     assert service.wait_for_job(failed)["status"] == "failed"
     for job in (service.get(f"/api/jobs/{failed}").json(),
                 service.get("/api/jobs?status=failed").json()["jobs"][0]):

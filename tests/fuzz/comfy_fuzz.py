@@ -261,7 +261,7 @@ class ComfyFuzzer:
         return odd
 
     def fill(self, template):
-        """The template's placeholders filled with segments (bytes)."""
+        """The route pattern with each {name} part replaced by a path segment (bytes)."""
         out = template.encode()
         for name in re.findall(r"\{([a-z_.]+)\}", template):
             out = out.replace(b"{" + name.encode() + b"}", self.segment(name), 1)
