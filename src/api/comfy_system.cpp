@@ -12,7 +12,7 @@
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/numbers.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 
 namespace df::api {
 namespace {
@@ -60,7 +60,7 @@ ComfySystem::ComfySystem(registry::ModelRegistry& models, std::string input_dir,
     : models_(models),
       input_dir_(std::move(input_dir)),
       feature_flags_(std::move(feature_flags)),
-      schemas_(graph::builtin_node_schemas()) {}
+      schemas_(nodes::builtin_node_schemas()) {}
 
 void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/object_info",

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/ui_workflow.h"
 
 namespace df::api {
@@ -119,7 +119,7 @@ std::vector<std::string> install_workflow_library(const std::filesystem::path& u
     throw Error(ErrorCode::kInternal,
                 "cannot create the workflow library " + folder.string() + ": " + error.message());
   }
-  const graph::NodeSchemaRegistry schemas = graph::builtin_node_schemas();
+  const graph::NodeSchemaRegistry schemas = nodes::builtin_node_schemas();
   std::vector<std::string> written;
   for (const auto& workflow : library_workflows(models)) {
     const std::filesystem::path path = folder / workflow.file_name;

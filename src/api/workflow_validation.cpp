@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/workflow.h"
 #include "image/text_encoding.h"
 
@@ -25,8 +25,8 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
     }
   }
   std::sort(context.input_images.begin(), context.input_images.end());
-  context.samplers = graph::supported_samplers();
-  context.schedulers = graph::supported_schedulers();
+  context.samplers = nodes::supported_samplers();
+  context.schedulers = nodes::supported_schedulers();
   return context;
 }
 
@@ -46,7 +46,7 @@ graph::ValidationResult validate_graph(const nlohmann::json& graph, registry::Mo
   }
   graph::ValidationHooks hooks;
   hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
-  return graph::validate_workflow(workflow, graph::builtin_node_schemas(),
+  return graph::validate_workflow(workflow, nodes::builtin_node_schemas(),
                                   schema_context(models, input_dir), partial_targets, hooks);
 }
 

@@ -6,8 +6,9 @@
 namespace df::graph {
 namespace {
 
-const std::vector<std::string>& choices_of(ComboSource source, const SchemaContext& context) {
-  switch (source) {
+const std::vector<std::string>& choices_of(const InputSpec& spec, const SchemaContext& context) {
+  static const std::vector<std::string> kNone;
+  switch (spec.choices_from) {
     case ComboSource::kCheckpoints:
       return context.checkpoints;
     case ComboSource::kInputImages:
@@ -16,6 +17,10 @@ const std::vector<std::string>& choices_of(ComboSource source, const SchemaConte
       return context.samplers;
     case ComboSource::kSchedulers:
       return context.schedulers;
+    case ComboSource::kModelFolder: {
+      auto it = context.model_files.find(spec.model_folder);
+      return it == context.model_files.end() ? kNone : it->second;
+    }
     case ComboSource::kFixed:
       break;
   }
@@ -66,7 +71,7 @@ NodeSchema NodeSchema::with_context(const SchemaContext& context) const {
   for (auto* group : {&resolved.required, &resolved.optional}) {
     for (auto& spec : *group) {
       if (spec.choices_from != ComboSource::kFixed) {
-        spec.choices = choices_of(spec.choices_from, context);
+        spec.choices = choices_of(spec, context);
       }
     }
   }

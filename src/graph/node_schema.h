@@ -1,6 +1,7 @@
 // Node schemas: the inputs and outputs of a node class, as GET /object_info shows them.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,10 +16,13 @@ struct SchemaContext {
   std::vector<std::string> input_images;  // input directory, sorted, images only
   std::vector<std::string> samplers;      // usually supported_samplers()
   std::vector<std::string> schedulers;    // usually supported_schedulers()
+  // The files of ComfyUI's other model folders by folder name ("vae", "loras", "embeddings", ...),
+  // relative paths with '/'; a folder not listed offers no choices.
+  std::map<std::string, std::vector<std::string>, std::less<>> model_files = {};
 };
 
 // Where a combo input takes its choices from.
-enum class ComboSource { kFixed, kCheckpoints, kInputImages, kSamplers, kSchedulers };
+enum class ComboSource { kFixed, kCheckpoints, kInputImages, kSamplers, kSchedulers, kModelFolder };
 
 // One input of a node: ComfyUI's [TYPE, options] pair.
 struct InputSpec {
@@ -31,6 +35,7 @@ struct InputSpec {
   nlohmann::json options;
   std::vector<std::string> choices;  // COMBO only
   ComboSource choices_from = ComboSource::kFixed;
+  std::string model_folder = {};  // kModelFolder: the SchemaContext::model_files key
 
   bool is_combo() const { return type == "COMBO"; }
   // True for the value types the frontend shows as widgets (INT, FLOAT, STRING, BOOLEAN, COMBO);

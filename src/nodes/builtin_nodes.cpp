@@ -1,12 +1,15 @@
-// The registry of all built-in node implementations.
+// The registry of all built-in node implementations, pack by pack.
 #include "nodes/builtin_nodes.h"
 
 namespace df::nodes {
 
-graph::NodeImplRegistry builtin_node_impls(CheckpointStore& store, const RunEnvironment& env) {
+graph::NodeImplRegistry builtin_node_impls(NodeResources resources) {
   graph::NodeImplRegistry registry;
-  register_model_nodes(registry, store, env);
-  register_image_nodes(registry, store, env);
+  register_loaders_nodes(registry, resources);
+  register_conditioning_nodes(registry, resources);
+  register_sampling_nodes(registry, resources);
+  register_latent_nodes(registry, resources);
+  register_image_nodes(registry, resources);
   return registry;
 }
 

@@ -1,4 +1,4 @@
-// Registers the implementations of the built-in node classes.
+// Registers the implementations of the built-in node packs (src/nodes/packs/<pack>/nodes.cpp).
 #pragma once
 
 #include "graph/node_impl.h"
@@ -8,14 +8,22 @@
 
 namespace df::nodes {
 
-// Every class of graph::builtin_node_schemas(). The store and environment must outlive the
-// registry and the executor using it; the environment may change between runs.
-graph::NodeImplRegistry builtin_node_impls(CheckpointStore& store, const RunEnvironment& env);
+// What node implementations share: the model files and caches, and the run's environment. Both
+// must outlive the registry and the executor using it; the environment may change between runs.
+struct NodeResources {
+  CheckpointStore& models;
+  const RunEnvironment& env;
+};
 
-void register_model_nodes(graph::NodeImplRegistry& registry, CheckpointStore& store,
-                          const RunEnvironment& env);
-void register_image_nodes(graph::NodeImplRegistry& registry, const CheckpointStore& store,
-                          const RunEnvironment& env);
+// Every class of builtin_node_schemas().
+graph::NodeImplRegistry builtin_node_impls(NodeResources resources);
+
+// One function a pack exports.
+void register_loaders_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_conditioning_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_latent_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 
 // Checks beyond the schemas (LoadImage's file must exist in the input folder).
 graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "graph/node_impl.h"
 #include "image/image.h"
 
 namespace df::nodes {
@@ -36,5 +37,10 @@ struct RunEnvironment {
   // A JPEG preview of the latent after each sampler step (only when set: previews cost time).
   std::function<void(const std::string& node_id, const std::vector<uint8_t>& jpeg)> on_preview;
 };
+
+// Tells the environment which stage a node entered (no-op when nobody listens).
+inline void report_stage(const RunEnvironment& env, const graph::NodeContext& ctx, const char* stage) {
+  if (env.on_stage) env.on_stage(ctx.node_id(), stage);
+}
 
 }  // namespace df::nodes

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "engine/safetensors_file.h"
 #include "engine/tiny_model.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 
 namespace df::registry {
 namespace {
@@ -124,9 +124,9 @@ json generate_parameters_schema(const std::string& family, int native) {
     return json{{"type", "integer"}, {"minimum", 64}, {"maximum", max_side}, {"multipleOf", 8},
                 {"default", native}, {"description", std::string("Image ") + what + " in pixels"}};
   };
-  auto sampler = string_enum(graph::supported_samplers());
+  auto sampler = string_enum(nodes::supported_samplers());
   sampler["default"] = "euler";
-  auto scheduler = string_enum(graph::supported_schedulers());
+  auto scheduler = string_enum(nodes::supported_schedulers());
   scheduler["default"] = "normal";
   auto format = string_enum({"png", "jpeg", "webp"});
   format["default"] = "png";

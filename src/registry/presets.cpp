@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 
 namespace df::registry {
 namespace {
@@ -54,8 +54,8 @@ void validate_preset(const Preset& preset) {
     reject_field("steps", "must be from 1 to " + std::to_string(kPresetMaxSteps) + ", not " +
                               std::to_string(preset.steps));
   }
-  check_one_of("sampler", preset.sampler, graph::supported_samplers());
-  check_one_of("scheduler", preset.scheduler, graph::supported_schedulers());
+  check_one_of("sampler", preset.sampler, nodes::supported_samplers());
+  check_one_of("scheduler", preset.scheduler, nodes::supported_schedulers());
   if (!(preset.cfg >= 0 && preset.cfg <= kPresetMaxCfg)) {
     reject_field("cfg", "must be from 0 to " + std::to_string(static_cast<int>(kPresetMaxCfg)));
   }

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
 #include "graph/graph_topology.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/validate.h"
 #include "graph/workflow.h"
 #include "runner/protocol.h"
@@ -124,8 +124,8 @@ RunnerSession::RunnerSession(const RunnerOptions& options, EventWriter& events, 
       events_(events),
       requests_(requests),
       store_({options.models_dir, options.device, options.dtype, options.clip_vocab_dir}),
-      schemas_(graph::builtin_node_schemas()),
-      implementations_(nodes::builtin_node_impls(store_, env_)),
+      schemas_(nodes::builtin_node_schemas()),
+      implementations_(nodes::builtin_node_impls({store_, env_})),
       executor_(implementations_) {
   env_.input_dir = options.input_dir;
 }
@@ -170,8 +170,8 @@ void RunnerSession::hello() {
                 {"version", "0.1.0"},
                 {"capabilities",
                  {{"nodes", nodes},
-                  {"samplers", graph::supported_samplers()},
-                  {"schedulers", graph::supported_schedulers()},
+                  {"samplers", nodes::supported_samplers()},
+                  {"schedulers", nodes::supported_schedulers()},
                   {"formats", {"png", "jpeg", "webp"}},
                   {"devices", devices},
                   {"device", options_.device != "auto" ? options_.device
@@ -181,8 +181,8 @@ void RunnerSession::hello() {
 }
 
 graph::SchemaContext RunnerSession::schema_context() const {
-  return {store_.list(), nodes::list_input_images(env_.input_dir), graph::supported_samplers(),
-          graph::supported_schedulers()};
+  return {store_.list(), nodes::list_input_images(env_.input_dir), nodes::supported_samplers(),
+          nodes::supported_schedulers()};
 }
 
 void RunnerSession::run(const json& request) {

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "api/comfy_workflow_library.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/validate.h"
 #include "test_support.h"
 
@@ -55,9 +55,9 @@ TEST(ComfyWorkflowLibrary, OffersTextAndImageToImageForSd1AndSdxl) {
 
 TEST(ComfyWorkflowLibrary, EveryWorkflowPassesValidationWithItsCheckpointInstalled) {
   const auto models = std::vector{model("base15", "sd1", false), model("xl", "sdxl", false)};
-  const graph::NodeSchemaRegistry schemas = graph::builtin_node_schemas();
+  const graph::NodeSchemaRegistry schemas = nodes::builtin_node_schemas();
   graph::SchemaContext context{{"base15", "xl"}, {"example.png"},
-                               graph::supported_samplers(), graph::supported_schedulers()};
+                               nodes::supported_samplers(), nodes::supported_schedulers()};
   for (const auto& workflow : library_workflows(models)) {
     const auto result =
         graph::validate_workflow(graph::parse_workflow(workflow.prompt), schemas, context);

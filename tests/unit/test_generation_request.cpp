@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/generation_request.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/validate.h"
 #include "test_graph_support.h"
 
@@ -36,9 +36,9 @@ void expect_rejected(const GenerationRequest& request, const std::string& field)
 graph::ValidationResult validate_graph(const json& workflow, const GenerationRequest& request) {
   graph::SchemaContext context{{request.checkpoint},
                                {"cat.png"},
-                               graph::supported_samplers(),
-                               graph::supported_schedulers()};
-  return graph::validate_workflow(graph::parse_workflow(workflow), graph::builtin_node_schemas(),
+                               nodes::supported_samplers(),
+                               nodes::supported_schedulers()};
+  return graph::validate_workflow(graph::parse_workflow(workflow), nodes::builtin_node_schemas(),
                                   context);
 }
 

@@ -1,13 +1,16 @@
 // Unit tests for the built-in node schemas and the GET /object_info document.
 #include <gtest/gtest.h>
 
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "test_graph_support.h"
 
 namespace df::graph {
 namespace {
 
 using nlohmann::json;
+using nodes::builtin_node_schemas;
+using nodes::supported_samplers;
+using nodes::supported_schedulers;
 
 class GraphSchemas : public ::testing::Test {
  protected:

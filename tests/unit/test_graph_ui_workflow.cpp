@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/ui_workflow.h"
 #include "test_graph_support.h"
 
@@ -12,6 +12,7 @@ namespace df::graph {
 namespace {
 
 using nlohmann::json;
+using nodes::builtin_node_schemas;
 using graph_test::expect_error;
 
 const json& node_with_id(const json& ui, int id) {

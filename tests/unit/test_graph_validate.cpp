@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 #include "graph/validate.h"
 #include "test_graph_support.h"
 
@@ -11,6 +11,9 @@ namespace df::graph {
 namespace {
 
 using nlohmann::json;
+using nodes::builtin_node_schemas;
+using nodes::supported_samplers;
+using nodes::supported_schedulers;
 
 class GraphValidate : public ::testing::Test {
  protected:

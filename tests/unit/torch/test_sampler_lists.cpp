@@ -5,7 +5,7 @@
 
 #include "engine/samplers.h"
 #include "engine/schedulers.h"
-#include "graph/node_schemas.h"
+#include "nodes/packs/node_packs.h"
 
 namespace df {
 namespace {
@@ -15,8 +15,8 @@ std::set<std::string> as_set(const std::vector<std::string>& names) {
 }
 
 TEST(SamplerLists, SchemasOfferWhatTheEngineRuns) {
-  EXPECT_EQ(as_set(graph::supported_samplers()), as_set(engine::sampler_names()));
-  EXPECT_EQ(as_set(graph::supported_schedulers()), as_set(engine::scheduler_names()));
+  EXPECT_EQ(as_set(nodes::supported_samplers()), as_set(engine::sampler_names()));
+  EXPECT_EQ(as_set(nodes::supported_schedulers()), as_set(engine::scheduler_names()));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Node implementations for loading, prompting, latents and sampling.
+// Sampling nodes: KSampler and KSamplerAdvanced over the engine's samplers and schedulers.
 #include "core/error.h"
 #include "engine/ksampler.h"
 #include "engine/latent_preview.h"
@@ -13,10 +13,6 @@ namespace {
 using graph::NodeContext;
 using graph::NodeInputs;
 using graph::Value;
-
-void stage(const RunEnvironment& env, const NodeContext& ctx, const char* name) {
-  if (env.on_stage) env.on_stage(ctx.node_id(), name);
-}
 
 // The latent after a sampler step as a small JPEG (latent2rgb), for live previews.
 std::vector<uint8_t> preview_jpeg(const at::Tensor& denoised, engine::Family family) {
@@ -62,32 +58,9 @@ bool enabled(const NodeInputs& in, const char* name) {
 
 }  // namespace
 
-void register_model_nodes(graph::NodeImplRegistry& registry, CheckpointStore& store,
-                          const RunEnvironment& env) {
-  add_function_node(registry, "CheckpointLoaderSimple", [&store, &env](const NodeInputs& in, NodeContext& ctx) {
-    stage(env, ctx, "load_model");
-    auto bundle = store.get(in.get_string("ckpt_name"));
-    return std::vector<Value>{Value::of("MODEL", ModelValue{bundle->model}),
-                              Value::of("CLIP", ClipValue{bundle->clip}),
-                              Value::of("VAE", VaeValue{bundle->vae})};
-  });
-
-  add_function_node(registry, "CLIPTextEncode", [&env](const NodeInputs& in, NodeContext& ctx) {
-    stage(env, ctx, "encode_prompt");
-    const auto& clip = in.get<ClipValue>("clip");
-    return std::vector<Value>{
-        Value::of("CONDITIONING", ConditioningValue{clip.clip->encode(in.get_string("text"))})};
-  });
-
-  add_function_node(registry, "EmptyLatentImage", [](const NodeInputs& in, NodeContext&) {
-    const int64_t width = in.get_int("width"), height = in.get_int("height");
-    const int64_t batch = in.get_int("batch_size");
-    at::Tensor zeros = at::zeros({batch, 4, height / 8, width / 8}, at::kFloat);
-    return std::vector<Value>{Value::of("LATENT", LatentValue{zeros})};
-  });
-
-  add_function_node(registry, "KSampler", [&env](const NodeInputs& in, NodeContext& ctx) {
-    stage(env, ctx, "sample");
+void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
+  add_function_node(registry, "KSampler", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "sample");
     engine::KSamplerParams params;
     params.seed = in.get_uint("seed");
     params.steps = static_cast<int>(in.get_int("steps"));
@@ -95,11 +68,11 @@ void register_model_nodes(graph::NodeImplRegistry& registry, CheckpointStore& st
     params.sampler = in.get_string("sampler_name");
     params.scheduler = in.get_string("scheduler");
     params.denoise = in.get_float("denoise");
-    return sample_latent(in, ctx, env, params);
+    return sample_latent(in, ctx, resources.env, params);
   });
 
-  add_function_node(registry, "KSamplerAdvanced", [&env](const NodeInputs& in, NodeContext& ctx) {
-    stage(env, ctx, "sample");
+  add_function_node(registry, "KSamplerAdvanced", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "sample");
     engine::KSamplerParams params;
     params.add_noise = enabled(in, "add_noise");
     params.seed = in.get_uint("noise_seed");
@@ -110,21 +83,7 @@ void register_model_nodes(graph::NodeImplRegistry& registry, CheckpointStore& st
     params.start_at_step = static_cast<int>(in.get_int("start_at_step"));
     params.end_at_step = static_cast<int>(in.get_int("end_at_step"));
     params.return_with_leftover_noise = enabled(in, "return_with_leftover_noise");
-    return sample_latent(in, ctx, env, params);
-  });
-
-  add_function_node(registry, "VAEDecode", [&env](const NodeInputs& in, NodeContext& ctx) {
-    stage(env, ctx, "decode");
-    const auto& vae = in.get<VaeValue>("vae");
-    return std::vector<Value>{
-        Value::of("IMAGE", ImageValue{vae.vae->decode(in.get<LatentValue>("samples").samples)})};
-  });
-
-  add_function_node(registry, "VAEEncode", [&env](const NodeInputs& in, NodeContext& ctx) {
-    stage(env, ctx, "encode_image");
-    const auto& vae = in.get<VaeValue>("vae");
-    return std::vector<Value>{
-        Value::of("LATENT", LatentValue{vae.vae->encode(in.get<ImageValue>("pixels").pixels)})};
+    return sample_latent(in, ctx, resources.env, params);
   });
 }
 

@@ -1,4 +1,4 @@
-// Node implementations that read, scale and write images (LoadImage, ImageScale, SaveImage, ...).
+// Image nodes: load, scale, save and preview images.
 #include <filesystem>
 #include <random>
 #include <regex>
@@ -164,12 +164,13 @@ graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env) {
   return hooks;
 }
 
-void register_image_nodes(graph::NodeImplRegistry& registry, const CheckpointStore& store,
-                          const RunEnvironment& env) {
+void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
+  const RunEnvironment& env = resources.env;
+  const CheckpointStore& store = resources.models;
   add_function_node(
       registry, "LoadImage",
       [&env](const NodeInputs& in, NodeContext& ctx) {
-        if (env.on_stage) env.on_stage(ctx.node_id(), "load_image");
+        report_stage(env, ctx, "load_image");
         DecodedImage image = from_image8(read_image_file(image_path(env, in.get_string("image"))));
         return std::vector<Value>{Value::of("IMAGE", ImageValue{image.pixels}),
                                   Value::of("MASK", MaskValue{image.mask})};
@@ -185,13 +186,13 @@ void register_image_nodes(graph::NodeImplRegistry& registry, const CheckpointSto
   });
 
   add_function_node(registry, "SaveImage", [&store, &env](const NodeInputs& in, NodeContext& ctx) {
-    if (env.on_stage) env.on_stage(ctx.node_id(), "save");
+    report_stage(env, ctx, "save");
     save_images(in, ctx, store, env, "output", in.get_string("filename_prefix"));
     return std::vector<Value>{};
   });
 
   add_function_node(registry, "PreviewImage", [&store, &env](const NodeInputs& in, NodeContext& ctx) {
-    if (env.on_stage) env.on_stage(ctx.node_id(), "save");
+    report_stage(env, ctx, "save");
     save_images(in, ctx, store, env, "temp", "ComfyUI_temp_" + random_letters(5));
     return std::vector<Value>{};
   });

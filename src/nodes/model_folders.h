@@ -1,0 +1,36 @@
+// ComfyUI's model folders below the models root (vae, loras, embeddings, ...): which folders
+// each kind reads, which files it offers, and safe lookup of a chosen name (no libtorch).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace df::nodes {
+
+// One of ComfyUI's model folder kinds ("vae", "loras", "diffusion_models", ...): the folders
+// below the models root it reads (ComfyUI's legacy names too, e.g. "unet" for
+// "diffusion_models") and the file extensions it lists.
+struct ModelFolderKind {
+  std::string name;
+  std::vector<std::string> dirs;
+  std::vector<std::string> extensions;
+};
+
+// Every kind ComfyUI's /models lists, checkpoints first, in ComfyUI's order.
+const std::vector<ModelFolderKind>& model_folder_kinds();
+// The kind called `name`, or nullptr.
+const ModelFolderKind* find_model_folder_kind(std::string_view name);
+
+// The files of `kind` below `models_root`, relative to their folder with '/', sorted and without
+// duplicates; names that are not UTF-8 are left out (they cannot be chosen in JSON). An unknown
+// kind or missing folders list nothing.
+std::vector<std::string> list_model_files(const std::string& models_root, std::string_view kind);
+
+// The absolute path of `name` in the first folder of `kind` that holds it. Throws
+// Error(kInvalidArgument) for an empty name or one that leaves the folder, Error(kModelNotFound)
+// naming the folders when no folder holds it.
+std::string resolve_model_file(const std::string& models_root, std::string_view kind,
+                               const std::string& name);
+
+}  // namespace df::nodes
