@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -29,6 +30,11 @@ struct ConditioningValue {  // CONDITIONING
 
 struct LatentValue {  // LATENT: unscaled latents [B,4,h,w], float32 on the CPU
   at::Tensor samples;
+  // ComfyUI's optional LATENT entries: the inpainting mask ([B or 1, 1, H, W] in pixels or
+  // latent size; undefined when none) and which seeded noise each latent of the batch takes
+  // (LatentFromBatch, RepeatLatentBatch; empty means 0..B-1).
+  at::Tensor noise_mask = {};
+  std::vector<int> batch_index = {};
 };
 
 struct ImageValue {  // IMAGE: [B,H,W,3] float32 in [0,1] on the CPU
