@@ -1,6 +1,8 @@
 // Loading a checkpoint into ready-to-run modules, device/dtype choice, VAE image conversion.
 #include "engine/checkpoint_bundle.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "engine/checkpoint.h"
 
@@ -85,6 +87,39 @@ at::Tensor VaeCodec::encode(const at::Tensor& images) const {
   return vae_.encode(x).mean.to(at::kFloat).cpu();
 }
 
+namespace {
+
+// The tokenizer of text encoder `i`; refused when there is none (a single-file checkpoint and no
+// vocabulary folder) or when its special tokens lie outside the encoder's token embedding (a
+// vocabulary other than the one the model was trained with).
+ClipTokenizer load_encoder_tokenizer(const LoadedModel& loaded, size_t i, const std::string& path) {
+  const std::string& dir = loaded.tokenizer_dirs.at(i);
+  if (dir.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + path + "' is a single-file checkpoint, which carries no tokenizer, and no "
+                "CLIP vocabulary is installed beside the executables (scripts/setup puts it in "
+                "share/dreamforge/clip): set DREAMFORGE_CLIP_VOCAB_DIR (or the runner's "
+                "--clip-vocab-dir) to a folder with the CLIP vocab.json and merges.txt (or "
+                "tokenizer.json)");
+  }
+  // pad_tokens already is the pad token a model folder's own tokenizer files name, so the
+  // override only changes padding where no file names one: single-file checkpoints (one CLIP-L
+  // vocabulary for every encoder), folders without that tokenizer or whose files name no pad.
+  ClipTokenizer tokenizer = ClipTokenizer::load(dir, loaded.pad_tokens.at(i));
+  const int embedded = loaded.config.text_encoders.at(i).vocab_size;
+  const int highest = std::max({tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.pad_id()});
+  if (highest >= embedded) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "the tokenizer in '" + dir + "' has token ids up to " + std::to_string(highest) +
+                    " but the text encoder of '" + path + "' embeds only " +
+                    std::to_string(embedded) + " tokens: set DREAMFORGE_CLIP_VOCAB_DIR (or the "
+                    "runner's --clip-vocab-dir) to the vocabulary the model was trained with");
+  }
+  return tokenizer;
+}
+
+}  // namespace
+
 CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
   LoadOptions options;
   options.dtype = at::kFloat;
@@ -99,18 +134,9 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
 
   std::vector<TextEncoder> encoders;
   for (size_t i = 0; i < loaded.text_encoders.size(); ++i) {
-    if (loaded.tokenizer_dirs.at(i).empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "'" + request.path + "' is a single-file checkpoint, which carries no tokenizer: "
-                  "set DREAMFORGE_CLIP_VOCAB_DIR (or the runner's --clip-vocab-dir) to a folder "
-                  "with the CLIP vocab.json and merges.txt (or tokenizer.json)");
-    }
+    ClipTokenizer tokenizer = load_encoder_tokenizer(loaded, i, request.path);
     loaded.text_encoders[i].to(placement.dtype, placement.device);
-    // pad_tokens already is the pad token a model folder's own tokenizer files name, so the
-    // override only changes padding where no file names one: single-file checkpoints (one CLIP-L
-    // vocabulary for every encoder), folders without that tokenizer or whose files name no pad.
-    encoders.push_back(TextEncoder{ClipTokenizer::load(loaded.tokenizer_dirs.at(i),
-                                                       loaded.pad_tokens.at(i)),
+    encoders.push_back(TextEncoder{std::move(tokenizer),
                                    ClipTextModel(config.text_encoders.at(i),
                                                  text_model_weights(loaded.text_encoders[i]))});
   }

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/clip_vocab_location.h"
 #include "runner/runner_io.h"
 #include "runner/runner_session.h"
 
@@ -18,9 +19,11 @@ int main(int argc, char** argv) {
   app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")->default_val("auto");
   app.add_option("--dtype", options.dtype, "auto, float32, float16 or bfloat16")->default_val("auto");
   app.add_option("--clip-vocab-dir", options.clip_vocab_dir,
-                 "vocab.json + merges.txt for single-file checkpoints")
+                 "vocab.json + merges.txt for single-file checkpoints (default: the standard "
+                 "CLIP vocabulary in ../share/dreamforge/clip beside this executable)")
       ->envname("DREAMFORGE_CLIP_VOCAB_DIR");
   CLI11_PARSE(app, argc, argv);
+  if (options.clip_vocab_dir.empty()) options.clip_vocab_dir = df::engine::installed_clip_vocab_dir();
 
   // Events own stdout; anything else a library prints must not corrupt the protocol stream.
   std::ios::sync_with_stdio(true);
