@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "download/model_layout.h"
 #include "download/model_ref.h"
 #include "download/redaction.h"
+#include "engine/adapters/lora_tiny.h"
 #include "engine/model_config.h"
 #include "engine/tiny_model.h"
 #include "registry/model_registry.h"
@@ -36,12 +38,15 @@ struct CreateTinyOptions {
   std::string data_dir;
   std::string name;
   std::string family;
+  std::string kind = "checkpoint";
+  std::string lora_format = "kohya";
   uint64_t seed = 0;
 };
 
-// DIR when given, else <data dir>/models/checkpoints/<name>, where the service finds installed
-// models.
-std::string tiny_model_target(const CreateTinyOptions& options) {
+// DIR when given, else <data dir>/models/<folder>/<name><extension>, where the service finds
+// installed models.
+std::string tiny_model_target(const CreateTinyOptions& options, const std::string& folder,
+                              const std::string& extension) {
   if (!options.dir.empty()) {
     if (!options.name.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -55,26 +60,65 @@ std::string tiny_model_target(const CreateTinyOptions& options) {
   if (options.name.find('/') != std::string::npos || options.name == "." || options.name == "..") {
     throw Error(ErrorCode::kInvalidArgument, "--name must be a plain folder name");
   }
-  return (std::filesystem::path(options.data_dir) / "models" / "checkpoints" / options.name)
-      .string();
+  return (std::filesystem::path(options.data_dir) / "models" / folder / options.name).string() +
+         extension;
+}
+
+// Writes a test checkpoint folder; returns the folder.
+std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
+  const std::string target = tiny_model_target(options, "checkpoints", "");
+  engine::write_tiny_model(target, engine::family_from_name(options.family), options.seed);
+  return target;
+}
+
+// Writes a test LoRA file (DIR may name the file, or a folder to write tiny-lora.safetensors in);
+// returns the file.
+std::string create_tiny_lora(const CreateTinyOptions& options) {
+  std::string target = tiny_model_target(options, "loras", ".safetensors");
+  if (!target.ends_with(".safetensors")) {
+    target = (std::filesystem::path(target) / "tiny-lora.safetensors").string();
+  }
+  engine::write_tiny_lora(target, engine::family_from_name(options.family),
+                          engine::tiny_lora_format_from_name(options.lora_format), options.seed);
+  return target;
+}
+
+// The kinds of test model create-tiny writes; each returns the path it wrote.
+const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>>& tiny_kinds() {
+  static const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>> kinds =
+      {{"checkpoint", create_tiny_checkpoint}, {"lora", create_tiny_lora}};
+  return kinds;
+}
+
+std::vector<std::string> tiny_kind_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, create] : tiny_kinds()) names.push_back(name);
+  return names;
 }
 
 void add_create_tiny_command(CLI::App& model) {
   auto options = std::make_shared<CreateTinyOptions>();
   CLI::App* command = model.add_subcommand(
-      "create-tiny", "Write a tiny random-weight test model in diffusers layout (no download)");
+      "create-tiny", "Write a tiny random-weight test model (no download): a checkpoint in "
+                     "diffusers layout, or a LoRA for one");
   command->add_option("DIR", options->dir,
-                      "Directory to write (new, empty or an earlier test model)");
+                      "Directory to write (new, empty or an earlier test model); for a LoRA the "
+                      "file or a folder to write it in");
   command->add_option("--data-dir", options->data_dir, "Install into this service data directory")
       ->envname("DREAMFORGE_DATA_DIR");
   command->add_option("--name", options->name, "Model id when installing into --data-dir");
   command->add_option("--family", options->family, "Model family")
       ->required()
       ->check(CLI::IsMember({"sd1", "sd2", "sdxl"}));
+  command->add_option("--kind", options->kind, "What to write")
+      ->capture_default_str()
+      ->check(CLI::IsMember(tiny_kind_names()));
+  command->add_option("--lora-format", options->lora_format, "Tensor layout of --kind lora")
+      ->capture_default_str()
+      ->check(CLI::IsMember(engine::tiny_lora_format_names()));
   command->add_option("--seed", options->seed, "Seed of the random weights")->capture_default_str();
   command->callback([options] {
-    const std::string target = tiny_model_target(*options);
-    engine::write_tiny_model(target, engine::family_from_name(options->family), options->seed);
+    const std::string target = tiny_kinds().at(options->kind)(*options);
     std::cout << std::filesystem::absolute(target).lexically_normal().string() << "\n";
   });
 }

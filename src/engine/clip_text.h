@@ -32,6 +32,7 @@ class ClipTextModel {
   ClipTextOutput forward(const at::Tensor& input_ids, int eos_token_id) const;
 
   const ClipTextConfig& config() const { return config_; }
+  const Weights& weights() const { return weights_; }
 
  private:
   at::Tensor encoder_layer(const Weights& w, const at::Tensor& x) const;

@@ -36,6 +36,7 @@ class TextConditioner {
   std::vector<std::vector<WeightedToken>> tokenize(const std::string& prompt, size_t encoder) const;
 
   Family family() const { return family_; }
+  const std::vector<TextEncoder>& encoders() const { return encoders_; }
 
  private:
   struct EncodedChunks {

@@ -32,6 +32,7 @@ class UNet {
                      const std::optional<UNetAddedConditioning>& added = std::nullopt) const;
 
   const UNetConfig& config() const { return config_; }
+  const Weights& weights() const { return weights_; }
 
  private:
   void check_weights() const;

@@ -46,6 +46,7 @@ class DiffAdapter : public WeightAdapter {
  public:
   explicit DiffAdapter(at::Tensor diff) : diff_(std::move(diff)) {}
   at::Tensor delta(const at::Tensor& weight) const override;
+  const at::Tensor& diff() const { return diff_; }
 
  private:
   at::Tensor diff_;
