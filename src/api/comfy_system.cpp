@@ -12,6 +12,7 @@
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/numbers.h"
+#include "nodes/model_folders.h"
 #include "nodes/packs/node_packs.h"
 
 namespace df::api {
@@ -38,19 +39,15 @@ int64_t model_size(const fs::path& path) {
   return total;
 }
 
-// ComfyUI's {"folder": [paths]} shape for the one model folder.
-json checkpoint_folders(registry::ModelRegistry& models) {
-  return json::array({fs::absolute(models.checkpoints_dir()).string()});
-}
-
 http::Handler json_answer(json body) {
   return [body = std::move(body)](http::Request&) { return http::Response::json(200, body); };
 }
 
-void check_model_folder(const std::string& folder) {
-  if (folder != kCheckpoints) {
-    throw Error(ErrorCode::kNotFound, "no model folder '" + folder + "'");
-  }
+// The kind called `folder`; Error(kNotFound) for a folder ComfyUI does not have.
+const nodes::ModelFolderKind& folder_kind(const std::string& folder) {
+  const nodes::ModelFolderKind* kind = nodes::find_model_folder_kind(folder);
+  if (kind == nullptr) throw Error(ErrorCode::kNotFound, "no model folder '" + folder + "'");
+  return *kind;
 }
 
 }  // namespace
@@ -83,14 +80,20 @@ void ComfySystem::register_routes(http::Router& router) {
   // the user's workflow library).
   router.add("GET", "/templates/index.json", json_answer(json::array()));
   router.add("GET", "/templates/index_logo.json", json_answer(json::object()));
-  add_comfy_route(router, "GET", "/models", json_answer(json::array({kCheckpoints})));
+  json kinds = json::array();
+  for (const auto& kind : nodes::model_folder_kinds()) kinds.push_back(kind.name);
+  add_comfy_route(router, "GET", "/models", json_answer(kinds));
   add_comfy_route(router, "GET", "/models/{folder}",
                   with_plain_errors([this](http::Request& request) {
                     return http::Response::json(200, model_names(request.path_params.at("folder")));
                   }));
-  add_comfy_route(router, "GET", "/experiment/models",
-                  json_answer(json::array(
-                      {{{"name", kCheckpoints}, {"folders", checkpoint_folders(models_)}}})));
+  add_comfy_route(router, "GET", "/experiment/models", [this](http::Request&) {
+    json folders = json::array();
+    for (const auto& kind : nodes::model_folder_kinds()) {
+      folders.push_back({{"name", kind.name}, {"folders", folder_paths(kind.name)}});
+    }
+    return http::Response::json(200, folders);
+  });
   add_comfy_route(router, "GET", "/experiment/models/{folder}",
                   with_plain_errors([this](http::Request& request) {
                     return http::Response::json(200, model_files(request.path_params.at("folder")));
@@ -103,8 +106,11 @@ void ComfySystem::register_routes(http::Router& router) {
                     return http::Response::json(200, model_metadata(request));
                   }));
   // ComfyUI's internal routes have no "/api" twin.
-  router.add("GET", "/internal/folder_paths",
-             json_answer({{kCheckpoints, checkpoint_folders(models_)}}));
+  router.add("GET", "/internal/folder_paths", [this](http::Request&) {
+    json paths = json::object();
+    for (const auto& kind : nodes::model_folder_kinds()) paths[kind.name] = folder_paths(kind.name);
+    return http::Response::json(200, paths);
+  });
 }
 
 json ComfySystem::object_info() const {
@@ -117,42 +123,91 @@ json ComfySystem::node_info(const std::string& class_type) const {
   return {{class_type, schema->with_context(schema_context(models_, input_dir_)).to_object_info()}};
 }
 
+fs::path ComfySystem::models_root() const {
+  return fs::absolute(models_.checkpoints_dir()).parent_path();
+}
+
+std::vector<fs::path> ComfySystem::folder_dirs(const std::string& folder) const {
+  if (folder == kCheckpoints) return {fs::absolute(models_.checkpoints_dir())};
+  std::vector<fs::path> dirs;
+  for (const auto& dir : folder_kind(folder).dirs) dirs.push_back(models_root() / dir);
+  return dirs;
+}
+
+json ComfySystem::folder_paths(const std::string& folder) const {
+  json paths = json::array();
+  for (const auto& dir : folder_dirs(folder)) paths.push_back(dir.string());
+  return paths;
+}
+
+fs::path ComfySystem::folder_dir(const std::string& folder, int64_t path_index) const {
+  const std::vector<fs::path> dirs = folder_dirs(folder);
+  if (path_index < 0 || path_index >= static_cast<int64_t>(dirs.size())) {
+    throw Error(ErrorCode::kNotFound, "no model folder path " + std::to_string(path_index));
+  }
+  return dirs[static_cast<size_t>(path_index)];
+}
+
 json ComfySystem::model_names(const std::string& folder) const {
-  check_model_folder(folder);
+  folder_kind(folder);
   json names = json::array();
-  for (const Model& model : models_.available()) names.push_back(model.ckpt_name);
+  if (folder == kCheckpoints) {
+    for (const Model& model : models_.available()) names.push_back(model.ckpt_name);
+    return names;
+  }
+  for (const auto& name : nodes::list_model_files(models_root().string(), folder)) {
+    names.push_back(name);
+  }
   return names;
 }
 
 json ComfySystem::model_metadata(const http::Request& request) const {
-  check_model_folder(request.path_params.at("folder"));
+  const std::string& folder = request.path_params.at("folder");
+  folder_kind(folder);
   const auto filename = request.query.find("filename");
   if (filename == request.query.end()) throw Error(ErrorCode::kNotFound, "no filename given");
-  return safetensors_metadata(models_.checkpoints_dir(), filename->second);
+  for (const auto& dir : folder_dirs(folder)) {
+    std::error_code ignored;
+    if (fs::exists(dir / filename->second, ignored)) return safetensors_metadata(dir, filename->second);
+  }
+  return safetensors_metadata(folder_dir(folder, 0), filename->second);
 }
 
 http::Response ComfySystem::model_preview(const http::Request& request) const {
-  check_model_folder(request.path_params.at("folder"));
+  const std::string& folder = request.path_params.at("folder");
+  folder_kind(folder);
   const std::string& path_index = request.path_params.at("path_index");
   const std::optional<int64_t> index = parse_integer(path_index);
   if (!index) throw Error(ErrorCode::kBadRequest, "path index '" + path_index + "' is no number");
-  if (*index != 0) throw Error(ErrorCode::kNotFound, "no model folder path " + path_index);
   const std::vector<uint8_t> webp =
-      model_preview_webp(models_.checkpoints_dir(), request.path_params.at("filename"));
+      model_preview_webp(folder_dir(folder, *index), request.path_params.at("filename"));
   return http::Response::text(200, std::string(webp.begin(), webp.end()), "image/webp");
 }
 
 json ComfySystem::model_files(const std::string& folder) const {
-  check_model_folder(folder);
+  folder_kind(folder);
   json files = json::array();
-  for (const Model& model : models_.available()) {
+  auto add = [&files](const std::string& name, const std::string& path, int path_index) {
     struct stat info{};
-    if (::stat(model.local_path.c_str(), &info) != 0) continue;  // removed since it was listed
-    files.push_back({{"name", model.ckpt_name},
-                     {"pathIndex", 0},
+    if (::stat(path.c_str(), &info) != 0) return;  // removed since it was listed
+    files.push_back({{"name", name},
+                     {"pathIndex", path_index},
                      {"modified", seconds(info.st_mtim)},
                      {"created", seconds(info.st_ctim)},
-                     {"size", model_size(model.local_path)}});
+                     {"size", model_size(path)}});
+  };
+  if (folder == kCheckpoints) {
+    for (const Model& model : models_.available()) add(model.ckpt_name, model.local_path, 0);
+    return files;
+  }
+  const std::vector<fs::path> dirs = folder_dirs(folder);
+  for (const auto& name : nodes::list_model_files(models_root().string(), folder)) {
+    for (size_t i = 0; i < dirs.size(); ++i) {
+      std::error_code ignored;
+      if (!fs::is_regular_file(dirs[i] / name, ignored)) continue;
+      add(name, (dirs[i] / name).string(), static_cast<int>(i));
+      break;
+    }
   }
   return files;
 }

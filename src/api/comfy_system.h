@@ -3,8 +3,10 @@
 // not have (embeddings, extensions, translations, templates, subgraphs, node replacements).
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "graph/node_schema.h"
 #include "http/router.h"
@@ -29,8 +31,9 @@ class ComfySystem {
  private:
   nlohmann::json object_info() const;
   nlohmann::json node_info(const std::string& class_type) const;
-  // The model files of `folder` ("checkpoints" is the only model folder Dream Forge uses) as
-  // /experiment/models/{folder} lists them; Error(kNotFound) for other folders.
+  // The model files of `folder` (checkpoints from the model registry, the other ComfyUI model
+  // folders from disk) as /experiment/models/{folder} lists them; Error(kNotFound) for a folder
+  // ComfyUI does not have.
   nlohmann::json model_files(const std::string& folder) const;
   nlohmann::json model_names(const std::string& folder) const;
   // GET /view_metadata/{folder}?filename=: the safetensors file's metadata (404 without one).
@@ -38,6 +41,13 @@ class ComfySystem {
   // GET /experiment/models/preview/{folder}/{path_index}/{filename...}: the model's preview as
   // WebP; 400 for a path index that is not a number, 404 for one that names no folder path.
   http::Response model_preview(const http::Request& request) const;
+  // <models root>: the parent of the checkpoints folder.
+  std::filesystem::path models_root() const;
+  // The absolute folders of a model folder kind, in path-index order.
+  std::vector<std::filesystem::path> folder_dirs(const std::string& folder) const;
+  nlohmann::json folder_paths(const std::string& folder) const;
+  // folder_dirs(folder)[path_index]; Error(kNotFound) for an index outside them.
+  std::filesystem::path folder_dir(const std::string& folder, int64_t path_index) const;
 
   registry::ModelRegistry& models_;
   std::string input_dir_;

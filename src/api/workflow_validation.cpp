@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "nodes/model_folders.h"
 #include "nodes/packs/node_packs.h"
 #include "graph/workflow.h"
 #include "image/text_encoding.h"
@@ -25,6 +26,11 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
     }
   }
   std::sort(context.input_images.begin(), context.input_images.end());
+  const std::string models_root = fs::path(models.checkpoints_dir()).parent_path().string();
+  for (const auto& kind : nodes::model_folder_kinds()) {
+    if (kind.name == "checkpoints") continue;
+    context.model_files[kind.name] = nodes::list_model_files(models_root, kind.name);
+  }
   context.samplers = nodes::supported_samplers();
   context.schedulers = nodes::supported_schedulers();
   return context;

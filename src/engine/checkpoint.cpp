@@ -345,6 +345,17 @@ LoadedModel load_single_file(const fs::path& path, const LoadOptions& options) {
 
 }  // namespace
 
+void check_safetensors_path(const std::string& path_text, const std::string& expected) {
+  const fs::path path(path_text);
+  const std::string extension = path.extension().string();
+  if (is_pickle_extension(extension)) refuse_pickle(path);
+  if (extension != ".safetensors") {
+    throw Error(ErrorCode::kUnsupported,
+                "'" + path_text + "' is not a model format Dream Forge knows; expected " + expected,
+                {{"path", path_text}});
+  }
+}
+
 LoadedModel load_model(const std::string& path_text, const LoadOptions& options) {
   const fs::path path = fs::path(path_text).lexically_normal();
   std::error_code error;
@@ -365,15 +376,7 @@ LoadedModel load_model(const std::string& path_text, const LoadOptions& options)
     model = load_diffusers_folder(path, options);
     model.name = (path.has_filename() ? path : path.parent_path()).filename().string();
   } else {
-    const std::string extension = path.extension().string();
-    if (is_pickle_extension(extension)) refuse_pickle(path);
-    if (extension != ".safetensors") {
-      throw Error(ErrorCode::kUnsupported,
-                  "'" + path_text +
-                      "' is not a model format Dream Forge knows; expected a "
-                      ".safetensors checkpoint or a diffusers folder",
-                  {{"path", path_text}});
-    }
+    check_safetensors_path(path_text, "a .safetensors checkpoint or a diffusers folder");
     model = load_single_file(path, options);
     model.name = path.stem().string();
   }

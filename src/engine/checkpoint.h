@@ -41,4 +41,8 @@ struct LoadedModel {
 // not know), kCorruptFile (broken files, missing or mis-shaped tensors, bad configs).
 LoadedModel load_model(const std::string& path, const LoadOptions& options);
 
+// Throws Error(kUnsafeFormat) for a pickle file (.ckpt/.pt/.pth/.bin/.pkl) and Error(kUnsupported)
+// saying `expected` for any other extension than .safetensors.
+void check_safetensors_path(const std::string& path, const std::string& expected);
+
 }  // namespace df::engine

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
+#include "engine/ldm_keys.h"
+#include "engine/safetensors_file.h"
 
 namespace df::engine {
 namespace {
@@ -152,6 +154,16 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
       std::make_shared<const TextConditioner>(config.family, std::move(encoders), placement.device);
   bundle.vae = std::make_shared<const VaeCodec>(Vae(config.vae, loaded.vae), placement);
   return bundle;
+}
+
+std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device) {
+  check_safetensors_path(path, "a .safetensors VAE");
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  StandaloneVae vae = load_standalone_vae(file, at::kFloat);
+  RuntimePlacement placement = resolve_placement(device, "float32", Family::kSD1);
+  Weights weights(std::move(vae.weights));
+  weights.to(placement.vae_dtype, placement.device);
+  return std::make_shared<const VaeCodec>(Vae(vae.config, weights), placement);
 }
 
 }  // namespace df::engine

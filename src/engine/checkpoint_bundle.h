@@ -1,7 +1,9 @@
 // A loaded checkpoint as CheckpointLoaderSimple yields it: diffusion MODEL, CLIP conditioner and VAE.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -26,6 +28,24 @@ struct RuntimePlacement {
 RuntimePlacement resolve_placement(const std::string& device, const std::string& dtype,
                                    Family family);
 
+// What a CFG hook sees for one model call (denoised estimates, in the sampler's latent space).
+struct CfgArgs {
+  at::Tensor cond_denoised;
+  at::Tensor uncond_denoised;
+  double cfg = 1.0;
+  at::Tensor x;  // the noisy input
+  double sigma = 0.0;
+};
+// Replaces uncond + (cond - uncond) * cfg (ComfyUI's sampler_cfg_function, e.g. RescaleCFG).
+using CfgFunction = std::function<at::Tensor(const CfgArgs& args)>;
+// Runs after guidance on its result (ComfyUI's post_cfg_function); `denoised` is the guided x0.
+using PostCfgFunction = std::function<at::Tensor(const CfgArgs& args, const at::Tensor& denoised)>;
+
+struct GuidanceOptions {
+  CfgFunction cfg_function;  // empty: the plain CFG formula
+  std::vector<PostCfgFunction> post_cfg_functions;
+};
+
 // The denoising model with its noise schedule (ComfyUI's MODEL).
 struct DiffusionModel {
   Family family;
@@ -34,6 +54,7 @@ struct DiffusionModel {
   double latent_scale;  // VAE scaling factor: latents are multiplied by it before sampling
   bool requires_aesthetics_score;
   RuntimePlacement placement;
+  GuidanceOptions guidance = {};  // set by model patches (engine/model_patcher.h)
 };
 
 // The VAE with its latent scale (ComfyUI's VAE). Images are [B,H,W,3] float32 in [0,1] on the CPU.
@@ -66,5 +87,9 @@ struct CheckpointLoadRequest {
 };
 
 CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request);
+
+// VAELoader: a VAE file of its own (see load_standalone_vae), run in float32 on `device` ("auto",
+// "cpu", "cuda", "cuda:N"): VAEs overflow in float16.
+std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device);
 
 }  // namespace df::engine

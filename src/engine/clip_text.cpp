@@ -91,8 +91,7 @@ ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids, int eos_token
     x = encoder_layer(weights_.sub("encoder.layers." + std::to_string(i)), x);
     out.hidden_states.push_back(x);
   }
-  out.last_hidden_state =
-      nn::layer_norm(weights_.sub("final_layer_norm"), x, config_.layer_norm_eps);
+  out.last_hidden_state = final_layer_norm(x);
 
   // First end-of-text position per row (argmax returns the first maximum).
   const at::Tensor eos_position = ids.eq(eos_token_id).to(at::kInt).argmax(1);
@@ -102,6 +101,10 @@ ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids, int eos_token
           .squeeze(1);
   if (config_.with_projection) out.pooled = nn::linear(weights_.sub("text_projection"), out.pooled);
   return out;
+}
+
+at::Tensor ClipTextModel::final_layer_norm(const at::Tensor& hidden) const {
+  return nn::layer_norm(weights_.sub("final_layer_norm"), hidden, config_.layer_norm_eps);
 }
 
 }  // namespace df::engine

@@ -33,6 +33,8 @@ class ClipTextModel {
 
   const ClipTextConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }
+  // The final LayerNorm applied to a hidden state (what last_hidden_state gets).
+  at::Tensor final_layer_norm(const at::Tensor& hidden) const;
 
  private:
   at::Tensor encoder_layer(const Weights& w, const at::Tensor& x) const;

@@ -2,6 +2,8 @@
 #include "engine/ksampler.h"
 
 #include <cmath>
+#include <array>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <vector>
@@ -19,14 +21,24 @@ at::Tensor repeat_to(const at::Tensor& context, int64_t length) {
   return times == 1 ? context : context.repeat({1, times, 1});
 }
 
-// SDXL size/crop conditioning as ComfyUI computes it for CLIPTextEncode conditionings.
-at::Tensor time_ids(const DiffusionModel& model, int64_t height, int64_t width, bool negative) {
+bool is_sdxl(const DiffusionModel& model) {
+  return model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
+}
+
+// SDXL's size/crop (or the refiner's aesthetic score) conditioning as ComfyUI computes it: the
+// entry's own values when a node set them, else the latent's pixel size.
+at::Tensor time_ids(const DiffusionModel& model, const Conditioning& cond, int64_t height,
+                    int64_t width, bool negative) {
   std::vector<float> ids;
+  const SdxlSizeConditioning size = cond.sdxl_size.value_or(SdxlSizeConditioning{
+      double(width), double(height), 0, 0, double(width), double(height)});
   if (model.requires_aesthetics_score) {
-    const float aesthetic = negative ? 2.5f : 6.0f;
-    ids = {float(height), float(width), 0.f, 0.f, aesthetic};
+    const double aesthetic = cond.aesthetic_score.value_or(negative ? 2.5 : 6.0);
+    ids = {float(size.height), float(size.width), float(size.crop_h), float(size.crop_w),
+           float(aesthetic)};
   } else {
-    ids = {float(height), float(width), 0.f, 0.f, float(height), float(width)};
+    ids = {float(size.height),       float(size.width),        float(size.crop_h),
+           float(size.crop_w),       float(size.target_height), float(size.target_width)};
   }
   return at::tensor(ids, at::kFloat).unsqueeze(0);
 }
@@ -46,87 +58,222 @@ at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const a
   return out;
 }
 
-// One UNet call's conditioning: `rows` conditionings (positive first), each once per latent.
-struct CondBatch {
-  int64_t rows = 1;
-  at::Tensor context;
-  at::Tensor pooled;  // SDXL only
-  at::Tensor ids;     // SDXL only
+// ComfyUI's percent_to_sigma: the sigma at which a conditioning's step range starts or ends.
+double percent_to_sigma(const NoiseSchedule& schedule, double percent) {
+  if (percent <= 0.0) return 999999999.9;
+  if (percent >= 1.0) return 0.0;
+  return schedule.sigma_at((1.0 - percent) * 999.0);
+}
+
+// A latent rectangle in cells.
+struct Rect {
+  int64_t h, w, y, x;
+  bool operator==(const Rect&) const = default;
 };
 
-// ComfyUI batches positive and negative into one UNet call when their token lengths repeat to a
-// common length at most 4x the shorter one, and runs them one after the other otherwise.
-std::vector<CondBatch> cond_batches(const DiffusionModel& model, const Conditioning& positive,
-                                    const Conditioning& negative, bool guided, int64_t height,
-                                    int64_t width) {
-  const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
-  const RuntimePlacement placement = model.placement;
-  auto placed = [&](CondBatch batch) {
-    batch.context = batch.context.to(placement.device, placement.dtype);
-    if (sdxl) {
-      batch.pooled = batch.pooled.to(placement.device, placement.dtype);
-      batch.ids = batch.ids.to(placement.device, placement.dtype);
+// The smallest rectangle holding every cell where any mask of the batch is non-zero, at least 8
+// cells each way (ComfyUI's "mask bounds"); 8x8 at the origin for an empty mask.
+Rect mask_bounds(const at::Tensor& mask) {
+  at::Tensor any = mask.abs().amax(0).gt(0);
+  at::Tensor rows = any.any(1).nonzero(), cols = any.any(0).nonzero();
+  if (rows.numel() == 0) return {8, 8, 0, 0};
+  const int64_t y0 = rows.min().item<int64_t>(), y1 = rows.max().item<int64_t>();
+  const int64_t x0 = cols.min().item<int64_t>(), x1 = cols.max().item<int64_t>();
+  return {std::max<int64_t>(8, y1 - y0 + 1), std::max<int64_t>(8, x1 - x0 + 1), y0, x0};
+}
+
+// One conditioning entry ready for a run: context and SDXL extras placed, its latent rectangle,
+// its weight map over that rectangle and its active sigma range.
+struct PreparedCond {
+  int side = 0;  // 0 positive, 1 negative
+  at::Tensor context, pooled, ids;
+  Rect rect{};
+  bool full = true;
+  at::Tensor mult;  // [1 or N, 1, h, w] float32 on the model's device
+  double sigma_start = 0, sigma_end = 0;
+};
+
+// ComfyUI's weights of an area without a mask: the strength, faded in over 8 cells at every
+// edge that is not an edge of the latent.
+at::Tensor feathered_area_weights(const Rect& rect, int64_t height, int64_t width, double strength) {
+  at::Tensor mult = at::full({1, 1, rect.h, rect.w}, strength, at::kFloat);
+  constexpr int kFeather = 8;
+  auto fade = [&](int dim, int64_t offset, int64_t size, int64_t limit) {
+    for (int t = 0; t < kFeather && t < size; ++t) {
+      const double m = (t + 1.0) / kFeather;
+      if (offset != 0) mult.narrow(dim, t, 1).mul_(m);
+      if (offset + size < limit) mult.narrow(dim, size - 1 - t, 1).mul_(m);
     }
-    return batch;
   };
-  CondBatch cond{1, positive.context, positive.pooled, time_ids(model, height, width, false)};
-  if (!guided) return {placed(cond)};
-  CondBatch uncond{1, negative.context, negative.pooled, time_ids(model, height, width, true)};
-  const int64_t shorter = std::min(positive.context.size(1), negative.context.size(1));
-  const int64_t length = std::lcm(positive.context.size(1), negative.context.size(1));
-  if (length / shorter > 4) return {placed(cond), placed(uncond)};
-  CondBatch both{2, at::cat({repeat_to(cond.context, length), repeat_to(uncond.context, length)}),
-                 at::Tensor(), at::Tensor()};
-  if (sdxl) {
-    both.pooled = at::cat({cond.pooled, uncond.pooled});
-    both.ids = at::cat({cond.ids, uncond.ids});
+  fade(2, rect.y, rect.h, height);
+  fade(3, rect.x, rect.w, width);
+  return mult;
+}
+
+std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Conditioning& cond,
+                                         int side, int64_t height, int64_t width) {
+  PreparedCond p;
+  p.side = side;
+  Rect rect{height, width, 0, 0};
+  at::Tensor mask;
+  if (cond.mask.defined()) {
+    mask = cond.mask.to(at::kFloat);
+    if (mask.dim() == 2) mask = mask.unsqueeze(0);
+    if (mask.size(1) != height || mask.size(2) != width) {
+      mask = at::upsample_bilinear2d(mask.unsqueeze(1), {height, width}, false).squeeze(1);
+    }
   }
-  return {placed(both)};
+  if (cond.area) {
+    const ConditioningArea& a = *cond.area;
+    rect = a.relative
+               ? Rect{std::max<int64_t>(1, std::llround(std::nearbyint(a.height * height))),
+                      std::max<int64_t>(1, std::llround(std::nearbyint(a.width * width))),
+                      std::llround(std::nearbyint(a.y * height)),
+                      std::llround(std::nearbyint(a.x * width))}
+               : Rect{int64_t(a.height), int64_t(a.width), int64_t(a.y), int64_t(a.x)};
+  } else if (mask.defined() && cond.mask_sets_area) {
+    rect = mask_bounds(mask);
+  }
+  rect.h = std::min(height - rect.y, rect.h);
+  rect.w = std::min(width - rect.x, rect.w);
+  if (rect.h <= 0 || rect.w <= 0) return std::nullopt;  // the area lies outside the latent
+  p.rect = rect;
+  p.full = rect == Rect{height, width, 0, 0};
+  if (mask.defined()) {
+    p.mult = (mask.narrow(1, rect.y, rect.h).narrow(2, rect.x, rect.w) * cond.mask_strength *
+              cond.strength)
+                 .unsqueeze(1);
+  } else if (cond.area) {
+    p.mult = feathered_area_weights(rect, height, width, cond.strength);
+  } else {
+    p.mult = at::full({1, 1, rect.h, rect.w}, cond.strength, at::kFloat);
+  }
+  const RuntimePlacement& placement = model.placement;
+  p.mult = p.mult.to(placement.device);
+  p.context = cond.context.to(placement.device, placement.dtype);
+  if (is_sdxl(model)) {
+    if (!cond.pooled.defined()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "an SDXL model needs conditionings with a pooled text embedding (encoded by an "
+                  "SDXL CLIP)");
+    }
+    p.pooled = cond.pooled.to(placement.device, placement.dtype);
+    p.ids = time_ids(model, cond, height * 8, width * 8, side == 1)
+                .to(placement.device, placement.dtype);
+  }
+  p.sigma_start = percent_to_sigma(model.schedule, cond.start_percent);
+  p.sigma_end = percent_to_sigma(model.schedule, cond.end_percent);
+  return p;
+}
+
+// Parts that share one UNet call: the same rectangle, and token lengths that repeat to a common
+// length at most 4x the shortest (ComfyUI's rule for concatenating cross-attention contexts).
+std::vector<std::vector<const PreparedCond*>> call_groups(const std::vector<const PreparedCond*>& parts) {
+  std::vector<std::vector<const PreparedCond*>> groups;
+  std::vector<std::pair<int64_t, int64_t>> lengths;  // per group: shortest, common
+  for (const PreparedCond* part : parts) {
+    const int64_t length = part->context.size(1);
+    bool placed = false;
+    for (size_t g = 0; g < groups.size() && !placed; ++g) {
+      if (!(groups[g].front()->rect == part->rect)) continue;
+      const int64_t shortest = std::min(lengths[g].first, length);
+      const int64_t common = std::lcm(lengths[g].second, length);
+      if (common / shortest > 4) continue;
+      groups[g].push_back(part);
+      lengths[g] = {shortest, common};
+      placed = true;
+    }
+    if (!placed) {
+      groups.push_back({part});
+      lengths.emplace_back(length, length);
+    }
+  }
+  return groups;
+}
+
+// The denoised estimates of every part of one group for the batch `x` (one UNet call).
+std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
+                                      const std::vector<const PreparedCond*>& group,
+                                      const at::Tensor& x, double sigma, double t) {
+  const RuntimePlacement& placement = model.placement;
+  const Rect& r = group.front()->rect;
+  const int64_t batch = x.size(0), rows = static_cast<int64_t>(group.size());
+  at::Tensor x_area = x.narrow(2, r.y, r.h).narrow(3, r.x, r.w);
+  at::Tensor x_in = rows == 1 ? x_area : x_area.repeat({rows, 1, 1, 1});
+  const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
+  at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
+  at::Tensor timesteps = at::full({rows * batch}, t,
+                                  at::TensorOptions().dtype(at::kFloat).device(placement.device));
+  int64_t length = 1;
+  for (const PreparedCond* part : group) length = std::lcm(length, part->context.size(1));
+  std::vector<at::Tensor> contexts, pooled, ids;
+  for (const PreparedCond* part : group) {
+    contexts.push_back(repeat_to(part->context, length).repeat_interleave(batch, 0));
+    if (is_sdxl(model)) {
+      pooled.push_back(part->pooled.repeat_interleave(batch, 0));
+      ids.push_back(part->ids.repeat_interleave(batch, 0));
+    }
+  }
+  std::optional<UNetAddedConditioning> added;
+  if (is_sdxl(model)) added = UNetAddedConditioning{at::cat(pooled), at::cat(ids)};
+  at::Tensor out = model.unet.forward(sample, timesteps, at::cat(contexts), added)
+                       .to(x.device(), at::kFloat);
+  return to_denoised(model, x_in, out, sigma).split(batch);
+}
+
+// A part's weights for a batch of `batch` latents.
+at::Tensor weights_for_batch(const at::Tensor& mult, int64_t batch) {
+  if (mult.size(0) == 1 || mult.size(0) == batch) return mult;
+  if (mult.size(0) > batch) return mult.narrow(0, 0, batch);
+  return mult.repeat({batch / mult.size(0) + 1, 1, 1, 1}).narrow(0, 0, batch);
 }
 
 }  // namespace
 
-Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
-                              const Conditioning& negative, double cfg, int64_t pixel_height,
+Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningList& positive,
+                              const ConditioningList& negative, double cfg, int64_t pixel_height,
                               int64_t pixel_width, TimestepMapping mapping) {
   const bool guided = std::abs(cfg - 1.0) > 1e-9;
-  const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
-  const RuntimePlacement placement = model.placement;
-  const std::vector<CondBatch> batches =
-      cond_batches(model, positive, negative, guided, pixel_height, pixel_width);
-
-  return [&model, guided, sdxl, cfg, batches, placement, mapping](const at::Tensor& x,
-                                                                   double sigma) {
-    at::InferenceMode guard;
-    const int64_t batch = x.size(0);
-    const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
-    const double t = mapping == TimestepMapping::kNearest
-                         ? model.schedule.timestep_nearest(sigma)
-                         : model.schedule.timestep_interpolated(sigma);
-    // Denoised rows [positive..., negative...], each conditioning once per latent in the batch.
-    std::vector<at::Tensor> denoised;
-    for (const CondBatch& conds : batches) {
-      at::Tensor x_in = conds.rows == 1 ? x : x.repeat({conds.rows, 1, 1, 1});
-      at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
-      at::Tensor timesteps =
-          at::full({conds.rows * batch}, t,
-                   at::TensorOptions().dtype(at::kFloat).device(placement.device));
-      std::optional<UNetAddedConditioning> added;
-      if (sdxl) {
-        added = UNetAddedConditioning{conds.pooled.repeat_interleave(batch, 0),
-                                      conds.ids.repeat_interleave(batch, 0)};
-      }
-      at::Tensor out = model.unet
-                           .forward(sample, timesteps, conds.context.repeat_interleave(batch, 0),
-                                    added)
-                           .to(x.device(), at::kFloat);
-      denoised.push_back(to_denoised(model, x_in, out, sigma));
+  const int64_t height = pixel_height / 8, width = pixel_width / 8;
+  auto prepared = std::make_shared<std::vector<PreparedCond>>();
+  for (int side = 0; side < (guided ? 2 : 1); ++side) {
+    for (const Conditioning& cond : side == 0 ? positive : negative) {
+      if (auto part = prepare_cond(model, cond, side, height, width)) prepared->push_back(*part);
     }
-    at::Tensor all = denoised.size() == 1 ? denoised.front() : at::cat(denoised);
-    if (!guided) return all;
-    at::Tensor cond = all.narrow(0, 0, batch);
-    at::Tensor uncond = all.narrow(0, batch, batch);
-    return uncond + (cond - uncond) * cfg;
+  }
+
+  return [&model, guided, cfg, prepared, mapping](const at::Tensor& x, double sigma) {
+    at::InferenceMode guard;
+    const double t = mapping == TimestepMapping::kNearest ? model.schedule.timestep_nearest(sigma)
+                                                          : model.schedule.timestep_interpolated(sigma);
+    std::vector<const PreparedCond*> active;
+    for (const PreparedCond& part : *prepared) {
+      if (sigma > part.sigma_start || sigma < part.sigma_end) continue;  // outside its steps
+      active.push_back(&part);
+    }
+    // Each side's prediction: its parts' denoised estimates averaged with their weights.
+    std::array<at::Tensor, 2> sums = {at::zeros_like(x, at::kFloat), at::zeros_like(x, at::kFloat)};
+    std::array<at::Tensor, 2> counts = {at::full_like(x, 1e-37, at::kFloat),
+                                        at::full_like(x, 1e-37, at::kFloat)};
+    for (const auto& group : call_groups(active)) {
+      const std::vector<at::Tensor> denoised = denoise_group(model, group, x, sigma, t);
+      for (size_t i = 0; i < group.size(); ++i) {
+        const PreparedCond& part = *group[i];
+        const Rect& r = part.rect;
+        const at::Tensor mult = weights_for_batch(part.mult, x.size(0));
+        sums[part.side].narrow(2, r.y, r.h).narrow(3, r.x, r.w).add_(denoised[i] * mult);
+        counts[part.side].narrow(2, r.y, r.h).narrow(3, r.x, r.w).add_(mult);
+      }
+    }
+    at::Tensor cond = sums[0] / counts[0];
+    if (!guided) return cond;
+    at::Tensor uncond = sums[1] / counts[1];
+    report_uncond_denoised(uncond);  // the CFG++ samplers step along it
+    const CfgArgs args{cond, uncond, cfg, x, sigma};
+    at::Tensor result = model.guidance.cfg_function ? model.guidance.cfg_function(args)
+                                                    : uncond + (cond - uncond) * cfg;
+    for (const auto& post : model.guidance.post_cfg_functions) result = post(args, result);
+    return result;
   };
 }
 
@@ -145,14 +292,14 @@ at::Tensor ksampler_sigmas(const NoiseSchedule& schedule, const KSamplerParams& 
                          params.return_with_leftover_noise);
 }
 
-at::Tensor ksample(const DiffusionModel& model, const Conditioning& positive,
-                   const Conditioning& negative, const at::Tensor& latent,
+at::Tensor ksample(const DiffusionModel& model, const ConditioningList& positive,
+                   const ConditioningList& negative, const at::Tensor& latent,
                    const KSamplerParams& params, const SamplerHooks& hooks) {
   at::InferenceMode guard;
   at::Tensor sigmas = ksampler_sigmas(model.schedule, params);
   if (sigmas.numel() < 2) return latent;
 
-  at::Tensor noise = params.add_noise ? comfy_initial_noise(latent.sizes().vec(), params.seed)
+  at::Tensor noise = params.add_noise ? comfy_initial_noise(latent.sizes().vec(), params.seed, params.batch_index)
                                       : at::zeros_like(latent, at::kFloat);
   at::Tensor start = latent.to(at::kFloat);
   if (at::count_nonzero(start).item<int64_t>() > 0) start = start * model.latent_scale;

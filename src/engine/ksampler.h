@@ -25,14 +25,16 @@ struct KSamplerParams {
   int start_at_step = 0;
   int end_at_step = 10000;
   bool return_with_leftover_noise = false;
+  // Which seeded noise each latent takes (LatentFromBatch); empty: 0..B-1.
+  std::vector<int> batch_index = {};
 };
 
 // Sigmas the sampler walks for these parameters (KSampler's denoise rule, or the advanced slice).
 at::Tensor ksampler_sigmas(const NoiseSchedule& schedule, const KSamplerParams& params);
 
 // Denoises `latent` (unscaled, [B,4,h,w]) and returns the unscaled result, as ComfyUI's KSampler.
-at::Tensor ksample(const DiffusionModel& model, const Conditioning& positive,
-                   const Conditioning& negative, const at::Tensor& latent,
+at::Tensor ksample(const DiffusionModel& model, const ConditioningList& positive,
+                   const ConditioningList& negative, const at::Tensor& latent,
                    const KSamplerParams& params, const SamplerHooks& hooks);
 
 // Which timestep the UNet sees for a sigma: ComfyUI's nearest table index, or diffusers'
@@ -40,9 +42,13 @@ at::Tensor ksample(const DiffusionModel& model, const Conditioning& positive,
 // midpoints, karras sigmas).
 enum class TimestepMapping { kNearest, kInterpolated };
 
-// The model call wrapped as a denoiser: input scaling, timestep, prediction type, and CFG.
-Denoiser make_guided_denoiser(const DiffusionModel& model, const Conditioning& positive,
-                              const Conditioning& negative, double cfg, int64_t pixel_height,
+// The model call wrapped as a denoiser, as ComfyUI's CFGGuider: input scaling, timestep and
+// prediction type; each side's prediction is the average of its entries' predictions weighted by
+// their areas, masks and strengths (entries outside their step range left out; entries sharing a
+// rectangle and compatible token lengths share one UNet call); then CFG (or the model's CFG hook)
+// and its post-CFG hooks. With cfg 1 the negative side is not computed.
+Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningList& positive,
+                              const ConditioningList& negative, double cfg, int64_t pixel_height,
                               int64_t pixel_width,
                               TimestepMapping mapping = TimestepMapping::kNearest);
 

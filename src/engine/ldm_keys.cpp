@@ -684,4 +684,64 @@ void squeeze_vae_attention_weights(TensorMap& tensors) {
   }
 }
 
+namespace {
+
+// The prefix a standalone VAE's tensors are stored under ("" for bare names).
+std::string standalone_vae_prefix(const KeyIndex& keys) {
+  for (const char* prefix : {"", "first_stage_model.", "vae."}) {
+    if (keys.has_prefix(std::string(prefix) + "encoder.") &&
+        keys.has_prefix(std::string(prefix) + "decoder.")) {
+      return prefix;
+    }
+  }
+  throw Error(ErrorCode::kUnsupported, "'" + keys.file().path() +
+                                           "' holds no VAE (encoder.* and decoder.* tensors); "
+                                           "found " + describe_key_groups(keys));
+}
+
+VaeConfig infer_diffusers_vae_config(const KeyIndex& keys, const std::string& prefix) {
+  VaeConfig c;
+  const int blocks = keys.count_indexed(prefix + "encoder.down_blocks.");
+  c.layers_per_block = keys.count_indexed(prefix + "encoder.down_blocks.0.resnets.");
+  for (int i = 0; i < blocks; ++i) {
+    c.block_out_channels.push_back(static_cast<int>(
+        keys.shape(prefix + "encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv2.weight",
+                   4)[0]));
+  }
+  c.in_channels = static_cast<int>(keys.shape(prefix + "encoder.conv_in.weight", 4)[1]);
+  c.out_channels = static_cast<int>(keys.shape(prefix + "decoder.conv_out.weight", 4)[0]);
+  c.latent_channels = static_cast<int>(keys.shape(prefix + "decoder.conv_in.weight", 4)[1]);
+  return c;
+}
+
+}  // namespace
+
+StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dtype) {
+  const KeyIndex keys(file);
+  const std::string prefix = standalone_vae_prefix(keys);
+  const bool diffusers_names = keys.has_prefix(prefix + "encoder.down_blocks.");
+  StandaloneVae vae;
+  vae.config = diffusers_names ? infer_diffusers_vae_config(keys, prefix)
+                               : infer_vae_config(keys, prefix, Family::kSD1);
+  const int blocks = static_cast<int>(vae.config.block_out_channels.size());
+  vae.weights = load_safetensors_as(
+      file, dtype, [&](const std::string& key) -> std::optional<std::string> {
+        if (!starts_with(key, prefix)) return std::nullopt;
+        const std::string rest = key.substr(prefix.size());
+        if (!starts_with(rest, "encoder.") && !starts_with(rest, "decoder.") &&
+            !starts_with(rest, "quant_conv.") && !starts_with(rest, "post_quant_conv.")) {
+          return std::nullopt;  // other components of a whole checkpoint used as a VAE
+        }
+        if (diffusers_names) return rest;
+        auto name = ldm_vae_key_to_diffusers(rest, blocks);
+        if (!name) {
+          throw Error(ErrorCode::kUnsupported,
+                      "tensor '" + key + "' has no counterpart in a VAE this engine knows");
+        }
+        return name;
+      });
+  squeeze_vae_attention_weights(vae.weights);
+  return vae;
+}
+
 }  // namespace df::engine

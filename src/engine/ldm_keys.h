@@ -47,6 +47,16 @@ struct SingleFileWeights {
 SingleFileWeights load_single_file_weights(const SafetensorsFile& file,
                                            const PipelineConfig& config, at::ScalarType dtype);
 
+// A VAE stored on its own (ComfyUI's models/vae): LDM names ("encoder.down.0.block.0...") or
+// diffusers names ("encoder.down_blocks.0.resnets.0..."), bare or under "first_stage_model." or
+// "vae.". The config is inferred from shapes; weights come back under diffusers names.
+struct StandaloneVae {
+  VaeConfig config;
+  TensorMap weights;
+};
+// Throws Error(kUnsupported) naming the tensor groups found when the file holds no VAE.
+StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dtype);
+
 // Name conversions, exposed for tests. Each takes the name without the component prefix and
 // returns nullopt when the name has no diffusers counterpart.
 // LDM UNet ("input_blocks.1.0.in_layers.0.weight") -> diffusers

@@ -1,6 +1,8 @@
 // TextConditioner: tokenization, encoder layer choice per family, ComfyUI-style token weights.
 #include "engine/text_conditioning.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace df::engine {
@@ -46,22 +48,45 @@ std::vector<std::vector<WeightedToken>> TextConditioner::tokenize(const std::str
   return tokenize_weighted(encoders_.at(encoder).tokenizer, prompt);
 }
 
-at::Tensor TextConditioner::select_hidden(const ClipTextOutput& output) const {
-  switch (family_) {
-    case Family::kSD1:
-    case Family::kSD2:
-      // SD2's encoder is stored without its last layer, so "last + final norm" is the penultimate.
-      return output.last_hidden_state;
-    case Family::kSDXL:
-    case Family::kSDXLRefiner:
-      return output.hidden_states.at(output.hidden_states.size() - 2);
-  }
-  return output.last_hidden_state;
+// ComfyUI's layer choice: SD1 and SD2 take a layer's output through the final LayerNorm, SDXL's
+// encoders take it as is; the default is the last layer for SD1 and the penultimate otherwise.
+// SD2's encoder is stored without its original last layer, so its layers are counted one higher.
+at::Tensor TextConditioner::select_hidden(const TextEncoder& encoder,
+                                          const ClipTextOutput& output) const {
+  const bool sd = family_ == Family::kSD1 || family_ == Family::kSD2;
+  const int stored_layers = static_cast<int>(output.hidden_states.size()) - 1;
+  const int original_layers = stored_layers + (family_ == Family::kSD2 ? 1 : 0);
+  int stop = stop_at_clip_layer_ != 0 ? stop_at_clip_layer_ : (family_ == Family::kSD1 ? -1 : -2);
+  if (-stop > original_layers) stop = -1;  // ComfyUI: beyond the first layer means the last
+  const int applied = std::min(original_layers + 1 + stop, stored_layers);
+  const at::Tensor& hidden = output.hidden_states.at(static_cast<size_t>(applied));
+  return sd ? encoder.model.final_layer_norm(hidden) : hidden;
 }
 
-TextConditioner::EncodedChunks TextConditioner::encode_with(const TextEncoder& encoder,
-                                                            const std::string& prompt) const {
-  auto chunks = tokenize_weighted(encoder.tokenizer, prompt);
+TextConditioner TextConditioner::with_last_layer(int stop_at_clip_layer) const {
+  if (stop_at_clip_layer > 0) {
+    throw Error(ErrorCode::kInvalidArgument, "stop_at_clip_layer must be negative (-1 is the last layer)");
+  }
+  TextConditioner copy = *this;
+  copy.stop_at_clip_layer_ = stop_at_clip_layer;
+  return copy;
+}
+
+TextConditioner TextConditioner::with_encoder_weights(const std::vector<Weights>& weights) const {
+  if (weights.size() != encoders_.size()) {
+    throw Error(ErrorCode::kInternal, "patched weights for " + std::to_string(weights.size()) +
+                                          " text encoders, the model has " +
+                                          std::to_string(encoders_.size()));
+  }
+  TextConditioner copy = *this;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    copy.encoders_[i].model = ClipTextModel(encoders_[i].model.config(), weights[i]);
+  }
+  return copy;
+}
+
+TextConditioner::EncodedChunks TextConditioner::encode_chunks(
+    const TextEncoder& encoder, std::vector<std::vector<WeightedToken>> chunks) const {
   const int64_t sections = static_cast<int64_t>(chunks.size());
   const bool weighted = has_non_unit_weights(chunks);
   at::Tensor weights = chunk_weights(chunks);
@@ -69,9 +94,9 @@ TextConditioner::EncodedChunks TextConditioner::encode_with(const TextEncoder& e
 
   ClipTextOutput out =
       encoder.model.forward(chunk_ids(chunks).to(device_), encoder.tokenizer.eos_id());
-  at::Tensor hidden = select_hidden(out).narrow(0, 0, sections);
+  at::Tensor hidden = select_hidden(encoder, out).narrow(0, 0, sections);
   if (weighted) {
-    at::Tensor empty = select_hidden(out).narrow(0, sections, 1);
+    at::Tensor empty = select_hidden(encoder, out).narrow(0, sections, 1);
     at::Tensor w = weights.to(device_, hidden.scalar_type());
     hidden = (hidden - empty) * w + empty;
   }
@@ -80,17 +105,38 @@ TextConditioner::EncodedChunks TextConditioner::encode_with(const TextEncoder& e
 }
 
 Conditioning TextConditioner::encode(const std::string& prompt) const {
+  return encode_each(std::vector<std::string>(encoders_.size(), prompt));
+}
+
+Conditioning TextConditioner::encode_sdxl(const std::string& text_l, const std::string& text_g) const {
+  if (encoders_.size() != 2) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "separate CLIP-L and CLIP-G prompts need an SDXL CLIP (this one has " +
+                    std::to_string(encoders_.size()) + " text encoder)");
+  }
+  return encode_each({text_l, text_g});
+}
+
+Conditioning TextConditioner::encode_each(const std::vector<std::string>& prompts) const {
   at::InferenceMode guard;
+  std::vector<std::vector<std::vector<WeightedToken>>> chunks;
+  size_t most = 0;
+  for (size_t i = 0; i < encoders_.size(); ++i) {
+    chunks.push_back(tokenize_weighted(encoders_[i].tokenizer, prompts.at(i)));
+    most = std::max(most, chunks.back().size());
+  }
+  // ComfyUI pads the encoder with fewer chunks with empty ones, so the contexts line up.
+  for (size_t i = 0; i < encoders_.size(); ++i) {
+    while (chunks[i].size() < most) {
+      chunks[i].push_back(tokenize_weighted(encoders_[i].tokenizer, "").front());
+    }
+  }
   std::vector<at::Tensor> parts;
   at::Tensor pooled;
-  for (const auto& encoder : encoders_) {
-    EncodedChunks encoded = encode_with(encoder, prompt);
+  for (size_t i = 0; i < encoders_.size(); ++i) {
+    EncodedChunks encoded = encode_chunks(encoders_[i], std::move(chunks[i]));
     parts.push_back(encoded.hidden.reshape({1, -1, encoded.hidden.size(-1)}));
     pooled = encoded.pooled;  // SDXL: the pooled embedding comes from the last (bigG) encoder
-  }
-  if (parts.size() > 1) {
-    const int64_t length = std::min(parts[0].size(1), parts[1].size(1));
-    for (auto& p : parts) p = p.narrow(1, 0, length);
   }
   Conditioning cond;
   cond.context = parts.size() == 1 ? parts[0] : at::cat(parts, -1);

@@ -110,6 +110,8 @@ nlohmann::json NodeSchema::to_object_info() const {
       {"search_aliases", nlohmann::json::array()},
   };
   if (!output_tooltips.empty()) info["output_tooltips"] = output_tooltips;
+  if (deprecated) info["deprecated"] = true;
+  if (experimental) info["experimental"] = true;
   return info;
 }
 

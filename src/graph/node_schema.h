@@ -67,6 +67,8 @@ struct NodeSchema {
   std::vector<bool> output_is_list;
   std::vector<std::string> output_tooltips;  // empty when the node documents none
   bool output_node = false;
+  bool deprecated = false;    // ComfyUI's DEPRECATED: listed, but hidden from the node search
+  bool experimental = false;  // ComfyUI's EXPERIMENTAL
 
   // The required or optional input called `input_name`, or nullptr.
   const InputSpec* find_input(std::string_view input_name) const;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file_hash_cache.h"
 #include "core/files.h"
+#include "nodes/model_folders.h"
 
 namespace df::nodes {
 namespace {
@@ -68,9 +69,31 @@ std::string CheckpointStore::hash_of(const std::string& name) const {
   return it == identity_files_.end() ? "" : cached_file_sha256(it->second);
 }
 
+std::string CheckpointStore::models_root() const {
+  if (!options_.models_root.empty()) return options_.models_root;
+  fs::path checkpoints = fs::path(options_.models_dir).lexically_normal();
+  if (!checkpoints.has_filename()) checkpoints = checkpoints.parent_path();  // a trailing '/'
+  return checkpoints.parent_path().string();
+}
+
+std::string CheckpointStore::model_file(const std::string& kind, const std::string& name) const {
+  return resolve_model_file(models_root(), kind, name);
+}
+
+std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& name) {
+  if (loaded_vae_ && loaded_vae_name_ == name) return loaded_vae_;
+  const std::string path = model_file("vae", name);
+  loaded_vae_.reset();
+  loaded_vae_ = engine::load_vae_codec(path, options_.device);
+  loaded_vae_name_ = name;
+  return loaded_vae_;
+}
+
 void CheckpointStore::clear() {
   loaded_.reset();
   loaded_name_.clear();
+  loaded_vae_.reset();
+  loaded_vae_name_.clear();
 }
 
 }  // namespace df::nodes

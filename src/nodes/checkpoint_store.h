@@ -1,4 +1,5 @@
-// Finds checkpoints under the models folder and keeps the most recently used one loaded.
+// Finds checkpoints and the other model files (VAEs, LoRAs, ...) under the models root, and keeps
+// the most recently used checkpoint and VAE loaded.
 #pragma once
 
 #include <map>
@@ -11,7 +12,8 @@
 namespace df::nodes {
 
 struct CheckpointStoreOptions {
-  std::string models_dir;
+  std::string models_dir;   // the checkpoints folder
+  std::string models_root;  // the other model folders' parent ("": models_dir's parent)
   std::string device = "auto";
   std::string dtype = "auto";
   std::string clip_vocab_dir;  // tokenizer files for single-file checkpoints
@@ -31,6 +33,12 @@ class CheckpointStore {
   // The sha256 of a checkpoint loaded earlier in this process ("" if never loaded); computed on
   // first use and remembered across processes (see core/file_hash_cache.h).
   std::string hash_of(const std::string& name) const;
+  // The VAE file `name` of models/vae, loaded on the runner's device (the last one stays loaded).
+  std::shared_ptr<const engine::VaeCodec> vae(const std::string& name);
+  // The absolute path of `name` in ComfyUI's model folder `kind` ("loras", "embeddings", ...);
+  // see nodes::resolve_model_file for the errors.
+  std::string model_file(const std::string& kind, const std::string& name) const;
+  std::string models_root() const;
   void clear();
   const CheckpointStoreOptions& options() const { return options_; }
 
@@ -39,6 +47,8 @@ class CheckpointStore {
   std::string loaded_name_;
   std::shared_ptr<const engine::CheckpointBundle> loaded_;
   std::map<std::string, std::string> identity_files_;  // checkpoint name -> file to hash
+  std::string loaded_vae_name_;
+  std::shared_ptr<const engine::VaeCodec> loaded_vae_;
 };
 
 }  // namespace df::nodes

@@ -8,16 +8,18 @@
 #include <ATen/ATen.h>
 
 #include "engine/checkpoint_bundle.h"
+#include "engine/clip_patcher.h"
+#include "engine/model_patcher.h"
 #include "engine/text_conditioning.h"
 
 namespace df::nodes {
 
-struct ModelValue {  // MODEL
-  std::shared_ptr<const engine::DiffusionModel> model;
+struct ModelValue {  // MODEL: the shared model and this graph's patches
+  engine::ModelPatcher model;
 };
 
-struct ClipValue {  // CLIP
-  std::shared_ptr<const engine::TextConditioner> clip;
+struct ClipValue {  // CLIP: the shared text encoders and this graph's patches
+  engine::ClipPatcher clip;
 };
 
 struct VaeValue {  // VAE
@@ -25,7 +27,7 @@ struct VaeValue {  // VAE
 };
 
 struct ConditioningValue {  // CONDITIONING
-  engine::Conditioning conditioning;
+  engine::ConditioningList entries;
 };
 
 struct LatentValue {  // LATENT: unscaled latents [B,4,h,w], float32 on the CPU

@@ -14,6 +14,7 @@
 #include "graph/graph_topology.h"
 #include "nodes/packs/node_packs.h"
 #include "graph/validate.h"
+#include "nodes/model_folders.h"
 #include "graph/workflow.h"
 #include "runner/protocol.h"
 
@@ -123,7 +124,7 @@ RunnerSession::RunnerSession(const RunnerOptions& options, EventWriter& events, 
     : options_(options),
       events_(events),
       requests_(requests),
-      store_({options.models_dir, options.device, options.dtype, options.clip_vocab_dir}),
+      store_({options.models_dir, "", options.device, options.dtype, options.clip_vocab_dir}),
       schemas_(nodes::builtin_node_schemas()),
       implementations_(nodes::builtin_node_impls({store_, env_})),
       executor_(implementations_) {
@@ -181,8 +182,14 @@ void RunnerSession::hello() {
 }
 
 graph::SchemaContext RunnerSession::schema_context() const {
-  return {store_.list(), nodes::list_input_images(env_.input_dir), nodes::supported_samplers(),
-          nodes::supported_schedulers()};
+  graph::SchemaContext context{store_.list(), nodes::list_input_images(env_.input_dir),
+                               nodes::supported_samplers(), nodes::supported_schedulers()};
+  for (const auto& kind : nodes::model_folder_kinds()) {
+    if (kind.name != "checkpoints") {
+      context.model_files[kind.name] = nodes::list_model_files(store_.models_root(), kind.name);
+    }
+  }
+  return context;
 }
 
 void RunnerSession::run(const json& request) {

@@ -39,7 +39,8 @@ Weights apply_patches(const Weights& base, const WeightPatches& patches) {
     }
     it->second = weight.to(original.scalar_type()).contiguous();
   }
-  return Weights(std::move(tensors));
+  Weights patched(std::move(tensors));
+  return base.prefix().empty() ? patched : patched.sub(base.prefix());
 }
 
 at::Tensor DiffAdapter::delta(const at::Tensor& weight) const {

@@ -35,8 +35,9 @@ using WeightPatches = std::map<std::string, std::vector<WeightPatch>>;
 // Appends `more` after `patches` (stacked LoRAs: the earlier loader's patches come first).
 void append_patches(WeightPatches& patches, const WeightPatches& more);
 
-// A copy of `base` (a root view) where each patched key holds its patched tensor, computed in
-// float32 on the weight's device and cast back; unpatched tensors are shared, not copied.
+// A copy of `base` (the same prefix view over a new set) where each patched key (a full name, as
+// Weights::keys() lists them) holds its patched tensor, computed in float32 on the weight's device
+// and cast back; unpatched tensors are shared, not copied.
 // Throws Error(kInvalidArgument) naming a key that `base` does not hold or a delta whose shape
 // differs from the weight's.
 Weights apply_patches(const Weights& base, const WeightPatches& patches);

@@ -18,7 +18,7 @@ df::engine::TensorMap txt2img(const nlohmann::json& args, const df::engine::Tens
   const df::engine::Conditioning negative = bundle.clip->encode(args.value("negative", ""));
   const at::Tensor& x = inputs.at("latents");
   df::engine::Denoiser denoise = df::engine::make_guided_denoiser(
-      *bundle.model, positive, negative, args.value("cfg", 7.0), x.size(2) * 8, x.size(3) * 8,
+      *bundle.model, {positive}, {negative}, args.value("cfg", 7.0), x.size(2) * 8, x.size(3) * 8,
       args.value("timesteps", "nearest") == "interpolated"
           ? df::engine::TimestepMapping::kInterpolated
           : df::engine::TimestepMapping::kNearest);

@@ -25,10 +25,74 @@ NodeSchema checkpoint_loader_simple() {
   return s;
 }
 
+NodeSchema checkpoint_loader() {
+  NodeSchema s;
+  s.name = "CheckpointLoader";
+  s.display_name = "Load Checkpoint With Config (DEPRECATED)";
+  s.category = "advanced/loaders";
+  s.deprecated = true;
+  s.required = {model_file_combo("config_name", "configs"),
+                context_combo("ckpt_name", graph::ComboSource::kCheckpoints)};
+  set_outputs(s, {"MODEL", "CLIP", "VAE"});
+  return s;
+}
+
+NodeSchema vae_loader() {
+  NodeSchema s;
+  s.name = "VAELoader";
+  s.display_name = "Load VAE";
+  s.category = "loaders";
+  s.required = {model_file_combo("vae_name", "vae")};
+  set_outputs(s, {"VAE"});
+  return s;
+}
+
+graph::InputSpec lora_strength(const char* name, const char* tip) {
+  nlohmann::json options = {{"default", 1.0}, {"min", -100.0}, {"max", 100.0}, {"step", 0.01}};
+  if (tip != nullptr) options["tooltip"] = tip;
+  return typed(name, "FLOAT", std::move(options));
+}
+
+NodeSchema lora_loader() {
+  NodeSchema s;
+  s.name = "LoraLoader";
+  s.display_name = "Load LoRA";
+  s.description =
+      "LoRAs are used to modify diffusion and CLIP models, altering the way in which latents are "
+      "denoised such as applying styles. Multiple LoRA nodes can be linked together.";
+  s.category = "loaders";
+  s.required = {
+      typed("model", "MODEL", tooltip("The diffusion model the LoRA will be applied to.")),
+      typed("clip", "CLIP", tooltip("The CLIP model the LoRA will be applied to.")),
+      model_file_combo("lora_name", "loras", tooltip("The name of the LoRA.")),
+      lora_strength("strength_model",
+                    "How strongly to modify the diffusion model. This value can be negative."),
+      lora_strength("strength_clip",
+                    "How strongly to modify the CLIP model. This value can be negative.")};
+  set_outputs(s, {"MODEL", "CLIP"});
+  s.output_tooltips = {"The modified diffusion model.", "The modified CLIP model."};
+  return s;
+}
+
+NodeSchema lora_loader_model_only() {
+  NodeSchema s;
+  s.name = "LoraLoaderModelOnly";
+  s.display_name = "LoraLoaderModelOnly";
+  s.category = "loaders";
+  s.required = {typed("model", "MODEL"), model_file_combo("lora_name", "loras"),
+                lora_strength("strength_model", nullptr)};
+  set_outputs(s, {"MODEL"});
+  return s;
+}
+
 }  // namespace
 
 void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(checkpoint_loader_simple());
+  registry.add(checkpoint_loader());
+  registry.add(vae_loader());
+  registry.add(lora_loader());
+  registry.add(lora_loader_model_only());
 }
 
 }  // namespace df::nodes

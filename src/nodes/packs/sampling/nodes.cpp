@@ -38,14 +38,15 @@ engine::SamplerHooks hooks_for(NodeContext& ctx, const RunEnvironment& env, engi
 }
 
 std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const RunEnvironment& env,
-                                 const engine::KSamplerParams& params) {
-  const auto& model = in.get<ModelValue>("model");
+                                 engine::KSamplerParams params) {
+  const auto model = in.get<ModelValue>("model").model.patched();
   const auto& positive = in.get<ConditioningValue>("positive");
   const auto& negative = in.get<ConditioningValue>("negative");
-  const auto& latent = in.get<LatentValue>("latent_image");
-  at::Tensor out = engine::ksample(*model.model, positive.conditioning, negative.conditioning,
-                                   latent.samples, params, hooks_for(ctx, env, model.model->family));
-  return {Value::of("LATENT", LatentValue{out})};
+  LatentValue latent = in.get<LatentValue>("latent_image");
+  params.batch_index = latent.batch_index;
+  latent.samples = engine::ksample(*model, positive.entries, negative.entries, latent.samples,
+                                   params, hooks_for(ctx, env, model->family));
+  return {Value::of("LATENT", std::move(latent))};
 }
 
 bool enabled(const NodeInputs& in, const char* name) {

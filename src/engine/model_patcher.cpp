@@ -1,0 +1,49 @@
+// ModelPatcher: patches collected per graph, applied to a copy of the shared model once.
+#include "engine/model_patcher.h"
+
+namespace df::engine {
+
+ModelPatcher::ModelPatcher(std::shared_ptr<const DiffusionModel> base)
+    : base_(std::move(base)), memo_(std::make_shared<Memo>()) {}
+
+ModelPatcher ModelPatcher::copy_with_fresh_memo() const {
+  ModelPatcher copy = *this;
+  copy.memo_ = std::make_shared<Memo>();
+  return copy;
+}
+
+ModelPatcher ModelPatcher::with_weight_patches(const WeightPatches& patches) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  append_patches(copy.weights_, patches);
+  return copy;
+}
+
+ModelPatcher ModelPatcher::with_cfg_function(CfgFunction function) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  copy.guidance_.cfg_function = std::move(function);
+  return copy;
+}
+
+ModelPatcher ModelPatcher::with_post_cfg_function(PostCfgFunction function) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  copy.guidance_.post_cfg_functions.push_back(std::move(function));
+  return copy;
+}
+
+std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
+  std::lock_guard lock(memo_->mutex);
+  if (memo_->model) return memo_->model;
+  if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty()) {
+    memo_->model = base_;
+    return base_;
+  }
+  auto model = std::make_shared<DiffusionModel>(*base_);
+  if (!weights_.empty()) {
+    model->unet = UNet(base_->unet.config(), apply_patches(base_->unet.weights(), weights_));
+  }
+  model->guidance = guidance_;
+  memo_->model = std::move(model);
+  return memo_->model;
+}
+
+}  // namespace df::engine

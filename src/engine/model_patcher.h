@@ -1,0 +1,44 @@
+// ComfyUI's ModelPatcher for the diffusion model: a cached base model shared by every job, plus
+// the patches of one graph (LoRA weights, CFG hooks) applied to a copy when sampling starts.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "engine/adapters/weight_patch.h"
+#include "engine/checkpoint_bundle.h"
+
+namespace df::engine {
+
+class ModelPatcher {
+ public:
+  explicit ModelPatcher(std::shared_ptr<const DiffusionModel> base);
+
+  const DiffusionModel& base() const { return *base_; }
+  const std::shared_ptr<const DiffusionModel>& base_ptr() const { return base_; }
+  const WeightPatches& weight_patches() const { return weights_; }
+  const GuidanceOptions& guidance() const { return guidance_; }
+
+  // Copies with more patches; the base stays shared and untouched.
+  ModelPatcher with_weight_patches(const WeightPatches& patches) const;
+  ModelPatcher with_cfg_function(CfgFunction function) const;
+  ModelPatcher with_post_cfg_function(PostCfgFunction function) const;
+
+  // The model with every patch applied, computed once per patcher (copies made by with_* compute
+  // their own); the base itself when there is nothing to patch.
+  std::shared_ptr<const DiffusionModel> patched() const;
+
+ private:
+  struct Memo {
+    std::mutex mutex;
+    std::shared_ptr<const DiffusionModel> model;
+  };
+  ModelPatcher copy_with_fresh_memo() const;
+
+  std::shared_ptr<const DiffusionModel> base_;
+  WeightPatches weights_;
+  GuidanceOptions guidance_;
+  std::shared_ptr<Memo> memo_;
+};
+
+}  // namespace df::engine
