@@ -10,6 +10,9 @@ graph::NodeImplRegistry builtin_node_impls(NodeResources resources) {
   register_sampling_nodes(registry, resources);
   register_latent_nodes(registry, resources);
   register_image_nodes(registry, resources);
+  register_primitives_nodes(registry, resources);
+  register_output_nodes(registry, resources);
+  register_mask_nodes(registry, resources);
   return registry;
 }
 

@@ -24,6 +24,9 @@ void register_conditioning_nodes(graph::NodeImplRegistry& registry, NodeResource
 void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_latent_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_primitives_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_output_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_mask_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 
 // Checks beyond the schemas (LoadImage's file must exist in the input folder).
 graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env);

@@ -32,7 +32,7 @@ TEST_F(GraphSchemas, ListsEveryBuiltInNode) {
     EXPECT_EQ(info[name]["is_input_list"], false);
     EXPECT_EQ(info[name]["search_aliases"], json::array());
   }
-  EXPECT_EQ(info.size(), 11u);
+  EXPECT_EQ(info.size(), 33u);  // the 11 above and the 22 image and mask nodes
 }
 
 TEST_F(GraphSchemas, CheckpointLoaderMatchesComfyUI) {

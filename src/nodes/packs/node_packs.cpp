@@ -23,6 +23,9 @@ graph::NodeSchemaRegistry builtin_node_schemas() {
   add_conditioning_schemas(registry);
   add_latent_schemas(registry);
   add_image_schemas(registry);
+  add_primitives_schemas(registry);
+  add_output_schemas(registry);
+  add_mask_schemas(registry);
   return registry;
 }
 

@@ -23,5 +23,8 @@ void add_conditioning_schemas(graph::NodeSchemaRegistry& registry);
 void add_sampling_schemas(graph::NodeSchemaRegistry& registry);
 void add_latent_schemas(graph::NodeSchemaRegistry& registry);
 void add_image_schemas(graph::NodeSchemaRegistry& registry);
+void add_primitives_schemas(graph::NodeSchemaRegistry& registry);
+void add_output_schemas(graph::NodeSchemaRegistry& registry);
+void add_mask_schemas(graph::NodeSchemaRegistry& registry);
 
 }  // namespace df::nodes

@@ -35,6 +35,12 @@ graph::InputSpec int_input(std::string name, int64_t default_value, int64_t min,
   return typed(std::move(name), "INT", std::move(options));
 }
 
+graph::InputSpec int_stepped(std::string name, int64_t default_value, int64_t min, int64_t max,
+                             int64_t step) {
+  return typed(std::move(name), "INT",
+               {{"default", default_value}, {"min", min}, {"max", max}, {"step", step}});
+}
+
 graph::InputSpec float_input(std::string name, double default_value, double min, double max,
                              double step) {
   return typed(std::move(name), "FLOAT",

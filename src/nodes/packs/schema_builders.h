@@ -33,6 +33,9 @@ nlohmann::json tooltip(const char* text);
 // An INT input with default, min, max (and step when not 1).
 graph::InputSpec int_input(std::string name, int64_t default_value, int64_t min, int64_t max,
                            int64_t step = 1);
+// An INT input whose options always name the step (most of ComfyUI's write "step": 1 too).
+graph::InputSpec int_stepped(std::string name, int64_t default_value, int64_t min, int64_t max,
+                             int64_t step = 1);
 // A FLOAT input with default, min, max and step (ComfyUI's widget options in that order).
 graph::InputSpec float_input(std::string name, double default_value, double min, double max,
                              double step);

@@ -1,4 +1,4 @@
-// Image nodes: load, scale, save and preview images.
+// Image nodes: load, scale, save and preview images, and ComfyUI's pixel operations on images.
 #include <filesystem>
 #include <random>
 #include <regex>
@@ -9,6 +9,7 @@
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
 #include "nodes/generation_trace.h"
+#include "nodes/image_ops.h"
 #include "nodes/image_tensors.h"
 #include "nodes/node_values.h"
 
@@ -136,6 +137,79 @@ void save_images(const NodeInputs& in, NodeContext& ctx, const CheckpointStore& 
   ctx.ui_output() = {{"images", images}};
 }
 
+std::vector<Value> image_output(at::Tensor pixels) {
+  return {Value::of("IMAGE", ImageValue{std::move(pixels)})};
+}
+
+std::vector<Value> mask_output(at::Tensor mask) {
+  return {Value::of("MASK", MaskValue{std::move(mask)})};
+}
+
+const at::Tensor& image_input(const NodeInputs& in, const char* name = "image") {
+  return in.get<ImageValue>(name).pixels;
+}
+
+at::Tensor scale_to(const at::Tensor& pixels, const std::string& method, PixelSize size) {
+  return scale_images(pixels, method, size.width, size.height, "disabled");
+}
+
+// The nodes that only transform tensors: ComfyUI's nodes.py image operations and the image
+// nodes of comfy_extras (post-processing, Canny, crop, masked composite).
+void register_pixel_operations(graph::NodeImplRegistry& registry) {
+  add_function_node(registry, "ImageScaleBy", [](const NodeInputs& in, NodeContext&) {
+    const at::Tensor& pixels = image_input(in);
+    return image_output(scale_to(pixels, in.get_string("upscale_method"),
+                                 scaled_size(pixels, in.get_float("scale_by"))));
+  });
+  add_function_node(registry, "ImageScaleToTotalPixels", [](const NodeInputs& in, NodeContext&) {
+    const at::Tensor& pixels = image_input(in);
+    return image_output(scale_to(pixels, in.get_string("upscale_method"),
+                                 total_pixels_size(pixels, in.get_float("megapixels"))));
+  });
+  add_function_node(registry, "ImageInvert", [](const NodeInputs& in, NodeContext&) {
+    return image_output(invert_image(image_input(in)));
+  });
+  add_function_node(registry, "ImageBatch", [](const NodeInputs& in, NodeContext&) {
+    return image_output(batch_images(image_input(in, "image1"), image_input(in, "image2")));
+  });
+  add_function_node(registry, "EmptyImage", [](const NodeInputs& in, NodeContext&) {
+    return image_output(empty_image(in.get_int("width"), in.get_int("height"),
+                                    in.get_int("batch_size"), in.get_int("color")));
+  });
+  add_function_node(registry, "ImagePadForOutpaint", [](const NodeInputs& in, NodeContext&) {
+    PaddedImage padded = pad_for_outpaint(image_input(in), in.get_int("left"), in.get_int("top"),
+                                          in.get_int("right"), in.get_int("bottom"),
+                                          in.get_int("feathering"));
+    return std::vector<Value>{Value::of("IMAGE", ImageValue{padded.pixels}),
+                              Value::of("MASK", MaskValue{padded.mask})};
+  });
+  add_function_node(registry, "ImageCompositeMasked", [](const NodeInputs& in, NodeContext&) {
+    const at::Tensor mask = in.has("mask") ? in.get<MaskValue>("mask").mask : at::Tensor();
+    return image_output(composite_images(image_input(in, "destination"), image_input(in, "source"),
+                                         in.get_int("x"), in.get_int("y"),
+                                         in.get_bool("resize_source"), mask));
+  });
+  add_function_node(registry, "ImageBlend", [](const NodeInputs& in, NodeContext&) {
+    return image_output(blend_images(image_input(in, "image1"), image_input(in, "image2"),
+                                     in.get_float("blend_factor"), in.get_string("blend_mode")));
+  });
+  add_function_node(registry, "ImageBlur", [](const NodeInputs& in, NodeContext&) {
+    return image_output(blur_image(image_input(in), in.get_int("blur_radius"), in.get_float("sigma")));
+  });
+  add_function_node(registry, "ImageSharpen", [](const NodeInputs& in, NodeContext&) {
+    return image_output(sharpen_image(image_input(in), in.get_int("sharpen_radius"),
+                                      in.get_float("sigma"), in.get_float("alpha")));
+  });
+  add_function_node(registry, "Canny", [](const NodeInputs& in, NodeContext&) {
+    return image_output(canny_edges(image_input(in), in.get_float("low_threshold"),
+                                    in.get_float("high_threshold")));
+  });
+  add_function_node(registry, "ImageCrop", [](const NodeInputs& in, NodeContext&) {
+    return image_output(crop_image(image_input(in), in.get_int("width"), in.get_int("height"),
+                                   in.get_int("x"), in.get_int("y")));
+  });
+}
+
 }  // namespace
 
 std::vector<std::string> list_input_images(const std::string& input_dir) {
@@ -153,13 +227,15 @@ std::vector<std::string> list_input_images(const std::string& input_dir) {
 
 graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env) {
   graph::ValidationHooks hooks;
-  hooks.by_class_type.emplace("LoadImage", graph::load_image_validator([&env](std::string_view name) {
+  const auto image_exists = [&env](std::string_view name) {
     try {
       return fs::is_regular_file(image_path(env, std::string(name)));
     } catch (const Error&) {
       return false;
     }
-  }));
+  };
+  hooks.by_class_type.emplace("LoadImage", graph::load_image_validator(image_exists));
+  hooks.by_class_type.emplace("LoadImageMask", graph::load_image_validator(image_exists));
   hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
   return hooks;
 }
@@ -167,6 +243,9 @@ graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env) {
 void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
   const RunEnvironment& env = resources.env;
   const CheckpointStore& store = resources.models;
+  const auto image_file_hash = [&env](const NodeInputs& in) -> std::optional<std::string> {
+    return sha256_file(image_path(env, in.get_string("image")));
+  };
   add_function_node(
       registry, "LoadImage",
       [&env](const NodeInputs& in, NodeContext& ctx) {
@@ -175,9 +254,16 @@ void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resou
         return std::vector<Value>{Value::of("IMAGE", ImageValue{image.pixels}),
                                   Value::of("MASK", MaskValue{image.mask})};
       },
-      [&env](const NodeInputs& in) -> std::optional<std::string> {
-        return sha256_file(image_path(env, in.get_string("image")));
-      });
+      image_file_hash);
+
+  add_function_node(
+      registry, "LoadImageMask",
+      [&env](const NodeInputs& in, NodeContext& ctx) {
+        report_stage(env, ctx, "load_image");
+        const Image8 image = read_image_file(image_path(env, in.get_string("image")));
+        return mask_output(image8_channel_mask(image, in.get_string("channel")));
+      },
+      image_file_hash);
 
   add_function_node(registry, "ImageScale", [](const NodeInputs& in, NodeContext&) {
     at::Tensor scaled = scale_images(in.get<ImageValue>("image").pixels, in.get_string("upscale_method"),
@@ -196,6 +282,8 @@ void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resou
     save_images(in, ctx, store, env, "temp", "ComfyUI_temp_" + random_letters(5));
     return std::vector<Value>{};
   });
+
+  register_pixel_operations(registry);
 }
 
 }  // namespace df::nodes
