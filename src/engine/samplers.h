@@ -11,8 +11,9 @@
 
 namespace df::engine {
 
-// euler euler_ancestral heun dpm_2 dpm_2_ancestral dpmpp_sde dpmpp_2m dpmpp_2m_sde lcm ddim
-// uni_pc uni_pc_bh2 (ComfyUI's names; ddim runs Euler steps, as in ComfyUI).
+// The samplers the engine runs, under ComfyUI's names and in the order of ComfyUI's
+// KSampler.SAMPLERS (of which er_sde, seeds_2/3, sa_solver(_pece), deis, dpm_adaptive and
+// exp_heun_2_x0(_sde) are not implemented). ddim runs Euler steps, as in ComfyUI.
 const std::vector<std::string>& sampler_names();
 
 // True for the samplers ComfyUI schedules with one extra step whose penultimate sigma it drops
@@ -22,6 +23,12 @@ bool sampler_drops_penultimate_sigma(const std::string& sampler);
 // Returns the denoised estimate x0 of `x` at noise level `sigma`.
 using Denoiser = std::function<at::Tensor(const at::Tensor& x, double sigma)>;
 
+// Called by a guided denoiser during its call with the unconditional denoised estimate it
+// combined (ComfyUI's post-CFG "uncond_denoised"); the CFG++ samplers (*_cfg_pp) step along it.
+// A denoiser that reports nothing is taken to be unguided: its result is its own unconditional
+// estimate. Outside a sampler's denoiser call this does nothing.
+void report_uncond_denoised(const at::Tensor& uncond);
+
 struct SamplerHooks {
   std::function<void(int step, int total)> on_step;  // after each step: step = 1..total
   std::function<bool()> should_cancel;               // before each step; true -> Error(kCanceled)
@@ -30,11 +37,16 @@ struct SamplerHooks {
 };
 
 // Runs `sampler` from x (already noised to sigmas[0]) down the sigmas and returns the result in
-// x's dtype and device. The stochastic samplers draw their noise like ComfyUI's default noise
-// sampler on CPU: a fresh CPU generator seeded with noise_seed + 1, one float32 standard normal
-// draw of x's shape per use, moved to x's device, so CPU and GPU runs get the same noise. With
-// fewer than two sigmas x is returned unchanged. Throws Error(kInvalidArgument) for an unknown
-// sampler or sigmas that are not positive (a final 0 aside), Error(kCanceled) when canceled.
+// x's dtype and device. Per-step noise is drawn as ComfyUI draws it:
+// - ancestral and other stochastic samplers (default_noise_sampler): one standard normal draw of
+//   x's shape and dtype per use from a generator on x's device, seeded with noise_seed + 1 on the
+//   CPU and with noise_seed itself on CUDA (as ComfyUI, whose CPU and GPU runs therefore differ);
+// - dpmpp_sde, dpmpp_2m_sde(_heun), dpmpp_3m_sde: a torchsde Brownian tree seeded with
+//   noise_seed over [smallest nonzero sigma, largest sigma], kept on the CPU (its increments are
+//   moved to x's device); their _gpu variants keep the tree on x's device.
+// With fewer than two sigmas x is returned unchanged. Throws Error(kInvalidArgument) for an
+// unknown sampler or sigmas that are not positive (a final 0 aside), Error(kCanceled) when
+// canceled.
 at::Tensor run_sampler(const std::string& sampler, const Denoiser& denoise, at::Tensor x,
                        const at::Tensor& sigmas, uint64_t noise_seed, const SamplerHooks& hooks);
 

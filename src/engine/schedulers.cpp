@@ -4,14 +4,15 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <map>
+#include <string>
+#include <utility>
 
 #include "core/error.h"
 
 namespace df::engine {
 namespace {
 
-using SchedulerFn = std::function<std::vector<double>(const NoiseSchedule&, int)>;
+using SchedulerFn = std::function<at::Tensor(const NoiseSchedule&, int)>;
 
 at::Tensor float_tensor(const std::vector<double>& values) {
   return at::tensor(values, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat);
@@ -45,27 +46,6 @@ std::vector<double> normal_sigmas(const NoiseSchedule& schedule, int steps) {
 
 std::vector<double> sgm_uniform_sigmas(const NoiseSchedule& schedule, int steps) {
   return linear_timestep_sigmas(schedule, steps, true);
-}
-
-// Karras et al. (2022): uniform in sigma^(1/rho), rho = 7, over the full table's range.
-std::vector<double> karras_sigmas(const NoiseSchedule& schedule, int steps) {
-  constexpr double kRho = 7.0;
-  const double min_inv_rho = std::pow(schedule.sigma_min(), 1.0 / kRho);
-  const double max_inv_rho = std::pow(schedule.sigma_max(), 1.0 / kRho);
-  const at::Tensor ramp = at::linspace(0.0, 1.0, steps, at::kFloat);
-  std::vector<double> sigmas =
-      to_vector((ramp * (min_inv_rho - max_inv_rho) + max_inv_rho).pow(kRho));
-  sigmas.push_back(0.0);
-  return sigmas;
-}
-
-// Uniform in log sigma.
-std::vector<double> exponential_sigmas(const NoiseSchedule& schedule, int steps) {
-  const at::Tensor log_sigmas = at::linspace(std::log(schedule.sigma_max()),
-                                             std::log(schedule.sigma_min()), steps, at::kFloat);
-  std::vector<double> sigmas = to_vector(log_sigmas.exp());
-  sigmas.push_back(0.0);
-  return sigmas;
 }
 
 // Every (T / steps)-th table entry from the top, the stride kept fractional.
@@ -108,17 +88,63 @@ std::vector<double> beta_sigmas(const NoiseSchedule& schedule, int steps) {
   return sigmas;
 }
 
-const std::map<std::string, SchedulerFn>& schedulers() {
-  static const std::map<std::string, SchedulerFn> table = {
-      {"normal", normal_sigmas},
-      {"karras", karras_sigmas},
-      {"exponential", exponential_sigmas},
-      {"sgm_uniform", sgm_uniform_sigmas},
-      {"simple", simple_sigmas},
-      {"ddim_uniform", ddim_uniform_sigmas},
-      {"beta", beta_sigmas},
+// A scheduler that lists its sigmas as host values.
+SchedulerFn listed(std::vector<double> (*fn)(const NoiseSchedule&, int)) {
+  return [fn](const NoiseSchedule& schedule, int steps) { return float_tensor(fn(schedule, steps)); };
+}
+
+// ComfyUI's SCHEDULER_HANDLERS order.
+const std::vector<std::pair<std::string, SchedulerFn>>& schedulers() {
+  static const std::vector<std::pair<std::string, SchedulerFn>> table = {
+      {"simple", listed(simple_sigmas)},
+      {"sgm_uniform", listed(sgm_uniform_sigmas)},
+      {"karras",
+       [](const NoiseSchedule& s, int steps) {
+         return karras_sigmas(steps, s.sigma_min(), s.sigma_max());
+       }},
+      {"exponential",
+       [](const NoiseSchedule& s, int steps) {
+         return exponential_sigmas(steps, s.sigma_min(), s.sigma_max());
+       }},
+      {"ddim_uniform", listed(ddim_uniform_sigmas)},
+      {"beta", listed(beta_sigmas)},
+      {"normal", listed(normal_sigmas)},
+      {"linear_quadratic",
+       [](const NoiseSchedule& s, int steps) { return linear_quadratic_sigmas(steps, s.sigma_max()); }},
+      {"kl_optimal",
+       [](const NoiseSchedule& s, int steps) {
+         return kl_optimal_sigmas(steps, s.sigma_min(), s.sigma_max());
+       }},
   };
   return table;
+}
+
+const SchedulerFn& find_scheduler(const std::string& name) {
+  for (const auto& [known, fn] : schedulers()) {
+    if (known == name) return fn;
+  }
+  std::string known;
+  for (const auto& each : scheduler_names()) known += (known.empty() ? "" : ", ") + each;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown scheduler '" + name + "' (known: " + known + ")");
+}
+
+void check_steps(int steps) {
+  if (steps < 1) throw Error(ErrorCode::kInvalidArgument, "steps must be at least 1");
+}
+
+void check_range(double sigma_min, double sigma_max, bool positive) {
+  const bool ordered = std::isfinite(sigma_min) && std::isfinite(sigma_max) &&
+                       sigma_min <= sigma_max && sigma_min >= 0.0;
+  if (!ordered || (positive && sigma_min <= 0.0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("sigma_min and sigma_max must be finite with ") +
+                    (positive ? "0 < " : "0 <= ") + "sigma_min <= sigma_max");
+  }
+}
+
+at::Tensor append_zero(const at::Tensor& sigmas) {
+  return at::cat({sigmas, at::zeros({1}, sigmas.options())});
 }
 
 // The continued fraction of the regularized incomplete beta function I_x(a, b), evaluated with
@@ -158,9 +184,97 @@ double regularized_incomplete_beta(double x, double a, double b) {
 }  // namespace
 
 const std::vector<std::string>& scheduler_names() {
-  static const std::vector<std::string> names = {
-      "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& entry : schedulers()) out.push_back(entry.first);
+    return out;
+  }();
   return names;
+}
+
+at::Tensor karras_sigmas(int steps, double sigma_min, double sigma_max, double rho) {
+  check_steps(steps);
+  check_range(sigma_min, sigma_max, false);
+  const double min_inv_rho = std::pow(sigma_min, 1.0 / rho);
+  const double max_inv_rho = std::pow(sigma_max, 1.0 / rho);
+  const at::Tensor ramp = at::linspace(0.0, 1.0, steps, at::kFloat);
+  return append_zero((ramp * (min_inv_rho - max_inv_rho) + max_inv_rho).pow(rho));
+}
+
+at::Tensor exponential_sigmas(int steps, double sigma_min, double sigma_max) {
+  check_steps(steps);
+  check_range(sigma_min, sigma_max, true);
+  return append_zero(
+      at::linspace(std::log(sigma_max), std::log(sigma_min), steps, at::kFloat).exp());
+}
+
+at::Tensor polyexponential_sigmas(int steps, double sigma_min, double sigma_max, double rho) {
+  check_steps(steps);
+  check_range(sigma_min, sigma_max, true);
+  const at::Tensor ramp = at::linspace(1.0, 0.0, steps, at::kFloat).pow(rho);
+  const double log_min = std::log(sigma_min);
+  return append_zero((ramp * (std::log(sigma_max) - log_min) + log_min).exp());
+}
+
+at::Tensor kl_optimal_sigmas(int steps, double sigma_min, double sigma_max) {
+  check_steps(steps);
+  check_range(sigma_min, sigma_max, false);
+  at::Tensor ramp = at::arange(steps, at::kFloat);
+  if (steps > 1) ramp = ramp.div_(steps - 1);
+  return append_zero(
+      (ramp * std::atan(sigma_min) + (1 - ramp) * std::atan(sigma_max)).tan_());
+}
+
+at::Tensor linear_quadratic_sigmas(int steps, double sigma_max, double threshold_noise) {
+  check_steps(steps);
+  std::vector<double> ramp = {0.0, 1.0};
+  if (steps > 1) {
+    const int linear_steps = steps / 2;
+    const int quadratic_steps = steps - linear_steps;
+    const double step_diff = linear_steps - threshold_noise * steps;
+    const double quadratic_coef =
+        step_diff / (linear_steps * std::pow(static_cast<double>(quadratic_steps), 2));
+    const double linear_coef = threshold_noise / linear_steps -
+                               2 * step_diff / std::pow(static_cast<double>(quadratic_steps), 2);
+    const double constant = quadratic_coef * std::pow(static_cast<double>(linear_steps), 2);
+    ramp.clear();
+    for (int i = 0; i < linear_steps; ++i) ramp.push_back(i * threshold_noise / linear_steps);
+    for (int i = linear_steps; i < steps; ++i) {
+      ramp.push_back(quadratic_coef * std::pow(static_cast<double>(i), 2) + linear_coef * i +
+                     constant);
+    }
+    ramp.push_back(1.0);
+  }
+  std::vector<double> sigmas;
+  for (double r : ramp) sigmas.push_back(1.0 - r);
+  return float_tensor(sigmas) * at::scalar_tensor(sigma_max, at::kFloat);
+}
+
+at::Tensor sd_turbo_sigmas(const NoiseSchedule& schedule, int steps, double denoise) {
+  check_steps(steps);
+  if (!(denoise >= 0.0 && denoise <= 1.0)) {
+    throw Error(ErrorCode::kInvalidArgument, "denoise must be in [0, 1]");
+  }
+  const int start = 10 - static_cast<int>(10 * denoise);
+  std::vector<double> sigmas;
+  for (int index = start; index < std::min(10, start + steps); ++index) {
+    sigmas.push_back(schedule.sigma_at(999 - 100 * index));
+  }
+  sigmas.push_back(0.0);
+  return float_tensor(sigmas);
+}
+
+at::Tensor basic_scheduler_sigmas(const NoiseSchedule& schedule, const std::string& scheduler,
+                                  int steps, double denoise) {
+  check_steps(steps);
+  int total_steps = steps;
+  if (denoise < 1.0) {
+    if (denoise <= 0.0) return at::empty({0}, at::kFloat);
+    total_steps = static_cast<int>(steps / denoise);
+  }
+  const at::Tensor sigmas = compute_sigmas(schedule, scheduler, total_steps);
+  const int64_t keep = std::min<int64_t>(sigmas.size(0), int64_t{steps} + 1);
+  return sigmas.narrow(0, sigmas.size(0) - keep, keep).clone();
 }
 
 double beta_quantile(double p, double a, double b) {
@@ -180,15 +294,9 @@ double beta_quantile(double p, double a, double b) {
 }
 
 at::Tensor compute_sigmas(const NoiseSchedule& schedule, const std::string& scheduler, int steps) {
-  const auto it = schedulers().find(scheduler);
-  if (it == schedulers().end()) {
-    std::string known;
-    for (const auto& name : scheduler_names()) known += (known.empty() ? "" : ", ") + name;
-    throw Error(ErrorCode::kInvalidArgument,
-                "unknown scheduler '" + scheduler + "' (known: " + known + ")");
-  }
-  if (steps < 1) throw Error(ErrorCode::kInvalidArgument, "steps must be at least 1");
-  return float_tensor(it->second(schedule, steps));
+  const SchedulerFn& fn = find_scheduler(scheduler);
+  check_steps(steps);
+  return fn(schedule, steps);
 }
 
 }  // namespace df::engine

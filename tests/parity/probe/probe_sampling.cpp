@@ -6,6 +6,7 @@
 #include "engine/noise.h"
 #include "engine/noise_schedule.h"
 #include "engine/samplers.h"
+#include "engine/sampling/brownian_tree.h"
 #include "engine/schedulers.h"
 #include "probe.h"
 
@@ -44,6 +45,51 @@ TensorMap schedule(const json& args, const TensorMap&) {
           {"interpolated", at::tensor(interpolated, at::kDouble)}};
 }
 
+// args {"function": "karras"|"exponential"|"polyexponential"|"kl_optimal"|"linear_quadratic"|
+// "sd_turbo"|"basic", "steps", "sigma_min"?, "sigma_max"?, "rho"?, "denoise"?, "scheduler"?}
+// -> "sigmas": the schedule functions the custom-sampling nodes call.
+TensorMap schedule_function(const json& args, const TensorMap&) {
+  const engine::NoiseSchedule schedule{engine::NoiseScheduleConfig{}};
+  const auto function = args.at("function").get<std::string>();
+  const int steps = args.at("steps").get<int>();
+  const double sigma_min = args.value("sigma_min", schedule.sigma_min());
+  const double sigma_max = args.value("sigma_max", schedule.sigma_max());
+  at::Tensor sigmas;
+  if (function == "karras") {
+    sigmas = engine::karras_sigmas(steps, sigma_min, sigma_max, args.value("rho", 7.0));
+  } else if (function == "exponential") {
+    sigmas = engine::exponential_sigmas(steps, sigma_min, sigma_max);
+  } else if (function == "polyexponential") {
+    sigmas = engine::polyexponential_sigmas(steps, sigma_min, sigma_max, args.value("rho", 1.0));
+  } else if (function == "kl_optimal") {
+    sigmas = engine::kl_optimal_sigmas(steps, sigma_min, sigma_max);
+  } else if (function == "linear_quadratic") {
+    sigmas = engine::linear_quadratic_sigmas(steps, sigma_max);
+  } else if (function == "sd_turbo") {
+    sigmas = engine::sd_turbo_sigmas(schedule, steps, args.at("denoise").get<double>());
+  } else {
+    sigmas = engine::basic_scheduler_sigmas(schedule, args.at("scheduler").get<std::string>(),
+                                            steps, args.at("denoise").get<double>());
+  }
+  return {{"sigmas", sigmas}};
+}
+
+// args {"t0", "t1", "seed", "shape", "dtype": "float32"|"float64", "queries": [[ta, tb], ...]}
+// -> "w0", "w1", ...: the Brownian tree's increments over the queried intervals, in order.
+TensorMap brownian(const json& args, const TensorMap&) {
+  const auto dtype = args.value("dtype", std::string("float32")) == "float64" ? at::kDouble
+                                                                              : at::kFloat;
+  const engine::sampling::BrownianTree tree(
+      args.at("t0").get<double>(), args.at("t1").get<double>(), args.at("seed").get<uint64_t>(),
+      args.at("shape").get<std::vector<int64_t>>(), at::TensorOptions().dtype(dtype));
+  TensorMap out;
+  const auto queries = args.at("queries").get<std::vector<std::vector<double>>>();
+  for (size_t i = 0; i < queries.size(); ++i) {
+    out.emplace("w" + std::to_string(i), tree.increment(queries[i][0], queries[i][1]));
+  }
+  return out;
+}
+
 // args {"shape", "seed", "batch_index"?} -> "noise": ComfyUI's initial noise.
 TensorMap noise(const json& args, const TensorMap&) {
   return {{"noise", engine::comfy_initial_noise(args.at("shape").get<std::vector<int64_t>>(),
@@ -66,10 +112,12 @@ at::Tensor synthetic_denoised(const at::Tensor& x, double sigma, double t,
   return m;  // the model predicts the sample itself
 }
 
-// args {"sampler", "sigmas": [...], "timesteps": [...]?, "noise_seed", "prediction"}, inputs "x"
-// -> "out". The model timestep of a sigma is the entry of "timesteps" at that sigma's position,
-// diffusers' interpolated timestep for other sigmas (solver midpoints), or ComfyUI's nearest
-// timestep when no "timesteps" are given.
+// args {"sampler", "sigmas": [...], "timesteps": [...]?, "noise_seed", "prediction",
+// "cfg"?}, inputs "x" -> "out". The model timestep of a sigma is the entry of "timesteps" at that
+// sigma's position, diffusers' interpolated timestep for other sigmas (solver midpoints), or
+// ComfyUI's nearest timestep when no "timesteps" are given. With "cfg" the model is guided: the
+// synthetic model is the conditional one, the unconditional one sees 0.8 * x_in instead of x_in,
+// and the result is uncond + (cond - uncond) * cfg, the unconditional estimate being reported.
 TensorMap sample(const json& args, const TensorMap& inputs) {
   const engine::NoiseSchedule schedule{engine::NoiseScheduleConfig{}};
   const at::Tensor sigmas =
@@ -85,8 +133,15 @@ TensorMap sample(const json& args, const TensorMap& inputs) {
     }
     return schedule.timestep_interpolated(sigma);
   };
+  const bool guided = args.contains("cfg");
+  const double cfg = args.value("cfg", 1.0);
   const engine::Denoiser denoise = [&](const at::Tensor& x, double sigma) {
-    return synthetic_denoised(x, sigma, timestep_of(sigma), prediction);
+    const at::Tensor cond = synthetic_denoised(x, sigma, timestep_of(sigma), prediction);
+    if (!guided) return cond;
+    const at::Tensor uncond =
+        x - (x - synthetic_denoised(x * 0.8, sigma, timestep_of(sigma), prediction)) / 0.8;
+    engine::report_uncond_denoised(uncond);
+    return uncond + (cond - uncond) * cfg;
   };
   const at::Tensor out =
       engine::run_sampler(args.at("sampler").get<std::string>(), denoise, inputs.at("x"), sigmas,
@@ -95,6 +150,8 @@ TensorMap sample(const json& args, const TensorMap& inputs) {
 }
 
 DF_PROBE_COMMAND("schedule", schedule);
+DF_PROBE_COMMAND("schedule_function", schedule_function);
+DF_PROBE_COMMAND("brownian", brownian);
 DF_PROBE_COMMAND("noise", noise);
 DF_PROBE_COMMAND("sample", sample);
 

@@ -1,0 +1,237 @@
+// DPM-Solver++ samplers (2S ancestral, 2M, SDE, 2M/3M SDE) and DPM-Solver-fast, in VE space where
+// the VP signal scale alpha is 1; times are t = -log(sigma).
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <vector>
+
+#include "engine/sampling/sampler_families.h"
+
+namespace df::engine::sampling {
+namespace {
+
+// The log-midpoint of two sigmas as ComfyUI computes it from float32 sigmas in float32 (it is
+// also where the Brownian noise is queried, so it must be the same float).
+double float32_log_midpoint(double sigma, double next) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor lambda_s = at::scalar_tensor(sigma, f32).log().neg();
+  const at::Tensor lambda_t = at::scalar_tensor(next, f32).log().neg();
+  return (lambda_s + (lambda_t - lambda_s) * 0.5).neg().exp().item<double>();
+}
+
+// Runs step(sigma, next, denoised) for each step; a step to sigma 0 sets x to the estimate.
+template <typename Step>
+void for_each_denoised_step(SamplerRun& run, at::Tensor& x, Step&& step) {
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const at::Tensor denoised = run.denoise(x, sigma);
+    if (next == 0.0) {
+      x = denoised;
+      return;
+    }
+    step(i, sigma, next, denoised);
+  });
+}
+
+// The first order part of a DPM-Solver++ SDE step (eta 1): x decays by e^-2h towards the estimate.
+at::Tensor sde_first_order(const at::Tensor& x, const at::Tensor& denoised,
+                           double sigma, double next, double h) {
+  return x * (next / sigma * std::exp(-h)) + denoised * -std::expm1(-2.0 * h);
+}
+
+// The SDE step's noise: Brownian noise of scale next * sqrt(1 - e^-2h).
+at::Tensor sde_noise(SamplerRun& run, const at::Tensor& x, double sigma, double next, double h) {
+  return run.noise(x, sigma, next) * (next * std::sqrt(-std::expm1(-2.0 * h)));
+}
+
+}  // namespace
+
+// DPM-Solver++(2S) ancestral: a half step to the log-midpoint of sigma and sigma_down, the
+// midpoint's estimate carries x to sigma_down, then noise of scale sigma_up.
+at::Tensor sample_dpmpp_2s_ancestral(SamplerRun& run, at::Tensor x) {
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const at::Tensor denoised = run.denoise(x, sigma);
+    const auto [down, up] = ancestral_step(sigma, next);
+    if (down == 0.0) {
+      x = x + derivative(x, denoised, sigma) * (down - sigma);
+    } else {
+      const double h = std::log(sigma) - std::log(down);
+      const double mid = log_midpoint(sigma, down);
+      const at::Tensor x_mid = x * (mid / sigma) - denoised * std::expm1(-0.5 * h);
+      const at::Tensor denoised_mid = run.denoise(x_mid, mid);
+      x = x * (down / sigma) - denoised_mid * std::expm1(-h);
+    }
+    if (next > 0.0) x = x + run.noise(x, sigma, next) * up;
+  });
+  return x;
+}
+
+// DPM-Solver++(2M): multistep, second order from the previous denoised estimate; first order on
+// the first step and the step to 0.
+at::Tensor sample_dpmpp_2m(SamplerRun& run, at::Tensor x) {
+  at::Tensor previous;
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const at::Tensor denoised = run.denoise(x, sigma);
+    const double h = std::log(sigma) - std::log(next);
+    at::Tensor target = denoised;
+    if (previous.defined() && next != 0.0) {
+      const double h_last = std::log(run.sigma(i - 1)) - std::log(sigma);
+      const double half_inverse_ratio = h / (2.0 * h_last);
+      target = denoised * (1.0 + half_inverse_ratio) - previous * half_inverse_ratio;
+    }
+    x = x * (next / sigma) - target * std::expm1(-h);
+    previous = denoised;
+  });
+  return x;
+}
+
+// DPM-Solver++ (stochastic), eta 1, r = 1/2: an ancestral half step to the log-midpoint, then
+// an ancestral full step with the midpoint's estimate, both noised from the Brownian tree.
+at::Tensor sample_dpmpp_sde(SamplerRun& run, at::Tensor x, bool on_device) {
+  run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
+  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+    const double mid = float32_log_midpoint(sigma, next);
+    const auto [mid_down, mid_up] = ancestral_step(sigma, mid);
+    const double mid_keep = mid_down / sigma;
+    const at::Tensor x_mid =
+        x * mid_keep + denoised * (1.0 - mid_keep) + run.noise(x, sigma, mid) * mid_up;
+    const at::Tensor denoised_mid = run.denoise(x_mid, mid);
+
+    const auto [down, up] = ancestral_step(sigma, next);
+    const double keep = down / sigma;
+    x = x * keep + denoised_mid * (1.0 - keep) + run.noise(x, sigma, next) * up;
+  });
+  return x;
+}
+
+// DPM-Solver++(2M) SDE, eta 1: the midpoint or Heun correction from the previous estimate.
+at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x, bool on_device,
+                               SecondOrder solver) {
+  run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
+  at::Tensor previous;
+  double h_last = 0.0;
+  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+    const double h = std::log(sigma) - std::log(next);
+    x = sde_first_order(x, denoised, sigma, next, h);
+    if (previous.defined()) {
+      const double inverse_ratio = h / h_last;
+      const double weight = -std::expm1(-2.0 * h);
+      const double scale = solver == SecondOrder::kMidpoint ? 0.5 * weight
+                                                            : weight / (-2.0 * h) + 1.0;
+      x = x + (denoised - previous) * (scale * inverse_ratio);
+    }
+    x = x + sde_noise(run, x, sigma, next, h);
+    previous = denoised;
+    h_last = h;
+  });
+  return x;
+}
+
+// DPM-Solver++(3M) SDE, eta 1: second and third order corrections from the last two estimates.
+at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
+  run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
+  at::Tensor denoised_1;
+  at::Tensor denoised_2;
+  double h_1 = 0.0;
+  double h_2 = 0.0;
+  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+    const double h = std::log(sigma) - std::log(next);
+    const double h_eta = 2.0 * h;
+    x = sde_first_order(x, denoised, sigma, next, h);
+    const double phi_2 = std::expm1(-h_eta) / h_eta + 1.0;
+    if (denoised_2.defined()) {
+      const double r0 = h_1 / h;
+      const double r1 = h_2 / h;
+      const at::Tensor d1_0 = (denoised - denoised_1) / r0;
+      const at::Tensor d1_1 = (denoised_1 - denoised_2) / r1;
+      const at::Tensor d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1));
+      const at::Tensor d2 = (d1_0 - d1_1) / (r0 + r1);
+      const double phi_3 = phi_2 / h_eta - 0.5;
+      x = x + d1 * phi_2 - d2 * phi_3;
+    } else if (denoised_1.defined()) {
+      x = x + (denoised - denoised_1) / (h_1 / h) * phi_2;
+    }
+    x = x + sde_noise(run, x, sigma, next, h);
+    denoised_2 = denoised_1;
+    denoised_1 = denoised;
+    h_2 = h_1;
+    h_1 = h;
+  });
+  return x;
+}
+
+namespace {
+
+// DPM-Solver (noise prediction) steps of order 1-3 from t to t_next, in t = -log(sigma).
+class DpmSolver {
+ public:
+  explicit DpmSolver(SamplerRun& run) : run_(run) {}
+
+  at::Tensor step(int order, const at::Tensor& x, double t, double t_next) {
+    const double h = t_next - t;
+    const at::Tensor e = eps(x, t);
+    const at::Tensor first = x - e * (sigma(t_next) * std::expm1(h));
+    if (order == 1) return first;
+    if (order == 2) {
+      const double r1 = 0.5;
+      const double s1 = t + r1 * h;
+      const at::Tensor u1 = x - e * (sigma(s1) * std::expm1(r1 * h));
+      return first - (eps(u1, s1) - e) * (sigma(t_next) / (2 * r1) * std::expm1(h));
+    }
+    const double r1 = 1.0 / 3.0;
+    const double r2 = 2.0 / 3.0;
+    const double s1 = t + r1 * h;
+    const double s2 = t + r2 * h;
+    const at::Tensor u1 = x - e * (sigma(s1) * std::expm1(r1 * h));
+    const at::Tensor e_1 = eps(u1, s1);
+    const at::Tensor u2 = x - e * (sigma(s2) * std::expm1(r2 * h)) -
+                          (e_1 - e) * (sigma(s2) * (r2 / r1) *
+                                       (std::expm1(r2 * h) / (r2 * h) - 1.0));
+    const at::Tensor e_2 = eps(u2, s2);
+    return first - (e_2 - e) * (sigma(t_next) / r2 * (std::expm1(h) / h - 1.0));
+  }
+
+ private:
+  static double sigma(double t) { return std::exp(-t); }
+  at::Tensor eps(const at::Tensor& x, double t) {
+    return (x - run_.denoise(x, sigma(t))) / sigma(t);
+  }
+
+  SamplerRun& run_;
+};
+
+}  // namespace
+
+// DPM-Solver-fast: steps-many model calls spread over floor(steps / 3) + 1 equal steps in t
+// (float32, as ComfyUI's linspace) from sigmas[0] to the smallest nonzero sigma, third order
+// steps with the remainder taken by the last ones.
+at::Tensor sample_dpm_fast(SamplerRun& run, at::Tensor x) {
+  const int nfe = run.steps();
+  const double sigma_max = run.sigma(0);
+  const double sigma_min = run.sigma(nfe) == 0.0 ? run.sigma(nfe - 1) : run.sigma(nfe);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const int m = nfe / 3 + 1;
+  const double t_start = at::scalar_tensor(sigma_max, f32).log().neg().item<double>();
+  const double t_end = at::scalar_tensor(sigma_min, f32).log().neg().item<double>();
+  const at::Tensor ts = at::linspace(t_start, t_end, m + 1, f32).to(at::kDouble);
+  std::vector<int> orders;
+  if (nfe % 3 == 0) {
+    orders.assign(m - 2, 3);
+    orders.insert(orders.end(), {2, 1});
+  } else {
+    orders.assign(m - 1, 3);
+    orders.push_back(nfe % 3);
+  }
+  DpmSolver solver(run);
+  run.repeat_step(static_cast<int>(orders.size()), [&](int i) {
+    x = solver.step(orders[i], x, ts[i].item<double>(), ts[i + 1].item<double>());
+  });
+  return x;
+}
+
+}  // namespace df::engine::sampling

@@ -1,0 +1,94 @@
+// What every sampler shares: one run's sigmas, denoiser calls, per-step noise and hooks, and the
+// step helpers of k-diffusion (ODE derivative, ancestral split, log-midpoint).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "engine/samplers.h"
+
+namespace df::engine::sampling {
+
+// A generator for `device` (CPU or the device's own kind) seeded with `seed`.
+at::Generator seeded_generator(const at::Device& device, uint64_t seed);
+
+// Per-step noise: a standard normal tensor shaped like the state for the step sigma -> sigma_next.
+using NoiseSampler = std::function<at::Tensor(double sigma, double sigma_next)>;
+
+// ComfyUI's default noise sampler: one standard normal draw in x's dtype per use, from a generator
+// on x's device seeded on first use with `seed` + 1 on CPU and `seed` itself on other devices.
+NoiseSampler default_noise_sampler(const at::Tensor& x, uint64_t seed);
+
+// ComfyUI's Brownian tree noise sampler over the run's sigmas (min positive .. max): the tree's
+// increment between the two sigmas, scaled to unit variance. `on_device` puts the tree on x's
+// device (the _gpu samplers), else it lives on the CPU and its draws are moved to x's device.
+NoiseSampler brownian_noise_sampler(const at::Tensor& x, const std::vector<double>& sigmas,
+                                    uint64_t seed, bool on_device);
+
+// The denoised estimates of one model call.
+struct Estimate {
+  at::Tensor denoised;  // the guided result
+  at::Tensor uncond;    // the unconditional estimate (= denoised when no guidance ran)
+};
+
+// One sampler run: the sigmas as host values, the denoiser, the noise and the hooks.
+class SamplerRun {
+ public:
+  SamplerRun(const Denoiser& denoise, std::vector<double> sigmas, uint64_t noise_seed,
+             const SamplerHooks& hooks);
+
+  int steps() const { return static_cast<int>(sigmas_.size()) - 1; }
+  double sigma(int i) const { return sigmas_[i]; }
+  const std::vector<double>& sigmas() const { return sigmas_; }
+  uint64_t seed() const { return noise_seed_; }
+
+  // The model's denoised estimate of x at sigma.
+  at::Tensor denoise(const at::Tensor& x, double sigma) { return estimate(x, sigma).denoised; }
+  // The guided and the unconditional estimate (what CFG++ samplers step along).
+  Estimate estimate(const at::Tensor& x, double sigma);
+
+  // Per-step noise from the default noise sampler, or from the one set by use_noise_sampler.
+  at::Tensor noise(const at::Tensor& x, double sigma, double sigma_next);
+  void use_noise_sampler(NoiseSampler sampler) { noise_sampler_ = std::move(sampler); }
+
+  // Runs step(i) for every step, checking for cancellation before and reporting after each.
+  void for_each_step(const std::function<void(int)>& step) { repeat_step(steps(), step); }
+  // The same for samplers that take their own number of steps (dpm_fast).
+  void repeat_step(int count, const std::function<void(int)>& step);
+
+ private:
+  const Denoiser& denoise_;
+  std::vector<double> sigmas_;
+  uint64_t noise_seed_;
+  const SamplerHooks& hooks_;
+  NoiseSampler noise_sampler_;
+  at::Tensor last_denoised_;
+};
+
+// A sampler: runs `run` from x (noised to the first sigma) and returns the result.
+using SamplerFn = std::function<at::Tensor(SamplerRun& run, at::Tensor x)>;
+
+// The ODE derivative dx/dsigma given the denoised estimate.
+at::Tensor derivative(const at::Tensor& x, const at::Tensor& denoised, double sigma);
+
+// A step sigma_from -> sigma_to split into a deterministic step to `down` and fresh noise of
+// scale `up` (k-diffusion's get_ancestral_step; eta 0 gives down = sigma_to, up = 0).
+struct AncestralStep {
+  double down;
+  double up;
+};
+AncestralStep ancestral_step(double sigma_from, double sigma_to, double eta = 1.0);
+
+// The geometric mean of two sigmas: the midpoint in log sigma.
+double log_midpoint(double a, double b);
+
+// Rounds to float32, as ComfyUI's float32 sigma tensors hold them.
+double as_float32(double value);
+
+}  // namespace df::engine::sampling
