@@ -36,6 +36,9 @@ void NodeInputs::fail(std::string_view name, const std::string& problem) const {
 
 const nlohmann::json& NodeInputs::constant(std::string_view name) const {
   if (auto it = constants_.find(name); it != constants_.end()) return it->second;
+  if (auto it = linked_.find(name); it != linked_.end() && it->second.holds<nlohmann::json>()) {
+    return it->second.as<nlohmann::json>();
+  }
   fail(name, linked_.contains(name) ? "is linked to another node, a value was expected"
                                     : "is missing");
 }

@@ -18,6 +18,8 @@ namespace df::graph {
 
 // The inputs of one node execution: constants (widget values) and linked outputs of other nodes.
 // Constants are converted on access the way ComfyUI converts them (Python's int()/float()/...).
+// A linked output holding a nlohmann::json (a widget value a node produced, e.g. PrimitiveInt's)
+// reads like a constant.
 // Every accessor throws df::Error(kInvalidArgument) naming the node and input when the input is
 // missing, of the other kind, or not convertible.
 class NodeInputs {

@@ -25,6 +25,11 @@ class Value {
   }
 
   const std::string& type() const { return type_; }
+  // Whether the object is a T.
+  template <class T>
+  bool holds() const {
+    return std::type_index(typeid(T)) == cpp_type_;
+  }
 
   // The object; throws df::Error(kInternal) when it is not a T.
   template <class T>

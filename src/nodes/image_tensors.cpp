@@ -43,6 +43,8 @@ at::Tensor lanczos_axis(const at::Tensor& x, int64_t dim, int64_t out_size) {
   return at::matmul(moved, weights.t()).movedim(-1, dim).to(x.scalar_type());
 }
 
+}  // namespace
+
 at::Tensor center_crop_to_aspect(const at::Tensor& nchw, int64_t width, int64_t height) {
   const int64_t h = nchw.size(2), w = nchw.size(3);
   const double old_aspect = static_cast<double>(w) / static_cast<double>(h);
@@ -58,8 +60,6 @@ at::Tensor center_crop_to_aspect(const at::Tensor& nchw, int64_t width, int64_t 
   }
   return nchw;
 }
-
-}  // namespace
 
 Image8 to_image8(const at::Tensor& pixels, int64_t index) {
   at::Tensor one = (pixels[index].to(at::kFloat) * 255.0).clamp(0.0, 255.0).to(at::kByte).contiguous();

@@ -18,6 +18,10 @@ struct DecodedImage {
 };
 DecodedImage from_image8(const Image8& image);
 
+// ComfyUI's centre crop of [B,C,H,W] to the aspect ratio of width x height (margins rounded like
+// Python's round()), done before resizing with crop "center".
+at::Tensor center_crop_to_aspect(const at::Tensor& nchw, int64_t width, int64_t height);
+
 // ComfyUI's ImageScale: optional centre crop to the target aspect ratio, then resize with
 // nearest-exact, bilinear, area, bicubic or lanczos. A zero width or height keeps the aspect ratio.
 at::Tensor scale_images(const at::Tensor& pixels, const std::string& method, int64_t width,
