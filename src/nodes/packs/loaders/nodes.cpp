@@ -1,4 +1,7 @@
 // Loader nodes: checkpoints into MODEL, CLIP and VAE values, VAE files, and LoRAs as patches.
+#include <iostream>
+
+#include "engine/adapters/lora.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
 #include "nodes/node_values.h"
@@ -15,6 +18,39 @@ std::vector<Value> checkpoint_outputs(CheckpointStore& models, const std::string
   return {Value::of("MODEL", ModelValue{engine::ModelPatcher(bundle->model)}),
           Value::of("CLIP", ClipValue{engine::ClipPatcher(bundle->clip)}),
           Value::of("VAE", VaeValue{bundle->vae})};
+}
+
+// Reads a LoRA file for `model` (and `clip`, null for LoraLoaderModelOnly) and logs the tensors
+// that matched nothing, as ComfyUI does.
+engine::LoraPatches read_lora(CheckpointStore& models, const std::string& name,
+                              const ModelValue& model, const ClipValue* clip,
+                              double strength_model, double strength_clip) {
+  const engine::LoraTargets targets =
+      engine::lora_targets(&model.model.base(), clip ? &clip->clip.base() : nullptr);
+  engine::LoraPatches patches =
+      engine::load_lora(models.model_file("loras", name), targets, strength_model, strength_clip);
+  for (const auto& key : patches.unmatched) std::cerr << "lora key not loaded: " << key << '\n';
+  for (const auto& message : patches.rejected) std::cerr << "ERROR " << message << '\n';
+  return patches;
+}
+
+std::vector<Value> load_lora(CheckpointStore& models, const NodeInputs& in, bool with_clip) {
+  const auto& model = in.get<ModelValue>("model");
+  const ClipValue* clip = with_clip ? &in.get<ClipValue>("clip") : nullptr;
+  const double strength_model = in.get_float("strength_model");
+  const double strength_clip = with_clip ? in.get_float("strength_clip") : 0.0;
+  std::vector<Value> outputs = {Value::of("MODEL", model)};
+  if (clip) outputs.push_back(Value::of("CLIP", *clip));
+  if (strength_model == 0 && strength_clip == 0) return outputs;  // ComfyUI skips the file
+  const engine::LoraPatches patches =
+      read_lora(models, in.get_string("lora_name"), model, clip, strength_model, strength_clip);
+  if (strength_model != 0) {
+    outputs[0] = Value::of("MODEL", ModelValue{model.model.with_weight_patches(patches.unet)});
+  }
+  if (clip && strength_clip != 0) {
+    outputs[1] = Value::of("CLIP", ClipValue{clip->clip.with_weight_patches(patches.text_encoders)});
+  }
+  return outputs;
 }
 
 }  // namespace
@@ -35,6 +71,16 @@ void register_loaders_nodes(graph::NodeImplRegistry& registry, NodeResources res
     report_stage(resources.env, ctx, "load_model");
     return std::vector<Value>{
         Value::of("VAE", VaeValue{resources.models.vae(in.get_string("vae_name"))})};
+  });
+
+  add_function_node(registry, "LoraLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "load_model");
+    return load_lora(resources.models, in, true);
+  });
+
+  add_function_node(registry, "LoraLoaderModelOnly", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "load_model");
+    return load_lora(resources.models, in, false);
   });
 }
 
