@@ -21,7 +21,9 @@ namespace fs = std::filesystem;
 constexpr const char* kTestLoraKey = "dreamforge_test_model";
 constexpr int64_t kRank = 4;
 constexpr float kAlpha = 2.0f;
-constexpr double kAmplitude = 0.1;  // factors are uniform in [-0.1, 0.1]
+// Factors are uniform in [-0.4, 0.4]: large enough that even LoHa's products of products change
+// the 0.02-wide tiny weights visibly.
+constexpr double kAmplitude = 0.4;
 
 // Uniform samples from mt19937_64, whose output the standard fixes: the same on every platform.
 class UniformSampler {
