@@ -14,9 +14,11 @@ std::set<std::string> as_set(const std::vector<std::string>& names) {
   return {names.begin(), names.end()};
 }
 
-TEST(SamplerLists, SchemasOfferWhatTheEngineRuns) {
+TEST(SamplerLists, SchemasOfferWhatTheEngineRunsInTheEnginesOrder) {
   EXPECT_EQ(as_set(nodes::supported_samplers()), as_set(engine::sampler_names()));
   EXPECT_EQ(as_set(nodes::supported_schedulers()), as_set(engine::scheduler_names()));
+  EXPECT_EQ(nodes::supported_samplers(), engine::sampler_names());
+  EXPECT_EQ(nodes::supported_schedulers(), engine::scheduler_names());
 }
 
 }  // namespace

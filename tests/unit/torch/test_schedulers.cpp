@@ -1,6 +1,7 @@
 // Tests for the training noise schedule and ComfyUI's schedulers against reference values.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <vector>
 
 #include "core/error.h"
@@ -156,6 +157,89 @@ TEST_F(SchedulersTest, BetaQuantileMatchesReference) {
   EXPECT_NEAR(beta_quantile(0.25, 0.6, 0.6), 0.175680378652695, 1e-13);
   EXPECT_EQ(beta_quantile(1.0, 0.6, 0.6), 1.0);
   EXPECT_EQ(beta_quantile(0.0, 0.6, 0.6), 0.0);
+}
+
+// Reference values from ComfyUI's formulas run in PyTorch (float32).
+TEST_F(SchedulersTest, KlOptimal) {
+  expect_sigmas(compute_sigmas(schedule_, "kl_optimal", 4),
+                {14.614632606506348, 1.5970659255981445, 0.572914183139801, 0.029167158529162407,
+                 0.0});
+  // One step: tan(atan(sigma_max)) in float32.
+  const at::Tensor one = kl_optimal_sigmas(1, 0.03, 14.6);
+  ASSERT_EQ(one.size(0), 2);
+  EXPECT_NEAR(one[0].item<double>(), 14.6, 1e-4);
+}
+
+TEST_F(SchedulersTest, LinearQuadratic) {
+  expect_sigmas(compute_sigmas(schedule_, "linear_quadratic", 4),
+                {14.614641189575195, 14.431958198547363, 14.249275207519531, 10.59561538696289,
+                 0.0});
+  expect_sigmas(compute_sigmas(schedule_, "linear_quadratic", 7),
+                {14.614641189575195, 14.492852210998535, 14.371064186096191, 14.249275207519531,
+                 13.267354011535645, 10.565167427062988, 6.142716407775879, 0.0});
+  expect_sigmas(compute_sigmas(schedule_, "linear_quadratic", 1), {14.614641189575195, 0.0});
+}
+
+TEST_F(SchedulersTest, NamesInComfyUiOrder) {
+  EXPECT_EQ(scheduler_names(),
+            (std::vector<std::string>{"simple", "sgm_uniform", "karras", "exponential",
+                                      "ddim_uniform", "beta", "normal", "linear_quadratic",
+                                      "kl_optimal"}));
+}
+
+TEST_F(SchedulersTest, CustomSamplingScheduleFunctions) {
+  // KSampler's karras and exponential are these functions over the table's range.
+  EXPECT_TRUE(at::equal(karras_sigmas(9, schedule_.sigma_min(), schedule_.sigma_max()),
+                        compute_sigmas(schedule_, "karras", 9)));
+  EXPECT_TRUE(at::equal(exponential_sigmas(9, schedule_.sigma_min(), schedule_.sigma_max()),
+                        compute_sigmas(schedule_, "exponential", 9)));
+  // Karras with rho 1 is linear; polyexponential with rho 1 is exponential.
+  expect_sigmas(karras_sigmas(3, 1.0, 3.0, 1.0), {3.0, 2.0, 1.0, 0.0});
+  const at::Tensor poly = polyexponential_sigmas(5, 0.1, 10.0, 1.0);
+  EXPECT_TRUE(at::allclose(poly, exponential_sigmas(5, 0.1, 10.0), 1e-6, 0.0));
+  expect_sigmas(polyexponential_sigmas(3, 0.1, 10.0, 2.0),
+                {10.0, std::exp(std::log(0.1) + 0.25 * std::log(100.0)), 0.1, 0.0});
+}
+
+TEST_F(SchedulersTest, SdTurbo) {
+  expect_sigmas(sd_turbo_sigmas(schedule_, 2, 1.0), {14.614640235900879, 8.302803039550781, 0.0});
+  expect_sigmas(sd_turbo_sigmas(schedule_, 4, 0.5),
+                {1.6128861904144287, 1.1605783700942993, 0.8298595547676086, 0.5692849159240723,
+                 0.0});
+  // The list of ten timesteps runs out.
+  EXPECT_EQ(sd_turbo_sigmas(schedule_, 10, 0.3).size(0), 4);
+  EXPECT_EQ(sd_turbo_sigmas(schedule_, 3, 0.0).size(0), 1);
+}
+
+TEST_F(SchedulersTest, BasicSchedulerDenoiseRule) {
+  EXPECT_TRUE(at::equal(basic_scheduler_sigmas(schedule_, "normal", 6, 1.0),
+                        compute_sigmas(schedule_, "normal", 6)));
+  // denoise 0.5: the last 5 + 1 sigmas of a 10-step schedule; at 0.99995 (KSampler would take
+  // the full schedule) still int(5 / 0.99995) = 5 steps.
+  EXPECT_TRUE(at::equal(basic_scheduler_sigmas(schedule_, "karras", 5, 0.5),
+                        compute_sigmas(schedule_, "karras", 10).narrow(0, 5, 6)));
+  EXPECT_EQ(basic_scheduler_sigmas(schedule_, "karras", 5, 0.0).size(0), 0);
+}
+
+TEST_F(SchedulersTest, ScheduleFunctionsRejectBadInput) {
+  const std::vector<std::function<void()>> calls = {
+      [] { karras_sigmas(0, 0.1, 10.0); },
+      [] { karras_sigmas(5, 10.0, 0.1); },
+      [] { exponential_sigmas(5, 0.0, 10.0); },
+      [] { polyexponential_sigmas(5, -1.0, 10.0); },
+      [] { kl_optimal_sigmas(5, NAN, 10.0); },
+      [] { linear_quadratic_sigmas(0, 10.0); },
+      [this] { sd_turbo_sigmas(schedule_, 2, 1.5); },
+      [this] { basic_scheduler_sigmas(schedule_, "nope", 5, 1.0); },
+  };
+  for (size_t i = 0; i < calls.size(); ++i) {
+    try {
+      calls[i]();
+      FAIL() << "expected an error from call " << i;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << i;
+    }
+  }
 }
 
 TEST_F(SchedulersTest, EverySchedulerEndsAtZeroAndDescends) {
