@@ -31,16 +31,23 @@ ClipPatcher ClipPatcher::with_last_layer(int stop_at_clip_layer) const {
   return copy;
 }
 
+ClipPatcher ClipPatcher::with_embeddings(EmbeddingFinder finder) const {
+  ClipPatcher copy = copy_with_fresh_memo();
+  copy.embedding_finder_ = std::move(finder);
+  return copy;
+}
+
 std::shared_ptr<const TextConditioner> ClipPatcher::patched() const {
   std::lock_guard lock(memo_->mutex);
   if (memo_->conditioner) return memo_->conditioner;
   bool has_patches = false;
   for (const auto& patches : weights_) has_patches = has_patches || !patches.empty();
-  if (!has_patches && stop_at_clip_layer_ == 0) {
+  if (!has_patches && stop_at_clip_layer_ == 0 && !embedding_finder_) {
     memo_->conditioner = base_;
     return base_;
   }
-  TextConditioner conditioner = base_->with_last_layer(stop_at_clip_layer_);
+  TextConditioner conditioner =
+      base_->with_last_layer(stop_at_clip_layer_).with_embeddings(embedding_finder_);
   if (has_patches) {
     std::vector<Weights> weights;
     for (size_t i = 0; i < weights_.size(); ++i) {

@@ -1,5 +1,5 @@
 // ComfyUI's CLIP object: cached text encoders shared by every job, plus one graph's patches
-// (LoRA weights per encoder, the last layer taken) applied to a copy when a prompt is encoded.
+// (LoRA weights per encoder, the last layer taken, where embeddings are found) applied to a copy when a prompt is encoded.
 #pragma once
 
 #include <memory>
@@ -23,6 +23,9 @@ class ClipPatcher {
   // (CLIPSetLastLayer's stop_at_clip_layer); the base stays shared and untouched.
   ClipPatcher with_weight_patches(const std::vector<WeightPatches>& patches) const;
   ClipPatcher with_last_layer(int stop_at_clip_layer) const;
+  // A copy whose prompts find their "embedding:NAME" files with `finder` (ComfyUI's embedding
+  // directory, which the checkpoint loaders set).
+  ClipPatcher with_embeddings(EmbeddingFinder finder) const;
 
   // The conditioner with every patch applied, computed once per patcher.
   std::shared_ptr<const TextConditioner> patched() const;
@@ -37,6 +40,7 @@ class ClipPatcher {
   std::shared_ptr<const TextConditioner> base_;
   std::vector<WeightPatches> weights_;
   int stop_at_clip_layer_ = 0;
+  EmbeddingFinder embedding_finder_;
   std::shared_ptr<Memo> memo_;
 };
 

@@ -56,6 +56,31 @@ void ClipTextModel::check_input_ids(const at::Tensor& input_ids, int eos_token_i
   }
 }
 
+void ClipTextModel::check_replaced(const ReplacedTokenEmbeddings& replaced,
+                                   const at::Tensor& input_ids) const {
+  if (!replaced.positions.defined()) return;
+  const auto& p = replaced.positions;
+  const auto& v = replaced.vectors;
+  if (p.scalar_type() != at::kBool || p.sizes() != input_ids.sizes() || !v.defined() ||
+      v.dim() != 3 || v.size(0) != p.size(0) || v.size(1) != p.size(1) ||
+      v.size(2) != config_.hidden_size) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "replaced token embeddings must be [batch, tokens] bool positions and [batch, "
+                "tokens, " + std::to_string(config_.hidden_size) + "] vectors");
+  }
+}
+
+at::Tensor ClipTextModel::input_embeddings(const at::Tensor& ids,
+                                           const ReplacedTokenEmbeddings& replaced) const {
+  const at::Tensor& token_embedding = weights_.get("embeddings.token_embedding.weight");
+  at::Tensor x = at::embedding(token_embedding, ids);
+  if (replaced.positions.defined()) {
+    x = at::where(replaced.positions.to(x.device()).unsqueeze(-1),
+                  replaced.vectors.to(x.device(), x.scalar_type()), x);
+  }
+  return x + weights_.get("embeddings.position_embedding.weight").slice(0, 0, ids.size(1));
+}
+
 at::Tensor ClipTextModel::activation(const at::Tensor& x) const {
   return config_.hidden_act == "quick_gelu" ? nn::quick_gelu(x) : at::gelu(x);
 }
@@ -75,17 +100,17 @@ at::Tensor ClipTextModel::encoder_layer(const Weights& w, const at::Tensor& x) c
   return y + mlp;
 }
 
-ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids, int eos_token_id) const {
+ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids, int eos_token_id,
+                                      const ReplacedTokenEmbeddings& replaced) const {
   check_input_ids(input_ids, eos_token_id);
+  check_replaced(replaced, input_ids);
   at::NoGradGuard no_grad;
   const at::Tensor& token_embedding = weights_.get("embeddings.token_embedding.weight");
   const at::Tensor ids = input_ids.to(token_embedding.device(), at::kLong);
-  const int64_t length = ids.size(1);
 
   ClipTextOutput out;
   out.hidden_states.reserve(config_.num_hidden_layers + 1);
-  at::Tensor x = at::embedding(token_embedding, ids) +
-                 weights_.get("embeddings.position_embedding.weight").slice(0, 0, length);
+  at::Tensor x = input_embeddings(ids, replaced);
   out.hidden_states.push_back(x);
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     x = encoder_layer(weights_.sub("encoder.layers." + std::to_string(i)), x);

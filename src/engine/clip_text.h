@@ -20,6 +20,14 @@ struct ClipTextOutput {
   at::Tensor pooled;
 };
 
+// Vectors that take the token embedding's place at some input positions (textual-inversion
+// embeddings): `positions` [B, L] bool, `vectors` [B, L, hidden] (read where positions is true).
+// Undefined tensors replace nothing.
+struct ReplacedTokenEmbeddings {
+  at::Tensor positions;
+  at::Tensor vectors;
+};
+
 // Weights use the transformers names without the "text_model." prefix
 // (embeddings.token_embedding.weight, encoder.layers.0.self_attn.q_proj.weight, final_layer_norm.*)
 // plus text_projection.weight when config.with_projection. Runs in the dtype/device of the weights.
@@ -28,8 +36,11 @@ class ClipTextModel {
   ClipTextModel(ClipTextConfig config, Weights weights);
 
   // input_ids: [B, L] integer token ids, L <= max_position_embeddings; every row must contain
-  // eos_token_id (the tokenizer's end-of-text id), where the pooled output is taken.
-  ClipTextOutput forward(const at::Tensor& input_ids, int eos_token_id) const;
+  // eos_token_id (the tokenizer's end-of-text id), where the pooled output is taken. `replaced`
+  // puts other vectors in place of the token embeddings at its positions (the ids there are
+  // ignored but must still be valid).
+  ClipTextOutput forward(const at::Tensor& input_ids, int eos_token_id,
+                         const ReplacedTokenEmbeddings& replaced = {}) const;
 
   const ClipTextConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }
@@ -40,6 +51,8 @@ class ClipTextModel {
   at::Tensor encoder_layer(const Weights& w, const at::Tensor& x) const;
   at::Tensor activation(const at::Tensor& x) const;
   void check_input_ids(const at::Tensor& input_ids, int eos_token_id) const;
+  void check_replaced(const ReplacedTokenEmbeddings& replaced, const at::Tensor& input_ids) const;
+  at::Tensor input_embeddings(const at::Tensor& ids, const ReplacedTokenEmbeddings& replaced) const;
 
   ClipTextConfig config_;
   Weights weights_;

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -221,12 +222,15 @@ std::vector<std::u32string> split_before_embeddings(std::u32string_view segment)
   return pieces;
 }
 
-// For a piece "embedding:<name> <rest>", the text that is still tokenized when no embedding
-// called <name> exists (this engine loads none): the name is the first whitespace-separated word
-// (newlines around it trimmed), cut before a '<' or '['; the cut-off part and the rest stay. If
-// the name has commas at either end, as many of its last characters as there are such commas
-// are kept as text too. Empty if nothing stays.
-std::u32string text_after_missing_embedding(std::u32string_view piece) {
+// A piece "embedding:<name> <rest>" taken apart: the name is the first whitespace-separated
+// word (newlines around it trimmed), cut before a '<' or '['; the cut-off part and the rest are
+// text.
+struct EmbeddingReference {
+  std::u32string name;
+  std::u32string rest;
+};
+
+EmbeddingReference parse_embedding_reference(std::u32string_view piece) {
   std::u32string_view reference = piece.substr(kEmbeddingPrefix.size());
   while (!reference.empty() && reference.front() == U'\n') reference.remove_prefix(1);
   while (!reference.empty() && reference.back() == U'\n') reference.remove_suffix(1);
@@ -235,21 +239,61 @@ std::u32string text_after_missing_embedding(std::u32string_view piece) {
     throw Error(ErrorCode::kInvalidArgument,
                 "the prompt has \"embedding:\" without an embedding name after it");
   }
-  std::u32string name = words.front();
-  std::u32string rest;
+  EmbeddingReference out{words.front(), {}};
   for (size_t i = 1; i < words.size(); ++i) {
-    if (i > 1) rest += U' ';
-    rest += words[i];
+    if (i > 1) out.rest += U' ';
+    out.rest += words[i];
   }
-  if (const size_t cut = name.find_first_of(U"<["); cut != std::u32string::npos) {
-    rest = rest.empty() ? name.substr(cut) : name.substr(cut) + U' ' + rest;
-    name.resize(cut);
+  if (const size_t cut = out.name.find_first_of(U"<["); cut != std::u32string::npos) {
+    out.rest = out.rest.empty() ? out.name.substr(cut) : out.name.substr(cut) + U' ' + out.rest;
+    out.name.resize(cut);
   }
-  const size_t first = name.find_first_not_of(U',');
-  const size_t stripped_size =
-      first == std::u32string::npos ? 0 : name.find_last_not_of(U',') + 1 - first;
-  if (stripped_size < name.size()) rest = name.substr(stripped_size) + U" " + rest;
-  return rest;
+  return out;
+}
+
+// What a piece "embedding:..." becomes: the embedding's slots when found, and the text still to
+// tokenize. As ComfyUI, a name that is not found is tried again with the commas at its ends
+// stripped; then as many of its last characters as there were commas stay text.
+struct ResolvedEmbedding {
+  std::optional<EmbeddingSlots> slots;
+  std::u32string text;
+};
+
+ResolvedEmbedding resolve_embedding(std::u32string_view piece, const EmbeddingLookup& lookup) {
+  const EmbeddingReference reference = parse_embedding_reference(piece);
+  const auto find = [&](const std::u32string& name) -> std::optional<EmbeddingSlots> {
+    return lookup ? lookup(encode_utf8(name)) : std::nullopt;
+  };
+  ResolvedEmbedding out{find(reference.name), reference.rest};
+  if (!out.slots) {
+    const std::u32string& name = reference.name;
+    const size_t first = name.find_first_not_of(U',');
+    const size_t stripped_size =
+        first == std::u32string::npos ? 0 : name.find_last_not_of(U',') + 1 - first;
+    if (stripped_size < name.size()) {
+      out.slots = find(name.substr(first == std::u32string::npos ? 0 : first, stripped_size));
+      out.text = name.substr(stripped_size) + U" " + reference.rest;
+    }
+  }
+  if (!out.slots) {
+    std::cerr << "warning, embedding:" << encode_utf8(reference.name)
+              << " does not exist, ignoring\n";
+  }
+  return out;
+}
+
+std::vector<WeightedToken> embedding_group(const EmbeddingSlots& slots, float weight) {
+  std::vector<WeightedToken> group;
+  for (int row = 0; row < slots.vectors; ++row) {
+    group.push_back({WeightedToken::kNoToken, weight, slots.index, row});
+  }
+  return group;
+}
+
+std::vector<WeightedToken> token_group(const std::vector<int>& ids, float weight) {
+  std::vector<WeightedToken> group;
+  for (int id : ids) group.push_back({id, weight});
+  return group;
 }
 
 // Packs token groups (the tokens of one piece of text) into chunks of BOS + tokens + EOS +
@@ -258,18 +302,18 @@ class ChunkPacker {
  public:
   explicit ChunkPacker(const ClipTokenizer& tokenizer) : tokenizer_(tokenizer) { start_chunk(); }
 
-  void add_group(const std::vector<int>& ids, float weight) {
-    const bool splittable = ids.size() >= kLongGroupTokens;
+  void add_group(const std::vector<WeightedToken>& group) {
+    const bool splittable = group.size() >= kLongGroupTokens;
     size_t next = 0;
-    while (next < ids.size()) {
+    while (next < group.size()) {
       const size_t room = ClipTokenizer::kMaxLength - 1 - current().size();
-      const size_t left = ids.size() - next;
+      const size_t left = group.size() - next;
       if (left <= room) {
-        append(ids, next, left, weight);
+        append(group, next, left);
         return;
       }
       if (splittable) {
-        append(ids, next, room, weight);
+        append(group, next, room);
         next += room;
       }
       finish_chunk();
@@ -292,8 +336,9 @@ class ChunkPacker {
     current().resize(ClipTokenizer::kMaxLength, {tokenizer_.pad_id(), 1.0f});
   }
 
-  void append(const std::vector<int>& ids, size_t from, size_t count, float weight) {
-    for (size_t i = from; i < from + count; ++i) current().push_back({ids[i], weight});
+  void append(const std::vector<WeightedToken>& group, size_t from, size_t count) {
+    current().insert(current().end(), group.begin() + static_cast<std::ptrdiff_t>(from),
+                     group.begin() + static_cast<std::ptrdiff_t>(from + count));
   }
 
   const ClipTokenizer& tokenizer_;
@@ -311,16 +356,20 @@ std::vector<std::pair<std::string, float>> parse_prompt_weights(const std::strin
 }
 
 std::vector<std::vector<WeightedToken>> tokenize_weighted(const ClipTokenizer& tokenizer,
-                                                          const std::string& prompt) {
+                                                          const std::string& prompt,
+                                                          const EmbeddingLookup& embeddings) {
   decode_utf8(prompt);  // rejects invalid UTF-8, naming its offset in the whole prompt
   ChunkPacker packer(tokenizer);
   for (const auto& [segment, weight] : weighted_segments(prompt)) {
+    const auto w = static_cast<float>(weight);
     for (const std::u32string& piece : split_before_embeddings(decode_utf8(segment))) {
-      const std::u32string text =
-          piece.starts_with(kEmbeddingPrefix) ? text_after_missing_embedding(piece) : piece;
-      if (!text.empty()) {
-        packer.add_group(tokenizer.encode_text(encode_utf8(text)), static_cast<float>(weight));
+      std::u32string text = piece;
+      if (piece.starts_with(kEmbeddingPrefix)) {
+        ResolvedEmbedding resolved = resolve_embedding(piece, embeddings);
+        if (resolved.slots) packer.add_group(embedding_group(*resolved.slots, w));
+        text = std::move(resolved.text);
       }
+      if (!text.empty()) packer.add_group(token_group(tokenizer.encode_text(encode_utf8(text)), w));
     }
   }
   return packer.finish();

@@ -2,19 +2,23 @@
 #include "engine/text_conditioning.h"
 
 #include <algorithm>
+#include <iostream>
 
 #include "core/error.h"
+#include "engine/embeddings.h"
 
 namespace df::engine {
 namespace {
 
+// Token ids of the chunks; embedding positions get id 0 (any id other than end-of-text would do:
+// their vectors replace its embedding).
 at::Tensor chunk_ids(const std::vector<std::vector<WeightedToken>>& chunks) {
   const int64_t rows = static_cast<int64_t>(chunks.size());
   const int64_t cols = static_cast<int64_t>(chunks.front().size());
   at::Tensor ids = at::empty({rows, cols}, at::kLong);
   auto acc = ids.accessor<int64_t, 2>();
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) acc[r][c] = chunks[r][c].id;
+    for (int64_t c = 0; c < cols; ++c) acc[r][c] = std::max(chunks[r][c].id, 0);
   }
   return ids;
 }
@@ -30,7 +34,74 @@ at::Tensor chunk_weights(const std::vector<std::vector<WeightedToken>>& chunks) 
   return weights;
 }
 
+// ComfyUI leaves embedding vectors of another width than the encoder's out of the input, with a
+// warning, and pads the chunk at its end instead.
+using VectorOf = std::function<at::Tensor(const WeightedToken&)>;
+
+std::vector<WeightedToken> drop_unfitting_vectors(const std::vector<WeightedToken>& chunk,
+                                                  const VectorOf& vector_of, int64_t width,
+                                                  int pad_id) {
+  std::vector<WeightedToken> kept;
+  for (const WeightedToken& token : chunk) {
+    const int64_t size = token.embedding >= 0 ? vector_of(token).size(0) : width;
+    if (size == width) {
+      kept.push_back(token);
+    } else {
+      std::cerr << "WARNING: shape mismatch when trying to apply embedding, embedding will be "
+                   "ignored "
+                << size << " != " << width << '\n';
+    }
+  }
+  kept.resize(chunk.size(), {pad_id, 1.0f});
+  return kept;
+}
+
+// The embedding vectors at their positions of the chunks (unfitting ones already dropped).
+ReplacedTokenEmbeddings replaced_embeddings(const std::vector<std::vector<WeightedToken>>& chunks,
+                                            const VectorOf& vector_of, int64_t width) {
+  const auto rows = static_cast<int64_t>(chunks.size());
+  const auto cols = static_cast<int64_t>(chunks.front().size());
+  ReplacedTokenEmbeddings replaced{at::zeros({rows, cols}, at::kBool),
+                                   at::zeros({rows, cols, width}, at::kFloat)};
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const WeightedToken& token = chunks[r][c];
+      if (token.embedding < 0) continue;
+      replaced.positions[r][c] = true;
+      replaced.vectors[r][c].copy_(vector_of(token));
+    }
+  }
+  return replaced;
+}
+
 }  // namespace
+
+// The embeddings one encoder's prompt names, loaded (its own vectors of each file) as the
+// tokenizer asks for them.
+class TextConditioner::EmbeddingTable {
+ public:
+  EmbeddingTable(const EmbeddingFinder& finder, std::string key)
+      : finder_(finder), key_(std::move(key)) {}
+
+  EmbeddingLookup lookup() {
+    return [this](const std::string& name) -> std::optional<EmbeddingSlots> {
+      const auto path = finder_ ? finder_(name) : std::nullopt;
+      if (!path) return std::nullopt;
+      vectors_.push_back(load_embedding_vectors(*path, key_));
+      return EmbeddingSlots{static_cast<int>(vectors_.size() - 1),
+                            static_cast<int>(vectors_.back().size(0))};
+    };
+  }
+  at::Tensor vector(const WeightedToken& token) const {
+    return vectors_.at(static_cast<size_t>(token.embedding))[token.embedding_row];
+  }
+  bool empty() const { return vectors_.empty(); }
+
+ private:
+  const EmbeddingFinder& finder_;
+  std::string key_;
+  std::vector<at::Tensor> vectors_;
+};
 
 TextConditioner::TextConditioner(Family family, std::vector<TextEncoder> encoders,
                                  at::Device device)
@@ -45,7 +116,8 @@ TextConditioner::TextConditioner(Family family, std::vector<TextEncoder> encoder
 
 std::vector<std::vector<WeightedToken>> TextConditioner::tokenize(const std::string& prompt,
                                                                   size_t encoder) const {
-  return tokenize_weighted(encoders_.at(encoder).tokenizer, prompt);
+  EmbeddingTable embeddings(embedding_finder_, embedding_key(family_, encoder));
+  return tokenize_weighted(encoders_.at(encoder).tokenizer, prompt, embeddings.lookup());
 }
 
 // ComfyUI's layer choice: SD1 and SD2 take a layer's output through the final LayerNorm, SDXL's
@@ -85,15 +157,31 @@ TextConditioner TextConditioner::with_encoder_weights(const std::vector<Weights>
   return copy;
 }
 
+TextConditioner TextConditioner::with_embeddings(EmbeddingFinder finder) const {
+  TextConditioner copy = *this;
+  copy.embedding_finder_ = std::move(finder);
+  return copy;
+}
+
 TextConditioner::EncodedChunks TextConditioner::encode_chunks(
-    const TextEncoder& encoder, std::vector<std::vector<WeightedToken>> chunks) const {
+    const TextEncoder& encoder, const EmbeddingTable& embeddings,
+    std::vector<std::vector<WeightedToken>> chunks) const {
+  const int64_t width = encoder.model.config().hidden_size;
+  const auto vector_of = [&](const WeightedToken& token) { return embeddings.vector(token); };
+  if (!embeddings.empty()) {
+    for (auto& chunk : chunks) {
+      chunk = drop_unfitting_vectors(chunk, vector_of, width, encoder.tokenizer.pad_id());
+    }
+  }
   const int64_t sections = static_cast<int64_t>(chunks.size());
   const bool weighted = has_non_unit_weights(chunks);
   at::Tensor weights = chunk_weights(chunks);
   if (weighted) chunks.push_back(tokenize_weighted(encoder.tokenizer, "").front());
+  const ReplacedTokenEmbeddings replaced =
+      embeddings.empty() ? ReplacedTokenEmbeddings{} : replaced_embeddings(chunks, vector_of, width);
 
-  ClipTextOutput out =
-      encoder.model.forward(chunk_ids(chunks).to(device_), encoder.tokenizer.eos_id());
+  ClipTextOutput out = encoder.model.forward(chunk_ids(chunks).to(device_),
+                                             encoder.tokenizer.eos_id(), replaced);
   at::Tensor hidden = select_hidden(encoder, out).narrow(0, 0, sections);
   if (weighted) {
     at::Tensor empty = select_hidden(encoder, out).narrow(0, sections, 1);
@@ -120,9 +208,13 @@ Conditioning TextConditioner::encode_sdxl(const std::string& text_l, const std::
 Conditioning TextConditioner::encode_each(const std::vector<std::string>& prompts) const {
   at::InferenceMode guard;
   std::vector<std::vector<std::vector<WeightedToken>>> chunks;
+  std::vector<EmbeddingTable> embeddings;
+  embeddings.reserve(encoders_.size());  // lookups point at their table
   size_t most = 0;
   for (size_t i = 0; i < encoders_.size(); ++i) {
-    chunks.push_back(tokenize_weighted(encoders_[i].tokenizer, prompts.at(i)));
+    embeddings.emplace_back(embedding_finder_, embedding_key(family_, i));
+    chunks.push_back(
+        tokenize_weighted(encoders_[i].tokenizer, prompts.at(i), embeddings.back().lookup()));
     most = std::max(most, chunks.back().size());
   }
   // ComfyUI pads the encoder with fewer chunks with empty ones, so the contexts line up.
@@ -134,7 +226,7 @@ Conditioning TextConditioner::encode_each(const std::vector<std::string>& prompt
   std::vector<at::Tensor> parts;
   at::Tensor pooled;
   for (size_t i = 0; i < encoders_.size(); ++i) {
-    EncodedChunks encoded = encode_chunks(encoders_[i], std::move(chunks[i]));
+    EncodedChunks encoded = encode_chunks(encoders_[i], embeddings[i], std::move(chunks[i]));
     parts.push_back(encoded.hidden.reshape({1, -1, encoded.hidden.size(-1)}));
     pooled = encoded.pooled;  // SDXL: the pooled embedding comes from the last (bigG) encoder
   }

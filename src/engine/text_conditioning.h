@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "engine/clip_text.h"
+#include "engine/embedding_files.h"
 #include "engine/model_config.h"
 #include "engine/prompt_weights.h"
 #include "engine/tokenizer.h"
@@ -58,7 +59,11 @@ class TextConditioner {
   TextConditioner(Family family, std::vector<TextEncoder> encoders, at::Device device);
 
   // ComfyUI CLIPTextEncode semantics: per-word tokenization, (word:w) weights interpolated from the
-  // empty prompt's encoding, 75-token chunks concatenated along the sequence.
+  // empty prompt's encoding, 75-token chunks concatenated along the sequence. "embedding:NAME"
+  // puts the vectors of the embedding the finder (with_embeddings) gives for NAME in the prompt
+  // (see tokenize_weighted); vectors of another width than an encoder's are left out of that
+  // encoder's input with a warning, as ComfyUI does. Throws Error(kUnsafeFormat) for a pickle
+  // embedding and Error(kCorruptFile) for a broken one.
   Conditioning encode(const std::string& prompt) const;
   // CLIPTextEncodeSDXL: the CLIP-L encoder reads `text_l`, the CLIP-G encoder `text_g`.
   // Throws Error(kInvalidArgument) for a CLIP that is not SDXL's pair.
@@ -78,13 +83,16 @@ class TextConditioner {
   TextConditioner with_last_layer(int stop_at_clip_layer) const;
   // A copy whose encoder i runs on `weights[i]` (patched copies of encoder_weights(i)).
   TextConditioner with_encoder_weights(const std::vector<Weights>& weights) const;
+  // A copy that finds the embeddings prompts name with `finder` (none are found without one).
+  TextConditioner with_embeddings(EmbeddingFinder finder) const;
 
  private:
   struct EncodedChunks {
     at::Tensor hidden;  // [chunks, 77, C], weights applied
     at::Tensor pooled;  // [1, P] of the first chunk
   };
-  EncodedChunks encode_chunks(const TextEncoder& encoder,
+  class EmbeddingTable;
+  EncodedChunks encode_chunks(const TextEncoder& encoder, const EmbeddingTable& embeddings,
                               std::vector<std::vector<WeightedToken>> chunks) const;
   // One prompt per encoder; the encoder with fewer chunks gets empty ones appended.
   Conditioning encode_each(const std::vector<std::string>& prompts) const;
@@ -94,6 +102,7 @@ class TextConditioner {
   int stop_at_clip_layer_ = 0;  // 0: the family's default layer
   std::vector<TextEncoder> encoders_;
   at::Device device_;
+  EmbeddingFinder embedding_finder_;
 };
 
 }  // namespace df::engine

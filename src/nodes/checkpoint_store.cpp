@@ -80,6 +80,14 @@ std::string CheckpointStore::model_file(const std::string& kind, const std::stri
   return resolve_model_file(models_root(), kind, name);
 }
 
+engine::EmbeddingFinder CheckpointStore::embedding_finder() const {
+  std::vector<std::string> dirs;
+  for (const auto& dir : find_model_folder_kind("embeddings")->dirs) {
+    dirs.push_back((fs::path(models_root()) / dir).string());
+  }
+  return [dirs](const std::string& name) { return engine::find_embedding_file(dirs, name); };
+}
+
 std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& name) {
   if (loaded_vae_ && loaded_vae_name_ == name) return loaded_vae_;
   const std::string path = model_file("vae", name);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/checkpoint_bundle.h"
+#include "engine/embedding_files.h"
 
 namespace df::nodes {
 
@@ -39,6 +40,9 @@ class CheckpointStore {
   // see nodes::resolve_model_file for the errors.
   std::string model_file(const std::string& kind, const std::string& name) const;
   std::string models_root() const;
+  // Finds the files of prompts' "embedding:NAME" in the embeddings folders (see
+  // engine::find_embedding_file).
+  engine::EmbeddingFinder embedding_finder() const;
   void clear();
   const CheckpointStoreOptions& options() const { return options_; }
 
