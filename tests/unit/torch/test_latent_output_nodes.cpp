@@ -94,6 +94,18 @@ TEST_F(LatentOutputNodes, SaveAnimatedWebpCountsOnAndFlagsSingleFrames) {
   EXPECT_EQ(ui["animated"], json::parse("[false]"));
 }
 
+TEST_F(LatentOutputNodes, SaveImageCountsOnAfterAnAnimationOfTheSamePrefix) {
+  run("SaveAnimatedWEBP", animation_inputs(2));
+  NodeInputs in("9", "SaveImage");
+  in.set_linked("images", Value::of("IMAGE", ImageValue{at::rand({2, 8, 16, 3})}));
+  in.set_constant("filename_prefix", "clips/anim");
+  json ui;
+  run("SaveImage", in, &ui);
+  EXPECT_EQ(ui["images"][0]["filename"], "anim_00002_.png");
+  EXPECT_EQ(ui["images"][1]["filename"], "anim_00003_.png");
+  EXPECT_EQ(ui["images"][1]["subfolder"], "clips");
+}
+
 TEST_F(LatentOutputNodes, SaveAnimatedWebpRefusesUnknownMethodsAndEscapes) {
   NodeInputs in = animation_inputs(2);
   in.set_constant("method", "fast");

@@ -12,6 +12,7 @@
 #include "nodes/image_ops.h"
 #include "nodes/image_tensors.h"
 #include "nodes/node_values.h"
+#include "nodes/save_paths.h"
 
 namespace df::nodes {
 namespace {
@@ -40,48 +41,6 @@ bool is_image_file(const fs::path& path) {
   std::string ext = path.extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return std::find(extensions.begin(), extensions.end(), ext) != extensions.end();
-}
-
-// ComfyUI's save path rule: the prefix may name a subfolder (kept inside the folder), %width% and
-// %height% are filled in, and the counter continues after the highest existing one.
-struct SaveTarget {
-  fs::path folder;
-  std::string subfolder;
-  std::string base;
-  int counter;
-};
-
-std::string substitute(std::string text, int width, int height) {
-  auto replace_all = [&text](const std::string& key, const std::string& value) {
-    for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size())) {
-      text.replace(at, key.size(), value);
-    }
-  };
-  replace_all("%width%", std::to_string(width));
-  replace_all("%height%", std::to_string(height));
-  return text;
-}
-
-SaveTarget save_target(const std::string& root, const std::string& prefix, int width, int height) {
-  const fs::path relative(substitute(prefix, width, height));
-  SaveTarget target;
-  target.base = relative.filename().string();
-  if (target.base.empty()) throw Error(ErrorCode::kInvalidArgument, "filename_prefix names no file");
-  target.subfolder = relative.parent_path().generic_string();
-  target.folder = join_inside(root, target.subfolder.empty() ? "." : target.subfolder,
-                              "filename_prefix");
-  fs::create_directories(target.folder);
-  target.counter = 1;
-  const std::string head = target.base + "_";
-  for (const auto& entry : fs::directory_iterator(target.folder)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(head, 0) != 0) continue;
-    const std::string rest = name.substr(head.size());
-    const size_t digits = rest.find_first_not_of("0123456789");
-    if (digits == 0 || digits == std::string::npos) continue;
-    target.counter = std::max(target.counter, std::stoi(rest.substr(0, digits)) + 1);
-  }
-  return target;
 }
 
 EmbeddedMetadata metadata_for(const NodeContext& ctx, const CheckpointStore& store, int width,
@@ -122,9 +81,7 @@ void save_images(const NodeInputs& in, NodeContext& ctx, const CheckpointStore& 
   nlohmann::json images = nlohmann::json::array();
   for (int64_t i = 0; i < pixels.size(0); ++i) {
     ctx.throw_if_canceled();
-    char name[64];
-    std::snprintf(name, sizeof name, "_%05d_.", target.counter++);
-    const std::string filename = target.base + name + file_extension(env.format);
+    const std::string filename = numbered_file_name(target, target.counter++, file_extension(env.format));
     const fs::path path = target.folder / filename;
     const std::vector<uint8_t> bytes = encode_image(to_image8(pixels, i), env.format, metadata, env.quality);
     write_file_atomically(path.string(), bytes);
@@ -237,6 +194,7 @@ graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env) {
   hooks.by_class_type.emplace("LoadImage", graph::load_image_validator(image_exists));
   hooks.by_class_type.emplace("LoadImageMask", graph::load_image_validator(image_exists));
   hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
+  hooks.by_class_type.emplace("SaveAnimatedWEBP", graph::filename_prefix_validator());
   return hooks;
 }
 
