@@ -1,0 +1,256 @@
+"""The public ComfyUI workflow corpus against a running service: which SD workflows to send, the
+substitutions a user makes before sending one (their own model files, images, small sizes, few
+steps), and how each outcome is classified and summarised."""
+import collections
+import copy
+import csv
+import io
+import json
+import pathlib
+import re
+import time
+
+from e2e_support import ROOT, run_dreamforge
+
+CORPUS = ROOT.parent / "shared" / "comfy-workflows"
+BASELINE = pathlib.Path(__file__).resolve().parent / "data" / "corpus_baseline.json"
+SD_FAMILIES = ("sd1", "sd2", "sdxl")
+
+# Model-file inputs a user points at their own files: (node class or "*", input name) -> the
+# `dreamforge model create-tiny --kind` whose tiny file of the workflow's family replaces the
+# value, wherever the node's combo in /object_info offers that file. A kind create-tiny does not
+# make (yet) leaves the inputs as they are. Adding a kind is one line here.
+MODEL_FILE_INPUTS = {
+    ("*", "ckpt_name"): "checkpoint",
+    ("*", "lora_name"): "lora",
+}
+# Image-file inputs that get the uploaded test image.
+IMAGE_FILE_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
+# Numeric inputs cut to a fixed value (a quick run of the same graph).
+FIXED_NUMBERS = {
+    ("*", "steps"): 2,
+    ("*", "batch_size"): 1,
+    ("RepeatLatentBatch", "amount"): 1,
+    ("RepeatImageBatch", "amount"): 1,
+    ("ImageScaleToTotalPixels", "megapixels"): 64 * 64 / 1e6,
+}
+# Output nodes whose images go to the client's WebSocket and not into /history.
+WEBSOCKET_OUTPUT_NODES = {"SaveImageWebsocket"}
+SHORT_SIDE = 64  # width/height: the shorter side becomes this, the longer keeps the aspect
+LONG_SIDE_MAX = 128
+# Template placeholders workflow tools fill in before sending: {{seed}}, ${name:default},
+# __RANDOM_INT__, <SEED>, %sampler%.
+PLACEHOLDER = re.compile(r"\{\{[^{}]+\}\}|\$\{[^{}]+\}|__[A-Z0-9_]+__|<[A-Z0-9_]+>|%[a-z_]+%")
+
+
+def tiny_name(family):
+    return f"tiny-{family}"
+
+
+def sd_workflows():
+    """[(file name as in manifest.tsv, family)] of the API-format SD 1.x/2.x/SDXL workflows."""
+    with open(CORPUS / "manifest.tsv", newline="") as manifest:
+        rows = csv.DictReader(manifest, delimiter="\t")
+        return [(row["file"], row["family"]) for row in rows
+                if row["family"] in SD_FAMILIES and row["file"].startswith("api/")]
+
+
+def install_tiny_files(data_dir):
+    """Creates every kind of MODEL_FILE_INPUTS create-tiny makes, once per family, named
+    tiny-<family>; returns the kinds made."""
+    made = set()
+    for kind in sorted(set(MODEL_FILE_INPUTS.values())):
+        for family in SD_FAMILIES:
+            proc = run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--name",
+                                  tiny_name(family), "--family", family, "--kind", kind, check=False)
+            if proc.returncode != 0:
+                break
+        else:
+            made.add(kind)
+    return made
+
+
+def _rule(table, class_type, name):
+    return table.get((class_type, name), table.get(("*", name)))
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _choices(object_info, class_type, name):
+    """The combo choices /object_info lists for an input, or []."""
+    inputs = object_info.get(class_type, {}).get("input", {})
+    for section in ("required", "optional"):
+        spec = inputs.get(section, {}).get(name)
+        if spec and isinstance(spec[0], list):
+            return spec[0]
+    return []
+
+
+def _tiny_choice(object_info, class_type, name, family):
+    """The tiny file of `family` among the input's combo choices (any extension), or None."""
+    for choice in _choices(object_info, class_type, name):
+        if isinstance(choice, str) and pathlib.PurePath(choice).stem == tiny_name(family):
+            return choice
+    return None
+
+
+def _small_size(width, height):
+    """(width, height) with the shorter side SHORT_SIDE and the aspect kept roughly (multiples of
+    16, the longer side at most LONG_SIDE_MAX)."""
+    short, long = sorted((width, height))
+    long_side = min(LONG_SIDE_MAX, max(SHORT_SIDE, round(SHORT_SIDE * long / short / 16) * 16))
+    return (SHORT_SIDE, long_side) if width <= height else (long_side, SHORT_SIDE)
+
+
+def _cut_sizes(inputs):
+    width, height = inputs.get("width"), inputs.get("height")
+    if _is_number(width) and _is_number(height) and width > 0 and height > 0:
+        inputs["width"], inputs["height"] = _small_size(width, height)
+        return
+    for name in ("width", "height"):
+        if _is_number(inputs.get(name)) and inputs[name] > SHORT_SIDE:
+            inputs[name] = SHORT_SIDE
+
+
+def _cut_steps(inputs):
+    """steps -> 2, with KSamplerAdvanced's start/end steps moved to the same fraction."""
+    steps = inputs.get("steps")
+    new_steps = FIXED_NUMBERS[("*", "steps")]
+    if not _is_number(steps) or steps <= 0:
+        return
+    for name in ("start_at_step", "end_at_step"):
+        value = inputs.get(name)
+        if _is_number(value) and value < steps:
+            inputs[name] = round(value * new_steps / steps)
+
+
+def prepare(graph, family, object_info, image_name):
+    """The graph as a user would send it here: model files -> tiny files of the family where the
+    service offers them, LoadImage -> the uploaded image, small sizes, 2 steps, batches of 1.
+    Template placeholders ("{{seed}}") are left in place."""
+    graph = copy.deepcopy(graph)
+    for node in graph.values():
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+            continue
+        class_type, inputs = node.get("class_type"), node["inputs"]
+        _cut_sizes(inputs)
+        _cut_steps(inputs)
+        for name, value in list(inputs.items()):
+            if isinstance(value, str) and PLACEHOLDER.search(value):
+                continue
+            if isinstance(value, str) and _rule(MODEL_FILE_INPUTS, class_type, name):
+                inputs[name] = _tiny_choice(object_info, class_type, name, family) or value
+            elif isinstance(value, str) and (class_type, name) in IMAGE_FILE_INPUTS:
+                inputs[name] = image_name
+            elif _is_number(value) and _rule(FIXED_NUMBERS, class_type, name) is not None:
+                inputs[name] = _rule(FIXED_NUMBERS, class_type, name)
+    return graph
+
+
+def placeholder_inputs(graph, object_info):
+    """[(node id, input)] whose whole value is a template placeholder in an input that does not
+    take free text: ComfyUI refuses such a graph at validation."""
+    found = []
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+            continue
+        schema = object_info.get(node.get("class_type"), {}).get("input", {})
+        for name, value in node["inputs"].items():
+            if not (isinstance(value, str) and PLACEHOLDER.fullmatch(value)):
+                continue
+            spec = schema.get("required", {}).get(name) or schema.get("optional", {}).get(name)
+            if not spec or spec[0] != "STRING":
+                found.append((node_id, name))
+    return found
+
+
+def unknown_node_types(graph, object_info):
+    return sorted({node.get("class_type") for node in graph.values()
+                   if isinstance(node, dict) and node.get("class_type") not in object_info},
+                  key=str)
+
+
+def upload_test_image(service):
+    """Uploads a small RGB test image to the input folder; returns its name."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(buffer, format="PNG")
+    response = service.post("/upload/image", files={"image": ("corpus-test.png", buffer.getvalue(),
+                                                              "image/png")})
+    assert response.status_code == 200, response.text
+    return response.json()["name"]
+
+
+def refusal(response, graph, object_info):
+    """The record of a /prompt refusal: ComfyUI's error type and the unknown node types."""
+    body = response.json()
+    return {"class": "refused", "status": response.status_code, "error_type": body["error"]["type"],
+            "message": body["error"]["message"], "unknown_node_types": unknown_node_types(graph, object_info),
+            "node_errors": sorted({f"{entry.get('class_type')}.{e.get('extra_info', {}).get('input_name', '')}: "
+                                   f"{e['type']}" for entry in body["node_errors"].values()
+                                   for e in entry.get("errors", [])})}
+
+
+def outcome(entry, graph):
+    """The record of a finished prompt from its /history entry: ran when it succeeded with outputs
+    in the history, or with an output node that sends its images over /ws only."""
+    status = entry.get("status", {})
+    streamed = any(node.get("class_type") in WEBSOCKET_OUTPUT_NODES for node in graph.values()
+                   if isinstance(node, dict))
+    if status.get("status_str") == "success" and (entry.get("outputs") or streamed):
+        return {"class": "ran"}
+    errors = [data for kind, data in status.get("messages", []) if kind == "execution_error"]
+    message = errors[0].get("exception_message", "") if errors else "finished without outputs"
+    node_type = errors[0].get("node_type", "") if errors else ""
+    return {"class": "failed", "message": message.strip(), "node_type": node_type}
+
+
+def wait_for_history(service, prompt_ids, deadline):
+    """{prompt id: history entry} once every prompt finished (polls /history), or at the
+    deadline (time.monotonic()) with the ones finished by then."""
+    finished = {}
+    while set(prompt_ids) - set(finished) and time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise AssertionError("the service exited:\n" + "".join(service.output[-50:]))
+        history = service.get("/history").json()
+        for prompt_id in prompt_ids:
+            entry = history.get(prompt_id)
+            if entry and entry.get("status", {}).get("status_str") in ("success", "error"):
+                finished[prompt_id] = entry
+        time.sleep(1)
+    return finished
+
+
+def summary(records, families):
+    """Counts per class and per family, and the node types most often unknown."""
+    per_class = collections.Counter(r["class"] for r in records.values())
+    per_family = collections.defaultdict(collections.Counter)
+    for name, record in records.items():
+        per_family[families[name]][record["class"]] += 1
+    missing = collections.Counter(t for r in records.values() for t in r.get("unknown_node_types", []))
+    failures = collections.Counter(r["message"][:160] for r in records.values() if r["class"] == "failed")
+    return {"total": len(records), "per_class": dict(per_class),
+            "per_family": {f: dict(c) for f, c in sorted(per_family.items())},
+            "top_missing_node_types": missing.most_common(25),
+            "top_run_time_failures": failures.most_common(10)}
+
+
+def format_summary(report):
+    lines = [f"corpus: {report['per_class'].get('ran', 0)} of {report['total']} SD workflows ran "
+             f"({report['seconds']:.0f} s)", f"  per class: {report['per_class']}"]
+    lines += [f"  {family}: {counts}" for family, counts in report["per_family"].items()]
+    lines.append("  top missing node types: " +
+                 ", ".join(f"{t} ({n})" for t, n in report["top_missing_node_types"]))
+    lines += [f"  run-time failure ({n}): {m}" for m, n in report["top_run_time_failures"]]
+    return "\n".join(lines)
+
+
+def read_baseline():
+    return json.loads(BASELINE.read_text()) if BASELINE.exists() else {"ran": [], "count": 0}
+
+
+def write_baseline(ran, total):
+    BASELINE.parent.mkdir(parents=True, exist_ok=True)
+    BASELINE.write_text(json.dumps({"count": len(ran), "total": total, "ran": sorted(ran)}, indent=1) + "\n")

@@ -1,0 +1,93 @@
+"""Every SD 1.x/2.x/SDXL workflow of the public ComfyUI corpus (../shared/comfy-workflows, API
+format) posted to one `dreamforge serve`, with the substitutions a user makes (tiny models of the
+workflow's family, an uploaded test image, 64-pixel sizes, 2 steps, batches of 1; see
+corpus_support.py). Each workflow is classified as ran, refused at validation or failed at run
+time; a summary goes to stdout and to corpus_report.json in the test's tmp dir.
+
+The test fails when a workflow listed in tests/e2e/data/corpus_baseline.json no longer runs; when
+more run it passes with a note. To refresh the baseline after adding nodes, run
+
+    DREAMFORGE_UPDATE_CORPUS_BASELINE=1 .venv/bin/python -m pytest tests/e2e/test_comfy_corpus.py -s
+
+and commit the rewritten baseline (and the count in README.md)."""
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import corpus_support as corpus
+from service_support import Service
+
+DEADLINE_S = 1200  # for all prompts to finish; a quick run takes a few minutes
+
+
+@pytest.fixture(scope="module")
+def service(bin_dir, tmp_path_factory):
+    if not (corpus.CORPUS / "manifest.tsv").is_file():
+        pytest.skip(f"no workflow corpus at {corpus.CORPUS} (manifest.tsv and api/*.json)")
+    data_dir = tmp_path_factory.mktemp("corpus") / "data"
+    corpus.install_tiny_files(data_dir)
+    started = Service(data_dir, "--workers", "2").start()
+    yield started
+    started.stop()
+
+
+def post_all(service, prepared, object_info):
+    """Posts every prepared graph (a few at a time); returns {file: prompt id or refusal record}."""
+    def post(item):
+        name, graph = item
+        response = service.post("/prompt", {"prompt": graph, "client_id": "corpus"})
+        assert response.status_code in (200, 400), f"{name}: /prompt answered {response.status_code}: {response.text}"
+        if response.status_code == 200:
+            return name, response.json()["prompt_id"]
+        return name, corpus.refusal(response, graph, object_info)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(post, prepared.items()))
+
+
+def classify(service, posted, prepared):
+    """{file: record} once every accepted prompt finished (or the deadline passed)."""
+    accepted = {name: answer for name, answer in posted.items() if isinstance(answer, str)}
+    finished = corpus.wait_for_history(service, list(accepted.values()), time.monotonic() + DEADLINE_S)
+    records = {name: answer for name, answer in posted.items() if not isinstance(answer, str)}
+    for name, prompt_id in accepted.items():
+        entry = finished.get(prompt_id)
+        records[name] = corpus.outcome(entry, prepared[name]) if entry else {"class": "failed", "message": "timed out"}
+    return records
+
+
+def test_the_sd_workflows_of_the_public_corpus(service, tmp_path):
+    started = time.monotonic()
+    object_info = service.get("/object_info").json()
+    image_name = corpus.upload_test_image(service)
+    workflows = corpus.sd_workflows()
+    families = dict(workflows)
+    originals = {name: json.loads((corpus.CORPUS / name).read_text()) for name, _ in workflows}
+    prepared = {name: corpus.prepare(originals[name], families[name], object_info, image_name)
+                for name in originals}
+    records = classify(service, post_all(service, prepared, object_info), prepared)
+
+    report = {**corpus.summary(records, families), "seconds": time.monotonic() - started,
+              "workflows": dict(sorted(records.items()))}
+    (tmp_path / "corpus_report.json").write_text(json.dumps(report, indent=1))
+    print("\n" + corpus.format_summary(report) + f"\n  report: {tmp_path / 'corpus_report.json'}")
+
+    templated = [name for name, graph in prepared.items() if corpus.placeholder_inputs(graph, object_info)]
+    assert templated, "the corpus has workflows with template placeholders"
+    for name in templated:
+        assert records[name]["class"] == "refused", f"{name} holds placeholders: {records[name]}"
+
+    ran = {name for name, record in records.items() if record["class"] == "ran"}
+    if os.environ.get("DREAMFORGE_UPDATE_CORPUS_BASELINE") == "1":
+        corpus.write_baseline(ran, len(records))
+        print(f"  baseline rewritten: {len(ran)} of {len(records)} run ({corpus.BASELINE})")
+        return
+    baseline = set(corpus.read_baseline()["ran"])
+    lost = {name: records.get(name, {"class": "missing from the corpus"}) for name in sorted(baseline - ran)}
+    assert not lost, f"workflows of the baseline no longer run: {json.dumps(lost, indent=1)}"
+    if ran - baseline:
+        print(f"  note: {len(ran - baseline)} workflows run beyond the baseline ({len(baseline)}): "
+              "refresh it with DREAMFORGE_UPDATE_CORPUS_BASELINE=1")
