@@ -20,8 +20,8 @@ constexpr int64_t kPixelsPerCell = 8;  // LATENT positions and sizes in pixels a
 }
 
 void check_latents(const at::Tensor& samples, const char* name) {
-  if (!samples.defined() || samples.dim() != 4) {
-    invalid(std::string(name) + " must be a latent batch [B,C,h,w]");
+  if (!samples.defined() || samples.dim() != 4 || samples.size(2) < 1 || samples.size(3) < 1) {
+    invalid(std::string(name) + " must be a latent batch [B,C,h,w] of at least one cell");
   }
 }
 
