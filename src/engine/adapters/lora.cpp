@@ -294,6 +294,34 @@ WeightShapes shapes_of(const Weights& weights) {
   return shapes;
 }
 
+// Builds the patches of one module name and places them with its target module's (`placed`:
+// the UNet's, then each text encoder's); inert names only take their tensors.
+void place_module(const std::string& name, ModuleTensors& tensors, const LoraTarget& target,
+                  const LoraTargets& targets, std::vector<PlacedPatches>& placed,
+                  std::vector<std::string>& rejected) {
+  if (target.inert) {
+    tensors.take_all();
+    return;
+  }
+  const WeightShapes& shapes = target_shapes(targets, target.module);
+  PlacedPatches& module_placed = placed.at(static_cast<size_t>(target.module + 1));
+  std::string problem;
+  const ModulePatches patches =
+      module_patches(tensors, name, shape_numel(shapes.at(target.key)), problem);
+  if (!problem.empty()) {
+    rejected.push_back("lora patch for '" + target.key + "' (" + name + ") not applied: " +
+                       problem);
+  }
+  if (patches.weight) place_patch(patches.weight, target.key, shapes, module_placed, rejected);
+  if (patches.bias) place_patch(patches.bias, bias_key(target.key), shapes, module_placed, rejected);
+}
+
+WeightPatches with_strength(const PlacedPatches& placed, double strength) {
+  WeightPatches patches;
+  for (const auto& [key, adapter] : placed) patches[key] = {WeightPatch{adapter, strength, 1.0}};
+  return patches;
+}
+
 }  // namespace
 
 LoraTargets lora_targets(const DiffusionModel* model, const TextConditioner* clip) {
@@ -317,38 +345,19 @@ LoraTargets lora_targets(const DiffusionModel* model, const TextConditioner* cli
 LoraPatches lora_patches(const TensorMap& lora, const LoraTargets& targets, double strength_model,
                          double strength_clip) {
   LoraPatches out;
-  out.text_encoders.resize(targets.text_encoders.size());
   const LoraNameMap names = lora_name_map(targets);
   auto modules = group_by_module(lora, names, out.unmatched);
   std::vector<PlacedPatches> placed(targets.text_encoders.size() + 1);  // UNet, then encoders
   for (auto& [name, tensors] : modules) {
-    const LoraTarget& target = names.at(name);
-    if (target.inert) {
-      tensors.take_all();
-      continue;
-    }
-    const WeightShapes& shapes = target_shapes(targets, target.module);
-    auto& module_placed = placed[static_cast<size_t>(target.module + 1)];
-    std::string problem;
-    const ModulePatches patches =
-        module_patches(tensors, name, shape_numel(shapes.at(target.key)), problem);
-    if (!problem.empty()) {
-      out.rejected.push_back("lora patch for '" + target.key + "' (" + name +
-                             ") not applied: " + problem);
-    }
-    if (patches.weight) place_patch(patches.weight, target.key, shapes, module_placed, out.rejected);
-    if (patches.bias) {
-      place_patch(patches.bias, bias_key(target.key), shapes, module_placed, out.rejected);
-    }
+    place_module(name, tensors, names.at(name), targets, placed, out.rejected);
   }
   for (const auto& [name, tensors] : modules) {
     for (auto& key : tensors.unused_file_keys()) out.unmatched.push_back(std::move(key));
   }
   std::sort(out.unmatched.begin(), out.unmatched.end());
-  for (size_t m = 0; m < placed.size(); ++m) {
-    auto& patches = m == 0 ? out.unet : out.text_encoders[m - 1];
-    const double strength = m == 0 ? strength_model : strength_clip;
-    for (const auto& [key, adapter] : placed[m]) patches[key] = {WeightPatch{adapter, strength, 1.0}};
+  out.unet = with_strength(placed[0], strength_model);
+  for (size_t i = 1; i < placed.size(); ++i) {
+    out.text_encoders.push_back(with_strength(placed[i], strength_clip));
   }
   return out;
 }
