@@ -26,6 +26,7 @@
 #include "download/redaction.h"
 #include "engine/adapters/lora_tiny.h"
 #include "engine/model_config.h"
+#include "engine/tiny_addons.h"
 #include "engine/tiny_model.h"
 #include "registry/model_registry.h"
 #include "store/store.h"
@@ -71,22 +72,48 @@ std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
   return target;
 }
 
-// Writes a test LoRA file (DIR may name the file, or a folder to write tiny-lora.safetensors in);
-// returns the file.
-std::string create_tiny_lora(const CreateTinyOptions& options) {
-  std::string target = tiny_model_target(options, "loras", ".safetensors");
+// The file a single-file kind writes: DIR when it names a .safetensors file, `default_file` in
+// the folder DIR otherwise, or <data dir>/models/<folder>/<name>.safetensors.
+std::string tiny_file_target(const CreateTinyOptions& options, const std::string& folder,
+                             const std::string& default_file) {
+  std::string target = tiny_model_target(options, folder, ".safetensors");
   if (!target.ends_with(".safetensors")) {
-    target = (std::filesystem::path(target) / "tiny-lora.safetensors").string();
+    target = (std::filesystem::path(target) / default_file).string();
   }
+  return target;
+}
+
+// Writes a test LoRA file; returns the file.
+std::string create_tiny_lora(const CreateTinyOptions& options) {
+  const std::string target = tiny_file_target(options, "loras", "tiny-lora.safetensors");
   engine::write_tiny_lora(target, engine::family_from_name(options.family),
                           engine::tiny_lora_format_from_name(options.lora_format), options.seed);
   return target;
 }
 
+// A create-tiny kind written by `write` into models/<folder> (or as <folder's kind>.safetensors
+// in DIR).
+using TinyFileWriter = void (*)(const std::string& path, engine::Family family, uint64_t seed);
+std::function<std::string(const CreateTinyOptions&)> tiny_file_kind(std::string folder,
+                                                                    std::string default_file,
+                                                                    TinyFileWriter write) {
+  return [=](const CreateTinyOptions& options) {
+    const std::string target = tiny_file_target(options, folder, default_file);
+    write(target, engine::family_from_name(options.family), options.seed);
+    return target;
+  };
+}
+
 // The kinds of test model create-tiny writes; each returns the path it wrote.
 const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>>& tiny_kinds() {
   static const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>> kinds =
-      {{"checkpoint", create_tiny_checkpoint}, {"lora", create_tiny_lora}};
+      {{"checkpoint", create_tiny_checkpoint},
+       {"lora", create_tiny_lora},
+       {"vae", tiny_file_kind("vae", "tiny-vae.safetensors", engine::write_tiny_vae)},
+       {"embedding",
+        tiny_file_kind("embeddings", "tiny-embedding.safetensors", engine::write_tiny_embedding)},
+       {"hypernetwork", tiny_file_kind("hypernetworks", "tiny-hypernetwork.safetensors",
+                                       engine::write_tiny_hypernetwork)}};
   return kinds;
 }
 
@@ -100,10 +127,10 @@ void add_create_tiny_command(CLI::App& model) {
   auto options = std::make_shared<CreateTinyOptions>();
   CLI::App* command = model.add_subcommand(
       "create-tiny", "Write a tiny random-weight test model (no download): a checkpoint in "
-                     "diffusers layout, or a LoRA for one");
+                     "diffusers layout, or a LoRA, VAE, embedding or hypernetwork for one");
   command->add_option("DIR", options->dir,
-                      "Directory to write (new, empty or an earlier test model); for a LoRA the "
-                      "file or a folder to write it in");
+                      "Directory to write (new, empty or an earlier test model); for the other "
+                      "kinds the .safetensors file or a folder to write it in");
   command->add_option("--data-dir", options->data_dir, "Install into this service data directory")
       ->envname("DREAMFORGE_DATA_DIR");
   command->add_option("--name", options->name, "Model id when installing into --data-dir");

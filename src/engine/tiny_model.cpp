@@ -23,7 +23,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kTestModelKey = "dreamforge_test_model";
-constexpr double kWeightStd = 0.02;
 
 // Every entry write_tiny_model creates at the top of its directory.
 const std::vector<std::string>& tiny_model_entries() {
@@ -128,32 +127,6 @@ void append_f32(std::vector<uint8_t>& bytes, float value) {
   for (int shift = 0; shift < 32; shift += 8) bytes.push_back(static_cast<uint8_t>(bits >> shift));
 }
 
-// F32 tensors for a layout: matrices, convolutions and embeddings ~ N(0, 0.02); the 1-D tensors
-// are norm scales (".weight", ones) and biases (zeros).
-std::vector<RawTensor> random_tensors(const std::vector<TensorShape>& layout, uint64_t seed) {
-  NormalSampler sampler(seed);
-  std::vector<RawTensor> tensors;
-  tensors.reserve(layout.size());
-  for (const auto& entry : layout) {
-    int64_t count = 1;
-    for (int64_t dim : entry.shape) count *= dim;
-    const bool is_norm_scale = entry.shape.size() == 1 && entry.name.ends_with(".weight");
-    RawTensor tensor{entry.name, "F32", entry.shape, {}};
-    tensor.bytes.reserve(static_cast<size_t>(count) * 4);
-    for (int64_t i = 0; i < count; ++i) {
-      float value = 0.0f;
-      if (entry.shape.size() > 1) {
-        value = sampler.next(kWeightStd);
-      } else if (is_norm_scale) {
-        value = 1.0f;
-      }
-      append_f32(tensor.bytes, value);
-    }
-    tensors.push_back(std::move(tensor));
-  }
-  return tensors;
-}
-
 // Each component draws from its own stream so adding one never changes another's weights.
 uint64_t component_seed(uint64_t seed, int component) {
   return seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(component + 1));
@@ -171,7 +144,7 @@ void write_json(const fs::path& path, const json& value) { write_text(path, valu
 void write_weights(const fs::path& path, const std::vector<TensorShape>& layout, uint64_t seed) {
   const std::map<std::string, std::string> metadata = {{"format", "pt"},
                                                        {kTestModelKey, "random weights"}};
-  write_safetensors(path.string(), random_tensors(layout, seed), metadata);
+  write_safetensors(path.string(), tiny_random_tensors(layout, seed), metadata);
 }
 
 json model_index(const PipelineConfig& config) {
@@ -259,6 +232,31 @@ void write_tiny_model_files(const fs::path& dir, const PipelineConfig& config, u
 }
 
 }  // namespace
+
+std::vector<RawTensor> tiny_random_tensors(const std::vector<TensorShape>& layout, uint64_t seed,
+                                           double stddev) {
+  NormalSampler sampler(seed);
+  std::vector<RawTensor> tensors;
+  tensors.reserve(layout.size());
+  for (const auto& entry : layout) {
+    int64_t count = 1;
+    for (int64_t dim : entry.shape) count *= dim;
+    const bool is_norm_scale = entry.shape.size() == 1 && entry.name.ends_with(".weight");
+    RawTensor tensor{entry.name, "F32", entry.shape, {}};
+    tensor.bytes.reserve(static_cast<size_t>(count) * 4);
+    for (int64_t i = 0; i < count; ++i) {
+      float value = 0.0f;
+      if (entry.shape.size() > 1) {
+        value = sampler.next(stddev);
+      } else if (is_norm_scale) {
+        value = 1.0f;
+      }
+      append_f32(tensor.bytes, value);
+    }
+    tensors.push_back(std::move(tensor));
+  }
+  return tensors;
+}
 
 PipelineConfig tiny_pipeline_config(Family family) {
   if (family != Family::kSD1 && family != Family::kSD2 && family != Family::kSDXL) {

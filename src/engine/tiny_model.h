@@ -3,8 +3,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/model_config.h"
+#include "engine/safetensors_file.h"
+#include "engine/weight_layout.h"
 
 namespace df::engine {
 
@@ -20,6 +23,12 @@ PipelineConfig tiny_pipeline_config(Family family);
 // already holds a tiny model is replaced; any other non-empty `dir` is refused with
 // Error(kInvalidArgument). Throws Error(kIo) when the files cannot be written.
 void write_tiny_model(const std::string& dir, Family family, uint64_t seed);
+
+// F32 tensors for `layout` drawn from `seed` (the same on every platform): matrices, convolutions
+// and embeddings ~ N(0, stddev); 1-D ".weight" tensors (norm scales) ones, other 1-D tensors
+// (biases) zeros.
+std::vector<RawTensor> tiny_random_tensors(const std::vector<TensorShape>& layout, uint64_t seed,
+                                           double stddev = 0.02);
 
 // Whether `dir` holds a model labelled as a test model by write_tiny_model.
 bool is_tiny_model(const std::string& dir);

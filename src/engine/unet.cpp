@@ -137,13 +137,31 @@ at::Tensor UNet::resnet(const Weights& w, const at::Tensor& x, const at::Tensor&
   return nn::resnet_block(w, x, temb, config_.norm_num_groups, config_.norm_eps);
 }
 
+UNet UNet::with_attention_patches(AttentionPatches patches) const {
+  UNet copy = *this;
+  copy.attention_patches_ = std::move(patches);
+  return copy;
+}
+
+at::Tensor UNet::attend(const Weights& w, const at::Tensor& x, const at::Tensor& context,
+                        int64_t heads, const std::vector<AttentionPatch>& patches) const {
+  if (patches.empty()) return nn::attention_block(w, x, context, heads);
+  AttentionInputs inputs{x, context, context};
+  for (const AttentionPatch& patch : patches) patch(inputs);
+  const at::Tensor q = nn::linear(w.sub("to_q"), inputs.query);
+  const at::Tensor k = nn::linear(w.sub("to_k"), inputs.key);
+  const at::Tensor v = nn::linear(w.sub("to_v"), inputs.value);
+  return nn::linear(w.sub("to_out.0"), nn::attention(q, k, v, heads, /*causal=*/false));
+}
+
 at::Tensor UNet::transformer_block(const Weights& w, const at::Tensor& x,
                                    const at::Tensor& context, int64_t heads) const {
   const double eps = kTransformerLayerNormEps;
   const at::Tensor normed = nn::layer_norm(w.sub("norm1"), x, eps);
-  at::Tensor h = x + nn::attention_block(w.sub("attn1"), normed, normed, heads);
-  h = h + nn::attention_block(w.sub("attn2"), nn::layer_norm(w.sub("norm2"), h, eps), context,
-                              heads);
+  at::Tensor h = x + attend(w.sub("attn1"), normed, normed, heads,
+                            attention_patches_.self_attention);
+  h = h + attend(w.sub("attn2"), nn::layer_norm(w.sub("norm2"), h, eps), context, heads,
+                 attention_patches_.cross_attention);
   return h + nn::geglu_feed_forward(w.sub("ff"), nn::layer_norm(w.sub("norm3"), h, eps));
 }
 

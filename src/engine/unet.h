@@ -1,7 +1,9 @@
 // The SD 1.x / 2.x / SDXL denoising network (diffusers UNet2DConditionModel) in libtorch.
 #pragma once
 
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -16,6 +18,21 @@ namespace df::engine {
 struct UNetAddedConditioning {
   at::Tensor text_embeds;  // [B, P]
   at::Tensor time_ids;     // [B, n]
+};
+
+// The inputs of one attention before its projections: the query input and the key and value
+// inputs (the normed hidden states for self-attention, the text context for cross-attention).
+struct AttentionInputs {
+  at::Tensor query;
+  at::Tensor key;
+  at::Tensor value;
+};
+// ComfyUI's attn1_patch / attn2_patch: rewrites an attention's inputs before its projections
+// (hypernetworks add to the keys and values).
+using AttentionPatch = std::function<void(AttentionInputs& inputs)>;
+struct AttentionPatches {
+  std::vector<AttentionPatch> self_attention;   // every transformer block's attn1, in order
+  std::vector<AttentionPatch> cross_attention;  // every transformer block's attn2, in order
 };
 
 // Weights use the diffusers names (conv_in.weight, down_blocks.1.attentions.0.proj_in.weight, ...).
@@ -33,6 +50,8 @@ class UNet {
 
   const UNetConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }
+  // A copy that runs `patches` on its attentions' inputs.
+  UNet with_attention_patches(AttentionPatches patches) const;
 
  private:
   void check_weights() const;
@@ -47,9 +66,12 @@ class UNet {
                                  int64_t heads) const;
   at::Tensor transformer_block(const Weights& w, const at::Tensor& x, const at::Tensor& context,
                                int64_t heads) const;
+  at::Tensor attend(const Weights& w, const at::Tensor& x, const at::Tensor& context,
+                    int64_t heads, const std::vector<AttentionPatch>& patches) const;
 
   UNetConfig config_;
   Weights weights_;
+  AttentionPatches attention_patches_;
 };
 
 }  // namespace df::engine

@@ -1,0 +1,28 @@
+// Tiny random-weight model add-ons (VAE, embedding, hypernetwork) for the tiny test pipelines.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/model_config.h"
+
+namespace df::engine {
+
+// Each writer puts a .safetensors file at `path`, labelled as a test model, with weights drawn
+// from `seed` (the same arguments always give the same bytes). An existing file is replaced only
+// when it is such a test file (else Error(kInvalidArgument)); Error(kIo) when it cannot be
+// written. Throws Error(kUnsupported) for families without a tiny pipeline.
+
+// A standalone VAE under its original (LDM) names ("encoder.down.0.block.0.norm1.weight", 1x1
+// convolution attention weights) with the tiny pipeline's VAE config, as models/vae holds them.
+void write_tiny_vae(const std::string& path, Family family, uint64_t seed);
+
+// A textual-inversion embedding of 2 vectors for the tiny pipeline's text encoders: one tensor
+// "emb_params" [2, width] for SD1/SD2, "clip_l" and "clip_g" for SDXL.
+void write_tiny_embedding(const std::string& path, Family family, uint64_t seed);
+
+// An A1111 hypernetwork (layer structure 1, 2, 1, relu) for the tiny UNet's cross-attention
+// context width, in the flattened layout Hypernetwork::load reads ("W.0.linear.0.weight", ...).
+void write_tiny_hypernetwork(const std::string& path, Family family, uint64_t seed);
+
+}  // namespace df::engine
