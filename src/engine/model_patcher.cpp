@@ -30,10 +30,21 @@ ModelPatcher ModelPatcher::with_post_cfg_function(PostCfgFunction function) cons
   return copy;
 }
 
+ModelPatcher ModelPatcher::with_attention_patches(const AttentionPatches& patches) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  auto append = [](std::vector<AttentionPatch>& to, const std::vector<AttentionPatch>& more) {
+    to.insert(to.end(), more.begin(), more.end());
+  };
+  append(copy.attention_.self_attention, patches.self_attention);
+  append(copy.attention_.cross_attention, patches.cross_attention);
+  return copy;
+}
+
 std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   std::lock_guard lock(memo_->mutex);
   if (memo_->model) return memo_->model;
-  if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty()) {
+  if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty() &&
+      attention_.self_attention.empty() && attention_.cross_attention.empty()) {
     memo_->model = base_;
     return base_;
   }
@@ -42,6 +53,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
     model->unet = UNet(base_->unet.config(), apply_patches(base_->unet.weights(), weights_));
   }
   model->guidance = guidance_;
+  model->unet = model->unet.with_attention_patches(attention_);
   memo_->model = std::move(model);
   return memo_->model;
 }

@@ -23,6 +23,9 @@ class ModelPatcher {
   ModelPatcher with_weight_patches(const WeightPatches& patches) const;
   ModelPatcher with_cfg_function(CfgFunction function) const;
   ModelPatcher with_post_cfg_function(PostCfgFunction function) const;
+  // ComfyUI's set_model_attn1_patch / set_model_attn2_patch: adds patches of the UNet's attention
+  // inputs, run after the ones added before.
+  ModelPatcher with_attention_patches(const AttentionPatches& patches) const;
 
   // The model with every patch applied, computed once per patcher (copies made by with_* compute
   // their own); the base itself when there is nothing to patch.
@@ -38,6 +41,7 @@ class ModelPatcher {
   std::shared_ptr<const DiffusionModel> base_;
   WeightPatches weights_;
   GuidanceOptions guidance_;
+  AttentionPatches attention_;
   std::shared_ptr<Memo> memo_;
 };
 

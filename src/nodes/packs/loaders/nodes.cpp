@@ -1,7 +1,8 @@
-// Loader nodes: checkpoints into MODEL, CLIP and VAE values, VAE files, and LoRAs as patches.
+// Loader nodes: checkpoints into MODEL, CLIP and VAE values, VAE files, LoRAs and hypernetworks as patches.
 #include <iostream>
 
 #include "engine/adapters/lora.h"
+#include "engine/hypernetwork.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
 #include "nodes/node_values.h"
@@ -16,7 +17,8 @@ using graph::Value;
 std::vector<Value> checkpoint_outputs(CheckpointStore& models, const std::string& name) {
   auto bundle = models.get(name);
   return {Value::of("MODEL", ModelValue{engine::ModelPatcher(bundle->model)}),
-          Value::of("CLIP", ClipValue{engine::ClipPatcher(bundle->clip)}),
+          Value::of("CLIP", ClipValue{engine::ClipPatcher(bundle->clip).with_embeddings(
+                                models.embedding_finder())}),
           Value::of("VAE", VaeValue{bundle->vae})};
 }
 
@@ -53,6 +55,21 @@ std::vector<Value> load_lora(CheckpointStore& models, const NodeInputs& in, bool
   return outputs;
 }
 
+// HypernetworkLoader: the file's patch on every attention's keys and values; ComfyUI leaves the
+// model as it is (logging an error) when the activation is one it does not know.
+std::vector<Value> load_hypernetwork(CheckpointStore& models, const NodeInputs& in) {
+  const auto& model = in.get<ModelValue>("model");
+  const std::string path = models.model_file("hypernetworks", in.get_string("hypernetwork_name"));
+  auto hypernetwork = std::make_shared<const engine::Hypernetwork>(engine::Hypernetwork::load(path));
+  if (!hypernetwork->supported()) {
+    std::cerr << "Unsupported Hypernetwork format: " << path << " activation_func "
+              << hypernetwork->activation() << '\n';
+    return {Value::of("MODEL", model)};
+  }
+  const auto patches = engine::hypernetwork_patches(hypernetwork, in.get_float("strength"));
+  return {Value::of("MODEL", ModelValue{model.model.with_attention_patches(patches)})};
+}
+
 }  // namespace
 
 void register_loaders_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
@@ -76,6 +93,11 @@ void register_loaders_nodes(graph::NodeImplRegistry& registry, NodeResources res
   add_function_node(registry, "LoraLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "load_model");
     return load_lora(resources.models, in, true);
+  });
+
+  add_function_node(registry, "HypernetworkLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "load_model");
+    return load_hypernetwork(resources.models, in);
   });
 
   add_function_node(registry, "LoraLoaderModelOnly", [resources](const NodeInputs& in, NodeContext& ctx) {

@@ -85,6 +85,18 @@ NodeSchema lora_loader_model_only() {
   return s;
 }
 
+NodeSchema hypernetwork_loader() {
+  NodeSchema s;
+  s.name = "HypernetworkLoader";
+  s.display_name = "HypernetworkLoader";
+  s.category = "loaders";
+  s.required = {typed("model", "MODEL"), model_file_combo("hypernetwork_name", "hypernetworks"),
+                typed("strength", "FLOAT",
+                      {{"default", 1.0}, {"min", -10.0}, {"max", 10.0}, {"step", 0.01}})};
+  set_outputs(s, {"MODEL"});
+  return s;
+}
+
 }  // namespace
 
 void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
@@ -93,6 +105,7 @@ void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(vae_loader());
   registry.add(lora_loader());
   registry.add(lora_loader_model_only());
+  registry.add(hypernetwork_loader());
 }
 
 }  // namespace df::nodes
