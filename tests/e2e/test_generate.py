@@ -126,8 +126,9 @@ def test_progress_bar_on_a_terminal(bin_dir, tiny_sd1, tmp_path):
 
 
 def test_single_file_checkpoint_needs_and_uses_a_clip_vocabulary(dreamforge, tiny_sd1, tmp_path):
-    """A single .safetensors checkpoint (original key names) runs through generate; since such
-    files carry no tokenizer, the CLIP vocabulary folder comes from DREAMFORGE_CLIP_VOCAB_DIR."""
+    """A single .safetensors checkpoint (original key names) runs through generate; such files
+    carry no tokenizer, and this one's tiny vocabulary is not the standard CLIP vocabulary the
+    runner uses by default, so without DREAMFORGE_CLIP_VOCAB_DIR naming it the run is refused."""
     import os
     import sys
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "parity"))
