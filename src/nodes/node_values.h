@@ -1,6 +1,8 @@
 // The values that flow along graph links between node implementations (MODEL, CLIP, LATENT, ...).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "engine/checkpoint_bundle.h"
 #include "engine/clip_patcher.h"
 #include "engine/model_patcher.h"
+#include "engine/samplers.h"
 #include "engine/text_conditioning.h"
 
 namespace df::nodes {
@@ -45,6 +48,27 @@ struct ImageValue {  // IMAGE: [B,H,W,3] float32 in [0,1] on the CPU
 
 struct MaskValue {  // MASK: [B,H,W] float32 in [0,1]
   at::Tensor mask;
+};
+
+struct SamplerValue {  // SAMPLER: one of engine::sampler_names()
+  std::string name;
+};
+
+struct SigmasValue {  // SIGMAS: the noise levels a sampler walks, 1-D float32 on the CPU
+  at::Tensor sigmas;
+};
+
+struct NoiseValue {  // NOISE: ComfyUI's seeded initial noise (RandomNoise) or none (DisableNoise)
+  bool random = false;
+  uint64_t seed = 0;  // also seeds the sampler's per-step noise
+};
+
+struct GuiderValue {  // GUIDER: a model with its conditionings and how they guide it
+  engine::ModelPatcher model;
+  // The denoiser over `patched` (the model's patched form) for latents of this pixel size.
+  std::function<engine::Denoiser(const engine::DiffusionModel& patched, int64_t pixel_height,
+                                 int64_t pixel_width)>
+      denoiser;
 };
 
 }  // namespace df::nodes

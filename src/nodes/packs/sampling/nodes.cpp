@@ -1,4 +1,5 @@
-// Sampling nodes: KSampler and KSamplerAdvanced over the engine's samplers and schedulers.
+// Sampling nodes: KSampler and KSamplerAdvanced over the engine's samplers and schedulers, and the
+// custom-sampling nodes (custom_nodes.cpp).
 #include "core/error.h"
 #include "engine/ksampler.h"
 #include "engine/latent_preview.h"
@@ -6,6 +7,7 @@
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
 #include "nodes/node_values.h"
+#include "nodes/packs/sampling/sampler_hooks.h"
 
 namespace df::nodes {
 namespace {
@@ -25,18 +27,6 @@ std::vector<uint8_t> preview_jpeg(const at::Tensor& denoised, engine::Family fam
   return encode_image(image, ImageFormat::kJpeg, EmbeddedMetadata{}, 90);
 }
 
-engine::SamplerHooks hooks_for(NodeContext& ctx, const RunEnvironment& env, engine::Family family) {
-  engine::SamplerHooks hooks;
-  hooks.on_step = [&ctx](int step, int total) { ctx.report_progress(step, total); };
-  hooks.should_cancel = [&ctx] { return ctx.canceled(); };
-  if (env.on_preview) {
-    hooks.on_denoised = [&ctx, &env, family](const at::Tensor& denoised) {
-      env.on_preview(ctx.node_id(), preview_jpeg(denoised, family));
-    };
-  }
-  return hooks;
-}
-
 std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const RunEnvironment& env,
                                  engine::KSamplerParams params) {
   const auto model = in.get<ModelValue>("model").model.patched();
@@ -45,7 +35,7 @@ std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const R
   LatentValue latent = in.get<LatentValue>("latent_image");
   params.batch_index = latent.batch_index;
   latent.samples = engine::ksample(*model, positive.entries, negative.entries, latent.samples,
-                                   params, hooks_for(ctx, env, model->family));
+                                   params, sampler_hooks(ctx, env, model->family));
   return {Value::of("LATENT", std::move(latent))};
 }
 
@@ -58,6 +48,19 @@ bool enabled(const NodeInputs& in, const char* name) {
 }
 
 }  // namespace
+
+engine::SamplerHooks sampler_hooks(NodeContext& ctx, const RunEnvironment& env,
+                                   engine::Family family) {
+  engine::SamplerHooks hooks;
+  hooks.on_step = [&ctx](int step, int total) { ctx.report_progress(step, total); };
+  hooks.should_cancel = [&ctx] { return ctx.canceled(); };
+  if (env.on_preview) {
+    hooks.on_denoised = [&ctx, &env, family](const at::Tensor& denoised) {
+      env.on_preview(ctx.node_id(), preview_jpeg(denoised, family));
+    };
+  }
+  return hooks;
+}
 
 void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
   add_function_node(registry, "KSampler", [resources](const NodeInputs& in, NodeContext& ctx) {
@@ -86,6 +89,8 @@ void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources re
     params.return_with_leftover_noise = enabled(in, "return_with_leftover_noise");
     return sample_latent(in, ctx, resources.env, params);
   });
+
+  register_custom_sampling_nodes(registry, resources);
 }
 
 }  // namespace df::nodes

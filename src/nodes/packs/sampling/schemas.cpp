@@ -94,9 +94,12 @@ NodeSchema ksampler_advanced() {
 
 }  // namespace
 
+void add_custom_sampling_schemas(graph::NodeSchemaRegistry& registry);  // custom_schemas.cpp
+
 void add_sampling_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(ksampler());
   registry.add(ksampler_advanced());
+  add_custom_sampling_schemas(registry);
 }
 
 }  // namespace df::nodes

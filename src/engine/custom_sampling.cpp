@@ -1,0 +1,121 @@
+// ComfyUI's custom sampling: guided sampling along given sigmas and the dual-CFG guider.
+#include "engine/custom_sampling.h"
+
+#include <cmath>
+#include <optional>
+
+#include "core/error.h"
+#include "engine/ksampler.h"
+#include "engine/noise.h"
+
+namespace df::engine {
+namespace {
+
+bool is_one(double cfg) { return std::abs(cfg - 1.0) <= 1e-9; }
+
+void check_inputs(const at::Tensor& sigmas, const at::Tensor& latent, const at::Tensor& noise) {
+  if (sigmas.dim() != 1) {
+    throw Error(ErrorCode::kInvalidArgument, "sigmas must be a 1-D list of noise levels");
+  }
+  if (!noise.sizes().equals(latent.sizes())) {
+    throw Error(ErrorCode::kInvalidArgument, "the noise is not shaped like the latent");
+  }
+}
+
+// Hooks that also keep the latest denoised estimate in `last`.
+SamplerHooks keeping_denoised(const SamplerHooks& hooks, at::Tensor& last) {
+  SamplerHooks kept = hooks;
+  kept.on_denoised = [&hooks, &last](const at::Tensor& denoised) {
+    last = denoised;
+    if (hooks.on_denoised) hooks.on_denoised(denoised);
+  };
+  return kept;
+}
+
+// Entries marked as a negative prompt (ComfyUI's prompt_type "negative"): only the SDXL refiner
+// reads it, as its default aesthetic score.
+ConditioningList as_negative_prompt(const DiffusionModel& model, ConditioningList entries) {
+  if (!model.requires_aesthetics_score) return entries;
+  for (Conditioning& entry : entries) {
+    if (!entry.aesthetic_score) entry.aesthetic_score = 2.5;
+  }
+  return entries;
+}
+
+// One conditioning list's prediction (its entries' weighted average), or none when skipped.
+std::optional<Denoiser> side_denoiser(const DiffusionModel& model, const ConditioningList& entries,
+                                      bool computed, int64_t height, int64_t width) {
+  if (!computed) return std::nullopt;
+  return make_guided_denoiser(model, entries, {}, 1.0, height, width);
+}
+
+// A side's prediction for x at sigma; zeros for a side left uncomputed (as ComfyUI's empty cond).
+at::Tensor predict(const std::optional<Denoiser>& side, const at::Tensor& x, double sigma) {
+  return side ? (*side)(x, sigma) : at::zeros_like(x, at::kFloat);
+}
+
+}  // namespace
+
+CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& denoise,
+                                 const std::string& sampler, const at::Tensor& sigmas,
+                                 const at::Tensor& latent, const at::Tensor& noise,
+                                 uint64_t noise_seed, const SamplerHooks& hooks) {
+  at::InferenceMode guard;
+  check_inputs(sigmas, latent, noise);
+  if (sigmas.numel() == 0) return {latent, {}};
+  const at::Tensor steps = sigmas.to(at::kFloat);
+  at::Tensor start = latent.to(at::kFloat);
+  if (at::count_nonzero(start).item<int64_t>() > 0) start = start * model.latent_scale;
+  at::Tensor x = noise_latent(start, noise, steps[0].item<double>(), model.schedule.sigma_max());
+  x = x.to(model.placement.device);
+
+  at::Tensor last_denoised;
+  const SamplerHooks kept = keeping_denoised(hooks, last_denoised);
+  at::Tensor out = run_sampler(sampler, denoise, x, steps.to(x.device()), noise_seed, kept);
+  CustomSampleResult result{(out / model.latent_scale).cpu(), {}};
+  if (last_denoised.defined()) result.denoised = (last_denoised / model.latent_scale).cpu();
+  return result;
+}
+
+at::Tensor apply_guidance(const DiffusionModel& model, const CfgArgs& args) {
+  report_uncond_denoised(args.uncond_denoised);  // the CFG++ samplers step along it
+  at::Tensor result;
+  if (model.guidance.cfg_function) {
+    result = model.guidance.cfg_function(args);
+  } else if (is_one(args.cfg)) {
+    result = args.cond_denoised;
+  } else {
+    result = args.uncond_denoised + (args.cond_denoised - args.uncond_denoised) * args.cfg;
+  }
+  for (const auto& post : model.guidance.post_cfg_functions) result = post(args, result);
+  return result;
+}
+
+Denoiser make_dual_cfg_denoiser(const DiffusionModel& model, const ConditioningList& cond1,
+                                const ConditioningList& cond2, const ConditioningList& negative,
+                                double cfg_conds, double cfg_cond2_negative, bool nested,
+                                int64_t pixel_height, int64_t pixel_width) {
+  const bool skip_negative = !nested && is_one(cfg_cond2_negative);
+  const bool skip_middle = skip_negative && is_one(cfg_conds);
+  const auto positive_side = side_denoiser(model, cond1, true, pixel_height, pixel_width);
+  const auto middle_side = side_denoiser(model, as_negative_prompt(model, cond2), !skip_middle,
+                                         pixel_height, pixel_width);
+  const auto negative_side = side_denoiser(model, as_negative_prompt(model, negative),
+                                           !skip_negative, pixel_height, pixel_width);
+
+  return [&model, positive_side, middle_side, negative_side, cfg_conds, cfg_cond2_negative,
+          nested](const at::Tensor& x, double sigma) {
+    at::InferenceMode guard;
+    const at::Tensor positive = predict(positive_side, x, sigma);
+    const at::Tensor middle = predict(middle_side, x, sigma);
+    const at::Tensor negative = predict(negative_side, x, sigma);
+    if (nested) {
+      const at::Tensor text = apply_guidance(model, {positive, middle, cfg_conds, x, sigma});
+      return negative + (text - negative) * cfg_cond2_negative;
+    }
+    return apply_guidance(model, {middle, negative, cfg_cond2_negative, x, sigma}) +
+           (positive - middle) * cfg_conds;
+  };
+}
+
+}  // namespace df::engine
