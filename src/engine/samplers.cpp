@@ -50,6 +50,7 @@ const std::vector<std::pair<std::string, SamplerFn>>& samplers() {
       {"lcm", sample_lcm},
       {"ipndm", sample_ipndm},
       {"ipndm_v", sample_ipndm_v},
+      {"deis", sample_deis},
       {"res_multistep", bind(sample_res_multistep, 0.0, false)},
       {"res_multistep_cfg_pp", bind(sample_res_multistep, 0.0, true)},
       {"res_multistep_ancestral", bind(sample_res_multistep, 1.0, false)},

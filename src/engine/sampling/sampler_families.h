@@ -30,6 +30,7 @@ at::Tensor sample_dpm_fast(SamplerRun& run, at::Tensor x);
 at::Tensor sample_lms(SamplerRun& run, at::Tensor x);
 at::Tensor sample_ipndm(SamplerRun& run, at::Tensor x);
 at::Tensor sample_ipndm_v(SamplerRun& run, at::Tensor x);
+at::Tensor sample_deis(SamplerRun& run, at::Tensor x);
 // res_multistep with eta (0: deterministic, 1: ancestral), CFG++ when cfg_pp.
 at::Tensor sample_res_multistep(SamplerRun& run, at::Tensor x, double eta, bool cfg_pp);
 at::Tensor sample_gradient_estimation(SamplerRun& run, at::Tensor x, bool cfg_pp);

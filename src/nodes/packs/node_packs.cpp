@@ -18,6 +18,7 @@ const std::vector<std::string>& supported_samplers() {
       "dpmpp_3m_sde",    "dpmpp_3m_sde_gpu",
       "ddpm",            "lcm",
       "ipndm",           "ipndm_v",
+      "deis",
       "res_multistep",   "res_multistep_cfg_pp",
       "res_multistep_ancestral", "res_multistep_ancestral_cfg_pp",
       "gradient_estimation", "gradient_estimation_cfg_pp",
