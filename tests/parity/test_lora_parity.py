@@ -2,8 +2,9 @@
 
 Tiny SD1 and SDXL pipelines get LoRAs written by `dreamforge model create-tiny --kind lora`
 (kohya names, LDM-style for SDXL; PEFT names; LoHa; LoKr). For kohya and PEFT files the patched
-UNet and text-encoder weights must equal diffusers' load_lora_weights + fuse_lora; for LoHa and
-LoKr they must equal the formulas computed here. fp32, within 1e-4."""
+UNet and text-encoder weights, and the modules' outputs, must equal diffusers' load_lora_weights +
+fuse_lora; for LoHa and LoKr the weights must equal the formulas computed here. fp32, within
+1e-4."""
 import json
 import subprocess
 
@@ -59,13 +60,43 @@ def write_lora(directory, family, lora_format, seed=5):
     return path
 
 
-def engine_patched(probe, model, lora):
+def engine_patched(probe, model, lora, inputs=None):
+    """(patched weights, outputs of the patched modules for `inputs`, the probe's report)."""
     tensors, proc = probe("lora_apply", {"model": str(model), "lora": str(lora),
                                          "strength_model": STRENGTH_MODEL,
-                                         "strength_clip": STRENGTH_CLIP})
+                                         "strength_clip": STRENGTH_CLIP}, inputs)
     report = json.loads(proc.stdout)
     assert report["unmatched"] == [] and report["rejected"] == [], report
-    return tensors, report
+    outputs = {k[len("output."):]: tensors.pop(k) for k in list(tensors) if k.startswith("output.")}
+    return tensors, outputs, report
+
+
+def module_inputs(family):
+    """UNet and text-encoder inputs: a 16x16 latent, context and (SDXL) added conditioning, and
+    token ids ending in the end token."""
+    generator = torch.Generator().manual_seed(3)
+    xl = family == "sdxl"
+    inputs = {"sample": torch.randn(1, 4, 16, 16, generator=generator),
+              "timestep": torch.tensor([500.0]),
+              "context": torch.randn(1, 77, 64 if xl else 32, generator=generator),
+              "ids": torch.tensor([[49406, 320, 1125, 539, 49407] + [49407] * 72])}
+    if xl:
+        inputs["text_embeds"] = torch.randn(1, 32, generator=generator)
+        inputs["time_ids"] = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])
+    return inputs
+
+
+def diffusers_outputs(pipe, family, inputs):
+    added = None
+    if family == "sdxl":
+        added = {"text_embeds": inputs["text_embeds"], "time_ids": inputs["time_ids"]}
+    out = {"unet": pipe.unet(inputs["sample"], inputs["timestep"], inputs["context"],
+                             added_cond_kwargs=added).sample}
+    for name in text_encoder_names(family):
+        encoded = getattr(pipe, name)(inputs["ids"])
+        out[f"{name}.last_hidden_state"] = encoded.last_hidden_state
+        out[f"{name}.pooled"] = encoded[1] if name == "text_encoder" else encoded.text_embeds
+    return out
 
 
 def module_count(lora):
@@ -80,7 +111,7 @@ def diffusers_fused(family, model, lora):
     pipe.fuse_lora(components=["unet"], lora_scale=STRENGTH_MODEL)
     pipe.fuse_lora(components=text_encoder_names(family), lora_scale=STRENGTH_CLIP)
     pipe.unload_lora_weights()
-    return probe_names(pipe)
+    return pipe
 
 
 def assert_same_weights(got, expected, base):
@@ -97,12 +128,18 @@ def assert_same_weights(got, expected, base):
 def test_lora_matches_diffusers_fuse_lora(tiny, lora_format, probe, tmp_path):
     family, model, base = tiny
     lora = write_lora(tmp_path, family, lora_format)
-    got, report = engine_patched(probe, model, lora)
+    inputs = module_inputs(family)
+    got, outputs, report = engine_patched(probe, model, lora, inputs)
     assert report["patched"] == module_count(lora)
-    changed = assert_same_weights(got, diffusers_fused(family, model, lora), base)
+    pipe = diffusers_fused(family, model, lora)
+    changed = assert_same_weights(got, probe_names(pipe), base)
     assert any(key.startswith("unet.") for key in changed)
     for encoder in text_encoder_names(family):
         assert any(key.startswith(encoder + ".") for key in changed), encoder
+    expected = diffusers_outputs(pipe, family, inputs)
+    assert sorted(outputs) == sorted(expected)
+    for name, value in expected.items():
+        assert max_abs_diff(outputs[name], value) < TOLERANCE, name
 
 
 # ---- LoHa / LoKr against their formulas ----
@@ -150,7 +187,7 @@ def lokr_delta(t, name, shape):
 def test_lycoris_matches_its_formula(tiny, lora_format, delta, probe, tmp_path):
     family, model, base = tiny
     lora = write_lora(tmp_path, family, lora_format)
-    got, report = engine_patched(probe, model, lora)
+    got, _, report = engine_patched(probe, model, lora)
     tensors = load_file(str(lora))
     config = json.loads((model / "unet" / "config.json").read_text())
     targets = kohya_targets(family, base, config)
