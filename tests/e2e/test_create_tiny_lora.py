@@ -132,8 +132,9 @@ def test_writes_into_a_folder_and_refuses_other_files(dreamforge, tmp_path):
 
 
 def test_rejects_an_unknown_kind_and_format(dreamforge, tmp_path):
-    for flag, value in (("--kind", "embedding"), ("--lora-format", "glora")):
-        proc = dreamforge("model", "create-tiny", tmp_path / "x", "--family", "sd1", "--kind",
-                          "lora", flag, value, check=False)
+    for options in (["--kind", "nonesuch"], ["--kind", "lora", "--lora-format", "glora"]):
+        proc = dreamforge("model", "create-tiny", tmp_path / "x", "--family", "sd1", *options,
+                          check=False)
         assert proc.returncode != 0
-        assert value in proc.stderr
+        assert options[-1] in proc.stderr
+    assert not (tmp_path / "x").exists()
