@@ -23,6 +23,8 @@ SD_FAMILIES = ("sd1", "sd2", "sdxl")
 MODEL_FILE_INPUTS = {
     ("*", "ckpt_name"): "checkpoint",
     ("*", "lora_name"): "lora",
+    ("*", "vae_name"): "vae",
+    ("*", "hypernetwork_name"): "hypernetwork",
 }
 # Image-file inputs that get the uploaded test image.
 IMAGE_FILE_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
