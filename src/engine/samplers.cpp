@@ -30,6 +30,8 @@ const std::vector<std::pair<std::string, SamplerFn>>& samplers() {
       {"euler_ancestral_cfg_pp", bind(sample_euler_ancestral_cfg_pp, 1.0)},
       {"heun", sample_heun},
       {"heunpp2", sample_heunpp2},
+      {"exp_heun_2_x0", bind(sample_exp_heun_2_x0, 0.0)},
+      {"exp_heun_2_x0_sde", bind(sample_exp_heun_2_x0, 1.0)},
       {"dpm_2", sample_dpm_2},
       {"dpm_2_ancestral", sample_dpm_2_ancestral},
       {"lms", sample_lms},

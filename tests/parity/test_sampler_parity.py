@@ -466,6 +466,29 @@ def ref_heunpp2(model, x, s, noise):
     return x
 
 
+def ref_exp_heun_2_x0(model, x, s, noise, eta=0.0):
+    """SEEDS-2 with r = 1 and phi_2 weights (exponential Heun in data prediction)."""
+    for i in range(len(s) - 1):
+        denoised = model(x, s[i])[0]
+        if s[i + 1] == 0:
+            x = denoised
+            continue
+        h = math.log(s[i]) - math.log(s[i + 1])
+        he = h * (eta + 1)
+        x2 = s[i + 1] / s[i] * math.exp(-h * eta) * x - math.expm1(-he) * denoised
+        if eta:
+            sde = math.sqrt(-math.expm1(-2 * h * eta)) * noise(s[i], s[i + 1])
+            x2 = x2 + sde * s[i + 1]
+        denoised2 = model(x2, s[i + 1])[0]
+        b2 = (math.expm1(-he) + he) / -he
+        x = s[i + 1] / s[i] * math.exp(-h * eta) * x - ((math.expm1(-he) - b2) * denoised
+                                                       + b2 * denoised2)
+        if eta:
+            sde = sde + 0.0 * noise(s[i + 1], s[i + 1])  # ComfyUI's zero-weighted second draw
+            x = x + sde * s[i + 1]
+    return x
+
+
 def ref_lms(model, x, s, noise, order=4):
     from scipy import integrate
     ds = []
@@ -744,6 +767,8 @@ K_DIFFUSION_CASES = {
     "euler_cfg_pp": (lambda *a: ref_euler_ancestral_cfg_pp(*a, eta=0.0), "none", 3.5),
     "euler_ancestral_cfg_pp": (ref_euler_ancestral_cfg_pp, "default", 3.5),
     "heunpp2": (ref_heunpp2, "none", None),
+    "exp_heun_2_x0": (ref_exp_heun_2_x0, "none", None),
+    "exp_heun_2_x0_sde": (lambda *a: ref_exp_heun_2_x0(*a, eta=1.0), "default", None),
     "lms": (ref_lms, "none", None),
     "dpm_fast": (ref_dpm_fast, "none", None),
     "dpmpp_2s_ancestral": (ref_dpmpp_2s_ancestral, "default", None),

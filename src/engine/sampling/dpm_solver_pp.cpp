@@ -1,5 +1,6 @@
-// DPM-Solver++ samplers (2S ancestral, 2M, SDE, 2M/3M SDE) and DPM-Solver-fast, in VE space where
-// the VP signal scale alpha is 1; times are t = -log(sigma).
+// DPM-Solver++ samplers (2S ancestral, 2M, SDE, 2M/3M SDE), the exponential Heun (SEEDS-2 with
+// r = 1) samplers and DPM-Solver-fast, in VE space where the VP signal scale alpha is 1; times are
+// t = -log(sigma).
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -161,6 +162,34 @@ at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
     denoised_1 = denoised;
     h_2 = h_1;
     h_1 = h;
+  });
+  return x;
+}
+
+// Exponential Heun in data prediction and log-SNR time (SEEDS-2 with r = 1, phi_2 weights): a
+// first order exponential step to sigma_next, then the step redone with the weights of both
+// estimates. eta 1 makes it stochastic: noise scaled by sqrt(1 - e^-2h) enters the predictor and
+// the final state (ComfyUI also draws a second, zero-weighted noise each step, which advances the
+// generator and is drawn here too).
+at::Tensor sample_exp_heun_2_x0(SamplerRun& run, at::Tensor x, double eta) {
+  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+    const double h = std::log(sigma) - std::log(next);
+    const double h_eta = h * (eta + 1.0);
+    const double decay = next / sigma * std::exp(-h * eta);
+    at::Tensor x_2 = x * decay - denoised * std::expm1(-h_eta);
+    at::Tensor sde_noise;
+    if (eta > 0.0) {
+      sde_noise = run.noise(x, sigma, next) * std::sqrt(-std::expm1(-2.0 * h * eta));
+      x_2 = x_2 + sde_noise * next;
+    }
+    const at::Tensor denoised_2 = run.denoise(x_2, next);
+    const double b2 = (std::expm1(-h_eta) + h_eta) / -h_eta;
+    const double b1 = std::expm1(-h_eta) - b2;
+    x = x * decay - (denoised * b1 + denoised_2 * b2);
+    if (eta > 0.0) {
+      run.noise(x, next, next);
+      x = x + sde_noise * next;
+    }
   });
   return x;
 }

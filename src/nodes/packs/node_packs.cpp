@@ -8,6 +8,7 @@ const std::vector<std::string>& supported_samplers() {
       "euler",           "euler_cfg_pp",
       "euler_ancestral", "euler_ancestral_cfg_pp",
       "heun",            "heunpp2",
+      "exp_heun_2_x0",   "exp_heun_2_x0_sde",
       "dpm_2",           "dpm_2_ancestral",
       "lms",             "dpm_fast",
       "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",

@@ -18,12 +18,12 @@ namespace df::engine {
 namespace {
 
 const std::vector<std::string> kOdeSamplers = {
-    "euler",  "euler_cfg_pp",  "heun",       "heunpp2",       "dpm_2",
+    "euler",  "euler_cfg_pp",  "heun",       "heunpp2",  "exp_heun_2_x0", "dpm_2",
     "lms",    "dpm_fast",      "dpmpp_2m",   "dpmpp_2m_cfg_pp", "ipndm",
     "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "gradient_estimation",
     "gradient_estimation_cfg_pp", "ddim", "uni_pc", "uni_pc_bh2"};
 const std::vector<std::string> kSdeSamplers = {
-    "euler_ancestral",    "euler_ancestral_cfg_pp",    "dpm_2_ancestral",
+    "euler_ancestral",    "euler_ancestral_cfg_pp",    "exp_heun_2_x0_sde", "dpm_2_ancestral",
     "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde",
     "dpmpp_sde_gpu",      "dpmpp_2m_sde",              "dpmpp_2m_sde_gpu",
     "dpmpp_2m_sde_heun",  "dpmpp_2m_sde_heun_gpu",     "dpmpp_3m_sde",
@@ -103,7 +103,7 @@ TEST(Samplers, OdeSamplersFollowTheExactGaussianFlow) {
   // methods 5%, second order 0.2-0.5%, UniPC's third order 0.09%).
   const std::vector<std::pair<std::string, double>> bounds = {
       {"euler", 0.08},        {"euler_cfg_pp", 0.08},   {"ddim", 0.08},
-      {"heun", 0.01},         {"heunpp2", 0.09},        {"dpm_2", 0.005},
+      {"heun", 0.01},         {"heunpp2", 0.09},        {"exp_heun_2_x0", 0.01},        {"dpm_2", 0.005},
       {"lms", 0.01},          {"dpm_fast", 0.01},       {"dpmpp_2m", 0.01},
       {"dpmpp_2m_cfg_pp", 0.01}, {"ipndm", 0.01},       {"ipndm_v", 0.01},
       {"deis", 0.01},
