@@ -226,15 +226,24 @@ TEST_F(GraphValidate, SeedsUpToTwoToTheSixtyFourMinusOne) {
 }
 
 TEST_F(GraphValidate, ValueNotInList) {
-  prompt["3"]["inputs"]["sampler_name"] = "euler_fancy";
-  const json error = single_error(prompt, "3");
+  prompt["3"]["inputs"]["scheduler"] = "fancy";
+  json error = single_error(prompt, "3");
   EXPECT_EQ(error["type"], "value_not_in_list");
   EXPECT_EQ(error["message"], "Value not in list");
   EXPECT_EQ(error["details"],
-            "sampler_name: 'euler_fancy' not in ['euler', 'euler_ancestral', 'heun', 'dpm_2', "
-            "'dpm_2_ancestral', 'dpmpp_sde', 'dpmpp_2m', 'dpmpp_2m_sde', 'lcm', 'ddim', 'uni_pc', "
-            "'uni_pc_bh2']");
-  EXPECT_EQ(error["extra_info"]["input_config"][0], json(supported_samplers()));
+            "scheduler: 'fancy' not in ['simple', 'sgm_uniform', 'karras', 'exponential', "
+            "'ddim_uniform', 'beta', 'normal', 'linear_quadratic', 'kl_optimal']");
+  EXPECT_EQ(error["extra_info"]["input_config"][0], json(supported_schedulers()));
+  EXPECT_EQ(error["extra_info"]["received_value"], "fancy");
+
+  // Lists longer than 20 are named by their length, without an input_config (as ComfyUI).
+  prompt = graph_test::legacy_sd15();
+  prompt["3"]["inputs"]["sampler_name"] = "euler_fancy";
+  error = single_error(prompt, "3");
+  EXPECT_EQ(error["type"], "value_not_in_list");
+  EXPECT_EQ(error["details"], "sampler_name: 'euler_fancy' not in (list of length " +
+                                  std::to_string(supported_samplers().size()) + ")");
+  EXPECT_TRUE(error["extra_info"]["input_config"].is_null());
   EXPECT_EQ(error["extra_info"]["received_value"], "euler_fancy");
 }
 
