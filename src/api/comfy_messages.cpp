@@ -61,6 +61,11 @@ std::vector<json> ComfyMessageTranslator::translate(const Event& event) {
                                        {"max", event.data.value("total_steps", 0)},
                                        {"prompt_id", prompt_id_},
                                        {"node", event.data.value("node", current_node_)}}));
+  } else if (event.type == "streamed_image") {  // SaveImageWebsocket's progress bar over its batch
+    out.push_back(message("progress", {{"value", event.data.value("index", 0)},
+                                       {"max", event.data.value("count", 1)},
+                                       {"prompt_id", prompt_id_},
+                                       {"node", event.data.value("node", current_node_)}}));
   } else if (event.type == "artifact" || event.type == "temp_image") {
     const std::string node = event.data.value("node", "");
     json image = {{"filename", event.data.value("filename", "")},

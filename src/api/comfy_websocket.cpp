@@ -4,10 +4,12 @@
 #include <chrono>
 #include <optional>
 
+#include "api/comfy_binary_frames.h"
 #include "api/comfy_history.h"
 #include "core/ids.h"
 #include "core/json_text.h"
 #include "http/json_text.h"
+#include "telemetry/service_log.h"
 
 namespace df::api {
 
@@ -108,41 +110,74 @@ bool ComfyWebSocketHub::send_to(const std::string& sid, const json& message) {
   return true;
 }
 
-namespace {
-
-void append_u32_be(std::string& out, uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((value >> shift) & 0xff);
-}
-
-}  // namespace
-
-void ComfyWebSocketHub::send_preview(const std::string& client_id, const std::string& prompt_id,
-                                     const std::string& node, const std::vector<uint8_t>& jpeg) {
-  if (client_id.empty()) return;
-  std::shared_ptr<http::WebSocketConnection> connection;
+std::optional<std::string> ComfyWebSocketHub::image_frame(const std::string& sid,
+                                                          const std::string& prompt_id,
+                                                          const LiveImage& image) {
+  if (sid.empty()) return std::nullopt;
   bool with_metadata = false;
   {
     std::lock_guard lock(clients_mutex_);
-    auto found = clients_.find(client_id);
+    if (!clients_.count(sid)) return std::nullopt;
+    with_metadata = preview_metadata_clients_.count(sid) > 0;
+  }
+  return with_metadata ? preview_image_with_metadata_frame(image, prompt_id) : preview_image_frame(image);
+}
+
+void ComfyWebSocketHub::send_binary_to(const std::string& sid, std::string frame) {
+  std::shared_ptr<http::WebSocketConnection> connection;
+  {
+    std::lock_guard lock(clients_mutex_);
+    auto found = clients_.find(sid);
     if (found == clients_.end()) return;
     connection = found->second;
-    with_metadata = preview_metadata_clients_.count(client_id) > 0;
   }
-  std::string frame;
-  if (with_metadata) {  // PREVIEW_IMAGE_WITH_METADATA
-    const std::string metadata =
-        dump_json({{"node_id", node},         {"prompt_id", prompt_id},
-                   {"display_node_id", node}, {"parent_node_id", nullptr},
-                   {"real_node_id", node},    {"image_type", "image/jpeg"}});
-    append_u32_be(frame, 4);
-    append_u32_be(frame, static_cast<uint32_t>(metadata.size()));
-    frame += metadata;
-  } else {  // PREVIEW_IMAGE, format 1 = JPEG
-    append_u32_be(frame, 1);
-    append_u32_be(frame, 1);
-  }
-  frame.append(jpeg.begin(), jpeg.end());
   connection->send_binary(std::move(frame));
+}
+
+void ComfyWebSocketHub::send_live_image(const std::string& client_id, const std::string& prompt_id,
+                                        LiveImage image) {
+  std::optional<std::string> frame = image_frame(client_id, prompt_id, image);
+  if (!frame) return;
+  if (image.frame_id.empty()) return send_binary_to(client_id, std::move(*frame));
+  hold_image(image.frame_id, client_id, std::move(*frame));
+}
+
+void ComfyWebSocketHub::hold_image(const std::string& frame_id, const std::string& sid, std::string frame) {
+  size_t waiting = 0;
+  {
+    std::lock_guard lock(held_mutex_);
+    waiting = held_bytes_;
+    if (held_bytes_ + frame.size() <= kMaxHeldBytes) {
+      held_bytes_ += frame.size();
+      held_images_[frame_id] = {sid, std::move(frame), std::chrono::steady_clock::now()};
+      return;
+    }
+  }
+  telemetry::service_log().error("dreamforge: dropped a streamed image for client " + sid + ": " +
+                                 std::to_string(waiting) + " bytes of images already wait");
+}
+
+void ComfyWebSocketHub::release_held_image(const std::string& frame_id) {
+  HeldImage image;
+  {
+    std::lock_guard lock(held_mutex_);
+    auto found = held_images_.find(frame_id);
+    if (found == held_images_.end()) return;
+    image = std::move(found->second);
+    held_images_.erase(found);
+    held_bytes_ -= image.frame.size();
+  }
+  send_binary_to(image.client_id, std::move(image.frame));
+}
+
+void ComfyWebSocketHub::drop_stale_images() {
+  const auto oldest_kept = std::chrono::steady_clock::now() - kHeldImageLifetime;
+  std::lock_guard lock(held_mutex_);
+  std::erase_if(held_images_, [&](const auto& entry) {
+    if (entry.second.held_at >= oldest_kept) return false;
+    held_bytes_ -= entry.second.frame.size();
+    return true;
+  });
 }
 
 void ComfyWebSocketHub::broadcast_status() {
@@ -157,7 +192,10 @@ void ComfyWebSocketHub::follow_jobs(std::stop_token stop) {
     try {
       const auto now = std::chrono::steady_clock::now();
       const bool full_round = !last_full_round || now - *last_full_round >= kFullRoundInterval;
-      if (full_round) last_full_round = now;
+      if (full_round) {
+        last_full_round = now;
+        drop_stale_images();
+      }
       std::set<std::string> with_news;
       {
         std::lock_guard lock(wake_mutex_);
@@ -220,6 +258,7 @@ void ComfyWebSocketHub::pump(const std::string& job_id, FollowedJob& job) {
       for (const auto& message : job.translator->translate(event)) {
         if (!job.client_id.empty()) send_to(job.client_id, message);
       }
+      if (event.type == "streamed_image") release_held_image(event.data.value("frame", ""));
       if (event.type == "job_finished") {
         broadcast_status();
         if (!job.client_id.empty()) {

@@ -129,9 +129,9 @@ class Service {
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
       {
-        std::lock_guard lock(preview_mutex_);
-        preview_sink_ = [&comfy_ws](const Job& job, const std::string& node, const std::vector<uint8_t>& jpeg) {
-          comfy_ws->send_preview(job_client_id(job), job.id, node, jpeg);
+        std::lock_guard lock(live_image_mutex_);
+        live_image_sink_ = [&comfy_ws](const Job& job, LiveImage image) {
+          comfy_ws->send_live_image(job_client_id(job), job.id, std::move(image));
         };
       }
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
@@ -156,6 +156,8 @@ class Service {
       if (!options_.front_end_root.empty()) serve_front_end(router, options_.front_end_root);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
+      // SaveImageWebsocket sends whole PNGs (tens of MB for very large images) to /ws clients.
+      limits.websocket_max_queued_bytes = size_t{256} << 20;
       limits.threads = options_.http_threads;
       limits.allowed_hosts = options_.allowed_hosts;
       server = std::make_unique<http::Server>(router, limits, [this](const http::RequestRecord& r) {
@@ -181,8 +183,8 @@ class Service {
     log_.info(std::string("dreamforge: stopping (") + strsignal(signal) + ")");
     if (server) server->stop();
     {
-      std::lock_guard lock(preview_mutex_);
-      preview_sink_ = nullptr;  // the hub goes away with this scope
+      std::lock_guard lock(live_image_mutex_);
+      live_image_sink_ = nullptr;  // the hub goes away with this scope
     }
     for (auto& slot : slots_) slot->thread.request_stop();
     queue_->wake();
@@ -207,10 +209,9 @@ class Service {
       slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
       worker::WorkerContext context{*store_, *queue_, *blobs_, *slot->runner, metrics_, slot->settings,
                                     [this](const std::string& job_id) { hub_.notify(job_id); },
-                                    [this](const Job& job, const std::string& node,
-                                           const std::vector<uint8_t>& jpeg) {
-                                      std::lock_guard lock(preview_mutex_);
-                                      if (preview_sink_) preview_sink_(job, node, jpeg);
+                                    [this](const Job& job, LiveImage image) {
+                                      std::lock_guard lock(live_image_mutex_);
+                                      if (live_image_sink_) live_image_sink_(job, std::move(image));
                                     },
                                     std::stop_token()};
       slot->worker = std::make_unique<worker::Worker>(context);
@@ -258,9 +259,10 @@ class Service {
   std::unique_ptr<registry::ModelRegistry> models_;
   registry::RoutingTable routing_;  // function and quality tiers, presets
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
-  // Where workers' live previews go (the ComfyUI WebSocket hub while the API runs).
-  std::mutex preview_mutex_;
-  std::function<void(const Job&, const std::string&, const std::vector<uint8_t>&)> preview_sink_;
+  // Where workers' live images go: latent previews and streamed whole images (the ComfyUI
+  // WebSocket hub while the API runs).
+  std::mutex live_image_mutex_;
+  std::function<void(const Job&, LiveImage)> live_image_sink_;
 };
 
 void add_service_command(CLI::App& app, const std::string& name, const std::string& description,

@@ -16,8 +16,6 @@ namespace df {
 namespace {
 
 constexpr std::string_view kFormat = "PNG";
-constexpr int kCompressionLevel =
-    4;  // ComfyUI's choice: most of level 9's size at a fraction of the time
 constexpr png_alloc_size_t kMaxChunkBytes = 256u << 20;  // room for very large workflow chunks
 
 // Where libpng's error handler leaves its message before jumping back into run_guarded.
@@ -105,7 +103,12 @@ png_text text_chunk(const std::string& key, const std::string& value, std::strin
 
 }  // namespace
 
-std::vector<uint8_t> encode_png(const Image8& image, const EmbeddedMetadata& metadata) {
+std::vector<uint8_t> encode_png(const Image8& image, const EmbeddedMetadata& metadata,
+                                int compression_level) {
+  if (compression_level < 0 || compression_level > 9) {
+    throw Error(ErrorCode::kInvalidArgument, "a PNG compression level is 0..9, not " +
+                                                 std::to_string(compression_level));
+  }
   validate_image(image);
   validate_embedded_metadata(metadata);
   std::vector<std::string> storage(metadata.text.size());
@@ -128,7 +131,7 @@ std::vector<uint8_t> encode_png(const Image8& image, const EmbeddedMetadata& met
 
   const bool ok = run_guarded(png_jmpbuf(writer.png), [&] {
     png_set_write_fn(writer.png, &write_state, write_to_memory, flush_memory);
-    png_set_compression_level(writer.png, kCompressionLevel);
+    png_set_compression_level(writer.png, compression_level);
     png_set_IHDR(writer.png, writer.info, png_uint_32(image.width), png_uint_32(image.height), 8,
                  image.channels == 4 ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "graph/node_impl.h"
 #include "image/image.h"
@@ -25,6 +26,16 @@ struct ArtifactRecord {
   std::string sha256;
 };
 
+// A whole image a node streams to the client instead of saving it (SaveImageWebsocket).
+struct StreamedImage {
+  std::string node_id;
+  std::vector<uint8_t> png;
+  int width = 0;
+  int height = 0;
+  int index = 0;  // within the node's batch
+  int count = 0;  // images in the node's batch
+};
+
 struct RunEnvironment {
   std::string input_dir;   // LoadImage reads here
   std::string output_dir;  // SaveImage writes here
@@ -36,6 +47,8 @@ struct RunEnvironment {
   std::function<void(const std::string& node_id, const std::string& stage)> on_stage;
   // A JPEG preview of the latent after each sampler step (only when set: previews cost time).
   std::function<void(const std::string& node_id, const std::vector<uint8_t>& jpeg)> on_preview;
+  // Whole images streamed to the client, never written to disk (no-op when unset).
+  std::function<void(const StreamedImage&)> on_streamed_image;
 };
 
 // Tells the environment which stage a node entered (no-op when nobody listens).

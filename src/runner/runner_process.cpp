@@ -118,10 +118,12 @@ void RunnerProcess::send(const nlohmann::json& request) {
 std::optional<nlohmann::json> RunnerProcess::next_event(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
-    auto newline = buffer_.find('\n');
+    auto newline = buffer_.find('\n', scanned_);
+    if (newline == std::string::npos) scanned_ = buffer_.size();  // a long line: read on from here
     if (newline != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
+      scanned_ = 0;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
       if (event.is_discarded() || !event.is_object() || !event.contains("type")) {

@@ -39,6 +39,7 @@ class RunnerProcess {
   int to_child_ = -1;
   int from_child_ = -1;
   std::string buffer_;
+  size_t scanned_ = 0;  // buffer_ holds no newline before this (an image event is megabytes long)
   bool exited_ = false;
   int status_ = 0;
 };

@@ -250,12 +250,19 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
       events_.emit({{"type", "stage"}, {"id", run_id}, {"item_index", index}, {"node", node_id},
                     {"class_type", observer.current_class()}, {"stage", stage}});
     };
+    env_.on_preview = nullptr;  // a run that failed may have left its hook behind
     if (previews_) {
       env_.on_preview = [&](const std::string& node_id, const std::vector<uint8_t>& jpeg) {
         events_.emit({{"type", "preview"}, {"id", run_id}, {"item_index", index}, {"node", node_id},
                       {"format", "jpeg"}, {"data", encode_base64(jpeg)}});
       };
     }
+    env_.on_streamed_image = [&](const nodes::StreamedImage& image) {
+      events_.emit({{"type", "streamed_image"}, {"id", run_id}, {"item_index", index},
+                    {"node", image.node_id}, {"index", image.index}, {"count", image.count},
+                    {"width", image.width}, {"height", image.height}, {"format", "png"},
+                    {"data", encode_base64(image.png)}});
+    };
     env_.on_artifact = [&](const nodes::ArtifactRecord& a) {
       events_.emit({{"type", "artifact"}, {"id", run_id}, {"item_index", index}, {"node", a.node_id},
                     {"path", a.path}, {"filename", a.filename}, {"subfolder", a.subfolder},
@@ -274,6 +281,7 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
   env_.on_stage = nullptr;
   env_.on_artifact = nullptr;
   env_.on_preview = nullptr;
+  env_.on_streamed_image = nullptr;
   return completed;
 }
 

@@ -63,6 +63,30 @@ std::string runner_log_line(const json& event) {
   return event.value("message", "");
 }
 
+// A streamed_image event of the runner: the PNG goes to the live-image sink (when there is one)
+// under a fresh frame id, and `out` becomes the job's record of it, the frame id included, without
+// the pixels.
+void relay_streamed_image(const json& event, const Job& job, const WorkerContext& context, Event& out) {
+  const std::string node = event.value("node", "");
+  const int index = event.value("index", 0);
+  const int count = event.value("count", 1);
+  out.type = "streamed_image";
+  out.message = "image " + std::to_string(index + 1) + "/" + std::to_string(count) + " of node " +
+                node + " streamed to the client";
+  out.data = {{"node", node},
+              {"index", index},
+              {"count", count},
+              {"width", event.value("width", 0)},
+              {"height", event.value("height", 0)}};
+  auto png = decode_base64(event.value("data", ""));
+  if (!png) return;
+  out.data["bytes"] = png->size();
+  if (!context.on_live_image) return;
+  const std::string frame_id = new_uuid_v7();
+  out.data["frame"] = frame_id;
+  context.on_live_image(job, {node, "image/png", std::move(*png), frame_id});
+}
+
 double seconds_since(int64_t epoch_ms) { return static_cast<double>(now_ms() - epoch_ms) / 1000.0; }
 
 }  // namespace
@@ -170,7 +194,7 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
                 {"format", job_output_format(job_)}};
     const json extra_pnginfo = job_extra_pnginfo(job_);
     if (!extra_pnginfo.is_null()) run["extra_pnginfo"] = extra_pnginfo;
-    if (job_wants_previews(job_) && context_.on_preview) run["previews"] = true;
+    if (job_wants_previews(job_) && context_.on_live_image) run["previews"] = true;
     runner->send(run);
     outcome = follow(*runner, run_id);
   } catch (const Error& e) {
@@ -326,8 +350,12 @@ void JobRun::handle(const json& event) {
     out.data = {{"seed", item->seed}, {"duration_ms", event.value("duration_ms", 0)}};
   } else if (type == "preview") {
     auto jpeg = decode_base64(event.value("data", ""));
-    if (jpeg && context_.on_preview) context_.on_preview(job_, event.value("node", ""), *jpeg);
+    if (jpeg && context_.on_live_image) {
+      context_.on_live_image(job_, {event.value("node", ""), "image/jpeg", std::move(*jpeg), ""});
+    }
     return;
+  } else if (type == "streamed_image") {
+    relay_streamed_image(event, job_, context_, out);  // handed over before its event is stored
   } else if (type == "artifact" && event.value("kind", "") == "output") {
     store_artifact(event);
     return;

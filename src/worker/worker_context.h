@@ -9,6 +9,7 @@
 
 #include "blob/blob_store.h"
 #include "core/job.h"
+#include "core/live_image.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
@@ -37,8 +38,9 @@ struct WorkerContext {
   telemetry::Metrics& metrics;
   const WorkerSettings& settings;
   std::function<void(const std::string& job_id)> on_event;  // new events were appended
-  // A live preview of a job's latent (JPEG), not stored: it goes straight to watching clients.
-  std::function<void(const Job& job, const std::string& node, const std::vector<uint8_t>& jpeg)> on_preview;
+  // A latent preview or a streamed whole image of a job, not stored: it goes straight to the
+  // client watching the job.
+  std::function<void(const Job& job, const LiveImage& image)> on_live_image;
   std::stop_token stop;  // set by Worker::run: a running job is handed back when it fires
 };
 

@@ -1,9 +1,11 @@
-// Output nodes beyond single images: SaveAnimatedWEBP writes an image batch as one animated WebP.
+// Output nodes beyond single images: SaveAnimatedWEBP writes an image batch as one animated WebP;
+// SaveImageWebsocket streams each image of a batch to the client as a PNG.
 #include <map>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "core/sha256.h"
+#include "image/png_codec.h"
 #include "image/webp_animation.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
@@ -86,6 +88,23 @@ void save_animation(const NodeInputs& in, NodeContext& ctx, const RunEnvironment
   }
 }
 
+// SaveImageWebsocket: each image of the batch as a PNG (ComfyUI's fast compression, no metadata)
+// for the client; nothing is written and the node has no UI result.
+void stream_images(const NodeInputs& in, const NodeContext& ctx, const RunEnvironment& env) {
+  const at::Tensor& pixels = in.get<ImageValue>("images").pixels;
+  if (pixels.dim() != 4) {
+    throw Error(ErrorCode::kInvalidArgument, "SaveImageWebsocket: images must be a batch [B,H,W,C]");
+  }
+  if (!env.on_streamed_image) return;
+  const int count = static_cast<int>(pixels.size(0));
+  for (int index = 0; index < count; ++index) {
+    ctx.throw_if_canceled();
+    const Image8 image = to_image8(pixels, index);
+    env.on_streamed_image({ctx.node_id(), encode_png(image, {}, kPngStreamCompressionLevel),
+                           image.width, image.height, index, count});
+  }
+}
+
 }  // namespace
 
 void register_output_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
@@ -94,6 +113,11 @@ void register_output_nodes(graph::NodeImplRegistry& registry, NodeResources reso
     report_stage(env, ctx, "save");
     save_animation(in, ctx, env);
     return std::vector<Value>{in.linked("images")};
+  });
+  add_function_node(registry, "SaveImageWebsocket", [&env](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(env, ctx, "save");
+    stream_images(in, ctx, env);
+    return std::vector<Value>{};
   });
 }
 

@@ -1,4 +1,5 @@
-// Output node schemas beyond single images: SaveAnimatedWEBP (comfy_extras/nodes_images.py).
+// Output node schemas beyond single images: SaveAnimatedWEBP (comfy_extras/nodes_images.py) and
+// SaveImageWebsocket (custom_nodes/websocket_image_save.py).
 #include "nodes/packs/node_packs.h"
 #include "nodes/packs/schema_builders.h"
 
@@ -27,10 +28,23 @@ NodeSchema save_animated_webp() {
   return s;
 }
 
+// ComfyUI's bundled custom node: no display name of its own, no hidden inputs, no outputs.
+NodeSchema save_image_websocket() {
+  NodeSchema s;
+  s.name = "SaveImageWebsocket";
+  s.display_name = "SaveImageWebsocket";
+  s.category = "image";
+  s.python_module = "custom_nodes.websocket_image_save";
+  s.required = {typed("images", "IMAGE")};
+  s.output_node = true;
+  return s;
+}
+
 }  // namespace
 
 void add_output_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(save_animated_webp());
+  registry.add(save_image_websocket());
 }
 
 }  // namespace df::nodes
