@@ -43,8 +43,20 @@ at::Tensor time_ids(const DiffusionModel& model, const Conditioning& cond, int64
   return at::tensor(ids, at::kFloat).unsqueeze(0);
 }
 
+// LCM's boundary condition (ComfyUI's LCM model sampling): a blend of the eps estimate and the
+// input weighted by the scaled timestep.
+at::Tensor lcm_denoised(const DiffusionModel& model, const at::Tensor& x, const at::Tensor& x0,
+                        double sigma) {
+  constexpr double kSigmaData = 0.5, kTimestepScaling = 10.0;
+  const double scaled = model.schedule.timestep_nearest(sigma) * kTimestepScaling;
+  const double c_skip = kSigmaData * kSigmaData / (scaled * scaled + kSigmaData * kSigmaData);
+  const double c_out = scaled / std::sqrt(scaled * scaled + kSigmaData * kSigmaData);
+  return x0 * c_out + x * c_skip;
+}
+
 at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const at::Tensor& out,
                        double sigma) {
+  if (model.schedule.lcm_boundary()) return lcm_denoised(model, x, x - out * sigma, sigma);
   switch (model.schedule.prediction()) {
     case Prediction::kEpsilon:
       return x - out * sigma;

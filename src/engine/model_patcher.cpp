@@ -30,6 +30,12 @@ ModelPatcher ModelPatcher::with_post_cfg_function(PostCfgFunction function) cons
   return copy;
 }
 
+ModelPatcher ModelPatcher::with_schedule(NoiseSchedule schedule) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  copy.schedule_ = std::move(schedule);
+  return copy;
+}
+
 ModelPatcher ModelPatcher::with_attention_patches(const AttentionPatches& patches) const {
   ModelPatcher copy = copy_with_fresh_memo();
   auto append = [](std::vector<AttentionPatch>& to, const std::vector<AttentionPatch>& more) {
@@ -44,7 +50,8 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   std::lock_guard lock(memo_->mutex);
   if (memo_->model) return memo_->model;
   if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty() &&
-      attention_.self_attention.empty() && attention_.cross_attention.empty()) {
+      attention_.self_attention.empty() && attention_.cross_attention.empty() &&
+      !schedule_) {
     memo_->model = base_;
     return base_;
   }
@@ -54,6 +61,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   }
   model->guidance = guidance_;
   model->unet = model->unet.with_attention_patches(attention_);
+  if (schedule_) model->schedule = *schedule_;
   memo_->model = std::move(model);
   return memo_->model;
 }

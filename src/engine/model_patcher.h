@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "engine/adapters/weight_patch.h"
 #include "engine/checkpoint_bundle.h"
@@ -26,6 +27,10 @@ class ModelPatcher {
   // ComfyUI's set_model_attn1_patch / set_model_attn2_patch: adds patches of the UNet's attention
   // inputs, run after the ones added before.
   ModelPatcher with_attention_patches(const AttentionPatches& patches) const;
+  // ModelSamplingDiscrete: the model sampled with another schedule/prediction.
+  ModelPatcher with_schedule(NoiseSchedule schedule) const;
+  // The schedule sampling will use (the patched one, else the base's).
+  const NoiseSchedule& schedule() const { return schedule_ ? *schedule_ : base_->schedule; }
 
   // The model with every patch applied, computed once per patcher (copies made by with_* compute
   // their own); the base itself when there is nothing to patch.
@@ -42,6 +47,7 @@ class ModelPatcher {
   WeightPatches weights_;
   GuidanceOptions guidance_;
   AttentionPatches attention_;
+  std::optional<NoiseSchedule> schedule_;
   std::shared_ptr<Memo> memo_;
 };
 

@@ -55,6 +55,50 @@ double NoiseSchedule::sigma_min() const { return sigmas_[0].item<double>(); }
 
 double NoiseSchedule::sigma_max() const { return sigmas_[size() - 1].item<double>(); }
 
+void NoiseSchedule::set_sigmas(const at::Tensor& sigmas) {
+  sigmas_ = sigmas.to(at::kFloat).contiguous();
+  const at::Tensor log_sigmas = sigmas_.log().contiguous();
+  log_sigmas_.assign(log_sigmas.data_ptr<float>(),
+                     log_sigmas.data_ptr<float>() + log_sigmas.numel());
+}
+
+double NoiseSchedule::training_timestep(size_t index) const {
+  return static_cast<double>(static_cast<int64_t>(index) * skip_steps_ + (skip_steps_ - 1));
+}
+
+NoiseSchedule NoiseSchedule::with_prediction(Prediction prediction) const {
+  NoiseSchedule copy = *this;
+  copy.prediction_ = prediction;
+  copy.lcm_boundary_ = false;
+  return copy;
+}
+
+NoiseSchedule NoiseSchedule::with_lcm_distillation() const {
+  constexpr int64_t kOriginalTimesteps = 50;
+  NoiseSchedule copy = *this;
+  copy.prediction_ = Prediction::kEpsilon;
+  copy.lcm_boundary_ = true;
+  copy.skip_steps_ = size() / kOriginalTimesteps;
+  at::Tensor kept = at::empty({kOriginalTimesteps}, at::kFloat);
+  for (int64_t x = 0; x < kOriginalTimesteps; ++x) {
+    kept[kOriginalTimesteps - 1 - x] = sigmas_[size() - 1 - x * copy.skip_steps_];
+  }
+  copy.set_sigmas(kept);
+  return copy;
+}
+
+NoiseSchedule NoiseSchedule::with_zero_terminal_snr() const {
+  NoiseSchedule copy = *this;
+  const at::Tensor alphas_cumprod = 1.0 / (sigmas_ * sigmas_ + 1.0);
+  at::Tensor root = alphas_cumprod.sqrt();
+  const at::Tensor first = root[0].clone(), last = root[-1].clone();
+  root = (root - last) * (first / (first - last));
+  at::Tensor alphas_bar = root.pow(2);
+  alphas_bar[-1] = 4.8973451890853435e-08;
+  copy.set_sigmas(((1.0 - alphas_bar) / alphas_bar).pow(0.5));
+  return copy;
+}
+
 double NoiseSchedule::timestep_nearest(double sigma) const {
   const float log_sigma = std::log(static_cast<float>(sigma));
   size_t best = 0;
@@ -66,7 +110,7 @@ double NoiseSchedule::timestep_nearest(double sigma) const {
       best_distance = distance;
     }
   }
-  return static_cast<double>(best);
+  return training_timestep(best);
 }
 
 double NoiseSchedule::timestep_interpolated(double sigma) const {
@@ -82,7 +126,8 @@ double NoiseSchedule::timestep_interpolated(double sigma) const {
 }
 
 double NoiseSchedule::sigma_at(double t) const {
-  const float clamped = std::clamp(static_cast<float>(t), 0.0f, static_cast<float>(size() - 1));
+  const float index = static_cast<float>((t - double(skip_steps_ - 1)) / double(skip_steps_));
+  const float clamped = std::clamp(index, 0.0f, static_cast<float>(size() - 1));
   const auto low = static_cast<size_t>(std::floor(clamped));
   const auto high = static_cast<size_t>(std::ceil(clamped));
   const float weight = clamped - std::trunc(clamped);

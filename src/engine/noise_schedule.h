@@ -31,12 +31,27 @@ class NoiseSchedule {
   double sigma_at(double t) const;
 
   Prediction prediction() const { return prediction_; }
+  // LCM's boundary condition on the denoised estimate (ModelSamplingDiscrete "lcm").
+  bool lcm_boundary() const { return lcm_boundary_; }
+  // The timestep the model was trained with for table entry `index` (index, unless distilled).
+  double training_timestep(size_t index) const;
+
+  // ModelSamplingDiscrete's variants: another prediction type; LCM's schedule (the table cut to
+  // every 20th sigma ending at the top, timesteps mapped back to the 1000-step range, LCM's
+  // boundary condition); the table rescaled to zero terminal SNR (zsnr).
+  NoiseSchedule with_prediction(Prediction prediction) const;
+  NoiseSchedule with_lcm_distillation() const;
+  NoiseSchedule with_zero_terminal_snr() const;
 
  private:
+  void set_sigmas(const at::Tensor& sigmas);  // float32 sigmas and their float32 logs
+
   at::Tensor sigmas_;
   std::vector<float> log_sigmas_;             // ComfyUI's table: float32 logs of float64 sigmas
   std::vector<double> diffusers_log_sigmas_;  // diffusers' table: logs of its float32 schedule
   Prediction prediction_;
+  int64_t skip_steps_ = 1;  // LCM: the stride of the distilled table in training timesteps
+  bool lcm_boundary_ = false;
 };
 
 }  // namespace df::engine

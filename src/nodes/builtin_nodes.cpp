@@ -13,6 +13,7 @@ graph::NodeImplRegistry builtin_node_impls(NodeResources resources) {
   register_primitives_nodes(registry, resources);
   register_output_nodes(registry, resources);
   register_mask_nodes(registry, resources);
+  register_model_patches_nodes(registry, resources);
   return registry;
 }
 

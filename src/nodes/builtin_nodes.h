@@ -27,6 +27,7 @@ void register_image_nodes(graph::NodeImplRegistry& registry, NodeResources resou
 void register_primitives_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_output_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_mask_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_model_patches_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 
 // Checks beyond the schemas (LoadImage's file must exist in the input folder).
 graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env);

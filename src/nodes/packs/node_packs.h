@@ -26,5 +26,6 @@ void add_image_schemas(graph::NodeSchemaRegistry& registry);
 void add_primitives_schemas(graph::NodeSchemaRegistry& registry);
 void add_output_schemas(graph::NodeSchemaRegistry& registry);
 void add_mask_schemas(graph::NodeSchemaRegistry& registry);
+void add_model_patches_schemas(graph::NodeSchemaRegistry& registry);
 
 }  // namespace df::nodes

@@ -1,0 +1,187 @@
+// Model patch nodes: ModelSamplingDiscrete, RescaleCFG, and model and CLIP merges expressed as
+// weight patches over the first input (ComfyUI's "diff" patches of the second model's weights).
+#include <functional>
+#include <map>
+
+#include "core/error.h"
+#include "engine/adapters/lora_names.h"
+#include "engine/guidance/rescale_cfg.h"
+#include "nodes/builtin_nodes.h"
+#include "nodes/function_node.h"
+#include "nodes/node_values.h"
+
+namespace df::nodes {
+namespace {
+
+using graph::NodeContext;
+using graph::NodeInputs;
+using graph::Value;
+
+// The tensor called `full_name` (as Weights::keys() lists it) in the view `weights`.
+const at::Tensor& by_full_name(const engine::Weights& weights, const std::string& full_name) {
+  const std::string& prefix = weights.prefix();
+  return weights.get(prefix.empty() ? full_name : full_name.substr(prefix.size() + 1));
+}
+
+// weight = weight * keep + (1 - keep)... in ComfyUI's terms: strength_model * w1 + strength * w2
+// for every tensor both sets hold with the same shape (others stay as they are, as in ComfyUI).
+engine::WeightPatches merge_patches(const engine::Weights& first, const engine::Weights& second,
+                                    const std::function<std::pair<double, double>(const std::string&)>& strengths) {
+  std::map<std::string, at::Tensor> others;
+  for (const auto& key : second.keys()) others.emplace(key, by_full_name(second, key));
+  engine::WeightPatches patches;
+  for (const auto& key : first.keys()) {
+    if (key.ends_with(".position_ids") || key.ends_with(".logit_scale")) continue;
+    auto it = others.find(key);
+    if (it == others.end() || it->second.sizes() != by_full_name(first, key).sizes()) continue;
+    const auto [strength, strength_model] = strengths(key);
+    patches[key].push_back(
+        {std::make_shared<engine::DiffAdapter>(it->second), strength, strength_model});
+  }
+  return patches;
+}
+
+// The original (LDM) name of a UNet weight, which ComfyUI's block ratios are matched against.
+std::string ldm_unet_name(const std::string& key, const engine::UNetConfig& config) {
+  if (auto name = engine::diffusers_unet_key_to_ldm(key, config)) return *name;
+  static const std::vector<std::pair<std::string, std::string>> kOutside = {
+      {"time_embedding.linear_1.", "time_embed.0."}, {"time_embedding.linear_2.", "time_embed.2."},
+      {"add_embedding.linear_1.", "label_emb.0.0."}, {"add_embedding.linear_2.", "label_emb.0.2."},
+      {"conv_in.", "input_blocks.0.0."},             {"conv_norm_out.", "out.0."},
+      {"conv_out.", "out.2."}};
+  for (const auto& [from, to] : kOutside) {
+    if (key.starts_with(from)) return to + key.substr(from.size());
+  }
+  return key;
+}
+
+// ComfyUI's ModelMergeBlocks rule: the ratio of the longest argument name the LDM name starts
+// with, else the first argument's.
+double block_ratio(const std::string& ldm_name, const std::vector<std::pair<std::string, double>>& ratios) {
+  double ratio = ratios.front().second;
+  size_t longest = 0;
+  for (const auto& [prefix, value] : ratios) {
+    if (ldm_name.starts_with(prefix) && prefix.size() > longest) {
+      ratio = value;
+      longest = prefix.size();
+    }
+  }
+  return ratio;
+}
+
+std::vector<Value> merged_model(const NodeInputs& in,
+                                const std::function<std::pair<double, double>(const std::string&)>& strengths) {
+  const auto& first = in.get<ModelValue>("model1").model;
+  const auto second = in.get<ModelValue>("model2").model.patched();
+  const engine::WeightPatches patches =
+      merge_patches(first.base().unet.weights(), second->unet.weights(), strengths);
+  return {Value::of("MODEL", ModelValue{first.with_weight_patches(patches)})};
+}
+
+// Block merges: every float input but the models is a ratio named by an LDM prefix.
+std::vector<Value> block_merged_model(const NodeInputs& in, const std::vector<std::string>& names) {
+  std::vector<std::pair<std::string, double>> ratios;
+  for (const auto& name : names) ratios.emplace_back(name, in.get_float(name));
+  const engine::UNetConfig& config = in.get<ModelValue>("model1").model.base().unet.config();
+  return merged_model(in, [&](const std::string& key) {
+    const double ratio = block_ratio(ldm_unet_name(key, config), ratios);
+    return std::pair{1.0 - ratio, ratio};
+  });
+}
+
+std::vector<Value> merged_clip(const NodeInputs& in, std::pair<double, double> strengths) {
+  const auto& first = in.get<ClipValue>("clip1").clip;
+  const auto second = in.get<ClipValue>("clip2").clip.patched();
+  if (second->encoder_count() != first.base().encoder_count()) {
+    throw Error(ErrorCode::kInvalidArgument, "the two CLIP models have different text encoders");
+  }
+  std::vector<engine::WeightPatches> patches;
+  for (size_t i = 0; i < second->encoder_count(); ++i) {
+    patches.push_back(merge_patches(first.base().encoder_weights(i), second->encoder_weights(i),
+                                    [&](const std::string&) { return strengths; }));
+  }
+  return {Value::of("CLIP", ClipValue{first.with_weight_patches(patches)})};
+}
+
+std::vector<std::string> block_names(int input_blocks, int output_blocks, bool label_emb) {
+  std::vector<std::string> names = {"time_embed."};
+  if (label_emb) names.push_back("label_emb.");
+  for (int i = 0; i < input_blocks; ++i) names.push_back("input_blocks." + std::to_string(i) + ".");
+  for (int i = 0; i < 3; ++i) names.push_back("middle_block." + std::to_string(i) + ".");
+  for (int i = 0; i < output_blocks; ++i) names.push_back("output_blocks." + std::to_string(i) + ".");
+  names.push_back("out.");
+  return names;
+}
+
+engine::NoiseSchedule sampling_schedule(const engine::NoiseSchedule& base, const std::string& sampling,
+                                        bool zsnr) {
+  engine::NoiseSchedule schedule = base;
+  if (sampling == "eps") {
+    schedule = base.with_prediction(engine::Prediction::kEpsilon);
+  } else if (sampling == "v_prediction") {
+    schedule = base.with_prediction(engine::Prediction::kVPrediction);
+  } else if (sampling == "x0") {
+    schedule = base.with_prediction(engine::Prediction::kSample);
+  } else if (sampling == "lcm") {
+    schedule = base.with_lcm_distillation();
+  } else {
+    throw Error(ErrorCode::kInvalidArgument, "sampling must be eps, v_prediction, lcm or x0");
+  }
+  return zsnr ? schedule.with_zero_terminal_snr() : schedule;
+}
+
+void register_merges(graph::NodeImplRegistry& registry) {
+  add_function_node(registry, "ModelMergeSimple", [](const NodeInputs& in, NodeContext&) {
+    const double ratio = in.get_float("ratio");
+    return merged_model(in, [ratio](const std::string&) { return std::pair{1.0 - ratio, ratio}; });
+  });
+  add_function_node(registry, "ModelMergeAdd", [](const NodeInputs& in, NodeContext&) {
+    return merged_model(in, [](const std::string&) { return std::pair{1.0, 1.0}; });
+  });
+  add_function_node(registry, "ModelMergeSubtract", [](const NodeInputs& in, NodeContext&) {
+    const double m = in.get_float("multiplier");
+    return merged_model(in, [m](const std::string&) { return std::pair{-m, m}; });
+  });
+  add_function_node(registry, "ModelMergeBlocks", [](const NodeInputs& in, NodeContext&) {
+    return block_merged_model(in, {"input", "middle", "out"});
+  });
+  add_function_node(registry, "ModelMergeSD1", [](const NodeInputs& in, NodeContext&) {
+    return block_merged_model(in, block_names(12, 12, false));
+  });
+  add_function_node(registry, "ModelMergeSD2", [](const NodeInputs& in, NodeContext&) {
+    return block_merged_model(in, block_names(12, 12, false));
+  });
+  add_function_node(registry, "ModelMergeSDXL", [](const NodeInputs& in, NodeContext&) {
+    return block_merged_model(in, block_names(9, 9, true));
+  });
+  add_function_node(registry, "CLIPMergeSimple", [](const NodeInputs& in, NodeContext&) {
+    const double ratio = in.get_float("ratio");
+    return merged_clip(in, {1.0 - ratio, ratio});
+  });
+  add_function_node(registry, "CLIPMergeAdd", [](const NodeInputs& in, NodeContext&) {
+    return merged_clip(in, {1.0, 1.0});
+  });
+  add_function_node(registry, "CLIPMergeSubtract", [](const NodeInputs& in, NodeContext&) {
+    const double m = in.get_float("multiplier");
+    return merged_clip(in, {-m, m});
+  });
+}
+
+}  // namespace
+
+void register_model_patches_nodes(graph::NodeImplRegistry& registry, NodeResources) {
+  add_function_node(registry, "ModelSamplingDiscrete", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    return std::vector<Value>{Value::of(
+        "MODEL", ModelValue{model.with_schedule(sampling_schedule(
+                     model.base().schedule, in.get_string("sampling"), in.get_bool("zsnr")))})};
+  });
+  add_function_node(registry, "RescaleCFG", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    return std::vector<Value>{
+        Value::of("MODEL", ModelValue{model.with_cfg_function(engine::rescale_cfg(in.get_float("multiplier")))})};
+  });
+  register_merges(registry);
+}
+
+}  // namespace df::nodes
