@@ -232,6 +232,18 @@ TEST_F(CustomSamplingNodes, SamplerCustomAdvancedWithCfgGuiderMatchesKSampler) {
                            1e-5, 1e-5));
 }
 
+TEST_F(CustomSamplingNodes, BasicGuiderAndDisabledNoiseMatchKSamplerAtCfgOne) {
+  NodeInputs guider("13", "BasicGuider");
+  guider.set_linked("model", model);
+  guider.set_linked("conditioning", positive);
+  const Value basic = run("BasicGuider", guider)[0];
+  const Value none = run("DisableNoise", NodeInputs("12", "DisableNoise"))[0];
+  const auto outputs = sampler_custom_advanced(none, basic, select_sampler("euler"),
+                                               basic_scheduler("normal", 2));
+  EXPECT_TRUE(at::allclose(samples(outputs[0]), ksampler("euler", "normal", 2, 0, 1.0, false),
+                           1e-5, 1e-5));
+}
+
 TEST_F(CustomSamplingNodes, DualCfgGuiderWithTheNegativeAsCond2IsPlainCfg) {
   const Value sampler = select_sampler("euler");
   const Value sigmas = basic_scheduler("normal", 2);
