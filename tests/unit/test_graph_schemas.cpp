@@ -36,7 +36,25 @@ TEST_F(GraphSchemas, ListsEveryBuiltInNode) {
     EXPECT_EQ(info[name]["is_input_list"], false);
     EXPECT_EQ(info[name]["search_aliases"], json::array());
   }
-  EXPECT_EQ(info.size(), 33u);  // the 11 above and the 22 image and mask nodes
+}
+
+// The ComfyUI core nodes people's SD workflows use, pack by pack (see each pack's schema tests
+// for their inputs).
+TEST_F(GraphSchemas, OffersComfyUisCoreNodesForSdWorkflows) {
+  for (const char* name :
+       {"CheckpointLoader", "VAELoader", "LoraLoader", "LoraLoaderModelOnly", "CLIPSetLastLayer",
+        "CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner", "ConditioningCombine",
+        "ConditioningConcat", "ConditioningAverage", "ConditioningSetArea",
+        "ConditioningSetAreaPercentage", "ConditioningSetAreaStrength", "ConditioningSetMask",
+        "ConditioningSetTimestepRange", "ConditioningZeroOut", "ModelSamplingDiscrete",
+        "RescaleCFG", "ModelMergeSimple", "ModelMergeAdd", "ModelMergeSubtract",
+        "ModelMergeBlocks", "ModelMergeSDXL", "CLIPMergeSimple", "CLIPMergeAdd",
+        "CLIPMergeSubtract", "LatentUpscale", "LatentUpscaleBy", "LatentComposite",
+        "RepeatLatentBatch", "VAEDecodeTiled", "ImageScaleBy", "ImageBlur", "MaskToImage",
+        "InvertMask", "SaveAnimatedWEBP", "PrimitiveInt"}) {
+    EXPECT_TRUE(info.contains(name)) << name;
+  }
+  for (const auto& [name, node] : info.items()) EXPECT_EQ(node["name"], name);
 }
 
 TEST_F(GraphSchemas, CheckpointLoaderMatchesComfyUI) {

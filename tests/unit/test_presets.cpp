@@ -79,7 +79,7 @@ TEST(Presets, ValuesOutOfRangeAreRejectedNamingTheField) {
   bad.steps = 0;
   EXPECT_EQ(field_of(bad), "steps");
   bad = good;
-  bad.sampler = "dpm_fast";
+  bad.sampler = "no_such_sampler";
   EXPECT_EQ(field_of(bad), "sampler");
   bad = good;
   bad.scheduler = "linear";
