@@ -151,6 +151,9 @@ class WebSocketSession : public ServerConnection,
     timeout.idle_timeout = std::chrono::milliseconds(limits.websocket_idle_timeout_ms);
     ws_.set_option(timeout);
     ws_.read_message_max(limits.websocket_max_message_bytes);
+    // One frame per message, as ComfyUI's aiohttp sends them: websocket-client (ComfyUI's script
+    // examples) joins continuation frames in quadratic time, minutes for a 20 MB image.
+    ws_.auto_fragment(false);
     ws_.set_option(websocket::stream_base::decorator(
         [id = upgrade_.record.correlation_id](websocket::response_type& response) {
           response.set("X-Request-ID", id);
