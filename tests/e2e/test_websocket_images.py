@@ -72,6 +72,21 @@ def get_images(ws, service, client_id, prompt):
     return prompt_id, output_images, headers
 
 
+def binary_frames_of_next_run(ws, service, client_id, prompt):
+    """Queues `prompt` again and reads raw WebSocket frames until it is done; returns the binary
+    ones (text frames are whole messages: the server never fragments)."""
+    prompt_id = queue_prompt(service, client_id, prompt)["prompt_id"]
+    frames = []
+    while True:
+        frame = ws.recv_frame()
+        if frame.opcode == websocket.ABNF.OPCODE_TEXT:
+            data = json.loads(frame.data)["data"]
+            if data.get("prompt_id") == prompt_id and "node" in data and data["node"] is None:
+                return frames
+        elif frame.opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_CONT):
+            frames.append(frame)
+
+
 def files_under(folder):
     return [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names]
 
@@ -149,9 +164,14 @@ def test_a_large_image_arrives_whole_and_exact(start_service, tmp_path):
     client_id = str(uuid.uuid4())
     ws = connect(service, client_id)
     _, images, headers = get_images(ws, service, client_id, prompt)
+    image_frames = binary_frames_of_next_run(ws, service, client_id, prompt)
     ws.close()
 
     assert headers == [struct.pack(">II", 1, 2)] and len(images[NODE][0]) > 16 * 1024 * 1024
+    # One WebSocket frame, as aiohttp sends it: websocket-client joins continuation frames in
+    # quadratic time (minutes for this image).
+    assert [(frame.fin, frame.opcode, frame.data[8:] == images[NODE][0]) for frame in image_frames] == [
+        (1, websocket.ABNF.OPCODE_BINARY, True)]
     received = Image.open(io.BytesIO(images[NODE][0]))
     assert received.size == (2560, 2560) and received.mode == "RGB"
     assert received.tobytes() == pixels
