@@ -345,6 +345,11 @@ LoadedModel load_single_file(const fs::path& path, const LoadOptions& options) {
 
 }  // namespace
 
+void check_tensor_layout(const TensorMap& tensors, const std::vector<TensorShape>& layout,
+                         const std::string& what) {
+  check_layout(tensors, layout, what);
+}
+
 void check_safetensors_path(const std::string& path_text, const std::string& expected) {
   const fs::path path(path_text);
   const std::string extension = path.extension().string();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/model_config.h"
+#include "engine/weight_layout.h"
 #include "engine/weights.h"
 
 namespace df::engine {
@@ -40,6 +41,11 @@ struct LoadedModel {
 // or a folder whose weights exist only as .bin), kUnsupported (a layout or family this engine does
 // not know), kCorruptFile (broken files, missing or mis-shaped tensors, bad configs).
 LoadedModel load_model(const std::string& path, const LoadOptions& options);
+
+// Every tensor `layout` lists must be in `tensors` with its shape (Error(kCorruptFile) naming it)
+// and nothing else (Error(kUnsupported)); `what` names the component in the messages.
+void check_tensor_layout(const TensorMap& tensors, const std::vector<TensorShape>& layout,
+                         const std::string& what);
 
 // Throws Error(kUnsafeFormat) for a pickle file (.ckpt/.pt/.pth/.bin/.pkl) and Error(kUnsupported)
 // saying `expected` for any other extension than .safetensors.

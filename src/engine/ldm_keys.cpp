@@ -201,8 +201,8 @@ int heads_of_width_64(int channels, const std::string& what) {
   return channels / 64;
 }
 
-UNetConfig infer_unet_config(const KeyIndex& keys, Family family) {
-  const std::string p = kUNetPrefix;
+UNetConfig infer_unet_config(const KeyIndex& keys, Family family,
+                             const std::string& p = kUNetPrefix) {
   UNetConfig c;
   const auto& conv_in = keys.shape(p + "input_blocks.0.0.weight", 4);
   c.in_channels = static_cast<int>(conv_in[1]);
@@ -329,14 +329,12 @@ double stored_std(const SafetensorsFile& file, const std::string& name) {
 
 // Without markers only SD2 can be a v-prediction model; see spec 3.4.
 Prediction infer_prediction(const KeyIndex& keys, Family family, const UNetConfig& unet) {
-  if (family != Family::kSD2) return Prediction::kEpsilon;
-  // SD2 v-models have visibly larger norm biases in the last output block (ComfyUI's heuristic).
+  const std::string prefix = kUNetPrefix;
   const int last =
       static_cast<int>(unet.block_out_channels.size()) * (unet.layers_per_block + 1) - 1;
-  const std::string bias = std::string(kUNetPrefix) + "output_blocks." + std::to_string(last) +
-                           ".1.transformer_blocks.0.norm1.bias";
-  if (!keys.has(bias)) return Prediction::kEpsilon;
-  return stored_std(keys.file(), bias) > 0.09 ? Prediction::kVPrediction : Prediction::kEpsilon;
+  return prediction_from_norm_bias(keys.file(), family,
+                                   prefix + "output_blocks." + std::to_string(last) +
+                                       ".1.transformer_blocks.0.norm1.bias");
 }
 
 // The SDXL conditioning vector is pooled text (projection_dim) + 256-wide embeddings of 6 time
@@ -742,6 +740,27 @@ StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dt
       });
   squeeze_vae_attention_weights(vae.weights);
   return vae;
+}
+
+Prediction prediction_from_norm_bias(const SafetensorsFile& file, Family family,
+                                     const std::string& bias) {
+  if (family != Family::kSD2 || !file.find(bias)) return Prediction::kEpsilon;
+  // SD2 v-models have visibly larger norm biases in the last output block (ComfyUI's heuristic).
+  return stored_std(file, bias) > 0.09 ? Prediction::kVPrediction : Prediction::kEpsilon;
+}
+
+UNetConfig infer_ldm_unet_config(const SafetensorsFile& file, const std::string& prefix,
+                                 Family family) {
+  return infer_unet_config(KeyIndex(file), family, prefix);
+}
+
+ClipTextConfig infer_clip_text_config(const SafetensorsFile& file, const std::string& prefix) {
+  return infer_transformers_clip_config(KeyIndex(file), prefix);
+}
+
+ClipTextConfig infer_open_clip_text_config(const SafetensorsFile& file, const std::string& prefix,
+                                           Family family) {
+  return infer_open_clip_config(KeyIndex(file), prefix, family);
 }
 
 }  // namespace df::engine

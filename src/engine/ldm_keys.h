@@ -57,6 +57,22 @@ struct StandaloneVae {
 // Throws Error(kUnsupported) naming the tensor groups found when the file holds no VAE.
 StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dtype);
 
+// Shape inference for components stored on their own (UNETLoader, CLIPLoader), with the same
+// rules as for whole checkpoints. `prefix` is what the component's names start with ("" for bare
+// names). Throw Error(kUnsupported) like infer_single_file_config.
+// An LDM-named UNet ("input_blocks...").
+UNetConfig infer_ldm_unet_config(const SafetensorsFile& file, const std::string& prefix,
+                                 Family family);
+// ComfyUI's SD2 v-prediction heuristic on the norm bias tensor `bias` of the UNet's last
+// transformer block: epsilon for other families or when the file lacks the tensor.
+Prediction prediction_from_norm_bias(const SafetensorsFile& file, Family family,
+                                     const std::string& bias);
+// A transformers-named CLIP text encoder (with or without "text_model."), quick GELU, no projection.
+ClipTextConfig infer_clip_text_config(const SafetensorsFile& file, const std::string& prefix);
+// An OpenCLIP text tower ("transformer.resblocks..."); SD2 drops the last layer and the projection.
+ClipTextConfig infer_open_clip_text_config(const SafetensorsFile& file, const std::string& prefix,
+                                           Family family);
+
 // Name conversions, exposed for tests. Each takes the name without the component prefix and
 // returns nullopt when the name has no diffusers counterpart.
 // LDM UNet ("input_blocks.1.0.in_layers.0.weight") -> diffusers

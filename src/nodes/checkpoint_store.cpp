@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file_hash_cache.h"
 #include "core/files.h"
+#include "engine/component_loaders.h"
 #include "nodes/model_folders.h"
 
 namespace df::nodes {
@@ -97,7 +98,39 @@ std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& 
   return loaded_vae_;
 }
 
+std::shared_ptr<const engine::DiffusionModel> CheckpointStore::diffusion_model(
+    const std::string& name) {
+  if (loaded_unet_ && loaded_unet_name_ == name) return loaded_unet_;
+  const std::string path = model_file("diffusion_models", name);
+  loaded_unet_.reset();
+  loaded_unet_ = engine::load_diffusion_model(path, options_.device, options_.dtype);
+  loaded_unet_name_ = name;
+  return loaded_unet_;
+}
+
+std::shared_ptr<const engine::TextConditioner> CheckpointStore::text_encoders(
+    const std::vector<std::string>& names, const std::string& type, const std::string& device) {
+  std::string key = type + '\n' + device;
+  for (const auto& name : names) key += '\n' + name;
+  if (loaded_text_ && loaded_text_key_ == key) return loaded_text_;
+  engine::TextEncoderLoadRequest request;
+  for (const auto& name : names) request.paths.push_back(model_file("text_encoders", name));
+  request.type = type;
+  const bool cpu = device == "cpu";
+  request.device = cpu ? "cpu" : options_.device;
+  request.dtype = cpu ? "float32" : options_.dtype;
+  request.clip_vocab_dir = options_.clip_vocab_dir;
+  loaded_text_.reset();
+  loaded_text_ = engine::load_text_conditioner(request);
+  loaded_text_key_ = key;
+  return loaded_text_;
+}
+
 void CheckpointStore::clear() {
+  loaded_unet_.reset();
+  loaded_unet_name_.clear();
+  loaded_text_.reset();
+  loaded_text_key_.clear();
   loaded_.reset();
   loaded_name_.clear();
   loaded_vae_.reset();

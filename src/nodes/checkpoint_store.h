@@ -36,6 +36,15 @@ class CheckpointStore {
   std::string hash_of(const std::string& name) const;
   // The VAE file `name` of models/vae, loaded on the runner's device (the last one stays loaded).
   std::shared_ptr<const engine::VaeCodec> vae(const std::string& name);
+  // UNETLoader: the UNet file `name` of models/diffusion_models on the runner's device and dtype
+  // (the last one stays loaded).
+  std::shared_ptr<const engine::DiffusionModel> diffusion_model(const std::string& name);
+  // CLIPLoader / DualCLIPLoader: the text encoder files `names` of models/text_encoders as the
+  // CLIP of `type` (see engine::load_text_conditioner), on the runner's device or, for device
+  // "cpu", on the CPU in float32 (the last set stays loaded).
+  std::shared_ptr<const engine::TextConditioner> text_encoders(const std::vector<std::string>& names,
+                                                               const std::string& type,
+                                                               const std::string& device);
   // The absolute path of `name` in ComfyUI's model folder `kind` ("loras", "embeddings", ...);
   // see nodes::resolve_model_file for the errors.
   std::string model_file(const std::string& kind, const std::string& name) const;
@@ -53,6 +62,10 @@ class CheckpointStore {
   std::map<std::string, std::string> identity_files_;  // checkpoint name -> file to hash
   std::string loaded_vae_name_;
   std::shared_ptr<const engine::VaeCodec> loaded_vae_;
+  std::string loaded_unet_name_;
+  std::shared_ptr<const engine::DiffusionModel> loaded_unet_;
+  std::string loaded_text_key_;
+  std::shared_ptr<const engine::TextConditioner> loaded_text_;
 };
 
 }  // namespace df::nodes

@@ -1,4 +1,4 @@
-// Loader node schemas (checkpoints, VAEs, LoRAs, text encoders), as ComfyUI shows them.
+// Loader node schemas (checkpoints, diffusion models, text encoders, VAEs, LoRAs), as ComfyUI shows them.
 #include "nodes/packs/node_packs.h"
 #include "nodes/packs/schema_builders.h"
 
@@ -97,6 +97,71 @@ NodeSchema hypernetwork_loader() {
   return s;
 }
 
+// ComfyUI's weight_dtype choices for UNETLoader.
+const std::vector<std::string>& unet_weight_dtypes() {
+  static const std::vector<std::string> dtypes = {"default", "fp8_e4m3fn", "fp8_e4m3fn_fast",
+                                                  "fp8_e5m2"};
+  return dtypes;
+}
+
+NodeSchema unet_loader() {
+  NodeSchema s;
+  s.name = "UNETLoader";
+  s.display_name = "Load Diffusion Model";
+  s.category = "advanced/loaders";
+  s.required = {model_file_combo("unet_name", "diffusion_models"),
+                combo("weight_dtype", unet_weight_dtypes())};
+  set_outputs(s, {"MODEL"});
+  return s;
+}
+
+// CLIPLoader's text encoder types, in ComfyUI's order (Dream Forge runs "stable_diffusion").
+const std::vector<std::string>& clip_types() {
+  static const std::vector<std::string> types = {
+      "stable_diffusion", "stable_cascade", "sd3",        "stable_audio", "mochi",
+      "ltxv",             "pixart",         "cosmos",     "lumina2",      "wan",
+      "hidream",          "chroma",         "ace",        "omnigen2",     "qwen_image",
+      "hunyuan_image",    "flux2",          "ovis",       "longcat_image", "cogvideox",
+      "lens",             "pixeldit",       "ideogram4",  "boogu",        "krea2",
+      "joyimage",         "mage",           "minimax"};
+  return types;
+}
+
+// DualCLIPLoader's types, in ComfyUI's order (Dream Forge runs "sdxl").
+const std::vector<std::string>& dual_clip_types() {
+  static const std::vector<std::string> types = {
+      "sdxl",          "sd3",   "flux",   "hunyuan_video", "hidream",          "hunyuan_image",
+      "hunyuan_video_15", "kandinsky5", "kandinsky5_image", "ltxv", "newbie", "ace"};
+  return types;
+}
+
+graph::InputSpec clip_device() {
+  return combo("device", {"default", "cpu"}, {{"advanced", true}});
+}
+
+NodeSchema clip_loader() {
+  NodeSchema s;
+  s.name = "CLIPLoader";
+  s.display_name = "Load CLIP";
+  s.category = "advanced/loaders";
+  s.required = {model_file_combo("clip_name", "text_encoders"), combo("type", clip_types())};
+  s.optional = {clip_device()};
+  set_outputs(s, {"CLIP"});
+  return s;
+}
+
+NodeSchema dual_clip_loader() {
+  NodeSchema s;
+  s.name = "DualCLIPLoader";
+  s.display_name = "DualCLIPLoader";
+  s.category = "advanced/loaders";
+  s.required = {model_file_combo("clip_name1", "text_encoders"),
+                model_file_combo("clip_name2", "text_encoders"), combo("type", dual_clip_types())};
+  s.optional = {clip_device()};
+  set_outputs(s, {"CLIP"});
+  return s;
+}
+
 }  // namespace
 
 void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
@@ -106,6 +171,9 @@ void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(lora_loader());
   registry.add(lora_loader_model_only());
   registry.add(hypernetwork_loader());
+  registry.add(unet_loader());
+  registry.add(clip_loader());
+  registry.add(dual_clip_loader());
 }
 
 }  // namespace df::nodes
