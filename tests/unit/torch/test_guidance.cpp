@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "engine/checkpoint_bundle.h"
@@ -41,14 +42,17 @@ class GuidedDenoiser : public ::testing::Test {
   at::Tensor x = at::randn({1, 4, 16, 16}, at::TensorOptions().dtype(at::kFloat)) * 5.0;
 };
 
+// Within `tolerance` relative to the larger magnitude (a batched UNet call may round differently
+// from a single one, depending on the CPU's kernels).
 void expect_close(const at::Tensor& a, const at::Tensor& b, double tolerance = 1e-5) {
   ASSERT_EQ(a.sizes(), b.sizes());
-  EXPECT_LE((a - b).abs().max().item<double>(), tolerance);
+  const double scale = std::max(1.0, b.abs().max().item<double>());
+  EXPECT_LE((a - b).abs().max().item<double>(), tolerance * scale);
 }
 
 TEST_F(GuidedDenoiser, TwoIdenticalEntriesPredictWhatOneDoes) {
   const Conditioning cond = encode("a red boat");
-  expect_close(predict({cond, cond}), predict({cond}));
+  expect_close(predict({cond, cond}), predict({cond}), 1e-4);
 }
 
 TEST_F(GuidedDenoiser, AnEntryOutsideItsStepRangeIsLeftOut) {
