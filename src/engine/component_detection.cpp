@@ -1,6 +1,7 @@
 // Standalone UNet and text-encoder files: naming, family and kind from tensor names and shapes.
 #include "engine/component_detection.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -88,14 +89,22 @@ int heads_of_width_64(int channels, const std::string& path) {
   return channels / 64;
 }
 
-std::optional<std::string> stored_hidden_act(const SafetensorsFile& file) {
+// What the encoder config the engine stored in the file says of its kind, if it says anything:
+// quick GELU is OpenAI's CLIP-L; of the OpenCLIP models only CLIP-G has the projection.
+std::optional<TextEncoderKind> stored_kind(const SafetensorsFile& file) {
   auto it = file.metadata().find(kTextEncoderConfigKey);
   if (it == file.metadata().end()) return std::nullopt;
   const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
   if (!config.is_object() || !config.contains("hidden_act") || !config["hidden_act"].is_string()) {
     return std::nullopt;
   }
-  return config["hidden_act"].get<std::string>();
+  if (config["hidden_act"] == "quick_gelu") return TextEncoderKind::kClipL;
+  const auto architectures = config.value("architectures", nlohmann::json::array());
+  const bool projected =
+      architectures.is_array() &&
+      std::find(architectures.begin(), architectures.end(), "CLIPTextModelWithProjection") !=
+          architectures.end();
+  return projected ? TextEncoderKind::kOpenClipG : TextEncoderKind::kOpenClipH;
 }
 
 TextEncoderKind kind_of(const TextEncoderFileLayout& layout, const SafetensorsFile& file) {
@@ -105,9 +114,8 @@ TextEncoderKind kind_of(const TextEncoderFileLayout& layout, const SafetensorsFi
     case 1280: return TextEncoderKind::kOpenClipG;
     default: break;
   }
-  const auto act = stored_hidden_act(file);
-  const bool open_clip = act ? *act != "quick_gelu" : layout.naming == ClipNamingScheme::kOpenClip;
-  if (!open_clip) return TextEncoderKind::kClipL;
+  if (auto kind = stored_kind(file)) return *kind;
+  if (layout.naming == ClipNamingScheme::kTransformers) return TextEncoderKind::kClipL;
   return layout.has_projection ? TextEncoderKind::kOpenClipG : TextEncoderKind::kOpenClipH;
 }
 

@@ -49,9 +49,10 @@ struct TextEncoderFileLayout {
   int layers;
   bool has_projection;
 };
-// The kind comes from the width (768 L, 1024 H, 1280 G); for other widths from the stored config
-// (engine metadata "dreamforge.text_encoder_config": quick GELU is CLIP-L, exact GELU OpenCLIP),
-// else from the naming (transformers names CLIP-L, OpenCLIP names H, or G with a projection).
+// The kind comes from the width (768 L, 1024 H, 1280 G); for other widths (small test models)
+// from the config the engine stored in the metadata ("dreamforge.text_encoder_config": quick GELU
+// is CLIP-L, else CLIPTextModelWithProjection CLIP-G, else CLIP-H), else from the naming
+// (transformers names CLIP-L, OpenCLIP names CLIP-G with a projection, CLIP-H without).
 // Throws Error(kUnsupported) naming the tensor groups found when the file holds no CLIP text model.
 TextEncoderFileLayout detect_text_encoder(const SafetensorsFile& file);
 

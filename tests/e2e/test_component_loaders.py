@@ -1,0 +1,148 @@
+"""UNETLoader, CLIPLoader / DualCLIPLoader and VAELoader through `dreamforge serve`: a tiny
+single-file checkpoint split into a UNet file (models/diffusion_models), text encoder files
+(models/text_encoders) and a VAE file (models/vae) gives the image CheckpointLoaderSimple gives on
+the whole file; weight dtypes and clip types the engine cannot run are refused clearly."""
+import io
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from comfy_client import ComfyClient
+from service_support import comfy_graph
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "parity"))
+
+UNET_PREFIX = "model.diffusion_model."
+# Where each family's single file keeps its text encoders, and the metadata key of each config.
+TEXT_ENCODERS = {
+    "sd1": [("cond_stage_model.transformer.", "dreamforge.text_encoder_config")],
+    "sd2": [("cond_stage_model.model.", "dreamforge.text_encoder_config")],
+    "sdxl": [("conditioner.embedders.0.transformer.", "dreamforge.text_encoder_config"),
+             ("conditioner.embedders.1.model.", "dreamforge.text_encoder_2_config")],
+}
+
+
+def write_checkpoint(family, path, work_dir):
+    """A tiny random-weight single-file checkpoint of `family` (configs in its metadata)."""
+    import single_file
+    import tiny_models
+    pipe, _ = tiny_models.build(family, work_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    single_file.pipeline_to_single_file(pipe, family, path)
+
+
+def read_checkpoint(path):
+    with safe_open(str(path), "pt") as file:
+        return {key: file.get_tensor(key) for key in file.keys()}, file.metadata()
+
+
+def part(tensors, prefix):
+    return {key[len(prefix):]: tensor for key, tensor in tensors.items() if key.startswith(prefix)}
+
+
+def save(tensors, path, metadata=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: tensor.contiguous() for key, tensor in tensors.items()}, str(path),
+              metadata=metadata)
+
+
+def split_checkpoint(family, checkpoint, models_dir):
+    """Writes the checkpoint's UNet (bare LDM names), VAE (LDM names) and text encoders (as the
+    file stores them, without its prefix) as files of their own; returns the encoder file names."""
+    tensors, metadata = read_checkpoint(checkpoint)
+    unet_metadata = {key: metadata[key] for key in
+                     ("dreamforge.unet_config", "dreamforge.scheduler_config")}
+    save(part(tensors, UNET_PREFIX), models_dir / "diffusion_models" / f"{family}_unet.safetensors",
+         unet_metadata)
+    save(part(tensors, "first_stage_model."), models_dir / "vae" / f"{family}_vae.safetensors")
+    names = []
+    for index, (prefix, config_key) in enumerate(TEXT_ENCODERS[family]):
+        name = f"{family}_encoder_{index + 1}.safetensors"
+        save(part(tensors, prefix), models_dir / "text_encoders" / name,
+             {"dreamforge.text_encoder_config": metadata[config_key]})
+        names.append(name)
+    return names
+
+
+def component_graph(family, encoders, prefix):
+    """comfy_graph with its checkpoint replaced by the component loaders."""
+    graph = comfy_graph(prefix=prefix)
+    graph["4"] = {"class_type": "UNETLoader",
+                  "inputs": {"unet_name": f"{family}_unet.safetensors", "weight_dtype": "default"}}
+    if len(encoders) == 1:
+        graph["10"] = {"class_type": "CLIPLoader",
+                       "inputs": {"clip_name": encoders[0], "type": "stable_diffusion"}}
+    else:  # the CLIP-G file first: DualCLIPLoader takes the pair in either order
+        graph["10"] = {"class_type": "DualCLIPLoader",
+                       "inputs": {"clip_name1": encoders[1], "clip_name2": encoders[0],
+                                  "type": "sdxl"}}
+    graph["11"] = {"class_type": "VAELoader", "inputs": {"vae_name": f"{family}_vae.safetensors"}}
+    graph["6"]["inputs"]["clip"] = ["10", 0]
+    graph["7"]["inputs"]["clip"] = ["10", 0]
+    graph["8"]["inputs"]["vae"] = ["11", 0]
+    return graph
+
+
+def run(client, graph):
+    """(image pixels, None) for a graph that runs, (None, error message) for one that fails."""
+    response = client.queue(graph)
+    assert response.status_code == 200, response.text
+    prompt_id = response.json()["prompt_id"]
+    messages = client.wait(prompt_id)
+    errors = [m["data"] for m in messages if m["type"] == "execution_error"]
+    if errors:
+        return None, errors[0]["exception_message"]
+    images = client.images(prompt_id)
+    assert len(images) == 1
+    return np.asarray(Image.open(io.BytesIO(images[0])).convert("RGB"), dtype=np.int16), None
+
+
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_component_files_give_the_checkpoints_image(start_service, tmp_path, family):
+    data_dir = tmp_path / "data"
+    models_dir = data_dir / "models"
+    checkpoint = models_dir / "checkpoints" / f"tiny-{family}.safetensors"
+    write_checkpoint(family, checkpoint, tmp_path / "pipe")
+    encoders = split_checkpoint(family, checkpoint, models_dir)
+    service = start_service(data_dir=data_dir, model=False)
+    client = ComfyClient(service)
+
+    info = service.get("/object_info/UNETLoader").json()["UNETLoader"]
+    assert f"{family}_unet.safetensors" in info["input"]["required"]["unet_name"][0]
+    whole, error = run(client, comfy_graph(ckpt=checkpoint.name, prefix="whole"))
+    assert error is None, error
+    split, error = run(client, component_graph(family, encoders, "split"))
+    assert error is None, error
+    assert int(np.abs(whole - split).max()) <= 1
+    client.close()
+
+
+def test_weight_dtypes_and_clip_types_the_engine_cannot_run_are_refused(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    models_dir = data_dir / "models"
+    checkpoint = models_dir / "checkpoints" / "tiny-sd1.safetensors"
+    write_checkpoint("sd1", checkpoint, tmp_path / "pipe")
+    encoders = split_checkpoint("sd1", checkpoint, models_dir)
+    service = start_service(data_dir=data_dir, model=False)
+    client = ComfyClient(service)
+
+    fp8 = component_graph("sd1", encoders, "fp8")
+    fp8["4"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
+    _, error = run(client, fp8)
+    assert "weight_dtype 'fp8_e4m3fn' is not supported" in error
+
+    sd3 = component_graph("sd1", encoders, "sd3")
+    sd3["10"]["inputs"]["type"] = "sd3"
+    _, error = run(client, sd3)
+    assert "type 'sd3' is not supported" in error
+
+    on_cpu = component_graph("sd1", encoders, "cpu")
+    on_cpu["10"]["inputs"]["device"] = "cpu"
+    image, error = run(client, on_cpu)
+    assert error is None and image is not None, error
+    client.close()
