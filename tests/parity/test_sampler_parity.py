@@ -800,10 +800,7 @@ K_DIFFUSION_CASES = {
 }
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # torchsde: a query rounded past the tree's end
-@pytest.mark.parametrize("scheduler,steps", [("karras", 10), ("normal", 7)])
-@pytest.mark.parametrize("sampler", list(K_DIFFUSION_CASES))
-def test_sampler_matches_k_diffusion_reference(probe, sampler, scheduler, steps):
+def check_against_reference(probe, sampler, scheduler, steps):
     reference, noise_kind, cfg = K_DIFFUSION_CASES[sampler]
     sigmas = [float(torch.tensor(s, dtype=torch.float32)) for s in comfy_scheduler(scheduler, steps)]
     seed = 4321
@@ -816,6 +813,20 @@ def test_sampler_matches_k_diffusion_reference(probe, sampler, scheduler, steps)
         args["cfg"] = cfg
     out, _ = probe("sample", args, {"x": x})
     diff = max_abs_diff(out["out"], expected)
-    print(f"{sampler}/{scheduler}: max abs diff {diff:.3g} (magnitude "
+    print(f"{sampler}/{scheduler}/{steps}: max abs diff {diff:.3g} (magnitude "
           f"{expected.abs().max().item():.3g})")
     assert diff <= TOLERANCE * max(1.0, expected.abs().max().item())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torchsde: a query rounded past the tree's end
+@pytest.mark.parametrize("scheduler,steps", [("karras", 10), ("normal", 7)])
+@pytest.mark.parametrize("sampler", list(K_DIFFUSION_CASES))
+def test_sampler_matches_k_diffusion_reference(probe, sampler, scheduler, steps):
+    check_against_reference(probe, sampler, scheduler, steps)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 8, 9])
+def test_dpm_fast_order_patterns(probe, steps):
+    """dpm_fast splits its model calls into third order steps and a remainder of 1 or 2, or ends
+    with orders 2 and 1 when the count divides by 3."""
+    check_against_reference(probe, "dpm_fast", "exponential", steps)

@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "core/error.h"
-#include "engine/sampling/seed_sequence.h"
 #include "engine/sampling/sampler_run.h"
+#include "engine/sampling/seed_sequence.h"
 
 namespace df::engine::sampling {
 namespace {

@@ -1,5 +1,6 @@
 // Multistep samplers that reuse earlier slopes or estimates: linear multistep (LMS), iPNDM with
 // fixed and variable step coefficients, DEIS, RES multistep and gradient estimation.
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <vector>

@@ -4,9 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
-#include <optional>
-#include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
