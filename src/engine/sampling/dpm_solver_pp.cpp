@@ -31,13 +31,13 @@ void for_each_denoised_step(SamplerRun& run, at::Tensor& x, Step&& step) {
       x = denoised;
       return;
     }
-    step(i, sigma, next, denoised);
+    step(sigma, next, denoised);
   });
 }
 
 // The first order part of a DPM-Solver++ SDE step (eta 1): x decays by e^-2h towards the estimate.
-at::Tensor sde_first_order(const at::Tensor& x, const at::Tensor& denoised,
-                           double sigma, double next, double h) {
+at::Tensor sde_first_order(const at::Tensor& x, const at::Tensor& denoised, double sigma,
+                           double next, double h) {
   return x * (next / sigma * std::exp(-h)) + denoised * -std::expm1(-2.0 * h);
 }
 
@@ -95,7 +95,7 @@ at::Tensor sample_dpmpp_2m(SamplerRun& run, at::Tensor x) {
 // an ancestral full step with the midpoint's estimate, both noised from the Brownian tree.
 at::Tensor sample_dpmpp_sde(SamplerRun& run, at::Tensor x, bool on_device) {
   run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
-  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const double mid = float32_log_midpoint(sigma, next);
     const auto [mid_down, mid_up] = ancestral_step(sigma, mid);
     const double mid_keep = mid_down / sigma;
@@ -116,7 +116,7 @@ at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x, bool on_device,
   run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
   at::Tensor previous;
   double h_last = 0.0;
-  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const double h = std::log(sigma) - std::log(next);
     x = sde_first_order(x, denoised, sigma, next, h);
     if (previous.defined()) {
@@ -140,7 +140,7 @@ at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
   at::Tensor denoised_2;
   double h_1 = 0.0;
   double h_2 = 0.0;
-  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const double h = std::log(sigma) - std::log(next);
     const double h_eta = 2.0 * h;
     x = sde_first_order(x, denoised, sigma, next, h);
@@ -172,7 +172,7 @@ at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
 // the final state (ComfyUI also draws a second, zero-weighted noise each step, which advances the
 // generator and is drawn here too).
 at::Tensor sample_exp_heun_2_x0(SamplerRun& run, at::Tensor x, double eta) {
-  for_each_denoised_step(run, x, [&](int, double sigma, double next, const at::Tensor& denoised) {
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const double h = std::log(sigma) - std::log(next);
     const double h_eta = h * (eta + 1.0);
     const double decay = next / sigma * std::exp(-h * eta);
