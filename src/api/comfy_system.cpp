@@ -9,6 +9,7 @@
 #include "api/comfy_model_files.h"
 #include "api/comfy_router.h"
 #include "api/comfy_system_stats.h"
+#include "api/comfy_templates.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/numbers.h"
@@ -76,10 +77,7 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/global_subgraphs", json_answer(json::object()));
   add_comfy_route(router, "GET", "/global_subgraphs/{id}", json_answer(nullptr));
   add_comfy_route(router, "GET", "/node_replacements", json_answer(json::object()));
-  // The frontend's index of workflow templates: Dream Forge ships none (its own workflows are in
-  // the user's workflow library).
-  router.add("GET", "/templates/index.json", json_answer(json::array()));
-  router.add("GET", "/templates/index_logo.json", json_answer(json::object()));
+  register_template_routes(router, TemplateLibrary(installed_templates_dir()), schemas_);
   json kinds = json::array();
   for (const auto& kind : nodes::model_folder_kinds()) kinds.push_back(kind.name);
   add_comfy_route(router, "GET", "/models", json_answer(kinds));

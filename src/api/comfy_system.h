@@ -1,6 +1,7 @@
 // ComfyUI's read-only information routes: node definitions (/object_info), models, system stats,
-// feature flags, model metadata and previews, and the empty answers for features Dream Forge does
-// not have (embeddings, extensions, translations, templates, subgraphs, node replacements).
+// feature flags, model metadata and previews, Dream Forge's workflow templates, and the empty
+// answers for features Dream Forge does not have (embeddings, extensions, translations, custom
+// node templates, subgraphs, node replacements).
 #pragma once
 
 #include <filesystem>
@@ -25,7 +26,8 @@ class ComfySystem {
   // /i18n, /models, /models/{folder}, /experiment/models, /experiment/models/{folder},
   // /experiment/models/preview/{folder}/{path_index}/{filename}, /view_metadata/{folder},
   // /workflow_templates, /global_subgraphs, /global_subgraphs/{id}, /node_replacements (each also
-  // under "/api"), and /internal/folder_paths.
+  // under "/api"), /internal/folder_paths, and the template browser's /templates/ routes
+  // (register_template_routes, from the installed templates folder).
   void register_routes(http::Router& router);
 
  private:
