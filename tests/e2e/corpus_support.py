@@ -209,20 +209,35 @@ def outcome(entry, graph):
     return {"class": "failed", "message": message.strip(), "node_type": node_type}
 
 
-def wait_for_history(service, prompt_ids, deadline):
-    """{prompt id: history entry} once every prompt finished (polls /history), or at the
-    deadline (time.monotonic()) with the ones finished by then."""
-    finished = {}
-    while set(prompt_ids) - set(finished) and time.monotonic() < deadline:
+def _history_entry(service, prompt_id):
+    """The prompt's /history entry once it finished, else None."""
+    entry = service.get(f"/history/{prompt_id}").json().get(prompt_id)
+    done = entry and entry.get("status", {}).get("status_str") in ("success", "error")
+    return entry if done else None
+
+
+def wait_for_prompts(client, prompt_ids, deadline):
+    """{prompt id: /history entry} of the prompts that finished by the deadline
+    (time.monotonic()): each is done when /ws says `executing` with node null for it; after 10 s
+    without a message the pending ones are looked up in /history instead."""
+    import websocket
+    service, pending = client.service, set(prompt_ids)
+    client.ws.settimeout(10)
+    while pending and time.monotonic() < deadline:
         if service.process.poll() is not None:
             raise AssertionError("the service exited:\n" + "".join(service.output[-50:]))
-        history = service.get("/history").json()
-        for prompt_id in prompt_ids:
-            entry = history.get(prompt_id)
-            if entry and entry.get("status", {}).get("status_str") in ("success", "error"):
-                finished[prompt_id] = entry
-        time.sleep(1)
-    return finished
+        try:
+            frame = client.ws.recv()
+        except websocket.WebSocketTimeoutException:
+            pending = {p for p in pending if _history_entry(service, p) is None}
+            continue
+        if isinstance(frame, str):
+            message = json.loads(frame)
+            data = message.get("data", {})
+            if message["type"] == "executing" and data.get("node") is None:
+                pending.discard(data.get("prompt_id"))
+    entries = {p: _history_entry(service, p) for p in prompt_ids if p not in pending}
+    return {p: entry for p, entry in entries.items() if entry}
 
 
 def summary(records, families):

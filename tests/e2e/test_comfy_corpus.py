@@ -1,8 +1,9 @@
 """Every SD 1.x/2.x/SDXL workflow of the public ComfyUI corpus (../shared/comfy-workflows, API
 format) posted to one `dreamforge serve`, with the substitutions a user makes (tiny models of the
 workflow's family, an uploaded test image, 64-pixel sizes, 2 steps, batches of 1; see
-corpus_support.py). Each workflow is classified as ran, refused at validation or failed at run
-time; a summary goes to stdout and to corpus_report.json in the test's tmp dir.
+corpus_support.py), a few posts at a time, followed over /ws. Each workflow is classified as
+ran, refused at validation or failed at run time; a summary goes to stdout and to
+corpus_report.json in the test's tmp dir.
 
 The test fails when a workflow listed in tests/e2e/data/corpus_baseline.json no longer runs; when
 more run it passes with a note. To refresh the baseline after adding nodes, run
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import corpus_support as corpus
+from comfy_client import ComfyClient
 from service_support import Service
 
 DEADLINE_S = 1200  # for all prompts to finish; a quick run takes a few minutes
@@ -34,11 +36,11 @@ def service(bin_dir, tmp_path_factory):
     started.stop()
 
 
-def post_all(service, prepared, object_info):
+def post_all(client, prepared, object_info):
     """Posts every prepared graph (a few at a time); returns {file: prompt id or refusal record}."""
     def post(item):
         name, graph = item
-        response = service.post("/prompt", {"prompt": graph, "client_id": "corpus"})
+        response = client.queue(graph)
         assert response.status_code in (200, 400), f"{name}: /prompt answered {response.status_code}: {response.text}"
         if response.status_code == 200:
             return name, response.json()["prompt_id"]
@@ -48,10 +50,10 @@ def post_all(service, prepared, object_info):
         return dict(pool.map(post, prepared.items()))
 
 
-def classify(service, posted, prepared):
+def classify(client, posted, prepared):
     """{file: record} once every accepted prompt finished (or the deadline passed)."""
     accepted = {name: answer for name, answer in posted.items() if isinstance(answer, str)}
-    finished = corpus.wait_for_history(service, list(accepted.values()), time.monotonic() + DEADLINE_S)
+    finished = corpus.wait_for_prompts(client, list(accepted.values()), time.monotonic() + DEADLINE_S)
     records = {name: answer for name, answer in posted.items() if not isinstance(answer, str)}
     for name, prompt_id in accepted.items():
         entry = finished.get(prompt_id)
@@ -63,12 +65,15 @@ def test_the_sd_workflows_of_the_public_corpus(service, tmp_path):
     started = time.monotonic()
     object_info = service.get("/object_info").json()
     image_name = corpus.upload_test_image(service)
-    workflows = corpus.sd_workflows()
+    # Grouped by family, so each worker's runner keeps one tiny checkpoint loaded for long runs.
+    workflows = sorted(corpus.sd_workflows(), key=lambda item: (item[1], item[0]))
     families = dict(workflows)
     originals = {name: json.loads((corpus.CORPUS / name).read_text()) for name, _ in workflows}
     prepared = {name: corpus.prepare(originals[name], families[name], object_info, image_name)
                 for name in originals}
-    records = classify(service, post_all(service, prepared, object_info), prepared)
+    client = ComfyClient(service)
+    records = classify(client, post_all(client, prepared, object_info), prepared)
+    client.close()
 
     report = {**corpus.summary(records, families), "seconds": time.monotonic() - started,
               "workflows": dict(sorted(records.items()))}
