@@ -1,7 +1,8 @@
 """The ComfyUI web frontend from `dreamforge serve` in headless Chromium: with a failed prompt in
 the history it loads without console errors, opens Dream Forge's SD 1.x workflow from the workflow
 library, runs it on the tiny model and shows the generated image
-(tests/browser/run_library_workflow.mjs drives the page)."""
+(tests/browser/run_library_workflow.mjs drives the page); a new user opens a Dream Forge template
+from the template browser (tests/browser/open_template.mjs)."""
 import json
 import pathlib
 import shutil
@@ -92,3 +93,20 @@ def test_the_frontend_runs_the_sd1_workflow_from_the_library_and_shows_the_image
     outputs = service.get(f"/history/{prompt_id}").json()[prompt_id]["outputs"]
     saved = [saved["filename"] for output in outputs.values() for saved in output["images"]]
     assert query["filename"] in saved
+
+
+def test_a_new_user_opens_a_dream_forge_template_from_the_template_browser(start_service):
+    from template_runs import template_graph
+    service = start_service()
+    artifacts = ARTIFACTS.parent / "template_browser"
+    command = [node_with_browser_tools(), "open_template.mjs", "--url", service.url("/"),
+               "--title", "Hires Fix", "--artifacts", str(artifacts), "--chromium", str(CHROMIUM)]
+    proc = subprocess.run(command, cwd=BROWSER_TESTS, capture_output=True, text=True, timeout=300)
+    lines = proc.stdout.strip().splitlines()
+    assert lines, f"the browser script printed no summary (exit {proc.returncode}):\n{proc.stderr}"
+    summary = json.loads(lines[-1])
+    assert "error" not in summary, summary["error"] + f"\nscreenshot: {summary['screenshot']}"
+    assert summary["console_errors"] == [], "console errors:\n" + describe(summary["console_errors"])
+    expected = template_graph("dreamforge_sd15_hires_fix")
+    assert sorted(node["type"] for node in summary["nodes"]) == \
+        sorted(node["class_type"] for node in expected.values())
