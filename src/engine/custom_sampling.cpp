@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "engine/guidance/cfg.h"
 #include "engine/ksampler.h"
 #include "engine/noise.h"
 
@@ -74,20 +75,6 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
   at::Tensor out = run_sampler(sampler, denoise, x, steps.to(x.device()), noise_seed, kept);
   CustomSampleResult result{(out / model.latent_scale).cpu(), {}};
   if (last_denoised.defined()) result.denoised = (last_denoised / model.latent_scale).cpu();
-  return result;
-}
-
-at::Tensor apply_guidance(const DiffusionModel& model, const CfgArgs& args) {
-  report_uncond_denoised(args.uncond_denoised);  // the CFG++ samplers step along it
-  at::Tensor result;
-  if (model.guidance.cfg_function) {
-    result = model.guidance.cfg_function(args);
-  } else if (is_one(args.cfg)) {
-    result = args.cond_denoised;
-  } else {
-    result = args.uncond_denoised + (args.cond_denoised - args.uncond_denoised) * args.cfg;
-  }
-  for (const auto& post : model.guidance.post_cfg_functions) result = post(args, result);
   return result;
 }
 

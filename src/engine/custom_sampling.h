@@ -29,10 +29,6 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
                                  const at::Tensor& latent, const at::Tensor& noise,
                                  uint64_t noise_seed, const SamplerHooks& hooks);
 
-// ComfyUI's cfg_function for one model call: the model's CFG hook, or cond alone for cfg 1, or
-// uncond + (cond - uncond) * cfg; then its post-CFG hooks. Reports `uncond` for the CFG++ samplers.
-at::Tensor apply_guidance(const DiffusionModel& model, const CfgArgs& args);
-
 // DualCFGGuider: cond1, cond2 (treated as a negative prompt, as ComfyUI marks it) and negative.
 // regular: guidance(cond2 over negative, cfg_cond2_negative) + (cond1 - cond2) * cfg_conds, with
 // negative (and, when cfg_conds is 1 too, cond2) left uncomputed as zeros when

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/custom_sampling.h"
+#include "engine/guidance/cfg.h"
 #include "engine/noise.h"
 #include "engine/schedulers.h"
 
@@ -57,24 +59,18 @@ at::Tensor lcm_denoised(const DiffusionModel& model, const at::Tensor& x, const 
 at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const at::Tensor& out,
                        double sigma) {
   if (model.schedule.lcm_boundary()) return lcm_denoised(model, x, x - out * sigma, sigma);
+  const double data = model.schedule.sigma_data(), s2 = sigma * sigma + data * data;
   switch (model.schedule.prediction()) {
     case Prediction::kEpsilon:
       return x - out * sigma;
-    case Prediction::kVPrediction: {
-      const double s2 = sigma * sigma + 1.0;
-      return x * (1.0 / s2) - out * (sigma / std::sqrt(s2));
-    }
+    case Prediction::kVPrediction:
+      return x * (data * data / s2) - out * (sigma * data / std::sqrt(s2));
+    case Prediction::kEdm:
+      return x * (data * data / s2) + out * (sigma * data / std::sqrt(s2));
     case Prediction::kSample:
       return out;
   }
   return out;
-}
-
-// ComfyUI's percent_to_sigma: the sigma at which a conditioning's step range starts or ends.
-double percent_to_sigma(const NoiseSchedule& schedule, double percent) {
-  if (percent <= 0.0) return 999999999.9;
-  if (percent >= 1.0) return 0.0;
-  return schedule.sigma_at((1.0 - percent) * 999.0);
 }
 
 // A latent rectangle in cells.
@@ -173,8 +169,8 @@ std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Cond
     p.ids = time_ids(model, cond, height * 8, width * 8, side == 1)
                 .to(placement.device, placement.dtype);
   }
-  p.sigma_start = percent_to_sigma(model.schedule, cond.start_percent);
-  p.sigma_end = percent_to_sigma(model.schedule, cond.end_percent);
+  p.sigma_start = model.schedule.percent_to_sigma(cond.start_percent);
+  p.sigma_end = model.schedule.percent_to_sigma(cond.end_percent);
   return p;
 }
 
@@ -212,7 +208,8 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   const int64_t batch = x.size(0), rows = static_cast<int64_t>(group.size());
   at::Tensor x_area = x.narrow(2, r.y, r.h).narrow(3, r.x, r.w);
   at::Tensor x_in = rows == 1 ? x_area : x_area.repeat({rows, 1, 1, 1});
-  const double c_in = 1.0 / std::sqrt(sigma * sigma + 1.0);
+  const double data = model.schedule.sigma_data();
+  const double c_in = 1.0 / std::sqrt(sigma * sigma + data * data);
   at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
   at::Tensor timesteps = at::full({rows * batch}, t,
                                   at::TensorOptions().dtype(at::kFloat).device(placement.device));
@@ -228,7 +225,7 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   }
   std::optional<UNetAddedConditioning> added;
   if (is_sdxl(model)) added = UNetAddedConditioning{at::cat(pooled), at::cat(ids)};
-  at::Tensor out = model.unet.forward(sample, timesteps, at::cat(contexts), added)
+  at::Tensor out = model.unet.forward(sample, timesteps, at::cat(contexts), added, {sigma})
                        .to(x.device(), at::kFloat);
   return to_denoised(model, x_in, out, sigma).split(batch);
 }
@@ -238,6 +235,41 @@ at::Tensor weights_for_batch(const at::Tensor& mult, int64_t batch) {
   if (mult.size(0) == 1 || mult.size(0) == batch) return mult;
   if (mult.size(0) > batch) return mult.narrow(0, 0, batch);
   return mult.repeat({batch / mult.size(0) + 1, 1, 1, 1}).narrow(0, 0, batch);
+}
+
+// Each side's prediction (positive, negative): its active parts' denoised estimates averaged with
+// their weights; zeros for a side without parts.
+std::array<at::Tensor, 2> side_predictions(const DiffusionModel& model,
+                                           const std::vector<const PreparedCond*>& active,
+                                           const at::Tensor& x, double sigma, double t) {
+  std::array<at::Tensor, 2> sums = {at::zeros_like(x, at::kFloat), at::zeros_like(x, at::kFloat)};
+  std::array<at::Tensor, 2> counts = {at::full_like(x, 1e-37, at::kFloat),
+                                      at::full_like(x, 1e-37, at::kFloat)};
+  for (const auto& group : call_groups(active)) {
+    const std::vector<at::Tensor> denoised = denoise_group(model, group, x, sigma, t);
+    for (size_t i = 0; i < group.size(); ++i) {
+      const PreparedCond& part = *group[i];
+      const Rect& r = part.rect;
+      const at::Tensor mult = weights_for_batch(part.mult, x.size(0));
+      sums[part.side].narrow(2, r.y, r.h).narrow(3, r.x, r.w).add_(denoised[i] * mult);
+      counts[part.side].narrow(2, r.y, r.h).narrow(3, r.x, r.w).add_(mult);
+    }
+  }
+  return {sums[0] / counts[0], sums[1] / counts[1]};
+}
+
+// The positive prediction again through the UNet with `extra` patches after the model's own.
+at::Tensor positive_with_patches(const DiffusionModel& model,
+                                 const std::vector<const PreparedCond*>& active,
+                                 const at::Tensor& x, double sigma, double t,
+                                 const UNetPatches& extra) {
+  DiffusionModel patched = model;
+  patched.unet = model.unet.with_patches(extra);
+  std::vector<const PreparedCond*> positive;
+  for (const PreparedCond* part : active) {
+    if (part->side == 0) positive.push_back(part);
+  }
+  return side_predictions(patched, positive, x, sigma, t)[0];
 }
 
 }  // namespace
@@ -263,29 +295,12 @@ Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningLis
       if (sigma > part.sigma_start || sigma < part.sigma_end) continue;  // outside its steps
       active.push_back(&part);
     }
-    // Each side's prediction: its parts' denoised estimates averaged with their weights.
-    std::array<at::Tensor, 2> sums = {at::zeros_like(x, at::kFloat), at::zeros_like(x, at::kFloat)};
-    std::array<at::Tensor, 2> counts = {at::full_like(x, 1e-37, at::kFloat),
-                                        at::full_like(x, 1e-37, at::kFloat)};
-    for (const auto& group : call_groups(active)) {
-      const std::vector<at::Tensor> denoised = denoise_group(model, group, x, sigma, t);
-      for (size_t i = 0; i < group.size(); ++i) {
-        const PreparedCond& part = *group[i];
-        const Rect& r = part.rect;
-        const at::Tensor mult = weights_for_batch(part.mult, x.size(0));
-        sums[part.side].narrow(2, r.y, r.h).narrow(3, r.x, r.w).add_(denoised[i] * mult);
-        counts[part.side].narrow(2, r.y, r.h).narrow(3, r.x, r.w).add_(mult);
-      }
-    }
-    at::Tensor cond = sums[0] / counts[0];
-    if (!guided) return cond;
-    at::Tensor uncond = sums[1] / counts[1];
-    report_uncond_denoised(uncond);  // the CFG++ samplers step along it
-    const CfgArgs args{cond, uncond, cfg, x, sigma};
-    at::Tensor result = model.guidance.cfg_function ? model.guidance.cfg_function(args)
-                                                    : uncond + (cond - uncond) * cfg;
-    for (const auto& post : model.guidance.post_cfg_functions) result = post(args, result);
-    return result;
+    const std::array<at::Tensor, 2> predictions = side_predictions(model, active, x, sigma, t);
+    CfgArgs args{predictions[0], guided ? predictions[1] : at::Tensor(), cfg, x, sigma};
+    args.cond_with_patches = [&](const UNetPatches& extra) {
+      return positive_with_patches(model, active, x, sigma, t, extra);
+    };
+    return apply_guidance(model, args);
   };
 }
 
@@ -308,20 +323,15 @@ at::Tensor ksample(const DiffusionModel& model, const ConditioningList& positive
                    const ConditioningList& negative, const at::Tensor& latent,
                    const KSamplerParams& params, const SamplerHooks& hooks) {
   at::InferenceMode guard;
-  at::Tensor sigmas = ksampler_sigmas(model.schedule, params);
+  const at::Tensor sigmas = ksampler_sigmas(model.schedule, params);
   if (sigmas.numel() < 2) return latent;
-
-  at::Tensor noise = params.add_noise ? comfy_initial_noise(latent.sizes().vec(), params.seed, params.batch_index)
-                                      : at::zeros_like(latent, at::kFloat);
-  at::Tensor start = latent.to(at::kFloat);
-  if (at::count_nonzero(start).item<int64_t>() > 0) start = start * model.latent_scale;
-  at::Tensor x = noise_latent(start, noise, sigmas[0].item<double>(), model.schedule.sigma_max());
-  x = x.to(model.placement.device);
-
-  Denoiser denoise = make_guided_denoiser(model, positive, negative, params.cfg,
-                                          latent.size(2) * 8, latent.size(3) * 8);
-  at::Tensor out = run_sampler(params.sampler, denoise, x, sigmas.to(x.device()), params.seed, hooks);
-  return (out / model.latent_scale).cpu();
+  const at::Tensor noise = params.add_noise
+                               ? comfy_initial_noise(latent.sizes().vec(), params.seed, params.batch_index)
+                               : at::zeros_like(latent, at::kFloat);
+  const Denoiser denoise = make_guided_denoiser(model, positive, negative, params.cfg,
+                                                latent.size(2) * 8, latent.size(3) * 8);
+  return sample_custom(model, denoise, params.sampler, sigmas, latent, noise, params.seed, hooks)
+      .samples;
 }
 
 }  // namespace df::engine

@@ -28,7 +28,13 @@ bool has_extension(const fs::path& path, const std::vector<std::string>& extensi
 const std::vector<ModelFolderKind>& model_folder_kinds() {
   static const std::vector<ModelFolderKind> kinds = {
       {"checkpoints", {"checkpoints"}, kWeightFiles},
-      {"configs", {"configs"}, {".yaml"}},
+      {"configs",
+       {"configs"},
+       {".yaml"},
+       {"anything_v3.yaml", "v1-inference.yaml", "v1-inference_clip_skip_2.yaml",
+        "v1-inference_clip_skip_2_fp16.yaml", "v1-inference_fp16.yaml",
+        "v1-inpainting-inference.yaml", "v2-inference-v.yaml", "v2-inference-v_fp16.yaml",
+        "v2-inference.yaml", "v2-inference_fp16.yaml", "v2-inpainting-inference.yaml"}},
       {"loras", {"loras"}, kWeightFiles},
       {"vae", {"vae"}, kWeightFiles},
       {"text_encoders", {"text_encoders", "clip"}, kWeightFiles},
@@ -59,6 +65,7 @@ std::vector<std::string> list_model_files(const std::string& models_root, std::s
   std::vector<std::string> names;
   const ModelFolderKind* kind = find_model_folder_kind(kind_name);
   if (kind == nullptr) return names;
+  names = kind->bundled;
   for (const auto& dir : kind->dirs) {
     const fs::path root = fs::path(models_root) / dir;
     std::error_code error;

@@ -15,6 +15,9 @@ struct ModelFolderKind {
   std::string name;
   std::vector<std::string> dirs;
   std::vector<std::string> extensions;
+  // Names offered even without a file: the model configs ComfyUI ships in models/configs, which
+  // workflows name in CheckpointLoader (Dream Forge detects the model and needs none of them).
+  std::vector<std::string> bundled = {};
 };
 
 // Every kind ComfyUI's /models lists, checkpoints first, in ComfyUI's order.
@@ -22,9 +25,9 @@ const std::vector<ModelFolderKind>& model_folder_kinds();
 // The kind called `name`, or nullptr.
 const ModelFolderKind* find_model_folder_kind(std::string_view name);
 
-// The files of `kind` below `models_root`, relative to their folder with '/', sorted and without
-// duplicates; names that are not UTF-8 are left out (they cannot be chosen in JSON). An unknown
-// kind or missing folders list nothing.
+// The files of `kind` below `models_root` (relative to their folder with '/') and the kind's
+// bundled names, sorted and without duplicates; names that are not UTF-8 are left out (they
+// cannot be chosen in JSON). An unknown kind or missing folders list nothing but bundled names.
 std::vector<std::string> list_model_files(const std::string& models_root, std::string_view kind);
 
 // The absolute path of `name` in the first folder of `kind` that holds it. Throws
