@@ -36,6 +36,7 @@ const std::vector<std::pair<std::string, SamplerFn>>& samplers() {
       {"dpm_2_ancestral", sample_dpm_2_ancestral},
       {"lms", sample_lms},
       {"dpm_fast", sample_dpm_fast},
+      {"dpm_adaptive", sample_dpm_adaptive},
       {"dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral},
       {"dpmpp_2s_ancestral_cfg_pp", sample_dpmpp_2s_ancestral_cfg_pp},
       {"dpmpp_sde", bind(sample_dpmpp_sde, false)},

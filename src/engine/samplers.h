@@ -12,8 +12,7 @@
 namespace df::engine {
 
 // The samplers the engine runs, under ComfyUI's names and in the order of ComfyUI's
-// KSampler.SAMPLERS (of which er_sde, seeds_2/3, sa_solver(_pece) and dpm_adaptive are not
-// implemented). ddim runs Euler steps, as in ComfyUI.
+// KSampler.SAMPLERS (of which er_sde, seeds_2/3 and sa_solver(_pece) are not implemented). ddim runs Euler steps, as in ComfyUI.
 const std::vector<std::string>& sampler_names();
 
 // True for the samplers ComfyUI schedules with one extra step whose penultimate sigma it drops

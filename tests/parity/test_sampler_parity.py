@@ -539,6 +539,39 @@ def ref_dpm_fast(model, x, s, noise):
     return x
 
 
+def ref_dpm_adaptive(model, x, s, noise, rtol=0.05, atol=0.0078):
+    """DPM-Solver-23 with the PID (integral only) step size control, in float32 t."""
+    f = lambda v: torch.tensor(v, dtype=torch.float32)
+    sigma_min = s[-2] if s[-1] == 0 else s[-1]
+    t, t_end = -f(s[0]).log(), -f(sigma_min).log()
+    sig = lambda v: math.exp(-v)
+    h_size, inverse_errors, x_prev = 0.05, [], x
+    while t < t_end - 1e-5:
+        t_next = torch.minimum(t_end, t + h_size)
+        a, b = float(t), float(t_next)
+        h = b - a
+        e = (x - model(x, sig(a))[0]) / sig(a)
+        u1 = x - sig(a + h / 3) * math.expm1(h / 3) * e
+        e1 = (u1 - model(u1, sig(a + h / 3))[0]) / sig(a + h / 3)
+        first = x - sig(b) * math.expm1(h) * e
+        x_low = first - sig(b) / (2 / 3) * math.expm1(h) * (e1 - e)
+        u2 = (x - sig(a + 2 * h / 3) * math.expm1(2 * h / 3) * e
+              - sig(a + 2 * h / 3) * 2 * (math.expm1(2 * h / 3) / (2 * h / 3) - 1) * (e1 - e))
+        e2 = (u2 - model(u2, sig(a + 2 * h / 3))[0]) / sig(a + 2 * h / 3)
+        x_high = first - sig(b) / (2 / 3) * (math.expm1(h) / h - 1) * (e2 - e)
+        delta = torch.maximum(f(atol), f(rtol) * torch.maximum(x_low.abs(), x_prev.abs()))
+        error = float(torch.linalg.norm((x_low - x_high) / delta) / x.numel() ** 0.5)
+        inverse = 1 / (error + 1e-8)
+        inverse_errors = inverse_errors or [inverse] * 3
+        inverse_errors[0] = inverse
+        factor = 1 + math.atan(inverse_errors[0] ** (1 / 3) - 1)
+        if factor >= 0.81:
+            inverse_errors[1:] = inverse_errors[:2]
+            x_prev, x, t = x_low, x_high, t_next
+        h_size *= factor
+    return x
+
+
 def ref_dpmpp_2s_ancestral(model, x, s, noise, cfg_pp=False):
     for i in range(len(s) - 1):
         denoised, uncond = model(x, s[i])
@@ -771,6 +804,7 @@ K_DIFFUSION_CASES = {
     "exp_heun_2_x0_sde": (lambda *a: ref_exp_heun_2_x0(*a, eta=1.0), "default", None),
     "lms": (ref_lms, "none", None),
     "dpm_fast": (ref_dpm_fast, "none", None),
+    "dpm_adaptive": (ref_dpm_adaptive, "none", None),
     "dpmpp_2s_ancestral": (ref_dpmpp_2s_ancestral, "default", None),
     "dpmpp_2s_ancestral_cfg_pp": (lambda *a: ref_dpmpp_2s_ancestral(*a, cfg_pp=True), "default", 3.5),
     "dpmpp_2m_cfg_pp": (ref_dpmpp_2m_cfg_pp, "none", 3.5),

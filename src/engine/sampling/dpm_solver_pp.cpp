@@ -1,8 +1,9 @@
 // DPM-Solver++ samplers (2S ancestral, 2M, SDE, 2M/3M SDE), the exponential Heun (SEEDS-2 with
-// r = 1) samplers and DPM-Solver-fast, in VE space where the VP signal scale alpha is 1; times are
+// r = 1) samplers and DPM-Solver-fast/-adaptive, in VE space where the VP signal scale alpha is 1; times are
 // t = -log(sigma).
 #include <ATen/ATen.h>
 
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -196,42 +197,61 @@ at::Tensor sample_exp_heun_2_x0(SamplerRun& run, at::Tensor x, double eta) {
 
 namespace {
 
-// DPM-Solver (noise prediction) steps of order 1-3 from t to t_next, in t = -log(sigma).
+// DPM-Solver (noise prediction) steps of order 1-3 from t to t_next, in t = -log(sigma). Within
+// one step (start_step) the noise estimates at t and at t + r1 h are computed once, so a second
+// and a third order step from the same t with r1 = 1/3 share them (DPM-Solver-12/23's pairs).
 class DpmSolver {
  public:
   explicit DpmSolver(SamplerRun& run) : run_(run) {}
 
-  at::Tensor step(int order, const at::Tensor& x, double t, double t_next) {
+  void start_step() { cache_ = {}; }
+
+  at::Tensor first_order(const at::Tensor& x, double t, double t_next) {
+    return x - eps(0, x, t) * (sigma(t_next) * std::expm1(t_next - t));
+  }
+
+  at::Tensor second_order(const at::Tensor& x, double t, double t_next, double r1) {
     const double h = t_next - t;
-    const at::Tensor e = eps(x, t);
-    const at::Tensor first = x - e * (sigma(t_next) * std::expm1(h));
-    if (order == 1) return first;
-    if (order == 2) {
-      const double r1 = 0.5;
-      const double s1 = t + r1 * h;
-      const at::Tensor u1 = x - e * (sigma(s1) * std::expm1(r1 * h));
-      return first - (eps(u1, s1) - e) * (sigma(t_next) / (2 * r1) * std::expm1(h));
-    }
+    const at::Tensor e = eps(0, x, t);
+    const double s1 = t + r1 * h;
+    const at::Tensor u1 = x - e * (sigma(s1) * std::expm1(r1 * h));
+    return first_order(x, t, t_next) -
+           (eps(1, u1, s1) - e) * (sigma(t_next) / (2 * r1) * std::expm1(h));
+  }
+
+  at::Tensor third_order(const at::Tensor& x, double t, double t_next) {
+    const double h = t_next - t;
     const double r1 = 1.0 / 3.0;
     const double r2 = 2.0 / 3.0;
     const double s1 = t + r1 * h;
     const double s2 = t + r2 * h;
+    const at::Tensor e = eps(0, x, t);
     const at::Tensor u1 = x - e * (sigma(s1) * std::expm1(r1 * h));
-    const at::Tensor e_1 = eps(u1, s1);
+    const at::Tensor e_1 = eps(1, u1, s1);
     const at::Tensor u2 = x - e * (sigma(s2) * std::expm1(r2 * h)) -
                           (e_1 - e) * (sigma(s2) * (r2 / r1) *
                                        (std::expm1(r2 * h) / (r2 * h) - 1.0));
-    const at::Tensor e_2 = eps(u2, s2);
-    return first - (e_2 - e) * (sigma(t_next) / r2 * (std::expm1(h) / h - 1.0));
+    const at::Tensor e_2 = eps(2, u2, s2);
+    return first_order(x, t, t_next) -
+           (e_2 - e) * (sigma(t_next) / r2 * (std::expm1(h) / h - 1.0));
+  }
+
+  at::Tensor step(int order, const at::Tensor& x, double t, double t_next) {
+    if (order == 1) return first_order(x, t, t_next);
+    if (order == 2) return second_order(x, t, t_next, 0.5);
+    return third_order(x, t, t_next);
   }
 
  private:
   static double sigma(double t) { return std::exp(-t); }
-  at::Tensor eps(const at::Tensor& x, double t) {
-    return (x - run_.denoise(x, sigma(t))) / sigma(t);
+  // The noise estimate at the step's point `slot` (0: t, 1: t + r1 h, 2: t + r2 h).
+  at::Tensor eps(int slot, const at::Tensor& x, double t) {
+    if (!cache_[slot].defined()) cache_[slot] = (x - run_.denoise(x, sigma(t))) / sigma(t);
+    return cache_[slot];
   }
 
   SamplerRun& run_;
+  std::array<at::Tensor, 3> cache_;
 };
 
 }  // namespace
@@ -258,7 +278,71 @@ at::Tensor sample_dpm_fast(SamplerRun& run, at::Tensor x) {
   }
   DpmSolver solver(run);
   run.repeat_step(static_cast<int>(orders.size()), [&](int i) {
+    solver.start_step();
     x = solver.step(orders[i], x, ts[i].item<double>(), ts[i + 1].item<double>());
+  });
+  return x;
+}
+
+namespace {
+
+// The PID step size controller of DPM-Solver-23 with ComfyUI's settings (integral only: the step
+// scales with the inverse error to the power 1/3, limited by 1 + atan(f - 1)).
+class StepSizeController {
+ public:
+  double h() const { return h_; }
+
+  // Adapts h to the error of the step just tried; true when the step is accepted.
+  bool propose(double error) {
+    const double inverse_error = 1.0 / (error + 1e-8);
+    if (errors_.empty()) errors_.assign(3, inverse_error);
+    errors_[0] = inverse_error;
+    const double factor = 1.0 + std::atan(std::pow(errors_[0], 1.0 / 3.0) - 1.0);
+    const bool accept = factor >= 0.81;
+    if (accept) {
+      errors_[2] = errors_[1];
+      errors_[1] = errors_[0];
+    }
+    h_ *= factor;
+    return accept;
+  }
+
+ private:
+  double h_ = 0.05;
+  std::vector<double> errors_;
+};
+
+}  // namespace
+
+// DPM-Solver-23 with adaptive steps (rtol 0.05, atol 0.0078) in float32 t from sigmas[0] to the
+// smallest nonzero sigma: each step's second and third order results estimate its error. Steps
+// are reported against the sigmas' count, which the adaptive steps can exceed.
+at::Tensor sample_dpm_adaptive(SamplerRun& run, at::Tensor x) {
+  const int n = run.steps();
+  const double sigma_min = run.sigma(n) == 0.0 ? run.sigma(n - 1) : run.sigma(n);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor t_end = at::scalar_tensor(sigma_min, f32).log().neg();
+  const double limit = (t_end - 1e-5).item<double>();
+  at::Tensor s = at::scalar_tensor(run.sigma(0), f32).log().neg();
+  const at::Tensor atol = at::scalar_tensor(0.0078, f32);
+  const at::Tensor rtol = at::scalar_tensor(0.05, f32);
+  const double root_numel = std::sqrt(static_cast<double>(x.numel()));
+  DpmSolver solver(run);
+  StepSizeController controller;
+  at::Tensor x_prev = x;
+  run.repeat_until([&] { return s.item<double>() >= limit; }, [&] {
+    const at::Tensor t = at::minimum(t_end, s + controller.h());
+    solver.start_step();
+    const at::Tensor x_low = solver.second_order(x, s.item<double>(), t.item<double>(), 1.0 / 3.0);
+    const at::Tensor x_high = solver.third_order(x, s.item<double>(), t.item<double>());
+    const at::Tensor delta = at::maximum(atol, rtol * at::maximum(x_low.abs(), x_prev.abs()));
+    const double error =
+        (at::linalg_norm((x_low - x_high) / delta) / root_numel).item<double>();
+    if (controller.propose(error)) {
+      x_prev = x_low;
+      x = x_high;
+      s = t;
+    }
   });
   return x;
 }

@@ -25,6 +25,7 @@ at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x, bool on_device,
                                SecondOrder solver);
 at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device);
 at::Tensor sample_dpm_fast(SamplerRun& run, at::Tensor x);
+at::Tensor sample_dpm_adaptive(SamplerRun& run, at::Tensor x);
 // exp_heun_2_x0 (eta 0) and exp_heun_2_x0_sde (eta 1, default per-step noise).
 at::Tensor sample_exp_heun_2_x0(SamplerRun& run, at::Tensor x, double eta);
 

@@ -98,14 +98,20 @@ at::Tensor SamplerRun::noise(const at::Tensor& x, double sigma, double sigma_nex
 }
 
 void SamplerRun::repeat_step(int count, const std::function<void(int)>& step) {
-  for (int i = 0; i < count; ++i) {
-    if (hooks_.should_cancel && hooks_.should_cancel()) {
-      throw Error(ErrorCode::kCanceled, "sampling was canceled");
-    }
-    step(i);
-    if (hooks_.on_step) hooks_.on_step(i + 1, count);
-    if (hooks_.on_denoised && last_denoised_.defined()) hooks_.on_denoised(last_denoised_);
+  for (int i = 0; i < count; ++i) run_one_step([&] { step(i); }, i + 1, count);
+}
+
+void SamplerRun::repeat_until(const std::function<bool()>& done, const std::function<void()>& step) {
+  for (int i = 0; !done(); ++i) run_one_step(step, i + 1, std::max(steps(), i + 1));
+}
+
+void SamplerRun::run_one_step(const std::function<void()>& step, int number, int total) {
+  if (hooks_.should_cancel && hooks_.should_cancel()) {
+    throw Error(ErrorCode::kCanceled, "sampling was canceled");
   }
+  step();
+  if (hooks_.on_step) hooks_.on_step(number, total);
+  if (hooks_.on_denoised && last_denoised_.defined()) hooks_.on_denoised(last_denoised_);
 }
 
 at::Tensor derivative(const at::Tensor& x, const at::Tensor& denoised, double sigma) {

@@ -58,8 +58,13 @@ class SamplerRun {
   void for_each_step(const std::function<void(int)>& step) { repeat_step(steps(), step); }
   // The same for samplers that take their own number of steps (dpm_fast).
   void repeat_step(int count, const std::function<void(int)>& step);
+  // Runs step() until done() (dpm_adaptive), reporting each against max(steps(), steps so far).
+  void repeat_until(const std::function<bool()>& done, const std::function<void()>& step);
 
  private:
+  // Checks for cancellation, runs the step, reports it as `number` of `total`.
+  void run_one_step(const std::function<void()>& step, int number, int total);
+
   const Denoiser& denoise_;
   std::vector<double> sigmas_;
   uint64_t noise_seed_;

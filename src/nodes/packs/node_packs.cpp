@@ -11,6 +11,7 @@ const std::vector<std::string>& supported_samplers() {
       "exp_heun_2_x0",   "exp_heun_2_x0_sde",
       "dpm_2",           "dpm_2_ancestral",
       "lms",             "dpm_fast",
+      "dpm_adaptive",
       "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
       "dpmpp_sde",       "dpmpp_sde_gpu",
       "dpmpp_2m",        "dpmpp_2m_cfg_pp",
