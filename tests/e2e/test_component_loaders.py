@@ -131,6 +131,11 @@ def test_weight_dtypes_and_clip_types_the_engine_cannot_run_are_refused(start_se
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
 
+    info = service.get("/object_info/CLIPLoader").json()["CLIPLoader"]["input"]
+    assert info["required"]["type"][0][:2] == ["stable_diffusion", "stable_cascade"]
+    assert "lumina2" in info["required"]["type"][0]
+    assert info["optional"]["device"] == [["default", "cpu"], {"advanced": True}]
+
     fp8 = component_graph("sd1", encoders, "fp8")
     fp8["4"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
     _, error = run(client, fp8)
