@@ -35,6 +35,10 @@ struct CfgArgs {
   double cfg = 1.0;
   at::Tensor x;  // the noisy input
   double sigma = 0.0;
+  // The conditional estimate for x at sigma computed again with more UNet patches (ComfyUI's
+  // calc_cond_batch of the positive side under changed model options); empty where the guider
+  // cannot recompute it.
+  std::function<at::Tensor(const UNetPatches& extra)> cond_with_patches = {};
 };
 // Replaces uncond + (cond - uncond) * cfg (ComfyUI's sampler_cfg_function, e.g. RescaleCFG).
 using CfgFunction = std::function<at::Tensor(const CfgArgs& args)>;

@@ -53,6 +53,7 @@ std::string prediction_name(Prediction prediction) {
     case Prediction::kEpsilon: return "epsilon";
     case Prediction::kVPrediction: return "v_prediction";
     case Prediction::kSample: return "sample";
+    case Prediction::kEdm: return "edm";
   }
   return "epsilon";
 }
@@ -61,6 +62,7 @@ Prediction prediction_from_name(const std::string& name) {
   if (name == "epsilon") return Prediction::kEpsilon;
   if (name == "v_prediction") return Prediction::kVPrediction;
   if (name == "sample") return Prediction::kSample;
+  if (name == "edm") return Prediction::kEdm;
   throw Error(ErrorCode::kUnsupported, "unsupported prediction type '" + name + "'");
 }
 

@@ -10,7 +10,8 @@
 namespace df::engine {
 
 enum class Family { kSD1, kSD2, kSDXL, kSDXLRefiner };
-enum class Prediction { kEpsilon, kVPrediction, kSample };
+// kEdm: EDM's denoiser output, x * c_skip + out * c_out (ModelSamplingContinuousEDM "edm").
+enum class Prediction { kEpsilon, kVPrediction, kSample, kEdm };
 
 std::string family_name(Family family);  // "sd1", "sd2", "sdxl", "sdxl_refiner"
 Family family_from_name(const std::string& name);

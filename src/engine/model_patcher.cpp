@@ -37,12 +37,14 @@ ModelPatcher ModelPatcher::with_schedule(NoiseSchedule schedule) const {
 }
 
 ModelPatcher ModelPatcher::with_attention_patches(const AttentionPatches& patches) const {
+  UNetPatches unet_patches;
+  unet_patches.attention = patches;
+  return with_unet_patches(unet_patches);
+}
+
+ModelPatcher ModelPatcher::with_unet_patches(const UNetPatches& patches) const {
   ModelPatcher copy = copy_with_fresh_memo();
-  auto append = [](std::vector<AttentionPatch>& to, const std::vector<AttentionPatch>& more) {
-    to.insert(to.end(), more.begin(), more.end());
-  };
-  append(copy.attention_.self_attention, patches.self_attention);
-  append(copy.attention_.cross_attention, patches.cross_attention);
+  copy.unet_patches_.append(patches);
   return copy;
 }
 
@@ -50,8 +52,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   std::lock_guard lock(memo_->mutex);
   if (memo_->model) return memo_->model;
   if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty() &&
-      attention_.self_attention.empty() && attention_.cross_attention.empty() &&
-      !schedule_) {
+      unet_patches_.empty() && !schedule_) {
     memo_->model = base_;
     return base_;
   }
@@ -60,7 +61,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
     model->unet = UNet(base_->unet.config(), apply_patches(base_->unet.weights(), weights_));
   }
   model->guidance = guidance_;
-  model->unet = model->unet.with_attention_patches(attention_);
+  model->unet = model->unet.with_patches(unet_patches_);
   if (schedule_) model->schedule = *schedule_;
   memo_->model = std::move(model);
   return memo_->model;

@@ -27,6 +27,9 @@ class ModelPatcher {
   // ComfyUI's set_model_attn1_patch / set_model_attn2_patch: adds patches of the UNet's attention
   // inputs, run after the ones added before.
   ModelPatcher with_attention_patches(const AttentionPatches& patches) const;
+  // ComfyUI's block patches and attention replacements (FreeU, Deep Shrink, ...), run after the
+  // ones added before.
+  ModelPatcher with_unet_patches(const UNetPatches& patches) const;
   // ModelSamplingDiscrete: the model sampled with another schedule/prediction.
   ModelPatcher with_schedule(NoiseSchedule schedule) const;
   // The schedule sampling will use (the patched one, else the base's).
@@ -46,7 +49,7 @@ class ModelPatcher {
   std::shared_ptr<const DiffusionModel> base_;
   WeightPatches weights_;
   GuidanceOptions guidance_;
-  AttentionPatches attention_;
+  UNetPatches unet_patches_;
   std::optional<NoiseSchedule> schedule_;
   std::shared_ptr<Memo> memo_;
 };

@@ -25,6 +25,13 @@ at::Tensor training_betas(const NoiseScheduleConfig& config, at::ScalarType dtyp
                                            "' is not supported (scaled_linear, linear)");
 }
 
+// The continuous EDM timestep is log(sigma) times this, in float32 as ComfyUI computes it.
+constexpr float kContinuousTimestepScale = 0.25f;
+
+double continuous_timestep(double sigma) {
+  return kContinuousTimestepScale * std::log(static_cast<float>(sigma));
+}
+
 at::Tensor sigmas_of(const at::Tensor& betas) {
   const at::Tensor alphas_cumprod = at::cumprod(1.0 - betas, 0);
   return ((1.0 - alphas_cumprod) / alphas_cumprod).pow(0.5);
@@ -99,7 +106,26 @@ NoiseSchedule NoiseSchedule::with_zero_terminal_snr() const {
   return copy;
 }
 
+NoiseSchedule NoiseSchedule::with_continuous_edm(double sigma_min, double sigma_max,
+                                                 double sigma_data, Prediction prediction) const {
+  constexpr int64_t kTableSize = 1000;
+  if (!(sigma_min > 0.0 && sigma_max > sigma_min && sigma_data > 0.0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "a continuous EDM schedule needs 0 < sigma_min < sigma_max");
+  }
+  NoiseSchedule copy = *this;
+  copy.prediction_ = prediction;
+  copy.lcm_boundary_ = false;
+  copy.skip_steps_ = 1;
+  copy.continuous_ = true;
+  copy.sigma_data_ = sigma_data;
+  copy.set_sigmas(
+      at::linspace(std::log(sigma_min), std::log(sigma_max), kTableSize, at::kFloat).exp());
+  return copy;
+}
+
 double NoiseSchedule::timestep_nearest(double sigma) const {
+  if (continuous_) return continuous_timestep(sigma);
   const float log_sigma = std::log(static_cast<float>(sigma));
   size_t best = 0;
   float best_distance = std::abs(log_sigma - log_sigmas_[0]);
@@ -114,6 +140,7 @@ double NoiseSchedule::timestep_nearest(double sigma) const {
 }
 
 double NoiseSchedule::timestep_interpolated(double sigma) const {
+  if (continuous_) return continuous_timestep(sigma);
   const double log_sigma = std::log(std::max(sigma, 1e-10));
   const auto& table = diffusers_log_sigmas_;
   // The last entry not above log_sigma, kept below the top so that low + 1 exists.
@@ -126,6 +153,7 @@ double NoiseSchedule::timestep_interpolated(double sigma) const {
 }
 
 double NoiseSchedule::sigma_at(double t) const {
+  if (continuous_) return std::exp(static_cast<float>(t) / kContinuousTimestepScale);
   const float index = static_cast<float>((t - double(skip_steps_ - 1)) / double(skip_steps_));
   const float clamped = std::clamp(index, 0.0f, static_cast<float>(size() - 1));
   const auto low = static_cast<size_t>(std::floor(clamped));
@@ -133,6 +161,14 @@ double NoiseSchedule::sigma_at(double t) const {
   const float weight = clamped - std::trunc(clamped);
   const float log_sigma = (1.0f - weight) * log_sigmas_[low] + weight * log_sigmas_[high];
   return std::exp(log_sigma);
+}
+
+double NoiseSchedule::percent_to_sigma(double percent) const {
+  if (percent <= 0.0) return 999999999.9;
+  if (percent >= 1.0) return 0.0;
+  if (!continuous_) return sigma_at((1.0 - percent) * 999.0);
+  const double log_min = std::log(sigma_min()), log_max = std::log(sigma_max());
+  return std::exp((log_max - log_min) * (1.0 - percent) + log_min);
 }
 
 }  // namespace df::engine

@@ -29,6 +29,14 @@ class NoiseSchedule {
   double timestep_interpolated(double sigma) const;
   // ComfyUI's sigma of a (fractional) timestep: log-linear interpolation, t clamped to [0, T-1].
   double sigma_at(double t) const;
+  // ComfyUI's percent_to_sigma: the sigma at which a step range starting or ending at `percent`
+  // of the sampling begins (past 0 a huge sigma, from 1 zero).
+  double percent_to_sigma(double percent) const;
+  // The data standard deviation the model's inputs and outputs are scaled for (1 unless EDM).
+  double sigma_data() const { return sigma_data_; }
+  // True for ModelSamplingContinuousEDM's schedule; timestep_nearest and timestep_interpolated
+  // are then both 0.25 * log(sigma), and sigma_at(t) = exp(t / 0.25).
+  bool continuous() const { return continuous_; }
 
   Prediction prediction() const { return prediction_; }
   // LCM's boundary condition on the denoised estimate (ModelSamplingDiscrete "lcm").
@@ -42,6 +50,11 @@ class NoiseSchedule {
   NoiseSchedule with_prediction(Prediction prediction) const;
   NoiseSchedule with_lcm_distillation() const;
   NoiseSchedule with_zero_terminal_snr() const;
+  // ModelSamplingContinuousEDM: 1000 float32 sigmas log-spaced from sigma_min to sigma_max, the
+  // continuous timestep map, `prediction` and sigma_data. Throws Error(kInvalidArgument) unless
+  // 0 < sigma_min < sigma_max and sigma_data > 0.
+  NoiseSchedule with_continuous_edm(double sigma_min, double sigma_max, double sigma_data,
+                                    Prediction prediction) const;
 
  private:
   void set_sigmas(const at::Tensor& sigmas);  // float32 sigmas and their float32 logs
@@ -52,6 +65,8 @@ class NoiseSchedule {
   Prediction prediction_;
   int64_t skip_steps_ = 1;  // LCM: the stride of the distilled table in training timesteps
   bool lcm_boundary_ = false;
+  bool continuous_ = false;
+  double sigma_data_ = 1.0;
 };
 
 }  // namespace df::engine

@@ -32,6 +32,22 @@ Error bad_input(const std::string& message) {
 
 }  // namespace
 
+bool UNetPatches::empty() const {
+  return attention.self_attention.empty() && attention.cross_attention.empty() &&
+         input_block.empty() && input_block_after_skip.empty() && output_block.empty() &&
+         self_attention_replacements.empty();
+}
+
+void UNetPatches::append(const UNetPatches& more) {
+  const auto add = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  add(attention.self_attention, more.attention.self_attention);
+  add(attention.cross_attention, more.attention.cross_attention);
+  add(input_block, more.input_block);
+  add(input_block_after_skip, more.input_block_after_skip);
+  add(output_block, more.output_block);
+  add(self_attention_replacements, more.self_attention_replacements);
+}
+
 UNet::UNet(UNetConfig config, Weights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {
   check_weights();
@@ -137,36 +153,53 @@ at::Tensor UNet::resnet(const Weights& w, const at::Tensor& x, const at::Tensor&
   return nn::resnet_block(w, x, temb, config_.norm_num_groups, config_.norm_eps);
 }
 
-UNet UNet::with_attention_patches(AttentionPatches patches) const {
+UNet UNet::with_patches(const UNetPatches& patches) const {
   UNet copy = *this;
-  copy.attention_patches_ = std::move(patches);
+  copy.patches_.append(patches);
   return copy;
 }
 
+const AttentionReplacement* UNet::self_attention_replacement(const UNetBlock& block,
+                                                             size_t transformer_index) const {
+  const AttentionReplacement* whole_block = nullptr;
+  const auto& entries = patches_.self_attention_replacements;
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (!(it->block == block)) continue;
+    if (it->transformer_index == transformer_index) return &it->replace;
+    if (!it->transformer_index && !whole_block) whole_block = &it->replace;
+  }
+  return whole_block;
+}
+
 at::Tensor UNet::attend(const Weights& w, const at::Tensor& x, const at::Tensor& context,
-                        int64_t heads, const std::vector<AttentionPatch>& patches) const {
-  if (patches.empty()) return nn::attention_block(w, x, context, heads);
+                        int64_t heads, const std::vector<AttentionPatch>& patches,
+                        const AttentionReplacement* replacement) const {
+  if (patches.empty() && !replacement) return nn::attention_block(w, x, context, heads);
   AttentionInputs inputs{x, context, context};
   for (const AttentionPatch& patch : patches) patch(inputs);
   const at::Tensor q = nn::linear(w.sub("to_q"), inputs.query);
   const at::Tensor k = nn::linear(w.sub("to_k"), inputs.key);
   const at::Tensor v = nn::linear(w.sub("to_v"), inputs.value);
-  return nn::linear(w.sub("to_out.0"), nn::attention(q, k, v, heads, /*causal=*/false));
+  const at::Tensor out = replacement ? (*replacement)(q, k, v, heads)
+                                     : nn::attention(q, k, v, heads, /*causal=*/false);
+  return nn::linear(w.sub("to_out.0"), out);
 }
 
 at::Tensor UNet::transformer_block(const Weights& w, const at::Tensor& x,
-                                   const at::Tensor& context, int64_t heads) const {
+                                   const at::Tensor& context, int64_t heads,
+                                   const AttentionReplacement* self_replacement) const {
   const double eps = kTransformerLayerNormEps;
   const at::Tensor normed = nn::layer_norm(w.sub("norm1"), x, eps);
   at::Tensor h = x + attend(w.sub("attn1"), normed, normed, heads,
-                            attention_patches_.self_attention);
+                            patches_.attention.self_attention, self_replacement);
   h = h + attend(w.sub("attn2"), nn::layer_norm(w.sub("norm2"), h, eps), context, heads,
-                 attention_patches_.cross_attention);
+                 patches_.attention.cross_attention);
   return h + nn::geglu_feed_forward(w.sub("ff"), nn::layer_norm(w.sub("norm3"), h, eps));
 }
 
 at::Tensor UNet::spatial_transformer(const Weights& w, const at::Tensor& x,
-                                     const at::Tensor& context, int64_t heads) const {
+                                     const at::Tensor& context, int64_t heads,
+                                     const UNetBlock& block) const {
   const int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
   const auto to_tokens = [&](const at::Tensor& t) {
     return t.permute({0, 2, 3, 1}).reshape({batch, height * width, channels});
@@ -180,16 +213,32 @@ at::Tensor UNet::spatial_transformer(const Weights& w, const at::Tensor& x,
   at::Tensor h = linear ? nn::linear(w.sub("proj_in"), to_tokens(normed))
                         : to_tokens(nn::conv2d(w.sub("proj_in"), normed, 1, 0));
   for (size_t k = 0; w.has(indexed("transformer_blocks", k) + ".norm1.weight"); ++k) {
-    h = transformer_block(w.sub(indexed("transformer_blocks", k)), h, context, heads);
+    h = transformer_block(w.sub(indexed("transformer_blocks", k)), h, context, heads,
+                          self_attention_replacement(block, k));
   }
   h = linear ? to_image(nn::linear(w.sub("proj_out"), h))
              : nn::conv2d(w.sub("proj_out"), to_image(h), 1, 0);
   return h.add_(x);
 }
 
+void UNet::end_input_block(at::Tensor& h, std::vector<at::Tensor>& skips,
+                           const UNetStep& step) const {
+  const UNetPatchContext context{{UNetStage::kInput, static_cast<int64_t>(skips.size())}, step.sigma};
+  for (const InputBlockPatch& patch : patches_.input_block) h = patch(h, context);
+  skips.push_back(h);
+  for (const InputBlockPatch& patch : patches_.input_block_after_skip) h = patch(h, context);
+}
+
+void UNet::patch_output_block(at::Tensor& h, at::Tensor& skip, int64_t index,
+                              const UNetStep& step) const {
+  const UNetPatchContext context{{UNetStage::kOutput, index}, step.sigma};
+  for (const OutputBlockPatch& patch : patches_.output_block) patch(h, skip, context);
+}
+
 at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
                          const at::Tensor& context,
-                         const std::optional<UNetAddedConditioning>& added) const {
+                         const std::optional<UNetAddedConditioning>& added,
+                         const UNetStep& step) const {
   check_inputs(sample, timesteps, context, added);
   at::NoGradGuard no_grad;
   const at::Tensor& conv_in = weights_.get("conv_in.weight");
@@ -202,35 +251,43 @@ at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
   const size_t layers = config_.layers_per_block;
 
   at::Tensor h = nn::conv2d(weights_.sub("conv_in"), sample.to(options), 1, 1);
-  std::vector<at::Tensor> skips{h};
+  std::vector<at::Tensor> skips;
+  end_input_block(h, skips, step);
   for (size_t i = 0; i < blocks; ++i) {
     const Weights block = weights_.sub(indexed("down_blocks", i));
     const bool cross = config_.down_block_types[i] == "CrossAttnDownBlock2D";
     for (size_t j = 0; j < layers; ++j) {
       h = resnet(block.sub(indexed("resnets", j)), h, temb);
-      if (cross) h = spatial_transformer(block.sub(indexed("attentions", j)), h, ctx, heads[i]);
-      skips.push_back(h);
+      if (cross) {
+        const UNetBlock input{UNetStage::kInput, static_cast<int64_t>(skips.size())};
+        h = spatial_transformer(block.sub(indexed("attentions", j)), h, ctx, heads[i], input);
+      }
+      end_input_block(h, skips, step);
     }
     if (i + 1 < blocks) {
       h = nn::downsample(block.sub("downsamplers.0"), h, nn::DownsamplePadding::kSymmetric);
-      skips.push_back(h);
+      end_input_block(h, skips, step);
     }
   }
 
   const Weights mid = weights_.sub("mid_block");
   h = resnet(mid.sub("resnets.0"), h, temb);
-  h = spatial_transformer(mid.sub("attentions.0"), h, ctx, heads.back());
+  h = spatial_transformer(mid.sub("attentions.0"), h, ctx, heads.back(),
+                          {UNetStage::kMiddle, 0});
   h = resnet(mid.sub("resnets.1"), h, temb);
 
+  int64_t output_index = 0;
   for (size_t j = 0; j < blocks; ++j) {
     const Weights block = weights_.sub(indexed("up_blocks", j));
     const bool cross = config_.up_block_types[j] == "CrossAttnUpBlock2D";
-    for (size_t k = 0; k <= layers; ++k) {
-      h = resnet(block.sub(indexed("resnets", k)), at::cat({h, skips.back()}, 1), temb);
+    for (size_t k = 0; k <= layers; ++k, ++output_index) {
+      at::Tensor skip = skips.back();
       skips.pop_back();
+      patch_output_block(h, skip, output_index, step);
+      h = resnet(block.sub(indexed("resnets", k)), at::cat({h, skip}, 1), temb);
       if (cross) {
         h = spatial_transformer(block.sub(indexed("attentions", k)), h, ctx,
-                                heads[blocks - 1 - j]);
+                                heads[blocks - 1 - j], {UNetStage::kOutput, output_index});
       }
     }
     // Upsampling to the next skip's size equals ×2 for even sizes and also fits odd latents.

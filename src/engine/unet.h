@@ -35,6 +35,54 @@ struct AttentionPatches {
   std::vector<AttentionPatch> cross_attention;  // every transformer block's attn2, in order
 };
 
+// A block in ComfyUI's UNet numbering (transformer_options["block"]): input block 0 is conv_in,
+// then one per down resnet (with its attention) and one per downsampler; the middle block is 0;
+// output blocks count the up resnets (with their attention and upsampler) from the deepest.
+enum class UNetStage { kInput, kMiddle, kOutput };
+struct UNetBlock {
+  UNetStage stage = UNetStage::kInput;
+  int64_t index = 0;
+  bool operator==(const UNetBlock&) const = default;
+};
+// What a block patch sees of the running call: its block and the sigma being denoised (absent
+// when the caller gave none).
+struct UNetPatchContext {
+  UNetBlock block;
+  std::optional<double> sigma;
+};
+// ComfyUI's input_block_patch / input_block_patch_after_skip: rewrites an input block's output
+// before (or after) it is kept as the skip connection.
+using InputBlockPatch = std::function<at::Tensor(const at::Tensor& h, const UNetPatchContext&)>;
+// ComfyUI's output_block_patch: rewrites the hidden state and its skip before they are joined.
+using OutputBlockPatch =
+    std::function<void(at::Tensor& h, at::Tensor& skip, const UNetPatchContext&)>;
+// ComfyUI's patches_replace "attn1": computes a self-attention from its projected q, k, v
+// ([B, L, C], `heads` heads) in place of softmax(q k^T) v.
+using AttentionReplacement = std::function<at::Tensor(const at::Tensor& q, const at::Tensor& k,
+                                                      const at::Tensor& v, int64_t heads)>;
+struct SelfAttentionReplacement {
+  UNetBlock block;
+  std::optional<size_t> transformer_index;  // absent: every transformer block of `block`
+  AttentionReplacement replace;
+};
+// Every patch a UNet runs, each list in the order the patches were added.
+struct UNetPatches {
+  AttentionPatches attention;
+  std::vector<InputBlockPatch> input_block;
+  std::vector<InputBlockPatch> input_block_after_skip;
+  std::vector<OutputBlockPatch> output_block;
+  // For one transformer block the last matching entry wins, one naming its index before one
+  // naming only its block (ComfyUI's lookup).
+  std::vector<SelfAttentionReplacement> self_attention_replacements;
+
+  bool empty() const;
+  void append(const UNetPatches& more);
+};
+// What one call passes to its patches beyond the tensors.
+struct UNetStep {
+  std::optional<double> sigma;
+};
+
 // Weights use the diffusers names (conv_in.weight, down_blocks.1.attentions.0.proj_in.weight, ...).
 // Runs in the dtype/device of the weights; inputs are converted to them.
 class UNet {
@@ -46,12 +94,13 @@ class UNet {
   // the config has addition_embed_type "text_time". Returns [B, out_channels, h, w].
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
                      const at::Tensor& context,
-                     const std::optional<UNetAddedConditioning>& added = std::nullopt) const;
+                     const std::optional<UNetAddedConditioning>& added = std::nullopt,
+                     const UNetStep& step = {}) const;
 
   const UNetConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }
-  // A copy that runs `patches` on its attentions' inputs.
-  UNet with_attention_patches(AttentionPatches patches) const;
+  // A copy that runs `patches` after its own.
+  UNet with_patches(const UNetPatches& patches) const;
 
  private:
   void check_weights() const;
@@ -63,15 +112,22 @@ class UNet {
                             const at::TensorOptions& options) const;
   at::Tensor resnet(const Weights& w, const at::Tensor& x, const at::Tensor& temb) const;
   at::Tensor spatial_transformer(const Weights& w, const at::Tensor& x, const at::Tensor& context,
-                                 int64_t heads) const;
+                                 int64_t heads, const UNetBlock& block) const;
   at::Tensor transformer_block(const Weights& w, const at::Tensor& x, const at::Tensor& context,
-                               int64_t heads) const;
+                               int64_t heads, const AttentionReplacement* self_replacement) const;
   at::Tensor attend(const Weights& w, const at::Tensor& x, const at::Tensor& context,
-                    int64_t heads, const std::vector<AttentionPatch>& patches) const;
+                    int64_t heads, const std::vector<AttentionPatch>& patches,
+                    const AttentionReplacement* replacement = nullptr) const;
+  const AttentionReplacement* self_attention_replacement(const UNetBlock& block,
+                                                         size_t transformer_index) const;
+  // Runs the input block patches on `h` around keeping it as the next skip.
+  void end_input_block(at::Tensor& h, std::vector<at::Tensor>& skips, const UNetStep& step) const;
+  void patch_output_block(at::Tensor& h, at::Tensor& skip, int64_t index,
+                          const UNetStep& step) const;
 
   UNetConfig config_;
   Weights weights_;
-  AttentionPatches attention_patches_;
+  UNetPatches patches_;
 };
 
 }  // namespace df::engine

@@ -1,13 +1,19 @@
-// Model patch nodes: ModelSamplingDiscrete, RescaleCFG, and model and CLIP merges expressed as
-// weight patches over the first input (ComfyUI's "diff" patches of the second model's weights).
+// Model patch nodes: ModelSamplingDiscrete, ModelSamplingContinuousEDM, RescaleCFG, the UNet
+// patches (FreeU, FreeU_V2, PerturbedAttentionGuidance, PatchModelAddDownscale), and model and
+// CLIP merges expressed as weight patches over the first input (ComfyUI's "diff" patches of the
+// second model's weights).
 #include <functional>
 #include <map>
 
 #include "core/error.h"
 #include "engine/adapters/lora_names.h"
 #include "engine/guidance/rescale_cfg.h"
+#include "engine/unet_patches/deep_shrink.h"
+#include "engine/unet_patches/free_u.h"
+#include "engine/unet_patches/perturbed_attention.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
+#include "nodes/latent_ops.h"
 #include "nodes/node_values.h"
 
 namespace df::nodes {
@@ -130,6 +136,75 @@ engine::NoiseSchedule sampling_schedule(const engine::NoiseSchedule& base, const
   return zsnr ? schedule.with_zero_terminal_snr() : schedule;
 }
 
+// ModelSamplingContinuousEDM's variants this engine runs: eps and v_prediction (sigma_data 1) and
+// edm (sigma_data 0.5). edm_playground_v2.5 needs Playground's latent format and cosmos_rflow a
+// Cosmos model; both are refused.
+engine::NoiseSchedule continuous_edm_schedule(const engine::NoiseSchedule& base,
+                                              const std::string& sampling, double sigma_max,
+                                              double sigma_min) {
+  if (sampling == "eps") return base.with_continuous_edm(sigma_min, sigma_max, 1.0, engine::Prediction::kEpsilon);
+  if (sampling == "v_prediction") {
+    return base.with_continuous_edm(sigma_min, sigma_max, 1.0, engine::Prediction::kVPrediction);
+  }
+  if (sampling == "edm") return base.with_continuous_edm(sigma_min, sigma_max, 0.5, engine::Prediction::kEdm);
+  if (sampling == "edm_playground_v2.5" || sampling == "cosmos_rflow") {
+    throw Error(ErrorCode::kUnsupported,
+                "ModelSamplingContinuousEDM sampling '" + sampling +
+                    "' is not supported (this engine runs eps, v_prediction and edm)");
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "sampling must be v_prediction, edm, edm_playground_v2.5, eps or cosmos_rflow");
+}
+
+// common_upscale without crop, as Deep Shrink resizes the UNet's features.
+engine::FeatureResize feature_resize(const std::string& method) {
+  return [method](const at::Tensor& features, int64_t width, int64_t height) {
+    return upscale_latents(features, method, width, height, "disabled");
+  };
+}
+
+std::vector<Value> patched_model(const engine::ModelPatcher& model) {
+  return {Value::of("MODEL", ModelValue{model})};
+}
+
+void register_unet_patches(graph::NodeImplRegistry& registry) {
+  const auto free_u = [](engine::FreeUVersion version) {
+    return [version](const NodeInputs& in, NodeContext&) {
+      const auto& model = in.get<ModelValue>("model").model;
+      const engine::FreeUFactors factors{in.get_float("b1"), in.get_float("b2"), in.get_float("s1"),
+                                         in.get_float("s2")};
+      const int64_t model_channels = model.base().unet.config().block_out_channels.front();
+      return patched_model(
+          model.with_unet_patches(engine::free_u_patches(model_channels, factors, version)));
+    };
+  };
+  add_function_node(registry, "FreeU", free_u(engine::FreeUVersion::kV1));
+  add_function_node(registry, "FreeU_V2", free_u(engine::FreeUVersion::kV2));
+  add_function_node(registry, "PerturbedAttentionGuidance", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    return patched_model(model.with_post_cfg_function(
+        engine::perturbed_attention_guidance_function(in.get_float("scale"))));
+  });
+  add_function_node(registry, "PatchModelAddDownscale", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    engine::DeepShrinkOptions options;
+    options.block_number = in.get_int("block_number");
+    options.downscale_factor = in.get_float("downscale_factor");
+    options.sigma_start = model.schedule().percent_to_sigma(in.get_float("start_percent"));
+    options.sigma_end = model.schedule().percent_to_sigma(in.get_float("end_percent"));
+    options.after_skip = in.get_bool("downscale_after_skip");
+    return patched_model(model.with_unet_patches(engine::deep_shrink_patches(
+        options, feature_resize(in.get_string("downscale_method")),
+        feature_resize(in.get_string("upscale_method")))));
+  });
+  add_function_node(registry, "ModelSamplingContinuousEDM", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    return patched_model(model.with_schedule(
+        continuous_edm_schedule(model.base().schedule, in.get_string("sampling"),
+                                in.get_float("sigma_max"), in.get_float("sigma_min"))));
+  });
+}
+
 void register_merges(graph::NodeImplRegistry& registry) {
   add_function_node(registry, "ModelMergeSimple", [](const NodeInputs& in, NodeContext&) {
     const double ratio = in.get_float("ratio");
@@ -181,6 +256,7 @@ void register_model_patches_nodes(graph::NodeImplRegistry& registry, NodeResourc
     return std::vector<Value>{
         Value::of("MODEL", ModelValue{model.with_cfg_function(engine::rescale_cfg(in.get_float("multiplier")))})};
   });
+  register_unet_patches(registry);
   register_merges(registry);
 }
 

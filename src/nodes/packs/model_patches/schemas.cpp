@@ -1,4 +1,5 @@
-// Model patch node schemas: model sampling overrides, CFG rescaling, and model/CLIP merges.
+// Model patch node schemas: model sampling overrides, CFG rescaling, UNet patches (FreeU, PAG,
+// Deep Shrink), and model/CLIP merges.
 #include "nodes/packs/node_packs.h"
 #include "nodes/packs/schema_builders.h"
 
@@ -50,6 +51,46 @@ NodeSchema block_merge(const char* name, int input_blocks, int output_blocks, bo
   return model_merge(name, std::move(ratios), "advanced/model_merging/model_specific", kModelSpecific);
 }
 
+// FreeU / FreeU_V2: four advanced factors with their version's defaults.
+NodeSchema free_u(const char* name, double b1, double b2) {
+  const auto factor = [](const char* input, double value) {
+    return typed(input, "FLOAT",
+                 {{"default", value}, {"min", 0.0}, {"max", 10.0}, {"step", 0.01}, {"advanced", true}});
+  };
+  return patch_node(name, "model_patches/unet", "comfy_extras.nodes_freelunch",
+                    {typed("model", "MODEL"), factor("b1", b1), factor("b2", b2), factor("s1", 0.9),
+                     factor("s2", 0.2)},
+                    "MODEL");
+}
+
+NodeSchema patch_model_add_downscale() {
+  const std::vector<std::string> methods = {"bicubic", "nearest-exact", "bilinear", "area", "bislerp"};
+  NodeSchema s = patch_node(
+      "PatchModelAddDownscale", "model_patches/unet", "comfy_extras.nodes_model_downscale",
+      {typed("model", "MODEL"), int_stepped("block_number", 3, 1, 32),
+       float_input("downscale_factor", 2.0, 0.1, 9.0, 0.001),
+       float_input("start_percent", 0.0, 0.0, 1.0, 0.001),
+       float_input("end_percent", 0.35, 0.0, 1.0, 0.001),
+       typed("downscale_after_skip", "BOOLEAN", {{"default", true}}),
+       combo("downscale_method", methods), combo("upscale_method", methods)},
+      "MODEL");
+  s.display_name = "PatchModelAddDownscale (Kohya Deep Shrink)";
+  return s;
+}
+
+NodeSchema model_sampling_continuous_edm() {
+  const auto sigma = [](const char* input, double value) {
+    return typed(input, "FLOAT",
+                 {{"default", value}, {"min", 0.0}, {"max", 1000.0}, {"step", 0.001}, {"round", false}});
+  };
+  return patch_node("ModelSamplingContinuousEDM", "advanced/model",
+                    "comfy_extras.nodes_model_advanced",
+                    {typed("model", "MODEL"),
+                     combo("sampling", {"v_prediction", "edm", "edm_playground_v2.5", "eps", "cosmos_rflow"}),
+                     sigma("sigma_max", 120.0), sigma("sigma_min", 0.002)},
+                    "MODEL");
+}
+
 }  // namespace
 
 void add_model_patches_schemas(graph::NodeSchemaRegistry& registry) {
@@ -62,6 +103,15 @@ void add_model_patches_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(patch_node("RescaleCFG", "advanced/model", "comfy_extras.nodes_model_advanced",
                           {typed("model", "MODEL"), float_input("multiplier", 0.7, 0.0, 1.0, 0.01)},
                           "MODEL"));
+  registry.add(model_sampling_continuous_edm());
+  registry.add(free_u("FreeU", 1.1, 1.2));
+  registry.add(free_u("FreeU_V2", 1.3, 1.4));
+  registry.add(patch_node("PerturbedAttentionGuidance", "model_patches/unet", "comfy_extras.nodes_pag",
+                          {typed("model", "MODEL"),
+                           typed("scale", "FLOAT",
+                                 {{"default", 3.0}, {"min", 0.0}, {"max", 100.0}, {"step", 0.01}, {"round", 0.01}})},
+                          "MODEL"));
+  registry.add(patch_model_add_downscale());
   registry.add(model_merge("ModelMergeSimple", {ratio("ratio")}));
   registry.add(model_merge("ModelMergeBlocks", {ratio("input"), ratio("middle"), ratio("out")}));
   registry.add(model_merge("ModelMergeSubtract", {float_input("multiplier", 1.0, -10.0, 10.0, 0.01)}));
