@@ -126,10 +126,12 @@ bool belongs_to_encoder(const std::string& name, const ClipTextConfig& config) {
   return error != std::errc() || index < config.num_hidden_layers;  // odd names fail the check
 }
 
-// Stored text-encoder names -> transformers names; buffers and training leftovers are skipped.
+// Stored text-encoder names -> transformers names; buffers, training leftovers and the image
+// tower of a whole CLIP model are skipped.
 TensorRename text_encoder_rename(const TextEncoderFileLayout& layout, const ClipTextConfig& config) {
   return [layout, config](const std::string& key) -> std::optional<std::string> {
-    if (ends_with(key, "position_ids") || key == "logit_scale" || key == "attn_mask") {
+    if (ends_with(key, "position_ids") || key == "logit_scale" || key == "attn_mask" ||
+        starts_with(key, "vision_model.") || starts_with(key, "visual_projection.")) {
       return std::nullopt;
     }
     std::optional<std::string> name;

@@ -55,10 +55,10 @@ class ComponentLoadersTest : public ::testing::Test {
     return component_file(family, "unet", "diffusion_pytorch_model.safetensors", metadata, extra);
   }
 
-  std::string encoder_file(Family family, const std::string& component) {
+  std::string encoder_file(Family family, const std::string& component, const TensorMap& extra = {}) {
     return component_file(
         family, component, "model.safetensors",
-        {{kTextEncoderConfigMetadata, read_text(tiny(family) / component / "config.json")}});
+        {{kTextEncoderConfigMetadata, read_text(tiny(family) / component / "config.json")}}, extra);
   }
 
   LoadedModel whole(Family family) { return load_model(tiny(family).string(), LoadOptions{}); }
@@ -110,9 +110,13 @@ TEST_F(ComponentLoadersTest, SdxlUNetsGetTheirSchedulesLatentScaleAndPlacement) 
 
 TEST_F(ComponentLoadersTest, ClipLoaderGivesTheWholeModelsConditioning) {
   const auto vocabulary = (tiny(Family::kSD1) / "tokenizer").string();
+  // A whole CLIP model's file: its image tower and logit scale are left out.
+  const TensorMap image_tower = {{"vision_model.embeddings.class_embedding", at::zeros({32})},
+                                 {"visual_projection.weight", at::zeros({32, 32})},
+                                 {"logit_scale", at::zeros({})}};
   const auto clip = load_text_conditioner(
-      {{encoder_file(Family::kSD1, "text_encoder")}, "stable_diffusion", "cpu", "float32",
-       vocabulary});
+      {{encoder_file(Family::kSD1, "text_encoder", image_tower)}, "stable_diffusion", "cpu",
+       "float32", vocabulary});
   const auto bundle =
       load_checkpoint_bundle({tiny(Family::kSD1).string(), "cpu", "float32", ""});
   EXPECT_EQ(clip->family(), Family::kSD1);
