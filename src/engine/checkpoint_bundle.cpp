@@ -156,6 +156,33 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
   return bundle;
 }
 
+namespace {
+
+// A per-channel statistic as [1, C, 1, 1] for `latent`, or `fallback` when there is none.
+at::Tensor channel_view(const std::vector<float>& values, const at::Tensor& latent, double fallback) {
+  if (values.empty()) return at::scalar_tensor(fallback, latent.options());
+  if (latent.dim() != 4 || latent.size(1) != static_cast<int64_t>(values.size())) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "the latent format has " + std::to_string(values.size()) +
+                    " channels; the latent is not [B, " + std::to_string(values.size()) + ", h, w]");
+  }
+  return at::tensor(values, at::kFloat).view({1, -1, 1, 1}).to(latent.options());
+}
+
+}  // namespace
+
+at::Tensor latent_to_sampler(const DiffusionModel& model, const at::Tensor& latent) {
+  const LatentChannelStats& stats = model.latent_channels;
+  return (latent - channel_view(stats.mean, latent, 0.0)) * model.latent_scale /
+         channel_view(stats.std, latent, 1.0);
+}
+
+at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& latent) {
+  const LatentChannelStats& stats = model.latent_channels;
+  return latent * channel_view(stats.std, latent, 1.0) / model.latent_scale +
+         channel_view(stats.mean, latent, 0.0);
+}
+
 std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device) {
   check_safetensors_path(path, "a .safetensors VAE");
   const SafetensorsFile file = SafetensorsFile::open(path);

@@ -50,6 +50,13 @@ struct GuidanceOptions {
   std::vector<PostCfgFunction> post_cfg_functions;
 };
 
+// Per-channel statistics a latent format normalises VAE latents with (Playground v2.5's); empty:
+// zero mean and unit deviation.
+struct LatentChannelStats {
+  std::vector<float> mean;
+  std::vector<float> std;
+};
+
 // The denoising model with its noise schedule (ComfyUI's MODEL).
 struct DiffusionModel {
   Family family;
@@ -59,7 +66,13 @@ struct DiffusionModel {
   bool requires_aesthetics_score;
   RuntimePlacement placement;
   GuidanceOptions guidance = {};  // set by model patches (engine/model_patcher.h)
+  LatentChannelStats latent_channels = {};
 };
+
+// ComfyUI's process_latent_in / process_latent_out: a VAE latent enters sampling as
+// (latent - mean) * latent_scale / std per channel and leaves the reverse way.
+at::Tensor latent_to_sampler(const DiffusionModel& model, const at::Tensor& latent);
+at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& latent);
 
 // The VAE with its latent scale (ComfyUI's VAE). Images are [B,H,W,3] float32 in [0,1] on the CPU.
 class VaeCodec {

@@ -66,15 +66,15 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
   if (sigmas.numel() == 0) return {latent, {}};
   const at::Tensor steps = sigmas.to(at::kFloat);
   at::Tensor start = latent.to(at::kFloat);
-  if (at::count_nonzero(start).item<int64_t>() > 0) start = start * model.latent_scale;
+  if (at::count_nonzero(start).item<int64_t>() > 0) start = latent_to_sampler(model, start);
   at::Tensor x = noise_latent(start, noise, steps[0].item<double>(), model.schedule.sigma_max());
   x = x.to(model.placement.device);
 
   at::Tensor last_denoised;
   const SamplerHooks kept = keeping_denoised(hooks, last_denoised);
   at::Tensor out = run_sampler(sampler, denoise, x, steps.to(x.device()), noise_seed, kept);
-  CustomSampleResult result{(out / model.latent_scale).cpu(), {}};
-  if (last_denoised.defined()) result.denoised = (last_denoised / model.latent_scale).cpu();
+  CustomSampleResult result{latent_from_sampler(model, out).cpu(), {}};
+  if (last_denoised.defined()) result.denoised = latent_from_sampler(model, last_denoised).cpu();
   return result;
 }
 

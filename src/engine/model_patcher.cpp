@@ -1,6 +1,8 @@
 // ModelPatcher: patches collected per graph, applied to a copy of the shared model once.
 #include "engine/model_patcher.h"
 
+#include <tuple>
+
 namespace df::engine {
 
 ModelPatcher::ModelPatcher(std::shared_ptr<const DiffusionModel> base)
@@ -36,6 +38,13 @@ ModelPatcher ModelPatcher::with_schedule(NoiseSchedule schedule) const {
   return copy;
 }
 
+ModelPatcher ModelPatcher::with_latent_format(double latent_scale,
+                                              LatentChannelStats channels) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  copy.latent_format_ = std::pair{latent_scale, std::move(channels)};
+  return copy;
+}
+
 ModelPatcher ModelPatcher::with_attention_patches(const AttentionPatches& patches) const {
   UNetPatches unet_patches;
   unet_patches.attention = patches;
@@ -52,7 +61,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   std::lock_guard lock(memo_->mutex);
   if (memo_->model) return memo_->model;
   if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty() &&
-      unet_patches_.empty() && !schedule_) {
+      unet_patches_.empty() && !schedule_ && !latent_format_) {
     memo_->model = base_;
     return base_;
   }
@@ -63,6 +72,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   model->guidance = guidance_;
   model->unet = model->unet.with_patches(unet_patches_);
   if (schedule_) model->schedule = *schedule_;
+  if (latent_format_) std::tie(model->latent_scale, model->latent_channels) = *latent_format_;
   memo_->model = std::move(model);
   return memo_->model;
 }

@@ -32,6 +32,8 @@ class ModelPatcher {
   ModelPatcher with_unet_patches(const UNetPatches& patches) const;
   // ModelSamplingDiscrete: the model sampled with another schedule/prediction.
   ModelPatcher with_schedule(NoiseSchedule schedule) const;
+  // Another latent format (ModelSamplingContinuousEDM's Playground v2.5 format).
+  ModelPatcher with_latent_format(double latent_scale, LatentChannelStats channels) const;
   // The schedule sampling will use (the patched one, else the base's).
   const NoiseSchedule& schedule() const { return schedule_ ? *schedule_ : base_->schedule; }
 
@@ -51,6 +53,7 @@ class ModelPatcher {
   GuidanceOptions guidance_;
   UNetPatches unet_patches_;
   std::optional<NoiseSchedule> schedule_;
+  std::optional<std::pair<double, LatentChannelStats>> latent_format_;
   std::shared_ptr<Memo> memo_;
 };
 

@@ -93,22 +93,23 @@ def test_continuous_edm_sampling_runs_what_the_engine_supports(start_service):
     plain = run(client, base)
 
     images = {}
-    for sampling in ("v_prediction", "eps", "edm"):
+    for sampling in ("v_prediction", "eps", "edm", "edm_playground_v2.5"):
         graph = patched(base, "ModelSamplingContinuousEDM", sampling=sampling, sigma_max=120.0,
                         sigma_min=0.002)
         images[sampling] = run(client, graph)
         assert not same(images[sampling], plain), sampling
     assert not same(images["v_prediction"], images["edm"])
+    # Playground's latent format: the same EDM sampling seen through per-channel statistics.
+    assert not same(images["edm_playground_v2.5"], images["edm"])
     karras = patched(base, "ModelSamplingContinuousEDM", sampling="edm", sigma_max=80.0,
                      sigma_min=0.002)
     karras["3"]["inputs"].update({"sampler_name": "dpmpp_2m", "scheduler": "karras"})
     run(client, karras)
 
-    for sampling in ("edm_playground_v2.5", "cosmos_rflow"):
-        graph = patched(base, "ModelSamplingContinuousEDM", sampling=sampling, sigma_max=120.0,
-                        sigma_min=0.002)
-        image, error = outcome(client, graph)
-        assert image is None and sampling in error and "not supported" in error, error
+    cosmos = patched(base, "ModelSamplingContinuousEDM", sampling="cosmos_rflow", sigma_max=120.0,
+                     sigma_min=0.002)
+    image, error = outcome(client, cosmos)
+    assert image is None and "cosmos_rflow" in error and "not supported" in error, error
     reversed_range = patched(base, "ModelSamplingContinuousEDM", sampling="eps", sigma_max=0.001,
                              sigma_min=0.002)
     image, error = outcome(client, reversed_range)

@@ -1,6 +1,6 @@
 // Unit tests for the UNet patches: FreeU's Fourier filter and backbone scaling against their
 // formulas, the block patch points and attention replacement of the UNet, Perturbed-Attention
-// Guidance, Deep Shrink, and the continuous EDM schedule.
+// Guidance, Deep Shrink, the continuous EDM schedule and the latent formats.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -408,6 +408,26 @@ TEST(ContinuousEdmSchedule, NormalSchedulerStepsEvenlyInLogSigma) {
   EXPECT_EQ(sigmas[10].item<double>(), 0.0);
   const at::Tensor ratios = sigmas.narrow(0, 1, 9) / sigmas.narrow(0, 0, 9);
   EXPECT_LE((ratios - std::pow(0.002 / 120.0, 1.0 / 9.0)).abs().max().item<double>(), 1e-4);
+}
+
+TEST_F(UNetPatchPoints, LatentFormatsNormaliseEachChannel) {
+  const at::Tensor latent = at::randn({2, 4, 3, 5});
+  DiffusionModel model = *bundle->model;
+  EXPECT_TRUE(at::equal(latent_to_sampler(model, latent), latent * model.latent_scale));
+  EXPECT_TRUE(at::equal(latent_from_sampler(model, latent), latent / model.latent_scale));
+  model.latent_scale = 0.5;
+  model.latent_channels = {{-1.6574f, 1.886f, -1.383f, 2.5155f}, {8.4927f, 5.9022f, 6.5498f, 5.2299f}};
+  const at::Tensor mean = at::tensor({-1.6574f, 1.886f, -1.383f, 2.5155f}).view({1, 4, 1, 1});
+  const at::Tensor std = at::tensor({8.4927f, 5.9022f, 6.5498f, 5.2299f}).view({1, 4, 1, 1});
+  expect_close(latent_to_sampler(model, latent), (latent - mean) * 0.5 / std, 1e-6);
+  expect_close(latent_from_sampler(model, latent), latent * std / 0.5 + mean, 1e-6);
+  expect_close(latent_from_sampler(model, latent_to_sampler(model, latent)), latent, 1e-5);
+  try {
+    latent_to_sampler(model, at::randn({1, 3, 2, 2}));
+    FAIL() << "expected an error for a 3-channel latent";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 TEST(ContinuousEdmSchedule, RefusesEmptyOrReversedRanges) {

@@ -136,21 +136,31 @@ engine::NoiseSchedule sampling_schedule(const engine::NoiseSchedule& base, const
   return zsnr ? schedule.with_zero_terminal_snr() : schedule;
 }
 
-// ModelSamplingContinuousEDM's variants this engine runs: eps and v_prediction (sigma_data 1) and
-// edm (sigma_data 0.5). edm_playground_v2.5 needs Playground's latent format and cosmos_rflow a
-// Cosmos model; both are refused.
-engine::NoiseSchedule continuous_edm_schedule(const engine::NoiseSchedule& base,
-                                              const std::string& sampling, double sigma_max,
-                                              double sigma_min) {
-  if (sampling == "eps") return base.with_continuous_edm(sigma_min, sigma_max, 1.0, engine::Prediction::kEpsilon);
-  if (sampling == "v_prediction") {
-    return base.with_continuous_edm(sigma_min, sigma_max, 1.0, engine::Prediction::kVPrediction);
+// ModelSamplingContinuousEDM's variants this engine runs: eps and v_prediction (sigma_data 1), edm
+// and edm_playground_v2.5 (sigma_data 0.5; Playground's latent format too). cosmos_rflow needs a
+// Cosmos model and is refused.
+engine::ModelPatcher continuous_edm_model(const engine::ModelPatcher& model,
+                                          const std::string& sampling, double sigma_max,
+                                          double sigma_min) {
+  const engine::NoiseSchedule& base = model.base().schedule;
+  if (sampling == "eps") {
+    return model.with_schedule(base.with_continuous_edm(sigma_min, sigma_max, 1.0, engine::Prediction::kEpsilon));
   }
-  if (sampling == "edm") return base.with_continuous_edm(sigma_min, sigma_max, 0.5, engine::Prediction::kEdm);
-  if (sampling == "edm_playground_v2.5" || sampling == "cosmos_rflow") {
+  if (sampling == "v_prediction") {
+    return model.with_schedule(
+        base.with_continuous_edm(sigma_min, sigma_max, 1.0, engine::Prediction::kVPrediction));
+  }
+  if (sampling == "edm" || sampling == "edm_playground_v2.5") {
+    const engine::ModelPatcher edm =
+        model.with_schedule(base.with_continuous_edm(sigma_min, sigma_max, 0.5, engine::Prediction::kEdm));
+    if (sampling == "edm") return edm;
+    return edm.with_latent_format(0.5, {{-1.6574f, 1.886f, -1.383f, 2.5155f},
+                                        {8.4927f, 5.9022f, 6.5498f, 5.2299f}});
+  }
+  if (sampling == "cosmos_rflow") {
     throw Error(ErrorCode::kUnsupported,
-                "ModelSamplingContinuousEDM sampling '" + sampling +
-                    "' is not supported (this engine runs eps, v_prediction and edm)");
+                "ModelSamplingContinuousEDM sampling 'cosmos_rflow' is not supported (it needs a "
+                "Cosmos model)");
   }
   throw Error(ErrorCode::kInvalidArgument,
               "sampling must be v_prediction, edm, edm_playground_v2.5, eps or cosmos_rflow");
@@ -199,9 +209,8 @@ void register_unet_patches(graph::NodeImplRegistry& registry) {
   });
   add_function_node(registry, "ModelSamplingContinuousEDM", [](const NodeInputs& in, NodeContext&) {
     const auto& model = in.get<ModelValue>("model").model;
-    return patched_model(model.with_schedule(
-        continuous_edm_schedule(model.base().schedule, in.get_string("sampling"),
-                                in.get_float("sigma_max"), in.get_float("sigma_min"))));
+    return patched_model(continuous_edm_model(model, in.get_string("sampling"),
+                                              in.get_float("sigma_max"), in.get_float("sigma_min")));
   });
 }
 
