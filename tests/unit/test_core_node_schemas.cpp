@@ -92,6 +92,7 @@ TEST_F(CoreNodeSchemas, ModelPatchesAndMergesTakeComfyUisInputs) {
   EXPECT_EQ(sdxl.size(), 2u + 2 + 9 + 3 + 9 + 1);
   EXPECT_EQ(sdxl[2], "time_embed.");
   EXPECT_EQ(sdxl[3], "label_emb.");
+  EXPECT_EQ(sdxl[4], "input_blocks.0");
   EXPECT_EQ(sdxl.back(), "out.");
   EXPECT_EQ(info["ModelMergeSDXL"]["category"], "advanced/model_merging/model_specific");
 }

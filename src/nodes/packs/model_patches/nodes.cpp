@@ -13,6 +13,7 @@
 #include "engine/unet_patches/perturbed_attention.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
+#include "nodes/packs/model_patches/merge_blocks.h"
 #include "nodes/latent_ops.h"
 #include "nodes/node_values.h"
 
@@ -107,16 +108,6 @@ std::vector<Value> merged_clip(const NodeInputs& in, std::pair<double, double> s
                                     [&](const std::string&) { return strengths; }));
   }
   return {Value::of("CLIP", ClipValue{first.with_weight_patches(patches)})};
-}
-
-std::vector<std::string> block_names(int input_blocks, int output_blocks, bool label_emb) {
-  std::vector<std::string> names = {"time_embed."};
-  if (label_emb) names.push_back("label_emb.");
-  for (int i = 0; i < input_blocks; ++i) names.push_back("input_blocks." + std::to_string(i) + ".");
-  for (int i = 0; i < 3; ++i) names.push_back("middle_block." + std::to_string(i) + ".");
-  for (int i = 0; i < output_blocks; ++i) names.push_back("output_blocks." + std::to_string(i) + ".");
-  names.push_back("out.");
-  return names;
 }
 
 engine::NoiseSchedule sampling_schedule(const engine::NoiseSchedule& base, const std::string& sampling,
@@ -230,13 +221,13 @@ void register_merges(graph::NodeImplRegistry& registry) {
     return block_merged_model(in, {"input", "middle", "out"});
   });
   add_function_node(registry, "ModelMergeSD1", [](const NodeInputs& in, NodeContext&) {
-    return block_merged_model(in, block_names(12, 12, false));
+    return block_merged_model(in, merge_block_names(kSd1MergeBlocks));
   });
   add_function_node(registry, "ModelMergeSD2", [](const NodeInputs& in, NodeContext&) {
-    return block_merged_model(in, block_names(12, 12, false));
+    return block_merged_model(in, merge_block_names(kSd1MergeBlocks));
   });
   add_function_node(registry, "ModelMergeSDXL", [](const NodeInputs& in, NodeContext&) {
-    return block_merged_model(in, block_names(9, 9, true));
+    return block_merged_model(in, merge_block_names(kSdxlMergeBlocks));
   });
   add_function_node(registry, "CLIPMergeSimple", [](const NodeInputs& in, NodeContext&) {
     const double ratio = in.get_float("ratio");

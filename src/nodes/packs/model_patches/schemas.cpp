@@ -1,5 +1,6 @@
 // Model patch node schemas: model sampling overrides, CFG rescaling, UNet patches (FreeU, PAG,
 // Deep Shrink), and model/CLIP merges.
+#include "nodes/packs/model_patches/merge_blocks.h"
 #include "nodes/packs/node_packs.h"
 #include "nodes/packs/schema_builders.h"
 
@@ -41,13 +42,9 @@ NodeSchema clip_merge(const char* name, std::vector<graph::InputSpec> extra) {
 }
 
 // ModelMergeSD1 / ModelMergeSDXL: one ratio per block of the original UNet layout.
-NodeSchema block_merge(const char* name, int input_blocks, int output_blocks, bool label_emb) {
-  std::vector<graph::InputSpec> ratios = {ratio("time_embed.")};
-  if (label_emb) ratios.push_back(ratio("label_emb."));
-  for (int i = 0; i < input_blocks; ++i) ratios.push_back(ratio("input_blocks." + std::to_string(i) + "."));
-  for (int i = 0; i < 3; ++i) ratios.push_back(ratio("middle_block." + std::to_string(i) + "."));
-  for (int i = 0; i < output_blocks; ++i) ratios.push_back(ratio("output_blocks." + std::to_string(i) + "."));
-  ratios.push_back(ratio("out."));
+NodeSchema block_merge(const char* name, const MergeBlocks& blocks) {
+  std::vector<graph::InputSpec> ratios;
+  for (const auto& block : merge_block_names(blocks)) ratios.push_back(ratio(block));
   return model_merge(name, std::move(ratios), "advanced/model_merging/model_specific", kModelSpecific);
 }
 
@@ -119,9 +116,9 @@ void add_model_patches_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(clip_merge("CLIPMergeSimple", {ratio("ratio")}));
   registry.add(clip_merge("CLIPMergeSubtract", {float_input("multiplier", 1.0, -10.0, 10.0, 0.01)}));
   registry.add(clip_merge("CLIPMergeAdd", {}));
-  registry.add(block_merge("ModelMergeSD1", 12, 12, false));
-  registry.add(block_merge("ModelMergeSD2", 12, 12, false));
-  registry.add(block_merge("ModelMergeSDXL", 9, 9, true));
+  registry.add(block_merge("ModelMergeSD1", kSd1MergeBlocks));
+  registry.add(block_merge("ModelMergeSD2", kSd1MergeBlocks));
+  registry.add(block_merge("ModelMergeSDXL", kSdxlMergeBlocks));
 }
 
 }  // namespace df::nodes
