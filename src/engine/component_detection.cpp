@@ -3,63 +3,40 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "core/error.h"
+#include "engine/key_index.h"
 
 namespace df::engine {
 namespace {
 
 constexpr const char* kTextEncoderConfigKey = "dreamforge.text_encoder_config";
 
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-// The tensor names of a file, sorted for prefix queries, with the shape look-ups inference needs.
-class TensorNames {
+// A file's tensor names with the shape look-ups detection needs.
+class TensorNames : public KeyIndex {
  public:
-  explicit TensorNames(const SafetensorsFile& file) : file_(file) {
-    for (const auto& info : file.tensors()) names_.insert(info.name);
-  }
+  using KeyIndex::KeyIndex;
 
-  bool has(const std::string& name) const { return names_.count(name) > 0; }
-  bool has_prefix(const std::string& prefix) const {
-    auto it = names_.lower_bound(prefix);
-    return it != names_.end() && starts_with(*it, prefix);
-  }
-  // How many of prefix0., prefix1., ... exist in a row.
-  int count_indexed(const std::string& prefix) const {
-    int n = 0;
-    while (has_prefix(prefix + std::to_string(n) + ".")) ++n;
-    return n;
-  }
   // Dimension `dim` of a tensor that must exist with `rank` dimensions.
   int dim(const std::string& name, size_t rank, size_t dim) const {
-    const auto* info = file_.find(name);
+    const auto* info = file().find(name);
     if (!info || info->shape.size() != rank) {
       throw Error(ErrorCode::kUnsupported,
-                  "'" + file_.path() + "' has no " + std::to_string(rank) + "-dimensional tensor '" +
-                      name + "', which a model of its kind should have");
+                  "'" + file().path() + "' has no " + std::to_string(rank) +
+                      "-dimensional tensor '" + name + "', which a model of its kind should have");
     }
     return static_cast<int>(info->shape[dim]);
   }
   size_t rank(const std::string& name) const {
-    const auto* info = file_.find(name);
+    const auto* info = file().find(name);
     return info ? info->shape.size() : 0;
   }
   // "123 tensors such as 'a.b.c'", for errors about files of an unknown kind.
   std::string describe() const {
-    std::string text = std::to_string(names_.size()) + " tensors";
-    if (!names_.empty()) text += " such as '" + *names_.begin() + "'";
+    std::string text = std::to_string(names().size()) + " tensors";
+    if (!names().empty()) text += " such as '" + *names().begin() + "'";
     return text;
   }
-  const std::string& path() const { return file_.path(); }
-  const SafetensorsFile& file() const { return file_; }
-
- private:
-  const SafetensorsFile& file_;
-  std::set<std::string> names_;
 };
 
 // Where a UNet's family markers live under each naming.

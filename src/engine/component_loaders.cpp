@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
+#include "engine/key_index.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
 #include "engine/weight_layout.h"
@@ -15,38 +15,17 @@
 namespace df::engine {
 namespace {
 
-using nlohmann::json;
-
 constexpr const char* kClipPad = "<|endoftext|>";
 constexpr const char* kOpenClipPad = "!";
 constexpr int kSdxlTimeEmbedWidth = 256;  // the width SDXL embeds each time id with
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// The config the engine stored under `key` in the file's metadata, if any.
-std::optional<json> stored_config(const SafetensorsFile& file, const char* key) {
-  auto it = file.metadata().find(key);
-  if (it == file.metadata().end()) return std::nullopt;
-  json config = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
-  if (!config.is_object()) {
-    throw Error(ErrorCode::kCorruptFile,
-                "'" + file.path() + "': metadata '" + key + "' is not a JSON object");
-  }
-  return config;
-}
 
 // ---- UNet ----
 
 UNetConfig standalone_unet_config(const SafetensorsFile& file, const UNetFileLayout& layout,
                                   Family family) {
-  if (auto stored = stored_config(file, kUNetConfigMetadata)) return UNetConfig::from_json(*stored);
+  if (auto stored = metadata_config(file, kUNetConfigMetadata)) {
+    return UNetConfig::from_json(*stored);
+  }
   UNetConfig config = layout.naming == UNetNaming::kLdm
                           ? infer_ldm_unet_config(file, layout.prefix, family)
                           : infer_diffusers_unet_config(file, layout.prefix, family);
@@ -56,7 +35,7 @@ UNetConfig standalone_unet_config(const SafetensorsFile& file, const UNetFileLay
 
 NoiseScheduleConfig standalone_schedule(const SafetensorsFile& file, const UNetFileLayout& layout,
                                         Family family, const UNetConfig& config) {
-  const auto stored = stored_config(file, kSchedulerConfigMetadata);
+  const auto stored = metadata_config(file, kSchedulerConfigMetadata);
   NoiseScheduleConfig schedule = stored ? NoiseScheduleConfig::from_json(*stored)
                                         : NoiseScheduleConfig{};
   if (file.find("v_pred")) {
@@ -71,7 +50,7 @@ NoiseScheduleConfig standalone_schedule(const SafetensorsFile& file, const UNetF
 // Stored UNet names -> diffusers names; tensors outside the UNet's prefix are skipped.
 TensorRename unet_rename(const UNetFileLayout& layout, int layers_per_block) {
   return [layout, layers_per_block](const std::string& key) -> std::optional<std::string> {
-    if (!starts_with(key, layout.prefix) || key == "v_pred") return std::nullopt;
+    if (!key.starts_with(layout.prefix) || key == "v_pred") return std::nullopt;
     const std::string rest = key.substr(layout.prefix.size());
     if (layout.naming == UNetNaming::kDiffusers) return rest;
     auto name = ldm_unet_key_to_diffusers(rest, layers_per_block);
@@ -93,7 +72,7 @@ ClipTextConfig standalone_text_config(const SafetensorsFile& file,
                                       const TextEncoderFileLayout& layout) {
   const bool g = layout.kind == TextEncoderKind::kOpenClipG;
   ClipTextConfig config;
-  if (auto stored = stored_config(file, kTextEncoderConfigMetadata)) {
+  if (auto stored = metadata_config(file, kTextEncoderConfigMetadata)) {
     config = ClipTextConfig::from_json(*stored);
   } else if (layout.naming == ClipNamingScheme::kOpenClip) {
     // OpenCLIP inference drops SD2's last layer itself.
@@ -119,7 +98,7 @@ ClipTextConfig standalone_text_config(const SafetensorsFile& file,
 bool belongs_to_encoder(const std::string& name, const ClipTextConfig& config) {
   if (name == "text_projection.weight") return config.with_projection;
   const std::string layers = "text_model.encoder.layers.";
-  if (!starts_with(name, layers)) return true;
+  if (!name.starts_with(layers)) return true;
   int index = 0;
   const char* first = name.data() + layers.size();
   const auto [end, error] = std::from_chars(first, name.data() + name.size(), index);
@@ -130,8 +109,8 @@ bool belongs_to_encoder(const std::string& name, const ClipTextConfig& config) {
 // tower of a whole CLIP model are skipped.
 TensorRename text_encoder_rename(const TextEncoderFileLayout& layout, const ClipTextConfig& config) {
   return [layout, config](const std::string& key) -> std::optional<std::string> {
-    if (ends_with(key, "position_ids") || key == "logit_scale" || key == "attn_mask" ||
-        starts_with(key, "vision_model.") || starts_with(key, "visual_projection.")) {
+    if (key.ends_with("position_ids") || key == "logit_scale" || key == "attn_mask" ||
+        key.starts_with("vision_model.") || key.starts_with("visual_projection.")) {
       return std::nullopt;
     }
     std::optional<std::string> name;
@@ -154,7 +133,7 @@ Weights text_model_weights(TensorMap&& tensors) {
   const std::string prefix = "text_model.";
   TensorMap relative;
   for (auto& [key, tensor] : tensors) {
-    relative.emplace(starts_with(key, prefix) ? key.substr(prefix.size()) : key, std::move(tensor));
+    relative.emplace(key.starts_with(prefix) ? key.substr(prefix.size()) : key, std::move(tensor));
   }
   return Weights(std::move(relative));
 }

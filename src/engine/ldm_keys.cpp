@@ -2,55 +2,17 @@
 #include "engine/ldm_keys.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.h"
+#include "engine/key_index.h"
 #include "engine/safetensors.h"
 
 namespace df::engine {
 namespace {
 
-using nlohmann::json;
-
 constexpr const char* kUNetPrefix = "model.diffusion_model.";
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::vector<std::string> split_dots(const std::string& key) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = key.find('.', start);
-    parts.push_back(key.substr(start, dot - start));
-    if (dot == std::string::npos) return parts;
-    start = dot + 1;
-  }
-}
-
-// parts[from..] joined with dots.
-std::string join_from(const std::vector<std::string>& parts, size_t from) {
-  std::string out;
-  for (size_t i = from; i < parts.size(); ++i) out += (i > from ? "." : "") + parts[i];
-  return out;
-}
-
-std::optional<int> parse_index(const std::string& text) {
-  int value = 0;
-  const auto* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < 0) return std::nullopt;
-  return value;
-}
 
 // LDM ResBlock names -> diffusers ResnetBlock2D names (UNet).
 std::optional<std::string> unet_resnet_key(const std::vector<std::string>& parts, size_t from) {
@@ -89,46 +51,6 @@ std::optional<std::string> vae_attention_key(const std::vector<std::string>& par
   if (it == renames.end()) return std::nullopt;
   return it->second + "." + parts[from + 1];
 }
-
-// The sorted tensor names of a file, for prefix queries.
-class KeyIndex {
- public:
-  explicit KeyIndex(const SafetensorsFile& file) : file_(file) {
-    for (const auto& info : file.tensors()) names_.insert(info.name);
-  }
-
-  bool has(const std::string& name) const { return names_.count(name) > 0; }
-  bool has_prefix(const std::string& prefix) const {
-    auto it = names_.lower_bound(prefix);
-    return it != names_.end() && starts_with(*it, prefix);
-  }
-  // How many of prefix0., prefix1., ... exist in a row.
-  int count_indexed(const std::string& prefix) const {
-    int n = 0;
-    while (has_prefix(prefix + std::to_string(n) + ".")) ++n;
-    return n;
-  }
-  // Shape of a tensor the inference rules need; throws Error(kUnsupported) when it is missing.
-  const std::vector<int64_t>& shape(const std::string& name, size_t rank = 0) const {
-    const auto* info = file_.find(name);
-    if (!info) {
-      throw Error(ErrorCode::kUnsupported, "'" + file_.path() + "' has no tensor '" + name +
-                                               "', which a checkpoint of its kind should have");
-    }
-    if (rank != 0 && info->shape.size() != rank) {
-      throw Error(ErrorCode::kUnsupported, "'" + file_.path() + "': tensor '" + name + "' has " +
-                                               std::to_string(info->shape.size()) +
-                                               " dimensions, expected " + std::to_string(rank));
-    }
-    return info->shape;
-  }
-  const std::set<std::string>& names() const { return names_; }
-  const SafetensorsFile& file() const { return file_; }
-
- private:
-  const SafetensorsFile& file_;
-  std::set<std::string> names_;
-};
 
 // "found 1500 tensors such as 'lora_unet_down...' (700), ..." for error messages.
 std::string describe_key_groups(const KeyIndex& keys) {
@@ -178,17 +100,6 @@ std::string vae_prefix(const KeyIndex& keys) {
   throw Error(ErrorCode::kUnsupported, "'" + keys.file().path() +
                                            "' has no VAE weights (first_stage_model.*); found " +
                                            describe_key_groups(keys));
-}
-
-std::optional<json> metadata_config(const SafetensorsFile& file, const char* key) {
-  auto it = file.metadata().find(key);
-  if (it == file.metadata().end()) return std::nullopt;
-  json config = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
-  if (!config.is_object()) {
-    throw Error(ErrorCode::kCorruptFile,
-                "'" + file.path() + "': metadata '" + key + "' is not a JSON object");
-  }
-  return config;
 }
 
 int heads_of_width_64(int channels, const std::string& what) {
@@ -362,19 +273,19 @@ class SingleFileKeyMap {
         sources_(text_encoder_sources(config.family)) {}
 
   std::optional<std::string> operator()(const std::string& key) const {
-    if (starts_with(key, kUNetPrefix)) {
+    if (key.starts_with(kUNetPrefix)) {
       const std::string rest = key.substr(std::string(kUNetPrefix).size());
       return component("unet", key, ldm_unet_key_to_diffusers(rest, config_.unet.layers_per_block));
     }
-    if (starts_with(key, vae_prefix_)) {
+    if (key.starts_with(vae_prefix_)) {
       const std::string rest = key.substr(vae_prefix_.size());
       const int blocks = static_cast<int>(config_.vae.block_out_channels.size());
       return component("vae", key, ldm_vae_key_to_diffusers(rest, blocks));
     }
     for (size_t i = 0; i < sources_.size(); ++i) {
-      if (!starts_with(key, sources_[i].prefix)) continue;
+      if (!key.starts_with(sources_[i].prefix)) continue;
       const std::string rest = key.substr(sources_[i].prefix.size());
-      if (ends_with(rest, "position_ids") || rest == "logit_scale" || rest == "attn_mask") {
+      if (rest.ends_with("position_ids") || rest == "logit_scale" || rest == "attn_mask") {
         return std::nullopt;  // buffers and training leftovers, not weights
       }
       const auto name = sources_[i].naming == ClipNaming::kTransformers
@@ -391,7 +302,7 @@ class SingleFileKeyMap {
   static bool belongs_to_encoder(const std::string& name, const ClipTextConfig& config) {
     if (name == "text_projection.weight") return config.with_projection;
     const std::string layers = "text_model.encoder.layers.";
-    if (!starts_with(name, layers)) return true;
+    if (!name.starts_with(layers)) return true;
     const auto index = parse_index(split_dots(name.substr(layers.size()))[0]);
     return index && *index < config.num_hidden_layers;
   }
@@ -601,7 +512,7 @@ std::optional<std::string> ldm_vae_key_to_diffusers(const std::string& key, int 
 }
 
 std::string hf_clip_key(const std::string& key) {
-  if (starts_with(key, "text_model.") || starts_with(key, "text_projection.")) return key;
+  if (key.starts_with("text_model.") || key.starts_with("text_projection.")) return key;
   return "text_model." + key;
 }
 
@@ -627,7 +538,7 @@ std::optional<std::string> open_clip_key_to_hf(const std::string& key) {
       {"mlp.c_proj.weight", "mlp.fc2.weight"},
       {"mlp.c_proj.bias", "mlp.fc2.bias"}};
   const std::string resblocks = "transformer.resblocks.";
-  if (!starts_with(key, resblocks)) return std::nullopt;
+  if (!key.starts_with(resblocks)) return std::nullopt;
   const size_t dot = key.find('.', resblocks.size());
   if (dot == std::string::npos) return std::nullopt;
   const auto index = parse_index(key.substr(resblocks.size(), dot - resblocks.size()));
@@ -639,8 +550,8 @@ std::optional<std::string> open_clip_key_to_hf(const std::string& key) {
 void split_open_clip_tensors(TensorMap& tensors) {
   std::vector<std::string> fused;
   for (const auto& [name, tensor] : tensors) {
-    if (ends_with(name, ".self_attn.in_proj_weight") ||
-        ends_with(name, ".self_attn.in_proj_bias")) {
+    if (name.ends_with(".self_attn.in_proj_weight") ||
+        name.ends_with(".self_attn.in_proj_bias")) {
       fused.push_back(name);
     }
   }
@@ -652,7 +563,7 @@ void split_open_clip_tensors(TensorMap& tensors) {
                   "text encoder tensor '" + name + "' does not hold three equal q/k/v projections");
     }
     const std::string layer = name.substr(0, name.rfind('.') + 1);  // "...self_attn."
-    const std::string kind = ends_with(name, "weight") ? "weight" : "bias";
+    const std::string kind = name.ends_with("weight") ? "weight" : "bias";
     const auto qkv = tensor.chunk(3, 0);
     tensors[layer + "q_proj." + kind] = qkv[0];
     tensors[layer + "k_proj." + kind] = qkv[1];
@@ -724,10 +635,10 @@ StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dt
   const int blocks = static_cast<int>(vae.config.block_out_channels.size());
   vae.weights = load_safetensors_as(
       file, dtype, [&](const std::string& key) -> std::optional<std::string> {
-        if (!starts_with(key, prefix)) return std::nullopt;
+        if (!key.starts_with(prefix)) return std::nullopt;
         const std::string rest = key.substr(prefix.size());
-        if (!starts_with(rest, "encoder.") && !starts_with(rest, "decoder.") &&
-            !starts_with(rest, "quant_conv.") && !starts_with(rest, "post_quant_conv.")) {
+        if (!rest.starts_with("encoder.") && !rest.starts_with("decoder.") &&
+            !rest.starts_with("quant_conv.") && !rest.starts_with("post_quant_conv.")) {
           return std::nullopt;  // other components of a whole checkpoint used as a VAE
         }
         if (diffusers_names) return rest;

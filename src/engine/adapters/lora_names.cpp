@@ -2,38 +2,14 @@
 #include "engine/adapters/lora_names.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
+
+#include "engine/key_index.h"
 
 namespace df::engine {
 namespace {
 
 constexpr const char* kWeightSuffix = ".weight";
-
-std::vector<std::string> split_dots(const std::string& key) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = key.find('.', start);
-    parts.push_back(key.substr(start, dot - start));
-    if (dot == std::string::npos) return parts;
-    start = dot + 1;
-  }
-}
-
-std::string join_from(const std::vector<std::string>& parts, size_t from) {
-  std::string out;
-  for (size_t i = from; i < parts.size(); ++i) out += (i > from ? "." : "") + parts[i];
-  return out;
-}
-
-std::optional<int> parse_index(const std::string& text) {
-  int value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < 0) return std::nullopt;
-  return value;
-}
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
