@@ -45,9 +45,15 @@ using CfgFunction = std::function<at::Tensor(const CfgArgs& args)>;
 // Runs after guidance on its result (ComfyUI's post_cfg_function); `denoised` is the guided x0.
 using PostCfgFunction = std::function<at::Tensor(const CfgArgs& args, const at::Tensor& denoised)>;
 
+// ComfyUI's denoise_mask_function (DifferentialDiffusion): the inpainting mask a step at `sigma`
+// uses, from the latent's mask and the run's sigmas.
+using DenoiseMaskFunction = std::function<at::Tensor(
+    const NoiseSchedule& schedule, double sigma, const at::Tensor& mask, const at::Tensor& sigmas)>;
+
 struct GuidanceOptions {
   CfgFunction cfg_function;  // empty: the plain CFG formula
   std::vector<PostCfgFunction> post_cfg_functions;
+  DenoiseMaskFunction denoise_mask_function;  // empty: the latent's mask as it is
 };
 
 // Per-channel statistics a latent format normalises VAE latents with (Playground v2.5's); empty:

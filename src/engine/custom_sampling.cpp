@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "engine/guidance/cfg.h"
+#include "engine/inpaint_mask.h"
 #include "engine/ksampler.h"
 #include "engine/noise.h"
 
@@ -60,7 +61,8 @@ at::Tensor predict(const std::optional<Denoiser>& side, const at::Tensor& x, dou
 CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& denoise,
                                  const std::string& sampler, const at::Tensor& sigmas,
                                  const at::Tensor& latent, const at::Tensor& noise,
-                                 uint64_t noise_seed, const SamplerHooks& hooks) {
+                                 uint64_t noise_seed, const SamplerHooks& hooks,
+                                 const at::Tensor& noise_mask) {
   at::InferenceMode guard;
   check_inputs(sigmas, latent, noise);
   if (sigmas.numel() == 0) return {latent, {}};
@@ -72,7 +74,14 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
 
   at::Tensor last_denoised;
   const SamplerHooks kept = keeping_denoised(hooks, last_denoised);
-  at::Tensor out = run_sampler(sampler, denoise, x, steps.to(x.device()), noise_seed, kept);
+  const Denoiser inpainting =
+      noise_mask.defined()
+          ? masked_denoiser(model, denoise,
+                            prepare_noise_mask(noise_mask, latent.sizes()).to(x.device()),
+                            start.to(x.device()), noise.to(x.device(), at::kFloat),
+                            steps.to(x.device()))
+          : denoise;
+  at::Tensor out = run_sampler(sampler, inpainting, x, steps.to(x.device()), noise_seed, kept);
   CustomSampleResult result{latent_from_sampler(model, out).cpu(), {}};
   if (last_denoised.defined()) result.denoised = latent_from_sampler(model, last_denoised).cpu();
   return result;

@@ -22,12 +22,14 @@ struct CustomSampleResult {
 // (unscaled, [B,C,h,w]; multiplied by the model's latent scale unless it is all zeros) is noised
 // to sigmas[0] with `noise` (ComfyUI's start rule, see noise.h noise_latent), sampled with
 // `sampler` down the sigmas (`noise_seed` seeds its per-step noise) and scaled back; one sigma
-// gives the noised latent. Throws Error(kInvalidArgument) for sigmas that are not 1-D, noise not
+// gives the noised latent. With a `noise_mask` (the LATENT's, any size) the masked-out cells keep
+// the latent (engine/inpaint_mask.h). Throws Error(kInvalidArgument) for sigmas that are not 1-D, noise not
 // shaped like the latent, or an unknown sampler; Error(kCanceled) when the hooks cancel.
 CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& denoise,
                                  const std::string& sampler, const at::Tensor& sigmas,
                                  const at::Tensor& latent, const at::Tensor& noise,
-                                 uint64_t noise_seed, const SamplerHooks& hooks);
+                                 uint64_t noise_seed, const SamplerHooks& hooks,
+                                 const at::Tensor& noise_mask = {});
 
 // DualCFGGuider: cond1, cond2 (treated as a negative prompt, as ComfyUI marks it) and negative.
 // regular: guidance(cond2 over negative, cfg_cond2_negative) + (cond1 - cond2) * cfg_conds, with

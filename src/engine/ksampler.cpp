@@ -330,7 +330,8 @@ at::Tensor ksample(const DiffusionModel& model, const ConditioningList& positive
                                : at::zeros_like(latent, at::kFloat);
   const Denoiser denoise = make_guided_denoiser(model, positive, negative, params.cfg,
                                                 latent.size(2) * 8, latent.size(3) * 8);
-  return sample_custom(model, denoise, params.sampler, sigmas, latent, noise, params.seed, hooks)
+  return sample_custom(model, denoise, params.sampler, sigmas, latent, noise, params.seed, hooks,
+                       params.noise_mask)
       .samples;
 }
 

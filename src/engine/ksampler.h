@@ -27,6 +27,8 @@ struct KSamplerParams {
   bool return_with_leftover_noise = false;
   // Which seeded noise each latent takes (LatentFromBatch); empty: 0..B-1.
   std::vector<int> batch_index = {};
+  // The latent's inpainting mask (SetLatentNoiseMask); undefined: every cell is sampled.
+  at::Tensor noise_mask = {};
 };
 
 // Sigmas the sampler walks for these parameters (KSampler's denoise rule, or the advanced slice).

@@ -32,6 +32,12 @@ ModelPatcher ModelPatcher::with_post_cfg_function(PostCfgFunction function) cons
   return copy;
 }
 
+ModelPatcher ModelPatcher::with_denoise_mask_function(DenoiseMaskFunction function) const {
+  ModelPatcher copy = copy_with_fresh_memo();
+  copy.guidance_.denoise_mask_function = std::move(function);
+  return copy;
+}
+
 ModelPatcher ModelPatcher::with_schedule(NoiseSchedule schedule) const {
   ModelPatcher copy = copy_with_fresh_memo();
   copy.schedule_ = std::move(schedule);
@@ -61,7 +67,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   std::lock_guard lock(memo_->mutex);
   if (memo_->model) return memo_->model;
   if (weights_.empty() && !guidance_.cfg_function && guidance_.post_cfg_functions.empty() &&
-      unet_patches_.empty() && !schedule_ && !latent_format_) {
+      !guidance_.denoise_mask_function && unet_patches_.empty() && !schedule_ && !latent_format_) {
     memo_->model = base_;
     return base_;
   }

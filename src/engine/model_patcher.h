@@ -24,6 +24,8 @@ class ModelPatcher {
   ModelPatcher with_weight_patches(const WeightPatches& patches) const;
   ModelPatcher with_cfg_function(CfgFunction function) const;
   ModelPatcher with_post_cfg_function(PostCfgFunction function) const;
+  // DifferentialDiffusion: the inpainting mask of each step computed by `function`.
+  ModelPatcher with_denoise_mask_function(DenoiseMaskFunction function) const;
   // ComfyUI's set_model_attn1_patch / set_model_attn2_patch: adds patches of the UNet's attention
   // inputs, run after the ones added before.
   ModelPatcher with_attention_patches(const AttentionPatches& patches) const;

@@ -95,6 +95,11 @@ TEST_F(CoreNodeSchemas, ModelPatchesAndMergesTakeComfyUisInputs) {
   EXPECT_EQ(sdxl[4], "input_blocks.0");
   EXPECT_EQ(sdxl.back(), "out.");
   EXPECT_EQ(info["ModelMergeSDXL"]["category"], "advanced/model_merging/model_specific");
+  EXPECT_EQ(required("DifferentialDiffusion"), json::parse(R"({"model": ["MODEL"]})"));
+  EXPECT_EQ(info["DifferentialDiffusion"]["category"], "_for_testing");
+  EXPECT_EQ(info["DifferentialDiffusion"]["python_module"], "comfy_extras.nodes_differential_diffusion");
+  EXPECT_EQ(order("SetLatentNoiseMask"), json::parse(R"(["samples", "mask"])"));
+  EXPECT_EQ(info["SetLatentNoiseMask"]["category"], "latent/inpaint");
 }
 
 }  // namespace

@@ -113,6 +113,13 @@ void register_batch_nodes(graph::NodeImplRegistry& registry) {
     return latent_output(
         batch_latents(latent_input(in, "samples1"), latent_input(in, "samples2")));
   });
+  // ComfyUI keeps the mask as [N, 1, H, W]; sampling resizes it to the latent.
+  add_function_node(registry, "SetLatentNoiseMask", [](const NodeInputs& in, NodeContext&) {
+    LatentValue latent = latent_input(in);
+    const at::Tensor& mask = in.get<MaskValue>("mask").mask;
+    latent.noise_mask = mask.reshape({-1, 1, mask.size(-2), mask.size(-1)});
+    return latent_output(std::move(latent));
+  });
 }
 
 }  // namespace

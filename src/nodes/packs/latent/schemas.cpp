@@ -222,6 +222,16 @@ NodeSchema vae_encode_tiled() {
   return s;
 }
 
+NodeSchema set_latent_noise_mask() {
+  NodeSchema s;
+  s.name = "SetLatentNoiseMask";
+  s.display_name = "Set Latent Noise Mask";
+  s.category = "latent/inpaint";
+  s.required = {typed("samples", "LATENT"), typed("mask", "MASK")};
+  set_outputs(s, {"LATENT"});
+  return s;
+}
+
 }  // namespace
 
 void add_latent_schemas(graph::NodeSchemaRegistry& registry) {
@@ -238,6 +248,7 @@ void add_latent_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(latent_batch());
   registry.add(vae_decode_tiled());
   registry.add(vae_encode_tiled());
+  registry.add(set_latent_noise_mask());
 }
 
 }  // namespace df::nodes

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "engine/adapters/lora_names.h"
 #include "engine/guidance/rescale_cfg.h"
+#include "engine/inpaint_mask.h"
 #include "engine/unet_patches/deep_shrink.h"
 #include "engine/unet_patches/free_u.h"
 #include "engine/unet_patches/perturbed_attention.h"
@@ -250,6 +251,11 @@ void register_model_patches_nodes(graph::NodeImplRegistry& registry, NodeResourc
     return std::vector<Value>{Value::of(
         "MODEL", ModelValue{model.with_schedule(sampling_schedule(
                      model.base().schedule, in.get_string("sampling"), in.get_bool("zsnr")))})};
+  });
+  add_function_node(registry, "DifferentialDiffusion", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    return std::vector<Value>{Value::of(
+        "MODEL", ModelValue{model.with_denoise_mask_function(engine::differential_diffusion())})};
   });
   add_function_node(registry, "RescaleCFG", [](const NodeInputs& in, NodeContext&) {
     const auto& model = in.get<ModelValue>("model").model;

@@ -97,6 +97,11 @@ void add_model_patches_schemas(graph::NodeSchemaRegistry& registry) {
                            combo("sampling", {"eps", "v_prediction", "lcm", "x0"}),
                            typed("zsnr", "BOOLEAN", {{"default", false}})},
                           "MODEL"));
+  NodeSchema differential = patch_node("DifferentialDiffusion", "_for_testing",
+                                       "comfy_extras.nodes_differential_diffusion",
+                                       {typed("model", "MODEL")}, "MODEL");
+  differential.display_name = "Differential Diffusion";
+  registry.add(differential);
   registry.add(patch_node("RescaleCFG", "advanced/model", "comfy_extras.nodes_model_advanced",
                           {typed("model", "MODEL"), float_input("multiplier", 0.7, 0.0, 1.0, 0.01)},
                           "MODEL"));

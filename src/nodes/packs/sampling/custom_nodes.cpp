@@ -87,7 +87,8 @@ std::vector<Value> sample_with(const NodeInputs& in, NodeContext& ctx, const Run
   const auto& latent = in.get<LatentValue>("latent_image");
   engine::CustomSampleResult result = engine::sample_custom(
       model, denoise, in.get<SamplerValue>("sampler").name, input_sigmas(in), latent.samples,
-      initial_noise(noise, latent), noise.seed, sampler_hooks(ctx, env, model.family));
+      initial_noise(noise, latent), noise.seed, sampler_hooks(ctx, env, model.family),
+      latent.noise_mask);
   LatentValue output = latent, denoised = latent;
   output.samples = result.samples;
   denoised.samples = result.denoised.defined() ? result.denoised : result.samples;
