@@ -2,17 +2,15 @@
 single-file checkpoint split into a UNet file (models/diffusion_models), text encoder files
 (models/text_encoders) and a VAE file (models/vae) gives the image CheckpointLoaderSimple gives on
 the whole file; weight dtypes and clip types the engine cannot run are refused clearly."""
-import io
 import pathlib
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from comfy_client import ComfyClient
+from graph_support import outcome, run, same
 from service_support import comfy_graph
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "parity"))
@@ -88,20 +86,6 @@ def component_graph(family, encoders, prefix):
     return graph
 
 
-def run(client, graph):
-    """(image pixels, None) for a graph that runs, (None, error message) for one that fails."""
-    response = client.queue(graph)
-    assert response.status_code == 200, response.text
-    prompt_id = response.json()["prompt_id"]
-    messages = client.wait(prompt_id)
-    errors = [m["data"] for m in messages if m["type"] == "execution_error"]
-    if errors:
-        return None, errors[0]["exception_message"]
-    images = client.images(prompt_id)
-    assert len(images) == 1
-    return np.asarray(Image.open(io.BytesIO(images[0])).convert("RGB"), dtype=np.int16), None
-
-
 @pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
 def test_component_files_give_the_checkpoints_image(start_service, tmp_path, family):
     data_dir = tmp_path / "data"
@@ -114,11 +98,9 @@ def test_component_files_give_the_checkpoints_image(start_service, tmp_path, fam
 
     info = service.get("/object_info/UNETLoader").json()["UNETLoader"]
     assert f"{family}_unet.safetensors" in info["input"]["required"]["unet_name"][0]
-    whole, error = run(client, comfy_graph(ckpt=checkpoint.name, prefix="whole"))
-    assert error is None, error
-    split, error = run(client, component_graph(family, encoders, "split"))
-    assert error is None, error
-    assert int(np.abs(whole - split).max()) <= 1
+    whole = run(client, comfy_graph(ckpt=checkpoint.name, prefix="whole"))
+    split = run(client, component_graph(family, encoders, "split"))
+    assert same(whole, split)
     client.close()
 
 
@@ -138,16 +120,16 @@ def test_weight_dtypes_and_clip_types_the_engine_cannot_run_are_refused(start_se
 
     fp8 = component_graph("sd1", encoders, "fp8")
     fp8["4"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
-    _, error = run(client, fp8)
+    _, error = outcome(client, fp8)
     assert "weight_dtype 'fp8_e4m3fn' is not supported" in error
 
     sd3 = component_graph("sd1", encoders, "sd3")
     sd3["10"]["inputs"]["type"] = "sd3"
-    _, error = run(client, sd3)
+    _, error = outcome(client, sd3)
     assert "type 'sd3' is not supported" in error
 
     on_cpu = component_graph("sd1", encoders, "cpu")
     on_cpu["10"]["inputs"]["device"] = "cpu"
-    image, error = run(client, on_cpu)
+    image, error = outcome(client, on_cpu)
     assert error is None and image is not None, error
     client.close()

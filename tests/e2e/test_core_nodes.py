@@ -1,46 +1,10 @@
 """ComfyUI's core loader, conditioning and model-patch nodes run through `dreamforge serve` with
 ComfyUI's semantics: graphs that must give the same image as the plain text-to-image graph do
 (identity cases of each node), and graphs that must change it do."""
-import copy
-import io
-
-import numpy as np
-from PIL import Image
-
 from comfy_client import ComfyClient
 from e2e_support import run_dreamforge
+from graph_support import run, same, with_nodes
 from service_support import comfy_graph
-
-
-def pixels(png):
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
-
-
-def run(client, graph):
-    """Runs a graph to its single image; fails with the error when it does not run."""
-    response = client.queue(graph)
-    assert response.status_code == 200, response.text
-    prompt_id = response.json()["prompt_id"]
-    messages = client.wait(prompt_id)
-    errors = [m for m in messages if m["type"] == "execution_error"]
-    assert not errors, errors
-    images = client.images(prompt_id)
-    assert len(images) == 1
-    return pixels(images[0])
-
-
-def same(a, b):
-    return int(np.abs(a - b).max()) <= 1
-
-
-def with_nodes(graph, nodes, **links):
-    """A copy of `graph` with `nodes` added and inputs re-linked: links maps "node.input" to a link."""
-    out = copy.deepcopy(graph)
-    out.update(copy.deepcopy(nodes))
-    for target, link in links.items():
-        node, name = target.split(".")
-        out[node]["inputs"][name] = link
-    return out
 
 
 def test_conditioning_nodes_keep_comfyuis_identities_and_change_what_they_should(start_service):

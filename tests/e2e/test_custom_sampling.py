@@ -1,10 +1,8 @@
 """ComfyUI's custom-sampling graphs against `dreamforge serve`: SamplerCustom and
 SamplerCustomAdvanced give KSampler's image for the same seed, steps, cfg, sampler and scheduler."""
-import io
-
 import numpy as np
-from PIL import Image
 
+from graph_support import pixels
 from service_support import comfy_graph
 
 
@@ -16,14 +14,14 @@ def run_graph(service, graph):
     service.wait_for_job(prompt_id)
     entry = service.get(f"/history/{prompt_id}").json()[prompt_id]
     assert entry["status"]["status_str"] == "success", entry["status"]
-    pixels = {}
+    images = {}
     for node, output in entry["outputs"].items():
         image = output["images"][0]
         view = service.get("/view", params={"filename": image["filename"],
                                             "subfolder": image["subfolder"], "type": image["type"]})
         assert view.status_code == 200
-        pixels[node] = np.asarray(Image.open(io.BytesIO(view.content)).convert("RGB"), dtype=np.int16)
-    return pixels
+        images[node] = pixels(view.content)
+    return images
 
 
 def ksampler_graph(sampler, seed=5, steps=3, cfg=7.0):

@@ -1,13 +1,11 @@
 """Model files beside the checkpoint, end to end: `dreamforge model create-tiny` writes a VAE, an
 embedding, a hypernetwork and a LoRA into the service's model folders; `dreamforge serve` lists
 them (/object_info combos, /models/{folder}) and a ComfyUI graph uses them all."""
-import io
-
 import numpy as np
-from PIL import Image
 
 from comfy_client import ComfyClient
 from e2e_support import run_dreamforge
+from graph_support import finish, single_image
 from service_support import comfy_graph
 
 ADDONS = {"vae": "tiny_vae", "embedding": "tiny_style", "hypernetwork": "tiny_hyper",
@@ -44,14 +42,9 @@ def patched_graph(lora_strength=1.0):
 
 def run_graph(client, graph):
     """(pixels of the one saved image, the prompt's websocket messages)."""
-    answer = client.queue(graph)
-    assert answer.status_code == 200, answer.text
-    prompt_id = answer.json()["prompt_id"]
-    messages = client.wait(prompt_id)
+    prompt_id, messages = finish(client, graph)
     assert client.history(prompt_id)["status"]["status_str"] == "success"
-    images = client.images(prompt_id)
-    assert len(images) == 1
-    return np.asarray(Image.open(io.BytesIO(images[0])).convert("RGB")).astype(int), messages
+    return single_image(client, prompt_id), messages
 
 
 def test_created_model_files_are_listed_for_their_loaders(start_service, tmp_path):

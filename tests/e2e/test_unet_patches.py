@@ -1,46 +1,15 @@
 """ComfyUI's UNet patch nodes (FreeU, FreeU_V2, PerturbedAttentionGuidance, PatchModelAddDownscale)
 and ModelSamplingContinuousEDM through `dreamforge serve`: each runs to an image, their neutral
 settings give the plain graph's image, and their working settings change it."""
-import copy
-import io
-
-import numpy as np
-from PIL import Image
-
 from comfy_client import ComfyClient
+from graph_support import outcome, run, same, with_nodes
 from service_support import comfy_graph
-
-
-def outcome(client, graph):
-    """(image pixels, None) for a graph that runs, (None, error message) for one that fails."""
-    response = client.queue(graph)
-    assert response.status_code == 200, response.text
-    prompt_id = response.json()["prompt_id"]
-    messages = client.wait(prompt_id)
-    errors = [m["data"] for m in messages if m["type"] == "execution_error"]
-    if errors:
-        return None, errors[0]["exception_message"]
-    images = client.images(prompt_id)
-    assert len(images) == 1
-    return np.asarray(Image.open(io.BytesIO(images[0])).convert("RGB"), dtype=np.int16), None
-
-
-def run(client, graph):
-    image, error = outcome(client, graph)
-    assert error is None, error
-    return image
-
-
-def same(a, b):
-    return int(np.abs(a - b).max()) <= 1
 
 
 def patched(base, class_type, **inputs):
     """`base` with KSampler 3 sampling the model through a `class_type` node 40."""
-    graph = copy.deepcopy(base)
-    graph["40"] = {"class_type": class_type, "inputs": {"model": ["4", 0], **inputs}}
-    graph["3"]["inputs"]["model"] = ["40", 0]
-    return graph
+    node = {"class_type": class_type, "inputs": {"model": ["4", 0], **inputs}}
+    return with_nodes(base, {"40": node}, **{"3.model": ["40", 0]})
 
 
 def test_free_u_and_pag_keep_their_identities_and_change_the_image(start_service):
