@@ -29,7 +29,7 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
   const std::string models_root = fs::path(models.checkpoints_dir()).parent_path().string();
   for (const auto& kind : nodes::model_folder_kinds()) {
     if (kind.name == "checkpoints") continue;
-    context.model_files[kind.name] = nodes::list_model_files(models_root, kind.name);
+    context.model_files[kind.name] = nodes::model_combo_names(models_root, kind.name);
   }
   context.samplers = nodes::supported_samplers();
   context.schedulers = nodes::supported_schedulers();

@@ -2,10 +2,12 @@
 #include "engine/checkpoint_bundle.h"
 
 #include <algorithm>
+#include <variant>
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
 #include "engine/ldm_keys.h"
+#include "engine/safetensors.h"
 #include "engine/safetensors_file.h"
 
 namespace df::engine {
@@ -60,14 +62,28 @@ RuntimePlacement resolve_placement(const std::string& device, const std::string&
   return p;
 }
 
+namespace {
+
+int downscale_of(const Vae& vae) {
+  return 1 << (static_cast<int>(vae.config().block_out_channels.size()) - 1);
+}
+int downscale_of(const TinyAutoencoder&) { return TinyAutoencoder::kDownscale; }
+
+at::Tensor latent_mean(const Vae& vae, const at::Tensor& x) { return vae.encode(x).mean; }
+at::Tensor latent_mean(const TinyAutoencoder& taesd, const at::Tensor& x) { return taesd.encode(x); }
+
+}  // namespace
+
 int VaeCodec::downscale() const {
-  return 1 << (static_cast<int>(vae_.config().block_out_channels.size()) - 1);
+  return std::visit([](const auto& autoencoder) { return downscale_of(autoencoder); }, autoencoder_);
 }
 
 at::Tensor VaeCodec::decode(const at::Tensor& latents) const {
   at::InferenceMode guard;
   at::Tensor z = latents.to(placement_.device, placement_.vae_dtype);
-  at::Tensor pixels = vae_.decode(z).to(at::kFloat);
+  at::Tensor pixels =
+      std::visit([&](const auto& autoencoder) { return autoencoder.decode(z); }, autoencoder_)
+          .to(at::kFloat);
   pixels = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0);
   return pixels.permute({0, 2, 3, 1}).contiguous().cpu();
 }
@@ -86,7 +102,9 @@ at::Tensor VaeCodec::encode(const at::Tensor& images) const {
                            .narrow(2, (images.size(2) - w) / 2, w)
                            .permute({0, 3, 1, 2});
   at::Tensor x = (cropped * 2.0 - 1.0).to(placement_.device, placement_.vae_dtype);
-  return vae_.encode(x).mean.to(at::kFloat).cpu();
+  return std::visit([&](const auto& autoencoder) { return latent_mean(autoencoder, x); }, autoencoder_)
+      .to(at::kFloat)
+      .cpu();
 }
 
 namespace {
@@ -191,6 +209,19 @@ std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const st
   Weights weights(std::move(vae.weights));
   weights.to(placement.vae_dtype, placement.device);
   return std::make_shared<const VaeCodec>(Vae(vae.config, weights), placement);
+}
+
+std::shared_ptr<const VaeCodec> load_tiny_vae_codec(const std::string& encoder_path,
+                                                    const std::string& decoder_path,
+                                                    double latent_scale, const std::string& device) {
+  check_safetensors_path(encoder_path, "a .safetensors TAESD encoder");
+  check_safetensors_path(decoder_path, "a .safetensors TAESD decoder");
+  RuntimePlacement placement = resolve_placement(device, "float32", Family::kSD1);
+  Weights encoder(load_safetensors(encoder_path));
+  Weights decoder(load_safetensors(decoder_path));
+  encoder.to(placement.vae_dtype, placement.device);
+  decoder.to(placement.vae_dtype, placement.device);
+  return std::make_shared<const VaeCodec>(TinyAutoencoder(encoder, decoder, latent_scale), placement);
 }
 
 }  // namespace df::engine

@@ -3,13 +3,15 @@
 
 #include <functional>
 #include <memory>
-#include <vector>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <ATen/ATen.h>
 
 #include "engine/model_config.h"
 #include "engine/noise_schedule.h"
+#include "engine/taesd.h"
 #include "engine/text_conditioning.h"
 #include "engine/unet.h"
 #include "engine/vae.h"
@@ -80,16 +82,19 @@ struct DiffusionModel {
 at::Tensor latent_to_sampler(const DiffusionModel& model, const at::Tensor& latent);
 at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& latent);
 
-// The VAE with its latent scale (ComfyUI's VAE). Images are [B,H,W,3] float32 in [0,1] on the CPU.
+// The VAE with its latent scale (ComfyUI's VAE): the full autoencoder or a Tiny AutoEncoder.
+// Images are [B,H,W,3] float32 in [0,1] on the CPU.
 class VaeCodec {
  public:
-  VaeCodec(Vae vae, RuntimePlacement placement) : vae_(std::move(vae)), placement_(placement) {}
+  VaeCodec(Vae vae, RuntimePlacement placement) : autoencoder_(std::move(vae)), placement_(placement) {}
+  VaeCodec(TinyAutoencoder taesd, RuntimePlacement placement)
+      : autoencoder_(std::move(taesd)), placement_(placement) {}
   at::Tensor decode(const at::Tensor& latents) const;  // unscaled latents -> images
   at::Tensor encode(const at::Tensor& images) const;   // images -> unscaled latent mean
   int downscale() const;
 
  private:
-  Vae vae_;
+  std::variant<Vae, TinyAutoencoder> autoencoder_;
   RuntimePlacement placement_;
 };
 
@@ -114,5 +119,11 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request);
 // VAELoader: a VAE file of its own (see load_standalone_vae), run in float32 on `device` ("auto",
 // "cpu", "cuda", "cuda:N"): VAEs overflow in float16.
 std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device);
+
+// VAELoader's "taesd"/"taesdxl": TAESD's encoder and decoder files (.safetensors) with the latent
+// scale of the VAE they imitate, run in float32 on `device` as load_vae_codec does.
+std::shared_ptr<const VaeCodec> load_tiny_vae_codec(const std::string& encoder_path,
+                                                    const std::string& decoder_path,
+                                                    double latent_scale, const std::string& device);
 
 }  // namespace df::engine

@@ -89,11 +89,29 @@ engine::EmbeddingFinder CheckpointStore::embedding_finder() const {
   return [dirs](const std::string& name) { return engine::find_embedding_file(dirs, name); };
 }
 
+std::string CheckpointStore::tiny_autoencoder_path(const std::string& name,
+                                                   const std::string& part) const {
+  const std::string file = find_tiny_autoencoder_file(models_root(), name, part);
+  if (file.empty()) {
+    throw Error(ErrorCode::kModelNotFound,
+                "VAE '" + name + "' needs a " + name + "_" + part + " file in " + models_root() +
+                    "/vae_approx");
+  }
+  return model_file("vae_approx", file);
+}
+
 std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& name) {
   if (loaded_vae_ && loaded_vae_name_ == name) return loaded_vae_;
-  const std::string path = model_file("vae", name);
-  loaded_vae_.reset();
-  loaded_vae_ = engine::load_vae_codec(path, options_.device);
+  if (const TinyAutoencoderKind* tiny = find_tiny_autoencoder_kind(name)) {
+    const std::string encoder = tiny_autoencoder_path(name, "encoder");
+    const std::string decoder = tiny_autoencoder_path(name, "decoder");
+    loaded_vae_.reset();
+    loaded_vae_ = engine::load_tiny_vae_codec(encoder, decoder, tiny->latent_scale, options_.device);
+  } else {
+    const std::string path = model_file("vae", name);
+    loaded_vae_.reset();
+    loaded_vae_ = engine::load_vae_codec(path, options_.device);
+  }
   loaded_vae_name_ = name;
   return loaded_vae_;
 }

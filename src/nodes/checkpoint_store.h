@@ -34,7 +34,8 @@ class CheckpointStore {
   // The sha256 of a checkpoint loaded earlier in this process ("" if never loaded); computed on
   // first use and remembered across processes (see core/file_hash_cache.h).
   std::string hash_of(const std::string& name) const;
-  // The VAE file `name` of models/vae, loaded on the runner's device (the last one stays loaded).
+  // The VAE file `name` of models/vae, or the tiny autoencoder "taesd"/"taesdxl" from its files in
+  // models/vae_approx, loaded on the runner's device (the last one stays loaded).
   std::shared_ptr<const engine::VaeCodec> vae(const std::string& name);
   // UNETLoader: the UNet file `name` of models/diffusion_models on the runner's device and dtype
   // (the last one stays loaded).
@@ -56,6 +57,9 @@ class CheckpointStore {
   const CheckpointStoreOptions& options() const { return options_; }
 
  private:
+  // The absolute path of the tiny autoencoder `name`'s "encoder" or "decoder" file.
+  std::string tiny_autoencoder_path(const std::string& name, const std::string& part) const;
+
   CheckpointStoreOptions options_;
   std::string loaded_name_;
   std::shared_ptr<const engine::CheckpointBundle> loaded_;

@@ -84,6 +84,42 @@ std::vector<std::string> list_model_files(const std::string& models_root, std::s
   return names;
 }
 
+const std::vector<TinyAutoencoderKind>& tiny_autoencoder_kinds() {
+  static const std::vector<TinyAutoencoderKind> kinds = {{"taesd", 0.18215}, {"taesdxl", 0.13025}};
+  return kinds;
+}
+
+const TinyAutoencoderKind* find_tiny_autoencoder_kind(std::string_view name) {
+  for (const auto& kind : tiny_autoencoder_kinds()) {
+    if (kind.name == name) return &kind;
+  }
+  return nullptr;
+}
+
+std::string find_tiny_autoencoder_file(const std::string& models_root, std::string_view name,
+                                       std::string_view part) {
+  const std::string prefix = std::string(name) + "_" + std::string(part) + ".";
+  for (auto& file : list_model_files(models_root, "vae_approx")) {
+    if (file.starts_with(prefix)) return file;
+  }
+  return "";
+}
+
+std::vector<std::string> vae_loader_names(const std::string& models_root) {
+  std::vector<std::string> names = list_model_files(models_root, "vae");
+  for (const auto& kind : tiny_autoencoder_kinds()) {
+    if (!find_tiny_autoencoder_file(models_root, kind.name, "encoder").empty() &&
+        !find_tiny_autoencoder_file(models_root, kind.name, "decoder").empty()) {
+      names.push_back(kind.name);
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> model_combo_names(const std::string& models_root, std::string_view kind) {
+  return kind == "vae" ? vae_loader_names(models_root) : list_model_files(models_root, kind);
+}
+
 std::string resolve_model_file(const std::string& models_root, std::string_view kind_name,
                                const std::string& name) {
   const ModelFolderKind* kind = find_model_folder_kind(kind_name);

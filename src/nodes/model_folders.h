@@ -30,6 +30,30 @@ const ModelFolderKind* find_model_folder_kind(std::string_view name);
 // cannot be chosen in JSON). An unknown kind or missing folders list nothing but bundled names.
 std::vector<std::string> list_model_files(const std::string& models_root, std::string_view kind);
 
+// A Tiny AutoEncoder VAELoader offers by name when models/vae_approx holds both of its halves,
+// "<name>_encoder.*" and "<name>_decoder.*", with the latent scale of the VAE it imitates.
+struct TinyAutoencoderKind {
+  std::string name;
+  double latent_scale;
+};
+
+// ComfyUI's: "taesd" (SD 1.x/2.x) and "taesdxl" (SDXL), in that order.
+const std::vector<TinyAutoencoderKind>& tiny_autoencoder_kinds();
+// The kind called `name`, or nullptr.
+const TinyAutoencoderKind* find_tiny_autoencoder_kind(std::string_view name);
+
+// The first vae_approx file (in listing order) whose name starts with "<name>_<part>." (part
+// "encoder" or "decoder"), or "" when there is none.
+std::string find_tiny_autoencoder_file(const std::string& models_root, std::string_view name,
+                                       std::string_view part);
+
+// VAELoader's choices: the vae files, then each tiny autoencoder with both halves in vae_approx.
+std::vector<std::string> vae_loader_names(const std::string& models_root);
+
+// The names a model-file combo over `kind` offers: vae_loader_names for "vae", else
+// list_model_files.
+std::vector<std::string> model_combo_names(const std::string& models_root, std::string_view kind);
+
 // The absolute path of `name` in the first folder of `kind` that holds it. Throws
 // Error(kInvalidArgument) for an empty name or one that leaves the folder, Error(kModelNotFound)
 // naming the folders when no folder holds it.

@@ -186,7 +186,7 @@ graph::SchemaContext RunnerSession::schema_context() const {
                                nodes::supported_samplers(), nodes::supported_schedulers()};
   for (const auto& kind : nodes::model_folder_kinds()) {
     if (kind.name != "checkpoints") {
-      context.model_files[kind.name] = nodes::list_model_files(store_.models_root(), kind.name);
+      context.model_files[kind.name] = nodes::model_combo_names(store_.models_root(), kind.name);
     }
   }
   return context;
