@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "node_test_support.h"
 #include "engine/ksampler.h"
 #include "engine/schedulers.h"
 #include "engine/tiny_model.h"
@@ -22,23 +23,13 @@ using graph::NodeContext;
 using graph::NodeInputs;
 using graph::Value;
 using nlohmann::json;
+using test::error_code_of;
 
 at::Tensor sigmas_of(std::vector<float> values) { return at::tensor(values, at::kFloat); }
 
 std::vector<float> values_of(const at::Tensor& t) {
   const at::Tensor flat = t.contiguous();
   return std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
-}
-
-template <class Action>
-ErrorCode error_code_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return ErrorCode::kInternal;
 }
 
 TEST(SigmaTools, SplitSigmasAtAStep) {

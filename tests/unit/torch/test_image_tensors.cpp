@@ -6,20 +6,14 @@
 #include <vector>
 
 #include "core/error.h"
+#include "node_test_support.h"
 #include "nodes/image_tensors.h"
 
 namespace df::nodes {
 namespace {
 
-// Expects `actual` (any shape) to hold `expected` in row-major order, within `tol`.
-void expect_values(const at::Tensor& actual, const std::vector<double>& expected, double tol) {
-  const at::Tensor flat = actual.flatten().to(at::kDouble).contiguous();
-  ASSERT_EQ(flat.numel(), static_cast<int64_t>(expected.size()));
-  const double* values = flat.data_ptr<double>();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_NEAR(values[i], expected[i], tol) << "index " << i;
-  }
-}
+using test::expect_values;
+
 
 at::Tensor image_tensor(const std::vector<float>& values, int64_t height, int64_t width) {
   return at::tensor(values, at::kFloat).reshape({1, height, width, 3});

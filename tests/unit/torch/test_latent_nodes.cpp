@@ -5,32 +5,17 @@
 #include <vector>
 
 #include "core/error.h"
+#include "node_test_support.h"
 #include "nodes/latent_ops.h"
 
 namespace df::nodes {
 namespace {
 
-void expect_values(const at::Tensor& actual, const std::vector<double>& expected, double tol) {
-  const at::Tensor flat = actual.flatten().to(at::kDouble).contiguous();
-  ASSERT_EQ(flat.numel(), static_cast<int64_t>(expected.size()));
-  const double* values = flat.data_ptr<double>();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_NEAR(values[i], expected[i], tol) << "index " << i;
-  }
-}
+using test::error_code_of;
+using test::expect_values;
+
 
 std::vector<int64_t> shape_of(const at::Tensor& t) { return t.sizes().vec(); }
-
-template <class Action>
-ErrorCode error_code_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return ErrorCode::kInternal;
-}
 
 LatentValue latent_of(std::vector<int64_t> shape) {
   return LatentValue{at::randn(shape, at::TensorOptions().dtype(at::kFloat))};
