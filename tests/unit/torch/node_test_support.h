@@ -1,4 +1,4 @@
-// Assertions shared by the tests of node operations: tensor values and df::Error codes.
+// Assertions shared by the tests of node operations: tensor values and invalid arguments.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "../test_support.h"
 #include "core/error.h"
 
 namespace df::test {
@@ -21,18 +22,6 @@ inline void expect_values(const at::Tensor& actual, const std::vector<double>& e
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_NEAR(values[i], expected[i], tol) << "index " << i;
   }
-}
-
-// The code of the df::Error `action` throws; a test failure when it throws none.
-template <class Action>
-ErrorCode error_code_of(Action&& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "expected a df::Error";
-  return ErrorCode::kInternal;
 }
 
 // Expects `run` to throw a df::Error with ErrorCode::kInvalidArgument.
