@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../test_support.h"
+#include "builtin_nodes_fixture.h"
 #include "core/files.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/node_values.h"
@@ -15,34 +16,20 @@
 namespace df::nodes {
 namespace {
 
-using graph::NodeContext;
 using graph::NodeInputs;
 using graph::Value;
 using nlohmann::json;
 
-class LatentOutputNodes : public ::testing::Test {
+class LatentOutputNodes : public test::BuiltinNodesTest {
  protected:
-  test::TestDir dir{"df_latent_output_"};
-  CheckpointStore store{CheckpointStoreOptions{}};
-  RunEnvironment env;
-  std::vector<ArtifactRecord> artifacts;
-  graph::NodeImplRegistry registry;
-  json prompt = json::parse(R"({"9": {"class_type": "SaveAnimatedWEBP", "inputs": {}}})");
-  json extra = json::parse(R"({"workflow": {"nodes": []}})");
-
-  void SetUp() override {
-    env.output_dir = (dir.path() / "output").string();
+  LatentOutputNodes()
+      : BuiltinNodesTest("df_latent_output_", "9",
+                         json::parse(R"({"9": {"class_type": "SaveAnimatedWEBP", "inputs": {}}})"),
+                         json::parse(R"({"workflow": {"nodes": []}})")) {
     env.on_artifact = [this](const ArtifactRecord& record) { artifacts.push_back(record); };
-    registry = builtin_node_impls(NodeResources{store, env});
   }
 
-  // Runs `class_type` on `inputs`; returns its outputs and leaves its UI result in `ui`.
-  std::vector<Value> run(const char* class_type, const NodeInputs& inputs, json* ui = nullptr) {
-    NodeContext ctx("9", {}, [] { return false; }, prompt, extra);
-    auto outputs = registry.create(class_type)->execute(inputs, ctx);
-    if (ui) *ui = ctx.ui_output();
-    return outputs;
-  }
+  std::vector<ArtifactRecord> artifacts;
 
   NodeInputs animation_inputs(int64_t frames) {
     NodeInputs in("9", "SaveAnimatedWEBP");

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../test_support.h"
+#include "builtin_nodes_fixture.h"
 #include "image/image.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/node_values.h"
@@ -12,35 +13,25 @@
 namespace df::nodes {
 namespace {
 
-using graph::NodeContext;
 using graph::NodeInputs;
 using graph::Value;
 using nlohmann::json;
 
-class SaveImageWebsocketNode : public ::testing::Test {
+class SaveImageWebsocketNode : public test::BuiltinNodesTest {
  protected:
-  test::TestDir dir{"df_save_image_websocket_"};
-  CheckpointStore store{CheckpointStoreOptions{}};
-  RunEnvironment env;
-  std::vector<StreamedImage> streamed;
-  graph::NodeImplRegistry registry;
-  json prompt = json::parse(R"({"ws": {"class_type": "SaveImageWebsocket", "inputs": {}}})");
-  json extra;
-
-  void SetUp() override {
-    env.output_dir = (dir.path() / "output").string();
-    env.temp_dir = (dir.path() / "temp").string();
+  SaveImageWebsocketNode()
+      : BuiltinNodesTest("df_save_image_websocket_", "ws",
+                         json::parse(R"({"ws": {"class_type": "SaveImageWebsocket", "inputs": {}}})"),
+                         json()) {
     env.on_streamed_image = [this](const StreamedImage& image) { streamed.push_back(image); };
-    registry = builtin_node_impls(NodeResources{store, env});
   }
+
+  std::vector<StreamedImage> streamed;
 
   std::vector<Value> run(const at::Tensor& pixels, json* ui = nullptr) {
     NodeInputs in("ws", "SaveImageWebsocket");
     in.set_linked("images", Value::of("IMAGE", ImageValue{pixels}));
-    NodeContext ctx("ws", {}, [] { return false; }, prompt, extra);
-    auto outputs = registry.create("SaveImageWebsocket")->execute(in, ctx);
-    if (ui) *ui = ctx.ui_output();
-    return outputs;
+    return BuiltinNodesTest::run("SaveImageWebsocket", in, ui);
   }
 };
 
