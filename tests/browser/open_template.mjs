@@ -1,16 +1,13 @@
 // Opens the ComfyUI frontend as a new user in headless Chromium, finds a template by its title in
 // the template browser the frontend shows on first start, opens it and prints a JSON summary: the
 // nodes it put on the canvas, console errors, screenshot.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { chromium } from 'playwright-core';
+import { runOnPage } from './browser_page.mjs';
 
 const USAGE =
   'usage: node open_template.mjs --url URL --title TITLE --artifacts DIR [--chromium PATH]';
-// The machines these tests run on can be slow and busy: patient waits for every UI step.
-const UI_TIMEOUT_MS = 60_000;
 
 function readOptions() {
   const { values } = parseArgs({
@@ -25,17 +22,6 @@ function readOptions() {
     if (!values[name]) throw new Error(`missing --${name}\n${USAGE}`);
   }
   return values;
-}
-
-function watchPage(page) {
-  const seen = { consoleErrors: [], pageErrors: [] };
-  page.on('console', (message) => {
-    if (message.type() === 'error') {
-      seen.consoleErrors.push({ text: message.text(), url: message.location()?.url ?? '' });
-    }
-  });
-  page.on('pageerror', (error) => seen.pageErrors.push(String(error.stack || error)));
-  return seen;
 }
 
 // The template browser's card called `title`, clicked; resolves once the canvas holds a new graph.
@@ -56,29 +42,14 @@ function canvasNodes(page) {
 
 async function main() {
   const options = readOptions();
-  mkdirSync(options.artifacts, { recursive: true });
-  const browser = await chromium.launch({ executablePath: options.chromium, headless: true });
-  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  page.setDefaultTimeout(UI_TIMEOUT_MS);
-  const seen = watchPage(page);
-  const summary = { browser: `chromium ${browser.version()}`, title: options.title };
-  try {
+  const fields = { title: options.title };
+  await runOnPage(options, fields, 'template-failure.png', async (page, _seen, summary) => {
     await page.goto(options.url);
     await openTemplate(page, options.title);
     summary.nodes = await canvasNodes(page);
     summary.screenshot = join(options.artifacts, 'template.png');
     await page.screenshot({ path: summary.screenshot });
-  } catch (error) {
-    summary.error = String(error.stack || error);
-    summary.screenshot = join(options.artifacts, 'template-failure.png');
-    await page.screenshot({ path: summary.screenshot });
-  } finally {
-    summary.console_errors = seen.consoleErrors;
-    summary.page_errors = seen.pageErrors;
-    await browser.close();
-  }
-  console.log(JSON.stringify(summary));
-  process.exitCode = summary.error ? 1 : 0;
+  });
 }
 
 await main();

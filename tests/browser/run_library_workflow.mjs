@@ -1,16 +1,13 @@
 // Opens a workflow from the ComfyUI frontend's workflow library in headless Chromium, picks its
 // checkpoint (and image size), runs it and prints a JSON summary: console errors, image, screenshot.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { chromium } from 'playwright-core';
+import { runOnPage } from './browser_page.mjs';
 
 const USAGE =
   'usage: node run_library_workflow.mjs --url URL --workflow NAME --checkpoint NAME ' +
   '--artifacts DIR [--image-size PIXELS] [--chromium PATH]';
-// The machines these tests run on can be slow and busy: patient waits for every UI step.
-const UI_TIMEOUT_MS = 60_000;
 const IMAGE_TIMEOUT_MS = 150_000;
 
 function readOptions() {
@@ -30,16 +27,9 @@ function readOptions() {
   return values;
 }
 
-// Console errors (with the resource URL: "Failed to load resource" names none), uncaught page
-// errors, and every /view response by URL.
-function watchPage(page) {
-  const seen = { consoleErrors: [], pageErrors: [], viewResponses: new Map() };
-  page.on('console', (message) => {
-    if (message.type() === 'error') {
-      seen.consoleErrors.push({ text: message.text(), url: message.location().url });
-    }
-  });
-  page.on('pageerror', (error) => seen.pageErrors.push(String(error.stack || error)));
+// Every /view response of the page by URL, recorded in seen.viewResponses.
+function watchViewResponses(page, seen) {
+  seen.viewResponses = new Map();
   page.on('response', (response) => {
     if (new URL(response.url()).pathname.endsWith('/view')) {
       seen.viewResponses.set(response.url(), {
@@ -48,7 +38,6 @@ function watchPage(page) {
       });
     }
   });
-  return seen;
 }
 
 // A new user gets the template browser on first start; close it whenever it shows up.
@@ -188,29 +177,11 @@ async function runWorkflow(page, options, seen, summary) {
 
 async function main() {
   const options = readOptions();
-  mkdirSync(options.artifacts, { recursive: true });
-  const browser = await chromium.launch({ executablePath: options.chromium, headless: true });
-  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  page.setDefaultTimeout(UI_TIMEOUT_MS);
-  const seen = watchPage(page);
-  const summary = {
-    browser: `chromium ${browser.version()}`,
-    workflow: options.workflow,
-    seconds: {},
-  };
-  try {
+  const fields = { workflow: options.workflow, seconds: {} };
+  await runOnPage(options, fields, `${options.workflow}-failure.png`, async (page, seen, summary) => {
+    watchViewResponses(page, seen);
     await runWorkflow(page, options, seen, summary);
-  } catch (error) {
-    summary.error = String(error.stack || error);
-    summary.screenshot = join(options.artifacts, `${options.workflow}-failure.png`);
-    await page.screenshot({ path: summary.screenshot });
-  } finally {
-    summary.console_errors = seen.consoleErrors;
-    summary.page_errors = seen.pageErrors;
-    await browser.close();
-  }
-  console.log(JSON.stringify(summary));
-  process.exitCode = summary.error ? 1 : 0;
+  });
 }
 
 await main();
