@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/key_index.h"
 #include "engine/safetensors_file.h"
 #include "engine/tiny_model.h"
 #include "engine/weight_layout.h"
@@ -43,22 +44,6 @@ void write_test_file(const std::string& path, const std::string& what,
   } catch (const fs::filesystem_error& e) {
     throw Error(ErrorCode::kIo, "cannot write the test " + what + " to '" + path + "': " + e.what());
   }
-}
-
-std::vector<std::string> split_dots(const std::string& key) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  for (size_t dot; (dot = key.find('.', start)) != std::string::npos; start = dot + 1) {
-    parts.push_back(key.substr(start, dot - start));
-  }
-  parts.push_back(key.substr(start));
-  return parts;
-}
-
-std::string join_from(const std::vector<std::string>& parts, size_t from) {
-  std::string out;
-  for (size_t i = from; i < parts.size(); ++i) out += (out.empty() ? "" : ".") + parts[i];
-  return out;
 }
 
 // diffusers resnet / attention part names -> LDM ones ("conv_shortcut" -> "nin_shortcut",
