@@ -70,12 +70,15 @@ int downscale_of(const Vae& vae) {
 int downscale_of(const TinyAutoencoder&) { return TinyAutoencoder::kDownscale; }
 
 at::Tensor latent_mean(const Vae& vae, const at::Tensor& x) { return vae.encode(x).mean; }
-at::Tensor latent_mean(const TinyAutoencoder& taesd, const at::Tensor& x) { return taesd.encode(x); }
+at::Tensor latent_mean(const TinyAutoencoder& taesd, const at::Tensor& x) {
+  return taesd.encode(x);
+}
 
 }  // namespace
 
 int VaeCodec::downscale() const {
-  return std::visit([](const auto& autoencoder) { return downscale_of(autoencoder); }, autoencoder_);
+  return std::visit([](const auto& autoencoder) { return downscale_of(autoencoder); },
+                    autoencoder_);
 }
 
 at::Tensor VaeCodec::decode(const at::Tensor& latents) const {
@@ -221,7 +224,8 @@ std::shared_ptr<const VaeCodec> load_tiny_vae_codec(const std::string& encoder_p
   Weights decoder(load_safetensors(decoder_path));
   encoder.to(placement.vae_dtype, placement.device);
   decoder.to(placement.vae_dtype, placement.device);
-  return std::make_shared<const VaeCodec>(TinyAutoencoder(encoder, decoder, latent_scale), placement);
+  TinyAutoencoder taesd(std::move(encoder), std::move(decoder), latent_scale);
+  return std::make_shared<const VaeCodec>(std::move(taesd), placement);
 }
 
 }  // namespace df::engine

@@ -86,7 +86,8 @@ at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& la
 // Images are [B,H,W,3] float32 in [0,1] on the CPU.
 class VaeCodec {
  public:
-  VaeCodec(Vae vae, RuntimePlacement placement) : autoencoder_(std::move(vae)), placement_(placement) {}
+  VaeCodec(Vae vae, RuntimePlacement placement)
+      : autoencoder_(std::move(vae)), placement_(placement) {}
   VaeCodec(TinyAutoencoder taesd, RuntimePlacement placement)
       : autoencoder_(std::move(taesd)), placement_(placement) {}
   at::Tensor decode(const at::Tensor& latents) const;  // unscaled latents -> images

@@ -106,7 +106,8 @@ std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& 
     const std::string encoder = tiny_autoencoder_path(name, "encoder");
     const std::string decoder = tiny_autoencoder_path(name, "decoder");
     loaded_vae_.reset();
-    loaded_vae_ = engine::load_tiny_vae_codec(encoder, decoder, tiny->latent_scale, options_.device);
+    loaded_vae_ =
+        engine::load_tiny_vae_codec(encoder, decoder, tiny->latent_scale, options_.device);
   } else {
     const std::string path = model_file("vae", name);
     loaded_vae_.reset();
