@@ -7,9 +7,16 @@ import json
 import pytest
 from PIL import Image
 
-BUILTIN_NODES = {"CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler",
-                 "KSamplerAdvanced", "VAEDecode", "VAEEncode", "LoadImage", "SaveImage",
-                 "PreviewImage", "ImageScale"}
+# Among the core nodes /object_info offers (every pack's schema tests check the rest).
+CORE_NODES = {"CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler",
+              "KSamplerAdvanced", "VAEDecode", "VAEEncode", "LoadImage", "SaveImage",
+              "PreviewImage", "ImageScale", "VAELoader", "LoraLoader", "CLIPSetLastLayer",
+              "ConditioningCombine", "SamplerCustomAdvanced", "LatentUpscale", "SaveImageWebsocket"}
+# ComfyUI's model folder names, in its order.
+MODEL_FOLDERS = ["checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models",
+                 "clip_vision", "style_models", "embeddings", "diffusers", "vae_approx",
+                 "controlnet", "gligen", "upscale_models", "hypernetworks", "photomaker",
+                 "classifiers"]
 
 
 def png_bytes(color=(200, 30, 30, 128), size=(8, 6)):
@@ -48,7 +55,8 @@ def test_object_info_has_the_nodes_the_installed_model_and_input_images(start_se
     (tmp_path / "data" / "input" / "photo.png").write_bytes(png_bytes())
     service = start_service()
     info = service.get(f"{prefix}/object_info").json()
-    assert set(info) == BUILTIN_NODES
+    assert CORE_NODES <= set(info)
+    assert all(node["name"] == name for name, node in info.items())
     assert "tiny" in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
     assert info["LoadImage"]["input"]["required"]["image"][0] == ["photo.png"]
     assert info["SaveImage"]["output_node"] is True
@@ -83,14 +91,14 @@ def test_single_user_and_empty_extras(service):
     assert service.get("/api/users").json() == {"storage": "server", "migrated": True}
     for path, expected in [("/embeddings", []), ("/extensions", []), ("/i18n", {}),
                            ("/workflow_templates", {}), ("/global_subgraphs", {}),
-                           ("/global_subgraphs/some-id", None), ("/models", ["checkpoints"]),
-                           ("/models/checkpoints", ["tiny"])]:
+                           ("/global_subgraphs/some-id", None), ("/models", MODEL_FOLDERS),
+                           ("/models/checkpoints", ["tiny"]), ("/models/loras", [])]:
         for prefix in ("", "/api"):
             response = service.get(prefix + path)
             assert response.status_code == 200 and response.json() == expected, prefix + path
     features = service.get("/api/features").json()
     assert features["supports_preview_metadata"] is True and features["max_upload_size"] > 0
-    assert service.get("/api/models/loras").status_code == 404
+    assert service.get("/api/models/no-such-folder").status_code == 404
     assert service.get("/templates/index.json").json()[0]["title"] == "Dream Forge"  # test_templates.py
     assert service.get("/templates/index_logo.json").json() == {}
 
@@ -109,13 +117,16 @@ def test_the_users_stylesheet_and_boot_files_are_there_for_the_frontend(service,
 
 def test_model_folders_for_the_model_library(service):
     folders = service.get("/api/experiment/models").json()
-    assert [f["name"] for f in folders] == ["checkpoints"]
+    assert [f["name"] for f in folders] == MODEL_FOLDERS
     assert folders[0]["folders"][0].endswith("models/checkpoints")
+    assert [p.rsplit("/", 1)[1] for p in folders[5]["folders"]] == ["unet", "diffusion_models"]
     [model] = service.get("/api/experiment/models/checkpoints").json()
     assert model["name"] == "tiny" and model["pathIndex"] == 0 and model["size"] > 0
     assert isinstance(model["modified"], float) and isinstance(model["created"], float)
-    assert service.get("/api/experiment/models/loras").status_code == 404
-    assert service.get("/internal/folder_paths").json() == {"checkpoints": folders[0]["folders"]}
+    assert service.get("/api/experiment/models/loras").json() == []
+    assert service.get("/api/experiment/models/no-such-folder").status_code == 404
+    paths = service.get("/internal/folder_paths").json()
+    assert paths == {folder["name"]: folder["folders"] for folder in folders}
 
 
 def test_system_stats_has_the_frontends_shape(service):
