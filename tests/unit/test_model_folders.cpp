@@ -1,5 +1,6 @@
 // Unit tests for ComfyUI's model folders: listing (legacy folder names, subfolders, extensions,
-// bundled config names) and safe resolution of a chosen name.
+// bundled config names), safe resolution of a chosen name, and VAELoader's choices (the vae files,
+// then the Tiny AutoEncoders "taesd"/"taesdxl" when models/vae_approx holds both halves of one).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -58,6 +59,48 @@ TEST_F(ModelFolders, ResolvesInsideTheFoldersOnly) {
             ErrorCode::kModelNotFound);
   EXPECT_EQ(test::error_code_of([&] { resolve_model_file(root(), "loras", ""); }),
             ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ModelFolders, ListsOnlyTheVaeFilesWithoutTinyAutoencoders) {
+  touch("vae/ft-mse.safetensors");
+  touch("vae_approx/taesd_decoder.safetensors");  // the encoder is missing
+  EXPECT_EQ(vae_loader_names(root()), (std::vector<std::string>{"ft-mse.safetensors"}));
+  EXPECT_EQ(model_combo_names(root(), "vae"), vae_loader_names(root()));
+}
+
+TEST_F(ModelFolders, AddsEachTinyAutoencoderWithBothHalvesInComfyUisOrder) {
+  touch("vae/ft-mse.safetensors");
+  touch("vae_approx/taesdxl_encoder.safetensors");
+  touch("vae_approx/taesdxl_decoder.pth");
+  touch("vae_approx/taesd_encoder.safetensors");
+  touch("vae_approx/taesd_decoder.safetensors");
+  EXPECT_EQ(vae_loader_names(root()),
+            (std::vector<std::string>{"ft-mse.safetensors", "taesd", "taesdxl"}));
+}
+
+TEST_F(ModelFolders, IgnoresSubfoldersAndOtherNamesInVaeApprox) {
+  touch("vae_approx/sub/taesd_encoder.safetensors");
+  touch("vae_approx/sub/taesd_decoder.safetensors");
+  touch("vae_approx/taesd_encoderx.safetensors");
+  touch("vae_approx/taesd_decoder.txt");
+  EXPECT_TRUE(vae_loader_names(root()).empty());
+}
+
+TEST_F(ModelFolders, FindsEachHalfsFileAndTheLatentScales) {
+  touch("vae_approx/taesd_encoder.safetensors");
+  touch("vae_approx/taesdxl_decoder.safetensors");
+  EXPECT_EQ(find_tiny_autoencoder_file(root(), "taesd", "encoder"), "taesd_encoder.safetensors");
+  EXPECT_EQ(find_tiny_autoencoder_file(root(), "taesd", "decoder"), "");
+  EXPECT_EQ(find_tiny_autoencoder_file(root(), "taesdxl", "decoder"), "taesdxl_decoder.safetensors");
+  ASSERT_NE(find_tiny_autoencoder_kind("taesd"), nullptr);
+  EXPECT_DOUBLE_EQ(find_tiny_autoencoder_kind("taesd")->latent_scale, 0.18215);
+  EXPECT_DOUBLE_EQ(find_tiny_autoencoder_kind("taesdxl")->latent_scale, 0.13025);
+  EXPECT_EQ(find_tiny_autoencoder_kind("taesd3"), nullptr);
+}
+
+TEST_F(ModelFolders, OtherKindsListTheirFiles) {
+  touch("loras/style.safetensors");
+  EXPECT_EQ(model_combo_names(root(), "loras"), list_model_files(root(), "loras"));
 }
 
 }  // namespace
