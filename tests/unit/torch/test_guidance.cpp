@@ -2,33 +2,22 @@
 // step ranges), RescaleCFG, and ModelSamplingDiscrete's schedules.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "engine/checkpoint_bundle.h"
 #include "engine/guidance/rescale_cfg.h"
 #include "engine/ksampler.h"
 #include "engine/noise_schedule.h"
-#include "engine/tiny_model.h"
+#include "tiny_model_fixture.h"
 
 namespace df::engine {
 namespace {
 
 // A tiny SD 1.x model on the CPU in float32, shared by the tests of a suite.
-class GuidedDenoiser : public ::testing::Test {
+class GuidedDenoiser : public test::TinyModelSuite<GuidedDenoiser, 7> {
  protected:
-  static void SetUpTestSuite() {
-    dir = std::filesystem::temp_directory_path() / ("df_guidance_" + std::to_string(::getpid()));
-    write_tiny_model((dir / "tiny").string(), Family::kSD1, 7);
-    bundle = new CheckpointBundle(load_checkpoint_bundle({(dir / "tiny").string(), "cpu", "float32", ""}));
-  }
-  static void TearDownTestSuite() {
-    delete bundle;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+
 
   // The positive side's prediction alone (cfg 1) for a 16x16-cell latent.
   at::Tensor predict(const ConditioningList& positive, double sigma = 5.0) const {
@@ -37,8 +26,6 @@ class GuidedDenoiser : public ::testing::Test {
   }
   Conditioning encode(const std::string& text) const { return bundle->clip->encode(text); }
 
-  static inline std::filesystem::path dir;
-  static inline CheckpointBundle* bundle = nullptr;
   at::Tensor x = at::randn({1, 4, 16, 16}, at::TensorOptions().dtype(at::kFloat)) * 5.0;
 };
 

@@ -2,10 +2,8 @@
 // DifferentialDiffusion's per-step mask.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
@@ -15,23 +13,14 @@
 #include "engine/model_patcher.h"
 #include "engine/noise.h"
 #include "engine/schedulers.h"
-#include "engine/tiny_model.h"
+#include "tiny_model_fixture.h"
 
 namespace df::engine {
 namespace {
 
-class NoiseMaskSampling : public ::testing::Test {
+class NoiseMaskSampling : public test::TinyModelSuite<NoiseMaskSampling, 11> {
  protected:
-  static void SetUpTestSuite() {
-    dir = std::filesystem::temp_directory_path() / ("df_inpaint_mask_" + std::to_string(::getpid()));
-    write_tiny_model((dir / "tiny").string(), Family::kSD1, 11);
-    bundle = new CheckpointBundle(load_checkpoint_bundle({(dir / "tiny").string(), "cpu", "float32", ""}));
-  }
-  static void TearDownTestSuite() {
-    delete bundle;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+
 
   // Four euler steps from `latent` (denoise 0.6, so the latent matters) with `mask`.
   at::Tensor sample(const DiffusionModel& model, const at::Tensor& mask) const {
@@ -46,8 +35,6 @@ class NoiseMaskSampling : public ::testing::Test {
     return sample_custom(model, denoise, "euler", sigmas, latent, noise, 5, {}, mask).samples;
   }
 
-  static inline std::filesystem::path dir;
-  static inline CheckpointBundle* bundle = nullptr;
   at::Tensor latent = at::linspace(-1.0, 1.0, 4 * 8 * 8).reshape({1, 4, 8, 8});
 };
 

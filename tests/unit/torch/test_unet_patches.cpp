@@ -3,11 +3,9 @@
 // Guidance, Deep Shrink, the continuous EDM schedule and the latent formats.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <cmath>
 #include <complex>
-#include <filesystem>
 #include <numbers>
 
 #include "core/error.h"
@@ -16,10 +14,10 @@
 #include "engine/nn_ops.h"
 #include "engine/noise_schedule.h"
 #include "engine/schedulers.h"
-#include "engine/tiny_model.h"
 #include "engine/unet_patches/deep_shrink.h"
 #include "engine/unet_patches/free_u.h"
 #include "engine/unet_patches/perturbed_attention.h"
+#include "tiny_model_fixture.h"
 
 namespace df::engine {
 namespace {
@@ -246,26 +244,15 @@ TEST(PerturbedAttentionGuidance, PostCfgHookRecomputesTheCondUnderTheMiddlePatch
 
 // ---- The UNet's patch points, on a tiny SD 1.x model ----
 
-class UNetPatchPoints : public ::testing::Test {
+class UNetPatchPoints : public test::TinyModelSuite<UNetPatchPoints, 11> {
  protected:
-  static void SetUpTestSuite() {
-    dir = std::filesystem::temp_directory_path() / ("df_unet_patches_" + std::to_string(::getpid()));
-    write_tiny_model((dir / "tiny").string(), Family::kSD1, 11);
-    bundle = new CheckpointBundle(load_checkpoint_bundle({(dir / "tiny").string(), "cpu", "float32", ""}));
-  }
-  static void TearDownTestSuite() {
-    delete bundle;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+
 
   const UNet& unet() const { return bundle->model->unet; }
   at::Tensor run(const UNet& net, const at::Tensor& sample, std::optional<double> sigma = 3.0) const {
     return net.forward(sample, at::full({1}, 500.0), context, std::nullopt, {sigma});
   }
 
-  static inline std::filesystem::path dir;
-  static inline CheckpointBundle* bundle = nullptr;
   at::Tensor context = at::randn({1, 5, 32});
 };
 
