@@ -430,4 +430,28 @@ at::Tensor encode_tiled(const engine::VaeCodec& vae, const at::Tensor& pixels, i
   return three_tilings(cropped, encode, tile_size / cell, overlap / cell, cell, 1);
 }
 
+InpaintEncodeInputs inpaint_encode_inputs(const at::Tensor& pixels, const at::Tensor& mask,
+                                          int64_t grow_mask_by, int64_t cell) {
+  if (grow_mask_by < 0) throw Error(ErrorCode::kInvalidArgument, "grow_mask_by must not be negative");
+  const int64_t height = pixels.size(1), width = pixels.size(2);
+  const int64_t h = height / cell * cell, w = width / cell * cell;
+  if (h == 0 || w == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "the image is smaller than one VAE cell");
+  }
+  at::Tensor m = mask.to(at::kFloat).reshape({-1, 1, mask.size(-2), mask.size(-1)});
+  m = at::upsample_bilinear2d(m, {height, width}, false);
+  const int64_t top = (height % cell) / 2, left = (width % cell) / 2;
+  at::Tensor cropped = pixels.narrow(1, top, h).narrow(2, left, w).to(at::kFloat).clone();
+  m = m.narrow(2, top, h).narrow(3, left, w);
+  at::Tensor grown = m;
+  if (grow_mask_by > 0) {
+    const at::Tensor kernel = at::ones({1, 1, grow_mask_by, grow_mask_by});
+    const int64_t padding = grow_mask_by / 2;  // ceil((grow - 1) / 2)
+    grown = at::conv2d(m.round(), kernel, {}, 1, padding).clamp(0.0, 1.0);
+  }
+  const at::Tensor keep = (1.0 - m.round()).squeeze(1).unsqueeze(-1);  // [N,H,W,1]
+  cropped.narrow(3, 0, 3).copy_((cropped.narrow(3, 0, 3) - 0.5) * keep + 0.5);
+  return {cropped.narrow(3, 0, 3), grown.narrow(2, 0, h).narrow(3, 0, w).round()};
+}
+
 }  // namespace df::nodes

@@ -86,4 +86,14 @@ at::Tensor decode_tiled(const engine::VaeCodec& vae, const at::Tensor& latents, 
 at::Tensor encode_tiled(const engine::VaeCodec& vae, const at::Tensor& pixels, int64_t tile_size,
                         int64_t overlap, const std::function<void()>& before_tile = {});
 
+// VAEEncodeForInpaint's inputs: the pixels cropped (centred) to whole VAE cells with the masked
+// ones set to grey 0.5, and the noise mask: the mask resized to the pixels (bilinear), rounded,
+// grown by `grow_mask_by` pixels (a box filter, clamped to 1) and rounded again, [N,1,H,W].
+struct InpaintEncodeInputs {
+  at::Tensor pixels;      // [B,H,W,3]
+  at::Tensor noise_mask;  // [N,1,H,W]
+};
+InpaintEncodeInputs inpaint_encode_inputs(const at::Tensor& pixels, const at::Tensor& mask,
+                                          int64_t grow_mask_by, int64_t cell);
+
 }  // namespace df::nodes

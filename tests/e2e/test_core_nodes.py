@@ -149,3 +149,36 @@ def test_lora_strength_changes_the_image_and_zero_strength_does_not(start_servic
     # The cached base model was never patched: the plain graph gives its image again.
     assert same(run(client, comfy_graph(prefix="lora-again")), plain)
     client.close()
+
+
+def test_inpainting_with_a_mask_keeps_the_unmasked_image(start_service, tmp_path):
+    """VAEEncodeForInpaint and SetLatentNoiseMask run through serve (that sampling keeps the
+    latent outside the mask is checked in latent space by the unit tests: the VAE's attention
+    spreads any change over the whole decoded image)."""
+    from PIL import Image
+    data_dir = tmp_path / "data"
+    (data_dir / "input").mkdir(parents=True)
+    Image.new("RGBA", (64, 64), (200, 120, 40, 255)).save(data_dir / "input" / "photo.png")
+    service = start_service(data_dir=data_dir)
+    client = ComfyClient(service)
+    base = comfy_graph(prefix="inpaint")
+    graph = with_nodes(base, {
+        "20": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
+        "21": {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": 64, "height": 64}},
+        "22": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 32, "height": 64}},
+        "23": {"class_type": "MaskComposite",
+               "inputs": {"destination": ["21", 0], "source": ["22", 0], "x": 0, "y": 0,
+                          "operation": "add"}},
+        "24": {"class_type": "VAEEncodeForInpaint",
+               "inputs": {"pixels": ["20", 0], "vae": ["4", 2], "mask": ["23", 0], "grow_mask_by": 0}}},
+        **{"3.latent_image": ["24", 0]})
+    first = run(client, graph)
+    assert first.shape == (64, 64, 3)
+    graph["3"]["inputs"]["seed"] = 99
+    assert not same(run(client, graph), first)
+    masked = with_nodes(graph, {
+        "25": {"class_type": "VAEEncode", "inputs": {"pixels": ["20", 0], "vae": ["4", 2]}},
+        "26": {"class_type": "SetLatentNoiseMask", "inputs": {"samples": ["25", 0], "mask": ["23", 0]}}},
+        **{"3.latent_image": ["26", 0]})
+    assert run(client, masked).shape == (64, 64, 3)
+    client.close()

@@ -100,6 +100,10 @@ TEST_F(CoreNodeSchemas, ModelPatchesAndMergesTakeComfyUisInputs) {
   EXPECT_EQ(info["DifferentialDiffusion"]["python_module"], "comfy_extras.nodes_differential_diffusion");
   EXPECT_EQ(order("SetLatentNoiseMask"), json::parse(R"(["samples", "mask"])"));
   EXPECT_EQ(info["SetLatentNoiseMask"]["category"], "latent/inpaint");
+  EXPECT_EQ(order("VAEEncodeForInpaint"), json::parse(R"(["pixels", "vae", "mask", "grow_mask_by"])"));
+  EXPECT_EQ(required("VAEEncodeForInpaint")["grow_mask_by"],
+            json::parse(R"(["INT", {"default": 6, "min": 0, "max": 64, "step": 1}])"));
+  EXPECT_EQ(info["VAEEncodeForInpaint"]["display_name"], "VAE Encode (for Inpainting)");
 }
 
 }  // namespace

@@ -40,6 +40,17 @@ void register_vae_nodes(graph::NodeImplRegistry& registry, const RunEnvironment&
     return latent_output(LatentValue{vae.vae->encode(in.get<ImageValue>("pixels").pixels)});
   });
 
+  add_function_node(registry, "VAEEncodeForInpaint", [&env](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(env, ctx, "encode_image");
+    const auto& vae = in.get<VaeValue>("vae");
+    InpaintEncodeInputs inputs =
+        inpaint_encode_inputs(in.get<ImageValue>("pixels").pixels, in.get<MaskValue>("mask").mask,
+                              in.get_int("grow_mask_by"), vae.vae->downscale());
+    LatentValue latent{vae.vae->encode(inputs.pixels)};
+    latent.noise_mask = std::move(inputs.noise_mask);
+    return latent_output(std::move(latent));
+  });
+
   add_function_node(registry, "VAEDecodeTiled", [&env](const NodeInputs& in, NodeContext& ctx) {
     report_stage(env, ctx, "decode");
     const auto& vae = in.get<VaeValue>("vae");

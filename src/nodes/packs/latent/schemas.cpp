@@ -222,6 +222,17 @@ NodeSchema vae_encode_tiled() {
   return s;
 }
 
+NodeSchema vae_encode_for_inpaint() {
+  NodeSchema s;
+  s.name = "VAEEncodeForInpaint";
+  s.display_name = "VAE Encode (for Inpainting)";
+  s.category = "latent/inpaint";
+  s.required = {typed("pixels", "IMAGE"), typed("vae", "VAE"), typed("mask", "MASK"),
+                typed("grow_mask_by", "INT", {{"default", 6}, {"min", 0}, {"max", 64}, {"step", 1}})};
+  set_outputs(s, {"LATENT"});
+  return s;
+}
+
 NodeSchema set_latent_noise_mask() {
   NodeSchema s;
   s.name = "SetLatentNoiseMask";
@@ -248,6 +259,7 @@ void add_latent_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(latent_batch());
   registry.add(vae_decode_tiled());
   registry.add(vae_encode_tiled());
+  registry.add(vae_encode_for_inpaint());
   registry.add(set_latent_noise_mask());
 }
 
