@@ -22,10 +22,20 @@ SD_FAMILIES = ("sd1", "sd2", "sdxl")
 # make (yet) leaves the inputs as they are. Adding a kind is one line here.
 MODEL_FILE_INPUTS = {
     ("*", "ckpt_name"): "checkpoint",
+    ("unCLIPCheckpointLoader", "ckpt_name"): "unclip",
     ("*", "lora_name"): "lora",
     ("*", "vae_name"): "vae",
     ("*", "hypernetwork_name"): "hypernetwork",
+    ("*", "control_net_name"): "controlnet",
+    ("T2IAdapterLoader", "t2i_adapter_name"): "t2i_adapter",
+    ("UpscaleModelLoader", "model_name"): "upscaler",
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
 }
+# Checkpoint files named for a special model get that model's kind: (pattern of the file name,
+# kind). These kinds install as tiny-<family>-<kind> beside the plain tiny-<family> checkpoint.
+SPECIAL_CHECKPOINTS = [(re.compile(r"inpaint", re.I), "inpaint"),
+                       (re.compile(r"pix2pix|ip2p", re.I), "ip2p")]
+CHECKPOINT_VARIANT_KINDS = {"inpaint", "ip2p", "unclip"}
 # Image-file inputs that get the uploaded test image.
 IMAGE_FILE_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
 # Numeric inputs cut to a fixed value (a quick run of the same graph).
@@ -45,8 +55,10 @@ LONG_SIDE_MAX = 128
 PLACEHOLDER = re.compile(r"\{\{[^{}]+\}\}|\$\{[^{}]+\}|__[A-Z0-9_]+__|<[A-Z0-9_]+>|%[a-z_]+%")
 
 
-def tiny_name(family):
-    return f"tiny-{family}"
+def tiny_name(family, kind="checkpoint"):
+    """The name a tiny file of `kind` installs under: tiny-<family>, or tiny-<family>-<kind> for
+    the special checkpoints that sit beside the plain one in models/checkpoints."""
+    return f"tiny-{family}-{kind}" if kind in CHECKPOINT_VARIANT_KINDS else f"tiny-{family}"
 
 
 def sd_workflows():
@@ -58,17 +70,18 @@ def sd_workflows():
 
 
 def install_tiny_files(data_dir):
-    """Creates every kind of MODEL_FILE_INPUTS create-tiny makes, once per family, named
-    tiny-<family>; returns the kinds made."""
+    """Creates every kind of MODEL_FILE_INPUTS and SPECIAL_CHECKPOINTS create-tiny makes, for
+    each family it makes it for, named tiny_name(family, kind); returns the (kind, family) pairs
+    made."""
     made = set()
-    for kind in sorted(set(MODEL_FILE_INPUTS.values())):
+    kinds = set(MODEL_FILE_INPUTS.values()) | {kind for _, kind in SPECIAL_CHECKPOINTS}
+    for kind in sorted(kinds):
         for family in SD_FAMILIES:
             proc = run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--name",
-                                  tiny_name(family), "--family", family, "--kind", kind, check=False)
-            if proc.returncode != 0:
-                break
-        else:
-            made.add(kind)
+                                  tiny_name(family, kind), "--family", family, "--kind", kind,
+                                  check=False)
+            if proc.returncode == 0:
+                made.add((kind, family))
     return made
 
 
@@ -90,10 +103,21 @@ def _choices(object_info, class_type, name):
     return []
 
 
-def _tiny_choice(object_info, class_type, name, family):
-    """The tiny file of `family` among the input's combo choices (any extension), or None."""
+def _model_kinds(class_type, name, value):
+    """The create-tiny kinds whose file may replace this model-file input's value, preferred
+    first: a special checkpoint's kind before the plain checkpoint (which runs its workflows too,
+    its extra model inputs left out, as ComfyUI leaves them out)."""
+    kind = _rule(MODEL_FILE_INPUTS, class_type, name)
+    if kind != "checkpoint":
+        return [kind]
+    return [special for pattern, special in SPECIAL_CHECKPOINTS if pattern.search(value)] + [kind]
+
+
+def _tiny_choice(object_info, class_type, name, family, kind):
+    """The tiny file of `kind` and `family` among the input's combo choices (any extension), or
+    None."""
     for choice in _choices(object_info, class_type, name):
-        if isinstance(choice, str) and pathlib.PurePath(choice).stem == tiny_name(family):
+        if isinstance(choice, str) and pathlib.PurePath(choice).stem == tiny_name(family, kind):
             return choice
     return None
 
@@ -143,7 +167,9 @@ def prepare(graph, family, object_info, image_name):
             if isinstance(value, str) and PLACEHOLDER.search(value):
                 continue
             if isinstance(value, str) and _rule(MODEL_FILE_INPUTS, class_type, name):
-                inputs[name] = _tiny_choice(object_info, class_type, name, family) or value
+                choices = (_tiny_choice(object_info, class_type, name, family, kind)
+                           for kind in _model_kinds(class_type, name, value))
+                inputs[name] = next((choice for choice in choices if choice), value)
             elif isinstance(value, str) and (class_type, name) in IMAGE_FILE_INPUTS:
                 inputs[name] = image_name
             elif _is_number(value) and _rule(FIXED_NUMBERS, class_type, name) is not None:
