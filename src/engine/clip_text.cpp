@@ -6,6 +6,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "core/error.h"
+#include "engine/clip_layers.h"
 #include "engine/nn_ops.h"
 
 namespace df::engine {
@@ -19,7 +20,7 @@ ClipTextModel::ClipTextModel(ClipTextConfig config, Weights weights)
                     " does not split into " + std::to_string(config_.num_attention_heads) +
                     " heads");
   }
-  if (config_.hidden_act != "quick_gelu" && config_.hidden_act != "gelu") {
+  if (!is_clip_activation(config_.hidden_act)) {
     throw Error(ErrorCode::kUnsupported,
                 "text encoder activation '" + config_.hidden_act + "' is not supported");
   }
@@ -81,25 +82,6 @@ at::Tensor ClipTextModel::input_embeddings(const at::Tensor& ids,
   return x + weights_.get("embeddings.position_embedding.weight").slice(0, 0, ids.size(1));
 }
 
-at::Tensor ClipTextModel::activation(const at::Tensor& x) const {
-  return config_.hidden_act == "quick_gelu" ? nn::quick_gelu(x) : at::gelu(x);
-}
-
-at::Tensor ClipTextModel::encoder_layer(const Weights& w, const at::Tensor& x) const {
-  const double eps = config_.layer_norm_eps;
-  const Weights attn = w.sub("self_attn");
-  const at::Tensor h = nn::layer_norm(w.sub("layer_norm1"), x, eps);
-  const at::Tensor attended =
-      nn::attention(nn::linear(attn.sub("q_proj"), h), nn::linear(attn.sub("k_proj"), h),
-                    nn::linear(attn.sub("v_proj"), h), config_.num_attention_heads,
-                    /*causal=*/true);
-  const at::Tensor y = x + nn::linear(attn.sub("out_proj"), attended);
-  const at::Tensor mlp = nn::linear(
-      w.sub("mlp.fc2"),
-      activation(nn::linear(w.sub("mlp.fc1"), nn::layer_norm(w.sub("layer_norm2"), y, eps))));
-  return y + mlp;
-}
-
 ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids, int eos_token_id,
                                       const ReplacedTokenEmbeddings& replaced) const {
   check_input_ids(input_ids, eos_token_id);
@@ -110,10 +92,12 @@ ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids, int eos_token
 
   ClipTextOutput out;
   out.hidden_states.reserve(config_.num_hidden_layers + 1);
+  const ClipLayerOptions layer_options{config_.num_attention_heads, config_.layer_norm_eps,
+                                       config_.hidden_act, /*causal=*/true};
   at::Tensor x = input_embeddings(ids, replaced);
   out.hidden_states.push_back(x);
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
-    x = encoder_layer(weights_.sub("encoder.layers." + std::to_string(i)), x);
+    x = clip_encoder_layer(weights_.sub("encoder.layers." + std::to_string(i)), x, layer_options);
     out.hidden_states.push_back(x);
   }
   out.last_hidden_state = final_layer_norm(x);

@@ -48,8 +48,6 @@ class ClipTextModel {
   at::Tensor final_layer_norm(const at::Tensor& hidden) const;
 
  private:
-  at::Tensor encoder_layer(const Weights& w, const at::Tensor& x) const;
-  at::Tensor activation(const at::Tensor& x) const;
   void check_input_ids(const at::Tensor& input_ids, int eos_token_id) const;
   void check_replaced(const ReplacedTokenEmbeddings& replaced, const at::Tensor& input_ids) const;
   at::Tensor input_embeddings(const at::Tensor& ids, const ReplacedTokenEmbeddings& replaced) const;

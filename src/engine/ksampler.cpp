@@ -118,8 +118,26 @@ at::Tensor feathered_area_weights(const Rect& rect, int64_t height, int64_t widt
   return mult;
 }
 
+// SDXL's pooled input (ComfyUI's sdxl_pooled): unCLIPConditioning's images in place of the
+// pooled text embedding when the entry has them ("revision"), else the text's.
+at::Tensor sdxl_pooled(const DiffusionModel& model, const Conditioning& cond, uint64_t seed) {
+  if (!cond.unclip.empty()) {
+    const UNetConfig& unet = model.unet.config();
+    const int time_ids = model.family == Family::kSDXLRefiner ? 5 : 6;
+    const int64_t width =
+        unet.projection_class_embeddings_input_dim - int64_t(unet.addition_time_embed_dim) * time_ids;
+    return sdxl_unclip_pooled(cond.unclip, width, seed);
+  }
+  if (!cond.pooled.defined()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "an SDXL model needs conditionings with a pooled text embedding (encoded by an "
+                "SDXL CLIP)");
+  }
+  return cond.pooled;
+}
+
 std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Conditioning& cond,
-                                         int side, int64_t height, int64_t width) {
+                                         int side, int64_t height, int64_t width, uint64_t seed) {
   PreparedCond p;
   p.side = side;
   Rect rect{height, width, 0, 0};
@@ -160,12 +178,7 @@ std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Cond
   p.mult = p.mult.to(placement.device);
   p.context = cond.context.to(placement.device, placement.dtype);
   if (is_sdxl(model)) {
-    if (!cond.pooled.defined()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "an SDXL model needs conditionings with a pooled text embedding (encoded by an "
-                  "SDXL CLIP)");
-    }
-    p.pooled = cond.pooled.to(placement.device, placement.dtype);
+    p.pooled = sdxl_pooled(model, cond, seed).to(placement.device, placement.dtype);
     p.ids = time_ids(model, cond, height * 8, width * 8, side == 1)
                 .to(placement.device, placement.dtype);
   }
@@ -276,13 +289,13 @@ at::Tensor positive_with_patches(const DiffusionModel& model,
 
 Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningList& positive,
                               const ConditioningList& negative, double cfg, int64_t pixel_height,
-                              int64_t pixel_width, TimestepMapping mapping) {
+                              int64_t pixel_width, TimestepMapping mapping, uint64_t seed) {
   const bool guided = std::abs(cfg - 1.0) > 1e-9;
   const int64_t height = pixel_height / 8, width = pixel_width / 8;
   auto prepared = std::make_shared<std::vector<PreparedCond>>();
   for (int side = 0; side < (guided ? 2 : 1); ++side) {
     for (const Conditioning& cond : side == 0 ? positive : negative) {
-      if (auto part = prepare_cond(model, cond, side, height, width)) prepared->push_back(*part);
+      if (auto part = prepare_cond(model, cond, side, height, width, seed)) prepared->push_back(*part);
     }
   }
 
@@ -328,8 +341,9 @@ at::Tensor ksample(const DiffusionModel& model, const ConditioningList& positive
   const at::Tensor noise = params.add_noise
                                ? comfy_initial_noise(latent.sizes().vec(), params.seed, params.batch_index)
                                : at::zeros_like(latent, at::kFloat);
-  const Denoiser denoise = make_guided_denoiser(model, positive, negative, params.cfg,
-                                                latent.size(2) * 8, latent.size(3) * 8);
+  const Denoiser denoise =
+      make_guided_denoiser(model, positive, negative, params.cfg, latent.size(2) * 8,
+                           latent.size(3) * 8, TimestepMapping::kNearest, params.seed);
   return sample_custom(model, denoise, params.sampler, sigmas, latent, noise, params.seed, hooks,
                        params.noise_mask)
       .samples;

@@ -49,9 +49,11 @@ enum class TimestepMapping { kNearest, kInterpolated };
 // their areas, masks and strengths (entries outside their step range left out; entries sharing a
 // rectangle and compatible token lengths share one UNet call); then CFG (or the model's CFG hook)
 // and its post-CFG hooks. With cfg 1 the negative side is not computed.
+// `seed` is the sampler's: unCLIP image conditioning draws its augmentation noise from seed - 10.
 Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningList& positive,
                               const ConditioningList& negative, double cfg, int64_t pixel_height,
                               int64_t pixel_width,
-                              TimestepMapping mapping = TimestepMapping::kNearest);
+                              TimestepMapping mapping = TimestepMapping::kNearest,
+                              uint64_t seed = 0);
 
 }  // namespace df::engine

@@ -12,6 +12,7 @@
 #include "engine/model_config.h"
 #include "engine/prompt_weights.h"
 #include "engine/tokenizer.h"
+#include "engine/unclip.h"
 
 namespace df::engine {
 
@@ -42,6 +43,7 @@ struct Conditioning {
   double start_percent = 0.0, end_percent = 1.0;
   std::optional<SdxlSizeConditioning> sdxl_size;
   std::optional<double> aesthetic_score;  // the SDXL refiner's
+  std::vector<UnclipImage> unclip;  // unCLIPConditioning's image embeddings, in order
 };
 
 // ComfyUI's CONDITIONING value: entries whose predictions are averaged, weighted by their areas,

@@ -145,7 +145,18 @@ std::shared_ptr<const engine::TextConditioner> CheckpointStore::text_encoders(
   return loaded_text_;
 }
 
+std::shared_ptr<const engine::ClipVisionModel> CheckpointStore::clip_vision(
+    const std::string& path) {
+  if (loaded_clip_vision_ && loaded_clip_vision_path_ == path) return loaded_clip_vision_;
+  loaded_clip_vision_.reset();
+  loaded_clip_vision_ = engine::load_clip_vision(path, options_.device, options_.dtype);
+  loaded_clip_vision_path_ = path;
+  return loaded_clip_vision_;
+}
+
 void CheckpointStore::clear() {
+  loaded_clip_vision_.reset();
+  loaded_clip_vision_path_.clear();
   loaded_unet_.reset();
   loaded_unet_name_.clear();
   loaded_text_.reset();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/checkpoint_bundle.h"
+#include "engine/clip_vision.h"
 #include "engine/embedding_files.h"
 
 namespace df::nodes {
@@ -46,6 +47,10 @@ class CheckpointStore {
   std::shared_ptr<const engine::TextConditioner> text_encoders(const std::vector<std::string>& names,
                                                                const std::string& type,
                                                                const std::string& device);
+  // CLIPVisionLoader / unCLIPCheckpointLoader: the CLIP vision model of the file at `path` (a
+  // clip_vision file or an unCLIP checkpoint) on the runner's device and dtype (the last one
+  // stays loaded).
+  std::shared_ptr<const engine::ClipVisionModel> clip_vision(const std::string& path);
   // The absolute path of `name` in ComfyUI's model folder `kind` ("loras", "embeddings", ...);
   // see nodes::resolve_model_file for the errors.
   std::string model_file(const std::string& kind, const std::string& name) const;
@@ -70,6 +75,8 @@ class CheckpointStore {
   std::shared_ptr<const engine::DiffusionModel> loaded_unet_;
   std::string loaded_text_key_;
   std::shared_ptr<const engine::TextConditioner> loaded_text_;
+  std::string loaded_clip_vision_path_;
+  std::shared_ptr<const engine::ClipVisionModel> loaded_clip_vision_;
 };
 
 }  // namespace df::nodes
