@@ -28,6 +28,7 @@
 #include "engine/model_config.h"
 #include "engine/tiny_addons.h"
 #include "engine/tiny_model.h"
+#include "engine/upscale/tiny_upscaler.h"
 #include "registry/model_registry.h"
 #include "store/store.h"
 
@@ -110,6 +111,8 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
       {{"checkpoint", create_tiny_checkpoint},
        {"lora", create_tiny_lora},
        {"vae", tiny_file_kind("vae", "tiny-vae.safetensors", engine::write_tiny_vae)},
+       {"upscaler", tiny_file_kind("upscale_models", "tiny-upscaler.safetensors",
+                                   engine::write_tiny_upscaler)},
        {"embedding",
         tiny_file_kind("embeddings", "tiny-embedding.safetensors", engine::write_tiny_embedding)},
        {"hypernetwork", tiny_file_kind("hypernetworks", "tiny-hypernetwork.safetensors",
