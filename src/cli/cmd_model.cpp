@@ -27,6 +27,7 @@
 #include "engine/adapters/lora_tiny.h"
 #include "engine/model_config.h"
 #include "engine/tiny_addons.h"
+#include "engine/tiny_clip_vision.h"
 #include "engine/tiny_model.h"
 #include "engine/upscale/tiny_upscaler.h"
 #include "registry/model_registry.h"
@@ -116,7 +117,9 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
        {"embedding",
         tiny_file_kind("embeddings", "tiny-embedding.safetensors", engine::write_tiny_embedding)},
        {"hypernetwork", tiny_file_kind("hypernetworks", "tiny-hypernetwork.safetensors",
-                                       engine::write_tiny_hypernetwork)}};
+                                       engine::write_tiny_hypernetwork)},
+       {"clip_vision", tiny_file_kind("clip_vision", "tiny-clip-vision.safetensors",
+                                      engine::write_tiny_clip_vision)}};
   return kinds;
 }
 

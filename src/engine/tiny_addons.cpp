@@ -29,23 +29,6 @@ bool is_test_file(const fs::path& path) {
   }
 }
 
-void write_test_file(const std::string& path, const std::string& what,
-                     std::vector<RawTensor> tensors, std::map<std::string, std::string> metadata) {
-  metadata[kTestModelKey] = "random weights";
-  try {
-    const fs::path target(path);
-    if (fs::exists(target) && !is_test_file(target)) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "'" + path + "' exists and is not a Dream Forge test " + what +
-                      "; refusing to overwrite it");
-    }
-    if (target.has_parent_path()) fs::create_directories(target.parent_path());
-    write_safetensors(path, std::move(tensors), metadata);
-  } catch (const fs::filesystem_error& e) {
-    throw Error(ErrorCode::kIo, "cannot write the test " + what + " to '" + path + "': " + e.what());
-  }
-}
-
 // diffusers resnet / attention part names -> LDM ones ("conv_shortcut" -> "nin_shortcut",
 // "to_q" -> "q", "to_out.0" -> "proj_out", "group_norm" -> "norm").
 std::string ldm_vae_part(const std::string& part) {
@@ -90,6 +73,23 @@ RawTensor random_vectors(const std::string& name, int64_t rows, int64_t width, u
 }
 
 }  // namespace
+
+void write_test_file(const std::string& path, const std::string& what,
+                     std::vector<RawTensor> tensors, std::map<std::string, std::string> metadata) {
+  metadata[kTestModelKey] = "random weights";
+  try {
+    const fs::path target(path);
+    if (fs::exists(target) && !is_test_file(target)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "'" + path + "' exists and is not a Dream Forge test " + what +
+                      "; refusing to overwrite it");
+    }
+    if (target.has_parent_path()) fs::create_directories(target.parent_path());
+    write_safetensors(path, std::move(tensors), metadata);
+  } catch (const fs::filesystem_error& e) {
+    throw Error(ErrorCode::kIo, "cannot write the test " + what + " to '" + path + "': " + e.what());
+  }
+}
 
 void write_tiny_vae(const std::string& path, Family family, uint64_t seed) {
   const VaeConfig config = tiny_pipeline_config(family).vae;

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "engine/model_config.h"
+#include "engine/safetensors_file.h"
 
 namespace df::engine {
 
@@ -12,6 +15,12 @@ namespace df::engine {
 // from `seed` (the same arguments always give the same bytes). An existing file is replaced only
 // when it is such a test file (else Error(kInvalidArgument)); Error(kIo) when it cannot be
 // written. Throws Error(kUnsupported) for families without a tiny pipeline.
+
+// Writes `tensors` (labelled as a random-weight test model in the metadata) to `path`, creating
+// its folder; refuses (kInvalidArgument) to replace a file that is not such a test file.
+// `what` names the model in errors ("VAE", "embedding", ...).
+void write_test_file(const std::string& path, const std::string& what,
+                     std::vector<RawTensor> tensors, std::map<std::string, std::string> metadata);
 
 // A standalone VAE under its original (LDM) names ("encoder.down.0.block.0.norm1.weight", 1x1
 // convolution attention weights) with the tiny pipeline's VAE config, as models/vae holds them.
