@@ -27,6 +27,7 @@
 #include "engine/adapters/lora_tiny.h"
 #include "engine/model_config.h"
 #include "engine/tiny_addons.h"
+#include "engine/tiny_controlnet.h"
 #include "engine/tiny_clip_vision.h"
 #include "engine/tiny_model.h"
 #include "engine/upscale/tiny_upscaler.h"
@@ -111,6 +112,8 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
   static const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>> kinds =
       {{"checkpoint", create_tiny_checkpoint},
        {"lora", create_tiny_lora},
+       {"controlnet", tiny_file_kind("controlnet", "tiny-controlnet.safetensors",
+                                     engine::write_tiny_controlnet)},
        {"vae", tiny_file_kind("vae", "tiny-vae.safetensors", engine::write_tiny_vae)},
        {"upscaler", tiny_file_kind("upscale_models", "tiny-upscaler.safetensors",
                                    engine::write_tiny_upscaler)},

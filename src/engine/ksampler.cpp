@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/control/control_chain.h"
 #include "engine/custom_sampling.h"
 #include "engine/guidance/cfg.h"
 #include "engine/noise.h"
@@ -99,6 +100,7 @@ struct PreparedCond {
   bool full = true;
   at::Tensor mult;  // [1 or N, 1, h, w] float32 on the model's device
   double sigma_start = 0, sigma_end = 0;
+  std::shared_ptr<const ControlLink> control;  // the entry's ControlNets (none: null)
 };
 
 // ComfyUI's weights of an area without a mask: the strength, faded in over 8 cells at every
@@ -184,6 +186,7 @@ std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Cond
   }
   p.sigma_start = model.schedule.percent_to_sigma(cond.start_percent);
   p.sigma_end = model.schedule.percent_to_sigma(cond.end_percent);
+  p.control = cond.control;
   return p;
 }
 
@@ -197,6 +200,7 @@ std::vector<std::vector<const PreparedCond*>> call_groups(const std::vector<cons
     bool placed = false;
     for (size_t g = 0; g < groups.size() && !placed; ++g) {
       if (!(groups[g].front()->rect == part->rect)) continue;
+      if (groups[g].front()->control != part->control) continue;
       const int64_t shortest = std::min(lengths[g].first, length);
       const int64_t common = std::lcm(lengths[g].second, length);
       if (common / shortest > 4) continue;
@@ -223,7 +227,8 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   at::Tensor x_in = rows == 1 ? x_area : x_area.repeat({rows, 1, 1, 1});
   const double data = model.schedule.sigma_data();
   const double c_in = 1.0 / std::sqrt(sigma * sigma + data * data);
-  at::Tensor sample = (x_in * c_in).to(placement.device, placement.dtype);
+  const at::Tensor latent_input = (x_in * c_in).to(placement.device, placement.dtype);
+  at::Tensor sample = latent_input;
   at::Tensor timesteps = at::full({rows * batch}, t,
                                   at::TensorOptions().dtype(at::kFloat).device(placement.device));
   int64_t length = 1;
@@ -238,7 +243,14 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   }
   std::optional<UNetAddedConditioning> added;
   if (is_sdxl(model)) added = UNetAddedConditioning{at::cat(pooled), at::cat(ids)};
-  at::Tensor out = model.unet.forward(sample, timesteps, at::cat(contexts), added, {sigma})
+  const at::Tensor context = at::cat(contexts);
+  UNetStep step{sigma};
+  if (const auto& control = group.front()->control) {
+    // ControlNets see the latent input without the model's extra channels (ComfyUI's x_noisy).
+    step.control = control_residuals(
+        *control, {latent_input, timesteps, context, added, sigma, rows}, model.schedule);
+  }
+  at::Tensor out = model.unet.forward(sample, timesteps, context, added, step)
                        .to(x.device(), at::kFloat);
   return to_denoised(model, x_in, out, sigma).split(batch);
 }
@@ -293,8 +305,9 @@ Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningLis
   const bool guided = std::abs(cfg - 1.0) > 1e-9;
   const int64_t height = pixel_height / 8, width = pixel_width / 8;
   auto prepared = std::make_shared<std::vector<PreparedCond>>();
+  const ConditioningList negative_with_controls = with_controls_for_negative(positive, negative);
   for (int side = 0; side < (guided ? 2 : 1); ++side) {
-    for (const Conditioning& cond : side == 0 ? positive : negative) {
+    for (const Conditioning& cond : side == 0 ? positive : negative_with_controls) {
       if (auto part = prepare_cond(model, cond, side, height, width, seed)) prepared->push_back(*part);
     }
   }

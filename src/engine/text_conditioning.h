@@ -1,6 +1,7 @@
 // Prompt to conditioning: tokenizers + CLIP encoders of a checkpoint, with ComfyUI's weighting rules.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 #include "engine/unclip.h"
 
 namespace df::engine {
+
+struct ControlLink;  // engine/control/control_chain.h
 
 // Where a conditioning applies (ComfyUI's "area"): in latent cells, or as fractions of the
 // latent's height and width when `relative` (ConditioningSetAreaPercentage).
@@ -43,6 +46,10 @@ struct Conditioning {
   double start_percent = 0.0, end_percent = 1.0;
   std::optional<SdxlSizeConditioning> sdxl_size;
   std::optional<double> aesthetic_score;  // the SDXL refiner's
+  // The ControlNets applied to this entry (the last applied; it links to the earlier ones), and
+  // whether negative entries without one take it (ControlNetApply's control_apply_to_uncond).
+  std::shared_ptr<const ControlLink> control;
+  bool control_applies_to_negative = false;
   std::vector<UnclipImage> unclip;  // unCLIPConditioning's image embeddings, in order
 };
 

@@ -30,6 +30,19 @@ Error bad_input(const std::string& message) {
   return Error(ErrorCode::kInvalidArgument, "UNet input: " + message);
 }
 
+// Adds residuals[index] to h when there is one (ComfyUI's apply_control).
+void add_control(at::Tensor& h, const std::vector<at::Tensor>& residuals, size_t index) {
+  if (index >= residuals.size() || !residuals[index].defined()) return;
+  const at::Tensor& residual = residuals[index];
+  if (residual.sizes() != h.sizes()) {
+    throw bad_input("a control residual of shape " + std::to_string(residual.size(1)) + "x" +
+                    std::to_string(residual.size(2)) + "x" + std::to_string(residual.size(3)) +
+                    " does not fit its block's " + std::to_string(h.size(1)) + "x" +
+                    std::to_string(h.size(2)) + "x" + std::to_string(h.size(3)));
+  }
+  h = h + residual.to(h.options());
+}
+
 }  // namespace
 
 bool UNetPatches::empty() const {
@@ -48,15 +61,22 @@ void UNetPatches::append(const UNetPatches& more) {
   add(self_attention_replacements, more.self_attention_replacements);
 }
 
-UNet::UNet(UNetConfig config, Weights weights)
-    : config_(std::move(config)), weights_(std::move(weights)) {
+UNet::UNet(UNetConfig config, Weights weights) : UNet(std::move(config), std::move(weights), false) {}
+
+UNet::UNet(UNetConfig config, Weights weights, bool encoder_only)
+    : config_(std::move(config)), weights_(std::move(weights)), encoder_only_(encoder_only) {
   check_weights();
+}
+
+UNet UNet::encoder_only(UNetConfig config, Weights weights) {
+  return UNet(std::move(config), std::move(weights), true);
 }
 
 void UNet::check_weights() const {
   const auto& c = config_;
   const size_t blocks = c.block_out_channels.size();
-  if (blocks == 0 || c.down_block_types.size() != blocks || c.up_block_types.size() != blocks ||
+  if (blocks == 0 || c.down_block_types.size() != blocks ||
+      (!encoder_only_ && c.up_block_types.size() != blocks) ||
       c.num_attention_heads.size() != blocks || c.transformer_layers_per_block.size() != blocks) {
     throw Error(ErrorCode::kCorruptFile, "UNet config: per-block lists differ in length");
   }
@@ -66,16 +86,17 @@ void UNet::check_weights() const {
   }
   const int64_t c0 = c.block_out_channels[0];
   nn::require_shape(weights_, "conv_in.weight", {c0, c.in_channels, 3, 3});
-  nn::require_shape(weights_, "conv_out.weight", {c.out_channels, c0, 3, 3});
+  if (!encoder_only_) nn::require_shape(weights_, "conv_out.weight", {c.out_channels, c0, 3, 3});
   nn::require_shape(weights_, "time_embedding.linear_1.weight", {4 * c0, c0});
   if (c.addition_embed_type == "text_time") {
     nn::require_shape(weights_, "add_embedding.linear_1.weight",
                       {4 * c0, c.projection_class_embeddings_input_dim});
   }
   for (size_t i = 0; i < blocks; ++i) {
-    if (!is_known_down_block(c.down_block_types[i]) || !is_known_up_block(c.up_block_types[i])) {
+    const std::string up_type = encoder_only_ ? "UpBlock2D" : c.up_block_types[i];
+    if (!is_known_down_block(c.down_block_types[i]) || !is_known_up_block(up_type)) {
       throw Error(ErrorCode::kUnsupported, "UNet block type '" + c.down_block_types[i] + "' / '" +
-                                               c.up_block_types[i] + "' is not supported");
+                                               up_type + "' is not supported");
     }
     const int64_t channels = c.block_out_channels[i];
     if (c.num_attention_heads[i] <= 0 || channels % c.num_attention_heads[i] != 0) {
@@ -224,6 +245,7 @@ at::Tensor UNet::spatial_transformer(const Weights& w, const at::Tensor& x,
 void UNet::end_input_block(at::Tensor& h, std::vector<at::Tensor>& skips,
                            const UNetStep& step) const {
   const UNetPatchContext context{{UNetStage::kInput, static_cast<int64_t>(skips.size())}, step.sigma};
+  add_control(h, step.control.input, skips.size());
   for (const InputBlockPatch& patch : patches_.input_block) h = patch(h, context);
   skips.push_back(h);
   for (const InputBlockPatch& patch : patches_.input_block_after_skip) h = patch(h, context);
@@ -235,12 +257,29 @@ void UNet::patch_output_block(at::Tensor& h, at::Tensor& skip, int64_t index,
   for (const OutputBlockPatch& patch : patches_.output_block) patch(h, skip, context);
 }
 
+UNetEncoding UNet::encode(const at::Tensor& sample, const at::Tensor& timesteps,
+                          const at::Tensor& context,
+                          const std::optional<UNetAddedConditioning>& added,
+                          const UNetStep& step) const {
+  check_inputs(sample, timesteps, context, added);
+  at::NoGradGuard no_grad;
+  return down_path(sample, timesteps, context, added, step).encoding;
+}
+
 at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
                          const at::Tensor& context,
                          const std::optional<UNetAddedConditioning>& added,
                          const UNetStep& step) const {
+  if (encoder_only_) throw Error(ErrorCode::kInternal, "an encoder-only UNet has no up path");
   check_inputs(sample, timesteps, context, added);
   at::NoGradGuard no_grad;
+  return up_path(down_path(sample, timesteps, context, added, step), step);
+}
+
+UNet::DownPath UNet::down_path(const at::Tensor& sample, const at::Tensor& timesteps,
+                               const at::Tensor& context,
+                               const std::optional<UNetAddedConditioning>& added,
+                               const UNetStep& step) const {
   const at::Tensor& conv_in = weights_.get("conv_in.weight");
   const at::TensorOptions options = conv_in.options();
   const int64_t batch = sample.size(0);
@@ -275,7 +314,18 @@ at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
   h = spatial_transformer(mid.sub("attentions.0"), h, ctx, heads.back(),
                           {UNetStage::kMiddle, 0});
   h = resnet(mid.sub("resnets.1"), h, temb);
+  return {temb, ctx, {std::move(skips), h}};
+}
 
+at::Tensor UNet::up_path(DownPath down, const UNetStep& step) const {
+  const at::Tensor& temb = down.temb;
+  const at::Tensor& ctx = down.context;
+  std::vector<at::Tensor>& skips = down.encoding.skips;
+  at::Tensor h = down.encoding.middle;
+  add_control(h, {step.control.middle}, 0);
+  const auto& heads = config_.num_attention_heads;
+  const size_t blocks = config_.block_out_channels.size();
+  const size_t layers = config_.layers_per_block;
   int64_t output_index = 0;
   for (size_t j = 0; j < blocks; ++j) {
     const Weights block = weights_.sub(indexed("up_blocks", j));
@@ -283,6 +333,7 @@ at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
     for (size_t k = 0; k <= layers; ++k, ++output_index) {
       at::Tensor skip = skips.back();
       skips.pop_back();
+      add_control(skip, step.control.output, skips.size());
       patch_output_block(h, skip, output_index, step);
       h = resnet(block.sub(indexed("resnets", k)), at::cat({h, skip}, 1), temb);
       if (cross) {

@@ -78,9 +78,24 @@ struct UNetPatches {
   bool empty() const;
   void append(const UNetPatches& more);
 };
-// What one call passes to its patches beyond the tensors.
+// ControlNet / T2I-adapter residuals of one call (ComfyUI's "control"): `input[i]` is added to
+// input block i's output before it is kept as a skip, `middle` to the mid block's output and
+// `output[i]` to skip i when the up path takes it. Missing or undefined entries add nothing.
+struct UNetControl {
+  std::vector<at::Tensor> input;
+  at::Tensor middle;
+  std::vector<at::Tensor> output;
+};
+// What one call passes to its patches beyond the tensors, and the control residuals it adds.
 struct UNetStep {
   std::optional<double> sigma;
+  UNetControl control = {};
+};
+// The down path and mid block's results: every input block's output (the skips, in order) and
+// the mid block's output.
+struct UNetEncoding {
+  std::vector<at::Tensor> skips;
+  at::Tensor middle;
 };
 
 // Weights use the diffusers names (conv_in.weight, down_blocks.1.attentions.0.proj_in.weight, ...).
@@ -88,6 +103,9 @@ struct UNetStep {
 class UNet {
  public:
   UNet(UNetConfig config, Weights weights);
+  // The down path and mid block alone (a ControlNet's copy of them): weights without the up path
+  // and output head; only encode() runs.
+  static UNet encoder_only(UNetConfig config, Weights weights);
 
   // sample [B, in_channels, h, w] (any h, w >= 1), timesteps [B] or one value for the batch
   // (fractional allowed), context [B, L, cross_attention_dim]; `added` is required exactly when
@@ -96,6 +114,11 @@ class UNet {
                      const at::Tensor& context,
                      const std::optional<UNetAddedConditioning>& added = std::nullopt,
                      const UNetStep& step = {}) const;
+  // forward's down path and mid block (inputs as for forward), `step`'s input control applied.
+  UNetEncoding encode(const at::Tensor& sample, const at::Tensor& timesteps,
+                      const at::Tensor& context,
+                      const std::optional<UNetAddedConditioning>& added = std::nullopt,
+                      const UNetStep& step = {}) const;
 
   const UNetConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }
@@ -103,7 +126,17 @@ class UNet {
   UNet with_patches(const UNetPatches& patches) const;
 
  private:
+  // The encoding with the time embedding and context the up path reuses.
+  struct DownPath {
+    at::Tensor temb, context;
+    UNetEncoding encoding;
+  };
+  UNet(UNetConfig config, Weights weights, bool encoder_only);
   void check_weights() const;
+  DownPath down_path(const at::Tensor& sample, const at::Tensor& timesteps,
+                     const at::Tensor& context, const std::optional<UNetAddedConditioning>& added,
+                     const UNetStep& step) const;
+  at::Tensor up_path(DownPath down, const UNetStep& step) const;
   void check_inputs(const at::Tensor& sample, const at::Tensor& timesteps,
                     const at::Tensor& context,
                     const std::optional<UNetAddedConditioning>& added) const;
@@ -127,6 +160,7 @@ class UNet {
 
   UNetConfig config_;
   Weights weights_;
+  bool encoder_only_ = false;
   UNetPatches patches_;
 };
 

@@ -14,6 +14,7 @@ graph::NodeImplRegistry builtin_node_impls(NodeResources resources) {
   register_output_nodes(registry, resources);
   register_mask_nodes(registry, resources);
   register_model_patches_nodes(registry, resources);
+  register_controlnet_nodes(registry, resources);
   register_upscale_models_nodes(registry, resources);
   register_image_prompts_nodes(registry, resources);
   return registry;

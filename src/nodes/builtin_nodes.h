@@ -28,6 +28,7 @@ void register_primitives_nodes(graph::NodeImplRegistry& registry, NodeResources 
 void register_output_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_mask_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_model_patches_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_controlnet_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_upscale_models_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_image_prompts_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 

@@ -9,6 +9,7 @@
 #include "core/file_hash_cache.h"
 #include "core/files.h"
 #include "engine/component_loaders.h"
+#include "engine/control/controlnet_loader.h"
 #include "nodes/model_folders.h"
 
 namespace df::nodes {
@@ -154,7 +155,18 @@ std::shared_ptr<const engine::ClipVisionModel> CheckpointStore::clip_vision(
   return loaded_clip_vision_;
 }
 
+std::shared_ptr<const engine::ControlNet> CheckpointStore::controlnet(const std::string& name) {
+  if (loaded_controlnet_ && loaded_controlnet_name_ == name) return loaded_controlnet_;
+  const std::string path = model_file("controlnet", name);
+  loaded_controlnet_.reset();
+  loaded_controlnet_ = engine::load_controlnet(path, options_.device, options_.dtype);
+  loaded_controlnet_name_ = name;
+  return loaded_controlnet_;
+}
+
 void CheckpointStore::clear() {
+  loaded_controlnet_.reset();
+  loaded_controlnet_name_.clear();
   loaded_clip_vision_.reset();
   loaded_clip_vision_path_.clear();
   loaded_unet_.reset();

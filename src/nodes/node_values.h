@@ -11,6 +11,7 @@
 
 #include "engine/checkpoint_bundle.h"
 #include "engine/clip_patcher.h"
+#include "engine/control/controlnet.h"
 #include "engine/model_patcher.h"
 #include "engine/samplers.h"
 #include "engine/text_conditioning.h"
@@ -31,6 +32,10 @@ struct VaeValue {  // VAE
 
 struct ConditioningValue {  // CONDITIONING
   engine::ConditioningList entries;
+};
+
+struct ControlNetValue {  // CONTROL_NET: a loaded ControlNet, shared by every job using it
+  std::shared_ptr<const engine::ControlNet> net;
 };
 
 struct LatentValue {  // LATENT: unscaled latents [B,4,h,w], float32 on the CPU

@@ -47,6 +47,7 @@ graph::NodeSchemaRegistry builtin_node_schemas() {
   add_output_schemas(registry);
   add_mask_schemas(registry);
   add_model_patches_schemas(registry);
+  add_controlnet_schemas(registry);
   add_upscale_models_schemas(registry);
   add_image_prompts_schemas(registry);
   return registry;

@@ -27,6 +27,7 @@ void add_primitives_schemas(graph::NodeSchemaRegistry& registry);
 void add_output_schemas(graph::NodeSchemaRegistry& registry);
 void add_mask_schemas(graph::NodeSchemaRegistry& registry);
 void add_model_patches_schemas(graph::NodeSchemaRegistry& registry);
+void add_controlnet_schemas(graph::NodeSchemaRegistry& registry);
 void add_upscale_models_schemas(graph::NodeSchemaRegistry& registry);
 void add_image_prompts_schemas(graph::NodeSchemaRegistry& registry);
 
