@@ -28,6 +28,12 @@ bool is_sdxl(const DiffusionModel& model) {
   return model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
 }
 
+// SD2.1 unCLIP models take unCLIPConditioning's images as class labels; other models without an
+// SDXL pooled input ignore them, as ComfyUI does.
+bool takes_class_labels(const DiffusionModel& model) {
+  return model.unet.config().class_embed_type == "projection";
+}
+
 // SDXL's size/crop (or the refiner's aesthetic score) conditioning as ComfyUI computes it: the
 // entry's own values when a node set them, else the latent's pixel size.
 at::Tensor time_ids(const DiffusionModel& model, const Conditioning& cond, int64_t height,
@@ -96,6 +102,7 @@ Rect mask_bounds(const at::Tensor& mask) {
 struct PreparedCond {
   int side = 0;  // 0 positive, 1 negative
   at::Tensor context, pooled, ids;
+  at::Tensor class_labels;  // SD2.1 unCLIP's image input (class_embed_type "projection")
   Rect rect{};
   bool full = true;
   at::Tensor mult;  // [1 or N, 1, h, w] float32 on the model's device
@@ -184,6 +191,11 @@ std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Cond
     p.ids = time_ids(model, cond, height * 8, width * 8, side == 1)
                 .to(placement.device, placement.dtype);
   }
+  if (takes_class_labels(model)) {
+    p.class_labels = unclip_class_labels(
+        cond.unclip, model.unet.config().projection_class_embeddings_input_dim, seed);
+    p.class_labels = p.class_labels.to(placement.device, placement.dtype);
+  }
   p.sigma_start = model.schedule.percent_to_sigma(cond.start_percent);
   p.sigma_end = model.schedule.percent_to_sigma(cond.end_percent);
   p.control = cond.control;
@@ -243,6 +255,11 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   }
   std::optional<UNetAddedConditioning> added;
   if (is_sdxl(model)) added = UNetAddedConditioning{at::cat(pooled), at::cat(ids)};
+  if (takes_class_labels(model)) {
+    std::vector<at::Tensor> labels;
+    for (const PreparedCond* part : group) labels.push_back(part->class_labels.repeat_interleave(batch, 0));
+    added = UNetAddedConditioning{{}, {}, at::cat(labels)};
+  }
   const at::Tensor context = at::cat(contexts);
   UNetStep step{sigma};
   if (const auto& control = group.front()->control) {

@@ -96,6 +96,7 @@ UNetConfig UNetConfig::from_json(const json& c) {
   u.flip_sin_to_cos = value_or(c, "flip_sin_to_cos", true);
   u.freq_shift = value_or(c, "freq_shift", 0);
   u.addition_embed_type = value_or<std::string>(c, "addition_embed_type", "");
+  u.class_embed_type = value_or<std::string>(c, "class_embed_type", "");
   u.addition_time_embed_dim = value_or(c, "addition_time_embed_dim", 0);
   u.projection_class_embeddings_input_dim = value_or(c, "projection_class_embeddings_input_dim", 0);
   u.sample_size = value_or(c, "sample_size", 64);
@@ -124,6 +125,10 @@ json UNetConfig::to_json() const {
   if (!addition_embed_type.empty()) {
     c["addition_embed_type"] = addition_embed_type;
     c["addition_time_embed_dim"] = addition_time_embed_dim;
+    c["projection_class_embeddings_input_dim"] = projection_class_embeddings_input_dim;
+  }
+  if (!class_embed_type.empty()) {
+    c["class_embed_type"] = class_embed_type;
     c["projection_class_embeddings_input_dim"] = projection_class_embeddings_input_dim;
   }
   return c;

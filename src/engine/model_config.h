@@ -35,6 +35,7 @@ struct UNetConfig {
   bool flip_sin_to_cos = true;
   int freq_shift = 0;
   std::string addition_embed_type;  // "" or "text_time"
+  std::string class_embed_type;     // "" or "projection" (SD2.1 unCLIP's image embedding input)
   int addition_time_embed_dim = 0;
   int projection_class_embeddings_input_dim = 0;
   int sample_size = 64;

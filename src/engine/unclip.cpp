@@ -114,4 +114,12 @@ at::Tensor sdxl_unclip_pooled(const std::vector<UnclipImage>& images, int64_t po
   return unclip_adm(images, augmentor, 0.0, sampler_seed - 10).narrow(1, 0, pooled_width);
 }
 
+at::Tensor unclip_class_labels(const std::vector<UnclipImage>& images, int64_t adm_width,
+                               uint64_t sampler_seed) {
+  if (images.empty()) return at::zeros({1, adm_width}, at::kFloat);
+  constexpr double kMergeAugmentation = 0.05;
+  const EmbeddingNoiseAugmentor augmentor("squaredcos_cap_v2", adm_width / 2);
+  return unclip_adm(images, augmentor, kMergeAugmentation, sampler_seed - 10);
+}
+
 }  // namespace df::engine

@@ -61,4 +61,10 @@ at::Tensor unclip_adm(const std::vector<UnclipImage>& images,
 at::Tensor sdxl_unclip_pooled(const std::vector<UnclipImage>& images, int64_t pooled_width,
                               uint64_t sampler_seed);
 
+// ComfyUI's SD2.1 unCLIP input (SD21UNCLIP.encode_adm): zeros [1, adm_width] without images,
+// else the images' adm from a squaredcos_cap_v2 augmentor of adm_width / 2 (768 for ViT-L, 1024
+// for ViT-H) seeded with the sampler's seed - 10, several rows merged at augmentation 0.05.
+at::Tensor unclip_class_labels(const std::vector<UnclipImage>& images, int64_t adm_width,
+                               uint64_t sampler_seed);
+
 }  // namespace df::engine

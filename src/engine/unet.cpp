@@ -92,6 +92,14 @@ void UNet::check_weights() const {
     nn::require_shape(weights_, "add_embedding.linear_1.weight",
                       {4 * c0, c.projection_class_embeddings_input_dim});
   }
+  if (!c.class_embed_type.empty() && c.class_embed_type != "projection") {
+    throw Error(ErrorCode::kUnsupported,
+                "UNet class_embed_type '" + c.class_embed_type + "' is not supported");
+  }
+  if (c.class_embed_type == "projection") {
+    nn::require_shape(weights_, "class_embedding.linear_1.weight",
+                      {4 * c0, c.projection_class_embeddings_input_dim});
+  }
   for (size_t i = 0; i < blocks; ++i) {
     const std::string up_type = encoder_only_ ? "UpBlock2D" : c.up_block_types[i];
     if (!is_known_down_block(c.down_block_types[i]) || !is_known_up_block(up_type)) {
@@ -132,9 +140,19 @@ void UNet::check_inputs(const at::Tensor& sample, const at::Tensor& timesteps,
     throw bad_input("context must be [batch, tokens, " +
                     std::to_string(config_.cross_attention_dim) + "]");
   }
+  const bool wants_class = config_.class_embed_type == "projection";
   const bool wants_added = config_.addition_embed_type == "text_time";
-  if (!wants_added) {
+  if (!wants_added && !wants_class) {
     if (added) throw bad_input("this UNet takes no pooled text embeddings or time ids");
+    return;
+  }
+  if (wants_class) {
+    const at::Tensor labels = added ? added->class_labels : at::Tensor();
+    if (!labels.defined() || labels.dim() != 2 || labels.size(0) != batch ||
+        labels.size(1) != config_.projection_class_embeddings_input_dim) {
+      throw bad_input("this UNet needs class labels (image embeddings) [batch, " +
+                      std::to_string(config_.projection_class_embeddings_input_dim) + "]");
+    }
     return;
   }
   if (!added) throw bad_input("this UNet needs pooled text embeddings and time ids");
@@ -157,6 +175,9 @@ at::Tensor UNet::time_embedding(const at::Tensor& timesteps, int64_t batch,
   const at::Tensor features = nn::timestep_embedding(t, config_.block_out_channels[0],
                                                      config_.flip_sin_to_cos, config_.freq_shift);
   at::Tensor temb = nn::timestep_mlp(weights_.sub("time_embedding"), features.to(options));
+  if (config_.class_embed_type == "projection") {
+    temb = temb + nn::timestep_mlp(weights_.sub("class_embedding"), added->class_labels.to(options));
+  }
   if (config_.addition_embed_type == "text_time") {
     const at::Tensor time_features =
         nn::timestep_embedding(added->time_ids.to(options.device()).reshape({-1}),

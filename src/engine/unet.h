@@ -15,9 +15,11 @@ namespace df::engine {
 // SDXL "text_time" conditioning: pooled text embedding and micro-conditioning numbers
 // (orig_h, orig_w, crop_top, crop_left, target_h, target_w; the refiner has 5, with an aesthetic
 // score in place of the target size).
+// For class_embed_type "projection" (SD2.1 unCLIP) only class_labels is read.
 struct UNetAddedConditioning {
   at::Tensor text_embeds;  // [B, P]
   at::Tensor time_ids;     // [B, n]
+  at::Tensor class_labels = {};  // [B, projection_class_embeddings_input_dim]
 };
 
 // The inputs of one attention before its projections: the query input and the key and value
@@ -109,7 +111,8 @@ class UNet {
 
   // sample [B, in_channels, h, w] (any h, w >= 1), timesteps [B] or one value for the batch
   // (fractional allowed), context [B, L, cross_attention_dim]; `added` is required exactly when
-  // the config has addition_embed_type "text_time". Returns [B, out_channels, h, w].
+  // the config has addition_embed_type "text_time" or class_embed_type "projection".
+  // Returns [B, out_channels, h, w].
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
                      const at::Tensor& context,
                      const std::optional<UNetAddedConditioning>& added = std::nullopt,

@@ -173,3 +173,48 @@ def test_noise_augmentation_with_data_statistics_matches_diffusers(probe):
                    {"embeds": embeds, "noise": noise, "mean": mean, "std": std})
     expected = diffusers_noised(embeds, 400, noise, "squaredcos_cap_v2", mean, std)
     assert max_abs_diff(out["augmented"], expected) < TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def unclip_unet(tmp_path_factory):
+    """A tiny SD2.1-unCLIP-style UNet (v-prediction SD2 layout, image embeddings as class labels)."""
+    from diffusers import UNet2DConditionModel
+    torch.manual_seed(4)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+        attention_head_dim=(2, 4), use_linear_projection=True, class_embed_type="projection",
+        projection_class_embeddings_input_dim=64).eval()
+    with torch.no_grad():
+        for p in unet.class_embedding.parameters():
+            p.normal_(0, 0.2)
+    folder = tmp_path_factory.mktemp("unclip_unet")
+    unet.save_pretrained(folder, safe_serialization=True)
+    return unet, str(folder)
+
+
+def test_unet_class_embedding_matches_diffusers(unclip_unet, probe):
+    unet, folder = unclip_unet
+    g = torch.Generator().manual_seed(6)
+    sample, context = torch.randn(2, 4, 16, 16, generator=g), torch.randn(2, 7, 32, generator=g)
+    timesteps = torch.tensor([10.0, 700.0])
+    labels = torch.randn(2, 64, generator=g)
+    out, _ = probe("unet_with_class_labels", {"path": folder},
+                   {"sample": sample, "timesteps": timesteps, "context": context,
+                    "class_labels": labels})
+    with torch.no_grad():
+        expected = unet(sample, timesteps, context, class_labels=labels).sample
+        without = unet(sample, timesteps, context, class_labels=torch.zeros_like(labels)).sample
+    assert max_abs_diff(out["out"], expected) < TOLERANCE * max(1.0, expected.abs().max().item())
+    assert max_abs_diff(expected, without) > 1e-3  # the labels reach the output
+
+
+def test_unet_without_class_labels_is_refused(unclip_unet, probe):
+    _, folder = unclip_unet
+    _, proc = probe("unet_with_class_labels", {"path": folder},
+                    {"sample": torch.zeros(1, 4, 8, 8), "timesteps": torch.tensor([1.0]),
+                     "context": torch.zeros(1, 7, 32), "class_labels": torch.zeros(1, 63)},
+                    expect_ok=False)
+    assert proc.returncode != 0
+    assert "class labels" in proc.stderr

@@ -1,10 +1,12 @@
-// Probe commands for image prompts: the CLIP vision tower, ComfyUI's CLIP preprocessing and the
-// unCLIP noise augmentation.
+// Probe commands for image prompts: the CLIP vision tower, ComfyUI's CLIP preprocessing, the
+// unCLIP noise augmentation and a UNet taking image embeddings as class labels.
+#include <fstream>
 #include <string>
 
 #include "engine/clip_vision.h"
 #include "engine/safetensors.h"
 #include "engine/unclip.h"
+#include "engine/unet.h"
 #include "probe.h"
 
 namespace df::probe {
@@ -54,11 +56,23 @@ TensorMap unclip_augment(const json& args, const TensorMap& in) {
            augmentor.augment(embeds, args.at("noise_level").get<int64_t>(), in.at("noise"))}};
 }
 
+// A diffusers UNet folder (args["path"]) with class_embed_type "projection": sample, timesteps,
+// context and class_labels -> "out".
+TensorMap unet_with_class_labels(const json& args, const TensorMap& in) {
+  const std::string dir = args.at("path").get<std::string>();
+  std::ifstream config(dir + "/config.json");
+  const engine::UNet model(engine::UNetConfig::from_json(json::parse(config)),
+                           engine::Weights(engine::load_safetensors(dir + "/diffusion_pytorch_model.safetensors")));
+  const engine::UNetAddedConditioning added{{}, {}, in.at("class_labels")};
+  return {{"out", model.forward(in.at("sample"), in.at("timesteps"), in.at("context"), added)}};
+}
+
 }  // namespace
 
 DF_PROBE_COMMAND("clip_vision_forward", clip_vision_forward);
 DF_PROBE_COMMAND("clip_vision_encode", clip_vision_encode);
 DF_PROBE_COMMAND("clip_preprocess", clip_preprocess);
 DF_PROBE_COMMAND("unclip_augment", unclip_augment);
+DF_PROBE_COMMAND("unet_with_class_labels", unet_with_class_labels);
 
 }  // namespace df::probe
