@@ -9,7 +9,7 @@
 #include "core/base64.h"
 #include "core/error.h"
 #include "core/files.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 #include "image/image.h"
 
 namespace df::api {
@@ -30,10 +30,10 @@ std::optional<fs::path> path_inside(const fs::path& folder, const std::string& r
   }
 }
 
-// The metadata of a safetensors file, or nullopt when it is not one.
+// The metadata of a weights file, or nullopt when it is not one.
 std::optional<std::map<std::string, std::string>> read_metadata(const fs::path& file) {
   try {
-    return engine::SafetensorsFile::open(file.string()).metadata();
+    return engine::TensorFile::open(file.string()).metadata();
   } catch (const Error&) {
     return std::nullopt;
   }

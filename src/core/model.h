@@ -26,7 +26,7 @@ struct Model {
   std::string version;               // "" for models found on disk
   std::string source_uri;            // "hf:org/repo@rev#file", "civitai:123@456", "" when local
   std::string revision;              // the source's resolved revision (commit sha, version id)
-  std::string format;                // diffusers | safetensors
+  std::string format;                // diffusers | safetensors | pytorch-zip | pytorch-legacy
   std::string local_path;            // what the runner loads: a diffusers folder or a single file
   // local_path relative to the kind's folder with '/' separators: the name ComfyUI's loader nodes
   // (ckpt_name) and the runner use.

@@ -23,19 +23,12 @@ using nlohmann::json;
 constexpr const char* kClipPad = "<|endoftext|>";
 constexpr const char* kOpenClipPad = "!";
 
-bool is_pickle_extension(std::string extension) {
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return extension == ".ckpt" || extension == ".pt" || extension == ".pth" || extension == ".bin" ||
-         extension == ".pkl";
-}
-
 [[noreturn]] void refuse_pickle(const fs::path& path) {
   throw Error(ErrorCode::kUnsafeFormat,
               "'" + path.string() +
-                  "' is a pickle file, and loading a pickle can run any code it contains; "
-                  "Dream Forge only loads safetensors. Convert the model to .safetensors (or "
-                  "download its safetensors version) and load that instead.",
+                  "' is a pickle file; this kind of model is only loaded from safetensors. "
+                  "Convert the model to .safetensors (or download its safetensors version) and "
+                  "load that instead.",
               {{"path", path.string()}});
 }
 
@@ -124,7 +117,7 @@ LoadedModel assemble(PipelineConfig config, TensorMap unet, TensorMap vae,
 
 // ---- diffusers folders ----
 
-// The safetensors files holding one component's weights, and the file that identifies them.
+// The weights files holding one component's weights, and the file that identifies them.
 struct ComponentFiles {
   std::vector<fs::path> files;
   std::map<std::string, std::string> shard_of;  // tensor -> file name, for sharded weights
@@ -155,23 +148,25 @@ ComponentFiles sharded_files(const fs::path& index_path) {
   return files;
 }
 
+// The weights as diffusers names them, safetensors before PyTorch .bin files as diffusers prefers.
 ComponentFiles find_component_files(const fs::path& dir) {
-  for (const char* base : {"diffusion_pytorch_model", "model"}) {
-    for (const char* variant : {"", ".fp16"}) {
-      const fs::path single = dir / (std::string(base) + variant + ".safetensors");
-      if (fs::is_regular_file(single)) return {{single}, {}, single};
-      const fs::path index = dir / (std::string(base) + variant + ".safetensors.index.json");
-      if (fs::is_regular_file(index)) return sharded_files(index);
-    }
-  }
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(dir, error)) {
-    if (entry.is_regular_file() && is_pickle_extension(entry.path().extension().string())) {
-      refuse_pickle(entry.path());
+  const std::pair<const char*, std::vector<const char*>> formats[] = {
+      {".safetensors", {"diffusion_pytorch_model", "model"}},
+      {".bin", {"diffusion_pytorch_model", "pytorch_model"}}};
+  for (const auto& [extension, bases] : formats) {
+    for (const char* base : bases) {
+      for (const char* variant : {"", ".fp16"}) {
+        const std::string stem = std::string(base) + variant + extension;
+        const fs::path single = dir / stem;
+        if (fs::is_regular_file(single)) return {{single}, {}, single};
+        const fs::path index = dir / (stem + ".index.json");
+        if (fs::is_regular_file(index)) return sharded_files(index);
+      }
     }
   }
   throw Error(ErrorCode::kCorruptFile,
-              "the model folder is incomplete: '" + dir.string() + "' has no safetensors weights",
+              "the model folder is incomplete: '" + dir.string() +
+                  "' has no weights (diffusion_pytorch_model/model .safetensors or .bin)",
               {{"path", dir.string()}});
 }
 
@@ -180,7 +175,7 @@ TensorMap load_component(const ComponentFiles& files, at::ScalarType dtype,
                          const TensorRename& rename) {
   TensorMap tensors;
   for (const auto& path : files.files) {
-    const SafetensorsFile file = SafetensorsFile::open(path.string());
+    const TensorFile file = TensorFile::open(path.string());
     const std::string shard = path.filename().string();
     auto in_this_shard = [&](const std::string& name) -> std::optional<std::string> {
       if (!files.shard_of.empty()) {
@@ -189,7 +184,7 @@ TensorMap load_component(const ComponentFiles& files, at::ScalarType dtype,
       }
       return rename(name);
     };
-    for (auto& [name, tensor] : load_safetensors_as(file, dtype, in_this_shard)) {
+    for (auto& [name, tensor] : load_tensors_as(file, dtype, in_this_shard)) {
       tensors.emplace(name, std::move(tensor));
     }
   }
@@ -326,7 +321,7 @@ LoadedModel load_diffusers_folder(const fs::path& root, const LoadOptions& optio
 // ---- single files ----
 
 LoadedModel load_single_file(const fs::path& path, const LoadOptions& options) {
-  const SafetensorsFile file = SafetensorsFile::open(path.string());
+  const TensorFile file = TensorFile::open(path.string());
   PipelineConfig config = infer_single_file_config(file);
   SingleFileWeights weights = load_single_file_weights(file, config, options.dtype);
   check_layouts(config, weights.unet, weights.vae, weights.text_encoders, path.string());
@@ -353,8 +348,16 @@ void check_tensor_layout(const TensorMap& tensors, const std::vector<TensorShape
 void check_safetensors_path(const std::string& path_text, const std::string& expected) {
   const fs::path path(path_text);
   const std::string extension = path.extension().string();
-  if (is_pickle_extension(extension)) refuse_pickle(path);
+  if (has_pickle_extension(path_text)) refuse_pickle(path);
   if (extension != ".safetensors") {
+    throw Error(ErrorCode::kUnsupported,
+                "'" + path_text + "' is not a model format Dream Forge knows; expected " + expected,
+                {{"path", path_text}});
+  }
+}
+
+void check_weights_path(const std::string& path_text, const std::string& expected) {
+  if (!has_weights_extension(path_text)) {
     throw Error(ErrorCode::kUnsupported,
                 "'" + path_text + "' is not a model format Dream Forge knows; expected " + expected,
                 {{"path", path_text}});
@@ -375,13 +378,13 @@ LoadedModel load_model(const std::string& path_text, const LoadOptions& options)
       throw Error(ErrorCode::kUnsupported,
                   "'" + path_text +
                       "' is a folder without model_index.json; expected a diffusers pipeline "
-                      "folder or a .safetensors checkpoint",
+                      "folder or a checkpoint file",
                   {{"path", path_text}});
     }
     model = load_diffusers_folder(path, options);
     model.name = (path.has_filename() ? path : path.parent_path()).filename().string();
   } else {
-    check_safetensors_path(path_text, "a .safetensors checkpoint or a diffusers folder");
+    check_weights_path(path_text, "a checkpoint (.safetensors, .ckpt, .pt, .pth, .bin) or a diffusers folder");
     model = load_single_file(path, options);
     model.name = path.stem().string();
   }

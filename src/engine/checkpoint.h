@@ -36,10 +36,11 @@ struct LoadedModel {
   std::string identity_file;
 };
 
-// Loads `path`: a folder with model_index.json (diffusers layout) or a .safetensors single-file
-// checkpoint. Errors: kModelNotFound (no such path), kUnsafeFormat (.ckpt/.pt/.pth/.bin pickles,
-// or a folder whose weights exist only as .bin), kUnsupported (a layout or family this engine does
-// not know), kCorruptFile (broken files, missing or mis-shaped tensors, bad configs).
+// Loads `path`: a folder with model_index.json (diffusers layout, .safetensors or .bin weights) or a
+// single-file checkpoint (.safetensors, or a PyTorch .ckpt/.pt/.pth/.bin read by TensorFile).
+// Errors: kModelNotFound (no such path), kUnsafeFormat (a pickle that would run code),
+// kUnsupported (a layout or family this engine does not know), kCorruptFile (broken files,
+// missing or mis-shaped tensors, bad configs).
 LoadedModel load_model(const std::string& path, const LoadOptions& options);
 
 // Every tensor `layout` lists must be in `tensors` with its shape (Error(kCorruptFile) naming it)
@@ -48,7 +49,12 @@ void check_tensor_layout(const TensorMap& tensors, const std::vector<TensorShape
                          const std::string& what);
 
 // Throws Error(kUnsafeFormat) for a pickle file (.ckpt/.pt/.pth/.bin/.pkl) and Error(kUnsupported)
-// saying `expected` for any other extension than .safetensors.
+// saying `expected` for any other extension than .safetensors. For loaders that only read
+// safetensors; the others take check_weights_path.
 void check_safetensors_path(const std::string& path, const std::string& expected);
+
+// Throws Error(kUnsupported) saying `expected` unless the extension is one of ComfyUI's weights
+// extensions (.safetensors, .sft, .ckpt, .pt, .pth, .bin, .pkl), which TensorFile::open reads.
+void check_weights_path(const std::string& path, const std::string& expected);
 
 }  // namespace df::engine

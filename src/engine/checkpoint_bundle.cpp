@@ -8,7 +8,7 @@
 #include "engine/checkpoint.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 namespace {
@@ -205,8 +205,8 @@ at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& la
 }
 
 std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device) {
-  check_safetensors_path(path, "a .safetensors VAE");
-  const SafetensorsFile file = SafetensorsFile::open(path);
+  check_weights_path(path, "a VAE (.safetensors, .ckpt, .pt, .pth, .bin)");
+  const TensorFile file = TensorFile::open(path);
   StandaloneVae vae = load_standalone_vae(file, at::kFloat);
   RuntimePlacement placement = resolve_placement(device, "float32", Family::kSD1);
   Weights weights(std::move(vae.weights));
@@ -217,11 +217,11 @@ std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const st
 std::shared_ptr<const VaeCodec> load_tiny_vae_codec(const std::string& encoder_path,
                                                     const std::string& decoder_path,
                                                     double latent_scale, const std::string& device) {
-  check_safetensors_path(encoder_path, "a .safetensors TAESD encoder");
-  check_safetensors_path(decoder_path, "a .safetensors TAESD decoder");
+  check_weights_path(encoder_path, "a TAESD encoder (.safetensors, .pth)");
+  check_weights_path(decoder_path, "a TAESD decoder (.safetensors, .pth)");
   RuntimePlacement placement = resolve_placement(device, "float32", Family::kSD1);
-  Weights encoder(load_safetensors(encoder_path));
-  Weights decoder(load_safetensors(decoder_path));
+  Weights encoder(load_tensors(encoder_path));
+  Weights decoder(load_tensors(decoder_path));
   encoder.to(placement.vae_dtype, placement.device);
   decoder.to(placement.vae_dtype, placement.device);
   TinyAutoencoder taesd(std::move(encoder), std::move(decoder), latent_scale);

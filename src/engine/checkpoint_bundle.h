@@ -121,7 +121,7 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request);
 // "cpu", "cuda", "cuda:N"): VAEs overflow in float16.
 std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device);
 
-// VAELoader's "taesd"/"taesdxl": TAESD's encoder and decoder files (.safetensors) with the latent
+// VAELoader's "taesd"/"taesdxl": TAESD's encoder and decoder files (.safetensors or .pth) with the latent
 // scale of the VAE they imitate, run in float32 on `device` as load_vae_codec does.
 std::shared_ptr<const VaeCodec> load_tiny_vae_codec(const std::string& encoder_path,
                                                     const std::string& decoder_path,

@@ -68,7 +68,7 @@ int heads_of_width_64(int channels, const std::string& path) {
 
 // What the encoder config the engine stored in the file says of its kind, if it says anything:
 // quick GELU is OpenAI's CLIP-L; of the OpenCLIP models only CLIP-G has the projection.
-std::optional<TextEncoderKind> stored_kind(const SafetensorsFile& file) {
+std::optional<TextEncoderKind> stored_kind(const TensorFile& file) {
   auto it = file.metadata().find(kTextEncoderConfigKey);
   if (it == file.metadata().end()) return std::nullopt;
   const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
@@ -84,7 +84,7 @@ std::optional<TextEncoderKind> stored_kind(const SafetensorsFile& file) {
   return projected ? TextEncoderKind::kOpenClipG : TextEncoderKind::kOpenClipH;
 }
 
-TextEncoderKind kind_of(const TextEncoderFileLayout& layout, const SafetensorsFile& file) {
+TextEncoderKind kind_of(const TextEncoderFileLayout& layout, const TensorFile& file) {
   switch (layout.hidden_size) {
     case 768: return TextEncoderKind::kClipL;
     case 1024: return TextEncoderKind::kOpenClipH;
@@ -98,7 +98,7 @@ TextEncoderKind kind_of(const TextEncoderFileLayout& layout, const SafetensorsFi
 
 }  // namespace
 
-UNetFileLayout detect_unet_layout(const SafetensorsFile& file) {
+UNetFileLayout detect_unet_layout(const TensorFile& file) {
   const TensorNames names(file);
   for (const char* prefix : {"model.diffusion_model.", ""}) {
     const std::string p = prefix;
@@ -114,7 +114,7 @@ UNetFileLayout detect_unet_layout(const SafetensorsFile& file) {
               {{"path", file.path()}});
 }
 
-Family detect_unet_family(const SafetensorsFile& file, const UNetFileLayout& layout) {
+Family detect_unet_family(const TensorFile& file, const UNetFileLayout& layout) {
   const TensorNames names(file);
   const UNetMarkers markers = unet_markers(layout);
   const int context = names.dim(markers.context_key, 2, 1);
@@ -124,7 +124,7 @@ Family detect_unet_family(const SafetensorsFile& file, const UNetFileLayout& lay
   return names.rank(markers.proj_in) == 2 ? Family::kSD2 : Family::kSD1;
 }
 
-UNetConfig infer_diffusers_unet_config(const SafetensorsFile& file, const std::string& p,
+UNetConfig infer_diffusers_unet_config(const TensorFile& file, const std::string& p,
                                        Family family) {
   const TensorNames names(file);
   UNetConfig c;
@@ -181,7 +181,7 @@ std::string text_encoder_kind_name(TextEncoderKind kind) {
   return "unknown";
 }
 
-TextEncoderFileLayout detect_text_encoder(const SafetensorsFile& file) {
+TextEncoderFileLayout detect_text_encoder(const TensorFile& file) {
   const TensorNames names(file);
   TextEncoderFileLayout layout{};
   std::string token_key;

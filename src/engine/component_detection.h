@@ -6,7 +6,7 @@
 #include <string>
 
 #include "engine/model_config.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 
@@ -18,17 +18,17 @@ struct UNetFileLayout {
   UNetNaming naming;
 };
 // Throws Error(kUnsupported) naming the tensor groups found when the file holds no UNet.
-UNetFileLayout detect_unet_layout(const SafetensorsFile& file);
+UNetFileLayout detect_unet_layout(const TensorFile& file);
 
 // The family of a standalone UNet from its cross-attention width: 768 SD1, 1024 SD2, 2048 SDXL,
 // 1280 the SDXL refiner (those two have the pooled-text label embedding). Other widths (small test
 // models): SDXL with a label embedding, else SD2 when its transformers project linearly, else SD1.
-Family detect_unet_family(const SafetensorsFile& file, const UNetFileLayout& layout);
+Family detect_unet_family(const TensorFile& file, const UNetFileLayout& layout);
 
 // The diffusers config of a diffusers-named UNet, inferred from shapes with the single-file rules
 // (SD1 has 8 heads, the others 64-wide heads; SDXL's time ids embed 256 wide). Throws
 // Error(kUnsupported) when a needed tensor is missing or has another rank.
-UNetConfig infer_diffusers_unet_config(const SafetensorsFile& file, const std::string& prefix,
+UNetConfig infer_diffusers_unet_config(const TensorFile& file, const std::string& prefix,
                                        Family family);
 // The name of the norm bias in the UNet's last transformer block under `layout`'s naming, which
 // ComfyUI's SD2 v-prediction heuristic reads.
@@ -54,6 +54,6 @@ struct TextEncoderFileLayout {
 // is CLIP-L, else CLIPTextModelWithProjection CLIP-G, else CLIP-H), else from the naming
 // (transformers names CLIP-L, OpenCLIP names CLIP-G with a projection, CLIP-H without).
 // Throws Error(kUnsupported) naming the tensor groups found when the file holds no CLIP text model.
-TextEncoderFileLayout detect_text_encoder(const SafetensorsFile& file);
+TextEncoderFileLayout detect_text_encoder(const TensorFile& file);
 
 }  // namespace df::engine

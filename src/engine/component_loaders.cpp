@@ -21,7 +21,7 @@ constexpr int kSdxlTimeEmbedWidth = 256;  // the width SDXL embeds each time id 
 
 // ---- UNet ----
 
-UNetConfig standalone_unet_config(const SafetensorsFile& file, const UNetFileLayout& layout,
+UNetConfig standalone_unet_config(const TensorFile& file, const UNetFileLayout& layout,
                                   Family family) {
   if (auto stored = metadata_config(file, kUNetConfigMetadata)) {
     return UNetConfig::from_json(*stored);
@@ -33,7 +33,7 @@ UNetConfig standalone_unet_config(const SafetensorsFile& file, const UNetFileLay
   return config;
 }
 
-NoiseScheduleConfig standalone_schedule(const SafetensorsFile& file, const UNetFileLayout& layout,
+NoiseScheduleConfig standalone_schedule(const TensorFile& file, const UNetFileLayout& layout,
                                         Family family, const UNetConfig& config) {
   const auto stored = metadata_config(file, kSchedulerConfigMetadata);
   NoiseScheduleConfig schedule = stored ? NoiseScheduleConfig::from_json(*stored)
@@ -68,7 +68,7 @@ double latent_scale_of(Family family) {
 
 // ---- text encoders ----
 
-ClipTextConfig standalone_text_config(const SafetensorsFile& file,
+ClipTextConfig standalone_text_config(const TensorFile& file,
                                       const TextEncoderFileLayout& layout) {
   const bool g = layout.kind == TextEncoderKind::kOpenClipG;
   ClipTextConfig config;
@@ -198,13 +198,13 @@ Family conditioner_family(const std::string& type, std::vector<EncoderFile>& fil
 
 }  // namespace
 
-StandaloneUNet load_standalone_unet(const SafetensorsFile& file, at::ScalarType dtype) {
+StandaloneUNet load_standalone_unet(const TensorFile& file, at::ScalarType dtype) {
   const UNetFileLayout layout = detect_unet_layout(file);
   StandaloneUNet unet;
   unet.family = detect_unet_family(file, layout);
   unet.config = standalone_unet_config(file, layout, unet.family);
   unet.schedule = standalone_schedule(file, layout, unet.family, unet.config);
-  unet.weights = load_safetensors_as(file, dtype, unet_rename(layout, unet.config.layers_per_block));
+  unet.weights = load_tensors_as(file, dtype, unet_rename(layout, unet.config.layers_per_block));
   check_tensor_layout(unet.weights, unet_tensor_layout(unet.config),
                       "the UNet of '" + file.path() + "'");
   return unet;
@@ -213,8 +213,8 @@ StandaloneUNet load_standalone_unet(const SafetensorsFile& file, at::ScalarType 
 std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& path,
                                                            const std::string& device,
                                                            const std::string& dtype) {
-  check_safetensors_path(path, "a .safetensors diffusion model");
-  const SafetensorsFile file = SafetensorsFile::open(path);
+  check_weights_path(path, "a diffusion model (.safetensors, .ckpt, .pt, .pth, .bin)");
+  const TensorFile file = TensorFile::open(path);
   StandaloneUNet unet = load_standalone_unet(file, at::kFloat);
   const RuntimePlacement placement = resolve_placement(device, dtype, unet.family);
   Weights weights(std::move(unet.weights));
@@ -224,13 +224,13 @@ std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& pa
       latent_scale_of(unet.family), unet.family == Family::kSDXLRefiner, placement});
 }
 
-StandaloneTextEncoder load_standalone_text_encoder(const SafetensorsFile& file,
+StandaloneTextEncoder load_standalone_text_encoder(const TensorFile& file,
                                                    at::ScalarType dtype) {
   const TextEncoderFileLayout layout = detect_text_encoder(file);
   StandaloneTextEncoder encoder;
   encoder.kind = layout.kind;
   encoder.config = standalone_text_config(file, layout);
-  encoder.weights = load_safetensors_as(file, dtype, text_encoder_rename(layout, encoder.config));
+  encoder.weights = load_tensors_as(file, dtype, text_encoder_rename(layout, encoder.config));
   if (layout.naming == ClipNamingScheme::kOpenClip || file.find("text_projection")) {
     split_open_clip_tensors(encoder.weights);  // fused q/k/v, [D,P] projection
   }
@@ -242,8 +242,8 @@ StandaloneTextEncoder load_standalone_text_encoder(const SafetensorsFile& file,
 std::shared_ptr<const TextConditioner> load_text_conditioner(const TextEncoderLoadRequest& request) {
   std::vector<EncoderFile> files;
   for (const auto& path : request.paths) {
-    check_safetensors_path(path, "a .safetensors text encoder");
-    const SafetensorsFile file = SafetensorsFile::open(path);
+    check_weights_path(path, "a text encoder (.safetensors, .ckpt, .pt, .pth, .bin)");
+    const TensorFile file = TensorFile::open(path);
     files.push_back({path, load_standalone_text_encoder(file, at::kFloat)});
   }
   const Family family = conditioner_family(request.type, files);

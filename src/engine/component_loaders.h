@@ -1,5 +1,5 @@
 // UNETLoader, CLIPLoader and DualCLIPLoader: a diffusion model or CLIP text encoders loaded from
-// safetensors files of their own (ComfyUI's models/diffusion_models and models/text_encoders).
+// weights files of their own (ComfyUI's models/diffusion_models and models/text_encoders).
 #pragma once
 
 #include <memory>
@@ -10,7 +10,7 @@
 
 #include "engine/checkpoint_bundle.h"
 #include "engine/component_detection.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 
@@ -28,7 +28,7 @@ struct StandaloneUNet {
 // 256 wide). Prediction: a "v_pred" tensor, else the stored scheduler config, else ComfyUI's SD2
 // norm-bias heuristic, else epsilon. Throws Error(kUnsupported) for files that hold no UNet this
 // engine knows, Error(kCorruptFile) for missing or mis-shaped tensors.
-StandaloneUNet load_standalone_unet(const SafetensorsFile& file, at::ScalarType dtype);
+StandaloneUNet load_standalone_unet(const TensorFile& file, at::ScalarType dtype);
 
 // UNETLoader's MODEL: the UNet file at `path` placed on `device` in `dtype` (see
 // resolve_placement), with its family's noise schedule and latent scale.
@@ -48,7 +48,7 @@ struct StandaloneTextEncoder {
 // "text_model.") or OpenCLIP names. CLIP-H runs without its last layer, as SD2 never uses it;
 // only CLIP-G keeps a text projection. The config comes from "dreamforge.text_encoder_config"
 // where present, else from shapes. Errors as load_standalone_unet.
-StandaloneTextEncoder load_standalone_text_encoder(const SafetensorsFile& file,
+StandaloneTextEncoder load_standalone_text_encoder(const TensorFile& file,
                                                    at::ScalarType dtype);
 
 struct TextEncoderLoadRequest {

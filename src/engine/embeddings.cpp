@@ -8,12 +8,12 @@
 #include "engine/adapters/lora_names.h"
 #include "engine/checkpoint.h"
 #include "engine/safetensors.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 namespace {
 
-std::vector<std::string> sorted_names(const SafetensorsFile& file) {
+std::vector<std::string> sorted_names(const TensorFile& file) {
   std::vector<std::string> names;
   for (const auto& info : file.tensors()) names.push_back(info.name);
   std::sort(names.begin(), names.end());
@@ -21,7 +21,7 @@ std::vector<std::string> sorted_names(const SafetensorsFile& file) {
 }
 
 // ComfyUI's choice among the file's tensors (see load_embedding_vectors).
-std::string chosen_tensor(const SafetensorsFile& file, const std::string& key) {
+std::string chosen_tensor(const TensorFile& file, const std::string& key) {
   const std::vector<std::string> names = sorted_names(file);
   if (names.empty()) {
     throw Error(ErrorCode::kCorruptFile, "embedding '" + file.path() + "' holds no tensors");
@@ -46,10 +46,10 @@ std::string embedding_key(Family family, size_t encoder) {
 }
 
 at::Tensor load_embedding_vectors(const std::string& path, const std::string& key) {
-  check_safetensors_path(path, "a .safetensors embedding");
-  const SafetensorsFile file = SafetensorsFile::open(path);
+  check_weights_path(path, "an embedding (.safetensors, .pt, .bin)");
+  const TensorFile file = TensorFile::open(path);
   const std::string name = chosen_tensor(file, key);
-  TensorMap tensors = load_safetensors_as(
+  TensorMap tensors = load_tensors_as(
       file, at::kFloat,
       [&](const std::string& stored) { return stored == name ? std::optional(stored) : std::nullopt; });
   const at::Tensor& tensor = tensors.at(name);

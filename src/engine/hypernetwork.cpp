@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "engine/checkpoint.h"
 #include "engine/safetensors.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 namespace {
@@ -141,15 +141,15 @@ at::Tensor HypernetworkMlp::forward(const at::Tensor& x) const {
 }
 
 Hypernetwork Hypernetwork::load(const std::string& path) {
-  check_safetensors_path(path, "a .safetensors hypernetwork");
-  const SafetensorsFile file = SafetensorsFile::open(path);
+  check_weights_path(path, "a hypernetwork (.safetensors, .pt)");
+  const TensorFile file = TensorFile::open(path);
   const auto& metadata = file.metadata();
   const auto activation = metadata.find("activation_func");
   const HypernetworkOptions options{activation == metadata.end() ? "linear" : activation->second,
                                     metadata_flag(metadata, "is_layer_norm"),
                                     metadata_flag(metadata, "activate_output")};
   std::map<int64_t, std::pair<MlpTensors, MlpTensors>> grouped;
-  for (auto& [key, tensor] : load_safetensors_as(file, at::kFloat, [](const std::string& k) {
+  for (auto& [key, tensor] : load_tensors_as(file, at::kFloat, [](const std::string& k) {
          return std::optional(k);
        })) {
     const size_t first = key.find('.');

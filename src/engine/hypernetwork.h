@@ -32,7 +32,8 @@ class HypernetworkMlp {
   std::string activation_;
 };
 
-// A hypernetwork as A1111 saves it, flattened into a .safetensors file: for each attention width
+// A hypernetwork as A1111 saves it (a .pt pickle, whose {W: [key MLP, value MLP], options...}
+// TensorFile flattens to these names and metadata) or flattened into a .safetensors file: for each attention width
 // W, "W.0.<module>.weight|bias" (the key MLP) and "W.1.<module>.weight|bias" (the value MLP), the
 // modules in order of their numbered names ("linear.0", "linear.1", ...); the options
 // activation_func ("linear", "relu", "leakyrelu", "elu", "swish", "tanh", "sigmoid", "softsign",
@@ -40,7 +41,7 @@ class HypernetworkMlp {
 // metadata (booleans as "True"/"true"/"1").
 class Hypernetwork {
  public:
-  // Throws Error(kUnsafeFormat) for pickle files, Error(kUnsupported) for other extensions,
+  // Throws Error(kUnsafeFormat) for pickles that would run code, Error(kUnsupported) for other extensions,
   // Error(kCorruptFile) for files without hypernetwork tensors or with layers that do not chain.
   static Hypernetwork load(const std::string& path);
 

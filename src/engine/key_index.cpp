@@ -33,6 +33,10 @@ std::optional<int> parse_index(const std::string& text) {
 }
 
 std::optional<nlohmann::json> metadata_config(const SafetensorsFile& file, const char* key) {
+  return metadata_config(TensorFile::of(file), key);
+}
+
+std::optional<nlohmann::json> metadata_config(const TensorFile& file, const char* key) {
   auto it = file.metadata().find(key);
   if (it == file.metadata().end()) return std::nullopt;
   nlohmann::json config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
@@ -43,7 +47,9 @@ std::optional<nlohmann::json> metadata_config(const SafetensorsFile& file, const
   return config;
 }
 
-KeyIndex::KeyIndex(const SafetensorsFile& file) : file_(file) {
+KeyIndex::KeyIndex(const SafetensorsFile& file) : KeyIndex(TensorFile::of(file)) {}
+
+KeyIndex::KeyIndex(const TensorFile& file) : file_(file) {
   for (const auto& info : file.tensors()) names_.insert(info.name);
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 
@@ -19,12 +20,15 @@ std::string join_from(const std::vector<std::string>& parts, size_t from);
 std::optional<int> parse_index(const std::string& text);
 
 // The JSON object a file carries as text under metadata `key`; nullopt when the key is absent.
-// Throws Error(kCorruptFile) when the text is no JSON object.
+// Throws Error(kCorruptFile) when the text is no JSON object. (The SafetensorsFile forms here
+// serve loaders that read only safetensors.)
+std::optional<nlohmann::json> metadata_config(const TensorFile& file, const char* key);
 std::optional<nlohmann::json> metadata_config(const SafetensorsFile& file, const char* key);
 
 // The sorted tensor names of a file, for prefix queries and the shapes inference rules need.
 class KeyIndex {
  public:
+  explicit KeyIndex(const TensorFile& file);
   explicit KeyIndex(const SafetensorsFile& file);
 
   bool has(const std::string& name) const { return names_.count(name) > 0; }
@@ -35,10 +39,11 @@ class KeyIndex {
   // Error(kUnsupported) when it is missing or has another rank.
   const std::vector<int64_t>& shape(const std::string& name, size_t rank = 0) const;
   const std::set<std::string>& names() const { return names_; }
-  const SafetensorsFile& file() const { return file_; }
+  // The indexed file's listing (it shares the file's memory map).
+  const TensorFile& file() const { return file_; }
 
  private:
-  const SafetensorsFile& file_;
+  TensorFile file_;
   std::set<std::string> names_;
 };
 

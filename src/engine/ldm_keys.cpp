@@ -161,7 +161,12 @@ UNetConfig infer_unet_config(const KeyIndex& keys, Family family,
       static_cast<int>(keys.shape(mid + "transformer_blocks.0.attn2.to_k.weight", 2)[1]);
   c.use_linear_projection = keys.shape(mid + "proj_in.weight").size() == 2;
   if (keys.has(p + "label_emb.0.0.weight")) {
-    c.addition_embed_type = "text_time";
+    // SDXL's label_emb embeds pooled text and sizes; SD 2.x's (unCLIP) embeds CLIP image embeddings.
+    if (family == Family::kSDXL || family == Family::kSDXLRefiner) {
+      c.addition_embed_type = "text_time";
+    } else {
+      c.class_embed_type = "projection";
+    }
     c.projection_class_embeddings_input_dim =
         static_cast<int>(keys.shape(p + "label_emb.0.0.weight", 2)[1]);
   }
@@ -231,8 +236,8 @@ ClipTextConfig infer_open_clip_config(const KeyIndex& keys, const std::string& p
 }
 
 // Population standard deviation of a stored tensor's values, read as float32.
-double stored_std(const SafetensorsFile& file, const std::string& name) {
-  TensorMap one = load_safetensors_as(file, at::kFloat, [&](const std::string& key) {
+double stored_std(const TensorFile& file, const std::string& name) {
+  TensorMap one = load_tensors_as(file, at::kFloat, [&](const std::string& key) {
     return key == name ? std::optional<std::string>(key) : std::nullopt;
   });
   return one.at(name).std(/*unbiased=*/false).item<double>();
@@ -275,7 +280,7 @@ class SingleFileKeyMap {
   std::optional<std::string> operator()(const std::string& key) const {
     if (key.starts_with(kUNetPrefix)) {
       const std::string rest = key.substr(std::string(kUNetPrefix).size());
-      return component("unet", key, ldm_unet_key_to_diffusers(rest, config_.unet.layers_per_block));
+      return component("unet", key, unet_name(rest));
     }
     if (key.starts_with(vae_prefix_)) {
       const std::string rest = key.substr(vae_prefix_.size());
@@ -298,6 +303,16 @@ class SingleFileKeyMap {
   }
 
  private:
+  // The diffusers name of a UNet tensor; an unCLIP UNet's label_emb is its class embedding.
+  std::optional<std::string> unet_name(const std::string& rest) const {
+    auto name = ldm_unet_key_to_diffusers(rest, config_.unet.layers_per_block);
+    const std::string added = "add_embedding.";
+    if (name && config_.unet.class_embed_type == "projection" && name->starts_with(added)) {
+      name = "class_embedding." + name->substr(added.size());
+    }
+    return name;
+  }
+
   // SD2 files keep a last OpenCLIP layer and a projection its diffusers encoder does not have.
   static bool belongs_to_encoder(const std::string& name, const ClipTextConfig& config) {
     if (name == "text_projection.weight") return config.with_projection;
@@ -340,7 +355,7 @@ SingleFileWeights split_components(TensorMap&& all) {
 
 }  // namespace
 
-Family detect_single_file_family(const SafetensorsFile& file) {
+Family detect_single_file_family(const TensorFile& file) {
   const KeyIndex keys(file);
   if (!keys.has(std::string(kUNetPrefix) + "input_blocks.0.0.weight")) {
     throw Error(ErrorCode::kUnsupported,
@@ -362,7 +377,7 @@ Family detect_single_file_family(const SafetensorsFile& file) {
               {{"path", file.path()}});
 }
 
-PipelineConfig infer_single_file_config(const SafetensorsFile& file) {
+PipelineConfig infer_single_file_config(const TensorFile& file) {
   const KeyIndex keys(file);
   PipelineConfig config;
   config.family = detect_single_file_family(file);
@@ -395,19 +410,19 @@ PipelineConfig infer_single_file_config(const SafetensorsFile& file) {
 
   const auto schedule_json = metadata_config(file, kSchedulerConfigMetadata);
   if (schedule_json) config.schedule = NoiseScheduleConfig::from_json(*schedule_json);
-  if (keys.has("v_pred")) {
-    config.schedule.prediction = Prediction::kVPrediction;
+  if (keys.has("v_pred") || (!schedule_json && config.unet.class_embed_type == "projection")) {
+    config.schedule.prediction = Prediction::kVPrediction;  // SD2.1 unCLIP predicts v
   } else if (!schedule_json) {
     config.schedule.prediction = infer_prediction(keys, config.family, config.unet);
   }
   return config;
 }
 
-SingleFileWeights load_single_file_weights(const SafetensorsFile& file,
+SingleFileWeights load_single_file_weights(const TensorFile& file,
                                            const PipelineConfig& config, at::ScalarType dtype) {
   const KeyIndex keys(file);
   const SingleFileKeyMap key_map(keys, config);
-  SingleFileWeights weights = split_components(load_safetensors_as(file, dtype, key_map));
+  SingleFileWeights weights = split_components(load_tensors_as(file, dtype, key_map));
   squeeze_vae_attention_weights(weights.vae);
   const auto sources = text_encoder_sources(config.family);
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -625,7 +640,7 @@ VaeConfig infer_diffusers_vae_config(const KeyIndex& keys, const std::string& pr
 
 }  // namespace
 
-StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dtype) {
+StandaloneVae load_standalone_vae(const TensorFile& file, at::ScalarType dtype) {
   const KeyIndex keys(file);
   const std::string prefix = standalone_vae_prefix(keys);
   const bool diffusers_names = keys.has_prefix(prefix + "encoder.down_blocks.");
@@ -633,7 +648,7 @@ StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dt
   vae.config = diffusers_names ? infer_diffusers_vae_config(keys, prefix)
                                : infer_vae_config(keys, prefix, Family::kSD1);
   const int blocks = static_cast<int>(vae.config.block_out_channels.size());
-  vae.weights = load_safetensors_as(
+  vae.weights = load_tensors_as(
       file, dtype, [&](const std::string& key) -> std::optional<std::string> {
         if (!key.starts_with(prefix)) return std::nullopt;
         const std::string rest = key.substr(prefix.size());
@@ -653,23 +668,23 @@ StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dt
   return vae;
 }
 
-Prediction prediction_from_norm_bias(const SafetensorsFile& file, Family family,
+Prediction prediction_from_norm_bias(const TensorFile& file, Family family,
                                      const std::string& bias) {
   if (family != Family::kSD2 || !file.find(bias)) return Prediction::kEpsilon;
   // SD2 v-models have visibly larger norm biases in the last output block (ComfyUI's heuristic).
   return stored_std(file, bias) > 0.09 ? Prediction::kVPrediction : Prediction::kEpsilon;
 }
 
-UNetConfig infer_ldm_unet_config(const SafetensorsFile& file, const std::string& prefix,
+UNetConfig infer_ldm_unet_config(const TensorFile& file, const std::string& prefix,
                                  Family family) {
   return infer_unet_config(KeyIndex(file), family, prefix);
 }
 
-ClipTextConfig infer_clip_text_config(const SafetensorsFile& file, const std::string& prefix) {
+ClipTextConfig infer_clip_text_config(const TensorFile& file, const std::string& prefix) {
   return infer_transformers_clip_config(KeyIndex(file), prefix);
 }
 
-ClipTextConfig infer_open_clip_text_config(const SafetensorsFile& file, const std::string& prefix,
+ClipTextConfig infer_open_clip_text_config(const TensorFile& file, const std::string& prefix,
                                            Family family) {
   return infer_open_clip_config(KeyIndex(file), prefix, family);
 }

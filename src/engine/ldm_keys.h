@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/model_config.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 #include "engine/weights.h"
 
 namespace df::engine {
@@ -24,14 +24,14 @@ inline constexpr const char* kSchedulerConfigMetadata = "dreamforge.scheduler_co
 
 // The family of a single-file checkpoint, from which text encoders it carries. Throws
 // Error(kUnsupported) naming the tensor groups found when it is no SD1/SD2/SDXL checkpoint.
-Family detect_single_file_family(const SafetensorsFile& file);
+Family detect_single_file_family(const TensorFile& file);
 
 // The full pipeline config of a single-file checkpoint: configs from metadata where present, else
 // inferred from shapes (spec rules: SD1 has 8 heads, SD2/SDXL 64-wide heads; CLIP heads are 64
 // wide). Prediction: a `v_pred` tensor, else the metadata scheduler config, else for SD2 the
 // norm-bias heuristic. Throws Error(kUnsupported) when a needed tensor is missing or shapes do
 // not fit the rules.
-PipelineConfig infer_single_file_config(const SafetensorsFile& file);
+PipelineConfig infer_single_file_config(const TensorFile& file);
 
 // The weights of each component under diffusers/transformers names, text encoders in
 // config.text_encoders order.
@@ -44,7 +44,7 @@ struct SingleFileWeights {
 // Loads and converts every component (floating tensors in `dtype`, on the CPU). Tensors outside
 // the components (EMA copies, schedule buffers, markers) are skipped; a tensor inside a component
 // that has no diffusers counterpart throws Error(kUnsupported).
-SingleFileWeights load_single_file_weights(const SafetensorsFile& file,
+SingleFileWeights load_single_file_weights(const TensorFile& file,
                                            const PipelineConfig& config, at::ScalarType dtype);
 
 // A VAE stored on its own (ComfyUI's models/vae): LDM names ("encoder.down.0.block.0...") or
@@ -55,22 +55,22 @@ struct StandaloneVae {
   TensorMap weights;
 };
 // Throws Error(kUnsupported) naming the tensor groups found when the file holds no VAE.
-StandaloneVae load_standalone_vae(const SafetensorsFile& file, at::ScalarType dtype);
+StandaloneVae load_standalone_vae(const TensorFile& file, at::ScalarType dtype);
 
 // Shape inference for components stored on their own (UNETLoader, CLIPLoader), with the same
 // rules as for whole checkpoints. `prefix` is what the component's names start with ("" for bare
 // names). Throw Error(kUnsupported) like infer_single_file_config.
 // An LDM-named UNet ("input_blocks...").
-UNetConfig infer_ldm_unet_config(const SafetensorsFile& file, const std::string& prefix,
+UNetConfig infer_ldm_unet_config(const TensorFile& file, const std::string& prefix,
                                  Family family);
 // ComfyUI's SD2 v-prediction heuristic on the norm bias tensor `bias` of the UNet's last
 // transformer block: epsilon for other families or when the file lacks the tensor.
-Prediction prediction_from_norm_bias(const SafetensorsFile& file, Family family,
+Prediction prediction_from_norm_bias(const TensorFile& file, Family family,
                                      const std::string& bias);
 // A transformers-named CLIP text encoder (with or without "text_model."), quick GELU, no projection.
-ClipTextConfig infer_clip_text_config(const SafetensorsFile& file, const std::string& prefix);
+ClipTextConfig infer_clip_text_config(const TensorFile& file, const std::string& prefix);
 // An OpenCLIP text tower ("transformer.resblocks..."); SD2 drops the last layer and the projection.
-ClipTextConfig infer_open_clip_text_config(const SafetensorsFile& file, const std::string& prefix,
+ClipTextConfig infer_open_clip_text_config(const TensorFile& file, const std::string& prefix,
                                            Family family);
 
 // Name conversions, exposed for tests. Each takes the name without the component prefix and

@@ -1,4 +1,4 @@
-// safetensors <-> libtorch tensors: dtype mapping, copies out of the memory map, saving.
+// Weights files <-> libtorch tensors: dtype mapping, views and copies of the memory map, saving.
 #include "engine/safetensors.h"
 
 #include <algorithm>
@@ -32,27 +32,38 @@ const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
 }
 
 // One stored tensor on the CPU, converted to `float_dtype` when it is floating. With
-// `zero_copy`, a tensor already in the wanted dtype views the memory map instead of being copied
-// (read-only: writing to it faults), and keeps the map alive.
-at::Tensor read_tensor(const SafetensorsFile& file, const SafetensorsTensorInfo& info,
+// `zero_copy`, a contiguous tensor already in the wanted dtype views the memory map instead of
+// being copied (read-only: writing to it faults), and keeps the map alive.
+at::Tensor read_tensor(const TensorFile& file, const TensorInfo& info,
                        std::optional<at::ScalarType> float_dtype, bool zero_copy) {
   const at::ScalarType stored = scalar_type_from_safetensors(info.dtype);
   const at::ScalarType wanted = float_dtype && at::isFloatingType(stored) ? *float_dtype : stored;
   const uint8_t* bytes = file.data(info);
   const bool aligned = reinterpret_cast<uintptr_t>(bytes) % at::elementSize(stored) == 0;
-  if (zero_copy && wanted == stored && aligned && info.end > info.begin) {
+  if (info.span == 0) return at::empty(info.shape, at::dtype(wanted));
+  if (zero_copy && wanted == stored && aligned && info.contiguous()) {
     std::shared_ptr<const void> keep = file.mapping();
-    return at::from_blob(const_cast<uint8_t*>(bytes), info.shape, [keep](void*) {},
+    return at::from_blob(const_cast<uint8_t*>(bytes), info.shape, info.strides, [keep](void*) {},
                          at::dtype(stored));
   }
-  if (wanted != stored && aligned) {
-    // Converting copies anyway: read straight from the map.
-    auto view = at::from_blob(const_cast<uint8_t*>(bytes), info.shape, at::dtype(stored));
-    return view.to(wanted);
+  if (aligned) {
+    // Converting or gathering copies anyway: read straight from the map.
+    auto view = at::from_blob(const_cast<uint8_t*>(bytes), info.shape, info.strides, at::dtype(stored));
+    return view.to(wanted, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::Contiguous);
   }
-  at::Tensor copy = at::empty(info.shape, at::dtype(stored));
-  if (info.end > info.begin) std::memcpy(copy.data_ptr(), bytes, info.end - info.begin);
-  return wanted == stored ? copy : copy.to(wanted);
+  at::Tensor packed = at::empty({static_cast<int64_t>(info.span / at::elementSize(stored))}, at::dtype(stored));
+  std::memcpy(packed.data_ptr(), bytes, info.span);
+  return packed.as_strided(info.shape, info.strides)
+      .to(wanted, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::Contiguous);
+}
+
+// Every tensor of the file as an owned CPU tensor in its stored dtype.
+TensorMap owned_tensors(const TensorFile& file) {
+  TensorMap tensors;
+  for (const auto& info : file.tensors()) {
+    tensors.emplace(info.name, read_tensor(file, info, {}, /*zero_copy=*/false));
+  }
+  return tensors;
 }
 
 }  // namespace
@@ -73,12 +84,7 @@ std::string safetensors_dtype_name(at::ScalarType type) {
 }
 
 TensorMap load_safetensors(const std::string& path) {
-  const SafetensorsFile file = SafetensorsFile::open(path);
-  TensorMap tensors;
-  for (const auto& info : file.tensors()) {
-    tensors.emplace(info.name, read_tensor(file, info, {}, /*zero_copy=*/false));
-  }
-  return tensors;
+  return owned_tensors(TensorFile::of(SafetensorsFile::open(path)));
 }
 
 void save_safetensors(const std::string& path, const TensorMap& tensors,
@@ -104,6 +110,13 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
 
 TensorMap load_safetensors_as(const SafetensorsFile& file, at::ScalarType float_dtype,
                               const TensorRename& rename) {
+  return load_tensors_as(TensorFile::of(file), float_dtype, rename);
+}
+
+TensorMap load_tensors(const std::string& path) { return owned_tensors(TensorFile::open(path)); }
+
+TensorMap load_tensors_as(const TensorFile& file, at::ScalarType float_dtype,
+                          const TensorRename& rename) {
   TensorMap tensors;
   std::map<std::string, std::string> source_of;
   for (const auto& info : file.tensors()) {

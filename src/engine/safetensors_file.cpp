@@ -1,14 +1,10 @@
 // safetensors: header validation over a read-only memory map, and the atomic writer.
 #include "engine/safetensors_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +14,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/file_mapping.h"
 
 namespace df::engine {
 namespace {
@@ -171,31 +168,14 @@ size_t safetensors_dtype_size(const std::string& dtype) {
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile file;
   file.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno),
-                {{"path", path}});
-  }
-  struct stat st{};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file", {{"path", path}});
-  }
-  const auto file_size = static_cast<uint64_t>(st.st_size);
+  const FileMapping mapping = map_file(path);
+  const uint64_t file_size = mapping.bytes.size();
   if (file_size < 8) {
-    ::close(fd);
     corrupt(path, "the file is only " + std::to_string(file_size) +
                       " bytes, shorter than the 8-byte header length");
   }
-  void* mapping = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (mapping == MAP_FAILED) {
-    throw Error(ErrorCode::kIo, "cannot map '" + path + "': " + std::strerror(errno),
-                {{"path", path}});
-  }
-  file.mapping_ = std::shared_ptr<const void>(
-      mapping, [file_size](const void* m) { ::munmap(const_cast<void*>(m), file_size); });
-  const auto* bytes = static_cast<const uint8_t*>(mapping);
+  file.mapping_ = mapping.owner;
+  const uint8_t* bytes = mapping.bytes.data();
 
   const uint64_t header_size = read_u64_le(bytes);
   if (header_size > kMaxHeaderBytes) {

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 #include "engine/tiny_model.h"
 #include "nodes/packs/node_packs.h"
 
@@ -34,8 +34,7 @@ std::optional<std::string> diffusers_family(const fs::path& dir) {
 }
 
 // Family of a single-file checkpoint from its tensor names.
-std::optional<std::string> single_file_family(const fs::path& file) {
-  const auto checkpoint = engine::SafetensorsFile::open(file.string());
+std::optional<std::string> single_file_family(const engine::TensorFile& checkpoint) {
   bool second_embedder = false, open_clip = false, refiner = false;
   for (const auto& tensor : checkpoint.tensors()) {
     if (tensor.name.rfind("conditioner.embedders.1.", 0) == 0) second_embedder = true;
@@ -56,7 +55,7 @@ int native_resolution(const std::string& family, bool test_model) {
   return 512;
 }
 
-// What the weights at `path` (a diffusers folder or a .safetensors file) are; nullopt when they
+// What the weights at `path` (a diffusers folder or a checkpoint file) are; nullopt when they
 // are neither. Sets the fields read from the files; id and names are the caller's.
 std::optional<Model> describe_weights(const fs::path& path) {
   Model model;
@@ -66,9 +65,10 @@ std::optional<Model> describe_weights(const fs::path& path) {
     model.format = "diffusers";
     family = diffusers_family(path);
     model.test_model = engine::is_tiny_model(path.string());
-  } else if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
-    model.format = "safetensors";
-    family = single_file_family(path);
+  } else if (fs::is_regular_file(path) && engine::has_weights_extension(path.string())) {
+    const engine::TensorFile checkpoint = engine::TensorFile::open(path.string());
+    model.format = engine::weights_format_name(checkpoint.format());
+    family = single_file_family(checkpoint);
   }
   if (!family) return std::nullopt;
   model.family = *family;

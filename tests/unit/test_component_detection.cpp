@@ -28,7 +28,7 @@ int64_t elements(const std::vector<int64_t>& shape) {
 class ComponentDetectionTest : public ::testing::Test {
  protected:
   // A file of U8 zeros with these names and shapes.
-  SafetensorsFile write(const std::string& name, const Shapes& shapes,
+  TensorFile write(const std::string& name, const Shapes& shapes,
                         const std::map<std::string, std::string>& metadata = {}) {
     std::vector<RawTensor> tensors;
     for (const auto& [tensor, shape] : shapes) {
@@ -36,7 +36,7 @@ class ComponentDetectionTest : public ::testing::Test {
     }
     const std::string path = (dir_.path() / name).string();
     write_safetensors(path, tensors, metadata);
-    return SafetensorsFile::open(path);
+    return TensorFile::open(path);
   }
 
   // The family markers of an LDM UNet with `context` wide cross-attention.
@@ -51,11 +51,11 @@ class ComponentDetectionTest : public ::testing::Test {
   }
 
   // A tiny diffusers-named UNet of `family` with random weights.
-  SafetensorsFile tiny_diffusers_unet(Family family) {
+  TensorFile tiny_diffusers_unet(Family family) {
     const UNetConfig config = tiny_pipeline_config(family).unet;
     const std::string path = (dir_.path() / (family_name(family) + ".safetensors")).string();
     write_safetensors(path, tiny_random_tensors(unet_tensor_layout(config), 1));
-    return SafetensorsFile::open(path);
+    return TensorFile::open(path);
   }
 
   test::TestDir dir_{"df_component_detection_"};

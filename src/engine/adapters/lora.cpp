@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "engine/adapters/lycoris_adapters.h"
+#include "engine/checkpoint.h"
 #include "engine/checkpoint_bundle.h"
 #include "engine/safetensors.h"
 
@@ -368,13 +369,8 @@ LoraPatches load_lora(const std::string& path, const LoraTargets& targets, doubl
   if (!fs::is_regular_file(path)) {
     throw Error(ErrorCode::kModelNotFound, "no LoRA file at '" + path + "'", {{"path", path}});
   }
-  if (fs::path(path).extension() != ".safetensors") {
-    throw Error(ErrorCode::kUnsafeFormat,
-                "'" + path + "' is not a .safetensors file; Dream Forge loads LoRAs only as "
-                "safetensors (pickle files can run any code they contain)",
-                {{"path", path}});
-  }
-  return lora_patches(load_safetensors(path), targets, strength_model, strength_clip);
+  check_weights_path(path, "a LoRA (.safetensors, .ckpt, .pt, .pth, .bin)");
+  return lora_patches(load_tensors(path), targets, strength_model, strength_clip);
 }
 
 }  // namespace df::engine

@@ -73,8 +73,9 @@ struct LoraPatches {
 LoraPatches lora_patches(const TensorMap& lora, const LoraTargets& targets, double strength_model,
                          double strength_clip);
 
-// Reads a .safetensors LoRA file and returns lora_patches of it. Errors: kModelNotFound (no such
-// file), kUnsafeFormat (a pickle), kCorruptFile (not a valid safetensors file).
+// Reads a LoRA file (safetensors or a PyTorch checkpoint, see TensorFile::open) and returns
+// lora_patches of it. Errors: kModelNotFound (no such file), kUnsupported (not a weights
+// extension), kUnsafeFormat (a pickle that would run code), kCorruptFile (a broken file).
 LoraPatches load_lora(const std::string& path, const LoraTargets& targets, double strength_model,
                       double strength_clip);
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "../pickle_test_bytes.h"
 #include "core/error.h"
 #include "engine/checkpoint.h"
 #include "engine/ldm_keys.h"
@@ -219,7 +220,7 @@ TEST(LdmKeys, VaeAttentionConvolutionsBecomeLinear) {
 ErrorCode family_error(const TempDir& dir, const TensorMap& tensors) {
   save_safetensors(dir.file("f.safetensors"), tensors);
   try {
-    detect_single_file_family(SafetensorsFile::open(dir.file("f.safetensors")));
+    detect_single_file_family(TensorFile::open(dir.file("f.safetensors")));
   } catch (const Error& e) {
     return e.code();
   }
@@ -230,7 +231,7 @@ Family family_of(const TempDir& dir, const std::string& text_key) {
   save_safetensors(dir.file("f.safetensors"),
                    {{"model.diffusion_model.input_blocks.0.0.weight", at::zeros({8, 4, 3, 3})},
                     {text_key, at::zeros({1})}});
-  return detect_single_file_family(SafetensorsFile::open(dir.file("f.safetensors")));
+  return detect_single_file_family(TensorFile::open(dir.file("f.safetensors")));
 }
 
 TEST(LdmKeys, DetectsFamilyFromTextEncoders) {
@@ -259,7 +260,7 @@ TEST(LoadModel, RefusesWhatItCannotSafelyLoad) {
   TempDir dir;
   EXPECT_EQ(load_error(dir.file("missing.safetensors")), ErrorCode::kModelNotFound);
   for (const char* name : {"m.ckpt", "m.pt", "m.pth", "m.bin", "M.CKPT"}) {
-    save_safetensors(dir.file(name), {{"x", at::zeros({1})}});
+    test::write_file(dir.file(name), test::hostile_pickle());
     EXPECT_EQ(load_error(dir.file(name)), ErrorCode::kUnsafeFormat) << name;
   }
   save_safetensors(dir.file("m.gguf"), {{"x", at::zeros({1})}});

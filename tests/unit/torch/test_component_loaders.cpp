@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "../pickle_test_bytes.h"
 #include "../test_support.h"
 #include "core/error.h"
 #include "engine/checkpoint.h"
@@ -75,7 +76,7 @@ void expect_same_weights(const TensorMap& loaded, const Weights& reference) {
 }
 
 TEST_F(ComponentLoadersTest, ADiffusersNamedUNetLoadsLikeTheWholeModelsUNet) {
-  const auto file = SafetensorsFile::open(unet_file(Family::kSD1, false));
+  const auto file = TensorFile::open(unet_file(Family::kSD1, false));
   const StandaloneUNet unet = load_standalone_unet(file, at::kFloat);
   const LoadedModel model = whole(Family::kSD1);
   EXPECT_EQ(unet.family, Family::kSD1);
@@ -89,14 +90,14 @@ TEST_F(ComponentLoadersTest, ADiffusersNamedUNetLoadsLikeTheWholeModelsUNet) {
 }
 
 TEST_F(ComponentLoadersTest, StoredConfigsAndTheVPredMarkerSetThePrediction) {
-  const auto sd2 = SafetensorsFile::open(unet_file(Family::kSD2, true));
+  const auto sd2 = TensorFile::open(unet_file(Family::kSD2, true));
   const StandaloneUNet unet = load_standalone_unet(sd2, at::kFloat);
   EXPECT_EQ(unet.family, Family::kSD2);
   EXPECT_EQ(unet.config.to_json(), whole(Family::kSD2).config.unet.to_json());
   EXPECT_EQ(unet.schedule.prediction, whole(Family::kSD2).config.schedule.prediction);
 
   const auto marked =
-      SafetensorsFile::open(unet_file(Family::kSD1, false, {{"v_pred", at::zeros({0})}}));
+      TensorFile::open(unet_file(Family::kSD1, false, {{"v_pred", at::zeros({0})}}));
   EXPECT_EQ(load_standalone_unet(marked, at::kFloat).schedule.prediction, Prediction::kVPrediction);
 }
 
@@ -173,6 +174,7 @@ TEST_F(ComponentLoadersTest, FilesOfOtherKindsAreRefused) {
               load_text_conditioner({{unet}, "stable_diffusion", "cpu", "float32", ""});
             }),
             ErrorCode::kUnsupported);
+  test::write_file(l + ".ckpt", test::hostile_pickle());
   EXPECT_EQ(test::error_code_of([&] { load_diffusion_model(l + ".ckpt", "cpu", "float32"); }),
             ErrorCode::kUnsafeFormat);
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "../pickle_test_bytes.h"
 #include "core/error.h"
 #include "engine/embeddings.h"
 #include "engine/safetensors.h"
@@ -49,7 +50,8 @@ TEST_F(EmbeddingVectorsTest, A1111AndSingleTensorFilesGiveTheirVectors) {
             (std::vector<int64_t>{1, 8}));
 }
 
-TEST_F(EmbeddingVectorsTest, PicklesAreRefused) {
+TEST_F(EmbeddingVectorsTest, PicklesThatWouldRunCodeAreRefused) {
+  test::write_file((dir_ / "e.pt").string(), test::hostile_pickle());
   try {
     load_embedding_vectors((dir_ / "e.pt").string(), "clip_l");
     FAIL() << "no error";

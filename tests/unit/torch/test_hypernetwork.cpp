@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "../pickle_test_bytes.h"
 #include "core/error.h"
 #include "engine/hypernetwork.h"
 #include "engine/safetensors.h"
@@ -80,6 +81,7 @@ TEST_F(HypernetworkTest, BrokenFilesAreRefusedClearly) {
   tensors_.erase("4.1.linear.2.weight");
   EXPECT_THROW(Hypernetwork::load(save({})), Error);
   const std::string pickle = (dir_ / "hn.pt").string();
+  test::write_file(pickle, test::hostile_pickle());
   try {
     Hypernetwork::load(pickle);
     FAIL() << "no error";

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../pickle_test_bytes.h"
 #include "core/error.h"
 #include "engine/adapters/lora.h"
 #include "engine/adapters/lycoris_adapters.h"
@@ -340,7 +341,7 @@ TEST(LoraKeys, LdmNamesRoundTripThroughTheCheckpointConverter) {
   }
 }
 
-TEST(LoraFile, LoadsSafetensorsAndRefusesOtherFiles) {
+TEST(LoraFile, LoadsWeightsAndRefusesUnsafeOrBrokenFiles) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(testing::TempDir()) / "lora_file_test";
   fs::create_directories(dir);
@@ -361,7 +362,7 @@ TEST(LoraFile, LoadsSafetensorsAndRefusesOtherFiles) {
     return ErrorCode::kInternal;
   };
   EXPECT_EQ(code_of((dir / "missing.safetensors").string()), ErrorCode::kModelNotFound);
-  fs::copy_file(path, dir / "style.ckpt", fs::copy_options::overwrite_existing);
+  test::write_file((dir / "style.ckpt").string(), test::hostile_pickle());
   EXPECT_EQ(code_of((dir / "style.ckpt").string()), ErrorCode::kUnsafeFormat);
   {
     std::ofstream broken(dir / "broken.safetensors");
