@@ -34,13 +34,18 @@ at::Tensor grid_gaussian_kernel(int64_t size, double sigma) {
 }
 
 // Each channel convolved with one 2-D kernel, the borders reflected by the kernel's radius.
-at::Tensor filter_reflected(const at::Tensor& nchw, const at::Tensor& kernel) {
-  const int64_t radius = kernel.size(0) / 2;
+// Reflected borders need an image wider and taller than the filter's radius.
+void require_room_to_reflect(const at::Tensor& nchw, int64_t radius) {
   if (radius >= nchw.size(2) || radius >= nchw.size(3)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "a filter radius of " + std::to_string(radius) + " needs an image larger than " +
                     std::to_string(radius) + " pixels on each side");
   }
+}
+
+at::Tensor filter_reflected(const at::Tensor& nchw, const at::Tensor& kernel) {
+  const int64_t radius = kernel.size(0) / 2;
+  require_room_to_reflect(nchw, radius);
   const int64_t channels = nchw.size(1);
   const at::Tensor weight = kernel.to(nchw.scalar_type()).expand({channels, 1, -1, -1}).contiguous();
   const at::Tensor padded = at::reflection_pad2d(nchw, {radius, radius, radius, radius});
@@ -109,16 +114,32 @@ at::Tensor distance_to_padded_sides(int64_t height, int64_t width, bool top, boo
 
 // --- Canny (kornia.filters.canny with its defaults: 5x5 gaussian, sigma 1, hysteresis) ---
 
+constexpr float kCannyEps = 1e-6f;  // kornia's eps under the magnitude's square root
+
+// kornia's rgb_to_grayscale, accumulated in its order (red, then green and blue by addcmul).
 at::Tensor grayscale(const at::Tensor& nchw) {
-  return 0.299 * nchw.narrow(1, 0, 1) + 0.587 * nchw.narrow(1, 1, 1) + 0.114 * nchw.narrow(1, 2, 1);
+  const at::Tensor weights = at::tensor({0.299f, 0.587f, 0.114f});
+  const at::Tensor gray = nchw.narrow(1, 0, 1) * weights[0];
+  return at::addcmul(at::addcmul(gray, nchw.narrow(1, 1, 1), weights[1]), nchw.narrow(1, 2, 1),
+                     weights[2]);
 }
 
 // kornia's gaussian: exp(-x^2 / (2 sigma^2)) at integer offsets from the centre, normalised.
-at::Tensor offset_gaussian_kernel(int64_t size, double sigma) {
+at::Tensor offset_gaussian_line(int64_t size, double sigma) {
   const at::Tensor offsets = at::arange(size, at::kFloat) - static_cast<double>(size / 2);
-  at::Tensor line = at::exp(-offsets.square() / (2.0 * sigma * sigma));
-  line = line / line.sum();
-  return line.unsqueeze(1) * line.unsqueeze(0);
+  const at::Tensor line = at::exp(-offsets.square() / (2.0 * sigma * sigma));
+  return line / line.sum();
+}
+
+// kornia's separable gaussian_blur2d of [B,1,H,W] with reflected borders: along the rows, then
+// along the columns (the order fixes the float rounding that decides Canny's ties).
+at::Tensor separable_blur(const at::Tensor& gray, int64_t size, double sigma) {
+  const at::Tensor line = offset_gaussian_line(size, sigma);
+  const int64_t radius = size / 2;
+  require_room_to_reflect(gray, radius);
+  const at::Tensor rows =
+      at::conv2d(at::reflection_pad2d(gray, {radius, radius, 0, 0}), line.view({1, 1, 1, size}));
+  return at::conv2d(at::reflection_pad2d(rows, {0, 0, radius, radius}), line.view({1, 1, size, 1}));
 }
 
 // Sobel x and y gradients of [B,1,H,W] with replicated borders: [B,2,H,W].
@@ -128,12 +149,12 @@ at::Tensor sobel_gradients(const at::Tensor& gray) {
   return at::conv2d(at::replication_pad2d(gray, {1, 1, 1, 1}), weight);
 }
 
-// The 8 neighbours of every pixel of [B,1,H,W] (zero outside the image), in kornia's direction
+// The 8 neighbours of every pixel of [B,1,H,W] (`outside` beyond the image), in kornia's direction
 // order: right, bottom-right, bottom, bottom-left, left, top-left, top, top-right: [B,8,H,W].
-at::Tensor neighbours(const at::Tensor& plane) {
+at::Tensor neighbours(const at::Tensor& plane, double outside = 0.0) {
   static const int64_t offsets[8][2] = {{0, 1}, {1, 1}, {1, 0}, {1, -1}, {0, -1}, {-1, -1}, {-1, 0}, {-1, 1}};
   const int64_t height = plane.size(2), width = plane.size(3);
-  const at::Tensor padded = at::constant_pad_nd(plane, {1, 1, 1, 1}, 0.0);
+  const at::Tensor padded = at::constant_pad_nd(plane, {1, 1, 1, 1}, outside);
   std::vector<at::Tensor> shifted;
   for (const auto& [dy, dx] : offsets) {
     shifted.push_back(padded.narrow(2, 1 + dy, height).narrow(3, 1 + dx, width));
@@ -141,15 +162,29 @@ at::Tensor neighbours(const at::Tensor& plane) {
   return at::cat(shifted, 1);
 }
 
-// Keeps the magnitude only where it exceeds both neighbours along the rounded gradient direction.
+// The gradient magnitude sqrt(gx² + gy² + eps) of a flat region (and beyond the image's border).
+const double kFlatMagnitude = static_cast<double>(std::sqrt(kCannyEps));
+
+// Whether the magnitude beats its neighbour in `direction` (kornia's order): strictly, except that
+// a tie with the neighbour to the right or below counts, so of two equal pixels across a step
+// the left (upper) one stays.
+at::Tensor beats(const at::Tensor& magnitude, const at::Tensor& neighbour,
+                 const at::Tensor& direction) {
+  const at::Tensor accepts_tie = (direction == 0) | (direction == 2);
+  return (magnitude > neighbour) | (accepts_tie & (magnitude == neighbour));
+}
+
+// Keeps the magnitude where it beats both neighbours along the gradient direction rounded to
+// 45° and the gradient is not flat.
 at::Tensor suppress_non_maxima(const at::Tensor& magnitude, const at::Tensor& gradients) {
   const at::Tensor gx = gradients.narrow(1, 0, 1), gy = gradients.narrow(1, 1, 1);
-  const at::Tensor angle = at::round(at::atan2(gy, gx) * (180.0 / M_PI) / 45.0) * 45.0;
-  const at::Tensor forward = at::remainder(angle / 45.0, 8.0).to(at::kLong);
-  const at::Tensor backward = at::remainder(angle / 45.0 + 4.0, 8.0).to(at::kLong);
-  const at::Tensor differences = magnitude - neighbours(magnitude);
-  const at::Tensor is_max = at::minimum(differences.gather(1, forward), differences.gather(1, backward)) > 0.0;
-  return magnitude * is_max;
+  const at::Tensor octant = at::round(at::atan2(gy, gx) * (4.0 / M_PI));
+  const at::Tensor forward = at::remainder(octant, 8.0).to(at::kLong);
+  const at::Tensor backward = at::remainder(octant + 4.0, 8.0).to(at::kLong);
+  const at::Tensor around = neighbours(magnitude, kFlatMagnitude);
+  const at::Tensor is_max = beats(magnitude, around.gather(1, forward), forward) &
+                            beats(magnitude, around.gather(1, backward), backward);
+  return magnitude * (is_max & (magnitude > kFlatMagnitude));
 }
 
 // Weak edges (0.5) touching a strong one (1) become strong, repeatedly; the rest are dropped.
@@ -279,9 +314,9 @@ at::Tensor canny_edges(const at::Tensor& pixels, double low_threshold, double hi
     throw Error(ErrorCode::kInvalidArgument, "Canny: low_threshold must not exceed high_threshold");
   }
   const at::Tensor gray = grayscale(to_nchw(pixels.to(at::kFloat)));
-  const at::Tensor blurred = filter_reflected(gray, offset_gaussian_kernel(5, 1.0));
+  const at::Tensor blurred = separable_blur(gray, 5, 1.0);
   const at::Tensor gradients = sobel_gradients(blurred);
-  const at::Tensor magnitude = at::sqrt(gradients.square().sum(1, true) + 1e-6);
+  const at::Tensor magnitude = at::sqrt(gradients.square().sum(1, true) + kCannyEps);
   const at::Tensor thin = suppress_non_maxima(magnitude, gradients);
   const at::Tensor edges = ((thin > low_threshold).to(at::kFloat) * 0.5 +
                             (thin > high_threshold).to(at::kFloat) * 0.5);
