@@ -59,5 +59,7 @@ def new_layout(old_state):
 
 
 def save(state, path, prefix=""):
+    """Writes the state dict (names under `prefix`) to `path`, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_file({prefix + k: v.contiguous() for k, v in state.items()}, str(path))
     return path
