@@ -3,6 +3,7 @@
 #include "engine/clip_vision.h"
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -239,6 +240,19 @@ ClipVisionOutput ClipVisionModel::encode_image(const at::Tensor& images, bool ce
   auto to_cpu = [](const at::Tensor& t) { return t.to(at::kCPU, at::kFloat); };
   return {to_cpu(out.last_hidden_state), to_cpu(out.penultimate_hidden_states),
           to_cpu(out.image_embeds)};
+}
+
+std::string checkpoint_clip_vision_file(const std::string& checkpoint_path) {
+  const std::filesystem::path path(checkpoint_path);
+  if (!std::filesystem::is_directory(path)) return checkpoint_path;
+  const std::filesystem::path encoder = path / "image_encoder" / "model.safetensors";
+  if (!std::filesystem::is_regular_file(encoder)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + checkpoint_path + "' holds no CLIP vision model (no image_encoder/"
+                "model.safetensors); unCLIPCheckpointLoader needs an unCLIP checkpoint",
+                {{"path", checkpoint_path}});
+  }
+  return encoder.string();
 }
 
 std::shared_ptr<const ClipVisionModel> load_clip_vision(const std::string& path,

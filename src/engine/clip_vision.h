@@ -75,6 +75,11 @@ class ClipVisionModel {
   Weights weights_;  // transformers names
 };
 
+// Where a checkpoint keeps its CLIP vision model (unCLIPCheckpointLoader): a diffusers folder's
+// image_encoder/model.safetensors, a single file itself. Throws Error(kInvalidArgument) for a
+// folder without one.
+std::string checkpoint_clip_vision_file(const std::string& checkpoint_path);
+
 // CLIPVisionLoader: the tower of a .safetensors file (transformers or open_clip layout) on
 // `device` in `dtype` (see resolve_placement).
 std::shared_ptr<const ClipVisionModel> load_clip_vision(const std::string& path,

@@ -124,6 +124,13 @@ std::vector<TensorShape> unet_tensor_layout(const UNetConfig& c) {
     require(c.addition_embed_type.empty(), ErrorCode::kUnsupported,
             "unsupported addition_embed_type '" + c.addition_embed_type + "'");
   }
+  if (c.class_embed_type == "projection") {  // SD2.1 unCLIP's image embedding input
+    b.linear("class_embedding.linear_1", temb, c.projection_class_embeddings_input_dim);
+    b.linear("class_embedding.linear_2", temb, temb);
+  } else {
+    require(c.class_embed_type.empty(), ErrorCode::kUnsupported,
+            "unsupported class_embed_type '" + c.class_embed_type + "'");
+  }
 
   for (size_t i = 0; i < blocks; ++i) {
     const std::string prefix = "down_blocks." + std::to_string(i);

@@ -218,3 +218,53 @@ def test_unet_without_class_labels_is_refused(unclip_unet, probe):
                     expect_ok=False)
     assert proc.returncode != 0
     assert "class labels" in proc.stderr
+
+
+def test_sd21_unclip_single_file_loads_its_class_embedding(tmp_path, probe, vision):
+    """An SD2.1-unCLIP-style single file (SD2 text encoder, label_emb taking image embeddings,
+    the image tower under embedder.model.visual., noise_augmentor buffers) loads as a v-prediction
+    SD 2.x model whose UNet has the projection class embedding; the file's tower is readable."""
+    import single_file
+    import tiny_models
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from diffusers import UNet2DConditionModel
+    pipe, _ = tiny_models.build("sd2", tmp_path / "pipe")
+    # 64-wide heads, so that the UNet's config is inferred from its tensors as for real files.
+    torch.manual_seed(5)
+    unet = UNet2DConditionModel(
+        block_out_channels=(64, 128), layers_per_block=2, sample_size=32, norm_num_groups=32,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+        attention_head_dim=(1, 2), use_linear_projection=True, class_embed_type="projection",
+        projection_class_embeddings_input_dim=64).eval()
+    # The LDM writer knows SDXL's label_emb as add_embedding; an unCLIP UNet stores it there too.
+    renamed = {k.replace("class_embedding.", "add_embedding."): v for k, v in unet.state_dict().items()}
+    stand_in = SimpleNamespace(unet=SimpleNamespace(state_dict=lambda: renamed, config=dict(unet.config)),
+                               vae=pipe.vae, text_encoder=pipe.text_encoder, scheduler=pipe.scheduler)
+    path = tmp_path / "tiny-unclip.safetensors"
+    single_file.pipeline_to_single_file(stand_in, "sd2", path, metadata=True)
+    with safe_open(str(path), "pt") as f:
+        # The UNet's config and the prediction type are left for the loader to infer.
+        metadata = {k: v for k, v in f.metadata().items()
+                    if k not in ("dreamforge.unet_config", "dreamforge.scheduler_config")}
+    tensors = load_file(str(path))
+    vision_model, files = vision
+    tensors.update({k: v for k, v in load_file(files["open_clip"]).items() if k.startswith("embedder.")})
+    tensors["noise_augmentor.alphas_cumprod"] = torch.linspace(0.99, 0.01, 1000)
+    save_file(tensors, str(path), metadata=metadata)
+
+    out, proc = probe("load_model", {"path": str(path)})
+    info = __import__("json").loads(proc.stdout)
+    assert info["family"] == "sd2"
+    assert info["prediction"] == "v_prediction"
+    assert info["unet"]["class_embed_type"] == "projection"
+    assert info["unet"]["projection_class_embeddings_input_dim"] == 64
+    assert "addition_embed_type" not in info["unet"]
+    for name in ("linear_1.weight", "linear_2.bias"):
+        assert torch.equal(out["unet.class_embedding." + name], unet.state_dict()["class_embedding." + name])
+
+    pixels = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    vision_out, _ = probe("clip_vision_forward", {"path": str(path)}, {"pixel_values": pixels})
+    expected = reference_outputs(vision_model, pixels)
+    assert max_abs_diff(vision_out["image_embeds"], expected["image_embeds"]) < TOLERANCE

@@ -40,7 +40,7 @@ std::vector<Value> unclip_conditioning(const NodeInputs& in) {
 // file holds.
 std::vector<Value> load_unclip_checkpoint(CheckpointStore& models, const std::string& name) {
   auto bundle = models.get(name);
-  auto clip_vision = models.clip_vision(models.resolve(name));
+  auto clip_vision = models.clip_vision(engine::checkpoint_clip_vision_file(models.resolve(name)));
   return {Value::of("MODEL", ModelValue{engine::ModelPatcher(bundle->model)}),
           Value::of("CLIP", ClipValue{engine::ClipPatcher(bundle->clip).with_embeddings(
                                 models.embedding_finder())}),
