@@ -68,10 +68,21 @@ std::string tiny_model_target(const CreateTinyOptions& options, const std::strin
          extension;
 }
 
-// Writes a test checkpoint folder; returns the folder.
-std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
+// A create-tiny kind writing a test checkpoint folder whose UNet reads `unet_in_channels`
+// channels (4 plain, 9 inpainting, 8 InstructPix2Pix); returns the folder.
+std::function<std::string(const CreateTinyOptions&)> tiny_checkpoint_kind(int unet_in_channels) {
+  return [unet_in_channels](const CreateTinyOptions& options) {
+    const std::string target = tiny_model_target(options, "checkpoints", "");
+    engine::write_tiny_model(target, engine::family_from_name(options.family), options.seed,
+                             unet_in_channels);
+    return target;
+  };
+}
+
+// Writes a test SD2.1-unCLIP-style checkpoint folder (with its image encoder); returns the folder.
+std::string create_tiny_unclip(const CreateTinyOptions& options) {
   const std::string target = tiny_model_target(options, "checkpoints", "");
-  engine::write_tiny_model(target, engine::family_from_name(options.family), options.seed);
+  engine::write_tiny_unclip_model(target, engine::family_from_name(options.family), options.seed);
   return target;
 }
 
@@ -110,7 +121,9 @@ std::function<std::string(const CreateTinyOptions&)> tiny_file_kind(std::string 
 // The kinds of test model create-tiny writes; each returns the path it wrote.
 const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>>& tiny_kinds() {
   static const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>> kinds =
-      {{"checkpoint", create_tiny_checkpoint},
+      {{"checkpoint", tiny_checkpoint_kind(4)},
+       {"inpaint", tiny_checkpoint_kind(9)},
+       {"ip2p", tiny_checkpoint_kind(8)},
        {"lora", create_tiny_lora},
        {"controlnet", tiny_file_kind("controlnet", "tiny-controlnet.safetensors",
                                      engine::write_tiny_controlnet)},
@@ -122,7 +135,8 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
        {"hypernetwork", tiny_file_kind("hypernetworks", "tiny-hypernetwork.safetensors",
                                        engine::write_tiny_hypernetwork)},
        {"clip_vision", tiny_file_kind("clip_vision", "tiny-clip-vision.safetensors",
-                                      engine::write_tiny_clip_vision)}};
+                                      engine::write_tiny_clip_vision)},
+       {"unclip", create_tiny_unclip}};
   return kinds;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/concat_conditioning.h"
 #include "engine/control/control_chain.h"
 #include "engine/custom_sampling.h"
 #include "engine/guidance/cfg.h"
@@ -98,11 +99,13 @@ Rect mask_bounds(const at::Tensor& mask) {
 }
 
 // One conditioning entry ready for a run: context and SDXL extras placed, its latent rectangle,
-// its weight map over that rectangle and its active sigma range.
+// its weight map over that rectangle, its extra UNet inputs cut to that rectangle and its active
+// sigma range.
 struct PreparedCond {
   int side = 0;  // 0 positive, 1 negative
   at::Tensor context, pooled, ids;
   at::Tensor class_labels;  // SD2.1 unCLIP's image input (class_embed_type "projection")
+  std::vector<at::Tensor> concat;  // parts of the model's extra input channels (concat_inputs)
   Rect rect{};
   bool full = true;
   at::Tensor mult;  // [1 or N, 1, h, w] float32 on the model's device
@@ -145,8 +148,23 @@ at::Tensor sdxl_pooled(const DiffusionModel& model, const Conditioning& cond, ui
   return cond.pooled;
 }
 
+// The model's extra inputs for `cond` over the latent, cut to `rect` like the latent (ComfyUI's
+// area crop of c_concat) and placed on the model's device.
+std::vector<at::Tensor> prepared_concat(const DiffusionModel& model, const Conditioning& cond,
+                                        const ConcatFallback& fallback, const Rect& rect,
+                                        int64_t height, int64_t width) {
+  std::vector<at::Tensor> parts = concat_inputs(model, cond, fallback, height, width);
+  for (at::Tensor& part : parts) {
+    part = part.narrow(2, rect.y, rect.h)
+               .narrow(3, rect.x, rect.w)
+               .to(model.placement.device, model.placement.dtype);
+  }
+  return parts;
+}
+
 std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Conditioning& cond,
-                                         int side, int64_t height, int64_t width, uint64_t seed) {
+                                         const ConcatFallback& fallback, int side, int64_t height,
+                                         int64_t width, uint64_t seed) {
   PreparedCond p;
   p.side = side;
   Rect rect{height, width, 0, 0};
@@ -196,14 +214,23 @@ std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Cond
         cond.unclip, model.unet.config().projection_class_embeddings_input_dim, seed);
     p.class_labels = p.class_labels.to(placement.device, placement.dtype);
   }
+  p.concat = prepared_concat(model, cond, fallback, rect, height, width);
   p.sigma_start = model.schedule.percent_to_sigma(cond.start_percent);
   p.sigma_end = model.schedule.percent_to_sigma(cond.end_percent);
   p.control = cond.control;
   return p;
 }
 
-// Parts that share one UNet call: the same rectangle, and token lengths that repeat to a common
-// length at most 4x the shortest (ComfyUI's rule for concatenating cross-attention contexts).
+// How many extra input channels a part gives the model.
+int64_t concat_channels(const PreparedCond& part) {
+  int64_t channels = 0;
+  for (const at::Tensor& t : part.concat) channels += t.size(1);
+  return channels;
+}
+
+// Parts that share one UNet call: the same rectangle, extra inputs of the same shape (their values
+// are batched like the contexts), and token lengths that repeat to a common length at most 4x the
+// shortest (ComfyUI's rule for concatenating cross-attention contexts).
 std::vector<std::vector<const PreparedCond*>> call_groups(const std::vector<const PreparedCond*>& parts) {
   std::vector<std::vector<const PreparedCond*>> groups;
   std::vector<std::pair<int64_t, int64_t>> lengths;  // per group: shortest, common
@@ -213,6 +240,7 @@ std::vector<std::vector<const PreparedCond*>> call_groups(const std::vector<cons
     for (size_t g = 0; g < groups.size() && !placed; ++g) {
       if (!(groups[g].front()->rect == part->rect)) continue;
       if (groups[g].front()->control != part->control) continue;
+      if (concat_channels(*groups[g].front()) != concat_channels(*part)) continue;
       const int64_t shortest = std::min(lengths[g].first, length);
       const int64_t common = std::lcm(lengths[g].second, length);
       if (common / shortest > 4) continue;
@@ -228,6 +256,17 @@ std::vector<std::vector<const PreparedCond*>> call_groups(const std::vector<cons
   return groups;
 }
 
+// The extra inputs of a group's parts for `batch` latents each, stacked like their contexts.
+at::Tensor group_concat(const std::vector<const PreparedCond*>& group, int64_t batch) {
+  std::vector<at::Tensor> rows;
+  for (const PreparedCond* part : group) {
+    std::vector<at::Tensor> channels;
+    for (const at::Tensor& t : part->concat) channels.push_back(resize_to_batch(t, batch));
+    rows.push_back(at::cat(channels, 1));
+  }
+  return at::cat(rows, 0);
+}
+
 // The denoised estimates of every part of one group for the batch `x` (one UNet call).
 std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
                                       const std::vector<const PreparedCond*>& group,
@@ -241,6 +280,7 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   const double c_in = 1.0 / std::sqrt(sigma * sigma + data * data);
   const at::Tensor latent_input = (x_in * c_in).to(placement.device, placement.dtype);
   at::Tensor sample = latent_input;
+  if (!group.front()->concat.empty()) sample = at::cat({sample, group_concat(group, batch)}, 1);
   at::Tensor timesteps = at::full({rows * batch}, t,
                                   at::TensorOptions().dtype(at::kFloat).device(placement.device));
   int64_t length = 1;
@@ -318,14 +358,17 @@ at::Tensor positive_with_patches(const DiffusionModel& model,
 
 Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningList& positive,
                               const ConditioningList& negative, double cfg, int64_t pixel_height,
-                              int64_t pixel_width, TimestepMapping mapping, uint64_t seed) {
+                              int64_t pixel_width, TimestepMapping mapping,
+                              const ConcatFallback& fallback, uint64_t seed) {
   const bool guided = std::abs(cfg - 1.0) > 1e-9;
   const int64_t height = pixel_height / 8, width = pixel_width / 8;
   auto prepared = std::make_shared<std::vector<PreparedCond>>();
   const ConditioningList negative_with_controls = with_controls_for_negative(positive, negative);
   for (int side = 0; side < (guided ? 2 : 1); ++side) {
     for (const Conditioning& cond : side == 0 ? positive : negative_with_controls) {
-      if (auto part = prepare_cond(model, cond, side, height, width, seed)) prepared->push_back(*part);
+      if (auto part = prepare_cond(model, cond, fallback, side, height, width, seed)) {
+        prepared->push_back(*part);
+      }
     }
   }
 
@@ -373,7 +416,8 @@ at::Tensor ksample(const DiffusionModel& model, const ConditioningList& positive
                                : at::zeros_like(latent, at::kFloat);
   const Denoiser denoise =
       make_guided_denoiser(model, positive, negative, params.cfg, latent.size(2) * 8,
-                           latent.size(3) * 8, TimestepMapping::kNearest, params.seed);
+                           latent.size(3) * 8, TimestepMapping::kNearest,
+                           ConcatFallback{latent, params.noise_mask}, params.seed);
   return sample_custom(model, denoise, params.sampler, sigmas, latent, noise, params.seed, hooks,
                        params.noise_mask)
       .samples;

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "engine/checkpoint_bundle.h"
+#include "engine/concat_conditioning.h"
 #include "engine/samplers.h"
 #include "engine/text_conditioning.h"
 
@@ -48,12 +49,14 @@ enum class TimestepMapping { kNearest, kInterpolated };
 // prediction type; each side's prediction is the average of its entries' predictions weighted by
 // their areas, masks and strengths (entries outside their step range left out; entries sharing a
 // rectangle and compatible token lengths share one UNet call); then CFG (or the model's CFG hook)
-// and its post-CFG hooks. With cfg 1 the negative side is not computed.
+// and its post-CFG hooks. With cfg 1 the negative side is not computed. Inpainting and
+// InstructPix2Pix models read their extra inputs from each entry (concat_conditioning.h), an
+// inpainting model's entry without them from `fallback` (the latent being sampled).
 // `seed` is the sampler's: unCLIP image conditioning draws its augmentation noise from seed - 10.
 Denoiser make_guided_denoiser(const DiffusionModel& model, const ConditioningList& positive,
                               const ConditioningList& negative, double cfg, int64_t pixel_height,
                               int64_t pixel_width,
                               TimestepMapping mapping = TimestepMapping::kNearest,
-                              uint64_t seed = 0);
+                              const ConcatFallback& fallback = {}, uint64_t seed = 0);
 
 }  // namespace df::engine

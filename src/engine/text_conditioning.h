@@ -51,6 +51,10 @@ struct Conditioning {
   std::shared_ptr<const ControlLink> control;
   bool control_applies_to_negative = false;
   std::vector<UnclipImage> unclip;  // unCLIPConditioning's image embeddings, in order
+  // Extra UNet inputs (ComfyUI's concat_latent_image, unscaled [B,C,h,w], and concat_mask
+  // [B,H,W]) set by InpaintModelConditioning / InstructPixToPixConditioning; undefined: none.
+  at::Tensor concat_latent_image;
+  at::Tensor concat_mask;
 };
 
 // ComfyUI's CONDITIONING value: entries whose predictions are averaged, weighted by their areas,

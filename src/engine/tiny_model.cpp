@@ -283,8 +283,14 @@ PipelineConfig tiny_pipeline_config(Family family) {
   return config;
 }
 
-void write_tiny_model(const std::string& dir, Family family, uint64_t seed) {
-  const PipelineConfig config = tiny_pipeline_config(family);
+void write_tiny_model(const std::string& dir, Family family, uint64_t seed,
+                      int unet_in_channels) {
+  PipelineConfig config = tiny_pipeline_config(family);
+  config.unet.in_channels = unet_in_channels;
+  write_tiny_pipeline(dir, config, seed);
+}
+
+void write_tiny_pipeline(const std::string& dir, const PipelineConfig& config, uint64_t seed) {
   try {
     prepare_directory(dir);
     write_tiny_model_files(dir, config, seed);

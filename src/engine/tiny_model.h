@@ -21,8 +21,13 @@ PipelineConfig tiny_pipeline_config(Family family);
 // layout (model_index.json, component configs and safetensors, tokenizers, scheduler, README.txt),
 // labelled as a test model. The same family and seed always give the same bytes. A directory that
 // already holds a tiny model is replaced; any other non-empty `dir` is refused with
-// Error(kInvalidArgument). Throws Error(kIo) when the files cannot be written.
-void write_tiny_model(const std::string& dir, Family family, uint64_t seed);
+// Error(kInvalidArgument). Throws Error(kIo) when the files cannot be written. A UNet with 9
+// (inpainting) or 8 (InstructPix2Pix) `unet_in_channels` reads extra inputs (unet_inputs.h).
+void write_tiny_model(const std::string& dir, Family family, uint64_t seed,
+                      int unet_in_channels = 4);
+
+// write_tiny_model for a pipeline of its own `config` (a tiny pipeline config with changes).
+void write_tiny_pipeline(const std::string& dir, const PipelineConfig& config, uint64_t seed);
 
 // F32 tensors for `layout` drawn from `seed` (the same on every platform): matrices, convolutions
 // and embeddings ~ N(0, stddev); 1-D ".weight" tensors (norm scales) ones, other 1-D tensors

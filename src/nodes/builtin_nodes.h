@@ -31,6 +31,7 @@ void register_model_patches_nodes(graph::NodeImplRegistry& registry, NodeResourc
 void register_controlnet_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_upscale_models_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_image_prompts_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_inpaint_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 
 // Checks beyond the schemas (LoadImage's file must exist in the input folder).
 graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env);

@@ -50,6 +50,7 @@ graph::NodeSchemaRegistry builtin_node_schemas() {
   add_controlnet_schemas(registry);
   add_upscale_models_schemas(registry);
   add_image_prompts_schemas(registry);
+  add_inpaint_schemas(registry);
   return registry;
 }
 

@@ -30,5 +30,6 @@ void add_model_patches_schemas(graph::NodeSchemaRegistry& registry);
 void add_controlnet_schemas(graph::NodeSchemaRegistry& registry);
 void add_upscale_models_schemas(graph::NodeSchemaRegistry& registry);
 void add_image_prompts_schemas(graph::NodeSchemaRegistry& registry);
+void add_inpaint_schemas(graph::NodeSchemaRegistry& registry);
 
 }  // namespace df::nodes

@@ -16,15 +16,17 @@
 
 namespace df::test {
 
-// Derive as `class MySuite : public TinyModelSuite<MySuite, seed>`; tests read `bundle`.
-template <class Suite, uint64_t kSeed>
+// Derive as `class MySuite : public TinyModelSuite<MySuite, seed>`; tests read `bundle`. A UNet
+// of 9 (inpainting) or 8 (InstructPix2Pix) input channels reads extra inputs.
+template <class Suite, uint64_t kSeed, int kUnetInChannels = 4>
 class TinyModelSuite : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir = std::filesystem::temp_directory_path() /
           ("df_tiny_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_suite()->name());
-    engine::write_tiny_model((dir / "tiny").string(), engine::Family::kSD1, kSeed);
+    engine::write_tiny_model((dir / "tiny").string(), engine::Family::kSD1, kSeed,
+                             kUnetInChannels);
     bundle = std::make_unique<engine::CheckpointBundle>(
         engine::load_checkpoint_bundle({(dir / "tiny").string(), "cpu", "float32", ""}));
   }

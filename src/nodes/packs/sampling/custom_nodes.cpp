@@ -103,10 +103,12 @@ void register_samplers(graph::NodeImplRegistry& registry, NodeResources resource
   add_function_node(registry, "SamplerCustom", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "sample");
     const auto model = in.get<ModelValue>("model").model.patched();
-    const auto [height, width] = pixel_size(in.get<LatentValue>("latent_image"));
+    const auto& latent = in.get<LatentValue>("latent_image");
+    const auto [height, width] = pixel_size(latent);
     const engine::Denoiser denoise = engine::make_guided_denoiser(
         *model, in.get<ConditioningValue>("positive").entries,
-        in.get<ConditioningValue>("negative").entries, in.get_float("cfg"), height, width);
+        in.get<ConditioningValue>("negative").entries, in.get_float("cfg"), height, width,
+        engine::TimestepMapping::kNearest, {latent.samples, latent.noise_mask});
     const NoiseValue noise{in.get_bool("add_noise"), in.get_uint("noise_seed")};
     return sample_with(in, ctx, resources.env, *model, denoise, noise);
   });
