@@ -221,10 +221,14 @@ std::vector<RemoteFile> Civitai::files_to_fetch(const ModelRef& ref, const Relea
   if (release.listing.empty()) {
     throw Error(ErrorCode::kNotFound, release.source_uri + " has no model file to download");
   }
-  const auto weights =
-      std::find_if(release.listing.begin(), release.listing.end(),
-                   [](const RemoteFile& file) { return is_safe_file_type(file.path); });
-  // No safe file: this throws the reason the primary one is refused.
+  auto weights = std::find_if(release.listing.begin(), release.listing.end(), [](const RemoteFile& file) {
+    return is_safe_file_type(file.path) && !is_pickle_file_type(file.path);
+  });
+  if (weights == release.listing.end()) {
+    weights = std::find_if(release.listing.begin(), release.listing.end(),
+                           [](const RemoteFile& file) { return is_safe_file_type(file.path); });
+  }
+  // No file it downloads: this throws the reason the primary one is refused.
   if (weights == release.listing.end()) check_safe_file_type(release.listing.front().path);
   if (weights->digest.hex.empty()) {
     throw Error(ErrorCode::kUnsupported, "CivitAI publishes no SHA256 for '" + weights->path +

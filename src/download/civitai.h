@@ -18,8 +18,9 @@ class Civitai : public Source {
   // The version named, else the model's newest (GET /api/v1/model-versions/{id} or
   // /api/v1/models/{id}); a slug is looked up with /api/v1/models?query=.
   Release resolve(const ModelRef& ref) override;
-  // The version's safetensors weights (its primary file when that is one). Throws
-  // Error(kUnsafeFormat) when it offers only pickle files.
+  // The version's safetensors weights (its primary file when that is one), else its PyTorch
+  // checkpoint (accepted once the weights reader accepts its bytes). Throws Error(kUnsafeFormat)
+  // when it offers no weights file of a type Dream Forge downloads.
   std::vector<RemoteFile> files_to_fetch(const ModelRef& ref, const Release& release) override;
   const HttpClient& client() const override { return client_; }
 

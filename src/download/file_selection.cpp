@@ -4,6 +4,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -12,7 +14,11 @@
 namespace df::download {
 namespace {
 
-const std::set<std::string> kSafeExtensions = {".safetensors", ".json", ".txt", ".yaml", ".yml"};
+// Weights the engine reads (pickles only after the weights reader accepts the downloaded bytes)
+// and configs.
+const std::set<std::string> kFetchedExtensions = {".safetensors", ".sft", ".ckpt", ".pt", ".pth",
+                                                  ".bin",         ".pkl", ".json", ".txt", ".yaml",
+                                                  ".yml"};
 const std::set<std::string> kPickleExtensions = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"};
 const std::set<std::string> kSkippedComponents = {"safety_checker", "feature_extractor",
                                                   "image_encoder"};
@@ -27,24 +33,20 @@ std::string lowercase_extension(const std::string& path) {
   return extension;
 }
 
-// "diffusion_pytorch_model.safetensors" and its shards "...-00001-of-00002.safetensors", not
-// variants such as "diffusion_pytorch_model.fp16.safetensors".
-bool is_plain_safetensors(const std::string& name) {
-  static const std::regex plain(R"([^.]+(-\d{5}-of-\d{5})?\.safetensors)");
-  return std::regex_match(name, plain);
+// "diffusion_pytorch_model<extension>" and its shards "...-00001-of-00002<extension>", not
+// variants such as "diffusion_pytorch_model.fp16<extension>".
+bool is_plain_weights(const std::string& name, const std::string& extension) {
+  static const std::regex plain(R"(([^.]+(-\d{5}-of-\d{5})?)(\.[a-z]+))");
+  std::smatch match;
+  return std::regex_match(name, match, plain) && match[3] == extension;
 }
 
-bool is_variant_safetensors(const std::string& name) {
-  return lowercase_extension(name) == ".safetensors" && !is_plain_safetensors(name);
-}
-
-// Configs and tokenizer files; of the shard indexes only the plain safetensors one.
-bool is_component_config(const std::string& name) {
+// Configs and tokenizer files; of the shard indexes only the one of the plain weights fetched.
+bool is_component_config(const std::string& name, const std::string& weights_extension) {
   const std::string extension = lowercase_extension(name);
   if (extension != ".json" && extension != ".txt") return false;
   if (name.find(".index.") == std::string::npos) return true;
-  static const std::regex plain_index(R"([^.]+\.safetensors\.index\.json)");
-  return std::regex_match(name, plain_index);
+  return name.substr(name.find('.')) == weights_extension + ".index.json";
 }
 
 bool is_weights_file(const std::string& name) {
@@ -66,7 +68,21 @@ std::vector<std::string> files_in_folder(const std::string& folder,
   return names;
 }
 
-// The component's files to fetch; throws when its weights exist only in forms not fetched.
+// The extension and names of the component's plain weights: safetensors, else PyTorch .bin.
+std::optional<std::pair<std::string, std::vector<std::string>>> plain_weights(
+    const std::vector<std::string>& names) {
+  for (const char* extension : {".safetensors", ".bin"}) {
+    std::vector<std::string> weights;
+    std::copy_if(names.begin(), names.end(), std::back_inserter(weights),
+                 [&](const std::string& name) { return is_plain_weights(name, extension); });
+    if (!weights.empty()) return std::pair(std::string(extension), weights);
+  }
+  return std::nullopt;
+}
+
+// The component's files to fetch: its plain safetensors weights, else its plain PyTorch .bin
+// weights (checked by the weights reader once downloaded), and its configs; throws when its
+// weights exist only in forms not fetched.
 std::vector<std::string> component_files(const std::string& component,
                                          const std::vector<std::string>& repo_files) {
   const auto names = files_in_folder(component, repo_files);
@@ -74,34 +90,21 @@ std::vector<std::string> component_files(const std::string& component,
     throw Error(ErrorCode::kCorruptFile, "model_index.json names the component '" + component +
                                              "' but the repo has no " + component + "/ folder");
   }
-  std::vector<std::string> selected;
-  bool has_weights = false;
-  bool has_plain_weights = false;
-  std::vector<std::string> other_weights;
-  for (const auto& name : names) {
-    if (is_plain_safetensors(name)) {
-      has_plain_weights = true;
-      selected.push_back(component + "/" + name);
-    } else if (is_component_config(name)) {
-      selected.push_back(component + "/" + name);
-    } else if (is_weights_file(name)) {
-      other_weights.push_back(name);
-    }
-    has_weights = has_weights || is_weights_file(name);
+  const auto weights = plain_weights(names);
+  const auto other_weights = std::find_if(names.begin(), names.end(), is_weights_file);
+  if (!weights && other_weights != names.end()) {
+    throw Error(ErrorCode::kUnsupported,
+                "the component '" + component + "' has only " + *other_weights +
+                    " and other variant or unsupported weights; name the files to fetch with "
+                    "#glob, e.g. #" + component + "/*");
   }
-  if (has_weights && !has_plain_weights) {
-    const bool variants_only =
-        std::any_of(other_weights.begin(), other_weights.end(), is_variant_safetensors);
-    if (variants_only) {
-      throw Error(ErrorCode::kUnsupported,
-                  "the component '" + component + "' has only variant safetensors weights (" +
-                      other_weights.front() + "); name the files to fetch with #glob, e.g. #" +
-                      component + "/*");
+  std::vector<std::string> selected;
+  for (const auto& name : names) {
+    const bool chosen = weights && std::find(weights->second.begin(), weights->second.end(),
+                                             name) != weights->second.end();
+    if (chosen || is_component_config(name, weights ? weights->first : ".safetensors")) {
+      selected.push_back(component + "/" + name);
     }
-    throw Error(ErrorCode::kUnsafeFormat,
-                "the component '" + component + "' has no safetensors weights, only " +
-                    other_weights.front() +
-                    "; Dream Forge downloads safetensors only (pickle files can run code)");
   }
   return selected;
 }
@@ -113,22 +116,19 @@ bool has_glob_characters(const std::string& selector) {
 }  // namespace
 
 bool is_safe_file_type(const std::string& path) {
-  return kSafeExtensions.contains(lowercase_extension(path));
+  return kFetchedExtensions.contains(lowercase_extension(path));
+}
+
+bool is_pickle_file_type(const std::string& path) {
+  return kPickleExtensions.contains(lowercase_extension(path));
 }
 
 void check_safe_file_type(const std::string& path) {
   if (is_safe_file_type(path)) return;
-  if (kPickleExtensions.contains(lowercase_extension(path))) {
-    throw Error(ErrorCode::kUnsafeFormat,
-                "refusing '" + path +
-                    "': pickle files can run code when loaded; Dream Forge downloads safetensors "
-                    "weights only (look for a .safetensors version)",
-                {{"file", path}});
-  }
   throw Error(ErrorCode::kUnsafeFormat,
               "refusing '" + path +
-                  "': not a file type Dream Forge downloads (.safetensors weights, "
-                  ".json/.yaml/.txt configs and tokenizer files)",
+                  "': not a file type Dream Forge downloads (weights: .safetensors, .ckpt, .pt, "
+                  ".pth, .bin; .json/.yaml/.txt configs and tokenizer files)",
               {{"file", path}});
 }
 

@@ -11,6 +11,8 @@
 
 #include "core/error.h"
 #include "download/file_digest.h"
+#include "download/file_selection.h"
+#include "engine/tensor_file.h"
 
 namespace df::download {
 
@@ -59,6 +61,22 @@ bool same_files_asked(const ModelRef& a, const ModelRef& b) {
 
 bool digest_accepts(const FileDigest& digest, const RemoteFile& file) {
   return (!file.size_exact || digest.size == file.size) && digest_matches(digest, file.digest);
+}
+
+// A pickle is installed only when the weights reader, which runs no code, accepts its bytes; a
+// refused file is deleted and the download fails with the reader's reason.
+void check_pickle_weights(const Release& release, const RemoteFile& file, const std::string& part) {
+  if (!is_pickle_file_type(file.path)) return;
+  try {
+    engine::TensorFile::open(part);
+  } catch (const Error& error) {
+    std::error_code ignored;
+    fs::remove(part, ignored);
+    throw Error(error.code(),
+                "'" + file.path + "' of " + release.source_uri + " was refused and deleted: " +
+                    error.what(),
+                {{"file", file.path}});
+  }
 }
 
 FileDigest digest_for(const std::string& path, const RemoteFile& file) {
@@ -186,6 +204,7 @@ ModelFile ModelInstaller::accept_file(const Release& release, const RemoteFile& 
                                       const std::string& part, const std::string& final_path) {
   const auto digest = digest_for(part, file);
   if (digest_accepts(digest, file)) {
+    check_pickle_weights(release, file, part);
     move_path(part, final_path);
     progress_.file_finished(file.path, digest.size, /*transferred=*/true);
     return {file.path, digest.size, digest.sha256};

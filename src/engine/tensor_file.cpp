@@ -33,11 +33,13 @@ std::string lowercase_extension(const std::string& path) {
   return extension;
 }
 
-// A zip archive, a legacy checkpoint's magic number, or a pickle under a pickle extension (whose
-// first pickle then fails clearly); a safetensors header length may start with 0x80 0x02.
+// A zip archive, a legacy checkpoint's magic number, or any other pickle (whose first pickle then
+// fails clearly) unless the name says safetensors, whose header length may start with 0x80 0x02.
 bool is_pytorch_checkpoint(std::span<const uint8_t> bytes, const std::string& path) {
+  const std::string extension = lowercase_extension(path);
+  const bool named_safetensors = extension == ".safetensors" || extension == ".sft";
   return torch_pickle::looks_like_zip(bytes) || torch_pickle::starts_like_legacy_checkpoint(bytes) ||
-         (torch_pickle::starts_like_pickle(bytes) && has_pickle_extension(path));
+         (torch_pickle::starts_like_pickle(bytes) && !named_safetensors);
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ struct TensorInfo {
 class TensorFile {
  public:
   // Maps and validates `path`, telling the format by its first bytes: a zip archive is a
-  // PyTorch zip checkpoint, a pickle stream a legacy one, anything else safetensors. Pickles are
+  // PyTorch zip checkpoint, a pickle stream a legacy one (unless the name ends in .safetensors or
+  // .sft and the stream lacks the legacy magic number), anything else safetensors. Pickles are
   // read by a restricted interpreter that runs no code. A pickle's weights may be wrapped
   // ({"state_dict": ...}, {"params_ema": ...}, {"params": ...}); nested dicts and lists flatten to
   // dotted names ("string_to_param.*", "768.0.linear.0.weight") and their plain strings, numbers

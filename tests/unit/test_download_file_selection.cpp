@@ -1,4 +1,4 @@
-// Download file rules: safe types, a diffusers pipeline's files, globs.
+// Download file rules: weights and config types, a diffusers pipeline's files, globs.
 #include <gtest/gtest.h>
 
 #include "download/file_selection.h"
@@ -9,21 +9,22 @@ namespace {
 
 using Files = std::vector<std::string>;
 
-TEST(DownloadFileSelection, SafeTypesAreDataOnly) {
+TEST(DownloadFileSelection, WeightsAndConfigTypesOnly) {
   for (const char* safe : {"a.safetensors", "x/config.json", "merges.txt", "v1-inference.yaml",
-                           "b.yml", "UPPER.SAFETENSORS"}) {
+                           "b.yml", "UPPER.SAFETENSORS", "model.ckpt", "w.pt", "w.pth",
+                           "pytorch_model.bin", "x.pkl"}) {
     EXPECT_TRUE(is_safe_file_type(safe)) << safe;
     EXPECT_NO_THROW(check_safe_file_type(safe));
   }
-  for (const char* unsafe : {"model.ckpt", "w.pt", "w.pth", "pytorch_model.bin", "x.pkl",
-                             "x.pickle", "model.onnx", "run.py", "noextension", "dir.json/file"}) {
+  for (const char* unsafe : {"x.pickle", "model.onnx", "run.py", "noextension", "dir.json/file"}) {
     EXPECT_FALSE(is_safe_file_type(unsafe)) << unsafe;
     EXPECT_EQ(test::error_code_of([&] { check_safe_file_type(unsafe); }), ErrorCode::kUnsafeFormat)
         << unsafe;
   }
-  const auto error = test::error_of([] { check_safe_file_type("v1-5.ckpt"); });
-  EXPECT_NE(std::string(error.what()).find("pickle"), std::string::npos);
-  EXPECT_NE(std::string(error.what()).find("v1-5.ckpt"), std::string::npos);
+  const auto error = test::error_of([] { check_safe_file_type("run.py"); });
+  EXPECT_NE(std::string(error.what()).find("run.py"), std::string::npos);
+  EXPECT_TRUE(is_pickle_file_type("v1-5.CKPT"));
+  EXPECT_FALSE(is_pickle_file_type("v1-5.safetensors"));
 }
 
 nlohmann::json sd_index() {
@@ -89,12 +90,35 @@ TEST(DownloadFileSelection, PipelineTakesConfigsTokenizerAndPlainSafetensorsOnly
   EXPECT_EQ(select_pipeline_files(sd_index(), sd_repo()), expected);
 }
 
-TEST(DownloadFileSelection, PipelineRefusesComponentsWithPickleOrVariantWeightsOnly) {
-  Files pickle_only = {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.bin"};
+TEST(DownloadFileSelection, PipelineTakesPyTorchWeightsWhereAComponentHasNoSafetensors) {
+  nlohmann::json index = {{"_class_name", "StableDiffusionPipeline"},
+                          {"unet", {"diffusers", "UNet2DConditionModel"}},
+                          {"text_encoder", {"transformers", "CLIPTextModel"}}};
+  const Files repo = {"model_index.json",
+                      "unet/config.json",
+                      "unet/diffusion_pytorch_model.bin",
+                      "unet/diffusion_pytorch_model.fp16.bin",
+                      "text_encoder/config.json",
+                      "text_encoder/pytorch_model-00001-of-00002.bin",
+                      "text_encoder/pytorch_model-00002-of-00002.bin",
+                      "text_encoder/pytorch_model.bin.index.json",
+                      "text_encoder/model.safetensors.index.json"};
+  const Files expected = {"model_index.json",
+                          "text_encoder/config.json",
+                          "text_encoder/pytorch_model-00001-of-00002.bin",
+                          "text_encoder/pytorch_model-00002-of-00002.bin",
+                          "text_encoder/pytorch_model.bin.index.json",
+                          "unet/config.json",
+                          "unet/diffusion_pytorch_model.bin"};
+  EXPECT_EQ(select_pipeline_files(index, repo), expected);
+}
+
+TEST(DownloadFileSelection, PipelineRefusesComponentsWithVariantOrOtherWeightsOnly) {
   nlohmann::json index = {{"_class_name", "StableDiffusionPipeline"},
                           {"unet", {"diffusers", "UNet2DConditionModel"}}};
-  const auto refused = test::error_of([&] { select_pipeline_files(index, pickle_only); });
-  EXPECT_EQ(refused.code(), ErrorCode::kUnsafeFormat);
+  Files flax_only = {"model_index.json", "unet/config.json", "unet/diffusion_flax_model.msgpack"};
+  const auto refused = test::error_of([&] { select_pipeline_files(index, flax_only); });
+  EXPECT_EQ(refused.code(), ErrorCode::kUnsupported);
   EXPECT_NE(std::string(refused.what()).find("unet"), std::string::npos);
 
   Files variants_only = {"model_index.json", "unet/config.json",

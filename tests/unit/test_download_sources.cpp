@@ -110,7 +110,7 @@ TEST(DownloadSources, CivitaiVersionListsModelFilesPrimaryFirst) {
   EXPECT_EQ(release.listing[1].path, "tiny.ckpt");
 }
 
-TEST(DownloadSources, CivitaiPicksSafetensorsAndRefusesPickleOnlyVersions) {
+TEST(DownloadSources, CivitaiPrefersSafetensorsThenTakesAPickleCheckpoint) {
   Civitai civitai("http://c", "");
   const auto ref = parse_model_ref("civitai:101");
   const auto release = civitai_release(ref, "Tiny", "Checkpoint", civitai_version());
@@ -120,11 +120,18 @@ TEST(DownloadSources, CivitaiPicksSafetensorsAndRefusesPickleOnlyVersions) {
 
   auto pickle_only = civitai_version();
   pickle_only["files"].erase(1);
+  const auto pickle_files =
+      civitai.files_to_fetch(ref, civitai_release(ref, "Tiny", "Checkpoint", pickle_only));
+  ASSERT_EQ(pickle_files.size(), 1u);
+  EXPECT_EQ(pickle_files[0].path, "tiny.ckpt");
+
+  auto other_only = pickle_only;
+  other_only["files"][0]["name"] = "tiny.onnx";
   const auto refused = test::error_of([&] {
-    civitai.files_to_fetch(ref, civitai_release(ref, "Tiny", "Checkpoint", pickle_only));
+    civitai.files_to_fetch(ref, civitai_release(ref, "Tiny", "Checkpoint", other_only));
   });
   EXPECT_EQ(refused.code(), ErrorCode::kUnsafeFormat);
-  EXPECT_NE(std::string(refused.what()).find("tiny.ckpt"), std::string::npos);
+  EXPECT_NE(std::string(refused.what()).find("tiny.onnx"), std::string::npos);
 }
 
 TEST(DownloadSources, CivitaiFileNamesCannotLeaveTheModelFolder) {
