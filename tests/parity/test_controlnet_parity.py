@@ -197,3 +197,22 @@ def test_sampling_run_matches_the_controlnet_pipeline(controlled, probe, clip_to
     # Strength 0 samples as without the ControlNet, far from the controlled run.
     uncontrolled, _ = probe("controlnet_txt2img", {**args, "strength": 0.0}, inputs)
     assert max_abs_diff(uncontrolled["latents"], expected) > 100 * bound
+
+
+def test_shuffle_controlnets_pool_their_residuals(controlled, probe):
+    """diffusers' global_pool_conditions, and ComfyUI's rule for files named *_shuffle."""
+    family, pipe, path, net, _, work = controlled
+    pooled = random_controlnet(pipe.unet, seed=5)
+    pooled.register_to_config(global_pool_conditions=True)
+    folder = work / "pooled"
+    pooled.save_pretrained(str(folder), safe_serialization=True)
+    inputs = call_inputs(pipe.unet, seed=11)
+    expected, _, mid = reference(pipe, pooled, inputs)
+    assert mid.shape[2:] == (1, 1)
+    out, _ = probe("controlnet_unet", {"pipeline": str(path), "controlnet": str(folder)}, inputs)
+    assert max_abs_diff(out["out"], expected) < TOLERANCE
+    named = work / "control_tiny_shuffle.safetensors"
+    save_file(original_layout(net, "control_model."), str(named),
+              metadata={"dreamforge.controlnet_config": json.dumps(dict(net.config))})
+    by_name, _ = probe("controlnet_unet", {"pipeline": str(path), "controlnet": str(named)}, inputs)
+    assert max_abs_diff(by_name["out"], expected) < TOLERANCE

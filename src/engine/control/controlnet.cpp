@@ -22,6 +22,11 @@ size_t hint_block_count(const ControlNetConfig& config) {
   return 2 * (config.conditioning_embedding_out_channels.size() - 1);
 }
 
+// Every position holds the map's mean over its positions (ComfyUI's global_average_pooling).
+at::Tensor spatial_mean(const at::Tensor& residual) {
+  return residual.mean({2, 3}, /*keepdim=*/true).expand_as(residual);
+}
+
 }  // namespace
 
 ControlNet::ControlNet(ControlNetConfig config, Weights weights)
@@ -88,6 +93,10 @@ UNetControl ControlNet::forward(const at::Tensor& sample, const at::Tensor& time
         nn::conv2d(weights_.sub(indexed("controlnet_down_blocks", i)), encoding.skips[i], 1, 0));
   }
   residuals.middle = nn::conv2d(weights_.sub("controlnet_mid_block"), encoding.middle, 1, 0);
+  if (config_.global_pool_conditions) {
+    for (at::Tensor& residual : residuals.output) residual = spatial_mean(residual);
+    residuals.middle = spatial_mean(residuals.middle);
+  }
   return residuals;
 }
 

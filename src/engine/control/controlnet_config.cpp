@@ -48,6 +48,7 @@ ControlNetConfig ControlNetConfig::from_json(const nlohmann::json& config) {
   try {
     c.unet = UNetConfig::from_json(as_unet_json(config));
     c.conditioning_channels = config.value("conditioning_channels", 3);
+    c.global_pool_conditions = config.value("global_pool_conditions", false);
     if (config.contains("conditioning_embedding_out_channels")) {
       c.conditioning_embedding_out_channels =
           config.at("conditioning_embedding_out_channels").get<std::vector<int>>();
@@ -67,6 +68,7 @@ nlohmann::json ControlNetConfig::to_json() const {
   c.erase("up_block_types");
   c.erase("out_channels");
   c["conditioning_channels"] = conditioning_channels;
+  c["global_pool_conditions"] = global_pool_conditions;
   c["conditioning_embedding_out_channels"] = conditioning_embedding_out_channels;
   return c;
 }

@@ -21,6 +21,8 @@ struct ControlNetConfig {
   UNetConfig unet;
   int conditioning_channels = 3;
   std::vector<int> conditioning_embedding_out_channels = {16, 32, 96, 256};
+  // Shuffle ControlNets: every residual is its spatial mean (diffusers' global_pool_conditions).
+  bool global_pool_conditions = false;
 
   // Throws Error(kCorruptFile) for a config that is not a ControlNet's.
   static ControlNetConfig from_json(const nlohmann::json& config);

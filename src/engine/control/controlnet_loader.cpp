@@ -172,6 +172,12 @@ std::optional<nlohmann::json> config_beside(const fs::path& weights_file) {
   }
 }
 
+// ComfyUI turns on global average pooling for files named like the shuffle ControlNets.
+bool is_named_shuffle(const fs::path& weights_file) {
+  const std::string stem = weights_file.stem().string();
+  return stem.ends_with("_shuffle") || stem.ends_with("_shuffle_fp16");
+}
+
 fs::path weights_file_of(const std::string& path) {
   const fs::path p(path);
   if (fs::is_directory(p)) return p / kDiffusersWeightsFile;
@@ -235,6 +241,7 @@ ControlNetFile read_controlnet(const std::string& path, at::ScalarType dtype) {
     });
   }
   loaded.config = config ? ControlNetConfig::from_json(*config) : infer_config(loaded.weights, path);
+  if (is_named_shuffle(weights_path)) loaded.config.global_pool_conditions = true;
   loaded.family = controlnet_family(loaded.config);
   return loaded;
 }

@@ -43,6 +43,7 @@ struct ControlNetFile {
 // `path` is a diffusers folder (config.json and diffusion_pytorch_model.safetensors) or a
 // .safetensors file; a diffusers-named file with a config.json beside it takes that config, else
 // the metadata config, else one inferred from shapes (SD1 has 8 heads, the others 64-wide heads).
+// Files named "*_shuffle" or "*_shuffle_fp16" pool their residuals globally, as in ComfyUI.
 // Throws Error(kModelNotFound) for a missing path, Error(kCorruptFile) for a broken file or
 // weights that do not fit the config, Error(kUnsupported) as detect_controlnet_layout.
 ControlNetFile read_controlnet(const std::string& path, at::ScalarType dtype);
