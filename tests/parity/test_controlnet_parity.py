@@ -1,4 +1,4 @@
-"""ControlNets against diffusers' ControlNetModel on the tiny SD1 and SDXL pipelines: the UNet's
+"""ControlNets against diffusers' ControlNetModel on the tiny SD1, SD2 and SDXL pipelines: the UNet's
 output with the control residuals, the same weights in the original single-file layout, chaining,
 strength, the step window and a whole guided sampling run (fp32 CPU)."""
 import json
@@ -16,7 +16,7 @@ from single_file import unet_to_ldm
 
 TOLERANCE = 1e-4
 HINT_CHANNELS = (16, 16, 32, 32)  # three halvings: the hint is 8x the latent
-FAMILIES = ("sd1", "sdxl")
+FAMILIES = ("sd1", "sd2", "sdxl")
 FAMILY_VALUES = {"sd1": 0, "sd2": 1, "sdxl": 2}
 
 
