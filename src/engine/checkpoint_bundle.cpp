@@ -9,6 +9,7 @@
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
 #include "engine/tensor_file.h"
+#include "engine/unet_inputs.h"
 
 namespace df::engine {
 namespace {
@@ -164,6 +165,7 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
                                                  text_model_weights(loaded.text_encoders[i]))});
   }
 
+  unet_extra_inputs(config.unet);  // refuses input channel counts no model type has
   CheckpointBundle bundle;
   bundle.name = loaded.name;
   bundle.identity_file = loaded.identity_file;

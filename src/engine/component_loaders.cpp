@@ -10,6 +10,7 @@
 #include "engine/key_index.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
+#include "engine/unet_inputs.h"
 #include "engine/weight_layout.h"
 
 namespace df::engine {
@@ -216,6 +217,7 @@ std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& pa
   check_weights_path(path, "a diffusion model (.safetensors, .ckpt, .pt, .pth, .bin)");
   const TensorFile file = TensorFile::open(path);
   StandaloneUNet unet = load_standalone_unet(file, at::kFloat);
+  unet_extra_inputs(unet.config);  // refuses input channel counts no model type has
   const RuntimePlacement placement = resolve_placement(device, dtype, unet.family);
   Weights weights(std::move(unet.weights));
   weights.to(placement.dtype, placement.device);

@@ -54,6 +54,18 @@ TEST(UNetExtraInputs, InputChannelsTellTheModelType) {
   }
 }
 
+TEST(UNetExtraInputs, ACheckpointWithAnotherInputChannelCountIsRefusedAtLoading) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("df_unet_inputs_" + std::to_string(::getpid()));
+  write_tiny_model((dir / "six").string(), Family::kSD1, 1, 6);
+  const Error error = test::error_of(
+      [&] { load_checkpoint_bundle({(dir / "six").string(), "cpu", "float32", ""}); });
+  EXPECT_EQ(error.code(), ErrorCode::kUnsupported);
+  EXPECT_NE(std::string(error.what()).find("6 input channels"), std::string::npos) << error.what();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 TEST(ResizeToBatch, PicksEntriesEvenlyAsComfyUiDoes) {
   const at::Tensor three = at::arange(3, at::kFloat);
   expect_values(resize_to_batch(three, 5), {0, 0, 1, 2, 2}, kTol);
