@@ -1,7 +1,10 @@
 // Tiny random-weight CLIP vision model (transformers layout) for image prompt tests.
 #include "engine/tiny_clip_vision.h"
 
+#include <filesystem>
 #include <vector>
+
+#include "core/error.h"
 
 #include "engine/tiny_addons.h"
 #include "engine/tiny_model.h"
@@ -52,6 +55,18 @@ std::vector<TensorShape> clip_vision_layout() {
 void write_tiny_clip_vision(const std::string& path, Family /*family*/, uint64_t seed) {
   write_test_file(path, "CLIP vision model", tiny_random_tensors(clip_vision_layout(), seed, kStd),
                   {{"format", "pt"}});
+}
+
+void write_tiny_unclip_model(const std::string& dir, Family family, uint64_t seed) {
+  if (family != Family::kSD2) {
+    throw Error(ErrorCode::kUnsupported, "a tiny unCLIP model is an SD 2.x model (--family sd2)");
+  }
+  PipelineConfig config = tiny_pipeline_config(family);
+  config.unet.class_embed_type = "projection";
+  config.unet.projection_class_embeddings_input_dim = 2 * kProjection;
+  write_tiny_pipeline(dir, config, seed);
+  write_tiny_clip_vision((std::filesystem::path(dir) / "image_encoder" / "model.safetensors").string(),
+                         family, seed + 1);
 }
 
 }  // namespace df::engine

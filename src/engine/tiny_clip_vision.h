@@ -15,4 +15,10 @@ namespace df::engine {
 // same tower.
 void write_tiny_clip_vision(const std::string& path, Family family, uint64_t seed);
 
+// A tiny SD2.1-unCLIP-style pipeline folder: the tiny SD 2.x pipeline whose UNet takes 64-wide
+// class labels (the tiny CLIP vision model's 32-wide image embeddings and their noise level
+// embedding) and that tiny CLIP vision model as image_encoder/model.safetensors, written like
+// write_tiny_model. Throws Error(kUnsupported) for another family than SD 2.x.
+void write_tiny_unclip_model(const std::string& dir, Family family, uint64_t seed);
+
 }  // namespace df::engine

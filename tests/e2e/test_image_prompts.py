@@ -1,7 +1,9 @@
 """Image prompts through `dreamforge serve`: a tiny CLIP vision model from `dreamforge model
 create-tiny --kind clip_vision` is offered by CLIPVisionLoader, and ComfyUI's SDXL "revision"
 graph (CLIPVisionLoader + LoadImage + CLIPVisionEncode + unCLIPConditioning on a tiny SDXL
-checkpoint -> KSampler -> SaveImage) produces an image that follows the image prompt."""
+checkpoint -> KSampler -> SaveImage) produces an image that follows the image prompt, and so does
+ComfyUI's unCLIP graph on a tiny SD2.1-unCLIP-style checkpoint from `create-tiny --kind unclip`
+(unCLIPCheckpointLoader's CLIP vision model feeding the UNet's class labels)."""
 import pytest
 
 from comfy_client import ComfyClient
@@ -17,6 +19,8 @@ def service(start_service, tmp_path):
     from PIL import Image
     data_dir = tmp_path / "data"
     install_tiny_model(data_dir, name="tiny_xl", family="sdxl")
+    run_dreamforge("model", "create-tiny", "--kind", "unclip", "--family", "sd2",
+                   "--data-dir", data_dir, "--name", "tiny_unclip")
     run_dreamforge("model", "create-tiny", "--kind", "clip_vision", "--family", "sdxl",
                    "--data-dir", data_dir, "--name", "tiny_vision")
     (data_dir / "input").mkdir(parents=True)
@@ -77,4 +81,30 @@ def test_unclip_loader_refuses_a_checkpoint_without_a_vision_model(service):
     image, error = outcome(client, graph)
     assert image is None
     assert "CLIP vision" in error
+    client.close()
+
+
+def unclip_graph(image="red.png", strength=1.0, noise_augmentation=0.0):
+    """ComfyUI's unCLIP example graph on the tiny unCLIP checkpoint."""
+    graph = comfy_graph(ckpt="tiny_unclip", seed=4, steps=3, prefix="unclip")
+    graph["4"]["class_type"] = "unCLIPCheckpointLoader"
+    return with_nodes(graph, {
+        "21": {"class_type": "LoadImage", "inputs": {"image": image}},
+        "22": {"class_type": "CLIPVisionEncode",
+               "inputs": {"clip_vision": ["4", 3], "image": ["21", 0], "crop": "none"}},
+        "23": {"class_type": "unCLIPConditioning",
+               "inputs": {"conditioning": ["6", 0], "clip_vision_output": ["22", 0],
+                          "strength": strength, "noise_augmentation": noise_augmentation}},
+    }, **{"3.positive": ["23", 0]})
+
+
+def test_unclip_checkpoint_graph_follows_the_image_prompt(service):
+    client = ComfyClient(service)
+    red = run(client, unclip_graph())
+    assert red.shape == (64, 64, 3)
+    # Without images the class labels are zeros; the image's embedding changes the result.
+    assert not same(red, run(client, unclip_graph(strength=0.0)))
+    assert not same(red, run(client, unclip_graph(image="ramp.png")))
+    assert same(red, run(client, unclip_graph()))
+    assert not same(red, run(client, unclip_graph(noise_augmentation=0.3)))
     client.close()
