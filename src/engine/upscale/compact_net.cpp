@@ -28,10 +28,12 @@ bool is_square(int64_t n) {
 }
 
 // scale² · channels = `outputs`, trying the input channels, then 3, 4 and 1 channels.
-std::optional<std::pair<int64_t, int64_t>> scale_and_channels(int64_t outputs, int64_t in_channels) {
+std::optional<std::pair<int64_t, int64_t>> scale_and_channels(int64_t outputs,
+                                                               int64_t in_channels) {
   for (int64_t channels : {in_channels, int64_t{3}, int64_t{4}, int64_t{1}}) {
     if (channels > 0 && outputs % channels == 0 && is_square(outputs / channels)) {
-      return std::make_pair(std::llround(std::sqrt(static_cast<double>(outputs / channels))), channels);
+      const double scale = std::sqrt(static_cast<double>(outputs / channels));
+      return std::make_pair(static_cast<int64_t>(std::llround(scale)), channels);
     }
   }
   return std::nullopt;
@@ -50,14 +52,15 @@ CompactSizes read_sizes(const Weights& w, const TensorMap& tensors) {
   const int64_t outputs = w.get(body(s.last) + ".bias").size(0);
   const auto found = scale_and_channels(outputs, s.in_channels);
   if (!found) {
-    throw Error(ErrorCode::kCorruptFile, "compact upscale model whose last convolution has " +
-                                             std::to_string(outputs) + " outputs: no scale² × channels");
+    throw Error(ErrorCode::kCorruptFile,
+                "compact upscale model whose last convolution has " + std::to_string(outputs) +
+                    " outputs: no scale² × channels");
   }
   std::tie(s.scale, s.out_channels) = *found;
   if (s.out_channels != s.in_channels) {
-    throw Error(ErrorCode::kUnsupported, "compact upscale model with " + std::to_string(s.in_channels) +
-                                             " input and " + std::to_string(s.out_channels) +
-                                             " output channels");
+    throw Error(ErrorCode::kUnsupported,
+                "compact upscale model with " + std::to_string(s.in_channels) + " input and " +
+                    std::to_string(s.out_channels) + " output channels");
   }
   return s;
 }
@@ -97,7 +100,9 @@ class CompactNet : public UpscaleNetwork {
 
 }  // namespace
 
-bool is_compact_net(const TensorMap& tensors) { return has_all(tensors, {"body.0.weight", "body.1.weight"}); }
+bool is_compact_net(const TensorMap& tensors) {
+  return has_all(tensors, {"body.0.weight", "body.1.weight"});
+}
 
 UpscaleModel make_compact_net(TensorMap tensors) {
   const Weights weights(tensors);

@@ -54,14 +54,19 @@ int new_layout_upsamplings(const TensorMap& tensors) {
 
 // The old-layout name of a new-layout tensor, or "" for tensors the network does not use.
 std::string old_name(const std::string& name, int blocks, int upsamplings) {
-  static const std::regex dense(R"(^(?:body|RRDB_trunk)\.(\d+)\.(?:rdb|RDB)(\d)\.conv(\d)\.(weight|bias)$)");
-  static const std::regex layer(R"(^(conv_first|conv_body|trunk_conv|conv_hr|HRconv|conv_last)\.(weight|bias)$)");
+  static const std::regex dense(
+      R"(^(?:body|RRDB_trunk)\.(\d+)\.(?:rdb|RDB)(\d)\.conv(\d)\.(weight|bias)$)");
+  static const std::regex layer(
+      R"(^(conv_first|conv_body|trunk_conv|conv_hr|HRconv|conv_last)\.(weight|bias)$)");
   static const std::regex up(R"(^(?:conv_up|upconv)(\d)\.(weight|bias)$)");
   std::smatch m;
   if (std::regex_match(name, m, dense)) {
-    return "model.1.sub." + m[1].str() + ".RDB" + m[2].str() + ".conv" + m[3].str() + ".0." + m[4].str();
+    return "model.1.sub." + m[1].str() + ".RDB" + m[2].str() + ".conv" + m[3].str() + ".0." +
+           m[4].str();
   }
-  if (std::regex_match(name, m, up)) return "model." + std::to_string(3 * std::stoi(m[1])) + "." + m[2].str();
+  if (std::regex_match(name, m, up)) {
+    return "model." + std::to_string(3 * std::stoi(m[1])) + "." + m[2].str();
+  }
   if (!std::regex_match(name, m, layer)) return "";
   const std::string layer_name = m[1], kind = m[2];
   if (layer_name == "conv_first") return "model.0." + kind;
@@ -74,7 +79,8 @@ std::string old_name(const std::string& name, int blocks, int upsamplings) {
 
 TensorMap to_old_layout(TensorMap tensors) {
   if (tensors.count("conv_first.weight") == 0) return tensors;
-  const int blocks = std::max(sequence_length(tensors, "body"), sequence_length(tensors, "RRDB_trunk"));
+  const int blocks =
+      std::max(sequence_length(tensors, "body"), sequence_length(tensors, "RRDB_trunk"));
   const int upsamplings = new_layout_upsamplings(tensors);
   TensorMap renamed;
   for (auto& [name, tensor] : tensors) {
@@ -100,7 +106,8 @@ int upsamplings_of(const TensorMap& tensors) {
 const at::Tensor& conv_weight(const Weights& w, const std::string& name) {
   const at::Tensor& t = w.get(name);
   if (t.dim() != 4) {
-    throw Error(ErrorCode::kCorruptFile, "ESRGAN tensor '" + name + "' is not a convolution weight");
+    throw Error(ErrorCode::kCorruptFile,
+                "ESRGAN tensor '" + name + "' is not a convolution weight");
   }
   return t;
 }
@@ -123,7 +130,8 @@ RrdbSizes read_sizes(const Weights& w, const TensorMap& tensors) {
   return s;
 }
 
-void require_conv(const Weights& w, const std::string& name, int64_t out, int64_t in, int64_t kernel = 3) {
+void require_conv(const Weights& w, const std::string& name, int64_t out, int64_t in,
+                  int64_t kernel = 3) {
   nn::require_shape(w, name + ".weight", {out, in, kernel, kernel});
   nn::require_shape(w, name + ".bias", {out});
 }
@@ -141,7 +149,8 @@ void require_shapes(const Weights& w, const RrdbSizes& s) {
   require_conv(w, "model.0", f, s.in_channels);
   for (int b = 0; b < s.blocks; ++b) {
     for (int d = 1; d <= kDenseBlocksPerBlock; ++d) {
-      require_dense_block(w.sub("model.1.sub." + std::to_string(b) + ".RDB" + std::to_string(d)), s);
+      const std::string block = "model.1.sub." + std::to_string(b) + ".RDB" + std::to_string(d);
+      require_dense_block(w.sub(block), s);
     }
   }
   require_conv(w, "model.1.sub." + std::to_string(s.blocks), f, f);
@@ -170,7 +179,9 @@ at::Tensor dense_block(const Weights& w, const at::Tensor& x, bool plus) {
 
 at::Tensor rrdb_block(const Weights& w, const at::Tensor& x, bool plus) {
   at::Tensor out = x;
-  for (int d = 1; d <= kDenseBlocksPerBlock; ++d) out = dense_block(w.sub("RDB" + std::to_string(d)), out, plus);
+  for (int d = 1; d <= kDenseBlocksPerBlock; ++d) {
+    out = dense_block(w.sub("RDB" + std::to_string(d)), out, plus);
+  }
   return out * kResidualScale + x;
 }
 
@@ -193,8 +204,11 @@ class RrdbNet : public UpscaleNetwork {
     const at::Tensor x = images.to(w_.get("model.0.weight").options());
     if (s_.unshuffle == 1) return sequential(x);
     const int64_t true_scale = (int64_t{1} << s_.upsamplings) / s_.unshuffle;
-    const at::Tensor unshuffled = at::pixel_unshuffle(pad_to_multiple(x, s_.unshuffle), s_.unshuffle);
-    return sequential(unshuffled).narrow(2, 0, x.size(2) * true_scale).narrow(3, 0, x.size(3) * true_scale);
+    const at::Tensor unshuffled =
+        at::pixel_unshuffle(pad_to_multiple(x, s_.unshuffle), s_.unshuffle);
+    return sequential(unshuffled)
+        .narrow(2, 0, x.size(2) * true_scale)
+        .narrow(3, 0, x.size(3) * true_scale);
   }
 
  private:
@@ -219,7 +233,9 @@ class RrdbNet : public UpscaleNetwork {
 
 }  // namespace
 
-bool is_rrdb_net(const TensorMap& tensors) { return is_old_layout(tensors) || is_new_layout(tensors); }
+bool is_rrdb_net(const TensorMap& tensors) {
+  return is_old_layout(tensors) || is_new_layout(tensors);
+}
 
 UpscaleModel make_rrdb_net(TensorMap tensors) {
   TensorMap old_layout = to_old_layout(std::move(tensors));
@@ -228,9 +244,9 @@ UpscaleModel make_rrdb_net(TensorMap tensors) {
   require_shapes(weights, sizes);
   const int network_scale = 1 << sizes.upsamplings;
   if (network_scale % sizes.unshuffle != 0) {
-    throw Error(ErrorCode::kUnsupported, "ESRGAN model that unshuffles its input by " +
-                                             std::to_string(sizes.unshuffle) + " but upscales by only " +
-                                             std::to_string(network_scale));
+    throw Error(ErrorCode::kUnsupported,
+                "ESRGAN model that unshuffles its input by " + std::to_string(sizes.unshuffle) +
+                    " but upscales by only " + std::to_string(network_scale));
   }
   UpscaleModel model;
   model.architecture = "ESRGAN";

@@ -3,7 +3,6 @@
 
 #include <c10/util/Exception.h>
 
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -44,12 +43,13 @@ at::Tensor upscaled_on_cpu(const TileFunction& upscale_tile, const at::Tensor& t
   return upscale_tile(tile).to(at::kCPU, at::kFloat);
 }
 
-at::Tensor tiled_image(const at::Tensor& image, const TileFunction& upscale_tile, const TileLayout& layout) {
+at::Tensor tiled_image(const at::Tensor& image, const TileFunction& upscale_tile,
+                       const TileLayout& layout) {
   const int64_t height = image.size(2), width = image.size(3);
   const int64_t scale = layout.scale;
   at::Tensor sum = at::zeros({1, layout.out_channels, height * scale, width * scale}, at::kFloat);
   at::Tensor weight_sum = at::zeros_like(sum);
-  const int64_t feather = static_cast<int64_t>(std::llround(static_cast<double>(scale * layout.overlap)));
+  const int64_t feather = scale * layout.overlap;
   for (int64_t y : tile_starts(height, layout)) {
     for (int64_t x : tile_starts(width, layout)) {
       const at::Tensor tile = image.narrow(2, y, std::min(layout.tile, height - y))
@@ -57,8 +57,11 @@ at::Tensor tiled_image(const at::Tensor& image, const TileFunction& upscale_tile
       const at::Tensor out = upscaled_on_cpu(upscale_tile, tile);
       const at::Tensor mask = feather_ramp(out.size(2), feather).unsqueeze(1) *
                               feather_ramp(out.size(3), feather).unsqueeze(0);
-      sum.narrow(2, y * scale, out.size(2)).narrow(3, x * scale, out.size(3)).add_(out * mask);
-      weight_sum.narrow(2, y * scale, out.size(2)).narrow(3, x * scale, out.size(3)).add_(mask.expand_as(out));
+      const auto region = [&](at::Tensor& t) {
+        return t.narrow(2, y * scale, out.size(2)).narrow(3, x * scale, out.size(3));
+      };
+      region(sum).add_(out * mask);
+      region(weight_sum).add_(mask.expand_as(out));
     }
   }
   return sum / weight_sum;
@@ -66,12 +69,14 @@ at::Tensor tiled_image(const at::Tensor& image, const TileFunction& upscale_tile
 
 }  // namespace
 
-at::Tensor tiled_scale(const at::Tensor& samples, const TileFunction& upscale_tile, const TileLayout& layout) {
+at::Tensor tiled_scale(const at::Tensor& samples, const TileFunction& upscale_tile,
+                       const TileLayout& layout) {
   std::vector<at::Tensor> images;
   for (int64_t b = 0; b < samples.size(0); ++b) {
     const at::Tensor image = samples.narrow(0, b, 1);
     const bool fits = image.size(2) <= layout.tile && image.size(3) <= layout.tile;
-    images.push_back(fits ? upscaled_on_cpu(upscale_tile, image) : tiled_image(image, upscale_tile, layout));
+    images.push_back(fits ? upscaled_on_cpu(upscale_tile, image)
+                          : tiled_image(image, upscale_tile, layout));
   }
   return at::cat(images, 0);
 }
@@ -93,7 +98,8 @@ at::Tensor upscale_image_with_model(const UpscaleModel& model, const at::Tensor&
   if (pixels.dim() != 4 || pixels.size(3) != model.input_channels) {
     throw Error(ErrorCode::kInvalidArgument,
                 "ImageUpscaleWithModel: the image has " + std::to_string(pixels.size(-1)) +
-                    " channels but the upscale model takes " + std::to_string(model.input_channels));
+                    " channels but the upscale model takes " +
+                    std::to_string(model.input_channels));
   }
   const at::Tensor upscaled = upscale_with_tile_fallback(
       pixels.permute({0, 3, 1, 2}), [&](const at::Tensor& tile) { return model.upscale(tile); },

@@ -25,7 +25,8 @@ struct TileLayout {
 // fits one tile is upscaled whole; otherwise tiles start every tile - overlap pixels (the last
 // ones may be smaller) and each output tile is weighted by a ramp over its scale·overlap border
 // pixels, the weighted sum divided by the summed weights.
-at::Tensor tiled_scale(const at::Tensor& samples, const TileFunction& upscale_tile, const TileLayout& layout);
+at::Tensor tiled_scale(const at::Tensor& samples, const TileFunction& upscale_tile,
+                       const TileLayout& layout);
 
 // ImageUpscaleWithModel's loop: tiles of 512 with an overlap of 32; on c10::OutOfMemoryError the
 // tile size halves and the whole image starts again, and the error is rethrown once the tile

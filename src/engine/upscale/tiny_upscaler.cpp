@@ -27,15 +27,18 @@ std::vector<TensorShape> rrdb_layout() {
   add_conv(layout, "model.0", kFeatures, kChannels);
   for (int block = 0; block < kBlocks; ++block) {
     for (int dense = 1; dense <= 3; ++dense) {
-      const std::string prefix = "model.1.sub." + std::to_string(block) + ".RDB" + std::to_string(dense);
+      const std::string prefix =
+          "model.1.sub." + std::to_string(block) + ".RDB" + std::to_string(dense);
       for (int conv = 1; conv <= 5; ++conv) {
-        add_conv(layout, prefix + ".conv" + std::to_string(conv) + ".0", conv < 5 ? kGrowth : kFeatures,
-                 kFeatures + (conv - 1) * kGrowth);
+        add_conv(layout, prefix + ".conv" + std::to_string(conv) + ".0",
+                 conv < 5 ? kGrowth : kFeatures, kFeatures + (conv - 1) * kGrowth);
       }
     }
   }
   add_conv(layout, "model.1.sub." + std::to_string(kBlocks), kFeatures, kFeatures);
-  for (int k = 1; k <= kUpsamplings; ++k) add_conv(layout, "model." + std::to_string(3 * k), kFeatures, kFeatures);
+  for (int k = 1; k <= kUpsamplings; ++k) {
+    add_conv(layout, "model." + std::to_string(3 * k), kFeatures, kFeatures);
+  }
   add_conv(layout, "model." + std::to_string(3 * kUpsamplings + 2), kFeatures, kFeatures);
   add_conv(layout, "model." + std::to_string(3 * kUpsamplings + 4), kChannels, kFeatures);
   return layout;

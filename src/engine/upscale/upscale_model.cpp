@@ -41,7 +41,9 @@ std::string sample_names(const TensorMap& tensors) {
   for (const auto& [name, tensor] : tensors) names.push_back(name);
   std::sort(names.begin(), names.end());
   std::string text;
-  for (size_t i = 0; i < std::min<size_t>(names.size(), 4); ++i) text += (i ? ", '" : "'") + names[i] + "'";
+  for (size_t i = 0; i < std::min<size_t>(names.size(), 4); ++i) {
+    text += (i ? ", '" : "'") + names[i] + "'";
+  }
   return names.size() > 4 ? text + ", ..." : text;
 }
 
@@ -49,7 +51,8 @@ std::string sample_names(const TensorMap& tensors) {
 TensorMap read_upscaler_file(const std::string& path) {
   check_safetensors_path(path, "a .safetensors upscale model");
   const SafetensorsFile file = SafetensorsFile::open(path);
-  return load_safetensors_as(file, at::kFloat, [](const std::string& name) { return std::optional(name); });
+  return load_safetensors_as(file, at::kFloat,
+                             [](const std::string& name) { return std::optional(name); });
 }
 
 }  // namespace
@@ -67,7 +70,9 @@ TensorMap canonical_upscaler_tensors(TensorMap tensors) {
     }
   }
   for (const char* common : {"module.", "netG."}) {
-    if (!tensors.empty() && all_have_prefix(tensors, common)) tensors = strip_prefix(std::move(tensors), common);
+    if (!tensors.empty() && all_have_prefix(tensors, common)) {
+      tensors = strip_prefix(std::move(tensors), common);
+    }
   }
   return tensors;
 }
@@ -75,10 +80,13 @@ TensorMap canonical_upscaler_tensors(TensorMap tensors) {
 UpscaleModel build_upscale_model(TensorMap tensors) {
   if (is_rrdb_net(tensors)) return make_rrdb_net(std::move(tensors));
   if (is_compact_net(tensors)) return make_compact_net(std::move(tensors));
-  if (tensors.empty()) throw Error(ErrorCode::kCorruptFile, "the upscale model file holds no tensors");
+  if (tensors.empty()) {
+    throw Error(ErrorCode::kCorruptFile, "the upscale model file holds no tensors");
+  }
   throw Error(ErrorCode::kUnsupported,
               "unsupported upscale model architecture (tensors " + sample_names(tensors) +
-                  "): supported are ESRGAN/Real-ESRGAN (RRDBNet) and RealESRGAN Compact (SRVGGNetCompact)");
+                  "): supported are ESRGAN/Real-ESRGAN (RRDBNet) and RealESRGAN Compact "
+                  "(SRVGGNetCompact)");
 }
 
 UpscaleModel load_upscale_model(const std::string& path, at::Device device) {

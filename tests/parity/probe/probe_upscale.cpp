@@ -27,7 +27,8 @@ TensorMap upscale_forward(const json& args, const TensorMap& in) {
 
 // ImageUpscaleWithModel on "image" [B,H,W,C] -> "image" (tiled, clamped).
 TensorMap upscale_image(const json& args, const TensorMap& in) {
-  return {{"image", engine::upscale::upscale_image_with_model(upscale_model(args), in.at("image"))}};
+  const engine::upscale::UpscaleModel model = upscale_model(args);
+  return {{"image", engine::upscale::upscale_image_with_model(model, in.at("image"))}};
 }
 
 }  // namespace

@@ -62,9 +62,10 @@ TEST(TiledUpscale, NetworkMatchesTheWholeImageAwayFromTheSeams) {
   const UpscaleModel model = random_compact_x2();
   const at::Tensor image = at::rand({1, 3, 40, 40});
   const at::Tensor whole = model.upscale(image);
-  const at::Tensor tiled =
-      tiled_scale(image, [&](const at::Tensor& t) { return model.upscale(t); }, TileLayout{16, 4, 2, 3});
-  const at::Tensor rows = single_tile_interior(2).view({-1, 1}), cols = single_tile_interior(2).view({1, -1});
+  const auto upscale = [&](const at::Tensor& t) { return model.upscale(t); };
+  const at::Tensor tiled = tiled_scale(image, upscale, TileLayout{16, 4, 2, 3});
+  const at::Tensor rows = single_tile_interior(2).view({-1, 1});
+  const at::Tensor cols = single_tile_interior(2).view({1, -1});
   const at::Tensor away = (rows & cols).expand_as(whole);
   EXPECT_LT((tiled - whole).abs().masked_select(away).max().item<double>(), 1e-5);
   // Near the seams the tiles saw less context: the blend differs from the whole image there.
@@ -115,7 +116,8 @@ TEST(ImageUpscaleWithModel, RefusesAnImageOfOtherChannels) {
 }
 
 TEST(UpscaleModelRecognition, UnwrapsParamsEmaBeforeParams) {
-  TensorMap tensors = {{"params_ema.body.0.weight", at::zeros({1})}, {"params.other", at::zeros({1})},
+  TensorMap tensors = {{"params_ema.body.0.weight", at::zeros({1})},
+                       {"params.other", at::zeros({1})},
                        {"params_ema.body.1.weight", at::zeros({1})}};
   const TensorMap canonical = canonical_upscaler_tensors(std::move(tensors));
   EXPECT_EQ(canonical.size(), 2u);
@@ -123,14 +125,17 @@ TEST(UpscaleModelRecognition, UnwrapsParamsEmaBeforeParams) {
 }
 
 TEST(UpscaleModelRecognition, StripsACommonModulePrefix) {
-  TensorMap tensors = {{"module.conv_first.weight", at::zeros({1})}, {"module.conv_last.weight", at::zeros({1})}};
+  TensorMap tensors = {{"module.conv_first.weight", at::zeros({1})},
+                       {"module.conv_last.weight", at::zeros({1})}};
   const TensorMap canonical = canonical_upscaler_tensors(std::move(tensors));
   EXPECT_TRUE(canonical.count("conv_first.weight") && canonical.count("conv_last.weight"));
 }
 
 TEST(UpscaleModelRecognition, OtherArchitecturesAreUnsupported) {
-  EXPECT_EQ(error_code_of([] { build_upscale_model({{"layers.0.attn.qkv.weight", at::zeros({3, 3})}}); }),
-            ErrorCode::kUnsupported);
+  const auto swin_like = [] {
+    build_upscale_model({{"layers.0.attn.qkv.weight", at::zeros({3})}});
+  };
+  EXPECT_EQ(error_code_of(swin_like), ErrorCode::kUnsupported);
   EXPECT_EQ(error_code_of([] { build_upscale_model({}); }), ErrorCode::kCorruptFile);
 }
 

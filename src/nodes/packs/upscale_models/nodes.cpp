@@ -31,8 +31,9 @@ class UpscaleModelCache {
     std::lock_guard lock(mutex_);
     if (path != loaded_path_ || !loaded_) {
       loaded_.reset();
+      const std::string& device_name = models_.options().device;
       const at::Device device =
-          engine::resolve_placement(models_.options().device, "float32", engine::Family::kSD1).device;
+          engine::resolve_placement(device_name, "float32", engine::Family::kSD1).device;
       loaded_ = std::make_shared<const engine::upscale::UpscaleModel>(
           engine::upscale::load_upscale_model(path, device));
       loaded_path_ = path;
@@ -58,7 +59,8 @@ void register_upscale_models_nodes(graph::NodeImplRegistry& registry, NodeResour
   add_function_node(registry, "ImageUpscaleWithModel", [](const NodeInputs& in, NodeContext&) {
     const auto& model = *in.get<UpscaleModelValue>("upscale_model").model;
     const at::Tensor& pixels = in.get<ImageValue>("image").pixels;
-    return std::vector<Value>{Value::of("IMAGE", ImageValue{engine::upscale::upscale_image_with_model(model, pixels)})};
+    at::Tensor upscaled = engine::upscale::upscale_image_with_model(model, pixels);
+    return std::vector<Value>{Value::of("IMAGE", ImageValue{std::move(upscaled)})};
   });
 }
 
