@@ -51,7 +51,8 @@ class TensorFile {
   // read by a restricted interpreter that runs no code. A pickle's weights may be wrapped
   // ({"state_dict": ...}, {"params_ema": ...}, {"params": ...}); nested dicts and lists flatten to
   // dotted names ("string_to_param.*", "768.0.linear.0.weight") and their plain strings, numbers
-  // and booleans become metadata (as Python prints them). Throws Error(kIo) if the file cannot be
+  // and booleans become metadata (as Python prints them), as do those beside a wrapper
+  // ("global_step"). Throws Error(kIo) if the file cannot be
   // read, Error(kCorruptFile) if it is malformed or truncated, Error(kUnsafeFormat) for a pickle
   // that would run code or build objects, Error(kUnsupported) for well-formed content it cannot
   // hold (compressed entries, big-endian data, unknown dtypes).

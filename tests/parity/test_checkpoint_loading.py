@@ -265,22 +265,31 @@ def test_single_file_config_inferred_from_shapes(probe, tmp_path, family):
 
 # ---- refused inputs ----
 
-def test_pickle_files_are_refused(probe, tmp_path):
+class _RunsCode:
+    def __reduce__(self):
+        import os
+        return os.system, ("true",)
+
+
+def test_pickles_that_would_run_code_are_refused(probe, tmp_path):
     for name in ("model.ckpt", "model.pt", "model.pth", "model.bin"):
         path = tmp_path / name
-        torch.save({"state_dict": {}}, str(path))
+        torch.save({"state_dict": {"w": torch.zeros(1), "hook": _RunsCode()}}, str(path))
         stderr = load_error(probe, path)
-        assert "error[unsafe_format]" in stderr and "pickle" in stderr, stderr
+        assert "error[unsafe_format]" in stderr and "system" in stderr, stderr
 
 
-def test_folder_with_only_bin_weights_is_refused(probe, tiny_pipeline, tmp_path):
+def test_folder_with_only_bin_weights_loads_them(probe, tiny_pipeline, tmp_path):
     family, pipe, path = tiny_pipeline
     target = tmp_path / "bin_folder"
     shutil.copytree(path, target)
-    for old in (target / "unet").glob("*.safetensors"):
-        old.unlink()
-    pipe.unet.save_pretrained(target / "unet", safe_serialization=False)
-    assert "error[unsafe_format]" in load_error(probe, target)
+    for component in ("unet", "vae"):
+        for old in (target / component).glob("*.safetensors"):
+            old.unlink()
+        getattr(pipe, component).save_pretrained(target / component, safe_serialization=False)
+    assert list((target / "unet").glob("*.bin"))
+    tensors, _ = load(probe, target)
+    assert_same_tensors(tensors, expected_tensors(pipe))
 
 
 def test_missing_and_unknown_inputs(probe, tmp_path):

@@ -261,9 +261,21 @@ class Flattener {
   std::set<std::string> seen_;
 };
 
+// The plain strings and numbers beside a wrapper ("global_step", "epoch", ...) as metadata.
+void wrapper_metadata(const Pickle& pickle, TorchCheckpoint& out) {
+  const auto& items = pickle.items(pickle.root);
+  for (size_t i = 0; i + 1 < items.size(); i += 2) {
+    if (items[i].kind == Kind::kString && is_scalar(items[i + 1].kind)) {
+      out.metadata[pickle.text(items[i])] = python_text(items[i + 1], pickle);
+    }
+  }
+}
+
 void flatten(const Pickle& pickle, std::vector<Storage>& storages, const std::string& path,
              TorchCheckpoint& out) {
-  Flattener(pickle, storages, path, out).run(unwrap(pickle, pickle.root));
+  const Value weights = unwrap(pickle, pickle.root);
+  if (weights.kind != pickle.root.kind || weights.ref != pickle.root.ref) wrapper_metadata(pickle, out);
+  Flattener(pickle, storages, path, out).run(weights);
 }
 
 // ---- the zip format ----
