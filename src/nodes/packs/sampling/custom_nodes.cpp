@@ -108,7 +108,8 @@ void register_samplers(graph::NodeImplRegistry& registry, NodeResources resource
     const engine::Denoiser denoise = engine::make_guided_denoiser(
         *model, in.get<ConditioningValue>("positive").entries,
         in.get<ConditioningValue>("negative").entries, in.get_float("cfg"), height, width,
-        engine::TimestepMapping::kNearest, {latent.samples, latent.noise_mask});
+        engine::TimestepMapping::kNearest, {latent.samples, latent.noise_mask},
+        in.get_uint("noise_seed"));
     const NoiseValue noise{in.get_bool("add_noise"), in.get_uint("noise_seed")};
     return sample_with(in, ctx, resources.env, *model, denoise, noise);
   });
