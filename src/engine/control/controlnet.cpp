@@ -58,6 +58,23 @@ void ControlNet::check_weights() const {
   }
 }
 
+void ControlNet::check_fits_model(const at::Tensor& context,
+                                  const std::optional<UNetAddedConditioning>& added) const {
+  const UNetConfig& unet = config_.unet;
+  const bool wants_added = unet.addition_embed_type == "text_time";
+  if (context.dim() == 3 && context.size(2) == unet.cross_attention_dim &&
+      wants_added == added.has_value()) {
+    return;
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "this ControlNet was made for another model family (it reads " +
+                  std::to_string(unet.cross_attention_dim) + "-wide text conditioning" +
+                  (wants_added ? " with SDXL's pooled embedding" : "") + ", the model gives " +
+                  (context.dim() == 3 ? std::to_string(context.size(2)) : std::string("no")) +
+                  "-wide" + (added ? " with SDXL's pooled embedding" : "") +
+                  "); use a ControlNet of the checkpoint's family");
+}
+
 at::Tensor ControlNet::embed_hint(const at::Tensor& hint, int64_t batch) const {
   const Weights embedding = weights_.sub("controlnet_cond_embedding");
   const at::Tensor& conv_in = embedding.get("conv_in.weight");
@@ -74,6 +91,7 @@ UNetControl ControlNet::forward(const at::Tensor& sample, const at::Tensor& time
                                 const at::Tensor& context,
                                 const std::optional<UNetAddedConditioning>& added,
                                 const at::Tensor& hint) const {
+  check_fits_model(context, added);
   const int64_t batch = sample.size(0);
   if (hint.dim() != 4 || (hint.size(0) != 1 && hint.size(0) != batch) ||
       hint.size(1) != config_.conditioning_channels || hint.size(2) != sample.size(2) * 8 ||

@@ -24,7 +24,7 @@ class ControlNet {
   // The unscaled residuals (UNetControl::output per skip and middle) for `sample` [B, C, h, w] as
   // the UNet gets it, with the UNet's timesteps, context and SDXL conditioning; `hint`
   // [B or 1, conditioning_channels, 8h, 8w] in [0, 1]. Throws Error(kInvalidArgument) for a hint
-  // of another size.
+  // of another size and for the conditioning of another model family.
   UNetControl forward(const at::Tensor& sample, const at::Tensor& timesteps,
                       const at::Tensor& context, const std::optional<UNetAddedConditioning>& added,
                       const at::Tensor& hint) const;
@@ -34,6 +34,9 @@ class ControlNet {
 
  private:
   void check_weights() const;
+  // Throws Error(kInvalidArgument) naming both when the model's conditioning is not this net's.
+  void check_fits_model(const at::Tensor& context,
+                        const std::optional<UNetAddedConditioning>& added) const;
   at::Tensor embed_hint(const at::Tensor& hint, int64_t batch) const;
 
   ControlNetConfig config_;

@@ -114,6 +114,19 @@ TEST_F(ControlNetTest, AHintOfTheWrongSizeIsRefused) {
             ErrorCode::kInvalidArgument);
 }
 
+TEST_F(ControlNetTest, AControlNetOfAnotherFamilyIsRefusedClearly) {
+  test::TestDir out("df_controlnet_");
+  const std::string sdxl = (out.path() / "sdxl.safetensors").string();
+  write_tiny_controlnet(sdxl, Family::kSDXL, 1);
+  const auto other = std::make_shared<const ControlLink>(ControlLink{
+      load_controlnet(sdxl, "cpu", "float32"),
+      [](int64_t width, int64_t height) { return at::zeros({1, 3, height, width}); }, 1.0, 0.0, 1.0,
+      {}});
+  const Error error = test::error_of([&] { control_residuals(*other, call(1.0), schedule()); });
+  EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(std::string(error.what()).find("another model family"), std::string::npos);
+}
+
 TEST(ControlHint, BatchesLikeComfyUI) {
   const at::Tensor one = at::arange(1).reshape({1, 1, 1, 1}).to(at::kFloat);
   EXPECT_EQ(hint_for_batch(one, 6, 2).size(0), 1);  // broadcast by the network
