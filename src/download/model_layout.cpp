@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "download/file_digest.h"
+#include "engine/tensor_file.h"
 #include "registry/model_catalog.h"
 
 namespace df::download {
@@ -25,7 +26,13 @@ int64_t now_ms() {
       .count();
 }
 
-bool is_safetensors(const ModelFile& file) { return file.path.ends_with(".safetensors"); }
+bool is_weights(const ModelFile& file) { return engine::has_weights_extension(file.path); }
+
+// "safetensors", or for a PyTorch checkpoint (already accepted by the weights reader) its layout.
+std::string single_file_format(const std::string& path) {
+  if (!engine::has_pickle_extension(path)) return "safetensors";
+  return std::string(engine::weights_format_name(engine::TensorFile::open(path).format()));
+}
 
 }  // namespace
 
@@ -62,8 +69,8 @@ Model describe_download(const Release& release, std::vector<ModelFile> files,
                         [&path](const ModelFile& f) { return f.path == path; });
   };
   const bool diffusers = find(kPipelineIndex) != files.end();
-  const auto weights_count = std::count_if(files.begin(), files.end(), is_safetensors);
-  const auto single_weights = std::find_if(files.begin(), files.end(), is_safetensors);
+  const auto weights_count = std::count_if(files.begin(), files.end(), is_weights);
+  const auto single_weights = std::find_if(files.begin(), files.end(), is_weights);
   model.format = diffusers ? "diffusers" : "safetensors";
   if (diffusers) {
     model.local_path = model_dir;
@@ -72,6 +79,7 @@ Model describe_download(const Release& release, std::vector<ModelFile> files,
   } else if (weights_count == 1) {
     model.local_path = (fs::path(model_dir) / single_weights->path).string();
     model.checkpoint_hash = single_weights->sha256;
+    model.format = single_file_format(model.local_path);
   } else {
     model.local_path = model_dir;
   }

@@ -30,8 +30,9 @@ class ModelLayout {
 std::string model_id(const Release& release);
 
 // The registry entry of a release whose verified `files` are in `model_dir`: a diffusers folder
-// (model_index.json among them) or its one safetensors file is what the runner loads; the
-// checkpoint hash is that of the UNet or of the single weights file.
+// (model_index.json among them) or its one weights file (safetensors or a PyTorch checkpoint,
+// whose format then says which layout) is what the runner loads; the checkpoint hash is that of
+// the UNet or of the single weights file.
 Model describe_download(const Release& release, std::vector<ModelFile> files,
                         const std::string& model_dir, const std::string& kind_dir);
 

@@ -105,13 +105,13 @@ def test_unknown_model_and_bad_values_fail_clearly(dreamforge, tiny_sd1, tmp_pat
     assert proc.returncode != 0 and "value_not_in_list" in proc.stderr
 
 
-def test_pickle_checkpoint_is_refused(dreamforge, tmp_path):
-    ckpt = tmp_path / "models" / "evil.ckpt"
+def test_broken_pickle_checkpoint_is_refused(dreamforge, tmp_path):
+    ckpt = tmp_path / "models" / "broken.ckpt"
     ckpt.parent.mkdir()
     ckpt.write_bytes(b"\x80\x04not really a pickle")
     proc = dreamforge("generate", "x", "--model", ckpt, "--steps", "1", "--width", "64",
                       "--height", "64", "--out", tmp_path, check=False)
-    assert proc.returncode != 0 and "unsafe_format" in proc.stderr
+    assert proc.returncode != 0 and "corrupt_file" in proc.stderr
 
 
 def test_progress_bar_on_a_terminal(bin_dir, tiny_sd1, tmp_path):

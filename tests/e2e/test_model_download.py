@@ -11,6 +11,7 @@ import shutil
 import struct
 
 import pytest
+import torch
 
 from e2e_support import BIN, run_dreamforge, run_on_terminal
 from service_support import FIXTURES, generate_body
@@ -205,17 +206,43 @@ def test_unknown_repos_revisions_and_files_are_clear_errors(models, hub, data_di
         not list((data_dir / "models" / "checkpoints").iterdir())
 
 
-def test_pickle_files_are_refused_before_any_transfer(models, hub, data_dir):
-    pickles = hub.root / "hf" / "test-org" / "pickles"
-    pickles.mkdir(parents=True)
-    (pickles / "model.ckpt").write_bytes(b"\x80\x04pickle")
-    for ref in ("hf:test-org/pickles#model.ckpt", "hf:test-org/pickles#*"):
-        proc = models("download", ref, check=False)
-        assert proc.returncode != 0 and "error[unsafe_format]" in proc.stderr, proc.stderr
-        assert "model.ckpt" in proc.stderr and "pickle" in proc.stderr
-    no_pipeline = models("download", "hf:test-org/pickles", check=False)
-    assert no_pipeline.returncode != 0 and "model_index.json" in no_pipeline.stderr
-    assert hub.file_requests() == []
+class _System:
+    """Unpickling it runs os.system(command)."""
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def hostile_checkpoint(path, marker):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {"w": torch.zeros(2), "evil": _System(f"touch {marker}")}}, str(path))
+
+
+def files_named(root, name):
+    return [p for p in root.rglob("*") if p.is_file() and p.name.startswith(name)] if root.exists() else []
+
+
+def test_pickles_are_installed_only_when_the_weights_reader_accepts_their_bytes(models, hub, data_dir, tmp_path):
+    repo = hub.root / "hf" / "test-org" / "pickles"
+    marker = tmp_path / "MARKER"
+    hostile_checkpoint(repo / "evil.ckpt", marker)
+    torch.save({"state_dict": {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4, 1, 1)},
+                "global_step": 10}, str(repo / "good.ckpt"))
+
+    refused = models("download", "hf:test-org/pickles#evil.ckpt", check=False)
+    assert refused.returncode != 0 and "error[unsafe_format]" in refused.stderr, refused.stderr
+    assert "evil.ckpt" in refused.stderr and "system'" in refused.stderr
+    assert hub.file_requests(), "the file is judged by its downloaded bytes"
+    assert files_named(data_dir / "models", "evil.ckpt") == []
+    assert not marker.exists()
+
+    models("download", "hf:test-org/pickles#good.ckpt")
+    target = installed_dir(data_dir, hub, repo="test-org/pickles", name="good")
+    assert (target / "good.ckpt").read_bytes() == (repo / "good.ckpt").read_bytes()
+    listed = [m for m in json.loads(models("list", "--json").stdout)["models"] if m["id"] == target.name]
+    assert listed and listed[0]["format"] == "pytorch-zip" and listed[0]["family"] == "sd1"
 
 
 def single_file_checkpoint(path):
@@ -276,12 +303,14 @@ def test_civitai_lora_goes_to_the_loras_folder_and_is_found_by_slug(models, hub,
     assert "ok: tiny-ink-lora@1001" in models("verify", "civitai:101").stdout
 
 
-def test_civitai_pickle_only_versions_are_refused_and_corrupt_files_quarantined(models, hub, data_dir):
+def test_civitai_hostile_pickles_are_refused_and_corrupt_files_quarantined(models, hub, data_dir, tmp_path):
     add_civitai_model(hub, model_id=202, name="Old Ckpt", kind="Checkpoint", version_id=2002,
                       files=(("old.ckpt", "pickle"),))
+    hostile_checkpoint(hub.root / "civitai" / "files" / "old.ckpt", tmp_path / "MARKER")
     proc = models("download", "civitai:202", check=False)
     assert proc.returncode != 0 and "error[unsafe_format]" in proc.stderr and "old.ckpt" in proc.stderr
-    assert hub.file_requests() == []
+    assert files_named(data_dir / "models", "old.ckpt") == []
+    assert not (tmp_path / "MARKER").exists()
 
     add_civitai_model(hub, model_id=303, name="Bad Bytes", version_id=3003,
                       files=(("bad.safetensors", "safetensors"),))
