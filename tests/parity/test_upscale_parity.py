@@ -67,12 +67,25 @@ def test_scale_and_channels_match_spandrel(upscaler, probe):
 
 
 def test_image_upscale_node_output(upscaler, probe):
+    """ImageUpscaleWithModel on an image within one tile is spandrel's descriptor call, which
+    pads to the model's size requirements (ESRGAN with unshuffle: multiples of 4), clamps and
+    crops."""
     height, width = upscaler["size"]
     image = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(11))
     out, _ = probe("upscale_image", {"model": upscaler["path"]}, {"image": image})
-    expected = upscaler["reference"].model(image.permute(0, 3, 1, 2)).clamp(0, 1).permute(0, 2, 3, 1)
+    expected = upscaler["reference"](image.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
     assert out["image"].shape == expected.shape
     assert max_abs_diff(out["image"], expected) < TOLERANCE
+
+
+def test_one_pixel_image_is_padded_as_spandrel_pads_it(tmp_path, probe):
+    state = _new_esrgan(seed=14, scale=4, in_nc=12, shuffle=2)
+    path = tiny_upscalers.save(state, tmp_path / "x2plus.safetensors")
+    image = torch.rand(1, 1, 3, 3, generator=torch.Generator().manual_seed(15))
+    out, _ = probe("upscale_image", {"model": str(path)}, {"image": image})
+    expected = ModelLoader().load_from_state_dict(state)(image.permute(0, 3, 1, 2))
+    assert out["image"].shape == (1, 2, 6, 3)
+    assert max_abs_diff(out["image"], expected.permute(0, 2, 3, 1)) < TOLERANCE
 
 
 def test_unknown_architecture_is_unsupported(tmp_path, probe):

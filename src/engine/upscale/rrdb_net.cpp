@@ -16,6 +16,8 @@ constexpr double kLeakySlope = 0.2;     // every activation of the network
 constexpr double kResidualScale = 0.2;  // dense blocks add 0.2 × their output to their input
 constexpr int kDenseBlocksPerBlock = 3;
 constexpr int kConvsPerDenseBlock = 5;
+constexpr int64_t kMinimumSize = 2;             // spandrel's size requirements of ESRGAN
+constexpr int64_t kUnshuffledSizeMultiple = 4;  // ... and of its pixel-unshuffled variants
 
 struct RrdbSizes {
   int64_t in_channels = 3;
@@ -253,6 +255,8 @@ UpscaleModel make_rrdb_net(TensorMap tensors) {
   model.scale = network_scale / static_cast<int>(sizes.unshuffle);
   model.input_channels = sizes.in_channels / (sizes.unshuffle * sizes.unshuffle);
   model.output_channels = sizes.out_channels;
+  model.size_multiple = sizes.unshuffle > 1 ? kUnshuffledSizeMultiple : 1;
+  model.minimum_size = std::max<int64_t>(kMinimumSize, model.size_multiple);
   model.network = std::make_shared<const RrdbNet>(weights, sizes);
   return model;
 }

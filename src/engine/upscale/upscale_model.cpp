@@ -47,6 +47,12 @@ std::string sample_names(const TensorMap& tensors) {
   return names.size() > 4 ? text + ", ..." : text;
 }
 
+// The pixels to add to a side of `size` to reach `minimum` and a multiple of `multiple`.
+int64_t padding_for(int64_t size, int64_t minimum, int64_t multiple) {
+  const int64_t at_least = std::max(size, minimum);
+  return (at_least + multiple - 1) / multiple * multiple - size;
+}
+
 // The one place an upscaler's weights file is read.
 TensorMap read_upscaler_file(const std::string& path) {
   check_safetensors_path(path, "a .safetensors upscale model");
@@ -57,9 +63,21 @@ TensorMap read_upscaler_file(const std::string& path) {
 
 }  // namespace
 
-at::Tensor UpscaleModel::upscale(const at::Tensor& images) const {
+at::Tensor UpscaleModel::forward(const at::Tensor& images) const {
   at::NoGradGuard no_grad;
   return network->forward(images);
+}
+
+at::Tensor UpscaleModel::upscale(const at::Tensor& images) const {
+  const int64_t height = images.size(2), width = images.size(3);
+  const int64_t pad_h = padding_for(height, minimum_size, size_multiple);
+  const int64_t pad_w = padding_for(width, minimum_size, size_multiple);
+  if (pad_h == 0 && pad_w == 0) return forward(images).clamp(0.0, 1.0);
+  const int64_t reflect_h = std::min(pad_h, height - 1), reflect_w = std::min(pad_w, width - 1);
+  const at::Tensor reflected = at::reflection_pad2d(images, {0, reflect_w, 0, reflect_h});
+  const at::Tensor padded =
+      at::replication_pad2d(reflected, {0, pad_w - reflect_w, 0, pad_h - reflect_h});
+  return forward(padded).clamp(0.0, 1.0).narrow(2, 0, height * scale).narrow(3, 0, width * scale);
 }
 
 TensorMap canonical_upscaler_tensors(TensorMap tensors) {

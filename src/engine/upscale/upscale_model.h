@@ -25,9 +25,17 @@ struct UpscaleModel {
   int scale = 1;             // output size / input size
   int64_t input_channels = 3;
   int64_t output_channels = 3;
+  // spandrel's size requirements: inputs narrower or shorter than `minimum_size`, or not a
+  // multiple of `size_multiple`, are padded before the network runs.
+  int64_t minimum_size = 0;
+  int64_t size_multiple = 1;
   std::shared_ptr<const UpscaleNetwork> network;
 
-  // Runs the network on `images` [B, C_in, H, W] without autograd.
+  // The network alone on `images` [B, C_in, H, W], without autograd.
+  at::Tensor forward(const at::Tensor& images) const;
+  // As spandrel's descriptor call (what ComfyUI runs on each tile): the images padded to the size
+  // requirements (reflected as far as the image allows, then replicated), the network's output
+  // clamped to [0, 1] and the padding cropped off.
   at::Tensor upscale(const at::Tensor& images) const;
 };
 

@@ -19,7 +19,7 @@ engine::upscale::UpscaleModel upscale_model(const json& args) {
 // "output_channels" as one-element tensors.
 TensorMap upscale_forward(const json& args, const TensorMap& in) {
   const engine::upscale::UpscaleModel model = upscale_model(args);
-  return {{"output", model.upscale(in.at("images"))},
+  return {{"output", model.forward(in.at("images"))},
           {"scale", at::tensor({static_cast<int64_t>(model.scale)})},
           {"input_channels", at::tensor({model.input_channels})},
           {"output_channels", at::tensor({model.output_channels})}};

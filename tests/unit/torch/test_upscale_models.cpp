@@ -61,8 +61,8 @@ TEST(TiledUpscale, PointwiseUpscalerGivesTheWholeImageResult) {
 TEST(TiledUpscale, NetworkMatchesTheWholeImageAwayFromTheSeams) {
   const UpscaleModel model = random_compact_x2();
   const at::Tensor image = at::rand({1, 3, 40, 40});
-  const at::Tensor whole = model.upscale(image);
-  const auto upscale = [&](const at::Tensor& t) { return model.upscale(t); };
+  const at::Tensor whole = model.forward(image);
+  const auto upscale = [&](const at::Tensor& t) { return model.forward(t); };
   const at::Tensor tiled = tiled_scale(image, upscale, TileLayout{16, 4, 2, 3});
   const at::Tensor rows = single_tile_interior(2).view({-1, 1});
   const at::Tensor cols = single_tile_interior(2).view({1, -1});
