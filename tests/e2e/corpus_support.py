@@ -177,6 +177,14 @@ def prepare(graph, family, object_info, image_name):
     return graph
 
 
+def model_file_values(graph):
+    """The values of the graph's model-file inputs (those MODEL_FILE_INPUTS names)."""
+    return [value for node in graph.values()
+            if isinstance(node, dict) and isinstance(node.get("inputs"), dict)
+            for name, value in node["inputs"].items()
+            if isinstance(value, str) and _rule(MODEL_FILE_INPUTS, node.get("class_type"), name)]
+
+
 def placeholder_inputs(graph, object_info):
     """[(node id, input)] whose whole value is a template placeholder in an input that does not
     take free text: ComfyUI refuses such a graph at validation."""

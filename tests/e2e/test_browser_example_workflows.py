@@ -7,6 +7,7 @@ uploaded test image, small sizes, 2 steps; see corpus_support.py). Skips without
 import json
 import pathlib
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -42,6 +43,9 @@ def prepared_example(service, file, tmp_path):
     graph = json.loads((corpus.CORPUS / file).read_text())
     object_info = service.get("/object_info").json()
     prepared = corpus.prepare(graph, families[file], object_info, service.image_name)
+    untouched = [value for value in corpus.model_file_values(prepared)
+                 if not pathlib.PurePath(value).stem.startswith("tiny-")]
+    assert untouched == [], f"{file}: no tiny model of the kind of {untouched}"
     path = tmp_path / pathlib.PurePath(file).name
     path.write_text(json.dumps(prepared))
     return path
@@ -56,6 +60,18 @@ def run_in_browser(service, workflow_file):
     lines = proc.stdout.strip().splitlines()
     assert lines, f"the browser script printed no summary (exit {proc.returncode}):\n{proc.stderr}"
     return json.loads(lines[-1])
+
+
+def finished_outputs(service, prompt_id, timeout=120):
+    """The prompt's outputs from /history once it has finished: a workflow with several SaveImage
+    nodes shows its first image before the prompt ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = service.get(f"/history/{prompt_id}").json()
+        if prompt_id in history:
+            return history[prompt_id]["outputs"]
+        time.sleep(0.2)
+    raise AssertionError(f"prompt {prompt_id} not in /history after {timeout} s")
 
 
 def service_console_errors(service, console_errors):
@@ -86,7 +102,7 @@ def test_a_comfyui_example_workflow_runs_in_the_frontend(example_service, exampl
     assert image["response"] == {"status": 200, "content_type": "image/png"}
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(image["src"]).query))
     prompt_id = summary["prompt_id"]
-    outputs = service.get(f"/history/{prompt_id}").json()[prompt_id]["outputs"]
+    outputs = finished_outputs(service, prompt_id)
     saved = [saved["filename"] for output in outputs.values() for saved in output.get("images", [])]
     assert query["filename"] in saved
     assert (service.data_dir / "output" / query.get("subfolder", "") / query["filename"]).is_file()
