@@ -55,26 +55,46 @@ class PickleBytes {
   std::string bytes_;
 };
 
-// A zip archive of stored entries (CRCs left zero: the reader does not check them).
+// A zip archive of stored entries (CRCs left zero: the reader does not check them). With
+// `zip64`, every size and offset lives in zip64 extra fields and end records, as in checkpoints
+// over 4 GiB.
 inline std::string stored_zip(const std::vector<std::pair<std::string, std::string>>& entries,
-                              uint16_t method = 0) {
+                              uint16_t method = 0, bool zip64 = false) {
+  const uint64_t in_extra = 0xFFFFFFFF;
   std::string archive, directory;
   for (const auto& [name, data] : entries) {
     const uint64_t local = archive.size();
-    archive += le_bytes(0x04034b50, 4) + le_bytes(20, 2) + le_bytes(0, 2) + le_bytes(method, 2) +
-               le_bytes(0, 4) + le_bytes(0, 4) + le_bytes(data.size(), 4) +
-               le_bytes(data.size(), 4) + le_bytes(name.size(), 2) + le_bytes(0, 2) + name + data;
-    directory += le_bytes(0x02014b50, 4) + le_bytes(20, 2) + le_bytes(20, 2) + le_bytes(0, 2) +
-                 le_bytes(method, 2) + le_bytes(0, 4) + le_bytes(0, 4) + le_bytes(data.size(), 4) +
-                 le_bytes(data.size(), 4) + le_bytes(name.size(), 2) + le_bytes(0, 2) +
+    const uint64_t size32 = zip64 ? in_extra : data.size();
+    const std::string local_extra =
+        zip64 ? le_bytes(1, 2) + le_bytes(16, 2) + le_bytes(data.size(), 8) + le_bytes(data.size(), 8) : "";
+    const std::string central_extra =
+        zip64 ? le_bytes(1, 2) + le_bytes(24, 2) + le_bytes(data.size(), 8) + le_bytes(data.size(), 8) +
+                    le_bytes(local, 8)
+              : "";
+    archive += le_bytes(0x04034b50, 4) + le_bytes(45, 2) + le_bytes(0, 2) + le_bytes(method, 2) +
+               le_bytes(0, 4) + le_bytes(0, 4) + le_bytes(size32, 4) + le_bytes(size32, 4) +
+               le_bytes(name.size(), 2) + le_bytes(local_extra.size(), 2) + name + local_extra + data;
+    directory += le_bytes(0x02014b50, 4) + le_bytes(45, 2) + le_bytes(45, 2) + le_bytes(0, 2) +
+                 le_bytes(method, 2) + le_bytes(0, 4) + le_bytes(0, 4) + le_bytes(size32, 4) +
+                 le_bytes(size32, 4) + le_bytes(name.size(), 2) + le_bytes(central_extra.size(), 2) +
                  le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 4) +
-                 le_bytes(local, 4) + name;
+                 le_bytes(zip64 ? in_extra : local, 4) + name + central_extra;
   }
   const uint64_t directory_offset = archive.size();
   archive += directory;
+  if (zip64) {
+    const uint64_t record = archive.size();
+    archive += le_bytes(0x06064b50, 4) + le_bytes(44, 8) + le_bytes(45, 2) + le_bytes(45, 2) +
+               le_bytes(0, 4) + le_bytes(0, 4) + le_bytes(entries.size(), 8) +
+               le_bytes(entries.size(), 8) + le_bytes(directory.size(), 8) +
+               le_bytes(directory_offset, 8);
+    archive += le_bytes(0x07064b50, 4) + le_bytes(0, 4) + le_bytes(record, 8) + le_bytes(1, 4);
+  }
   archive += le_bytes(0x06054b50, 4) + le_bytes(0, 2) + le_bytes(0, 2) +
-             le_bytes(entries.size(), 2) + le_bytes(entries.size(), 2) +
-             le_bytes(directory.size(), 4) + le_bytes(directory_offset, 4) + le_bytes(0, 2);
+             le_bytes(zip64 ? 0xFFFF : entries.size(), 2) +
+             le_bytes(zip64 ? 0xFFFF : entries.size(), 2) +
+             le_bytes(zip64 ? in_extra : directory.size(), 4) +
+             le_bytes(zip64 ? in_extra : directory_offset, 4) + le_bytes(0, 2);
   return archive;
 }
 
@@ -89,18 +109,19 @@ inline std::string float_bytes(size_t count) {
 }
 
 // torch.save's zip form of `pickle` with one float storage "0" of `floats` elements.
-inline std::string zip_checkpoint(const std::string& pickle, size_t floats) {
+inline std::string zip_checkpoint(const std::string& pickle, size_t floats, bool zip64 = false) {
   return stored_zip({{"archive/data.pkl", pickle},
                      {"archive/byteorder", "little"},
                      {"archive/data/0", float_bytes(floats)},
-                     {"archive/version", "3\n"}});
+                     {"archive/version", "3\n"}},
+                    0, zip64);
 }
 
 // {"w": 2x2 float32 tensor [[0, 1], [2, 3]]} as torch.save's zip form.
-inline std::string tiny_zip_checkpoint() {
+inline std::string tiny_zip_checkpoint(bool zip64 = false) {
   PickleBytes pickle;
   pickle.proto(2).op('}').op('(').text("w").tensor("FloatStorage", "0", 4, 0, {2, 2}, {2, 1}).op('u');
-  return zip_checkpoint(pickle.str(), 4);
+  return zip_checkpoint(pickle.str(), 4, zip64);
 }
 
 // The same state dict in torch.save's legacy form (magic, protocol, system info, the pickle,

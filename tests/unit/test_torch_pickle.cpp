@@ -53,6 +53,13 @@ TEST(TorchCheckpoint, ReadsTheZipLayout) {
   EXPECT_EQ(floats_at(bytes, w, 4), (std::vector<float>{0, 1, 2, 3}));
 }
 
+TEST(TorchCheckpoint, ReadsZip64Records) {
+  const std::string bytes = test::tiny_zip_checkpoint(/*zip64=*/true);
+  const TorchCheckpoint checkpoint = read(bytes);
+  ASSERT_EQ(checkpoint.tensors.size(), 1u);
+  EXPECT_EQ(floats_at(bytes, checkpoint.tensors[0], 4), (std::vector<float>{0, 1, 2, 3}));
+}
+
 TEST(TorchCheckpoint, ReadsTheLegacyLayout) {
   const std::string bytes = test::tiny_legacy_checkpoint();
   const TorchCheckpoint checkpoint = read(bytes);
@@ -238,7 +245,8 @@ TEST(TorchCheckpoint, RefusesHostileValuesNestedInAStateDict) {
 // ---- malformed and lying files ----
 
 TEST(TorchCheckpoint, EveryTruncationEndsInAnError) {
-  for (const std::string& file : {test::tiny_zip_checkpoint(), test::tiny_legacy_checkpoint()}) {
+  for (const std::string& file : {test::tiny_zip_checkpoint(), test::tiny_zip_checkpoint(true),
+                                  test::tiny_legacy_checkpoint()}) {
     for (size_t size = 0; size < file.size(); ++size) {
       try {
         read(file.substr(0, size));
@@ -336,7 +344,8 @@ TEST(TorchCheckpoint, CompressedOrOddArchivesAreRefused) {
 // Seeded random byte mutations of a valid checkpoint: each read succeeds or throws a df::Error.
 TEST(TorchCheckpoint, MutatedFilesSucceedOrFailCleanly) {
   std::mt19937 random(1234);
-  for (const std::string& original : {test::tiny_zip_checkpoint(), test::tiny_legacy_checkpoint()}) {
+  for (const std::string& original : {test::tiny_zip_checkpoint(), test::tiny_zip_checkpoint(true),
+                                      test::tiny_legacy_checkpoint()}) {
     std::uniform_int_distribution<size_t> position(0, original.size() - 1);
     std::uniform_int_distribution<int> byte(0, 255), count(1, 4);
     for (int round = 0; round < 2000; ++round) {
