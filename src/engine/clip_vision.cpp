@@ -123,7 +123,7 @@ ClipVisionConfig detect_clip_vision_config(const Weights& weights) {
   return c;
 }
 
-std::optional<std::string> find_clip_vision_prefix(const SafetensorsFile& file) {
+std::optional<std::string> find_clip_vision_prefix(const TensorFile& file) {
   if (file.find(kTransformersMarker) != nullptr) return "";
   const std::string marker = kOpenClipMarker;
   for (const auto& info : file.tensors()) {
@@ -135,7 +135,7 @@ std::optional<std::string> find_clip_vision_prefix(const SafetensorsFile& file) 
   return std::nullopt;
 }
 
-TensorMap read_clip_vision_weights(const SafetensorsFile& file, at::ScalarType dtype) {
+TensorMap read_clip_vision_weights(const TensorFile& file, at::ScalarType dtype) {
   const std::optional<std::string> prefix = find_clip_vision_prefix(file);
   if (!prefix) {
     throw Error(ErrorCode::kCorruptFile,
@@ -143,13 +143,13 @@ TensorMap read_clip_vision_weights(const SafetensorsFile& file, at::ScalarType d
                 {{"path", file.path()}});
   }
   if (prefix->empty()) {
-    return load_safetensors_as(file, dtype, [](const std::string& name) -> std::optional<std::string> {
+    return load_tensors_as(file, dtype, [](const std::string& name) -> std::optional<std::string> {
       if (name.starts_with("vision_model.") || name == "visual_projection.weight") return name;
       return std::nullopt;
     });
   }
   const std::string p = *prefix;
-  TensorMap tensors = load_safetensors_as(file, dtype, [p](const std::string& name) {
+  TensorMap tensors = load_tensors_as(file, dtype, [p](const std::string& name) {
     return name.starts_with(p) ? open_clip_name(name.substr(p.size())) : std::nullopt;
   });
   finish_open_clip_tensors(tensors);
@@ -258,8 +258,8 @@ std::string checkpoint_clip_vision_file(const std::string& checkpoint_path) {
 std::shared_ptr<const ClipVisionModel> load_clip_vision(const std::string& path,
                                                         const std::string& device,
                                                         const std::string& dtype) {
-  check_safetensors_path(path, "a .safetensors CLIP vision model");
-  const SafetensorsFile file = SafetensorsFile::open(path);
+  check_weights_path(path, "a CLIP vision model (.safetensors, .bin, .pt, .pth)");
+  const TensorFile file = TensorFile::open(path);
   Weights weights(read_clip_vision_weights(file, at::kFloat));
   const ClipVisionConfig config = detect_clip_vision_config(weights);
   const RuntimePlacement placement = resolve_placement(device, dtype, Family::kSD1);

@@ -7,7 +7,7 @@
 
 #include <ATen/ATen.h>
 
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 #include "engine/weights.h"
 
 namespace df::engine {
@@ -42,12 +42,12 @@ ClipVisionConfig detect_clip_vision_config(const Weights& weights);
 // Whether a file's tensor names hold a CLIP vision tower, and where: "" for transformers names,
 // else the open_clip prefix ("visual.", "embedder.model.visual." in SD2.1 unCLIP checkpoints).
 // nullopt when it holds none.
-std::optional<std::string> find_clip_vision_prefix(const SafetensorsFile& file);
+std::optional<std::string> find_clip_vision_prefix(const TensorFile& file);
 
 // The tower's tensors of `file` under transformers names, converted to `dtype`: open_clip's
 // conv1 / positional_embedding / ln_pre / resblocks (merged in_proj split into q, k, v) / ln_post /
 // proj (transposed) are renamed. Throws Error(kCorruptFile) when the file holds no tower.
-TensorMap read_clip_vision_weights(const SafetensorsFile& file, at::ScalarType dtype);
+TensorMap read_clip_vision_weights(const TensorFile& file, at::ScalarType dtype);
 
 // ComfyUI's clip_preprocess: images [B, H, W, C>=3] in [0, 1] -> normalised pixels
 // [B, 3, size, size]. An image not already size x size is resized with antialiased bicubic
@@ -80,7 +80,8 @@ class ClipVisionModel {
 // folder without one.
 std::string checkpoint_clip_vision_file(const std::string& checkpoint_path);
 
-// CLIPVisionLoader: the tower of a .safetensors file (transformers or open_clip layout) on
+// CLIPVisionLoader: the tower of a weights file (safetensors or a PyTorch pickle, read without
+// running code; transformers or open_clip layout) on
 // `device` in `dtype` (see resolve_placement).
 std::shared_ptr<const ClipVisionModel> load_clip_vision(const std::string& path,
                                                         const std::string& device,

@@ -1,6 +1,6 @@
 """Image prompts against transformers and diffusers: a tiny random CLIPVisionModelWithProjection
-read from its transformers layout and from the open_clip layout of the same weights (as SD2.1
-unCLIP checkpoints embed it), ComfyUI's CLIP preprocessing, and the unCLIP noise augmentation
+read from its transformers layout (safetensors and a PyTorch pickle) and from the open_clip layout
+of the same weights (as SD2.1 unCLIP checkpoints embed it), ComfyUI's CLIP preprocessing, and the unCLIP noise augmentation
 against StableUnCLIPImg2ImgPipeline.noise_image_embeddings with the same noise."""
 from types import SimpleNamespace
 
@@ -66,7 +66,10 @@ def vision(tmp_path_factory):
     open_clip_file = folder / "unclip_checkpoint.safetensors"
     unrelated = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2, 2)}
     save_file({**open_clip_layout(state, "embedder.model.visual."), **unrelated}, str(open_clip_file))
-    return model, {"transformers": str(transformers_file), "open_clip": str(open_clip_file)}
+    pickle_file = folder / "pytorch_model.bin"  # as transformers' own save_pretrained once wrote it
+    torch.save(state, str(pickle_file))
+    return model, {"transformers": str(transformers_file), "open_clip": str(open_clip_file),
+                   "pytorch_bin": str(pickle_file)}
 
 
 def reference_outputs(model, pixels):
@@ -92,7 +95,7 @@ def comfy_preprocess(images, size, crop):
     return (x - torch.tensor(CLIP_MEAN).view(3, 1, 1)) / torch.tensor(CLIP_STD).view(3, 1, 1)
 
 
-@pytest.mark.parametrize("layout", ["transformers", "open_clip"])
+@pytest.mark.parametrize("layout", ["transformers", "open_clip", "pytorch_bin"])
 def test_tower_matches_transformers(vision, probe, layout):
     model, files = vision
     pixels = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))

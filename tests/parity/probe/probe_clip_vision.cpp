@@ -17,7 +17,7 @@ using nlohmann::json;
 
 // The float32 CPU tower of args["path"] (transformers or open_clip names).
 engine::ClipVisionModel clip_vision(const json& args) {
-  const auto file = engine::SafetensorsFile::open(args.at("path").get<std::string>());
+  const auto file = engine::TensorFile::open(args.at("path").get<std::string>());
   engine::Weights weights(engine::read_clip_vision_weights(file, at::kFloat));
   return engine::ClipVisionModel(engine::detect_clip_vision_config(weights), weights);
 }
