@@ -23,7 +23,8 @@ at::Tensor resized_center(const at::Tensor& nchw, int64_t height, int64_t width)
   } else if (old_aspect < new_aspect) {
     y = std::llround(std::nearbyint((old_h - old_h * (old_aspect / new_aspect)) / 2));
   }
-  const at::Tensor cropped = nchw.narrow(2, y, nchw.size(2) - 2 * y).narrow(3, x, nchw.size(3) - 2 * x);
+  const at::Tensor cropped =
+      nchw.narrow(2, y, nchw.size(2) - 2 * y).narrow(3, x, nchw.size(3) - 2 * x);
   return at::upsample_bilinear2d(cropped, {height, width}, false);
 }
 
@@ -82,14 +83,13 @@ std::vector<at::Tensor> inpaint_inputs(const DiffusionModel& model, const Condit
   return {mask_input(mask, height, width), image_input(image, model, height, width)};
 }
 
+// InstructPix2Pix models (SD 1.x and diffusers' SDXL ones) read the VAE's latent unscaled.
 std::vector<at::Tensor> instruct_pix2pix_inputs(const DiffusionModel& model,
                                                 const Conditioning& cond, int64_t height,
                                                 int64_t width) {
   const int64_t channels = model.unet.config().out_channels;
   if (!cond.concat_latent_image.defined()) return {at::zeros({1, channels, height, width})};
-  at::Tensor image = image_input(cond.concat_latent_image, model, height, width);
-  const bool sdxl = model.family == Family::kSDXL || model.family == Family::kSDXLRefiner;
-  return {sdxl ? latent_to_sampler(model, image) : image};
+  return {image_input(cond.concat_latent_image, model, height, width)};
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ struct ConcatFallback {
 // noise mask; resized to the latent and rounded) and masked image (the entry's
 // concat_latent_image, else the fallback latent, in the sampler's space); without any mask, ones
 // and the latent of a black image. InstructPix2Pix: the entry's concat_latent_image as encoded
-// (in the sampler's space for SDXL), else zeros. Images of another size are resized (bilinear,
+// (unscaled), else zeros. Images of another size are resized (bilinear,
 // centre crop). Throws Error(kInvalidArgument) for an image with the wrong channel count.
 std::vector<at::Tensor> concat_inputs(const DiffusionModel& model, const Conditioning& cond,
                                       const ConcatFallback& fallback, int64_t height,

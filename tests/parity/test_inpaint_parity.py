@@ -1,9 +1,10 @@
-"""Parity of inpainting (9-channel UNet) and InstructPix2Pix (8-channel UNet) SD 1.x models with
-diffusers on tiny random models, from a diffusers folder and from a single file detected by its
-conv_in shape: one model call with the extra inputs (mask + masked-image latent, or image latent)
-against UNet2DConditionModel as StableDiffusionInpaintPipeline / StableDiffusionInstructPix2Pix
-Pipeline call it, and the extra inputs InpaintModelConditioning / InstructPixToPixConditioning
-build against the pipelines' prepare_mask_latents / prepare_image_latents.
+"""Parity of inpainting (9-channel UNet) and InstructPix2Pix (8-channel UNet) SD 1.x and SDXL
+models with diffusers on tiny random models, from a diffusers folder and (SD 1.x) from a single
+file whose UNet is detected by its conv_in shape: one model call with the extra inputs (mask and
+masked-image latent, or image latent) against UNet2DConditionModel as the inpaint and
+InstructPix2Pix pipelines call it, and the extra inputs InpaintModelConditioning /
+InstructPixToPixConditioning build against the pipelines' prepare_mask_latents /
+prepare_image_latents.
 
 Masked pixels: ComfyUI sets them to grey 0.5 in [0, 1] pixels; diffusers multiplies the [-1, 1]
 image by the inverted mask, i.e. sets them to 0 in [-1, 1] -- the same colour, so the masked-image
@@ -14,24 +15,36 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from diffusers import (StableDiffusionInpaintPipeline, StableDiffusionInstructPix2PixPipeline,
+                       StableDiffusionXLInpaintPipeline, StableDiffusionXLInstructPix2PixPipeline,
                        UNet2DConditionModel)
 from diffusers.pipelines.stable_diffusion import pipeline_stable_diffusion_inpaint
+from diffusers.pipelines.stable_diffusion_xl import pipeline_stable_diffusion_xl_inpaint
 
 import single_file
 import tiny_models
-from parity_support import max_abs_diff, write_clip_tokenizer
+from parity_support import max_abs_diff
 
 TOLERANCE = 1e-4
-PIPELINES = {9: StableDiffusionInpaintPipeline, 8: StableDiffusionInstructPix2PixPipeline}
+PIPELINES = {("sd1", 9): StableDiffusionInpaintPipeline,
+             ("sd1", 8): StableDiffusionInstructPix2PixPipeline,
+             ("sdxl", 9): StableDiffusionXLInpaintPipeline,
+             ("sdxl", 8): StableDiffusionXLInstructPix2PixPipeline}
+# The modules whose retrieve_latents the inpaint pipelines encode the masked image with.
+INPAINT_MODULES = {"sd1": pipeline_stable_diffusion_inpaint,
+                   "sdxl": pipeline_stable_diffusion_xl_inpaint}
 
 
-def _unet(in_channels):
+def _pipeline(family, in_channels, directory):
+    """The tiny pipeline of `family` (tiny_models) with a UNet of `in_channels` inputs."""
+    base, _ = tiny_models.build(family, directory)
+    config = dict(base.unet.config, in_channels=in_channels)
     torch.manual_seed(1)
-    return UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=2, sample_size=32,
-                                in_channels=in_channels, out_channels=4,
-                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-                                cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
+    unet = UNet2DConditionModel.from_config(config)
+    components = {name: module for name, module in base.components.items()
+                  if name not in ("unet", "safety_checker", "feature_extractor", "image_encoder")}
+    extra = {"requires_safety_checker": False, "safety_checker": None,
+             "feature_extractor": None} if family == "sd1" else {}
+    return PIPELINES[(family, in_channels)](unet=unet, **components, **extra)
 
 
 def _single_file_without_unet_config(pipe, path):
@@ -44,20 +57,18 @@ def _single_file_without_unet_config(pipe, path):
     save_file(tensors, str(path), metadata=metadata)
 
 
-@pytest.fixture(scope="module", params=[(9, "folder"), (9, "single_file"), (8, "folder"),
-                                        (8, "single_file")],
-                ids=["inpaint-folder", "inpaint-single-file", "ip2p-folder", "ip2p-single-file"])
+# The tiny SDXL CLIP and UNet widths are not inferable from tensors alone: SDXL only as a folder.
+@pytest.fixture(scope="module", params=[("sd1", 9, "folder"), ("sd1", 9, "single_file"),
+                                        ("sd1", 8, "folder"), ("sd1", 8, "single_file"),
+                                        ("sdxl", 9, "folder"), ("sdxl", 8, "folder")],
+                ids=["sd1-inpaint-folder", "sd1-inpaint-single-file", "sd1-ip2p-folder",
+                     "sd1-ip2p-single-file", "sdxl-inpaint-folder", "sdxl-ip2p-folder"])
 def model(request, tmp_path_factory):
-    """(in_channels, diffusers pipeline, probe args) for a tiny SD 1.x model of that kind."""
-    in_channels, layout = request.param
-    directory = tmp_path_factory.mktemp(f"model_{in_channels}_{layout}")
-    tokenizer = write_clip_tokenizer(directory / "_tok")
-    base = tiny_models.build_sd1(tokenizer)
-    components = {name: getattr(base, name) for name in
-                  ("vae", "text_encoder", "tokenizer", "scheduler", "safety_checker",
-                   "feature_extractor")}
-    pipe = PIPELINES[in_channels](unet=_unet(in_channels), requires_safety_checker=False,
-                                  **components)
+    """(family, in_channels, diffusers pipeline, probe args) for a tiny model of that kind."""
+    family, in_channels, layout = request.param
+    directory = tmp_path_factory.mktemp(f"model_{family}_{in_channels}_{layout}")
+    pipe = _pipeline(family, in_channels, directory)
+    tokenizer = directory / "_tok"
     if layout == "folder":
         pipe.save_pretrained(str(directory / "model"), safe_serialization=True)
         args = {"path": str(directory / "model")}
@@ -65,7 +76,7 @@ def model(request, tmp_path_factory):
         path = directory / "model.safetensors"
         _single_file_without_unet_config(pipe, path)
         args = {"path": str(path), "clip_vocab_dir": str(tokenizer)}
-    return in_channels, pipe, args
+    return family, in_channels, pipe, args
 
 
 def _sigma_at(pipe, timestep):
@@ -81,22 +92,40 @@ def _image_and_mask():
     return pixels, mask
 
 
-def _diffusers_denoised(pipe, x, sigma, timestep, context, extra):
+def _text_inputs(family, generator):
+    """Probe inputs standing in for an encoded prompt: the context, and SDXL's pooled embedding."""
+    if family == "sdxl":
+        return {"context": torch.randn(1, 77, 64, generator=generator),
+                "pooled": torch.randn(1, 32, generator=generator)}
+    return {"context": torch.randn(1, 77, 32, generator=generator)}
+
+
+def _diffusers_denoised(pipe, x, sigma, timestep, text, extra):
+    """The eps model's denoised estimate through diffusers' UNet; SDXL's size conditioning is
+    the latent's pixel size, as ComfyUI sets it without CLIPTextEncodeSDXL."""
+    batch = x.shape[0]
     c_in = 1.0 / (sigma ** 2 + 1.0) ** 0.5
-    sample = torch.cat([x * c_in, extra], dim=1)
-    eps = pipe.unet(sample, timestep, encoder_hidden_states=context).sample
+    sample = torch.cat([x * c_in, extra.repeat(batch // extra.shape[0], 1, 1, 1)], dim=1)
+    added = None
+    if "pooled" in text:
+        height, width = x.shape[2] * 8, x.shape[3] * 8
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
+        added = {"text_embeds": text["pooled"].repeat(batch, 1),
+                 "time_ids": time_ids.repeat(batch, 1)}
+    eps = pipe.unet(sample, timestep, encoder_hidden_states=text["context"].repeat(batch, 1, 1),
+                    added_cond_kwargs=added).sample
     return x - eps * sigma
 
 
 def test_one_model_call_reads_the_extra_inputs_as_diffusers_does(model, probe):
-    in_channels, pipe, args = model
+    family, in_channels, pipe, args = model
     generator = torch.Generator().manual_seed(4)
     x = torch.randn(2, 4, 4, 6, generator=generator)
-    context = torch.randn(1, 77, 32, generator=generator)
+    text = _text_inputs(family, generator)
     image_latent = torch.randn(1, 4, 4, 6, generator=generator)
     timestep = 500
     sigma = _sigma_at(pipe, timestep)
-    inputs = {"x": x, "context": context, "concat_latent_image": image_latent}
+    inputs = {"x": x, "concat_latent_image": image_latent, **text}
     scale = pipe.vae.config.scaling_factor
     if in_channels == 9:
         mask = torch.zeros(1, 32, 48)
@@ -108,29 +137,28 @@ def test_one_model_call_reads_the_extra_inputs_as_diffusers_does(model, probe):
     else:
         extra = image_latent  # InstructPix2Pix reads the VAE's latent unscaled
     out, _ = probe("concat_denoise", {**args, "sigma": sigma}, inputs)
-    expected = _diffusers_denoised(pipe, x, sigma, timestep, context.repeat(2, 1, 1),
-                                   extra.repeat(2, 1, 1, 1))
+    expected = _diffusers_denoised(pipe, x, sigma, timestep, text, extra)
     assert max_abs_diff(out["denoised"], expected) < TOLERANCE
 
 
 def test_the_inpainting_fallback_reads_the_latent_and_its_noise_mask(model, probe):
     """VAEEncodeForInpaint's way: no concat inputs, so the model reads the rounded noise mask and
     the sampled latent (in the sampler's space)."""
-    in_channels, pipe, args = model
+    family, in_channels, pipe, args = model
     if in_channels != 9:
         pytest.skip("only inpainting models fall back to the latent")
     generator = torch.Generator().manual_seed(5)
     x = torch.randn(1, 4, 4, 6, generator=generator)
-    context = torch.randn(1, 77, 32, generator=generator)
+    text = _text_inputs(family, generator)
     latent = torch.randn(1, 4, 4, 6, generator=generator)
     noise_mask = torch.zeros(1, 1, 4, 6)
     noise_mask[..., 2:, :] = 0.8  # rounds to 1
     timestep = 700
     sigma = _sigma_at(pipe, timestep)
     out, _ = probe("concat_denoise", {**args, "sigma": sigma},
-                   {"x": x, "context": context, "latent": latent, "noise_mask": noise_mask})
+                   {"x": x, "latent": latent, "noise_mask": noise_mask, **text})
     extra = torch.cat([noise_mask.round(), latent * pipe.vae.config.scaling_factor], dim=1)
-    expected = _diffusers_denoised(pipe, x, sigma, timestep, context, extra)
+    expected = _diffusers_denoised(pipe, x, sigma, timestep, text, extra)
     assert max_abs_diff(out["denoised"], expected) < TOLERANCE
 
 
@@ -140,12 +168,12 @@ def _vae_mean(encoded, generator=None, sample_mode="sample"):
 
 def test_inpaint_model_conditioning_builds_what_the_inpaint_pipeline_prepares(model, probe,
                                                                              monkeypatch):
-    in_channels, pipe, args = model
+    family, in_channels, pipe, args = model
     if in_channels != 9:
         pytest.skip("InpaintModelConditioning is for inpainting models")
     pixels, mask = _image_and_mask()
     out, _ = probe("inpaint_conditioning", args, {"pixels": pixels, "mask": mask})
-    monkeypatch.setattr(pipeline_stable_diffusion_inpaint, "retrieve_latents", _vae_mean)
+    monkeypatch.setattr(INPAINT_MODULES[family], "retrieve_latents", _vae_mean)
     image = pipe.image_processor.preprocess(pixels.permute(0, 3, 1, 2), height=32, width=48)
     mask_image = pipe.mask_processor.preprocess(mask.unsqueeze(1), height=32, width=48)
     masked_image = image * (mask_image < 0.5)
@@ -159,13 +187,13 @@ def test_inpaint_model_conditioning_builds_what_the_inpaint_pipeline_prepares(mo
 
 
 def test_instruct_pix2pix_conditioning_builds_what_the_pipeline_prepares(model, probe):
-    in_channels, pipe, args = model
+    family, in_channels, pipe, args = model
     if in_channels != 8:
         pytest.skip("InstructPixToPixConditioning is for InstructPix2Pix models")
     pixels, _ = _image_and_mask()
     out, _ = probe("ip2p_conditioning", args, {"pixels": pixels})
     image = pipe.image_processor.preprocess(pixels.permute(0, 3, 1, 2))
     image_latents = pipe.prepare_image_latents(image, 1, 1, torch.float32, torch.device("cpu"),
-                                               False)
+                                               False)  # unscaled (SDXL's too, unless CosXL edit)
     assert max_abs_diff(out["concat"], image_latents) < TOLERANCE
     assert torch.equal(out["latent"], torch.zeros(1, 4, 4, 6))

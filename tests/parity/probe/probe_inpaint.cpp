@@ -28,16 +28,19 @@ at::Tensor optional_input(const TensorMap& in, const char* name) {
 }
 
 // "concat_denoise": the model's denoised estimate of x at args.sigma (cfg 1) for one entry with
-// the given context and optional concat_latent_image / concat_mask; optional "latent" and
-// "noise_mask" are the sampled latent's (the inpainting fallback).
+// the given context (and SDXL's pooled embedding) and optional concat_latent_image /
+// concat_mask; optional "latent" and "noise_mask" are the sampled latent's (the inpainting
+// fallback).
 TensorMap concat_denoise(const json& args, const TensorMap& in) {
   const engine::CheckpointBundle bundle = load_bundle(args);
   engine::Conditioning cond;
   cond.context = in.at("context");
+  cond.pooled = optional_input(in, "pooled");
   cond.concat_latent_image = optional_input(in, "concat_latent_image");
   cond.concat_mask = optional_input(in, "concat_mask");
   const at::Tensor& x = in.at("x");
-  const engine::ConcatFallback fallback{optional_input(in, "latent"), optional_input(in, "noise_mask")};
+  const engine::ConcatFallback fallback{optional_input(in, "latent"),
+                                        optional_input(in, "noise_mask")};
   const engine::Denoiser denoise = engine::make_guided_denoiser(
       *bundle.model, {cond}, {}, 1.0, x.size(2) * 8, x.size(3) * 8,
       engine::TimestepMapping::kNearest, fallback);
@@ -63,7 +66,9 @@ TensorMap inpaint_conditioning(const json& args, const TensorMap& in) {
   cond.concat_mask = made.concat_mask;
   TensorMap out = {{"concat", model_concat(*bundle.model, cond, made.latent.samples)},
                    {"latent", made.latent.samples.contiguous()}};
-  if (made.latent.noise_mask.defined()) out.emplace("noise_mask", made.latent.noise_mask.contiguous());
+  if (made.latent.noise_mask.defined()) {
+    out.emplace("noise_mask", made.latent.noise_mask.contiguous());
+  }
   return out;
 }
 

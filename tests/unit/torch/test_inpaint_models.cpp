@@ -105,7 +105,8 @@ TEST_F(InpaintModel, WithoutConcatInputsTheLatentAndItsNoiseMaskStandIn) {
   EXPECT_TRUE(at::allclose(parts[1], at::full({1, 4, 4, 6}, 2.0 * kSdScale)));
   // An empty latent is not scaled; without a noise mask the latent is not read at all.
   const ConcatFallback empty{at::zeros({1, 4, 4, 6}), at::full({1, 1, 4, 6}, 0.7)};
-  EXPECT_TRUE(at::equal(concat_inputs(model(), Conditioning{}, empty, 4, 6)[1], at::zeros({1, 4, 4, 6})));
+  EXPECT_TRUE(
+      at::equal(concat_inputs(model(), Conditioning{}, empty, 4, 6)[1], at::zeros({1, 4, 4, 6})));
   const ConcatFallback unmasked{at::full({1, 4, 4, 6}, 2.0), {}};
   EXPECT_NEAR(concat_inputs(model(), Conditioning{}, unmasked, 4, 6)[1][0][0][0][0].item<double>(),
               0.8223, kTol);
@@ -168,7 +169,8 @@ TEST_F(InpaintModel, InpaintModelConditioningMasksGreyAndKeepsTheWholeImageAsThe
   EXPECT_TRUE(at::allclose(made.latent.samples, bundle->vae->encode(pixels), 1e-5, 1e-6));
   EXPECT_FALSE(nodes::inpaint_model_conditioning(*bundle->vae, pixels, mask, false)
                    .latent.noise_mask.defined());
-  expect_invalid([&] { nodes::inpaint_model_conditioning(*bundle->vae, pixels, at::zeros({3}), true); });
+  expect_invalid(
+      [&] { nodes::inpaint_model_conditioning(*bundle->vae, pixels, at::zeros({3}), true); });
   expect_invalid([&] {
     nodes::inpaint_model_conditioning(*bundle->vae, at::zeros({1, 4, 4, 3}), mask, true);
   });

@@ -42,7 +42,10 @@ std::vector<Value> pix2pix_conditioning(const NodeInputs& in) {
   InstructPix2PixConditioning made = instruct_pix2pix_conditioning(
       *in.get<VaeValue>("vae").vae, in.get<ImageValue>("pixels").pixels);
   return conditioning_pair(
-      in, [&made](engine::Conditioning& entry) { entry.concat_latent_image = made.concat_latent_image; },
+      in,
+      [&made](engine::Conditioning& entry) {
+        entry.concat_latent_image = made.concat_latent_image;
+      },
       std::move(made.latent));
 }
 
@@ -50,10 +53,11 @@ std::vector<Value> pix2pix_conditioning(const NodeInputs& in) {
 
 void register_inpaint_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
   const RunEnvironment& env = resources.env;
-  add_function_node(registry, "InpaintModelConditioning", [&env](const NodeInputs& in, NodeContext& ctx) {
-    report_stage(env, ctx, "encode_image");
-    return inpaint_conditioning(in);
-  });
+  add_function_node(registry, "InpaintModelConditioning",
+                    [&env](const NodeInputs& in, NodeContext& ctx) {
+                      report_stage(env, ctx, "encode_image");
+                      return inpaint_conditioning(in);
+                    });
   add_function_node(registry, "InstructPixToPixConditioning",
                     [&env](const NodeInputs& in, NodeContext& ctx) {
                       report_stage(env, ctx, "encode_image");
