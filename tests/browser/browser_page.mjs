@@ -2,8 +2,21 @@
 // steps and prints the script's JSON summary with them (and a screenshot when a step fails).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
 import { chromium } from 'playwright-core';
+
+// The script's --name VALUE options: `required` and `optional` names, and --chromium (default
+// /usr/bin/chromium); throws with `usage` when a required one is missing.
+export function readOptions(required, optional, usage) {
+  const options = { chromium: { type: 'string', default: '/usr/bin/chromium' } };
+  for (const name of [...required, ...optional]) options[name] = { type: 'string' };
+  const { values } = parseArgs({ options });
+  for (const name of required) {
+    if (!values[name]) throw new Error(`missing --${name}\n${usage}`);
+  }
+  return values;
+}
 
 // The machines these tests run on can be slow and busy: patient waits for every UI step.
 const UI_TIMEOUT_MS = 60_000;

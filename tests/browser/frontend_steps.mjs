@@ -18,21 +18,27 @@ export function watchViewResponses(page, seen) {
 }
 
 // A new user gets the template browser on first start; close it whenever it shows up.
-export async function dismissFirstRunDialogs(page) {
+async function dismissFirstRunDialogs(page) {
   const templates = page.getByRole('dialog').filter({ hasText: 'Templates' });
   await page.addLocatorHandler(templates, async () => {
     await templates.getByRole('button', { name: 'Close dialog' }).click();
   });
 }
 
-export async function waitForFrontend(page, url) {
+async function waitForFrontend(page, url) {
   await page.goto(url);
   await page.waitForFunction(() => window.app?.graph);
   await page.getByRole('button', { name: 'Run', exact: true }).waitFor();
 }
 
+// Loads the frontend as a new user (first-run dialogs closed as they show up), timed.
+export async function openFrontend(page, url, summary) {
+  await dismissFirstRunDialogs(page);
+  await timed(summary, 'load_frontend', () => waitForFrontend(page, url));
+}
+
 // Clicks Run; resolves to the prompt id of the POST /prompt it sends (throws if it is refused).
-export async function queueWithRunButton(page) {
+async function queueWithRunButton(page) {
   const [response] = await Promise.all([
     page.waitForResponse(
       (r) => new URL(r.url()).pathname.endsWith('/prompt') && r.request().method() === 'POST',
@@ -47,7 +53,7 @@ export async function queueWithRunButton(page) {
 
 // The SaveImage node's preview on the canvas, once the frontend has loaded it (it loads the images
 // of the nodes it draws, so the whole graph is brought into view first).
-export async function waitForSaveImagePreview(page) {
+async function waitForSaveImagePreview(page) {
   await page.getByRole('button', { name: /^Fit View/ }).click();
   const handle = await page.waitForFunction(
     () => {
@@ -61,7 +67,7 @@ export async function waitForSaveImagePreview(page) {
   return handle.jsonValue();
 }
 
-export async function screenshot(page, path) {
+async function screenshot(page, path) {
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve())));
   await page.screenshot({ path });
   return path;
@@ -73,4 +79,13 @@ export async function timed(summary, name, action) {
   const result = await action();
   summary.seconds[name] = Math.round((performance.now() - started) / 100) / 10;
   return result;
+}
+
+// Runs the canvas's graph with the Run button and waits for its SaveImage preview: the summary gets
+// the prompt id, the image (with its /view response) and a screenshot at `screenshotPath`.
+export async function runAndShowImage(page, seen, summary, screenshotPath) {
+  summary.prompt_id = await queueWithRunButton(page);
+  const image = await timed(summary, 'run', () => waitForSaveImagePreview(page));
+  summary.image = { ...image, response: seen.viewResponses.get(image.src) ?? null };
+  summary.screenshot = await screenshot(page, screenshotPath);
 }

@@ -2,27 +2,11 @@
 // the template browser the frontend shows on first start, opens it and prints a JSON summary: the
 // nodes it put on the canvas, console errors, screenshot.
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { runOnPage } from './browser_page.mjs';
+import { readOptions, runOnPage } from './browser_page.mjs';
 
 const USAGE =
   'usage: node open_template.mjs --url URL --title TITLE --artifacts DIR [--chromium PATH]';
-
-function readOptions() {
-  const { values } = parseArgs({
-    options: {
-      url: { type: 'string' },
-      title: { type: 'string' },
-      artifacts: { type: 'string' },
-      chromium: { type: 'string', default: '/usr/bin/chromium' },
-    },
-  });
-  for (const name of ['url', 'title', 'artifacts']) {
-    if (!values[name]) throw new Error(`missing --${name}\n${USAGE}`);
-  }
-  return values;
-}
 
 // The template browser's card called `title`, clicked; resolves once the canvas holds a new graph.
 async function openTemplate(page, title) {
@@ -41,7 +25,7 @@ function canvasNodes(page) {
 }
 
 async function main() {
-  const options = readOptions();
+  const options = readOptions(['url', 'title', 'artifacts'], [], USAGE);
   const fields = { title: options.title };
   await runOnPage(options, fields, 'template-failure.png', async (page, _seen, summary) => {
     await page.goto(options.url);

@@ -1,39 +1,13 @@
 // Opens a workflow from the ComfyUI frontend's workflow library in headless Chromium, picks its
 // checkpoint (and image size), runs it and prints a JSON summary: console errors, image, screenshot.
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { runOnPage } from './browser_page.mjs';
-import {
-  dismissFirstRunDialogs,
-  queueWithRunButton,
-  screenshot,
-  timed,
-  waitForFrontend,
-  waitForSaveImagePreview,
-  watchViewResponses,
-} from './frontend_steps.mjs';
+import { readOptions, runOnPage } from './browser_page.mjs';
+import { openFrontend, runAndShowImage, timed, watchViewResponses } from './frontend_steps.mjs';
 
 const USAGE =
   'usage: node run_library_workflow.mjs --url URL --workflow NAME --checkpoint NAME ' +
   '--artifacts DIR [--image-size PIXELS] [--chromium PATH]';
-
-function readOptions() {
-  const { values } = parseArgs({
-    options: {
-      url: { type: 'string' },
-      workflow: { type: 'string' },
-      checkpoint: { type: 'string' },
-      artifacts: { type: 'string' },
-      'image-size': { type: 'string' },
-      chromium: { type: 'string', default: '/usr/bin/chromium' },
-    },
-  });
-  for (const name of ['url', 'workflow', 'checkpoint', 'artifacts']) {
-    if (!values[name]) throw new Error(`missing --${name}\n${USAGE}`);
-  }
-  return values;
-}
 
 async function openFromWorkflowLibrary(page, name) {
   const sidebarButton = page.getByRole('button', { name: /^Workflows/ });
@@ -96,8 +70,7 @@ async function enterNumber(page, nodeType, widgetName, value) {
 }
 
 async function runWorkflow(page, options, seen, summary) {
-  await dismissFirstRunDialogs(page);
-  await timed(summary, 'load_frontend', () => waitForFrontend(page, options.url));
+  await openFrontend(page, options.url, summary);
   await timed(summary, 'open_workflow', () => openFromWorkflowLibrary(page, options.workflow));
   await timed(summary, 'set_inputs', async () => {
     await chooseComboValue(page, 'CheckpointLoaderSimple', 'ckpt_name', options.checkpoint);
@@ -107,14 +80,11 @@ async function runWorkflow(page, options, seen, summary) {
       await enterNumber(page, 'EmptyLatentImage', 'height', size);
     }
   });
-  summary.prompt_id = await queueWithRunButton(page);
-  const image = await timed(summary, 'run', () => waitForSaveImagePreview(page));
-  summary.image = { ...image, response: seen.viewResponses.get(image.src) ?? null };
-  summary.screenshot = await screenshot(page, join(options.artifacts, `${options.workflow}.png`));
+  await runAndShowImage(page, seen, summary, join(options.artifacts, `${options.workflow}.png`));
 }
 
 async function main() {
-  const options = readOptions();
+  const options = readOptions(['url', 'workflow', 'checkpoint', 'artifacts'], ['image-size'], USAGE);
   const fields = { workflow: options.workflow, seconds: {} };
   await runOnPage(options, fields, `${options.workflow}-failure.png`, async (page, seen, summary) => {
     watchViewResponses(page, seen);
