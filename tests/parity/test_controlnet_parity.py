@@ -80,11 +80,20 @@ def call_inputs(unet, batch=2, height=8, width=6, seed=3):
     return inputs
 
 
+def added_kwargs(inputs):
+    """SDXL's pooled text embedding and time ids as diffusers' models take them."""
+    if "text_embeds" not in inputs:
+        return {}
+    return {"added_cond_kwargs": {"text_embeds": inputs["text_embeds"], "time_ids": inputs["time_ids"]}}
+
+
+def plain_unet(pipe, inputs):
+    return pipe.unet(inputs["sample"], inputs["timesteps"], encoder_hidden_states=inputs["context"],
+                     **added_kwargs(inputs)).sample
+
+
 def reference(pipe, net, inputs, scale=1.0):
-    added = {}
-    if "text_embeds" in inputs:
-        added = {"added_cond_kwargs": {"text_embeds": inputs["text_embeds"],
-                                       "time_ids": inputs["time_ids"]}}
+    added = added_kwargs(inputs)
     down, mid = net(inputs["sample"], inputs["timesteps"], encoder_hidden_states=inputs["context"],
                     controlnet_cond=inputs["hint"], conditioning_scale=scale, return_dict=False,
                     **added)
@@ -106,11 +115,7 @@ def test_unet_with_control_matches_diffusers(controlled, probe, strength):
         assert max_abs_diff(out[f"down_{i}"], residual) < TOLERANCE, f"{family} residual {i}"
     assert max_abs_diff(out["out"], expected) < TOLERANCE
     # The control matters: the plain UNet's output is far from it.
-    plain = pipe.unet(inputs["sample"], inputs["timesteps"], encoder_hidden_states=inputs["context"],
-                      **({"added_cond_kwargs": {"text_embeds": inputs["text_embeds"],
-                                                "time_ids": inputs["time_ids"]}}
-                         if "text_embeds" in inputs else {})).sample
-    assert max_abs_diff(plain, expected) > 100 * TOLERANCE
+    assert max_abs_diff(plain_unet(pipe, inputs), expected) > 100 * TOLERANCE
 
 
 @pytest.mark.parametrize("prefix", ["control_model.", ""])
@@ -154,14 +159,8 @@ def test_outside_its_window_a_control_adds_nothing(controlled, probe):
     # sigma 14.6 is the schedule's first step; a window from half the steps on excludes it.
     late, _ = probe("controlnet_unet", {"pipeline": str(path), "controlnet": str(folder),
                                         "start_percent": 0.5, "sigma": 14.6}, inputs)
-    added = {}
-    if "text_embeds" in inputs:
-        added = {"added_cond_kwargs": {"text_embeds": inputs["text_embeds"],
-                                       "time_ids": inputs["time_ids"]}}
-    plain = pipe.unet(inputs["sample"], inputs["timesteps"], encoder_hidden_states=inputs["context"],
-                      **added).sample
     assert "mid" not in late
-    assert max_abs_diff(late["out"], plain) < TOLERANCE
+    assert max_abs_diff(late["out"], plain_unet(pipe, inputs)) < TOLERANCE
 
 
 def run_diffusers_pipeline(family, pipe, net, hint, latents, steps, guidance):
