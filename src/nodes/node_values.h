@@ -11,6 +11,7 @@
 
 #include "engine/checkpoint_bundle.h"
 #include "engine/clip_patcher.h"
+#include "engine/concat_conditioning.h"
 #include "engine/control/controlnet.h"
 #include "engine/model_patcher.h"
 #include "engine/samplers.h"
@@ -70,9 +71,10 @@ struct NoiseValue {  // NOISE: ComfyUI's seeded initial noise (RandomNoise) or n
 
 struct GuiderValue {  // GUIDER: a model with its conditionings and how they guide it
   engine::ModelPatcher model;
-  // The denoiser over `patched` (the model's patched form) for latents of this pixel size.
+  // The denoiser over `patched` (the model's patched form) for latents of this pixel size;
+  // `latent` is the sampled latent with its noise mask (what inpainting models fall back to).
   std::function<engine::Denoiser(const engine::DiffusionModel& patched, int64_t pixel_height,
-                                 int64_t pixel_width)>
+                                 int64_t pixel_width, const engine::ConcatFallback& latent)>
       denoiser;
 };
 

@@ -108,6 +108,22 @@ def test_outpainting_pads_the_image_and_samples_the_margins(start_service, tmp_p
     kept = _round_trip(client, "inpaint", ["31", 0], pad, "outpaint-round-trip")
     margin, inside = (slice(None), slice(0, 24)), (slice(8, 56), slice(56, 96))
     assert _mean_difference(image, kept, *inside) < _mean_difference(image, kept, *margin)
+    # SamplerCustomAdvanced's guider gives the model the same fallback (the latent and its noise
+    # mask): KSampler's image.
+    advanced = with_nodes(graph, {
+        "50": {"class_type": "RandomNoise", "inputs": {"noise_seed": 5}},
+        "51": {"class_type": "CFGGuider", "inputs": {"model": ["4", 0], "positive": ["6", 0],
+                                                     "negative": ["7", 0], "cfg": 7.0}},
+        "52": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+        "53": {"class_type": "BasicScheduler", "inputs": {"model": ["4", 0], "scheduler": "normal",
+                                                          "steps": 3, "denoise": 1.0}},
+        "54": {"class_type": "SamplerCustomAdvanced",
+               "inputs": {"noise": ["50", 0], "guider": ["51", 0], "sampler": ["52", 0],
+                          "sigmas": ["53", 0], "latent_image": ["32", 0]}}},
+        **{"8.samples": ["54", 0]})
+    del advanced["3"]
+    advanced["9"]["inputs"]["filename_prefix"] = "outpaint-advanced"
+    assert np.abs(run(client, advanced) - image).max() <= 2
     client.close()
 
 

@@ -119,8 +119,10 @@ void register_samplers(graph::NodeImplRegistry& registry, NodeResources resource
                       report_stage(resources.env, ctx, "sample");
                       const auto& guider = in.get<GuiderValue>("guider");
                       const auto model = guider.model.patched();
-                      const auto [height, width] = pixel_size(in.get<LatentValue>("latent_image"));
-                      const engine::Denoiser denoise = guider.denoiser(*model, height, width);
+                      const auto& latent = in.get<LatentValue>("latent_image");
+                      const auto [height, width] = pixel_size(latent);
+                      const engine::Denoiser denoise = guider.denoiser(
+                          *model, height, width, {latent.samples, latent.noise_mask});
                       return sample_with(in, ctx, resources.env, *model, denoise,
                                          in.get<NoiseValue>("noise"));
                     });
@@ -183,15 +185,19 @@ void register_guiders(graph::NodeImplRegistry& registry) {
     const auto negative = in.get<ConditioningValue>("negative").entries;
     const double cfg = in.get_float("cfg");
     return std::vector<Value>{guider_value(
-        in, [positive, negative, cfg](const engine::DiffusionModel& model, int64_t h, int64_t w) {
-          return engine::make_guided_denoiser(model, positive, negative, cfg, h, w);
+        in, [positive, negative, cfg](const engine::DiffusionModel& model, int64_t h, int64_t w,
+                                      const engine::ConcatFallback& latent) {
+          return engine::make_guided_denoiser(model, positive, negative, cfg, h, w,
+                                              engine::TimestepMapping::kNearest, latent);
         })};
   });
   add_function_node(registry, "BasicGuider", [](const NodeInputs& in, NodeContext&) {
     const auto conditioning = in.get<ConditioningValue>("conditioning").entries;
     return std::vector<Value>{
-        guider_value(in, [conditioning](const engine::DiffusionModel& model, int64_t h, int64_t w) {
-          return engine::make_guided_denoiser(model, conditioning, {}, 1.0, h, w);
+        guider_value(in, [conditioning](const engine::DiffusionModel& model, int64_t h, int64_t w,
+                                        const engine::ConcatFallback& latent) {
+          return engine::make_guided_denoiser(model, conditioning, {}, 1.0, h, w,
+                                              engine::TimestepMapping::kNearest, latent);
         })};
   });
   add_function_node(registry, "DualCFGGuider", [](const NodeInputs& in, NodeContext&) {
@@ -205,9 +211,11 @@ void register_guiders(graph::NodeImplRegistry& registry) {
       throw Error(ErrorCode::kInvalidArgument, "style must be regular or nested");
     }
     return std::vector<Value>{guider_value(
-        in, [=](const engine::DiffusionModel& model, int64_t h, int64_t w) {
+        in, [=](const engine::DiffusionModel& model, int64_t h, int64_t w,
+                const engine::ConcatFallback& latent) {
           return engine::make_dual_cfg_denoiser(model, cond1, cond2, negative, cfg_conds,
-                                                cfg_cond2_negative, style == "nested", h, w);
+                                                cfg_cond2_negative, style == "nested", h, w,
+                                                latent);
         })};
   });
 }
