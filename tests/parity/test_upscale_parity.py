@@ -113,3 +113,17 @@ def test_mis_shaped_tensor_is_a_corrupt_file(tmp_path, probe):
     _, proc = probe("upscale_forward", {"model": str(path)}, {"images": torch.zeros(1, 3, 4, 4)},
                     expect_ok=False)
     assert "error[corrupt_file]" in proc.stderr and "body.3.weight" in proc.stderr
+
+
+@pytest.mark.parametrize("wrapper", ["params_ema", "params", None])
+def test_pth_upscalers_load_like_spandrel(tmp_path, probe, wrapper):
+    """Most upscalers people have are torch.save'd .pth files (Real-ESRGAN's keep the weights
+    under "params_ema" or "params"): read through the weights-only reader, they run as spandrel
+    runs the same state dict."""
+    state = _new_esrgan(seed=16, scale=4)
+    path = tmp_path / "RealESRGAN_x4plus.pth"
+    torch.save({wrapper: state} if wrapper else state, path)
+    image = torch.rand(1, 9, 10, 3, generator=torch.Generator().manual_seed(17))
+    out, _ = probe("upscale_image", {"model": str(path)}, {"image": image})
+    expected = ModelLoader().load_from_state_dict(state)(image.permute(0, 3, 1, 2))
+    assert max_abs_diff(out["image"], expected.permute(0, 2, 3, 1)) < TOLERANCE

@@ -55,10 +55,10 @@ int64_t padding_for(int64_t size, int64_t minimum, int64_t multiple) {
 
 // The one place an upscaler's weights file is read.
 TensorMap read_upscaler_file(const std::string& path) {
-  check_safetensors_path(path, "a .safetensors upscale model");
-  const SafetensorsFile file = SafetensorsFile::open(path);
-  return load_safetensors_as(file, at::kFloat,
-                             [](const std::string& name) { return std::optional(name); });
+  check_weights_path(path, "an upscale model (.safetensors, .pth, .pt, .ckpt, .bin)");
+  const TensorFile file = TensorFile::open(path);
+  return load_tensors_as(file, at::kFloat,
+                         [](const std::string& name) { return std::optional(name); });
 }
 
 }  // namespace
