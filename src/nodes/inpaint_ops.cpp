@@ -1,4 +1,4 @@
-// Inpainting / InstructPix2Pix conditioning inputs and outpainting padding, as ComfyUI builds them.
+// Inpainting and InstructPix2Pix conditioning inputs, as ComfyUI's nodes build them.
 #include "nodes/inpaint_ops.h"
 
 #include <string>
@@ -35,10 +35,15 @@ InpaintConditioning inpaint_model_conditioning(const engine::VaeCodec& vae,
     throw Error(ErrorCode::kInvalidArgument, "mask must be [H,W] or [N,H,W]");
   }
   at::Tensor m = mask.to(at::kFloat).reshape({-1, 1, mask.size(-2), mask.size(-1)});
+  if (m.size(0) != 1 && m.size(0) != pixels.size(0)) {
+    throw Error(ErrorCode::kInvalidArgument, "the mask batch (" + std::to_string(m.size(0)) +
+                                                 ") must be 1 or the image batch (" +
+                                                 std::to_string(pixels.size(0)) + ")");
+  }
   m = crop_to_cells(at::upsample_bilinear2d(m, {pixels.size(1), pixels.size(2)}, false), 2);
-  at::Tensor grey = crop_to_cells(pixels.to(at::kFloat), 1).narrow(3, 0, 3).clone();
   const at::Tensor keep = (1.0 - m.round()).squeeze(1).unsqueeze(-1);  // [N,H,W,1]
-  grey = (grey - 0.5) * keep + 0.5;
+  const at::Tensor grey =
+      (crop_to_cells(pixels.to(at::kFloat), 1).narrow(3, 0, 3) - 0.5) * keep + 0.5;
   InpaintConditioning out{vae.encode(grey), m, LatentValue{vae.encode(pixels)}};
   if (noise_mask) out.latent.noise_mask = m;
   return out;

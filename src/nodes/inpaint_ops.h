@@ -20,7 +20,8 @@ struct InpaintConditioning {
 };
 // The mask is resized to the pixels, both are cropped (centred) to whole 8-pixel cells, and the
 // pixels where the rounded mask is 1 are set to 0.5 before encoding. Throws
-// Error(kInvalidArgument) for images smaller than a cell or a mask that is not [H,W] / [N,H,W].
+// Error(kInvalidArgument) for images smaller than a cell, or a mask that is not [H,W] / [N,H,W]
+// with N 1 or the image batch.
 InpaintConditioning inpaint_model_conditioning(const engine::VaeCodec& vae,
                                                const at::Tensor& pixels, const at::Tensor& mask,
                                                bool noise_mask);

@@ -171,6 +171,9 @@ TEST_F(InpaintModel, InpaintModelConditioningMasksGreyAndKeepsTheWholeImageAsThe
                    .latent.noise_mask.defined());
   expect_invalid(
       [&] { nodes::inpaint_model_conditioning(*bundle->vae, pixels, at::zeros({3}), true); });
+  const at::Tensor two_masks = at::zeros({2, 9, 10});  // for one image
+  expect_invalid(
+      [&] { nodes::inpaint_model_conditioning(*bundle->vae, pixels, two_masks, true); });
   expect_invalid([&] {
     nodes::inpaint_model_conditioning(*bundle->vae, at::zeros({1, 4, 4, 3}), mask, true);
   });
