@@ -23,15 +23,6 @@ using nlohmann::json;
 constexpr const char* kClipPad = "<|endoftext|>";
 constexpr const char* kOpenClipPad = "!";
 
-[[noreturn]] void refuse_pickle(const fs::path& path) {
-  throw Error(ErrorCode::kUnsafeFormat,
-              "'" + path.string() +
-                  "' is a pickle file; this kind of model is only loaded from safetensors. "
-                  "Convert the model to .safetensors (or download its safetensors version) and "
-                  "load that instead.",
-              {{"path", path.string()}});
-}
-
 json read_json(const fs::path& path) {
   std::ifstream in(path);
   if (!in) {
@@ -343,17 +334,6 @@ LoadedModel load_single_file(const fs::path& path, const LoadOptions& options) {
 void check_tensor_layout(const TensorMap& tensors, const std::vector<TensorShape>& layout,
                          const std::string& what) {
   check_layout(tensors, layout, what);
-}
-
-void check_safetensors_path(const std::string& path_text, const std::string& expected) {
-  const fs::path path(path_text);
-  const std::string extension = path.extension().string();
-  if (has_pickle_extension(path_text)) refuse_pickle(path);
-  if (extension != ".safetensors") {
-    throw Error(ErrorCode::kUnsupported,
-                "'" + path_text + "' is not a model format Dream Forge knows; expected " + expected,
-                {{"path", path_text}});
-  }
 }
 
 void check_weights_path(const std::string& path_text, const std::string& expected) {

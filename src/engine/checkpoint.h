@@ -48,11 +48,6 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options);
 void check_tensor_layout(const TensorMap& tensors, const std::vector<TensorShape>& layout,
                          const std::string& what);
 
-// Throws Error(kUnsafeFormat) for a pickle file (.ckpt/.pt/.pth/.bin/.pkl) and Error(kUnsupported)
-// saying `expected` for any other extension than .safetensors. For loaders that only read
-// safetensors; the others take check_weights_path.
-void check_safetensors_path(const std::string& path, const std::string& expected);
-
 // Throws Error(kUnsupported) saying `expected` unless the extension is one of ComfyUI's weights
 // extensions (.safetensors, .sft, .ckpt, .pt, .pth, .bin, .pkl), which TensorFile::open reads.
 void check_weights_path(const std::string& path, const std::string& expected);

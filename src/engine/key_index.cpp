@@ -32,10 +32,6 @@ std::optional<int> parse_index(const std::string& text) {
   return value;
 }
 
-std::optional<nlohmann::json> metadata_config(const SafetensorsFile& file, const char* key) {
-  return metadata_config(TensorFile::of(file), key);
-}
-
 std::optional<nlohmann::json> metadata_config(const TensorFile& file, const char* key) {
   auto it = file.metadata().find(key);
   if (it == file.metadata().end()) return std::nullopt;
@@ -46,8 +42,6 @@ std::optional<nlohmann::json> metadata_config(const TensorFile& file, const char
   }
   return config;
 }
-
-KeyIndex::KeyIndex(const SafetensorsFile& file) : KeyIndex(TensorFile::of(file)) {}
 
 KeyIndex::KeyIndex(const TensorFile& file) : file_(file) {
   for (const auto& info : file.tensors()) names_.insert(info.name);

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/safetensors_file.h"
 #include "engine/tensor_file.h"
 
 namespace df::engine {
@@ -20,16 +19,13 @@ std::string join_from(const std::vector<std::string>& parts, size_t from);
 std::optional<int> parse_index(const std::string& text);
 
 // The JSON object a file carries as text under metadata `key`; nullopt when the key is absent.
-// Throws Error(kCorruptFile) when the text is no JSON object. (The SafetensorsFile forms here
-// serve loaders that read only safetensors.)
+// Throws Error(kCorruptFile) when the text is no JSON object.
 std::optional<nlohmann::json> metadata_config(const TensorFile& file, const char* key);
-std::optional<nlohmann::json> metadata_config(const SafetensorsFile& file, const char* key);
 
 // The sorted tensor names of a file, for prefix queries and the shapes inference rules need.
 class KeyIndex {
  public:
   explicit KeyIndex(const TensorFile& file);
-  explicit KeyIndex(const SafetensorsFile& file);
 
   bool has(const std::string& name) const { return names_.count(name) > 0; }
   bool has_prefix(const std::string& prefix) const;

@@ -143,6 +143,24 @@ def test_diffusers_single_file_beside_its_config(controlled, probe):
     assert max_abs_diff(out["out"], reference(pipe, net, inputs)[0]) < TOLERANCE
 
 
+def test_pickled_file_loads_to_the_same_result(controlled, probe):
+    """The same weights saved with torch.save (.pth, a config.json beside it) give the residuals and
+    output of the safetensors folder."""
+    family, pipe, path, net, folder, work = controlled
+    pickled = work / "pickled"
+    pickled.mkdir(exist_ok=True)
+    torch.save({key: value.contiguous() for key, value in net.state_dict().items()},
+               str(pickled / "controlnet.pth"))
+    (pickled / "config.json").write_text((folder / "config.json").read_text())
+    inputs = call_inputs(pipe.unet, seed=6)
+    args = {"pipeline": str(path), "strength": 1.0}
+    from_folder, _ = probe("controlnet_unet", {**args, "controlnet": str(folder)}, inputs)
+    from_pth, _ = probe("controlnet_unet", {**args, "controlnet": str(pickled / "controlnet.pth")},
+                        inputs)
+    for name, value in from_folder.items():
+        assert max_abs_diff(from_pth[name], value) < 1e-6, f"{family} {name}"
+
+
 def test_two_chained_controls_add_up(controlled, probe):
     _, pipe, path, net, folder, _ = controlled
     inputs = call_inputs(pipe.unet, seed=7)

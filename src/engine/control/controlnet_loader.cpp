@@ -26,7 +26,7 @@ Error unsupported(const std::string& path, const std::string& what) {
 }
 
 // The first name parts of a file's tensors ("input_blocks", "zero_convs", ...), for messages.
-std::string tensor_groups(const SafetensorsFile& file) {
+std::string tensor_groups(const TensorFile& file) {
   std::set<std::string> groups;
   for (const auto& info : file.tensors()) groups.insert(split_dots(info.name).front());
   std::string text;
@@ -81,9 +81,9 @@ std::optional<std::string> original_to_diffusers(const std::string& key, int lay
 }
 
 // The one place ControlNet tensors are read from a file.
-TensorMap read_tensors(const SafetensorsFile& file, at::ScalarType dtype,
+TensorMap read_tensors(const TensorFile& file, at::ScalarType dtype,
                        const TensorRename& rename) {
-  return load_safetensors_as(file, dtype, rename);
+  return load_tensors_as(file, dtype, rename);
 }
 
 const at::Tensor& tensor(const TensorMap& tensors, const std::string& name, int64_t rank,
@@ -186,7 +186,7 @@ fs::path weights_file_of(const std::string& path) {
 
 }  // namespace
 
-ControlNetFileLayout detect_controlnet_layout(const SafetensorsFile& file) {
+ControlNetFileLayout detect_controlnet_layout(const TensorFile& file) {
   const KeyIndex keys(file);
   if (keys.has("lora_controlnet")) {
     throw unsupported(file.path(), "is a Control-LoRA, which this engine does not support");
@@ -221,7 +221,7 @@ ControlNetFile read_controlnet(const std::string& path, at::ScalarType dtype) {
   if (!fs::exists(weights_path)) {
     throw Error(ErrorCode::kModelNotFound, "ControlNet '" + weights_path.string() + "' not found");
   }
-  const SafetensorsFile file = SafetensorsFile::open(weights_path.string());
+  const TensorFile file = TensorFile::open(weights_path.string());
   const ControlNetFileLayout layout = detect_controlnet_layout(file);
   ControlNetFile loaded;
   std::optional<nlohmann::json> config = metadata_config(file, kControlNetConfigMetadata);

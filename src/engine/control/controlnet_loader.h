@@ -9,7 +9,7 @@
 
 #include "engine/control/controlnet.h"
 #include "engine/model_config.h"
-#include "engine/safetensors_file.h"
+#include "engine/tensor_file.h"
 #include "engine/weights.h"
 
 namespace df::engine {
@@ -25,7 +25,7 @@ struct ControlNetFileLayout {
 };
 // Throws Error(kUnsupported) for Control-LoRAs, T2I adapters and files holding neither a
 // ControlNet nor an adapter (naming the tensor groups found).
-ControlNetFileLayout detect_controlnet_layout(const SafetensorsFile& file);
+ControlNetFileLayout detect_controlnet_layout(const TensorFile& file);
 
 // The family a ControlNet belongs to, from its cross-attention width (768 SD1, 1024 SD2, 2048
 // SDXL); other widths (small test models): SDXL with an SDXL label embedding, else SD2 when its
