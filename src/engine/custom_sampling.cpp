@@ -47,10 +47,10 @@ ConditioningList as_negative_prompt(const DiffusionModel& model, ConditioningLis
 // One conditioning list's prediction (its entries' weighted average), or none when skipped.
 std::optional<Denoiser> side_denoiser(const DiffusionModel& model, const ConditioningList& entries,
                                       bool computed, int64_t height, int64_t width,
-                                      const ConcatFallback& fallback) {
+                                      const ConcatFallback& fallback, uint64_t seed) {
   if (!computed) return std::nullopt;
   return make_guided_denoiser(model, entries, {}, 1.0, height, width, TimestepMapping::kNearest,
-                              fallback);
+                              fallback, seed);
 }
 
 // A side's prediction for x at sigma; zeros for a side left uncomputed (as ComfyUI's empty cond).
@@ -93,15 +93,16 @@ Denoiser make_dual_cfg_denoiser(const DiffusionModel& model, const ConditioningL
                                 const ConditioningList& cond2, const ConditioningList& negative,
                                 double cfg_conds, double cfg_cond2_negative, bool nested,
                                 int64_t pixel_height, int64_t pixel_width,
-                                const ConcatFallback& fallback) {
+                                const ConcatFallback& fallback, uint64_t seed) {
   const bool skip_negative = !nested && is_one(cfg_cond2_negative);
   const bool skip_middle = skip_negative && is_one(cfg_conds);
   const auto positive_side =
-      side_denoiser(model, cond1, true, pixel_height, pixel_width, fallback);
+      side_denoiser(model, cond1, true, pixel_height, pixel_width, fallback, seed);
   const auto middle_side = side_denoiser(model, as_negative_prompt(model, cond2), !skip_middle,
-                                         pixel_height, pixel_width, fallback);
+                                         pixel_height, pixel_width, fallback, seed);
   const auto negative_side = side_denoiser(model, as_negative_prompt(model, negative),
-                                           !skip_negative, pixel_height, pixel_width, fallback);
+                                           !skip_negative, pixel_height, pixel_width, fallback,
+                                           seed);
 
   return [&model, positive_side, middle_side, negative_side, cfg_conds, cfg_cond2_negative,
           nested](const at::Tensor& x, double sigma) {

@@ -36,11 +36,11 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
 // regular: guidance(cond2 over negative, cfg_cond2_negative) + (cond1 - cond2) * cfg_conds, with
 // negative (and, when cfg_conds is 1 too, cond2) left uncomputed as zeros when
 // cfg_cond2_negative is 1; nested: negative + (guidance(cond1 over cond2, cfg_conds) - negative)
-// * cfg_cond2_negative. `fallback` as make_guided_denoiser's.
+// * cfg_cond2_negative. `fallback` and `seed` as make_guided_denoiser's.
 Denoiser make_dual_cfg_denoiser(const DiffusionModel& model, const ConditioningList& cond1,
                                 const ConditioningList& cond2, const ConditioningList& negative,
                                 double cfg_conds, double cfg_cond2_negative, bool nested,
                                 int64_t pixel_height, int64_t pixel_width,
-                                const ConcatFallback& fallback = {});
+                                const ConcatFallback& fallback = {}, uint64_t seed = 0);
 
 }  // namespace df::engine

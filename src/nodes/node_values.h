@@ -12,7 +12,7 @@
 #include "engine/checkpoint_bundle.h"
 #include "engine/clip_patcher.h"
 #include "engine/concat_conditioning.h"
-#include "engine/control/controlnet.h"
+#include "engine/control/control_model.h"
 #include "engine/model_patcher.h"
 #include "engine/samplers.h"
 #include "engine/text_conditioning.h"
@@ -35,8 +35,8 @@ struct ConditioningValue {  // CONDITIONING
   engine::ConditioningList entries;
 };
 
-struct ControlNetValue {  // CONTROL_NET: a loaded ControlNet, shared by every job using it
-  std::shared_ptr<const engine::ControlNet> net;
+struct ControlNetValue {  // CONTROL_NET: a loaded ControlNet or T2I adapter, shared by every job
+  std::shared_ptr<const engine::ControlModel> net;
 };
 
 struct LatentValue {  // LATENT: unscaled latents [B,4,h,w], float32 on the CPU
@@ -72,9 +72,11 @@ struct NoiseValue {  // NOISE: ComfyUI's seeded initial noise (RandomNoise) or n
 struct GuiderValue {  // GUIDER: a model with its conditionings and how they guide it
   engine::ModelPatcher model;
   // The denoiser over `patched` (the model's patched form) for latents of this pixel size;
-  // `latent` is the sampled latent with its noise mask (what inpainting models fall back to).
+  // `latent` is the sampled latent with its noise mask (what inpainting models fall back to),
+  // `seed` the noise seed (what unCLIP's image noise augmentation draws from, as in ComfyUI).
   std::function<engine::Denoiser(const engine::DiffusionModel& patched, int64_t pixel_height,
-                                 int64_t pixel_width, const engine::ConcatFallback& latent)>
+                                 int64_t pixel_width, const engine::ConcatFallback& latent,
+                                 uint64_t seed)>
       denoiser;
 };
 

@@ -91,6 +91,26 @@ def test_sampler_custom_augments_with_its_noise_seed(service):
     client.close()
 
 
+def test_sampler_custom_advanced_augments_with_its_noise_seed(service):
+    """SamplerCustomAdvanced's guider augments with the NOISE's seed, as ComfyUI passes it."""
+    client = ComfyClient(service)
+    expected = run(client, revision_graph(noise_augmentation=0.5))
+    graph = revision_graph(noise_augmentation=0.5)
+    graph.update({
+        "30": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+        "31": {"class_type": "BasicScheduler", "inputs": {
+            "model": ["4", 0], "scheduler": "normal", "steps": 3, "denoise": 1.0}},
+        "32": {"class_type": "RandomNoise", "inputs": {"noise_seed": 3}},
+        "33": {"class_type": "CFGGuider", "inputs": {
+            "model": ["4", 0], "positive": ["23", 0], "negative": ["7", 0], "cfg": 7.0}},
+        "3": {"class_type": "SamplerCustomAdvanced", "inputs": {
+            "noise": ["32", 0], "guider": ["33", 0], "sampler": ["30", 0],
+            "sigmas": ["31", 0], "latent_image": ["5", 0]}}})
+    custom = run(client, graph)
+    assert int(abs(custom - expected).max()) <= 2
+    client.close()
+
+
 def test_unclip_loader_refuses_a_checkpoint_without_a_vision_model(service):
     client = ComfyClient(service)
     graph = revision_graph()

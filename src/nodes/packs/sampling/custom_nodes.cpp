@@ -121,10 +121,10 @@ void register_samplers(graph::NodeImplRegistry& registry, NodeResources resource
                       const auto model = guider.model.patched();
                       const auto& latent = in.get<LatentValue>("latent_image");
                       const auto [height, width] = pixel_size(latent);
+                      const auto& noise = in.get<NoiseValue>("noise");
                       const engine::Denoiser denoise = guider.denoiser(
-                          *model, height, width, {latent.samples, latent.noise_mask});
-                      return sample_with(in, ctx, resources.env, *model, denoise,
-                                         in.get<NoiseValue>("noise"));
+                          *model, height, width, {latent.samples, latent.noise_mask}, noise.seed);
+                      return sample_with(in, ctx, resources.env, *model, denoise, noise);
                     });
 }
 
@@ -186,18 +186,18 @@ void register_guiders(graph::NodeImplRegistry& registry) {
     const double cfg = in.get_float("cfg");
     return std::vector<Value>{guider_value(
         in, [positive, negative, cfg](const engine::DiffusionModel& model, int64_t h, int64_t w,
-                                      const engine::ConcatFallback& latent) {
+                                      const engine::ConcatFallback& latent, uint64_t seed) {
           return engine::make_guided_denoiser(model, positive, negative, cfg, h, w,
-                                              engine::TimestepMapping::kNearest, latent);
+                                              engine::TimestepMapping::kNearest, latent, seed);
         })};
   });
   add_function_node(registry, "BasicGuider", [](const NodeInputs& in, NodeContext&) {
     const auto conditioning = in.get<ConditioningValue>("conditioning").entries;
     return std::vector<Value>{
         guider_value(in, [conditioning](const engine::DiffusionModel& model, int64_t h, int64_t w,
-                                        const engine::ConcatFallback& latent) {
+                                        const engine::ConcatFallback& latent, uint64_t seed) {
           return engine::make_guided_denoiser(model, conditioning, {}, 1.0, h, w,
-                                              engine::TimestepMapping::kNearest, latent);
+                                              engine::TimestepMapping::kNearest, latent, seed);
         })};
   });
   add_function_node(registry, "DualCFGGuider", [](const NodeInputs& in, NodeContext&) {
@@ -212,10 +212,10 @@ void register_guiders(graph::NodeImplRegistry& registry) {
     }
     return std::vector<Value>{guider_value(
         in, [=](const engine::DiffusionModel& model, int64_t h, int64_t w,
-                const engine::ConcatFallback& latent) {
+                const engine::ConcatFallback& latent, uint64_t seed) {
           return engine::make_dual_cfg_denoiser(model, cond1, cond2, negative, cfg_conds,
                                                 cfg_cond2_negative, style == "nested", h, w,
-                                                latent);
+                                                latent, seed);
         })};
   });
 }
