@@ -155,11 +155,11 @@ std::shared_ptr<const engine::ClipVisionModel> CheckpointStore::clip_vision(
   return loaded_clip_vision_;
 }
 
-std::shared_ptr<const engine::ControlNet> CheckpointStore::controlnet(const std::string& name) {
+std::shared_ptr<const engine::ControlModel> CheckpointStore::controlnet(const std::string& name) {
   if (loaded_controlnet_ && loaded_controlnet_name_ == name) return loaded_controlnet_;
   const std::string path = model_file("controlnet", name);
   loaded_controlnet_.reset();
-  loaded_controlnet_ = engine::load_controlnet(path, options_.device, options_.dtype);
+  loaded_controlnet_ = engine::load_control_model(path, options_.device, options_.dtype);
   loaded_controlnet_name_ = name;
   return loaded_controlnet_;
 }

@@ -9,7 +9,7 @@
 
 #include "engine/checkpoint_bundle.h"
 #include "engine/clip_vision.h"
-#include "engine/control/controlnet.h"
+#include "engine/control/control_model.h"
 #include "engine/embedding_files.h"
 
 namespace df::nodes {
@@ -52,9 +52,9 @@ class CheckpointStore {
   // clip_vision file or an unCLIP checkpoint) on the runner's device and dtype (the last one
   // stays loaded).
   std::shared_ptr<const engine::ClipVisionModel> clip_vision(const std::string& path);
-  // ControlNetLoader: the ControlNet file `name` of models/controlnet on the runner's device and
-  // dtype (the last one stays loaded).
-  std::shared_ptr<const engine::ControlNet> controlnet(const std::string& name);
+  // ControlNetLoader / T2IAdapterLoader: the ControlNet or T2I adapter `name` of the controlnet
+  // folders on the runner's device and dtype (the last one stays loaded).
+  std::shared_ptr<const engine::ControlModel> controlnet(const std::string& name);
   // The absolute path of `name` in ComfyUI's model folder `kind` ("loras", "embeddings", ...);
   // see nodes::resolve_model_file for the errors.
   std::string model_file(const std::string& kind, const std::string& name) const;
@@ -80,7 +80,7 @@ class CheckpointStore {
   std::string loaded_text_key_;
   std::shared_ptr<const engine::TextConditioner> loaded_text_;
   std::string loaded_controlnet_name_;
-  std::shared_ptr<const engine::ControlNet> loaded_controlnet_;
+  std::shared_ptr<const engine::ControlModel> loaded_controlnet_;
   std::string loaded_clip_vision_path_;
   std::shared_ptr<const engine::ClipVisionModel> loaded_clip_vision_;
 };

@@ -36,12 +36,7 @@ UNetControl scaled(UNetControl control, double strength) {
 }
 
 UNetControl link_residuals(const ControlLink& link, const ControlCall& call) {
-  const int64_t batch = call.sample.size(0);
-  const at::Tensor hint =
-      hint_for_batch(link.hint(call.sample.size(3) * 8, call.sample.size(2) * 8), batch,
-                     call.conditionings);
-  return scaled(link.net->forward(call.sample, call.timesteps, call.context, call.added, hint),
-                link.strength);
+  return scaled(link.net->control(call, link.hint), link.strength);
 }
 
 }  // namespace

@@ -36,6 +36,12 @@ ControlNet::ControlNet(ControlNetConfig config, Weights weights)
   check_weights();
 }
 
+UNetControl ControlNet::control(const ControlCall& call, const HintAtSize& hint_at) const {
+  const at::Tensor hint = hint_for_batch(hint_at(call.sample.size(3) * 8, call.sample.size(2) * 8),
+                                         call.sample.size(0), call.conditionings);
+  return forward(call.sample, call.timesteps, call.context, call.added, hint);
+}
+
 void ControlNet::check_weights() const {
   const auto& hint = config_.conditioning_embedding_out_channels;
   const Weights embedding = weights_.sub("controlnet_cond_embedding");

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include "engine/control/control_model.h"
 #include "engine/control/controlnet_config.h"
 #include "engine/unet.h"
 #include "engine/weights.h"
@@ -16,7 +17,7 @@ namespace df::engine {
 // Weights use the diffusers names: conv_in, time_embedding, add_embedding (SDXL), down_blocks,
 // mid_block, controlnet_cond_embedding.{conv_in,blocks.N,conv_out}, controlnet_down_blocks.N,
 // controlnet_mid_block. Runs in the dtype/device of the weights.
-class ControlNet {
+class ControlNet : public ControlModel {
  public:
   // Throws Error(kCorruptFile) when the weights do not fit the config.
   ControlNet(ControlNetConfig config, Weights weights);
@@ -28,6 +29,9 @@ class ControlNet {
   UNetControl forward(const at::Tensor& sample, const at::Tensor& timesteps,
                       const at::Tensor& context, const std::optional<UNetAddedConditioning>& added,
                       const at::Tensor& hint) const;
+
+  // forward() on the call's inputs with the hint at 8x the latent's size, batched as the call.
+  UNetControl control(const ControlCall& call, const HintAtSize& hint_at) const override;
 
   const ControlNetConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
+#include "engine/control/t2i_adapter.h"
 #include "engine/key_index.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
@@ -32,12 +33,6 @@ std::string tensor_groups(const TensorFile& file) {
   std::string text;
   for (const auto& group : groups) text += (text.empty() ? "" : ", ") + group;
   return text.empty() ? "no tensors" : text;
-}
-
-bool is_t2i_adapter(const KeyIndex& keys) {
-  return keys.has("body.0.in_conv.weight") ||
-         (keys.has("conv_in.weight") && keys.has("body.0.block2.weight")) ||
-         keys.has("adapter.body.0.resnets.0.block1.weight");
 }
 
 // Input blocks per level of an original-layout UNet: the blocks before the first downsampler,
@@ -198,9 +193,7 @@ ControlNetFileLayout detect_controlnet_layout(const TensorFile& file) {
     return {ControlNetNaming::kOriginal, "control_model."};
   }
   if (keys.has("zero_convs.0.0.weight")) return {ControlNetNaming::kOriginal, ""};
-  if (is_t2i_adapter(keys)) {
-    throw unsupported(file.path(), "is a T2I adapter, which this engine does not support yet");
-  }
+  if (is_t2i_adapter(file)) throw unsupported(file.path(), "is a T2I adapter, not a ControlNet");
   throw unsupported(file.path(), "holds no ControlNet (tensor groups: " + tensor_groups(file) + ")");
 }
 
@@ -262,6 +255,16 @@ std::shared_ptr<const ControlNet> load_controlnet(const std::string& path,
   Weights weights(std::move(file.weights));
   weights.to(placement.dtype, placement.device);
   return std::make_shared<const ControlNet>(std::move(file.config), std::move(weights));
+}
+
+std::shared_ptr<const ControlModel> load_control_model(const std::string& path,
+                                                       const std::string& device,
+                                                       const std::string& dtype,
+                                                       const Weights* difference_base) {
+  if (fs::is_regular_file(path) && is_t2i_adapter(TensorFile::open(path))) {
+    return load_t2i_adapter(path, device, dtype);
+  }
+  return load_controlnet(path, device, dtype, difference_base);
 }
 
 }  // namespace df::engine

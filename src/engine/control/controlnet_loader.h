@@ -56,4 +56,11 @@ std::shared_ptr<const ControlNet> load_controlnet(const std::string& path,
                                                   const std::string& dtype,
                                                   const Weights* difference_base = nullptr);
 
+// ComfyUI's load_controlnet: the T2I adapter a single file holds (load_t2i_adapter), else the
+// ControlNet of `path` (load_controlnet).
+std::shared_ptr<const ControlModel> load_control_model(const std::string& path,
+                                                       const std::string& device,
+                                                       const std::string& dtype,
+                                                       const Weights* difference_base = nullptr);
+
 }  // namespace df::engine

@@ -77,7 +77,7 @@ std::vector<Value> apply_to_both(const NodeInputs& in) {
   return {conditioning_value(std::move(positive)), conditioning_value(std::move(negative))};
 }
 
-Value controlnet_value(std::shared_ptr<const engine::ControlNet> net) {
+Value controlnet_value(std::shared_ptr<const engine::ControlModel> net) {
   return Value::of("CONTROL_NET", ControlNetValue{std::move(net)});
 }
 
@@ -93,9 +93,13 @@ void register_controlnet_nodes(graph::NodeImplRegistry& registry, NodeResources 
     report_stage(resources.env, ctx, "load_model");
     const auto model = in.get<ModelValue>("model").model.patched();
     const CheckpointStoreOptions& options = resources.models.options();
-    return std::vector<Value>{controlnet_value(engine::load_controlnet(
+    return std::vector<Value>{controlnet_value(engine::load_control_model(
         resources.models.model_file("controlnet", in.get_string("control_net_name")),
         options.device, options.dtype, &model->unet.weights()))};
+  });
+  add_function_node(registry, "T2IAdapterLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "load_model");
+    return std::vector<Value>{controlnet_value(resources.models.controlnet(in.get_string("t2i_adapter_name")))};
   });
   add_function_node(registry, "ControlNetApply",
                     [](const NodeInputs& in, NodeContext&) { return apply_to_conditioning(in); });

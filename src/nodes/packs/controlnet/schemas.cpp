@@ -28,6 +28,17 @@ NodeSchema diff_controlnet_loader() {
   return s;
 }
 
+// ComfyUI's loader for T2I adapters; its "controlnet" folders include models/t2i_adapter.
+NodeSchema t2i_adapter_loader() {
+  NodeSchema s;
+  s.name = "T2IAdapterLoader";
+  s.display_name = "Load T2I Adapter Model";
+  s.category = "loaders";
+  s.required = {model_file_combo("t2i_adapter_name", "controlnet")};
+  set_outputs(s, {"CONTROL_NET"});
+  return s;
+}
+
 graph::InputSpec strength_input() { return float_input("strength", 1.0, 0.0, 10.0, 0.01); }
 graph::InputSpec start_percent_input() { return float_input("start_percent", 0.0, 0.0, 1.0, 0.001); }
 graph::InputSpec end_percent_input() { return float_input("end_percent", 1.0, 0.0, 1.0, 0.001); }
@@ -77,6 +88,7 @@ NodeSchema controlnet_apply_sd3() {
 void add_controlnet_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(controlnet_loader());
   registry.add(diff_controlnet_loader());
+  registry.add(t2i_adapter_loader());
   registry.add(controlnet_apply());
   registry.add(controlnet_apply_advanced());
   registry.add(controlnet_apply_sd3());
