@@ -28,6 +28,7 @@
 #include "engine/model_config.h"
 #include "engine/tiny_addons.h"
 #include "engine/tiny_controlnet.h"
+#include "engine/tiny_t2i_adapter.h"
 #include "engine/tiny_clip_vision.h"
 #include "engine/tiny_model.h"
 #include "engine/upscale/tiny_upscaler.h"
@@ -127,6 +128,8 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
        {"lora", create_tiny_lora},
        {"controlnet", tiny_file_kind("controlnet", "tiny-controlnet.safetensors",
                                      engine::write_tiny_controlnet)},
+       {"t2i_adapter", tiny_file_kind("t2i_adapter", "tiny-t2i-adapter.safetensors",
+                                      engine::write_tiny_t2i_adapter)},
        {"vae", tiny_file_kind("vae", "tiny-vae.safetensors", engine::write_tiny_vae)},
        {"upscaler", tiny_file_kind("upscale_models", "tiny-upscaler.safetensors",
                                    engine::write_tiny_upscaler)},

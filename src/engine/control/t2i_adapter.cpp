@@ -153,8 +153,10 @@ UNetControl T2IAdapter::control(const ControlCall& call, const HintAtSize& hint_
   const auto rounded_up = [&](int64_t pixels) { return (pixels + unshuffle - 1) / unshuffle * unshuffle; };
   at::Tensor hint = hint_at(rounded_up(call.sample.size(3) * 8), rounded_up(call.sample.size(2) * 8));
   if (config_.hint_channels() == 1 && hint.size(1) > 1) hint = hint.mean(1, /*keepdim=*/true);
-  hint = hint_for_batch(hint, call.sample.size(0), call.conditionings);
-  return control_of(features(hint));
+  const int64_t batch = call.sample.size(0);
+  std::vector<at::Tensor> stages = features(hint_for_batch(hint, batch, call.conditionings));
+  for (at::Tensor& stage : stages) stage = stage.expand({batch, -1, -1, -1});  // a hint batch of 1
+  return control_of(stages);
 }
 
 bool is_t2i_adapter(const TensorFile& file) {

@@ -39,7 +39,7 @@ class T2IAdapter : public ControlModel {
   // 3, 5 and 8 take stages 0-2 and its mid block the last stage.
   UNetControl control_of(const std::vector<at::Tensor>& features) const;
   // The hint at 8x the latent's size rounded up to the unshuffle (grey when the adapter takes one
-  // channel), batched as the call.
+  // channel), batched as the call (one hint's features serve the whole batch).
   UNetControl control(const ControlCall& call, const HintAtSize& hint_at) const override;
 
   const T2IAdapterConfig& config() const { return config_; }
