@@ -74,8 +74,10 @@ T2IAdapterConfig infer_config(const TensorMap& w, const std::string& path) {
   c.unshuffled_channels = dim_of(w, "conv_in.weight", 1, path);
   c.xl = xl_input_channels(c.unshuffled_channels);
   c.kernel = dim_of(w, block_name(0) + ".block2.weight", 2, path);
-  for (int stage = 0; w.count(block_name(stage * kBlocksPerStage) + ".block1.weight"); ++stage) {
-    c.channels.push_back(dim_of(w, block_name(stage * kBlocksPerStage) + ".block1.weight", 0, path));
+  for (int stage = 0;; ++stage) {
+    const std::string first_block = block_name(stage * kBlocksPerStage) + ".block1.weight";
+    if (!w.count(first_block)) break;
+    c.channels.push_back(dim_of(w, first_block, 0, path));
   }
   for (const auto& [name, tensor] : w) {
     if (name.ends_with("down_opt.op.weight")) c.conv_downsample = true;
@@ -150,8 +152,10 @@ UNetControl T2IAdapter::control_of(const std::vector<at::Tensor>& features) cons
 
 UNetControl T2IAdapter::control(const ControlCall& call, const HintAtSize& hint_at) const {
   const int64_t unshuffle = config_.unshuffle();
-  const auto rounded_up = [&](int64_t pixels) { return (pixels + unshuffle - 1) / unshuffle * unshuffle; };
-  at::Tensor hint = hint_at(rounded_up(call.sample.size(3) * 8), rounded_up(call.sample.size(2) * 8));
+  const auto rounded_up = [&](int64_t latent) {
+    return (latent * 8 + unshuffle - 1) / unshuffle * unshuffle;
+  };
+  at::Tensor hint = hint_at(rounded_up(call.sample.size(3)), rounded_up(call.sample.size(2)));
   if (config_.hint_channels() == 1 && hint.size(1) > 1) hint = hint.mean(1, /*keepdim=*/true);
   const int64_t batch = call.sample.size(0);
   std::vector<at::Tensor> stages = features(hint_for_batch(hint, batch, call.conditionings));

@@ -18,10 +18,13 @@ using nlohmann::json;
 // args: adapter (a file); inputs: hint [B, C, H, W]. outputs: "feature_N" per stage.
 TensorMap t2i_adapter_features(const json& args, const TensorMap& in) {
   at::InferenceMode guard;
-  const auto adapter = engine::load_t2i_adapter(args.at("adapter").get<std::string>(), "cpu", "float32");
+  const auto adapter =
+      engine::load_t2i_adapter(args.at("adapter").get<std::string>(), "cpu", "float32");
   TensorMap out;
   const auto features = adapter->features(in.at("hint"));
-  for (size_t i = 0; i < features.size(); ++i) out.emplace("feature_" + std::to_string(i), features[i]);
+  for (size_t i = 0; i < features.size(); ++i) {
+    out.emplace("feature_" + std::to_string(i), features[i]);
+  }
   return out;
 }
 
@@ -41,9 +44,12 @@ TensorMap t2i_adapter_unet(const json& args, const TensorMap& in) {
   const engine::CheckpointBundle bundle = engine::load_checkpoint_bundle(
       {args.at("pipeline").get<std::string>(), "cpu", "float32", ""});
   std::optional<engine::UNetAddedConditioning> added;
-  if (in.count("text_embeds")) added = engine::UNetAddedConditioning{in.at("text_embeds"), in.at("time_ids")};
+  if (in.count("text_embeds")) {
+    added = engine::UNetAddedConditioning{in.at("text_embeds"), in.at("time_ids")};
+  }
   const double sigma = args.value("sigma", 1.0);
-  const engine::ControlCall call{in.at("sample"), in.at("timesteps"), in.at("context"), added, sigma, 1};
+  const engine::ControlCall call{in.at("sample"), in.at("timesteps"), in.at("context"),
+                                 added, sigma, 1};
   std::shared_ptr<const ControlLink> chain;
   if (args.contains("controlnet")) {
     chain = link_of(args.at("controlnet").get<std::string>(), in.at("hint"),
@@ -53,7 +59,8 @@ TensorMap t2i_adapter_unet(const json& args, const TensorMap& in) {
                   args.value("start_percent", 0.0), args.value("end_percent", 1.0), chain);
   engine::UNetStep step{sigma};
   step.control = engine::control_residuals(*chain, call, bundle.model->schedule);
-  return {{"out", bundle.model->unet.forward(call.sample, call.timesteps, call.context, added, step)}};
+  return {{"out", bundle.model->unet.forward(call.sample, call.timesteps, call.context, added,
+                                             step)}};
 }
 
 DF_PROBE_COMMAND("t2i_adapter_features", t2i_adapter_features);

@@ -99,7 +99,8 @@ void register_controlnet_nodes(graph::NodeImplRegistry& registry, NodeResources 
   });
   add_function_node(registry, "T2IAdapterLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "load_model");
-    return std::vector<Value>{controlnet_value(resources.models.controlnet(in.get_string("t2i_adapter_name")))};
+    const std::string name = in.get_string("t2i_adapter_name");
+    return std::vector<Value>{controlnet_value(resources.models.controlnet(name))};
   });
   add_function_node(registry, "ControlNetApply",
                     [](const NodeInputs& in, NodeContext&) { return apply_to_conditioning(in); });
