@@ -141,3 +141,28 @@ def test_original_layout_pth_loads_to_the_same_features(adapted, probe, wrapped)
     from_diffusers, _ = probe("t2i_adapter_features", {"adapter": str(file)}, {"hint": hint})
     for name, value in from_diffusers.items():
         assert max_abs_diff(from_pth[name], value) < 1e-6, f"{family} {name}"
+
+
+def light_original_layout(adapter):
+    """A light adapter's weights under TencentARC's names ("body.S.in_conv", "body.S.body.J.*",
+    "body.S.out_conv")."""
+    return {re.sub(r"^body\.(\d+)\.resnets\.", r"body.\1.body.", key.removeprefix("adapter.")):
+            tensor.contiguous() for key, tensor in adapter.state_dict().items()}
+
+
+@torch.no_grad()
+def test_light_adapter_features_match_diffusers(probe, tmp_path):
+    adapter = random_adapter("light_adapter", 8, seed=11)
+    diffusers_file = tmp_path / "light.safetensors"
+    save_file({k: v.contiguous() for k, v in adapter.state_dict().items()}, str(diffusers_file))
+    original_file = tmp_path / "light.pth"
+    torch.save(light_original_layout(adapter), str(original_file))
+    # Even sizes at every stage: for odd ones ComfyUI pads its average pools where diffusers rounds
+    # up, and the engine follows ComfyUI.
+    hint = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    expected = adapter(hint)
+    for file in (diffusers_file, original_file):
+        out, _ = probe("t2i_adapter_features", {"adapter": str(file)}, {"hint": hint})
+        assert len(out) == len(expected)
+        for i, feature in enumerate(expected):
+            assert max_abs_diff(out[f"feature_{i}"], feature) < TOLERANCE, f"{file.name} stage {i}"

@@ -19,6 +19,9 @@ namespace {
 constexpr int kBlocksPerStage = 2;  // ComfyUI's nums_rb for full adapters
 constexpr const char* kDiffusersMarker = "adapter.body.0.resnets.0.block1.weight";
 
+// How an adapter file names its tensors.
+enum class AdapterNaming { kOriginal, kDiffusersFull, kDiffusersLight };
+
 std::string block_name(int index) { return "body." + std::to_string(index); }
 
 bool xl_input_channels(int channels) { return channels == 256 || channels == 768; }
@@ -41,19 +44,28 @@ std::vector<size_t> input_block_of_stage(size_t stages, bool xl) {
   return blocks;
 }
 
+AdapterNaming naming_of(const TensorFile& file) {
+  if (!file.find(kDiffusersMarker)) return AdapterNaming::kOriginal;
+  return file.find("adapter.conv_in.weight") ? AdapterNaming::kDiffusersFull
+                                             : AdapterNaming::kDiffusersLight;
+}
+
 // Original or diffusers adapter names -> the original names (without a wrapping "adapter.").
-std::optional<std::string> original_name(const std::string& key, bool diffusers) {
+std::optional<std::string> original_name(const std::string& key, AdapterNaming naming) {
   std::string name = key.starts_with("adapter.") ? key.substr(8) : key;
   const auto parts = split_dots(name);
-  if (!diffusers || parts.size() < 3 || parts[0] != "body") return name;
+  if (naming == AdapterNaming::kOriginal || parts.size() < 3 || parts[0] != "body") return name;
   const auto stage = parse_index(parts[1]);
   if (!stage) return std::nullopt;
+  const bool light = naming == AdapterNaming::kDiffusersLight;
   if (parts.size() >= 5 && parts[2] == "resnets") {
     const auto block = parse_index(parts[3]);
     if (!block) return std::nullopt;
-    return block_name(*stage * kBlocksPerStage + *block) + "." + join_from(parts, 4);
+    const std::string rest = "." + join_from(parts, 4);
+    if (light) return block_name(*stage) + ".body." + parts[3] + rest;
+    return block_name(*stage * kBlocksPerStage + *block) + rest;
   }
-  return block_name(*stage * kBlocksPerStage) + "." + join_from(parts, 2);
+  return block_name(light ? *stage : *stage * kBlocksPerStage) + "." + join_from(parts, 2);
 }
 
 int dim_of(const TensorMap& w, const std::string& name, int64_t index, const std::string& path) {
@@ -65,11 +77,25 @@ int dim_of(const TensorMap& w, const std::string& name, int64_t index, const std
   return static_cast<int>(it->second.size(index));
 }
 
-T2IAdapterConfig infer_config(const TensorMap& w, const std::string& path) {
-  if (!w.count("conv_in.weight")) {
-    throw Error(ErrorCode::kUnsupported,
-                "'" + path + "' is a light T2I adapter, which this engine does not support");
+// ComfyUI's Adapter_light: stages of in_conv, residual blocks and out_conv, no conv_in.
+T2IAdapterConfig infer_light_config(const TensorMap& w, const std::string& path) {
+  T2IAdapterConfig c;
+  c.unshuffled_channels = dim_of(w, block_name(0) + ".in_conv.weight", 1, path);
+  while (w.count(block_name(0) + ".body." + std::to_string(c.light_blocks) + ".block1.weight")) {
+    ++c.light_blocks;
   }
+  for (int stage = 0; w.count(block_name(stage) + ".out_conv.weight"); ++stage) {
+    c.channels.push_back(dim_of(w, block_name(stage) + ".out_conv.weight", 0, path));
+  }
+  if (c.light_blocks == 0) {
+    throw Error(ErrorCode::kCorruptFile,
+                "'" + path + "' lacks the light adapter's residual blocks");
+  }
+  return c;
+}
+
+T2IAdapterConfig infer_config(const TensorMap& w, const std::string& path) {
+  if (!w.count("conv_in.weight")) return infer_light_config(w, path);
   T2IAdapterConfig c;
   c.unshuffled_channels = dim_of(w, "conv_in.weight", 1, path);
   c.xl = xl_input_channels(c.unshuffled_channels);
@@ -90,8 +116,28 @@ T2IAdapterConfig infer_config(const TensorMap& w, const std::string& path) {
 T2IAdapter::T2IAdapter(T2IAdapterConfig config, Weights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {
   if (config_.channels.empty()) {
-    throw Error(ErrorCode::kCorruptFile, "T2I adapter weights: no stages (body.0.block1)");
+    throw Error(ErrorCode::kCorruptFile, "T2I adapter weights: no stages (body.0)");
   }
+  config_.light_blocks > 0 ? check_light_weights() : check_full_weights();
+}
+
+void T2IAdapter::check_light_weights() const {
+  int64_t in = config_.unshuffled_channels;
+  for (size_t stage = 0; stage < config_.channels.size(); ++stage) {
+    const Weights s = weights_.sub(block_name(static_cast<int>(stage)));
+    const int64_t inner = s.get("in_conv.weight").size(0);
+    nn::require_shape(s, "in_conv.weight", {inner, in, 1, 1});
+    for (int j = 0; j < config_.light_blocks; ++j) {
+      const Weights block = s.sub("body." + std::to_string(j));
+      nn::require_shape(block, "block1.weight", {inner, inner, 3, 3});
+      nn::require_shape(block, "block2.weight", {inner, inner, 3, 3});
+    }
+    nn::require_shape(s, "out_conv.weight", {config_.channels[stage], inner, 1, 1});
+    in = config_.channels[stage];
+  }
+}
+
+void T2IAdapter::check_full_weights() const {
   nn::require_shape(weights_, "conv_in.weight",
                     {config_.channels[0], config_.unshuffled_channels, 3, 3});
   const int64_t k = config_.kernel;
@@ -117,21 +163,38 @@ at::Tensor T2IAdapter::stage_block(int index, bool down, const at::Tensor& x_in)
   return nn::conv2d(block.sub("block2"), h, 1, padding) + x;
 }
 
+at::Tensor T2IAdapter::light_stage(int stage, const at::Tensor& x_in) const {
+  const Weights s = weights_.sub(block_name(stage));
+  at::Tensor x = nn::conv2d(s.sub("in_conv"), stage > 0 ? average_halve(x_in) : x_in, 1, 0);
+  for (int j = 0; j < config_.light_blocks; ++j) {
+    const Weights block = s.sub("body." + std::to_string(j));
+    const at::Tensor h = at::relu(nn::conv2d(block.sub("block1"), x, 1, 1));
+    x = nn::conv2d(block.sub("block2"), h, 1, 1) + x;
+  }
+  return nn::conv2d(s.sub("out_conv"), x, 1, 0);
+}
+
 std::vector<at::Tensor> T2IAdapter::features(const at::Tensor& hint) const {
   at::NoGradGuard no_grad;
-  const at::Tensor& reference = weights_.get("conv_in.weight");
-  at::Tensor x = at::pixel_unshuffle(hint.to(reference.options()), config_.unshuffle());
+  const bool light = config_.light_blocks > 0;
+  const at::Tensor& first =
+      weights_.get(light ? block_name(0) + ".in_conv.weight" : "conv_in.weight");
+  at::Tensor x = at::pixel_unshuffle(hint.to(first.options()), config_.unshuffle());
   if (x.size(1) != config_.unshuffled_channels) {
     throw Error(ErrorCode::kInvalidArgument,
                 "the T2I adapter takes a hint of " + std::to_string(config_.hint_channels()) +
                     " channels, not " + std::to_string(hint.size(1)));
   }
-  x = nn::conv2d(weights_.sub("conv_in"), x, 1, 1);
+  if (!light) x = nn::conv2d(weights_.sub("conv_in"), x, 1, 1);
   std::vector<at::Tensor> out;
-  for (size_t stage = 0; stage < config_.channels.size(); ++stage) {
-    for (int j = 0; j < kBlocksPerStage; ++j) {
-      const bool down = stage > 0 && j == 0 && !(config_.xl && stage == 1);
-      x = stage_block(static_cast<int>(stage) * kBlocksPerStage + j, down, x);
+  for (int stage = 0; stage < static_cast<int>(config_.channels.size()); ++stage) {
+    if (light) {
+      x = light_stage(stage, x);
+    } else {
+      for (int j = 0; j < kBlocksPerStage; ++j) {
+        const bool down = stage > 0 && j == 0 && !(config_.xl && stage == 1);
+        x = stage_block(stage * kBlocksPerStage + j, down, x);
+      }
     }
     out.push_back(x);
   }
@@ -184,9 +247,9 @@ std::shared_ptr<const T2IAdapter> load_t2i_adapter(const std::string& path,
   if (!is_t2i_adapter(file)) {
     throw Error(ErrorCode::kUnsupported, "'" + path + "' holds no T2I adapter");
   }
-  const bool diffusers = file.find(kDiffusersMarker) != nullptr;
+  const AdapterNaming naming = naming_of(file);
   TensorMap tensors = load_tensors_as(file, at::kFloat, [&](const std::string& key) {
-    return original_name(key, diffusers);
+    return original_name(key, naming);
   });
   T2IAdapterConfig config = infer_config(tensors, path);
   const Family family = config.xl ? Family::kSDXL : Family::kSD1;

@@ -1,5 +1,6 @@
-// T2I adapters (TencentARC's full adapter and its SDXL variant): features computed from the hint
-// alone, added to the UNet's input blocks (and, for SDXL, its mid block) as ComfyUI does.
+// T2I adapters (TencentARC's full adapter, its SDXL variant and the light adapter): features
+// computed from the hint alone, added to the UNet's input blocks (and, for SDXL, its mid block) as
+// ComfyUI does.
 #pragma once
 
 #include <memory>
@@ -14,20 +15,22 @@
 
 namespace df::engine {
 
-// The shape of a full adapter, as ComfyUI's load_t2i_adapter reads it from the weights.
+// The shape of an adapter, as ComfyUI's load_t2i_adapter reads it from the weights.
 struct T2IAdapterConfig {
-  int unshuffled_channels = 192;    // conv_in's input: hint channels x unshuffle^2
-  std::vector<int> channels;        // per stage (two residual blocks each)
-  int kernel = 1;                   // of in_conv and block2
+  int unshuffled_channels = 192;    // the first convolution's input: hint channels x unshuffle^2
+  std::vector<int> channels;        // per stage
+  int kernel = 1;                   // of in_conv and block2 (full adapters)
   bool conv_downsample = false;     // stride-2 convolutions (down_opt.op) instead of average pools
   bool xl = false;                  // SDXL layout: 16x unshuffle, stage 1 keeps the size
+  int light_blocks = 0;             // light adapter: residual blocks per stage (0: a full adapter)
 
   int unshuffle() const { return xl ? 16 : 8; }
   int hint_channels() const { return unshuffled_channels / (unshuffle() * unshuffle()); }
 };
 
-// Weights use the original names: conv_in, body.N.{in_conv,block1,block2,down_opt.op} (N = stage
-// * 2 + block). Runs in the dtype/device of the weights.
+// Weights use the original names: full adapters conv_in, body.N.{in_conv,block1,block2,down_opt.op}
+// (N = stage * 2 + block); light adapters body.S.{in_conv,body.J.block1,body.J.block2,out_conv}.
+// Runs in the dtype/device of the weights.
 class T2IAdapter : public ControlModel {
  public:
   // Throws Error(kCorruptFile) when the weights do not fit the config.
@@ -46,6 +49,9 @@ class T2IAdapter : public ControlModel {
 
  private:
   at::Tensor stage_block(int index, bool down, const at::Tensor& x) const;
+  at::Tensor light_stage(int stage, const at::Tensor& x) const;
+  void check_full_weights() const;
+  void check_light_weights() const;
 
   T2IAdapterConfig config_;
   Weights weights_;
@@ -56,8 +62,8 @@ bool is_t2i_adapter(const TensorFile& file);
 
 // The adapter of `path` (.safetensors or a PyTorch pickle, original or diffusers names) on
 // `device` in `dtype` (names as resolve_placement takes them). Throws Error(kModelNotFound) for a
-// missing file, Error(kUnsupported) for light adapters and other layouts, Error(kCorruptFile) for
-// weights that do not fit.
+// missing file, Error(kUnsupported) for other layouts, Error(kCorruptFile) for weights that do not
+// fit.
 std::shared_ptr<const T2IAdapter> load_t2i_adapter(const std::string& path,
                                                    const std::string& device,
                                                    const std::string& dtype);

@@ -1,5 +1,5 @@
 // Unit tests of T2I adapters: ComfyUI's placement of the features, strength and step window,
-// chaining after a ControlNet, and the loader's errors.
+// chaining after a ControlNet, and the loader's errors (feature values: tests/parity).
 #include <gtest/gtest.h>
 
 #include "../test_support.h"
@@ -114,7 +114,7 @@ TEST(T2IAdapterLoader, LoadsAdaptersAndRefusesOthersClearly) {
   const std::string light = (out.path() / "light.safetensors").string();
   save_safetensors(light, {{"body.0.in_conv.weight", at::zeros({8, 192, 1, 1})}});
   EXPECT_EQ(test::error_code_of([&] { load_t2i_adapter(light, "cpu", "float32"); }),
-            ErrorCode::kUnsupported);
+            ErrorCode::kCorruptFile);
   const std::string vae = (out.path() / "vae.safetensors").string();
   save_safetensors(vae, {{"encoder.conv_in.weight", at::zeros({1})}});
   EXPECT_EQ(test::error_code_of([&] { load_t2i_adapter(vae, "cpu", "float32"); }),
