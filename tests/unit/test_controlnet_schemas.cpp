@@ -37,6 +37,15 @@ TEST_F(ControlNetSchemas, Loaders) {
   EXPECT_EQ(diff["output"], json({"CONTROL_NET"}));
 }
 
+TEST_F(ControlNetSchemas, T2IAdapterLoader) {
+  const json& loader = info.at("T2IAdapterLoader");
+  EXPECT_EQ(loader["display_name"], "T2IAdapterLoader");
+  EXPECT_EQ(loader["category"], "loaders");
+  EXPECT_EQ(loader["input_order"], json::parse(R"({"required": ["t2i_adapter_name"]})"));
+  EXPECT_EQ(loader["output"], json({"CONTROL_NET"}));
+  EXPECT_EQ(loader["output_name"], json({"CONTROL_NET"}));
+}
+
 TEST_F(ControlNetSchemas, ApplyOld) {
   const json& n = info.at("ControlNetApply");
   EXPECT_EQ(n["display_name"], "Apply ControlNet (OLD)");

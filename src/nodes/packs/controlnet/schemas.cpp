@@ -28,11 +28,12 @@ NodeSchema diff_controlnet_loader() {
   return s;
 }
 
-// ComfyUI's loader for T2I adapters; its "controlnet" folders include models/t2i_adapter.
+// ComfyUI's loader for T2I adapters (no display name: ComfyUI shows the class name); its
+// "controlnet" folders include models/t2i_adapter.
 NodeSchema t2i_adapter_loader() {
   NodeSchema s;
   s.name = "T2IAdapterLoader";
-  s.display_name = "Load T2I Adapter Model";
+  s.display_name = "T2IAdapterLoader";
   s.category = "loaders";
   s.required = {model_file_combo("t2i_adapter_name", "controlnet")};
   set_outputs(s, {"CONTROL_NET"});
