@@ -2,6 +2,7 @@
 // its features on the UNet, and reading adapter files in the original or diffusers layout.
 #include "engine/control/t2i_adapter.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 
@@ -141,14 +142,24 @@ void T2IAdapter::check_full_weights() const {
   nn::require_shape(weights_, "conv_in.weight",
                     {config_.channels[0], config_.unshuffled_channels, 3, 3});
   const int64_t k = config_.kernel;
-  for (size_t stage = 0; stage < config_.channels.size(); ++stage) {
+  for (int stage = 0; stage < static_cast<int>(config_.channels.size()); ++stage) {
     const int64_t c = config_.channels[stage];
+    const int64_t previous = config_.channels[std::max(stage - 1, 0)];
+    const Weights first = weights_.sub(block_name(stage * kBlocksPerStage));
+    if (downsamples(stage) && config_.conv_downsample) {
+      nn::require_shape(first, "down_opt.op.weight", {previous, previous, 3, 3});
+    }
+    if (previous != c) nn::require_shape(first, "in_conv.weight", {c, previous, k, k});
     for (int j = 0; j < kBlocksPerStage; ++j) {
-      const Weights block = weights_.sub(block_name(static_cast<int>(stage) * kBlocksPerStage + j));
+      const Weights block = weights_.sub(block_name(stage * kBlocksPerStage + j));
       nn::require_shape(block, "block1.weight", {c, c, 3, 3});
       nn::require_shape(block, "block2.weight", {c, c, k, k});
     }
   }
+}
+
+bool T2IAdapter::downsamples(int stage) const {
+  return stage > 0 && !(config_.xl && stage == 1);
 }
 
 at::Tensor T2IAdapter::stage_block(int index, bool down, const at::Tensor& x_in) const {
@@ -192,8 +203,7 @@ std::vector<at::Tensor> T2IAdapter::features(const at::Tensor& hint) const {
       x = light_stage(stage, x);
     } else {
       for (int j = 0; j < kBlocksPerStage; ++j) {
-        const bool down = stage > 0 && j == 0 && !(config_.xl && stage == 1);
-        x = stage_block(stage * kBlocksPerStage + j, down, x);
+        x = stage_block(stage * kBlocksPerStage + j, j == 0 && downsamples(stage), x);
       }
     }
     out.push_back(x);

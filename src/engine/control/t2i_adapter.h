@@ -48,6 +48,8 @@ class T2IAdapter : public ControlModel {
   const T2IAdapterConfig& config() const { return config_; }
 
  private:
+  // Whether a full adapter's stage starts by halving (all but the first; SDXL's stage 1 neither).
+  bool downsamples(int stage) const;
   at::Tensor stage_block(int index, bool down, const at::Tensor& x) const;
   at::Tensor light_stage(int stage, const at::Tensor& x) const;
   void check_full_weights() const;

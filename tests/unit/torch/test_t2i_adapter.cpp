@@ -109,6 +109,30 @@ TEST_F(T2IAdapterTest, ChainedAfterAControlNetBothApply) {
   EXPECT_LT(max_difference(chained.middle, net_only.middle), kTolerance);
 }
 
+TEST(T2IAdapterLoader, StridedConvolutionsDownsampleWhenTheFileHasThem) {
+  test::TestDir out("df_t2i_");
+  const std::string tiny = (out.path() / "tiny.safetensors").string();
+  write_tiny_t2i_adapter(tiny, Family::kSD1, 2);
+  TensorMap tensors = load_tensors_as(TensorFile::open(tiny), at::kFloat, [](const std::string& k) {
+    return std::optional<std::string>(k);
+  });
+  tensors.emplace("body.2.down_opt.op.weight", at::randn({32, 32, 3, 3}) * 0.1);
+  tensors.emplace("body.2.down_opt.op.bias", at::zeros({32}));
+  const std::string strided = (out.path() / "strided.safetensors").string();
+  save_safetensors(strided, tensors);
+  const auto adapter = load_t2i_adapter(strided, "cpu", "float32");
+  EXPECT_TRUE(adapter->config().conv_downsample);
+  const auto features = adapter->features(at::rand({1, 3, 32, 48}));
+  ASSERT_EQ(features.size(), 2u);
+  EXPECT_EQ(features[1].sizes(), (std::vector<int64_t>{1, 64, 2, 3}));
+
+  tensors.erase("body.2.down_opt.op.weight");
+  tensors.emplace("body.2.down_opt.op.weight", at::zeros({32, 32, 1, 1}));
+  save_safetensors(strided, tensors);
+  EXPECT_EQ(test::error_code_of([&] { load_t2i_adapter(strided, "cpu", "float32"); }),
+            ErrorCode::kCorruptFile);
+}
+
 TEST(T2IAdapterLoader, LoadsAdaptersAndRefusesOthersClearly) {
   test::TestDir out("df_t2i_");
   const std::string light = (out.path() / "light.safetensors").string();
