@@ -211,6 +211,18 @@ std::vector<at::Tensor> T2IAdapter::features(const at::Tensor& hint) const {
   return out;
 }
 
+std::vector<at::Tensor> T2IAdapter::features_of_last_hint(const at::Tensor& hint) const {
+  const std::lock_guard<std::mutex> lock(last_mutex_);
+  const bool same = last_hint_.defined() && last_hint_.sizes() == hint.sizes() &&
+                    last_hint_.scalar_type() == hint.scalar_type() &&
+                    last_hint_.device() == hint.device() && at::equal(last_hint_, hint);
+  if (!same) {
+    last_features_ = features(hint);
+    last_hint_ = hint;
+  }
+  return last_features_;
+}
+
 UNetControl T2IAdapter::control_of(const std::vector<at::Tensor>& features) const {
   UNetControl control;
   const auto blocks = input_block_of_stage(features.size(), config_.xl);
@@ -231,7 +243,8 @@ UNetControl T2IAdapter::control(const ControlCall& call, const HintAtSize& hint_
   at::Tensor hint = hint_at(rounded_up(call.sample.size(3)), rounded_up(call.sample.size(2)));
   if (config_.hint_channels() == 1 && hint.size(1) > 1) hint = hint.mean(1, /*keepdim=*/true);
   const int64_t batch = call.sample.size(0);
-  std::vector<at::Tensor> stages = features(hint_for_batch(hint, batch, call.conditionings));
+  std::vector<at::Tensor> stages =
+      features_of_last_hint(hint_for_batch(hint, batch, call.conditionings));
   for (at::Tensor& stage : stages) stage = stage.expand({batch, -1, -1, -1});  // a hint batch of 1
   return control_of(stages);
 }

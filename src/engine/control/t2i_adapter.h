@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,8 @@ class T2IAdapter : public ControlModel {
   // 3, 5 and 8 take stages 0-2 and its mid block the last stage.
   UNetControl control_of(const std::vector<at::Tensor>& features) const;
   // The hint at 8x the latent's size rounded up to the unshuffle (grey when the adapter takes one
-  // channel), batched as the call (one hint's features serve the whole batch).
+  // channel), batched as the call (one hint's features serve the whole batch). As in ComfyUI the
+  // features are computed once per hint: the last hint's features are kept for the next call.
   UNetControl control(const ControlCall& call, const HintAtSize& hint_at) const override;
 
   const T2IAdapterConfig& config() const { return config_; }
@@ -52,11 +54,15 @@ class T2IAdapter : public ControlModel {
   bool downsamples(int stage) const;
   at::Tensor stage_block(int index, bool down, const at::Tensor& x) const;
   at::Tensor light_stage(int stage, const at::Tensor& x) const;
+  std::vector<at::Tensor> features_of_last_hint(const at::Tensor& hint) const;
   void check_full_weights() const;
   void check_light_weights() const;
 
   T2IAdapterConfig config_;
   Weights weights_;
+  mutable std::mutex last_mutex_;
+  mutable at::Tensor last_hint_;
+  mutable std::vector<at::Tensor> last_features_;
 };
 
 // Whether the file names T2I adapter tensors (original full or light adapter, or diffusers').

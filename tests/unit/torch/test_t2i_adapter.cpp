@@ -70,6 +70,16 @@ TEST_F(T2IAdapterTest, FeaturesGoWhereComfyUIPutsThem) {
   EXPECT_EQ(defined_entries(sd1.input), (std::vector<size_t>{2, 5}));
   EXPECT_FALSE(sd1.middle.defined());
   EXPECT_EQ(sd1.input[2].size(0), 2);  // one hint's features serve the whole batch
+  // The next call with the same hint reuses its features; another hint gets its own.
+  const UNetControl again = adapter->control(call(0.5), link(adapter, 1.0)->hint);
+  EXPECT_TRUE(at::equal(again.input[5], sd1.input[5]));
+  const UNetControl other =
+      adapter->control(call(1.0), [](int64_t width, int64_t height) {
+        return at::zeros({1, 3, height, width});
+      });
+  EXPECT_GT(max_difference(other.input[5], sd1.input[5]), 1e-4);
+  EXPECT_TRUE(at::equal(adapter->control(call(1.0), link(adapter, 1.0)->hint).input[5],
+                        sd1.input[5]));
 
   test::TestDir out("df_t2i_");
   const std::string xl_file = (out.path() / "xl.safetensors").string();
