@@ -73,15 +73,21 @@ def test_revision_graph_follows_the_image_prompt(service):
     client.close()
 
 
+# The revision graph's KSampler settings (euler, normal, 3 steps) as custom-sampling nodes.
+KSAMPLER_AS_CUSTOM_SAMPLING = {
+    "30": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+    "31": {"class_type": "BasicScheduler", "inputs": {
+        "model": ["4", 0], "scheduler": "normal", "steps": 3, "denoise": 1.0}},
+}
+
+
 def test_sampler_custom_augments_with_its_noise_seed(service):
     """SamplerCustom passes its noise_seed to the augmentation as KSampler passes its seed."""
     client = ComfyClient(service)
     expected = run(client, revision_graph(noise_augmentation=0.5))
     graph = revision_graph(noise_augmentation=0.5)
+    graph.update(KSAMPLER_AS_CUSTOM_SAMPLING)
     graph.update({
-        "30": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
-        "31": {"class_type": "BasicScheduler", "inputs": {
-            "model": ["4", 0], "scheduler": "normal", "steps": 3, "denoise": 1.0}},
         "3": {"class_type": "SamplerCustom", "inputs": {
             "model": ["4", 0], "add_noise": True, "noise_seed": 3, "cfg": 7.0,
             "positive": ["23", 0], "negative": ["7", 0], "sampler": ["30", 0],
@@ -96,10 +102,8 @@ def test_sampler_custom_advanced_augments_with_its_noise_seed(service):
     client = ComfyClient(service)
     expected = run(client, revision_graph(noise_augmentation=0.5))
     graph = revision_graph(noise_augmentation=0.5)
+    graph.update(KSAMPLER_AS_CUSTOM_SAMPLING)
     graph.update({
-        "30": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
-        "31": {"class_type": "BasicScheduler", "inputs": {
-            "model": ["4", 0], "scheduler": "normal", "steps": 3, "denoise": 1.0}},
         "32": {"class_type": "RandomNoise", "inputs": {"noise_seed": 3}},
         "33": {"class_type": "CFGGuider", "inputs": {
             "model": ["4", 0], "positive": ["23", 0], "negative": ["7", 0], "cfg": 7.0}},
