@@ -89,12 +89,18 @@ def test_old_apply_node_and_a_chain_of_two(start_service, tmp_path):
     client.close()
 
 
-def test_sdxl_controlnet_through_the_sd3_apply_node(start_service, tmp_path):
-    data_dir = tmp_path / "data"
+def start_sdxl_service(start_service, data_dir):
+    """A service with the tiny SDXL checkpoint "tiny-xl" and the hint image installed."""
     write_hint(data_dir)
     service = start_service(data_dir=data_dir)
     run_dreamforge("model", "create-tiny", "--family", "sdxl", "--data-dir", str(data_dir),
                    "--name", "tiny-xl")
+    return service
+
+
+def test_sdxl_controlnet_through_the_sd3_apply_node(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    service = start_sdxl_service(start_service, data_dir)
     controlnet = install_controlnet(data_dir, "sdxl", "tiny-controlnet-xl")
     client = ComfyClient(service)
     plain = run(client, comfy_graph(ckpt="tiny-xl", prefix="xl"))

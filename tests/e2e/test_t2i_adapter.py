@@ -6,7 +6,7 @@ from comfy_client import ComfyClient
 from e2e_support import run_dreamforge
 from graph_support import run, same, with_nodes
 from service_support import comfy_graph
-from test_controlnet import controlled_graph, install_controlnet, write_hint
+from test_controlnet import controlled_graph, install_controlnet, start_sdxl_service, write_hint
 
 
 def install_adapter(data_dir, family, name):
@@ -72,10 +72,7 @@ def test_adapter_chains_after_a_controlnet(start_service, tmp_path):
 
 def test_sdxl_adapter(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    write_hint(data_dir)
-    service = start_service(data_dir=data_dir)
-    run_dreamforge("model", "create-tiny", "--family", "sdxl", "--data-dir", str(data_dir),
-                   "--name", "tiny-xl")
+    service = start_sdxl_service(start_service, data_dir)
     adapter = install_adapter(data_dir, "sdxl", "tiny-sdxl")
     client = ComfyClient(service)
     plain = run(client, comfy_graph(ckpt="tiny-xl", prefix="xl"))
