@@ -69,6 +69,18 @@ def sd_workflows():
                 if row["family"] in SD_FAMILIES and row["file"].startswith("api/")]
 
 
+def start_service_with_tiny_files(tmp_path_factory, *flags):
+    """A started `dreamforge serve` (with `flags`) whose data dir holds every tiny file
+    install_tiny_files makes; skips the test when the corpus is absent."""
+    import pytest
+    from service_support import Service
+    if not (CORPUS / "manifest.tsv").is_file():
+        pytest.skip(f"no workflow corpus at {CORPUS} (manifest.tsv and api/*.json)")
+    data_dir = tmp_path_factory.mktemp("corpus") / "data"
+    install_tiny_files(data_dir)
+    return Service(data_dir, *flags).start()
+
+
 def install_tiny_files(data_dir):
     """Creates every kind of MODEL_FILE_INPUTS and SPECIAL_CHECKPOINTS create-tiny makes, for
     each family it makes it for, named tiny_name(family, kind); returns the (kind, family) pairs

@@ -26,12 +26,7 @@ EXAMPLES = {
 
 @pytest.fixture(scope="module")
 def example_service(bin_dir, tmp_path_factory):
-    if not (corpus.CORPUS / "manifest.tsv").is_file():
-        pytest.skip(f"no workflow corpus at {corpus.CORPUS}")
-    from service_support import Service
-    data_dir = tmp_path_factory.mktemp("examples") / "data"
-    corpus.install_tiny_files(data_dir)
-    started = Service(data_dir).start()
+    started = corpus.start_service_with_tiny_files(tmp_path_factory)
     started.image_name = corpus.upload_test_image(started)
     yield started
     started.stop()

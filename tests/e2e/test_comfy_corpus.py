@@ -20,18 +20,13 @@ import pytest
 
 import corpus_support as corpus
 from comfy_client import ComfyClient
-from service_support import Service
 
 DEADLINE_S = 1200  # for all prompts to finish; a quick run takes a few minutes
 
 
 @pytest.fixture(scope="module")
 def service(bin_dir, tmp_path_factory):
-    if not (corpus.CORPUS / "manifest.tsv").is_file():
-        pytest.skip(f"no workflow corpus at {corpus.CORPUS} (manifest.tsv and api/*.json)")
-    data_dir = tmp_path_factory.mktemp("corpus") / "data"
-    corpus.install_tiny_files(data_dir)
-    started = Service(data_dir, "--workers", "2").start()
+    started = corpus.start_service_with_tiny_files(tmp_path_factory, "--workers", "2")
     yield started
     started.stop()
 
