@@ -2,6 +2,7 @@
 // hint image, strength and step window.
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "engine/control/control_chain.h"
 #include "engine/control/controlnet_loader.h"
@@ -19,11 +20,27 @@ using graph::NodeContext;
 using graph::NodeInputs;
 using graph::Value;
 
+// The last size a hint was made at and the hint, shared by the copies of one link's HintAtSize.
+struct SizedHint {
+  std::mutex mutex;
+  int64_t width = 0, height = 0;
+  at::Tensor hint;
+};
+
 // ComfyUI's cond hint: the IMAGE channels first, centre-cropped to the latent's aspect and resized
-// with nearest-exact to its pixel size when sampling.
+// with nearest-exact to its pixel size when sampling; made once per size, as ComfyUI keeps it, not
+// at every model call.
 engine::HintAtSize hint_of(const at::Tensor& pixels) {
-  return [pixels](int64_t width, int64_t height) {
-    return scale_images(pixels, "nearest-exact", width, height, "center").permute({0, 3, 1, 2});
+  auto last = std::make_shared<SizedHint>();
+  return [pixels, last](int64_t width, int64_t height) {
+    const std::lock_guard<std::mutex> lock(last->mutex);
+    if (!last->hint.defined() || last->width != width || last->height != height) {
+      last->hint =
+          scale_images(pixels, "nearest-exact", width, height, "center").permute({0, 3, 1, 2});
+      last->width = width;
+      last->height = height;
+    }
+    return last->hint;
   };
 }
 
