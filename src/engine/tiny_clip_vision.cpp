@@ -18,34 +18,24 @@ constexpr int64_t kPatch = 4, kImage = 16, kProjection = 32;
 // Wider than the pipelines' 0.02 so that different images give clearly different embeddings.
 constexpr double kStd = 0.1;
 
-void add_linear(std::vector<TensorShape>& layout, const std::string& name, int64_t out, int64_t in) {
-  layout.push_back({name + ".weight", {out, in}});
-  layout.push_back({name + ".bias", {out}});
-}
-
-void add_layer_norm(std::vector<TensorShape>& layout, const std::string& name) {
-  layout.push_back({name + ".weight", {kHidden}});
-  layout.push_back({name + ".bias", {kHidden}});
-}
-
 std::vector<TensorShape> clip_vision_layout() {
   const int64_t positions = (kImage / kPatch) * (kImage / kPatch) + 1;
   std::vector<TensorShape> layout = {
       {"vision_model.embeddings.class_embedding", {kHidden}},
       {"vision_model.embeddings.patch_embedding.weight", {kHidden, 3, kPatch, kPatch}},
       {"vision_model.embeddings.position_embedding.weight", {positions, kHidden}}};
-  add_layer_norm(layout, "vision_model.pre_layrnorm");
+  add_norm_shapes(layout, "vision_model.pre_layrnorm", kHidden);
   for (int64_t i = 0; i < kLayers; ++i) {
     const std::string layer = "vision_model.encoder.layers." + std::to_string(i);
-    add_layer_norm(layout, layer + ".layer_norm1");
+    add_norm_shapes(layout, layer + ".layer_norm1", kHidden);
     for (const char* projection : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      add_linear(layout, layer + ".self_attn." + projection, kHidden, kHidden);
+      add_linear_shapes(layout, layer + ".self_attn." + projection, kHidden, kHidden);
     }
-    add_layer_norm(layout, layer + ".layer_norm2");
-    add_linear(layout, layer + ".mlp.fc1", kIntermediate, kHidden);
-    add_linear(layout, layer + ".mlp.fc2", kHidden, kIntermediate);
+    add_norm_shapes(layout, layer + ".layer_norm2", kHidden);
+    add_linear_shapes(layout, layer + ".mlp.fc1", kIntermediate, kHidden);
+    add_linear_shapes(layout, layer + ".mlp.fc2", kHidden, kIntermediate);
   }
-  add_layer_norm(layout, "vision_model.post_layernorm");
+  add_norm_shapes(layout, "vision_model.post_layernorm", kHidden);
   layout.push_back({"visual_projection.weight", {kProjection, kHidden}});
   return layout;
 }

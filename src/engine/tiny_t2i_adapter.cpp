@@ -14,26 +14,20 @@ constexpr double kAdapterStd = 0.1;
 constexpr int64_t kHintChannels = 3;
 constexpr int kBlocksPerStage = 2;
 
-void add_conv(std::vector<TensorShape>& layout, const std::string& name, int64_t out, int64_t in,
-              int64_t kernel) {
-  layout.push_back({name + ".weight", {out, in, kernel, kernel}});
-  layout.push_back({name + ".bias", {out}});
-}
-
 std::vector<TensorShape> tiny_adapter_layout(Family family) {
   const std::vector<int>& channels = tiny_pipeline_config(family).unet.block_out_channels;
   const int64_t unshuffle = family == Family::kSDXL ? 16 : 8;
   std::vector<TensorShape> layout;
-  add_conv(layout, "conv_in", channels[0], kHintChannels * unshuffle * unshuffle, 3);
+  add_conv_shapes(layout, "conv_in", channels[0], kHintChannels * unshuffle * unshuffle, 3);
   for (size_t stage = 0; stage < channels.size(); ++stage) {
     for (int j = 0; j < kBlocksPerStage; ++j) {
       const std::string block = "body." + std::to_string(stage * kBlocksPerStage + j);
       const int64_t c = channels[stage];
       if (j == 0 && stage > 0 && channels[stage - 1] != c) {
-        add_conv(layout, block + ".in_conv", c, channels[stage - 1], 1);
+        add_conv_shapes(layout, block + ".in_conv", c, channels[stage - 1], 1);
       }
-      add_conv(layout, block + ".block1", c, c, 3);
-      add_conv(layout, block + ".block2", c, c, 1);
+      add_conv_shapes(layout, block + ".block1", c, c, 3);
+      add_conv_shapes(layout, block + ".block2", c, c, 1);
     }
   }
   return layout;

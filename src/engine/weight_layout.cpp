@@ -6,6 +6,24 @@
 #include "core/error.h"
 
 namespace df::engine {
+
+void add_conv_shapes(std::vector<TensorShape>& layout, const std::string& name, int64_t out,
+                     int64_t in, int64_t kernel) {
+  layout.push_back({name + ".weight", {out, in, kernel, kernel}});
+  layout.push_back({name + ".bias", {out}});
+}
+
+void add_linear_shapes(std::vector<TensorShape>& layout, const std::string& name, int64_t out,
+                       int64_t in, bool bias) {
+  layout.push_back({name + ".weight", {out, in}});
+  if (bias) layout.push_back({name + ".bias", {out}});
+}
+
+void add_norm_shapes(std::vector<TensorShape>& layout, const std::string& name, int64_t channels) {
+  layout.push_back({name + ".weight", {channels}});
+  layout.push_back({name + ".bias", {channels}});
+}
+
 namespace {
 
 // Appends the tensors of the building blocks shared by the components under dotted prefixes.
@@ -16,19 +34,16 @@ class LayoutBuilder {
   }
 
   void linear(const std::string& prefix, int64_t out, int64_t in, bool bias = true) {
-    tensor(prefix + ".weight", {out, in});
-    if (bias) tensor(prefix + ".bias", {out});
+    add_linear_shapes(layout_, prefix, out, in, bias);
   }
 
   void conv(const std::string& prefix, int64_t out, int64_t in, int64_t kernel) {
-    tensor(prefix + ".weight", {out, in, kernel, kernel});
-    tensor(prefix + ".bias", {out});
+    add_conv_shapes(layout_, prefix, out, in, kernel);
   }
 
   // GroupNorm or LayerNorm with affine parameters.
   void norm(const std::string& prefix, int64_t channels) {
-    tensor(prefix + ".weight", {channels});
-    tensor(prefix + ".bias", {channels});
+    add_norm_shapes(layout_, prefix, channels);
   }
 
   // diffusers ResnetBlock2D; `temb_channels` 0 means no time-embedding projection (VAE).

@@ -14,6 +14,15 @@ struct TensorShape {
   std::vector<int64_t> shape;
 };
 
+// Appends the tensors of common layers under `name`: a convolution's weight [out, in, kernel,
+// kernel] and bias [out]; a linear layer's weight [out, in] (and bias [out]); a GroupNorm's or
+// LayerNorm's weight and bias [channels].
+void add_conv_shapes(std::vector<TensorShape>& layout, const std::string& name, int64_t out,
+                     int64_t in, int64_t kernel);
+void add_linear_shapes(std::vector<TensorShape>& layout, const std::string& name, int64_t out,
+                       int64_t in, bool bias = true);
+void add_norm_shapes(std::vector<TensorShape>& layout, const std::string& name, int64_t channels);
+
 // Every tensor of a diffusers UNet2DConditionModel state dict, in module order. Throws
 // Error(kUnsupported) for block types other than (CrossAttn)Down/UpBlock2D and
 // Error(kInvalidArgument) for inconsistent per-block lists.

@@ -24,12 +24,6 @@ bool is_down_path_tensor(const std::string& name) {
   return false;
 }
 
-void add_conv(std::vector<TensorShape>& layout, const std::string& name, int64_t out, int64_t in,
-              int64_t kernel) {
-  layout.push_back({name + ".weight", {out, in, kernel, kernel}});
-  layout.push_back({name + ".bias", {out}});
-}
-
 // The channels of every skip of the down path, in order.
 std::vector<int64_t> skip_channels(const UNetConfig& config) {
   const auto& channels = config.block_out_channels;
@@ -82,18 +76,18 @@ std::vector<TensorShape> controlnet_tensor_layout(const ControlNetConfig& config
   }
   const auto& hint = config.conditioning_embedding_out_channels;
   const std::string embedding = "controlnet_cond_embedding.";
-  add_conv(layout, embedding + "conv_in", hint[0], config.conditioning_channels, 3);
+  add_conv_shapes(layout, embedding + "conv_in", hint[0], config.conditioning_channels, 3);
   for (size_t i = 0; i + 1 < hint.size(); ++i) {
-    add_conv(layout, embedding + "blocks." + std::to_string(2 * i), hint[i], hint[i], 3);
-    add_conv(layout, embedding + "blocks." + std::to_string(2 * i + 1), hint[i + 1], hint[i], 3);
+    add_conv_shapes(layout, embedding + "blocks." + std::to_string(2 * i), hint[i], hint[i], 3);
+    add_conv_shapes(layout, embedding + "blocks." + std::to_string(2 * i + 1), hint[i + 1], hint[i], 3);
   }
-  add_conv(layout, embedding + "conv_out", whole.block_out_channels.front(), hint.back(), 3);
+  add_conv_shapes(layout, embedding + "conv_out", whole.block_out_channels.front(), hint.back(), 3);
   const std::vector<int64_t> skips = skip_channels(whole);
   for (size_t i = 0; i < skips.size(); ++i) {
-    add_conv(layout, "controlnet_down_blocks." + std::to_string(i), skips[i], skips[i], 1);
+    add_conv_shapes(layout, "controlnet_down_blocks." + std::to_string(i), skips[i], skips[i], 1);
   }
   const int64_t deepest = whole.block_out_channels.back();
-  add_conv(layout, "controlnet_mid_block", deepest, deepest, 1);
+  add_conv_shapes(layout, "controlnet_mid_block", deepest, deepest, 1);
   return layout;
 }
 

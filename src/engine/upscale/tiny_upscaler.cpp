@@ -17,30 +17,25 @@ constexpr int kBlocks = 1;
 constexpr int kUpsamplings = 2;  // ×4
 constexpr double kStd = 0.05;
 
-void add_conv(std::vector<TensorShape>& layout, const std::string& name, int64_t out, int64_t in) {
-  layout.push_back({name + ".weight", {out, in, 3, 3}});
-  layout.push_back({name + ".bias", {out}});
-}
-
 std::vector<TensorShape> rrdb_layout() {
   std::vector<TensorShape> layout;
-  add_conv(layout, "model.0", kFeatures, kChannels);
+  add_conv_shapes(layout, "model.0", kFeatures, kChannels, 3);
   for (int block = 0; block < kBlocks; ++block) {
     for (int dense = 1; dense <= 3; ++dense) {
       const std::string prefix =
           "model.1.sub." + std::to_string(block) + ".RDB" + std::to_string(dense);
       for (int conv = 1; conv <= 5; ++conv) {
-        add_conv(layout, prefix + ".conv" + std::to_string(conv) + ".0",
-                 conv < 5 ? kGrowth : kFeatures, kFeatures + (conv - 1) * kGrowth);
+        add_conv_shapes(layout, prefix + ".conv" + std::to_string(conv) + ".0",
+                        conv < 5 ? kGrowth : kFeatures, kFeatures + (conv - 1) * kGrowth, 3);
       }
     }
   }
-  add_conv(layout, "model.1.sub." + std::to_string(kBlocks), kFeatures, kFeatures);
+  add_conv_shapes(layout, "model.1.sub." + std::to_string(kBlocks), kFeatures, kFeatures, 3);
   for (int k = 1; k <= kUpsamplings; ++k) {
-    add_conv(layout, "model." + std::to_string(3 * k), kFeatures, kFeatures);
+    add_conv_shapes(layout, "model." + std::to_string(3 * k), kFeatures, kFeatures, 3);
   }
-  add_conv(layout, "model." + std::to_string(3 * kUpsamplings + 2), kFeatures, kFeatures);
-  add_conv(layout, "model." + std::to_string(3 * kUpsamplings + 4), kChannels, kFeatures);
+  add_conv_shapes(layout, "model." + std::to_string(3 * kUpsamplings + 2), kFeatures, kFeatures, 3);
+  add_conv_shapes(layout, "model." + std::to_string(3 * kUpsamplings + 4), kChannels, kFeatures, 3);
   return layout;
 }
 
