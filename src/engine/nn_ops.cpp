@@ -41,6 +41,11 @@ at::Tensor layer_norm(const Weights& w, const at::Tensor& x, double eps) {
   return at::layer_norm(x, {x.size(-1)}, w.get("weight"), w.get("bias"), eps);
 }
 
+at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps) {
+  const at::Tensor mean_square = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
+  return (x * at::rsqrt(mean_square + eps)).to(x.scalar_type()) * w.get("weight");
+}
+
 at::Tensor silu_in_place(at::Tensor x) {
   at::silu_(x);
   return x;

@@ -31,6 +31,10 @@ at::Tensor group_norm(const Weights& w, const at::Tensor& x, int64_t groups, dou
 // LayerNorm over the last dimension with affine "weight"/"bias".
 at::Tensor layer_norm(const Weights& w, const at::Tensor& x, double eps);
 
+// RMSNorm over the last dimension (diffusers/ComfyUI RMSNorm): x·rsqrt(mean(x²) + eps), the mean
+// taken in float32, back in x's dtype, times "weight".
+at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps);
+
 // SiLU applied in place to a temporary the caller hands over; returns it.
 at::Tensor silu_in_place(at::Tensor x);
 
