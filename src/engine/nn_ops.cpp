@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include "core/error.h"
 
@@ -44,6 +45,37 @@ at::Tensor layer_norm(const Weights& w, const at::Tensor& x, double eps) {
 at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps) {
   const at::Tensor mean_square = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
   return (x * at::rsqrt(mean_square + eps)).to(x.scalar_type()) * w.get("weight");
+}
+
+at::Tensor rope_frequencies(const at::Tensor& positions, at::IntArrayRef axes_dims, double theta) {
+  const at::Tensor pos = positions.to(at::kDouble);
+  std::vector<at::Tensor> angles;
+  for (size_t axis = 0; axis < axes_dims.size(); ++axis) {
+    const int64_t dim = axes_dims[axis];
+    const at::Tensor omega =
+        at::pow(theta, -at::arange(0, dim, 2, pos.options()) / static_cast<double>(dim));
+    angles.push_back(pos.select(-1, static_cast<int64_t>(axis)).unsqueeze(-1) * omega);
+  }
+  const at::Tensor all = at::cat(angles, -1);
+  return at::stack({at::cos(all), at::sin(all)}, -1).to(at::kFloat);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& frequencies) {
+  const at::Tensor pairs = x.to(at::kFloat).unflatten(-1, {-1, 2});
+  const at::Tensor cos = frequencies.select(-1, 0).unsqueeze(2);
+  const at::Tensor sin = frequencies.select(-1, 1).unsqueeze(2);
+  const at::Tensor even = pairs.select(-1, 0);
+  const at::Tensor odd = pairs.select(-1, 1);
+  return at::stack({even * cos - odd * sin, even * sin + odd * cos}, -1)
+      .flatten(-2)
+      .to(x.scalar_type());
+}
+
+at::Tensor pad_to_patch_size(const at::Tensor& x, int64_t patch) {
+  const int64_t pad_h = (patch - x.size(-2) % patch) % patch;
+  const int64_t pad_w = (patch - x.size(-1) % patch) % patch;
+  if (pad_h == 0 && pad_w == 0) return x;
+  return at::pad(x, {0, pad_w, 0, pad_h}, "circular");
 }
 
 at::Tensor silu_in_place(at::Tensor x) {

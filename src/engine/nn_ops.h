@@ -35,6 +35,19 @@ at::Tensor layer_norm(const Weights& w, const at::Tensor& x, double eps);
 // taken in float32, back in x's dtype, times "weight".
 at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps);
 
+// Rotary position embedding over several position axes (FLUX's and Lumina/Z-Image's EmbedND):
+// positions [B, L, A] -> [B, L, sum(axes_dims)/2, 2] float32 (cos, sin) pairs; axis a gives
+// axes_dims[a]/2 angles position·theta^(-2i/axes_dims[a]), computed in float64.
+at::Tensor rope_frequencies(const at::Tensor& positions, at::IntArrayRef axes_dims, double theta);
+
+// Rotates each consecutive pair (x[2i], x[2i+1]) of x [B, L, heads, head_dim] by the angles of
+// rope_frequencies [B, L, head_dim/2, 2] (complex multiplication, in float32); x's dtype out.
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& frequencies);
+
+// Pads x [B, C, H, W] at the bottom and right to multiples of `patch` by wrapping around
+// (circular, as ComfyUI's DiT models do); x itself when it already fits.
+at::Tensor pad_to_patch_size(const at::Tensor& x, int64_t patch);
+
 // SiLU applied in place to a temporary the caller hands over; returns it.
 at::Tensor silu_in_place(at::Tensor x);
 
