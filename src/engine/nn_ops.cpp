@@ -71,6 +71,14 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& frequencies) {
       .to(x.scalar_type());
 }
 
+at::Tensor apply_rope_half_split(const at::Tensor& x, const at::Tensor& frequencies) {
+  const auto halves = x.to(at::kFloat).chunk(2, -1);
+  const at::Tensor cos = frequencies.select(-1, 0).unsqueeze(2);
+  const at::Tensor sin = frequencies.select(-1, 1).unsqueeze(2);
+  return at::cat({halves[0] * cos - halves[1] * sin, halves[1] * cos + halves[0] * sin}, -1)
+      .to(x.scalar_type());
+}
+
 at::Tensor pad_to_patch_size(const at::Tensor& x, int64_t patch) {
   const int64_t pad_h = (patch - x.size(-2) % patch) % patch;
   const int64_t pad_w = (patch - x.size(-1) % patch) % patch;

@@ -44,6 +44,10 @@ at::Tensor rope_frequencies(const at::Tensor& positions, at::IntArrayRef axes_di
 // rope_frequencies [B, L, head_dim/2, 2] (complex multiplication, in float32); x's dtype out.
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& frequencies);
 
+// The same rotation with the half-split pairing of Llama-family models (transformers'
+// rotate_half): x[i] pairs with x[i + head_dim/2].
+at::Tensor apply_rope_half_split(const at::Tensor& x, const at::Tensor& frequencies);
+
 // Pads x [B, C, H, W] at the bottom and right to multiples of `patch` by wrapping around
 // (circular, as ComfyUI's DiT models do); x itself when it already fits.
 at::Tensor pad_to_patch_size(const at::Tensor& x, int64_t patch);

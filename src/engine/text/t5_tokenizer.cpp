@@ -1,0 +1,216 @@
+// T5 tokenizer over the sentencepiece library, with special-token splitting and ComfyUI weighting.
+#include "engine/text/t5_tokenizer.h"
+
+#include <sentencepiece_processor.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "engine/prompt_weights.h"
+#include "engine/text/tokenizers/sentencepiece_model.h"
+#include "engine/utf8.h"
+
+namespace df::engine {
+namespace {
+
+constexpr int kExtraIds = 100;  // transformers' T5Tokenizer default extra_ids
+constexpr std::string_view kEmbeddingPrefix = "embedding:";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kCorruptFile, "cannot read tokenizer file " + path);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// The file to read for `path`: the path itself, or spiece.model / tokenizer.json in a folder.
+std::string resolve_tokenizer_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw Error(ErrorCode::kModelNotFound, "T5 tokenizer not found: " + path);
+  }
+  if (!fs::is_directory(path, ec)) return path;
+  for (const char* name : {"spiece.model", "tokenizer.json"}) {
+    const fs::path candidate = fs::path(path) / name;
+    if (fs::is_regular_file(candidate, ec)) return candidate.string();
+  }
+  throw Error(ErrorCode::kModelNotFound,
+              "T5 tokenizer folder " + path + " has neither spiece.model nor tokenizer.json");
+}
+
+bool is_json_file(const std::string& path, const std::string& bytes) {
+  if (path.ends_with(".json")) return true;
+  const auto first = bytes.find_first_not_of(" \t\r\n");
+  return first != std::string::npos && bytes[first] == '{';
+}
+
+}  // namespace
+
+struct T5Tokenizer::Model {
+  sentencepiece::SentencePieceProcessor processor;
+  // Special tokens cut out of the raw text, longest first so the longest match wins.
+  std::vector<std::pair<std::string, int>> special_tokens;
+  int pad_id = 0;
+  int eos_id = 1;
+  int unk_id = 2;
+  size_t vocab_size = 0;
+
+  void load_proto(const std::string& bytes, const std::string& path) {
+    const auto status = processor.LoadFromSerializedProto(bytes);
+    if (!status.ok()) {
+      throw Error(ErrorCode::kCorruptFile,
+                  "T5 tokenizer file " + path + " is not a SentencePiece model: " + status.ToString());
+    }
+    vocab_size = static_cast<size_t>(processor.GetPieceSize());
+    unk_id = processor.unk_id();
+    for (int id = 0; id < processor.GetPieceSize(); ++id) {
+      if (!processor.IsControl(id) && !processor.IsUnknown(id)) continue;
+      const std::string piece = processor.IdToPiece(id);
+      special_tokens.emplace_back(piece, id);
+      if (piece == "</s>") eos_id = id;
+      if (piece == "<pad>") pad_id = id;
+    }
+  }
+
+  void add_extra_ids() {
+    const int first = static_cast<int>(vocab_size);
+    for (int n = 0; n < kExtraIds; ++n) {
+      special_tokens.emplace_back("<extra_id_" + std::to_string(n) + ">", first + kExtraIds - 1 - n);
+    }
+    vocab_size += kExtraIds;
+  }
+
+  void sort_special_tokens() {
+    std::stable_sort(special_tokens.begin(), special_tokens.end(),
+                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  }
+
+  // The special token starting at text[pos], if any.
+  const std::pair<std::string, int>* special_at(std::string_view text, size_t pos) const {
+    for (const auto& token : special_tokens) {
+      if (text.substr(pos).starts_with(token.first)) return &token;
+    }
+    return nullptr;
+  }
+
+  void encode_plain(std::string_view text, std::vector<int32_t>& out) const {
+    if (text.empty()) return;
+    std::vector<int> ids;
+    const auto status = processor.Encode(text, &ids);
+    if (!status.ok()) throw Error(ErrorCode::kInternal, "T5 tokenizer: " + status.ToString());
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+};
+
+T5Tokenizer T5Tokenizer::from_file(const std::string& path) {
+  const std::string file = resolve_tokenizer_file(path);
+  const std::string bytes = read_file(file);
+  auto model = std::make_shared<Model>();
+  if (is_json_file(file, bytes)) {
+    const auto json = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded()) {
+      throw Error(ErrorCode::kCorruptFile, "T5 tokenizer file " + file + " is not valid JSON");
+    }
+    const auto unigram = tokenizers::unigram_model_from_tokenizer_json(json, file);
+    model->load_proto(tokenizers::serialize_sentencepiece_model(unigram), file);
+  } else {
+    model->load_proto(bytes, file);
+    model->add_extra_ids();
+  }
+  model->sort_special_tokens();
+  return T5Tokenizer(std::move(model));
+}
+
+std::vector<int32_t> T5Tokenizer::encode(const std::string& text) const {
+  decode_utf8(text);  // validates
+  std::vector<int32_t> ids;
+  size_t plain_start = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const auto* special = text[pos] == '<' ? model_->special_at(text, pos) : nullptr;
+    if (special == nullptr) {
+      ++pos;
+      continue;
+    }
+    model_->encode_plain(std::string_view(text).substr(plain_start, pos - plain_start), ids);
+    ids.push_back(special->second);
+    pos += special->first.size();
+    plain_start = pos;
+  }
+  model_->encode_plain(std::string_view(text).substr(plain_start), ids);
+  return ids;
+}
+
+int T5Tokenizer::pad_id() const { return model_->pad_id; }
+int T5Tokenizer::eos_id() const { return model_->eos_id; }
+int T5Tokenizer::unk_id() const { return model_->unk_id; }
+size_t T5Tokenizer::vocab_size() const { return model_->vocab_size; }
+
+bool T5WeightedTokens::has_non_unit_weights() const {
+  return std::any_of(weights.begin(), weights.end(), [](float w) { return w != 1.0f; });
+}
+
+namespace {
+
+// ComfyUI cuts a segment before each "embedding:" that follows a space or newline (consuming that
+// character); returns the non-empty pieces.
+std::vector<std::string> split_before_embeddings(const std::string& segment) {
+  static const std::regex separator("[ \\n]embedding:");
+  std::vector<std::string> pieces;
+  size_t start = 0;
+  for (auto it = std::sregex_iterator(segment.begin(), segment.end(), separator);
+       it != std::sregex_iterator(); ++it) {
+    pieces.push_back(segment.substr(start, it->position() - start));
+    start = it->position() + 1;  // the piece keeps "embedding:"
+  }
+  pieces.push_back(segment.substr(start));
+  std::erase(pieces, std::string());
+  return pieces;
+}
+
+// The text of a piece that ComfyUI tokenizes: for "embedding:NAME rest", the words after NAME
+// (T5 has no embeddings, so NAME is reported missing and dropped).
+std::string text_to_tokenize(const std::string& piece) {
+  if (!piece.starts_with(kEmbeddingPrefix)) return piece;
+  std::istringstream words(piece.substr(kEmbeddingPrefix.size()));
+  std::string name;
+  words >> name;
+  std::cerr << "warning, embedding:" << name << " does not exist, ignoring\n";
+  std::string rest;
+  for (std::string word; words >> word;) rest += (rest.empty() ? "" : " ") + word;
+  return rest;
+}
+
+}  // namespace
+
+T5WeightedTokens t5_weighted_tokens(const T5Tokenizer& tokenizer, const std::string& prompt,
+                                    int min_length) {
+  T5WeightedTokens out;
+  for (const auto& [segment, weight] : parse_prompt_weights(prompt)) {
+    for (const std::string& piece : split_before_embeddings(segment)) {
+      for (int32_t id : tokenizer.encode(text_to_tokenize(piece))) {
+        out.ids.push_back(id);
+        out.weights.push_back(weight);
+      }
+    }
+  }
+  out.ids.push_back(tokenizer.eos_id());
+  out.weights.push_back(1.0f);
+  while (static_cast<int>(out.ids.size()) < min_length) {
+    out.ids.push_back(tokenizer.pad_id());
+    out.weights.push_back(1.0f);
+  }
+  return out;
+}
+
+}  // namespace df::engine
