@@ -1,0 +1,264 @@
+// Z-Image NextDiT forward pass: patchify, refine image and caption tokens apart, run the joint
+// blocks over both, and read the image tokens back out.
+#include "engine/family/zimage/zimage_transformer.h"
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include <ATen/core/grad_mode.h>
+
+#include "core/error.h"
+#include "engine/family/zimage/zimage_layout.h"
+#include "engine/family/zimage/zimage_weights.h"
+#include "engine/nn_ops.h"
+
+namespace df::engine::zimage {
+namespace {
+
+constexpr int64_t kTimestepFeatures = 256;
+constexpr double kQkNormEps = 1e-5;
+constexpr double kFinalNormEps = 1e-6;
+
+int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// A token stream of the batch with its RoPE frequencies and which keys attention may use.
+struct Tokens {
+  at::Tensor states;    // [B, S, dim]
+  at::Tensor rope;      // [B, S, head_dim / 2, 2]
+  at::Tensor key_mask;  // [B, S] bool; undefined: every token
+};
+
+// One block's adaLN terms, each [B, 1, dim]; undefined in the unmodulated context refiner.
+struct Modulation {
+  at::Tensor attention_scale, attention_gate, ffn_scale, ffn_gate;
+};
+
+at::Tensor scaled(const at::Tensor& x, const at::Tensor& scale) {
+  return scale.defined() ? x * (1 + scale) : x;
+}
+
+at::Tensor gated(const at::Tensor& x, const at::Tensor& gate) {
+  return gate.defined() ? at::tanh(gate) * x : x;
+}
+
+Modulation modulation_of(const Weights& block, const at::Tensor& adaln) {
+  if (!adaln.defined()) return {};
+  const auto terms = nn::linear(block.sub("adaLN_modulation.0"), adaln).unsqueeze(1).chunk(4, -1);
+  return {terms[0], terms[1], terms[2], terms[3]};
+}
+
+at::Tensor self_attention(const Weights& w, const ZImageConfig& c, const at::Tensor& x,
+                          const Tokens& tokens) {
+  const int64_t hd = c.head_dim();
+  const auto qkv = nn::linear(w.sub("qkv"), x).split_with_sizes(
+      {c.n_heads * hd, c.n_kv_heads * hd, c.n_kv_heads * hd}, -1);
+  at::Tensor q = qkv[0].unflatten(-1, {c.n_heads, hd});
+  at::Tensor k = qkv[1].unflatten(-1, {c.n_kv_heads, hd});
+  at::Tensor v = qkv[2].unflatten(-1, {c.n_kv_heads, hd});
+  if (c.qk_norm) {
+    q = nn::rms_norm(w.sub("q_norm"), q, kQkNormEps);
+    k = nn::rms_norm(w.sub("k_norm"), k, kQkNormEps);
+  }
+  q = nn::apply_rope(q, tokens.rope);
+  k = nn::apply_rope(k, tokens.rope);
+  const int64_t group = c.n_heads / c.n_kv_heads;
+  if (group > 1) {
+    k = k.repeat_interleave(group, 2);
+    v = v.repeat_interleave(group, 2);
+  }
+  std::optional<at::Tensor> mask;
+  if (tokens.key_mask.defined()) mask = tokens.key_mask.unsqueeze(1).unsqueeze(1);
+  const at::Tensor out = at::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                                          v.transpose(1, 2), mask);
+  return nn::linear(w.sub("out"), out.transpose(1, 2).flatten(2));
+}
+
+// SwiGLU: w2(silu(w1 x) · w3 x).
+at::Tensor feed_forward(const Weights& w, const at::Tensor& x) {
+  return nn::linear(w.sub("w2"),
+                    nn::silu_in_place(nn::linear(w.sub("w1"), x)) * nn::linear(w.sub("w3"), x));
+}
+
+// A JointTransformerBlock: RMS-normed, scaled attention and feed-forward, each output RMS-normed
+// again and added through a tanh gate (no scale or gate without adaln).
+at::Tensor block_forward(const Weights& w, const ZImageConfig& c, at::Tensor x,
+                         const Tokens& tokens, const at::Tensor& adaln) {
+  const Modulation m = modulation_of(w, adaln);
+  const auto norm = [&](const char* name, const at::Tensor& t) {
+    return nn::rms_norm(w.sub(name), t, c.norm_eps);
+  };
+  const at::Tensor attended = self_attention(
+      w.sub("attention"), c, scaled(norm("attention_norm1", x), m.attention_scale), tokens);
+  x = x + gated(norm("attention_norm2", attended), m.attention_gate);
+  const at::Tensor fed =
+      feed_forward(w.sub("feed_forward"), scaled(norm("ffn_norm1", x), m.ffn_scale));
+  return x + gated(norm("ffn_norm2", fed), m.ffn_gate);
+}
+
+at::Tensor run_blocks(const Weights& w, const ZImageConfig& c, const std::string& stack,
+                      int64_t count, Tokens tokens, const at::Tensor& adaln) {
+  for (int64_t i = 0; i < count; ++i) {
+    tokens.states = block_forward(w.sub(stack + "." + std::to_string(i)), c,
+                                  std::move(tokens.states), tokens, adaln);
+  }
+  return tokens.states;
+}
+
+// [B, C, H, W] -> [B, (H/p)·(W/p), p·p·C], features ordered (row in patch, column, channel).
+at::Tensor patchify(const at::Tensor& x, int64_t p) {
+  const int64_t b = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3);
+  return x.view({b, ch, h / p, p, w / p, p}).permute({0, 2, 4, 3, 5, 1}).reshape({b, (h / p) * (w / p), p * p * ch});
+}
+
+at::Tensor unpatchify(const at::Tensor& tokens, int64_t p, int64_t channels, int64_t h, int64_t w) {
+  const int64_t b = tokens.size(0);
+  return tokens.view({b, h / p, w / p, p, p, channels}).permute({0, 5, 1, 3, 2, 4}).reshape({b, channels, h, w});
+}
+
+at::Tensor repeated_token(const at::Tensor& token, int64_t count) {
+  return token.expand({count, token.size(-1)});
+}
+
+// The caption tokens of each batch entry (where the mask is true), embedded, padded with
+// cap_pad_token to a multiple of `multiple`, then to the longest entry; returns the padded
+// length of each entry.
+at::Tensor caption_states(const Weights& w, const ZImageConfig& c, const at::Tensor& context,
+                          const at::Tensor& mask, std::vector<int64_t>& padded_lengths) {
+  const at::Tensor embedded =
+      nn::linear(w.sub("cap_embedder.1"), nn::rms_norm(w.sub("cap_embedder.0"), context, c.norm_eps));
+  std::vector<at::Tensor> entries;
+  for (int64_t i = 0; i < embedded.size(0); ++i) {
+    entries.push_back(mask.defined() ? embedded[i].index({mask[i]}) : embedded[i]);
+    if (entries.back().size(0) == 0) {
+      throw Error(ErrorCode::kInvalidArgument, "Z-Image: batch entry " + std::to_string(i) + " has no caption tokens");
+    }
+    padded_lengths.push_back(round_up(entries.back().size(0), c.pad_tokens_multiple));
+  }
+  const int64_t longest = *std::max_element(padded_lengths.begin(), padded_lengths.end());
+  const at::Tensor& pad = w.get("cap_pad_token");
+  for (at::Tensor& entry : entries) {
+    entry = at::cat({entry, repeated_token(pad, longest - entry.size(0))});
+  }
+  return at::stack(entries);
+}
+
+// Positions (caption index, row, column): caption token k at (k + 1, 0, 0).
+at::Tensor caption_positions(int64_t batch, int64_t length, const at::TensorOptions& options) {
+  const at::Tensor index = at::arange(1, length + 1, options).view({1, length, 1});
+  return at::cat({index, at::zeros({1, length, 2}, options)}, -1).expand({batch, length, 3});
+}
+
+// Image tokens of entry i at (padded caption length + 1, row, column); padding tokens at 0.
+at::Tensor image_positions(const std::vector<int64_t>& padded_caption_lengths, int64_t rows,
+                           int64_t columns, int64_t padded_length,
+                           const at::TensorOptions& options) {
+  const int64_t batch = static_cast<int64_t>(padded_caption_lengths.size());
+  const at::Tensor grid = at::stack(
+      at::meshgrid({at::arange(rows, options), at::arange(columns, options)}, "ij"), -1).view({1, rows * columns, 2});
+  const at::Tensor start = at::tensor(padded_caption_lengths, options).view({batch, 1, 1}) + 1;
+  const at::Tensor image = at::cat({start.expand({batch, rows * columns, 1}), grid.expand({batch, rows * columns, 2})}, -1);
+  return at::constant_pad_nd(image, {0, 0, 0, padded_length - rows * columns}, 0);
+}
+
+// [B, S] true for the first `lengths[i]` tokens; undefined when every entry fills all S.
+at::Tensor leading_mask(const std::vector<int64_t>& lengths, int64_t size, const at::Device& device) {
+  if (std::all_of(lengths.begin(), lengths.end(), [size](int64_t n) { return n == size; })) return {};
+  const auto options = at::TensorOptions().dtype(at::kLong).device(device);
+  return at::arange(size, options).unsqueeze(0) <
+         at::tensor(lengths, at::TensorOptions().dtype(at::kLong)).to(device).unsqueeze(1);
+}
+
+void check_inputs(const ZImageConfig& c, const at::Tensor& x, const at::Tensor& timestep,
+                  const NetworkInputs& inputs) {
+  const auto fail = [](const std::string& what) {
+    throw Error(ErrorCode::kInvalidArgument, "Z-Image transformer: " + what);
+  };
+  if (x.dim() != 4 || x.size(1) != c.in_channels) {
+    fail("latents must be [B, " + std::to_string(c.in_channels) + ", H, W], got " + c10::str(x.sizes()));
+  }
+  const int64_t batch = x.size(0);
+  if (timestep.dim() != 1 || timestep.size(0) != batch) fail("timestep must be [B] with B = " + std::to_string(batch));
+  const at::Tensor& context = inputs.context;
+  if (!context.defined() || context.dim() != 3 || context.size(0) != batch ||
+      context.size(2) != c.cap_feat_dim) {
+    fail("context must be [B, L, " + std::to_string(c.cap_feat_dim) + "] text states");
+  }
+  const at::Tensor& mask = inputs.context_mask;
+  if (mask.defined() && (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != context.size(1))) {
+    fail("context_mask must be [B, L] like the context");
+  }
+}
+
+}  // namespace
+
+ZImageTransformer::ZImageTransformer(ZImageConfig config, Weights weights)
+    : config_(std::move(config)), weights_(std::move(weights)) {
+  for (const TensorShape& tensor : zimage_transformer_layout(config_)) {
+    nn::require_shape(weights_, tensor.name, tensor.shape);
+  }
+}
+
+at::Tensor ZImageTransformer::forward(const at::Tensor& x_in, const at::Tensor& timestep,
+                                      const NetworkInputs& inputs) const {
+  check_inputs(config_, x_in, timestep, inputs);
+  at::NoGradGuard no_grad;
+  const ZImageConfig& c = config_;
+  const Weights& w = weights_;
+  const at::Tensor& reference = w.get("x_embedder.weight");
+  const auto options = reference.options();
+  const auto position_options = at::TensorOptions().dtype(at::kFloat).device(reference.device());
+  const int64_t batch = x_in.size(0), height = x_in.size(2), width = x_in.size(3), p = c.patch_size;
+
+  const at::Tensor x = nn::pad_to_patch_size(x_in.to(options), p);
+  const at::Tensor features = nn::timestep_embedding(
+      (1.0 - timestep.to(position_options)) * c.t_scale, kTimestepFeatures, /*flip_sin_to_cos=*/true, 0.0);
+  const at::Tensor adaln = nn::linear(
+      w.sub("t_embedder.mlp.2"), nn::silu_in_place(nn::linear(w.sub("t_embedder.mlp.0"), features.to(options))));
+
+  std::vector<int64_t> caption_lengths;
+  const at::Tensor mask = inputs.context_mask.defined()
+                              ? inputs.context_mask.to(reference.device()).to(at::kBool)
+                              : at::Tensor();
+  const at::Tensor caption = caption_states(w, c, inputs.context.to(options), mask, caption_lengths);
+  const int64_t caption_slots = caption.size(1);
+  const Tokens caption_tokens{
+      caption, nn::rope_frequencies(caption_positions(batch, caption_slots, position_options), c.axes_dims, c.rope_theta),
+      leading_mask(caption_lengths, caption_slots, reference.device())};
+
+  const int64_t rows = x.size(2) / p, columns = x.size(3) / p, image_count = rows * columns;
+  const int64_t image_slots = round_up(image_count, c.pad_tokens_multiple);
+  const at::Tensor image = at::cat(
+      {nn::linear(w.sub("x_embedder"), patchify(x, p)),
+       repeated_token(w.get("x_pad_token"), image_slots - image_count).unsqueeze(0).expand({batch, -1, -1})}, 1);
+  const Tokens image_tokens{
+      image, nn::rope_frequencies(image_positions(caption_lengths, rows, columns, image_slots, position_options), c.axes_dims, c.rope_theta),
+      {}};
+
+  // The joint sequence is [image, caption] (ComfyUI orders it [caption, image]; attention only
+  // sees the RoPE positions, so the order does not change the result).
+  Tokens joint{at::cat({run_blocks(w, c, "noise_refiner", c.n_refiner_layers, image_tokens, adaln),
+                        run_blocks(w, c, "context_refiner", c.n_refiner_layers, caption_tokens, {})}, 1),
+               at::cat({image_tokens.rope, caption_tokens.rope}, 1), {}};
+  if (caption_tokens.key_mask.defined()) {
+    joint.key_mask = at::cat({at::ones({batch, image_slots}, caption_tokens.key_mask.options()), caption_tokens.key_mask}, 1);
+  }
+  at::Tensor states = run_blocks(w, c, "layers", c.n_layers, joint, adaln).narrow(1, 0, image_count);
+
+  const at::Tensor scale = nn::linear(w.sub("final_layer.adaLN_modulation.1"), at::silu(adaln)).unsqueeze(1);
+  states = at::layer_norm(states, {c.dim}, {}, {}, kFinalNormEps) * (1 + scale);
+  const at::Tensor prediction = unpatchify(nn::linear(w.sub("final_layer.linear"), states), p,
+                                           c.in_channels, x.size(2), x.size(3));
+  return (-prediction.narrow(2, 0, height).narrow(3, 0, width)).to(x_in.device(), at::kFloat);
+}
+
+std::unique_ptr<ZImageTransformer> load_zimage_transformer(const std::string& path,
+                                                           at::Device device, at::ScalarType dtype) {
+  TensorMap tensors = load_zimage_weights(path, dtype);
+  ZImageConfig config = zimage_config_for(path, tensors);
+  Weights weights(std::move(tensors));
+  weights.to(dtype, device);
+  return std::make_unique<ZImageTransformer>(std::move(config), std::move(weights));
+}
+
+}  // namespace df::engine::zimage
