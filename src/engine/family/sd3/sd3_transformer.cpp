@@ -190,9 +190,7 @@ at::Tensor Sd3Transformer::forward(const at::Tensor& x, const at::Tensor& timest
   const int64_t height = x.size(2);
   const int64_t width = x.size(3);
   const int64_t p = config_.patch_size;
-  // ComfyUI pads to whole patches circularly at the bottom and right.
-  const at::Tensor padded = at::pad(x.to(device_, dtype_),
-                                    {0, (p - width % p) % p, 0, (p - height % p) % p}, "circular");
+  const at::Tensor padded = nn::pad_to_patch_size(x.to(device_, dtype_), p);
   at::Tensor tokens = embed_patches(padded);
   const at::Tensor c = conditioning(timestep, inputs.pooled, x.size(0));
   at::Tensor context = nn::linear(weights_.sub("context_embedder"), inputs.context.to(device_, dtype_));
