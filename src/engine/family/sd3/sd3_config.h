@@ -54,6 +54,8 @@ struct Sd3Config {
 
   // Throws Error(kUnsupported) unless every size is positive and consistent.
   void validate() const;
+
+  bool operator==(const Sd3Config&) const = default;
 };
 
 // Whether a state dict in Stability's names (prefix stripped) holds an SD3 MMDiT.
