@@ -42,9 +42,10 @@ at::Tensor layer_norm(const Weights& w, const at::Tensor& x, double eps) {
   return at::layer_norm(x, {x.size(-1)}, w.get("weight"), w.get("bias"), eps);
 }
 
-at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps) {
+at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps,
+                    const std::string& scale_name) {
   const at::Tensor mean_square = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
-  return (x * at::rsqrt(mean_square + eps)).to(x.scalar_type()) * w.get("weight");
+  return (x * at::rsqrt(mean_square + eps)).to(x.scalar_type()) * w.get(scale_name);
 }
 
 at::Tensor rope_frequencies(const at::Tensor& positions, at::IntArrayRef axes_dims, double theta) {

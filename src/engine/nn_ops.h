@@ -32,8 +32,10 @@ at::Tensor group_norm(const Weights& w, const at::Tensor& x, int64_t groups, dou
 at::Tensor layer_norm(const Weights& w, const at::Tensor& x, double eps);
 
 // RMSNorm over the last dimension (diffusers/ComfyUI RMSNorm): x·rsqrt(mean(x²) + eps), the mean
-// taken in float32, back in x's dtype, times "weight".
-at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps);
+// taken in float32, back in x's dtype, times "weight" (or the scale tensor `scale_name`, e.g. BFL's
+// "scale").
+at::Tensor rms_norm(const Weights& w, const at::Tensor& x, double eps,
+                    const std::string& scale_name = "weight");
 
 // Rotary position embedding over several position axes (FLUX's and Lumina/Z-Image's EmbedND):
 // positions [B, L, A] -> [B, L, sum(axes_dims)/2, 2] float32 (cos, sin) pairs; axis a gives
