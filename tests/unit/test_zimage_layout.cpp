@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "core/error.h"
 #include "engine/family/zimage/zimage_config.h"
 #include "engine/family/zimage/zimage_layout.h"
@@ -26,15 +28,10 @@ void expect_same_architecture(const ZImageConfig& a, const ZImageConfig& b) {
   EXPECT_EQ(a.timestep_hidden_dim, b.timestep_hidden_dim);
 }
 
-template <typename F>
-void expect_error(ErrorCode code, const std::string& text, F&& f) {
-  try {
-    f();
-    FAIL() << "expected an error mentioning " << text;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code);
-    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-  }
+void expect_error(ErrorCode code, const std::string& text, const std::function<void()>& action) {
+  const Error e = test::error_of(action);
+  EXPECT_EQ(e.code(), code);
+  EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
 }
 
 TEST(ZImageLayout, RealTurboLayoutHasTheCheckpointTensors) {
