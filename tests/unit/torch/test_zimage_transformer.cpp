@@ -93,6 +93,19 @@ TEST_F(ZImageTransformerTest, EachEntrySeesOnlyItsOwnCaption) {
   expect_close(model.forward(x.narrow(0, 1, 1), at::full({1}, 0.4), alone), batched.narrow(0, 1, 1));
 }
 
+TEST_F(ZImageTransformerTest, Bfloat16WeightsComputeInTheirDtype) {
+  at::manual_seed(3);
+  Weights half(tiny_weights());
+  half.to(at::kBFloat16, at::kCPU);
+  const ZImageTransformer reduced(config_, half);
+  const at::Tensor x = at::randn({2, 16, 5, 6});
+  const NetworkInputs in = captions({3, 35});
+  const at::Tensor reference = tiny_model().forward(x, at::full({2}, 0.6), in);
+  const at::Tensor out = reduced.forward(x, at::full({2}, 0.6), in);
+  EXPECT_EQ(out.scalar_type(), at::kFloat);
+  EXPECT_LE((out - reference).abs().max().item<double>(), 0.05 * reference.abs().max().item<double>());
+}
+
 TEST_F(ZImageTransformerTest, BadInputsAreRefused) {
   const ZImageTransformer model = tiny_model();
   const at::Tensor x = at::randn({1, 16, 4, 4});
