@@ -25,6 +25,7 @@
 #include "download/model_ref.h"
 #include "download/redaction.h"
 #include "engine/adapters/lora_tiny.h"
+#include "engine/family/zimage/zimage_tiny.h"
 #include "engine/model_config.h"
 #include "engine/tiny_addons.h"
 #include "engine/tiny_controlnet.h"
@@ -119,6 +120,18 @@ std::function<std::string(const CreateTinyOptions&)> tiny_file_kind(std::string 
   };
 }
 
+// Writes a DiT family's test model as ComfyUI's split files (diffusion_models, text_encoders,
+// vae) into the models root DIR, or <data dir>/models; returns the models root.
+std::string create_tiny_split(const CreateTinyOptions& options) {
+  const std::string models_dir =
+      options.dir.empty() ? (std::filesystem::path(options.data_dir) / "models").string()
+                          : options.dir;
+  if (models_dir.empty()) throw Error(ErrorCode::kInvalidArgument, "give DIR or --data-dir");
+  if (options.family == "zimage") return engine::zimage::write_tiny_zimage_files(models_dir, options.seed);
+  throw Error(ErrorCode::kUnsupported,
+              "--kind split writes the DiT families' split files (zimage), not " + options.family);
+}
+
 // The kinds of test model create-tiny writes; each returns the path it wrote.
 const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>>& tiny_kinds() {
   static const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>> kinds =
@@ -139,7 +152,8 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
                                        engine::write_tiny_hypernetwork)},
        {"clip_vision", tiny_file_kind("clip_vision", "tiny-clip-vision.safetensors",
                                       engine::write_tiny_clip_vision)},
-       {"unclip", create_tiny_unclip}};
+       {"unclip", create_tiny_unclip},
+       {"split", create_tiny_split}};
   return kinds;
 }
 
@@ -162,7 +176,7 @@ void add_create_tiny_command(CLI::App& model) {
   command->add_option("--name", options->name, "Model id when installing into --data-dir");
   command->add_option("--family", options->family, "Model family")
       ->required()
-      ->check(CLI::IsMember({"sd1", "sd2", "sdxl"}));
+      ->check(CLI::IsMember({"sd1", "sd2", "sdxl", "zimage"}));
   command->add_option("--kind", options->kind, "What to write")
       ->capture_default_str()
       ->check(CLI::IsMember(tiny_kind_names()));

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
+#include "engine/family/families.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
 #include "engine/tensor_file.h"
@@ -58,6 +59,8 @@ RuntimePlacement resolve_placement(const std::string& device, const std::string&
   if (!cuda && p.dtype == at::kHalf) {
     throw Error(ErrorCode::kUnsupported, "float16 runs only on CUDA; use float32 or bfloat16 on CPU");
   }
+  // The DiT families overflow in float16 (ComfyUI runs them in bfloat16 where it can).
+  if (dtype == "auto" && cuda && family_traits(family).diffusion_transformer) p.dtype = at::kBFloat16;
   const bool sdxl = family == Family::kSDXL || family == Family::kSDXLRefiner;
   p.vae_dtype = (sdxl && p.dtype == at::kHalf) ? at::kFloat : p.dtype;
   return p;
@@ -170,40 +173,33 @@ CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
   bundle.name = loaded.name;
   bundle.identity_file = loaded.identity_file;
   bundle.family = config.family;
+  LatentFormat latent_format = latent_format_of(config.family);
+  latent_format.scale = config.vae.scaling_factor;
   bundle.model = std::make_shared<const DiffusionModel>(DiffusionModel{
-      config.family, UNet(config.unet, loaded.unet), NoiseSchedule(config.schedule),
-      config.vae.scaling_factor, config.requires_aesthetics_score, placement});
+      config.family, UNet(config.unet, loaded.unet), nullptr, NoiseSchedule(config.schedule),
+      latent_format, config.requires_aesthetics_score, placement});
   bundle.clip =
       std::make_shared<const TextConditioner>(config.family, std::move(encoders), placement.device);
   bundle.vae = std::make_shared<const VaeCodec>(Vae(config.vae, loaded.vae), placement);
   return bundle;
 }
 
-namespace {
 
-// A per-channel statistic as [1, C, 1, 1] for `latent`, or `fallback` when there is none.
-at::Tensor channel_view(const std::vector<float>& values, const at::Tensor& latent, double fallback) {
-  if (values.empty()) return at::scalar_tensor(fallback, latent.options());
-  if (latent.dim() != 4 || latent.size(1) != static_cast<int64_t>(values.size())) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "the latent format has " + std::to_string(values.size()) +
-                    " channels; the latent is not [B, " + std::to_string(values.size()) + ", h, w]");
+const UNet& DiffusionModel::require_unet(const std::string& what) const {
+  if (!unet) {
+    throw Error(ErrorCode::kUnsupported,
+                what + " works on SD 1.x/2.x/SDXL models; this is a " + family_name(family) +
+                    " model");
   }
-  return at::tensor(values, at::kFloat).view({1, -1, 1, 1}).to(latent.options());
+  return *unet;
 }
 
-}  // namespace
-
 at::Tensor latent_to_sampler(const DiffusionModel& model, const at::Tensor& latent) {
-  const LatentChannelStats& stats = model.latent_channels;
-  return (latent - channel_view(stats.mean, latent, 0.0)) * model.latent_scale /
-         channel_view(stats.std, latent, 1.0);
+  return latent_to_sampler(model.latent_format, latent);
 }
 
 at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& latent) {
-  const LatentChannelStats& stats = model.latent_channels;
-  return latent * channel_view(stats.std, latent, 1.0) / model.latent_scale +
-         channel_view(stats.mean, latent, 0.0);
+  return latent_from_sampler(model.latent_format, latent);
 }
 
 std::shared_ptr<const VaeCodec> load_vae_codec(const std::string& path, const std::string& device) {

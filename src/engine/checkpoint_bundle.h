@@ -3,12 +3,15 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "engine/denoise/diffusion_network.h"
+#include "engine/latent_format.h"
 #include "engine/model_config.h"
 #include "engine/noise_schedule.h"
 #include "engine/taesd.h"
@@ -58,27 +61,24 @@ struct GuidanceOptions {
   DenoiseMaskFunction denoise_mask_function;  // empty: the latent's mask as it is
 };
 
-// Per-channel statistics a latent format normalises VAE latents with (Playground v2.5's); empty:
-// zero mean and unit deviation.
-struct LatentChannelStats {
-  std::vector<float> mean;
-  std::vector<float> std;
-};
-
-// The denoising model with its noise schedule (ComfyUI's MODEL).
+// The denoising model with its model sampling (ComfyUI's MODEL): an SD UNet, or the network of a
+// DiT family (FLUX, SD3, Z-Image).
 struct DiffusionModel {
   Family family;
-  UNet unet;
+  std::optional<UNet> unet;                          // the SD families' UNet
+  std::shared_ptr<const DiffusionNetwork> network;   // the DiT families' network
   NoiseSchedule schedule;
-  double latent_scale;  // VAE scaling factor: latents are multiplied by it before sampling
+  LatentFormat latent_format;
   bool requires_aesthetics_score;
   RuntimePlacement placement;
   GuidanceOptions guidance = {};  // set by model patches (engine/model_patcher.h)
-  LatentChannelStats latent_channels = {};
+
+  // The UNet of an SD model; Error(kUnsupported) naming `what` (the feature that needs it) for a
+  // DiT family's model.
+  const UNet& require_unet(const std::string& what) const;
 };
 
-// ComfyUI's process_latent_in / process_latent_out: a VAE latent enters sampling as
-// (latent - mean) * latent_scale / std per channel and leaves the reverse way.
+// The model's latent format applied to a VAE latent and back (latent_format.h).
 at::Tensor latent_to_sampler(const DiffusionModel& model, const at::Tensor& latent);
 at::Tensor latent_from_sampler(const DiffusionModel& model, const at::Tensor& latent);
 

@@ -3,10 +3,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <optional>
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
+#include "engine/family/dit_models.h"
+#include "engine/family/families.h"
 #include "engine/key_index.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
@@ -61,10 +64,6 @@ TensorRename unet_rename(const UNetFileLayout& layout, int layers_per_block) {
     }
     return name;
   };
-}
-
-double latent_scale_of(Family family) {
-  return family == Family::kSDXL || family == Family::kSDXLRefiner ? 0.13025 : 0.18215;
 }
 
 // ---- text encoders ----
@@ -214,7 +213,12 @@ StandaloneUNet load_standalone_unet(const TensorFile& file, at::ScalarType dtype
 std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& path,
                                                            const std::string& device,
                                                            const std::string& dtype) {
-  check_weights_path(path, "a diffusion model (.safetensors, .ckpt, .pt, .pth, .bin)");
+  if (!std::filesystem::is_directory(path)) {
+    check_weights_path(path, "a diffusion model (.safetensors, .ckpt, .pt, .pth, .bin)");
+  }
+  if (const auto family = detect_dit_family(path)) {
+    return load_dit_model(path, *family, resolve_placement(device, dtype, *family));
+  }
   const TensorFile file = TensorFile::open(path);
   StandaloneUNet unet = load_standalone_unet(file, at::kFloat);
   unet_extra_inputs(unet.config);  // refuses input channel counts no model type has
@@ -222,8 +226,8 @@ std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& pa
   Weights weights(std::move(unet.weights));
   weights.to(placement.dtype, placement.device);
   return std::make_shared<const DiffusionModel>(DiffusionModel{
-      unet.family, UNet(unet.config, weights), NoiseSchedule(unet.schedule),
-      latent_scale_of(unet.family), unet.family == Family::kSDXLRefiner, placement});
+      unet.family, UNet(unet.config, weights), nullptr, NoiseSchedule(unet.schedule),
+      latent_format_of(unet.family), unet.family == Family::kSDXLRefiner, placement});
 }
 
 StandaloneTextEncoder load_standalone_text_encoder(const TensorFile& file,

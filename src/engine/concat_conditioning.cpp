@@ -30,7 +30,7 @@ at::Tensor resized_center(const at::Tensor& nchw, int64_t height, int64_t width)
 
 at::Tensor image_input(const at::Tensor& latent, const DiffusionModel& model, int64_t height,
                        int64_t width) {
-  const int64_t channels = model.unet.config().out_channels;
+  const int64_t channels = model.unet->config().out_channels;
   if (latent.dim() != 4 || latent.size(1) != channels) {
     throw Error(ErrorCode::kInvalidArgument,
                 "the model's concat image must be a latent [B, " + std::to_string(channels) +
@@ -68,7 +68,7 @@ at::Tensor fallback_latent(const DiffusionModel& model, const at::Tensor& latent
 std::vector<at::Tensor> inpaint_inputs(const DiffusionModel& model, const Conditioning& cond,
                                        const ConcatFallback& fallback, int64_t height,
                                        int64_t width) {
-  const int64_t channels = model.unet.config().out_channels;
+  const int64_t channels = model.unet->config().out_channels;
   at::Tensor mask = cond.concat_mask;
   if (!mask.defined() && fallback.noise_mask.defined() && fallback.latent.defined()) {
     mask = prepare_noise_mask(fallback.noise_mask, fallback.latent.sizes()).narrow(1, 0, 1);
@@ -87,7 +87,7 @@ std::vector<at::Tensor> inpaint_inputs(const DiffusionModel& model, const Condit
 std::vector<at::Tensor> instruct_pix2pix_inputs(const DiffusionModel& model,
                                                 const Conditioning& cond, int64_t height,
                                                 int64_t width) {
-  const int64_t channels = model.unet.config().out_channels;
+  const int64_t channels = model.unet->config().out_channels;
   if (!cond.concat_latent_image.defined()) return {at::zeros({1, channels, height, width})};
   return {image_input(cond.concat_latent_image, model, height, width)};
 }
@@ -97,7 +97,8 @@ std::vector<at::Tensor> instruct_pix2pix_inputs(const DiffusionModel& model,
 std::vector<at::Tensor> concat_inputs(const DiffusionModel& model, const Conditioning& cond,
                                       const ConcatFallback& fallback, int64_t height,
                                       int64_t width) {
-  switch (unet_extra_inputs(model.unet.config())) {
+  if (!model.unet) return {};  // the DiT families take no extra input channels
+  switch (unet_extra_inputs(model.unet->config())) {
     case UNetExtraInputs::kInpaint:
       return inpaint_inputs(model, cond, fallback, height, width);
     case UNetExtraInputs::kInstructPix2Pix:

@@ -71,7 +71,7 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
   const at::Tensor steps = sigmas.to(at::kFloat);
   at::Tensor start = latent.to(at::kFloat);
   if (at::count_nonzero(start).item<int64_t>() > 0) start = latent_to_sampler(model, start);
-  at::Tensor x = noise_latent(start, noise, steps[0].item<double>(), model.schedule.sigma_max());
+  at::Tensor x = noise_latent(model.schedule, start, noise, steps[0].item<double>());
   x = x.to(model.placement.device);
 
   at::Tensor last_denoised;
@@ -84,6 +84,7 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
                             steps.to(x.device()))
           : denoise;
   at::Tensor out = run_sampler(sampler, inpainting, x, steps.to(x.device()), noise_seed, kept);
+  out = unscale_noise(model.schedule, out, steps[-1].item<double>());
   CustomSampleResult result{latent_from_sampler(model, out).cpu(), {}};
   if (last_denoised.defined()) result.denoised = latent_from_sampler(model, last_denoised).cpu();
   return result;

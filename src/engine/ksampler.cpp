@@ -19,6 +19,9 @@
 namespace df::engine {
 namespace {
 
+// FLUX.1 dev's distilled guidance when no FluxGuidance node set one (ComfyUI's default).
+constexpr double kDefaultFluxGuidance = 3.5;
+
 // Repeats a context along the sequence axis to `length` tokens (a multiple of its own length).
 at::Tensor repeat_to(const at::Tensor& context, int64_t length) {
   const int64_t times = length / context.size(1);
@@ -32,7 +35,7 @@ bool is_sdxl(const DiffusionModel& model) {
 // SD2.1 unCLIP models take unCLIPConditioning's images as class labels; other models without an
 // SDXL pooled input ignore them, as ComfyUI does.
 bool takes_class_labels(const DiffusionModel& model) {
-  return model.unet.config().class_embed_type == "projection";
+  return model.unet && model.unet->config().class_embed_type == "projection";
 }
 
 // SDXL's size/crop (or the refiner's aesthetic score) conditioning as ComfyUI computes it: the
@@ -77,6 +80,8 @@ at::Tensor to_denoised(const DiffusionModel& model, const at::Tensor& x, const a
       return x * (data * data / s2) + out * (sigma * data / std::sqrt(s2));
     case Prediction::kSample:
       return out;
+    case Prediction::kFlow:
+      return x - out * sigma;
   }
   return out;
 }
@@ -104,6 +109,8 @@ Rect mask_bounds(const at::Tensor& mask) {
 struct PreparedCond {
   int side = 0;  // 0 positive, 1 negative
   at::Tensor context, pooled, ids;
+  at::Tensor context_mask;  // the DiT families' [1, L] mask of real tokens (undefined: all real)
+  at::Tensor guidance;      // FLUX.1 dev's distilled guidance [1]
   at::Tensor class_labels;  // SD2.1 unCLIP's image input (class_embed_type "projection")
   std::vector<at::Tensor> concat;  // parts of the model's extra input channels (concat_inputs)
   Rect rect{};
@@ -134,7 +141,7 @@ at::Tensor feathered_area_weights(const Rect& rect, int64_t height, int64_t widt
 // pooled text embedding when the entry has them ("revision"), else the text's.
 at::Tensor sdxl_pooled(const DiffusionModel& model, const Conditioning& cond, uint64_t seed) {
   if (!cond.unclip.empty()) {
-    const UNetConfig& unet = model.unet.config();
+    const UNetConfig& unet = model.unet->config();
     const int time_ids = model.family == Family::kSDXLRefiner ? 5 : 6;
     const int64_t width =
         unet.projection_class_embeddings_input_dim - int64_t(unet.addition_time_embed_dim) * time_ids;
@@ -204,14 +211,19 @@ std::optional<PreparedCond> prepare_cond(const DiffusionModel& model, const Cond
   const RuntimePlacement& placement = model.placement;
   p.mult = p.mult.to(placement.device);
   p.context = cond.context.to(placement.device, placement.dtype);
-  if (is_sdxl(model)) {
+  if (model.network) {
+    if (cond.pooled.defined()) p.pooled = cond.pooled.to(placement.device, placement.dtype);
+    if (cond.context_mask.defined()) p.context_mask = cond.context_mask.to(placement.device);
+    p.guidance = at::full({1}, cond.guidance.value_or(kDefaultFluxGuidance), at::kFloat)
+                     .to(placement.device);
+  } else if (is_sdxl(model)) {
     p.pooled = sdxl_pooled(model, cond, seed).to(placement.device, placement.dtype);
     p.ids = time_ids(model, cond, height * 8, width * 8, side == 1)
                 .to(placement.device, placement.dtype);
   }
   if (takes_class_labels(model)) {
     p.class_labels = unclip_class_labels(
-        cond.unclip, model.unet.config().projection_class_embeddings_input_dim, seed);
+        cond.unclip, model.unet->config().projection_class_embeddings_input_dim, seed);
     p.class_labels = p.class_labels.to(placement.device, placement.dtype);
   }
   p.concat = prepared_concat(model, cond, fallback, rect, height, width);
@@ -267,7 +279,77 @@ at::Tensor group_concat(const std::vector<const PreparedCond*>& group, int64_t b
   return at::cat(rows, 0);
 }
 
-// The denoised estimates of every part of one group for the batch `x` (one UNet call).
+// The batched contexts of a group's parts for `batch` latents each, repeated to a common length.
+at::Tensor group_context(const std::vector<const PreparedCond*>& group, int64_t batch) {
+  int64_t length = 1;
+  for (const PreparedCond* part : group) length = std::lcm(length, part->context.size(1));
+  std::vector<at::Tensor> contexts;
+  for (const PreparedCond* part : group) {
+    contexts.push_back(repeat_to(part->context, length).repeat_interleave(batch, 0));
+  }
+  return at::cat(contexts);
+}
+
+// One field of a group's parts for `batch` latents each (undefined when the parts have none).
+at::Tensor group_field(const std::vector<const PreparedCond*>& group, int64_t batch,
+                       at::Tensor PreparedCond::*field) {
+  std::vector<at::Tensor> rows;
+  for (const PreparedCond* part : group) {
+    if (!(part->*field).defined()) return {};
+    rows.push_back((part->*field).repeat_interleave(batch, 0));
+  }
+  return at::cat(rows);
+}
+
+// The UNet's output for a group's input `sample` (the latents with any extra channels).
+at::Tensor unet_output(const DiffusionModel& model, const std::vector<const PreparedCond*>& group,
+                       const at::Tensor& latent_input, const at::Tensor& sample,
+                       const at::Tensor& timesteps, int64_t batch, double sigma) {
+  const at::Tensor context = group_context(group, batch);
+  std::optional<UNetAddedConditioning> added;
+  if (is_sdxl(model)) {
+    added = UNetAddedConditioning{group_field(group, batch, &PreparedCond::pooled),
+                                  group_field(group, batch, &PreparedCond::ids)};
+  }
+  if (takes_class_labels(model)) {
+    added = UNetAddedConditioning{{}, {}, group_field(group, batch, &PreparedCond::class_labels)};
+  }
+  UNetStep step{sigma};
+  if (const auto& control = group.front()->control) {
+    // ControlNets see the latent input without the model's extra channels (ComfyUI's x_noisy).
+    const auto rows = static_cast<int64_t>(group.size());
+    step.control = control_residuals(
+        *control, {latent_input, timesteps, context, added, sigma, rows}, model.schedule);
+  }
+  return model.unet->forward(sample, timesteps, context, added, step);
+}
+
+// A DiT family's network output for a group's latents.
+at::Tensor network_output(const DiffusionModel& model,
+                          const std::vector<const PreparedCond*>& group,
+                          const at::Tensor& latent_input, const at::Tensor& timesteps,
+                          int64_t batch) {
+  if (group.front()->control) {
+    throw Error(ErrorCode::kUnsupported,
+                "ControlNets work on SD 1.x/2.x/SDXL models; this is a " +
+                    family_name(model.family) + " model");
+  }
+  NetworkInputs inputs;
+  inputs.context = group_context(group, batch);
+  inputs.context_mask = group_field(group, batch, &PreparedCond::context_mask);
+  inputs.pooled = group_field(group, batch, &PreparedCond::pooled);
+  inputs.guidance = group_field(group, batch, &PreparedCond::guidance);
+  return model.network->forward(latent_input, timesteps, inputs);
+}
+
+// How the model's input is scaled at `sigma` (ComfyUI's calculate_input): unscaled for flows.
+double input_scale(const NoiseSchedule& schedule, double sigma) {
+  if (schedule.flow()) return 1.0;
+  const double data = schedule.sigma_data();
+  return 1.0 / std::sqrt(sigma * sigma + data * data);
+}
+
+// The denoised estimates of every part of one group for the batch `x` (one model call).
 std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
                                       const std::vector<const PreparedCond*>& group,
                                       const at::Tensor& x, double sigma, double t) {
@@ -276,40 +358,19 @@ std::vector<at::Tensor> denoise_group(const DiffusionModel& model,
   const int64_t batch = x.size(0), rows = static_cast<int64_t>(group.size());
   at::Tensor x_area = x.narrow(2, r.y, r.h).narrow(3, r.x, r.w);
   at::Tensor x_in = rows == 1 ? x_area : x_area.repeat({rows, 1, 1, 1});
-  const double data = model.schedule.sigma_data();
-  const double c_in = 1.0 / std::sqrt(sigma * sigma + data * data);
-  const at::Tensor latent_input = (x_in * c_in).to(placement.device, placement.dtype);
-  at::Tensor sample = latent_input;
-  if (!group.front()->concat.empty()) sample = at::cat({sample, group_concat(group, batch)}, 1);
+  const at::Tensor latent_input =
+      (x_in * input_scale(model.schedule, sigma)).to(placement.device, placement.dtype);
   at::Tensor timesteps = at::full({rows * batch}, t,
                                   at::TensorOptions().dtype(at::kFloat).device(placement.device));
-  int64_t length = 1;
-  for (const PreparedCond* part : group) length = std::lcm(length, part->context.size(1));
-  std::vector<at::Tensor> contexts, pooled, ids;
-  for (const PreparedCond* part : group) {
-    contexts.push_back(repeat_to(part->context, length).repeat_interleave(batch, 0));
-    if (is_sdxl(model)) {
-      pooled.push_back(part->pooled.repeat_interleave(batch, 0));
-      ids.push_back(part->ids.repeat_interleave(batch, 0));
-    }
+  at::Tensor out;
+  if (model.network) {
+    out = network_output(model, group, latent_input, timesteps, batch);
+  } else {
+    at::Tensor sample = latent_input;
+    if (!group.front()->concat.empty()) sample = at::cat({sample, group_concat(group, batch)}, 1);
+    out = unet_output(model, group, latent_input, sample, timesteps, batch, sigma);
   }
-  std::optional<UNetAddedConditioning> added;
-  if (is_sdxl(model)) added = UNetAddedConditioning{at::cat(pooled), at::cat(ids)};
-  if (takes_class_labels(model)) {
-    std::vector<at::Tensor> labels;
-    for (const PreparedCond* part : group) labels.push_back(part->class_labels.repeat_interleave(batch, 0));
-    added = UNetAddedConditioning{{}, {}, at::cat(labels)};
-  }
-  const at::Tensor context = at::cat(contexts);
-  UNetStep step{sigma};
-  if (const auto& control = group.front()->control) {
-    // ControlNets see the latent input without the model's extra channels (ComfyUI's x_noisy).
-    step.control = control_residuals(
-        *control, {latent_input, timesteps, context, added, sigma, rows}, model.schedule);
-  }
-  at::Tensor out = model.unet.forward(sample, timesteps, context, added, step)
-                       .to(x.device(), at::kFloat);
-  return to_denoised(model, x_in, out, sigma).split(batch);
+  return to_denoised(model, x_in, out.to(x.device(), at::kFloat), sigma).split(batch);
 }
 
 // A part's weights for a batch of `batch` latents.
@@ -346,7 +407,7 @@ at::Tensor positive_with_patches(const DiffusionModel& model,
                                  const at::Tensor& x, double sigma, double t,
                                  const UNetPatches& extra) {
   DiffusionModel patched = model;
-  patched.unet = model.unet.with_patches(extra);
+  patched.unet = model.require_unet("this CFG patch").with_patches(extra);
   std::vector<const PreparedCond*> positive;
   for (const PreparedCond* part : active) {
     if (part->side == 0) positive.push_back(part);

@@ -17,7 +17,8 @@ struct PreviewPixels {
   std::vector<uint8_t> rgb;  // width * height * 3, row-major
 };
 
-// The first image of a [B,4,H,W] latent in the sampler's (scaled) latent space, as H x W RGB.
+// The first image of a [B,C,H,W] latent in the sampler's (scaled) latent space, as H x W RGB
+// (ComfyUI's factors for SD's, SDXL's and FLUX's latents; a grey channel mean for others).
 PreviewPixels latent_preview(const at::Tensor& latent, Family family);
 
 }  // namespace df::engine

@@ -89,6 +89,8 @@ std::vector<TextEncoderSource> text_encoder_sources(Family family) {
               {"conditioner.embedders.1.model.", ClipNaming::kOpenClip}};
     case Family::kSDXLRefiner:
       return {{"conditioner.embedders.0.model.", ClipNaming::kOpenClip}};
+    default:  // the DiT families keep their text encoders in files of their own
+      break;
   }
   return {};
 }
@@ -186,6 +188,7 @@ VaeConfig infer_vae_config(const KeyIndex& keys, const std::string& prefix, Fami
   c.in_channels = static_cast<int>(keys.shape(prefix + "encoder.conv_in.weight", 4)[1]);
   c.out_channels = static_cast<int>(keys.shape(prefix + "decoder.conv_out.weight", 4)[0]);
   c.latent_channels = static_cast<int>(keys.shape(prefix + "decoder.conv_in.weight", 4)[1]);
+  c.use_quant_conv = keys.has(prefix + "quant_conv.weight");
   const bool xl = family == Family::kSDXL || family == Family::kSDXLRefiner;
   c.scaling_factor = xl ? 0.13025 : 0.18215;
   c.sample_size = xl ? 1024 : 512;
@@ -635,6 +638,7 @@ VaeConfig infer_diffusers_vae_config(const KeyIndex& keys, const std::string& pr
   c.in_channels = static_cast<int>(keys.shape(prefix + "encoder.conv_in.weight", 4)[1]);
   c.out_channels = static_cast<int>(keys.shape(prefix + "decoder.conv_out.weight", 4)[0]);
   c.latent_channels = static_cast<int>(keys.shape(prefix + "decoder.conv_in.weight", 4)[1]);
+  c.use_quant_conv = keys.has(prefix + "quant_conv.weight");
   return c;
 }
 

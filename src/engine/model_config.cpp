@@ -36,6 +36,9 @@ std::string family_name(Family family) {
     case Family::kSD2: return "sd2";
     case Family::kSDXL: return "sdxl";
     case Family::kSDXLRefiner: return "sdxl_refiner";
+    case Family::kFlux: return "flux";
+    case Family::kSD3: return "sd3";
+    case Family::kZImage: return "zimage";
   }
   return "sd1";
 }
@@ -45,6 +48,9 @@ Family family_from_name(const std::string& name) {
   if (name == "sd2") return Family::kSD2;
   if (name == "sdxl") return Family::kSDXL;
   if (name == "sdxl_refiner") return Family::kSDXLRefiner;
+  if (name == "flux") return Family::kFlux;
+  if (name == "sd3") return Family::kSD3;
+  if (name == "zimage") return Family::kZImage;
   throw Error(ErrorCode::kInvalidArgument, "unknown model family '" + name + "'");
 }
 
@@ -54,6 +60,7 @@ std::string prediction_name(Prediction prediction) {
     case Prediction::kVPrediction: return "v_prediction";
     case Prediction::kSample: return "sample";
     case Prediction::kEdm: return "edm";
+    case Prediction::kFlow: return "flow";
   }
   return "epsilon";
 }
@@ -63,6 +70,7 @@ Prediction prediction_from_name(const std::string& name) {
   if (name == "v_prediction") return Prediction::kVPrediction;
   if (name == "sample") return Prediction::kSample;
   if (name == "edm") return Prediction::kEdm;
+  if (name == "flow") return Prediction::kFlow;
   throw Error(ErrorCode::kUnsupported, "unsupported prediction type '" + name + "'");
 }
 
@@ -143,6 +151,8 @@ VaeConfig VaeConfig::from_json(const json& c) {
   v.layers_per_block = value_or(c, "layers_per_block", 1);
   v.norm_num_groups = value_or(c, "norm_num_groups", 32);
   v.scaling_factor = value_or(c, "scaling_factor", 0.18215);
+  v.shift_factor = value_or(c, "shift_factor", 0.0);
+  v.use_quant_conv = value_or(c, "use_quant_conv", true);
   v.force_upcast = value_or(c, "force_upcast", true);
   v.sample_size = value_or(c, "sample_size", 32);
   return v;
@@ -151,7 +161,7 @@ VaeConfig VaeConfig::from_json(const json& c) {
 json VaeConfig::to_json() const {
   std::vector<std::string> down(block_out_channels.size(), "DownEncoderBlock2D");
   std::vector<std::string> up(block_out_channels.size(), "UpDecoderBlock2D");
-  return {{"_class_name", "AutoencoderKL"},
+  json c = {{"_class_name", "AutoencoderKL"},
           {"in_channels", in_channels},
           {"out_channels", out_channels},
           {"latent_channels", latent_channels},
@@ -164,6 +174,12 @@ json VaeConfig::to_json() const {
           {"force_upcast", force_upcast},
           {"sample_size", sample_size},
           {"act_fn", "silu"}};
+  if (!use_quant_conv) {
+    c["use_quant_conv"] = false;
+    c["use_post_quant_conv"] = false;
+  }
+  if (shift_factor != 0.0) c["shift_factor"] = shift_factor;
+  return c;
 }
 
 ClipTextConfig ClipTextConfig::from_json(const json& c) {

@@ -9,11 +9,13 @@
 
 namespace df::engine {
 
-enum class Family { kSD1, kSD2, kSDXL, kSDXLRefiner };
+enum class Family { kSD1, kSD2, kSDXL, kSDXLRefiner, kFlux, kSD3, kZImage };
 // kEdm: EDM's denoiser output, x * c_skip + out * c_out (ModelSamplingContinuousEDM "edm").
-enum class Prediction { kEpsilon, kVPrediction, kSample, kEdm };
+// kFlow: a flow-matching velocity, x0 = x - out * sigma (ComfyUI's CONST).
+enum class Prediction { kEpsilon, kVPrediction, kSample, kEdm, kFlow };
 
-std::string family_name(Family family);  // "sd1", "sd2", "sdxl", "sdxl_refiner"
+// "sd1", "sd2", "sdxl", "sdxl_refiner", "flux", "sd3", "zimage"
+std::string family_name(Family family);
 Family family_from_name(const std::string& name);
 std::string prediction_name(Prediction prediction);  // "epsilon", "v_prediction", "sample"
 Prediction prediction_from_name(const std::string& name);
@@ -53,6 +55,8 @@ struct VaeConfig {
   int layers_per_block = 2;
   int norm_num_groups = 32;
   double scaling_factor = 0.18215;
+  double shift_factor = 0.0;    // FLUX/SD3 VAEs: latents are shifted before scaling
+  bool use_quant_conv = true;   // quant_conv / post_quant_conv (FLUX/SD3 VAEs have neither)
   bool force_upcast = true;
   int sample_size = 512;
 

@@ -44,10 +44,9 @@ ModelPatcher ModelPatcher::with_schedule(NoiseSchedule schedule) const {
   return copy;
 }
 
-ModelPatcher ModelPatcher::with_latent_format(double latent_scale,
-                                              LatentChannelStats channels) const {
+ModelPatcher ModelPatcher::with_latent_format(LatentFormat format) const {
   ModelPatcher copy = copy_with_fresh_memo();
-  copy.latent_format_ = std::pair{latent_scale, std::move(channels)};
+  copy.latent_format_ = std::move(format);
   return copy;
 }
 
@@ -73,12 +72,15 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
   }
   auto model = std::make_shared<DiffusionModel>(*base_);
   if (!weights_.empty()) {
-    model->unet = UNet(base_->unet.config(), apply_patches(base_->unet.weights(), weights_));
+    const UNet& unet = base_->require_unet("LoRA and weight patches");
+    model->unet = UNet(unet.config(), apply_patches(unet.weights(), weights_));
   }
   model->guidance = guidance_;
-  model->unet = model->unet.with_patches(unet_patches_);
+  if (!unet_patches_.empty()) {
+    model->unet = model->require_unet("UNet block and attention patches").with_patches(unet_patches_);
+  }
   if (schedule_) model->schedule = *schedule_;
-  if (latent_format_) std::tie(model->latent_scale, model->latent_channels) = *latent_format_;
+  if (latent_format_) model->latent_format = *latent_format_;
   memo_->model = std::move(model);
   return memo_->model;
 }

@@ -35,7 +35,7 @@ class ModelPatcher {
   // ModelSamplingDiscrete: the model sampled with another schedule/prediction.
   ModelPatcher with_schedule(NoiseSchedule schedule) const;
   // Another latent format (ModelSamplingContinuousEDM's Playground v2.5 format).
-  ModelPatcher with_latent_format(double latent_scale, LatentChannelStats channels) const;
+  ModelPatcher with_latent_format(LatentFormat format) const;
   // The schedule sampling will use (the patched one, else the base's).
   const NoiseSchedule& schedule() const { return schedule_ ? *schedule_ : base_->schedule; }
 
@@ -55,7 +55,7 @@ class ModelPatcher {
   GuidanceOptions guidance_;
   UNetPatches unet_patches_;
   std::optional<NoiseSchedule> schedule_;
-  std::optional<std::pair<double, LatentChannelStats>> latent_format_;
+  std::optional<LatentFormat> latent_format_;
   std::shared_ptr<Memo> memo_;
 };
 

@@ -61,6 +61,16 @@ at::Tensor noise_latent(const at::Tensor& latent, const at::Tensor& noise, doubl
   return noise.to(at::kFloat) * static_cast<double>(scale) + latent.to(noise.device(), at::kFloat);
 }
 
+at::Tensor noise_latent(const NoiseSchedule& schedule, const at::Tensor& latent,
+                        const at::Tensor& noise, double sigma0) {
+  if (!schedule.flow()) return noise_latent(latent, noise, sigma0, schedule.sigma_max());
+  return noise.to(at::kFloat) * sigma0 + latent.to(noise.device(), at::kFloat) * (1.0 - sigma0);
+}
+
+at::Tensor unscale_noise(const NoiseSchedule& schedule, const at::Tensor& latent, double sigma_last) {
+  return schedule.flow() ? latent / (1.0 - sigma_last) : latent;
+}
+
 at::Tensor denoise_sigmas(const NoiseSchedule& schedule, const std::string& scheduler,
                           const std::string& sampler, int steps, double denoise) {
   if (denoise > 0.9999) return sampler_sigmas(schedule, scheduler, sampler, steps);

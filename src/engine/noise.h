@@ -25,6 +25,13 @@ at::Tensor comfy_initial_noise(const std::vector<int64_t>& latent_shape, uint64_
 // into model space; the result is float32.
 at::Tensor noise_latent(const at::Tensor& latent, const at::Tensor& noise, double sigma0,
                         double sigma_max);
+// The start rule for `schedule`: noise_latent, or for flow schedules (ComfyUI's CONST)
+// sigma0 * noise + (1 - sigma0) * latent.
+at::Tensor noise_latent(const NoiseSchedule& schedule, const at::Tensor& latent,
+                        const at::Tensor& noise, double sigma0);
+// ComfyUI's inverse_noise_scaling of a sampled latent whose last sigma is `sigma_last`: the latent
+// itself, or for flow schedules latent / (1 - sigma_last).
+at::Tensor unscale_noise(const NoiseSchedule& schedule, const at::Tensor& latent, double sigma_last);
 
 // KSampler's sigma selection: the scheduler's sigmas for `steps` (computed for steps + 1 with the
 // penultimate dropped for the samplers that need it); for 0 < denoise <= 0.9999 the sigmas of

@@ -32,6 +32,29 @@ double continuous_timestep(double sigma) {
   return kContinuousTimestepScale * std::log(static_cast<float>(sigma));
 }
 
+// The flow schedules' sigma of t in [0, 1]: FLUX's exponential shift, or SD3's shift of the SNR.
+template <typename Real>
+Real shifted_flow_sigma(bool flux, double shift, Real t) {
+  if (flux) {
+    const auto e = static_cast<Real>(std::exp(shift));
+    return e / (e + (Real(1) / t - Real(1)));
+  }
+  if (shift == 1.0) return t;
+  const auto a = static_cast<Real>(shift);
+  return a * t / (Real(1) + (a - Real(1)) * t);
+}
+
+// The flow schedules' table: float32 sigmas of t = 1/count .. 1, as ComfyUI computes it.
+at::Tensor flow_table(bool flux, double shift, int64_t count) {
+  at::Tensor table = at::empty({count}, at::kFloat);
+  float* out = table.data_ptr<float>();
+  for (int64_t i = 0; i < count; ++i) {
+    const float t = static_cast<float>(i + 1) / static_cast<float>(count);
+    out[i] = shifted_flow_sigma<float>(flux, shift, t);
+  }
+  return table;
+}
+
 at::Tensor sigmas_of(const at::Tensor& betas) {
   const at::Tensor alphas_cumprod = at::cumprod(1.0 - betas, 0);
   return ((1.0 - alphas_cumprod) / alphas_cumprod).pow(0.5);
@@ -117,15 +140,44 @@ NoiseSchedule NoiseSchedule::with_continuous_edm(double sigma_min, double sigma_
   copy.prediction_ = prediction;
   copy.lcm_boundary_ = false;
   copy.skip_steps_ = 1;
-  copy.continuous_ = true;
+  copy.map_ = TimestepMap::kEdm;
   copy.sigma_data_ = sigma_data;
   copy.set_sigmas(
       at::linspace(std::log(sigma_min), std::log(sigma_max), kTableSize, at::kFloat).exp());
   return copy;
 }
 
+NoiseSchedule NoiseSchedule::discrete_flow(double shift, double multiplier) {
+  if (!(shift >= 0.0 && multiplier > 0.0)) {
+    throw Error(ErrorCode::kInvalidArgument, "a flow schedule needs shift >= 0 and multiplier > 0");
+  }
+  constexpr int64_t kTableSize = 1000;
+  NoiseSchedule schedule;
+  schedule.prediction_ = Prediction::kFlow;
+  schedule.map_ = TimestepMap::kFlowShift;
+  schedule.shift_ = shift;
+  schedule.multiplier_ = multiplier;
+  schedule.set_sigmas(flow_table(false, shift, kTableSize));
+  return schedule;
+}
+
+NoiseSchedule NoiseSchedule::flux_flow(double shift) {
+  constexpr int64_t kTableSize = 10000;
+  NoiseSchedule schedule;
+  schedule.prediction_ = Prediction::kFlow;
+  schedule.map_ = TimestepMap::kFluxShift;
+  schedule.shift_ = shift;
+  schedule.set_sigmas(flow_table(true, shift, kTableSize));
+  return schedule;
+}
+
+double NoiseSchedule::flow_sigma(double t) const {
+  return shifted_flow_sigma(map_ == TimestepMap::kFluxShift, shift_, t);
+}
+
 double NoiseSchedule::timestep_nearest(double sigma) const {
-  if (continuous_) return continuous_timestep(sigma);
+  if (flow()) return sigma * multiplier_;
+  if (continuous()) return continuous_timestep(sigma);
   const float log_sigma = std::log(static_cast<float>(sigma));
   size_t best = 0;
   float best_distance = std::abs(log_sigma - log_sigmas_[0]);
@@ -140,7 +192,8 @@ double NoiseSchedule::timestep_nearest(double sigma) const {
 }
 
 double NoiseSchedule::timestep_interpolated(double sigma) const {
-  if (continuous_) return continuous_timestep(sigma);
+  if (flow()) return sigma * multiplier_;
+  if (continuous()) return continuous_timestep(sigma);
   const double log_sigma = std::log(std::max(sigma, 1e-10));
   const auto& table = diffusers_log_sigmas_;
   // The last entry not above log_sigma, kept below the top so that low + 1 exists.
@@ -153,7 +206,8 @@ double NoiseSchedule::timestep_interpolated(double sigma) const {
 }
 
 double NoiseSchedule::sigma_at(double t) const {
-  if (continuous_) return std::exp(static_cast<float>(t) / kContinuousTimestepScale);
+  if (flow()) return flow_sigma(t / multiplier_);
+  if (continuous()) return std::exp(static_cast<float>(t) / kContinuousTimestepScale);
   const float index = static_cast<float>((t - double(skip_steps_ - 1)) / double(skip_steps_));
   const float clamped = std::clamp(index, 0.0f, static_cast<float>(size() - 1));
   const auto low = static_cast<size_t>(std::floor(clamped));
@@ -164,9 +218,10 @@ double NoiseSchedule::sigma_at(double t) const {
 }
 
 double NoiseSchedule::percent_to_sigma(double percent) const {
-  if (percent <= 0.0) return 999999999.9;
+  if (percent <= 0.0) return flow() ? 1.0 : 999999999.9;
   if (percent >= 1.0) return 0.0;
-  if (!continuous_) return sigma_at((1.0 - percent) * 999.0);
+  if (flow()) return flow_sigma(1.0 - percent);
+  if (!continuous()) return sigma_at((1.0 - percent) * 999.0);
   const double log_min = std::log(sigma_min()), log_max = std::log(sigma_max());
   return std::exp((log_max - log_min) * (1.0 - percent) + log_min);
 }

@@ -1,4 +1,6 @@
-// The model's 1000-step training noise schedule in k-diffusion (VE) sigma form, as ComfyUI has it.
+// The model's sampling (ComfyUI's model_sampling): its training noise schedule in k-diffusion sigma
+// form, the timestep <-> sigma maps and the prediction type; discrete (SD), continuous EDM and the
+// flow-matching schedules of FLUX, SD3 and Z-Image.
 #pragma once
 
 #include <vector>
@@ -36,7 +38,10 @@ class NoiseSchedule {
   double sigma_data() const { return sigma_data_; }
   // True for ModelSamplingContinuousEDM's schedule; timestep_nearest and timestep_interpolated
   // are then both 0.25 * log(sigma), and sigma_at(t) = exp(t / 0.25).
-  bool continuous() const { return continuous_; }
+  bool continuous() const { return map_ == TimestepMap::kEdm; }
+  // True for the flow-matching schedules (Prediction::kFlow): x = (1 - sigma) * x0 + sigma * noise,
+  // the model sees its input unscaled and timestep sigma * multiplier.
+  bool flow() const { return map_ == TimestepMap::kFlowShift || map_ == TimestepMap::kFluxShift; }
 
   Prediction prediction() const { return prediction_; }
   // LCM's boundary condition on the denoised estimate (ModelSamplingDiscrete "lcm").
@@ -56,17 +61,30 @@ class NoiseSchedule {
   NoiseSchedule with_continuous_edm(double sigma_min, double sigma_max, double sigma_data,
                                     Prediction prediction) const;
 
+  // ModelSamplingDiscreteFlow (SD3, AuraFlow, Z-Image, FLUX schnell): 1000 sigmas
+  // shift·t / (1 + (shift - 1)·t) for t = 1/1000 .. 1, timestep = sigma * multiplier.
+  // Throws Error(kInvalidArgument) unless shift >= 0 and multiplier > 0.
+  static NoiseSchedule discrete_flow(double shift, double multiplier);
+  // ModelSamplingFlux (FLUX dev): 10000 sigmas e^shift / (e^shift + 1/t - 1), timestep = sigma.
+  static NoiseSchedule flux_flow(double shift);
+
  private:
+  // How timesteps and sigmas map onto each other.
+  enum class TimestepMap { kTable, kEdm, kFlowShift, kFluxShift };
+  NoiseSchedule() = default;
   void set_sigmas(const at::Tensor& sigmas);  // float32 sigmas and their float32 logs
+  double flow_sigma(double t) const;           // the flow schedules' sigma of t in [0, 1]
 
   at::Tensor sigmas_;
   std::vector<float> log_sigmas_;             // ComfyUI's table: float32 logs of float64 sigmas
   std::vector<double> diffusers_log_sigmas_;  // diffusers' table: logs of its float32 schedule
-  Prediction prediction_;
+  Prediction prediction_ = Prediction::kEpsilon;
   int64_t skip_steps_ = 1;  // LCM: the stride of the distilled table in training timesteps
   bool lcm_boundary_ = false;
-  bool continuous_ = false;
+  TimestepMap map_ = TimestepMap::kTable;
   double sigma_data_ = 1.0;
+  double shift_ = 1.0;       // the flow schedules' shift
+  double multiplier_ = 1.0;  // the flow schedules' timestep per sigma
 };
 
 }  // namespace df::engine

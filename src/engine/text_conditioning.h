@@ -55,6 +55,10 @@ struct Conditioning {
   // [B,H,W]) set by InpaintModelConditioning / InstructPixToPixConditioning; undefined: none.
   at::Tensor concat_latent_image;
   at::Tensor concat_mask;
+  // The DiT families' extras: which context tokens are real ([1, L] bool; undefined: all), and
+  // FLUX.1 dev's distilled guidance scale (FluxGuidance; unset: 3.5).
+  at::Tensor context_mask;
+  std::optional<double> guidance;
 };
 
 // ComfyUI's CONDITIONING value: entries whose predictions are averaged, weighted by their areas,

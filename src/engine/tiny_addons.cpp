@@ -92,7 +92,10 @@ void write_test_file(const std::string& path, const std::string& what,
 }
 
 void write_tiny_vae(const std::string& path, Family family, uint64_t seed) {
-  const VaeConfig config = tiny_pipeline_config(family).vae;
+  write_tiny_vae_file(path, tiny_pipeline_config(family).vae, seed);
+}
+
+void write_tiny_vae_file(const std::string& path, const VaeConfig& config, uint64_t seed) {
   std::vector<RawTensor> tensors = tiny_random_tensors(vae_tensor_layout(config), seed);
   for (RawTensor& tensor : tensors) {
     tensor.name = diffusers_vae_key_to_ldm(tensor.name, config.block_out_channels.size());

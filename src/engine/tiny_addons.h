@@ -25,6 +25,8 @@ void write_test_file(const std::string& path, const std::string& what,
 // A standalone VAE under its original (LDM) names ("encoder.down.0.block.0.norm1.weight", 1x1
 // convolution attention weights) with the tiny pipeline's VAE config, as models/vae holds them.
 void write_tiny_vae(const std::string& path, Family family, uint64_t seed);
+// The same for a VAE of its own `config` (the DiT families' 16-channel VAEs).
+void write_tiny_vae_file(const std::string& path, const VaeConfig& config, uint64_t seed);
 
 // A textual-inversion embedding of 2 vectors for the tiny pipeline's text encoders: one tensor
 // "emb_params" [2, width] for SD1/SD2, "clip_l" and "clip_g" for SDXL.

@@ -254,8 +254,10 @@ std::vector<TensorShape> vae_tensor_layout(const VaeConfig& c) {
   b.norm("decoder.conv_norm_out", channels[0]);
   b.conv("decoder.conv_out", c.out_channels, channels[0], 3);
 
-  b.conv("quant_conv", 2 * int64_t{c.latent_channels}, 2 * int64_t{c.latent_channels}, 1);
-  b.conv("post_quant_conv", c.latent_channels, c.latent_channels, 1);
+  if (c.use_quant_conv) {
+    b.conv("quant_conv", 2 * int64_t{c.latent_channels}, 2 * int64_t{c.latent_channels}, 1);
+    b.conv("post_quant_conv", c.latent_channels, c.latent_channels, 1);
+  }
   return b.take();
 }
 

@@ -18,6 +18,7 @@ graph::NodeImplRegistry builtin_node_impls(NodeResources resources) {
   register_upscale_models_nodes(registry, resources);
   register_image_prompts_nodes(registry, resources);
   register_inpaint_nodes(registry, resources);
+  register_flow_nodes(registry, resources);
   return registry;
 }
 

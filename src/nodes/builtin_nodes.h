@@ -32,6 +32,7 @@ void register_controlnet_nodes(graph::NodeImplRegistry& registry, NodeResources 
 void register_upscale_models_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_image_prompts_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 void register_inpaint_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
+void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources resources);
 
 // Checks beyond the schemas (LoadImage's file must exist in the input folder).
 graph::ValidationHooks builtin_validation_hooks(const RunEnvironment& env);

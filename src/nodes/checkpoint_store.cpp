@@ -10,6 +10,7 @@
 #include "core/files.h"
 #include "engine/component_loaders.h"
 #include "engine/control/controlnet_loader.h"
+#include "engine/family/dit_text_encoders.h"
 #include "nodes/model_folders.h"
 
 namespace df::nodes {
@@ -128,22 +129,55 @@ std::shared_ptr<const engine::DiffusionModel> CheckpointStore::diffusion_model(
   return loaded_unet_;
 }
 
-std::shared_ptr<const engine::TextConditioner> CheckpointStore::text_encoders(
-    const std::vector<std::string>& names, const std::string& type, const std::string& device) {
+namespace {
+
+// The cache key of a text encoder load.
+std::string text_encoder_key(const std::vector<std::string>& names, const std::string& type,
+                             const std::string& device) {
   std::string key = type + '\n' + device;
   for (const auto& name : names) key += '\n' + name;
-  if (loaded_text_ && loaded_text_key_ == key) return loaded_text_;
-  engine::TextEncoderLoadRequest request;
-  for (const auto& name : names) request.paths.push_back(model_file("text_encoders", name));
-  request.type = type;
+  return key;
+}
+
+}  // namespace
+
+CheckpointStore::TextEncoderPlacement CheckpointStore::text_encoder_placement(
+    const std::vector<std::string>& names, const std::string& device) const {
+  TextEncoderPlacement placement;
+  for (const auto& name : names) placement.paths.push_back(model_file("text_encoders", name));
   const bool cpu = device == "cpu";
-  request.device = cpu ? "cpu" : options_.device;
-  request.dtype = cpu ? "float32" : options_.dtype;
-  request.clip_vocab_dir = options_.clip_vocab_dir;
+  placement.device = cpu ? "cpu" : options_.device;
+  placement.dtype = cpu ? "float32" : options_.dtype;
+  return placement;
+}
+
+std::shared_ptr<const engine::TextConditioner> CheckpointStore::text_encoders(
+    const std::vector<std::string>& names, const std::string& type, const std::string& device) {
+  const std::string key = text_encoder_key(names, type, device);
+  if (loaded_text_ && loaded_text_key_ == key) return loaded_text_;
   loaded_text_.reset();
+  const TextEncoderPlacement placement = text_encoder_placement(names, device);
+  engine::TextEncoderLoadRequest request;
+  request.paths = placement.paths;
+  request.type = type;
+  request.device = placement.device;
+  request.dtype = placement.dtype;
+  request.clip_vocab_dir = options_.clip_vocab_dir;
   loaded_text_ = engine::load_text_conditioner(request);
   loaded_text_key_ = key;
   return loaded_text_;
+}
+
+std::shared_ptr<const engine::PromptEncoder> CheckpointStore::prompt_encoder(
+    const std::vector<std::string>& names, const std::string& type, const std::string& device) {
+  const std::string key = text_encoder_key(names, type, device);
+  if (loaded_prompt_encoder_ && loaded_prompt_encoder_key_ == key) return loaded_prompt_encoder_;
+  loaded_prompt_encoder_.reset();
+  const TextEncoderPlacement placement = text_encoder_placement(names, device);
+  loaded_prompt_encoder_ = engine::load_prompt_encoder(placement.paths, type, placement.device,
+                                                       placement.dtype, "");
+  loaded_prompt_encoder_key_ = key;
+  return loaded_prompt_encoder_;
 }
 
 std::shared_ptr<const engine::ClipVisionModel> CheckpointStore::clip_vision(

@@ -11,6 +11,7 @@
 #include "engine/clip_vision.h"
 #include "engine/control/control_model.h"
 #include "engine/embedding_files.h"
+#include "engine/text/prompt_encoder.h"
 
 namespace df::nodes {
 
@@ -48,6 +49,11 @@ class CheckpointStore {
   std::shared_ptr<const engine::TextConditioner> text_encoders(const std::vector<std::string>& names,
                                                                const std::string& type,
                                                                const std::string& device);
+  // The same loaders for a DiT family's text side (engine::dit_text_family says which types):
+  // the prompt encoder of the files `names` (the last one stays loaded).
+  std::shared_ptr<const engine::PromptEncoder> prompt_encoder(const std::vector<std::string>& names,
+                                                              const std::string& type,
+                                                              const std::string& device);
   // CLIPVisionLoader / unCLIPCheckpointLoader: the CLIP vision model of the file at `path` (a
   // clip_vision file or an unCLIP checkpoint) on the runner's device and dtype (the last one
   // stays loaded).
@@ -79,6 +85,15 @@ class CheckpointStore {
   std::shared_ptr<const engine::DiffusionModel> loaded_unet_;
   std::string loaded_text_key_;
   std::shared_ptr<const engine::TextConditioner> loaded_text_;
+  // The paths, device and dtype a text encoder load of these loader inputs uses.
+  struct TextEncoderPlacement {
+    std::vector<std::string> paths;
+    std::string device, dtype;
+  };
+  TextEncoderPlacement text_encoder_placement(const std::vector<std::string>& names,
+                                              const std::string& device) const;
+  std::string loaded_prompt_encoder_key_;
+  std::shared_ptr<const engine::PromptEncoder> loaded_prompt_encoder_;
   std::string loaded_controlnet_name_;
   std::shared_ptr<const engine::ControlModel> loaded_controlnet_;
   std::string loaded_clip_vision_path_;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "engine/control/control_model.h"
 #include "engine/model_patcher.h"
 #include "engine/samplers.h"
+#include "engine/text/prompt_encoder.h"
 #include "engine/text_conditioning.h"
 
 namespace df::nodes {
@@ -23,8 +25,17 @@ struct ModelValue {  // MODEL: the shared model and this graph's patches
   engine::ModelPatcher model;
 };
 
-struct ClipValue {  // CLIP: the shared text encoders and this graph's patches
-  engine::ClipPatcher clip;
+// CLIP: an SD family's shared text encoders and this graph's patches, or a DiT family's text side.
+struct ClipValue {
+  std::optional<engine::ClipPatcher> clip;
+  std::shared_ptr<const engine::PromptEncoder> encoder;
+
+  explicit ClipValue(engine::ClipPatcher patcher) : clip(std::move(patcher)) {}
+  explicit ClipValue(std::shared_ptr<const engine::PromptEncoder> dit) : encoder(std::move(dit)) {}
+  // The SD text encoders; Error(kUnsupported) naming `what` (the node) for a DiT family's CLIP.
+  const engine::ClipPatcher& sd(const std::string& what) const;
+  // CLIPTextEncode's conditioning of `prompt`.
+  engine::Conditioning encode(const std::string& prompt) const;
 };
 
 struct VaeValue {  // VAE

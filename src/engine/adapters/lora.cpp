@@ -328,8 +328,9 @@ WeightPatches with_strength(const PlacedPatches& placed, double strength) {
 LoraTargets lora_targets(const DiffusionModel* model, const TextConditioner* clip) {
   LoraTargets targets;
   if (model) {
-    targets.unet_config = model->unet.config();
-    targets.unet = shapes_of(model->unet.weights());
+    const UNet& unet = model->require_unet("LoRA");
+    targets.unet_config = unet.config();
+    targets.unet = shapes_of(unet.weights());
   }
   if (!clip) return targets;
   const auto kinds = text_encoder_kinds(clip->family());

@@ -155,6 +155,8 @@ std::vector<TextEncoderKind> text_encoder_kinds(Family family) {
       return {TextEncoderKind::kClipL, TextEncoderKind::kClipG};
     case Family::kSDXLRefiner:
       return {TextEncoderKind::kClipGAlone};
+    default:  // the DiT families' text encoders take no LoRA here
+      break;
   }
   return {};
 }

@@ -51,6 +51,7 @@ graph::NodeSchemaRegistry builtin_node_schemas() {
   add_upscale_models_schemas(registry);
   add_image_prompts_schemas(registry);
   add_inpaint_schemas(registry);
+  add_flow_schemas(registry);
   return registry;
 }
 

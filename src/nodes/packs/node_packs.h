@@ -31,5 +31,6 @@ void add_controlnet_schemas(graph::NodeSchemaRegistry& registry);
 void add_upscale_models_schemas(graph::NodeSchemaRegistry& registry);
 void add_image_prompts_schemas(graph::NodeSchemaRegistry& registry);
 void add_inpaint_schemas(graph::NodeSchemaRegistry& registry);
+void add_flow_schemas(graph::NodeSchemaRegistry& registry);
 
 }  // namespace df::nodes

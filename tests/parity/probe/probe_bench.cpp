@@ -31,7 +31,7 @@ df::engine::TensorMap bench_pipeline(const nlohmann::json& args, const df::engin
   const int steps = args.value("steps", 3);
   const int64_t batch = args.value("batch", 2);
   const int64_t h = args.value("height", 512) / 8, w = args.value("width", 512) / 8;
-  const auto& unet = bundle.model->unet;
+  const auto& unet = *bundle.model->unet;
   at::Tensor sample = at::randn({batch, 4, h, w});
   at::Tensor context = at::randn({batch, 77, unet.config().cross_attention_dim});
   at::Tensor step_seconds = at::empty({steps}, at::kDouble);

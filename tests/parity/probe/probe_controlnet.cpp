@@ -49,7 +49,7 @@ TensorMap controlnet_unet(const json& args, const TensorMap& in) {
   engine::UNetStep step{sigma};
   step.control = engine::control_residuals(*control_chain(args, in.at("hint")), call,
                                            bundle.model->schedule);
-  TensorMap out{{"out", bundle.model->unet.forward(call.sample, call.timesteps, call.context,
+  TensorMap out{{"out", bundle.model->unet->forward(call.sample, call.timesteps, call.context,
                                                    added, step)}};
   if (step.control.middle.defined()) out.emplace("mid", step.control.middle);
   for (size_t i = 0; i < step.control.output.size(); ++i) {

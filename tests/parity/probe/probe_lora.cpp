@@ -42,9 +42,9 @@ engine::TensorMap lora_apply(const nlohmann::json& args, const engine::TensorMap
                         args.value("strength_model", 1.0), args.value("strength_clip", 1.0));
 
   engine::TensorMap out;
-  const engine::Weights unet = engine::apply_patches(bundle.model->unet.weights(), lora.unet);
+  const engine::Weights unet = engine::apply_patches(bundle.model->unet->weights(), lora.unet);
   add_weights(out, "unet", unet);
-  if (in.count("sample")) out["output.unet"] = unet_output(bundle.model->unet.config(), unet, in);
+  if (in.count("sample")) out["output.unet"] = unet_output(bundle.model->unet->config(), unet, in);
   const auto& encoders = bundle.clip->encoders();
   for (size_t i = 0; i < encoders.size(); ++i) {
     const std::string name = i == 0 ? "text_encoder" : "text_encoder_2";

@@ -25,7 +25,7 @@ df::engine::TensorMap txt2img(const nlohmann::json& args, const df::engine::Tens
   at::Tensor out = df::engine::run_sampler(args.value("sampler", "euler"), denoise, x,
                                            inputs.at("sigmas").to(at::kFloat),
                                            args.value("noise_seed", uint64_t{0}), {});
-  at::Tensor image = bundle.vae->decode(out / bundle.model->latent_scale).permute({0, 3, 1, 2});
+  at::Tensor image = bundle.vae->decode(out / bundle.model->latent_format.scale).permute({0, 3, 1, 2});
   df::engine::TensorMap result{{"latents", out}, {"image", image.contiguous()},
                                {"context", positive.context}};
   if (positive.pooled.defined()) result.emplace("pooled", positive.pooled);

@@ -59,7 +59,7 @@ TensorMap t2i_adapter_unet(const json& args, const TensorMap& in) {
                   args.value("start_percent", 0.0), args.value("end_percent", 1.0), chain);
   engine::UNetStep step{sigma};
   step.control = engine::control_residuals(*chain, call, bundle.model->schedule);
-  return {{"out", bundle.model->unet.forward(call.sample, call.timesteps, call.context, added,
+  return {{"out", bundle.model->unet->forward(call.sample, call.timesteps, call.context, added,
                                              step)}};
 }
 

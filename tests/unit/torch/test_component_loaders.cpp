@@ -104,7 +104,7 @@ TEST_F(ComponentLoadersTest, StoredConfigsAndTheVPredMarkerSetThePrediction) {
 TEST_F(ComponentLoadersTest, SdxlUNetsGetTheirSchedulesLatentScaleAndPlacement) {
   const auto model = load_diffusion_model(unet_file(Family::kSDXL, true), "cpu", "float32");
   EXPECT_EQ(model->family, Family::kSDXL);
-  EXPECT_DOUBLE_EQ(model->latent_scale, 0.13025);
+  EXPECT_DOUBLE_EQ(model->latent_format.scale, 0.13025);
   EXPECT_FALSE(model->requires_aesthetics_score);
   EXPECT_EQ(model->placement.dtype, at::kFloat);
 }

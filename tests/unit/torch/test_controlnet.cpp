@@ -97,7 +97,7 @@ TEST_F(ControlNetTest, StrengthZeroLeavesTheUNetOutputUnchanged) {
   const ControlCall c = call(1.0);
   UNetStep step{1.0};
   step.control = control_residuals(*link(0.0), c, schedule());
-  const UNet& unet = bundle->model->unet;
+  const UNet& unet = *bundle->model->unet;
   const at::Tensor plain = unet.forward(c.sample, c.timesteps, c.context);
   EXPECT_LT(max_difference(unet.forward(c.sample, c.timesteps, c.context, std::nullopt, step), plain),
             kTolerance);
@@ -185,7 +185,7 @@ TEST_F(ControlNetTest, DifferenceFilesAddTheModelsWeights) {
   test::TestDir out("df_controlnet_");
   const std::string diff = (out.path() / "diff.safetensors").string();
   save_safetensors(diff, tensors, SafetensorsFile::open(controlnet_file).metadata());
-  const Weights& unet = bundle->model->unet.weights();
+  const Weights& unet = bundle->model->unet->weights();
   const auto added = load_controlnet(diff, "cpu", "float32", &unet);
   const auto plain = load_controlnet(controlnet_file, "cpu", "float32", &unet);
   const std::string name = "down_blocks.0.resnets.0.conv1.weight";

@@ -75,8 +75,8 @@ TEST(ResizeToBatch, PicksEntriesEvenlyAsComfyUiDoes) {
 }
 
 TEST_F(InpaintModel, TheTinyCheckpointHasANineChannelUNet) {
-  EXPECT_EQ(model().unet.config().in_channels, 9);
-  EXPECT_EQ(unet_extra_inputs(model().unet.config()), UNetExtraInputs::kInpaint);
+  EXPECT_EQ(model().unet->config().in_channels, 9);
+  EXPECT_EQ(unet_extra_inputs(model().unet->config()), UNetExtraInputs::kInpaint);
 }
 
 TEST_F(InpaintModel, WithoutAnyMaskTheModelReadsOnesAndABlackImage) {
@@ -142,7 +142,7 @@ TEST_F(InpaintModel, EntriesWithDifferentConcatInputsKeepTheirOwnInTheSharedCall
 }
 
 TEST_F(InstructPix2PixModel, TheModelReadsTheEntrysImageAsEncodedOrZeros) {
-  EXPECT_EQ(unet_extra_inputs(model().unet.config()), UNetExtraInputs::kInstructPix2Pix);
+  EXPECT_EQ(unet_extra_inputs(model().unet->config()), UNetExtraInputs::kInstructPix2Pix);
   std::vector<at::Tensor> parts = concat_inputs(model(), Conditioning{}, {}, 4, 6);
   ASSERT_EQ(parts.size(), 1u);
   EXPECT_TRUE(at::equal(parts[0], at::zeros({1, 4, 4, 6})));

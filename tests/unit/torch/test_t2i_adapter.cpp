@@ -46,7 +46,7 @@ class T2IAdapterTest : public test::TinyModelSuite<T2IAdapterTest, 13> {
   static at::Tensor unet_output(const ControlCall& c, UNetControl control) {
     UNetStep step{c.sigma};
     step.control = std::move(control);
-    return bundle->model->unet.forward(c.sample, c.timesteps, c.context, std::nullopt, step);
+    return bundle->model->unet->forward(c.sample, c.timesteps, c.context, std::nullopt, step);
   }
   static const NoiseSchedule& schedule() { return bundle->model->schedule; }
 

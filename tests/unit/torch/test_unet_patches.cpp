@@ -248,7 +248,7 @@ class UNetPatchPoints : public test::TinyModelSuite<UNetPatchPoints, 11> {
  protected:
 
 
-  const UNet& unet() const { return bundle->model->unet; }
+  const UNet& unet() const { return *bundle->model->unet; }
   at::Tensor run(const UNet& net, const at::Tensor& sample, std::optional<double> sigma = 3.0) const {
     return net.forward(sample, at::full({1}, 500.0), context, std::nullopt, {sigma});
   }
@@ -347,7 +347,7 @@ TEST_F(UNetPatchPoints, PagAtTheDenoiserAddsTheScaledDifference) {
   guided_model.guidance.post_cfg_functions.push_back(perturbed_attention_guidance_function(2.0));
   const Denoiser guided = make_guided_denoiser(guided_model, {positive}, {negative}, 5.0, 64, 64);
   DiffusionModel perturbed_model = *bundle->model;
-  perturbed_model.unet = bundle->model->unet.with_patches(perturbed_middle_self_attention());
+  perturbed_model.unet = bundle->model->unet->with_patches(perturbed_middle_self_attention());
   const Denoiser cond = make_guided_denoiser(*bundle->model, {positive}, {}, 1.0, 64, 64);
   const Denoiser perturbed = make_guided_denoiser(perturbed_model, {positive}, {}, 1.0, 64, 64);
   const double sigma = 3.0;
@@ -400,10 +400,10 @@ TEST(ContinuousEdmSchedule, NormalSchedulerStepsEvenlyInLogSigma) {
 TEST_F(UNetPatchPoints, LatentFormatsNormaliseEachChannel) {
   const at::Tensor latent = at::randn({2, 4, 3, 5});
   DiffusionModel model = *bundle->model;
-  EXPECT_TRUE(at::equal(latent_to_sampler(model, latent), latent * model.latent_scale));
-  EXPECT_TRUE(at::equal(latent_from_sampler(model, latent), latent / model.latent_scale));
-  model.latent_scale = 0.5;
-  model.latent_channels = {{-1.6574f, 1.886f, -1.383f, 2.5155f}, {8.4927f, 5.9022f, 6.5498f, 5.2299f}};
+  EXPECT_TRUE(at::equal(latent_to_sampler(model, latent), latent * model.latent_format.scale));
+  EXPECT_TRUE(at::equal(latent_from_sampler(model, latent), latent / model.latent_format.scale));
+  model.latent_format.scale = 0.5;
+  model.latent_format.channel_stats = {{-1.6574f, 1.886f, -1.383f, 2.5155f}, {8.4927f, 5.9022f, 6.5498f, 5.2299f}};
   const at::Tensor mean = at::tensor({-1.6574f, 1.886f, -1.383f, 2.5155f}).view({1, 4, 1, 1});
   const at::Tensor std = at::tensor({8.4927f, 5.9022f, 6.5498f, 5.2299f}).view({1, 4, 1, 1});
   expect_close(latent_to_sampler(model, latent), (latent - mean) * 0.5 / std, 1e-6);

@@ -92,13 +92,13 @@ void register_encoders(graph::NodeImplRegistry& registry, NodeResources resource
   add_function_node(registry, "CLIPTextEncode", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "encode_prompt");
     const auto& clip = in.get<ClipValue>("clip");
-    return conditioning_output({clip.clip.patched()->encode(in.get_string("text"))});
+    return conditioning_output({clip.encode(in.get_string("text"))});
   });
 
   add_function_node(registry, "CLIPTextEncodeSDXL", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "encode_prompt");
     const auto& clip = in.get<ClipValue>("clip");
-    Conditioning cond = clip.clip.patched()->encode_sdxl(in.get_string("text_l"), in.get_string("text_g"));
+    Conditioning cond = clip.sd("CLIPTextEncodeSDXL").patched()->encode_sdxl(in.get_string("text_l"), in.get_string("text_g"));
     cond.sdxl_size = engine::SdxlSizeConditioning{
         double(in.get_int("width")),        double(in.get_int("height")),
         double(in.get_int("crop_w")),       double(in.get_int("crop_h")),
@@ -109,7 +109,7 @@ void register_encoders(graph::NodeImplRegistry& registry, NodeResources resource
   add_function_node(registry, "CLIPTextEncodeSDXLRefiner", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "encode_prompt");
     const auto& clip = in.get<ClipValue>("clip");
-    Conditioning cond = clip.clip.patched()->encode(in.get_string("text"));
+    Conditioning cond = clip.sd("CLIPTextEncodeSDXLRefiner").patched()->encode(in.get_string("text"));
     const double width = double(in.get_int("width")), height = double(in.get_int("height"));
     cond.sdxl_size = engine::SdxlSizeConditioning{width, height, 0, 0, width, height};
     cond.aesthetic_score = in.get_float("ascore");
@@ -119,7 +119,7 @@ void register_encoders(graph::NodeImplRegistry& registry, NodeResources resource
   add_function_node(registry, "CLIPSetLastLayer", [](const NodeInputs& in, NodeContext&) {
     const auto& clip = in.get<ClipValue>("clip");
     const int layer = static_cast<int>(in.get_int("stop_at_clip_layer"));
-    return std::vector<Value>{Value::of("CLIP", ClipValue{clip.clip.with_last_layer(layer)})};
+    return std::vector<Value>{Value::of("CLIP", ClipValue{clip.sd("CLIPSetLastLayer").with_last_layer(layer)})};
   });
 }
 

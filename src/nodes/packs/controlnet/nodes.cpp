@@ -112,7 +112,7 @@ void register_controlnet_nodes(graph::NodeImplRegistry& registry, NodeResources 
     const CheckpointStoreOptions& options = resources.models.options();
     return std::vector<Value>{controlnet_value(engine::load_control_model(
         resources.models.model_file("controlnet", in.get_string("control_net_name")),
-        options.device, options.dtype, &model->unet.weights()))};
+        options.device, options.dtype, &model->require_unet("DiffControlNetLoader").weights()))};
   });
   add_function_node(registry, "T2IAdapterLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "load_model");

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "engine/adapters/lora.h"
+#include "engine/family/dit_text_encoders.h"
 #include "engine/hypernetwork.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
@@ -30,7 +31,7 @@ engine::LoraPatches read_lora(CheckpointStore& models, const std::string& name,
                               const ModelValue& model, const ClipValue* clip,
                               double strength_model, double strength_clip) {
   const engine::LoraTargets targets =
-      engine::lora_targets(&model.model.base(), clip ? &clip->clip.base() : nullptr);
+      engine::lora_targets(&model.model.base(), clip ? &clip->sd("LoraLoader").base() : nullptr);
   engine::LoraPatches patches =
       engine::load_lora(models.model_file("loras", name), targets, strength_model, strength_clip);
   for (const auto& key : patches.unmatched) std::cerr << "lora key not loaded: " << key << '\n';
@@ -52,7 +53,7 @@ std::vector<Value> load_lora(CheckpointStore& models, const NodeInputs& in, bool
     outputs[0] = Value::of("MODEL", ModelValue{model.model.with_weight_patches(patches.unet)});
   }
   if (clip && strength_clip != 0) {
-    outputs[1] = Value::of("CLIP", ClipValue{clip->clip.with_weight_patches(patches.text_encoders)});
+    outputs[1] = Value::of("CLIP", ClipValue{clip->sd("LoraLoader").with_weight_patches(patches.text_encoders)});
   }
   return outputs;
 }
@@ -93,7 +94,11 @@ std::vector<Value> load_clip(CheckpointStore& models, const NodeInputs& in,
   std::vector<std::string> names;
   for (const auto& input : name_inputs) names.push_back(in.get_string(input));
   const std::string device = in.has("device") ? in.get_string("device") : "default";
-  auto clip = models.text_encoders(names, in.get_string("type"), device);
+  const std::string type = in.get_string("type");
+  if (engine::dit_text_family(type, names.size())) {
+    return {Value::of("CLIP", ClipValue{models.prompt_encoder(names, type, device)})};
+  }
+  auto clip = models.text_encoders(names, type, device);
   return {Value::of("CLIP", ClipValue{engine::ClipPatcher(std::move(clip))
                                           .with_embeddings(models.embedding_finder())})};
 }

@@ -82,7 +82,8 @@ std::vector<Value> merged_model(const NodeInputs& in,
   const auto& first = in.get<ModelValue>("model1").model;
   const auto second = in.get<ModelValue>("model2").model.patched();
   const engine::WeightPatches patches =
-      merge_patches(first.base().unet.weights(), second->unet.weights(), strengths);
+      merge_patches(first.base().require_unet("ModelMergeBlocks").weights(),
+                    second->require_unet("ModelMergeBlocks").weights(), strengths);
   return {Value::of("MODEL", ModelValue{first.with_weight_patches(patches)})};
 }
 
@@ -90,7 +91,7 @@ std::vector<Value> merged_model(const NodeInputs& in,
 std::vector<Value> block_merged_model(const NodeInputs& in, const std::vector<std::string>& names) {
   std::vector<std::pair<std::string, double>> ratios;
   for (const auto& name : names) ratios.emplace_back(name, in.get_float(name));
-  const engine::UNetConfig& config = in.get<ModelValue>("model1").model.base().unet.config();
+  const engine::UNetConfig& config = in.get<ModelValue>("model1").model.base().require_unet("model merging").config();
   return merged_model(in, [&](const std::string& key) {
     const double ratio = block_ratio(ldm_unet_name(key, config), ratios);
     return std::pair{1.0 - ratio, ratio};
@@ -98,8 +99,8 @@ std::vector<Value> block_merged_model(const NodeInputs& in, const std::vector<st
 }
 
 std::vector<Value> merged_clip(const NodeInputs& in, std::pair<double, double> strengths) {
-  const auto& first = in.get<ClipValue>("clip1").clip;
-  const auto second = in.get<ClipValue>("clip2").clip.patched();
+  const auto& first = in.get<ClipValue>("clip1").sd("CLIP merging");
+  const auto second = in.get<ClipValue>("clip2").sd("CLIP merging").patched();
   if (second->encoder_count() != first.base().encoder_count()) {
     throw Error(ErrorCode::kInvalidArgument, "the two CLIP models have different text encoders");
   }
@@ -146,8 +147,8 @@ engine::ModelPatcher continuous_edm_model(const engine::ModelPatcher& model,
     const engine::ModelPatcher edm =
         model.with_schedule(base.with_continuous_edm(sigma_min, sigma_max, 0.5, engine::Prediction::kEdm));
     if (sampling == "edm") return edm;
-    return edm.with_latent_format(0.5, {{-1.6574f, 1.886f, -1.383f, 2.5155f},
-                                        {8.4927f, 5.9022f, 6.5498f, 5.2299f}});
+    return edm.with_latent_format(engine::LatentFormat{
+        4, 0.5, 0.0, {{-1.6574f, 1.886f, -1.383f, 2.5155f}, {8.4927f, 5.9022f, 6.5498f, 5.2299f}}});
   }
   if (sampling == "cosmos_rflow") {
     throw Error(ErrorCode::kUnsupported,
@@ -175,7 +176,7 @@ void register_unet_patches(graph::NodeImplRegistry& registry) {
       const auto& model = in.get<ModelValue>("model").model;
       const engine::FreeUFactors factors{in.get_float("b1"), in.get_float("b2"), in.get_float("s1"),
                                          in.get_float("s2")};
-      const int64_t model_channels = model.base().unet.config().block_out_channels.front();
+      const int64_t model_channels = model.base().require_unet("Deep Shrink").config().block_out_channels.front();
       return patched_model(
           model.with_unet_patches(engine::free_u_patches(model_channels, factors, version)));
     };

@@ -84,7 +84,8 @@ std::pair<int64_t, int64_t> pixel_size(const LatentValue& latent) {
 std::vector<Value> sample_with(const NodeInputs& in, NodeContext& ctx, const RunEnvironment& env,
                                const engine::DiffusionModel& model,
                                const engine::Denoiser& denoise, const NoiseValue& noise) {
-  const auto& latent = in.get<LatentValue>("latent_image");
+  LatentValue latent = in.get<LatentValue>("latent_image");
+  latent.samples = engine::fix_empty_latent_channels(model.latent_format, latent.samples);
   engine::CustomSampleResult result = engine::sample_custom(
       model, denoise, in.get<SamplerValue>("sampler").name, input_sigmas(in), latent.samples,
       initial_noise(noise, latent), noise.seed, sampler_hooks(ctx, env, model.family),

@@ -35,6 +35,7 @@ std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const R
   LatentValue latent = in.get<LatentValue>("latent_image");
   params.batch_index = latent.batch_index;
   params.noise_mask = latent.noise_mask;
+  latent.samples = engine::fix_empty_latent_channels(model->latent_format, latent.samples);
   latent.samples = engine::ksample(*model, positive.entries, negative.entries, latent.samples,
                                    params, sampler_hooks(ctx, env, model->family));
   return {Value::of("LATENT", std::move(latent))};

@@ -1,0 +1,60 @@
+// Flow-matching family nodes: ModelSamplingFlux/SD3/AuraFlow set a model's flow schedule,
+// FluxGuidance sets FLUX.1 dev's distilled guidance, EmptySD3LatentImage makes 16-channel latents.
+#include "engine/family/families.h"
+#include "engine/noise_schedule.h"
+#include "nodes/builtin_nodes.h"
+#include "nodes/function_node.h"
+#include "nodes/node_values.h"
+
+namespace df::nodes {
+namespace {
+
+using graph::NodeContext;
+using graph::NodeInputs;
+using graph::Value;
+
+std::vector<Value> model_with_schedule(const NodeInputs& in, engine::NoiseSchedule schedule) {
+  const auto& model = in.get<ModelValue>("model").model;
+  return {Value::of("MODEL", ModelValue{model.with_schedule(std::move(schedule))})};
+}
+
+// ModelSamplingFlux's shift: linear in the number of 2x2 latent patches, base_shift at 256 of
+// them and max_shift at 4096.
+double flux_resolution_shift(const NodeInputs& in) {
+  constexpr double kFewPatches = 256, kManyPatches = 4096;
+  const double max_shift = in.get_float("max_shift"), base_shift = in.get_float("base_shift");
+  const double slope = (max_shift - base_shift) / (kManyPatches - kFewPatches);
+  const double patches =
+      static_cast<double>(in.get_int("width")) * static_cast<double>(in.get_int("height")) /
+      (8 * 8 * 2 * 2);
+  return patches * slope + (base_shift - slope * kFewPatches);
+}
+
+}  // namespace
+
+void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
+  add_function_node(registry, "ModelSamplingFlux", [](const NodeInputs& in, NodeContext&) {
+    return model_with_schedule(in, engine::NoiseSchedule::flux_flow(flux_resolution_shift(in)));
+  });
+  add_function_node(registry, "ModelSamplingSD3", [](const NodeInputs& in, NodeContext&) {
+    return model_with_schedule(in,
+                               engine::NoiseSchedule::discrete_flow(in.get_float("shift"), 1000.0));
+  });
+  add_function_node(registry, "ModelSamplingAuraFlow", [](const NodeInputs& in, NodeContext&) {
+    return model_with_schedule(in, engine::NoiseSchedule::discrete_flow(in.get_float("shift"), 1.0));
+  });
+  add_function_node(registry, "FluxGuidance", [](const NodeInputs& in, NodeContext&) {
+    ConditioningValue value = in.get<ConditioningValue>("conditioning");
+    for (engine::Conditioning& entry : value.entries) entry.guidance = in.get_float("guidance");
+    return std::vector<Value>{Value::of("CONDITIONING", std::move(value))};
+  });
+  add_function_node(registry, "EmptySD3LatentImage", [](const NodeInputs& in, NodeContext&) {
+    const int64_t width = in.get_int("width"), height = in.get_int("height");
+    const int channels = engine::latent_format_of(engine::Family::kSD3).channels;
+    LatentValue latent{
+        at::zeros({in.get_int("batch_size"), channels, height / 8, width / 8}, at::kFloat)};
+    return std::vector<Value>{Value::of("LATENT", std::move(latent))};
+  });
+}
+
+}  // namespace df::nodes
