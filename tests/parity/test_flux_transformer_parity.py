@@ -99,6 +99,21 @@ def test_schnell_ignores_guidance_and_dev_uses_it(tiny_flux, probe):
     assert same != model.config.guidance_embeds
 
 
+@pytest.mark.parametrize("guidance_embeds", [True, False], ids=["dev", "schnell"])
+def test_written_diffusers_folder_loads_in_diffusers(probe, tmp_path, guidance_embeds):
+    folder, bfl = tmp_path / "transformer", tmp_path / "flux_tiny.safetensors"
+    probe("flux_write_tiny", {"guidance": guidance_embeds, "seed": 3, "bfl": str(bfl),
+                              "diffusers": str(folder)})
+    model, info = FluxTransformer2DModel.from_pretrained(folder, output_loading_info=True)
+    assert not any(info.values()), info
+    assert model.config.guidance_embeds == guidance_embeds
+    inputs = pipeline_inputs(1, 8, 8, guidance_embeds, seed=4)
+    with torch.no_grad():
+        expected = diffusers_velocity(model.eval(), inputs)
+    out, _ = probe("flux_forward", {"weights": str(bfl)}, inputs)
+    assert_close(out["out"], expected)
+
+
 def layout_shapes(probe, config, naming):
     out, _ = probe("flux_layout", {"config": config, "naming": naming})
     return {name: list(shape.tolist()) for name, shape in out.items()}

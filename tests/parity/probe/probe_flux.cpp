@@ -1,11 +1,13 @@
 // Probe commands for the FLUX.1 transformer: forward from any supported weights layout, conversion
-// to BFL names, and its tensor layouts.
+// to BFL names, its tensor layouts and tiny files in both namings.
 #include <string>
 
+#include "engine/family/flux/flux_diffusers_writer.h"
 #include "engine/family/flux/flux_layout.h"
 #include "engine/family/flux/flux_transformer.h"
 #include "engine/family/flux/flux_weights.h"
 #include "engine/safetensors.h"
+#include "engine/tiny_model.h"
 #include "probe.h"
 
 namespace df::probe {
@@ -51,10 +53,23 @@ TensorMap flux_layout(const json& args, const TensorMap&) {
   return out;
 }
 
+// Tiny random weights of tiny_flux_config(args["guidance"]) from args["seed"], written as a BFL
+// file args["bfl"] and as a diffusers folder args["diffusers"].
+TensorMap flux_write_tiny(const json& args, const TensorMap&) {
+  const auto config = engine::flux::tiny_flux_config(args.at("guidance").get<bool>());
+  const auto bfl = engine::tiny_random_tensors(engine::flux::flux_transformer_layout(config),
+                                               args.at("seed").get<uint64_t>(), 0.2);
+  engine::write_safetensors(args.at("bfl").get<std::string>(), bfl);
+  engine::flux::write_flux_diffusers_transformer(args.at("diffusers").get<std::string>(), config,
+                                                 bfl);
+  return {};
+}
+
 }  // namespace
 
 DF_PROBE_COMMAND("flux_forward", flux_forward);
 DF_PROBE_COMMAND("flux_to_bfl", flux_to_bfl);
 DF_PROBE_COMMAND("flux_layout", flux_layout);
+DF_PROBE_COMMAND("flux_write_tiny", flux_write_tiny);
 
 }  // namespace df::probe
