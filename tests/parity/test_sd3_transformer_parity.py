@@ -209,3 +209,18 @@ def test_real_layouts_match_diffusers(name, tmp_path):
     out, _ = run_probe("sd3_layout", tmp_path, dict(args, naming="original"))
     assert {k: list(v.tolist()) for k, v in out.items()} == \
         {k: list(v.shape) for k, v in original.items()}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_written_diffusers_folder_loads_in_diffusers(variant, tmp_path):
+    from diffusers import SD3Transformer2DModel
+    config = dict(VARIANTS[variant])
+    config["dual_attention_layers"] = list(config.get("dual_attention_layers", ()))
+    run_probe("sd3_write_tiny", tmp_path,
+              {"dir": str(tmp_path), "config": config, "seed": 3, "stddev": 0.2})
+    model = SD3Transformer2DModel.from_pretrained(str(tmp_path / "transformer")).eval()
+    assert model.config.qk_norm == config.get("qk_norm")
+    inputs = sd3_inputs(2, 6, 10, seed=11)
+    out, _ = run_probe("sd3_forward", tmp_path, {"path": str(tmp_path / "original.safetensors")},
+                       inputs)
+    assert_close(out["out"], diffusers_forward(model, inputs))

@@ -1,10 +1,13 @@
-// Probe commands for the SD3 MMDiT: a forward pass from a single file or a diffusers folder, and
-// the tensor layout of a diffusers config in either naming (shapes only, nothing allocated).
+// Probe commands for the SD3 MMDiT: a forward pass from a single file or a diffusers folder, the
+// tensor layout of a diffusers config in either naming (shapes only, nothing allocated), and
+// random weights written in both namings.
 #include <string>
 
+#include "engine/family/sd3/sd3_diffusers_writer.h"
 #include "engine/family/sd3/sd3_keys.h"
 #include "engine/family/sd3/sd3_transformer.h"
 #include "engine/family/sd3/sd3_weights.h"
+#include "engine/tiny_model.h"
 #include "probe.h"
 
 namespace df::probe {
@@ -56,9 +59,24 @@ TensorMap sd3_layout(const json& args, const TensorMap&) {
   return shapes;
 }
 
+// Random weights for args["config"] (diffusers config.json) drawn from args["seed"] with
+// args["stddev"]: args["dir"]/original.safetensors in Stability's names and the same weights as a
+// diffusers folder args["dir"]/transformer.
+TensorMap sd3_write_tiny(const json& args, const TensorMap&) {
+  const sd3::Sd3Config config = sd3::Sd3Config::from_diffusers_json(args.at("config"));
+  const std::string dir = args.at("dir").get<std::string>();
+  const std::vector<engine::RawTensor> original = engine::tiny_random_tensors(
+      sd3::sd3_transformer_layout(config), args.at("seed").get<uint64_t>(),
+      args.at("stddev").get<double>());
+  engine::write_safetensors(dir + "/original.safetensors", original);
+  sd3::write_sd3_diffusers_transformer(dir + "/transformer", config, original);
+  return {};
+}
+
 }  // namespace
 
 DF_PROBE_COMMAND("sd3_forward", sd3_forward);
 DF_PROBE_COMMAND("sd3_layout", sd3_layout);
+DF_PROBE_COMMAND("sd3_write_tiny", sd3_write_tiny);
 
 }  // namespace df::probe
