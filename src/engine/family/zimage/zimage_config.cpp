@@ -1,8 +1,8 @@
 // Z-Image transformer configs: diffusers config.json, inference from tensor shapes, the tiny one.
 #include "engine/family/zimage/zimage_config.h"
 
+#include <algorithm>
 #include <numeric>
-#include <regex>
 
 #include "core/error.h"
 
@@ -16,7 +16,9 @@ namespace {
 // Z-Image's RoPE split of a head: a quarter for the caption index, 3/8 each for rows and columns
 // (32/48/48 of 128).
 std::vector<int64_t> default_axes_dims(int64_t head_dim) {
-  if (head_dim % 16 != 0) invalid("head dimension " + std::to_string(head_dim) + " is not a multiple of 16");
+  if (head_dim % 16 != 0) {
+    invalid("head dimension " + std::to_string(head_dim) + " is not a multiple of 16");
+  }
   return {head_dim / 4, head_dim * 3 / 8, head_dim * 3 / 8};
 }
 
@@ -35,13 +37,18 @@ const std::vector<int64_t>& shape_of(const ShapeIndex& shapes, const std::string
 }
 
 // 1 + the largest N of the "<block>.N.<suffix>" names; 0 when there are none.
-int64_t count_blocks(const ShapeIndex& shapes, const std::string& block, const std::string& suffix) {
-  const std::regex pattern("^" + block + "\\.([0-9]+)\\." + std::regex_replace(suffix, std::regex("\\."), "\\.") + "$");
+int64_t count_blocks(const ShapeIndex& shapes, const std::string& block,
+                     const std::string& suffix) {
+  const std::string head = block + ".", tail = "." + suffix;
   int64_t count = 0;
-  std::smatch match;
   for (const auto& [name, shape] : shapes) {
-    if (std::regex_match(name, match, pattern)) {
-      count = std::max<int64_t>(count, std::stoll(match[1].str()) + 1);
+    if (name.size() <= head.size() + tail.size() || !name.starts_with(head) ||
+        !name.ends_with(tail)) {
+      continue;
+    }
+    const std::string index = name.substr(head.size(), name.size() - head.size() - tail.size());
+    if (std::all_of(index.begin(), index.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      count = std::max<int64_t>(count, std::stoll(index) + 1);
     }
   }
   return count;
@@ -59,7 +66,9 @@ void ZImageConfig::validate() const {
   }
   if (dim % n_heads != 0) invalid("dim " + std::to_string(dim) + " is not a multiple of n_heads");
   if (n_heads % n_kv_heads != 0) invalid("n_heads is not a multiple of n_kv_heads");
-  if (axes_dims.size() != 3 || axes_lens.size() != 3) invalid("axes_dims and axes_lens need 3 axes");
+  if (axes_dims.size() != 3 || axes_lens.size() != 3) {
+    invalid("axes_dims and axes_lens need 3 axes");
+  }
   for (const int64_t d : axes_dims) {
     if (d <= 0 || d % 2 != 0) invalid("RoPE axes dims must be positive and even");
   }
@@ -70,12 +79,14 @@ void ZImageConfig::validate() const {
 
 ZImageConfig ZImageConfig::from_diffusers_json(const nlohmann::json& j) {
   if (!j.value("siglip_feat_dim", nlohmann::json()).is_null()) {
-    throw Error(ErrorCode::kUnsupported, "Z-Image Omni transformers (siglip_feat_dim) are not supported");
+    throw Error(ErrorCode::kUnsupported,
+                "Z-Image Omni transformers (siglip_feat_dim) are not supported");
   }
   const auto patches = j.value("all_patch_size", std::vector<int64_t>{2});
   const auto frame_patches = j.value("all_f_patch_size", std::vector<int64_t>{1});
   if (patches.size() != 1 || frame_patches != std::vector<int64_t>{1}) {
-    throw Error(ErrorCode::kUnsupported, "Z-Image transformers with several or temporal patch sizes are not supported");
+    throw Error(ErrorCode::kUnsupported,
+                "Z-Image transformers with several or temporal patch sizes are not supported");
   }
   ZImageConfig c;
   c.patch_size = patches[0];

@@ -1,4 +1,4 @@
-// Z-Image transformer tensor layouts in the ComfyUI and diffusers namings, and the map between them.
+// Z-Image transformer tensor layouts in the ComfyUI and diffusers namings and the map between.
 #include "engine/family/zimage/zimage_layout.h"
 
 #include <array>
@@ -40,7 +40,8 @@ void add_block(std::vector<TensorShape>& layout, const std::string& name, const 
   if (modulated) add_linear_shapes(layout, name + ".adaLN_modulation.0", 4 * c.dim, c.adaln_dim());
 }
 
-std::string replace_prefix(const std::string& name, const std::string& from, const std::string& to) {
+std::string replace_prefix(const std::string& name, const std::string& from,
+                           const std::string& to) {
   return name.starts_with(from) ? to + name.substr(from.size()) : name;
 }
 
@@ -55,9 +56,12 @@ std::string diffusers_prefix(const char* module, int64_t patch_size) {
 }
 
 std::string diffusers_name_of(const std::string& comfy_name, int64_t patch_size) {
-  std::string name = replace_prefix(comfy_name, "x_embedder.", diffusers_prefix("x_embedder", patch_size));
+  std::string name =
+      replace_prefix(comfy_name, "x_embedder.", diffusers_prefix("x_embedder", patch_size));
   name = replace_prefix(name, "final_layer.", diffusers_prefix("final_layer", patch_size));
-  for (const auto& [comfy, diffusers] : kAttentionRenames) name = replace_fragment(name, comfy, diffusers);
+  for (const auto& [comfy, diffusers] : kAttentionRenames) {
+    name = replace_fragment(name, comfy, diffusers);
+  }
   return name;
 }
 
@@ -78,7 +82,9 @@ std::vector<TensorShape> zimage_transformer_layout(const ZImageConfig& c) {
   add_linear_shapes(layout, "t_embedder.mlp.2", c.adaln_dim(), c.timestep_hidden_dim);
   layout.push_back({"cap_embedder.0.weight", {c.cap_feat_dim}});
   add_linear_shapes(layout, "cap_embedder.1", c.dim, c.cap_feat_dim);
-  for (int64_t i = 0; i < c.n_layers; ++i) add_block(layout, "layers." + std::to_string(i), c, true);
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    add_block(layout, "layers." + std::to_string(i), c, true);
+  }
   add_linear_shapes(layout, "final_layer.linear", patch_features, c.dim);
   add_linear_shapes(layout, "final_layer.adaLN_modulation.1", c.dim, c.adaln_dim());
   layout.push_back({"x_pad_token", {1, c.dim}});
@@ -126,7 +132,9 @@ bool has_diffusers_names(const std::vector<std::string>& names) {
 ComfyPlace comfy_place_of_diffusers_name(const std::string& diffusers_name) {
   static const std::regex patch_prefix("^all_(x_embedder|final_layer)\\.[0-9]+-1\\.");
   std::string name = std::regex_replace(diffusers_name, patch_prefix, "$1.");
-  for (const auto& [comfy, diffusers] : kAttentionRenames) name = replace_fragment(name, diffusers, comfy);
+  for (const auto& [comfy, diffusers] : kAttentionRenames) {
+    name = replace_fragment(name, diffusers, comfy);
+  }
   for (int part = 0; part < static_cast<int>(kQkvParts.size()); ++part) {
     const std::string suffix = ".attention." + std::string(kQkvParts[part]) + ".weight";
     if (name.ends_with(suffix)) {
@@ -143,7 +151,8 @@ std::vector<RawTensor> raw_tensors_to_diffusers(const std::vector<RawTensor>& te
     int64_t count = 1;
     for (const int64_t d : tensor.shape) count *= d;
     if (count == 0 || tensor.bytes.size() % static_cast<size_t>(count) != 0) {
-      throw Error(ErrorCode::kInvalidArgument, "tensor '" + tensor.name + "' bytes do not match its shape");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "tensor '" + tensor.name + "' bytes do not match its shape");
     }
     const size_t bytes_per_row =
         tensor.shape.empty() ? tensor.bytes.size() : tensor.bytes.size() / tensor.shape[0];
@@ -153,7 +162,8 @@ std::vector<RawTensor> raw_tensors_to_diffusers(const std::vector<RawTensor>& te
       if (!piece.shape.empty()) piece.shape[0] = part.rows;
       const size_t size = tensor.shape.empty() ? tensor.bytes.size() : bytes_per_row * part.rows;
       if (offset + size > tensor.bytes.size()) {
-        throw Error(ErrorCode::kInvalidArgument, "tensor '" + tensor.name + "' is too small for its config");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "tensor '" + tensor.name + "' is too small for its config");
       }
       piece.bytes.assign(tensor.bytes.begin() + offset, tensor.bytes.begin() + offset + size);
       offset += size;

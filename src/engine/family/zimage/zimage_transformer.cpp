@@ -108,37 +108,65 @@ at::Tensor run_blocks(const Weights& w, const ZImageConfig& c, const std::string
 // [B, C, H, W] -> [B, (H/p)·(W/p), p·p·C], features ordered (row in patch, column, channel).
 at::Tensor patchify(const at::Tensor& x, int64_t p) {
   const int64_t b = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3);
-  return x.view({b, ch, h / p, p, w / p, p}).permute({0, 2, 4, 3, 5, 1}).reshape({b, (h / p) * (w / p), p * p * ch});
+  return x.view({b, ch, h / p, p, w / p, p})
+      .permute({0, 2, 4, 3, 5, 1})
+      .reshape({b, (h / p) * (w / p), p * p * ch});
 }
 
-at::Tensor unpatchify(const at::Tensor& tokens, int64_t p, int64_t channels, int64_t h, int64_t w) {
+at::Tensor unpatchify(const at::Tensor& tokens, int64_t p, int64_t channels, int64_t h,
+                      int64_t w) {
   const int64_t b = tokens.size(0);
-  return tokens.view({b, h / p, w / p, p, p, channels}).permute({0, 5, 1, 3, 2, 4}).reshape({b, channels, h, w});
+  return tokens.view({b, h / p, w / p, p, p, channels})
+      .permute({0, 5, 1, 3, 2, 4})
+      .reshape({b, channels, h, w});
 }
 
+// `token` [1, dim] as `count` rows [count, dim].
 at::Tensor repeated_token(const at::Tensor& token, int64_t count) {
   return token.expand({count, token.size(-1)});
 }
 
-// The caption tokens of each batch entry (where the mask is true), embedded, padded with
-// cap_pad_token to a multiple of `multiple`, then to the longest entry; returns the padded
-// length of each entry.
+// [B, S] true for the first `lengths[i]` tokens; undefined when every entry fills all S.
+at::Tensor leading_mask(const std::vector<int64_t>& lengths, int64_t size,
+                        const at::Device& device) {
+  if (std::all_of(lengths.begin(), lengths.end(), [size](int64_t n) { return n == size; })) {
+    return {};
+  }
+  const auto options = at::TensorOptions().dtype(at::kLong);
+  return at::arange(size, options.device(device)).unsqueeze(0) <
+         at::tensor(lengths, options).to(device).unsqueeze(1);
+}
+
+// The adaLN input: t_embedder of (1 - sigma) · t_scale, [B, adaln_dim] in the weights' dtype.
+at::Tensor timestep_conditioning(const Weights& w, const ZImageConfig& c,
+                                 const at::Tensor& sigma) {
+  const at::Tensor features = nn::timestep_embedding((1.0 - sigma) * c.t_scale, kTimestepFeatures,
+                                                     /*flip_sin_to_cos=*/true, 0.0);
+  const Weights mlp = w.sub("t_embedder.mlp");
+  const at::Tensor hidden = nn::silu_in_place(
+      nn::linear(mlp.sub("0"), features.to(mlp.get("0.weight").scalar_type())));
+  return nn::linear(mlp.sub("2"), hidden);
+}
+
+// Each entry's caption tokens (where the mask is true) embedded and padded with cap_pad_token to
+// a multiple of pad_tokens_multiple, then to the longest entry: [B, S, dim]. Appends each
+// entry's padded length to `padded_lengths`.
 at::Tensor caption_states(const Weights& w, const ZImageConfig& c, const at::Tensor& context,
                           const at::Tensor& mask, std::vector<int64_t>& padded_lengths) {
-  const at::Tensor embedded =
-      nn::linear(w.sub("cap_embedder.1"), nn::rms_norm(w.sub("cap_embedder.0"), context, c.norm_eps));
+  const at::Tensor embedded = nn::linear(
+      w.sub("cap_embedder.1"), nn::rms_norm(w.sub("cap_embedder.0"), context, c.norm_eps));
   std::vector<at::Tensor> entries;
   for (int64_t i = 0; i < embedded.size(0); ++i) {
     entries.push_back(mask.defined() ? embedded[i].index({mask[i]}) : embedded[i]);
     if (entries.back().size(0) == 0) {
-      throw Error(ErrorCode::kInvalidArgument, "Z-Image: batch entry " + std::to_string(i) + " has no caption tokens");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "Z-Image: batch entry " + std::to_string(i) + " has no caption tokens");
     }
     padded_lengths.push_back(round_up(entries.back().size(0), c.pad_tokens_multiple));
   }
   const int64_t longest = *std::max_element(padded_lengths.begin(), padded_lengths.end());
-  const at::Tensor& pad = w.get("cap_pad_token");
   for (at::Tensor& entry : entries) {
-    entry = at::cat({entry, repeated_token(pad, longest - entry.size(0))});
+    entry = at::cat({entry, repeated_token(w.get("cap_pad_token"), longest - entry.size(0))});
   }
   return at::stack(entries);
 }
@@ -149,24 +177,72 @@ at::Tensor caption_positions(int64_t batch, int64_t length, const at::TensorOpti
   return at::cat({index, at::zeros({1, length, 2}, options)}, -1).expand({batch, length, 3});
 }
 
-// Image tokens of entry i at (padded caption length + 1, row, column); padding tokens at 0.
+// Image token (row, column) of entry i at (padded caption length + 1, row, column); the padding
+// tokens after the image at (0, 0, 0).
 at::Tensor image_positions(const std::vector<int64_t>& padded_caption_lengths, int64_t rows,
                            int64_t columns, int64_t padded_length,
                            const at::TensorOptions& options) {
   const int64_t batch = static_cast<int64_t>(padded_caption_lengths.size());
-  const at::Tensor grid = at::stack(
-      at::meshgrid({at::arange(rows, options), at::arange(columns, options)}, "ij"), -1).view({1, rows * columns, 2});
-  const at::Tensor start = at::tensor(padded_caption_lengths, options).view({batch, 1, 1}) + 1;
-  const at::Tensor image = at::cat({start.expand({batch, rows * columns, 1}), grid.expand({batch, rows * columns, 2})}, -1);
-  return at::constant_pad_nd(image, {0, 0, 0, padded_length - rows * columns}, 0);
+  const int64_t count = rows * columns;
+  const at::Tensor grid =
+      at::stack(at::meshgrid({at::arange(rows, options), at::arange(columns, options)}, "ij"), -1)
+          .view({1, count, 2});
+  const at::Tensor start =
+      at::tensor(padded_caption_lengths, options).view({batch, 1, 1}) + 1;
+  const at::Tensor image =
+      at::cat({start.expand({batch, count, 1}), grid.expand({batch, count, 2})}, -1);
+  return at::constant_pad_nd(image, {0, 0, 0, padded_length - count}, 0);
 }
 
-// [B, S] true for the first `lengths[i]` tokens; undefined when every entry fills all S.
-at::Tensor leading_mask(const std::vector<int64_t>& lengths, int64_t size, const at::Device& device) {
-  if (std::all_of(lengths.begin(), lengths.end(), [size](int64_t n) { return n == size; })) return {};
-  const auto options = at::TensorOptions().dtype(at::kLong).device(device);
-  return at::arange(size, options).unsqueeze(0) <
-         at::tensor(lengths, at::TensorOptions().dtype(at::kLong)).to(device).unsqueeze(1);
+// The caption stream before the context refiner; `padded_lengths` receives each entry's length.
+Tokens embed_captions(const Weights& w, const ZImageConfig& c, const NetworkInputs& inputs,
+                      std::vector<int64_t>& padded_lengths) {
+  const at::Tensor& reference = w.get("cap_pad_token");
+  const at::Tensor mask = inputs.context_mask.defined()
+                              ? inputs.context_mask.to(reference.device()).to(at::kBool)
+                              : at::Tensor();
+  const at::Tensor states =
+      caption_states(w, c, inputs.context.to(reference.options()), mask, padded_lengths);
+  const int64_t batch = states.size(0), slots = states.size(1);
+  const auto positions = caption_positions(batch, slots, reference.options().dtype(at::kFloat));
+  return {states, nn::rope_frequencies(positions, c.axes_dims, c.rope_theta),
+          leading_mask(padded_lengths, slots, reference.device())};
+}
+
+// The image stream before the noise refiner: patches of x (already a multiple of the patch
+// size) embedded, then x_pad_token up to a multiple of pad_tokens_multiple.
+Tokens embed_image(const Weights& w, const ZImageConfig& c, const at::Tensor& x,
+                   const std::vector<int64_t>& padded_caption_lengths) {
+  const int64_t p = c.patch_size, rows = x.size(2) / p, columns = x.size(3) / p;
+  const int64_t count = rows * columns, slots = round_up(count, c.pad_tokens_multiple);
+  const at::Tensor padding =
+      repeated_token(w.get("x_pad_token"), slots - count).unsqueeze(0).expand({x.size(0), -1, -1});
+  const at::Tensor states = at::cat({nn::linear(w.sub("x_embedder"), patchify(x, p)), padding}, 1);
+  const auto positions = image_positions(padded_caption_lengths, rows, columns, slots,
+                                         x.options().dtype(at::kFloat));
+  return {states, nn::rope_frequencies(positions, c.axes_dims, c.rope_theta), {}};
+}
+
+// The joint stream [image, caption] of the refined streams. ComfyUI orders it [caption, image];
+// attention only sees the RoPE positions, so the order does not change the result.
+Tokens joint_tokens(const Tokens& image, const Tokens& caption) {
+  Tokens joint{at::cat({image.states, caption.states}, 1), at::cat({image.rope, caption.rope}, 1),
+               {}};
+  if (caption.key_mask.defined()) {
+    const at::Tensor image_keys =
+        at::ones({image.states.size(0), image.states.size(1)}, caption.key_mask.options());
+    joint.key_mask = at::cat({image_keys, caption.key_mask}, 1);
+  }
+  return joint;
+}
+
+// final_layer: parameter-free LayerNorm scaled by 1 + adaLN_modulation(SiLU(adaln)), then linear.
+at::Tensor final_layer(const Weights& w, const ZImageConfig& c, const at::Tensor& states,
+                       const at::Tensor& adaln) {
+  const at::Tensor scale =
+      nn::linear(w.sub("adaLN_modulation.1"), at::silu(adaln)).unsqueeze(1);
+  const at::Tensor normed = at::layer_norm(states, {c.dim}, {}, {}, kFinalNormEps);
+  return nn::linear(w.sub("linear"), normed * (1 + scale));
 }
 
 void check_inputs(const ZImageConfig& c, const at::Tensor& x, const at::Tensor& timestep,
@@ -175,17 +251,21 @@ void check_inputs(const ZImageConfig& c, const at::Tensor& x, const at::Tensor& 
     throw Error(ErrorCode::kInvalidArgument, "Z-Image transformer: " + what);
   };
   if (x.dim() != 4 || x.size(1) != c.in_channels) {
-    fail("latents must be [B, " + std::to_string(c.in_channels) + ", H, W], got " + c10::str(x.sizes()));
+    fail("latents must be [B, " + std::to_string(c.in_channels) + ", H, W], got " +
+         c10::str(x.sizes()));
   }
   const int64_t batch = x.size(0);
-  if (timestep.dim() != 1 || timestep.size(0) != batch) fail("timestep must be [B] with B = " + std::to_string(batch));
+  if (timestep.dim() != 1 || timestep.size(0) != batch) {
+    fail("timestep must be [B] with B = " + std::to_string(batch));
+  }
   const at::Tensor& context = inputs.context;
   if (!context.defined() || context.dim() != 3 || context.size(0) != batch ||
       context.size(2) != c.cap_feat_dim) {
     fail("context must be [B, L, " + std::to_string(c.cap_feat_dim) + "] text states");
   }
   const at::Tensor& mask = inputs.context_mask;
-  if (mask.defined() && (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != context.size(1))) {
+  if (mask.defined() &&
+      (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != context.size(1))) {
     fail("context_mask must be [B, L] like the context");
   }
 }
@@ -205,55 +285,30 @@ at::Tensor ZImageTransformer::forward(const at::Tensor& x_in, const at::Tensor& 
   at::NoGradGuard no_grad;
   const ZImageConfig& c = config_;
   const Weights& w = weights_;
-  const at::Tensor& reference = w.get("x_embedder.weight");
-  const auto options = reference.options();
-  const auto position_options = at::TensorOptions().dtype(at::kFloat).device(reference.device());
-  const int64_t batch = x_in.size(0), height = x_in.size(2), width = x_in.size(3), p = c.patch_size;
-
-  const at::Tensor x = nn::pad_to_patch_size(x_in.to(options), p);
-  const at::Tensor features = nn::timestep_embedding(
-      (1.0 - timestep.to(position_options)) * c.t_scale, kTimestepFeatures, /*flip_sin_to_cos=*/true, 0.0);
-  const at::Tensor adaln = nn::linear(
-      w.sub("t_embedder.mlp.2"), nn::silu_in_place(nn::linear(w.sub("t_embedder.mlp.0"), features.to(options))));
+  const auto options = w.get("x_embedder.weight").options();
+  const at::Tensor x = nn::pad_to_patch_size(x_in.to(options), c.patch_size);
+  const at::Tensor adaln =
+      timestep_conditioning(w, c, timestep.to(options.device(), at::kFloat));
 
   std::vector<int64_t> caption_lengths;
-  const at::Tensor mask = inputs.context_mask.defined()
-                              ? inputs.context_mask.to(reference.device()).to(at::kBool)
-                              : at::Tensor();
-  const at::Tensor caption = caption_states(w, c, inputs.context.to(options), mask, caption_lengths);
-  const int64_t caption_slots = caption.size(1);
-  const Tokens caption_tokens{
-      caption, nn::rope_frequencies(caption_positions(batch, caption_slots, position_options), c.axes_dims, c.rope_theta),
-      leading_mask(caption_lengths, caption_slots, reference.device())};
+  Tokens caption = embed_captions(w, c, inputs, caption_lengths);
+  Tokens image = embed_image(w, c, x, caption_lengths);
+  image.states = run_blocks(w, c, "noise_refiner", c.n_refiner_layers, image, adaln);
+  caption.states = run_blocks(w, c, "context_refiner", c.n_refiner_layers, caption, {});
+  const int64_t image_count = (x.size(2) / c.patch_size) * (x.size(3) / c.patch_size);
+  const at::Tensor states = run_blocks(w, c, "layers", c.n_layers, joint_tokens(image, caption),
+                                       adaln).narrow(1, 0, image_count);
 
-  const int64_t rows = x.size(2) / p, columns = x.size(3) / p, image_count = rows * columns;
-  const int64_t image_slots = round_up(image_count, c.pad_tokens_multiple);
-  const at::Tensor image = at::cat(
-      {nn::linear(w.sub("x_embedder"), patchify(x, p)),
-       repeated_token(w.get("x_pad_token"), image_slots - image_count).unsqueeze(0).expand({batch, -1, -1})}, 1);
-  const Tokens image_tokens{
-      image, nn::rope_frequencies(image_positions(caption_lengths, rows, columns, image_slots, position_options), c.axes_dims, c.rope_theta),
-      {}};
-
-  // The joint sequence is [image, caption] (ComfyUI orders it [caption, image]; attention only
-  // sees the RoPE positions, so the order does not change the result).
-  Tokens joint{at::cat({run_blocks(w, c, "noise_refiner", c.n_refiner_layers, image_tokens, adaln),
-                        run_blocks(w, c, "context_refiner", c.n_refiner_layers, caption_tokens, {})}, 1),
-               at::cat({image_tokens.rope, caption_tokens.rope}, 1), {}};
-  if (caption_tokens.key_mask.defined()) {
-    joint.key_mask = at::cat({at::ones({batch, image_slots}, caption_tokens.key_mask.options()), caption_tokens.key_mask}, 1);
-  }
-  at::Tensor states = run_blocks(w, c, "layers", c.n_layers, joint, adaln).narrow(1, 0, image_count);
-
-  const at::Tensor scale = nn::linear(w.sub("final_layer.adaLN_modulation.1"), at::silu(adaln)).unsqueeze(1);
-  states = at::layer_norm(states, {c.dim}, {}, {}, kFinalNormEps) * (1 + scale);
-  const at::Tensor prediction = unpatchify(nn::linear(w.sub("final_layer.linear"), states), p,
-                                           c.in_channels, x.size(2), x.size(3));
-  return (-prediction.narrow(2, 0, height).narrow(3, 0, width)).to(x_in.device(), at::kFloat);
+  const at::Tensor prediction =
+      unpatchify(final_layer(w.sub("final_layer"), c, states, adaln), c.patch_size,
+                 c.in_channels, x.size(2), x.size(3));
+  const at::Tensor cropped = prediction.narrow(2, 0, x_in.size(2)).narrow(3, 0, x_in.size(3));
+  return (-cropped).to(x_in.device(), at::kFloat);
 }
 
 std::unique_ptr<ZImageTransformer> load_zimage_transformer(const std::string& path,
-                                                           at::Device device, at::ScalarType dtype) {
+                                                           at::Device device,
+                                                           at::ScalarType dtype) {
   TensorMap tensors = load_zimage_weights(path, dtype);
   ZImageConfig config = zimage_config_for(path, tensors);
   Weights weights(std::move(tensors));

@@ -36,8 +36,9 @@ std::vector<std::string> shard_paths(const std::string& path) {
 // Reads one file's transformer tensors under their stored names, less a checkpoint prefix.
 void read_file_into(const std::string& path, at::ScalarType dtype, TensorMap& out) {
   const TensorFile file = TensorFile::open(path);
-  const bool prefixed = std::any_of(file.tensors().begin(), file.tensors().end(),
-                                    [](const TensorInfo& t) { return t.name.starts_with(kCheckpointPrefix); });
+  const bool prefixed =
+      std::any_of(file.tensors().begin(), file.tensors().end(),
+                  [](const TensorInfo& t) { return t.name.starts_with(kCheckpointPrefix); });
   const TensorRename rename = [prefixed](const std::string& name) -> std::optional<std::string> {
     if (!prefixed) return name;
     if (!name.starts_with(kCheckpointPrefix)) return std::nullopt;
@@ -45,7 +46,8 @@ void read_file_into(const std::string& path, at::ScalarType dtype, TensorMap& ou
   };
   for (auto& [name, tensor] : load_tensors_as(file, dtype, rename)) {
     if (!out.emplace(name, tensor).second) {
-      throw Error(ErrorCode::kCorruptFile, "tensor '" + name + "' appears in two shards of '" + path + "'");
+      throw Error(ErrorCode::kCorruptFile,
+                  "tensor '" + name + "' appears in two shards of '" + path + "'");
     }
   }
 }
@@ -72,7 +74,8 @@ TensorMap comfy_weights_from_diffusers(const TensorMap& diffusers) {
   for (const auto& [name, parts] : qkv_parts) {
     for (const at::Tensor& part : parts) {
       if (!part.defined()) {
-        throw Error(ErrorCode::kCorruptFile, "Z-Image transformer: '" + name + "' lacks one of to_q/to_k/to_v");
+        throw Error(ErrorCode::kCorruptFile,
+                    "Z-Image transformer: '" + name + "' lacks one of to_q/to_k/to_v");
       }
     }
     comfy.emplace(name, at::cat({parts[0], parts[1], parts[2]}, 0));
@@ -107,7 +110,8 @@ ZImageConfig zimage_config_for(const std::string& path, const TensorMap& weights
     try {
       config = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
-      throw Error(ErrorCode::kCorruptFile, "'" + config_json.string() + "' is not valid JSON: " + e.what());
+      throw Error(ErrorCode::kCorruptFile,
+                  "'" + config_json.string() + "' is not valid JSON: " + e.what());
     }
     return ZImageConfig::from_diffusers_json(config);
   }
