@@ -2,11 +2,15 @@
 // sizes and loading each supported weights layout.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../test_support.h"
 #include "core/error.h"
+#include "engine/family/flux/flux_diffusers_writer.h"
 #include "engine/family/flux/flux_layout.h"
 #include "engine/family/flux/flux_transformer.h"
 #include "engine/family/flux/flux_weights.h"
@@ -43,6 +47,14 @@ class FluxTransformerTest : public ::testing::Test {
 
   test::TestDir dir_{"df_flux_"};
 };
+
+void expect_same_tensors(const TensorMap& actual, const TensorMap& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (const auto& [name, tensor] : expected) {
+    ASSERT_TRUE(actual.count(name)) << name;
+    EXPECT_TRUE(at::equal(actual.at(name), tensor)) << name;
+  }
+}
 
 TEST_F(FluxTransformerTest, OutputHasTheLatentShape) {
   at::manual_seed(0);
@@ -143,12 +155,38 @@ TEST_F(FluxTransformerTest, LoadsPrefixedAndDiffusersFilesAlike) {
       flux_keys_from_file(write(diffusers, "diffusers.safetensors"), at::kFloat);
   for (const auto* loaded : {&prefixed, &from_diffusers}) {
     EXPECT_EQ(loaded->config.to_diffusers_json(), config.to_diffusers_json());
-    ASSERT_EQ(loaded->tensors.size(), plain.tensors.size());
-    for (const auto& [name, tensor] : plain.tensors) {
-      ASSERT_TRUE(loaded->tensors.count(name)) << name;
-      EXPECT_TRUE(at::equal(loaded->tensors.at(name), tensor)) << name;
-    }
+    expect_same_tensors(loaded->tensors, plain.tensors);
   }
+}
+
+TEST_F(FluxTransformerTest, LoadsDiffusersFoldersSingleAndSharded) {
+  const FluxConfig config = tiny_flux_config(false);
+  const auto bfl = tiny_random_tensors(flux_transformer_layout(config), 8);
+  const auto expected = flux_keys_from_file(write(bfl, "bfl.safetensors"), at::kFloat);
+
+  const auto pipeline = dir_.path() / "pipeline";
+  write_flux_diffusers_transformer((pipeline / "transformer").string(), config, bfl);
+  const auto single = load_flux_transformer(pipeline.string(), at::kFloat);
+  EXPECT_EQ(single.config.to_diffusers_json(), config.to_diffusers_json());
+  expect_same_tensors(single.tensors, expected.tensors);
+
+  const auto sharded = dir_.path() / "sharded";
+  std::filesystem::create_directories(sharded);
+  const auto diffusers = assemble_raw(bfl, flux_diffusers_from_bfl(config));
+  const size_t half = diffusers.size() / 2;
+  nlohmann::json index = {{"weight_map", nlohmann::json::object()}};
+  for (size_t i = 0; i < diffusers.size(); ++i) {
+    index["weight_map"][diffusers[i].name] = i < half ? "part-1.safetensors" : "part-2.safetensors";
+  }
+  const auto middle = diffusers.begin() + static_cast<ptrdiff_t>(half);
+  write_safetensors((sharded / "part-1.safetensors").string(),
+                    std::vector<RawTensor>(diffusers.begin(), middle));
+  write_safetensors((sharded / "part-2.safetensors").string(),
+                    std::vector<RawTensor>(middle, diffusers.end()));
+  std::ofstream(sharded / "diffusion_pytorch_model.safetensors.index.json") << index.dump();
+  std::ofstream(sharded / "config.json") << config.to_diffusers_json().dump();
+  expect_same_tensors(load_flux_transformer(sharded.string(), at::kFloat).tensors,
+                      expected.tensors);
 }
 
 TEST_F(FluxTransformerTest, RefusesFilesWithoutAFluxTransformer) {
