@@ -70,10 +70,11 @@ TEST(ZImageLayout, InfersTheConfigFromTensorShapes) {
   ZImageConfig grouped = tiny_zimage_config(48);
   grouped.n_kv_heads = 1;
   for (const ZImageConfig& config : {ZImageConfig{}, tiny_zimage_config(), grouped}) {
-    expect_same_architecture(ZImageConfig::infer_from_keys(shapes_of(zimage_transformer_layout(config))),
-                             config);
+    const ShapeIndex shapes = shapes_of(zimage_transformer_layout(config));
+    expect_same_architecture(ZImageConfig::infer_from_keys(shapes), config);
   }
-  EXPECT_EQ(ZImageConfig::infer_from_keys(shapes_of(zimage_transformer_layout(grouped))).n_kv_heads, 1);
+  const ShapeIndex grouped_shapes = shapes_of(zimage_transformer_layout(grouped));
+  EXPECT_EQ(ZImageConfig::infer_from_keys(grouped_shapes).n_kv_heads, 1);
 }
 
 TEST(ZImageLayout, InferenceNamesAMissingTensor) {
@@ -87,7 +88,8 @@ TEST(ZImageLayout, DiffusersJsonRoundTrip) {
   const ZImageConfig tiny = tiny_zimage_config(40);
   const ZImageConfig back = ZImageConfig::from_diffusers_json(tiny.to_diffusers_json());
   expect_same_architecture(back, tiny);
-  EXPECT_EQ(ZImageConfig::from_diffusers_json(ZImageConfig{}.to_diffusers_json()).ffn_hidden_dim, 10240);
+  const nlohmann::json real = ZImageConfig{}.to_diffusers_json();
+  EXPECT_EQ(ZImageConfig::from_diffusers_json(real).ffn_hidden_dim, 10240);
 }
 
 TEST(ZImageLayout, DiffusersJsonRefusesWhatItCannotRun) {
@@ -96,7 +98,8 @@ TEST(ZImageLayout, DiffusersJsonRefusesWhatItCannotRun) {
   expect_error(ErrorCode::kUnsupported, "Omni", [&] { ZImageConfig::from_diffusers_json(omni); });
   nlohmann::json bad_axes = ZImageConfig{}.to_diffusers_json();
   bad_axes["axes_dims"] = {32, 48, 40};
-  expect_error(ErrorCode::kCorruptFile, "axes_dims", [&] { ZImageConfig::from_diffusers_json(bad_axes); });
+  expect_error(ErrorCode::kCorruptFile, "axes_dims",
+               [&] { ZImageConfig::from_diffusers_json(bad_axes); });
 }
 
 TEST(ZImageLayout, KeyMapRoundTrip) {
@@ -127,7 +130,9 @@ TEST(ZImageLayout, RawTensorsSplitIntoTheDiffusersLayout) {
     EXPECT_EQ(diffusers[i].shape, layout[i].shape) << layout[i].name;
   }
   const auto qkv = std::find_if(comfy.begin(), comfy.end(),
-                                [](const RawTensor& t) { return t.name == "layers.1.attention.qkv.weight"; });
+                                [](const RawTensor& t) {
+                                  return t.name == "layers.1.attention.qkv.weight";
+                                });
   std::vector<uint8_t> joined;
   for (const char* part : {"to_q", "to_k", "to_v"}) {
     const auto it = std::find_if(diffusers.begin(), diffusers.end(), [&](const RawTensor& t) {

@@ -60,14 +60,14 @@ std::string error_text(const std::function<void()>& action, ErrorCode expected) 
 TEST_F(ZImageTransformerTest, WrongOrMissingTensorsAreNamed) {
   TensorMap wrong = tiny_weights();
   wrong["layers.1.feed_forward.w3.weight"] = at::zeros({84, 32});
-  EXPECT_NE(error_text([&] { ZImageTransformer(config_, Weights(wrong)); }, ErrorCode::kCorruptFile)
-                .find("layers.1.feed_forward.w3.weight"),
-            std::string::npos);
+  const std::string wrong_text =
+      error_text([&] { ZImageTransformer(config_, Weights(wrong)); }, ErrorCode::kCorruptFile);
+  EXPECT_NE(wrong_text.find("layers.1.feed_forward.w3.weight"), std::string::npos);
   TensorMap missing = tiny_weights();
   missing.erase("cap_pad_token");
-  EXPECT_NE(error_text([&] { ZImageTransformer(config_, Weights(missing)); }, ErrorCode::kCorruptFile)
-                .find("cap_pad_token"),
-            std::string::npos);
+  const std::string missing_text =
+      error_text([&] { ZImageTransformer(config_, Weights(missing)); }, ErrorCode::kCorruptFile);
+  EXPECT_NE(missing_text.find("cap_pad_token"), std::string::npos);
 }
 
 TEST_F(ZImageTransformerTest, OutputHasTheLatentShape) {
@@ -75,7 +75,8 @@ TEST_F(ZImageTransformerTest, OutputHasTheLatentShape) {
   const ZImageTransformer model = tiny_model();
   for (const auto& size : {std::vector<int64_t>{1, 16, 8, 8}, {2, 16, 6, 10}, {2, 16, 5, 7}}) {
     const at::Tensor x = at::randn(size);
-    const at::Tensor out = model.forward(x, at::full({size[0]}, 0.7), captions(std::vector<int64_t>(size[0], 9)));
+    const NetworkInputs in = captions(std::vector<int64_t>(size[0], 9));
+    const at::Tensor out = model.forward(x, at::full({size[0]}, 0.7), in);
     EXPECT_EQ(out.sizes(), x.sizes());
     EXPECT_EQ(out.scalar_type(), at::kFloat);
     EXPECT_TRUE(at::isfinite(out).all().item<bool>());
@@ -90,7 +91,8 @@ TEST_F(ZImageTransformerTest, EachEntrySeesOnlyItsOwnCaption) {
   const at::Tensor batched = model.forward(x, at::full({2}, 0.4), batch);
   NetworkInputs alone;
   alone.context = batch.context.narrow(0, 1, 1).narrow(1, 0, 6);
-  expect_close(model.forward(x.narrow(0, 1, 1), at::full({1}, 0.4), alone), batched.narrow(0, 1, 1));
+  expect_close(model.forward(x.narrow(0, 1, 1), at::full({1}, 0.4), alone),
+               batched.narrow(0, 1, 1));
 }
 
 TEST_F(ZImageTransformerTest, Bfloat16WeightsComputeInTheirDtype) {
@@ -103,15 +105,18 @@ TEST_F(ZImageTransformerTest, Bfloat16WeightsComputeInTheirDtype) {
   const at::Tensor reference = tiny_model().forward(x, at::full({2}, 0.6), in);
   const at::Tensor out = reduced.forward(x, at::full({2}, 0.6), in);
   EXPECT_EQ(out.scalar_type(), at::kFloat);
-  EXPECT_LE((out - reference).abs().max().item<double>(), 0.05 * reference.abs().max().item<double>());
+  EXPECT_LE((out - reference).abs().max().item<double>(),
+            0.05 * reference.abs().max().item<double>());
 }
 
 TEST_F(ZImageTransformerTest, BadInputsAreRefused) {
   const ZImageTransformer model = tiny_model();
   const at::Tensor x = at::randn({1, 16, 4, 4});
   const at::Tensor t = at::full({1}, 0.5);
-  const auto refused = [&](const at::Tensor& latents, const at::Tensor& timestep, const NetworkInputs& in) {
-    EXPECT_EQ(test::error_code_of([&] { model.forward(latents, timestep, in); }), ErrorCode::kInvalidArgument);
+  const auto refused = [&](const at::Tensor& latents, const at::Tensor& timestep,
+                           const NetworkInputs& in) {
+    EXPECT_EQ(test::error_code_of([&] { model.forward(latents, timestep, in); }),
+              ErrorCode::kInvalidArgument);
   };
   refused(at::randn({1, 4, 4, 4}), t, captions({3}));
   refused(x, at::full({2}, 0.5), captions({3}));
@@ -135,7 +140,8 @@ TEST_F(ZImageTransformerTest, DiffusersTensorMapRoundTrip) {
   for (const auto& [name, tensor] : comfy) EXPECT_TRUE(at::equal(back.at(name), tensor)) << name;
   TensorMap incomplete = diffusers;
   incomplete.erase("layers.1.attention.to_v.weight");
-  EXPECT_EQ(test::error_code_of([&] { comfy_weights_from_diffusers(incomplete); }), ErrorCode::kCorruptFile);
+  EXPECT_EQ(test::error_code_of([&] { comfy_weights_from_diffusers(incomplete); }),
+            ErrorCode::kCorruptFile);
 }
 
 TEST_F(ZImageTransformerTest, CheckpointFileAndDiffusersFolderLoadAlike) {
@@ -155,7 +161,8 @@ TEST_F(ZImageTransformerTest, CheckpointFileAndDiffusersFolderLoadAlike) {
   const auto from_file = load_zimage_transformer(file, at::kCPU, at::kFloat);
   const auto from_folder = load_zimage_transformer(folder.string(), at::kCPU, at::kFloat);
   EXPECT_EQ(from_file->config().to_diffusers_json(), config_.to_diffusers_json());
-  expect_close(from_folder->forward(x, at::full({1}, 0.3), in), from_file->forward(x, at::full({1}, 0.3), in));
+  const at::Tensor sigma = at::full({1}, 0.3);
+  expect_close(from_folder->forward(x, sigma, in), from_file->forward(x, sigma, in));
 }
 
 }  // namespace
