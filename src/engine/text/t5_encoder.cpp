@@ -3,11 +3,14 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include <ATen/core/grad_mode.h>
 
 #include "core/error.h"
 #include "engine/nn_ops.h"
+#include "engine/safetensors.h"
+#include "engine/tensor_file.h"
 
 namespace df::engine {
 namespace {
@@ -127,6 +130,34 @@ at::Tensor T5Encoder::forward(const at::Tensor& ids, const at::Tensor& attention
                          nn::rms_norm(ff.sub("layer_norm"), x, eps).to(at::kFloat));
   }
   return nn::rms_norm(weights_.sub("encoder.final_layer_norm"), x, eps).to(at::kFloat);
+}
+
+namespace {
+
+// T5 encoder weights are "shared.weight" and "encoder.*.weight"; fp8 scales and the like are not.
+bool is_t5_encoder_weight(const std::string& name) {
+  return (name == "shared.weight" || name.starts_with("encoder.")) && name.ends_with(".weight") &&
+         !name.ends_with(".scale_weight");
+}
+
+}  // namespace
+
+T5Encoder load_t5_encoder(const std::string& path, at::ScalarType dtype) {
+  const TensorFile file = TensorFile::open(path);
+  if (file.find("scaled_fp8") != nullptr) {
+    throw Error(ErrorCode::kUnsupported,
+                "scaled fp8 T5 weights (" + path + ") are not supported yet; use an fp16 file");
+  }
+  std::vector<TensorShape> shapes;
+  for (const TensorInfo& tensor : file.tensors()) {
+    if (is_t5_encoder_weight(tensor.name)) shapes.push_back({tensor.name, tensor.shape});
+  }
+  const T5Config config = T5Config::infer_from_keys(shapes);
+  const auto keep = [](const std::string& name) -> std::optional<std::string> {
+    if (is_t5_encoder_weight(name)) return name;
+    return std::nullopt;
+  };
+  return T5Encoder(config, Weights(load_tensors_as(file, dtype, keep)));
 }
 
 at::Tensor t5_attention_mask(const at::Tensor& ids) {

@@ -1,6 +1,8 @@
 // T5 v1.1 text encoder (transformers T5EncoderModel) in libtorch, and ComfyUI's token weighting for it.
 #pragma once
 
+#include <string>
+
 #include <ATen/ATen.h>
 
 #include "engine/text/t5_config.h"
@@ -46,6 +48,14 @@ class T5Encoder {
   Weights weights_;
   Weights embedding_;  // view holding "weight": shared or encoder.embed_tokens
 };
+
+// Loads the T5 encoder of a weights file (ComfyUI's text_encoders/t5xxl_fp16.safetensors, a
+// diffusers text_encoder_2/3 model.safetensors, a transformers T5EncoderModel file) with its
+// floating tensors as `dtype`; the config is inferred from the tensors (T5Config::infer_from_keys)
+// and tensors that are not T5 encoder weights are skipped. Throws Error(kUnsupported) for
+// ComfyUI's "scaled_fp8" files (their weights need per-tensor scales), besides TensorFile::open's
+// errors and the shape checks.
+T5Encoder load_t5_encoder(const std::string& path, at::ScalarType dtype);
 
 // The special ids ComfyUI's T5 encoder uses (its special_tokens {"end": 1, "pad": 0}).
 inline constexpr int kT5EosId = 1;

@@ -1,7 +1,9 @@
 // Generates the tiny T5 tokenizer: a hand-scored unigram vocabulary written as spiece.model.
 #include "engine/text/t5_tiny_tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string_view>
 
@@ -57,7 +59,9 @@ UnigramModel tiny_model() {
     word_score -= 0.01f;
   }
   for (char c : kCharacters) {
-    add_piece(model, std::string(kSpace) + c, -9.0f);
+    if (std::find(std::begin(kWords), std::end(kWords), std::string_view(&c, 1)) == std::end(kWords)) {
+      add_piece(model, std::string(kSpace) + c, -9.0f);  // one-letter words are there already
+    }
     add_piece(model, std::string(1, c), -10.0f);
   }
   return model;
