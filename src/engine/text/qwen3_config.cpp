@@ -175,7 +175,6 @@ Qwen3Config tiny_qwen3_config(int vocab_size) {
   config.num_key_value_heads = 2;
   config.head_dim = 8;
   config.vocab_size = vocab_size;
-  config.max_position_embeddings = 512;
   config.validate();
   return config;
 }
