@@ -73,8 +73,7 @@ def test_the_frontend_runs_the_sd1_workflow_from_the_library_and_shows_the_image
     print(f"screenshot: {summary['screenshot']}\nseconds per step: {summary['seconds']}")
     assert "error" not in summary, summary["error"] + "\nservice log:\n" + "".join(service.output)
 
-    # A new user's first tab holds the frontend's Z-Image Turbo default graph, whose loaders Dream
-    # Forge lacks; the frontend marks those nodes on the canvas and in its error panel, not on the
+    # The frontend marks missing model files on the canvas and in its error panel, not on the
     # console, so no console error is expected at all.
     console_errors = summary["console_errors"]
     assert console_errors == [], "console errors:\n" + describe(console_errors)
