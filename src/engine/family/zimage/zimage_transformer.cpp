@@ -144,7 +144,7 @@ at::Tensor timestep_conditioning(const Weights& w, const ZImageConfig& c,
                                                      /*flip_sin_to_cos=*/true, 0.0);
   const Weights mlp = w.sub("t_embedder.mlp");
   const at::Tensor hidden = nn::silu_in_place(
-      nn::linear(mlp.sub("0"), features.to(mlp.get("0.weight").scalar_type())));
+      nn::linear(mlp.sub("0"), features.to(w.get("x_pad_token").scalar_type())));
   return nn::linear(mlp.sub("2"), hidden);
 }
 
@@ -285,7 +285,9 @@ at::Tensor ZImageTransformer::forward(const at::Tensor& x_in, const at::Tensor& 
   at::NoGradGuard no_grad;
   const ZImageConfig& c = config_;
   const Weights& w = weights_;
-  const auto options = w.get("x_embedder.weight").options();
+  // The pad tokens are plain parameters, in the compute dtype even where linear weights are
+  // stored in a narrower one.
+  const auto options = w.get("x_pad_token").options();
   const at::Tensor x = nn::pad_to_patch_size(x_in.to(options), c.patch_size);
   const at::Tensor adaln =
       timestep_conditioning(w, c, timestep.to(options.device(), at::kFloat));

@@ -26,7 +26,8 @@ namespace df::engine::zimage {
 class ZImageTransformer : public DiffusionNetwork {
  public:
   // Weights in the ComfyUI naming (see zimage_layout.h); every shape is checked against `config`
-  // here (Error(kCorruptFile) naming the tensor). Computes in the weights' dtype and device.
+  // here (Error(kCorruptFile) naming the tensor). Computes in the dtype and on the device of
+  // the weights (of x_pad_token, where linear weights are stored narrower, e.g. float8).
   ZImageTransformer(ZImageConfig config, Weights weights);
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& timestep,
