@@ -124,6 +124,13 @@ TEST_F(FluxTransformerTest, MissingTensorIsNamed) {
   EXPECT_NE(std::string(error.what()).find("guidance_in.out_layer.bias"), std::string::npos);
 }
 
+TEST_F(FluxTransformerTest, ExtraInputChannelsAreUnsupported) {
+  FluxConfig fill = tiny_flux_config(true);
+  fill.in_channels = 384;  // FLUX.1 Fill: latents, masked image latents and mask patches
+  EXPECT_EQ(test::error_code_of([&] { FluxTransformer(fill, Weights(tiny_weights(fill))); }),
+            ErrorCode::kUnsupported);
+}
+
 TEST_F(FluxTransformerTest, BadInputsAreRefused) {
   const FluxTransformer model = tiny_model(true);
   const at::Tensor t = at::full({1}, 0.5);

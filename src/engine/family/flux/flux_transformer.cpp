@@ -47,6 +47,7 @@ std::vector<at::Tensor> modulation(const Weights& w, const at::Tensor& silu_vec,
   return nn::linear(w, silu_vec).unsqueeze(1).chunk(n, -1);
 }
 
+// BFL's MLP: Linear "0" -> tanh-approximated GELU -> Linear "2".
 at::Tensor gelu_mlp(const Weights& w, const at::Tensor& x) {
   return nn::linear(w.sub("2"), at::gelu(nn::linear(w.sub("0"), x), "tanh"));
 }
@@ -104,6 +105,13 @@ FluxTransformer::FluxTransformer(FluxConfig config, Weights weights)
       weights_(std::move(weights)),
       dtype_(at::kFloat),
       device_(at::kCPU) {
+  if (config_.in_channels != config_.out_channels) {
+    throw Error(ErrorCode::kUnsupported,
+                "FLUX transformers that read extra image channels (in_channels " +
+                    std::to_string(config_.in_channels) + ", out_channels " +
+                    std::to_string(config_.out_channels) + ", as FLUX.1 Fill and Depth) are not "
+                    "supported");
+  }
   for (const TensorShape& tensor : flux_transformer_layout(config_)) {
     nn::require_shape(weights_, tensor.name, tensor.shape);
   }

@@ -19,8 +19,10 @@ namespace df::engine::flux {
 // output [B, C, H, W] float32 is the velocity: x0 = x - output * sigma.
 class FluxTransformer : public DiffusionNetwork {
  public:
-  // Throws Error(kInvalidArgument) for an inconsistent config and Error(kCorruptFile) naming the
-  // first tensor of flux_transformer_layout(config) that is missing or has another shape.
+  // Throws Error(kInvalidArgument) for an inconsistent config, Error(kUnsupported) for models with
+  // extra input channels (in_channels != out_channels: FLUX.1 Fill, Depth) and
+  // Error(kCorruptFile) naming the first tensor of flux_transformer_layout(config) that is missing
+  // or has another shape.
   FluxTransformer(FluxConfig config, Weights weights);
 
   // Throws Error(kInvalidArgument) for inputs of the wrong rank, batch or width.
