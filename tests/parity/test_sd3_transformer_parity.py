@@ -71,7 +71,8 @@ def to_original(state, num_layers, dual_layers):
         d, o = f"transformer_blocks.{i}.", f"joint_blocks.{i}."
         renames.update({o + "x_block.attn.proj": d + "attn.to_out.0",
                         o + "x_block.adaLN_modulation.1": d + "norm1.linear",
-                        o + "x_block.mlp.fc1": d + "ff.net.0.proj", o + "x_block.mlp.fc2": d + "ff.net.2"})
+                        o + "x_block.mlp.fc1": d + "ff.net.0.proj",
+                        o + "x_block.mlp.fc2": d + "ff.net.2"})
         attentions = [("x_block.attn", "attn.to_", "attn.norm_"),
                       ("context_block.attn", "attn.add_", "attn.norm_added_")]
         if i in dual_layers:
@@ -97,7 +98,8 @@ def to_original(state, num_layers, dual_layers):
         for kind in ("weight", "bias"):
             out[f"{ours}.{kind}"] = state[f"{theirs}.{kind}"]
     for kind in ("weight", "bias"):
-        out[f"final_layer.adaLN_modulation.1.{kind}"] = swap_halves(state[f"norm_out.linear.{kind}"])
+        out[f"final_layer.adaLN_modulation.1.{kind}"] = \
+            swap_halves(state[f"norm_out.linear.{kind}"])
     return out
 
 
@@ -201,7 +203,8 @@ def test_real_layouts_match_diffusers(name, tmp_path):
     with torch.device("meta"):
         model = SD3Transformer2DModel(**config)
     state = model.state_dict()
-    args = {"config": dict(config, dual_attention_layers=list(config.get("dual_attention_layers", ())))}
+    dual = list(config.get("dual_attention_layers", ()))
+    args = {"config": dict(config, dual_attention_layers=dual)}
     out, _ = run_probe("sd3_layout", tmp_path, dict(args, naming="diffusers"))
     assert {k: list(v.tolist()) for k, v in out.items()} == \
         {k: list(v.shape) for k, v in state.items()}

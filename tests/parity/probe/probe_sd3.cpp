@@ -46,7 +46,9 @@ TensorMap sd3_layout(const json& args, const TensorMap&) {
   TensorMap shapes;
   const bool diffusers = args.at("naming").get<std::string>() == "diffusers";
   std::unordered_map<std::string, std::vector<int64_t>> original;
-  for (const engine::TensorShape& t : sd3::sd3_transformer_layout(config)) original[t.name] = t.shape;
+  for (const engine::TensorShape& t : sd3::sd3_transformer_layout(config)) {
+    original[t.name] = t.shape;
+  }
   if (!diffusers) {
     for (const auto& [name, shape] : original) shapes[name] = shape_tensor(shape);
     return shapes;

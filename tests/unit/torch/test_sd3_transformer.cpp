@@ -104,8 +104,9 @@ TEST_F(Sd3TransformerTest, WrongShapeIsNamed) {
   tensors["joint_blocks.1.context_block.adaLN_modulation.1.weight"] = at::zeros({192, 32});
   const Error error = test::error_of([&] { Sd3Transformer(config, Weights(tensors)); });
   EXPECT_EQ(error.code(), ErrorCode::kCorruptFile);
-  EXPECT_NE(std::string(error.what()).find("joint_blocks.1.context_block.adaLN_modulation.1.weight"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(error.what()).find("joint_blocks.1.context_block.adaLN_modulation.1.weight"),
+      std::string::npos);
 }
 
 TEST_F(Sd3TransformerTest, MissingTensorIsNamed) {

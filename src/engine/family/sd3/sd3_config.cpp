@@ -98,7 +98,8 @@ bool Sd3Config::has_dual_attention(int64_t block) const {
 
 void Sd3Config::validate() const {
   require(patch_size > 0 && in_channels > 0 && out_channels > 0, "sizes must be positive");
-  require(depth > 0 && num_heads > 0 && head_dim > 0, "depth, heads and head width must be positive");
+  require(depth > 0 && num_heads > 0 && head_dim > 0,
+          "depth, heads and head width must be positive");
   require(joint_attention_dim > 0 && pooled_projection_dim > 0 && pos_embed_max_size > 0,
           "text and position sizes must be positive");
   require(caption_projection_dim == hidden_size(),

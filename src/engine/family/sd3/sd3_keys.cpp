@@ -20,8 +20,9 @@ void add_linear(std::vector<KeyRule>& rules, const std::string& original,
   }
 }
 
-void add_attention(std::vector<KeyRule>& rules, const Sd3Config& config, const std::string& original,
-                   const std::string& diffusers, bool added, bool with_projection) {
+void add_attention(std::vector<KeyRule>& rules, const Sd3Config& config,
+                   const std::string& original, const std::string& diffusers, bool added,
+                   bool with_projection) {
   const auto part = [&](const char* plain, const char* context) {
     return diffusers + (added ? context : plain);
   };
@@ -158,7 +159,9 @@ std::vector<RawTensor> sd3_original_to_diffusers(const Sd3Config& config,
   TensorPool pool(original);
   std::vector<RawTensor> out;
   for (const KeyRule& rule : sd3_key_rules(config)) {
-    for (RawTensor& part : split_rule(rule, pool.take(rule.original))) out.push_back(std::move(part));
+    for (RawTensor& part : split_rule(rule, pool.take(rule.original))) {
+      out.push_back(std::move(part));
+    }
   }
   pool.require_all_taken();
   return out;

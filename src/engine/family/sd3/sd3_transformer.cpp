@@ -62,7 +62,8 @@ void Sd3Transformer::check_inputs(const at::Tensor& x, const at::Tensor& timeste
     throw Error(ErrorCode::kInvalidArgument, "SD3 MMDiT: " + message);
   };
   if (x.dim() != 4 || x.size(1) != config_.in_channels) {
-    fail("latents must be [B, " + std::to_string(config_.in_channels) + ", H, W], got " + describe(x));
+    fail("latents must be [B, " + std::to_string(config_.in_channels) + ", H, W], got " +
+         describe(x));
   }
   const int64_t batch = x.size(0);
   if (timestep.dim() != 1 || (timestep.size(0) != batch && timestep.size(0) != 1)) {
@@ -83,7 +84,8 @@ void Sd3Transformer::check_inputs(const at::Tensor& x, const at::Tensor& timeste
   }
 }
 
-at::Tensor Sd3Transformer::cropped_position_embedding(int64_t grid_height, int64_t grid_width) const {
+at::Tensor Sd3Transformer::cropped_position_embedding(int64_t grid_height,
+                                                      int64_t grid_width) const {
   const int64_t grid = config_.pos_embed_max_size;
   if (grid_height > grid || grid_width > grid) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -118,7 +120,8 @@ at::Tensor Sd3Transformer::conditioning(const at::Tensor& timestep, const at::Te
   return c;
 }
 
-Sd3Transformer::Qkv Sd3Transformer::project_qkv(const Weights& attention, const at::Tensor& x) const {
+Sd3Transformer::Qkv Sd3Transformer::project_qkv(const Weights& attention,
+                                                const at::Tensor& x) const {
   const at::Tensor qkv = nn::linear(attention.sub("qkv"), x)
                              .unflatten(-1, {3, config_.num_heads, config_.head_dim});
   at::Tensor q = qkv.select(2, 0);
@@ -164,8 +167,8 @@ void Sd3Transformer::joint_block(int64_t index, at::Tensor& context, at::Tensor&
 
   const at::Tensor c_attention = joint.narrow(1, 0, context_length);
   context = context + cm[2].unsqueeze(1) * nn::linear(text.sub("attn.proj"), c_attention);
-  context = context + cm[5].unsqueeze(1) * gelu_mlp(text.sub("mlp"),
-                                                     modulate(plain_layer_norm(context), cm[3], cm[4]));
+  const at::Tensor c_mlp_in = modulate(plain_layer_norm(context), cm[3], cm[4]);
+  context = context + cm[5].unsqueeze(1) * gelu_mlp(text.sub("mlp"), c_mlp_in);
 }
 
 at::Tensor Sd3Transformer::final_layer(const at::Tensor& x, const at::Tensor& c) const {
@@ -193,7 +196,8 @@ at::Tensor Sd3Transformer::forward(const at::Tensor& x, const at::Tensor& timest
   const at::Tensor padded = nn::pad_to_patch_size(x.to(device_, dtype_), p);
   at::Tensor tokens = embed_patches(padded);
   const at::Tensor c = conditioning(timestep, inputs.pooled, x.size(0));
-  at::Tensor context = nn::linear(weights_.sub("context_embedder"), inputs.context.to(device_, dtype_));
+  at::Tensor context =
+      nn::linear(weights_.sub("context_embedder"), inputs.context.to(device_, dtype_));
   for (int64_t block = 0; block < config_.depth; ++block) joint_block(block, context, tokens, c);
   const at::Tensor out = unpatchify(final_layer(tokens, c), padded.size(2) / p, padded.size(3) / p);
   return out.narrow(2, 0, height).narrow(3, 0, width).to(x.device(), at::kFloat);

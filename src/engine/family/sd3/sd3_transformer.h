@@ -37,7 +37,8 @@ class Sd3Transformer : public DiffusionNetwork {
                     const NetworkInputs& inputs) const;
   at::Tensor embed_patches(const at::Tensor& x) const;
   at::Tensor cropped_position_embedding(int64_t grid_height, int64_t grid_width) const;
-  at::Tensor conditioning(const at::Tensor& timestep, const at::Tensor& pooled, int64_t batch) const;
+  at::Tensor conditioning(const at::Tensor& timestep, const at::Tensor& pooled,
+                          int64_t batch) const;
   Qkv project_qkv(const Weights& attention, const at::Tensor& x) const;
   // One joint block: updates the image tokens `x` and the context tokens `context` (left as it
   // is by the last block, whose context stream only feeds the attention).
