@@ -203,5 +203,13 @@ TEST_F(FluxTransformerTest, RefusesFilesWithoutAFluxTransformer) {
             ErrorCode::kCorruptFile);
 }
 
+TEST_F(FluxTransformerTest, RefusesFluxLikeTransformersWithoutVectorIn) {
+  auto tensors = tiny_random_tensors(flux_transformer_layout(tiny_flux_config(true)), 2);
+  std::erase_if(tensors, [](const RawTensor& t) { return t.name.starts_with("vector_in."); });
+  EXPECT_EQ(test::error_code_of(
+                [&] { flux_keys_from_file(write(tensors, "chroma.safetensors"), at::kFloat); }),
+            ErrorCode::kUnsupported);
+}
+
 }  // namespace
 }  // namespace df::engine::flux

@@ -126,6 +126,11 @@ TensorMap assemble_tensors(const TensorMap& source, const std::vector<TensorAsse
 FluxTransformerWeights flux_keys_from_file(const std::string& path, at::ScalarType dtype) {
   const TensorFile file = TensorFile::open(path);
   if (const auto prefix = prefix_of(file, "img_in.weight", "final_layer.linear.weight")) {
+    if (file.find(*prefix + "vector_in.in_layer.weight") == nullptr) {
+      throw Error(ErrorCode::kUnsupported,
+                  "'" + path + "' holds a FLUX-like transformer without FLUX.1's pooled-text "
+                  "embedder vector_in (FLUX.2, Chroma), which is not supported");
+    }
     const FluxConfig config = FluxConfig::infer_from_keys(shapes_under(file, *prefix));
     return {config, load_tensors_as(file, dtype, strip_prefix(*prefix))};
   }

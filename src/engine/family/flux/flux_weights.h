@@ -25,7 +25,8 @@ TensorMap assemble_tensors(const TensorMap& source, const std::vector<TensorAsse
 // the same under a "model.diffusion_model." (or any other) prefix, as in full checkpoints whose
 // other tensors are skipped, or a FluxTransformer2DModel state dict in diffusers names. The config
 // is inferred from the shapes. Throws Error(kCorruptFile) for a file that holds no FLUX
-// transformer, plus TensorFile::open's errors.
+// transformer, Error(kUnsupported) for BFL-named transformers other than FLUX.1 (no vector_in:
+// FLUX.2, Chroma), plus TensorFile::open's errors.
 FluxTransformerWeights flux_keys_from_file(const std::string& path, at::ScalarType dtype);
 
 // A diffusers FluxTransformer2DModel folder (the pipeline's transformer/, or the pipeline folder
