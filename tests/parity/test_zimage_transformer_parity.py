@@ -131,6 +131,18 @@ def test_comfy_named_checkpoint_gives_the_same_output(probe, model, diffusers_fo
                  engine_velocity(probe, diffusers_folder, x, sigma, context, mask))
 
 
+def test_engine_written_tiny_folder_loads_in_diffusers(probe, tmp_path):
+    folder = tmp_path / "transformer"
+    probe("zimage_write_tiny", {"dir": str(folder), "seed": 5, "cap_feat_dim": 32})
+    model, info = ZImageTransformer2DModel.from_pretrained(folder, output_loading_info=True)
+    assert not any(info.values()), info
+    x = torch.randn(1, 16, 8, 6, generator=torch.Generator().manual_seed(6))
+    sigma = torch.tensor([0.9])
+    context, mask = captions([11])
+    assert_close(engine_velocity(probe, folder, x, sigma, context, mask),
+                 diffusers_velocity(model.eval(), x, sigma, context, mask))
+
+
 def shapes_of(state_dict):
     return {k: list(v.shape) for k, v in state_dict.items()}
 

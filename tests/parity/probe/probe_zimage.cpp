@@ -1,9 +1,13 @@
 // Probe commands for the Z-Image transformer: one forward call from a weights file or diffusers
-// folder, and the tensor layout of a config.
+// folder, the tensor layout of a config, and a tiny random diffusers folder.
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "engine/family/zimage/zimage_layout.h"
 #include "engine/family/zimage/zimage_transformer.h"
+#include "engine/safetensors_file.h"
+#include "engine/tiny_model.h"
 #include "probe.h"
 
 namespace df::probe {
@@ -38,7 +42,23 @@ TensorMap zimage_layout(const json& args, const TensorMap&) {
   return out;
 }
 
+// args: dir, seed, cap_feat_dim. Writes the tiny config's random weights (drawn in the ComfyUI
+// layout) as a diffusers transformer folder: config.json and diffusion_pytorch_model.safetensors.
+TensorMap zimage_write_tiny(const json& args, const TensorMap&) {
+  namespace zi = engine::zimage;
+  const zi::ZImageConfig config = zi::tiny_zimage_config(args.value("cap_feat_dim", 32));
+  const std::filesystem::path dir = args.at("dir").get<std::string>();
+  std::filesystem::create_directories(dir);
+  const auto comfy = engine::tiny_random_tensors(zi::zimage_transformer_layout(config),
+                                                 args.value("seed", 0), 0.1);
+  engine::write_safetensors((dir / "diffusion_pytorch_model.safetensors").string(),
+                            zi::raw_tensors_to_diffusers(comfy, config));
+  std::ofstream(dir / "config.json") << config.to_diffusers_json().dump(2);
+  return {};
+}
+
 DF_PROBE_COMMAND("zimage_forward", zimage_forward);
+DF_PROBE_COMMAND("zimage_write_tiny", zimage_write_tiny);
 DF_PROBE_COMMAND("zimage_layout", zimage_layout);
 
 }  // namespace
