@@ -75,8 +75,9 @@ def captions(lengths, width=TINY["cap_feat_dim"], seed=1):
 
 
 def diffusers_velocity(model, x, sigma, context, mask):
-    """ZImagePipeline's call: latents as a list of [C, 1, H, W], timestep (1000 - 1000·sigma) / 1000,
-    each caption's own tokens, output negated; ComfyUI's circular padding to the patch size."""
+    """ZImagePipeline's call: latents as a list of [C, 1, H, W], timestep
+    (1000 - 1000·sigma) / 1000, each caption's own tokens, output negated; ComfyUI's circular
+    padding to the patch size."""
     height, width = x.shape[-2:]
     padded = F.pad(x, (0, (-width) % 2, 0, (-height) % 2), mode="circular")
     timestep = (1000 - sigma * 1000) / 1000
