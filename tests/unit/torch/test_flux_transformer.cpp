@@ -106,6 +106,24 @@ TEST_F(FluxTransformerTest, MissingPooledReadsZeros) {
   EXPECT_TRUE(at::equal(model.forward(x, t, in), model.forward(x, t, zeros)));
 }
 
+TEST_F(FluxTransformerTest, Bfloat16WeightsGiveFloat32CloseToFloat32Weights) {
+  at::manual_seed(4);
+  const FluxConfig config = tiny_flux_config(true);
+  const TensorMap tensors = tiny_weights(config);
+  Weights half(tensors);
+  half.to(at::kBFloat16, at::kCPU);
+  const FluxTransformer reference(config, Weights(tensors));
+  const FluxTransformer model(config, half);
+  const at::Tensor x = at::randn({1, 16, 6, 6});
+  const at::Tensor t = at::full({1}, 0.3);
+  const NetworkInputs in = inputs(1, true);
+  const at::Tensor expected = reference.forward(x, t, in);
+  const at::Tensor out = model.forward(x, t, in);
+  EXPECT_EQ(out.scalar_type(), at::kFloat);
+  EXPECT_LT((out - expected).abs().max().item<double>(),
+            0.05 * expected.abs().max().item<double>());
+}
+
 TEST_F(FluxTransformerTest, WrongShapeNamesTheTensor) {
   const FluxConfig config = tiny_flux_config(true);
   TensorMap tensors = tiny_weights(config);
