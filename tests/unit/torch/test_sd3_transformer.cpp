@@ -164,6 +164,18 @@ TEST_F(Sd3TransformerTest, OtherModelFileIsUnsupported) {
             ErrorCode::kUnsupported);
 }
 
+TEST_F(Sd3TransformerTest, ScaledFp8FilesAreRefused) {
+  const Sd3Config config = tiny_sd3_config();
+  std::vector<RawTensor> tensors = raw_weights(config);
+  tensors.push_back({"joint_blocks.0.x_block.attn.qkv.scale_weight", "F32", {1}, {0, 0, 0, 0}});
+  tensors.push_back({"scaled_fp8", "F32", {1}, {0, 0, 0, 0}});
+  EXPECT_EQ(test::error_code_of([&] {
+              load_sd3_transformer(write(tensors, "sd3.5_large_fp8_scaled.safetensors"),
+                                   at::kFloat);
+            }),
+            ErrorCode::kUnsupported);
+}
+
 TEST_F(Sd3TransformerTest, DiffusersFolderLoadsToTheOriginalTensors) {
   const Sd3Config config = tiny_sd3_config(true, true);
   const std::vector<RawTensor> original = raw_weights(config);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -71,12 +72,25 @@ at::Tensor concatenated(const KeyRule& rule, const std::vector<at::Tensor>& part
   }
 }
 
+// ComfyUI's "scaled_fp8" MMDiT files need per-tensor weight scales, which are not applied yet.
+void refuse_scaled_fp8(const std::string& path, const std::vector<std::string>& names,
+                       bool prefixed) {
+  for (const std::string& name : names) {
+    const std::optional<std::string> own = strip_single_file_prefix(name, prefixed);
+    if (own && (*own == "scaled_fp8" || own->ends_with(".scale_weight"))) {
+      throw Error(ErrorCode::kUnsupported, "scaled fp8 SD3 weights (" + path +
+                                               ") are not supported yet; use a bf16 or fp16 file");
+    }
+  }
+}
+
 }  // namespace
 
 Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype) {
   std::vector<std::string> names;
   for (const TensorInfo& info : file.tensors()) names.push_back(info.name);
   const bool prefixed = has_single_file_prefix(names);
+  refuse_scaled_fp8(file.path(), names, prefixed);
   TensorMap tensors = read_tensors(file, dtype, [prefixed](const std::string& name) {
     return strip_single_file_prefix(name, prefixed);
   });
