@@ -17,6 +17,8 @@ namespace df::engine::zimage {
 namespace {
 
 constexpr int64_t kTimestepFeatures = 256;
+// diffusers' q/k RMSNorm eps; ComfyUI's leaves it to torch (the compute dtype's epsilon), which
+// differs only far below bfloat16 resolution.
 constexpr double kQkNormEps = 1e-5;
 constexpr double kFinalNormEps = 1e-6;
 
