@@ -53,6 +53,23 @@ at::Tensor normed_heads(const Weights& norm, const at::Tensor& x, int64_t head_d
   return nn::rms_norm(norm, x.unflatten(-1, {-1, head_dim}), eps);
 }
 
+// The model's tensors under transformers' "model." names: kept as they are in a causal-LM file
+// (ComfyUI's qwen_3_4b.safetensors), prefixed in a bare Qwen3Model file ("embed_tokens.weight").
+// Other tensors (lm_head.weight) are dropped.
+TensorRename qwen3_names(const TensorFile& file) {
+  if (file.find("model.embed_tokens.weight") == nullptr && file.find("embed_tokens.weight") != nullptr) {
+    return [](const std::string& name) -> std::optional<std::string> {
+      if (name.starts_with("embed_tokens.") || name.starts_with("layers.") || name.starts_with("norm.")) {
+        return "model." + name;
+      }
+      return std::nullopt;
+    };
+  }
+  return [](const std::string& name) {
+    return name.starts_with("model.") ? std::optional<std::string>(name) : std::nullopt;
+  };
+}
+
 }  // namespace
 
 Qwen3Encoder::Qwen3Encoder(Qwen3Config config, Weights weights)
@@ -64,13 +81,13 @@ Qwen3Encoder::Qwen3Encoder(Qwen3Config config, Weights weights)
 
 Qwen3Encoder Qwen3Encoder::load(const std::string& path, at::ScalarType dtype) {
   const TensorFile file = TensorFile::open(path);
+  const TensorRename rename = qwen3_names(file);
   std::map<std::string, std::vector<int64_t>> shapes;
-  for (const TensorInfo& info : file.tensors()) shapes.emplace(info.name, info.shape);
+  for (const TensorInfo& info : file.tensors()) {
+    if (auto name = rename(info.name)) shapes.emplace(*name, info.shape);
+  }
   Qwen3Config config = Qwen3Config::infer_from_keys(shapes);
-  TensorMap tensors = load_tensors_as(file, dtype, [](const std::string& name) {
-    return name.starts_with("model.") ? std::optional<std::string>(name) : std::nullopt;
-  });
-  return Qwen3Encoder(config, Weights(std::move(tensors)));
+  return Qwen3Encoder(config, Weights(load_tensors_as(file, dtype, rename)));
 }
 
 at::Tensor Qwen3Encoder::self_attention(const Weights& w, const at::Tensor& x,
@@ -120,7 +137,7 @@ at::Tensor Qwen3Encoder::hidden_states(const at::Tensor& ids, const at::Tensor& 
   const at::Tensor rope = nn::rope_frequencies(positions, {config_.head_dim}, config_.rope_theta);
   const at::Tensor mask = attention_mask_of(attention_mask, batch, length, embedding.device());
   const Weights layers = weights_.sub("model.layers");
-  for (int i = 0; i < std::min(target, config_.num_hidden_layers); ++i) {
+  for (int i = 0; i < target; ++i) {
     x = decoder_layer(layers.sub(std::to_string(i)), x, rope, mask);
   }
   if (target == config_.num_hidden_layers) {

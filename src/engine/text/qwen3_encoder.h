@@ -21,10 +21,12 @@ class Qwen3Encoder {
   // shaped differently; other tensors (e.g. "lm_head.weight") are ignored.
   Qwen3Encoder(Qwen3Config config, Weights weights);
 
-  // Reads a weights file holding a Qwen3Model under "model." (ComfyUI's qwen_3_4b.safetensors,
-  // diffusers' text_encoder/ shards merged), infers its config from the shapes, and converts
-  // floating tensors to `dtype`. Throws what TensorFile::open and the constructor throw, and
-  // Error(kUnsupported) for a file that holds no Qwen3 model.
+  // Reads one weights file holding a Qwen3 model, under "model." (a causal-LM file such as
+  // ComfyUI's qwen_3_4b.safetensors; "lm_head.weight" is skipped) or unprefixed (a saved
+  // Qwen3Model), infers its config from the shapes and converts floating tensors to `dtype`
+  // (CPU). A sharded diffusers text_encoder/ folder must be merged by the caller. Throws what
+  // TensorFile::open and the constructor throw, and Error(kUnsupported) for a file that holds no
+  // Qwen3 model.
   static Qwen3Encoder load(const std::string& path, at::ScalarType dtype);
 
   // The entry `layer` of transformers' output_hidden_states tuple: 0 the token embeddings, k in

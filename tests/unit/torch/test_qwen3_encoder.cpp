@@ -103,6 +103,25 @@ TEST(Qwen3Encoder, LoadsAFileWithLmHeadAndInfersItsConfig) {
                            tiny_encoder().hidden_states(ids, at::Tensor(), -2)));
 }
 
+TEST(Qwen3Encoder, LoadsABareQwen3ModelFile) {
+  test::TestDir dir("df_qwen3_bare_");
+  const Qwen3Config config = tiny_qwen3_config(kVocab);
+  TensorMap bare;
+  for (auto& [name, tensor] : random_tensors(config)) bare.emplace(name.substr(6), tensor);
+  const std::string path = (dir.path() / "model.safetensors").string();
+  save_safetensors(path, bare);
+  const at::Tensor ids = ids_of({4, 5, 6});
+  EXPECT_TRUE(at::allclose(Qwen3Encoder::load(path, at::kFloat).hidden_states(ids, at::Tensor(), -2),
+                           tiny_encoder().hidden_states(ids, at::Tensor(), -2)));
+}
+
+TEST(Qwen3Encoder, LoadingAFileWithoutQwen3TensorsIsUnsupported) {
+  test::TestDir dir("df_qwen3_other_");
+  const std::string path = (dir.path() / "other.safetensors").string();
+  save_safetensors(path, {{"text_model.embeddings.token_embedding.weight", at::zeros({4, 4})}});
+  EXPECT_EQ(test::error_code_of([&] { Qwen3Encoder::load(path, at::kFloat); }), ErrorCode::kUnsupported);
+}
+
 TEST(ZImagePrompt, UsesComfyUiTemplateAndUnescapesParentheses) {
   EXPECT_EQ(zimage_chat_text("a \\(cat\\) (red hat:1.3)"),
             "<|im_start|>user\na (cat) (red hat:1.3)<|im_end|>\n<|im_start|>assistant\n");
