@@ -145,7 +145,7 @@ std::vector<RowLink> diffusers_links(const FluxConfig& c) {
   return links.take();
 }
 
-// Groups links by their target side, in first-seen target order and by row within a target.
+// Groups links by their target side: targets in the order of their first rows, parts by row.
 std::vector<TensorAssembly> plan_from_links(
     std::vector<RowLink> links, const std::function<const std::string&(const RowLink&)>& target,
     const std::function<int64_t(const RowLink&)>& target_row,

@@ -15,7 +15,8 @@ namespace df::engine::flux {
 // network scales it by 1000), inputs.context = T5 states [B, L, context_in_dim], inputs.pooled =
 // CLIP-L pooled [B, >= vec_in_dim] (its first vec_in_dim values are read; undefined reads zeros)
 // and inputs.guidance [B] for dev models. As in ComfyUI, guidance is ignored by models without
-// guidance_in (schnell) and a dev model called without it skips the guidance embedding. The
+// guidance_in (schnell) and a dev model called without it skips the guidance embedding.
+// inputs.context_mask is not read: like ComfyUI's FLUX.1, every text token is attended to. The
 // output [B, C, H, W] float32 is the velocity: x0 = x - output * sigma.
 class FluxTransformer : public DiffusionNetwork {
  public:
