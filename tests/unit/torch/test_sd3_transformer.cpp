@@ -193,6 +193,18 @@ TEST_F(Sd3TransformerTest, DiffusersFolderLoadsToTheOriginalTensors) {
   }
 }
 
+TEST_F(Sd3TransformerTest, DiffusersShardsAreMergedAndVariantsIgnored) {
+  const Sd3Config config = tiny_sd3_config(true);
+  const std::vector<RawTensor> diffusers = sd3_original_to_diffusers(config, raw_weights(config));
+  const auto middle = diffusers.begin() + static_cast<std::ptrdiff_t>(diffusers.size() / 2);
+  write({diffusers.begin(), middle}, "t/diffusion_pytorch_model-00001-of-00002.safetensors");
+  write({middle, diffusers.end()}, "t/diffusion_pytorch_model-00002-of-00002.safetensors");
+  write({{"unrelated", "F32", {1}, {0, 0, 0, 0}}}, "t/diffusion_pytorch_model.fp16.safetensors");
+  std::ofstream(dir_.path() / "t/config.json") << config.to_diffusers_json().dump();
+  const Sd3Checkpoint checkpoint = load_sd3_transformer((dir_.path() / "t").string(), at::kFloat);
+  EXPECT_EQ(checkpoint.weights.size(), sd3_transformer_layout(config).size());
+}
+
 TEST_F(Sd3TransformerTest, DiffusersFolderWithoutConfigIsAnIoError) {
   const Sd3Config config = tiny_sd3_config();
   write(sd3_original_to_diffusers(config, raw_weights(config)),

@@ -29,18 +29,23 @@ std::vector<TensorShape> shapes_of(const TensorMap& tensors) {
   return shapes;
 }
 
-// The safetensors files of a diffusers model folder, sorted (shards in order).
+// diffusers' default weights file or one of its shards (not a variant such as ".fp16").
+bool is_default_weights_file(const std::string& name) {
+  return name == "diffusion_pytorch_model.safetensors" ||
+         (name.starts_with("diffusion_pytorch_model-") && name.ends_with(".safetensors"));
+}
+
+// The weights files of a diffusers model folder, sorted (shards in order).
 std::vector<std::string> diffusers_weight_files(const std::string& dir) {
   std::vector<std::string> files;
   std::error_code error;
   for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
-    const std::string name = it->path().filename().string();
-    if (name.starts_with("diffusion_pytorch_model") && name.ends_with(".safetensors")) {
+    if (is_default_weights_file(it->path().filename().string())) {
       files.push_back(it->path().string());
     }
   }
   if (files.empty()) {
-    throw Error(ErrorCode::kIo, "no diffusion_pytorch_model*.safetensors in '" + dir + "'");
+    throw Error(ErrorCode::kIo, "no diffusion_pytorch_model.safetensors in '" + dir + "'");
   }
   std::sort(files.begin(), files.end());
   return files;

@@ -24,8 +24,8 @@ struct Sd3Checkpoint {
 // (weights with per-tensor scales).
 Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype);
 
-// A diffusers SD3Transformer2DModel folder: config.json and diffusion_pytorch_model*.safetensors
-// (one file or shards). Throws Error(kIo) when the folder lacks them, Error(kCorruptFile) for
+// A diffusers SD3Transformer2DModel folder: config.json and diffusion_pytorch_model.safetensors
+// or its shards diffusion_pytorch_model-*.safetensors (variants such as .fp16 are not read). Throws Error(kIo) when the folder lacks them, Error(kCorruptFile) for
 // missing, unexpected or misshapen tensors.
 Sd3Checkpoint read_sd3_diffusers_folder(const std::string& dir, at::ScalarType dtype);
 
