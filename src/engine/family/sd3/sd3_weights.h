@@ -25,8 +25,9 @@ struct Sd3Checkpoint {
 Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype);
 
 // A diffusers SD3Transformer2DModel folder: config.json and diffusion_pytorch_model.safetensors
-// or its shards diffusion_pytorch_model-*.safetensors (variants such as .fp16 are not read). Throws Error(kIo) when the folder lacks them, Error(kCorruptFile) for
-// missing, unexpected or misshapen tensors.
+// or its shards diffusion_pytorch_model-*.safetensors (variants such as .fp16 are not read).
+// Throws Error(kIo) when the folder lacks them, Error(kCorruptFile) for missing, unexpected or
+// misshapen tensors.
 Sd3Checkpoint read_sd3_diffusers_folder(const std::string& dir, at::ScalarType dtype);
 
 // read_sd3_diffusers_folder for a directory (or a pipeline directory holding "transformer/"),
