@@ -143,6 +143,12 @@ TEST_F(ByteBpeTokenizerTest, OtherPipelinesAreUnsupported) {
             ErrorCode::kUnsupported);
 
   doc = tiny_json();
+  doc["added_tokens"][1]["lstrip"] = true;
+  const std::string lstrip = write("lstrip.json", doc.dump());
+  EXPECT_EQ(test::error_code_of([&] { ByteBpeTokenizer::from_file(lstrip); }),
+            ErrorCode::kUnsupported);
+
+  doc = tiny_json();
   doc["normalizer"] = {{"type", "Lowercase"}};
   const std::string lowercase = write("lowercase.json", doc.dump());
   EXPECT_EQ(test::error_code_of([&] { ByteBpeTokenizer::from_file(lowercase); }),

@@ -230,6 +230,10 @@ AddedTokens read_added_tokens(const json& doc, const std::string& path) {
         entry.at("content").get<std::string>().empty() || !is_valid_id(entry.value("id", json()))) {
       corrupt(path, "has an added token without content or valid id: " + entry.dump());
     }
+    if (entry.value("lstrip", false) || entry.value("rstrip", false) ||
+        entry.value("single_word", false)) {
+      unsupported(path, "added token " + entry.dump() + " strips spaces or matches whole words");
+    }
     AddedToken token{entry.at("content").get<std::string>(), entry.at("id").get<int>()};
     // As in the tokenizers library, "normalized" defaults to the opposite of "special".
     const bool special = entry.value("special", false);

@@ -20,7 +20,8 @@ class ByteBpeTokenizer {
  public:
   // Throws Error(kCorruptFile) naming `path` when the file is missing, no JSON, or inconsistent
   // (a merge of unknown tokens, a byte without a token, bad ids), and Error(kUnsupported) for
-  // another tokenizer model or pipeline (e.g. SentencePiece, another split pattern).
+  // another tokenizer model or pipeline (e.g. SentencePiece, another split pattern, added tokens
+  // with lstrip, rstrip or single_word, which Qwen's files never set).
   static ByteBpeTokenizer from_file(const std::string& path);
 
   // The ids of `text`. Throws Error(kInvalidArgument) for text that is not UTF-8.
