@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -21,10 +20,13 @@ TensorMap read_tensors(const TensorFile& file, at::ScalarType dtype, const Tenso
   return load_tensors_as(file, dtype, rename);
 }
 
-std::vector<TensorShape> shapes_of(const TensorMap& tensors) {
+// The MMDiT's tensors of a single file under their own names (prefix stripped), shapes only.
+std::vector<TensorShape> own_tensor_shapes(const TensorFile& file, bool prefixed) {
   std::vector<TensorShape> shapes;
-  for (const auto& [name, tensor] : tensors) {
-    shapes.push_back({name, std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end())});
+  for (const TensorInfo& info : file.tensors()) {
+    if (auto own = strip_single_file_prefix(info.name, prefixed)) {
+      shapes.push_back({std::move(*own), info.shape});
+    }
   }
   return shapes;
 }
@@ -78,11 +80,9 @@ at::Tensor concatenated(const KeyRule& rule, const std::vector<at::Tensor>& part
 }
 
 // ComfyUI's "scaled_fp8" MMDiT files need per-tensor weight scales, which are not applied yet.
-void refuse_scaled_fp8(const std::string& path, const std::vector<std::string>& names,
-                       bool prefixed) {
-  for (const std::string& name : names) {
-    const std::optional<std::string> own = strip_single_file_prefix(name, prefixed);
-    if (own && (*own == "scaled_fp8" || own->ends_with(".scale_weight"))) {
+void refuse_scaled_fp8(const std::string& path, const std::vector<TensorShape>& tensors) {
+  for (const TensorShape& tensor : tensors) {
+    if (tensor.name == "scaled_fp8" || tensor.name.ends_with(".scale_weight")) {
       throw Error(ErrorCode::kUnsupported, "scaled fp8 SD3 weights (" + path +
                                                ") are not supported yet; use a bf16 or fp16 file");
     }
@@ -95,15 +95,15 @@ Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype)
   std::vector<std::string> names;
   for (const TensorInfo& info : file.tensors()) names.push_back(info.name);
   const bool prefixed = has_single_file_prefix(names);
-  refuse_scaled_fp8(file.path(), names, prefixed);
-  TensorMap tensors = read_tensors(file, dtype, [prefixed](const std::string& name) {
-    return strip_single_file_prefix(name, prefixed);
-  });
-  const std::vector<TensorShape> shapes = shapes_of(tensors);
+  const std::vector<TensorShape> shapes = own_tensor_shapes(file, prefixed);
   if (!is_sd3_mmdit(shapes)) {
     throw Error(ErrorCode::kUnsupported, "'" + file.path() + "' holds no SD3 MMDiT");
   }
+  refuse_scaled_fp8(file.path(), shapes);
   Sd3Config config = Sd3Config::infer_from_keys(shapes);
+  TensorMap tensors = read_tensors(file, dtype, [prefixed](const std::string& name) {
+    return strip_single_file_prefix(name, prefixed);
+  });
   return {std::move(config), Weights(std::move(tensors))};
 }
 
