@@ -103,6 +103,18 @@ TEST(Qwen3Encoder, LoadsAFileWithLmHeadAndInfersItsConfig) {
                            tiny_encoder().hidden_states(ids, at::Tensor(), -2)));
 }
 
+TEST(Qwen3Encoder, ComputesInTheDtypeOfItsWeights) {
+  test::TestDir dir("df_qwen3_bf16_");
+  const std::string path = (dir.path() / "qwen3.safetensors").string();
+  save_safetensors(path, random_tensors(tiny_qwen3_config(kVocab)));
+  const at::Tensor ids = ids_of({4, 5, 6, 7});
+  const at::Tensor half = Qwen3Encoder::load(path, at::kBFloat16).hidden_states(ids, at::Tensor(), -2);
+  const at::Tensor full = tiny_encoder().hidden_states(ids, at::Tensor(), -2);
+  EXPECT_EQ(half.scalar_type(), at::kBFloat16);
+  const double scale = full.abs().max().item<double>();
+  EXPECT_LT((half.to(at::kFloat) - full).abs().max().item<double>(), 0.05 * scale);
+}
+
 TEST(Qwen3Encoder, LoadsABareQwen3ModelFile) {
   test::TestDir dir("df_qwen3_bare_");
   const Qwen3Config config = tiny_qwen3_config(kVocab);
