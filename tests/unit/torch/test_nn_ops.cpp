@@ -45,6 +45,16 @@ TEST(NnOps, LayerNormUsesLastDimension) {
                values({-1, 2, 1, 0}, {2, 2}));
 }
 
+TEST(NnOps, RmsNormScalesByRootMeanSquareOfLastDimension) {
+  // (3, 4): mean square 12.5, so x / sqrt(12.5) times the weight (1, 2).
+  const Weights w({{"weight", values({1, 2}, {2})}});
+  const double rms = std::sqrt(12.5);
+  expect_close(nn::rms_norm(w, values({3, 4}, {1, 2}), 0.0),
+               values({static_cast<float>(3 / rms), static_cast<float>(8 / rms)}, {1, 2}));
+  EXPECT_EQ(nn::rms_norm(w, values({3, 4}, {1, 2}).to(at::kBFloat16), 1e-6).scalar_type(),
+            at::kFloat);  // the float32 weight promotes, as diffusers' RMSNorm does
+}
+
 TEST(NnOps, QuickGeluAndSiluMatchFormulas) {
   const at::Tensor x = values({-1, 0, 2}, {3});
   std::vector<float> quick, silu;
