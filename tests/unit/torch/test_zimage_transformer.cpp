@@ -165,5 +165,28 @@ TEST_F(ZImageTransformerTest, CheckpointFileAndDiffusersFolderLoadAlike) {
   expect_close(from_folder->forward(x, sigma, in), from_file->forward(x, sigma, in));
 }
 
+TEST_F(ZImageTransformerTest, DiffusersFolderReadsShardsAndSkipsVariants) {
+  const std::vector<RawTensor> diffusers = raw_tensors_to_diffusers(raw_weights(), config_);
+  const size_t half = diffusers.size() / 2;
+  std::filesystem::create_directories(dir_.path() / "sharded");
+  write({diffusers.begin(), diffusers.begin() + half},
+        "sharded/diffusion_pytorch_model-00001-of-00002.safetensors");
+  write({diffusers.begin() + half, diffusers.end()},
+        "sharded/diffusion_pytorch_model-00002-of-00002.safetensors");
+  write(diffusers, "sharded/diffusion_pytorch_model.fp16-00001-of-00001.safetensors");
+  const TensorMap sharded = load_zimage_weights((dir_.path() / "sharded").string(), at::kFloat);
+  EXPECT_EQ(sharded.size(), zimage_transformer_layout(config_).size());
+  std::filesystem::create_directories(dir_.path() / "single");
+  write(diffusers, "single/diffusion_pytorch_model.safetensors");
+  write(diffusers, "single/diffusion_pytorch_model.fp16.safetensors");
+  EXPECT_EQ(load_zimage_weights((dir_.path() / "single").string(), at::kFloat).size(),
+            sharded.size());
+  std::filesystem::create_directories(dir_.path() / "empty");
+  EXPECT_EQ(test::error_code_of([&] {
+              load_zimage_weights((dir_.path() / "empty").string(), at::kFloat);
+            }),
+            ErrorCode::kModelNotFound);
+}
+
 }  // namespace
 }  // namespace df::engine::zimage

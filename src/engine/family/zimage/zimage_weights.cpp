@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <vector>
 
 #include "core/error.h"
@@ -20,14 +21,24 @@ namespace fs = std::filesystem;
 
 constexpr const char* kCheckpointPrefix = "model.diffusion_model.";
 
+bool is_shard_name(const std::string& name) {
+  static const std::regex shard("diffusion_pytorch_model-[0-9]+-of-[0-9]+\\.safetensors");
+  return std::regex_match(name, shard);
+}
+
+// A file itself; in a diffusers folder diffusion_pytorch_model.safetensors or else its shards
+// (never a variant such as diffusion_pytorch_model.fp16.safetensors, as diffusers without one).
 std::vector<std::string> shard_paths(const std::string& path) {
   if (!fs::is_directory(path)) return {path};
+  const fs::path single = fs::path(path) / "diffusion_pytorch_model.safetensors";
+  if (fs::exists(single)) return {single.string()};
   std::vector<std::string> shards;
   for (const auto& entry : fs::directory_iterator(path)) {
-    if (entry.path().extension() == ".safetensors") shards.push_back(entry.path().string());
+    if (is_shard_name(entry.path().filename().string())) shards.push_back(entry.path().string());
   }
   if (shards.empty()) {
-    throw Error(ErrorCode::kModelNotFound, "no .safetensors files in '" + path + "'");
+    throw Error(ErrorCode::kModelNotFound,
+                "no diffusion_pytorch_model safetensors weights in '" + path + "'");
   }
   std::sort(shards.begin(), shards.end());
   return shards;

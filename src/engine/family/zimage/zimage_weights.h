@@ -21,9 +21,9 @@ TensorMap diffusers_weights_from_comfy(const TensorMap& comfy, const ZImageConfi
 
 // The transformer tensors of `path` in the ComfyUI naming, floating tensors as `dtype`: a single
 // weights file in the ComfyUI/original naming (a full checkpoint's "model.diffusion_model."
-// tensors only) or in the diffusers naming, or a diffusers transformer folder (all its
-// .safetensors shards). Throws Error(kIo) / Error(kCorruptFile) as TensorFile::open does, and
-// Error(kModelNotFound) for a folder without .safetensors files.
+// tensors only) or in the diffusers naming, or a diffusers transformer folder
+// (diffusion_pytorch_model.safetensors or its shards). Throws Error(kIo) / Error(kCorruptFile) as
+// TensorFile::open does, and Error(kModelNotFound) for a folder without those files.
 TensorMap load_zimage_weights(const std::string& path, at::ScalarType dtype);
 
 // The config of the weights `load_zimage_weights(path)` gave: a diffusers folder's config.json
