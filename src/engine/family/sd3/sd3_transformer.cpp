@@ -96,7 +96,7 @@ at::Tensor Sd3Transformer::cropped_position_embedding(int64_t grid_height,
   const int64_t top = (grid - grid_height) / 2;
   const int64_t left = (grid - grid_width) / 2;
   return weights_.get("pos_embed")
-      .view({1, grid, grid, -1})
+      .reshape({1, grid, grid, -1})
       .narrow(1, top, grid_height)
       .narrow(2, left, grid_width)
       .reshape({1, grid_height * grid_width, -1});
@@ -157,8 +157,8 @@ void Sd3Transformer::joint_block(int64_t index, at::Tensor& context, at::Tensor&
   const at::Tensor x_attention = joint.narrow(1, context_length, x.size(1));
   x = x + xm[2].unsqueeze(1) * nn::linear(image.sub("attn.proj"), x_attention);
   if (dual) {
-    const Qkv self = project_qkv(image.sub("attn2"), modulate(x_norm, xm[6], xm[7]));
-    const at::Tensor attended = nn::attention(self.q, self.k, self.v, config_.num_heads, false);
+    const Qkv own = project_qkv(image.sub("attn2"), modulate(x_norm, xm[6], xm[7]));
+    const at::Tensor attended = nn::attention(own.q, own.k, own.v, config_.num_heads, false);
     x = x + xm[8].unsqueeze(1) * nn::linear(image.sub("attn2.proj"), attended);
   }
   x = x + xm[5].unsqueeze(1) *
