@@ -290,7 +290,7 @@ TEST_F(GraphExecutor, ForeignExceptionsBecomeInternalErrors) {
 }
 
 TEST_F(GraphExecutor, MissingImplementationIsUnsupported) {
-  prompt["5"]["class_type"] = "EmptySD3LatentImage";
+  prompt["5"]["class_type"] = "EmptyHunyuanLatentVideo";
   const Error e = expect_error([&] { run(prompt); }, ErrorCode::kUnsupported);
   EXPECT_EQ(e.details()["node_id"], "5");
   EXPECT_TRUE(log.empty());

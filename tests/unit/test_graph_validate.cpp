@@ -83,16 +83,16 @@ TEST_F(GraphValidate, NodeWithoutClassTypeFailsThePrompt) {
 }
 
 TEST_F(GraphValidate, UnknownClassTypeFailsThePrompt) {
-  prompt["5"]["class_type"] = "EmptySD3LatentImage";
+  prompt["5"]["class_type"] = "EmptyHunyuanLatentVideo";
   ValidationResult result = validate(prompt);
   EXPECT_EQ(result.error, json::parse(R"({
     "type": "missing_node_type",
     "message": "Node 'Empty Latent Image' not found. The custom node may not be installed.",
     "details": "Node ID '#5'",
-    "extra_info": {"node_id": "5", "class_type": "EmptySD3LatentImage",
+    "extra_info": {"node_id": "5", "class_type": "EmptyHunyuanLatentVideo",
                    "node_title": "Empty Latent Image"}})"));
   prompt["5"].erase("_meta");
-  EXPECT_EQ(validate(prompt).error["extra_info"]["node_title"], "EmptySD3LatentImage");
+  EXPECT_EQ(validate(prompt).error["extra_info"]["node_title"], "EmptyHunyuanLatentVideo");
 }
 
 TEST_F(GraphValidate, PromptWithoutOutputNodes) {
