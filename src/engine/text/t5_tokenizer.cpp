@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@ namespace {
 
 constexpr int kExtraIds = 100;  // transformers' T5Tokenizer default extra_ids
 constexpr std::string_view kEmbeddingPrefix = "embedding:";
+constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -55,10 +57,81 @@ bool is_json_file(const std::string& path, const std::string& bytes) {
   return first != std::string::npos && bytes[first] == '{';
 }
 
+// Bytes of the UTF-8 character that starts with `lead`.
+size_t utf8_length(unsigned char lead) {
+  if (lead >= 0xF0) return 4;
+  if (lead >= 0xE0) return 3;
+  if (lead >= 0xC0) return 2;
+  return 1;
+}
+
+// Unigram segmentation of one word ("▁" and what follows it) as Hugging Face tokenizers computes
+// it: the best-scoring path with scores summed in double precision per word (the sentencepiece
+// library sums in float over the whole text, which breaks near-ties such as long runs of "!"
+// differently), a piece reaching a position first keeping it on equal scores, characters no piece
+// covers scored as unknown (lowest score - 10), and runs of unknowns fused into one.
+class UnigramSegmenter {
+ public:
+  void add_piece(const std::string& piece, int id, double score) {
+    pieces_.emplace(piece, std::make_pair(id, score));
+    longest_ = std::max(longest_, piece.size());
+    lowest_score_ = std::min(lowest_score_, score);
+  }
+  void set_unknown_id(int id) { unk_id_ = id; }
+
+  // Appends the ids of `word` ("▁" and what follows it, already normalized).
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const {
+    std::vector<Node> best(word.size() + 1);
+    best[0].start = 0;
+    for (size_t start = 0; start < word.size(); start += utf8_length(word[start])) {
+      extend_from(word, start, best);
+    }
+    std::vector<int32_t> path;
+    for (size_t end = word.size(); end > 0; end = static_cast<size_t>(best[end].start)) {
+      path.push_back(best[end].id);
+    }
+    const size_t word_start = out.size();
+    for (auto id = path.rbegin(); id != path.rend(); ++id) {
+      const bool fuses = *id == unk_id_ && out.size() > word_start && out.back() == unk_id_;
+      if (!fuses) out.push_back(*id);
+    }
+  }
+
+ private:
+  struct Node {
+    double score = 0.0;
+    int64_t start = -1;  // -1: not reached yet
+    int id = 0;
+  };
+
+  static void offer(Node& node, size_t start, int id, double score) {
+    if (node.start < 0 || score > node.score) node = {score, static_cast<int64_t>(start), id};
+  }
+
+  void extend_from(std::string_view word, size_t start, std::vector<Node>& best) const {
+    const double base = best[start].score;
+    const size_t first_char = std::min(utf8_length(word[start]), word.size() - start);
+    bool covers_first_char = false;
+    for (size_t length = 1; length <= std::min(longest_, word.size() - start); ++length) {
+      const auto it = pieces_.find(std::string(word.substr(start, length)));
+      if (it == pieces_.end()) continue;
+      offer(best[start + length], start, it->second.first, it->second.second + base);
+      covers_first_char = covers_first_char || length == first_char;
+    }
+    if (!covers_first_char) offer(best[start + first_char], start, unk_id_, lowest_score_ - 10.0 + base);
+  }
+
+  std::unordered_map<std::string, std::pair<int, double>> pieces_;
+  size_t longest_ = 0;
+  double lowest_score_ = 0.0;
+  int unk_id_ = 0;
+};
+
 }  // namespace
 
 struct T5Tokenizer::Model {
-  sentencepiece::SentencePieceProcessor processor;
+  sentencepiece::SentencePieceProcessor processor;  // normalizes
+  UnigramSegmenter segmenter;                       // splits the normalized words into pieces
   // Special tokens cut out of the raw text, longest first so the longest match wins.
   std::vector<std::pair<std::string, int>> special_tokens;
   int pad_id = 0;
@@ -74,9 +147,13 @@ struct T5Tokenizer::Model {
     }
     vocab_size = static_cast<size_t>(processor.GetPieceSize());
     unk_id = processor.unk_id();
+    segmenter.set_unknown_id(unk_id);
     for (int id = 0; id < processor.GetPieceSize(); ++id) {
-      if (!processor.IsControl(id) && !processor.IsUnknown(id)) continue;
       const std::string piece = processor.IdToPiece(id);
+      if (!processor.IsControl(id) && !processor.IsUnknown(id)) {
+        if (!processor.IsUnused(id)) segmenter.add_piece(piece, id, processor.GetScore(id));
+        continue;
+      }
       special_tokens.emplace_back(piece, id);
       if (piece == "</s>") eos_id = id;
       if (piece == "<pad>") pad_id = id;
@@ -104,12 +181,27 @@ struct T5Tokenizer::Model {
     return nullptr;
   }
 
+  // The text as the model's normalizer leaves it: NFKC-like mapping, whitespace trimmed and
+  // collapsed, "▁" for each space and in front (the pieces sentencepiece cuts it into, joined).
+  std::string normalize(std::string_view text) const {
+    std::vector<std::string> pieces;
+    const auto status = processor.Encode(text, &pieces);
+    if (!status.ok()) throw Error(ErrorCode::kInternal, "T5 tokenizer: " + status.ToString());
+    std::string normalized;
+    for (const std::string& piece : pieces) normalized += piece;
+    return normalized;
+  }
+
   void encode_plain(std::string_view text, std::vector<int32_t>& out) const {
     if (text.empty()) return;
-    std::vector<int> ids;
-    const auto status = processor.Encode(text, &ids);
-    if (!status.ok()) throw Error(ErrorCode::kInternal, "T5 tokenizer: " + status.ToString());
-    out.insert(out.end(), ids.begin(), ids.end());
+    const std::string normalized = normalize(text);
+    size_t word_start = 0;
+    while (word_start < normalized.size()) {
+      size_t word_end = normalized.find(kSpaceMark, word_start + kSpaceMark.size());
+      if (word_end == std::string::npos) word_end = normalized.size();
+      segmenter.encode_word(std::string_view(normalized).substr(word_start, word_end - word_start), out);
+      word_start = word_end;
+    }
   }
 };
 

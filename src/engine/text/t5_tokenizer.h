@@ -11,8 +11,11 @@ namespace df::engine {
 // Encodes like transformers' T5TokenizerFast / T5Tokenizer on the same files (without the EOS
 // they append): special tokens ("</s>", "<pad>", "<unk>", "<extra_id_N>") are cut out of the raw
 // text first; each piece between them is normalized by the model's precompiled character map
-// (NFKC-like), its whitespace trimmed and collapsed, and split into pieces by unigram Viterbi
-// (the sentencepiece library). Thread-safe; copies share one model.
+// (NFKC-like; the sentencepiece library), its whitespace trimmed and collapsed, and each word
+// ("▁" + text) split into pieces by unigram Viterbi as Hugging Face tokenizers computes it (scores
+// summed in double precision per word, runs of unknown characters fused into one "<unk>"), which
+// on near-ties such as "!!!!!!!" picks other pieces than sentencepiece's own encoder would.
+// Thread-safe; copies share one model.
 class T5Tokenizer {
  public:
   // Reads spiece.model (a SentencePiece ModelProto), a tokenizer.json with a Unigram model, or a
