@@ -80,6 +80,20 @@ TEST_F(T5TokenizerTest, SpecialTokensAreCutOutOfTheText) {
   EXPECT_NE(tokenizer.encode("<extra_id_100>").size(), 1u);  // not a token: plain text
 }
 
+TEST_F(T5TokenizerTest, TrailingWhitespaceCanEndWithTheSpacePiece) {
+  write_tiny_t5_tokenizer(dir_.path().string());
+  const auto piece = T5Tokenizer::from_file(dir_.path().string(), T5Tokenizer::TrailingSpace::kPiece);
+  const auto dropped = T5Tokenizer::from_file(dir_.path().string());
+  std::vector<int32_t> expected = dropped.encode("a cat");
+  EXPECT_EQ(piece.encode("a cat"), expected);
+  EXPECT_EQ(dropped.encode("a cat  "), expected);
+  expected.push_back(3);  // "▁"
+  EXPECT_EQ(piece.encode("a cat  "), expected);
+  EXPECT_EQ(piece.encode(" "), std::vector<int32_t>{3});
+  EXPECT_TRUE(piece.encode("").empty());
+  EXPECT_EQ(t5_weighted_tokens(piece, "a (cat:1.2)", 0).ids.size(), 4u);  // ▁a ▁ ▁cat </s>
+}
+
 TEST_F(T5TokenizerTest, TokenizerJsonGivesTheSameIdsAsItsSpieceModel) {
   write(dir_.path() / "tokenizer.json", small_tokenizer_json().dump());
   const T5Tokenizer from_json = T5Tokenizer::from_file((dir_.path() / "tokenizer.json").string());

@@ -138,6 +138,7 @@ struct T5Tokenizer::Model {
   int eos_id = 1;
   int unk_id = 2;
   size_t vocab_size = 0;
+  int trailing_space_id = -1;  // the "▁" piece's id when text ending in whitespace ends with it
 
   void load_proto(const std::string& bytes, const std::string& path) {
     const auto status = processor.LoadFromSerializedProto(bytes);
@@ -192,8 +193,28 @@ struct T5Tokenizer::Model {
     return normalized;
   }
 
+  // Whether the text, normalized, ends in whitespace (characters the normalizer drops skipped).
+  bool ends_with_space(std::string_view text) const {
+    const std::u32string characters = decode_utf8(text);
+    const std::string space_between = std::string(kSpaceMark) + "x" + std::string(kSpaceMark) + "y";
+    const std::string nothing_between = std::string(kSpaceMark) + "xy";
+    for (auto c = characters.rbegin(); c != characters.rend(); ++c) {
+      std::string probe = "x";
+      append_utf8(probe, *c);
+      const std::string normalized = normalize(probe + "y");
+      if (normalized == space_between) return true;
+      if (normalized != nothing_between) return false;
+    }
+    return false;
+  }
+
   void encode_plain(std::string_view text, std::vector<int32_t>& out) const {
     if (text.empty()) return;
+    encode_words(text, out);
+    if (trailing_space_id >= 0 && ends_with_space(text)) out.push_back(trailing_space_id);
+  }
+
+  void encode_words(std::string_view text, std::vector<int32_t>& out) const {
     const std::string normalized = normalize(text);
     size_t word_start = 0;
     while (word_start < normalized.size()) {
@@ -205,7 +226,7 @@ struct T5Tokenizer::Model {
   }
 };
 
-T5Tokenizer T5Tokenizer::from_file(const std::string& path) {
+T5Tokenizer T5Tokenizer::from_file(const std::string& path, TrailingSpace trailing_space) {
   const std::string file = resolve_tokenizer_file(path);
   const std::string bytes = read_file(file);
   auto model = std::make_shared<Model>();
@@ -221,6 +242,12 @@ T5Tokenizer T5Tokenizer::from_file(const std::string& path) {
     model->add_extra_ids();
   }
   model->sort_special_tokens();
+  if (trailing_space == TrailingSpace::kPiece) {
+    model->trailing_space_id = model->processor.PieceToId(kSpaceMark);
+    if (model->trailing_space_id == model->unk_id) {
+      throw Error(ErrorCode::kCorruptFile, "T5 tokenizer file " + file + " has no \"\u2581\" piece");
+    }
+  }
   return T5Tokenizer(std::move(model));
 }
 

@@ -18,12 +18,19 @@ namespace df::engine {
 // Thread-safe; copies share one model.
 class T5Tokenizer {
  public:
+  // What text ending in whitespace gives. transformers 5 (T5TokenizerFast and T5Tokenizer alike)
+  // drops the whitespace; the tokenizer.json pipeline itself (Hugging Face tokenizers, which
+  // transformers 4's T5TokenizerFast runs, and so ComfyUI with transformers 4) ends it with a "▁"
+  // piece (id 3 in T5), e.g. "a cat " -> ▁a ▁cat ▁, and " " -> ▁. Only trailing whitespace differs.
+  enum class TrailingSpace { kDropped, kPiece };
+
   // Reads spiece.model (a SentencePiece ModelProto), a tokenizer.json with a Unigram model, or a
   // folder holding either (spiece.model preferred). A spiece.model gets the 100 "<extra_id_N>"
   // tokens after its pieces, numbered downwards, as transformers adds them. Throws
   // Error(kModelNotFound) for a missing path, Error(kCorruptFile) for an unreadable or broken
   // file, Error(kUnsupported) for a tokenizer.json of another kind; each names the path.
-  static T5Tokenizer from_file(const std::string& path);
+  static T5Tokenizer from_file(const std::string& path,
+                               TrailingSpace trailing_space = TrailingSpace::kDropped);
 
   // Token ids of `text`, without EOS. Throws Error(kInvalidArgument) for text that is not UTF-8.
   std::vector<int32_t> encode(const std::string& text) const;

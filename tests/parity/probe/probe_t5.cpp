@@ -30,8 +30,12 @@ TensorMap ragged_rows(const std::vector<std::vector<int32_t>>& rows) {
   return {{"ids", ids}, {"lengths", lengths}};
 }
 
+// args "tokenizer", optional "trailing_space": "piece" (the tokenizer.json pipeline's handling).
 T5Tokenizer load_tokenizer(const json& args) {
-  return T5Tokenizer::from_file(args.at("tokenizer").get<std::string>());
+  const auto trailing_space = args.value("trailing_space", "dropped") == "piece"
+                                  ? T5Tokenizer::TrailingSpace::kPiece
+                                  : T5Tokenizer::TrailingSpace::kDropped;
+  return T5Tokenizer::from_file(args.at("tokenizer").get<std::string>(), trailing_space);
 }
 
 // args {"tokenizer": file or folder, "prompts": [...]} -> "ids" [P, longest] (-1 padded),
