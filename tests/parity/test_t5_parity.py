@@ -185,7 +185,9 @@ def comfy_t5_tokens(tokenizer, prompt, min_length):
         pieces = [parts[0]] + ["embedding:" + p for p in parts[1:]]
         for piece in (p for p in pieces if p):
             if piece.startswith("embedding:"):  # no T5 embedding exists: the name is dropped
-                piece = " ".join(piece[len("embedding:"):].split()[1:])
+                name, *rest = piece[len("embedding:"):].split()
+                commas = len(name) - len(name.strip(","))
+                piece = " ".join(rest) if commas == 0 else f"{name[len(name) - commas:]} {' '.join(rest)}"
             tokens += [(t, weight) for t in tokenizer(piece)["input_ids"][:-1]]
     tokens.append((T5_EOS, 1.0))
     tokens += [(T5_PAD, 1.0)] * max(0, min_length - len(tokens))
@@ -194,6 +196,7 @@ def comfy_t5_tokens(tokenizer, prompt, min_length):
 
 WEIGHTED_PROMPTS = [
     "", "a photo of a cat", "a (red hat:1.3) on a ((cat))", "(a:0.5) (b:1.5) c", "\\(literal\\) (x)",
+    "a embedding:style, red cat", "x embedding:,,odd,, y", "(embedding:lone:1.2) cat",
     "((nested (deep:1.4)) words:0.7)", "unbalanced (paren", "embedding:style a cat", "a embedding:foo b",
     "(日本語:1.2) and 😀", "long " * 300, "(word:nan_text) ok", "</s> (<extra_id_3>:2)",
 ] + generated_prompts(60, seed=99)

@@ -298,7 +298,8 @@ std::vector<std::string> split_before_embeddings(const std::string& segment) {
 }
 
 // The text of a piece that ComfyUI tokenizes: for "embedding:NAME rest", the words after NAME
-// (T5 has no embeddings, so NAME is reported missing and dropped).
+// joined by spaces (T5 has no embeddings, so NAME is reported missing and dropped); when NAME
+// has commas at its ends, as many of its last characters as there were commas stay in front.
 std::string text_to_tokenize(const std::string& piece) {
   if (!piece.starts_with(kEmbeddingPrefix)) return piece;
   std::istringstream words(piece.substr(kEmbeddingPrefix.size()));
@@ -307,7 +308,10 @@ std::string text_to_tokenize(const std::string& piece) {
   std::cerr << "warning, embedding:" << name << " does not exist, ignoring\n";
   std::string rest;
   for (std::string word; words >> word;) rest += (rest.empty() ? "" : " ") + word;
-  return rest;
+  const size_t first = name.find_first_not_of(',');
+  const size_t kept = first == std::string::npos ? 0 : name.find_last_not_of(',') + 1 - first;
+  const size_t commas = name.size() - kept;
+  return commas == 0 ? rest : name.substr(name.size() - commas) + " " + rest;
 }
 
 }  // namespace
