@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "engine/family/family_detection.h"
 #include "engine/tensor_file.h"
 #include "engine/tiny_model.h"
 #include "nodes/packs/node_packs.h"
@@ -22,37 +23,11 @@ json read_json_file(const fs::path& path) {
   return json::parse(in, nullptr, /*allow_exceptions=*/false);
 }
 
-// Family of a diffusers folder from its UNet config.
-std::optional<std::string> diffusers_family(const fs::path& dir) {
-  const json unet = read_json_file(dir / "unet" / "config.json");
-  if (!unet.is_object()) return std::nullopt;
-  const int cross = unet.value("cross_attention_dim", 768);
-  if (unet.value("addition_embed_type", "") == "text_time") {
-    return cross == 1280 ? "sdxl_refiner" : "sdxl";
-  }
-  return cross == 1024 ? "sd2" : "sd1";
-}
-
-// Family of a single-file checkpoint from its tensor names.
-std::optional<std::string> single_file_family(const engine::TensorFile& checkpoint) {
-  bool second_embedder = false, open_clip = false, refiner = false;
-  for (const auto& tensor : checkpoint.tensors()) {
-    if (tensor.name.rfind("conditioner.embedders.1.", 0) == 0) second_embedder = true;
-    if (tensor.name.rfind("conditioner.embedders.0.model.", 0) == 0) refiner = true;
-    if (tensor.name.rfind("cond_stage_model.model.", 0) == 0) open_clip = true;
-  }
-  if (second_embedder) return "sdxl";
-  if (refiner) return "sdxl_refiner";
-  if (open_clip) return "sd2";
-  if (checkpoint.find("model.diffusion_model.input_blocks.0.0.weight") != nullptr) return "sd1";
-  return std::nullopt;
-}
-
 int native_resolution(const std::string& family, bool test_model) {
   if (test_model) return 64;
-  if (family == "sdxl" || family == "sdxl_refiner") return 1024;
+  if (family == "sd1") return 512;
   if (family == "sd2") return 768;
-  return 512;
+  return 1024;  // SDXL and the DiT families
 }
 
 // What the weights at `path` (a diffusers folder or a checkpoint file) are; nullopt when they
@@ -60,18 +35,18 @@ int native_resolution(const std::string& family, bool test_model) {
 std::optional<Model> describe_weights(const fs::path& path) {
   Model model;
   model.local_path = path.string();
-  std::optional<std::string> family;
+  std::optional<engine::DetectedFamily> family;
   if (fs::is_directory(path) && fs::exists(path / "model_index.json")) {
     model.format = "diffusers";
-    family = diffusers_family(path);
+    family = engine::detect_folder_family(path.string());
     model.test_model = engine::is_tiny_model(path.string());
   } else if (fs::is_regular_file(path) && engine::has_weights_extension(path.string())) {
     const engine::TensorFile checkpoint = engine::TensorFile::open(path.string());
     model.format = engine::weights_format_name(checkpoint.format());
-    family = single_file_family(checkpoint);
+    family = engine::detect_file_family(checkpoint);
   }
   if (!family) return std::nullopt;
-  model.family = *family;
+  model.family = family->registry_name();
   model.native_resolution = native_resolution(model.family, model.test_model);
   model.capabilities = {"txt2img", "img2img"};
   model.parameters_schema = generate_parameters_schema(model.family, model.native_resolution);
@@ -118,7 +93,7 @@ json string_enum(const std::vector<std::string>& values) {
 }  // namespace
 
 json generate_parameters_schema(const std::string& family, int native) {
-  const bool xl = family == "sdxl" || family == "sdxl_refiner";
+  const bool xl = family != "sd1" && family != "sd2";  // SDXL and the DiT families
   const int max_side = xl ? 4096 : 2048;
   auto side = [&](const char* what) {
     return json{{"type", "integer"}, {"minimum", 64}, {"maximum", max_side}, {"multipleOf", 8},

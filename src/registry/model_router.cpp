@@ -18,6 +18,10 @@ std::string family_in_words(const std::string& family) {
   if (family == "sd2") return "SD 2";
   if (family == "sdxl") return "SDXL";
   if (family == "sdxl_refiner") return "SDXL Refiner";
+  if (family == "flux") return "FLUX.1 dev";
+  if (family == "flux_schnell") return "FLUX.1 schnell";
+  if (family == "sd3") return "SD3";
+  if (family == "zimage") return "Z-Image";
   return family;
 }
 

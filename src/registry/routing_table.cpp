@@ -287,7 +287,8 @@ const std::vector<std::string>& routing_qualities() {
 }
 
 const std::vector<std::string>& routing_families() {
-  static const std::vector<std::string> families = {"sd1", "sd2", "sdxl", "sdxl_refiner"};
+  static const std::vector<std::string> families = {"sd1",  "sd2",          "sdxl", "sdxl_refiner",
+                                                     "flux", "flux_schnell", "sd3",  "zimage"};
   return families;
 }
 

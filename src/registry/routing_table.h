@@ -21,7 +21,7 @@ const std::vector<std::string>& routing_families();
 // One model to try: a model id, or any model of a family; and the preset to run it with.
 struct RouteCandidate {
   std::string model;   // a model id; "" when `family` is set
-  std::string family;  // sd1 | sd2 | sdxl | sdxl_refiner; "" when `model` is set
+  std::string family;  // one of routing_families(); "" when `model` is set
   std::string preset;  // a preset of the table
   bool operator==(const RouteCandidate&) const = default;
 };

@@ -139,8 +139,8 @@ TEST(RoutingTable, StructuralErrorsNameTheLine) {
 
 TEST(RoutingTable, ChainErrorsNameTheLine) {
   // Line 12 is create_image, 13 low, 14 its first candidate.
-  expect_contains(error_at_line(table_text("      - family: sd3\n        preset: small\n"), 14),
-                  "unknown family 'sd3'");
+  expect_contains(error_at_line(table_text("      - family: kandinsky\n        preset: small\n"), 14),
+                  "unknown family 'kandinsky'");
   expect_contains(error_at_line(table_text("      - family: sd1\n        preset: big\n"), 15),
                   "unknown preset 'big'; known presets: small");
   expect_contains(error_at_line(table_text("      - family: sd1\n"
