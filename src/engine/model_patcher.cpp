@@ -4,6 +4,21 @@
 #include <tuple>
 
 namespace df::engine {
+namespace {
+
+// The UNet or DiT network of `model` rebuilt over `base`'s weights with `patches` applied; the
+// patched copy shares every unpatched tensor, `base` is left as it is.
+void apply_weight_patches(DiffusionModel& model, const DiffusionModel& base,
+                          const WeightPatches& patches) {
+  if (base.network) {
+    model.network = base.network->with_weights(apply_patches(base.network->weights(), patches));
+    return;
+  }
+  const UNet& unet = base.require_unet("LoRA and weight patches");
+  model.unet = UNet(unet.config(), apply_patches(unet.weights(), patches));
+}
+
+}  // namespace
 
 ModelPatcher::ModelPatcher(std::shared_ptr<const DiffusionModel> base)
     : base_(std::move(base)), memo_(std::make_shared<Memo>()) {}
@@ -71,10 +86,7 @@ std::shared_ptr<const DiffusionModel> ModelPatcher::patched() const {
     return base_;
   }
   auto model = std::make_shared<DiffusionModel>(*base_);
-  if (!weights_.empty()) {
-    const UNet& unet = base_->require_unet("LoRA and weight patches");
-    model->unet = UNet(unet.config(), apply_patches(unet.weights(), weights_));
-  }
+  if (!weights_.empty()) apply_weight_patches(*model, *base_, weights_);
   model->guidance = guidance_;
   if (!unet_patches_.empty()) {
     model->unet = model->require_unet("UNet block and attention patches").with_patches(unet_patches_);

@@ -8,8 +8,12 @@
 
 #include "core/error.h"
 #include "engine/adapters/lycoris_adapters.h"
+#include "engine/adapters/row_pieces_adapter.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_bundle.h"
+#include "engine/family/flux/flux_transformer.h"
+#include "engine/family/sd3/sd3_transformer.h"
+#include "engine/family/zimage/zimage_transformer.h"
 #include "engine/safetensors.h"
 
 namespace df::engine {
@@ -17,12 +21,15 @@ namespace {
 
 constexpr int kUNetModule = -1;
 
-// What one LoRA module name patches: the UNet (module -1) or text encoder `module`, weight `key`;
+// What one LoRA module name patches: the UNet or DiT network (module -1) or text encoder `module`,
+// weight `key` (whole, or the row pieces of a diffusers weight of source_rows rows fused into it);
 // inert names are taken without effect.
 struct LoraTarget {
   int module = kUNetModule;
   std::string key;
   bool inert = false;
+  std::vector<RowPiece> pieces = {};
+  int64_t source_rows = 0;
 };
 
 using LoraNameMap = std::unordered_map<std::string, LoraTarget>;
@@ -82,9 +89,16 @@ std::vector<std::string> uncomputed_layer_keys(const LoraTextEncoderTarget& enco
   return keys;
 }
 
+void add_dit_names(LoraNameMap& map, const DitLoraNames& names) {
+  for (const auto& [name, target] : names) {
+    map.emplace(name, LoraTarget{kUNetModule, target.key, false, target.pieces, target.source_rows});
+  }
+}
+
 LoraNameMap lora_name_map(const LoraTargets& targets) {
   LoraNameMap map;
-  for (const auto& [key, shape] : targets.unet) {
+  add_dit_names(map, targets.dit_names);
+  for (const auto& [key, shape] : targets.dit_names.empty() ? targets.unet : WeightShapes{}) {
     add_names(map, unet_lora_names(key, targets.unet_config), {kUNetModule, key, false});
   }
   for (size_t i = 0; i < targets.text_encoders.size(); ++i) {
@@ -251,30 +265,44 @@ ModulePatches module_patches(ModuleTensors& tensors, const std::string& name,
   return patches;
 }
 
-// The adapter each weight of one module gets (one per weight: a later name replaces it).
-using PlacedPatches = std::map<std::string, std::shared_ptr<const WeightAdapter>>;
+// The adapters each weight gets: one for a whole weight (a later name replaces it), one per
+// module name for row pieces of a fused weight.
+using PlacedPatches = std::map<std::string, std::vector<std::shared_ptr<const WeightAdapter>>>;
 
 const WeightShapes& target_shapes(const LoraTargets& targets, int module) {
   return module == kUNetModule ? targets.unet : targets.text_encoders.at(module).weights;
 }
 
-// Adds `adapter` as the patch of `key` when the target has that weight with the shape a
+// The shape of what a module's difference patches: the weight, or the diffusers weight whose row
+// pieces are fused into it.
+std::vector<int64_t> patched_shape(std::vector<int64_t> weight_shape, const LoraTarget& target) {
+  if (!target.pieces.empty() && !weight_shape.empty()) weight_shape[0] = target.source_rows;
+  return weight_shape;
+}
+
+// Adds `adapter` as a patch of `key` when the target has that weight with the shape a
 // difference needs; otherwise records why not.
 void place_patch(const std::shared_ptr<const WeightAdapter>& adapter, const std::string& key,
-                 const WeightShapes& shapes, PlacedPatches& placed,
+                 const LoraTarget& target, const WeightShapes& shapes, PlacedPatches& placed,
                  std::vector<std::string>& rejected) {
   auto it = shapes.find(key);
   if (it == shapes.end()) {
     rejected.push_back("lora patch for '" + key + "' not applied: the model has no such weight");
     return;
   }
+  const std::vector<int64_t> shape = patched_shape(it->second, target);
   const auto* diff = dynamic_cast<const DiffAdapter*>(adapter.get());
-  if (diff && diff->diff().sizes() != at::IntArrayRef(it->second)) {
+  if (diff && diff->diff().sizes() != at::IntArrayRef(shape)) {
     rejected.push_back("lora patch for '" + key + "' not applied: its difference has shape " +
-                       c10::str(diff->diff().sizes()) + ", the weight " + c10::str(it->second));
+                       c10::str(diff->diff().sizes()) + ", the weight " + c10::str(shape));
     return;
   }
-  placed[key] = adapter;
+  if (target.pieces.empty()) {
+    placed[key] = {adapter};
+    return;
+  }
+  placed[key].push_back(
+      std::make_shared<RowPiecesAdapter>(adapter, target.pieces, target.source_rows));
 }
 
 std::string bias_key(const std::string& weight_key) {
@@ -295,6 +323,47 @@ WeightShapes shapes_of(const Weights& weights) {
   return shapes;
 }
 
+std::string view_prefix(const Weights& weights) {
+  return weights.prefix().empty() ? "" : weights.prefix() + ".";
+}
+
+// A DiT network's tensors (those under its Weights' prefix), by full name.
+WeightShapes network_shapes(const Weights& weights) {
+  const std::string prefix = view_prefix(weights);
+  WeightShapes shapes;
+  for (const auto& key : weights.keys()) {
+    if (!key.starts_with(prefix)) continue;
+    shapes.emplace(key, weights.get(key.substr(prefix.size())).sizes().vec());
+  }
+  return shapes;
+}
+
+// The network's LoRA names, its tensors named without and targets with the view's prefix.
+DitLoraNames network_lora_names(Family family, const WeightShapes& shapes, const Weights& weights,
+                                const std::vector<DiffusersLink>& links) {
+  const std::string prefix = view_prefix(weights);
+  std::vector<std::string> relative;
+  for (const auto& [key, shape] : shapes) relative.push_back(key.substr(prefix.size()));
+  DitLoraNames names = dit_lora_names(family, relative, links);
+  for (auto& [name, target] : names) target.key = prefix + target.key;
+  std::erase_if(names, [&](const auto& entry) { return !shapes.count(entry.second.key); });
+  return names;
+}
+
+// How the network's diffusers-named tensors lie in its own (none for an unknown network).
+std::vector<DiffusersLink> diffusers_links(const DiffusionNetwork& network) {
+  if (const auto* flux = dynamic_cast<const flux::FluxTransformer*>(&network)) {
+    return flux_diffusers_links(flux->config());
+  }
+  if (const auto* sd3 = dynamic_cast<const sd3::Sd3Transformer*>(&network)) {
+    return sd3_diffusers_links(sd3->config());
+  }
+  if (const auto* zimage = dynamic_cast<const zimage::ZImageTransformer*>(&network)) {
+    return zimage_diffusers_links(zimage->config());
+  }
+  return {};
+}
+
 // Builds the patches of one module name and places them with its target module's (`placed`:
 // the UNet's, then each text encoder's); inert names only take their tensors.
 void place_module(const std::string& name, ModuleTensors& tensors, const LoraTarget& target,
@@ -308,18 +377,25 @@ void place_module(const std::string& name, ModuleTensors& tensors, const LoraTar
   PlacedPatches& module_placed = placed.at(static_cast<size_t>(target.module + 1));
   std::string problem;
   const ModulePatches patches =
-      module_patches(tensors, name, shape_numel(shapes.at(target.key)), problem);
+      module_patches(tensors, name, shape_numel(patched_shape(shapes.at(target.key), target)),
+                     problem);
   if (!problem.empty()) {
     rejected.push_back("lora patch for '" + target.key + "' (" + name + ") not applied: " +
                        problem);
   }
-  if (patches.weight) place_patch(patches.weight, target.key, shapes, module_placed, rejected);
-  if (patches.bias) place_patch(patches.bias, bias_key(target.key), shapes, module_placed, rejected);
+  if (patches.weight) {
+    place_patch(patches.weight, target.key, target, shapes, module_placed, rejected);
+  }
+  if (patches.bias) {
+    place_patch(patches.bias, bias_key(target.key), target, shapes, module_placed, rejected);
+  }
 }
 
 WeightPatches with_strength(const PlacedPatches& placed, double strength) {
   WeightPatches patches;
-  for (const auto& [key, adapter] : placed) patches[key] = {WeightPatch{adapter, strength, 1.0}};
+  for (const auto& [key, adapters] : placed) {
+    for (const auto& adapter : adapters) patches[key].push_back(WeightPatch{adapter, strength, 1.0});
+  }
   return patches;
 }
 
@@ -327,7 +403,12 @@ WeightPatches with_strength(const PlacedPatches& placed, double strength) {
 
 LoraTargets lora_targets(const DiffusionModel* model, const TextConditioner* clip) {
   LoraTargets targets;
-  if (model) {
+  if (model && model->network) {
+    const Weights& weights = model->network->weights();
+    targets.unet = network_shapes(weights);
+    targets.dit_names = network_lora_names(model->family, targets.unet, weights,
+                                           diffusers_links(*model->network));
+  } else if (model) {
     const UNet& unet = model->require_unet("LoRA");
     targets.unet_config = unet.config();
     targets.unet = shapes_of(unet.weights());

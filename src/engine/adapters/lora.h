@@ -9,6 +9,7 @@
 //   Weights unet = apply_patches(model.unet.weights(), lora.unet);
 //   Weights encoder_i = apply_patches(clip.encoders()[i].model.weights(), lora.text_encoders[i]);
 //
+// (a DiT model: apply_patches(model.network->weights(), lora.unet) and network->with_weights)
 // then builds UNet(model.unet.config(), unet) and ClipTextModel(config, encoder_i) into new
 // MODEL / CLIP values. Stacked LoRAs: patch the already patched weights, or collect the patches of
 // each file with append_patches and apply them once to the original weights (same result).
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/adapters/dit_lora_names.h"
 #include "engine/adapters/lora_names.h"
 #include "engine/adapters/weight_patch.h"
 #include "engine/model_config.h"
@@ -48,9 +50,12 @@ struct LoraTextEncoderTarget {
 
 // The weights a LoRA may patch. A module left empty (no UNet weights, no text encoders) matches
 // nothing, so a file's tensors for it are reported unmatched (LoraLoaderModelOnly's behaviour).
+// For a DiT family's model, `unet` holds its network's weights (full Weights::keys() names) and
+// `dit_names` their LoRA names (dit_lora_names.h); unet_config is then unused.
 struct LoraTargets {
   UNetConfig unet_config;  // for the LDM names of the UNet's modules
-  WeightShapes unet;       // diffusers names
+  WeightShapes unet;       // diffusers names (the UNet's) or the DiT network's names
+  DitLoraNames dit_names;  // empty for an SD model
   std::vector<LoraTextEncoderTarget> text_encoders;  // in the conditioner's encoder order
 };
 
@@ -58,7 +63,7 @@ struct LoraTargets {
 LoraTargets lora_targets(const DiffusionModel* model, const TextConditioner* clip);
 
 struct LoraPatches {
-  WeightPatches unet;                        // strength_model, keyed like LoraTargets::unet
+  WeightPatches unet;  // strength_model, keyed like LoraTargets::unet (the UNet or DiT network)
   std::vector<WeightPatches> text_encoders;  // strength_clip, one per target text encoder
   // File tensors that no target took, sorted: ComfyUI logs "lora key not loaded: <key>".
   std::vector<std::string> unmatched;

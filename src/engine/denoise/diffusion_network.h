@@ -2,7 +2,11 @@
 // network's raw prediction out, in the units its original implementation uses.
 #pragma once
 
+#include <memory>
+
 #include <ATen/ATen.h>
+
+#include "engine/weights.h"
 
 namespace df::engine {
 
@@ -25,6 +29,11 @@ class DiffusionNetwork {
   // x: [B, C, H, W] latents, H and W multiples of the patch size; timestep: [B] float32.
   virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& timestep,
                              const NetworkInputs& inputs) const = 0;
+  // The weights the network computes with (the family's original tensor names).
+  virtual const Weights& weights() const = 0;
+  // The same network over other weights of the same names and shapes (a LoRA-patched copy that
+  // shares every unpatched tensor); shapes are checked as at construction.
+  virtual std::shared_ptr<const DiffusionNetwork> with_weights(Weights weights) const = 0;
 };
 
 }  // namespace df::engine

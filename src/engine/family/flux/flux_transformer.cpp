@@ -230,4 +230,8 @@ at::Tensor FluxTransformer::forward(const at::Tensor& x, const at::Tensor& times
       .contiguous();
 }
 
+std::shared_ptr<const DiffusionNetwork> FluxTransformer::with_weights(Weights weights) const {
+  return std::make_shared<const FluxTransformer>(config_, std::move(weights));
+}
+
 }  // namespace df::engine::flux

@@ -31,6 +31,8 @@ class FluxTransformer : public DiffusionNetwork {
                      const NetworkInputs& inputs) const override;
 
   const FluxConfig& config() const { return config_; }
+  const Weights& weights() const override { return weights_; }
+  std::shared_ptr<const DiffusionNetwork> with_weights(Weights weights) const override;
 
  private:
   void check_inputs(const at::Tensor& x, const at::Tensor& timestep,

@@ -203,4 +203,8 @@ at::Tensor Sd3Transformer::forward(const at::Tensor& x, const at::Tensor& timest
   return out.narrow(2, 0, height).narrow(3, 0, width).to(x.device(), at::kFloat);
 }
 
+std::shared_ptr<const DiffusionNetwork> Sd3Transformer::with_weights(Weights weights) const {
+  return std::make_shared<const Sd3Transformer>(config_, std::move(weights));
+}
+
 }  // namespace df::engine::sd3

@@ -27,6 +27,8 @@ class Sd3Transformer : public DiffusionNetwork {
                      const NetworkInputs& inputs) const override;
 
   const Sd3Config& config() const { return config_; }
+  const Weights& weights() const override { return weights_; }
+  std::shared_ptr<const DiffusionNetwork> with_weights(Weights weights) const override;
 
  private:
   struct Qkv {

@@ -320,4 +320,8 @@ std::unique_ptr<ZImageTransformer> load_zimage_transformer(const std::string& pa
   return std::make_unique<ZImageTransformer>(std::move(config), std::move(weights));
 }
 
+std::shared_ptr<const DiffusionNetwork> ZImageTransformer::with_weights(Weights weights) const {
+  return std::make_shared<const ZImageTransformer>(config_, std::move(weights));
+}
+
 }  // namespace df::engine::zimage

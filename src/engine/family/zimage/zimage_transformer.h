@@ -34,6 +34,8 @@ class ZImageTransformer : public DiffusionNetwork {
                      const NetworkInputs& inputs) const override;
 
   const ZImageConfig& config() const { return config_; }
+  const Weights& weights() const override { return weights_; }
+  std::shared_ptr<const DiffusionNetwork> with_weights(Weights weights) const override;
 
  private:
   ZImageConfig config_;
