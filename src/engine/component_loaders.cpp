@@ -10,6 +10,7 @@
 #include "engine/checkpoint.h"
 #include "engine/family/dit_models.h"
 #include "engine/family/families.h"
+#include "engine/fp8_weights.h"
 #include "engine/key_index.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
@@ -210,19 +211,20 @@ StandaloneUNet load_standalone_unet(const TensorFile& file, at::ScalarType dtype
   return unet;
 }
 
-std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& path,
-                                                           const std::string& device,
-                                                           const std::string& dtype) {
+std::shared_ptr<const DiffusionModel> load_diffusion_model(
+    const std::string& path, const std::string& device, const std::string& dtype,
+    std::optional<at::ScalarType> fp8_storage) {
   if (!std::filesystem::is_directory(path)) {
     check_weights_path(path, "a diffusion model (.safetensors, .ckpt, .pt, .pth, .bin)");
   }
   if (const auto family = detect_dit_family(path)) {
-    return load_dit_model(path, *family, resolve_placement(device, dtype, *family));
+    return load_dit_model(path, *family, resolve_placement(device, dtype, *family), fp8_storage);
   }
   const TensorFile file = TensorFile::open(path);
   StandaloneUNet unet = load_standalone_unet(file, at::kFloat);
   unet_extra_inputs(unet.config);  // refuses input channel counts no model type has
   const RuntimePlacement placement = resolve_placement(device, dtype, unet.family);
+  if (fp8_storage) store_matrix_weights_in_fp8(unet.weights, *fp8_storage);
   Weights weights(std::move(unet.weights));
   weights.to(placement.dtype, placement.device);
   return std::make_shared<const DiffusionModel>(DiffusionModel{

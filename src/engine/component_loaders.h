@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,12 @@ struct StandaloneUNet {
 StandaloneUNet load_standalone_unet(const TensorFile& file, at::ScalarType dtype);
 
 // UNETLoader's MODEL: the UNet file at `path` placed on `device` in `dtype` (see
-// resolve_placement), with its family's noise schedule and latent scale.
-std::shared_ptr<const DiffusionModel> load_diffusion_model(const std::string& path,
-                                                           const std::string& device,
-                                                           const std::string& dtype);
+// resolve_placement), with its family's noise schedule and latent scale; with `fp8_storage`
+// (fp8_weight_storage of UNETLoader's weight_dtype) its matrix weights are kept in that fp8 dtype
+// and upcast at use.
+std::shared_ptr<const DiffusionModel> load_diffusion_model(
+    const std::string& path, const std::string& device, const std::string& dtype,
+    std::optional<at::ScalarType> fp8_storage = std::nullopt);
 
 // A CLIP text encoder stored alone, its weights under transformers names ("text_model.*",
 // "text_projection.weight").

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/fp8_weights.h"
 
 namespace df::engine::nn {
 namespace {
@@ -27,11 +28,16 @@ void require_shape(const Weights& w, const std::string& name, at::IntArrayRef ex
 }
 
 at::Tensor linear(const Weights& w, const at::Tensor& x) {
-  return at::linear(x, w.get("weight"), optional_tensor(w, "bias"));
+  return at::linear(x, weight_for_compute(w, "weight", x.scalar_type()), optional_tensor(w, "bias"));
+}
+
+at::Tensor embedding(const Weights& w, const at::Tensor& ids, at::ScalarType dtype) {
+  return at::embedding(weight_for_compute(w, "weight", dtype), ids);
 }
 
 at::Tensor conv2d(const Weights& w, const at::Tensor& x, int64_t stride, int64_t padding) {
-  return at::conv2d(x, w.get("weight"), optional_tensor(w, "bias"), stride, padding);
+  return at::conv2d(x, weight_for_compute(w, "weight", x.scalar_type()), optional_tensor(w, "bias"),
+                    stride, padding);
 }
 
 at::Tensor group_norm(const Weights& w, const at::Tensor& x, int64_t groups, double eps) {

@@ -19,8 +19,15 @@ namespace df::engine::nn {
 // a config that does not fit its weights fails when the model is built, with both shapes named.
 void require_shape(const Weights& w, const std::string& name, at::IntArrayRef expected);
 
+// Weights stored in fp8 (fp8_weights.h) are upcast to the input's dtype (times their
+// "weight_scale") at use, by linear, embedding and conv2d alike.
+
 // y = x·Wᵀ (+ b when the view has a bias). x: [..., in] -> [..., out].
 at::Tensor linear(const Weights& w, const at::Tensor& x);
+
+// Rows of the table "weight" [vocab, dim] at integer `ids`, as `dtype`'s rows when the table is
+// stored in fp8 (else in the table's dtype). ids [...] -> [..., dim].
+at::Tensor embedding(const Weights& w, const at::Tensor& ids, at::ScalarType dtype);
 
 // 2-D convolution with "weight" [out, in, k, k] and optional "bias".
 at::Tensor conv2d(const Weights& w, const at::Tensor& x, int64_t stride, int64_t padding);

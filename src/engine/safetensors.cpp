@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/fp8_weights.h"
 
 namespace df::engine {
 namespace {
@@ -55,6 +56,15 @@ at::Tensor read_tensor(const TensorFile& file, const TensorInfo& info,
   std::memcpy(packed.data_ptr(), bytes, info.span);
   return packed.as_strided(info.shape, info.strides)
       .to(wanted, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::Contiguous);
+}
+
+// A tensor for load_tensors_as: a quantized weight (one with a stored scale) is dequantized.
+at::Tensor read_weight(const TensorFile& file, const TensorInfo& info, at::ScalarType float_dtype) {
+  const TensorInfo* scale = stored_weight_scale(file, info.name);
+  if (scale == nullptr) return read_tensor(file, info, float_dtype, /*zero_copy=*/true);
+  return dequantize_scaled_weight(read_tensor(file, info, {}, /*zero_copy=*/true),
+                                  read_tensor(file, *scale, {}, /*zero_copy=*/true), float_dtype,
+                                  info.name);
 }
 
 // Every tensor of the file as an owned CPU tensor in its stored dtype.
@@ -120,6 +130,7 @@ TensorMap load_tensors_as(const TensorFile& file, at::ScalarType float_dtype,
   TensorMap tensors;
   std::map<std::string, std::string> source_of;
   for (const auto& info : file.tensors()) {
+    if (is_quantization_companion(file, info.name)) continue;
     auto name = rename(info.name);
     if (!name) continue;
     auto [it, inserted] = source_of.emplace(*name, info.name);
@@ -128,7 +139,7 @@ TensorMap load_tensors_as(const TensorFile& file, at::ScalarType float_dtype,
                                                "' and '" + info.name + "', which both load as '" +
                                                *name + "'");
     }
-    tensors.emplace(*name, read_tensor(file, info, float_dtype, /*zero_copy=*/true));
+    tensors.emplace(*name, read_weight(file, info, float_dtype));
   }
   return tensors;
 }

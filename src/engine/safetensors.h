@@ -34,8 +34,10 @@ using TensorRename = std::function<std::optional<std::string>(const std::string&
 // CPU tensors of the tensors that `rename` keeps, under their new names; floating tensors are
 // converted to `float_dtype` straight from the mapped bytes, others keep their dtype. Contiguous,
 // aligned tensors stored in the dtype they load as are not copied: they view the memory map (read-only) and keep
-// it mapped while they live, so loading costs no copy and shares the page cache. Throws
-// Error(kCorruptFile) when two stored tensors get the same name.
+// it mapped while they live, so loading costs no copy and shares the page cache. fp8 tensors
+// (F8_E4M3, F8_E5M2) convert like any other floating tensor; ComfyUI's quantized weights (see
+// fp8_weights.h) load dequantized, their scales and markers skipped before `rename` sees them.
+// Throws Error(kCorruptFile) when two stored tensors get the same name.
 TensorMap load_tensors_as(const TensorFile& file, at::ScalarType float_dtype,
                           const TensorRename& rename);
 // load_tensors_as over an open safetensors file.

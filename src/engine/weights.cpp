@@ -26,7 +26,7 @@ std::vector<std::string> Weights::keys() const {
 
 void Weights::to(at::ScalarType dtype, at::Device device) {
   for (auto& [k, t] : *tensors_) {
-    if (at::isFloatingType(t.scalar_type())) {
+    if (at::isFloatingType(t.scalar_type()) && !at::isFloat8Type(t.scalar_type())) {
       t = t.to(device, dtype);
     } else {
       t = t.to(device);

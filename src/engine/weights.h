@@ -27,7 +27,8 @@ class Weights {
   // Every key (full names) of the underlying set.
   std::vector<std::string> keys() const;
   size_t size() const { return tensors_->size(); }
-  // Converts every floating tensor to dtype/device (in place on the shared set).
+  // Converts every floating tensor to dtype/device (in place on the shared set); fp8 storage
+  // (fp8_weights.h) only moves, nn_ops upcasting it at use.
   void to(at::ScalarType dtype, at::Device device);
 
  private:

@@ -11,6 +11,7 @@
 #include "engine/component_loaders.h"
 #include "engine/control/controlnet_loader.h"
 #include "engine/family/dit_text_encoders.h"
+#include "engine/fp8_weights.h"
 #include "nodes/model_folders.h"
 
 namespace df::nodes {
@@ -120,12 +121,14 @@ std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& 
 }
 
 std::shared_ptr<const engine::DiffusionModel> CheckpointStore::diffusion_model(
-    const std::string& name) {
-  if (loaded_unet_ && loaded_unet_name_ == name) return loaded_unet_;
+    const std::string& name, const std::string& weight_dtype) {
+  const std::string key = name + '\n' + weight_dtype;
+  if (loaded_unet_ && loaded_unet_name_ == key) return loaded_unet_;
+  const auto fp8_storage = engine::fp8_weight_storage(weight_dtype);
   const std::string path = model_file("diffusion_models", name);
   loaded_unet_.reset();
-  loaded_unet_ = engine::load_diffusion_model(path, options_.device, options_.dtype);
-  loaded_unet_name_ = name;
+  loaded_unet_ = engine::load_diffusion_model(path, options_.device, options_.dtype, fp8_storage);
+  loaded_unet_name_ = key;
   return loaded_unet_;
 }
 

@@ -40,9 +40,11 @@ class CheckpointStore {
   // The VAE file `name` of models/vae, or the tiny autoencoder "taesd"/"taesdxl" from its files in
   // models/vae_approx, loaded on the runner's device (the last one stays loaded).
   std::shared_ptr<const engine::VaeCodec> vae(const std::string& name);
-  // UNETLoader: the UNet file `name` of models/diffusion_models on the runner's device and dtype
-  // (the last one stays loaded).
-  std::shared_ptr<const engine::DiffusionModel> diffusion_model(const std::string& name);
+  // UNETLoader: the UNet file `name` of models/diffusion_models on the runner's device and dtype,
+  // its matrix weights stored as UNETLoader's `weight_dtype` says (engine::fp8_weight_storage;
+  // the last one stays loaded).
+  std::shared_ptr<const engine::DiffusionModel> diffusion_model(
+      const std::string& name, const std::string& weight_dtype = "default");
   // CLIPLoader / DualCLIPLoader: the text encoder files `names` of models/text_encoders as the
   // CLIP of `type` (see engine::load_text_conditioner), on the runner's device or, for device
   // "cpu", on the CPU in float32 (the last set stays loaded).

@@ -16,9 +16,12 @@ namespace df::engine {
 std::optional<Family> detect_dit_family(const std::string& path);
 
 // The DiffusionModel of `family` at `path` with the family's default model sampling and latent
-// format, its weights in `placement`'s dtype on its device. Errors as the family's loader
-// throws them (kCorruptFile naming a tensor, kUnsupported for variants not built).
-std::shared_ptr<const DiffusionModel> load_dit_model(const std::string& path, Family family,
-                                                     const RuntimePlacement& placement);
+// format, its weights in `placement`'s dtype on its device; with `fp8_storage` (UNETLoader's fp8
+// weight_dtype) its matrix weights are stored in that fp8 dtype instead and upcast at use
+// (fp8_weights.h). Errors as the family's loader throws them (kCorruptFile naming a tensor,
+// kUnsupported for variants not built).
+std::shared_ptr<const DiffusionModel> load_dit_model(
+    const std::string& path, Family family, const RuntimePlacement& placement,
+    std::optional<at::ScalarType> fp8_storage = std::nullopt);
 
 }  // namespace df::engine

@@ -126,7 +126,8 @@ at::Tensor Qwen3Encoder::hidden_states(const at::Tensor& ids, const at::Tensor& 
   const int target = resolve_layer(layer, config_.num_hidden_layers);
   const at::Tensor& embedding = weights_.get("model.embed_tokens.weight");
   const at::Tensor tokens = ids.to(embedding.device(), at::kLong);
-  at::Tensor x = at::embedding(embedding, tokens);
+  const at::ScalarType dtype = weights_.get("model.norm.weight").scalar_type();
+  at::Tensor x = nn::embedding(weights_.sub("model.embed_tokens"), tokens, dtype);
   if (target == 0) return x;
 
   const int64_t batch = ids.size(0), length = ids.size(1);

@@ -134,20 +134,16 @@ at::Tensor T5Encoder::forward(const at::Tensor& ids, const at::Tensor& attention
 
 namespace {
 
-// T5 encoder weights are "shared.weight" and "encoder.*.weight"; fp8 scales and the like are not.
+// T5 encoder weights are "shared.weight" and "encoder.*.weight" (load_tensors_as skips scaled fp8
+// files' scales and applies them).
 bool is_t5_encoder_weight(const std::string& name) {
-  return (name == "shared.weight" || name.starts_with("encoder.")) && name.ends_with(".weight") &&
-         !name.ends_with(".scale_weight");
+  return (name == "shared.weight" || name.starts_with("encoder.")) && name.ends_with(".weight");
 }
 
 }  // namespace
 
 T5Encoder load_t5_encoder(const std::string& path, at::ScalarType dtype) {
   const TensorFile file = TensorFile::open(path);
-  if (file.find("scaled_fp8") != nullptr) {
-    throw Error(ErrorCode::kUnsupported,
-                "scaled fp8 T5 weights (" + path + ") are not supported yet; use an fp16 file");
-  }
   std::vector<TensorShape> shapes;
   for (const TensorInfo& tensor : file.tensors()) {
     if (is_t5_encoder_weight(tensor.name)) shapes.push_back({tensor.name, tensor.shape});

@@ -52,9 +52,8 @@ class T5Encoder {
 // Loads the T5 encoder of a weights file (ComfyUI's text_encoders/t5xxl_fp16.safetensors, a
 // diffusers text_encoder_2/3 model.safetensors, a transformers T5EncoderModel file) with its
 // floating tensors as `dtype`; the config is inferred from the tensors (T5Config::infer_from_keys)
-// and tensors that are not T5 encoder weights are skipped. Throws Error(kUnsupported) for
-// ComfyUI's "scaled_fp8" files (their weights need per-tensor scales), besides TensorFile::open's
-// errors and the shape checks.
+// and tensors that are not T5 encoder weights are skipped; ComfyUI's "scaled_fp8" files load
+// dequantized. Throws TensorFile::open's errors and the shape checks'.
 T5Encoder load_t5_encoder(const std::string& path, at::ScalarType dtype);
 
 // The special ids ComfyUI's T5 encoder uses (its special_tokens {"end": 1, "pad": 0}).

@@ -164,16 +164,21 @@ TEST_F(Sd3TransformerTest, OtherModelFileIsUnsupported) {
             ErrorCode::kUnsupported);
 }
 
-TEST_F(Sd3TransformerTest, ScaledFp8FilesAreRefused) {
+TEST_F(Sd3TransformerTest, ScaledFp8FilesLoadDequantized) {
   const Sd3Config config = tiny_sd3_config();
-  std::vector<RawTensor> tensors = raw_weights(config);
-  tensors.push_back({"joint_blocks.0.x_block.attn.qkv.scale_weight", "F32", {1}, {0, 0, 0, 0}});
-  tensors.push_back({"scaled_fp8", "F32", {1}, {0, 0, 0, 0}});
-  EXPECT_EQ(test::error_code_of([&] {
-              load_sd3_transformer(write(tensors, "sd3.5_large_fp8_scaled.safetensors"),
-                                   at::kFloat);
-            }),
-            ErrorCode::kUnsupported);
+  const std::string original = write(raw_weights(config), "original.safetensors");
+  TensorMap tensors = load_safetensors(original);
+  const std::string qkv = "joint_blocks.0.x_block.attn.qkv.weight";
+  const at::Tensor quantized = (tensors.at(qkv) / 0.5).to(at::kFloat8_e4m3fn);
+  tensors[qkv] = quantized;
+  tensors["joint_blocks.0.x_block.attn.qkv.scale_weight"] = at::scalar_tensor(0.5, at::kFloat);
+  tensors["scaled_fp8"] = at::empty({0}, at::kFloat8_e4m3fn);
+  const std::string path = (dir_.path() / "sd3.5_large_fp8_scaled.safetensors").string();
+  save_safetensors(path, tensors);
+  const Sd3Checkpoint checkpoint = load_sd3_transformer(path, at::kFloat);
+  EXPECT_EQ(checkpoint.config, load_sd3_transformer(original, at::kFloat).config);
+  EXPECT_EQ(checkpoint.weights.size(), tensors.size() - 2);
+  EXPECT_TRUE(checkpoint.weights.get(qkv).equal(quantized.to(at::kFloat) * 0.5));
 }
 
 TEST_F(Sd3TransformerTest, DiffusersFolderLoadsToTheOriginalTensors) {

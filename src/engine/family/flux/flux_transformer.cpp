@@ -115,7 +115,7 @@ FluxTransformer::FluxTransformer(FluxConfig config, Weights weights)
   for (const TensorShape& tensor : flux_transformer_layout(config_)) {
     nn::require_shape(weights_, tensor.name, tensor.shape);
   }
-  const at::Tensor& img_in = weights_.get("img_in.weight");
+  const at::Tensor& img_in = weights_.get("img_in.bias");  // never fp8 storage
   dtype_ = img_in.scalar_type();
   device_ = img_in.device();
 }

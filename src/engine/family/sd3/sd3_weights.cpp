@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "engine/family/sd3/sd3_keys.h"
+#include "engine/fp8_weights.h"
 #include "engine/safetensors.h"
 
 namespace df::engine::sd3 {
@@ -20,10 +21,12 @@ TensorMap read_tensors(const TensorFile& file, at::ScalarType dtype, const Tenso
   return load_tensors_as(file, dtype, rename);
 }
 
-// The MMDiT's tensors of a single file under their own names (prefix stripped), shapes only.
+// The MMDiT's tensors of a single file under their own names (prefix stripped), shapes only;
+// quantized weights' scales and markers are not model tensors.
 std::vector<TensorShape> own_tensor_shapes(const TensorFile& file, bool prefixed) {
   std::vector<TensorShape> shapes;
   for (const TensorInfo& info : file.tensors()) {
+    if (is_quantization_companion(file, info.name)) continue;
     if (auto own = strip_single_file_prefix(info.name, prefixed)) {
       shapes.push_back({std::move(*own), info.shape});
     }
@@ -79,16 +82,6 @@ at::Tensor concatenated(const KeyRule& rule, const std::vector<at::Tensor>& part
   }
 }
 
-// ComfyUI's "scaled_fp8" MMDiT files need per-tensor weight scales, which are not applied yet.
-void refuse_scaled_fp8(const std::string& path, const std::vector<TensorShape>& tensors) {
-  for (const TensorShape& tensor : tensors) {
-    if (tensor.name == "scaled_fp8" || tensor.name.ends_with(".scale_weight")) {
-      throw Error(ErrorCode::kUnsupported, "scaled fp8 SD3 weights (" + path +
-                                               ") are not supported yet; use a bf16 or fp16 file");
-    }
-  }
-}
-
 }  // namespace
 
 Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype) {
@@ -99,7 +92,6 @@ Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype)
   if (!is_sd3_mmdit(shapes)) {
     throw Error(ErrorCode::kUnsupported, "'" + file.path() + "' holds no SD3 MMDiT");
   }
-  refuse_scaled_fp8(file.path(), shapes);
   Sd3Config config = Sd3Config::infer_from_keys(shapes);
   TensorMap tensors = read_tensors(file, dtype, [prefixed](const std::string& name) {
     return strip_single_file_prefix(name, prefixed);

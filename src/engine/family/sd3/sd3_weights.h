@@ -19,9 +19,9 @@ struct Sd3Checkpoint {
 
 // A single file in Stability's names: the bare MMDiT, or a checkpoint whose MMDiT tensors carry
 // "model.diffusion_model." (its other tensors are skipped). The config is inferred from the
-// tensors; floating tensors (fp8 ones included) are converted to `dtype`. Throws
-// Error(kUnsupported) when the file holds no SD3 MMDiT, or holds ComfyUI's "scaled_fp8" MMDiT
-// (weights with per-tensor scales).
+// tensors; floating tensors (fp8 ones included) are converted to `dtype`, ComfyUI's "scaled_fp8"
+// weights dequantized (load_tensors_as). Throws Error(kUnsupported) when the file holds no SD3
+// MMDiT.
 Sd3Checkpoint read_sd3_single_file(const TensorFile& file, at::ScalarType dtype);
 
 // A diffusers SD3Transformer2DModel folder: config.json and diffusion_pytorch_model.safetensors
