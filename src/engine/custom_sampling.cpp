@@ -75,7 +75,8 @@ CustomSampleResult sample_custom(const DiffusionModel& model, const Denoiser& de
   x = x.to(model.placement.device);
 
   at::Tensor last_denoised;
-  const SamplerHooks kept = keeping_denoised(hooks, last_denoised);
+  SamplerHooks kept = keeping_denoised(hooks, last_denoised);
+  kept.model_sampling = &model.schedule;
   const Denoiser inpainting =
       noise_mask.defined()
           ? masked_denoiser(model, denoise,

@@ -19,6 +19,18 @@ at::Tensor prepare_noise_mask(const at::Tensor& mask, at::IntArrayRef latent_sha
   return m.narrow(0, 0, batch).contiguous();
 }
 
+namespace {
+
+// The kept latent noised to sigma by the model's noise scaling (ComfyUI's scale_latent_inpaint):
+// latent + sigma * noise, for flows (1 - sigma) * latent + sigma * noise.
+at::Tensor latent_at(const NoiseSchedule& schedule, const at::Tensor& latent,
+                     const at::Tensor& noise, double sigma) {
+  if (schedule.flow()) return latent * (1.0 - sigma) + noise * sigma;
+  return latent + noise * sigma;
+}
+
+}  // namespace
+
 Denoiser masked_denoiser(const DiffusionModel& model, Denoiser denoise, at::Tensor mask,
                          at::Tensor latent, at::Tensor noise, at::Tensor sigmas) {
   return [&model, denoise = std::move(denoise), mask = std::move(mask), latent = std::move(latent),
@@ -27,7 +39,8 @@ Denoiser masked_denoiser(const DiffusionModel& model, Denoiser denoise, at::Tens
                              ? model.guidance.denoise_mask_function(model.schedule, sigma, mask, sigmas)
                              : mask;
     const at::Tensor keep = 1.0 - m;
-    const at::Tensor out = denoise(x * m + (latent + noise * sigma) * keep, sigma);
+    const at::Tensor out = denoise(x * m + latent_at(model.schedule, latent, noise, sigma) * keep,
+                                   sigma);
     return out * m + latent * keep;
   };
 }

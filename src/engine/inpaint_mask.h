@@ -13,9 +13,10 @@ namespace df::engine {
 // repeated over its channels and to its batch. Throws Error(kInvalidArgument) for other ranks.
 at::Tensor prepare_noise_mask(const at::Tensor& mask, at::IntArrayRef latent_shape);
 
-// `denoise` with the inpainting rule: the input is x * m + (latent + noise * sigma) * (1 - m) and
-// the estimate out * m + latent * (1 - m), m being the mask (through the model's
-// denoise_mask_function when it has one). `latent` is in the sampler's space; `sigmas` are the
+// `denoise` with the inpainting rule: the input is x * m + noised latent * (1 - m), the latent
+// noised by the model's noise scaling (latent + noise * sigma, for flows
+// (1 - sigma) * latent + noise * sigma), and the estimate out * m + latent * (1 - m), m being the
+// mask (through the model's denoise_mask_function when it has one). `latent` is in the sampler's space; `sigmas` are the
 // run's. Tensors must be on x's device.
 Denoiser masked_denoiser(const DiffusionModel& model, Denoiser denoise, at::Tensor mask,
                          at::Tensor latent, at::Tensor noise, at::Tensor sigmas);

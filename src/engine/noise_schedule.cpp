@@ -32,7 +32,8 @@ double continuous_timestep(double sigma) {
   return kContinuousTimestepScale * std::log(static_cast<float>(sigma));
 }
 
-// The flow schedules' sigma of t in [0, 1]: FLUX's exponential shift, or SD3's shift of the SNR.
+// The flow schedules' sigma of t in [0, 1]: FLUX's exponential shift, or SD3's shift of the SNR
+// (ComfyUI's time_snr_shift; shift - 1 is taken before rounding, as Python does).
 template <typename Real>
 Real shifted_flow_sigma(bool flux, double shift, Real t) {
   if (flux) {
@@ -41,16 +42,18 @@ Real shifted_flow_sigma(bool flux, double shift, Real t) {
   }
   if (shift == 1.0) return t;
   const auto a = static_cast<Real>(shift);
-  return a * t / (Real(1) + (a - Real(1)) * t);
+  return a * t / (Real(1) + static_cast<Real>(shift - 1.0) * t);
 }
 
-// The flow schedules' table: float32 sigmas of t = 1/count .. 1, as ComfyUI computes it.
-at::Tensor flow_table(bool flux, double shift, int64_t count) {
+// The flow schedules' table: float32 sigmas of t = 1/count .. 1, as ComfyUI computes it (for
+// ModelSamplingDiscreteFlow from the timesteps t * multiplier divided back by the multiplier).
+at::Tensor flow_table(bool flux, double shift, double multiplier, int64_t count) {
   at::Tensor table = at::empty({count}, at::kFloat);
   float* out = table.data_ptr<float>();
+  const auto m = static_cast<float>(multiplier);
   for (int64_t i = 0; i < count; ++i) {
     const float t = static_cast<float>(i + 1) / static_cast<float>(count);
-    out[i] = shifted_flow_sigma<float>(flux, shift, t);
+    out[i] = shifted_flow_sigma<float>(flux, shift, flux ? t : (t * m) / m);
   }
   return table;
 }
@@ -157,7 +160,7 @@ NoiseSchedule NoiseSchedule::discrete_flow(double shift, double multiplier) {
   schedule.map_ = TimestepMap::kFlowShift;
   schedule.shift_ = shift;
   schedule.multiplier_ = multiplier;
-  schedule.set_sigmas(flow_table(false, shift, kTableSize));
+  schedule.set_sigmas(flow_table(false, shift, multiplier, kTableSize));
   return schedule;
 }
 
@@ -167,7 +170,7 @@ NoiseSchedule NoiseSchedule::flux_flow(double shift) {
   schedule.prediction_ = Prediction::kFlow;
   schedule.map_ = TimestepMap::kFluxShift;
   schedule.shift_ = shift;
-  schedule.set_sigmas(flow_table(true, shift, kTableSize));
+  schedule.set_sigmas(flow_table(true, shift, 1.0, kTableSize));
   return schedule;
 }
 

@@ -11,6 +11,8 @@
 
 namespace df::engine {
 
+class NoiseSchedule;
+
 // The samplers the engine runs, under ComfyUI's names and in the order of ComfyUI's
 // KSampler.SAMPLERS (of which er_sde, seeds_2/3 and sa_solver(_pece) are not implemented). ddim runs Euler steps, as in ComfyUI.
 const std::vector<std::string>& sampler_names();
@@ -33,6 +35,11 @@ struct SamplerHooks {
   std::function<bool()> should_cancel;               // before each step; true -> Error(kCanceled)
   // After each step, with the latest denoised estimate x0 (in the sampler's latent space).
   std::function<void(const at::Tensor& denoised)> on_denoised;
+  // The model's sampling (ComfyUI's model_sampling), when known. A flow schedule (ComfyUI's CONST)
+  // switches the samplers that branch on it to their rectified-flow forms: the ancestral ones to
+  // ComfyUI's *_RF steps, the SDE and exponential ones to the flow's half log-SNR and signal scale
+  // 1 - sigma, lcm to the flow's noise scaling. Unset means a VE (x0 + sigma * noise) model.
+  const NoiseSchedule* model_sampling = nullptr;
 };
 
 // Runs `sampler` from x (already noised to sigmas[0]) down the sigmas and returns the result in

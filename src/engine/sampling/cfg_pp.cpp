@@ -1,13 +1,15 @@
 // CFG++ samplers (arXiv:2406.08070): they step along the unconditional denoised estimate and
 // land on the guided one, so guidance is applied once per step instead of being extrapolated.
 #include <cmath>
+#include <utility>
 
 #include "engine/sampling/sampler_families.h"
 
 namespace df::engine::sampling {
 
 // Euler (eta 0) or Euler ancestral (eta 1) CFG++: x = guided estimate + sigma_down * the slope
-// towards the unconditional estimate, plus ancestral noise.
+// towards the unconditional estimate, plus ancestral noise; the ancestral split is taken on the
+// VE sigmas sigma / alpha and everything scaled by the signal scale alpha (1 unless a flow).
 at::Tensor sample_euler_ancestral_cfg_pp(SamplerRun& run, at::Tensor x, double eta) {
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
@@ -17,10 +19,12 @@ at::Tensor sample_euler_ancestral_cfg_pp(SamplerRun& run, at::Tensor x, double e
       x = estimate.denoised;
       return;
     }
-    const at::Tensor d = derivative(x, estimate.uncond, sigma);
-    const auto [down, up] = ancestral_step(sigma, next, eta);
-    x = estimate.denoised + d * down;
-    if (eta > 0.0) x = x + run.noise(x, sigma, next) * up;
+    const double alpha = run.alpha(sigma);
+    const double alpha_next = run.alpha(next);
+    const at::Tensor d = derivative(x, estimate.uncond * alpha, sigma);
+    const auto [down, up] = ancestral_step(sigma / alpha, next / alpha_next, eta);
+    x = estimate.denoised * alpha_next + d * (down * alpha_next);
+    if (eta > 0.0) x = x + run.noise(x, sigma, next) * (up * alpha_next);
   });
   return x;
 }
@@ -28,6 +32,7 @@ at::Tensor sample_euler_ancestral_cfg_pp(SamplerRun& run, at::Tensor x, double e
 // DPM-Solver++(2S) ancestral CFG++: the 2S step taken on the unconditional estimates (the
 // midpoint call contributes only its unconditional estimate), then the step's guidance added.
 at::Tensor sample_dpmpp_2s_ancestral_cfg_pp(SamplerRun& run, at::Tensor x) {
+  if (run.flow()) return sample_dpmpp_2s_ancestral_flow(run, std::move(x), true);
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
     const double next = run.sigma(i + 1);

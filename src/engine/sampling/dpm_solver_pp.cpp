@@ -1,10 +1,12 @@
 // DPM-Solver++ samplers (2S ancestral, 2M, SDE, 2M/3M SDE), the exponential Heun (SEEDS-2 with
-// r = 1) samplers and DPM-Solver-fast/-adaptive, in VE space where the VP signal scale alpha is 1; times are
-// t = -log(sigma).
+// r = 1) samplers and DPM-Solver-fast/-adaptive, in VE space where the VP signal scale alpha is 1
+// and times are t = -log(sigma); the SDE and exponential Heun samplers and 2S ancestral also take
+// ComfyUI's flow (CONST) forms, in the flow's half log-SNR with alpha = 1 - sigma.
 #include <ATen/ATen.h>
 
 #include <array>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "engine/sampling/sampler_families.h"
@@ -36,10 +38,16 @@ void for_each_denoised_step(SamplerRun& run, at::Tensor& x, Step&& step) {
   });
 }
 
-// The first order part of a DPM-Solver++ SDE step (eta 1): x decays by e^-2h towards the estimate.
+// The first order part of a DPM-Solver++ SDE step (eta 1): x decays by e^-2h towards the estimate
+// at the next sigma's signal scale alpha_next (h in half log-SNR).
 at::Tensor sde_first_order(const at::Tensor& x, const at::Tensor& denoised, double sigma,
-                           double next, double h) {
-  return x * (next / sigma * std::exp(-h)) + denoised * -std::expm1(-2.0 * h);
+                           double next, double h, double alpha_next) {
+  return x * (next / sigma * std::exp(-h)) + denoised * (-std::expm1(-2.0 * h) * alpha_next);
+}
+
+// The step's length in half log-SNR (log(sigma / next) unless the model is a flow).
+double snr_step(const SamplerRun& run, double sigma, double next) {
+  return run.half_log_snr(next) - run.half_log_snr(sigma);
 }
 
 // The SDE step's noise: Brownian noise of scale next * sqrt(1 - e^-2h).
@@ -49,9 +57,41 @@ at::Tensor sde_noise(SamplerRun& run, const at::Tensor& x, double sigma, double 
 
 }  // namespace
 
+// ComfyUI's sample_dpmpp_2s_ancestral_RF (and its CFG++ form, which steps along the
+// unconditional estimates and adds the step's guidance scaled by 1 - sigma_next): a half step in
+// flow half log-SNR to sigma_s, whose estimate carries x to the flow ancestral step's sigma_down,
+// then rescale and renoise to the next sigma.
+at::Tensor sample_dpmpp_2s_ancestral_flow(SamplerRun& run, at::Tensor x, bool cfg_pp) {
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const Estimate estimate = run.estimate(x, sigma);
+    const at::Tensor& target = cfg_pp ? estimate.uncond : estimate.denoised;
+    const FlowAncestralStep step = flow_ancestral_step(sigma, next);
+    if (next == 0.0) {
+      x = x + derivative(x, target, sigma) * (step.down - sigma);
+    } else {
+      const double lambda = run.half_log_snr(sigma);
+      const double sigma_s =
+          sigma == 1.0
+              ? 0.9999
+              : run.sigma_of_half_log_snr(lambda + 0.5 * (run.half_log_snr(step.down) - lambda));
+      const double keep_s = sigma_s / sigma;
+      const at::Tensor u = x * keep_s + target * (1.0 - keep_s);
+      const Estimate at_s = run.estimate(u, sigma_s);
+      const double keep_down = step.down / sigma;
+      x = x * keep_down + (cfg_pp ? at_s.uncond : at_s.denoised) * (1.0 - keep_down);
+      x = x * step.rescale + run.noise(x, sigma, next) * step.renoise;
+    }
+    if (cfg_pp) x = x + (estimate.denoised - estimate.uncond) * (1.0 - next);
+  });
+  return x;
+}
+
 // DPM-Solver++(2S) ancestral: a half step to the log-midpoint of sigma and sigma_down, the
 // midpoint's estimate carries x to sigma_down, then noise of scale sigma_up.
 at::Tensor sample_dpmpp_2s_ancestral(SamplerRun& run, at::Tensor x) {
+  if (run.flow()) return sample_dpmpp_2s_ancestral_flow(run, std::move(x), false);
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
     const double next = run.sigma(i + 1);
@@ -92,21 +132,31 @@ at::Tensor sample_dpmpp_2m(SamplerRun& run, at::Tensor x) {
   return x;
 }
 
-// DPM-Solver++ (stochastic), eta 1, r = 1/2: an ancestral half step to the log-midpoint, then
-// an ancestral full step with the midpoint's estimate, both noised from the Brownian tree.
+// DPM-Solver++ (stochastic), eta 1, r = 1/2: an ancestral half step to the midpoint in half
+// log-SNR, then an ancestral full step with the midpoint's estimate, both noised from the
+// Brownian tree. The ancestral splits are taken on the VE sigmas sigma / alpha and scaled back by
+// the signal scale alpha (1 unless the model is a flow).
 at::Tensor sample_dpmpp_sde(SamplerRun& run, at::Tensor x, bool on_device) {
   run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
+  run.offset_first_sigma_for_snr();
+  // An ancestral step from sigma to `to`, starting from x and moving towards `estimate`.
+  auto ancestral_towards = [&](const at::Tensor& x_from, const at::Tensor& estimate, double sigma,
+                               double to) {
+    const double alpha = run.alpha(sigma);
+    const double alpha_to = run.alpha(to);
+    const auto [down, up] = ancestral_step(sigma / alpha, to / alpha_to);
+    const double keep = down / (sigma / alpha);
+    return x_from * (alpha_to / alpha * keep) + estimate * (alpha_to * (1.0 - keep)) +
+           run.noise(x_from, sigma, to) * (alpha_to * up);
+  };
   for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
-    const double mid = float32_log_midpoint(sigma, next);
-    const auto [mid_down, mid_up] = ancestral_step(sigma, mid);
-    const double mid_keep = mid_down / sigma;
-    const at::Tensor x_mid =
-        x * mid_keep + denoised * (1.0 - mid_keep) + run.noise(x, sigma, mid) * mid_up;
+    const double mid =
+        run.flow() ? run.sigma_of_half_log_snr(run.half_log_snr(sigma) +
+                                               0.5 * snr_step(run, sigma, next))
+                   : float32_log_midpoint(sigma, next);
+    const at::Tensor x_mid = ancestral_towards(x, denoised, sigma, mid);
     const at::Tensor denoised_mid = run.denoise(x_mid, mid);
-
-    const auto [down, up] = ancestral_step(sigma, next);
-    const double keep = down / sigma;
-    x = x * keep + denoised_mid * (1.0 - keep) + run.noise(x, sigma, next) * up;
+    x = ancestral_towards(x, denoised_mid, sigma, next);
   });
   return x;
 }
@@ -115,17 +165,19 @@ at::Tensor sample_dpmpp_sde(SamplerRun& run, at::Tensor x, bool on_device) {
 at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x, bool on_device,
                                SecondOrder solver) {
   run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
+  run.offset_first_sigma_for_snr();
   at::Tensor previous;
   double h_last = 0.0;
   for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
-    const double h = std::log(sigma) - std::log(next);
-    x = sde_first_order(x, denoised, sigma, next, h);
+    const double h = snr_step(run, sigma, next);
+    const double alpha_next = run.alpha(next);
+    x = sde_first_order(x, denoised, sigma, next, h, alpha_next);
     if (previous.defined()) {
       const double inverse_ratio = h / h_last;
       const double weight = -std::expm1(-2.0 * h);
       const double scale = solver == SecondOrder::kMidpoint ? 0.5 * weight
                                                             : weight / (-2.0 * h) + 1.0;
-      x = x + (denoised - previous) * (scale * inverse_ratio);
+      x = x + (denoised - previous) * (alpha_next * scale * inverse_ratio);
     }
     x = x + sde_noise(run, x, sigma, next, h);
     previous = denoised;
@@ -137,14 +189,16 @@ at::Tensor sample_dpmpp_2m_sde(SamplerRun& run, at::Tensor x, bool on_device,
 // DPM-Solver++(3M) SDE, eta 1: second and third order corrections from the last two estimates.
 at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
   run.use_noise_sampler(brownian_noise_sampler(x, run.sigmas(), run.seed(), on_device));
+  run.offset_first_sigma_for_snr();
   at::Tensor denoised_1;
   at::Tensor denoised_2;
   double h_1 = 0.0;
   double h_2 = 0.0;
   for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
-    const double h = std::log(sigma) - std::log(next);
+    const double h = snr_step(run, sigma, next);
     const double h_eta = 2.0 * h;
-    x = sde_first_order(x, denoised, sigma, next, h);
+    const double alpha_next = run.alpha(next);
+    x = sde_first_order(x, denoised, sigma, next, h, alpha_next);
     const double phi_2 = std::expm1(-h_eta) / h_eta + 1.0;
     if (denoised_2.defined()) {
       const double r0 = h_1 / h;
@@ -154,9 +208,9 @@ at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
       const at::Tensor d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1));
       const at::Tensor d2 = (d1_0 - d1_1) / (r0 + r1);
       const double phi_3 = phi_2 / h_eta - 0.5;
-      x = x + d1 * phi_2 - d2 * phi_3;
+      x = x + (d1 * phi_2 - d2 * phi_3) * alpha_next;
     } else if (denoised_1.defined()) {
-      x = x + (denoised - denoised_1) / (h_1 / h) * phi_2;
+      x = x + (denoised - denoised_1) / (h_1 / h) * (phi_2 * alpha_next);
     }
     x = x + sde_noise(run, x, sigma, next, h);
     denoised_2 = denoised_1;
@@ -173,11 +227,13 @@ at::Tensor sample_dpmpp_3m_sde(SamplerRun& run, at::Tensor x, bool on_device) {
 // the final state (ComfyUI also draws a second, zero-weighted noise each step, which advances the
 // generator and is drawn here too).
 at::Tensor sample_exp_heun_2_x0(SamplerRun& run, at::Tensor x, double eta) {
+  run.offset_first_sigma_for_snr();
   for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
-    const double h = std::log(sigma) - std::log(next);
+    const double h = snr_step(run, sigma, next);
     const double h_eta = h * (eta + 1.0);
     const double decay = next / sigma * std::exp(-h * eta);
-    at::Tensor x_2 = x * decay - denoised * std::expm1(-h_eta);
+    const double alpha_next = run.alpha(next);
+    at::Tensor x_2 = x * decay - denoised * (std::expm1(-h_eta) * alpha_next);
     at::Tensor sde_noise;
     if (eta > 0.0) {
       sde_noise = run.noise(x, sigma, next) * std::sqrt(-std::expm1(-2.0 * h * eta));
@@ -186,7 +242,7 @@ at::Tensor sample_exp_heun_2_x0(SamplerRun& run, at::Tensor x, double eta) {
     const at::Tensor denoised_2 = run.denoise(x_2, next);
     const double b2 = (std::expm1(-h_eta) + h_eta) / -h_eta;
     const double b1 = std::expm1(-h_eta) - b2;
-    x = x * decay - (denoised * b1 + denoised_2 * b2);
+    x = x * decay - (denoised * b1 + denoised_2 * b2) * alpha_next;
     if (eta > 0.0) {
       run.noise(x, next, next);
       x = x + sde_noise * next;

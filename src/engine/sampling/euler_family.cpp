@@ -1,5 +1,6 @@
 // Euler, Heun and DPM-Solver-2 steps in VE space, their ancestral variants, LCM and DDPM.
 #include <cmath>
+#include <utility>
 
 #include "engine/sampling/sampler_families.h"
 
@@ -14,7 +15,31 @@ at::Tensor sample_euler(SamplerRun& run, at::Tensor x) {
   return x;
 }
 
+namespace {
+
+// ComfyUI's sample_euler_ancestral_RF: interpolate towards the estimate down to the flow
+// ancestral step's sigma_down, then rescale and renoise to the next sigma.
+at::Tensor sample_euler_ancestral_flow(SamplerRun& run, at::Tensor x) {
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const at::Tensor denoised = run.denoise(x, sigma);
+    if (next == 0.0) {
+      x = denoised;
+      return;
+    }
+    const FlowAncestralStep step = flow_ancestral_step(sigma, next);
+    const double keep = step.down / sigma;
+    x = x * keep + denoised * (1.0 - keep);
+    x = x * step.rescale + run.noise(x, sigma, next) * step.renoise;
+  });
+  return x;
+}
+
+}  // namespace
+
 at::Tensor sample_euler_ancestral(SamplerRun& run, at::Tensor x) {
+  if (run.flow()) return sample_euler_ancestral_flow(run, std::move(x));
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
     const double next = run.sigma(i + 1);
@@ -99,14 +124,22 @@ at::Tensor sample_dpm_2(SamplerRun& run, at::Tensor x) {
   return x;
 }
 
+// For flows ComfyUI's sample_dpm_2_ancestral_RF: the DPM-Solver-2 step to the flow ancestral
+// step's sigma_down, then rescale and renoise to the next sigma.
 at::Tensor sample_dpm_2_ancestral(SamplerRun& run, at::Tensor x) {
+  const bool flow = run.flow();
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
     const double next = run.sigma(i + 1);
     const at::Tensor d = derivative(x, run.denoise(x, sigma), sigma);
     const auto [down, up] = ancestral_step(sigma, next);
-    if (down == 0.0) {
-      x = x + d * (down - sigma);
+    const FlowAncestralStep flow_step = flow_ancestral_step(sigma, next);
+    const double target = flow ? flow_step.down : down;
+    if (target == 0.0) {
+      x = x + d * (target - sigma);
+    } else if (flow) {
+      x = dpm_2_step(run, x, d, sigma, target) * flow_step.rescale +
+          run.noise(x, sigma, next) * flow_step.renoise;
     } else {
       x = dpm_2_step(run, x, d, sigma, down) + run.noise(x, sigma, next) * up;
     }
@@ -114,13 +147,14 @@ at::Tensor sample_dpm_2_ancestral(SamplerRun& run, at::Tensor x) {
   return x;
 }
 
-// Latent consistency sampling: jump to the denoised estimate, then re-noise to the next sigma.
+// Latent consistency sampling: jump to the denoised estimate, then re-noise it to the next sigma
+// with the model's noise scaling.
 at::Tensor sample_lcm(SamplerRun& run, at::Tensor x) {
   run.for_each_step([&](int i) {
     const double sigma = run.sigma(i);
     const double next = run.sigma(i + 1);
     x = run.denoise(x, sigma);
-    if (next > 0.0) x = x + run.noise(x, sigma, next) * next;
+    if (next > 0.0) x = run.noise_scaling(next, run.noise(x, sigma, next), x);
   });
   return x;
 }

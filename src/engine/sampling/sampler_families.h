@@ -18,6 +18,9 @@ at::Tensor sample_ddpm(SamplerRun& run, at::Tensor x);
 // dpm_solver_pp.cpp: DPM-Solver++ and DPM-Solver-fast. The SDE samplers draw from a Brownian
 // tree on the CPU, or on x's device when `on_device` (the _gpu names).
 at::Tensor sample_dpmpp_2s_ancestral(SamplerRun& run, at::Tensor x);
+// ComfyUI's rectified-flow 2S ancestral step (used by both 2S samplers on flow models); with
+// cfg_pp it steps along the unconditional estimates and adds the guidance scaled by 1 - sigma.
+at::Tensor sample_dpmpp_2s_ancestral_flow(SamplerRun& run, at::Tensor x, bool cfg_pp);
 at::Tensor sample_dpmpp_2m(SamplerRun& run, at::Tensor x);
 at::Tensor sample_dpmpp_sde(SamplerRun& run, at::Tensor x, bool on_device);
 enum class SecondOrder { kMidpoint, kHeun };

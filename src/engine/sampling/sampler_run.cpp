@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/noise_schedule.h"
 #include "engine/sampling/brownian_tree.h"
 
 namespace df::engine {
@@ -92,6 +93,37 @@ Estimate SamplerRun::estimate(const at::Tensor& x, double sigma) {
   return {last_denoised_, uncond.defined() ? uncond : last_denoised_};
 }
 
+bool SamplerRun::flow() const {
+  return hooks_.model_sampling != nullptr && hooks_.model_sampling->flow();
+}
+
+double SamplerRun::half_log_snr(double sigma) const {
+  if (!flow()) return -std::log(sigma);
+  const auto s = static_cast<float>(sigma);
+  return -std::log(s / (1.0f - s));
+}
+
+double SamplerRun::sigma_of_half_log_snr(double lambda) const {
+  if (!flow()) return std::exp(-lambda);
+  return 1.0f / (1.0f + std::exp(static_cast<float>(lambda)));
+}
+
+double SamplerRun::alpha(double sigma) const {
+  return flow() ? sigma * std::exp(half_log_snr(sigma)) : 1.0;
+}
+
+void SamplerRun::offset_first_sigma_for_snr() {
+  constexpr double kPercentOffset = 1e-4;
+  if (!flow() || sigmas_.size() < 2 || sigmas_[0] < 1.0) return;
+  sigmas_[0] = as_float32(hooks_.model_sampling->percent_to_sigma(kPercentOffset));
+}
+
+at::Tensor SamplerRun::noise_scaling(double sigma, const at::Tensor& noise,
+                                     const at::Tensor& x) const {
+  if (flow()) return noise * sigma + x * (1.0 - sigma);
+  return noise * sigma + x;
+}
+
 at::Tensor SamplerRun::noise(const at::Tensor& x, double sigma, double sigma_next) {
   if (!noise_sampler_) noise_sampler_ = default_noise_sampler(x, noise_seed_);
   return noise_sampler_(sigma, sigma_next).to(x.scalar_type());
@@ -124,6 +156,15 @@ AncestralStep ancestral_step(double sigma_from, double sigma_to, double eta) {
       sigma_to, eta * std::sqrt(sigma_to * sigma_to * (sigma_from * sigma_from - sigma_to * sigma_to) /
                                 (sigma_from * sigma_from)));
   return {std::sqrt(sigma_to * sigma_to - up * up), up};
+}
+
+FlowAncestralStep flow_ancestral_step(double sigma_from, double sigma_to, double eta) {
+  const double down = sigma_to * (1.0 + (sigma_to / sigma_from - 1.0) * eta);
+  const double alpha_to = 1.0 - sigma_to;
+  const double alpha_down = 1.0 - down;
+  const double renoise = std::sqrt(std::max(
+      0.0, sigma_to * sigma_to - down * down * alpha_to * alpha_to / (alpha_down * alpha_down)));
+  return {down, alpha_to / alpha_down, renoise};
 }
 
 double log_midpoint(double a, double b) { return std::exp(0.5 * (std::log(a) + std::log(b))); }

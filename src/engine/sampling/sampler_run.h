@@ -54,6 +54,21 @@ class SamplerRun {
   at::Tensor noise(const at::Tensor& x, double sigma, double sigma_next);
   void use_noise_sampler(NoiseSampler sampler) { noise_sampler_ = std::move(sampler); }
 
+  // The model's sampling is a flow (ComfyUI's CONST): x = (1 - sigma) * x0 + sigma * noise.
+  bool flow() const;
+  // The half log-SNR log(alpha / sigma): -log(sigma), for flows log((1 - sigma) / sigma) computed
+  // in float32 as ComfyUI does.
+  double half_log_snr(double sigma) const;
+  // Its inverse: e^-lambda, for flows 1 / (1 + e^lambda) in float32.
+  double sigma_of_half_log_snr(double lambda) const;
+  // The signal scale alpha = sigma * e^lambda: 1, for flows 1 - sigma.
+  double alpha(double sigma) const;
+  // ComfyUI's offset_first_sigma_for_snr: a flow run starting at sigma >= 1 (infinite half
+  // log-SNR) starts at the schedule's percent_to_sigma(1e-4) instead.
+  void offset_first_sigma_for_snr();
+  // The model's noise scaling: x + sigma * noise, for flows (1 - sigma) * x + sigma * noise.
+  at::Tensor noise_scaling(double sigma, const at::Tensor& noise, const at::Tensor& x) const;
+
   // Runs step(i) for every step, checking for cancellation before and reporting after each.
   void for_each_step(const std::function<void(int)>& step) { repeat_step(steps(), step); }
   // The same for samplers that take their own number of steps (dpm_fast).
@@ -86,6 +101,16 @@ struct AncestralStep {
   double up;
 };
 AncestralStep ancestral_step(double sigma_from, double sigma_to, double eta = 1.0);
+
+// ComfyUI's rectified-flow ancestral step (its *_RF samplers): a deterministic step to
+// down = sigma_to * (1 + (sigma_to / sigma_from - 1) * eta), then x is rescaled by
+// (1 - sigma_to) / (1 - down) and gets fresh noise of scale `renoise`, landing on sigma_to.
+struct FlowAncestralStep {
+  double down;
+  double rescale;
+  double renoise;
+};
+FlowAncestralStep flow_ancestral_step(double sigma_from, double sigma_to, double eta = 1.0);
 
 // The geometric mean of two sigmas: the midpoint in log sigma.
 double log_midpoint(double a, double b);
