@@ -1,0 +1,178 @@
+"""LoRAs on the DiT families against diffusers + PEFT: a tiny FluxTransformer2DModel with a PEFT
+LoRA adapter (diffusers' LoRA forward, scaled through joint_attention_kwargs) versus the engine
+applying the same LoRA, written as a file in each layout ComfyUI reads (diffusers/PEFT names,
+OneTrainer's kohya names of diffusers modules, BFL/ComfyUI names and kohya BFL names, the last two
+with the diffusers factors fused the way the BFL weights are), through lora_targets, load_lora and
+ModelPatcher."""
+import pytest
+import torch
+from diffusers import FluxTransformer2DModel
+from diffusers.utils import scale_lora_layers, unscale_lora_layers
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
+from safetensors.torch import save_file
+
+from parity_support import max_abs_diff
+from test_flux_transformer_parity import diffusers_velocity, pipeline_inputs, tiny_config
+
+TOLERANCE = 1e-4  # relative to the output's scale
+RANK, ALPHA = 4, 8.0
+TARGETS = ["to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_out.0",
+           "ff.net.2", "norm1.linear", "proj_mlp", "proj_out", "x_embedder", "norm_out.linear"]
+
+# BFL module <- the diffusers modules whose rows it stacks (written independently of the engine).
+FUSED = {
+    "double_blocks.0.img_attn.qkv": ["transformer_blocks.0.attn.to_q",
+                                     "transformer_blocks.0.attn.to_k",
+                                     "transformer_blocks.0.attn.to_v"],
+    "double_blocks.0.txt_attn.qkv": ["transformer_blocks.0.attn.add_q_proj",
+                                     "transformer_blocks.0.attn.add_k_proj",
+                                     "transformer_blocks.0.attn.add_v_proj"],
+    "single_blocks.0.linear1": ["single_transformer_blocks.0.attn.to_q",
+                                "single_transformer_blocks.0.attn.to_k",
+                                "single_transformer_blocks.0.attn.to_v",
+                                "single_transformer_blocks.0.proj_mlp"],
+    "double_blocks.0.img_attn.proj": ["transformer_blocks.0.attn.to_out.0"],
+    "double_blocks.0.img_mlp.2": ["transformer_blocks.0.ff.net.2"],
+    "double_blocks.0.img_mod.lin": ["transformer_blocks.0.norm1.linear"],
+    "single_blocks.0.linear2": ["single_transformer_blocks.0.proj_out"],
+    "img_in": ["x_embedder"],
+    "final_layer.linear": ["proj_out"],
+}
+# BFL's final modulation is (shift, scale), diffusers' norm_out.linear (scale, shift).
+SWAPPED = {"final_layer.adaLN_modulation.1": "norm_out.linear"}
+
+
+@pytest.fixture(scope="module")
+def flux_with_lora(tmp_path_factory):
+    """(model with a PEFT adapter, base transformer folder, {diffusers module: (A, B)})."""
+    torch.manual_seed(0)
+    model = FluxTransformer2DModel(**tiny_config(True)).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn_like(param) * 0.2
+            param.copy_(1 + noise if ".norm_" in name else noise)
+    folder = tmp_path_factory.mktemp("flux_lora") / "transformer"
+    model.save_pretrained(folder)
+    model.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=TARGETS,
+                                 init_lora_weights=False))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn_like(param) * 0.1)
+    state = get_peft_model_state_dict(model)
+    modules = sorted({k.rsplit(".lora_", 1)[0] for k in state})
+    factors = {m: (state[f"{m}.lora_A.weight"], state[f"{m}.lora_B.weight"]) for m in modules}
+    return model, folder, factors
+
+
+def fused_factors(factors):
+    """BFL module -> (down, up, alpha): the diffusers factors stacked (block-diagonal up)."""
+    out = {}
+    for bfl, parts in FUSED.items():
+        downs = [factors[p][0] for p in parts]
+        ups = [factors[p][1] for p in parts]
+        rank = sum(d.shape[0] for d in downs)
+        out[bfl] = (torch.cat(downs), torch.block_diag(*ups), ALPHA / RANK * rank)
+    for bfl, part in SWAPPED.items():
+        down, up = factors[part]
+        half = up.shape[0] // 2
+        out[bfl] = (down, torch.cat([up[half:], up[:half]]), ALPHA)
+    return out
+
+
+def lora_file(layout, factors):
+    scale = ALPHA / RANK
+    if layout == "diffusers":
+        return {f"transformer.{m}.{n}.weight": t
+                for m, (a, b) in factors.items() for n, t in (("lora_A", a), ("lora_B", b * scale))}
+    if layout == "onetrainer":
+        out = {}
+        for m, (a, b) in factors.items():
+            name = "lora_transformer_" + m.replace(".", "_")
+            out.update({f"{name}.lora_down.weight": a, f"{name}.lora_up.weight": b,
+                        f"{name}.alpha": torch.tensor(ALPHA)})
+        return out
+    out = {}
+    for bfl, (down, up, alpha) in fused_factors(factors).items():
+        if layout == "bfl":
+            name, a, b = f"diffusion_model.{bfl}", "lora_A", "lora_B"
+        else:
+            name, a, b = "lora_unet_" + bfl.replace(".", "_"), "lora_down", "lora_up"
+        out.update({f"{name}.{a}.weight": down, f"{name}.{b}.weight": up,
+                    f"{name}.alpha": torch.tensor(alpha)})
+    return out
+
+
+def diffusers_output(model, inputs, scale):
+    """The adapter's output at `scale` (0: the adapter disabled)."""
+    with torch.no_grad():
+        if scale == 0:
+            model.disable_adapters()
+            try:
+                return diffusers_velocity(model, inputs)
+            finally:
+                model.enable_adapters()
+        scale_lora_layers(model, scale)
+        try:
+            return diffusers_velocity(model, inputs)
+        finally:
+            unscale_lora_layers(model, scale)
+
+
+def assert_close(actual, expected):
+    scale = max(1.0, expected.abs().max().item())
+    assert actual.shape == expected.shape
+    assert max_abs_diff(actual, expected) <= TOLERANCE * scale
+
+
+def run_lora(probe, tmp_path, folder, tensors, strength, inputs):
+    path = tmp_path / "lora.safetensors"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    out, proc = probe("dit_lora_forward", {"weights": str(folder), "lora": str(path),
+                                           "strength": strength}, inputs)
+    return out, proc
+
+
+def test_every_module_of_the_adapter_is_in_the_fused_map(flux_with_lora):
+    _, _, factors = flux_with_lora
+    mapped = {p for parts in FUSED.values() for p in parts} | set(SWAPPED.values())
+    assert set(factors) == mapped
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "onetrainer", "bfl", "kohya"])
+def test_lora_matches_diffusers_peft(flux_with_lora, probe, tmp_path, layout):
+    model, folder, factors = flux_with_lora
+    inputs = pipeline_inputs(2, 6, 10, True, seed=3)
+    out, proc = run_lora(probe, tmp_path, folder, lora_file(layout, factors), 1.0, inputs)
+    assert out["unmatched"].item() == 0, proc.stderr
+    expected = diffusers_output(model, inputs, 1.0)
+    base = diffusers_output(model, inputs, 0)
+    assert max_abs_diff(expected, base) > 0.1  # the LoRA changes the output
+    assert_close(out["out"], expected)
+    assert_close(out["base"], base)  # the cached model is left as it was
+
+
+@pytest.mark.parametrize("strength", [0.5, -1.0])
+def test_strength_scales_the_lora(flux_with_lora, probe, tmp_path, strength):
+    model, folder, factors = flux_with_lora
+    inputs = pipeline_inputs(1, 8, 8, True, seed=4)
+    out, _ = run_lora(probe, tmp_path, folder, lora_file("diffusers", factors), strength, inputs)
+    assert_close(out["out"], diffusers_output(model, inputs, strength))
+
+
+def test_strength_zero_gives_the_unpatched_output(flux_with_lora, probe, tmp_path):
+    _, folder, factors = flux_with_lora
+    inputs = pipeline_inputs(1, 8, 8, True, seed=5)
+    out, _ = run_lora(probe, tmp_path, folder, lora_file("bfl", factors), 0.0, inputs)
+    assert max_abs_diff(out["out"], out["base"]) == 0.0
+
+
+def test_text_encoder_tensors_are_reported_not_loaded(flux_with_lora, probe, tmp_path):
+    _, folder, factors = flux_with_lora
+    tensors = lora_file("kohya", factors)
+    tensors["lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight"] = torch.zeros(4, 8)
+    inputs = pipeline_inputs(1, 8, 8, True, seed=6)
+    out, proc = run_lora(probe, tmp_path, folder, tensors, 1.0, inputs)
+    assert out["unmatched"].item() == 1
+    assert "lora key not loaded: lora_te1_text_model_encoder_layers_0_mlp_fc1" in proc.stderr
