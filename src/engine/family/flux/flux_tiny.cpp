@@ -19,6 +19,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The transformer's and T5's weights are drawn wider than tiny_random_tensors' default so that the
+// prompt (T5's states are scaled by its final norm's weights) and the distilled guidance visibly
+// change the tiny model's images.
+constexpr double kTransformerStddev = 0.08;
+constexpr double kT5Stddev = 0.5;
+
 // The metadata key a standalone text encoder's config is read from (load_standalone_text_encoder).
 constexpr const char* kTextEncoderConfigKey = "dreamforge.text_encoder_config";
 
@@ -47,7 +53,7 @@ void write_tiny_t5(const fs::path& path, int64_t width, uint64_t seed) {
                                           " wide, the tiny FLUX.1 context " + std::to_string(width));
   }
   write_test_file(path.string(), "T5-XXL text encoder",
-                  tiny_random_tensors(t5_encoder_layout(config), seed), {});
+                  tiny_random_tensors(t5_encoder_layout(config), seed, kT5Stddev), {});
   write_tiny_t5_tokenizer(tokenizer_dir(path).string());
 }
 
@@ -58,7 +64,7 @@ std::string write_tiny_flux_files(const std::string& models_dir, bool dev, uint6
   const FluxConfig transformer = tiny_flux_config(dev);
   write_test_file((root / "diffusion_models" / (dev ? kDevModelFile : kSchnellModelFile)).string(),
                   dev ? "FLUX.1 dev transformer" : "FLUX.1 schnell transformer",
-                  tiny_random_tensors(flux_transformer_layout(transformer), seed), {});
+                  tiny_random_tensors(flux_transformer_layout(transformer), seed, kTransformerStddev), {});
   write_tiny_clip_l(root / "text_encoders" / kClipLFile, transformer.vec_in_dim, seed + 1);
   write_tiny_t5(root / "text_encoders" / kT5File, transformer.context_in_dim, seed + 2);
   write_tiny_vae_file((root / "vae" / kVaeFile).string(), tiny_flow_vae_config(Family::kFlux),
