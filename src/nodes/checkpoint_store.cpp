@@ -178,7 +178,8 @@ std::shared_ptr<const engine::PromptEncoder> CheckpointStore::prompt_encoder(
   loaded_prompt_encoder_.reset();
   const TextEncoderPlacement placement = text_encoder_placement(names, device);
   loaded_prompt_encoder_ = engine::load_prompt_encoder(placement.paths, type, placement.device,
-                                                       placement.dtype, "");
+                                                       placement.dtype, "",
+                                                       options_.clip_vocab_dir);
   loaded_prompt_encoder_key_ = key;
   return loaded_prompt_encoder_;
 }
