@@ -1,12 +1,12 @@
-"""LoRAs on the DiT families against diffusers + PEFT: a tiny FluxTransformer2DModel with a PEFT
-LoRA adapter (diffusers' LoRA forward, scaled through joint_attention_kwargs) versus the engine
-applying the same LoRA, written as a file in each layout ComfyUI reads (diffusers/PEFT names,
-OneTrainer's kohya names of diffusers modules, BFL/ComfyUI names and kohya BFL names, the last two
-with the diffusers factors fused the way the BFL weights are), through lora_targets, load_lora and
-ModelPatcher."""
+"""LoRAs on the DiT families against diffusers + PEFT: a tiny FluxTransformer2DModel (and
+ZImageTransformer2DModel) with a PEFT LoRA adapter (diffusers' LoRA forward, scaled as diffusers
+scales LoRA layers) versus the engine applying the same LoRA, written as a file in each layout
+ComfyUI reads (diffusers/PEFT names, OneTrainer's kohya names of diffusers modules, BFL/ComfyUI
+names and kohya names of those, the last two with the diffusers factors fused the way the original
+weights are), through lora_targets, load_lora and ModelPatcher."""
 import pytest
 import torch
-from diffusers import FluxTransformer2DModel
+from diffusers import FluxTransformer2DModel, ZImageTransformer2DModel
 from diffusers.utils import scale_lora_layers, unscale_lora_layers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
@@ -14,6 +14,9 @@ from safetensors.torch import save_file
 
 from parity_support import max_abs_diff
 from test_flux_transformer_parity import diffusers_velocity, pipeline_inputs, tiny_config
+from test_zimage_transformer_parity import TINY as ZIMAGE_TINY
+from test_zimage_transformer_parity import captions
+from test_zimage_transformer_parity import diffusers_velocity as zimage_velocity
 
 TOLERANCE = 1e-4  # relative to the output's scale
 RANK, ALPHA = 4, 8.0
@@ -54,7 +57,12 @@ def flux_with_lora(tmp_path_factory):
             param.copy_(1 + noise if ".norm_" in name else noise)
     folder = tmp_path_factory.mktemp("flux_lora") / "transformer"
     model.save_pretrained(folder)
-    model.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=TARGETS,
+    return model, folder, add_random_adapter(model, TARGETS)
+
+
+def add_random_adapter(model, targets):
+    """Adds a PEFT LoRA adapter with random factors; returns {diffusers module: (A, B)}."""
+    model.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=targets,
                                  init_lora_weights=False))
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -62,29 +70,28 @@ def flux_with_lora(tmp_path_factory):
                 param.copy_(torch.randn_like(param) * 0.1)
     state = get_peft_model_state_dict(model)
     modules = sorted({k.rsplit(".lora_", 1)[0] for k in state})
-    factors = {m: (state[f"{m}.lora_A.weight"], state[f"{m}.lora_B.weight"]) for m in modules}
-    return model, folder, factors
+    return {m: (state[f"{m}.lora_A.weight"], state[f"{m}.lora_B.weight"]) for m in modules}
 
 
-def fused_factors(factors):
-    """BFL module -> (down, up, alpha): the diffusers factors stacked (block-diagonal up)."""
+def fused_factors(factors, fused, swapped):
+    """Original module -> (down, up, alpha): the diffusers factors stacked (block-diagonal up)."""
     out = {}
-    for bfl, parts in FUSED.items():
+    for bfl, parts in fused.items():
         downs = [factors[p][0] for p in parts]
         ups = [factors[p][1] for p in parts]
         rank = sum(d.shape[0] for d in downs)
         out[bfl] = (torch.cat(downs), torch.block_diag(*ups), ALPHA / RANK * rank)
-    for bfl, part in SWAPPED.items():
+    for bfl, part in swapped.items():
         down, up = factors[part]
         half = up.shape[0] // 2
         out[bfl] = (down, torch.cat([up[half:], up[:half]]), ALPHA)
     return out
 
 
-def lora_file(layout, factors):
+def lora_file(layout, factors, fused=FUSED, swapped=SWAPPED, diffusers_prefix="transformer."):
     scale = ALPHA / RANK
     if layout == "diffusers":
-        return {f"transformer.{m}.{n}.weight": t
+        return {f"{diffusers_prefix}{m}.{n}.weight": t
                 for m, (a, b) in factors.items() for n, t in (("lora_A", a), ("lora_B", b * scale))}
     if layout == "onetrainer":
         out = {}
@@ -94,7 +101,7 @@ def lora_file(layout, factors):
                         f"{name}.alpha": torch.tensor(ALPHA)})
         return out
     out = {}
-    for bfl, (down, up, alpha) in fused_factors(factors).items():
+    for bfl, (down, up, alpha) in fused_factors(factors, fused, swapped).items():
         if layout == "bfl":
             name, a, b = f"diffusion_model.{bfl}", "lora_A", "lora_B"
         else:
@@ -176,3 +183,62 @@ def test_text_encoder_tensors_are_reported_not_loaded(flux_with_lora, probe, tmp
     out, proc = run_lora(probe, tmp_path, folder, tensors, 1.0, inputs)
     assert out["unmatched"].item() == 1
     assert "lora key not loaded: lora_te1_text_model_encoder_layers_0_mlp_fc1" in proc.stderr
+
+
+# Z-Image: ComfyUI's attention.qkv stacks diffusers' to_q, to_k and to_v; to_out.0 is out.
+ZIMAGE_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "w1", "w2", "w3"]
+
+
+def zimage_fused_map(factors):
+    fused = {}
+    for module in factors:
+        if module.endswith(".attention.to_q"):
+            stem = module[:-len("to_q")]
+            fused[stem + "qkv"] = [stem + "to_q", stem + "to_k", stem + "to_v"]
+        elif module.endswith(".attention.to_out.0"):
+            fused[module[:-len("to_out.0")] + "out"] = [module]
+        elif ".feed_forward." in module:
+            fused[module] = [module]
+    return fused
+
+
+@pytest.fixture(scope="module")
+def zimage_with_lora(tmp_path_factory):
+    torch.manual_seed(1)
+    model = ZImageTransformer2DModel(**ZIMAGE_TINY).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim == 1 and "norm" in name:
+                param.copy_(1 + 0.1 * torch.randn_like(param))
+            else:
+                param.normal_(0, 0.1)
+    folder = tmp_path_factory.mktemp("zimage_lora") / "transformer"
+    model.save_pretrained(folder)
+    return model, folder, add_random_adapter(model, ZIMAGE_TARGETS)
+
+
+def zimage_output(model, x, sigma, context, mask, scale):
+    scale_lora_layers(model, scale)
+    try:
+        return zimage_velocity(model, x, sigma, context, mask)
+    finally:
+        unscale_lora_layers(model, scale)
+
+
+@pytest.mark.parametrize("layout,prefix", [("diffusers", "transformer."),
+                                           ("diffusers", "diffusion_model."),
+                                           ("bfl", None), ("kohya", None)])
+def test_zimage_lora_matches_diffusers_peft(zimage_with_lora, probe, tmp_path, layout, prefix):
+    model, folder, factors = zimage_with_lora
+    fused = zimage_fused_map(factors)
+    assert {p for parts in fused.values() for p in parts} == set(factors)
+    tensors = lora_file(layout, factors, fused, {}, prefix)
+    x = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(2))
+    sigma = torch.tensor([0.8, 0.35])
+    context, mask = captions([5, 9])
+    inputs = {"x": x, "timestep": sigma, "context": context, "context_mask": mask}
+    out, proc = run_lora(probe, tmp_path, folder, tensors, 0.75, inputs)
+    assert out["unmatched"].item() == 0, proc.stderr
+    expected = zimage_output(model, x, sigma, context, mask, 0.75)
+    assert max_abs_diff(expected, out["base"]) > 0.01  # the LoRA changes the output
+    assert_close(out["out"], expected)
