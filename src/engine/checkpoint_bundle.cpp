@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "engine/checkpoint.h"
+#include "engine/family/dit_checkpoints.h"
 #include "engine/family/families.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
@@ -148,6 +149,9 @@ ClipTokenizer load_encoder_tokenizer(const LoadedModel& loaded, size_t i, const 
 }  // namespace
 
 CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
+  if (const auto family = dit_checkpoint_family(request.path)) {
+    return load_dit_checkpoint_bundle(request, *family);
+  }
   LoadOptions options;
   options.dtype = at::kFloat;
   options.device = at::kCPU;

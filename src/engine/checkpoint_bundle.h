@@ -15,6 +15,7 @@
 #include "engine/model_config.h"
 #include "engine/noise_schedule.h"
 #include "engine/taesd.h"
+#include "engine/text/prompt_encoder.h"
 #include "engine/text_conditioning.h"
 #include "engine/unet.h"
 #include "engine/vae.h"
@@ -104,7 +105,8 @@ struct CheckpointBundle {
   std::string identity_file;  // the file whose sha256 identifies the checkpoint
   Family family;
   std::shared_ptr<const DiffusionModel> model;
-  std::shared_ptr<const TextConditioner> clip;
+  std::shared_ptr<const TextConditioner> clip;  // the SD families' text encoders
+  std::shared_ptr<const PromptEncoder> prompt_encoder;  // a DiT family's text side instead
   std::shared_ptr<const VaeCodec> vae;
 };
 

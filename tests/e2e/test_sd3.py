@@ -2,8 +2,15 @@
 split` writes under ComfyUI's file names: a graph with the split files (UNETLoader, TripleCLIPLoader
 with CLIP-G, CLIP-L and T5-XXL in the example workflows' order, VAELoader, CLIPTextEncode,
 EmptySD3LatentImage, ModelSamplingSD3, KSampler dpmpp_2m / sgm_uniform at cfg 4) runs and repeats
-per seed; CLIPTextEncodeSD3 and the one- and two-file loaders of type sd3 give conditionings the
-MMDiT reads or refuse clearly."""
+per seed; the same weights as one all-in-one file in Stability's layout (CheckpointLoaderSimple)
+give the same image, and so does the file without text encoders next to TripleCLIPLoader (ComfyUI's
+SD3.5 example), whose own CLIP output then fails clearly; CLIPTextEncodeSD3 and the one- and
+two-file loaders of type sd3 give conditionings the MMDiT reads or refuse clearly."""
+import shutil
+
+from safetensors import safe_open
+from safetensors.torch import save_file
+
 from comfy_client import ComfyClient
 from e2e_support import run_dreamforge
 from graph_support import outcome, run, same
@@ -51,6 +58,72 @@ def test_sd3_split_files_run_and_repeat(start_service, tmp_path):
     other = run(client, sd3_graph(seed=7, prefix="other"))
     assert same(first, again)
     assert not same(first, other)
+    client.close()
+
+
+def read_file(path):
+    with safe_open(str(path), "pt") as file:
+        return {key: file.get_tensor(key) for key in file.keys()}, file.metadata() or {}
+
+
+def write_all_in_one(models_dir, name, with_text_encoders=True):
+    """The split files as one file in Stability's sd3.5_medium.safetensors layout (the CLIPs'
+    configs in the metadata, T5's tokenizer beside it); returns its file name."""
+    tensors, metadata = {}, {}
+    parts = [("diffusion_models/sd3.5_medium.safetensors", "model.diffusion_model."),
+             ("vae/sd3_vae.safetensors", "first_stage_model.")]
+    if with_text_encoders:
+        parts += [("text_encoders/clip_l.safetensors", "text_encoders.clip_l.transformer."),
+                  ("text_encoders/clip_g.safetensors", "text_encoders.clip_g.transformer."),
+                  ("text_encoders/t5xxl_fp16.safetensors", "text_encoders.t5xxl.transformer.")]
+    for file, prefix in parts:
+        part, part_metadata = read_file(models_dir / file)
+        tensors.update({prefix + key: tensor for key, tensor in part.items()})
+        if "dreamforge.text_encoder_config" in part_metadata:
+            kind = prefix.split(".")[1]
+            metadata[f"dreamforge.{kind}_config"] = part_metadata["dreamforge.text_encoder_config"]
+    target = models_dir / "checkpoints" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(target), metadata=metadata)
+    if with_text_encoders:
+        shutil.copytree(models_dir / "text_encoders" / "t5xxl_fp16.tokenizer",
+                        target.with_suffix(".tokenizer"))
+    return name
+
+
+def checkpoint_graph(graph, ckpt_name, with_clip=True):
+    """`graph` with its MMDiT and VAE (and CLIP) from CheckpointLoaderSimple."""
+    graph = dict(graph)
+    graph["4"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt_name}}
+    graph.pop("5")
+    graph["8"] = {**graph["8"], "inputs": {**graph["8"]["inputs"], "vae": ["4", 2]}}
+    if with_clip:
+        graph.pop("11")
+        for node in ("6", "71"):
+            graph[node] = {**graph[node], "inputs": {**graph[node]["inputs"], "clip": ["4", 1]}}
+    return graph
+
+
+def test_all_in_one_file_gives_the_split_files_image(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    install_tiny_sd3(data_dir)
+    models_dir = data_dir / "models"
+    whole = write_all_in_one(models_dir, "sd3.5_medium_incl_clips.safetensors")
+    bare = write_all_in_one(models_dir, "sd3.5_medium.safetensors", with_text_encoders=False)
+    vocabulary = models_dir / "text_encoders" / "clip_l.tokenizer"
+    service = start_service(data_dir=data_dir, model=False,
+                            env={"DREAMFORGE_CLIP_VOCAB_DIR": str(vocabulary)})
+    client = ComfyClient(service)
+
+    split = run(client, sd3_graph(prefix="split"))
+    assert same(split, run(client, checkpoint_graph(sd3_graph(prefix="whole"), whole)))
+    assert same(split, run(client, checkpoint_graph(sd3_graph(prefix="bare"), bare,
+                                                    with_clip=False)))
+    other = run(client, checkpoint_graph(sd3_graph(seed=7, prefix="other"), whole))
+    assert not same(split, other)
+
+    _, error = outcome(client, checkpoint_graph(sd3_graph(prefix="noclip"), bare))
+    assert "clip input is invalid: None" in error
     client.close()
 
 

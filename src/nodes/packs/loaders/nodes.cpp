@@ -19,6 +19,11 @@ using graph::Value;
 
 std::vector<Value> checkpoint_outputs(CheckpointStore& models, const std::string& name) {
   auto bundle = models.get(name);
+  if (bundle->prompt_encoder) {
+    return {Value::of("MODEL", ModelValue{engine::ModelPatcher(bundle->model)}),
+            Value::of("CLIP", ClipValue{bundle->prompt_encoder}),
+            Value::of("VAE", VaeValue{bundle->vae})};
+  }
   return {Value::of("MODEL", ModelValue{engine::ModelPatcher(bundle->model)}),
           Value::of("CLIP", ClipValue{engine::ClipPatcher(bundle->clip).with_embeddings(
                                 models.embedding_finder())}),
@@ -138,6 +143,17 @@ void register_loaders_nodes(graph::NodeImplRegistry& registry, NodeResources res
   add_function_node(registry, "DualCLIPLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
     report_stage(resources.env, ctx, "load_model");
     return load_clip(resources.models, in, {"clip_name1", "clip_name2"});
+  });
+
+  // TripleCLIPLoader: SD3's CLIP-L, CLIP-G and T5-XXL, in any order.
+  add_function_node(registry, "TripleCLIPLoader", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "load_model");
+    std::vector<std::string> names;
+    for (const char* input : {"clip_name1", "clip_name2", "clip_name3"}) {
+      names.push_back(in.get_string(input));
+    }
+    return std::vector<Value>{
+        Value::of("CLIP", ClipValue{resources.models.prompt_encoder(names, "sd3", "default")})};
   });
 
   add_function_node(registry, "LoraLoaderModelOnly", [resources](const NodeInputs& in, NodeContext& ctx) {

@@ -162,6 +162,20 @@ NodeSchema dual_clip_loader() {
   return s;
 }
 
+NodeSchema triple_clip_loader() {
+  NodeSchema s;
+  s.name = "TripleCLIPLoader";
+  s.display_name = "TripleCLIPLoader";
+  s.category = "advanced/loaders";
+  s.python_module = "comfy_extras.nodes_sd3";
+  s.description = "[Recipes]\n\nsd3: clip-l, clip-g, t5";
+  s.required = {model_file_combo("clip_name1", "text_encoders"),
+                model_file_combo("clip_name2", "text_encoders"),
+                model_file_combo("clip_name3", "text_encoders")};
+  set_outputs(s, {"CLIP"});
+  return s;
+}
+
 }  // namespace
 
 void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
@@ -174,6 +188,7 @@ void add_loaders_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(unet_loader());
   registry.add(clip_loader());
   registry.add(dual_clip_loader());
+  registry.add(triple_clip_loader());
 }
 
 }  // namespace df::nodes
