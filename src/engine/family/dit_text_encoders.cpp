@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
+#include "engine/family/flux/flux_prompt_encoder.h"
 #include "engine/family/zimage/zimage_prompt_encoder.h"
 
 namespace df::engine {
@@ -13,6 +14,7 @@ namespace fs = std::filesystem;
 
 std::optional<Family> dit_text_family(const std::string& type, size_t file_count) {
   if (type == "lumina2" && file_count == 1) return Family::kZImage;
+  if (type == "flux" && file_count == 2) return Family::kFlux;
   return std::nullopt;
 }
 
@@ -30,12 +32,50 @@ std::string tokenizer_beside(const std::string& weights_path, const std::string&
                   (tokenizer_dir.empty() ? "" : " or '" + shared.string() + "'"));
 }
 
+std::string t5_tokenizer_beside(const std::string& weights_path) {
+  const fs::path weights(weights_path);
+  const fs::path beside = weights.parent_path() / (weights.stem().string() + ".tokenizer");
+  std::error_code ec;
+  if (fs::is_directory(beside, ec)) return beside.string();
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  const fs::path installed =
+      (self.parent_path() / ".." / "share" / "dreamforge" / "t5").lexically_normal();
+  if (!ec && fs::is_regular_file(installed / "tokenizer.json", ec)) return installed.string();
+  throw Error(ErrorCode::kModelNotFound,
+              "no T5 tokenizer for '" + weights.filename().string() + "': put its tokenizer "
+              "(tokenizer.json or spiece.model) in '" + beside.string() + "' or install T5's "
+              "tokenizer beside the executables (scripts/setup puts it in share/dreamforge/t5)");
+}
+
+namespace {
+
+std::shared_ptr<const PromptEncoder> load_flux_text(const std::vector<std::string>& paths,
+                                                    const std::string& device,
+                                                    const std::string& dtype,
+                                                    const std::string& clip_vocab_dir) {
+  const bool t5_first = flux::holds_t5_encoder(paths[0]);
+  const std::string& t5 = t5_first ? paths[0] : paths[1];
+  const std::string& clip_l = t5_first ? paths[1] : paths[0];
+  if (!flux::holds_t5_encoder(t5) || flux::holds_t5_encoder(clip_l)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "DualCLIPLoader type 'flux' needs one CLIP-L and one T5-XXL file; got '" +
+                    fs::path(paths[0]).filename().string() + "' and '" +
+                    fs::path(paths[1]).filename().string() + "'");
+  }
+  return flux::load_flux_prompt_encoder(clip_l, t5, t5_tokenizer_beside(t5), clip_vocab_dir,
+                                        device, dtype);
+}
+
+}  // namespace
+
 std::shared_ptr<const PromptEncoder> load_prompt_encoder(const std::vector<std::string>& paths,
                                                          const std::string& type,
                                                          const std::string& device,
                                                          const std::string& dtype,
-                                                         const std::string& tokenizer_dir) {
+                                                         const std::string& tokenizer_dir,
+                                                         const std::string& clip_vocab_dir) {
   const auto family = dit_text_family(type, paths.size());
+  if (family == Family::kFlux) return load_flux_text(paths, device, dtype, clip_vocab_dir);
   if (family == Family::kZImage) {
     const RuntimePlacement placement = resolve_placement(device, dtype, Family::kZImage);
     return zimage::load_zimage_prompt_encoder(

@@ -1,6 +1,9 @@
 // Flow-matching family nodes: ModelSamplingFlux/SD3/AuraFlow set a model's flow schedule,
-// FluxGuidance sets FLUX.1 dev's distilled guidance, EmptySD3LatentImage makes 16-channel latents.
+// FluxGuidance sets FLUX.1 dev's distilled guidance, CLIPTextEncodeFlux encodes FLUX.1's two prompts,
+// EmptySD3LatentImage makes 16-channel latents.
+#include "core/error.h"
 #include "engine/family/families.h"
+#include "engine/family/flux/flux_prompt_encoder.h"
 #include "engine/noise_schedule.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
@@ -30,6 +33,16 @@ double flux_resolution_shift(const NodeInputs& in) {
   return patches * slope + (base_shift - slope * kFewPatches);
 }
 
+// The FLUX.1 text side of a CLIP input; Error(kUnsupported) naming `node` for any other CLIP.
+const engine::flux::FluxPromptEncoder& flux_text(const ClipValue& clip, const std::string& node) {
+  const auto* flux = dynamic_cast<const engine::flux::FluxPromptEncoder*>(clip.encoder.get());
+  if (flux == nullptr) {
+    throw Error(ErrorCode::kUnsupported,
+                node + " needs a FLUX.1 CLIP (DualCLIPLoader type 'flux' with CLIP-L and T5-XXL)");
+  }
+  return *flux;
+}
+
 }  // namespace
 
 void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
@@ -47,6 +60,12 @@ void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
     ConditioningValue value = in.get<ConditioningValue>("conditioning");
     for (engine::Conditioning& entry : value.entries) entry.guidance = in.get_float("guidance");
     return std::vector<Value>{Value::of("CONDITIONING", std::move(value))};
+  });
+  add_function_node(registry, "CLIPTextEncodeFlux", [](const NodeInputs& in, NodeContext&) {
+    const auto& encoder = flux_text(in.get<ClipValue>("clip"), "CLIPTextEncodeFlux");
+    engine::Conditioning cond = encoder.encode_parts(in.get_string("clip_l"), in.get_string("t5xxl"));
+    cond.guidance = in.get_float("guidance");
+    return std::vector<Value>{Value::of("CONDITIONING", ConditioningValue{{std::move(cond)}})};
   });
   add_function_node(registry, "EmptySD3LatentImage", [](const NodeInputs& in, NodeContext&) {
     const int64_t width = in.get_int("width"), height = in.get_int("height");

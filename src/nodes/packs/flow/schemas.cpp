@@ -1,5 +1,6 @@
 // Flow-matching family node schemas (FLUX.1, SD3, Z-Image): model sampling (ModelSamplingFlux,
-// ModelSamplingSD3, ModelSamplingAuraFlow), FluxGuidance and EmptySD3LatentImage.
+// ModelSamplingSD3, ModelSamplingAuraFlow), FluxGuidance, CLIPTextEncodeFlux and
+// EmptySD3LatentImage.
 #include "nodes/packs/node_packs.h"
 #include "nodes/packs/schema_builders.h"
 
@@ -46,6 +47,15 @@ NodeSchema flux_guidance() {
               "CONDITIONING");
 }
 
+NodeSchema clip_text_encode_flux() {
+  const nlohmann::json prompt = {{"multiline", true}, {"dynamicPrompts", true}};
+  return node("CLIPTextEncodeFlux", "CLIPTextEncodeFlux", "advanced/conditioning/flux",
+              "comfy_extras.nodes_flux",
+              {typed("clip", "CLIP"), typed("clip_l", "STRING", prompt),
+               typed("t5xxl", "STRING", prompt), float_input("guidance", 3.5, 0.0, 100.0, 0.1)},
+              "CONDITIONING");
+}
+
 NodeSchema empty_sd3_latent_image() {
   return node("EmptySD3LatentImage", "EmptySD3LatentImage", "latent/sd3", "comfy_extras.nodes_sd3",
               {int_stepped("width", 1024, 16, kMaxResolution, 16),
@@ -61,6 +71,7 @@ void add_flow_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(model_sampling_shift("ModelSamplingSD3", 3.0));
   registry.add(model_sampling_shift("ModelSamplingAuraFlow", 1.73));
   registry.add(flux_guidance());
+  registry.add(clip_text_encode_flux());
   registry.add(empty_sd3_latent_image());
 }
 
