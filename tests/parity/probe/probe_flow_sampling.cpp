@@ -1,9 +1,15 @@
 // Probe commands for the flow-matching model samplings: their tables and maps, the schedulers on
-// them, and the samplers' flow (CONST) forms driven by a synthetic velocity model.
+// them, the samplers' flow (CONST) forms driven by a synthetic velocity model, and the tiny
+// Z-Image model's whole KSampler pipeline.
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "engine/checkpoint_bundle.h"
+#include "engine/component_loaders.h"
+#include "engine/family/dit_text_encoders.h"
+#include "engine/family/zimage/zimage_tiny.h"
+#include "engine/ksampler.h"
 #include "engine/noise_schedule.h"
 #include "engine/samplers.h"
 #include "engine/schedulers.h"
@@ -89,6 +95,43 @@ TensorMap flow_sample(const json& args, const TensorMap& inputs) {
   return {{"out", out}};
 }
 
+// args {"models_dir" (create-tiny's split Z-Image files), "prompt", "seed", "steps", "shift",
+// "sampler", "scheduler", "width", "height", "mask"?: bool} -> "latent" (KSampler's result, VAE
+// space) and "image" [1, H, W, 3] in [0, 1]: the frontend's Z-Image graph (UNETLoader,
+// CLIPLoader lumina2, ModelSamplingAuraFlow, EmptySD3LatentImage, KSampler cfg 1, VAEDecode) in
+// float32 on the CPU. With "mask" the latent carries a noise mask (SetLatentNoiseMask) keeping
+// the left half of a latent given as input "latent".
+TensorMap zimage_pipeline(const json& args, const TensorMap& inputs) {
+  const std::string root = args.at("models_dir").get<std::string>();
+  const auto loaded = engine::load_diffusion_model(root + "/diffusion_models/" +
+                                                       engine::zimage::kDiffusionModelFile,
+                                                   "cpu", "float32");
+  engine::DiffusionModel model = *loaded;
+  model.schedule = engine::NoiseSchedule::discrete_flow(args.at("shift").get<double>(), 1.0);
+  const auto encoder = engine::load_prompt_encoder(
+      {root + "/text_encoders/" + engine::zimage::kTextEncoderFile}, "lumina2", "cpu", "float32",
+      "");
+  const engine::ConditioningList positive = {encoder->encode(args.at("prompt").get<std::string>())};
+  engine::KSamplerParams params;
+  params.seed = args.at("seed").get<uint64_t>();
+  params.steps = args.at("steps").get<int>();
+  params.cfg = 1.0;
+  params.sampler = args.at("sampler").get<std::string>();
+  params.scheduler = args.at("scheduler").get<std::string>();
+  const int64_t height = args.at("height").get<int64_t>() / 8;
+  const int64_t width = args.at("width").get<int64_t>() / 8;
+  at::Tensor latent = at::zeros({1, 16, height, width});
+  if (args.value("mask", false)) {
+    latent = inputs.at("latent");
+    params.noise_mask = at::ones({1, height, width});
+    params.noise_mask.narrow(2, 0, width / 2).zero_();
+  }
+  const at::Tensor out = engine::ksample(model, positive, positive, latent, params, {});
+  const auto vae = engine::load_vae_codec(root + "/vae/" + engine::zimage::kVaeFile, "cpu");
+  return {{"latent", out}, {"image", vae->decode(out)}};
+}
+
+DF_PROBE_COMMAND("zimage_pipeline", zimage_pipeline);
 DF_PROBE_COMMAND("flow_model_sampling", flow_model_sampling);
 DF_PROBE_COMMAND("flow_scheduler", flow_scheduler);
 DF_PROBE_COMMAND("flow_sample", flow_sample);

@@ -1,5 +1,5 @@
 // Unit tests of the flow-matching model samplings (ComfyUI's ModelSamplingDiscreteFlow and
-// ModelSamplingFlux) and of the samplers' and inpainting's flow (CONST) forms.
+// ModelSamplingFlux), of the samplers' and inpainting's flow (CONST) forms, and of CFGNorm.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
+#include "engine/guidance/cfg_norm.h"
 #include "engine/inpaint_mask.h"
 #include "engine/noise_schedule.h"
 #include "engine/samplers.h"
@@ -205,6 +206,16 @@ TEST(FlowSampling, InpaintingNoisesTheKeptLatentByTheFlowRule) {
   const at::Tensor out = masked(at::zeros({1, 1, 2, 2}), 0.25);
   EXPECT_TRUE(at::allclose(seen, at::full({1, 1, 2, 2}, 0.25 * -1.0 + 0.75 * 2.0)));
   EXPECT_TRUE(at::allclose(out, latent));
+}
+
+TEST(CfgNorm, CapsTheGuidedChannelNormAtTheConditionalOne) {
+  // Pixel 0: cond norm 5, guided norm 10 -> halved; pixel 1: guided norm below cond's -> kept.
+  CfgArgs args;
+  args.cond_denoised = at::tensor({3.0f, 1.0f, 4.0f, 0.0f}).reshape({1, 2, 1, 2});
+  const at::Tensor guided = at::tensor({6.0f, 0.5f, 8.0f, 0.0f}).reshape({1, 2, 1, 2});
+  const at::Tensor expected = at::tensor({3.0f, 0.5f, 4.0f, 0.0f}).reshape({1, 2, 1, 2});
+  EXPECT_TRUE(at::allclose(cfg_norm(1.0)(args, guided), expected, 1e-6, 1e-7));
+  EXPECT_TRUE(at::allclose(cfg_norm(0.5)(args, guided), expected * 0.5, 1e-6, 1e-7));
 }
 
 }  // namespace
