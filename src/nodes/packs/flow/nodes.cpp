@@ -1,9 +1,10 @@
 // Flow-matching family nodes: ModelSamplingFlux/SD3/AuraFlow set a model's flow schedule,
 // FluxGuidance sets FLUX.1 dev's distilled guidance, CLIPTextEncodeFlux encodes FLUX.1's two prompts,
-// EmptySD3LatentImage makes 16-channel latents.
+// EmptySD3LatentImage makes 16-channel latents, CFGNorm caps the guided estimate's channel norm.
 #include "core/error.h"
 #include "engine/family/families.h"
 #include "engine/family/flux/flux_prompt_encoder.h"
+#include "engine/guidance/cfg_norm.h"
 #include "engine/noise_schedule.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
@@ -55,6 +56,12 @@ void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
   });
   add_function_node(registry, "ModelSamplingAuraFlow", [](const NodeInputs& in, NodeContext&) {
     return model_with_schedule(in, engine::NoiseSchedule::discrete_flow(in.get_float("shift"), 1.0));
+  });
+  add_function_node(registry, "CFGNorm", [](const NodeInputs& in, NodeContext&) {
+    const auto& model = in.get<ModelValue>("model").model;
+    return std::vector<Value>{Value::of(
+        "MODEL",
+        ModelValue{model.with_post_cfg_function(engine::cfg_norm(in.get_float("strength")))})};
   });
   add_function_node(registry, "FluxGuidance", [](const NodeInputs& in, NodeContext&) {
     ConditioningValue value = in.get<ConditioningValue>("conditioning");

@@ -64,6 +64,17 @@ NodeSchema empty_sd3_latent_image() {
               "LATENT");
 }
 
+// CFGNorm (comfy_extras/nodes_cfg.py): an experimental post-CFG patch; its output is named
+// patched_model.
+NodeSchema cfg_norm() {
+  NodeSchema s = node("CFGNorm", "CFGNorm", "advanced/guidance", "comfy_extras.nodes_cfg",
+                      {typed("model", "MODEL"), float_input("strength", 1.0, 0.0, 100.0, 0.01)},
+                      "MODEL");
+  s.output_name = {"patched_model"};
+  s.experimental = true;
+  return s;
+}
+
 }  // namespace
 
 void add_flow_schemas(graph::NodeSchemaRegistry& registry) {
@@ -73,6 +84,7 @@ void add_flow_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(flux_guidance());
   registry.add(clip_text_encode_flux());
   registry.add(empty_sd3_latent_image());
+  registry.add(cfg_norm());
 }
 
 }  // namespace df::nodes
