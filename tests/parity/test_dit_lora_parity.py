@@ -1,5 +1,5 @@
-"""LoRAs on the DiT families against diffusers + PEFT: a tiny FluxTransformer2DModel (and
-ZImageTransformer2DModel) with a PEFT LoRA adapter (diffusers' LoRA forward, scaled as diffusers
+"""LoRAs on the DiT families against diffusers + PEFT: a tiny FluxTransformer2DModel,
+SD3Transformer2DModel and ZImageTransformer2DModel with a PEFT LoRA adapter (diffusers' LoRA forward, scaled as diffusers
 scales LoRA layers) versus the engine applying the same LoRA, written as a file in each layout
 ComfyUI reads (diffusers/PEFT names, OneTrainer's kohya names of diffusers modules, BFL/ComfyUI
 names and kohya names of those, the last two with the diffusers factors fused the way the original
@@ -14,6 +14,9 @@ from safetensors.torch import save_file
 
 from parity_support import max_abs_diff
 from test_flux_transformer_parity import diffusers_velocity, pipeline_inputs, tiny_config
+from test_sd3_transformer_parity import VARIANTS as SD3_VARIANTS
+from test_sd3_transformer_parity import diffusers_forward as sd3_forward
+from test_sd3_transformer_parity import random_transformer as random_sd3, sd3_inputs
 from test_zimage_transformer_parity import TINY as ZIMAGE_TINY
 from test_zimage_transformer_parity import captions
 from test_zimage_transformer_parity import diffusers_velocity as zimage_velocity
@@ -240,5 +243,53 @@ def test_zimage_lora_matches_diffusers_peft(zimage_with_lora, probe, tmp_path, l
     out, proc = run_lora(probe, tmp_path, folder, tensors, 0.75, inputs)
     assert out["unmatched"].item() == 0, proc.stderr
     expected = zimage_output(model, x, sigma, context, mask, 0.75)
+    assert max_abs_diff(expected, out["base"]) > 0.01  # the LoRA changes the output
+    assert_close(out["out"], expected)
+
+
+# SD3: Stability's qkv stack diffusers' to_q/to_k/to_v (add_*_proj for the context); the final
+# modulation and the last block's context modulation are (shift, scale) where diffusers has
+# (scale, shift).
+SD3_TARGETS = ["to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_out.0",
+               "ff.net.2", "norm1_context.linear", "norm_out.linear"]
+
+
+def sd3_maps(num_layers):
+    fused = {}
+    swapped = {"final_layer.adaLN_modulation.1": "norm_out.linear"}
+    for i in range(num_layers):
+        d, o = f"transformer_blocks.{i}.", f"joint_blocks.{i}."
+        fused[o + "x_block.attn.qkv"] = [d + "attn.to_q", d + "attn.to_k", d + "attn.to_v"]
+        fused[o + "context_block.attn.qkv"] = [d + "attn.add_q_proj", d + "attn.add_k_proj",
+                                               d + "attn.add_v_proj"]
+        fused[o + "x_block.attn.proj"] = [d + "attn.to_out.0"]
+        fused[o + "x_block.mlp.fc2"] = [d + "ff.net.2"]
+        context_modulation = o + "context_block.adaLN_modulation.1"
+        if i == num_layers - 1:
+            swapped[context_modulation] = d + "norm1_context.linear"
+        else:
+            fused[context_modulation] = [d + "norm1_context.linear"]
+    return fused, swapped
+
+
+@pytest.fixture(scope="module")
+def sd3_with_lora(tmp_path_factory):
+    config = SD3_VARIANTS["sd35_qk_norm"]
+    model = random_sd3(config, seed=2)
+    folder = tmp_path_factory.mktemp("sd3_lora") / "transformer"
+    model.save_pretrained(folder)
+    return model, folder, add_random_adapter(model, SD3_TARGETS), config["num_layers"]
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "onetrainer", "bfl", "kohya"])
+def test_sd3_lora_matches_diffusers_peft(sd3_with_lora, probe, tmp_path, layout):
+    model, folder, factors, num_layers = sd3_with_lora
+    fused, swapped = sd3_maps(num_layers)
+    assert {p for parts in fused.values() for p in parts} | set(swapped.values()) == set(factors)
+    inputs = sd3_inputs(2, 6, 10, seed=7)
+    out, proc = run_lora(probe, tmp_path, folder, lora_file(layout, factors, fused, swapped),
+                         1.0, inputs)
+    assert out["unmatched"].item() == 0, proc.stderr
+    expected = sd3_forward(model, inputs)
     assert max_abs_diff(expected, out["base"]) > 0.01  # the LoRA changes the output
     assert_close(out["out"], expected)
