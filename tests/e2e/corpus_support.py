@@ -1,6 +1,6 @@
-"""The public ComfyUI workflow corpus against a running service: which SD workflows to send, the
-substitutions a user makes before sending one (their own model files, images, small sizes, few
-steps), and how each outcome is classified and summarised."""
+"""The public ComfyUI workflow corpus against a running service: which SD, FLUX and SD3 workflows
+to send, the substitutions a user makes before sending one (their own model files, images, small
+sizes, few steps), and how each outcome is classified and summarised."""
 import collections
 import copy
 import csv
@@ -8,18 +8,36 @@ import io
 import json
 import pathlib
 import re
+import shutil
+import tempfile
 import time
 
 from e2e_support import ROOT, run_dreamforge
 
 CORPUS = ROOT.parent / "shared" / "comfy-workflows"
-BASELINE = pathlib.Path(__file__).resolve().parent / "data" / "corpus_baseline.json"
+# Each group of corpus families has its own baseline of the workflows that run.
+BASELINES = {"sd": pathlib.Path(__file__).resolve().parent / "data" / "corpus_baseline.json",
+             "flux_sd3": pathlib.Path(__file__).resolve().parent / "data" / "corpus_baseline_flux_sd3.json"}
 SD_FAMILIES = ("sd1", "sd2", "sdxl")
+DIT_CORPUS_FAMILIES = ("flux", "sd3")  # manifest.tsv families of the DiT workflows
+# The families `create-tiny --kind split` writes ComfyUI's split files for (diffusion model, text
+# encoders, VAE); each installs as tiny-<family> in diffusion_models and vae and as
+# tiny-<family>-<role> in text_encoders (role: TEXT_ENCODER_ROLES), so the families' files of the
+# same ComfyUI name (clip_l, t5xxl_fp16, ae) sit side by side.
+SPLIT_FAMILIES = ("flux", "flux-schnell", "sd3", "zimage")
+# What a text-encoder file is, by the hints in the names users give them: (pattern, role).
+TEXT_ENCODER_ROLES = [(re.compile(r"t5", re.I), "t5xxl"),
+                      (re.compile(r"clip[_-]?g(?![a-z])|bigg", re.I), "clip_g"),
+                      (re.compile(r"clip[_-]?l(?![a-z])|vit[_-]?l", re.I), "clip_l"),
+                      (re.compile(r"qwen", re.I), "qwen")]
+# FLUX workflows naming a schnell model file get the tiny schnell files, the others the dev ones.
+SCHNELL = re.compile(r"schnell", re.I)
 
 # Model-file inputs a user points at their own files: (node class or "*", input name) -> the
 # `dreamforge model create-tiny --kind` whose tiny file of the workflow's family replaces the
 # value, wherever the node's combo in /object_info offers that file. A kind create-tiny does not
-# make (yet) leaves the inputs as they are. Adding a kind is one line here.
+# make (yet) leaves the inputs as they are. Adding a kind is one line here. "diffusion_model" and
+# "text_encoder" are the files of `create-tiny --kind split` (see SPLIT_FAMILIES).
 MODEL_FILE_INPUTS = {
     ("*", "ckpt_name"): "checkpoint",
     ("unCLIPCheckpointLoader", "ckpt_name"): "unclip",
@@ -30,6 +48,13 @@ MODEL_FILE_INPUTS = {
     ("T2IAdapterLoader", "t2i_adapter_name"): "t2i_adapter",
     ("UpscaleModelLoader", "model_name"): "upscaler",
     ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("UNETLoader", "unet_name"): "diffusion_model",
+    ("CLIPLoader", "clip_name"): "text_encoder",
+    ("DualCLIPLoader", "clip_name1"): "text_encoder",
+    ("DualCLIPLoader", "clip_name2"): "text_encoder",
+    ("TripleCLIPLoader", "clip_name1"): "text_encoder",
+    ("TripleCLIPLoader", "clip_name2"): "text_encoder",
+    ("TripleCLIPLoader", "clip_name3"): "text_encoder",
 }
 # Checkpoint files named for a special model get that model's kind: (pattern of the file name,
 # kind). These kinds install as tiny-<family>-<kind> beside the plain tiny-<family> checkpoint.
@@ -61,12 +86,29 @@ def tiny_name(family, kind="checkpoint"):
     return f"tiny-{family}-{kind}" if kind in CHECKPOINT_VARIANT_KINDS else f"tiny-{family}"
 
 
-def sd_workflows():
-    """[(file name as in manifest.tsv, family)] of the API-format SD 1.x/2.x/SDXL workflows."""
+def text_encoder_role(file_name):
+    """clip_l, clip_g, t5xxl or qwen by the file name's hints, or None."""
+    return next((role for pattern, role in TEXT_ENCODER_ROLES if pattern.search(file_name)), None)
+
+
+def corpus_workflows(families):
+    """[(file name as in manifest.tsv, family)] of the API-format workflows of `families`."""
     with open(CORPUS / "manifest.tsv", newline="") as manifest:
         rows = csv.DictReader(manifest, delimiter="\t")
         return [(row["file"], row["family"]) for row in rows
-                if row["family"] in SD_FAMILIES and row["file"].startswith("api/")]
+                if row["family"] in families and row["file"].startswith("api/")]
+
+
+def sd_workflows():
+    """[(file name as in manifest.tsv, family)] of the API-format SD 1.x/2.x/SDXL workflows."""
+    return corpus_workflows(SD_FAMILIES)
+
+
+def tiny_family(graph, family):
+    """The family whose tiny files a workflow of the manifest's `family` gets: flux-schnell for a
+    FLUX workflow naming a schnell model file, else the manifest's family."""
+    schnell = family == "flux" and any(SCHNELL.search(value) for value in model_file_values(graph))
+    return "flux-schnell" if schnell else family
 
 
 def start_service_with_tiny_files(tmp_path_factory, *flags):
@@ -83,18 +125,37 @@ def start_service_with_tiny_files(tmp_path_factory, *flags):
 
 def install_tiny_files(data_dir):
     """Creates every kind of MODEL_FILE_INPUTS and SPECIAL_CHECKPOINTS create-tiny makes, for
-    each family it makes it for, named tiny_name(family, kind); returns the (kind, family) pairs
-    made."""
+    each family it makes it for, named tiny_name(family, kind), and the split files of
+    SPLIT_FAMILIES; returns the (kind, family) pairs made."""
     made = set()
     kinds = set(MODEL_FILE_INPUTS.values()) | {kind for _, kind in SPECIAL_CHECKPOINTS}
-    for kind in sorted(kinds):
-        for family in SD_FAMILIES:
+    for kind in sorted(kinds - {"diffusion_model", "text_encoder"}):
+        for family in SD_FAMILIES + SPLIT_FAMILIES:
             proc = run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--name",
                                   tiny_name(family, kind), "--family", family, "--kind", kind,
                                   check=False)
             if proc.returncode == 0:
                 made.add((kind, family))
+    for family in SPLIT_FAMILIES:
+        install_tiny_split_files(data_dir, family)
+        made |= {("diffusion_model", family), ("text_encoder", family)}
     return made
+
+
+def install_tiny_split_files(data_dir, family):
+    """Writes the family's split files with create-tiny and installs them under the names the
+    substitutions look for: tiny-<family> (diffusion model, VAE), tiny-<family>-<role> (text
+    encoders, their .tokenizer folders beside them)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        written = pathlib.Path(scratch) / "models"
+        run_dreamforge("model", "create-tiny", written, "--family", family, "--kind", "split")
+        models = pathlib.Path(data_dir) / "models"
+        for path in sorted(written.glob("*/*")):
+            role = text_encoder_role(path.stem) if path.parent.name == "text_encoders" else None
+            name = f"tiny-{family}-{role}" if role else tiny_name(family)
+            target = models / path.parent.name / (name + path.suffix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
 
 
 def _rule(table, class_type, name):
@@ -115,21 +176,25 @@ def _choices(object_info, class_type, name):
     return []
 
 
-def _model_kinds(class_type, name, value):
-    """The create-tiny kinds whose file may replace this model-file input's value, preferred
-    first: a special checkpoint's kind before the plain checkpoint (which runs its workflows too,
-    its extra model inputs left out, as ComfyUI leaves them out)."""
+def _tiny_stems(class_type, name, value, family):
+    """The names (without extension) of the tiny files that may replace this model-file input's
+    value, preferred first: a special checkpoint's before the plain checkpoint (which runs its
+    workflows too, its extra model inputs left out, as ComfyUI leaves them out); a text encoder
+    of the role its name hints at."""
     kind = _rule(MODEL_FILE_INPUTS, class_type, name)
+    if kind == "text_encoder":
+        role = text_encoder_role(value)
+        return [f"tiny-{family}-{role}"] if role else []
     if kind != "checkpoint":
-        return [kind]
-    return [special for pattern, special in SPECIAL_CHECKPOINTS if pattern.search(value)] + [kind]
+        return [tiny_name(family, kind)]
+    specials = [special for pattern, special in SPECIAL_CHECKPOINTS if pattern.search(value)]
+    return [tiny_name(family, special) for special in specials] + [tiny_name(family)]
 
 
-def _tiny_choice(object_info, class_type, name, family, kind):
-    """The tiny file of `kind` and `family` among the input's combo choices (any extension), or
-    None."""
+def _tiny_choice(object_info, class_type, name, stem):
+    """The tiny file named `stem` among the input's combo choices (any extension), or None."""
     for choice in _choices(object_info, class_type, name):
-        if isinstance(choice, str) and pathlib.PurePath(choice).stem == tiny_name(family, kind):
+        if isinstance(choice, str) and pathlib.PurePath(choice).stem == stem:
             return choice
     return None
 
@@ -165,9 +230,10 @@ def _cut_steps(inputs):
 
 
 def prepare(graph, family, object_info, image_name):
-    """The graph as a user would send it here: model files -> tiny files of the family where the
-    service offers them, LoadImage -> the uploaded image, small sizes, 2 steps, batches of 1.
-    Template placeholders ("{{seed}}") are left in place."""
+    """The graph as a user would send it here: model files -> tiny files of the family (the
+    manifest's; see tiny_family) where the service offers them, LoadImage -> the uploaded image,
+    small sizes, 2 steps, batches of 1. Template placeholders ("{{seed}}") are left in place."""
+    family = tiny_family(graph, family)
     graph = copy.deepcopy(graph)
     for node in graph.values():
         if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
@@ -179,8 +245,8 @@ def prepare(graph, family, object_info, image_name):
             if isinstance(value, str) and PLACEHOLDER.search(value):
                 continue
             if isinstance(value, str) and _rule(MODEL_FILE_INPUTS, class_type, name):
-                choices = (_tiny_choice(object_info, class_type, name, family, kind)
-                           for kind in _model_kinds(class_type, name, value))
+                choices = (_tiny_choice(object_info, class_type, name, stem)
+                           for stem in _tiny_stems(class_type, name, value, family))
                 inputs[name] = next((choice for choice in choices if choice), value)
             elif isinstance(value, str) and (class_type, name) in IMAGE_FILE_INPUTS:
                 inputs[name] = image_name
@@ -231,23 +297,31 @@ def upload_test_image(service):
     return response.json()["name"]
 
 
+def _node_error_lines(node_errors):
+    """"Class.input: error type" of each error in /prompt's node_errors."""
+    return sorted({f"{entry.get('class_type')}.{e.get('extra_info', {}).get('input_name', '')}: "
+                   f"{e['type']}" for entry in node_errors.values() for e in entry.get("errors", [])})
+
+
 def refusal(response, graph, object_info):
     """The record of a /prompt refusal: ComfyUI's error type and the unknown node types."""
     body = response.json()
     return {"class": "refused", "status": response.status_code, "error_type": body["error"]["type"],
             "message": body["error"]["message"], "unknown_node_types": unknown_node_types(graph, object_info),
-            "node_errors": sorted({f"{entry.get('class_type')}.{e.get('extra_info', {}).get('input_name', '')}: "
-                                   f"{e['type']}" for entry in body["node_errors"].values()
-                                   for e in entry.get("errors", [])})}
+            "node_errors": _node_error_lines(body["node_errors"])}
 
 
-def outcome(entry, graph):
+def outcome(entry, graph, node_errors=None):
     """The record of a finished prompt from its /history entry: ran when it succeeded with outputs
-    in the history, or with an output node that sends its images over /ws only."""
+    in the history, or with an output node that sends its images over /ws only; "ran in part" when
+    /prompt accepted it with some outputs left out (node_errors, as ComfyUI runs the valid outputs
+    of a graph)."""
     status = entry.get("status", {})
     streamed = any(node.get("class_type") in WEBSOCKET_OUTPUT_NODES for node in graph.values()
                    if isinstance(node, dict))
     if status.get("status_str") == "success" and (entry.get("outputs") or streamed):
+        if node_errors:
+            return {"class": "ran in part", "node_errors": _node_error_lines(node_errors)}
         return {"class": "ran"}
     errors = [data for kind, data in status.get("messages", []) if kind == "execution_error"]
     message = errors[0].get("exception_message", "") if errors else "finished without outputs"
@@ -300,8 +374,8 @@ def summary(records, families):
             "top_run_time_failures": failures.most_common(10)}
 
 
-def format_summary(report):
-    lines = [f"corpus: {report['per_class'].get('ran', 0)} of {report['total']} SD workflows ran "
+def format_summary(report, label):
+    lines = [f"corpus: {report['per_class'].get('ran', 0)} of {report['total']} {label} workflows ran "
              f"({report['seconds']:.0f} s)", f"  per class: {report['per_class']}"]
     lines += [f"  {family}: {counts}" for family, counts in report["per_family"].items()]
     lines.append("  top missing node types: " +
@@ -310,10 +384,12 @@ def format_summary(report):
     return "\n".join(lines)
 
 
-def read_baseline():
-    return json.loads(BASELINE.read_text()) if BASELINE.exists() else {"ran": [], "count": 0}
+def read_baseline(group):
+    path = BASELINES[group]
+    return json.loads(path.read_text()) if path.exists() else {"ran": [], "count": 0}
 
 
-def write_baseline(ran, total):
-    BASELINE.parent.mkdir(parents=True, exist_ok=True)
-    BASELINE.write_text(json.dumps({"count": len(ran), "total": total, "ran": sorted(ran)}, indent=1) + "\n")
+def write_baseline(group, ran, total):
+    path = BASELINES[group]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"count": len(ran), "total": total, "ran": sorted(ran)}, indent=1) + "\n")
