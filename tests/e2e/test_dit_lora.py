@@ -2,7 +2,7 @@
 graph with LoraLoaderModelOnly between UNETLoader and ModelSamplingAuraFlow. A LoRA (kohya names of
 the ComfyUI-named weights plus diffusers names of the fused qkv's to_q/to_k/to_v rows) changes the
 image, strength 0 does not, and the cached model is left as it was (the graph without the LoRA
-gives its first image again)."""
+gives its first image again). LoraLoader passes a Z-Image CLIP on unchanged."""
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -71,4 +71,21 @@ def test_lora_changes_the_zimage_image_and_leaves_the_cached_model(start_service
     assert not same(patched, weaker)
     assert same(before, unpatched)
     assert same(before, after)
+    client.close()
+
+
+def test_lora_loader_with_a_zimage_clip_patches_the_model(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    install_tiny_zimage(data_dir)
+    write_lora(data_dir)
+    service = start_service(data_dir=data_dir, model=False)
+    client = ComfyClient(service)
+    graph = default_zimage_graph(prefix="loader")
+    lora = {"80": {"class_type": "LoraLoader",
+                   "inputs": {"lora_name": LORA_NAME, "strength_model": 1.0,
+                              "strength_clip": 1.0, "model": ["66", 0], "clip": ["62", 0]}}}
+    patched = run(client, with_nodes(graph, lora, **{"69.model": ["80", 0],
+                                                     "67.clip": ["80", 1], "71.clip": ["80", 1]}))
+    model_only = run(client, with_lora(1.0, "model_only"))
+    assert same(patched, model_only)  # the text side is passed on unchanged
     client.close()

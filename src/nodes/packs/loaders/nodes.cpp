@@ -31,12 +31,14 @@ std::vector<Value> checkpoint_outputs(CheckpointStore& models, const std::string
 }
 
 // Reads a LoRA file for `model` (and `clip`, null for LoraLoaderModelOnly) and logs the tensors
-// that matched nothing, as ComfyUI does.
+// that matched nothing, as ComfyUI does. A DiT family's text side takes no LoRA tensors: they are
+// logged as not loaded.
 engine::LoraPatches read_lora(CheckpointStore& models, const std::string& name,
                               const ModelValue& model, const ClipValue* clip,
                               double strength_model, double strength_clip) {
+  const bool sd_clip = clip && clip->clip;
   const engine::LoraTargets targets =
-      engine::lora_targets(&model.model.base(), clip ? &clip->sd("LoraLoader").base() : nullptr);
+      engine::lora_targets(&model.model.base(), sd_clip ? &clip->clip->base() : nullptr);
   engine::LoraPatches patches =
       engine::load_lora(models.model_file("loras", name), targets, strength_model, strength_clip);
   for (const auto& key : patches.unmatched) std::cerr << "lora key not loaded: " << key << '\n';
@@ -57,7 +59,7 @@ std::vector<Value> load_lora(CheckpointStore& models, const NodeInputs& in, bool
   if (strength_model != 0) {
     outputs[0] = Value::of("MODEL", ModelValue{model.model.with_weight_patches(patches.unet)});
   }
-  if (clip && strength_clip != 0) {
+  if (clip && clip->clip && strength_clip != 0) {
     outputs[1] = Value::of("CLIP", ClipValue{clip->sd("LoraLoader").with_weight_patches(patches.text_encoders)});
   }
   return outputs;
