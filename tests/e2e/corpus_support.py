@@ -23,7 +23,8 @@ DIT_CORPUS_FAMILIES = ("flux", "sd3")  # manifest.tsv families of the DiT workfl
 # The families `create-tiny --kind split` writes ComfyUI's split files for (diffusion model, text
 # encoders, VAE); each installs as tiny-<family> in diffusion_models and vae and as
 # tiny-<family>-<role> in text_encoders (role: TEXT_ENCODER_ROLES), so the families' files of the
-# same ComfyUI name (clip_l, t5xxl_fp16, ae) sit side by side.
+# same ComfyUI name (clip_l, t5xxl_fp16, ae) sit side by side. Their all-in-one checkpoints (where
+# `--kind checkpoint` writes one) install as tiny-<family> in checkpoints like the SD ones.
 SPLIT_FAMILIES = ("flux", "flux-schnell", "sd3", "zimage")
 # What a text-encoder file is, by the hints in the names users give them: (pattern, role).
 TEXT_ENCODER_ROLES = [(re.compile(r"t5", re.I), "t5xxl"),
@@ -120,7 +121,9 @@ def start_service_with_tiny_files(tmp_path_factory, *flags):
         pytest.skip(f"no workflow corpus at {CORPUS} (manifest.tsv and api/*.json)")
     data_dir = tmp_path_factory.mktemp("corpus") / "data"
     install_tiny_files(data_dir)
-    return Service(data_dir, *flags).start()
+    # The CLIP vocabulary of the DiT all-in-one files, whose CLIPs carry no tokenizer.
+    vocabulary = data_dir / "models" / "text_encoders" / "tiny-flux-clip_l.tokenizer"
+    return Service(data_dir, *flags, env={"DREAMFORGE_CLIP_VOCAB_DIR": str(vocabulary)}).start()
 
 
 def install_tiny_files(data_dir):

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "engine/family/dit_models.h"
 #include "engine/family/dit_text_encoders.h"
+#include "engine/family/flux/flux_prompt_encoder.h"
 #include "engine/family/sd3/sd3_prompt_encoder.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
@@ -125,18 +126,39 @@ std::shared_ptr<const PromptEncoder> load_sd3_text(const TensorFile& file,
   return std::make_shared<const sd3::Sd3PromptEncoder>(std::move(encoders));
 }
 
+// FLUX.1's text encoders under "text_encoders.{clip_l,t5xxl}.transformer." (Comfy-Org's
+// flux1-dev-fp8 layout); an absent encoder unless the file has both.
+std::shared_ptr<const PromptEncoder> load_flux_text(const TensorFile& file,
+                                                    const std::string& vocab_dir,
+                                                    const RuntimePlacement& placement) {
+  const std::string clip_l = "text_encoders.clip_l.transformer.";
+  const std::string t5xxl = "text_encoders.t5xxl.transformer.";
+  if (!has_prefix(file, clip_l) || !has_prefix(file, t5xxl)) {
+    return std::make_shared<const AbsentTextEncoder>(Family::kFlux);
+  }
+  sd3::Sd3T5 t5 = load_prefixed_t5(file, t5xxl, placement);
+  return std::make_shared<const flux::FluxPromptEncoder>(
+      load_prefixed_clip(file, clip_l, false, vocab_dir, placement), std::move(t5.tokenizer),
+      std::move(t5.encoder));
+}
+
 }  // namespace
 
 std::optional<Family> dit_checkpoint_family(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return std::nullopt;
   const TensorFile file = TensorFile::open(path);
-  if (!has_prefix(file, std::string(kModelPrefix) + "joint_blocks.")) return std::nullopt;
-  return detect_dit_family(path) == Family::kSD3 ? std::optional(Family::kSD3) : std::nullopt;
+  for (const auto& [blocks, family] : {std::pair{"joint_blocks.", Family::kSD3},
+                                       std::pair{"double_blocks.", Family::kFlux}}) {
+    if (has_prefix(file, std::string(kModelPrefix) + blocks)) {
+      return detect_dit_family(path) == family ? std::optional(family) : std::nullopt;
+    }
+  }
+  return std::nullopt;
 }
 
 CheckpointBundle load_dit_checkpoint_bundle(const CheckpointLoadRequest& request, Family family) {
-  if (family != Family::kSD3) {
+  if (family != Family::kSD3 && family != Family::kFlux) {
     throw Error(ErrorCode::kUnsupported,
                 family_name(family) + " single-file checkpoints are not supported yet");
   }
@@ -147,7 +169,9 @@ CheckpointBundle load_dit_checkpoint_bundle(const CheckpointLoadRequest& request
   bundle.identity_file = request.path;
   bundle.family = family;
   bundle.model = load_dit_model(request.path, family, placement);
-  bundle.prompt_encoder = load_sd3_text(file, request.clip_vocab_dir, placement);
+  bundle.prompt_encoder = family == Family::kFlux
+                              ? load_flux_text(file, request.clip_vocab_dir, placement)
+                              : load_sd3_text(file, request.clip_vocab_dir, placement);
   bundle.vae = load_vae_codec(request.path, request.device);
   return bundle;
 }
