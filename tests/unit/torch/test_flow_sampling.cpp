@@ -1,5 +1,6 @@
 // Unit tests of the flow-matching model samplings (ComfyUI's ModelSamplingDiscreteFlow and
-// ModelSamplingFlux), of the samplers' and inpainting's flow (CONST) forms, and of CFGNorm.
+// ModelSamplingFlux) and their nodes, of the samplers' and inpainting's flow (CONST) forms, and of
+// CFGNorm and its node.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,7 +12,10 @@
 #include "engine/inpaint_mask.h"
 #include "engine/noise_schedule.h"
 #include "engine/samplers.h"
+#include "engine/model_patcher.h"
 #include "engine/sampling/sampler_run.h"
+#include "nodes/builtin_nodes.h"
+#include "nodes/node_values.h"
 
 namespace df::engine {
 namespace {
@@ -220,3 +224,83 @@ TEST(CfgNorm, CapsTheGuidedChannelNormAtTheConditionalOne) {
 
 }  // namespace
 }  // namespace df::engine
+
+namespace df::nodes {
+namespace {
+
+using graph::NodeContext;
+using graph::NodeInputs;
+using graph::Value;
+
+// The flow nodes run on a Z-Image model value (no network: the nodes only patch the model).
+class FlowNodes : public ::testing::Test {
+ protected:
+  std::vector<Value> run(const char* class_type, const NodeInputs& in) {
+    NodeContext ctx("1", progress, canceled, prompt, extra);
+    return registry.create(class_type)->execute(in, ctx);
+  }
+
+  const engine::ModelPatcher& patched(const char* class_type, NodeInputs in) {
+    in.set_linked("model", model);
+    result = run(class_type, in);
+    return result[0].as<ModelValue>().model;
+  }
+
+  CheckpointStore store{CheckpointStoreOptions{"", "", "cpu", "float32", ""}};
+  RunEnvironment env;
+  graph::NodeImplRegistry registry = builtin_node_impls(NodeResources{store, env});
+  Value model = Value::of(
+      "MODEL", ModelValue{engine::ModelPatcher(std::make_shared<const engine::DiffusionModel>(
+                   engine::flow_model()))});
+  std::vector<Value> result;
+  nlohmann::json prompt = nlohmann::json::object(), extra = nullptr;
+  NodeContext::ProgressCallback progress = [](int64_t, int64_t) {};
+  NodeContext::CancelCheck canceled = [] { return false; };
+};
+
+TEST_F(FlowNodes, ModelSamplingFluxShiftIsLinearInThePatchCount) {
+  // ComfyUI: shift = patches * m + b with m = (max - base) / (4096 - 256), b = base - 256 m,
+  // patches = width * height / (8 * 8 * 2 * 2).
+  const auto flux_shift_at = [&](int64_t width, int64_t height) {
+    NodeInputs in("2", "ModelSamplingFlux");
+    in.set_constant("max_shift", 1.15);
+    in.set_constant("base_shift", 0.5);
+    in.set_constant("width", width);
+    in.set_constant("height", height);
+    const engine::NoiseSchedule& schedule = patched("ModelSamplingFlux", in).schedule();
+    EXPECT_EQ(schedule.size(), 10000);
+    // At t = 1/2 the sigma is e^shift / (e^shift + 1): the logit of the sigma is the shift.
+    const double sigma = schedule.percent_to_sigma(0.5);
+    return std::log(sigma / (1.0 - sigma));
+  };
+  EXPECT_NEAR(flux_shift_at(1024, 1024), 1.15, 1e-12);  // 4096 patches: max_shift
+  EXPECT_NEAR(flux_shift_at(256, 256), 0.5, 1e-12);     // 256 patches: base_shift
+  EXPECT_NEAR(flux_shift_at(512, 512), 0.5 + 768.0 * 0.65 / 3840.0, 1e-12);
+  EXPECT_NEAR(flux_shift_at(1920, 1088), 0.5 + (8160.0 - 256.0) * 0.65 / 3840.0, 1e-12);
+}
+
+TEST_F(FlowNodes, ModelSamplingSd3AndAuraFlowDifferInTheMultiplier) {
+  NodeInputs sd3("2", "ModelSamplingSD3");
+  sd3.set_constant("shift", 3.0);
+  EXPECT_DOUBLE_EQ(patched("ModelSamplingSD3", sd3).schedule().timestep_nearest(0.5), 500.0);
+  NodeInputs aura("3", "ModelSamplingAuraFlow");
+  aura.set_constant("shift", 3.0);
+  const engine::NoiseSchedule& schedule = patched("ModelSamplingAuraFlow", aura).schedule();
+  EXPECT_DOUBLE_EQ(schedule.timestep_nearest(0.5), 0.5);
+  EXPECT_NEAR(schedule.percent_to_sigma(0.5), 0.75, 1e-12);
+}
+
+TEST_F(FlowNodes, CfgNormAddsItsPostCfgFunction) {
+  NodeInputs in("2", "CFGNorm");
+  in.set_constant("strength", 0.5);
+  const engine::ModelPatcher& out = patched("CFGNorm", in);
+  ASSERT_EQ(out.guidance().post_cfg_functions.size(), 1u);
+  engine::CfgArgs args;
+  args.cond_denoised = at::ones({1, 2, 1, 1});
+  const at::Tensor guided = at::full({1, 2, 1, 1}, 4.0);  // norm 4 sqrt 2 against sqrt 2
+  EXPECT_TRUE(at::allclose(out.guidance().post_cfg_functions[0](args, guided),
+                           at::full({1, 2, 1, 1}, 0.5)));
+}
+
+}  // namespace
+}  // namespace df::nodes
