@@ -30,6 +30,7 @@ json model_to_json(const Model& model) {
           {"parameters_schema", model.parameters_schema},
           {"capabilities", model.capabilities},
           {"native_resolution", model.native_resolution},
+          {"weight_dtype", model.weight_dtype},
           {"extra", model.extra},
           {"created_ms", model.created_ms},
           {"updated_ms", model.updated_ms}};
@@ -59,6 +60,7 @@ Model model_from_json(const json& json) {
     model.parameters_schema = json.value("parameters_schema", json::object());
     model.capabilities = json.value("capabilities", std::vector<std::string>{});
     model.native_resolution = json.value("native_resolution", 512);
+    model.weight_dtype = json.value("weight_dtype", "");
     model.extra = json.value("extra", json::object());
     model.created_ms = json.value("created_ms", int64_t{0});
     model.updated_ms = json.value("updated_ms", int64_t{0});

@@ -22,7 +22,7 @@ struct Model {
   std::string id;
   std::string name;
   std::string kind = "checkpoints";  // the folder under the models root
-  std::string family;                // sd1 | sd2 | sdxl | sdxl_refiner
+  std::string family;                // sd1 | sd2 | sdxl | sdxl_refiner | flux | flux_schnell | sd3 | zimage
   std::string version;               // "" for models found on disk
   std::string source_uri;            // "hf:org/repo@rev#file", "civitai:123@456", "" when local
   std::string revision;              // the source's resolved revision (commit sha, version id)
@@ -39,6 +39,8 @@ struct Model {
   nlohmann::json parameters_schema = nlohmann::json::object();  // JSON Schema of a generate job
   std::vector<std::string> capabilities;                         // txt2img, img2img
   int native_resolution = 512;
+  // How its diffusion weights are stored: "fp8", "bf16", "fp16" or "fp32" ("" when unknown).
+  std::string weight_dtype;
   nlohmann::json extra = nlohmann::json::object();  // source details (license, base model, ...)
   int64_t created_ms = 0;
   int64_t updated_ms = 0;

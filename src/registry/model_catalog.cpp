@@ -44,6 +44,7 @@ std::optional<Model> describe_weights(const fs::path& path) {
     const engine::TensorFile checkpoint = engine::TensorFile::open(path.string());
     model.format = engine::weights_format_name(checkpoint.format());
     family = engine::detect_file_family(checkpoint);
+    model.weight_dtype = engine::stored_weight_dtype(checkpoint);
   }
   if (!family) return std::nullopt;
   model.family = family->registry_name();

@@ -59,19 +59,28 @@ Outcome model_by_id(const std::string& id, const std::vector<Model>& models) {
   return {&model, &model, SkipReason::kNotInstalled, ""};
 }
 
-// Real models before test models, then by id.
-bool preferred(const Model* a, const Model* b) {
+// Whether a model's weights are stored as a candidate's `weights` asks ("" asks nothing).
+bool stored_as(const Model& model, const std::string& weights) {
+  if (weights == "fp8") return model.weight_dtype == "fp8";
+  if (weights == "full") return model.weight_dtype != "fp8";
+  return true;
+}
+
+// Models stored as asked before others, real models before test models, then by id.
+bool preferred(const Model* a, const Model* b, const std::string& weights) {
+  if (stored_as(*a, weights) != stored_as(*b, weights)) return stored_as(*a, weights);
   if (a->test_model != b->test_model) return !a->test_model;
   return a->id < b->id;
 }
 
-Outcome model_of_family(const std::string& family, const std::vector<Model>& models) {
+Outcome model_of_family(const std::string& family, const std::string& weights,
+                        const std::vector<Model>& models) {
   const Model* best_enabled = nullptr;
   const Model* best_disabled = nullptr;
   for (const Model& model : models) {
     if (model.family != family || model.kind != "checkpoints" || !model.installed) continue;
     const Model*& best = model.enabled ? best_enabled : best_disabled;
-    if (best == nullptr || preferred(&model, best)) best = &model;
+    if (best == nullptr || preferred(&model, best, weights)) best = &model;
   }
   if (best_enabled != nullptr) return {best_enabled, best_enabled, SkipReason::kNotInstalled, ""};
   if (best_disabled != nullptr) {
@@ -142,7 +151,8 @@ RoutingDecision route_request(const RoutingTable& table, std::string_view functi
   decision.function = function;
   decision.quality = quality;
   for (const RouteCandidate& candidate : table.chain(function, quality)) {
-    Outcome outcome = candidate.model.empty() ? model_of_family(candidate.family, models)
+    Outcome outcome = candidate.model.empty()
+                          ? model_of_family(candidate.family, candidate.weights, models)
                                               : model_by_id(candidate.model, models);
     const Preset preset = table.presets.preset_for(candidate.preset, device.device_class);
     if (outcome.usable != nullptr && preset.memory_mb > device.memory_mb) {

@@ -213,7 +213,8 @@ class TableParser {
     }
     std::vector<RouteCandidate> candidates;
     for (const auto& item : node) {
-      const auto entries = mapping(item, "a candidate of " + what, {"model", "family", "preset"});
+      const auto entries =
+          mapping(item, "a candidate of " + what, {"model", "family", "preset", "weights"});
       const Entry* model = find(entries, "model");
       const Entry* family = find(entries, "family");
       if ((model == nullptr) == (family == nullptr)) {
@@ -226,6 +227,13 @@ class TableParser {
         if (!contains(routing_families(), candidate.family)) {
           fail(family->value.Mark(), "unknown family '" + candidate.family + "'; expected one of " +
                                          join(routing_families()));
+        }
+      }
+      if (const Entry* weights = find(entries, "weights")) {
+        candidate.weights = name(weights->value, "weights");
+        if (candidate.weights != "fp8" && candidate.weights != "full") {
+          fail(weights->value.Mark(),
+               "unknown weights '" + candidate.weights + "'; expected fp8 or full");
         }
       }
       const Entry& preset = required(entries, item, "preset", "a candidate of " + what);
@@ -264,11 +272,24 @@ RoutingTable build_default_table() {
                     {preset(1024, 20, "dpmpp_2m", "karras", 6.0, 9216), on_cpu(16, 16384)});
   table.presets.add("sdxl-high",
                     {preset(1024, 35, "dpmpp_2m", "karras", 6.0, 9216), on_cpu(25, 16384)});
+  // FLUX.1 at ComfyUI's settings (cfg 1: the distilled guidance of dev is FluxGuidance's 3.5);
+  // in system memory it needs more than a CPU machine usually has, so CPUs skip to SD.
+  table.presets.add("flux-schnell",
+                    {preset(1024, 4, "euler", "simple", 1.0, 16384), on_cpu(4, 49152)});
+  table.presets.add("flux-dev-fp8",
+                    {preset(1024, 20, "euler", "simple", 1.0, 16384), on_cpu(20, 49152)});
+  table.presets.add("flux-dev",
+                    {preset(1024, 28, "euler", "simple", 1.0, 24576), on_cpu(28, 49152)});
   for (const auto& function : routing_functions()) {
     table.routes[function] = {
-        {"low", {{"", "sd1", "sd15-fast"}, {"", "sdxl", "sdxl-fast"}}},
-        {"standard", {{"", "sd1", "sd15-standard"}, {"", "sdxl", "sdxl-fast"}}},
-        {"high", {{"", "sdxl", "sdxl-high"}, {"", "sd1", "sd15-high"}}},
+        {"low",
+         {{"", "flux_schnell", "flux-schnell"}, {"", "sd1", "sd15-fast"}, {"", "sdxl", "sdxl-fast"}}},
+        {"standard",
+         {{"", "flux", "flux-dev-fp8", "fp8"},
+          {"", "sd1", "sd15-standard"},
+          {"", "sdxl", "sdxl-fast"}}},
+        {"high",
+         {{"", "flux", "flux-dev", "full"}, {"", "sdxl", "sdxl-high"}, {"", "sd1", "sd15-high"}}},
     };
   }
   return table;

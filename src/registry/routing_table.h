@@ -23,6 +23,9 @@ struct RouteCandidate {
   std::string model;   // a model id; "" when `family` is set
   std::string family;  // one of routing_families(); "" when `model` is set
   std::string preset;  // a preset of the table
+  // Among a family's models, prefer those whose diffusion weights are stored so: "fp8", "full"
+  // (bf16, fp16 or fp32), or "" (no preference).
+  std::string weights;
   bool operator==(const RouteCandidate&) const = default;
 };
 
@@ -45,9 +48,12 @@ struct RoutingTable {
 // The built-in table, used when the data directory has no routing file. docs/routing.example.yaml
 // spells out the same table (a unit test holds them equal):
 //   create_image and transform_image alike:
-//     low:      any sd1 model with sd15-fast,     else any sdxl model with sdxl-fast
-//     standard: any sd1 model with sd15-standard, else any sdxl model with sdxl-fast
-//     high:     any sdxl model with sdxl-high,    else any sd1 model with sd15-high
+//     low:      FLUX.1 schnell with flux-schnell, else sd1 with sd15-fast, else sdxl with sdxl-fast
+//     standard: FLUX.1 dev (fp8 weights preferred) with flux-dev-fp8, else sd1 with
+//               sd15-standard, else sdxl with sdxl-fast
+//     high:     FLUX.1 dev (full weights preferred) with flux-dev, else sdxl with sdxl-high,
+//               else sd1 with sd15-high
+//   (FLUX presets need more memory than a CPU machine usually has: CPUs fall back to SD.)
 const RoutingTable& default_routing_table();
 
 // Where the service looks for the table: <data dir>/config/routing.yaml.

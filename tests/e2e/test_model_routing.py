@@ -18,8 +18,10 @@ def test_a_quality_tier_falls_back_in_plain_words_and_the_job_runs(start_service
     job = routed_job(service, function="create_image", quality="high")
     routing = job["spec"]["routing"]
     assert job["spec"]["model_id"] == "tiny" and routing["fell_back"] is True
-    assert routing["skipped"][0]["reason"] == "not_installed"
-    assert routing["message"] == "No SDXL model is installed; using tiny (test model, random weights) instead."
+    assert [skipped["family"] for skipped in routing["skipped"]] == ["flux", "sdxl"]
+    assert {skipped["reason"] for skipped in routing["skipped"]} == {"not_installed"}
+    assert routing["message"] == ("No FLUX.1 dev model is installed. No SDXL model is installed; "
+                                  "using tiny (test model, random weights) instead.")
 
     events = service.events(job["id"])
     fallback = [data for _, kind, data in events if kind == "log" and data.get("code") == "model_fallback"]
@@ -51,7 +53,7 @@ def test_a_model_too_large_for_the_gpu_is_passed_over(start_service, tmp_path):
     service = start_service("--device", "cuda", "--gpu-memory-mb", "8192", command="api")
     job = routed_job(service, function="create_image", quality="high")
     assert job["spec"]["model_id"] == "tiny"
-    skipped = job["spec"]["routing"]["skipped"][0]
+    skipped = job["spec"]["routing"]["skipped"][1]  # after FLUX.1 dev, which is not installed
     assert skipped["reason"] == "needs_more_memory" and "8 GB" in skipped["message"]
 
     explicit = service.post("/v1/jobs", {"prompt": "x", "model_id": "tiny-xl", "quality": "high"})

@@ -179,10 +179,12 @@ TEST_F(JobRequestsTest, FunctionAndQualityRouteToAnInstalledModelWithItsPreset) 
   EXPECT_EQ(low.spec["model_id"], "tiny-sd1");
   EXPECT_EQ(low.spec["steps"], 12) << "sd15-fast on a CPU";
   EXPECT_EQ(low.spec["sampler"], "euler_ancestral");
-  EXPECT_EQ(low.spec["routing"]["fell_back"], false);
   EXPECT_EQ(low.spec["routing"]["preset"], "sd15-fast");
+  // The tier's first choice, FLUX.1 schnell, is not installed: the job says so.
+  EXPECT_EQ(low.spec["routing"]["fell_back"], true);
+  EXPECT_EQ(low.spec["routing"]["skipped"][0]["family"], "flux_schnell");
 
-  // High asks for SDXL first; none is installed, so the job falls back and says why.
+  // High asks for FLUX.1 dev, then SDXL; neither is installed, so the job falls back and says why.
   const Job high = parse({{"prompt", "x"}, {"function", "create_image"}, {"quality", "high"},
                           {"steps", 3}}).job;
   EXPECT_EQ(high.spec["model_id"], "tiny-sd1");
@@ -190,6 +192,7 @@ TEST_F(JobRequestsTest, FunctionAndQualityRouteToAnInstalledModelWithItsPreset) 
   EXPECT_EQ(high.spec["width"], 768);
   EXPECT_EQ(high.spec["routing"]["fell_back"], true);
   EXPECT_EQ(high.spec["routing"]["skipped"][0]["reason"], "not_installed");
+  EXPECT_EQ(high.spec["routing"]["skipped"][1]["family"], "sdxl");
   EXPECT_FALSE(high.spec["routing"]["message"].get<std::string>().empty());
 }
 
@@ -217,7 +220,8 @@ TEST_F(JobRequestsTest, RoutingWithNothingThatCanRunSaysWhyForEachCandidate) {
   const Error error = parse_error({{"prompt", "x"}, {"function", "create_image"}},
                                   ErrorCode::kModelNotFound);
   ASSERT_TRUE(error.details().contains("skipped")) << error.details().dump();
-  EXPECT_EQ(error.details()["skipped"][0]["reason"], "disabled");
+  EXPECT_EQ(error.details()["skipped"][0]["reason"], "not_installed");  // FLUX.1 schnell
+  EXPECT_EQ(error.details()["skipped"][1]["reason"], "disabled");       // the tiny SD 1.5
 }
 
 TEST_F(JobRequestsTest, RequestHashIsTheCanonicalBody) {

@@ -92,12 +92,16 @@ TEST(RoutingTable, TheBuiltInTableIsTheDocumentedExample) {
   EXPECT_EQ(documented, default_routing_table());
 }
 
-TEST(RoutingTable, TheBuiltInTableUsesSd15ForLowAndStandardAndSdxlForHigh) {
+TEST(RoutingTable, TheBuiltInTableUsesFluxFirstThenSd15ForLowAndStandardAndSdxlForHigh) {
   const RoutingTable& table = default_routing_table();
   for (const auto& function : routing_functions()) {
-    EXPECT_EQ(table.chain(function, "low").front().family, "sd1");
-    EXPECT_EQ(table.chain(function, "standard").front().family, "sd1");
-    EXPECT_EQ(table.chain(function, "high").front().family, "sdxl");
+    EXPECT_EQ(table.chain(function, "low")[0], (RouteCandidate{"", "flux_schnell", "flux-schnell"}));
+    EXPECT_EQ(table.chain(function, "low")[1].family, "sd1");
+    EXPECT_EQ(table.chain(function, "standard")[0],
+              (RouteCandidate{"", "flux", "flux-dev-fp8", "fp8"}));
+    EXPECT_EQ(table.chain(function, "standard")[1].family, "sd1");
+    EXPECT_EQ(table.chain(function, "high")[0], (RouteCandidate{"", "flux", "flux-dev", "full"}));
+    EXPECT_EQ(table.chain(function, "high")[1].family, "sdxl");
     EXPECT_EQ(table.chain(function, "high").back().family, "sd1");
   }
 }
@@ -137,6 +141,15 @@ TEST(RoutingTable, StructuralErrorsNameTheLine) {
                   "'version' appears twice");
 }
 
+TEST(RoutingTable, ACandidateMayPreferFp8OrFullWeights) {
+  const RoutingTable table = parse_routing_table(
+      table_text("      - family: flux\n        weights: fp8\n        preset: small\n"
+                 "      - family: flux\n        weights: full\n        preset: small\n"),
+      "routing.yaml");
+  EXPECT_EQ(table.chain("create_image", "low")[0], (RouteCandidate{"", "flux", "small", "fp8"}));
+  EXPECT_EQ(table.chain("create_image", "low")[1].weights, "full");
+}
+
 TEST(RoutingTable, ChainErrorsNameTheLine) {
   // Line 12 is create_image, 13 low, 14 its first candidate.
   expect_contains(error_at_line(table_text("      - family: kandinsky\n        preset: small\n"), 14),
@@ -150,6 +163,11 @@ TEST(RoutingTable, ChainErrorsNameTheLine) {
                   "either a model or a family");
   expect_contains(error_at_line(table_text("      - preset: small\n"), 14),
                   "either a model or a family");
+  expect_contains(error_at_line(table_text("      - family: flux\n"
+                                           "        weights: fp4\n"
+                                           "        preset: small\n"),
+                                15),
+                  "unknown weights 'fp4'; expected fp8 or full");
   expect_contains(error_at_line(table_text("      - family: sd1\n"), 14), "has no 'preset'");
   expect_contains(error_at_line(table_text("      []\n"), 14), "must be a list of candidates");
   expect_contains(error_at_line(table_text("      - family: sd1\n"

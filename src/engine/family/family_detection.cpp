@@ -1,7 +1,9 @@
 // Family detection from tensor names and diffusers configs.
 #include "engine/family/family_detection.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -91,6 +93,22 @@ std::string DetectedFamily::registry_name() const {
 std::optional<DetectedFamily> detect_file_family(const TensorFile& file) {
   if (auto dit = dit_family_of(file)) return dit;
   return sd_family_of(file);
+}
+
+std::string stored_weight_dtype(const TensorFile& file) {
+  std::map<std::string, uint64_t> bytes;
+  for (const TensorInfo& tensor : file.tensors()) {
+    if (tensor.dtype.rfind("F8_", 0) == 0 && tensor.shape.size() >= 2) return "fp8";
+    bytes[tensor.dtype] += tensor.span;
+  }
+  const auto most = std::max_element(bytes.begin(), bytes.end(), [](const auto& a, const auto& b) {
+    return a.second < b.second;
+  });
+  if (most == bytes.end()) return "";
+  if (most->first == "BF16") return "bf16";
+  if (most->first == "F16") return "fp16";
+  if (most->first == "F32") return "fp32";
+  return "";
 }
 
 std::optional<DetectedFamily> detect_folder_family(const std::string& dir) {

@@ -24,6 +24,11 @@ struct DetectedFamily {
 // naming, with or without "model.diffusion_model."). nullopt for anything else.
 std::optional<DetectedFamily> detect_file_family(const TensorFile& file);
 
+// How the file's weights are mostly stored: "fp8" when any matrix is float8 (fp8 checkpoints keep
+// norms and biases wider), else the dtype of most of its bytes: "bf16", "fp16" or "fp32"; "" for
+// other dtypes.
+std::string stored_weight_dtype(const TensorFile& file);
+
 // A diffusers pipeline folder (model_index.json and unet/ or transformer/ configs) or a bare
 // diffusers transformer folder (config.json). nullopt for anything else.
 std::optional<DetectedFamily> detect_folder_family(const std::string& dir);
