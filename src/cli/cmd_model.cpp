@@ -26,6 +26,7 @@
 #include "download/redaction.h"
 #include "engine/adapters/lora_tiny.h"
 #include "engine/family/flux/flux_tiny.h"
+#include "engine/family/sd3/sd3_tiny.h"
 #include "engine/family/zimage/zimage_tiny.h"
 #include "engine/model_config.h"
 #include "engine/tiny_addons.h"
@@ -129,11 +130,13 @@ std::string create_tiny_split(const CreateTinyOptions& options) {
                           : options.dir;
   if (models_dir.empty()) throw Error(ErrorCode::kInvalidArgument, "give DIR or --data-dir");
   if (options.family == "zimage") return engine::zimage::write_tiny_zimage_files(models_dir, options.seed);
+  if (options.family == "sd3") return engine::sd3::write_tiny_sd3_files(models_dir, options.seed);
   if (options.family == "flux" || options.family == "flux-schnell") {
     return engine::flux::write_tiny_flux_files(models_dir, options.family == "flux", options.seed);
   }
   throw Error(ErrorCode::kUnsupported,
-              "--kind split writes the DiT families' split files (zimage, flux, flux-schnell), not " +
+              "--kind split writes the DiT families' split files (zimage, flux, flux-schnell, "
+              "sd3), not " +
                   options.family);
 }
 
@@ -181,7 +184,7 @@ void add_create_tiny_command(CLI::App& model) {
   command->add_option("--name", options->name, "Model id when installing into --data-dir");
   command->add_option("--family", options->family, "Model family")
       ->required()
-      ->check(CLI::IsMember({"sd1", "sd2", "sdxl", "zimage", "flux", "flux-schnell"}));
+      ->check(CLI::IsMember({"sd1", "sd2", "sdxl", "zimage", "flux", "flux-schnell", "sd3"}));
   command->add_option("--kind", options->kind, "What to write")
       ->capture_default_str()
       ->check(CLI::IsMember(tiny_kind_names()));

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
 #include "engine/family/flux/flux_prompt_encoder.h"
+#include "engine/family/sd3/sd3_prompt_encoder.h"
 #include "engine/family/zimage/zimage_prompt_encoder.h"
 
 namespace df::engine {
@@ -14,6 +15,7 @@ namespace fs = std::filesystem;
 
 std::optional<Family> dit_text_family(const std::string& type, size_t file_count) {
   if (type == "lumina2" && file_count == 1) return Family::kZImage;
+  if (type == "sd3" && file_count >= 1 && file_count <= 3) return Family::kSD3;
   if (type == "flux" && file_count == 2) return Family::kFlux;
   return std::nullopt;
 }
@@ -76,6 +78,9 @@ std::shared_ptr<const PromptEncoder> load_prompt_encoder(const std::vector<std::
                                                          const std::string& clip_vocab_dir) {
   const auto family = dit_text_family(type, paths.size());
   if (family == Family::kFlux) return load_flux_text(paths, device, dtype, clip_vocab_dir);
+  if (family == Family::kSD3) {
+    return sd3::load_sd3_prompt_encoder(paths, device, dtype, clip_vocab_dir);
+  }
   if (family == Family::kZImage) {
     const RuntimePlacement placement = resolve_placement(device, dtype, Family::kZImage);
     return zimage::load_zimage_prompt_encoder(

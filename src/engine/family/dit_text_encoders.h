@@ -17,7 +17,9 @@ namespace df::engine {
 std::optional<Family> dit_text_family(const std::string& type, size_t file_count);
 
 // The PromptEncoder of the text encoder files `paths` of loader `type` (one dit_text_family
-// knows) on `device` in `dtype` (resolve_placement's names). Tokenizers: a text encoder file
+// knows) on `device` in `dtype` (resolve_placement's names). Type "sd3" takes one to three
+// files (TripleCLIPLoader's type), CLIPs with their vocabulary from `clip_vocab_dir`. Tokenizers:
+// a text encoder file
 // `NAME.safetensors` carries none, so its tokenizer is `NAME.tokenizer/tokenizer.json` beside it, else
 // `tokenizer.json` in request.tokenizer_dir. Throws Error(kModelNotFound) naming both places when
 // neither exists, and what the family's loaders throw. T5 files find their tokenizer with

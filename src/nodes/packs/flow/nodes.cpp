@@ -1,9 +1,11 @@
 // Flow-matching family nodes: ModelSamplingFlux/SD3/AuraFlow set a model's flow schedule,
 // FluxGuidance sets FLUX.1 dev's distilled guidance, CLIPTextEncodeFlux encodes FLUX.1's two prompts,
+// CLIPTextEncodeSD3 SD3's three,
 // EmptySD3LatentImage makes 16-channel latents, CFGNorm caps the guided estimate's channel norm.
 #include "core/error.h"
 #include "engine/family/families.h"
 #include "engine/family/flux/flux_prompt_encoder.h"
+#include "engine/family/sd3/sd3_prompt_encoder.h"
 #include "engine/guidance/cfg_norm.h"
 #include "engine/noise_schedule.h"
 #include "nodes/builtin_nodes.h"
@@ -44,6 +46,17 @@ const engine::flux::FluxPromptEncoder& flux_text(const ClipValue& clip, const st
   return *flux;
 }
 
+// The SD3 text side of a CLIP input; Error(kUnsupported) naming `node` for any other CLIP.
+const engine::sd3::Sd3PromptEncoder& sd3_text(const ClipValue& clip, const std::string& node) {
+  const auto* sd3 = dynamic_cast<const engine::sd3::Sd3PromptEncoder*>(clip.encoder.get());
+  if (sd3 == nullptr) {
+    throw Error(ErrorCode::kUnsupported,
+                node + " needs an SD3 CLIP (TripleCLIPLoader, or CLIPLoader / DualCLIPLoader "
+                       "type 'sd3')");
+  }
+  return *sd3;
+}
+
 }  // namespace
 
 void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
@@ -72,6 +85,13 @@ void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
     const auto& encoder = flux_text(in.get<ClipValue>("clip"), "CLIPTextEncodeFlux");
     engine::Conditioning cond = encoder.encode_parts(in.get_string("clip_l"), in.get_string("t5xxl"));
     cond.guidance = in.get_float("guidance");
+    return std::vector<Value>{Value::of("CONDITIONING", ConditioningValue{{std::move(cond)}})};
+  });
+  add_function_node(registry, "CLIPTextEncodeSD3", [](const NodeInputs& in, NodeContext&) {
+    const auto& encoder = sd3_text(in.get<ClipValue>("clip"), "CLIPTextEncodeSD3");
+    engine::Conditioning cond =
+        encoder.encode_sd3(in.get_string("clip_l"), in.get_string("clip_g"),
+                           in.get_string("t5xxl"), in.get_string("empty_padding") != "none");
     return std::vector<Value>{Value::of("CONDITIONING", ConditioningValue{{std::move(cond)}})};
   });
   add_function_node(registry, "EmptySD3LatentImage", [](const NodeInputs& in, NodeContext&) {

@@ -1,6 +1,6 @@
 // Flow-matching family node schemas (FLUX.1, SD3, Z-Image): model sampling (ModelSamplingFlux,
-// ModelSamplingSD3, ModelSamplingAuraFlow), FluxGuidance, CLIPTextEncodeFlux and
-// EmptySD3LatentImage.
+// ModelSamplingSD3, ModelSamplingAuraFlow), FluxGuidance, CLIPTextEncodeFlux, CLIPTextEncodeSD3
+// and EmptySD3LatentImage.
 #include "nodes/packs/node_packs.h"
 #include "nodes/packs/schema_builders.h"
 
@@ -56,6 +56,16 @@ NodeSchema clip_text_encode_flux() {
               "CONDITIONING");
 }
 
+NodeSchema clip_text_encode_sd3() {
+  const nlohmann::json prompt = {{"multiline", true}, {"dynamicPrompts", true}};
+  return node("CLIPTextEncodeSD3", "CLIPTextEncodeSD3", "advanced/conditioning",
+              "comfy_extras.nodes_sd3",
+              {typed("clip", "CLIP"), typed("clip_l", "STRING", prompt),
+               typed("clip_g", "STRING", prompt), typed("t5xxl", "STRING", prompt),
+               combo("empty_padding", {"none", "empty_prompt"})},
+              "CONDITIONING");
+}
+
 NodeSchema empty_sd3_latent_image() {
   return node("EmptySD3LatentImage", "EmptySD3LatentImage", "latent/sd3", "comfy_extras.nodes_sd3",
               {int_stepped("width", 1024, 16, kMaxResolution, 16),
@@ -83,6 +93,7 @@ void add_flow_schemas(graph::NodeSchemaRegistry& registry) {
   registry.add(model_sampling_shift("ModelSamplingAuraFlow", 1.73));
   registry.add(flux_guidance());
   registry.add(clip_text_encode_flux());
+  registry.add(clip_text_encode_sd3());
   registry.add(empty_sd3_latent_image());
   registry.add(cfg_norm());
 }
