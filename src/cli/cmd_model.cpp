@@ -25,6 +25,7 @@
 #include "download/model_ref.h"
 #include "download/redaction.h"
 #include "engine/adapters/lora_tiny.h"
+#include "engine/family/dit_tiny_checkpoints.h"
 #include "engine/family/flux/flux_tiny.h"
 #include "engine/family/sd3/sd3_tiny.h"
 #include "engine/family/zimage/zimage_tiny.h"
@@ -101,6 +102,17 @@ std::string tiny_file_target(const CreateTinyOptions& options, const std::string
   return target;
 }
 
+// The checkpoint kind: a DiT family's all-in-one single file (flux, flux-schnell, sd3), else an SD
+// test checkpoint folder; returns what it wrote.
+std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
+  if (options.family == "flux" || options.family == "flux-schnell" || options.family == "sd3") {
+    const std::string target =
+        tiny_file_target(options, "checkpoints", "tiny-" + options.family + ".safetensors");
+    return engine::write_tiny_dit_checkpoint(target, options.family, options.seed);
+  }
+  return tiny_checkpoint_kind(4)(options);
+}
+
 // Writes a test LoRA file; returns the file.
 std::string create_tiny_lora(const CreateTinyOptions& options) {
   const std::string target = tiny_file_target(options, "loras", "tiny-lora.safetensors");
@@ -143,7 +155,7 @@ std::string create_tiny_split(const CreateTinyOptions& options) {
 // The kinds of test model create-tiny writes; each returns the path it wrote.
 const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>>& tiny_kinds() {
   static const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>> kinds =
-      {{"checkpoint", tiny_checkpoint_kind(4)},
+      {{"checkpoint", create_tiny_checkpoint},
        {"inpaint", tiny_checkpoint_kind(9)},
        {"ip2p", tiny_checkpoint_kind(8)},
        {"lora", create_tiny_lora},
