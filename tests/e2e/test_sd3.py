@@ -148,6 +148,11 @@ def test_clip_text_encode_sd3_and_fewer_text_encoders(start_service, tmp_path):
     image, error = outcome(client, dual)
     assert error is None and image is not None, error
 
+    twice = sd3_graph(prefix="twice")
+    twice["11"]["inputs"]["clip_name1"] = "clip_l.safetensors"
+    _, error = outcome(client, twice)
+    assert error is not None and "two CLIP-L text encoders" in error
+
     flux_node = sd3_graph(prefix="fluxnode")
     flux_node["6"] = {"class_type": "CLIPTextEncodeFlux",
                       "inputs": {"clip": ["11", 0], "clip_l": PROMPT, "t5xxl": PROMPT,

@@ -161,6 +161,14 @@ def test_missing_encoders_leave_comfyuis_zeros(probe, models_dir):
                  TEXT_TOLERANCE)
 
 
+def test_t5_alone_gives_its_states_and_a_zero_pooled_vector(probe, models_dir):
+    """CLIPLoader type sd3 with T5-XXL: its states are the context; pooled is 768 + 1280 zeros."""
+    out, _ = probe("sd3_encode", {"models_dir": str(models_dir), "prompt": PROMPT,
+                                  "files": ["t5xxl_fp16.safetensors"]})
+    assert_close(out["context"], t5_part(models_dir, PROMPT), TEXT_TOLERANCE)
+    assert torch.equal(out["pooled"], torch.zeros(1, 768 + 1280))
+
+
 # ---- the whole pipeline ----
 
 def build_vae(path):
