@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <string_view>
+#include <utility>
 
 #include "core/error.h"
 
@@ -43,6 +44,16 @@ double fp8_max(at::ScalarType fp8_dtype) {
   return fp8_dtype == at::kFloat8_e4m3fn
              ? static_cast<double>(std::numeric_limits<c10::Float8_e4m3fn>::max())
              : static_cast<double>(std::numeric_limits<c10::Float8_e5m2>::max());
+}
+
+// w as fp8 over a per-tensor float32 scale max|w| / the dtype's largest finite value (1 for
+// all-zero or non-finite weights): {quantized, scale}.
+std::pair<at::Tensor, at::Tensor> quantize_per_tensor(const at::Tensor& w, at::ScalarType fp8_dtype) {
+  const at::Tensor as_float = w.to(at::kFloat);
+  const double largest = as_float.abs().max().item<double>();
+  const double scale = largest > 0 && std::isfinite(largest) ? largest / fp8_max(fp8_dtype) : 1.0;
+  return {(as_float / scale).to(fp8_dtype),
+          at::scalar_tensor(scale, at::TensorOptions(at::kFloat).device(w.device()))};
 }
 
 }  // namespace
@@ -93,13 +104,30 @@ void store_matrix_weights_in_fp8(TensorMap& tensors, at::ScalarType fp8_dtype) {
   TensorMap scales;
   for (auto& [name, tensor] : tensors) {
     if (!is_matrix_weight(name, tensor)) continue;
-    const at::Tensor as_float = tensor.to(at::kFloat);
-    const double largest = as_float.abs().max().item<double>();
-    const double scale = largest > 0 && std::isfinite(largest) ? largest / fp8_max(fp8_dtype) : 1.0;
-    tensor = (as_float / scale).to(fp8_dtype);
-    scales.emplace(name + "_scale", at::scalar_tensor(scale, at::kFloat).to(tensor.device()));
+    auto [quantized, scale] = quantize_per_tensor(tensor, fp8_dtype);
+    tensor = std::move(quantized);
+    scales.emplace(name + "_scale", std::move(scale));
   }
   tensors.merge(scales);
+}
+
+at::Tensor real_weight(const TensorMap& tensors, const std::string& name) {
+  const at::Tensor& stored = tensors.at(name);
+  const auto scale = tensors.find(name + "_scale");
+  if (!is_fp8(stored.scalar_type()) || scale == tensors.end()) return stored.to(at::kFloat);
+  return stored.to(at::kFloat) * scale->second.to(at::kFloat);
+}
+
+void replace_weight(TensorMap& tensors, const std::string& name, const at::Tensor& value) {
+  at::Tensor& stored = tensors.at(name);
+  const auto scale = tensors.find(name + "_scale");
+  if (!is_fp8(stored.scalar_type()) || scale == tensors.end()) {
+    stored = value.to(stored.scalar_type()).contiguous();
+    return;
+  }
+  auto [quantized, new_scale] = quantize_per_tensor(value, stored.scalar_type());
+  stored = std::move(quantized);
+  scale->second = new_scale.to(scale->second.scalar_type());
 }
 
 TensorMap tensors_of(const Weights& weights) {

@@ -41,6 +41,14 @@ std::optional<at::ScalarType> fp8_weight_storage(const std::string& weight_dtype
 // largest finite value, so small weights keep fp8's normal range. Other tensors are left alone.
 void store_matrix_weights_in_fp8(TensorMap& tensors, at::ScalarType fp8_dtype);
 
+// The weight `name` of a tensor set as float32: fp8 storage times its "<name>_scale" (when the
+// set has one), any other tensor converted.
+at::Tensor real_weight(const TensorMap& tensors, const std::string& name);
+
+// Replaces the weight `name` by `value` (float32) stored as the old tensor was: fp8 storage
+// requantized with a fresh per-tensor scale (kept in the old scale's dtype), others cast.
+void replace_weight(TensorMap& tensors, const std::string& name, const at::Tensor& value);
+
 // Every tensor of a Weights set under its full name (sharing the tensors).
 TensorMap tensors_of(const Weights& weights);
 

@@ -2,6 +2,7 @@
 #include "engine/adapters/weight_patch.h"
 
 #include "core/error.h"
+#include "engine/fp8_weights.h"
 
 namespace df::engine {
 
@@ -22,8 +23,7 @@ Weights apply_patches(const Weights& base, const WeightPatches& patches) {
       throw Error(ErrorCode::kInvalidArgument, "a weight patch names '" + key +
                                                    "', which the model does not have");
     }
-    const at::Tensor& original = it->second;
-    at::Tensor weight = original.to(at::kFloat);
+    at::Tensor weight = real_weight(tensors, key);
     for (const auto& patch : list) {
       if (patch.strength_model != 1.0) weight = weight * patch.strength_model;
       at::Tensor delta = patch.adapter->delta(weight).to(weight.device(), at::kFloat);
@@ -37,7 +37,7 @@ Weights apply_patches(const Weights& base, const WeightPatches& patches) {
       }
       weight = weight + delta * patch.strength;
     }
-    it->second = weight.to(original.scalar_type()).contiguous();
+    replace_weight(tensors, key, weight);
   }
   Weights patched(std::move(tensors));
   return base.prefix().empty() ? patched : patched.sub(base.prefix());

@@ -37,7 +37,8 @@ void append_patches(WeightPatches& patches, const WeightPatches& more);
 
 // A copy of `base` (the same prefix view over a new set) where each patched key (a full name, as
 // Weights::keys() lists them) holds its patched tensor, computed in float32 on the weight's device
-// and cast back; unpatched tensors are shared, not copied.
+// and cast back (fp8 storage dequantized with its scale and requantized, see fp8_weights.h);
+// unpatched tensors are shared, not copied.
 // Throws Error(kInvalidArgument) naming a key that `base` does not hold or a delta whose shape
 // differs from the weight's.
 Weights apply_patches(const Weights& base, const WeightPatches& patches);

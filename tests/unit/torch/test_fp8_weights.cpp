@@ -188,6 +188,21 @@ TEST(Fp8NnOps, EmbeddingAndConvUpcastFp8Weights) {
   EXPECT_TRUE(at::allclose(out, at::conv2d(image, kernel), 1e-6, 1e-6));
 }
 
+TEST(Fp8Storage, ReplacingAStoredWeightRequantizesIt) {
+  TensorMap tensors = {{"l.weight", at::randn({4, 3}) * 0.01}};
+  store_matrix_weights_in_fp8(tensors, at::kFloat8_e4m3fn);
+  const at::Tensor real = real_weight(tensors, "l.weight");
+  EXPECT_TRUE(real.equal(tensors.at("l.weight").to(at::kFloat) * tensors.at("l.weight_scale")));
+  const at::Tensor patched = real + 1.0;  // e.g. a LoRA's difference: a much larger range
+  replace_weight(tensors, "l.weight", patched);
+  EXPECT_EQ(tensors.at("l.weight").scalar_type(), at::kFloat8_e4m3fn);
+  EXPECT_TRUE(at::allclose(real_weight(tensors, "l.weight"), patched, 1.0 / 16, 0.0));
+  TensorMap plain = {{"w", at::ones({2}, at::kBFloat16)}};
+  replace_weight(plain, "w", at::full({2}, 3.0));
+  EXPECT_EQ(plain.at("w").scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(real_weight(plain, "w").equal(at::full({2}, 3.0)));
+}
+
 // A tiny random network of each DiT family saved as a file, loaded as UNETLoader loads it.
 struct DitCase {
   Family family;
