@@ -2,12 +2,14 @@
 graph with LoraLoaderModelOnly between UNETLoader and ModelSamplingAuraFlow. A LoRA (kohya names of
 the ComfyUI-named weights plus diffusers names of the fused qkv's to_q/to_k/to_v rows) changes the
 image, strength 0 does not, and the cached model is left as it was (the graph without the LoRA
-gives its first image again). LoraLoader passes a Z-Image CLIP on unchanged."""
+gives its first image again). LoraLoader passes a Z-Image CLIP on unchanged; create-tiny's Z-Image LoRAs (kohya, PEFT, LoHa,
+LoKr) each change the image."""
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from comfy_client import ComfyClient
+from e2e_support import run_dreamforge
 from graph_support import run, same, with_nodes
 from test_zimage import default_zimage_graph, install_tiny_zimage
 
@@ -46,10 +48,10 @@ def write_lora(data_dir):
     save_file(tensors, str(path))
 
 
-def with_lora(strength, prefix):
+def with_lora(strength, prefix, lora_name=LORA_NAME):
     graph = default_zimage_graph(prefix=prefix)
     lora = {"80": {"class_type": "LoraLoaderModelOnly",
-                   "inputs": {"lora_name": LORA_NAME, "strength_model": strength,
+                   "inputs": {"lora_name": lora_name, "strength_model": strength,
                               "model": ["66", 0]}}}
     return with_nodes(graph, lora, **{"69.model": ["80", 0]})
 
@@ -88,4 +90,21 @@ def test_lora_loader_with_a_zimage_clip_patches_the_model(start_service, tmp_pat
                                                      "67.clip": ["80", 1], "71.clip": ["80", 1]}))
     model_only = run(client, with_lora(1.0, "model_only"))
     assert same(patched, model_only)  # the text side is passed on unchanged
+    client.close()
+
+
+def test_create_tiny_zimage_loras_change_the_image(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    install_tiny_zimage(data_dir)
+    formats = ["kohya", "peft", "loha", "lokr"]
+    for lora_format in formats:
+        run_dreamforge("model", "create-tiny",
+                       data_dir / "models" / "loras" / f"tiny-{lora_format}.safetensors",
+                       "--family", "zimage", "--kind", "lora", "--lora-format", lora_format)
+    service = start_service(data_dir=data_dir, model=False)
+    client = ComfyClient(service)
+    base = run(client, default_zimage_graph(prefix="base"))
+    for lora_format in formats:
+        image = run(client, with_lora(1.0, lora_format, f"tiny-{lora_format}.safetensors"))
+        assert not same(base, image), lora_format
     client.close()

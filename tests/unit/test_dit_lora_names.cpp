@@ -1,12 +1,19 @@
-// The DiT LoRA key map: kohya, BFL/ComfyUI and diffusers names, and row pieces in fused weights.
+// The DiT LoRA key map: kohya, BFL/ComfyUI and diffusers names, and row pieces in fused weights;
+// the tiny DiT LoRAs of create-tiny use names of that map.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "engine/adapters/dit_lora_names.h"
+#include "engine/adapters/lora_tiny.h"
 #include "engine/family/flux/flux_layout.h"
+#include "engine/family/sd3/sd3_tiny.h"
 #include "engine/family/zimage/zimage_layout.h"
+#include "engine/family/zimage/zimage_tiny.h"
+#include "engine/safetensors_file.h"
+#include "test_support.h"
 
 namespace df::engine {
 namespace {
@@ -133,6 +140,53 @@ TEST(DitLoraNames, SdFamiliesHaveNoDiffusersNames) {
   EXPECT_EQ(names.size(), 2u);
   expect_whole(names, "lora_unet_a", "a.weight");
   expect_whole(names, "diffusion_model.a", "a.weight");
+}
+
+// The module names of a kohya or PEFT LoRA file: its tensor names without the tensor suffix.
+std::set<std::string> lora_modules(const std::string& path) {
+  std::set<std::string> modules;
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  for (const auto& tensor : file.tensors()) {
+    for (const char* suffix : {".lora_down.weight", ".lora_up.weight", ".lora_A.weight",
+                               ".lora_B.weight", ".alpha"}) {
+      if (tensor.name.ends_with(suffix)) {
+        modules.insert(tensor.name.substr(0, tensor.name.size() - std::string(suffix).size()));
+      }
+    }
+  }
+  return modules;
+}
+
+DitLoraNames tiny_names(Family family) {
+  if (family == Family::kFlux) {
+    const flux::FluxConfig config = flux::tiny_flux_config(true);
+    return dit_lora_names(family, names_of(flux::flux_transformer_layout(config)),
+                          flux_diffusers_links(config));
+  }
+  if (family == Family::kSD3) {
+    const sd3::Sd3Config config = sd3::tiny_sd3_split_config();
+    return dit_lora_names(family, names_of(sd3::sd3_transformer_layout(config)),
+                          sd3_diffusers_links(config));
+  }
+  const zimage::ZImageConfig config = zimage::tiny_zimage_split_config();
+  return dit_lora_names(family, names_of(zimage::zimage_transformer_layout(config)),
+                        zimage_diffusers_links(config));
+}
+
+TEST(DitLoraNames, TinyDitLorasUseNamesOfTheKeyMap) {
+  const test::TestDir dir("dit_lora_");
+  for (Family family : {Family::kFlux, Family::kSD3, Family::kZImage}) {
+    const DitLoraNames names = tiny_names(family);
+    for (TinyLoraFormat format : {TinyLoraFormat::kKohya, TinyLoraFormat::kPeft}) {
+      const std::string path = (dir.path() / "lora.safetensors").string();
+      write_tiny_lora(path, family, format, 1);
+      const std::set<std::string> modules = lora_modules(path);
+      EXPECT_GT(modules.size(), 4u);
+      for (const std::string& module : modules) {
+        EXPECT_TRUE(names.count(module)) << family_name(family) << ": " << module;
+      }
+    }
+  }
 }
 
 }  // namespace

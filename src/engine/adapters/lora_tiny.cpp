@@ -8,7 +8,12 @@
 #include <random>
 
 #include "core/error.h"
+#include "engine/adapters/dit_lora_names.h"
 #include "engine/adapters/lora_names.h"
+#include "engine/family/flux/flux_layout.h"
+#include "engine/family/sd3/sd3_tiny.h"
+#include "engine/family/zimage/zimage_layout.h"
+#include "engine/family/zimage/zimage_tiny.h"
 #include "engine/safetensors_file.h"
 #include "engine/tiny_model.h"
 #include "engine/weight_layout.h"
@@ -206,6 +211,67 @@ std::vector<LoraModule> tiny_lora_modules(const PipelineConfig& config, TinyLora
   return modules;
 }
 
+// The transformer tensors of a DiT family's tiny split files and their diffusers links.
+struct DitLayout {
+  std::vector<TensorShape> tensors;
+  std::vector<DiffusersLink> links;
+};
+
+DitLayout tiny_dit_layout(Family family) {
+  if (family == Family::kFlux) {
+    const flux::FluxConfig config = flux::tiny_flux_config(/*guidance=*/true);
+    return {flux::flux_transformer_layout(config), flux_diffusers_links(config)};
+  }
+  if (family == Family::kSD3) {
+    const sd3::Sd3Config config = sd3::tiny_sd3_split_config();
+    return {sd3::sd3_transformer_layout(config), sd3_diffusers_links(config)};
+  }
+  const zimage::ZImageConfig config = zimage::tiny_zimage_split_config();
+  return {zimage::zimage_transformer_layout(config), zimage_diffusers_links(config)};
+}
+
+bool is_linear_weight(const TensorShape& tensor) {
+  return tensor.name.ends_with(".weight") && tensor.shape.size() == 2;
+}
+
+// PEFT files name the diffusers modules ("transformer.<module>"), each as wide as its rows of the
+// original weights.
+std::vector<LoraModule> dit_diffusers_modules(const DitLayout& dit) {
+  std::map<std::string, std::vector<int64_t>> linear;
+  for (const TensorShape& tensor : dit.tensors) {
+    if (is_linear_weight(tensor)) linear.emplace(tensor.name, tensor.shape);
+  }
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const DiffusersLink& link : dit.links) {
+    auto it = linear.find(link.engine);
+    if (it == linear.end() || !link.diffusers.ends_with(".weight")) continue;
+    auto& shape = shapes.try_emplace("transformer." + module_of(link.diffusers),
+                                     std::vector<int64_t>{0, it->second[1]}).first->second;
+    shape[0] += link.piece.rows;
+  }
+  std::vector<LoraModule> modules;
+  for (const auto& [name, shape] : shapes) modules.push_back({name, shape});
+  return modules;
+}
+
+// Every linear weight of a DiT family's tiny transformer: kohya names of the original modules, or
+// the diffusers modules for PEFT.
+std::vector<LoraModule> tiny_dit_lora_modules(Family family, TinyLoraFormat format) {
+  const DitLayout dit = tiny_dit_layout(family);
+  if (format == TinyLoraFormat::kPeft) return dit_diffusers_modules(dit);
+  std::vector<LoraModule> modules;
+  for (const TensorShape& tensor : dit.tensors) {
+    if (is_linear_weight(tensor)) {
+      modules.push_back({kohya_lora_name("lora_unet_", module_of(tensor.name)), tensor.shape});
+    }
+  }
+  return modules;
+}
+
+bool is_dit_family(Family family) {
+  return family == Family::kFlux || family == Family::kSD3 || family == Family::kZImage;
+}
+
 void prepare_target(const fs::path& path) {
   if (fs::exists(path) && !is_tiny_lora(path.string())) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -237,9 +303,11 @@ TinyLoraFormat tiny_lora_format_from_name(const std::string& name) {
 
 void write_tiny_lora(const std::string& path, Family family, TinyLoraFormat format,
                      uint64_t seed) {
-  const PipelineConfig config = tiny_pipeline_config(family);
   TinyLoraBuilder builder(format, seed);
-  for (const auto& module : tiny_lora_modules(config, format)) builder.add(module);
+  const std::vector<LoraModule> modules =
+      is_dit_family(family) ? tiny_dit_lora_modules(family, format)
+                            : tiny_lora_modules(tiny_pipeline_config(family), format);
+  for (const auto& module : modules) builder.add(module);
   const std::map<std::string, std::string> metadata = {
       {"format", "pt"}, {kTestLoraKey, "random weights"}, {"dreamforge_family", family_name(family)}};
   try {

@@ -15,10 +15,14 @@ namespace df::engine::zimage {
 
 namespace fs = std::filesystem;
 
+ZImageConfig tiny_zimage_split_config() {
+  return tiny_zimage_config(tiny_qwen3_config(tiny_qwen_vocab_size()).hidden_size);
+}
+
 std::string write_tiny_zimage_files(const std::string& models_dir, uint64_t seed) {
   const fs::path root(models_dir);
   const Qwen3Config text = tiny_qwen3_config(tiny_qwen_vocab_size());
-  const ZImageConfig transformer = tiny_zimage_config(text.hidden_size);
+  const ZImageConfig transformer = tiny_zimage_split_config();
   write_test_file((root / "diffusion_models" / kDiffusionModelFile).string(), "Z-Image transformer",
                   tiny_random_tensors(zimage_transformer_layout(transformer), seed), {});
   const fs::path text_file = root / "text_encoders" / kTextEncoderFile;

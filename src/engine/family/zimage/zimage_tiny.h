@@ -4,12 +4,17 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/family/zimage/zimage_config.h"
+
 namespace df::engine::zimage {
 
 // The file names of the split files in the web frontend's default Z-Image Turbo workflow.
 inline constexpr const char* kDiffusionModelFile = "z_image_turbo_bf16.safetensors";
 inline constexpr const char* kTextEncoderFile = "qwen_3_4b.safetensors";
 inline constexpr const char* kVaeFile = "ae.safetensors";
+
+// The tiny transformer of the split files: tiny_zimage_config reading the tiny Qwen3's states.
+ZImageConfig tiny_zimage_split_config();
 
 // Writes a tiny Z-Image model drawn from `seed` into the models root `models_dir` under the
 // default workflow's names: diffusion_models/z_image_turbo_bf16.safetensors (ComfyUI naming),
