@@ -25,6 +25,7 @@
 #include "download/model_ref.h"
 #include "download/redaction.h"
 #include "engine/adapters/lora_tiny.h"
+#include "engine/family/dit_pipeline_writer.h"
 #include "engine/family/dit_tiny_checkpoints.h"
 #include "engine/family/flux/flux_tiny.h"
 #include "engine/family/sd3/sd3_tiny.h"
@@ -102,10 +103,23 @@ std::string tiny_file_target(const CreateTinyOptions& options, const std::string
   return target;
 }
 
-// The checkpoint kind: a DiT family's all-in-one single file (flux, flux-schnell, sd3), else an SD
-// test checkpoint folder; returns what it wrote.
+// Writes a DiT family's test model as a diffusers pipeline folder (flux, flux-schnell, sd3,
+// zimage) in DIR or models/checkpoints/<name>; returns the folder.
+std::string create_tiny_pipeline(const CreateTinyOptions& options) {
+  return engine::write_tiny_dit_pipeline(tiny_model_target(options, "checkpoints", ""),
+                                         options.family, options.seed);
+}
+
+// The DiT families whose checkpoint and LoRA kinds write_tiny_dit_checkpoint / _lora write.
+bool is_tiny_dit_family(const std::string& family) {
+  return family == "flux" || family == "flux-schnell" || family == "sd3";
+}
+
+// The checkpoint kind: a DiT family's all-in-one single file (flux, flux-schnell, sd3), Z-Image's
+// diffusers pipeline folder, else an SD test checkpoint folder; returns what it wrote.
 std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
-  if (options.family == "flux" || options.family == "flux-schnell" || options.family == "sd3") {
+  if (options.family == "zimage") return create_tiny_pipeline(options);
+  if (is_tiny_dit_family(options.family)) {
     const std::string target =
         tiny_file_target(options, "checkpoints", "tiny-" + options.family + ".safetensors");
     return engine::write_tiny_dit_checkpoint(target, options.family, options.seed);
@@ -113,9 +127,13 @@ std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
   return tiny_checkpoint_kind(4)(options);
 }
 
-// Writes a test LoRA file; returns the file.
+// Writes a test LoRA file (for a DiT family's transformer: PEFT pairs in ComfyUI's naming);
+// returns the file.
 std::string create_tiny_lora(const CreateTinyOptions& options) {
   const std::string target = tiny_file_target(options, "loras", "tiny-lora.safetensors");
+  if (is_tiny_dit_family(options.family)) {
+    return engine::write_tiny_dit_lora(target, options.family, options.seed);
+  }
   engine::write_tiny_lora(target, engine::family_from_name(options.family),
                           engine::tiny_lora_format_from_name(options.lora_format), options.seed);
   return target;
@@ -173,7 +191,8 @@ const std::map<std::string, std::function<std::string(const CreateTinyOptions&)>
        {"clip_vision", tiny_file_kind("clip_vision", "tiny-clip-vision.safetensors",
                                       engine::write_tiny_clip_vision)},
        {"unclip", create_tiny_unclip},
-       {"split", create_tiny_split}};
+       {"split", create_tiny_split},
+       {"pipeline", create_tiny_pipeline}};
   return kinds;
 }
 

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "engine/checkpoint.h"
 #include "engine/family/dit_checkpoints.h"
+#include "engine/family/dit_pipelines.h"
 #include "engine/family/families.h"
 #include "engine/ldm_keys.h"
 #include "engine/safetensors.h"
@@ -151,6 +152,9 @@ ClipTokenizer load_encoder_tokenizer(const LoadedModel& loaded, size_t i, const 
 CheckpointBundle load_checkpoint_bundle(const CheckpointLoadRequest& request) {
   if (const auto family = dit_checkpoint_family(request.path)) {
     return load_dit_checkpoint_bundle(request, *family);
+  }
+  if (const auto family = dit_pipeline_family(request.path)) {
+    return load_dit_pipeline_bundle(request, *family);
   }
   LoadOptions options;
   options.dtype = at::kFloat;

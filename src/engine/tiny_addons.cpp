@@ -41,7 +41,8 @@ std::string ldm_vae_part(const std::string& part) {
   return part;
 }
 
-// The LDM name of a diffusers AutoencoderKL tensor (the inverse of ldm_vae_key_to_diffusers).
+}  // namespace
+
 std::string diffusers_vae_key_to_ldm(const std::string& key, size_t num_blocks) {
   const auto parts = split_dots(key);
   if (parts[0] != "encoder" && parts[0] != "decoder") return key;  // quant_conv, post_quant_conv
@@ -60,6 +61,8 @@ std::string diffusers_vae_key_to_ldm(const std::string& key, size_t num_blocks) 
   if (parts[3] == "resnets") return block + "block." + parts[4] + "." + ldm_vae_part(join_from(parts, 5));
   return block + (encoder ? "downsample." : "upsample.") + join_from(parts, 5);
 }
+
+namespace {
 
 bool is_attention_projection(const std::string& ldm_key) {
   const auto parts = split_dots(ldm_key);

@@ -22,6 +22,10 @@ namespace df::engine {
 void write_test_file(const std::string& path, const std::string& what,
                      std::vector<RawTensor> tensors, std::map<std::string, std::string> metadata);
 
+// The LDM name of a diffusers AutoencoderKL tensor of a VAE with `num_blocks` blocks (the inverse
+// of ldm_vae_key_to_diffusers).
+std::string diffusers_vae_key_to_ldm(const std::string& key, size_t num_blocks);
+
 // A standalone VAE under its original (LDM) names ("encoder.down.0.block.0.norm1.weight", 1x1
 // convolution attention weights) with the tiny pipeline's VAE config, as models/vae holds them.
 void write_tiny_vae(const std::string& path, Family family, uint64_t seed);
