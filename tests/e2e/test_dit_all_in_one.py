@@ -1,6 +1,7 @@
 """FLUX.1 (dev and schnell) and SD3.5 all-in-one single files from `create-tiny --kind checkpoint`
 through CheckpointLoaderSimple give the image of the same tiny model's split files (create-tiny
---kind split, same seed) through UNETLoader, the CLIP loaders and VAELoader."""
+--kind split, same seed) through UNETLoader, the CLIP loaders and VAELoader; the tiny FLUX.1 LoRA
+of `create-tiny --kind lora` changes the image through LoraLoaderModelOnly."""
 import pytest
 
 from comfy_client import ComfyClient
@@ -57,4 +58,25 @@ def test_sd3_all_in_one_file_gives_the_split_files_image(start_service, tmp_path
     client = start(start_service, data_dir)
     split = run(client, sd3_graph(prefix="split"))
     assert same(split, run(client, checkpoint_graph(sd3_graph(prefix="whole"), ckpt)))
+    client.close()
+
+
+def test_tiny_flux_lora_changes_the_image(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    install(data_dir, "flux")
+    run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--name", "tiny-flux",
+                   "--family", "flux", "--kind", "lora")
+    client = start(start_service, data_dir)
+
+    def with_lora(strength, prefix):
+        graph = ksampler_graph(prefix=prefix)
+        graph["40"] = {"class_type": "LoraLoaderModelOnly",
+                       "inputs": {"lora_name": "tiny-flux.safetensors", "strength_model": strength,
+                                  "model": ["12", 0]}}
+        graph["30"] = {**graph["30"], "inputs": {**graph["30"]["inputs"], "model": ["40", 0]}}
+        return graph
+
+    plain = run(client, ksampler_graph(prefix="plain"))
+    assert same(plain, run(client, with_lora(0.0, "off")))
+    assert not same(plain, run(client, with_lora(1.0, "on")))
     client.close()
