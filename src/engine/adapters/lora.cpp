@@ -95,12 +95,20 @@ void add_dit_names(LoraNameMap& map, const DitLoraNames& names) {
   }
 }
 
-LoraNameMap lora_name_map(const LoraTargets& targets) {
-  LoraNameMap map;
-  add_dit_names(map, targets.dit_names);
-  for (const auto& [key, shape] : targets.dit_names.empty() ? targets.unet : WeightShapes{}) {
+// The UNet's names, or a DiT network's.
+void add_diffusion_model_names(LoraNameMap& map, const LoraTargets& targets) {
+  if (!targets.dit_names.empty()) {
+    add_dit_names(map, targets.dit_names);
+    return;
+  }
+  for (const auto& [key, shape] : targets.unet) {
     add_names(map, unet_lora_names(key, targets.unet_config), {kUNetModule, key, false});
   }
+}
+
+LoraNameMap lora_name_map(const LoraTargets& targets) {
+  LoraNameMap map;
+  add_diffusion_model_names(map, targets);
   for (size_t i = 0; i < targets.text_encoders.size(); ++i) {
     const auto& encoder = targets.text_encoders[i];
     const int module = static_cast<int>(i);
