@@ -320,27 +320,7 @@ bool is_space(char32_t cp) {
          category == UTF8PROC_CATEGORY_ZP;
 }
 
-std::u32string nfc(std::string_view text) {
-  utf8proc_uint8_t* composed = nullptr;
-  const auto length =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()), &composed,
-                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-  if (length < 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                std::string("prompt text cannot be normalised: ") + utf8proc_errmsg(length));
-  }
-  std::string_view view(reinterpret_cast<const char*>(composed), static_cast<size_t>(length));
-  std::u32string code_points;
-  try {
-    code_points = decode_utf8(view);
-  } catch (...) {
-    std::free(composed);
-    throw;
-  }
-  std::free(composed);
-  return code_points;
-}
+std::u32string nfc(std::string_view text) { return decode_utf8(nfc_utf8(text)); }
 
 // NFC, every whitespace run to one space, then full lowercase (U+0130 is the one character whose
 // lowercase is two code points).

@@ -3,6 +3,8 @@
 
 #include <utf8proc.h>
 
+#include <cstdlib>
+
 #include "core/error.h"
 
 namespace df::engine {
@@ -36,6 +38,21 @@ void append_utf8(std::string& out, char32_t code_point) {
 std::string encode_utf8(std::u32string_view text) {
   std::string out;
   for (char32_t code_point : text) append_utf8(out, code_point);
+  return out;
+}
+
+std::string nfc_utf8(std::string_view text) {
+  utf8proc_uint8_t* composed = nullptr;
+  const auto length =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                   static_cast<utf8proc_ssize_t>(text.size()), &composed,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (length < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("prompt text cannot be normalised: ") + utf8proc_errmsg(length));
+  }
+  std::string out(reinterpret_cast<const char*>(composed), static_cast<size_t>(length));
+  std::free(composed);
   return out;
 }
 

@@ -15,4 +15,8 @@ void append_utf8(std::string& out, char32_t code_point);
 
 std::string encode_utf8(std::u32string_view text);
 
+// Unicode NFC of UTF-8 `text` (canonical composition, as the prompt tokenizers normalise). Throws
+// Error(kInvalidArgument) when `text` cannot be normalised (invalid UTF-8).
+std::string nfc_utf8(std::string_view text);
+
 }  // namespace df::engine

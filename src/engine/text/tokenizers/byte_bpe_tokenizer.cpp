@@ -1,10 +1,7 @@
 // ByteBpeTokenizer: tokenizer.json reading and checks, added-token cutting, NFC, byte-level BPE.
 #include "engine/text/tokenizers/byte_bpe_tokenizer.h"
 
-#include <utf8proc.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -178,20 +175,6 @@ void check_bpe_model(const json& model, const std::string& path) {
   }
 }
 
-std::string nfc(std::string_view text) {
-  utf8proc_uint8_t* composed = nullptr;
-  const auto length =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()), &composed,
-                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-  if (length < 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                std::string("prompt text cannot be normalised: ") + utf8proc_errmsg(length));
-  }
-  std::string out(reinterpret_cast<const char*>(composed), static_cast<size_t>(length));
-  std::free(composed);
-  return out;
-}
 
 // Cuts `text` at the added tokens (at the leftmost position where any matches, the longest):
 // on_text(run) for each run between them (possibly empty), on_token(id) for each token.
@@ -238,7 +221,7 @@ AddedTokens read_added_tokens(const json& doc, const std::string& path) {
     // As in the tokenizers library, "normalized" defaults to the opposite of "special".
     const bool special = entry.value("special", false);
     const bool normalized = entry.value("normalized", !special);
-    if (normalized) token.content = nfc(token.content);
+    if (normalized) token.content = nfc_utf8(token.content);
     (normalized ? tokens.normalized : tokens.raw).push_back(std::move(token));
   }
   auto longest_first = [](const AddedToken& a, const AddedToken& b) {
@@ -358,7 +341,7 @@ std::vector<int32_t> ByteBpeTokenizer::encode(const std::string& text) const {
   auto encode_run = [&](std::string_view normalized) { model_->encode_normalized(normalized, ids); };
   auto encode_raw = [&](std::string_view raw) {
     if (raw.empty()) return;
-    split_at_tokens(nfc(raw), model_->normalized_added_tokens, encode_run, add_token);
+    split_at_tokens(nfc_utf8(raw), model_->normalized_added_tokens, encode_run, add_token);
   };
   split_at_tokens(text, model_->raw_added_tokens, encode_raw, add_token);
   return ids;
