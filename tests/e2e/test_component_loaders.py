@@ -123,10 +123,10 @@ def test_clip_types_the_engine_cannot_run_are_refused_and_fp8_unets_run(start_se
     image, error = outcome(client, fp8)
     assert error is None and image is not None, error
 
-    sd3 = component_graph("sd1", encoders, "sd3")
-    sd3["10"]["inputs"]["type"] = "sd3"
-    _, error = outcome(client, sd3)
-    assert "type 'sd3' is not supported" in error
+    cascade = component_graph("sd1", encoders, "cascade")
+    cascade["10"]["inputs"]["type"] = "stable_cascade"
+    _, error = outcome(client, cascade)
+    assert "type 'stable_cascade' is not supported" in error
 
     on_cpu = component_graph("sd1", encoders, "cpu")
     on_cpu["10"]["inputs"]["device"] = "cpu"
