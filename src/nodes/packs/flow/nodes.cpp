@@ -59,7 +59,7 @@ const engine::sd3::Sd3PromptEncoder& sd3_text(const ClipValue& clip, const std::
 
 }  // namespace
 
-void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
+void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources resources) {
   add_function_node(registry, "ModelSamplingFlux", [](const NodeInputs& in, NodeContext&) {
     return model_with_schedule(in, engine::NoiseSchedule::flux_flow(flux_resolution_shift(in)));
   });
@@ -81,7 +81,8 @@ void register_flow_nodes(graph::NodeImplRegistry& registry, NodeResources) {
     for (engine::Conditioning& entry : value.entries) entry.guidance = in.get_float("guidance");
     return std::vector<Value>{Value::of("CONDITIONING", std::move(value))};
   });
-  add_function_node(registry, "CLIPTextEncodeFlux", [](const NodeInputs& in, NodeContext&) {
+  add_function_node(registry, "CLIPTextEncodeFlux", [resources](const NodeInputs& in, NodeContext& ctx) {
+    report_stage(resources.env, ctx, "encode_prompt");
     const auto& encoder = flux_text(in.get<ClipValue>("clip"), "CLIPTextEncodeFlux");
     engine::Conditioning cond = encoder.encode_parts(in.get_string("clip_l"), in.get_string("t5xxl"));
     cond.guidance = in.get_float("guidance");
