@@ -129,7 +129,7 @@ def test_refuses_a_directory_with_other_files(dreamforge, tmp_path):
 
 
 def test_rejects_an_unknown_family(dreamforge, tmp_path):
-    proc = dreamforge("model", "create-tiny", tmp_path / "m", "--family", "sd3", check=False)
+    proc = dreamforge("model", "create-tiny", tmp_path / "m", "--family", "sd4", check=False)
     assert proc.returncode != 0
-    assert "sd3" in proc.stderr
+    assert "sd4" in proc.stderr
     assert not (tmp_path / "m").exists()
