@@ -1,9 +1,13 @@
 """One tiny FLUX.1 (dev, schnell), SD3.5 and Z-Image model in each form a user installs it in gives
 the same image through `dreamforge serve`: ComfyUI's split files (UNETLoader, the CLIP loaders,
 VAELoader), the all-in-one single file (FLUX.1, SD3.5) and the diffusers pipeline folder
-(create-tiny --kind pipeline) through CheckpointLoaderSimple; the /v1 job API generates from the
-pipeline folder as an installed checkpoint."""
+(create-tiny --kind pipeline) through CheckpointLoaderSimple, also with its T5 or Qwen3 text
+encoder sharded as diffusers' real folders hold them; the /v1 job API generates from the pipeline
+folder as an installed checkpoint."""
+import json
+
 import pytest
+from safetensors.torch import load_file, save_file
 
 from e2e_support import run_dreamforge
 from graph_support import run, same
@@ -83,3 +87,41 @@ def test_job_api_generates_from_a_pipeline_folder(start_service, tmp_path, famil
                               "width": 64, "height": 64, "steps": 2, "seed": 3})
     finished = service.wait_for_job(job["id"])
     assert finished["status"] == "succeeded", finished.get("error")
+
+
+def shard(component_dir):
+    """Splits `component_dir`/model.safetensors into two shards with their index, as transformers
+    saves a large text encoder."""
+    tensors = load_file(str(component_dir / "model.safetensors"))
+    names = sorted(tensors)
+    halves = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
+              "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    weight_map = {}
+    for file, part in halves.items():
+        save_file({name: tensors[name] for name in part}, str(component_dir / file),
+                  metadata={"format": "pt"})
+        weight_map.update({name: file for name in part})
+    (component_dir / "model.safetensors").unlink()
+    (component_dir / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map}))
+
+
+@pytest.mark.parametrize("family, component", [("flux-schnell", "text_encoder_2"),
+                                               ("zimage", "text_encoder")])
+def test_sharded_text_encoder_gives_the_same_image(start_service, tmp_path, family, component):
+    data_dir = tmp_path / "data"
+    install(data_dir, family, single_file=False)
+    name = FOLDER.format(family=family)
+    run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--name", "sharded",
+                   "--family", family, "--kind", "pipeline")
+    shard(data_dir / "models" / "checkpoints" / "sharded" / component)
+    client = start(start_service, data_dir)
+    if family == "zimage":
+        graphs = [zimage_checkpoint_graph(default_zimage_graph(prefix=ckpt), ckpt)
+                  for ckpt in (name, "sharded")]
+    else:
+        unet = "flux1-schnell.safetensors"
+        graphs = [flux_checkpoint_graph(ksampler_graph(prefix=ckpt, unet=unet), ckpt)
+                  for ckpt in (name, "sharded")]
+    assert same(run(client, graphs[0]), run(client, graphs[1]))
+    client.close()

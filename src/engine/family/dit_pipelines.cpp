@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "engine/family/dit_models.h"
@@ -12,6 +16,7 @@
 #include "engine/family/sd3/sd3_prompt_encoder.h"
 #include "engine/family/zimage/zimage_prompt_encoder.h"
 #include "engine/text/clip_prompt_encoding.h"
+#include "engine/text/qwen3_encoder.h"
 #include "engine/text/t5_encoder.h"
 #include "engine/text/t5_tokenizer.h"
 
@@ -20,17 +25,41 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The one weights file of the transformers component folder `root`/`component`.
-std::string text_encoder_weights(const fs::path& root, const std::string& component) {
+// The weights files of the transformers component folder `root`/`component`: model.safetensors,
+// else the shards its model.safetensors.index.json names.
+std::vector<std::string> text_encoder_files(const fs::path& root, const std::string& component) {
   const fs::path dir = root / component;
   const fs::path single = dir / "model.safetensors";
-  if (fs::is_regular_file(single)) return single.string();
-  if (fs::exists(dir / "model.safetensors.index.json")) {
-    throw Error(ErrorCode::kUnsupported,
-                "the text encoder in '" + dir.string() + "' is sharded (model.safetensors.index."
-                "json); merge its shards into one model.safetensors to load the pipeline folder");
+  if (fs::is_regular_file(single)) return {single.string()};
+  const fs::path index_path = dir / "model.safetensors.index.json";
+  std::ifstream in(index_path);
+  if (!in) {
+    throw Error(ErrorCode::kModelNotFound, "no text encoder weights in '" + dir.string() +
+                                               "' (model.safetensors or its index)");
   }
-  throw Error(ErrorCode::kModelNotFound, "no text encoder weights '" + single.string() + "'");
+  const nlohmann::json index = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+    throw Error(ErrorCode::kCorruptFile, "'" + index_path.string() + "' has no weight_map");
+  }
+  std::set<std::string> shards;
+  for (const auto& [name, shard] : index["weight_map"].items()) {
+    if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos) {
+      throw Error(ErrorCode::kCorruptFile,
+                  "'" + index_path.string() + "' names an invalid shard for '" + name + "'");
+    }
+    shards.insert((dir / shard.get<std::string>()).string());
+  }
+  return {shards.begin(), shards.end()};
+}
+
+// The one weights file of a CLIP text encoder folder (CLIPs are never sharded).
+std::string clip_weights(const fs::path& root, const std::string& component) {
+  const std::vector<std::string> files = text_encoder_files(root, component);
+  if (files.size() != 1) {
+    throw Error(ErrorCode::kUnsupported, "the CLIP text encoder in '" + (root / component).string() +
+                                             "' is sharded; merge it into one model.safetensors");
+  }
+  return files.front();
 }
 
 // A tokenizer folder of the pipeline, checked to exist.
@@ -45,7 +74,7 @@ std::string tokenizer_folder(const fs::path& root, const std::string& component)
 
 sd3::Sd3T5 load_t5(const fs::path& root, const std::string& encoder, const std::string& tokenizer,
                    const RuntimePlacement& placement) {
-  const T5Encoder loaded = load_t5_encoder(text_encoder_weights(root, encoder), placement.dtype);
+  const T5Encoder loaded = load_t5_encoder(text_encoder_files(root, encoder), placement.dtype);
   Weights weights = loaded.weights();
   weights.to(placement.dtype, placement.device);
   return sd3::Sd3T5{T5Tokenizer::from_file(tokenizer_folder(root, tokenizer)),
@@ -54,7 +83,7 @@ sd3::Sd3T5 load_t5(const fs::path& root, const std::string& encoder, const std::
 
 TextEncoder load_clip(const fs::path& root, const std::string& encoder,
                       const std::string& tokenizer, const CheckpointLoadRequest& request) {
-  return load_clip_text_encoder(text_encoder_weights(root, encoder),
+  return load_clip_text_encoder(clip_weights(root, encoder),
                                 tokenizer_folder(root, tokenizer), request.device, request.dtype);
 }
 
@@ -83,8 +112,9 @@ std::shared_ptr<const PromptEncoder> load_zimage_text(const fs::path& root,
   const RuntimePlacement placement =
       resolve_placement(request.device, request.dtype, Family::kZImage);
   const fs::path tokenizer = fs::path(tokenizer_folder(root, "tokenizer")) / "tokenizer.json";
-  return zimage::load_zimage_prompt_encoder(text_encoder_weights(root, "text_encoder"),
-                                            tokenizer.string(), placement.dtype);
+  return std::make_shared<const zimage::ZImagePromptEncoder>(
+      ByteBpeTokenizer::from_file(tokenizer.string()),
+      Qwen3Encoder::load(text_encoder_files(root, "text_encoder"), placement.dtype));
 }
 
 // The transformer's weights file (its first shard), whose hash identifies the pipeline.

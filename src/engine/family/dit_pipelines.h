@@ -19,11 +19,11 @@ std::optional<Family> dit_pipeline_family(const std::string& path);
 // vae/diffusion_pytorch_model.safetensors (float32, as VAELoader) and the family's text side from
 // the folder's text encoders and tokenizers: FLUX.1 text_encoder (CLIP-L) + tokenizer/,
 // text_encoder_2 (T5) + tokenizer_2/; SD3 text_encoder (CLIP-L, read without its projection as
-// ComfyUI does) + tokenizer/, text_encoder_2 (CLIG-G) + tokenizer_2/, text_encoder_3 (T5) +
-// tokenizer_3/; Z-Image text_encoder (Qwen3) + tokenizer/tokenizer.json. Each text encoder is one
-// model.safetensors: a sharded one (model.safetensors.index.json) is refused with
-// Error(kUnsupported) naming the folder, a missing one with Error(kModelNotFound). Otherwise
-// errors as the components' loaders throw them.
+// ComfyUI does) + tokenizer/, text_encoder_2 (CLIP-G) + tokenizer_2/, text_encoder_3 (T5) +
+// tokenizer_3/; Z-Image text_encoder (Qwen3) + tokenizer/tokenizer.json. A text encoder is its
+// folder's model.safetensors or the shards model.safetensors.index.json names (T5 and Qwen3; a
+// sharded CLIP is refused with Error(kUnsupported)); a missing one is Error(kModelNotFound), a
+// broken index Error(kCorruptFile). Otherwise errors as the components' loaders throw them.
 CheckpointBundle load_dit_pipeline_bundle(const CheckpointLoadRequest& request, Family family);
 
 }  // namespace df::engine

@@ -56,18 +56,12 @@ at::Tensor normed_heads(const Weights& norm, const at::Tensor& x, int64_t head_d
 // The model's tensors under transformers' "model." names: kept as they are in a causal-LM file
 // (ComfyUI's qwen_3_4b.safetensors), prefixed in a bare Qwen3Model file ("embed_tokens.weight").
 // Other tensors (lm_head.weight) are dropped.
-TensorRename qwen3_names(const TensorFile& file) {
-  if (file.find("model.embed_tokens.weight") == nullptr && file.find("embed_tokens.weight") != nullptr) {
-    return [](const std::string& name) -> std::optional<std::string> {
-      if (name.starts_with("embed_tokens.") || name.starts_with("layers.") || name.starts_with("norm.")) {
-        return "model." + name;
-      }
-      return std::nullopt;
-    };
+std::optional<std::string> qwen3_name(const std::string& name) {
+  if (name.starts_with("model.")) return name;
+  if (name.starts_with("embed_tokens.") || name.starts_with("layers.") || name.starts_with("norm.")) {
+    return "model." + name;
   }
-  return [](const std::string& name) {
-    return name.starts_with("model.") ? std::optional<std::string>(name) : std::nullopt;
-  };
+  return std::nullopt;
 }
 
 }  // namespace
@@ -80,14 +74,21 @@ Qwen3Encoder::Qwen3Encoder(Qwen3Config config, Weights weights)
 }
 
 Qwen3Encoder Qwen3Encoder::load(const std::string& path, at::ScalarType dtype) {
-  const TensorFile file = TensorFile::open(path);
-  const TensorRename rename = qwen3_names(file);
+  return load(std::vector<std::string>{path}, dtype);
+}
+
+Qwen3Encoder Qwen3Encoder::load(const std::vector<std::string>& paths, at::ScalarType dtype) {
   std::map<std::string, std::vector<int64_t>> shapes;
-  for (const TensorInfo& info : file.tensors()) {
-    if (auto name = rename(info.name)) shapes.emplace(*name, info.shape);
+  TensorMap tensors;
+  for (const std::string& path : paths) {
+    const TensorFile file = TensorFile::open(path);
+    for (const TensorInfo& info : file.tensors()) {
+      if (auto name = qwen3_name(info.name)) shapes.emplace(*name, info.shape);
+    }
+    tensors.merge(load_tensors_as(file, dtype, qwen3_name));
   }
   Qwen3Config config = Qwen3Config::infer_from_keys(shapes);
-  return Qwen3Encoder(config, Weights(load_tensors_as(file, dtype, rename)));
+  return Qwen3Encoder(config, Weights(std::move(tensors)));
 }
 
 at::Tensor Qwen3Encoder::self_attention(const Weights& w, const at::Tensor& x,

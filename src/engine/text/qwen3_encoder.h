@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -24,10 +25,13 @@ class Qwen3Encoder {
   // Reads one weights file holding a Qwen3 model, under "model." (a causal-LM file such as
   // ComfyUI's qwen_3_4b.safetensors; "lm_head.weight" is skipped) or unprefixed (a saved
   // Qwen3Model), infers its config from the shapes and converts floating tensors to `dtype`
-  // (CPU). A sharded diffusers text_encoder/ folder must be merged by the caller. Throws what
+  // (CPU). Throws what
   // TensorFile::open and the constructor throw, and Error(kUnsupported) for a file that holds no
   // Qwen3 model.
   static Qwen3Encoder load(const std::string& path, at::ScalarType dtype);
+  // The same for a model sharded over `paths` (a diffusers text_encoder/'s
+  // model-0000N-of-0000M.safetensors), read as one file.
+  static Qwen3Encoder load(const std::vector<std::string>& paths, at::ScalarType dtype);
 
   // The entry `layer` of transformers' output_hidden_states tuple: 0 the token embeddings, k in
   // 1..N-1 the output of decoder layer k-1, N the final-normed output; negative values count

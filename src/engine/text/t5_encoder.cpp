@@ -143,17 +143,24 @@ bool is_t5_encoder_weight(const std::string& name) {
 }  // namespace
 
 T5Encoder load_t5_encoder(const std::string& path, at::ScalarType dtype) {
-  const TensorFile file = TensorFile::open(path);
-  std::vector<TensorShape> shapes;
-  for (const TensorInfo& tensor : file.tensors()) {
-    if (is_t5_encoder_weight(tensor.name)) shapes.push_back({tensor.name, tensor.shape});
-  }
-  const T5Config config = T5Config::infer_from_keys(shapes);
+  return load_t5_encoder(std::vector<std::string>{path}, dtype);
+}
+
+T5Encoder load_t5_encoder(const std::vector<std::string>& paths, at::ScalarType dtype) {
   const auto keep = [](const std::string& name) -> std::optional<std::string> {
     if (is_t5_encoder_weight(name)) return name;
     return std::nullopt;
   };
-  return T5Encoder(config, Weights(load_tensors_as(file, dtype, keep)));
+  std::vector<TensorShape> shapes;
+  TensorMap tensors;
+  for (const std::string& path : paths) {
+    const TensorFile file = TensorFile::open(path);
+    for (const TensorInfo& tensor : file.tensors()) {
+      if (is_t5_encoder_weight(tensor.name)) shapes.push_back({tensor.name, tensor.shape});
+    }
+    tensors.merge(load_tensors_as(file, dtype, keep));
+  }
+  return T5Encoder(T5Config::infer_from_keys(shapes), Weights(std::move(tensors)));
 }
 
 at::Tensor t5_attention_mask(const at::Tensor& ids) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -55,6 +56,9 @@ class T5Encoder {
 // and tensors that are not T5 encoder weights are skipped; ComfyUI's "scaled_fp8" files load
 // dequantized. Throws TensorFile::open's errors and the shape checks'.
 T5Encoder load_t5_encoder(const std::string& path, at::ScalarType dtype);
+// The same for an encoder sharded over `paths` (a diffusers text_encoder_2/3's
+// model-0000N-of-0000M.safetensors), read as one file.
+T5Encoder load_t5_encoder(const std::vector<std::string>& paths, at::ScalarType dtype);
 
 // The special ids ComfyUI's T5 encoder uses (its special_tokens {"end": 1, "pad": 0}).
 inline constexpr int kT5EosId = 1;
