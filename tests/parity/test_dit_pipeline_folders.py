@@ -3,8 +3,8 @@ SD3.5 and Z-Image load in diffusers' DiffusionPipeline.from_pretrained as the fa
 every weight of the folder in the loaded components, and hold the same weights as the tiny split
 files of the same seed (`--kind split`): text encoders tensor for tensor (SD3's CLIP-L gaining an
 identity text_projection), the VAE as diffusers' own converter reads the split VAE, and the
-transformer as the engine reads it back (a forward call of the split file and of the folder's
-transformer/ give the same output)."""
+transformer: diffusers' FLUX.1 and SD3 transformers from the folder run as the engine's on the
+split file; Z-Image's transformer/ runs in the engine as its split file."""
 import subprocess
 
 import pytest
@@ -14,8 +14,13 @@ from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from safetensors.torch import load_file
 
 from parity_support import BIN, max_abs_diff
+from test_flux_transformer_parity import GUIDANCE as FLUX_GUIDANCE
+from test_flux_transformer_parity import TEXT_TOKENS as FLUX_TEXT_TOKENS
+from test_flux_transformer_parity import diffusers_velocity as flux_diffusers_velocity
+from test_sd3_transformer_parity import diffusers_forward as sd3_diffusers_forward
 
 SEED = 7
+TOLERANCE = 1e-4  # relative to the output's scale
 PIPELINES = {"flux": "FluxPipeline", "flux-schnell": "FluxPipeline",
              "sd3": "StableDiffusion3Pipeline", "zimage": "ZImagePipeline"}
 # Split text encoder files (models/text_encoders) -> the folder's text encoder.
@@ -105,16 +110,41 @@ def test_vae_is_the_split_file(written, pipeline):
     assert_same_tensors(pipeline.vae.state_dict(), expected, "vae")
 
 
-def test_transformer_reads_back_as_the_split_file(written, probe):
-    family, models, folder = written
-    if family != "zimage":
-        pytest.skip("dit_forward takes no pooled vector; FLUX.1 and SD3 are covered by the e2e "
-                    "image comparison of the same tiny model's forms")
+def flow_inputs(family, config):
+    """Random transformer inputs for the family's tiny transformer `config` (diffusers')."""
     generator = torch.Generator().manual_seed(0)
-    inputs = {"x": torch.randn(1, 16, 8, 8, generator=generator),
-              "timestep": torch.tensor([0.6]),
-              "context": torch.randn(1, 7, 32, generator=generator)}
-    split, _ = probe("dit_forward", {"weights": str(models / "diffusion_models" /
-                                                    TRANSFORMER_FILES[family])}, inputs)
-    folder_out, _ = probe("dit_forward", {"weights": str(folder / "transformer")}, inputs)
-    assert max_abs_diff(folder_out["out"], split["out"]) == 0
+    inputs = {"x": torch.randn(1, 16, 8, 8, generator=generator)}
+    if family == "zimage":
+        inputs["timestep"] = torch.tensor([0.6])
+        inputs["context"] = torch.randn(1, 7, config.cap_feat_dim, generator=generator)
+        return inputs
+    # SD3 takes the scheduler's timestep (sigma * 1000), FLUX.1 the sigma.
+    inputs["timestep"] = torch.tensor([600.0 if family == "sd3" else 0.6])
+    inputs["context"] = torch.randn(1, FLUX_TEXT_TOKENS, config.joint_attention_dim,
+                                    generator=generator)
+    inputs["pooled"] = torch.randn(1, config.pooled_projection_dim, generator=generator)
+    if family == "flux":
+        inputs["guidance"] = torch.tensor([FLUX_GUIDANCE])
+    return inputs
+
+
+def test_transformer_runs_as_the_split_file(written, pipeline, probe):
+    """diffusers' transformer from the folder against the engine's on the split file (Z-Image:
+    the engine's on the folder's transformer/, which diffusers' own parity test covers)."""
+    family, models, folder = written
+    split_file = str(models / "diffusion_models" / TRANSFORMER_FILES[family])
+    inputs = flow_inputs(family, pipeline.transformer.config)
+    if family == "zimage":
+        expected, _ = probe("dit_forward", {"weights": str(folder / "transformer")}, inputs)
+        expected = expected["out"]
+        actual, _ = probe("dit_forward", {"weights": split_file}, inputs)
+    elif family == "sd3":
+        expected = sd3_diffusers_forward(pipeline.transformer, inputs)
+        actual, _ = probe("sd3_forward", {"path": split_file}, inputs)
+    else:
+        with torch.no_grad():
+            expected = flux_diffusers_velocity(pipeline.transformer, inputs)
+        actual, _ = probe("flux_forward", {"weights": split_file}, inputs)
+    scale = max(1.0, expected.abs().max().item())
+    assert actual["out"].shape == expected.shape
+    assert max_abs_diff(actual["out"], expected) <= TOLERANCE * scale
