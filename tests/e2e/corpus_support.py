@@ -16,8 +16,8 @@ from e2e_support import ROOT, run_dreamforge
 
 CORPUS = ROOT.parent / "shared" / "comfy-workflows"
 # Each group of corpus families has its own baseline of the workflows that run.
-BASELINES = {"sd": pathlib.Path(__file__).resolve().parent / "data" / "corpus_baseline.json",
-             "flux_sd3": pathlib.Path(__file__).resolve().parent / "data" / "corpus_baseline_flux_sd3.json"}
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+BASELINES = {"sd": DATA / "corpus_baseline.json", "flux_sd3": DATA / "corpus_baseline_flux_sd3.json"}
 SD_FAMILIES = ("sd1", "sd2", "sdxl")
 DIT_CORPUS_FAMILIES = ("flux", "sd3")  # manifest.tsv families of the DiT workflows
 # The families `create-tiny --kind split` writes ComfyUI's split files for (diffusion model, text
