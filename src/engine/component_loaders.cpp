@@ -216,6 +216,7 @@ std::shared_ptr<const DiffusionModel> load_diffusion_model(
     std::optional<at::ScalarType> fp8_storage) {
   if (!std::filesystem::is_directory(path)) {
     check_weights_path(path, "a diffusion model (.safetensors, .ckpt, .pt, .pth, .bin)");
+    if (!fp8_storage) fp8_storage = quantized_weights_dtype(TensorFile::open(path));
   }
   if (const auto family = detect_dit_family(path)) {
     return load_dit_model(path, *family, resolve_placement(device, dtype, *family), fp8_storage);

@@ -34,7 +34,7 @@ StandaloneUNet load_standalone_unet(const TensorFile& file, at::ScalarType dtype
 // UNETLoader's MODEL: the UNet file at `path` placed on `device` in `dtype` (see
 // resolve_placement), with its family's noise schedule and latent scale; with `fp8_storage`
 // (fp8_weight_storage of UNETLoader's weight_dtype) its matrix weights are kept in that fp8 dtype
-// and upcast at use.
+// and upcast at use, as they are without it for a file of quantized (scaled fp8) weights.
 std::shared_ptr<const DiffusionModel> load_diffusion_model(
     const std::string& path, const std::string& device, const std::string& dtype,
     std::optional<at::ScalarType> fp8_storage = std::nullopt);

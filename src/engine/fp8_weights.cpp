@@ -76,6 +76,16 @@ const TensorInfo* stored_weight_scale(const TensorFile& file, const std::string&
   return nullptr;
 }
 
+std::optional<at::ScalarType> quantized_weights_dtype(const TensorFile& file) {
+  for (const TensorInfo& info : file.tensors()) {
+    if (info.dtype != "F8_E4M3" && info.dtype != "F8_E5M2") continue;
+    if (stored_weight_scale(file, info.name) != nullptr) {
+      return info.dtype == "F8_E4M3" ? at::kFloat8_e4m3fn : at::kFloat8_e5m2;
+    }
+  }
+  return std::nullopt;
+}
+
 at::Tensor dequantize_scaled_weight(const at::Tensor& weight, const at::Tensor& scale,
                                     at::ScalarType dtype, const std::string& name) {
   if (!is_fp8(weight.scalar_type())) {

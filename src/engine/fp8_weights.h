@@ -31,6 +31,10 @@ const TensorInfo* stored_weight_scale(const TensorFile& file, const std::string&
 at::Tensor dequantize_scaled_weight(const at::Tensor& weight, const at::Tensor& scale,
                                     at::ScalarType dtype, const std::string& name);
 
+// The fp8 dtype of a file's quantized weights (those with a stored scale), nullopt when it has
+// none. ComfyUI keeps such a diffusion model in fp8 whatever UNETLoader's weight_dtype says.
+std::optional<at::ScalarType> quantized_weights_dtype(const TensorFile& file);
+
 // UNETLoader's weight_dtype: nullopt for "default", float8_e4m3fn for "fp8_e4m3fn" and
 // "fp8_e4m3fn_fast" (this engine has no fp8 matrix multiplication: "_fast" stores and computes
 // exactly as "fp8_e4m3fn"), float8_e5m2 for "fp8_e5m2". Throws Error(kInvalidArgument) otherwise.

@@ -88,6 +88,14 @@ TEST_F(Fp8WeightsTest, NewerQuantizedFormatLoadsDequantized) {
   EXPECT_TRUE(loaded.at("m.a.weight").equal(exact_values() * 4));
 }
 
+TEST_F(Fp8WeightsTest, QuantizedWeightsDtypeOfAFile) {
+  const std::string scaled = save({{"a.weight", exact_values().to(at::kFloat8_e5m2)},
+                                   {"a.scale_weight", at::tensor({1.0f})}});
+  EXPECT_EQ(quantized_weights_dtype(TensorFile::open(scaled)), at::kFloat8_e5m2);
+  const std::string plain = save({{"a.weight", exact_values().to(at::kFloat8_e4m3fn)}});
+  EXPECT_EQ(quantized_weights_dtype(TensorFile::open(plain)), std::nullopt);
+}
+
 TEST_F(Fp8WeightsTest, ScaleOfANonFp8WeightIsUnsupported) {
   const std::string path = save({{"a.weight", at::zeros({2, 2}, at::kByte)},
                                  {"a.weight_scale", at::tensor({1.0f})}});
