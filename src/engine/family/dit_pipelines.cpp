@@ -150,7 +150,8 @@ std::optional<Family> dit_pipeline_family(const std::string& path) {
 }
 
 CheckpointBundle load_dit_pipeline_bundle(const CheckpointLoadRequest& request, Family family) {
-  const fs::path root(request.path);
+  const fs::path given = fs::path(request.path).lexically_normal();
+  const fs::path root = given.has_filename() ? given : given.parent_path();  // "dir/" names dir
   const RuntimePlacement placement = resolve_placement(request.device, request.dtype, family);
   CheckpointBundle bundle;
   bundle.name = root.filename().string();

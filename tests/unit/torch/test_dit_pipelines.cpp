@@ -56,6 +56,11 @@ TEST_F(DitPipelineFolderTest, ALoadedFolderHasTheWholeBundle) {
   ASSERT_TRUE(bundle.model && bundle.model->network && bundle.prompt_encoder && bundle.vae);
 }
 
+TEST_F(DitPipelineFolderTest, AFolderPathWithATrailingSlashKeepsItsName) {
+  const std::string path = written("flux-schnell").string() + "/";
+  EXPECT_EQ(load_checkpoint_bundle({path, "cpu", "float32", ""}).name, "flux-schnell");
+}
+
 TEST_F(DitPipelineFolderTest, AMissingTokenizerIsNamed) {
   const fs::path folder = written("flux-schnell");
   fs::remove_all(folder / "tokenizer_2");
