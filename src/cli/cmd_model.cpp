@@ -110,7 +110,7 @@ std::string create_tiny_pipeline(const CreateTinyOptions& options) {
                                          options.family, options.seed);
 }
 
-// The DiT families whose checkpoint and LoRA kinds write_tiny_dit_checkpoint / _lora write.
+// The DiT families whose checkpoint kind write_tiny_dit_checkpoint writes.
 bool is_tiny_dit_family(const std::string& family) {
   return family == "flux" || family == "flux-schnell" || family == "sd3";
 }
@@ -127,14 +127,12 @@ std::string create_tiny_checkpoint(const CreateTinyOptions& options) {
   return tiny_checkpoint_kind(4)(options);
 }
 
-// Writes a test LoRA file (for a DiT family's transformer: PEFT pairs in ComfyUI's naming);
-// returns the file.
+// Writes a test LoRA file in --lora-format for the family's tiny model (FLUX.1 schnell takes dev's,
+// whose guidance modules it lacks); returns the file.
 std::string create_tiny_lora(const CreateTinyOptions& options) {
   const std::string target = tiny_file_target(options, "loras", "tiny-lora.safetensors");
-  if (is_tiny_dit_family(options.family)) {
-    return engine::write_tiny_dit_lora(target, options.family, options.seed);
-  }
-  engine::write_tiny_lora(target, engine::family_from_name(options.family),
+  const std::string family = options.family == "flux-schnell" ? "flux" : options.family;
+  engine::write_tiny_lora(target, engine::family_from_name(family),
                           engine::tiny_lora_format_from_name(options.lora_format), options.seed);
   return target;
 }

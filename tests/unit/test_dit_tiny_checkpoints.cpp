@@ -1,6 +1,6 @@
-// Tests of the tiny DiT all-in-one checkpoint and LoRA writers: the single file holds each split
-// file's tensors under ComfyUI's prefixes, the text encoders' configs and T5's tokenizer beside
-// it; the LoRA pairs match the transformer's block matrices; other families are refused.
+// Tests of the tiny DiT all-in-one checkpoint writer: the single file holds each split file's
+// tensors under ComfyUI's prefixes, the text encoders' configs and T5's tokenizer beside it; other
+// families are refused.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -68,35 +68,9 @@ TEST_F(DitTinyCheckpointsTest, Sd3CheckpointHasItsThreeTextEncodersAndFirstStage
   EXPECT_TRUE(whole.metadata().contains("dreamforge.clip_g_config"));
 }
 
-TEST_F(DitTinyCheckpointsTest, LoraPairsMatchTheTransformersBlockMatrices) {
-  const fs::path split = root_.path() / "split";
-  flux::write_tiny_flux_files(split.string(), false, 5);
-  const SafetensorsFile transformer =
-      SafetensorsFile::open((split / "diffusion_models/flux1-schnell.safetensors").string());
-  const std::string path = (root_.path() / "lora.safetensors").string();
-  write_tiny_dit_lora(path, "flux-schnell", 5);
-  const SafetensorsFile lora = SafetensorsFile::open(path);
-
-  ASSERT_FALSE(lora.tensors().empty());
-  for (const SafetensorsTensorInfo& info : lora.tensors()) {
-    if (!info.name.ends_with(".lora_A.weight")) continue;
-    const std::string module = info.name.substr(0, info.name.size() - 14);
-    const SafetensorsTensorInfo* weight =
-        transformer.find(module.substr(std::string("diffusion_model.").size()) + ".weight");
-    const SafetensorsTensorInfo* up = lora.find(module + ".lora_B.weight");
-    ASSERT_NE(weight, nullptr) << module;
-    ASSERT_NE(up, nullptr) << module;
-    EXPECT_EQ(info.shape, (std::vector<int64_t>{2, weight->shape[1]}));
-    EXPECT_EQ(up->shape, (std::vector<int64_t>{weight->shape[0], 2}));
-  }
-  EXPECT_EQ(lora.tensors().size() % 2, 0u);
-}
-
 TEST_F(DitTinyCheckpointsTest, OtherFamiliesAreRefused) {
   const std::string path = (root_.path() / "x.safetensors").string();
   EXPECT_EQ(test::error_code_of([&] { write_tiny_dit_checkpoint(path, "sdxl", 0); }),
-            ErrorCode::kUnsupported);
-  EXPECT_EQ(test::error_code_of([&] { write_tiny_dit_lora(path, "zimage", 0); }),
             ErrorCode::kUnsupported);
   EXPECT_FALSE(fs::exists(path));
 }

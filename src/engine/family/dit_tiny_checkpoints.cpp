@@ -1,4 +1,4 @@
-// Tiny FLUX.1 / SD3.5 all-in-one checkpoints and LoRAs derived from the families' tiny split files.
+// Tiny FLUX.1 / SD3.5 all-in-one checkpoints assembled from the families' tiny split files.
 #include "engine/family/dit_tiny_checkpoints.h"
 
 #include <filesystem>
@@ -72,20 +72,6 @@ void add_part(const fs::path& models_dir, const SplitPart& part, std::vector<Raw
   }
 }
 
-// The LoRA pairs' shapes for the transformer's block matrices ("...blocks.N...weight", 2-D).
-std::vector<TensorShape> lora_layout(const SafetensorsFile& transformer, int64_t rank) {
-  std::vector<TensorShape> layout;
-  for (const SafetensorsTensorInfo& info : transformer.tensors()) {
-    const bool block_matrix = info.shape.size() == 2 && info.name.ends_with(".weight") &&
-                              info.name.find("blocks.") != std::string::npos;
-    if (!block_matrix) continue;
-    const std::string module = "diffusion_model." + info.name.substr(0, info.name.size() - 7);
-    layout.push_back({module + ".lora_A.weight", {rank, info.shape[1]}});
-    layout.push_back({module + ".lora_B.weight", {info.shape[0], rank}});
-  }
-  return layout;
-}
-
 // A scratch folder removed when it goes out of scope.
 struct ScratchDir {
   fs::path path;
@@ -123,23 +109,6 @@ std::string write_tiny_dit_checkpoint(const std::string& path, const std::string
     fs::copy(t5_tokenizer, beside, fs::copy_options::recursive);
   } catch (const fs::filesystem_error& e) {
     throw Error(ErrorCode::kIo, "cannot write the test checkpoint '" + path + "': " + e.what());
-  }
-  return path;
-}
-
-std::string write_tiny_dit_lora(const std::string& path, const std::string& family, uint64_t seed) {
-  constexpr int64_t kRank = 2;
-  constexpr double kStddev = 0.2;  // factors large enough that strength 1 visibly changes images
-  try {
-    const fs::path target(path);
-    if (target.has_parent_path()) fs::create_directories(target.parent_path());
-    const ScratchDir scratch(target);
-    const SplitPart transformer = write_split_parts(family, scratch.path, seed).front();
-    const SafetensorsFile file = SafetensorsFile::open((scratch.path / transformer.file).string());
-    write_test_file(path, "LoRA", tiny_random_tensors(lora_layout(file, kRank), seed + 1, kStddev),
-                    {});
-  } catch (const fs::filesystem_error& e) {
-    throw Error(ErrorCode::kIo, "cannot write the test LoRA '" + path + "': " + e.what());
   }
   return path;
 }

@@ -1,5 +1,4 @@
-// Tiny random-weight FLUX.1 and SD3.5 all-in-one checkpoints (as CheckpointLoaderSimple reads them)
-// and LoRAs for their transformers.
+// Tiny random-weight FLUX.1 and SD3.5 all-in-one checkpoints (as CheckpointLoaderSimple reads them).
 #pragma once
 
 #include <cstdint>
@@ -18,11 +17,5 @@ namespace df::engine {
 // writing fails. Returns `path`.
 std::string write_tiny_dit_checkpoint(const std::string& path, const std::string& family,
                                       uint64_t seed);
-
-// Writes a LoRA file at `path` for the transformer of `family`'s tiny split files (as
-// write_tiny_dit_checkpoint; same seed, same transformer): rank-2 "lora_A"/"lora_B" pairs drawn
-// from `seed` under "diffusion_model.<weight name>." (ComfyUI's naming of the original layout)
-// for every matrix weight of the transformer's blocks. Errors as write_tiny_dit_checkpoint.
-std::string write_tiny_dit_lora(const std::string& path, const std::string& family, uint64_t seed);
 
 }  // namespace df::engine
