@@ -1,5 +1,6 @@
 """Parity of component loading: a VAE file of its own (VAELoader) decodes and encodes like diffusers'
-AutoencoderKL with the same weights, stored under LDM or diffusers names; CLIPSetLastLayer gives
+AutoencoderKL with the same weights, stored under LDM or diffusers names (SD's 4-channel VAE with
+quant convolutions, and the 16-channel kind without them that FLUX.1, SD3 and Z-Image use); CLIPSetLastLayer gives
 the conditioning context ComfyUI defines (transformers' hidden_states[stop_at_clip_layer], through
 the final LayerNorm for SD1, without it for SDXL's two encoders, concatenated) for the same ids."""
 import pytest
@@ -14,14 +15,17 @@ from parity_support import max_abs_diff
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(scope="module")
-def random_vae():
-    """A small AutoencoderKL whose every weight (norms and biases too) is random."""
+@pytest.fixture(scope="module", params=[4, 16], ids=["sd", "flow"])
+def random_vae(request):
+    """A small AutoencoderKL whose every weight (norms and biases too) is random: 4 latent
+    channels with quant convolutions, or 16 without them."""
     torch.manual_seed(0)
+    channels = request.param
     vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
                         down_block_types=["DownEncoderBlock2D"] * 2,
-                        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4,
-                        norm_num_groups=32, layers_per_block=1)
+                        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=channels,
+                        norm_num_groups=32, layers_per_block=1,
+                        use_quant_conv=channels == 4, use_post_quant_conv=channels == 4)
     with torch.no_grad():
         for parameter in vae.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.05)
@@ -40,7 +44,7 @@ def write_vae(vae, path, naming):
 def test_a_vae_file_decodes_and_encodes_like_diffusers(random_vae, probe, tmp_path, naming):
     path = write_vae(random_vae, tmp_path / f"vae_{naming}.safetensors", naming)
     generator = torch.Generator().manual_seed(1)
-    latents = torch.randn(1, 4, 8, 8, generator=generator)
+    latents = torch.randn(1, random_vae.config.latent_channels, 8, 8, generator=generator)
     decoded, _ = probe("vae_file_decode", {"path": path}, {"latents": latents})
     expected = ((random_vae.decode(latents).sample + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
     assert decoded["image"].shape == expected.shape
