@@ -23,21 +23,6 @@ double float32_log_midpoint(double sigma, double next) {
   return (lambda_s + (lambda_t - lambda_s) * 0.5).neg().exp().item<double>();
 }
 
-// Runs step(sigma, next, denoised) for each step; a step to sigma 0 sets x to the estimate.
-template <typename Step>
-void for_each_denoised_step(SamplerRun& run, at::Tensor& x, Step&& step) {
-  run.for_each_step([&](int i) {
-    const double sigma = run.sigma(i);
-    const double next = run.sigma(i + 1);
-    const at::Tensor denoised = run.denoise(x, sigma);
-    if (next == 0.0) {
-      x = denoised;
-      return;
-    }
-    step(sigma, next, denoised);
-  });
-}
-
 // The first order part of a DPM-Solver++ SDE step (eta 1): x decays by e^-2h towards the estimate
 // at the next sigma's signal scale alpha_next (h in half log-SNR).
 at::Tensor sde_first_order(const at::Tensor& x, const at::Tensor& denoised, double sigma,

@@ -20,14 +20,7 @@ namespace {
 // ComfyUI's sample_euler_ancestral_RF: interpolate towards the estimate down to the flow
 // ancestral step's sigma_down, then rescale and renoise to the next sigma.
 at::Tensor sample_euler_ancestral_flow(SamplerRun& run, at::Tensor x) {
-  run.for_each_step([&](int i) {
-    const double sigma = run.sigma(i);
-    const double next = run.sigma(i + 1);
-    const at::Tensor denoised = run.denoise(x, sigma);
-    if (next == 0.0) {
-      x = denoised;
-      return;
-    }
+  for_each_denoised_step(run, x, [&](double sigma, double next, const at::Tensor& denoised) {
     const FlowAncestralStep step = flow_ancestral_step(sigma, next);
     const double keep = step.down / sigma;
     x = x * keep + denoised * (1.0 - keep);

@@ -118,4 +118,19 @@ double log_midpoint(double a, double b);
 // Rounds to float32, as ComfyUI's float32 sigma tensors hold them.
 double as_float32(double value);
 
+// Runs step(sigma, next, denoised) for each step; a step to sigma 0 sets x to the estimate.
+template <typename Step>
+void for_each_denoised_step(SamplerRun& run, at::Tensor& x, Step&& step) {
+  run.for_each_step([&](int i) {
+    const double sigma = run.sigma(i);
+    const double next = run.sigma(i + 1);
+    const at::Tensor denoised = run.denoise(x, sigma);
+    if (next == 0.0) {
+      x = denoised;
+      return;
+    }
+    step(sigma, next, denoised);
+  });
+}
+
 }  // namespace df::engine::sampling

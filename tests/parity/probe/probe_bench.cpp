@@ -1,29 +1,21 @@
 // Probe command "bench_pipeline": loads a checkpoint through the engine and times UNet steps.
 #include <chrono>
-#include <sys/resource.h>
 
 #include "engine/checkpoint_bundle.h"
+#include "bench_timing.h"
 #include "probe.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
+using df::probe::BenchClock;
+using df::probe::peak_rss_mb;
+using df::probe::seconds_since;
 
 // args: {"path", "steps", "batch", "height", "width"}; outputs: load_seconds [1],
 // step_seconds [steps], peak_rss_mb [1].
 df::engine::TensorMap bench_pipeline(const nlohmann::json& args, const df::engine::TensorMap&) {
   at::InferenceMode guard;
-  const auto load_start = Clock::now();
+  const auto load_start = BenchClock::now();
   df::engine::CheckpointBundle bundle = df::engine::load_checkpoint_bundle(
       {args.at("path").get<std::string>(), args.value("device", "cpu"), "float32", ""});
   const double load_seconds = seconds_since(load_start);
@@ -37,7 +29,7 @@ df::engine::TensorMap bench_pipeline(const nlohmann::json& args, const df::engin
   at::Tensor step_seconds = at::empty({steps}, at::kDouble);
   for (int i = 0; i < steps; ++i) {
     at::Tensor t = at::full({batch}, 999.0 - 50.0 * i, at::kFloat);
-    const auto start = Clock::now();
+    const auto start = BenchClock::now();
     at::Tensor out = unet.forward(sample, t, context);
     step_seconds[i] = seconds_since(start);
   }

@@ -1,25 +1,13 @@
 // Probe command "bench_zimage_step": loads a Z-Image transformer and times its forward calls.
 #include <chrono>
 #include <string>
-#include <sys/resource.h>
 
 #include "engine/family/zimage/zimage_transformer.h"
+#include "bench_timing.h"
 #include "probe.h"
 
 namespace df::probe {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
 
 // args {"weights" (file or diffusers transformer folder), "dtype": "bfloat16"|"float32", "steps",
 // "height", "width", "caption_tokens"} -> load_seconds [1], step_seconds [steps] (one transformer
@@ -28,7 +16,7 @@ engine::TensorMap bench_zimage_step(const nlohmann::json& args, const engine::Te
   at::InferenceMode guard;
   const at::ScalarType dtype =
       args.value("dtype", std::string("bfloat16")) == "float32" ? at::kFloat : at::kBFloat16;
-  const auto load_start = Clock::now();
+  const auto load_start = BenchClock::now();
   const auto transformer = engine::zimage::load_zimage_transformer(
       args.at("weights").get<std::string>(), at::kCPU, dtype);
   const double load_seconds = seconds_since(load_start);
@@ -42,7 +30,7 @@ engine::TensorMap bench_zimage_step(const nlohmann::json& args, const engine::Te
   at::Tensor step_seconds = at::empty({steps}, at::kDouble);
   for (int i = 0; i < steps; ++i) {
     const at::Tensor sigma = at::full({1}, 1.0 - 0.25 * i, at::kFloat);
-    const auto start = Clock::now();
+    const auto start = BenchClock::now();
     const at::Tensor out = transformer->forward(x, sigma, inputs);
     step_seconds[i] = seconds_since(start);
   }
