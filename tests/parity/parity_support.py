@@ -33,3 +33,12 @@ def run_probe(command, tmp_path, args=None, inputs=None, expect_ok=True):
 
 def max_abs_diff(a, b):
     return (a.double() - b.double()).abs().max().item()
+
+
+def write_tiny_split_files(data_dir, family):
+    """The tiny split files `dreamforge model create-tiny --kind split` writes for a DiT family
+    (flux, flux-schnell, sd3, zimage) into data_dir; returns the models root."""
+    subprocess.run([str(BIN / "dreamforge"), "model", "create-tiny", "--data-dir", str(data_dir),
+                    "--family", family, "--kind", "split"], check=True, capture_output=True,
+                   timeout=600)
+    return pathlib.Path(data_dir) / "models"

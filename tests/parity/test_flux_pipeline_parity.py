@@ -22,7 +22,6 @@ inputs, so the comparison covers transformer + sampling + VAE:
 Both transformers read t = sigma (and dev's guidance) and step x + v dt along the velocity; both
 decode latent / 0.3611 + 0.1159."""
 import json
-import subprocess
 
 import pytest
 import torch
@@ -34,7 +33,7 @@ from safetensors.torch import load_file
 from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel,
                           T5TokenizerFast)
 
-from parity_support import BIN, max_abs_diff
+from parity_support import max_abs_diff, write_tiny_split_files
 from test_flow_sampling_parity import FluxFlow, comfy_scheduler
 from test_t5_parity import comfy_encode_weighted, comfy_t5_tokens
 
@@ -47,18 +46,11 @@ GUIDANCE = 3.5
 FLUX_T5_MIN_LENGTH = 256
 
 
-def write_tiny(data_dir, family):
-    subprocess.run([str(BIN / "dreamforge"), "model", "create-tiny", "--data-dir", str(data_dir),
-                    "--family", family, "--kind", "split"], check=True, capture_output=True,
-                   timeout=600)
-    return data_dir / "models"
-
-
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("flux_data")
-    write_tiny(data_dir, "flux-schnell")
-    return write_tiny(data_dir, "flux")
+    write_tiny_split_files(data_dir, "flux-schnell")
+    return write_tiny_split_files(data_dir, "flux")
 
 
 def build_transformer(probe, path, folder):

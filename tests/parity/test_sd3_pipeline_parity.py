@@ -21,7 +21,6 @@ and the same sigmas (FlowMatchEulerDiscreteScheduler given ComfyUI's sigmas, its
 diffusers guides the velocity, ComfyUI the denoised estimate x - v sigma: both are linear, so the
 steps agree. Both decode latent / 1.5305 + 0.0609."""
 import json
-import subprocess
 
 import pytest
 import torch
@@ -34,7 +33,7 @@ from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
-from parity_support import BIN, max_abs_diff
+from parity_support import max_abs_diff, write_tiny_split_files
 from test_flow_sampling_parity import DiscreteFlow, comfy_scheduler
 
 LATENT_TOLERANCE = 1e-4   # relative to the latents' magnitude
@@ -50,11 +49,7 @@ SCALE, SHIFT_FACTOR = 1.5305, 0.0609
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("sd3_data")
-    subprocess.run([str(BIN / "dreamforge"), "model", "create-tiny", "--data-dir", str(data_dir),
-                    "--family", "sd3", "--kind", "split"], check=True, capture_output=True,
-                   timeout=600)
-    return data_dir / "models"
+    return write_tiny_split_files(tmp_path_factory.mktemp("sd3_data"), "sd3")
 
 
 # ---- ComfyUI's SD3 text side, on transformers' encoders ----

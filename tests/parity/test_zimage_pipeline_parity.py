@@ -16,7 +16,6 @@ negates its output into the velocity noise - x0 that its Euler step follows; Com
 prediction reads the same velocity v as denoised = x - v sigma, so its Euler step
 x + (x - denoised) / sigma * dt is diffusers' x + v dt. Both then decode latent / 0.3611 + 0.1159."""
 import re
-import subprocess
 
 import pytest
 import torch
@@ -26,7 +25,7 @@ from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, Qwen3Config, Qwen3Model
 
-from parity_support import BIN, max_abs_diff
+from parity_support import max_abs_diff, write_tiny_split_files
 from test_flow_sampling_parity import DiscreteFlow, comfy_scheduler
 
 LATENT_TOLERANCE = 1e-4   # relative to the latents' magnitude
@@ -38,11 +37,7 @@ WIDTH, HEIGHT = 64, 48
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("zimage_data")
-    subprocess.run([str(BIN / "dreamforge"), "model", "create-tiny", "--data-dir", str(data_dir),
-                    "--family", "zimage", "--kind", "split"], check=True, capture_output=True,
-                   timeout=600)
-    return data_dir / "models"
+    return write_tiny_split_files(tmp_path_factory.mktemp("zimage_data"), "zimage")
 
 
 def diffusers_transformer_names(comfy):
