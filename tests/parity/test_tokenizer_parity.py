@@ -8,6 +8,8 @@ import pytest
 import torch
 from transformers import CLIPTokenizer
 
+from comfy_prompt_weights import weighted_segments
+
 WORDS = ["a", "photo", "of", "cat", "Dog", "PAINTING", "squirrel", "eating", "burger", "Castle",
          "masterpiece", "best", "quality", "ultra-detailed", "8k", "bokeh", "trending",
          "artstation", "by", "greg", "rutkowski", "hyperrealistic", "cinematic", "lighting",
@@ -163,47 +165,7 @@ def test_pad_override_keeps_the_text_and_pads_with_it(probe, clip_tokenizer_dir)
 
 
 # ComfyUI weighting (sd1_clip.SDTokenizer.tokenize_with_weights as of 2025), recomputed here from
-# its rules with the reference tokenizer encoding each piece of text.
-def top_level_groups(text):
-    groups, current, depth = [], "", 0
-    for char in text:
-        if char == "(":
-            if depth == 0 and current:
-                groups.append(current)
-                current = ""
-            current += char
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            current += char
-            if depth == 0:
-                groups.append(current)
-                current = ""
-        else:
-            current += char
-    if current:
-        groups.append(current)
-    return groups
-
-
-def weighted_segments(text, weight=1.0):
-    segments = []
-    for group in top_level_groups(text):
-        if len(group) < 2 or group[0] != "(" or group[-1] != ")":
-            segments.append((group, weight))
-            continue
-        inner, inner_weight = group[1:-1], weight * 1.1
-        colon = inner.rfind(":")
-        if colon > 0:
-            try:
-                inner_weight = float(inner[colon + 1:])
-                inner = inner[:colon]
-            except ValueError:
-                pass
-        segments += weighted_segments(inner, inner_weight)
-    return segments
-
-
+# its rules (comfy_prompt_weights) with the reference tokenizer encoding each piece of text.
 EMBEDDING = "embedding:"
 
 
