@@ -19,6 +19,13 @@ def run_dreamforge(*args, check=True, timeout=600, **kwargs):
     return proc
 
 
+def install_tiny_split_files(data_dir, family):
+    """The tiny split files `create-tiny --kind split` writes for a DiT family (flux, flux-schnell,
+    sd3, zimage) under ComfyUI's file names, in data_dir's models folders."""
+    run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--family", family,
+                   "--kind", "split")
+
+
 def run_on_terminal(argv, timeout=120):
     """Runs `argv` with a pseudo-terminal as stdin/stdout/stderr (so it draws progress bars);
     returns (exit code, everything it wrote, decoded)."""

@@ -7,7 +7,7 @@ import subprocess
 import urllib.parse
 
 from test_browser_frontend import ARTIFACTS, BROWSER_TESTS, CHROMIUM, describe, node_with_browser_tools
-from test_zimage import install_tiny_zimage
+from e2e_support import install_tiny_split_files
 
 
 def run_default_workflow(service):
@@ -22,7 +22,7 @@ def run_default_workflow(service):
 
 def test_a_new_user_runs_the_default_zimage_workflow(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     service = start_service(data_dir=data_dir, model=False)
     summary = run_default_workflow(service)
     print(f"screenshot: {summary['screenshot']}\nseconds per step: {summary['seconds']}")

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 from comfy_client import ComfyClient
 from e2e_support import run_dreamforge
 from graph_support import run, same, with_nodes
-from test_zimage import default_zimage_graph, install_tiny_zimage
+from e2e_support import install_tiny_split_files
+from test_zimage import default_zimage_graph
 
 LORA_NAME = "zimage_test_lora.safetensors"
 RANK = 4
@@ -58,7 +59,7 @@ def with_lora(strength, prefix, lora_name=LORA_NAME):
 
 def test_lora_changes_the_zimage_image_and_leaves_the_cached_model(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     write_lora(data_dir)
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
@@ -78,7 +79,7 @@ def test_lora_changes_the_zimage_image_and_leaves_the_cached_model(start_service
 
 def test_lora_loader_with_a_zimage_clip_patches_the_model(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     write_lora(data_dir)
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
@@ -95,7 +96,7 @@ def test_lora_loader_with_a_zimage_clip_patches_the_model(start_service, tmp_pat
 
 def test_create_tiny_zimage_loras_change_the_image(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     formats = ["kohya", "peft", "loha", "lokr"]
     for lora_format in formats:
         run_dreamforge("model", "create-tiny",

@@ -6,7 +6,7 @@ encodes its two prompts; FLUX-only nodes refuse other CLIPs."""
 import pytest
 
 from comfy_client import ComfyClient
-from e2e_support import run_dreamforge
+from e2e_support import install_tiny_split_files
 from graph_support import outcome, run, same
 
 PROMPT = "a red fox in the snow at (sunrise:1.2), photo"
@@ -71,16 +71,11 @@ def custom_sampler_graph(seed=42, prefix="custom", unet="flux1-dev.safetensors")
     return graph
 
 
-def install_tiny_flux(data_dir, family):
-    run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--family", family,
-                   "--kind", "split")
-
-
 @pytest.fixture
 def flux_client(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_flux(data_dir, "flux")
-    install_tiny_flux(data_dir, "flux-schnell")
+    install_tiny_split_files(data_dir, "flux")
+    install_tiny_split_files(data_dir, "flux-schnell")
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
     yield client

@@ -8,7 +8,8 @@ from safetensors.torch import load_file, save_file
 
 from comfy_client import ComfyClient
 from graph_support import run, same
-from test_zimage import default_zimage_graph, install_tiny_zimage
+from e2e_support import install_tiny_split_files
+from test_zimage import default_zimage_graph
 
 # fp8 rounds every matrix weight by up to 2^-4 of itself (e4m3) or 2^-3 (e5m2); through three
 # sampling steps and the tiny random VAE the 8-bit image moves by 0.16 (e4m3) and 0.32 (e5m2)
@@ -39,7 +40,7 @@ def write_scaled_fp8_copy(source, target):
 
 def test_fp8_weights_give_an_image_close_to_the_default(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     models = data_dir / "models" / "diffusion_models"
     write_scaled_fp8_copy(models / "z_image_turbo_bf16.safetensors",
                           models / "z_image_turbo_fp8_scaled.safetensors")
@@ -70,7 +71,7 @@ def test_fp8_weights_give_an_image_close_to_the_default(start_service, tmp_path)
 
 def test_unknown_weight_dtype_is_refused_at_validation(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
     graph = default_zimage_graph(prefix="int4")

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from comfy_client import ComfyClient
-from e2e_support import run_dreamforge
+from e2e_support import install_tiny_split_files
 from graph_support import outcome, run, same
 
 PROMPT = "beautiful scenery nature glass bottle landscape, purple galaxy bottle,"
@@ -42,14 +42,9 @@ def sd3_graph(seed=42, prefix="sd3", width=64, height=64):
     }
 
 
-def install_tiny_sd3(data_dir):
-    run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--family", "sd3",
-                   "--kind", "split")
-
-
 def test_sd3_split_files_run_and_repeat(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_sd3(data_dir)
+    install_tiny_split_files(data_dir, "sd3")
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
 
@@ -106,7 +101,7 @@ def checkpoint_graph(graph, ckpt_name, with_clip=True):
 
 def test_all_in_one_file_gives_the_split_files_image(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_sd3(data_dir)
+    install_tiny_split_files(data_dir, "sd3")
     models_dir = data_dir / "models"
     whole = write_all_in_one(models_dir, "sd3.5_medium_incl_clips.safetensors")
     bare = write_all_in_one(models_dir, "sd3.5_medium.safetensors", with_text_encoders=False)
@@ -129,7 +124,7 @@ def test_all_in_one_file_gives_the_split_files_image(start_service, tmp_path):
 
 def test_clip_text_encode_sd3_and_fewer_text_encoders(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_sd3(data_dir)
+    install_tiny_split_files(data_dir, "sd3")
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
 
@@ -164,7 +159,7 @@ def test_clip_text_encode_sd3_and_fewer_text_encoders(start_service, tmp_path):
 
 def test_clip_text_encode_sd3_refuses_another_clip(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_sd3(data_dir)
+    install_tiny_split_files(data_dir, "sd3")
     vocabulary = data_dir / "models" / "text_encoders" / "clip_l.tokenizer"
     service = start_service(data_dir=data_dir, model=False,
                             env={"DREAMFORGE_CLIP_VOCAB_DIR": str(vocabulary)})

@@ -3,7 +3,7 @@ CLIPLoader type lumina2, VAELoader, EmptySD3LatentImage, ModelSamplingAuraFlow, 
 res_multistep) runs on the tiny Z-Image model that create-tiny writes under that workflow's file
 names, and is deterministic in its seed."""
 from comfy_client import ComfyClient
-from e2e_support import run_dreamforge
+from e2e_support import install_tiny_split_files
 from graph_support import outcome, run, same
 
 PROMPT = "a campfire in the wilderness at night, a milky way sky"
@@ -31,14 +31,9 @@ def default_zimage_graph(seed=42, prefix="zimage", width=64, height=64):
     }
 
 
-def install_tiny_zimage(data_dir):
-    run_dreamforge("model", "create-tiny", "--data-dir", data_dir, "--family", "zimage",
-                   "--kind", "split")
-
-
 def test_default_zimage_workflow_runs_and_repeats(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
 
@@ -58,7 +53,7 @@ def test_default_zimage_workflow_runs_and_repeats(start_service, tmp_path):
 
 def test_sd_only_nodes_refuse_a_zimage_clip(start_service, tmp_path):
     data_dir = tmp_path / "data"
-    install_tiny_zimage(data_dir)
+    install_tiny_split_files(data_dir, "zimage")
     service = start_service(data_dir=data_dir, model=False)
     client = ComfyClient(service)
     graph = default_zimage_graph(prefix="lastlayer")
