@@ -1,4 +1,4 @@
-// Finds the standard CLIP vocabulary installed beside the executables.
+// Finds tokenizer data installed beside the executables.
 #include "engine/clip_vocab_location.h"
 
 #include <filesystem>
@@ -7,9 +7,23 @@ namespace df::engine {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+fs::path share_dir_beside(const std::string& executable, const std::string& name) {
+  return (fs::path(executable).parent_path() / ".." / "share" / "dreamforge" / name)
+      .lexically_normal();
+}
+
+std::string running_executable() {
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  return error ? "" : self.string();
+}
+
+}  // namespace
+
 std::string clip_vocab_dir_beside(const std::string& executable) {
-  const fs::path dir =
-      (fs::path(executable).parent_path() / ".." / "share" / "dreamforge" / "clip").lexically_normal();
+  const fs::path dir = share_dir_beside(executable, "clip");
   std::error_code error;
   const bool complete =
       fs::is_regular_file(dir / "vocab.json", error) && fs::is_regular_file(dir / "merges.txt", error);
@@ -17,9 +31,13 @@ std::string clip_vocab_dir_beside(const std::string& executable) {
 }
 
 std::string installed_clip_vocab_dir() {
-  std::error_code error;
-  const fs::path self = fs::read_symlink("/proc/self/exe", error);
-  return error ? "" : clip_vocab_dir_beside(self.string());
+  const std::string self = running_executable();
+  return self.empty() ? "" : clip_vocab_dir_beside(self);
+}
+
+std::string installed_data_dir(const std::string& name) {
+  const std::string self = running_executable();
+  return self.empty() ? "" : share_dir_beside(self, name).string();
 }
 
 }  // namespace df::engine

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/checkpoint_bundle.h"
+#include "engine/clip_vocab_location.h"
 #include "engine/family/flux/flux_prompt_encoder.h"
 #include "engine/family/sd3/sd3_prompt_encoder.h"
 #include "engine/family/zimage/zimage_prompt_encoder.h"
@@ -39,10 +40,10 @@ std::string t5_tokenizer_beside(const std::string& weights_path) {
   const fs::path beside = weights.parent_path() / (weights.stem().string() + ".tokenizer");
   std::error_code ec;
   if (fs::is_directory(beside, ec)) return beside.string();
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  const fs::path installed =
-      (self.parent_path() / ".." / "share" / "dreamforge" / "t5").lexically_normal();
-  if (!ec && fs::is_regular_file(installed / "tokenizer.json", ec)) return installed.string();
+  const fs::path installed = installed_data_dir("t5");
+  if (!installed.empty() && fs::is_regular_file(installed / "tokenizer.json", ec)) {
+    return installed.string();
+  }
   throw Error(ErrorCode::kModelNotFound,
               "no T5 tokenizer for '" + weights.filename().string() + "': put its tokenizer "
               "(tokenizer.json or spiece.model) in '" + beside.string() + "' or install T5's "

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "engine/clip_vocab_location.h"
 #include "engine/family/dit_text_encoders.h"
 #include "engine/family/flux/flux_prompt_encoder.h"
 #include "engine/family/flux/flux_tiny.h"
@@ -101,6 +102,24 @@ TEST_F(FluxPromptEncoderTest, T5TokenizerIsFoundBesideTheWeights) {
             (root_ / "text_encoders" / "t5xxl_fp16.tokenizer").string());
   EXPECT_TRUE(holds_t5_encoder(text_file(kT5File)));
   EXPECT_FALSE(holds_t5_encoder(text_file(kClipLFile)));
+}
+
+TEST_F(FluxPromptEncoderTest, WithoutATokenizerBesideItT5TakesTheInstalledOne) {
+  const std::filesystem::path lone = root_ / "lone" / "t5.safetensors";
+  std::filesystem::create_directories(lone.parent_path());
+  std::filesystem::copy_file(text_file(kT5File), lone,
+                             std::filesystem::copy_options::overwrite_existing);
+  const std::filesystem::path installed = installed_data_dir("t5");
+  if (std::filesystem::is_regular_file(installed / "tokenizer.json")) {
+    EXPECT_EQ(t5_tokenizer_beside(lone.string()), installed.string());
+  } else {
+    try {
+      t5_tokenizer_beside(lone.string());
+      ADD_FAILURE() << "no tokenizer anywhere, yet one was found";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kModelNotFound);
+    }
+  }
 }
 
 }  // namespace
