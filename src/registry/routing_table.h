@@ -25,7 +25,7 @@ struct RouteCandidate {
   std::string preset;  // a preset of the table
   // Among a family's models, prefer those whose diffusion weights are stored so: "fp8", "full"
   // (bf16, fp16 or fp32), or "" (no preference).
-  std::string weights;
+  std::string weights = {};
   bool operator==(const RouteCandidate&) const = default;
 };
 
