@@ -25,7 +25,7 @@ struct GpuDevice {
 // A process holding memory on a GPU.
 struct GpuProcess {
   pid_t pid = 0;
-  int64_t used_bytes = 0;
+  int64_t used_bytes = 0;  // 0 when NVML cannot tell (it may not, e.g. in a container)
 };
 
 // A loaded and initialised NVML. Thread-safe (NVML itself is).
@@ -43,7 +43,8 @@ class Nvml {
   std::vector<GpuDevice> devices() const;
   // GPU `index` now; nullopt for an index NVML does not have (or a device that stopped answering).
   std::optional<GpuDevice> device(int index) const;
-  // The processes holding memory on GPU `index` (compute and graphics), empty when unknown.
+  // The processes holding memory on GPU `index` (compute and graphics, each pid once, by pid),
+  // empty when unknown.
   std::vector<GpuProcess> processes(int index) const;
   // The memory `pid` holds on GPU `index` (0 when it holds none there).
   int64_t process_memory(int index, pid_t pid) const;
