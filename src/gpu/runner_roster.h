@@ -22,6 +22,10 @@ struct RunnerState {
   std::vector<std::string> models;  // model files its cache holds warm
   int64_t models_bytes = 0;         // their size on the runner's device
   int64_t memory_used_bytes = 0;    // the runner's memory on its device (VRAM or RSS) when last seen
+  // Its CUDA caching allocator when last reported (memory.allocator: reserved_bytes and
+  // allocated_bytes); unknown on the CPU and before its first report.
+  std::optional<int64_t> allocator_reserved_bytes;
+  std::optional<int64_t> allocator_allocated_bytes;
 };
 
 // Thread-safe table of RunnerState by worker id.
