@@ -12,9 +12,17 @@ if(DEFINED Torch_DIR OR DEFINED ENV{Torch_DIR})
 endif()
 
 set(DF_PYTHON "${CMAKE_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python with the torch wheel")
-execute_process(
-  COMMAND ${DF_PYTHON} -c "import os, torch; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"
-  OUTPUT_VARIABLE _df_torch_out RESULT_VARIABLE _df_torch_rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+# An unpacked torch wheel's torch/ folder, for a wheel that no Python here can import (another
+# Python version); such wheels (torch 2.7 and later) all use the C++11 ABI.
+set(DF_TORCH_ROOT "" CACHE PATH "torch/ folder of an unpacked torch wheel, instead of DF_PYTHON's")
+if(DF_TORCH_ROOT)
+  set(_df_torch_out "${DF_TORCH_ROOT}\n1")
+  set(_df_torch_rc 0)
+else()
+  execute_process(
+    COMMAND ${DF_PYTHON} -c "import os, torch; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"
+    OUTPUT_VARIABLE _df_torch_out RESULT_VARIABLE _df_torch_rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+endif()
 if(NOT _df_torch_rc EQUAL 0)
   message(FATAL_ERROR "torch not importable from ${DF_PYTHON}: run scripts/setup, or set Torch_DIR")
 endif()
