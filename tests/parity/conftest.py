@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from parity_support import run_probe, write_clip_tokenizer
+from parity_support import (PARITY_DEVICE, PARITY_DTYPE, parity_tolerance, run_probe,
+                            write_clip_tokenizer)
 
 
 @pytest.fixture
@@ -10,6 +11,12 @@ def probe(tmp_path):
     def call(command, args=None, inputs=None, expect_ok=True):
         return run_probe(command, tmp_path, args, inputs, expect_ok)
     return call
+
+
+@pytest.fixture(scope="session")
+def parity_target():
+    """(device, dtype name, relative tolerance) of the device-aware parity tests."""
+    return PARITY_DEVICE, PARITY_DTYPE, parity_tolerance(PARITY_DEVICE, PARITY_DTYPE)
 
 
 @pytest.fixture(scope="session")
