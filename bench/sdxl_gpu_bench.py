@@ -18,10 +18,12 @@ bfloat16 peak.
 script can be proven on a machine without a GPU; its numbers mean nothing.
 
 Usage: python bench/sdxl_gpu_bench.py [--cpu] [--steps 30] [--size 1024] [--workdir DIR]
+       [--variants diffusers-eager,dreamforge,diffusers-compile] [--baseline JSON]
        [--compile-mode reduce-overhead] [--compile-timeout 300] [--json FILE] [--markdown FILE]
 """
 import argparse
 import json
+import math
 import os
 import pathlib
 import resource
@@ -39,7 +41,8 @@ H100_DENSE_BF16_FLOPS = 989e12
 # stabilityai/stable-diffusion-xl-base-1.0's unet/config.json.
 SDXL_CONFIG = dict(
     act_fn="silu", addition_embed_type="text_time", addition_embed_type_num_heads=64,
-    addition_time_embed_dim=256, attention_head_dim=[5, 10, 20], block_out_channels=[320, 640, 1280],
+    addition_time_embed_dim=256, attention_head_dim=[5, 10, 20],
+    block_out_channels=[320, 640, 1280],
     cross_attention_dim=2048, in_channels=4, out_channels=4, layers_per_block=2,
     down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
     up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
@@ -53,17 +56,26 @@ TINY_CONFIG = dict(SDXL_CONFIG, addition_time_embed_dim=8, attention_head_dim=[2
                    transformer_layers_per_block=[1, 1, 2])
 
 
-def build_random_unet(directory, config, dtype_name):
-    """The UNet with random weights allocated in `dtype_name`, saved as a diffusers folder with one
-    weights file (the probe reads diffusion_pytorch_model.safetensors)."""
+def build_random_unet(directory, config, dtype_name, device):
+    """The UNet with random weights allocated in `dtype_name` (initialised on `device`, which is
+    quick on a GPU), saved as a diffusers folder with one weights file (the probe reads
+    diffusion_pytorch_model.safetensors); a folder saved before is reused. Returns (folder,
+    parameter count)."""
     import torch
-    from diffusers import UNet2DConditionModel
-    torch.manual_seed(0)
-    torch.set_default_dtype(getattr(torch, dtype_name))
-    model = UNet2DConditionModel(**config)
+    from safetensors import safe_open
     path = pathlib.Path(directory) / "unet"
-    model.save_pretrained(str(path), safe_serialization=True, max_shard_size="100GB")
-    return path, sum(p.numel() for p in model.parameters())
+    weights = path / "diffusion_pytorch_model.safetensors"
+    if not weights.exists():
+        from diffusers import UNet2DConditionModel
+        torch.manual_seed(0)
+        torch.set_default_dtype(getattr(torch, dtype_name))
+        with torch.device(device):
+            model = UNet2DConditionModel(**config)
+        model.save_pretrained(str(path), safe_serialization=True, max_shard_size="100GB")
+        del model
+    with safe_open(str(weights), "pt") as f:
+        count = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+    return path, count
 
 
 def unet_inputs(unet, size, device, dtype):
@@ -75,7 +87,8 @@ def unet_inputs(unet, size, device, dtype):
         sample=torch.randn(1, 4, size // 8, size // 8, generator=generator).to(device, dtype),
         encoder_hidden_states=torch.randn(1, 77, config.cross_attention_dim,
                                           generator=generator).to(device, dtype),
-        added_cond_kwargs={"text_embeds": torch.randn(1, pooled, generator=generator).to(device, dtype),
+        added_cond_kwargs={"text_embeds": torch.randn(1, pooled,
+                                                      generator=generator).to(device, dtype),
                            "time_ids": torch.tensor([[size, size, 0, 0, size, size]],
                                                     dtype=dtype, device=device)})
 
@@ -246,6 +259,9 @@ def main():
                         help="torch.compile mode of the compiled diffusers variant, or none")
     parser.add_argument("--compile-timeout", type=int, default=300)
     parser.add_argument("--timeout", type=int, default=240, help="seconds for each other variant")
+    parser.add_argument("--variants", default="diffusers-eager,dreamforge,diffusers-compile",
+                        help="comma-separated: diffusers-eager, dreamforge, diffusers-compile")
+    parser.add_argument("--baseline", help="JSON of an earlier run whose results to include")
     parser.add_argument("--workdir")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
@@ -267,11 +283,16 @@ def main():
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="df-sdxl-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     path, parameters = build_random_unet(workdir, TINY_CONFIG if args.cpu else SDXL_CONFIG,
-                                         args.dtype)
+                                         args.dtype, args.device)
     report = {"device_name": torch.cuda.get_device_name() if not args.cpu else "CPU (dry run)",
               "torch": torch.__version__, "diffusers": diffusers.__version__,
               "dtype": args.dtype, "size": args.size, "steps": args.steps,
               "parameters": parameters, "peak_flops": H100_DENSE_BF16_FLOPS, "results": []}
+    if args.baseline:  # results of an earlier run of other variants on the same weights
+        baseline = json.loads(pathlib.Path(args.baseline).read_text())
+        report["results"] = baseline["results"]
+        if "flops_per_step" in baseline:
+            report["flops_per_step"] = baseline["flops_per_step"]
     variants = [
         ("diffusers-eager", lambda: run_diffusers(args, path, "diffusers-eager", "none", True,
                                                   args.timeout)),
@@ -280,8 +301,9 @@ def main():
          lambda: run_diffusers(args, path, f"diffusers-compile-{args.compile_mode}",
                                args.compile_mode, False, args.compile_timeout)),
     ]
+    chosen = args.variants.split(",")
     for name, run in variants:
-        if name.endswith("-none"):
+        if name.endswith("-none") or not any(name.startswith(c) for c in chosen):
             continue
         start = time.perf_counter()
         try:
@@ -289,6 +311,10 @@ def main():
             if "flops_per_step" in result:
                 report["flops_per_step"] = result["flops_per_step"]
             summarise(result, report.get("flops_per_step"), H100_DENSE_BF16_FLOPS)
+            if name == "diffusers-eager":  # the MFU of variants run before the FLOPs were known
+                for earlier in report["results"]:
+                    if "median_step_seconds" in earlier:
+                        summarise(earlier, report["flops_per_step"], H100_DENSE_BF16_FLOPS)
         except (RuntimeError, OSError, ValueError, KeyError) as e:
             result = {"variant": name, "error": str(e)}
         result["wall_seconds"] = time.perf_counter() - start
