@@ -1,4 +1,4 @@
-// CheckpointStore: safe name resolution, listing, and a one-model cache.
+// CheckpointStore: safe name resolution, listing, and the loaders behind the model cache.
 #include "nodes/checkpoint_store.h"
 
 #include <algorithm>
@@ -27,7 +27,28 @@ bool is_checkpoint_file(const fs::path& p) {
   return extensions.count(p.extension().string()) > 0;
 }
 
+// The single value of a load that callers hold as it is.
+template <class T>
+CachedModel whole(std::shared_ptr<const T> model) {
+  return {std::move(model), {}};
+}
+
+// The cache key of one kind's load.
+std::string cache_key(const std::string& kind, const std::string& key) { return kind + '\n' + key; }
+
+// A list of names as one name ("a.safetensors, b.safetensors").
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
 }  // namespace
+
+CheckpointStore::CheckpointStore(CheckpointStoreOptions options)
+    : options_(std::move(options)),
+      cache_(options_.budget,
+             engine::resolve_placement(options_.device, "float32", engine::Family::kSD1).device) {}
 
 std::string CheckpointStore::resolve(const std::string& name) const {
   if (name.empty()) throw Error(ErrorCode::kInvalidArgument, "checkpoint name is empty");
@@ -58,14 +79,15 @@ std::vector<std::string> CheckpointStore::list() const {
 }
 
 std::shared_ptr<const engine::CheckpointBundle> CheckpointStore::get(const std::string& name) {
-  if (loaded_ && loaded_name_ == name) return loaded_;
-  const std::string path = resolve(name);
-  loaded_.reset();  // free the previous model before loading the next one
-  engine::CheckpointLoadRequest request{path, options_.device, options_.dtype, options_.clip_vocab_dir};
-  loaded_ = std::make_shared<const engine::CheckpointBundle>(engine::load_checkpoint_bundle(request));
-  loaded_name_ = name;
-  identity_files_[name] = loaded_->identity_file;
-  return loaded_;
+  auto bundle = cache_.get<engine::CheckpointBundle>("checkpoint", cache_key("checkpoint", name), name, [&] {
+    engine::CheckpointLoadRequest request{resolve(name), options_.device, options_.dtype,
+                                          options_.clip_vocab_dir};
+    auto loaded = std::make_shared<const engine::CheckpointBundle>(engine::load_checkpoint_bundle(request));
+    // MODEL, CLIP and VAE travel through graphs on their own: held there, the checkpoint is in use.
+    return CachedModel{loaded, {loaded->model, loaded->clip, loaded->prompt_encoder, loaded->vae}};
+  });
+  identity_files_[name] = bundle->identity_file;
+  return bundle;
 }
 
 std::string CheckpointStore::hash_of(const std::string& name) const {
@@ -104,32 +126,24 @@ std::string CheckpointStore::tiny_autoencoder_path(const std::string& name,
 }
 
 std::shared_ptr<const engine::VaeCodec> CheckpointStore::vae(const std::string& name) {
-  if (loaded_vae_ && loaded_vae_name_ == name) return loaded_vae_;
-  if (const TinyAutoencoderKind* tiny = find_tiny_autoencoder_kind(name)) {
-    const std::string encoder = tiny_autoencoder_path(name, "encoder");
-    const std::string decoder = tiny_autoencoder_path(name, "decoder");
-    loaded_vae_.reset();
-    loaded_vae_ =
-        engine::load_tiny_vae_codec(encoder, decoder, tiny->latent_scale, options_.device);
-  } else {
-    const std::string path = model_file("vae", name);
-    loaded_vae_.reset();
-    loaded_vae_ = engine::load_vae_codec(path, options_.device);
-  }
-  loaded_vae_name_ = name;
-  return loaded_vae_;
+  return cache_.get<engine::VaeCodec>("vae", cache_key("vae", name), name, [&] {
+    if (const TinyAutoencoderKind* tiny = find_tiny_autoencoder_kind(name)) {
+      return whole(engine::load_tiny_vae_codec(tiny_autoencoder_path(name, "encoder"),
+                                               tiny_autoencoder_path(name, "decoder"),
+                                               tiny->latent_scale, options_.device));
+    }
+    return whole(engine::load_vae_codec(model_file("vae", name), options_.device));
+  });
 }
 
 std::shared_ptr<const engine::DiffusionModel> CheckpointStore::diffusion_model(
     const std::string& name, const std::string& weight_dtype) {
-  const std::string key = name + '\n' + weight_dtype;
-  if (loaded_unet_ && loaded_unet_name_ == key) return loaded_unet_;
-  const auto fp8_storage = engine::fp8_weight_storage(weight_dtype);
-  const std::string path = model_file("diffusion_models", name);
-  loaded_unet_.reset();
-  loaded_unet_ = engine::load_diffusion_model(path, options_.device, options_.dtype, fp8_storage);
-  loaded_unet_name_ = key;
-  return loaded_unet_;
+  const std::string key = cache_key("diffusion_model", name + '\n' + weight_dtype);
+  return cache_.get<engine::DiffusionModel>("diffusion_model", key, name, [&] {
+    const auto fp8_storage = engine::fp8_weight_storage(weight_dtype);
+    return whole(engine::load_diffusion_model(model_file("diffusion_models", name), options_.device,
+                                              options_.dtype, fp8_storage));
+  });
 }
 
 namespace {
@@ -156,65 +170,42 @@ CheckpointStore::TextEncoderPlacement CheckpointStore::text_encoder_placement(
 
 std::shared_ptr<const engine::TextConditioner> CheckpointStore::text_encoders(
     const std::vector<std::string>& names, const std::string& type, const std::string& device) {
-  const std::string key = text_encoder_key(names, type, device);
-  if (loaded_text_ && loaded_text_key_ == key) return loaded_text_;
-  loaded_text_.reset();
-  const TextEncoderPlacement placement = text_encoder_placement(names, device);
-  engine::TextEncoderLoadRequest request;
-  request.paths = placement.paths;
-  request.type = type;
-  request.device = placement.device;
-  request.dtype = placement.dtype;
-  request.clip_vocab_dir = options_.clip_vocab_dir;
-  loaded_text_ = engine::load_text_conditioner(request);
-  loaded_text_key_ = key;
-  return loaded_text_;
+  const std::string key = cache_key("text_encoders", text_encoder_key(names, type, device));
+  return cache_.get<engine::TextConditioner>("text_encoders", key, joined(names), [&] {
+    const TextEncoderPlacement placement = text_encoder_placement(names, device);
+    engine::TextEncoderLoadRequest request;
+    request.paths = placement.paths;
+    request.type = type;
+    request.device = placement.device;
+    request.dtype = placement.dtype;
+    request.clip_vocab_dir = options_.clip_vocab_dir;
+    return whole(engine::load_text_conditioner(request));
+  });
 }
 
 std::shared_ptr<const engine::PromptEncoder> CheckpointStore::prompt_encoder(
     const std::vector<std::string>& names, const std::string& type, const std::string& device) {
-  const std::string key = text_encoder_key(names, type, device);
-  if (loaded_prompt_encoder_ && loaded_prompt_encoder_key_ == key) return loaded_prompt_encoder_;
-  loaded_prompt_encoder_.reset();
-  const TextEncoderPlacement placement = text_encoder_placement(names, device);
-  loaded_prompt_encoder_ = engine::load_prompt_encoder(placement.paths, type, placement.device,
-                                                       placement.dtype, "",
-                                                       options_.clip_vocab_dir);
-  loaded_prompt_encoder_key_ = key;
-  return loaded_prompt_encoder_;
+  const std::string key = cache_key("prompt_encoder", text_encoder_key(names, type, device));
+  return cache_.get<engine::PromptEncoder>("prompt_encoder", key, joined(names), [&] {
+    const TextEncoderPlacement placement = text_encoder_placement(names, device);
+    return whole(engine::load_prompt_encoder(placement.paths, type, placement.device,
+                                             placement.dtype, "", options_.clip_vocab_dir));
+  });
 }
 
 std::shared_ptr<const engine::ClipVisionModel> CheckpointStore::clip_vision(
     const std::string& path) {
-  if (loaded_clip_vision_ && loaded_clip_vision_path_ == path) return loaded_clip_vision_;
-  loaded_clip_vision_.reset();
-  loaded_clip_vision_ = engine::load_clip_vision(path, options_.device, options_.dtype);
-  loaded_clip_vision_path_ = path;
-  return loaded_clip_vision_;
+  const std::string name = fs::path(path).filename().string();
+  return cache_.get<engine::ClipVisionModel>("clip_vision", cache_key("clip_vision", path), name, [&] {
+    return whole(engine::load_clip_vision(path, options_.device, options_.dtype));
+  });
 }
 
 std::shared_ptr<const engine::ControlModel> CheckpointStore::controlnet(const std::string& name) {
-  if (loaded_controlnet_ && loaded_controlnet_name_ == name) return loaded_controlnet_;
-  const std::string path = model_file("controlnet", name);
-  loaded_controlnet_.reset();
-  loaded_controlnet_ = engine::load_control_model(path, options_.device, options_.dtype);
-  loaded_controlnet_name_ = name;
-  return loaded_controlnet_;
-}
-
-void CheckpointStore::clear() {
-  loaded_controlnet_.reset();
-  loaded_controlnet_name_.clear();
-  loaded_clip_vision_.reset();
-  loaded_clip_vision_path_.clear();
-  loaded_unet_.reset();
-  loaded_unet_name_.clear();
-  loaded_text_.reset();
-  loaded_text_key_.clear();
-  loaded_.reset();
-  loaded_name_.clear();
-  loaded_vae_.reset();
-  loaded_vae_name_.clear();
+  return cache_.get<engine::ControlModel>("controlnet", cache_key("controlnet", name), name, [&] {
+    return whole(engine::load_control_model(model_file("controlnet", name), options_.device,
+                                            options_.dtype));
+  });
 }
 
 }  // namespace df::nodes

@@ -1,5 +1,5 @@
 // Finds checkpoints and the other model files (VAEs, LoRAs, ...) under the models root, and keeps
-// the most recently used checkpoint and VAE loaded.
+// the models it loaded in a ModelCache under the runner's memory budgets.
 #pragma once
 
 #include <map>
@@ -12,6 +12,8 @@
 #include "engine/control/control_model.h"
 #include "engine/embedding_files.h"
 #include "engine/text/prompt_encoder.h"
+#include "gpu/model_budget.h"
+#include "nodes/model_cache.h"
 
 namespace df::nodes {
 
@@ -21,13 +23,15 @@ struct CheckpointStoreOptions {
   std::string device = "auto";
   std::string dtype = "auto";
   std::string clip_vocab_dir;  // tokenizer files for single-file checkpoints
+  // What the loaded models may hold in host and in device memory (ModelCache evicts beyond it).
+  gpu::ModelBytes budget = {INT64_MAX, INT64_MAX};
 };
 
 class CheckpointStore {
  public:
-  explicit CheckpointStore(CheckpointStoreOptions options) : options_(std::move(options)) {}
+  explicit CheckpointStore(CheckpointStoreOptions options);
 
-  // Loads `name` (a path relative to the models folder) or returns the loaded one.
+  // Loads `name` (a path relative to the models folder) or returns the cached one.
   std::shared_ptr<const engine::CheckpointBundle> get(const std::string& name);
   // Names CheckpointLoaderSimple offers: diffusers folders and checkpoint files, sorted.
   std::vector<std::string> list() const;
@@ -38,30 +42,29 @@ class CheckpointStore {
   // first use and remembered across processes (see core/file_hash_cache.h).
   std::string hash_of(const std::string& name) const;
   // The VAE file `name` of models/vae, or the tiny autoencoder "taesd"/"taesdxl" from its files in
-  // models/vae_approx, loaded on the runner's device (the last one stays loaded).
+  // models/vae_approx, loaded on the runner's device (cached).
   std::shared_ptr<const engine::VaeCodec> vae(const std::string& name);
   // UNETLoader: the UNet file `name` of models/diffusion_models on the runner's device and dtype,
   // its matrix weights stored as UNETLoader's `weight_dtype` says (engine::fp8_weight_storage;
-  // the last one stays loaded).
+  // cached).
   std::shared_ptr<const engine::DiffusionModel> diffusion_model(
       const std::string& name, const std::string& weight_dtype = "default");
   // CLIPLoader / DualCLIPLoader: the text encoder files `names` of models/text_encoders as the
   // CLIP of `type` (see engine::load_text_conditioner), on the runner's device or, for device
-  // "cpu", on the CPU in float32 (the last set stays loaded).
+  // "cpu", on the CPU in float32 (cached).
   std::shared_ptr<const engine::TextConditioner> text_encoders(const std::vector<std::string>& names,
                                                                const std::string& type,
                                                                const std::string& device);
   // The same loaders for a DiT family's text side (engine::dit_text_family says which types):
-  // the prompt encoder of the files `names` (the last one stays loaded).
+  // the prompt encoder of the files `names` (cached).
   std::shared_ptr<const engine::PromptEncoder> prompt_encoder(const std::vector<std::string>& names,
                                                               const std::string& type,
                                                               const std::string& device);
   // CLIPVisionLoader / unCLIPCheckpointLoader: the CLIP vision model of the file at `path` (a
-  // clip_vision file or an unCLIP checkpoint) on the runner's device and dtype (the last one
-  // stays loaded).
+  // clip_vision file or an unCLIP checkpoint) on the runner's device and dtype (cached).
   std::shared_ptr<const engine::ClipVisionModel> clip_vision(const std::string& path);
   // ControlNetLoader / T2IAdapterLoader: the ControlNet or T2I adapter `name` of the controlnet
-  // folders on the runner's device and dtype (the last one stays loaded).
+  // folders on the runner's device and dtype (cached).
   std::shared_ptr<const engine::ControlModel> controlnet(const std::string& name);
   // The absolute path of `name` in ComfyUI's model folder `kind` ("loras", "embeddings", ...);
   // see nodes::resolve_model_file for the errors.
@@ -70,23 +73,18 @@ class CheckpointStore {
   // Finds the files of prompts' "embedding:NAME" in the embeddings folders (see
   // engine::find_embedding_file).
   engine::EmbeddingFinder embedding_finder() const;
-  void clear();
+  // Drops every cached model.
+  void clear() { cache_.clear(); }
   const CheckpointStoreOptions& options() const { return options_; }
+  const ModelCache& cache() const { return cache_; }
 
  private:
   // The absolute path of the tiny autoencoder `name`'s "encoder" or "decoder" file.
   std::string tiny_autoencoder_path(const std::string& name, const std::string& part) const;
 
   CheckpointStoreOptions options_;
-  std::string loaded_name_;
-  std::shared_ptr<const engine::CheckpointBundle> loaded_;
+  ModelCache cache_;
   std::map<std::string, std::string> identity_files_;  // checkpoint name -> file to hash
-  std::string loaded_vae_name_;
-  std::shared_ptr<const engine::VaeCodec> loaded_vae_;
-  std::string loaded_unet_name_;
-  std::shared_ptr<const engine::DiffusionModel> loaded_unet_;
-  std::string loaded_text_key_;
-  std::shared_ptr<const engine::TextConditioner> loaded_text_;
   // The paths, device and dtype a text encoder load of these loader inputs uses.
   struct TextEncoderPlacement {
     std::vector<std::string> paths;
@@ -94,12 +92,6 @@ class CheckpointStore {
   };
   TextEncoderPlacement text_encoder_placement(const std::vector<std::string>& names,
                                               const std::string& device) const;
-  std::string loaded_prompt_encoder_key_;
-  std::shared_ptr<const engine::PromptEncoder> loaded_prompt_encoder_;
-  std::string loaded_controlnet_name_;
-  std::shared_ptr<const engine::ControlModel> loaded_controlnet_;
-  std::string loaded_clip_vision_path_;
-  std::shared_ptr<const engine::ClipVisionModel> loaded_clip_vision_;
 };
 
 }  // namespace df::nodes

@@ -22,6 +22,16 @@ int main(int argc, char** argv) {
                  "vocab.json + merges.txt for single-file checkpoints (default: the standard "
                  "CLIP vocabulary in ../share/dreamforge/clip beside this executable)")
       ->envname("DREAMFORGE_CLIP_VOCAB_DIR");
+  app.add_option("--ram-budget-mb", options.ram_budget_mb,
+                 "Host memory the loaded models may hold, in MiB; beyond it the least recently "
+                 "used are evicted (default: half the machine's memory)")
+      ->envname("DREAMFORGE_MODEL_RAM_BUDGET_MB")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--vram-budget-mb", options.vram_budget_mb,
+                 "Device memory the loaded models may hold, in MiB (default: the device's memory "
+                 "less a quarter of it, at least 2 GiB, for the work of a run)")
+      ->envname("DREAMFORGE_MODEL_VRAM_BUDGET_MB")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   if (options.clip_vocab_dir.empty()) options.clip_vocab_dir = df::engine::installed_clip_vocab_dir();
 

@@ -17,6 +17,7 @@
 #include "nodes/model_folders.h"
 #include "graph/workflow.h"
 #include "runner/protocol.h"
+#include "runner/runner_memory.h"
 
 namespace df::runner {
 namespace {
@@ -118,13 +119,40 @@ class ItemObserver : public graph::ExecutionObserver {
   std::string current_class_;
 };
 
+// The checkpoint store's options: the runner's folders, placement and model budgets.
+nodes::CheckpointStoreOptions store_options(const RunnerOptions& options) {
+  const c10::Device device =
+      engine::resolve_placement(options.device, "float32", engine::Family::kSD1).device;
+  return {options.models_dir, "", options.device, options.dtype, options.clip_vocab_dir,
+          model_budgets(options.ram_budget_mb, options.vram_budget_mb, device)};
+}
+
+// What an exception that is not an Error means for a job: running out of memory on the device or
+// the host (libtorch's CPU allocator reports a refused allocation as a plain c10::Error) has its
+// own code; anything else is internal.
+Error describe_exception(const std::exception& e) {
+  if (const auto* oom = dynamic_cast<const c10::OutOfMemoryError*>(&e)) {
+    return Error(ErrorCode::kOutOfMemory, "out of memory on the device",
+                 {{"reason", oom->what_without_backtrace()}});
+  }
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return Error(ErrorCode::kOutOfMemory, "out of host memory");
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
+    const std::string what = c10_error->what_without_backtrace();
+    if (what.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos) {
+      return Error(ErrorCode::kOutOfMemory, "out of host memory", {{"reason", what}});
+    }
+    return Error(ErrorCode::kInternal, what);
+  }
+  return Error(ErrorCode::kInternal, e.what());
+}
+
 }  // namespace
 
 RunnerSession::RunnerSession(const RunnerOptions& options, EventWriter& events, RequestReader& requests)
     : options_(options),
       events_(events),
       requests_(requests),
-      store_({options.models_dir, "", options.device, options.dtype, options.clip_vocab_dir}),
+      store_(store_options(options)),
       schemas_(nodes::builtin_node_schemas()),
       implementations_(nodes::builtin_node_impls({store_, env_})),
       executor_(implementations_) {
@@ -149,9 +177,7 @@ void RunnerSession::handle(const json& request) {
     } else if (type == "run") {
       run(request);
     } else if (type == "free") {
-      executor_.clear();
-      store_.clear();
-      events_.emit({{"type", "freed"}});
+      free();
     } else {
       throw Error(ErrorCode::kProtocol, "unknown request type '" + type + "'");
     }
@@ -178,7 +204,17 @@ void RunnerSession::hello() {
                   {"device", options_.device != "auto" ? options_.device
                              : at::hasCUDA()             ? "cuda"
                                                          : "cpu"},
-                  {"dtype", options_.dtype}}}});
+                  {"dtype", options_.dtype},
+                  {"budgets",
+                   {{"host_bytes", store_.cache().limits().host_bytes},
+                    {"device_bytes", store_.cache().limits().device_bytes}}}}}});
+}
+
+void RunnerSession::free() {
+  executor_.clear();
+  store_.clear();
+  give_back_memory(store_.cache().device());
+  events_.emit({{"type", "freed"}, {"memory", memory_report(store_.cache())}});
 }
 
 graph::SchemaContext RunnerSession::schema_context() const {
@@ -212,15 +248,19 @@ void RunnerSession::run(const json& request) {
     const json items = normalized_items(request);
     const json extra = request.value("extra_pnginfo", json());
     previews_ = request.value("previews", false);
-    events_.emit({{"type", "run_started"}, {"id", run_id}, {"items", items.size()}});
+    reset_peak_memory(store_.cache().device());
+    events_.emit({{"type", "run_started"}, {"id", run_id}, {"items", items.size()},
+                  {"memory", memory_report(store_.cache())}});
     completed = run_items(run_id, graph, items, extra);
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const Error*>(&e);
     status = error && error->code() == ErrorCode::kCanceled ? "canceled" : "failed";
     report_error(e, {{"id", run_id}, {"item_index", completed}});
   }
+  give_back_memory(store_.cache().device());
   events_.emit({{"type", "run_finished"}, {"id", run_id}, {"status", status},
-                {"items_completed", completed}, {"duration_ms", elapsed_ms(started)}});
+                {"items_completed", completed}, {"duration_ms", elapsed_ms(started)},
+                {"memory", memory_report(store_.cache())}});
 }
 
 int RunnerSession::run_items(const std::string& run_id, const json& graph, const json& items,
@@ -273,6 +313,7 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
     graph::RunOptions run_options;
     run_options.is_canceled = [this, &run_id] { return requests_.cancel_requested(run_id); };
     run_options.extra_pnginfo = extra_pnginfo;
+    run_options.describe_failure = describe_exception;
     executor_.run(workflow, validation.outputs_to_execute, observer, run_options);
     ++completed;
     events_.emit({{"type", "item_finished"}, {"id", run_id}, {"item_index", index}, {"seed", seed},
@@ -288,27 +329,11 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
 void RunnerSession::report_error(const std::exception& e, const json& context) {
   json event = {{"type", "error"}};
   for (const auto& [key, value] : context.items()) event[key] = value;
-  if (const auto* error = dynamic_cast<const Error*>(&e)) {
-    event["code"] = error->code_name();
-    event["message"] = error->what();
-    event["details"] = error->details();
-  } else if (const auto* oom = dynamic_cast<const c10::OutOfMemoryError*>(&e)) {
-    event["code"] = "oom";
-    event["message"] = "out of memory on the device";
-    event["details"] = {{"reason", oom->what_without_backtrace()}};
-  } else if (dynamic_cast<const std::bad_alloc*>(&e)) {
-    event["code"] = "oom";
-    event["message"] = "out of host memory";
-    event["details"] = json::object();
-  } else if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
-    event["code"] = "internal";
-    event["message"] = c10_error->what_without_backtrace();
-    event["details"] = json::object();
-  } else {
-    event["code"] = "internal";
-    event["message"] = e.what();
-    event["details"] = json::object();
-  }
+  const auto* error = dynamic_cast<const Error*>(&e);
+  const Error described = error ? *error : describe_exception(e);
+  event["code"] = described.code_name();
+  event["message"] = described.what();
+  event["details"] = described.details();
   events_.emit(event);
 }
 

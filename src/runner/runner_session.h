@@ -19,6 +19,8 @@ struct RunnerOptions {
   std::string device = "auto";
   std::string dtype = "auto";
   std::string clip_vocab_dir;
+  int64_t ram_budget_mb = 0;   // what loaded models may hold in host memory (0: the default)
+  int64_t vram_budget_mb = 0;  // ... in device memory (0: the default)
 };
 
 class RunnerSession {
@@ -31,6 +33,7 @@ class RunnerSession {
  private:
   void handle(const nlohmann::json& request);
   void hello();
+  void free();
   void run(const nlohmann::json& request);
   // Runs every item; returns the number completed. Throws on the first failing item.
   int run_items(const std::string& run_id, const nlohmann::json& graph,

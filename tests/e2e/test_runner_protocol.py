@@ -1,60 +1,10 @@
 """dreamforge-runner over its NDJSON protocol: a real subprocess driven through pipes."""
-import json
 import pathlib
-import subprocess
-import queue
-import threading
 import time
 
 import pytest
 
-from e2e_support import BIN
-
-
-class Runner:
-    """A dreamforge-runner process with a background reader of its events."""
-
-    def __init__(self, models_dir, input_dir):
-        self.proc = subprocess.Popen(
-            [str(BIN / "dreamforge-runner"), "--models-dir", str(models_dir),
-             "--input-dir", str(input_dir), "--device", "cpu"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.events = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-        self.events.put(None)
-
-    def send_line(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def send(self, request):
-        self.send_line(json.dumps(request))
-
-    def next(self, timeout=120):
-        return self.events.get(timeout=timeout)
-
-    def until(self, predicate, timeout=300):
-        """Events up to and including the first that satisfies `predicate`."""
-        seen = []
-        while True:
-            event = self.next(timeout)
-            assert event is not None, f"runner ended early; events: {seen}"
-            seen.append(event)
-            if predicate(event):
-                return seen
-
-    def run(self, request):
-        self.send(request)
-        return self.until(lambda e: e["type"] == "run_finished" and e["id"] == request["id"])
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.send({"type": "shutdown"})
-            self.proc.wait(timeout=30)
+from runner_support import Runner, txt2img_graph
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +22,7 @@ def runner(models_dir, tmp_path):
 
 
 def sd15_graph(seed=5, steps=3, sampler="euler"):
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "tiny-sd1"}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "seed": seed, "steps": steps, "cfg": 6.0, "sampler_name": sampler, "scheduler": "normal",
-            "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
-            "latent_image": ["5", 0]}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "df", "images": ["8", 0]}},
-    }
+    return txt2img_graph("tiny-sd1", seed, steps, sampler)
 
 
 def test_hello_lists_capabilities(runner):
@@ -94,6 +33,7 @@ def test_hello_lists_capabilities(runner):
     assert "KSampler" in caps["nodes"] and "euler" in caps["samplers"] and "karras" in caps["schedulers"]
     assert "png" in caps["formats"] and "cpu" in caps["devices"]
     assert caps["device"] == "cpu"  # the runner in these tests is started with --device cpu
+    assert caps["budgets"]["host_bytes"] > 0 and caps["budgets"]["device_bytes"] == 0
 
 
 def test_malformed_requests_get_errors_and_the_runner_keeps_serving(runner):
@@ -103,7 +43,9 @@ def test_malformed_requests_get_errors_and_the_runner_keeps_serving(runner):
         event = runner.next()
         assert event["type"] == "error" and event["code"] in ("protocol", "validation"), event
         if '"run"' in line:  # a run with an id always ends with run_finished
-            assert runner.next() == {"type": "run_finished", "id": event["id"], "status": "failed",
+            finished = runner.next()
+            assert finished.pop("memory")["device"] == "cpu"
+            assert finished == {"type": "run_finished", "id": event["id"], "status": "failed",
                                      "items_completed": 0, "duration_ms": pytest.approx(0, abs=5000)}
     runner.send({"type": "hello"})
     assert runner.next()["type"] == "hello"
@@ -129,6 +71,27 @@ def test_batch_run_streams_ordered_events_and_reuses_the_model(runner, tmp_path)
     assert cached and {"4", "6", "7", "5"} <= set(cached[0]["nodes"])
     stages = [e["stage"] for e in events if e["type"] == "stage" and e["item_index"] == 1]
     assert "load_model" not in stages and "encode_prompt" not in stages and "sample" in stages
+
+
+def test_run_and_free_events_report_the_runners_memory(runner, tmp_path):
+    started, *_, finished = runner.run({"type": "run", "id": "m1", "graph": sd15_graph(),
+                                        "output_dir": str(tmp_path)})
+    before, after = started["memory"], finished["memory"]
+    for memory in (before, after):
+        assert memory["device"] == "cpu" and "allocator" not in memory  # no accelerator allocator
+        assert memory["process_rss_bytes"] > 10 * 2**20
+    assert before["models"] == {"device_bytes": 0, "host_bytes": 0, "loaded": [], "loads": 0}
+    models = after["models"]
+    assert models["loads"] == 1
+    assert [(m["kind"], m["name"]) for m in models["loaded"]] == [("checkpoint", "tiny-sd1")]
+    # float32 weights on the CPU view the model's files: about their size (9.8 MB on disk).
+    assert 5 * 2**20 < models["host_bytes"] < 40 * 2**20 and models["device_bytes"] == 0
+    assert models["loaded"][0]["host_bytes"] == models["host_bytes"]
+
+    runner.send({"type": "free"})
+    freed = runner.next()
+    assert freed["type"] == "freed"
+    assert freed["memory"]["models"] == {"device_bytes": 0, "host_bytes": 0, "loaded": [], "loads": 1}
 
 
 def test_invalid_graph_reports_comfyui_node_errors(runner, tmp_path):
