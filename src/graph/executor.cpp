@@ -271,7 +271,9 @@ RunResult Executor::run(const Workflow& workflow, const std::vector<std::string>
     } catch (const Error& e) {
       throw node_error(e.code(), e.what(), e.details(), node);
     } catch (const std::exception& e) {
-      throw node_error(ErrorCode::kInternal, e.what(), json::object(), node);
+      const Error described = options.describe_failure ? options.describe_failure(e)
+                                                       : Error(ErrorCode::kInternal, e.what());
+      throw node_error(described.code(), described.what(), described.details(), node);
     }
     if (!requested.contains(id)) cache_[plan.signatures.at(id)] = results[id];
     result.executed.push_back(id);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "graph/node_impl.h"
 #include "graph/workflow.h"
 
@@ -31,6 +32,9 @@ class ExecutionObserver {
 struct RunOptions {
   std::function<bool()> is_canceled;  // checked before every node and on every progress report
   nlohmann::json extra_pnginfo;       // the hidden EXTRA_PNGINFO input
+  // What a node's exception that is not an Error means (its code, message and details); unset, it
+  // is internal with the exception's message. The node's id and type are added either way.
+  std::function<Error(const std::exception&)> describe_failure;
 };
 
 struct RunResult {

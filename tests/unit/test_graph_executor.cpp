@@ -289,6 +289,21 @@ TEST_F(GraphExecutor, ForeignExceptionsBecomeInternalErrors) {
   EXPECT_EQ(e.details()["node_id"], "5");
 }
 
+TEST_F(GraphExecutor, TheRunnerDescribesForeignExceptions) {
+  add("Throwing", [](const NodeInputs&, NodeContext&) -> std::vector<Value> {
+    throw std::bad_alloc();
+  });
+  prompt["5"]["class_type"] = "Throwing";
+  RunOptions options;
+  options.describe_failure = [](const std::exception& e) {
+    return Error(ErrorCode::kOutOfMemory, "out of host memory", {{"reason", "refused"}});
+  };
+  const Error e = expect_error([&] { run(prompt, options); }, ErrorCode::kOutOfMemory);
+  EXPECT_STREQ(e.what(), "out of host memory");
+  EXPECT_EQ(e.details(),
+            json::parse(R"({"reason": "refused", "node_id": "5", "node_type": "Throwing"})"));
+}
+
 TEST_F(GraphExecutor, MissingImplementationIsUnsupported) {
   prompt["5"]["class_type"] = "EmptyHunyuanLatentVideo";
   const Error e = expect_error([&] { run(prompt); }, ErrorCode::kUnsupported);
