@@ -111,8 +111,10 @@ at::Tensor VaeCodec::encode(const at::Tensor& images) const {
                            .narrow(2, (images.size(2) - w) / 2, w)
                            .permute({0, 3, 1, 2});
   at::Tensor x = (cropped * 2.0 - 1.0).to(placement_.device, placement_.vae_dtype);
+  // Contiguous: the convolutions may have worked channels-last (the image arrives so permuted).
   return std::visit([&](const auto& autoencoder) { return latent_mean(autoencoder, x); }, autoencoder_)
       .to(at::kFloat)
+      .contiguous()
       .cpu();
 }
 

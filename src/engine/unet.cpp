@@ -247,7 +247,9 @@ at::Tensor UNet::spatial_transformer(const Weights& w, const at::Tensor& x,
     return t.permute({0, 2, 3, 1}).reshape({batch, height * width, channels});
   };
   const auto to_image = [&](const at::Tensor& t) {
-    return t.reshape({batch, height, width, channels}).permute({0, 3, 1, 2}).contiguous();
+    return t.reshape({batch, height, width, channels})
+        .permute({0, 3, 1, 2})
+        .contiguous(x.suggest_memory_format());
   };
   const at::Tensor normed =
       nn::group_norm(w.sub("norm"), x, config_.norm_num_groups, kTransformerGroupNormEps);
@@ -294,7 +296,8 @@ at::Tensor UNet::forward(const at::Tensor& sample, const at::Tensor& timesteps,
   if (encoder_only_) throw Error(ErrorCode::kInternal, "an encoder-only UNet has no up path");
   check_inputs(sample, timesteps, context, added);
   at::NoGradGuard no_grad;
-  return up_path(down_path(sample, timesteps, context, added, step), step);
+  // Channels-last activations (bfloat16 on the CPU, see Weights::to) leave in the usual layout.
+  return up_path(down_path(sample, timesteps, context, added, step), step).contiguous();
 }
 
 UNet::DownPath UNet::down_path(const at::Tensor& sample, const at::Tensor& timesteps,

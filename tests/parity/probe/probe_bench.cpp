@@ -11,13 +11,14 @@ using df::probe::BenchClock;
 using df::probe::peak_rss_mb;
 using df::probe::seconds_since;
 
-// args: {"path", "steps", "batch", "height", "width"}; outputs: load_seconds [1],
-// step_seconds [steps], peak_rss_mb [1].
+// args: {"path", "steps", "batch", "height", "width", "dtype" (float32 | bfloat16)}; outputs:
+// load_seconds [1], step_seconds [steps], peak_rss_mb [1].
 df::engine::TensorMap bench_pipeline(const nlohmann::json& args, const df::engine::TensorMap&) {
   at::InferenceMode guard;
   const auto load_start = BenchClock::now();
   df::engine::CheckpointBundle bundle = df::engine::load_checkpoint_bundle(
-      {args.at("path").get<std::string>(), args.value("device", "cpu"), "float32", ""});
+      {args.at("path").get<std::string>(), args.value("device", "cpu"),
+       args.value("dtype", std::string("float32")), ""});
   const double load_seconds = seconds_since(load_start);
 
   const int steps = args.value("steps", 3);

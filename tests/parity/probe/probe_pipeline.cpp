@@ -7,13 +7,14 @@
 namespace {
 
 // args: {"path", "prompt", "negative", "cfg", "sampler", "noise_seed", "timesteps": "nearest" |
-// "interpolated"}; inputs: "latents" (the
+// "interpolated", "dtype": "float32" (default) | "bfloat16"}; inputs: "latents" (the
 // noised start x at sigmas[0], [B,4,h,w]), "sigmas" (descending, ending in 0).
 // outputs: "latents" (final, sampler space), "image" ([B,3,H,W] in [0,1]), "context", "pooled".
 df::engine::TensorMap txt2img(const nlohmann::json& args, const df::engine::TensorMap& inputs) {
   at::InferenceMode guard;
   df::engine::CheckpointBundle bundle = df::engine::load_checkpoint_bundle(
-      {args.at("path").get<std::string>(), "cpu", "float32", args.value("clip_vocab_dir", "")});
+      {args.at("path").get<std::string>(), "cpu", args.value("dtype", std::string("float32")),
+       args.value("clip_vocab_dir", "")});
   const df::engine::Conditioning positive = bundle.clip->encode(args.at("prompt").get<std::string>());
   const df::engine::Conditioning negative = bundle.clip->encode(args.value("negative", ""));
   const at::Tensor& x = inputs.at("latents");
