@@ -81,14 +81,14 @@ std::pair<int64_t, int64_t> pixel_size(const LatentValue& latent) {
 
 // SamplerCustom(Advanced)'s run: the latent sampled along the sigmas with `denoise`; outputs the
 // result and the last step's x0 estimate, both keeping the latent's noise mask and batch index.
-std::vector<Value> sample_with(const NodeInputs& in, NodeContext& ctx, const RunEnvironment& env,
+std::vector<Value> sample_with(const NodeInputs& in, NodeContext& ctx, NodeResources resources,
                                const engine::DiffusionModel& model,
                                const engine::Denoiser& denoise, const NoiseValue& noise) {
   LatentValue latent = in.get<LatentValue>("latent_image");
   latent.samples = engine::fix_empty_latent_channels(model.latent_format, latent.samples);
   engine::CustomSampleResult result = engine::sample_custom(
       model, denoise, in.get<SamplerValue>("sampler").name, input_sigmas(in), latent.samples,
-      initial_noise(noise, latent), noise.seed, sampler_hooks(ctx, env, model.family),
+      initial_noise(noise, latent), noise.seed, sampler_hooks(ctx, resources, model.family),
       latent.noise_mask);
   LatentValue output = latent, denoised = latent;
   output.samples = result.samples;
@@ -112,7 +112,7 @@ void register_samplers(graph::NodeImplRegistry& registry, NodeResources resource
         engine::TimestepMapping::kNearest, {latent.samples, latent.noise_mask},
         in.get_uint("noise_seed"));
     const NoiseValue noise{in.get_bool("add_noise"), in.get_uint("noise_seed")};
-    return sample_with(in, ctx, resources.env, *model, denoise, noise);
+    return sample_with(in, ctx, resources, *model, denoise, noise);
   });
 
   add_function_node(registry, "SamplerCustomAdvanced",
@@ -125,7 +125,7 @@ void register_samplers(graph::NodeImplRegistry& registry, NodeResources resource
                       const auto& noise = in.get<NoiseValue>("noise");
                       const engine::Denoiser denoise = guider.denoiser(
                           *model, height, width, {latent.samples, latent.noise_mask}, noise.seed);
-                      return sample_with(in, ctx, resources.env, *model, denoise, noise);
+                      return sample_with(in, ctx, resources, *model, denoise, noise);
                     });
 }
 

@@ -2,10 +2,9 @@
 // custom-sampling nodes (custom_nodes.cpp).
 #include "core/error.h"
 #include "engine/ksampler.h"
-#include "engine/latent_preview.h"
-#include "image/image.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/function_node.h"
+#include "nodes/latent_previewer.h"
 #include "nodes/node_values.h"
 #include "nodes/packs/sampling/sampler_hooks.h"
 
@@ -16,18 +15,7 @@ using graph::NodeContext;
 using graph::NodeInputs;
 using graph::Value;
 
-// The latent after a sampler step as a small JPEG (latent2rgb), for live previews.
-std::vector<uint8_t> preview_jpeg(const at::Tensor& denoised, engine::Family family) {
-  const engine::PreviewPixels pixels = engine::latent_preview(denoised, family);
-  Image8 image;
-  image.width = pixels.width;
-  image.height = pixels.height;
-  image.channels = 3;
-  image.pixels = pixels.rgb;
-  return encode_image(image, ImageFormat::kJpeg, EmbeddedMetadata{}, 90);
-}
-
-std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const RunEnvironment& env,
+std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, NodeResources resources,
                                  engine::KSamplerParams params) {
   const auto model = in.get<ModelValue>("model").model.patched();
   const auto& positive = in.get<ConditioningValue>("positive");
@@ -37,7 +25,7 @@ std::vector<Value> sample_latent(const NodeInputs& in, NodeContext& ctx, const R
   params.noise_mask = latent.noise_mask;
   latent.samples = engine::fix_empty_latent_channels(model->latent_format, latent.samples);
   latent.samples = engine::ksample(*model, positive.entries, negative.entries, latent.samples,
-                                   params, sampler_hooks(ctx, env, model->family));
+                                   params, sampler_hooks(ctx, resources, model->family));
   return {Value::of("LATENT", std::move(latent))};
 }
 
@@ -51,14 +39,15 @@ bool enabled(const NodeInputs& in, const char* name) {
 
 }  // namespace
 
-engine::SamplerHooks sampler_hooks(NodeContext& ctx, const RunEnvironment& env,
+engine::SamplerHooks sampler_hooks(NodeContext& ctx, NodeResources resources,
                                    engine::Family family) {
   engine::SamplerHooks hooks;
   hooks.on_step = [&ctx](int step, int total) { ctx.report_progress(step, total); };
   hooks.should_cancel = [&ctx] { return ctx.canceled(); };
-  if (env.on_preview) {
-    hooks.on_denoised = [&ctx, &env, family](const at::Tensor& denoised) {
-      env.on_preview(ctx.node_id(), preview_jpeg(denoised, family));
+  if (resources.env.on_preview) {
+    auto previewer = std::make_shared<const LatentPreviewer>(resources.models, family);
+    hooks.on_denoised = [&ctx, &env = resources.env, previewer](const at::Tensor& denoised) {
+      env.on_preview(ctx.node_id(), previewer->jpeg(denoised));
     };
   }
   return hooks;
@@ -74,7 +63,7 @@ void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources re
     params.sampler = in.get_string("sampler_name");
     params.scheduler = in.get_string("scheduler");
     params.denoise = in.get_float("denoise");
-    return sample_latent(in, ctx, resources.env, params);
+    return sample_latent(in, ctx, resources, params);
   });
 
   add_function_node(registry, "KSamplerAdvanced", [resources](const NodeInputs& in, NodeContext& ctx) {
@@ -89,7 +78,7 @@ void register_sampling_nodes(graph::NodeImplRegistry& registry, NodeResources re
     params.start_at_step = static_cast<int>(in.get_int("start_at_step"));
     params.end_at_step = static_cast<int>(in.get_int("end_at_step"));
     params.return_with_leftover_noise = enabled(in, "return_with_leftover_noise");
-    return sample_latent(in, ctx, resources.env, params);
+    return sample_latent(in, ctx, resources, params);
   });
 
   register_custom_sampling_nodes(registry, resources);

@@ -11,8 +11,9 @@
 namespace df::nodes {
 
 // Hooks for a sampler run inside node `ctx`: progress per step, cancellation, and (when the
-// environment wants them) a JPEG preview of each step's denoised estimate.
-engine::SamplerHooks sampler_hooks(graph::NodeContext& ctx, const RunEnvironment& env,
+// environment wants them) a JPEG preview of each step's denoised estimate (LatentPreviewer: TAESD
+// when installed in the models' vae_approx folder, else latent2rgb).
+engine::SamplerHooks sampler_hooks(graph::NodeContext& ctx, NodeResources resources,
                                    engine::Family family);
 
 // KSamplerSelect, the schedulers, sigma tools, noises, guiders and SamplerCustom(Advanced).
