@@ -72,11 +72,10 @@ json step_json(const Step& step) {
           {"started_at", time_or_null(step.started_ms)},
           {"finished_at", time_or_null(step.finished_ms)},
           {"duration_ms", step.finished_ms ? step.finished_ms - step.started_ms : 0},
-          {"memory",
-           {{"kind", step.memory_kind},
-            {"before_bytes", step.memory_before_bytes},
-            {"after_bytes", step.memory_after_bytes},
-            {"peak_bytes", step.memory_peak_bytes}}},
+          {"memory_kind", step.memory_kind},
+          {"gpu_mem_used_before", step.gpu_mem_used_before},
+          {"gpu_mem_used_after", step.gpu_mem_used_after},
+          {"peak_gpu_mem_used", step.peak_gpu_mem_used},
           {"error", step.error}};
 }
 

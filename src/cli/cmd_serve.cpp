@@ -200,6 +200,9 @@ class Service {
       slot->settings.heartbeat_ms = std::max<int64_t>(100, slot->settings.lease_ms / 4);
       slot->settings.step_timeout_ms = static_cast<int64_t>(options_.step_timeout_s * 1000);
       slot->settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
+      slot->settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
+      slot->settings.memory_release_wait_ms =
+          static_cast<int64_t>(options_.memory_release_wait_s * 1000);
       slot->settings.output_dir = options_.output_dir();
       slot->settings.temp_dir = options_.temp_dir();
       worker::RunnerSettings runner;

@@ -121,6 +121,12 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_LEASE")->capture_default_str();
     command.add_option("--retry-base", o.retry_base_s, "Seconds before the first retry (doubles)")
         ->envname("DREAMFORGE_RETRY_BASE")->capture_default_str();
+    command.add_option("--memory-epsilon-mb", o.memory_epsilon_mb,
+                       "MiB a step may leave behind in its runner beyond the models it keeps warm")
+        ->envname("DREAMFORGE_MEMORY_EPSILON_MB")->capture_default_str()->check(CLI::NonNegativeNumber);
+    command.add_option("--memory-release-wait", o.memory_release_wait_s,
+                       "Seconds to wait for a stopped runner's memory before marking its job")
+        ->envname("DREAMFORGE_MEMORY_RELEASE_WAIT")->capture_default_str()->check(CLI::NonNegativeNumber);
   }
 }
 

@@ -73,10 +73,13 @@ struct Step {
   std::string status = "running";  // running | succeeded | failed | canceled
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
-  int64_t memory_before_bytes = 0;
-  int64_t memory_after_bytes = 0;
-  int64_t memory_peak_bytes = 0;
-  std::string memory_kind;  // "process_rss" on CPU, "cuda" when the runner reports device memory
+  // The runner's memory on its device (the design's names): what it held when the step started,
+  // when it ended, and at its peak; memory_kind says what they measure: "cuda" (its memory on the
+  // GPU, through NVML) or "process_rss" (its process memory, on the CPU).
+  int64_t gpu_mem_used_before = 0;
+  int64_t gpu_mem_used_after = 0;
+  int64_t peak_gpu_mem_used = 0;
+  std::string memory_kind;
   nlohmann::json error;     // null or {code, message, details}
 };
 
@@ -85,7 +88,7 @@ struct Event {
   int64_t id = 0;
   std::string job_id;
   std::string type;  // job_queued, job_started, item_started, progress, item_finished, artifact,
-                     // log, error, retry_scheduled, job_finished
+                     // log, gpu, error, retry_scheduled, job_finished
   std::string code;  // stable code for errors ("" otherwise)
   std::optional<int> item_index;
   std::string message;  // technical

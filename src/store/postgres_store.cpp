@@ -97,9 +97,9 @@ Step read_step(const PgResult& rows, int row) {
   step.status = rows.text(row, 6);
   step.started_ms = rows.integer(row, 7);
   step.finished_ms = rows.integer(row, 8);
-  step.memory_before_bytes = rows.integer(row, 9);
-  step.memory_after_bytes = rows.integer(row, 10);
-  step.memory_peak_bytes = rows.integer(row, 11);
+  step.gpu_mem_used_before = rows.integer(row, 9);
+  step.gpu_mem_used_after = rows.integer(row, 10);
+  step.peak_gpu_mem_used = rows.integer(row, 11);
   step.memory_kind = rows.text(row, 12);
   step.error = parse_or_null(rows.text(row, 13));
   return step;
@@ -447,27 +447,27 @@ int64_t PostgresStore::start_step(const Lease& lease, const Step& step) {
   const auto inserted = db->query(
       std::string(kLockLeasedJob) +
           "INSERT INTO steps (job_id, attempt, worker_id, runner, device, status, started_ms, "
-          "memory_before_bytes, memory_kind) SELECT holder.id, $3::int, $2, $4, $5, 'running', "
+          "gpu_mem_used_before, memory_kind) SELECT holder.id, $3::int, $2, $4, $5, 'running', "
           "$6::bigint, $7::bigint, $8 FROM holder RETURNING id",
       lease.job_id, lease.worker_id, lease.attempt, step.runner, step.device, step.started_ms,
-      step.memory_before_bytes, step.memory_kind);
+      step.gpu_mem_used_before, step.memory_kind);
   return inserted.rows() == 1 ? inserted.integer(0, 0) : 0;
 }
 
 void PostgresStore::finish_step(const Step& step) {
   auto db = pool_.borrow();
   db->query(
-      "UPDATE steps SET status = $2, device = $3, finished_ms = $4, memory_after_bytes = $5, "
-      "memory_peak_bytes = $6, memory_kind = $7, error = $8 WHERE id = $1",
-      step.id, step.status, step.device, step.finished_ms, step.memory_after_bytes,
-      step.memory_peak_bytes, step.memory_kind, json_param(step.error));
+      "UPDATE steps SET status = $2, device = $3, finished_ms = $4, gpu_mem_used_after = $5, "
+      "peak_gpu_mem_used = $6, memory_kind = $7, error = $8 WHERE id = $1",
+      step.id, step.status, step.device, step.finished_ms, step.gpu_mem_used_after,
+      step.peak_gpu_mem_used, step.memory_kind, json_param(step.error));
 }
 
 std::vector<Step> PostgresStore::list_steps(const std::string& job_id) {
   auto db = pool_.borrow();
   const auto rows = db->query(
       "SELECT id, job_id, attempt, worker_id, runner, device, status, started_ms, finished_ms, "
-      "memory_before_bytes, memory_after_bytes, memory_peak_bytes, memory_kind, error "
+      "gpu_mem_used_before, gpu_mem_used_after, peak_gpu_mem_used, memory_kind, error "
       "FROM steps WHERE job_id = $1 ORDER BY id",
       job_id);
   std::vector<Step> steps;

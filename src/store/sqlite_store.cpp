@@ -79,9 +79,9 @@ Step read_step(const SqliteStatement& row) {
   step.status = row.column_text(6);
   step.started_ms = row.column_int(7);
   step.finished_ms = row.column_int(8);
-  step.memory_before_bytes = row.column_int(9);
-  step.memory_after_bytes = row.column_int(10);
-  step.memory_peak_bytes = row.column_int(11);
+  step.gpu_mem_used_before = row.column_int(9);
+  step.gpu_mem_used_after = row.column_int(10);
+  step.peak_gpu_mem_used = row.column_int(11);
   step.memory_kind = row.column_text(12);
   step.error = parse_or_null(row.column_text(13));
   return step;
@@ -449,10 +449,10 @@ int64_t SqliteStore::start_step(const Lease& lease, const Step& step) {
   if (!holds_lease(lease)) return 0;
   auto insert = db_.prepare(
       "INSERT INTO steps (job_id, attempt, worker_id, runner, device, status, started_ms, "
-      "memory_before_bytes, memory_kind) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)");
+      "gpu_mem_used_before, memory_kind) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)");
   insert.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, lease.worker_id);
   insert.bind(4, step.runner).bind(5, step.device).bind(6, step.started_ms);
-  insert.bind(7, step.memory_before_bytes).bind(8, step.memory_kind);
+  insert.bind(7, step.gpu_mem_used_before).bind(8, step.memory_kind);
   insert.run();
   int64_t id = db_.last_insert_id();
   transaction.commit();
@@ -462,10 +462,10 @@ int64_t SqliteStore::start_step(const Lease& lease, const Step& step) {
 void SqliteStore::finish_step(const Step& step) {
   std::lock_guard lock(mutex_);
   auto update = db_.prepare(
-      "UPDATE steps SET status = ?, device = ?, finished_ms = ?, memory_after_bytes = ?, "
-      "memory_peak_bytes = ?, memory_kind = ?, error = ? WHERE id = ?");
+      "UPDATE steps SET status = ?, device = ?, finished_ms = ?, gpu_mem_used_after = ?, "
+      "peak_gpu_mem_used = ?, memory_kind = ?, error = ? WHERE id = ?");
   update.bind(1, step.status).bind(2, step.device).bind(3, step.finished_ms);
-  update.bind(4, step.memory_after_bytes).bind(5, step.memory_peak_bytes);
+  update.bind(4, step.gpu_mem_used_after).bind(5, step.peak_gpu_mem_used);
   update.bind(6, step.memory_kind);
   if (step.error.is_null()) {
     update.bind(7, nullptr);
@@ -480,7 +480,7 @@ std::vector<Step> SqliteStore::list_steps(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
       "SELECT id, job_id, attempt, worker_id, runner, device, status, started_ms, finished_ms, "
-      "memory_before_bytes, memory_after_bytes, memory_peak_bytes, memory_kind, error "
+      "gpu_mem_used_before, gpu_mem_used_after, peak_gpu_mem_used, memory_kind, error "
       "FROM steps WHERE job_id = ? ORDER BY id");
   query.bind(1, job_id);
   std::vector<Step> steps;

@@ -21,7 +21,9 @@ void declare_service_metrics(Metrics& metrics) {
   metrics.declare_histogram(kItemDuration, "Seconds one batch item took in the runner",
                             job_seconds);
   metrics.declare_gauge(kRunnerMemory,
-                        "Runner memory of the last step in bytes (phase before, after, peak)");
+                        "Runner memory on its device in the last step there, in bytes (phase "
+                        "before, after, peak: gpu_mem_used_before, gpu_mem_used_after, "
+                        "peak_gpu_mem_used)");
   metrics.declare_counter(kHttpRequests, "HTTP requests by method, route and status");
   metrics.declare_histogram(kHttpDuration, "HTTP request latency by route", http_seconds);
   metrics.declare_counter(kDatabaseNews,

@@ -1,9 +1,11 @@
 // Runs one claimed job in the runner and records everything it does.
 #include "worker/job_run.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "core/base64.h"
 #include "core/error.h"
@@ -87,6 +89,40 @@ void relay_streamed_image(const json& event, const Job& job, const WorkerContext
   context.on_live_image(job, {node, "image/png", std::move(*png), frame_id});
 }
 
+// "12.3 MiB": a byte count in messages.
+std::string mib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+// The image size and batch a job asks for: a generate job's own fields; for a workflow, the node
+// with the largest literal width x height x batch_size (an empty latent, a resize), null for none.
+json requested_size(const Job& job) {
+  if (job.type != "workflow") {
+    return {{"width", job.spec.value("width", 0)},
+            {"height", job.spec.value("height", 0)},
+            {"count", job.spec.value("count", 1)}};
+  }
+  json largest;
+  int64_t largest_pixels = 0;
+  const json workflow = job.spec.value("workflow", json::object());
+  for (const auto& [node, body] : workflow.items()) {
+    const json inputs = body.is_object() ? body.value("inputs", json::object()) : json::object();
+    if (!inputs.is_object()) continue;
+    const json width = inputs.value("width", json()), height = inputs.value("height", json());
+    if (!width.is_number_integer() || !height.is_number_integer()) continue;
+    const json batch = inputs.value("batch_size", json(1));
+    const int64_t count = batch.is_number_integer() ? batch.get<int64_t>() : 1;
+    const int64_t pixels = width.get<int64_t>() * height.get<int64_t>() * count;
+    if (pixels <= largest_pixels) continue;
+    largest_pixels = pixels;
+    largest = {{"node", node}, {"class_type", body.value("class_type", "")},
+               {"width", width}, {"height", height}, {"batch_size", count}};
+  }
+  return largest;
+}
+
 double seconds_since(int64_t epoch_ms) { return static_cast<double>(now_ms() - epoch_ms) / 1000.0; }
 
 }  // namespace
@@ -167,16 +203,17 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
   } catch (const Error& e) {
     return {"failed", error_json(std::string(e.code_name()), e.what(), e.details())};
   }
-  const pid_t pid = runner->pid();
+  runner_pid_ = runner->pid();
   step_.job_id = job_.id;
   step_.runner = context_.runner.executable();
   step_.device = context_.runner.device();
   step_.started_ms = now_ms();
-  step_.memory_kind = "process_rss";
-  if (auto memory = read_process_memory(pid)) step_.memory_before_bytes = memory->resident_bytes;
-  step_.memory_peak_bytes = step_.memory_before_bytes;
-  free_memory_at_start_ = available_system_memory();
-  reset_peak_memory(pid);
+  memory_probe_.emplace(step_.device, cuda_device_index(step_.device) ? gpu::system_nvml() : nullptr);
+  step_.memory_kind = memory_probe_->memory_kind();
+  step_.gpu_mem_used_before = memory_probe_->used(runner_pid_);
+  step_.peak_gpu_mem_used = step_.gpu_mem_used_before;
+  free_memory_at_start_ = memory_probe_->free_bytes();
+  memory_probe_->reset_peak(runner_pid_);
   step_.id = context_.store.start_step(lease_, step_);
   if (step_.id == 0) return {"lost", nullptr};
 
@@ -198,7 +235,7 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
     runner->send(run);
     outcome = follow(*runner, run_id);
   } catch (const Error& e) {
-    const std::string ended = context_.runner.kill();
+    const std::string ended = stop_runner();
     outcome = {"failed", error_json("runner_crashed",
                                     std::string("lost contact with the runner: ") + e.what() +
                                         " (the runner " + ended + ")")};
@@ -206,32 +243,131 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
 
   step_.finished_ms = now_ms();
   step_.status = outcome.status == "lost" ? "abandoned" : outcome.status;
-  step_.error = outcome.error;
-  if (process_exists(pid)) {
-    sample_memory(pid);
-    if (auto memory = read_process_memory(pid)) step_.memory_after_bytes = memory->resident_bytes;
-  } else {
-    step_.memory_after_bytes = 0;  // the runner is gone and reaped: its memory went back
-  }
+  account_memory(outcome);
   if (outcome.status == "failed" && outcome.error.value("code", "") == "oom") {
-    auto& details = outcome.error["details"];
-    details["peak_bytes"] = step_.memory_peak_bytes;
-    details["free_bytes_at_start"] = free_memory_at_start_;
-    details["device"] = step_.device;
-    details["requested"] = {{"width", job_.spec.value("width", 0)},
-                            {"height", job_.spec.value("height", 0)},
-                            {"count", job_.spec.value("count", 1)}};
+    add_oom_details(outcome.error);
   }
+  step_.error = outcome.error;
   context_.store.finish_step(step_);
   context_.metrics.observe(metric::kStepDuration, {{"status", step_.status}},
                            static_cast<double>(step_.finished_ms - step_.started_ms) / 1000.0);
-  context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "before"}},
-                             static_cast<double>(step_.memory_before_bytes));
-  context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "after"}},
-                             static_cast<double>(step_.memory_after_bytes));
-  context_.metrics.set_gauge(metric::kRunnerMemory, {{"phase", "peak"}},
-                             static_cast<double>(step_.memory_peak_bytes));
+  for (const auto& [phase, bytes] : {std::pair{"before", step_.gpu_mem_used_before},
+                                     std::pair{"after", step_.gpu_mem_used_after},
+                                     std::pair{"peak", step_.peak_gpu_mem_used}}) {
+    context_.metrics.set_gauge(metric::kRunnerMemory, {{"device", step_.device}, {"phase", phase}},
+                               static_cast<double>(bytes));
+  }
   return outcome;
+}
+
+std::string JobRun::stop_runner(bool graceful) {
+  runner_stopped_ = true;
+  return graceful ? context_.runner.stop() : context_.runner.kill();
+}
+
+void JobRun::account_memory(const Outcome& outcome) {
+  if (outcome.status == "lost") return;  // another worker has the job: nothing more is written
+  const bool failed = outcome.status == "failed";
+  if (failed && !runner_stopped_ && failure_retires_runner(outcome.error.value("code", ""))) {
+    stop_runner(/*graceful=*/true);  // it reported the failure itself, but is not trusted again
+  }
+  if (runner_stopped_) {
+    wait_for_stopped_runner();
+  } else {
+    check_memory_returned();
+  }
+}
+
+void JobRun::wait_for_stopped_runner() {
+  const RunnerMemoryProbe& probe = *memory_probe_;
+  const pid_t pid = runner_pid_;
+  const int64_t bound_ms = context_.settings.memory_release_wait_ms;
+  const ReleaseWait wait = wait_for_release(
+      {[&] { return probe.held_after_stop(pid); },
+       [] { return std::chrono::duration_cast<std::chrono::milliseconds>(
+                       Clock::now().time_since_epoch()).count(); },
+       [](int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }},
+      bound_ms);
+  step_.gpu_mem_used_after = wait.held_bytes;
+  const std::string where = step_.memory_kind + " on " + step_.device;
+  Event out;
+  out.type = "gpu";
+  out.code = wait.released ? "memory_released" : "memory_not_released";
+  out.message = wait.released
+                    ? "the stopped runner (pid " + std::to_string(pid) + ") held no more memory (" +
+                          where + ") after " + std::to_string(wait.waited_ms) + " ms"
+                    : "the stopped runner (pid " + std::to_string(pid) + ") still held " +
+                          mib(wait.held_bytes) + " (" + where + ") after " +
+                          std::to_string(wait.waited_ms) + " ms";
+  out.plain = wait.released ? "The memory the stopped job used was given back."
+                            : "The memory the stopped job used was not all given back in time; "
+                              "the device may have less free memory for a while.";
+  out.data = {{"memory_kind", step_.memory_kind},
+              {"device", step_.device},
+              {"pid", pid},
+              {"waited_ms", wait.waited_ms},
+              {"wait_bound_ms", bound_ms},
+              {"held_bytes", wait.held_bytes},
+              {"gpu_mem_used_before", step_.gpu_mem_used_before},
+              {"peak_gpu_mem_used", step_.peak_gpu_mem_used}};
+  emit(out);
+}
+
+void JobRun::check_memory_returned() {
+  sample_memory(runner_pid_);
+  StepMemory memory;
+  memory.memory_kind = step_.memory_kind;
+  memory.device = step_.device;
+  memory.gpu_mem_used_before = step_.gpu_mem_used_before;
+  memory.gpu_mem_used_after = step_.gpu_mem_used_after = memory_probe_->used(runner_pid_);
+  memory.peak_gpu_mem_used = step_.peak_gpu_mem_used;
+  memory.models_bytes_before = memory_at_start_.models_bytes;
+  memory.models_bytes_after = memory_at_end_.models_bytes;
+  const int64_t epsilon = context_.settings.memory_epsilon_bytes;
+  const bool returned = memory_returned(memory, epsilon);
+  Event out;
+  out.type = "gpu";
+  out.code = returned ? "memory_returned" : "memory_not_returned";
+  out.message = "runner memory (" + memory.memory_kind + " on " + memory.device + "): before " +
+                mib(memory.gpu_mem_used_before) + ", after " + mib(memory.gpu_mem_used_after) +
+                ", peak " + mib(memory.peak_gpu_mem_used) + "; models kept warm " +
+                mib(memory.models_bytes_before) + " -> " + mib(memory.models_bytes_after) + "; " +
+                (returned ? "within " : "more than ") + mib(epsilon) + " left behind";
+  out.plain = returned ? "The memory this job used was given back."
+                       : "Some memory this job used was not given back; the service keeps "
+                         "working, but may have less free memory for the next jobs.";
+  out.data = {{"memory_kind", memory.memory_kind},
+              {"device", memory.device},
+              {"gpu_mem_used_before", memory.gpu_mem_used_before},
+              {"gpu_mem_used_after", memory.gpu_mem_used_after},
+              {"peak_gpu_mem_used", memory.peak_gpu_mem_used},
+              {"models_bytes_before", memory.models_bytes_before},
+              {"models_bytes_after", memory.models_bytes_after},
+              {"epsilon_bytes", epsilon}};
+  emit(out);
+  if (!returned) {
+    telemetry::service_log().error("worker " + lease_.worker_id + ": job " + job_.id + ": " +
+                                   out.message);
+  }
+}
+
+void JobRun::add_oom_details(json& error) const {
+  json& details = error["details"];
+  if (!details.is_object()) details = json::object();
+  details["memory_kind"] = step_.memory_kind;
+  details["device"] = step_.device;
+  details["peak_gpu_mem_used"] = step_.peak_gpu_mem_used;
+  details["free_bytes_at_start"] = free_memory_at_start_;
+  details["requested"] = requested_size(job_);
+  const json preset = job_.spec.value("memory_need", json());
+  details["preset"] = preset;
+  const bool gpu = step_.memory_kind == "cuda";
+  std::string suggestion = "Try a smaller image size or batch";
+  suggestion += preset.is_object() ? ", or a preset below '" + preset.value("preset", "") + "'"
+                                   : ", or a smaller model";
+  suggestion += gpu ? "; or close other programs that use the GPU's memory."
+                    : "; or close other programs to free the computer's memory.";
+  details["suggestion"] = suggestion;
 }
 
 JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string& run_id) {
@@ -244,7 +380,7 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
     try {
       event = runner.next_event(200);
     } catch (const Error& e) {
-      const std::string ended = context_.runner.kill();
+      const std::string ended = stop_runner();
       return {"failed", error_json("runner_crashed",
                                    std::string("the runner broke the protocol and was stopped: ") +
                                        e.what() + " (it " + ended + ")",
@@ -257,7 +393,7 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
       } catch (const Error& e) {
         // The database or the storage could not take the run's results: the run stops, and the
         // error is theirs, not the runner's.
-        const std::string ended = context_.runner.kill();
+        const std::string ended = stop_runner();
         return {"failed", error_json(std::string(e.code_name()),
                                      std::string("could not record the run's results: ") +
                                          e.what() + " (the runner was stopped: it " + ended + ")",
@@ -272,13 +408,13 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
                               : runner_error_};
       }
     } else if (runner.output_closed()) {
-      const std::string ended = context_.runner.kill();
+      const std::string ended = stop_runner();
       return {"failed", error_json("runner_crashed", "the runner " + ended + " during the job",
                                    {{"exit", ended}})};
     }
     if (Clock::now() - started > timeout) {
       const pid_t pid = runner.pid();
-      const std::string ended = context_.runner.kill();
+      const std::string ended = stop_runner();
       json details = {{"timeout_ms", context_.settings.step_timeout_ms},
                       {"exit", ended},
                       {"runner_gone", !process_exists(pid)}};
@@ -289,12 +425,12 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
                                    details)};
     }
     if (context_.stop.stop_requested()) {
-      const std::string ended = context_.runner.kill();
+      const std::string ended = stop_runner();
       return {"handed_back", error_json("unavailable", "the worker shut down during the job (the runner " +
                                                            ended + "); it runs again")};
     }
     if (!keep_lease() || lost_) {
-      context_.runner.kill();
+      stop_runner();
       return {"lost", nullptr};
     }
     if (!cancel_sent && Clock::now() - last_cancel_check_ > std::chrono::milliseconds(300)) {
@@ -391,7 +527,11 @@ void JobRun::handle(const json& event) {
       out.data["class_type"] = event.value("class_type", "");
     }
   } else {
-    return;  // run_started, run_finished and the rest are summed up by the job's own events
+    // run_started and run_finished carry the runner's own memory report (the step's event sums it
+    // up); the rest is summed up by the job's own events.
+    if (type == "run_started") memory_at_start_ = read_runner_memory(event, step_.memory_kind);
+    if (type == "run_finished") memory_at_end_ = read_runner_memory(event, step_.memory_kind);
+    return;
   }
   emit(out);
 }
@@ -471,8 +611,10 @@ void JobRun::emit(Event event) {
 }
 
 void JobRun::sample_memory(pid_t pid) {
-  if (auto memory = read_process_memory(pid)) {
-    step_.memory_peak_bytes = std::max({step_.memory_peak_bytes, memory->peak_bytes, memory->resident_bytes});
+  step_.peak_gpu_mem_used = std::max(step_.peak_gpu_mem_used, memory_probe_->peak(pid));
+  if (step_.memory_kind == "cuda") {
+    step_.peak_gpu_mem_used = gpu_step_peak(step_.peak_gpu_mem_used, step_.gpu_mem_used_before,
+                                            memory_at_start_, memory_at_end_);
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/job.h"
 #include "queue/queue.h"
+#include "worker/memory_hygiene.h"
 #include "worker/worker_context.h"
 
 namespace df::worker {
@@ -41,6 +42,16 @@ class JobRun {
   void save_items();
   void emit(Event event);
   void sample_memory(pid_t pid);
+  // Stops the runner for good (graceful: asks it to shut down first; else TERM, then KILL), reaps it
+  // and returns how it ended; the step then waits for its memory instead of checking what it kept.
+  std::string stop_runner(bool graceful = false);
+  // The step's memory at its end: a stopped runner's memory waited for (AC-2), a kept runner's
+  // checked against what it held before (AC-1); either way one "gpu" event says how it went.
+  void account_memory(const Outcome& outcome);
+  void wait_for_stopped_runner();
+  void check_memory_returned();
+  // AC-3: what an out-of-memory error needs to be understood and acted on.
+  void add_oom_details(nlohmann::json& error) const;
   // Renews the lease in the store (and the claim in the queue) every heartbeat; false when lost.
   bool keep_lease();
   // Tells the queue how the delivery ended (after the store has the outcome).
@@ -56,6 +67,11 @@ class JobRun {
   std::map<std::pair<int, std::string>, int> outputs_;  // (item, node) -> images stored so far
   std::map<int, std::chrono::steady_clock::time_point> item_started_;
   Step step_;
+  std::optional<RunnerMemoryProbe> memory_probe_;
+  pid_t runner_pid_ = 0;
+  bool runner_stopped_ = false;
+  RunnerMemoryReport memory_at_start_;  // the runner's own report in run_started
+  RunnerMemoryReport memory_at_end_;    // and in run_finished
   int64_t free_memory_at_start_ = 0;
   nlohmann::json runner_error_;
   std::string finished_status_;

@@ -25,6 +25,10 @@ struct WorkerSettings {
   int64_t step_timeout_ms = 30 * 60 * 1000;
   int64_t retry_base_ms = 2000;   // first retry delay; doubles per attempt
   int64_t retry_max_ms = 60000;
+  // Memory hygiene: what a step may leave behind beyond the models the runner keeps warm, and how
+  // long a stopped runner's memory is waited for before the job is marked anyway.
+  int64_t memory_epsilon_bytes = int64_t{64} << 20;
+  int64_t memory_release_wait_ms = 10000;
   std::string output_dir;         // SaveImage files (kept: ComfyUI's /view serves them)
   std::string temp_dir;           // PreviewImage files
   std::string user = "default";   // artifact key namespace until there is auth

@@ -41,7 +41,7 @@ def test_a_hanging_runner_is_stopped_with_term_then_kill_and_the_job_times_out(s
     assert "killed by signal 9" in done["error"]["details"]["exit"]  # TERM was ignored: KILL
     assert done["attempts"] == 1  # a timeout is not retried
     step = done["steps"][0]
-    assert step["error"]["code"] == "timeout" and step["memory"]["after_bytes"] == 0
+    assert step["error"]["code"] == "timeout" and step["gpu_mem_used_after"] == 0
     assert not any(pid_alive(pid) for pid in runner_pids(pid_dir))
     # The worker carries on: the next job gets a fresh runner (which hangs too).
     second = service.create_job(generate_body(prompt="next"))
@@ -85,7 +85,7 @@ def test_out_of_memory_is_its_own_error_with_diagnostics(start_service, tmp_path
     assert error["code"] == "oom"
     details = error["details"]
     assert details["requested"] == {"width": 128, "height": 64, "count": 2}
-    assert details["peak_bytes"] > 0 and details["free_bytes_at_start"] > 0
+    assert details["peak_gpu_mem_used"] > 0 and details["free_bytes_at_start"] > 0
     assert "20.00 GiB" in details["reason"]
     assert done["spec"]["width"] == 128
 

@@ -23,8 +23,8 @@ def test_batch_of_three_gives_three_artifacts_with_distinct_seeds_and_metadata(s
     assert done["progress"] == 1
     step = done["steps"][0]
     assert step["status"] == "succeeded" and step["device"] == "cpu"
-    assert step["memory"]["kind"] == "process_rss"
-    assert step["memory"]["peak_bytes"] >= step["memory"]["before_bytes"] > 0
+    assert step["memory_kind"] == "process_rss"
+    assert step["peak_gpu_mem_used"] >= step["gpu_mem_used_before"] > 0
 
     listing = service.get(f"/v1/jobs/{job['id']}/artifacts").json()
     artifacts = listing["artifacts"]
@@ -266,7 +266,7 @@ def test_logs_progress_readiness_metrics_and_openapi(start_service):
     assert "dreamforge_queue_depth 0" in text
     assert 'dreamforge_jobs_finished_total{status="succeeded"} 1' in text
     assert 'dreamforge_batch_items_total{status="succeeded"} 2' in text
-    assert 'dreamforge_runner_memory_bytes{phase="peak"}' in text
+    assert 'dreamforge_runner_memory_bytes{device="cpu",phase="peak"}' in text
     assert "dreamforge_job_duration_seconds_bucket" in text
     assert "dreamforge_http_requests_total{" in text
 

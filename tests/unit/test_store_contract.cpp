@@ -725,7 +725,7 @@ TEST_P(StoreContract, StepsRoundTrip) {
   step.runner = "/usr/bin/dreamforge-runner";
   step.device = "cpu";
   step.started_ms = 1700000000000;
-  step.memory_before_bytes = 1000;
+  step.gpu_mem_used_before = 1000;
   step.memory_kind = "process_rss";
   step.id = store_->start_step(lease_of(claimed), step);
   ASSERT_GT(step.id, 0);
@@ -738,8 +738,8 @@ TEST_P(StoreContract, StepsRoundTrip) {
   step.status = "failed";
   step.device = "cuda:0";
   step.finished_ms = 1700000004500;
-  step.memory_after_bytes = 2000;
-  step.memory_peak_bytes = (int64_t{1} << 40);
+  step.gpu_mem_used_after = 2000;
+  step.peak_gpu_mem_used = (int64_t{1} << 40);
   step.memory_kind = "cuda";
   step.error = {{"code", "oom"}, {"message", "out of memory"}};
   store_->finish_step(step);
@@ -753,9 +753,9 @@ TEST_P(StoreContract, StepsRoundTrip) {
   EXPECT_EQ(read.status, "failed");
   EXPECT_EQ(read.started_ms, step.started_ms);
   EXPECT_EQ(read.finished_ms, step.finished_ms);
-  EXPECT_EQ(read.memory_before_bytes, 1000);
-  EXPECT_EQ(read.memory_after_bytes, 2000);
-  EXPECT_EQ(read.memory_peak_bytes, int64_t{1} << 40);
+  EXPECT_EQ(read.gpu_mem_used_before, 1000);
+  EXPECT_EQ(read.gpu_mem_used_after, 2000);
+  EXPECT_EQ(read.peak_gpu_mem_used, int64_t{1} << 40);
   EXPECT_EQ(read.memory_kind, "cuda");
   EXPECT_EQ(read.error, step.error);
 }
