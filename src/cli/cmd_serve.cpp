@@ -208,6 +208,14 @@ class Service {
       worker::RunnerSettings runner;
       runner.argv = {options_.runner, "--models-dir", options_.checkpoints_dir(), "--input-dir",
                      options_.input_dir(), "--device", options_.device, "--dtype", options_.dtype};
+      if (options_.model_ram_budget_mb > 0) {
+        runner.argv.insert(runner.argv.end(),
+                           {"--ram-budget-mb", std::to_string(options_.model_ram_budget_mb)});
+      }
+      if (options_.model_vram_budget_mb > 0) {
+        runner.argv.insert(runner.argv.end(),
+                           {"--vram-budget-mb", std::to_string(options_.model_vram_budget_mb)});
+      }
       runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
       slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
       worker::WorkerContext context{*store_, *queue_, *blobs_, *slot->runner, metrics_, slot->settings,

@@ -121,6 +121,14 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_LEASE")->capture_default_str();
     command.add_option("--retry-base", o.retry_base_s, "Seconds before the first retry (doubles)")
         ->envname("DREAMFORGE_RETRY_BASE")->capture_default_str();
+    command.add_option("--model-ram-budget-mb", o.model_ram_budget_mb,
+                       "Host memory in MiB each runner's loaded models may hold; beyond it the least "
+                       "recently used are evicted (default: half the machine's memory)")
+        ->envname("DREAMFORGE_MODEL_RAM_BUDGET_MB")->check(CLI::NonNegativeNumber);
+    command.add_option("--model-vram-budget-mb", o.model_vram_budget_mb,
+                       "Device memory in MiB each runner's loaded models may hold (default: the "
+                       "device's memory less a working reserve)")
+        ->envname("DREAMFORGE_MODEL_VRAM_BUDGET_MB")->check(CLI::NonNegativeNumber);
     command.add_option("--memory-epsilon-mb", o.memory_epsilon_mb,
                        "MiB a step may leave behind in its runner beyond the models it keeps warm")
         ->envname("DREAMFORGE_MEMORY_EPSILON_MB")->capture_default_str()->check(CLI::NonNegativeNumber);

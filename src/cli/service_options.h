@@ -22,6 +22,8 @@ struct ServiceOptions {
   std::string device = "auto";
   std::optional<int64_t> gpu_memory_mb;  // what routed jobs must fit in on a GPU
   std::string dtype = "auto";
+  int64_t model_ram_budget_mb = 0;   // host memory a runner's loaded models may hold (0: its default)
+  int64_t model_vram_budget_mb = 0;  // device memory a runner's loaded models may hold (0: its default)
   std::string default_model;
   int workers = 1;
   double step_timeout_s = 1800;
