@@ -1,8 +1,12 @@
 """The runner's model cache over many jobs: alternating a tiny SD 1.5 and a tiny SDXL checkpoint
-stays warm (no reload) and flat in memory, and a budget that fits one model evicts and stays bounded."""
+stays warm (no reload) and flat in memory, a budget that fits one model evicts and stays bounded,
+and the service hands its budgets to its runners."""
+import pathlib
+
 import pytest
 
 from runner_support import Runner, txt2img_graph
+from service_support import Service, generate_body, install_tiny_model
 
 CHECKPOINTS = ("tiny-sd1", "tiny-sdxl")
 JOBS = 60
@@ -57,3 +61,35 @@ def test_a_budget_of_one_model_evicts_and_memory_stays_bounded(models_dir, tmp_p
         assert [m["name"] for m in report["models"]["loaded"]] == [CHECKPOINTS[job % 2]]
     steady = [rss_mb(r) for r in reports[WARM_UP:]]
     assert max(steady) - min(steady) < 16, steady
+
+
+def runner_argvs(parent):
+    """The command lines of `parent`'s dreamforge-runner children."""
+    argvs = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:  # a process may be gone by now
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            argv = [a.decode() for a in (stat.parent / "cmdline").read_bytes().split(b"\0")]
+        except (OSError, ValueError):
+            continue
+        if pathlib.Path(argv[0]).name == "dreamforge-runner":
+            argvs.append(argv)
+    return argvs
+
+
+def test_the_service_hands_its_model_budgets_to_its_runners(tmp_path):
+    data_dir = tmp_path / "data"
+    install_tiny_model(data_dir)
+    service = Service(data_dir, "--model-vram-budget-mb", "2048",
+                      env={"DREAMFORGE_MODEL_RAM_BUDGET_MB": "300"}).start()
+    try:
+        job = service.create_job(generate_body())
+        assert service.wait_for_job(job["id"])["status"] == "succeeded"
+        argvs = runner_argvs(service.process.pid)
+    finally:
+        service.stop()
+    assert len(argvs) == 1, argvs
+    argv = argvs[0]
+    assert argv[argv.index("--ram-budget-mb") + 1] == "300"
+    assert argv[argv.index("--vram-budget-mb") + 1] == "2048"
