@@ -221,8 +221,9 @@ def summarise(result, flops_per_step, peak_flops):
 
 
 def markdown(report):
-    rows = ["| variant | s/step | s/image (UNet, {steps} steps) | speed vs eager | peak device MB (NVML) "
-            "| torch peak allocated MB | MFU | load s | compile s |".format(steps=report["steps"]),
+    rows = ["| variant | s/step | s/image (UNet, {steps} steps) | speed vs eager "
+            "| peak device MB (NVML) | torch peak allocated MB | MFU | load s | compile s |"
+            .format(steps=report["steps"]),
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     eager = next((r for r in report["results"] if r["variant"] == "diffusers-eager"
                   and "median_step_seconds" in r), None)
@@ -236,7 +237,7 @@ def markdown(report):
         ratio = eager["median_step_seconds"] / r["median_step_seconds"] if eager else None
         rows.append(" | ".join([
             f"| {r['variant']}", cell(r["median_step_seconds"], ".4f"),
-            cell(r["image_seconds"], ".2f"), cell(ratio, ".2f") + "x",
+            cell(r["image_seconds"], ".2f"), cell(ratio, ".2f") + ("x" if ratio else ""),
             cell(r.get("nvml_peak_mb"), ".0f"), cell(r.get("torch_peak_allocated_mb"), ".0f"),
             cell(r.get("mfu"), ".1%"), cell(r.get("load_seconds"), ".1f"),
             cell(r.get("compile_seconds"), ".0f")]) + " |")
