@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/device_report.h"
 #include "api/job_dispatch.h"
 #include "api/job_views.h"
 #include "blob/local_blob_store.h"
@@ -177,8 +178,9 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
                 parameter("query", "sig", {{"type", "string"}}, "Signature")}});
   d.push_back({"GET", "/v1/openapi.json", "getOpenApi", "This document", "system",
                {json_answer(200, "The OpenAPI 3.1 document", object)}});
-  d.push_back({"GET", "/healthz", "healthz", "The process is alive", "system",
-               {json_answer(200, "Alive", object)}});
+  d.push_back({"GET", "/healthz", "healthz",
+               "The process is alive, with its devices, their memory and the runners on them",
+               "system", {json_answer(200, "Alive", health_schema())}});
   d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage and runner checks", "system",
                {json_answer(200, "Every backend is ready", object)},
                {{503, "A backend is not ready: details.checks says which"}}});
@@ -401,7 +403,14 @@ Response ApiService::get_file(Request& request) {
   return response;
 }
 
-Response ApiService::healthz(Request&) { return Response::json(200, {{"status", "ok"}}); }
+Response ApiService::healthz(Request&) {
+  const auto nvml = gpu::system_nvml();
+  const auto runners = settings_.runners ? settings_.runners->all() : std::vector<gpu::RunnerState>{};
+  return Response::json(
+      200, {{"status", "ok"},
+            {"devices", health_devices(nvml ? nvml->devices() : std::vector<gpu::GpuDevice>{},
+                                       runners, system_memory())}});
+}
 
 Response ApiService::readyz(Request& request) {
   json checks = json::object();
@@ -440,6 +449,7 @@ Response ApiService::metrics(Request&) {
   for (const auto& [status, count] : counts) series.push_back({{{"status", status}}, static_cast<double>(count)});
   metrics_.set_gauge_series(telemetry::kJobs, series);
   metrics_.set_gauge(telemetry::kQueueDepth, {}, static_cast<double>(counts["queued"]));
+  if (const auto nvml = gpu::system_nvml()) record_gpu_memory(metrics_, nvml->devices());
   return Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
 }
 

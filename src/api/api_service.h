@@ -12,6 +12,7 @@
 #include "api/job_event_stream.h"
 #include "api/job_requests.h"
 #include "blob/blob_store.h"
+#include "gpu/runner_roster.h"
 #include "http/router.h"
 #include "queue/queue.h"
 #include "registry/model_registry.h"
@@ -25,6 +26,7 @@ struct ApiSettings {
   StreamSettings streams;
   int64_t url_ttl_seconds = 3600;  // signed artifact URLs
   std::string runner_executable;   // checked by /readyz when this process runs a worker ("" = none)
+  const gpu::RunnerRoster* runners = nullptr;  // this process's runners, for /healthz (null: none)
 };
 
 // One answer of a route as the OpenAPI document lists it.

@@ -54,10 +54,11 @@ const nodes::ModelFolderKind& folder_kind(const std::string& folder) {
 }  // namespace
 
 ComfySystem::ComfySystem(registry::ModelRegistry& models, std::string input_dir,
-                         json feature_flags)
+                         json feature_flags, const gpu::RunnerRoster& runners)
     : models_(models),
       input_dir_(std::move(input_dir)),
       feature_flags_(std::move(feature_flags)),
+      runners_(runners),
       schemas_(nodes::builtin_node_schemas()) {}
 
 void ComfySystem::register_routes(http::Router& router) {
@@ -66,8 +67,9 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/object_info/{class}", [this](http::Request& request) {
     return http::Response::json(200, node_info(request.path_params.at("class")));
   });
-  add_comfy_route(router, "GET", "/system_stats", with_plain_errors([](http::Request&) {
-                    return http::Response::json(200, system_stats());
+  add_comfy_route(router, "GET", "/system_stats", with_plain_errors([this](http::Request&) {
+                    return http::Response::json(
+                        200, system_stats(gpu::system_nvml().get(), runners_.all()));
                   }));
   add_comfy_route(router, "GET", "/features", json_answer(feature_flags_));
   add_comfy_route(router, "GET", "/embeddings", json_answer(json::array()));

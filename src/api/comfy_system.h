@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu/runner_roster.h"
 #include "graph/node_schema.h"
 #include "http/router.h"
 #include "registry/model_registry.h"
@@ -18,9 +19,9 @@ namespace df::api {
 class ComfySystem {
  public:
   // `input_dir`: where LoadImage's choices come from. `feature_flags`: what GET /features answers
-  // (the same flags the WebSocket sends).
+  // (the same flags the WebSocket sends). `runners`: this process's runners, for /system_stats.
   ComfySystem(registry::ModelRegistry& models, std::string input_dir,
-              nlohmann::json feature_flags);
+              nlohmann::json feature_flags, const gpu::RunnerRoster& runners);
 
   // GET /object_info, /object_info/{class}, /system_stats, /features, /embeddings, /extensions,
   // /i18n, /models, /models/{folder}, /experiment/models, /experiment/models/{folder},
@@ -54,6 +55,7 @@ class ComfySystem {
   registry::ModelRegistry& models_;
   std::string input_dir_;
   nlohmann::json feature_flags_;
+  const gpu::RunnerRoster& runners_;
   graph::NodeSchemaRegistry schemas_;
 };
 

@@ -1,6 +1,7 @@
 // GET /system_stats: the machine's memory, the server's version and command line.
 #include "api/comfy_system_stats.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <string>
@@ -16,6 +17,10 @@ using nlohmann::json;
 
 // The server is C++: there is no Python, and the HTTP service does not load PyTorch.
 constexpr const char* kNoPython = "n/a (C++ server)";
+
+// The runners use PyTorch's own CUDA caching allocator, which torch.cuda.get_allocator_backend()
+// names "native" (ComfyUI shows it after the device name).
+constexpr const char* kAllocatorBackend = "native";
 
 // The value of a "Key:   123 kB" line in bytes, or -1 when the key is absent.
 int64_t meminfo_bytes(std::string_view text, std::string_view key) {
@@ -67,8 +72,43 @@ MemoryInfo parse_meminfo(std::string_view text) {
   return info;
 }
 
-json system_stats() {
-  const MemoryInfo memory = parse_meminfo(read_text("/proc/meminfo"));
+MemoryInfo system_memory() { return parse_meminfo(read_text("/proc/meminfo")); }
+
+json comfy_devices(const std::vector<gpu::GpuDevice>& gpus,
+                   const std::vector<gpu::RunnerState>& runners, const MemoryInfo& ram) {
+  if (gpus.empty()) {
+    return json::array({{{"name", "cpu"},
+                         {"type", "cpu"},
+                         {"index", 0},
+                         {"vram_total", ram.total_bytes},
+                         {"vram_free", ram.available_bytes},
+                         {"torch_vram_total", ram.total_bytes},
+                         {"torch_vram_free", ram.available_bytes}}});
+  }
+  json devices = json::array();
+  for (const auto& gpu : gpus) {
+    int64_t torch_total = 0;
+    int64_t torch_free = 0;
+    for (const auto& runner : runners) {
+      if (runner.device_index != gpu.index || !runner.allocator_reserved_bytes) continue;
+      torch_total += *runner.allocator_reserved_bytes;
+      torch_free += std::max<int64_t>(
+          0, *runner.allocator_reserved_bytes - runner.allocator_allocated_bytes.value_or(0));
+    }
+    devices.push_back({{"name", "cuda:" + std::to_string(gpu.index) + " " + gpu.name + " : " +
+                                    kAllocatorBackend},
+                       {"type", "cuda"},
+                       {"index", gpu.index},
+                       {"vram_total", gpu.total_bytes},
+                       {"vram_free", gpu.free_bytes + torch_free},
+                       {"torch_vram_total", torch_total},
+                       {"torch_vram_free", torch_free}});
+  }
+  return devices;
+}
+
+json system_stats(const gpu::Nvml* nvml, const std::vector<gpu::RunnerState>& runners) {
+  const MemoryInfo memory = system_memory();
   return {{"system",
            {{"os", "posix"},
             {"ram_total", memory.total_bytes},
@@ -78,13 +118,8 @@ json system_stats() {
             {"pytorch_version", kNoPython},
             {"embedded_python", false},
             {"argv", command_line()}}},
-          {"devices", json::array({{{"name", "cpu"},
-                                    {"type", "cpu"},
-                                    {"index", 0},
-                                    {"vram_total", memory.total_bytes},
-                                    {"vram_free", memory.available_bytes},
-                                    {"torch_vram_total", memory.total_bytes},
-                                    {"torch_vram_free", memory.available_bytes}}})}};
+          {"devices",
+           comfy_devices(nvml ? nvml->devices() : std::vector<gpu::GpuDevice>{}, runners, memory)}};
 }
 
 }  // namespace df::api

@@ -28,6 +28,9 @@ void declare_service_metrics(Metrics& metrics) {
   metrics.declare_histogram(kHttpDuration, "HTTP request latency by route", http_seconds);
   metrics.declare_counter(kDatabaseNews,
                           "Jobs with new events the database announced (PostgreSQL LISTEN/NOTIFY)");
+  metrics.declare_gauge(kGpuMemoryTotal, "GPU memory in bytes by device, as NVML reports it");
+  metrics.declare_gauge(kGpuMemoryUsed, "GPU memory in use in bytes by device (NVML)");
+  metrics.declare_gauge(kGpuMemoryFree, "GPU memory free in bytes by device (NVML)");
 }
 
 }  // namespace df::telemetry

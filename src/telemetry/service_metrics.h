@@ -19,6 +19,9 @@ inline constexpr const char* kRunnerMemory = "dreamforge_runner_memory_bytes";  
 inline constexpr const char* kHttpRequests = "dreamforge_http_requests_total";  // {method,route,status}
 inline constexpr const char* kHttpDuration = "dreamforge_http_request_duration_seconds";  // {route}
 inline constexpr const char* kDatabaseNews = "dreamforge_database_news_total";  // LISTEN/NOTIFY
+inline constexpr const char* kGpuMemoryTotal = "dreamforge_gpu_memory_total_bytes";  // {device}
+inline constexpr const char* kGpuMemoryUsed = "dreamforge_gpu_memory_used_bytes";    // {device}
+inline constexpr const char* kGpuMemoryFree = "dreamforge_gpu_memory_free_bytes";    // {device}
 
 // Declares every metric above.
 void declare_service_metrics(Metrics& metrics);

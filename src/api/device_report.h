@@ -1,0 +1,32 @@
+// The machine's devices as the /v1 API reports them: health's "devices" (each GPU and the CPU with
+// their memory and the runners on them) and the GPU memory gauges of /metrics.
+#pragma once
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/comfy_system_stats.h"
+#include "gpu/nvml.h"
+#include "gpu/runner_roster.h"
+#include "telemetry/metrics.h"
+
+namespace df::api {
+
+// Health's "devices": each GPU NVML shows ({"device": "cuda:N", "type": "cuda", "index", "name",
+// "uuid", "memory": {"total_bytes", "free_bytes", "used_bytes"}}), a "cuda:N" a runner names that
+// NVML does not show with "name", "uuid" and "memory" null, then the CPU ({"device": "cpu",
+// "type": "cpu", "memory": {"total_bytes", "available_bytes"}} of `ram`); each with "runners": the
+// `runners` on it ({"worker_id", "pid", "state", "reason", "models", "models_bytes",
+// "memory_used_bytes"}).
+nlohmann::json health_devices(const std::vector<gpu::GpuDevice>& gpus,
+                              const std::vector<gpu::RunnerState>& runners, const MemoryInfo& ram);
+
+// The JSON Schema of GET /healthz's answer: {"status": "ok", "devices": health_devices(...)}.
+nlohmann::json health_schema();
+
+// Sets dreamforge_gpu_memory_{total,free,used}_bytes{device="cuda:N"} to the memory of `gpus`
+// (replacing earlier series, so that a GPU that vanished leaves none).
+void record_gpu_memory(telemetry::Metrics& metrics, const std::vector<gpu::GpuDevice>& gpus);
+
+}  // namespace df::api
