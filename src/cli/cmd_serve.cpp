@@ -23,6 +23,7 @@
 #include "api/event_hub.h"
 #include "blob/blob_store.h"
 #include "core/job_spec.h"
+#include "gpu/runner_roster.h"
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
@@ -109,6 +110,7 @@ class Service {
                                                       "DREAMFORGE_GPU_MEMORY_MB");
       settings.url_ttl_seconds = options_.url_ttl_s;
       if (with_workers_) settings.runner_executable = options_.runner;
+      settings.runners = &runners_;
       listen_for_database_news();
       // Workers elsewhere and no news from the database: re-read the store sooner.
       if (!with_workers_ && !news_listener_) settings.streams.store_poll_ms = 250;
@@ -136,7 +138,8 @@ class Service {
       }
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
       comfy_jobs->register_routes(router);
-      comfy_system = std::make_unique<api::ComfySystem>(*models_, options_.input_dir(), feature_flags);
+      comfy_system = std::make_unique<api::ComfySystem>(*models_, options_.input_dir(),
+                                                        feature_flags, runners_);
       comfy_system->register_routes(router);
       comfy_files = std::make_unique<api::ComfyFiles>(
           api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()},
@@ -269,6 +272,9 @@ class Service {
   std::unique_ptr<blob::BlobStore> blobs_;
   std::unique_ptr<registry::ModelRegistry> models_;
   registry::RoutingTable routing_;  // function and quality tiers, presets
+  // This process's runners by device: the workers write their runner's state, /healthz and
+  // /system_stats read it (empty in `dreamforge api`, which runs no workers).
+  gpu::RunnerRoster runners_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
   // Where workers' live images go: latent previews and streamed whole images (the ComfyUI
   // WebSocket hub while the API runs).
