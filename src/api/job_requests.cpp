@@ -178,17 +178,27 @@ registry::RoutingDecision route(const json& body, registry::ModelRegistry& model
                                  models.all(), settings.device);
 }
 
-// The named preset's values as the job's defaults (fields the job gives win).
-json with_named_preset(const json& body, json params, const JobRequestSettings& settings) {
+// What a job's preset needs, for the worker's headroom check before it starts.
+json memory_need(const std::string& preset_name, const registry::Preset& preset,
+                 const JobRequestSettings& settings) {
+  return {{"preset", preset_name},
+          {"memory_mb", preset.memory_mb},
+          {"device_class", std::string(registry::device_class_name(settings.device.device_class))}};
+}
+
+// The named preset's values as the job's defaults (fields the job gives win), and its memory need
+// into `need`.
+json with_named_preset(const json& body, json params, const JobRequestSettings& settings, json& need) {
   if (!body.contains("preset")) return params;
   if (settings.routing == nullptr) reject({{"preset", "is not offered by this server"}});
   registry::Preset preset;
+  const std::string name = body["preset"].get<std::string>();
   try {
-    preset = settings.routing->presets.preset_for(body["preset"].get<std::string>(),
-                                                  settings.device.device_class);
+    preset = settings.routing->presets.preset_for(name, settings.device.device_class);
   } catch (const Error& e) {
     reject({{"preset", e.what()}});
   }
+  need = memory_need(name, preset, settings);
   return registry::apply_preset(preset, std::move(params));
 }
 
@@ -208,12 +218,14 @@ NewJob parse_generate(const json& body, registry::ModelRegistry& models,
       });
   std::optional<Model> found;
   json routing;
+  json need;  // the named preset's, else the routed one's
   if (model_choice_valid) {
-    params = with_named_preset(body, std::move(params), settings);
+    params = with_named_preset(body, std::move(params), settings, need);
     if (is_routed(body)) {
       const registry::RoutingDecision decision = route(body, models, settings);
       params = registry::apply_preset(decision.preset, std::move(params));
       routing = registry::routing_decision_to_json(decision);
+      if (need.is_null()) need = memory_need(decision.preset_name, decision.preset, settings);
       found = decision.model;
     } else {
       found = resolve_model(body, models, settings, violations);
@@ -234,6 +246,8 @@ NewJob parse_generate(const json& body, registry::ModelRegistry& models,
   spec["model_id"] = model.id;
   spec["checkpoint"] = model.ckpt_name;
   if (!routing.is_null()) spec["routing"] = routing;
+  // Derived from the preset, after the request hash's body: a retried request still matches.
+  if (!need.is_null()) spec["memory_need"] = need;
   if (spec.contains("init_image")) {
     result.init_image = decode_init_image(spec["init_image"].get<std::string>());
     spec.erase("init_image");

@@ -7,7 +7,7 @@
 namespace df {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 21> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 22> kNames{{
     {ErrorCode::kInvalidArgument, "validation"},
     {ErrorCode::kModelNotFound, "model_not_found"},
     {ErrorCode::kUnsafeFormat, "unsafe_format"},
@@ -29,6 +29,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 21> kNames{{
     {ErrorCode::kMethodNotAllowed, "method_not_allowed"},
     {ErrorCode::kRequestTimeout, "request_timeout"},
     {ErrorCode::kUnsupportedMediaType, "unsupported_media_type"},
+    {ErrorCode::kInsufficientMemory, "insufficient_memory"},
 }};
 
 }  // namespace

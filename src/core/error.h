@@ -33,6 +33,7 @@ enum class ErrorCode {
   kMethodNotAllowed, // "method_not_allowed"
   kRequestTimeout,   // "request_timeout": a client too slow to send its request
   kUnsupportedMediaType,  // "unsupported_media_type": a body in a format the route does not take
+  kInsufficientMemory,    // "insufficient_memory": a job's preset needs more memory than its device can give
 };
 
 std::string_view error_code_name(ErrorCode code);

@@ -9,6 +9,7 @@ TEST(Error, CodeNamesAreStableAndRoundTrip) {
   EXPECT_EQ(error_code_name(ErrorCode::kInvalidArgument), "validation");
   EXPECT_EQ(error_code_name(ErrorCode::kOutOfMemory), "oom");
   EXPECT_EQ(error_code_name(ErrorCode::kUnsafeFormat), "unsafe_format");
+  EXPECT_EQ(error_code_name(ErrorCode::kInsufficientMemory), "insufficient_memory");
   for (auto code : {ErrorCode::kModelNotFound, ErrorCode::kCorruptFile, ErrorCode::kCanceled,
                     ErrorCode::kTimeout, ErrorCode::kRunnerCrashed, ErrorCode::kProtocol}) {
     EXPECT_EQ(error_code_from_name(error_code_name(code)), code);

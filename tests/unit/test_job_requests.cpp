@@ -196,6 +196,22 @@ TEST_F(JobRequestsTest, FunctionAndQualityRouteToAnInstalledModelWithItsPreset) 
   EXPECT_FALSE(high.spec["routing"]["message"].get<std::string>().empty());
 }
 
+TEST_F(JobRequestsTest, APresetsMemoryNeedIsRecordedOutsideTheRequestHash) {
+  settings_.routing = &registry::default_routing_table();
+  settings_.device = {registry::DeviceClass::kCpu, 16384};
+  const json body = {{"prompt", "x"}, {"preset", "sd15-high"}};
+  const Job named = parse(body).job;
+  const auto preset = registry::default_routing_table().presets.preset_for("sd15-high",
+                                                                           registry::DeviceClass::kCpu);
+  EXPECT_EQ(named.spec["memory_need"],
+            json({{"preset", "sd15-high"}, {"memory_mb", preset.memory_mb}, {"device_class", "cpu"}}));
+  EXPECT_EQ(named.request_hash, parse(body).job.request_hash) << "the same body, the same hash";
+
+  const Job routed = parse({{"prompt", "x"}, {"function", "create_image"}, {"quality", "low"}}).job;
+  EXPECT_EQ(routed.spec["memory_need"]["preset"], "sd15-fast") << "the routed candidate's preset";
+  EXPECT_FALSE(parse({{"prompt", "x"}}).job.spec.contains("memory_need")) << "no preset, no need";
+}
+
 TEST_F(JobRequestsTest, AnExplicitModelIsNeverRoutedAndPresetsAreDefaults) {
   settings_.routing = &registry::default_routing_table();
   const Error both = parse_error(
