@@ -36,6 +36,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
+#include "worker/device_pool.h"
 #include "worker/worker.h"
 
 namespace df::cli {
@@ -196,7 +197,11 @@ class Service {
 
  private:
   void start_workers() {
-    for (int i = 0; i < options_.workers; ++i) {
+    // --devices: one worker per device, its runner pinned to it; else --workers on --device.
+    const std::vector<std::string> devices = worker::parse_device_list(options_.devices);
+    const int count = devices.empty() ? options_.workers : static_cast<int>(devices.size());
+    pool_ = std::make_unique<worker::DevicePool>(runners_, *store_);
+    for (int i = 0; i < count; ++i) {
       auto slot = std::make_unique<WorkerSlot>();
       slot->settings.worker_id = worker_id(i);
       slot->settings.lease_ms = static_cast<int64_t>(options_.lease_s * 1000);
@@ -209,8 +214,15 @@ class Service {
       slot->settings.output_dir = options_.output_dir();
       slot->settings.temp_dir = options_.temp_dir();
       worker::RunnerSettings runner;
+      worker::WorkerDevice device{options_.device == "auto" ? "" : options_.device, false};
+      if (!devices.empty()) {
+        device = {devices[i], true};
+        runner.environment = worker::runner_device_environment(devices[i]);
+      }
       runner.argv = {options_.runner, "--models-dir", options_.checkpoints_dir(), "--input-dir",
-                     options_.input_dir(), "--device", options_.device, "--dtype", options_.dtype};
+                     options_.input_dir(), "--device",
+                     device.pinned ? worker::runner_device_flag(device.device) : options_.device,
+                     "--dtype", options_.dtype};
       if (options_.model_ram_budget_mb > 0) {
         runner.argv.insert(runner.argv.end(),
                            {"--ram-budget-mb", std::to_string(options_.model_ram_budget_mb)});
@@ -227,8 +239,8 @@ class Service {
                                       std::lock_guard lock(live_image_mutex_);
                                       if (live_image_sink_) live_image_sink_(job, std::move(image));
                                     },
-                                    std::stop_token()};
-      slot->worker = std::make_unique<worker::Worker>(context);
+                                    std::stop_token(), nullptr};
+      slot->worker = std::make_unique<worker::Worker>(context, *pool_, device);
       auto* worker = slot->worker.get();
       slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
       slots_.push_back(std::move(slot));
@@ -275,6 +287,8 @@ class Service {
   // This process's runners by device: the workers write their runner's state, /healthz and
   // /system_stats read it (empty in `dreamforge api`, which runs no workers).
   gpu::RunnerRoster runners_;
+  // The workers' devices: claims in turn, warm hand-offs, rotation (before the workers: they use it).
+  std::unique_ptr<worker::DevicePool> pool_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
   // Where workers' live images go: latent previews and streamed whole images (the ComfyUI
   // WebSocket hub while the API runs).

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
+#include "worker/device_pool.h"
 
 namespace df::cli {
 
@@ -41,6 +42,9 @@ void ServiceOptions::resolve() {
                 "DREAMFORGE_FRONT_END_ROOT: no index.html in '" + front_end_root + "'");
   }
   if (workers < 0 || workers > 64) throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_WORKERS must be 0..64");
+  if (worker::parse_device_list(devices).size() > 64) {
+    throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_DEVICES lists more than 64 devices");
+  }
   if (step_timeout_s <= 0 || kill_grace_s <= 0 || lease_s <= 0 || retry_base_s < 0) {
     throw Error(ErrorCode::kInvalidArgument, "timeouts, grace, lease and retry delays must be positive");
   }
@@ -113,6 +117,10 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_DTYPE")->capture_default_str();
     command.add_option("--workers", o.workers, "Workers (one runner each)")
         ->envname("DREAMFORGE_WORKERS")->capture_default_str();
+    command.add_option("--devices", o.devices,
+                       "One worker per device, its runner pinned to it: GPU indices in NVML's "
+                       "(PCI bus) order and/or cpu, comma-separated, e.g. 0,1 (instead of --workers)")
+        ->envname("DREAMFORGE_DEVICES")->delimiter(',');
     command.add_option("--step-timeout", o.step_timeout_s, "Seconds a job step may run")
         ->envname("DREAMFORGE_STEP_TIMEOUT")->capture_default_str();
     command.add_option("--kill-grace", o.kill_grace_s, "Seconds between TERM and KILL")

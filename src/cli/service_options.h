@@ -20,6 +20,7 @@ struct ServiceOptions {
   std::string models_dir;    // default <data>/models
   std::string runner;        // default: dreamforge-runner next to this binary
   std::string device = "auto";
+  std::vector<std::string> devices;  // --devices: one worker per entry ("0", "1", "cpu")
   std::optional<int64_t> gpu_memory_mb;  // what routed jobs must fit in on a GPU
   std::string dtype = "auto";
   int64_t model_ram_budget_mb = 0;   // host memory a runner's loaded models may hold (0: its default)

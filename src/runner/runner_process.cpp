@@ -1,6 +1,7 @@
 // RunnerProcess: fork/exec with pipes, line-buffered event reading with timeouts, staged stop.
 #include "runner/runner_process.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -50,12 +51,18 @@ bool is_secret_variable(std::string_view entry) {
   return false;
 }
 
-// This process's environment without the secrets, for execve.
-std::vector<std::string> runner_environment() {
+std::string_view variable_name(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+
+// This process's environment without the secrets, with `overrides` set over it, for execve.
+std::vector<std::string> runner_environment(const std::vector<std::string>& overrides) {
   std::vector<std::string> out;
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (!is_secret_variable(*entry)) out.emplace_back(*entry);
+    const bool overridden = std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
+      return variable_name(o) == variable_name(*entry);
+    });
+    if (!overridden && !is_secret_variable(*entry)) out.emplace_back(*entry);
   }
+  out.insert(out.end(), overrides.begin(), overrides.end());
   return out;
 }
 
@@ -69,7 +76,8 @@ void close_inherited_descriptors() {
 
 }  // namespace
 
-RunnerProcess::RunnerProcess(const std::vector<std::string>& argv) {
+RunnerProcess::RunnerProcess(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& environment_overrides) {
   if (argv.empty()) throw Error(ErrorCode::kInvalidArgument, "no runner executable given");
   int in_pipe[2], out_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) {
@@ -78,7 +86,7 @@ RunnerProcess::RunnerProcess(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const std::vector<std::string> environment = runner_environment();
+  const std::vector<std::string> environment = runner_environment(environment_overrides);
   std::vector<char*> env;
   for (const auto& e : environment) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);

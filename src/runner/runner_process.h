@@ -12,8 +12,10 @@ namespace df::runner {
 
 class RunnerProcess {
  public:
-  // Starts `argv[0]` with `argv`; its stdin/stdout are pipes to us, stderr is inherited.
-  explicit RunnerProcess(const std::vector<std::string>& argv);
+  // Starts `argv[0]` with `argv`; its stdin/stdout are pipes to us, stderr is inherited. Its
+  // environment is ours without secrets, with `environment` ("NAME=value") set over it.
+  explicit RunnerProcess(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& environment = {});
   ~RunnerProcess();
   RunnerProcess(const RunnerProcess&) = delete;
   RunnerProcess& operator=(const RunnerProcess&) = delete;

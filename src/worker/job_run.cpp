@@ -150,6 +150,12 @@ void JobRun::execute() {
     finish(JobStatus::kFailed, last);
     return;
   }
+  if (context_.before_start) {
+    if (auto refusal = context_.before_start(job_)) {  // its memory need does not fit its device
+      conclude({"failed", *refusal});
+      return;
+    }
+  }
   prepare_items();
   Event started;
   started.type = "job_started";

@@ -41,6 +41,8 @@ int64_t available_system_memory() {
   return read_kb_field("/proc/meminfo", "MemAvailable").value_or(0);
 }
 
+int64_t total_system_memory() { return read_kb_field("/proc/meminfo", "MemTotal").value_or(0); }
+
 bool process_exists(pid_t pid) {
   return std::filesystem::exists("/proc/" + std::to_string(pid));
 }

@@ -18,6 +18,8 @@ std::optional<ProcessMemory> read_process_memory(pid_t pid);
 void reset_peak_memory(pid_t pid);
 // MemAvailable of the machine; 0 when unknown.
 int64_t available_system_memory();
+// MemTotal of the machine; 0 when unknown.
+int64_t total_system_memory();
 // True while /proc has an entry for the pid (a zombie counts as present).
 bool process_exists(pid_t pid);
 

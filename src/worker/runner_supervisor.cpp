@@ -16,7 +16,7 @@ RunnerSupervisor::~RunnerSupervisor() { stop(); }
 runner::RunnerProcess& RunnerSupervisor::ensure_started() {
   if (process_ && !process_->output_closed()) return *process_;
   if (process_) kill();
-  process_ = std::make_unique<runner::RunnerProcess>(settings_.argv);
+  process_ = std::make_unique<runner::RunnerProcess>(settings_.argv, settings_.environment);
   process_->send({{"type", "hello"}, {"protocol", 1}});
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.hello_timeout_ms);
@@ -30,7 +30,9 @@ runner::RunnerProcess& RunnerSupervisor::ensure_started() {
                                                  e.what() + " (" + ended + ")");
     }
     if (event && event->value("type", "") == "hello") {
-      device_ = event->value("capabilities", nlohmann::json::object()).value("device", "");
+      const auto capabilities = event->value("capabilities", nlohmann::json::object());
+      device_ = capabilities.value("device", "");
+      devices_ = capabilities.value("devices", std::vector<std::string>{});
       return *process_;
     }
     if (!event && process_->output_closed()) {
@@ -42,6 +44,10 @@ runner::RunnerProcess& RunnerSupervisor::ensure_started() {
   std::string ended = kill();
   throw Error(ErrorCode::kRunnerCrashed, "the runner did not say hello in time and was stopped (" +
                                              ended + ")");
+}
+
+pid_t RunnerSupervisor::pid() const {
+  return process_ && !process_->output_closed() ? process_->pid() : 0;
 }
 
 std::string RunnerSupervisor::stop() {

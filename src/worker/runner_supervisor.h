@@ -11,6 +11,7 @@ namespace df::worker {
 
 struct RunnerSettings {
   std::vector<std::string> argv;  // runner executable and its flags
+  std::vector<std::string> environment;  // "NAME=value" set for the runner (a pinned device's CUDA_*)
   int hello_timeout_ms = 60000;
   int kill_grace_ms = 5000;       // between TERM and KILL
 };
@@ -25,6 +26,10 @@ class RunnerSupervisor {
   runner::RunnerProcess& ensure_started();
   // The device the runner reported in its hello ("" before the first start).
   const std::string& device() const { return device_; }
+  // The devices the runner said it can see in its hello ("cpu", "cuda").
+  const std::vector<std::string>& devices() const { return devices_; }
+  // The live runner's process id; 0 while none runs (or the one that ran has exited).
+  pid_t pid() const;
   const std::string& executable() const { return settings_.argv.front(); }
   int kill_grace_ms() const { return settings_.kill_grace_ms; }
   // Asks the runner to shut down (stdin closed), escalating to TERM and KILL; reaps it and returns
@@ -40,6 +45,7 @@ class RunnerSupervisor {
   RunnerSettings settings_;
   std::unique_ptr<runner::RunnerProcess> process_;
   std::string device_;
+  std::vector<std::string> devices_;
 };
 
 }  // namespace df::worker

@@ -5,21 +5,141 @@
 #include <thread>
 
 #include "core/error.h"
+#include "gpu/nvml.h"
 #include "telemetry/service_log.h"
 #include "worker/job_run.h"
+#include "worker/memory_hygiene.h"
 
 namespace df::worker {
+namespace {
+
+// Why a GPU index cannot be used, when NVML (if there is one) does not have it; "" otherwise.
+std::string missing_gpu(const std::string& device) {
+  const auto index = cuda_device_index(device);
+  const auto nvml = gpu::system_nvml();
+  if (!index || !nvml || nvml->device(*index)) return "";
+  return "NVML has no GPU " + std::to_string(*index) + " (it has " +
+         std::to_string(nvml->devices().size()) + ")";
+}
+
+// "cuda" (a runner that sees one GPU, or was not told which) is GPU 0; "cpu" and "cuda:N" as is.
+std::string normalized_device(const std::string& device) {
+  return device == "cuda" ? "cuda:0" : device.empty() ? "cpu" : device;
+}
+
+}  // namespace
 
 Worker::Worker(WorkerContext context) : context_(std::move(context)) {}
 
+Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device)
+    : context_(std::move(context)), pool_(&pool), device_(std::move(device)) {
+  HeadroomGuardSettings guard;
+  guard.worker_id = context_.settings.worker_id;
+  // The wait stays well inside the job's lease: the check runs before its first heartbeat.
+  guard.wait_ms = context_.settings.lease_ms / 2;
+  guard.poll_ms = std::max<int64_t>(50, std::min<int64_t>(250, context_.settings.poll_ms));
+  headroom_ = std::make_unique<HeadroomGuard>(pool, guard, [this] { free_now(); }, read_device_memory);
+  context_.before_start = [this](const Job& job) {
+    start_runner_for_check();
+    return headroom_->check(job);
+  };
+  gpu::RunnerState state;
+  state.worker_id = context_.settings.worker_id;
+  state.device = normalized_device(device_.device);
+  state.device_index = cuda_device_index(state.device);
+  pool.join(state, [this] { request_free(); });
+}
+
+std::string Worker::device_name() const {
+  return normalized_device(!device_.device.empty() ? device_.device : context_.runner.device());
+}
+
+void Worker::publish(const std::string& state, const std::vector<std::string>& warm) {
+  if (!pool_ || out_of_rotation_) return;
+  warm_ = warm;
+  gpu::RunnerState runner;
+  runner.worker_id = context_.settings.worker_id;
+  runner.device = device_name();
+  runner.device_index = cuda_device_index(runner.device);
+  runner.pid = context_.runner.pid();
+  runner.state = state;
+  if (runner.pid != 0) {
+    runner.models = warm;
+    runner.memory_used_bytes = RunnerMemoryProbe(runner.device, gpu::system_nvml()).used(runner.pid);
+  }
+  pool_->update(runner);
+}
+
+bool Worker::bring_up() {
+  if (!pool_ || !device_.pinned) return true;
+  std::string reason = missing_gpu(device_.device);
+  if (reason.empty()) {
+    try {
+      context_.runner.ensure_started();
+      reason = hello_mismatch(device_.device, context_.runner.device(), context_.runner.devices());
+      if (!reason.empty()) context_.runner.stop();
+    } catch (const std::exception& e) {
+      reason = std::string("its runner did not start: ") + e.what();
+    }
+  }
+  if (reason.empty()) {
+    publish("idle", {});
+    return true;
+  }
+  pool_->take_out_of_rotation(context_.settings.worker_id, reason);
+  out_of_rotation_ = true;
+  return false;
+}
+
+std::optional<queue::Delivery> Worker::next_delivery(int64_t wait_ms) {
+  const std::string& id = context_.settings.worker_id;
+  if (!pool_) return context_.queue.claim(id, context_.settings.lease_ms, wait_ms);
+  auto turn = pool_->claim_turn();
+  if (auto handed = pool_->take_handed(id)) return handed;
+  auto delivery = context_.queue.claim(id, context_.settings.lease_ms, wait_ms);
+  if (delivery && pool_->hand_over(*delivery, id, context_.settings.lease_ms)) return std::nullopt;
+  return delivery;
+}
+
 bool Worker::run_once(int64_t wait_ms) {
-  auto delivery =
-      context_.queue.claim(context_.settings.worker_id, context_.settings.lease_ms, wait_ms);
+  auto delivery = next_delivery(wait_ms);
   if (!delivery) return false;
+  const std::vector<std::string> checkpoints = job_checkpoints(delivery->job);
+  const std::string job_id = delivery->job.id;
+  publish("busy", warm_);
   JobRun run(std::move(*delivery), context_);
   run.execute();
+  const bool runner_gone = context_.runner.pid() == 0;
+  // A runner that lives on keeps what the job loaded warm (its model cache and node cache).
+  publish("idle", runner_gone ? std::vector<std::string>{} : checkpoints);
+  if (pool_ && device_.pinned && crashes_.record(runner_gone && runner_crashed(job_id))) {
+    pool_->take_out_of_rotation(context_.settings.worker_id,
+                                "its runner was lost in " + std::to_string(kCrashesBeforeRotation) +
+                                    " jobs in a row");
+    out_of_rotation_ = true;
+  }
   if (run.ended_by_backend_outage()) wait_for_backends();
   return true;
+}
+
+void Worker::start_runner_for_check() {
+  if (context_.runner.pid() != 0) return;
+  try {
+    context_.runner.ensure_started();  // its hello names the device the check is for
+    publish("busy", {});
+  } catch (const Error&) {
+    // The run that follows reports the failure to start as the job's error.
+  }
+}
+
+bool Worker::runner_crashed(const std::string& job_id) {
+  const auto job = context_.store.get_job(job_id);
+  return job && job->error.is_object() && job->error.value("code", "") == "runner_crashed";
+}
+
+void Worker::free_now() {
+  context_.runner.free_memory();
+  publish("busy", {});
 }
 
 void Worker::wait_for_backends() {
@@ -37,7 +157,12 @@ void Worker::wait_for_backends() {
 
 void Worker::run(std::stop_token stop) {
   context_.stop = stop;
-  while (!stop.stop_requested()) {
+  if (!bring_up()) return;  // out of rotation: the other devices keep working
+  while (!stop.stop_requested() && !out_of_rotation_) {
+    if (free_requested_.exchange(false)) {
+      context_.runner.free_memory();
+      publish("idle", {});
+    }
     try {
       run_once(context_.settings.poll_ms);
       report_resume();
@@ -47,9 +172,9 @@ void Worker::run(std::stop_token stop) {
       report_pause(e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(context_.settings.poll_ms));
     }
-    if (free_requested_.exchange(false)) context_.runner.free_memory();
   }
   context_.runner.stop();
+  if (pool_ && !out_of_rotation_) publish("stopped", {});
 }
 
 void Worker::report_pause(const std::string& error) {

@@ -2,16 +2,35 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 
+#include "queue/queue.h"
+#include "worker/device_pool.h"
+#include "worker/headroom_guard.h"
 #include "worker/worker_context.h"
 
 namespace df::worker {
 
+// Where a worker runs.
+struct WorkerDevice {
+  // "cpu" or "cuda:N"; "" until the runner's hello says (a service started with --device).
+  std::string device;
+  // One of --devices: the runner is started and checked before the first claim, and a device whose
+  // runner cannot start, says hello on the wrong device or keeps crashing leaves rotation.
+  bool pinned = false;
+};
+
 class Worker {
  public:
+  // A worker on its own (no other workers to hand jobs to, no headroom check, no roster).
   explicit Worker(WorkerContext context);
+  // A worker of `pool` on `device`: it writes its runner's state into the pool's roster, checks a
+  // job's memory need before it starts, and hands jobs to the worker whose runner has their model
+  // warm.
+  Worker(WorkerContext context, DevicePool& pool, WorkerDevice device);
   // Claims and runs jobs until `stop` is requested, then shuts the runner down. While a backend
   // fails, claiming pauses: it is retried every poll interval, the error is logged when it first
   // appears (or changes) and the recovery once claims work again; errors never end the loop.
@@ -22,6 +41,21 @@ class Worker {
   void request_free();
 
  private:
+  // The next job: one handed to this worker, else a claim (handed on when another worker's runner
+  // has its model warm).
+  std::optional<queue::Delivery> next_delivery(int64_t wait_ms);
+  // A pinned worker's runner is started and checked; false when the device left rotation.
+  bool bring_up();
+  // The runner frees its models now; its state is written again.
+  void free_now();
+  // Before the headroom check: a runner not yet running is started, so that its device is known.
+  void start_runner_for_check();
+  // Whether the job's last error says its runner crashed (not a timeout or a stop of ours).
+  bool runner_crashed(const std::string& job_id);
+  // Writes the runner's state into the roster (`warm`: the models its cache now holds).
+  void publish(const std::string& state, const std::vector<std::string>& warm);
+  // "cpu" or "cuda:N": the pinned device, else what the runner's hello said.
+  std::string device_name() const;
   // After a job ended by an outage of the database or the storage: claims nothing more until both
   // answer again (or the worker stops).
   void wait_for_backends();
@@ -31,6 +65,12 @@ class Worker {
   void report_resume();
 
   WorkerContext context_;
+  DevicePool* pool_ = nullptr;
+  WorkerDevice device_;
+  std::unique_ptr<HeadroomGuard> headroom_;
+  CrashStreak crashes_;
+  bool out_of_rotation_ = false;
+  std::vector<std::string> warm_;  // the models the runner holds warm, as last published
   std::atomic<bool> free_requested_{false};
   std::string paused_by_;  // the error claims last failed with ("" while they work)
 };

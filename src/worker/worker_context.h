@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct WorkerContext {
   // client watching the job.
   std::function<void(const Job& job, const LiveImage& image)> on_live_image;
   std::stop_token stop;  // set by Worker::run: a running job is handed back when it fires
+  // Asked before a job starts: nullopt runs it; an error ({code, message, details}) fails it
+  // unstarted (its preset's memory need does not fit its device). May wait, bounded, for memory.
+  std::function<std::optional<nlohmann::json>(const Job& job)> before_start;
 };
 
 }  // namespace df::worker

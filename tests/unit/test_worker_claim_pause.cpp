@@ -79,7 +79,7 @@ class WorkerClaimPauseTest : public ::testing::Test {
     settings.worker_id = "worker-under-test";
     settings.poll_ms = 1;
     WorkerContext context{store_, queue, blobs_, runner_, metrics_, settings, nullptr, nullptr,
-                          std::stop_token()};
+                          std::stop_token(), nullptr};
     Worker(context).run(stop.get_token());
   }
 

@@ -1,0 +1,181 @@
+// Several devices in one service: the --devices list, pinning a runner, the hello and crash checks
+// that take a device out of rotation, and jobs handed to the worker whose runner has their model warm.
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "core/error.h"
+#include "core/ids.h"
+#include "store/sqlite_store.h"
+#include "telemetry/service_log.h"
+#include "test_support.h"
+#include "worker/device_pool.h"
+
+namespace df::worker {
+namespace {
+
+gpu::RunnerState runner(const std::string& id, const std::string& state,
+                        std::vector<std::string> models, const std::string& device = "cuda:0") {
+  gpu::RunnerState r;
+  r.worker_id = id;
+  r.device = device;
+  r.state = state;
+  r.pid = 100;
+  r.models = std::move(models);
+  return r;
+}
+
+Job generate_job(const std::string& checkpoint) {
+  Job job;
+  job.id = new_uuid_v7();
+  job.type = "generate";
+  job.spec = {{"prompt", "a red kite"}, {"checkpoint", checkpoint}};
+  job.max_attempts = 3;
+  job.created_ms = now_ms();
+  return job;
+}
+
+TEST(DeviceList, IndicesBecomeCudaDevicesAndCpuStaysCpu) {
+  EXPECT_EQ(parse_device_list({"0", "1"}), std::vector<std::string>({"cuda:0", "cuda:1"}));
+  EXPECT_EQ(parse_device_list({"cpu", "cpu"}), std::vector<std::string>({"cpu", "cpu"}));
+  EXPECT_TRUE(parse_device_list({}).empty());
+}
+
+TEST(DeviceList, AnythingElseOrAGpuTwiceIsRefusedNamingTheSetting) {
+  for (const auto& bad : {std::vector<std::string>{"gpu0"}, {"-1"}, {""},
+                                             {"1", "01"}}) {
+    try {
+      parse_device_list(bad);
+      ADD_FAILURE() << "accepted " << bad.back();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("DREAMFORGE_DEVICES"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(DeviceList, APinnedRunnerSeesOnlyItsGpuInNvmlOrder) {
+  EXPECT_EQ(runner_device_flag("cuda:3"), "cuda");
+  EXPECT_EQ(runner_device_flag("cpu"), "cpu");
+  EXPECT_EQ(runner_device_environment("cuda:3"),
+            std::vector<std::string>({"CUDA_VISIBLE_DEVICES=3", "CUDA_DEVICE_ORDER=PCI_BUS_ID"}));
+  EXPECT_EQ(runner_device_environment("cpu"), std::vector<std::string>({"CUDA_VISIBLE_DEVICES="}));
+}
+
+TEST(Rotation, TheHelloMustShowThePinnedDevice) {
+  EXPECT_EQ(hello_mismatch("cuda:1", "cuda", {"cpu", "cuda"}), "");
+  EXPECT_EQ(hello_mismatch("cpu", "cpu", {"cpu"}), "");
+  EXPECT_EQ(hello_mismatch("cuda:1", "cuda", {"cpu"}), "its runner sees no cuda device");
+  EXPECT_EQ(hello_mismatch("cuda:1", "cpu", {"cpu", "cuda"}),
+            "its runner said hello on cpu, not cuda");
+}
+
+TEST(Rotation, OnlyCrashesInARowCount) {
+  CrashStreak streak;
+  EXPECT_FALSE(streak.record(true));
+  EXPECT_FALSE(streak.record(true));
+  EXPECT_FALSE(streak.record(false)) << "a job that ended well starts the count again";
+  EXPECT_FALSE(streak.record(true));
+  EXPECT_FALSE(streak.record(true));
+  EXPECT_TRUE(streak.record(true));
+}
+
+TEST(Placement, AJobLoadsItsCheckpointOrItsWorkflowsCheckpoints) {
+  EXPECT_EQ(job_checkpoints(generate_job("sdxl.safetensors")),
+            std::vector<std::string>({"sdxl.safetensors"}));
+  Job workflow;
+  workflow.type = "workflow";
+  workflow.spec = {{"workflow",
+                    {{"4", {{"class_type", "CheckpointLoaderSimple"}, {"inputs", {{"ckpt_name", "a.ckpt"}}}}},
+                     {"5", {{"class_type", "EmptyLatentImage"}, {"inputs", {{"width", 64}}}}}}}};
+  EXPECT_EQ(job_checkpoints(workflow), std::vector<std::string>({"a.ckpt"}));
+}
+
+TEST(Placement, AnIdleWarmPeerIsPreferredUnlessThisRunnerIsWarmToo) {
+  const std::vector<std::string> wanted = {"sdxl.safetensors"};
+  const std::vector<gpu::RunnerState> runners = {
+      runner("w0", "idle", {"sd15.safetensors"}, "cuda:0"),
+      runner("w1", "busy", {"sdxl.safetensors"}, "cuda:1"),
+      runner("w2", "idle", {"sdxl.safetensors"}, "cuda:2"),
+      runner("w3", "out_of_rotation", {"sdxl.safetensors"}, "cuda:3")};
+  EXPECT_EQ(warm_peer(runners, "w0", wanted), "w2");
+  EXPECT_EQ(warm_peer(runners, "w2", wanted), std::nullopt) << "already warm here";
+  EXPECT_EQ(warm_peer(runners, "w0", {"flux.safetensors"}), std::nullopt) << "warm nowhere";
+  EXPECT_EQ(warm_peer(runners, "w0", {}), std::nullopt);
+  EXPECT_EQ(warm_peer({runners[0], runners[1], runners[3]}, "w0", wanted), std::nullopt)
+      << "busy and out-of-rotation runners take nothing";
+}
+
+class DevicePoolTest : public ::testing::Test {
+ protected:
+  test::TestDir dir_{"df_device_pool_"};
+  store::SqliteStore store_{(dir_.path() / "db.sqlite3").string()};
+  gpu::RunnerRoster roster_;
+  DevicePool pool_{roster_, store_};
+};
+
+TEST_F(DevicePoolTest, AClaimMovesToTheWarmIdleWorkerInTheStore) {
+  pool_.join(runner("w0", "idle", {}), [] {});
+  pool_.join(runner("w1", "idle", {"sdxl.safetensors"}, "cuda:1"), [] {});
+  store_.create_job(generate_job("sdxl.safetensors"));
+  auto claimed = store_.claim_job("w0", 15000);
+  ASSERT_TRUE(claimed);
+  const queue::Delivery delivery{*claimed, "receipt-1"};
+
+  ASSERT_TRUE(pool_.hand_over(delivery, "w0", 15000));
+  EXPECT_FALSE(pool_.take_handed("w0"));
+  auto handed = pool_.take_handed("w1");
+  ASSERT_TRUE(handed);
+  EXPECT_EQ(handed->job.id, claimed->id);
+  EXPECT_EQ(handed->job.worker_id, "w1");
+  EXPECT_EQ(handed->receipt, "receipt-1") << "the queue's handle goes with it";
+  EXPECT_EQ(store_.get_job(claimed->id)->worker_id, "w1");
+  EXPECT_EQ(handed->job.max_attempts - handed->job.attempts,
+            claimed->max_attempts - claimed->attempts) << "the hand-off uses up no attempt";
+  EXPECT_EQ(roster_.find("w1")->state, "busy") << "taken until it runs the job";
+  EXPECT_FALSE(pool_.take_handed("w1"));
+}
+
+TEST_F(DevicePoolTest, AJobWarmNowhereElseStaysWithItsClaimer) {
+  pool_.join(runner("w0", "idle", {}), [] {});
+  pool_.join(runner("w1", "idle", {"sd15.safetensors"}, "cuda:1"), [] {});
+  store_.create_job(generate_job("sdxl.safetensors"));
+  auto claimed = store_.claim_job("w0", 15000);
+  ASSERT_TRUE(claimed);
+  EXPECT_FALSE(pool_.hand_over({*claimed, ""}, "w0", 15000));
+  EXPECT_EQ(store_.get_job(claimed->id)->worker_id, "w0");
+}
+
+TEST_F(DevicePoolTest, FreeRequestsReachTheNamedWorker) {
+  int asked = 0;
+  pool_.join(runner("w0", "idle", {}), [&] { ++asked; });
+  pool_.request_free("w0");
+  pool_.request_free("no-such-worker");
+  EXPECT_EQ(asked, 1);
+}
+
+TEST_F(DevicePoolTest, ADeviceOutOfRotationSaysSoOnceAndLoudlyWhenItWasTheLast) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  const auto token = telemetry::service_log().listen([&](const telemetry::LogEntry& entry) {
+    std::lock_guard lock(mutex);
+    lines.push_back(entry.message.substr(0, entry.message.find('\n')));
+  });
+  pool_.join(runner("w0", "idle", {"a.ckpt"}, "cuda:0"), [] {});
+  pool_.join(runner("w1", "idle", {}, "cuda:1"), [] {});
+  pool_.take_out_of_rotation("w1", "its runner sees no cuda device");
+  const auto out = roster_.find("w1");
+  EXPECT_EQ(out->state, "out_of_rotation");
+  EXPECT_EQ(out->reason, "its runner sees no cuda device");
+  EXPECT_EQ(roster_.find("w0")->state, "idle");
+  pool_.take_out_of_rotation("w0", "its runner was lost in 3 jobs in a row");
+  telemetry::service_log().unlisten(token);
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "device cuda:1 taken out of rotation: its runner sees no cuda device");
+  EXPECT_EQ(lines[1], "device cuda:0 taken out of rotation: its runner was lost in 3 jobs in a row");
+  EXPECT_NE(lines[2].find("every device is out of rotation"), std::string::npos) << lines[2];
+}
+
+}  // namespace
+}  // namespace df::worker
