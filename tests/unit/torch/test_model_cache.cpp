@@ -39,7 +39,8 @@ TEST(ModelCache, MeasuresAModelByTheHostMemoryItsLoadKept) {
   const auto loaded = cache.loaded();
   ASSERT_EQ(loaded.size(), 1u);
   EXPECT_EQ(loaded[0].kind, "checkpoint");
-  EXPECT_NEAR(double(loaded[0].bytes.host_bytes), double(4 * kMiB), double(kMiB) / 16);
+  // The tensor and the few small allocations its creation keeps.
+  EXPECT_NEAR(double(loaded[0].bytes.host_bytes), double(4 * kMiB), double(kMiB) / 4);
   EXPECT_EQ(loaded[0].bytes.device_bytes, 0);
   EXPECT_EQ(cache.total().host_bytes, loaded[0].bytes.host_bytes);
 }
@@ -77,17 +78,23 @@ TEST(ModelCache, ModelsInUseAreNotEvicted) {
   EXPECT_EQ(names_of(cache), (std::vector<std::string>{"b", "a"}));
 }
 
+// A model made of parts that graphs may hold on their own (as a checkpoint's MODEL, CLIP, VAE).
+struct FakeBundle {
+  std::shared_ptr<const FakeModel> unet;
+};
+
 TEST(ModelCache, APartHeldElsewhereKeepsItsModelInUse) {
   ModelCache cache({6 * kMiB, 0}, at::kCPU);
-  std::shared_ptr<const at::Tensor> part;
-  cache.get<FakeModel>("checkpoint", "a", "a", [&] {
-    auto model = std::make_shared<const FakeModel>(FakeModel{at::ones({kMiB}, at::kFloat)});
-    part = std::make_shared<const at::Tensor>(model->weights);
-    return CachedModel{model, {part}};
+  auto bundle = cache.get<FakeBundle>("checkpoint", "a", "a", [] {
+    auto unet = std::make_shared<const FakeModel>(FakeModel{at::ones({kMiB}, at::kFloat)});
+    auto loaded = std::make_shared<const FakeBundle>(FakeBundle{unet});
+    return CachedModel{loaded, {unet}};
   });
+  auto held_part = bundle->unet;  // a graph holds the part, not the bundle
+  bundle.reset();
   get(cache, "b", 4);
   EXPECT_EQ(names_of(cache), (std::vector<std::string>{"b", "a"})) << "its part is held";
-  part.reset();
+  held_part.reset();
   get(cache, "c", 4);
   EXPECT_EQ(names_of(cache), std::vector<std::string>{"c"});
 }
