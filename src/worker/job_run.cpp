@@ -329,6 +329,10 @@ void JobRun::check_memory_returned() {
   memory.peak_gpu_mem_used = step_.peak_gpu_mem_used;
   memory.models_bytes_before = memory_at_start_.models_bytes;
   memory.models_bytes_after = memory_at_end_.models_bytes;
+  if (memory.memory_kind == "cuda") {
+    memory.cuda_context_bytes = cuda_context_created(memory.gpu_mem_used_before,
+                                                     memory.gpu_mem_used_after, memory_at_end_);
+  }
   const int64_t epsilon = context_.settings.memory_epsilon_bytes;
   const bool returned = memory_returned(memory, epsilon);
   Event out;
@@ -350,6 +354,7 @@ void JobRun::check_memory_returned() {
               {"models_bytes_before", memory.models_bytes_before},
               {"models_bytes_after", memory.models_bytes_after},
               {"epsilon_bytes", epsilon}};
+  if (memory.cuda_context_bytes > 0) out.data["cuda_context_bytes"] = memory.cuda_context_bytes;
   emit(out);
   if (!returned) {
     telemetry::service_log().error("worker " + lease_.worker_id + ": job " + job_.id + ": " +

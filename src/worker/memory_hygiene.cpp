@@ -35,6 +35,7 @@ RunnerMemoryReport read_runner_memory(const json& event, const std::string& memo
   if (const auto allocator = memory->find("allocator");
       allocator != memory->end() && allocator->is_object()) {
     report.allocated_bytes = bytes(*allocator, "allocated_bytes");
+    report.reserved_bytes = bytes(*allocator, "reserved_bytes");
     report.peak_allocated_bytes = bytes(*allocator, "peak_allocated_bytes");
   }
   return report;
@@ -42,7 +43,13 @@ RunnerMemoryReport read_runner_memory(const json& event, const std::string& memo
 
 bool memory_returned(const StepMemory& memory, int64_t epsilon_bytes) {
   return memory.gpu_mem_used_after - memory.models_bytes_after <=
-         memory.gpu_mem_used_before - memory.models_bytes_before + epsilon_bytes;
+         memory.gpu_mem_used_before + memory.cuda_context_bytes - memory.models_bytes_before +
+             epsilon_bytes;
+}
+
+int64_t cuda_context_created(int64_t before, int64_t after, const RunnerMemoryReport& at_end) {
+  if (before > 0 || at_end.reserved_bytes == 0) return 0;
+  return std::max<int64_t>(0, after - at_end.reserved_bytes);
 }
 
 int64_t gpu_step_peak(int64_t sampled_peak, int64_t before, const RunnerMemoryReport& at_start,

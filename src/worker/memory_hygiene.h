@@ -23,6 +23,7 @@ std::optional<int> cuda_device_index(const std::string& device);
 struct RunnerMemoryReport {
   int64_t models_bytes = 0;          // what its model cache holds where the step is measured
   int64_t allocated_bytes = 0;       // CUDA caching allocator: allocated now
+  int64_t reserved_bytes = 0;        // CUDA caching allocator: reserved from the device now
   int64_t peak_allocated_bytes = 0;  // CUDA caching allocator: peak since the run started
 };
 
@@ -39,11 +40,20 @@ struct StepMemory {
   int64_t peak_gpu_mem_used = 0;
   int64_t models_bytes_before = 0;  // what the runner's model cache held, by its own report
   int64_t models_bytes_after = 0;
+  // A GPU runner's first step also creates its CUDA context, which NVML counts for the process
+  // outside the allocator: not left behind by the step, but the price of using the device at all.
+  int64_t cuda_context_bytes = 0;
 };
 
-// AC-1: the step gave back everything but the models the runner keeps warm on purpose:
-// after - models_after <= before - models_before + epsilon.
+// AC-1: the step gave back everything but the models the runner keeps warm on purpose (and the
+// CUDA context its first step on a GPU created):
+// after - models_after <= before + cuda_context - models_before + epsilon.
 bool memory_returned(const StepMemory& memory, int64_t epsilon_bytes);
+
+// The CUDA context a GPU step created: when the runner held nothing on the GPU before it, what it
+// holds after outside its caching allocator; 0 when it held memory before (its context existed) or
+// reports no allocator.
+int64_t cuda_context_created(int64_t before, int64_t after, const RunnerMemoryReport& at_end);
 
 // A GPU step's peak: the highest NVML sample, or what the runner held before plus the growth of its
 // allocator during the run (a short peak between two samples shows only there), whichever is higher.

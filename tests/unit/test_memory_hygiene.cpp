@@ -40,6 +40,7 @@ TEST(MemoryHygiene, RunnerReportCountsModelsWhereTheStepIsMeasured) {
   const auto on_gpu = read_runner_memory(event, "cuda");
   EXPECT_EQ(on_gpu.models_bytes, 250 * kMiB);
   EXPECT_EQ(on_gpu.allocated_bytes, 300 * kMiB);
+  EXPECT_EQ(on_gpu.reserved_bytes, 400 * kMiB);
   EXPECT_EQ(on_gpu.peak_allocated_bytes, 2000 * kMiB);
   EXPECT_EQ(read_runner_memory(event, "process_rss").models_bytes, 300 * kMiB);
 }
@@ -80,6 +81,26 @@ TEST(MemoryHygiene, ModelsTheRunnerKeepsWarmDoNotCountAsLeftBehind) {
   EXPECT_FALSE(memory_returned(step(2548 * kMiB, 1600 * kMiB, 2048 * kMiB, 1000 * kMiB), 64 * kMiB));
   // Without a report of the models, a load counts as growth.
   EXPECT_FALSE(memory_returned(step(500 * kMiB, 2548 * kMiB), 64 * kMiB));
+}
+
+TEST(MemoryHygiene, TheCudaContextOfARunnersFirstGpuStepIsNotLeftBehind) {
+  RunnerMemoryReport end;
+  end.reserved_bytes = 2100 * kMiB;  // the 2 GiB model and 52 MiB the allocator kept
+  // NVML: nothing before; after, the model, the allocator's rest and a 500 MiB context.
+  const int64_t context = cuda_context_created(0, 2600 * kMiB, end);
+  EXPECT_EQ(context, 500 * kMiB);
+  StepMemory first = step(0, 2600 * kMiB, 0, 2048 * kMiB);
+  first.cuda_context_bytes = context;
+  EXPECT_TRUE(memory_returned(first, 64 * kMiB));
+  // The allocator kept 352 MiB beyond the model: that is left behind, context or not.
+  end.reserved_bytes = 2400 * kMiB;
+  StepMemory kept = step(0, 2900 * kMiB, 0, 2048 * kMiB);
+  kept.cuda_context_bytes = cuda_context_created(0, 2900 * kMiB, end);
+  EXPECT_EQ(kept.cuda_context_bytes, 500 * kMiB);
+  EXPECT_FALSE(memory_returned(kept, 64 * kMiB));
+  // A later step: the context exists already, so none is created.
+  EXPECT_EQ(cuda_context_created(2600 * kMiB, 2700 * kMiB, end), 0);
+  EXPECT_EQ(cuda_context_created(0, 2600 * kMiB, {}), 0);  // no allocator report
 }
 
 TEST(MemoryHygiene, GpuPeakTakesTheAllocatorsGrowthWhenSamplesMissedIt) {
