@@ -193,8 +193,9 @@ int64_t Nvml::process_memory(int index, pid_t pid) const {
 }
 
 std::shared_ptr<const Nvml> system_nvml() {
-  static const std::shared_ptr<const Nvml> nvml = Nvml::open();
-  return nvml;
+  // Never destroyed: threads still reading at exit must not meet an unloaded library.
+  static const auto* nvml = new std::shared_ptr<const Nvml>(Nvml::open());
+  return *nvml;
 }
 
 }  // namespace df::gpu
