@@ -218,6 +218,7 @@ class Service {
       if (!devices.empty()) {
         device = {devices[i], true};
         runner.environment = worker::runner_device_environment(devices[i]);
+        runner.pinned_device = devices[i];
       }
       runner.argv = {options_.runner, "--models-dir", options_.checkpoints_dir(), "--input-dir",
                      options_.input_dir(), "--device",

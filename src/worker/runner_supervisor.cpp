@@ -31,7 +31,7 @@ runner::RunnerProcess& RunnerSupervisor::ensure_started() {
     }
     if (event && event->value("type", "") == "hello") {
       const auto capabilities = event->value("capabilities", nlohmann::json::object());
-      device_ = capabilities.value("device", "");
+      hello_device_ = capabilities.value("device", "");
       devices_ = capabilities.value("devices", std::vector<std::string>{});
       return *process_;
     }

@@ -11,7 +11,10 @@ namespace df::worker {
 
 struct RunnerSettings {
   std::vector<std::string> argv;  // runner executable and its flags
-  std::vector<std::string> environment;  // "NAME=value" set for the runner (a pinned device's CUDA_*)
+  std::vector<std::string> environment{};  // "NAME=value" set for the runner (a pinned device's CUDA_*)
+  // The device the runner is pinned to in NVML's numbering ("cuda:1", whose runner sees it as its
+  // only GPU and says "cuda"); "" when the runner's hello names it.
+  std::string pinned_device{};
   int hello_timeout_ms = 60000;
   int kill_grace_ms = 5000;       // between TERM and KILL
 };
@@ -24,8 +27,13 @@ class RunnerSupervisor {
   // The live runner, started (and greeted) when none is running. Throws Error(kRunnerCrashed)
   // when it cannot start or does not say hello in time.
   runner::RunnerProcess& ensure_started();
-  // The device the runner reported in its hello ("" before the first start).
-  const std::string& device() const { return device_; }
+  // The device the runner runs on: the pinned device, else the one its hello reported ("" before
+  // the first start).
+  const std::string& device() const {
+    return settings_.pinned_device.empty() ? hello_device_ : settings_.pinned_device;
+  }
+  // The device the runner named in its hello ("cuda" for a runner that sees one pinned GPU).
+  const std::string& hello_device() const { return hello_device_; }
   // The devices the runner said it can see in its hello ("cpu", "cuda").
   const std::vector<std::string>& devices() const { return devices_; }
   // The live runner's process id; 0 while none runs (or the one that ran has exited).
@@ -44,7 +52,7 @@ class RunnerSupervisor {
  private:
   RunnerSettings settings_;
   std::unique_ptr<runner::RunnerProcess> process_;
-  std::string device_;
+  std::string hello_device_;
   std::vector<std::string> devices_;
 };
 

@@ -76,7 +76,8 @@ bool Worker::bring_up() {
   if (reason.empty()) {
     try {
       context_.runner.ensure_started();
-      reason = hello_mismatch(device_.device, context_.runner.device(), context_.runner.devices());
+      reason = hello_mismatch(device_.device, context_.runner.hello_device(),
+                              context_.runner.devices());
       if (!reason.empty()) context_.runner.stop();
     } catch (const std::exception& e) {
       reason = std::string("its runner did not start: ") + e.what();
