@@ -40,7 +40,7 @@ Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device)
   guard.poll_ms = std::max<int64_t>(50, std::min<int64_t>(250, context_.settings.poll_ms));
   headroom_ = std::make_unique<HeadroomGuard>(pool, guard, [this] { free_now(); }, read_device_memory);
   context_.before_start = [this](const Job& job) {
-    start_runner_for_check();
+    if (job.spec.contains("memory_need")) start_runner_for_check();
     return headroom_->check(job);
   };
   gpu::RunnerState state;
@@ -124,7 +124,7 @@ bool Worker::run_once(int64_t wait_ms) {
 }
 
 void Worker::start_runner_for_check() {
-  if (context_.runner.pid() != 0) return;
+  if (!device_.device.empty() || context_.runner.pid() != 0) return;
   try {
     context_.runner.ensure_started();  // its hello names the device the check is for
     publish("busy", {});

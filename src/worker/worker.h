@@ -48,7 +48,8 @@ class Worker {
   bool bring_up();
   // The runner frees its models now; its state is written again.
   void free_now();
-  // Before the headroom check: a runner not yet running is started, so that its device is known.
+  // Before the headroom check on a device only the runner's hello names (--device auto): a runner
+  // not yet running is started, so that its device is known.
   void start_runner_for_check();
   // Whether the job's last error says its runner crashed (not a timeout or a stop of ours).
   bool runner_crashed(const std::string& job_id);
