@@ -46,6 +46,7 @@ std::string compact_timestamp(int64_t epoch_ms) {
 
 std::string plain_error(const std::string& code) {
   if (code == "oom") return "The device ran out of memory for this job.";
+  if (code == "insufficient_memory") return "The device does not have enough free memory for this job's preset.";
   if (code == "timeout") return "The job took too long and was stopped.";
   if (code == "runner_crashed") return "The image engine stopped unexpectedly.";
   if (code == "model_not_found") return "The model this job needs is not installed.";

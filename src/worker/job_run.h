@@ -26,6 +26,8 @@ class JobRun {
   // Whether the run ended because the database or the storage was unavailable (the job went back
   // to the queue without using up an attempt).
   bool ended_by_backend_outage() const { return backend_outage_; }
+  // The runner's own memory report at the end of its run (reported is false when none came).
+  const RunnerMemoryReport& runner_memory_at_end() const { return memory_at_end_; }
 
  private:
   struct Outcome {

@@ -24,6 +24,7 @@ RunnerMemoryReport read_runner_memory(const json& event, const std::string& memo
   RunnerMemoryReport report;
   const auto memory = event.find("memory");
   if (memory == event.end() || !memory->is_object()) return report;
+  report.reported = true;
   const auto bytes = [](const json& object, const char* key) {
     const auto value = object.find(key);
     return value != object.end() && value->is_number_integer() ? value->get<int64_t>() : int64_t{0};
@@ -31,9 +32,17 @@ RunnerMemoryReport read_runner_memory(const json& event, const std::string& memo
   if (const auto models = memory->find("models"); models != memory->end() && models->is_object()) {
     report.models_bytes = bytes(*models, "device_bytes");
     if (memory_kind != "cuda") report.models_bytes += bytes(*models, "host_bytes");
+    if (const auto loaded = models->find("loaded"); loaded != models->end() && loaded->is_array()) {
+      for (const auto& model : *loaded) {
+        if (model.is_object() && model.contains("name") && model["name"].is_string()) {
+          report.models.push_back(model["name"].get<std::string>());
+        }
+      }
+    }
   }
   if (const auto allocator = memory->find("allocator");
       allocator != memory->end() && allocator->is_object()) {
+    report.has_allocator = true;
     report.allocated_bytes = bytes(*allocator, "allocated_bytes");
     report.reserved_bytes = bytes(*allocator, "reserved_bytes");
     report.peak_allocated_bytes = bytes(*allocator, "peak_allocated_bytes");

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <sys/types.h>
@@ -21,7 +22,10 @@ std::optional<int> cuda_device_index(const std::string& device);
 // What a runner reports of its own memory: the `memory` object of its run_started and run_finished
 // events. All zero when the runner reports none.
 struct RunnerMemoryReport {
+  bool reported = false;             // the event carried a memory object
+  std::vector<std::string> models;   // the names of the models its cache holds
   int64_t models_bytes = 0;          // what its model cache holds where the step is measured
+  bool has_allocator = false;        // the runner computes on an accelerator and reported it
   int64_t allocated_bytes = 0;       // CUDA caching allocator: allocated now
   int64_t reserved_bytes = 0;        // CUDA caching allocator: reserved from the device now
   int64_t peak_allocated_bytes = 0;  // CUDA caching allocator: peak since the run started

@@ -54,9 +54,9 @@ std::string Worker::device_name() const {
   return normalized_device(!device_.device.empty() ? device_.device : context_.runner.device());
 }
 
-void Worker::publish(const std::string& state, const std::vector<std::string>& warm) {
+void Worker::publish(const std::string& state, const RunnerMemoryReport& held) {
   if (!pool_ || out_of_rotation_) return;
-  warm_ = warm;
+  held_ = held;
   gpu::RunnerState runner;
   runner.worker_id = context_.settings.worker_id;
   runner.device = device_name();
@@ -64,7 +64,12 @@ void Worker::publish(const std::string& state, const std::vector<std::string>& w
   runner.pid = context_.runner.pid();
   runner.state = state;
   if (runner.pid != 0) {
-    runner.models = warm;
+    runner.models = held.models;
+    runner.models_bytes = held.models_bytes;
+    if (held.has_allocator) {
+      runner.allocator_reserved_bytes = held.reserved_bytes;
+      runner.allocator_allocated_bytes = held.allocated_bytes;
+    }
     runner.memory_used_bytes = RunnerMemoryProbe(runner.device, gpu::system_nvml()).used(runner.pid);
   }
   pool_->update(runner);
@@ -84,7 +89,7 @@ bool Worker::bring_up() {
     }
   }
   if (reason.empty()) {
-    publish("idle", {});
+    publish("idle", RunnerMemoryReport{});
     return true;
   }
   pool_->take_out_of_rotation(context_.settings.worker_id, reason);
@@ -107,12 +112,18 @@ bool Worker::run_once(int64_t wait_ms) {
   if (!delivery) return false;
   const std::vector<std::string> checkpoints = job_checkpoints(delivery->job);
   const std::string job_id = delivery->job.id;
-  publish("busy", warm_);
+  publish("busy", held_);
   JobRun run(std::move(*delivery), context_);
   run.execute();
   const bool runner_gone = context_.runner.pid() == 0;
-  // A runner that lives on keeps what the job loaded warm (its model cache and node cache).
-  publish("idle", runner_gone ? std::vector<std::string>{} : checkpoints);
+  // A runner that lives on keeps its models warm: as its own report says, or (a runner that does
+  // not report its memory) what it held before and the job's checkpoints.
+  RunnerMemoryReport held = run.runner_memory_at_end();
+  if (!held.reported) {
+    held = held_;
+    held.models.insert(held.models.end(), checkpoints.begin(), checkpoints.end());
+  }
+  publish("idle", runner_gone ? RunnerMemoryReport{} : held);
   if (pool_ && device_.pinned && crashes_.record(runner_gone && runner_crashed(job_id))) {
     pool_->take_out_of_rotation(context_.settings.worker_id,
                                 "its runner was lost in " + std::to_string(kCrashesBeforeRotation) +
@@ -127,7 +138,7 @@ void Worker::start_runner_for_check() {
   if (!device_.device.empty() || context_.runner.pid() != 0) return;
   try {
     context_.runner.ensure_started();  // its hello names the device the check is for
-    publish("busy", {});
+    publish("busy", RunnerMemoryReport{});
   } catch (const Error&) {
     // The run that follows reports the failure to start as the job's error.
   }
@@ -140,7 +151,7 @@ bool Worker::runner_crashed(const std::string& job_id) {
 
 void Worker::free_now() {
   context_.runner.free_memory();
-  publish("busy", {});
+  publish("busy", RunnerMemoryReport{});
 }
 
 void Worker::wait_for_backends() {
@@ -162,7 +173,7 @@ void Worker::run(std::stop_token stop) {
   while (!stop.stop_requested() && !out_of_rotation_) {
     if (free_requested_.exchange(false)) {
       context_.runner.free_memory();
-      publish("idle", {});
+      publish("idle", RunnerMemoryReport{});
     }
     try {
       run_once(context_.settings.poll_ms);
@@ -175,7 +186,7 @@ void Worker::run(std::stop_token stop) {
     }
   }
   context_.runner.stop();
-  if (pool_ && !out_of_rotation_) publish("stopped", {});
+  if (pool_ && !out_of_rotation_) publish("stopped", RunnerMemoryReport{});
 }
 
 void Worker::report_pause(const std::string& error) {

@@ -10,6 +10,7 @@
 #include "queue/queue.h"
 #include "worker/device_pool.h"
 #include "worker/headroom_guard.h"
+#include "worker/memory_hygiene.h"
 #include "worker/worker_context.h"
 
 namespace df::worker {
@@ -53,8 +54,8 @@ class Worker {
   void start_runner_for_check();
   // Whether the job's last error says its runner crashed (not a timeout or a stop of ours).
   bool runner_crashed(const std::string& job_id);
-  // Writes the runner's state into the roster (`warm`: the models its cache now holds).
-  void publish(const std::string& state, const std::vector<std::string>& warm);
+  // Writes the runner's state into the roster (`held`: what its model cache now holds).
+  void publish(const std::string& state, const RunnerMemoryReport& held);
   // "cpu" or "cuda:N": the pinned device, else what the runner's hello said.
   std::string device_name() const;
   // After a job ended by an outage of the database or the storage: claims nothing more until both
@@ -71,7 +72,7 @@ class Worker {
   std::unique_ptr<HeadroomGuard> headroom_;
   CrashStreak crashes_;
   bool out_of_rotation_ = false;
-  std::vector<std::string> warm_;  // the models the runner holds warm, as last published
+  RunnerMemoryReport held_;  // what the runner's model cache holds, as last published
   std::atomic<bool> free_requested_{false};
   std::string paused_by_;  // the error claims last failed with ("" while they work)
 };

@@ -43,6 +43,23 @@ TEST(MemoryHygiene, RunnerReportCountsModelsWhereTheStepIsMeasured) {
   EXPECT_EQ(on_gpu.reserved_bytes, 400 * kMiB);
   EXPECT_EQ(on_gpu.peak_allocated_bytes, 2000 * kMiB);
   EXPECT_EQ(read_runner_memory(event, "process_rss").models_bytes, 300 * kMiB);
+  EXPECT_TRUE(on_gpu.reported);
+  EXPECT_TRUE(on_gpu.has_allocator);
+}
+
+TEST(MemoryHygiene, TheReportNamesTheModelsTheRunnerHoldsWarm) {
+  const json event = {{"memory",
+                       {{"device", "cpu"},
+                        {"models",
+                         {{"device_bytes", 0},
+                          {"host_bytes", 20 * kMiB},
+                          {"loaded", {{{"kind", "checkpoint"}, {"name", "sd15.safetensors"}},
+                                      {{"kind", "vae"}, {"name", "vae.safetensors"}},
+                                      {{"kind", "vae"}}}}}}}}};
+  const auto report = read_runner_memory(event, "process_rss");
+  EXPECT_TRUE(report.reported);
+  EXPECT_FALSE(report.has_allocator);  // a CPU runner has no caching allocator to report
+  EXPECT_EQ(report.models, (std::vector<std::string>{"sd15.safetensors", "vae.safetensors"}));
 }
 
 TEST(MemoryHygiene, ARunnerWithoutAReportReadsAsZero) {
@@ -52,6 +69,7 @@ TEST(MemoryHygiene, ARunnerWithoutAReportReadsAsZero) {
     EXPECT_EQ(report.models_bytes, 0);
     EXPECT_EQ(report.allocated_bytes, 0);
     EXPECT_EQ(report.peak_allocated_bytes, 0);
+    EXPECT_TRUE(report.models.empty());
   }
 }
 
@@ -125,7 +143,7 @@ TEST(MemoryHygiene, FailuresThatLeaveTheRunnerUntrustedRetireIt) {
 struct ScriptedRelease {
   std::deque<std::optional<int64_t>> readings;
   int64_t now = 1000;
-  std::vector<int64_t> sleeps;
+  std::vector<int64_t> sleeps{};
 
   ReleaseWaitSources sources() {
     return {[this] {
