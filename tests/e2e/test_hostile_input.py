@@ -222,6 +222,9 @@ def test_overflowing_numbers_in_prompt_inputs_are_refused(service):
 
 
 def test_front_takes_any_truthy_value_as_comfyui_does(service):
+    # ComfyUI numbers prompts from 0 and negates the number of one sent to the front, so only a
+    # prompt after the first shows the front's sign.
+    assert service.post("/prompt", {"prompt": comfy_graph()}).status_code == 200
     response = service.post("/prompt", {"prompt": comfy_graph(), "front": "yes"})
     assert response.status_code == 200, response.text
     assert response.json()["number"] < 0
