@@ -181,7 +181,7 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
   d.push_back({"GET", "/healthz", "healthz",
                "The process is alive, with its devices, their memory and the runners on them",
                "system", {json_answer(200, "Alive", health_schema())}});
-  d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage and runner checks", "system",
+  d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage, runner and device checks", "system",
                {json_answer(200, "Every backend is ready", object)},
                {{503, "A backend is not ready: details.checks says which"}}});
   d.push_back({"GET", "/metrics", "metrics", "Prometheus metrics", "system",
@@ -431,6 +431,13 @@ Response ApiService::readyz(Request& request) {
     check("runner", [&] {
       if (::access(settings_.runner_executable.c_str(), X_OK) != 0) {
         throw Error(ErrorCode::kUnavailable, "runner '" + settings_.runner_executable + "' is not executable");
+      }
+    });
+  }
+  if (settings_.runners) {
+    check("devices", [&] {
+      if (const auto why = devices_unready(settings_.runners->all())) {
+        throw Error(ErrorCode::kUnavailable, *why);
       }
     });
   }

@@ -64,6 +64,16 @@ json health_devices(const std::vector<gpu::GpuDevice>& gpus,
   return devices;
 }
 
+std::optional<std::string> devices_unready(const std::vector<gpu::RunnerState>& runners) {
+  if (runners.empty()) return std::nullopt;
+  std::string why;
+  for (const auto& runner : runners) {
+    if (runner.state != "out_of_rotation") return std::nullopt;
+    why += (why.empty() ? "" : ", ") + runner.device + " (" + runner.reason + ")";
+  }
+  return "every device is out of rotation: " + why;
+}
+
 json health_schema() {
   const json integer = {{"type", "integer"}};
   const json text = {{"type", "string"}};

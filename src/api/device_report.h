@@ -2,6 +2,8 @@
 // their memory and the runners on them) and the GPU memory gauges of /metrics.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +23,11 @@ namespace df::api {
 // "memory_used_bytes"}).
 nlohmann::json health_devices(const std::vector<gpu::GpuDevice>& gpus,
                               const std::vector<gpu::RunnerState>& runners, const MemoryInfo& ram);
+
+// Why the service cannot run jobs on any device: "every device is out of rotation: cuda:7 (why),
+// …" when it has runners and all of them left rotation; nullopt otherwise (no runners: an API-only
+// process, whose workers run elsewhere).
+std::optional<std::string> devices_unready(const std::vector<gpu::RunnerState>& runners);
 
 // The JSON Schema of GET /healthz's answer: {"status": "ok", "devices": health_devices(...)}.
 nlohmann::json health_schema();

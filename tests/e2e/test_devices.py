@@ -119,3 +119,7 @@ def test_when_every_device_is_out_the_service_says_so_loudly(start_service):
     wait_until(lambda: any("every device is out of rotation" in l for l in service.output),
                "the every-device line", service)
     assert sum("taken out of rotation" in l for l in service.output) == 1
+    ready = service.get("/readyz")
+    assert ready.status_code == 503
+    devices = ready.json()["details"]["checks"]["devices"]
+    assert not devices["ok"] and "cuda:7" in devices["error"], devices

@@ -257,7 +257,8 @@ def test_logs_progress_readiness_metrics_and_openapi(start_service):
 
     ready = service.get("/readyz")
     assert ready.status_code == 200
-    assert {name for name, check in ready.json()["checks"].items() if check["ok"]} == {"database", "queue", "storage", "runner"}
+    passed = {name for name, check in ready.json()["checks"].items() if check["ok"]}
+    assert passed == {"database", "queue", "storage", "runner", "devices"}
 
     metrics = service.get("/metrics")
     assert metrics.headers["Content-Type"].startswith("text/plain")

@@ -68,6 +68,22 @@ TEST(DeviceReport, RunnerOnAGpuNvmlDoesNotShow) {
   EXPECT_TRUE(devices[1].at("runners").empty());
 }
 
+TEST(DeviceReport, NotReadyOnlyWhenEveryRunnerLeftRotation) {
+  EXPECT_FALSE(devices_unready({}));  // an API-only process: its workers run elsewhere
+  gpu::RunnerState lost;
+  lost.worker_id = "w1";
+  lost.device = "cuda:7";
+  lost.state = "out_of_rotation";
+  lost.reason = "NVML has no GPU 7";
+  gpu::RunnerState cpu;
+  cpu.worker_id = "w0";
+  cpu.state = "idle";
+  EXPECT_FALSE(devices_unready({cpu, lost}));
+  const auto why = devices_unready({lost});
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "every device is out of rotation: cuda:7 (NVML has no GPU 7)");
+}
+
 TEST(DeviceReport, HealthMatchesItsSchema) {
   const json health = {
       {"status", "ok"},
