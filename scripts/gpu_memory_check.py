@@ -25,10 +25,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from runner_support import Runner, txt2img_graph  # noqa: E402
 MIB = 2**20
 
 
@@ -41,63 +42,6 @@ def write_tiny_sdxl(models_dir):
     models_dir.mkdir(parents=True, exist_ok=True)
     pipeline_to_single_file(pipe, "sdxl", str(models_dir / "tiny-sdxl.safetensors"))
     return "tiny-sdxl.safetensors"
-
-
-def graph(ckpt, size, batch, steps):
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "5": {"class_type": "EmptyLatentImage",
-              "inputs": {"width": size, "height": size, "batch_size": batch}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "seed": 1, "steps": steps, "cfg": 6.0, "sampler_name": "euler", "scheduler": "normal",
-            "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
-            "latent_image": ["5", 0]}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "df", "images": ["8", 0]}},
-    }
-
-
-class Runner:
-    def __init__(self, bin_dir, models_dir, workdir, device):
-        self.workdir = workdir
-        self.proc = subprocess.Popen(
-            [str(bin_dir / "dreamforge-runner"), "--models-dir", str(models_dir), "--input-dir",
-             str(workdir), "--device", device], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True)
-        self.events = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-        self.events.put(None)
-
-    def start(self, run_id, run_graph):
-        self.proc.stdin.write(json.dumps({"type": "run", "id": run_id, "graph": run_graph,
-                                          "output_dir": str(self.workdir / "out")}) + "\n")
-        self.proc.stdin.flush()
-
-    def until(self, kind, timeout=600):
-        seen = []
-        while True:
-            event = self.events.get(timeout=timeout)
-            if event is None:
-                raise RuntimeError(f"runner ended early; events: {seen[-5:]}")
-            seen.append(event)
-            if event["type"] == kind:
-                return event, seen
-
-    def run(self, run_id, run_graph):
-        self.start(run_id, run_graph)
-        return self.until("run_finished")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write(json.dumps({"type": "shutdown"}) + "\n")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=60)
 
 
 def nvml(query, *fields):
@@ -134,12 +78,24 @@ class Checks:
         print(f"{'PASS' if ok else 'FAIL'} {name}: {json.dumps(figures)}", flush=True)
 
 
+def graph(ckpt, size, batch, steps):
+    return txt2img_graph(ckpt, seed=1, steps=steps, size=size, batch=batch)
+
+
+def run(runner, workdir, run_id, run_graph):
+    """Runs a graph; its run_finished event and every event of the run."""
+    events = runner.run({"type": "run", "id": run_id, "graph": run_graph,
+                         "output_dir": str(workdir / "out")})
+    return events[-1], events
+
+
 def check_runs(args, checks, models_dir, ckpt, workdir):
-    runner = Runner(args.bin, models_dir, workdir, args.device)
+    runner = Runner(models_dir, workdir, bin_dir=args.bin, device=args.device,
+                    stderr=subprocess.DEVNULL)
     epsilon = args.epsilon_mb * MIB
     try:
         ok_graph = graph(ckpt, args.size, 1, 4)
-        finished, events = runner.run("ok-1", ok_graph)
+        finished, events = run(runner, workdir, "ok-1", ok_graph)
         started = next(e for e in events if e["type"] == "run_started")["memory"]
         first = finished["memory"]
         nvml_first = process_device_mb(runner.proc.pid)
@@ -147,7 +103,7 @@ def check_runs(args, checks, models_dir, ckpt, workdir):
                       and held_bytes(first) <= held_bytes(started) + epsilon,
                       status=finished["status"], before_mb=held_bytes(started) / MIB,
                       after_mb=held_bytes(first) / MIB, nvml_process_mb=nvml_first, memory=first)
-        finished, _ = runner.run("ok-2", ok_graph)
+        finished, _ = run(runner, workdir, "ok-2", ok_graph)
         second = finished["memory"]
         nvml_second = process_device_mb(runner.proc.pid)
         grew = held_bytes(second) - held_bytes(first)
@@ -164,11 +120,11 @@ def check_runs(args, checks, models_dir, ckpt, workdir):
             # device; on the CPU: 256 GiB asked of the host at once.
             size, batch = (16384, 4096) if args.device == "cpu" else (4096, 1024)
             huge = graph(ckpt, size, batch, 1)
-            finished, events = runner.run("oom", huge)
+            finished, events = run(runner, workdir, "oom", huge)
             errors = [e for e in events if e["type"] == "error"]
             codes = [e.get("code") for e in errors]
             after_oom = finished["memory"]
-            finished_next, _ = runner.run("after-oom", ok_graph)
+            finished_next, _ = run(runner, workdir, "after-oom", ok_graph)
             checks.record("AC-3/4 out of memory fails with oom and gives its memory back",
                           finished["status"] == "failed" and "oom" in codes
                           and held_bytes(after_oom) <= held_bytes(second) + epsilon
@@ -185,9 +141,11 @@ def check_runs(args, checks, models_dir, ckpt, workdir):
 
 def check_kill(args, checks, models_dir, ckpt, workdir):
     before = device_used_mb()
-    runner = Runner(args.bin, models_dir, workdir, args.device)
-    runner.start("long", graph(ckpt, 2048, 8, 1000))
-    runner.until("run_started")
+    runner = Runner(models_dir, workdir, bin_dir=args.bin, device=args.device,
+                    stderr=subprocess.DEVNULL)
+    runner.send({"type": "run", "id": "long", "graph": graph(ckpt, 2048, 8, 1000),
+                 "output_dir": str(workdir / "out")})
+    runner.until(lambda e: e["type"] == "run_started", timeout=600)
     time.sleep(args.kill_after)
     held_at_kill = process_device_mb(runner.proc.pid)
     pending = []
@@ -230,7 +188,8 @@ def main():
     for check in (check_runs, check_kill):
         try:
             check(args, checks, models_dir, ckpt, args.workdir)
-        except (RuntimeError, OSError, KeyError, queue.Empty, subprocess.TimeoutExpired) as e:
+        except (AssertionError, RuntimeError, OSError, KeyError, queue.Empty,
+                subprocess.TimeoutExpired) as e:
             checks.record(check.__name__, False, error=repr(e))
     summary = {"device": args.device, "checks": checks.results,
                "passed": sum(r["ok"] for r in checks.results),

@@ -1,5 +1,6 @@
 """A dreamforge-runner driven over its NDJSON protocol through pipes, and the graphs the tests run."""
 import json
+import pathlib
 import queue
 import subprocess
 import threading
@@ -8,14 +9,15 @@ from e2e_support import BIN
 
 
 class Runner:
-    """A dreamforge-runner process on the CPU with a background reader of its events; `args` are
-    further runner flags (e.g. a model budget)."""
+    """A dreamforge-runner process (on the CPU unless `device` says otherwise) with a background
+    reader of its events; `args` are further runner flags (e.g. a model budget)."""
 
-    def __init__(self, models_dir, input_dir, *args):
+    def __init__(self, models_dir, input_dir, *args, bin_dir=BIN, device="cpu",
+                 stderr=subprocess.PIPE):
         self.proc = subprocess.Popen(
-            [str(BIN / "dreamforge-runner"), "--models-dir", str(models_dir),
-             "--input-dir", str(input_dir), "--device", "cpu", *map(str, args)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [str(pathlib.Path(bin_dir) / "dreamforge-runner"), "--models-dir", str(models_dir),
+             "--input-dir", str(input_dir), "--device", device, *map(str, args)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
         self.events = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -54,11 +56,11 @@ class Runner:
             self.proc.wait(timeout=30)
 
 
-def txt2img_graph(ckpt_name, seed=5, steps=3, sampler="euler", size=64):
+def txt2img_graph(ckpt_name, seed=5, steps=3, sampler="euler", size=64, batch=1):
     """CheckpointLoaderSimple, two prompts, KSampler, VAEDecode and SaveImage."""
     return {
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt_name}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": 1}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
         "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
         "3": {"class_type": "KSampler", "inputs": {
