@@ -2,7 +2,8 @@
 #include "gpu/headroom.h"
 
 #include <algorithm>
-#include <cstdio>
+
+#include "core/numbers.h"
 
 namespace df::gpu {
 namespace {
@@ -50,18 +51,6 @@ nlohmann::json headroom_details(const HeadroomInput& input) {
           {"total_bytes", input.total_bytes},
           {"held_by_our_runners_bytes", std::max<int64_t>(0, input.own_evictable_bytes) +
                                             held_by_peers(input, false) + held_by_peers(input, true)}};
-}
-
-std::string bytes_in_words(int64_t bytes) {
-  constexpr double kGb = 1024.0 * 1024.0 * 1024.0;
-  constexpr double kMb = 1024.0 * 1024.0;
-  char text[64];
-  if (static_cast<double>(bytes) >= kGb) {
-    std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / kGb);
-  } else {
-    std::snprintf(text, sizeof text, "%.0f MB", static_cast<double>(bytes) / kMb);
-  }
-  return text;
 }
 
 std::string insufficient_memory_message(const HeadroomInput& input) {

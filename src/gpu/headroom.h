@@ -53,11 +53,8 @@ HeadroomDecision decide_headroom(const HeadroomInput& input);
 nlohmann::json headroom_details(const HeadroomInput& input);
 
 // One plain sentence with the numbers: "The preset 'huge' needs 9.8 GB of memory but cuda:1 has
-// 3.2 GB free of 8.0 GB (our runners hold 1.1 GB more); the job was not started. Free memory on
+// 3.2 GB free of 8 GB (our runners hold 1.1 GB more); the job was not started. Free memory on
 // the device, or choose a smaller preset."
 std::string insufficient_memory_message(const HeadroomInput& input);
-
-// "3.2 GB", "512 MB": bytes as a person reads them.
-std::string bytes_in_words(int64_t bytes);
 
 }  // namespace df::gpu

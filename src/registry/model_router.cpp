@@ -3,10 +3,9 @@
 #include "registry/model_router.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 
 #include "core/error.h"
+#include "core/numbers.h"
 
 namespace df::registry {
 namespace {
@@ -133,17 +132,6 @@ std::string_view skip_reason_code(SkipReason reason) {
   return "not_installed";
 }
 
-std::string memory_in_words(int64_t memory_mb) {
-  const double tenths = std::round(static_cast<double>(memory_mb) * 10 / 1024);
-  char text[32];
-  if (std::fmod(tenths, 10) == 0) {
-    std::snprintf(text, sizeof text, "%.0f GB", tenths / 10);
-  } else {
-    std::snprintf(text, sizeof text, "%.1f GB", tenths / 10);
-  }
-  return text;
-}
-
 RoutingDecision route_request(const RoutingTable& table, std::string_view function,
                               std::string_view quality, const std::vector<Model>& models,
                               const DeviceProfile& device) {
@@ -158,8 +146,8 @@ RoutingDecision route_request(const RoutingTable& table, std::string_view functi
     if (outcome.usable != nullptr && preset.memory_mb > device.memory_mb) {
       outcome = {nullptr, outcome.usable, SkipReason::kNeedsMoreMemory,
                  model_in_words(*outcome.usable) + " needs about " +
-                     memory_in_words(preset.memory_mb) + " but this device has " +
-                     memory_in_words(device.memory_mb) + "."};
+                     bytes_in_words(preset.memory_mb << 20) + " but this device has " +
+                     bytes_in_words(device.memory_mb << 20) + "."};
     }
     if (outcome.usable == nullptr) {
       decision.skipped.push_back({candidate, outcome.looked_at ? outcome.looked_at->id : "",

@@ -65,7 +65,4 @@ RoutingDecision route_request(const RoutingTable& table, std::string_view functi
 // message}], "message"}.
 nlohmann::json routing_decision_to_json(const RoutingDecision& decision);
 
-// "9 GB", "3.5 GB": megabytes (MiB) as a person reads them.
-std::string memory_in_words(int64_t memory_mb);
-
 }  // namespace df::registry

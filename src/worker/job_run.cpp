@@ -1,7 +1,6 @@
 // Runs one claimed job in the runner and records everything it does.
 #include "worker/job_run.h"
 
-#include <cstdio>
 #include <filesystem>
 #include <numeric>
 #include <random>
@@ -11,6 +10,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/job_spec.h"
+#include "core/numbers.h"
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
 #include "worker/failure_policy.h"
@@ -88,13 +88,6 @@ void relay_streamed_image(const json& event, const Job& job, const WorkerContext
   const std::string frame_id = new_uuid_v7();
   out.data["frame"] = frame_id;
   context.on_live_image(job, {node, "image/png", std::move(*png), frame_id});
-}
-
-// "12.3 MiB": a byte count in messages.
-std::string mib(int64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return text;
 }
 
 // The image size and batch a job asks for: a generate job's own fields; for a workflow, the node
@@ -304,7 +297,7 @@ void JobRun::wait_for_stopped_runner() {
                     ? "the stopped runner (pid " + std::to_string(pid) + ") held no more memory (" +
                           where + ") after " + std::to_string(wait.waited_ms) + " ms"
                     : "the stopped runner (pid " + std::to_string(pid) + ") still held " +
-                          mib(wait.held_bytes) + " (" + where + ") after " +
+                          bytes_in_words(wait.held_bytes) + " (" + where + ") after " +
                           std::to_string(wait.waited_ms) + " ms";
   out.plain = wait.released ? "The memory the stopped job used was given back."
                             : "The memory the stopped job used was not all given back in time; "
@@ -340,10 +333,12 @@ void JobRun::check_memory_returned() {
   out.type = "gpu";
   out.code = returned ? "memory_returned" : "memory_not_returned";
   out.message = "runner memory (" + memory.memory_kind + " on " + memory.device + "): before " +
-                mib(memory.gpu_mem_used_before) + ", after " + mib(memory.gpu_mem_used_after) +
-                ", peak " + mib(memory.peak_gpu_mem_used) + "; models kept warm " +
-                mib(memory.models_bytes_before) + " -> " + mib(memory.models_bytes_after) + "; " +
-                (returned ? "within " : "more than ") + mib(epsilon) + " left behind";
+                bytes_in_words(memory.gpu_mem_used_before) + ", after " +
+                bytes_in_words(memory.gpu_mem_used_after) + ", peak " +
+                bytes_in_words(memory.peak_gpu_mem_used) + "; models kept warm " +
+                bytes_in_words(memory.models_bytes_before) + " -> " +
+                bytes_in_words(memory.models_bytes_after) + "; " +
+                (returned ? "within " : "more than ") + bytes_in_words(epsilon) + " left behind";
   out.plain = returned ? "The memory this job used was given back."
                        : "Some memory this job used was not given back; the service keeps "
                          "working, but may have less free memory for the next jobs.";

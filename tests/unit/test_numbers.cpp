@@ -16,5 +16,15 @@ TEST(ParseInteger, WholeIntegersOnly) {
   }
 }
 
+TEST(BytesInWords, MegabytesBelowAGigabyteElseGigabytesToATenth) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  EXPECT_EQ(bytes_in_words(512 * kMiB), "512 MB");
+  EXPECT_EQ(bytes_in_words(1536 * kMiB), "1.5 GB");
+  EXPECT_EQ(bytes_in_words(9216 * kMiB), "9 GB");
+  EXPECT_EQ(bytes_in_words(8192 * kMiB), "8 GB");
+  EXPECT_EQ(bytes_in_words(3584 * kMiB), "3.5 GB");
+  EXPECT_EQ(bytes_in_words(81559 * kMiB), "79.6 GB");
+}
+
 }  // namespace
 }  // namespace df

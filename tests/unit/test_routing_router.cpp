@@ -235,12 +235,5 @@ TEST(RoutingRouter, WithoutFluxTheTiersFallBackToSdAndSaySo) {
   EXPECT_EQ(on_cpu.skipped[0].reason, SkipReason::kNeedsMoreMemory);
 }
 
-TEST(RoutingRouter, MemoryIsWrittenInGigabytes) {
-  EXPECT_EQ(memory_in_words(9216), "9 GB");
-  EXPECT_EQ(memory_in_words(8192), "8 GB");
-  EXPECT_EQ(memory_in_words(3584), "3.5 GB");
-  EXPECT_EQ(memory_in_words(81559), "79.6 GB");
-}
-
 }  // namespace
 }  // namespace df::registry
