@@ -305,16 +305,16 @@ def test_tiny_layout_and_config_load_in_transformers(tmp_path):
     config = T5Config.from_pretrained(str(tmp_path))
     assert (config.d_model, config.d_kv, config.num_heads, config.num_layers, config.d_ff) == (32, 8, 4, 2, 37)
     assert config.is_gated_act and config.dense_act_fn == "gelu_new"
-    assert {k: list(v.shape) for k, v in outputs.items()} == transformers_layout(config)
+    assert {k: v.tolist() for k, v in outputs.items()} == transformers_layout(config)
 
 
 def test_xxl_layout_matches_transformers(tmp_path):
     xxl = {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_heads": 64,
            "num_layers": 24, "feed_forward_proj": "gated-gelu"}
     outputs, _ = run_probe("t5_layout", tmp_path, {"config": xxl})
-    assert {k: list(v.shape) for k, v in outputs.items()} == transformers_layout(T5Config(**xxl))
+    assert {k: v.tolist() for k, v in outputs.items()} == transformers_layout(T5Config(**xxl))
     defaults, _ = run_probe("t5_layout", tmp_path, {})
-    assert {k: list(v.shape) for k, v in defaults.items()} == transformers_layout(T5Config(**xxl))
+    assert {k: v.tolist() for k, v in defaults.items()} == transformers_layout(T5Config(**xxl))
 
 
 def test_corrupt_and_missing_tokenizer_files_fail_clearly(tmp_path):

@@ -90,8 +90,8 @@ TensorMap encode_weighted(const json& args, const TensorMap&) {
 }
 
 // args {"config": config.json object or absent (T5-XXL), "tiny_vocab": n (tiny_t5_config),
-// optional "config_out": path} -> one int8 tensor per layout entry, of its shape (zeros); writes
-// the config's to_json() to "config_out".
+// optional "config_out": path} -> one int64 tensor per layout entry holding its shape (a T5-XXL
+// of zeros would be 4.7 GB on disk); writes the config's to_json() to "config_out".
 TensorMap layout(const json& args, const TensorMap&) {
   const engine::T5Config config = args.contains("tiny_vocab")
                                       ? engine::tiny_t5_config(args["tiny_vocab"].get<int64_t>())
@@ -101,7 +101,7 @@ TensorMap layout(const json& args, const TensorMap&) {
   }
   TensorMap out;
   for (const auto& tensor : engine::t5_encoder_layout(config)) {
-    out[tensor.name] = at::zeros(tensor.shape, at::kChar);
+    out[tensor.name] = at::tensor(std::vector<int64_t>(tensor.shape.begin(), tensor.shape.end()));
   }
   return out;
 }
