@@ -14,6 +14,10 @@ namespace df::gpu {
 // What one worker's runner is and holds, as the worker last saw it.
 struct RunnerState {
   std::string worker_id;
+  // Which runner the worker drives: "native" (dreamforge-runner) or "backend:<name>" (a ComfyUI
+  // server of backends.yaml); jobs name the runner ids that can run them (spec.runners).
+  std::string runner_id = "native";
+  int queue_remaining = 0;          // a backend's own queue (other clients' prompts) when last seen
   std::string device = "cpu";       // "cpu" or "cuda:N" (N in NVML's numbering)
   std::optional<int> device_index;  // N for "cuda:N"
   pid_t pid = 0;                    // 0 while no runner process runs

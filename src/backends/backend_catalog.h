@@ -1,0 +1,77 @@
+// What each configured backend offers and whether it answers: discovery, refresh and health.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/backend_config.h"
+#include "graph/node_schema.h"
+
+namespace df::backends {
+
+// What a backend can run: its node definitions and the model files in its folders.
+struct BackendOffer {
+  nlohmann::json object_info = nlohmann::json::object();  // its GET /object_info
+  std::set<std::string> node_types;                        // the keys of object_info
+  std::map<std::string, std::vector<std::string>> model_files;  // folder -> files (GET /models/..)
+  std::string fingerprint;  // changes when object_info or the files change
+};
+
+struct BackendStatus {
+  BackendSpec spec;
+  bool up = false;
+  bool discovered = false;      // an offer was read at least once (kept while it is down)
+  std::string error;            // why it is down ("" while up)
+  int64_t checked_ms = 0;       // wall clock of the last check
+  int64_t changed_ms = 0;       // when `up` last changed
+  int queue_remaining = 0;      // prompts running + pending on it at the last check
+  BackendOffer offer;
+};
+
+// Reads every backend's offer at start and keeps it fresh on a thread: up backends every
+// `refresh_ms`, down ones every `probe_ms` until they answer again. Thread-safe.
+class BackendCatalog {
+ public:
+  struct Timing {
+    int64_t refresh_ms = 10000;
+    int64_t probe_ms = 1000;
+    int request_timeout_ms = 5000;
+  };
+  explicit BackendCatalog(BackendConfig config, Timing timing = {});
+  ~BackendCatalog();
+
+  // Checks every backend once now (blocking), then keeps checking on a thread until destroyed.
+  void start();
+  // Checks one backend now (blocking): its offer when it changed, its queue, up/down.
+  void check(const std::string& name);
+  // A worker saw the backend fail (connection refused mid-job): down until a probe answers.
+  void mark_down(const std::string& name, const std::string& reason);
+
+  const BackendConfig& config() const { return config_; }
+  std::vector<BackendStatus> snapshot() const;
+  std::optional<BackendStatus> find(const std::string& name) const;
+  // Called (on the catalog's thread) when a backend comes up, goes down or changes its offer.
+  void on_change(std::function<void(const BackendStatus&)> listener);
+
+ private:
+  void loop(std::stop_token stop);
+
+  BackendConfig config_;
+  Timing timing_;
+  mutable std::mutex mutex_;
+  std::map<std::string, BackendStatus> status_;
+  std::vector<std::function<void(const BackendStatus&)>> listeners_;
+  std::jthread thread_;
+};
+
+}  // namespace df::backends
