@@ -36,8 +36,8 @@ struct ComfyFile {
 };
 
 // Every method throws Error(kUnavailable) when the server cannot be reached, the connection
-// breaks, or it answers 5xx; Error(kBadRequest) when it answers something that is not the JSON
-// ComfyUI sends.
+// breaks, or it answers 5xx; Error(kNotFound) when it answers 404 (no such file, folder or route);
+// Error(kBadRequest) for another refusal or an answer that is not the JSON ComfyUI sends.
 class ComfyClient {
  public:
   explicit ComfyClient(ComfyEndpoint endpoint);
