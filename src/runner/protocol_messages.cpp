@@ -9,48 +9,90 @@ namespace df::runner {
 using nlohmann::json;
 
 // ---- Field lists -------------------------------------------------------------------------------
-// Missing fields keep their defaults; fields of another JSON type throw (turned into kProtocol).
+// Missing fields keep their defaults; a field of another JSON type is a protocol error naming it.
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HelloRequest, protocol)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CancelRequest, id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunnerCapabilities, kind, nodes, object_info,
-                                                model_files, samplers, schedulers, formats, devices,
-                                                device, dtype, host_budget_bytes,
-                                                device_budget_bytes, backend_url)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HelloEvent, protocol, runner, version, capabilities)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunStartedEvent, id, items, memory)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ItemStartedEvent, id, item_index, seed)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ExecutingEvent, id, item_index, node, class_type)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProgressEvent, id, item_index, node, step, total,
-                                                progress)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StageEvent, id, item_index, node, class_type, stage)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CachedEvent, id, item_index, nodes)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PreviewEvent, id, item_index, node, format, data)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StreamedImageEvent, id, item_index, node, index,
-                                                count, width, height, format, data)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ArtifactEvent, id, item_index, node, path, data, url,
-                                                filename, subfolder, kind, format, content_type,
-                                                width, height, seed, bytes, sha256)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ItemFinishedEvent, id, item_index, seed, duration_ms)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunFinishedEvent, id, status, items_completed,
-                                                duration_ms, memory)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FreedEvent, memory)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LogEvent, level, message)
+namespace {
 
-// Messages with optional fields or no fields are written by hand.
+// Reads `name` into `out` when the message has it.
+template <typename T>
+void read_field(const json& in, const char* name, T& out) {
+  const auto it = in.find(name);
+  if (it == in.end()) return;
+  try {
+    out = it->template get<T>();
+  } catch (const json::exception&) {
+    throw Error(ErrorCode::kProtocol, std::string("'") + name + "' has the wrong type (" +
+                                          it->type_name() + ")");
+  } catch (const Error& e) {  // a field of a nested message
+    throw Error(ErrorCode::kProtocol, std::string("in '") + name + "': " + e.what());
+  }
+}
+
+template <typename T>
+void read_required(const json& in, const char* name, T& out) {
+  if (!in.contains(name)) throw Error(ErrorCode::kProtocol, std::string("'") + name + "' is required");
+  read_field(in, name, out);
+}
+
+void require_object(const json& in) {
+  if (!in.is_object()) {
+    throw Error(ErrorCode::kProtocol, std::string("expected an object, not ") + in.type_name());
+  }
+}
+
+}  // namespace
+
+#define DF_READ_FIELD(field) read_field(nlohmann_json_j, #field, nlohmann_json_t.field);
+// to_json and from_json of a message whose fields are all optional.
+#define DF_PROTOCOL_MESSAGE(Type, ...)                                                  \
+  void to_json(json& nlohmann_json_j, const Type& nlohmann_json_t) {                     \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, __VA_ARGS__))             \
+  }                                                                                      \
+  void from_json(const json& nlohmann_json_j, Type& nlohmann_json_t) {                   \
+    require_object(nlohmann_json_j);                                                     \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(DF_READ_FIELD, __VA_ARGS__))                \
+  }
+
+DF_PROTOCOL_MESSAGE(HelloRequest, protocol)
+DF_PROTOCOL_MESSAGE(RunnerCapabilities, kind, nodes, object_info, model_files, samplers,
+                    schedulers, formats, devices, device, dtype, host_budget_bytes,
+                    device_budget_bytes, backend_url)
+DF_PROTOCOL_MESSAGE(HelloEvent, protocol, runner, version, capabilities)
+DF_PROTOCOL_MESSAGE(RunStartedEvent, id, items, memory)
+DF_PROTOCOL_MESSAGE(ItemStartedEvent, id, item_index, seed)
+DF_PROTOCOL_MESSAGE(ExecutingEvent, id, item_index, node, class_type)
+DF_PROTOCOL_MESSAGE(ProgressEvent, id, item_index, node, step, total, progress)
+DF_PROTOCOL_MESSAGE(StageEvent, id, item_index, node, class_type, stage)
+DF_PROTOCOL_MESSAGE(CachedEvent, id, item_index, nodes)
+DF_PROTOCOL_MESSAGE(PreviewEvent, id, item_index, node, format, data)
+DF_PROTOCOL_MESSAGE(StreamedImageEvent, id, item_index, node, index, count, width, height, format,
+                    data)
+DF_PROTOCOL_MESSAGE(ItemFinishedEvent, id, item_index, seed, duration_ms)
+DF_PROTOCOL_MESSAGE(RunFinishedEvent, id, status, items_completed, duration_ms, memory)
+DF_PROTOCOL_MESSAGE(FreedEvent, memory)
+DF_PROTOCOL_MESSAGE(LogEvent, level, message)
+
+#undef DF_PROTOCOL_MESSAGE
+#undef DF_READ_FIELD
+
+// Messages with required or optional fields are written by hand.
+void to_json(json& out, const CancelRequest& cancel) { out = {{"id", cancel.id}}; }
+void from_json(const json& in, CancelRequest& cancel) {
+  require_object(in);
+  read_required(in, "id", cancel.id);
+}
+
 void to_json(json& out, const RunItem& item) {
   out = {{"index", item.index}};
   if (item.seed) out["seed"] = *item.seed;
 }
 void from_json(const json& in, RunItem& item) {
-  if (!in.is_object() || !in.contains("index") || !in["index"].is_number_integer()) {
-    throw Error(ErrorCode::kProtocol, "each item needs an integer 'index'");
-  }
-  item.index = in["index"].get<int>();
+  require_object(in);
+  read_required(in, "index", item.index);
   if (in.contains("seed")) {
     const json& seed = in["seed"];
     if (!seed.is_number_unsigned() && !(seed.is_number_integer() && seed.get<int64_t>() >= 0)) {
-      throw Error(ErrorCode::kProtocol, "an item's 'seed' must be a non-negative integer");
+      throw Error(ErrorCode::kProtocol, "'seed' must be a non-negative integer, not " + seed.dump());
     }
     item.seed = seed.get<uint64_t>();
   }
@@ -64,15 +106,67 @@ void to_json(json& out, const RunRequest& run) {
   if (!run.extra_pnginfo.is_null()) out["extra_pnginfo"] = run.extra_pnginfo;
 }
 void from_json(const json& in, RunRequest& run) {
-  run.id = in.at("id").get<std::string>();
-  run.graph = in.at("graph");
-  run.output_dir = in.at("output_dir").get<std::string>();
-  run.items = in.value("items", std::vector<RunItem>{});
-  run.temp_dir = in.value("temp_dir", std::string());
-  run.format = in.value("format", std::string("png"));
-  run.quality = in.value("quality", 95);
-  run.extra_pnginfo = in.value("extra_pnginfo", json());
-  run.previews = in.value("previews", false);
+  require_object(in);
+  read_required(in, "id", run.id);
+  read_required(in, "graph", run.graph);
+  if (!run.graph.is_object()) {
+    throw Error(ErrorCode::kProtocol, "'graph' must be an API-format graph (an object), not " +
+                                          std::string(run.graph.type_name()));
+  }
+  read_required(in, "output_dir", run.output_dir);
+  if (in.contains("items") && !in["items"].is_array()) {
+    throw Error(ErrorCode::kProtocol, "'items' must be a list");
+  }
+  if (in.contains("items")) {
+    run.items.clear();
+    for (size_t i = 0; i < in["items"].size(); ++i) {
+      try {
+        run.items.push_back(in["items"][i].get<RunItem>());
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kProtocol, "in 'items[" + std::to_string(i) + "]': " + e.what());
+      }
+    }
+  }
+  read_field(in, "temp_dir", run.temp_dir);
+  read_field(in, "format", run.format);
+  read_field(in, "quality", run.quality);
+  read_field(in, "extra_pnginfo", run.extra_pnginfo);
+  read_field(in, "previews", run.previews);
+}
+
+// An artifact names its image one way: path, data or url (the others are left out on the wire).
+void to_json(json& out, const ArtifactEvent& a) {
+  out = {{"id", a.id},         {"item_index", a.item_index}, {"node", a.node},
+         {"filename", a.filename}, {"subfolder", a.subfolder}, {"kind", a.kind},
+         {"format", a.format}, {"content_type", a.content_type}, {"width", a.width},
+         {"height", a.height}, {"seed", a.seed},             {"bytes", a.bytes},
+         {"sha256", a.sha256}};
+  if (!a.path.empty()) out["path"] = a.path;
+  if (!a.data.empty()) out["data"] = a.data;
+  if (!a.url.empty()) out["url"] = a.url;
+}
+void from_json(const json& in, ArtifactEvent& a) {
+  require_object(in);
+  read_field(in, "id", a.id);
+  read_field(in, "item_index", a.item_index);
+  read_field(in, "node", a.node);
+  read_field(in, "path", a.path);
+  read_field(in, "data", a.data);
+  read_field(in, "url", a.url);
+  read_field(in, "filename", a.filename);
+  read_field(in, "subfolder", a.subfolder);
+  read_field(in, "kind", a.kind);
+  read_field(in, "format", a.format);
+  read_field(in, "content_type", a.content_type);
+  read_field(in, "width", a.width);
+  read_field(in, "height", a.height);
+  read_field(in, "seed", a.seed);
+  read_field(in, "bytes", a.bytes);
+  read_field(in, "sha256", a.sha256);
+  const int given = !a.path.empty() + !a.data.empty() + !a.url.empty();
+  if (given != 1) {
+    throw Error(ErrorCode::kProtocol, "an artifact needs exactly one of 'path', 'data' or 'url'");
+  }
 }
 
 void to_json(json& out, const ErrorEvent& error) {
@@ -81,11 +175,17 @@ void to_json(json& out, const ErrorEvent& error) {
   if (error.item_index) out["item_index"] = *error.item_index;
 }
 void from_json(const json& in, ErrorEvent& error) {
-  error.id = in.value("id", std::string());
-  if (in.contains("item_index")) error.item_index = in["item_index"].get<int>();
-  error.code = in.value("code", std::string("internal"));
-  error.message = in.value("message", std::string());
-  error.details = in.value("details", json::object());
+  require_object(in);
+  read_field(in, "id", error.id);
+  if (in.contains("item_index")) {
+    int index = 0;
+    read_field(in, "item_index", index);
+    error.item_index = index;
+  }
+  error.code = "internal";
+  read_field(in, "code", error.code);
+  read_field(in, "message", error.message);
+  read_field(in, "details", error.details);
 }
 
 namespace {
@@ -121,7 +221,7 @@ Variant parse_as(const json& message, const std::string& type, const char* const
     } else {
       try {
         return Variant(std::in_place_index<I>, message.get<T>());
-      } catch (const json::exception& e) {
+      } catch (const std::exception& e) {
         throw Error(ErrorCode::kProtocol, "malformed '" + type + "' message: " + e.what());
       }
     }
