@@ -53,7 +53,8 @@ bool is_secret_variable(std::string_view entry) {
 
 std::string_view variable_name(std::string_view entry) { return entry.substr(0, entry.find('=')); }
 
-// This process's environment without the secrets, with `overrides` set over it, for execve.
+}  // namespace
+
 std::vector<std::string> runner_environment(const std::vector<std::string>& overrides) {
   std::vector<std::string> out;
   for (char** entry = environ; *entry != nullptr; ++entry) {
@@ -66,15 +67,11 @@ std::vector<std::string> runner_environment(const std::vector<std::string>& over
   return out;
 }
 
-// In the child before exec: every descriptor above stderr is closed, whether or not its owner
-// (a library, a socket another thread just accepted) set close-on-exec.
 void close_inherited_descriptors() {
   if (::close_range(3, ~0U, 0) == 0) return;
   const long limit = ::sysconf(_SC_OPEN_MAX);
   for (int fd = 3; fd < (limit > 0 ? limit : 1024); ++fd) ::close(fd);
 }
-
-}  // namespace
 
 RunnerProcess::RunnerProcess(const std::vector<std::string>& argv,
                              const std::vector<std::string>& environment_overrides) {

@@ -46,6 +46,14 @@ class RunnerProcess {
   int status_ = 0;
 };
 
+// This process's environment without the secrets, with `overrides` ("NAME=value") set over it:
+// what a child process Dream Forge starts (a runner, a backend server) gets.
+std::vector<std::string> runner_environment(const std::vector<std::string>& overrides);
+
+// In a forked child before exec: every descriptor above stderr is closed, whether or not its owner
+// (a library, a socket another thread just accepted) set close-on-exec.
+void close_inherited_descriptors();
+
 // Describes a wait status in words ("exited with status 1", "killed by signal 9 (Killed)").
 std::string describe_exit_status(int status);
 
