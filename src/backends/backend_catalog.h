@@ -38,15 +38,18 @@ struct BackendStatus {
   BackendOffer offer;
 };
 
+// How often the catalog checks its backends (outside the class: a default argument needs it whole).
+struct CatalogTiming {
+  int64_t refresh_ms = 10000;
+  int64_t probe_ms = 1000;
+  int request_timeout_ms = 5000;
+};
+
 // Reads every backend's offer at start and keeps it fresh on a thread: up backends every
 // `refresh_ms`, down ones every `probe_ms` until they answer again. Thread-safe.
 class BackendCatalog {
  public:
-  struct Timing {
-    int64_t refresh_ms = 10000;
-    int64_t probe_ms = 1000;
-    int request_timeout_ms = 5000;
-  };
+  using Timing = CatalogTiming;
   explicit BackendCatalog(BackendConfig config, Timing timing = {});
   ~BackendCatalog();
 
