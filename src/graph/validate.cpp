@@ -377,8 +377,10 @@ class Validator {
   std::map<std::string, Result> results_;
 };
 
-// The prompt-level error when a node has no class_type or an unknown one, else null.
-json unknown_class_error(const Workflow& workflow, const NodeSchemaRegistry& schemas) {
+}  // namespace
+
+json missing_node_type_error(const Workflow& workflow,
+                             const std::function<bool(std::string_view)>& known) {
   for (const auto& [id, node] : workflow.nodes) {
     if (node.class_type.empty()) {
       return error_object(
@@ -390,7 +392,7 @@ json unknown_class_error(const Workflow& workflow, const NodeSchemaRegistry& sch
            {"class_type", nullptr},
            {"node_title", node.title ? json(*node.title) : json(nullptr)}});
     }
-    if (schemas.find(node.class_type) == nullptr) {
+    if (!known(node.class_type)) {
       const std::string title = node.title.value_or(node.class_type);
       return error_object("missing_node_type",
                           "Node '" + title + "' not found. The custom node may not be installed.",
@@ -402,8 +404,6 @@ json unknown_class_error(const Workflow& workflow, const NodeSchemaRegistry& sch
   }
   return nullptr;
 }
-
-}  // namespace
 
 CustomValidator load_image_validator(std::function<bool(std::string_view)> image_exists) {
   return CustomValidator{
@@ -446,7 +446,10 @@ ValidationResult validate_workflow(const Workflow& workflow, const NodeSchemaReg
                                    const std::vector<std::string>& partial_targets,
                                    const ValidationHooks& hooks) {
   ValidationResult result;
-  if (json error = unknown_class_error(workflow, schemas); !error.is_null()) {
+  const auto known = [&schemas](std::string_view class_type) {
+    return schemas.find(class_type) != nullptr;
+  };
+  if (json error = missing_node_type_error(workflow, known); !error.is_null()) {
     result.error = std::move(error);
     return result;
   }

@@ -46,6 +46,11 @@ struct ValidationResult {
   std::vector<std::string> outputs_to_execute;  // the output nodes that passed, sorted by id
 };
 
+// ComfyUI's prompt-level "missing_node_type" error for the first node (by id) that names no
+// class_type or one `known` refuses; null when every node's class is known.
+nlohmann::json missing_node_type_error(const Workflow& workflow,
+                                       const std::function<bool(std::string_view)>& known);
+
 // Validates the way ComfyUI's validate_prompt does: every class_type must be known; the output
 // nodes (restricted to `partial_targets` unless empty) are validated with everything upstream of
 // them, and nodes that no output depends on are ignored. A dependency cycle is reported once, as a
