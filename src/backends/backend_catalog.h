@@ -1,6 +1,7 @@
 // What each configured backend offers and whether it answers: discovery, refresh and health.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,7 +64,8 @@ class BackendCatalog {
   const BackendConfig& config() const { return config_; }
   std::vector<BackendStatus> snapshot() const;
   std::optional<BackendStatus> find(const std::string& name) const;
-  // Called (on the catalog's thread) when a backend comes up, goes down or changes its offer.
+  // Called when a backend comes up, goes down or changes its offer, on the thread whose check()
+  // or mark_down() saw it (the catalog's own thread for its periodic checks), outside the lock.
   void on_change(std::function<void(const BackendStatus&)> listener);
 
  private:
@@ -72,7 +74,9 @@ class BackendCatalog {
   BackendConfig config_;
   Timing timing_;
   mutable std::mutex mutex_;
+  std::condition_variable_any wake_;  // the loop's wait between rounds, cut short by stopping
   std::map<std::string, BackendStatus> status_;
+  std::map<std::string, int64_t> offer_read_ms_;  // when each offer was last read
   std::vector<std::function<void(const BackendStatus&)>> listeners_;
   std::jthread thread_;
 };
