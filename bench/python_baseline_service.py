@@ -183,7 +183,7 @@ class Worker(threading.Thread):
         self.runner = subprocess.Popen([runner, "--models-dir", str(models_dir)],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        self.send({"type": "hello", "protocol": 1})
+        self.send({"type": "hello", "protocol": 2})
         if self.read()["type"] != "hello":
             raise SystemExit("the runner did not answer hello")
 

@@ -14,6 +14,7 @@
 #include "cli/runner_location.h"
 #include "core/error.h"
 #include "core/generation_request.h"
+#include "runner/protocol.h"
 #include "runner/runner_process.h"
 
 namespace df::cli {
@@ -142,7 +143,7 @@ int run_generate(GenerateOptions o) {
                                    "--dtype", o.dtype};
   runner::RunnerProcess runner(argv);
   std::signal(SIGINT, on_interrupt);
-  runner.send({{"type", "hello"}, {"protocol", 1}});
+  runner.send({{"type", "hello"}, {"protocol", runner::kProtocolVersion}});
   runner.send(make_run_request(o, graph));
   int code = follow_run(runner, o);
   runner.send({{"type", "shutdown"}});

@@ -8,7 +8,7 @@
 
 namespace df::runner {
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
 
 // Parses one request line into a JSON object with a string "type"; throws Error(kProtocol).
 nlohmann::json parse_request_line(const std::string& line);

@@ -25,22 +25,18 @@ void RequestReader::read_loop() {
   while (std::getline(in_, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json request;
+    std::optional<CancelRequest> cancel;
     try {
       request = parse_request_line(line);
+      if (request["type"] == "cancel") cancel = std::get<CancelRequest>(parse_request(request));
     } catch (const Error& e) {
-      events_.emit({{"type", "error"}, {"code", e.code_name()}, {"message", e.what()},
-                    {"details", e.details()}});
+      events_.emit(ErrorEvent{"", std::nullopt, std::string(e.code_name()), e.what(), e.details()});
       continue;
     }
     const std::string type = request["type"].get<std::string>();
     std::lock_guard lock(mutex_);
-    if (type == "cancel") {
-      if (!request.contains("id") || !request["id"].is_string()) {
-        events_.emit({{"type", "error"}, {"code", "protocol"},
-                      {"message", "cancel needs a string field 'id'"}, {"details", nlohmann::json::object()}});
-        continue;
-      }
-      canceled_run_ = request["id"].get<std::string>();
+    if (cancel) {
+      canceled_run_ = cancel->id;
       continue;
     }
     if (type == "shutdown") shutdown_ = true;

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runner/protocol_messages.h"
+
 namespace df::runner {
 
 // Writes one event per line; safe to call from any thread.
@@ -20,6 +22,13 @@ class EventWriter {
  public:
   explicit EventWriter(std::ostream& out) : out_(out) {}
   void emit(const nlohmann::json& event);
+  void emit(const Event& event) { emit(to_json(event)); }
+  // One kind of event (chosen over the JSON overload, which it converts to as well).
+  template <typename Message>
+    requires std::is_constructible_v<Event, Message>
+  void emit(const Message& event) {
+    emit(Event(event));
+  }
 
  private:
   std::ostream& out_;
@@ -27,7 +36,9 @@ class EventWriter {
 };
 
 // Reads request lines on its own thread so that `cancel` and `shutdown` take effect while a run is
-// executing. Malformed lines are answered with an error event right away.
+// executing. Lines that are not a JSON object with a string "type", and malformed cancels, are
+// answered with an error event right away; other requests are queued as they came, for the
+// session to parse.
 class RequestReader {
  public:
   RequestReader(std::istream& in, EventWriter& events);

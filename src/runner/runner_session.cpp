@@ -16,6 +16,7 @@
 #include "graph/validate.h"
 #include "nodes/model_folders.h"
 #include "graph/workflow.h"
+#include "runner/batch_items.h"
 #include "runner/protocol.h"
 #include "runner/runner_memory.h"
 
@@ -27,44 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
-}
-
-const json& require_field(const json& request, const char* name, json::value_t type, const char* what) {
-  auto it = request.find(name);
-  if (it == request.end() || it->type() != type) {
-    throw Error(ErrorCode::kProtocol, std::string("run needs '") + name + "' (" + what + ")");
-  }
-  return *it;
-}
-
-// The batch: [{"index", "seed"}], or one item that keeps the graph's own seeds.
-json normalized_items(const json& request) {
-  if (!request.contains("items")) return json::array({json{{"index", 0}}});
-  const json& items = request["items"];
-  if (!items.is_array() || items.empty() || items.size() > 100) {
-    throw Error(ErrorCode::kProtocol, "'items' must be a list of 1 to 100 items");
-  }
-  for (const auto& item : items) {
-    if (!item.is_object() || !item.value("index", json()).is_number_integer() ||
-        (item.contains("seed") && !item["seed"].is_number_unsigned() &&
-         !(item["seed"].is_number_integer() && item["seed"].get<int64_t>() >= 0))) {
-      throw Error(ErrorCode::kProtocol, "each item needs an integer 'index' and a non-negative integer 'seed'");
-    }
-  }
-  return items;
-}
-
-// A copy of the graph whose sampler seeds are the item's seed.
-json graph_for_item(const json& graph, const json& item) {
-  json copy = graph;
-  if (!item.contains("seed")) return copy;
-  for (auto& [id, node] : copy.items()) {
-    if (!node.is_object() || !node.contains("inputs") || !node["inputs"].is_object()) continue;
-    const std::string type = node.value("class_type", "");
-    const char* input = type == "KSampler" ? "seed" : type == "KSamplerAdvanced" ? "noise_seed" : nullptr;
-    if (input && !node["inputs"].value(input, json()).is_array()) node["inputs"][input] = item["seed"];
-  }
-  return copy;
 }
 
 // Counts the sampler nodes among `nodes`, for the aggregate progress of an item.
@@ -87,7 +50,7 @@ class ItemObserver : public graph::ExecutionObserver {
 
   void on_node_cached(const std::vector<std::string>& node_ids) override {
     if (node_ids.empty()) return;
-    events_.emit({{"type", "cached"}, {"id", run_id_}, {"item_index", index_}, {"nodes", node_ids}});
+    events_.emit(CachedEvent{run_id_, index_, node_ids});
   }
   void on_node_executing(const std::string& node_id) override {
     if (!last_sampler_.empty() && last_sampler_ != node_id) {
@@ -96,15 +59,13 @@ class ItemObserver : public graph::ExecutionObserver {
     }
     const graph::Node* node = workflow_.find(node_id);
     current_class_ = node ? node->class_type : "";
-    events_.emit({{"type", "executing"}, {"id", run_id_}, {"item_index", index_}, {"node", node_id},
-                  {"class_type", current_class_}});
+    events_.emit(ExecutingEvent{run_id_, index_, node_id, current_class_});
   }
   void on_progress(const std::string& node_id, int64_t value, int64_t max) override {
     last_sampler_ = node_id;
     const double fraction =
         (finished_samplers_ + (max > 0 ? double(value) / double(max) : 0.0)) / samplers_;
-    events_.emit({{"type", "progress"}, {"id", run_id_}, {"item_index", index_}, {"node", node_id},
-                  {"step", value}, {"total", max}, {"progress", std::min(fraction, 1.0)}});
+    events_.emit(ProgressEvent{run_id_, index_, node_id, value, max, std::min(fraction, 1.0)});
   }
   const std::string& current_class() const { return current_class_; }
 
@@ -160,61 +121,83 @@ RunnerSession::RunnerSession(const RunnerOptions& options, EventWriter& events, 
 }
 
 void RunnerSession::serve() {
-  while (auto request = requests_.next()) {
-    const std::string type = (*request)["type"].get<std::string>();
-    if (type == "shutdown") break;
-    handle(*request);
-    if (requests_.shutdown_requested() && type != "run") break;
-  }
-  events_.emit({{"type", "bye"}});
-}
-
-void RunnerSession::handle(const json& request) {
-  const std::string type = request["type"].get<std::string>();
-  try {
-    if (type == "hello") {
-      hello();
-    } else if (type == "run") {
-      run(request);
-    } else if (type == "free") {
-      free();
-    } else {
-      throw Error(ErrorCode::kProtocol, "unknown request type '" + type + "'");
+  while (auto message = requests_.next()) {
+    const bool is_run = (*message)["type"] == "run";
+    std::optional<Request> request;
+    try {
+      request = parse_request(*message);
+    } catch (const Error& e) {
+      answer_malformed(*message, e);
     }
+    if (request && std::holds_alternative<ShutdownRequest>(*request)) break;
+    if (request) handle(*request);
+    if (requests_.shutdown_requested() && !is_run) break;
+  }
+  events_.emit(ByeEvent{});
+}
+
+void RunnerSession::handle(const Request& request) {
+  try {
+    std::visit(
+        [this](const auto& message) {
+          using T = std::decay_t<decltype(message)>;
+          if constexpr (std::is_same_v<T, HelloRequest>) hello(message);
+          if constexpr (std::is_same_v<T, RunRequest>) run(message);
+          if constexpr (std::is_same_v<T, FreeRequest>) free();
+          // Cancels take effect in the request reader as they arrive; shutdown ends serve().
+        },
+        request);
   } catch (const std::exception& e) {
-    report_error(e, json::object());
+    report_error(e);
   }
 }
 
-void RunnerSession::hello() {
-  json devices = json::array({"cpu"});
-  if (at::hasCUDA()) devices.push_back("cuda");
-  json nodes = json::array();
-  for (const auto& schema : schemas_.schemas()) nodes.push_back(schema.name);
-  events_.emit({{"type", "hello"},
-                {"protocol", kProtocolVersion},
-                {"runner", "dreamforge-runner"},
-                {"version", "0.1.0"},
-                {"capabilities",
-                 {{"nodes", nodes},
-                  {"samplers", nodes::supported_samplers()},
-                  {"schedulers", nodes::supported_schedulers()},
-                  {"formats", {"png", "jpeg", "webp"}},
-                  {"devices", devices},
-                  {"device", options_.device != "auto" ? options_.device
-                             : at::hasCUDA()             ? "cuda"
-                                                         : "cpu"},
-                  {"dtype", options_.dtype},
-                  {"budgets",
-                   {{"host_bytes", store_.cache().limits().host_bytes},
-                    {"device_bytes", store_.cache().limits().device_bytes}}}}}});
+void RunnerSession::answer_malformed(const json& message, const Error& error) {
+  const json id = message.value("id", json());
+  if (message["type"] != "run" || !id.is_string()) {
+    report_error(error);
+    return;
+  }
+  const auto started = Clock::now();
+  report_error(error, id.get<std::string>(), 0);
+  finish_run(id.get<std::string>(), "failed", 0, started);
+}
+
+void RunnerSession::hello(const HelloRequest& request) {
+  if (request.protocol != kProtocolVersion) {
+    throw Error(ErrorCode::kProtocol,
+                "the worker speaks runner protocol version " + std::to_string(request.protocol) +
+                    ", this runner version " + std::to_string(kProtocolVersion),
+                {{"worker_protocol", request.protocol}, {"runner_protocol", kProtocolVersion}});
+  }
+  events_.emit(HelloEvent{kProtocolVersion, "dreamforge-runner", "0.1.0", capabilities()});
+}
+
+RunnerCapabilities RunnerSession::capabilities() const {
+  RunnerCapabilities caps;
+  caps.kind = "native";
+  for (const auto& schema : schemas_.schemas()) caps.nodes.push_back(schema.name);
+  const graph::SchemaContext context = schema_context();
+  caps.object_info = graph::object_info(schemas_, context);
+  caps.model_files.insert(context.model_files.begin(), context.model_files.end());
+  caps.model_files["checkpoints"] = context.checkpoints;
+  caps.samplers = nodes::supported_samplers();
+  caps.schedulers = nodes::supported_schedulers();
+  caps.formats = {"png", "jpeg", "webp"};
+  caps.devices = {"cpu"};
+  if (at::hasCUDA()) caps.devices.push_back("cuda");
+  caps.device = options_.device != "auto" ? options_.device : at::hasCUDA() ? "cuda" : "cpu";
+  caps.dtype = options_.dtype;
+  caps.host_budget_bytes = store_.cache().limits().host_bytes;
+  caps.device_budget_bytes = store_.cache().limits().device_bytes;
+  return caps;
 }
 
 void RunnerSession::free() {
   executor_.clear();
   store_.clear();
   give_back_memory(store_.cache().device());
-  events_.emit({{"type", "freed"}, {"memory", memory_report(store_.cache())}});
+  events_.emit(FreedEvent{memory_report(store_.cache())});
 }
 
 graph::SchemaContext RunnerSession::schema_context() const {
@@ -228,44 +211,45 @@ graph::SchemaContext RunnerSession::schema_context() const {
   return context;
 }
 
-void RunnerSession::run(const json& request) {
+void RunnerSession::run(const RunRequest& request) {
   const auto started = Clock::now();
-  const std::string run_id = require_field(request, "id", json::value_t::string, "a string").get<std::string>();
-  requests_.begin_run(run_id);
+  requests_.begin_run(request.id);
   int completed = 0;
   std::string status = "succeeded";
   try {
-    const json& graph = require_field(request, "graph", json::value_t::object, "an API-format graph");
-    env_.output_dir = require_field(request, "output_dir", json::value_t::string, "a folder").get<std::string>();
-    env_.temp_dir = request.contains("temp_dir")
-                        ? require_field(request, "temp_dir", json::value_t::string, "a folder").get<std::string>()
+    env_.output_dir = request.output_dir;
+    env_.temp_dir = !request.temp_dir.empty()
+                        ? request.temp_dir
                         : (std::filesystem::path(env_.output_dir) / "temp").string();
-    env_.format = image_format_from_name(request.value("format", "png"));
-    env_.quality = request.value("quality", 95);
+    env_.format = image_format_from_name(request.format);
+    env_.quality = request.quality;
     if (env_.quality < 1 || env_.quality > 100) {
       throw Error(ErrorCode::kInvalidArgument, "quality must be between 1 and 100");
     }
-    const json items = normalized_items(request);
-    const json extra = request.value("extra_pnginfo", json());
-    previews_ = request.value("previews", false);
+    const std::vector<RunItem> items = batch_items(request);
+    previews_ = request.previews;
     reset_peak_memory(store_.cache().device());
-    events_.emit({{"type", "run_started"}, {"id", run_id}, {"items", items.size()},
-                  {"memory", memory_report(store_.cache())}});
-    completed = run_items(run_id, graph, items, extra);
+    events_.emit(RunStartedEvent{request.id, static_cast<int>(items.size()),
+                                 memory_report(store_.cache())});
+    completed = run_items(request, items);
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const Error*>(&e);
     status = error && error->code() == ErrorCode::kCanceled ? "canceled" : "failed";
-    report_error(e, {{"id", run_id}, {"item_index", completed}});
+    report_error(e, request.id, completed);
   }
-  give_back_memory(store_.cache().device());
-  events_.emit({{"type", "run_finished"}, {"id", run_id}, {"status", status},
-                {"items_completed", completed}, {"duration_ms", elapsed_ms(started)},
-                {"memory", memory_report(store_.cache())}});
+  finish_run(request.id, status, completed, started);
 }
 
-int RunnerSession::run_items(const std::string& run_id, const json& graph, const json& items,
-                             const json& extra_pnginfo) {
-  graph::Workflow first = graph::parse_workflow(graph_for_item(graph, items[0]));
+void RunnerSession::finish_run(const std::string& run_id, const std::string& status, int completed,
+                               Clock::time_point started) {
+  give_back_memory(store_.cache().device());
+  events_.emit(RunFinishedEvent{run_id, status, completed, elapsed_ms(started),
+                                memory_report(store_.cache())});
+}
+
+int RunnerSession::run_items(const RunRequest& run, const std::vector<RunItem>& items) {
+  const std::string& run_id = run.id;
+  graph::Workflow first = graph::parse_workflow(graph_for_item(run.graph, items[0]));
   graph::ValidationResult validation = graph::validate_workflow(
       first, schemas_, schema_context(), {}, nodes::builtin_validation_hooks(env_));
   if (!validation.ok) {
@@ -276,48 +260,53 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
   std::filesystem::create_directories(env_.output_dir);
 
   int completed = 0;
-  for (const auto& item : items) {
-    const int index = item["index"].get<int>();
+  for (const RunItem& item : items) {
+    const int index = item.index;
     const auto item_started = Clock::now();
-    const json item_graph = graph_for_item(graph, item);
-    graph::Workflow workflow = graph::parse_workflow(item_graph);
-    const uint64_t seed = item.contains("seed") ? item["seed"].get<uint64_t>() : 0;
-    events_.emit({{"type", "item_started"}, {"id", run_id}, {"item_index", index}, {"seed", seed}});
+    graph::Workflow workflow = graph::parse_workflow(graph_for_item(run.graph, item));
+    const uint64_t seed = item.seed.value_or(0);
+    events_.emit(ItemStartedEvent{run_id, index, seed});
 
     ItemObserver observer(events_, workflow, run_id, index,
                           count_samplers(workflow, graph::upstream_closure(workflow, validation.outputs_to_execute)));
     env_.on_stage = [&](const std::string& node_id, const std::string& stage) {
-      events_.emit({{"type", "stage"}, {"id", run_id}, {"item_index", index}, {"node", node_id},
-                    {"class_type", observer.current_class()}, {"stage", stage}});
+      events_.emit(StageEvent{run_id, index, node_id, observer.current_class(), stage});
     };
     env_.on_preview = nullptr;  // a run that failed may have left its hook behind
     if (previews_) {
       env_.on_preview = [&](const std::string& node_id, const std::vector<uint8_t>& jpeg) {
-        events_.emit({{"type", "preview"}, {"id", run_id}, {"item_index", index}, {"node", node_id},
-                      {"format", "jpeg"}, {"data", encode_base64(jpeg)}});
+        events_.emit(PreviewEvent{run_id, index, node_id, "jpeg", encode_base64(jpeg)});
       };
     }
     env_.on_streamed_image = [&](const nodes::StreamedImage& image) {
-      events_.emit({{"type", "streamed_image"}, {"id", run_id}, {"item_index", index},
-                    {"node", image.node_id}, {"index", image.index}, {"count", image.count},
-                    {"width", image.width}, {"height", image.height}, {"format", "png"},
-                    {"data", encode_base64(image.png)}});
+      events_.emit(StreamedImageEvent{run_id, index, image.node_id, image.index, image.count,
+                                      image.width, image.height, "png", encode_base64(image.png)});
     };
     env_.on_artifact = [&](const nodes::ArtifactRecord& a) {
-      events_.emit({{"type", "artifact"}, {"id", run_id}, {"item_index", index}, {"node", a.node_id},
-                    {"path", a.path}, {"filename", a.filename}, {"subfolder", a.subfolder},
-                    {"kind", a.kind}, {"format", file_extension(a.format)},
-                    {"content_type", content_type(a.format)}, {"width", a.width},
-                    {"height", a.height}, {"seed", a.seed}, {"bytes", a.bytes}, {"sha256", a.sha256}});
+      ArtifactEvent artifact;
+      artifact.id = run_id;
+      artifact.item_index = index;
+      artifact.node = a.node_id;
+      artifact.path = a.path;
+      artifact.filename = a.filename;
+      artifact.subfolder = a.subfolder;
+      artifact.kind = a.kind;
+      artifact.format = file_extension(a.format);
+      artifact.content_type = content_type(a.format);
+      artifact.width = a.width;
+      artifact.height = a.height;
+      artifact.seed = a.seed;
+      artifact.bytes = a.bytes;
+      artifact.sha256 = a.sha256;
+      events_.emit(artifact);
     };
     graph::RunOptions run_options;
     run_options.is_canceled = [this, &run_id] { return requests_.cancel_requested(run_id); };
-    run_options.extra_pnginfo = extra_pnginfo;
+    run_options.extra_pnginfo = run.extra_pnginfo;
     run_options.describe_failure = describe_exception;
     executor_.run(workflow, validation.outputs_to_execute, observer, run_options);
     ++completed;
-    events_.emit({{"type", "item_finished"}, {"id", run_id}, {"item_index", index}, {"seed", seed},
-                  {"duration_ms", elapsed_ms(item_started)}});
+    events_.emit(ItemFinishedEvent{run_id, index, seed, elapsed_ms(item_started)});
   }
   env_.on_stage = nullptr;
   env_.on_artifact = nullptr;
@@ -326,15 +315,12 @@ int RunnerSession::run_items(const std::string& run_id, const json& graph, const
   return completed;
 }
 
-void RunnerSession::report_error(const std::exception& e, const json& context) {
-  json event = {{"type", "error"}};
-  for (const auto& [key, value] : context.items()) event[key] = value;
+void RunnerSession::report_error(const std::exception& e, const std::string& run_id,
+                                 std::optional<int> item_index) {
   const auto* error = dynamic_cast<const Error*>(&e);
   const Error described = error ? *error : describe_exception(e);
-  event["code"] = described.code_name();
-  event["message"] = described.what();
-  event["details"] = described.details();
-  events_.emit(event);
+  events_.emit(ErrorEvent{run_id, item_index, std::string(described.code_name()), described.what(),
+                          described.details()});
 }
 
 }  // namespace df::runner

@@ -1,7 +1,10 @@
 // The runner's request loop: hello, run (a graph for N items), free, shutdown.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +12,7 @@
 #include "graph/node_schema.h"
 #include "nodes/builtin_nodes.h"
 #include "nodes/checkpoint_store.h"
+#include "runner/protocol_messages.h"
 #include "runner/runner_io.h"
 
 namespace df::runner {
@@ -31,14 +35,19 @@ class RunnerSession {
   void serve();
 
  private:
-  void handle(const nlohmann::json& request);
-  void hello();
+  void handle(const Request& request);
+  // Answers a request that parse_request refused (a run with an id still ends with run_finished).
+  void answer_malformed(const nlohmann::json& message, const Error& error);
+  void hello(const HelloRequest& request);
   void free();
-  void run(const nlohmann::json& request);
+  void run(const RunRequest& request);
   // Runs every item; returns the number completed. Throws on the first failing item.
-  int run_items(const std::string& run_id, const nlohmann::json& graph,
-                const nlohmann::json& items, const nlohmann::json& extra_pnginfo);
-  void report_error(const std::exception& error, const nlohmann::json& context);
+  int run_items(const RunRequest& run, const std::vector<RunItem>& items);
+  void finish_run(const std::string& run_id, const std::string& status, int completed,
+                  std::chrono::steady_clock::time_point started);
+  void report_error(const std::exception& error, const std::string& run_id = "",
+                    std::optional<int> item_index = std::nullopt);
+  RunnerCapabilities capabilities() const;
   graph::SchemaContext schema_context() const;
 
   RunnerOptions options_;

@@ -10,7 +10,11 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/job_spec.h"
+#include "core/files.h"
 #include "core/numbers.h"
+#include "core/sha256.h"
+#include "http/client.h"
+#include "runner/protocol.h"
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
 #include "worker/failure_policy.h"
@@ -55,39 +59,63 @@ std::string plain_error(const std::string& code) {
   return "Something went wrong while making your image.";
 }
 
-// A runner's stage, cached or log event as one readable log line.
-std::string runner_log_line(const json& event) {
-  const std::string type = event.value("type", "");
-  if (type == "stage") {
-    return event.value("stage", "stage") + ": " + event.value("class_type", "") + " (node " +
-           event.value("node", "?") + ")";
-  }
-  if (type == "cached") return "reused cached outputs of nodes " + event.value("nodes", json::array()).dump();
-  return event.value("message", "");
-}
-
 // A streamed_image event of the runner: the PNG goes to the live-image sink (when there is one)
 // under a fresh frame id, and `out` becomes the job's record of it, the frame id included, without
 // the pixels.
-void relay_streamed_image(const json& event, const Job& job, const WorkerContext& context, Event& out) {
-  const std::string node = event.value("node", "");
-  const int index = event.value("index", 0);
-  const int count = event.value("count", 1);
+void relay_streamed_image(const runner::StreamedImageEvent& event, const Job& job,
+                          const WorkerContext& context, Event& out) {
   out.type = "streamed_image";
-  out.message = "image " + std::to_string(index + 1) + "/" + std::to_string(count) + " of node " +
-                node + " streamed to the client";
-  out.data = {{"node", node},
-              {"index", index},
-              {"count", count},
-              {"width", event.value("width", 0)},
-              {"height", event.value("height", 0)}};
-  auto png = decode_base64(event.value("data", ""));
+  out.message = "image " + std::to_string(event.index + 1) + "/" + std::to_string(event.count) +
+                " of node " + event.node + " streamed to the client";
+  out.data = {{"node", event.node},
+              {"index", event.index},
+              {"count", event.count},
+              {"width", event.width},
+              {"height", event.height}};
+  auto png = decode_base64(event.data);
   if (!png) return;
   out.data["bytes"] = png->size();
   if (!context.on_live_image) return;
   const std::string frame_id = new_uuid_v7();
   out.data["frame"] = frame_id;
-  context.on_live_image(job, {node, "image/png", std::move(*png), frame_id});
+  context.on_live_image(job, {event.node, "image/png", std::move(*png), frame_id});
+}
+
+// A file or folder name a runner gave an artifact, safe to use under the output folder: relative,
+// without "." or ".." parts (a filename also without '/'); throws Error(kProtocol) otherwise.
+fs::path safe_relative(const std::string& name, bool single_part, const char* what) {
+  const fs::path path(name);
+  bool safe = !path.is_absolute() && (!single_part || name.find('/') == std::string::npos);
+  for (const auto& part : path) safe = safe && part != "." && part != "..";
+  if (!safe || (single_part && name.empty())) {
+    throw Error(ErrorCode::kProtocol, std::string("an artifact's ") + what + " '" + name +
+                                          "' is not a plain name inside the output folder");
+  }
+  return path;
+}
+
+// The bytes at an artifact's http:// URL; Error(kUnavailable) when the server cannot be reached,
+// Error(kProtocol) for another URL or an answer other than 200.
+std::vector<uint8_t> fetch_artifact(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) {
+    throw Error(ErrorCode::kProtocol, "an artifact's url must be http://: '" + url + "'");
+  }
+  const size_t slash = url.find('/', scheme.size());
+  const std::string base = url.substr(0, slash);
+  const std::string target = slash == std::string::npos ? "/" : url.substr(slash);
+  http::ClientResponse response;
+  try {
+    response = http::Client(base, 60000).get(target);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kUnavailable) throw;
+    throw Error(ErrorCode::kProtocol, "an artifact's url cannot be fetched: " + std::string(e.what()));
+  }
+  if (response.status != 200) {
+    throw Error(ErrorCode::kProtocol, "the artifact's url " + url + " answered " +
+                                          std::to_string(response.status));
+  }
+  return {response.body.begin(), response.body.end()};
 }
 
 // The image size and batch a job asks for: a generate job's own fields; for a workflow, the node
@@ -217,22 +245,10 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
   step_.id = context_.store.start_step(lease_, step_);
   if (step_.id == 0) return {"lost", nullptr};
 
-  json items = json::array();
-  for (const auto* item : pending_items()) items.push_back({{"index", item->index}, {"seed", item->seed}});
   const std::string run_id = job_.id + "/" + std::to_string(job_.attempts);
   Outcome outcome;
   try {
-    json run = {{"type", "run"},
-                {"id", run_id},
-                {"graph", graph},
-                {"items", items},
-                {"output_dir", context_.settings.output_dir},
-                {"temp_dir", context_.settings.temp_dir},
-                {"format", job_output_format(job_)}};
-    const json extra_pnginfo = job_extra_pnginfo(job_);
-    if (!extra_pnginfo.is_null()) run["extra_pnginfo"] = extra_pnginfo;
-    if (job_wants_previews(job_) && context_.on_live_image) run["previews"] = true;
-    runner->send(run);
+    runner->send(runner::to_json(runner::Request{run_request(graph, run_id)}));
     outcome = follow(*runner, run_id);
   } catch (const Error& e) {
     const std::string ended = stop_runner();
@@ -377,39 +393,58 @@ void JobRun::add_oom_details(json& error) const {
   details["suggestion"] = suggestion;
 }
 
+runner::RunRequest JobRun::run_request(const json& graph, const std::string& run_id) const {
+  runner::RunRequest run;
+  run.id = run_id;
+  run.graph = graph;
+  for (const auto* item : pending_items()) run.items.push_back({item->index, item->seed});
+  run.output_dir = context_.settings.output_dir;
+  run.temp_dir = context_.settings.temp_dir;
+  run.format = job_output_format(job_);
+  run.extra_pnginfo = job_extra_pnginfo(job_);
+  run.previews = job_wants_previews(job_) && context_.on_live_image;
+  return run;
+}
+
+JobRun::Outcome JobRun::protocol_break(const std::string& what) {
+  const std::string ended = stop_runner();
+  return {"failed", error_json("runner_crashed",
+                               "the runner broke the protocol and was stopped: " + what + " (it " +
+                                   ended + ")",
+                               {{"reason", "protocol"}})};
+}
+
 JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string& run_id) {
   const auto started = Clock::now();
   const auto timeout = std::chrono::milliseconds(context_.settings.step_timeout_ms);
   last_heartbeat_ = last_cancel_check_ = started;
   bool cancel_sent = false;
   while (true) {
-    std::optional<json> event;
+    std::optional<runner::Event> event;
     try {
-      event = runner.next_event(200);
+      if (auto message = runner.next_event(200)) event = runner::parse_event(*message);
     } catch (const Error& e) {
-      const std::string ended = stop_runner();
-      return {"failed", error_json("runner_crashed",
-                                   std::string("the runner broke the protocol and was stopped: ") +
-                                       e.what() + " (it " + ended + ")",
-                                   {{"reason", "protocol"}})};
+      return protocol_break(e.what());
     }
     sample_memory(runner.pid());
     if (event) {
       try {
         handle(*event);
       } catch (const Error& e) {
-        // The database or the storage could not take the run's results: the run stops, and the
-        // error is theirs, not the runner's.
+        if (e.code() == ErrorCode::kProtocol) return protocol_break(e.what());
+        // The database or the storage could not take the run's results (or the server holding an
+        // artifact could not be reached): the run stops, and the error is theirs, not the runner's.
         const std::string ended = stop_runner();
         return {"failed", error_json(std::string(e.code_name()),
                                      std::string("could not record the run's results: ") +
                                          e.what() + " (the runner was stopped: it " + ended + ")",
                                      e.details())};
       }
-      if (event->value("type", "") == "run_finished") {
-        const std::string status = event->value("status", "failed");
-        if (status == "succeeded") return {"succeeded", nullptr};
-        if (status == "canceled") return {"canceled", error_json("canceled", "canceled while running")};
+      if (const auto* finished = std::get_if<runner::RunFinishedEvent>(&*event)) {
+        if (finished->status == "succeeded") return {"succeeded", nullptr};
+        if (finished->status == "canceled") {
+          return {"canceled", error_json("canceled", "canceled while running")};
+        }
         return {"failed", runner_error_.is_null()
                               ? error_json("internal", "the runner reported a failed run")
                               : runner_error_};
@@ -444,113 +479,194 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
       last_cancel_check_ = Clock::now();
       auto current = context_.store.get_job(job_.id);
       if (current && current->cancel_requested) {
-        runner.send({{"type", "cancel"}, {"id", run_id}});
+        runner.send(runner::to_json(runner::Request{runner::CancelRequest{run_id}}));
         cancel_sent = true;
       }
     }
   }
 }
 
-void JobRun::handle(const json& event) {
-  const std::string type = event.value("type", "");
-  const int index = event.value("item_index", -1);
+void JobRun::handle(const runner::Event& event) {
+  std::visit(
+      [this](const auto& message) {
+        if constexpr (requires { this->on(message); }) this->on(message);
+      },
+      event);
+}
+
+JobItem* JobRun::find_item(int index) {
   auto item = std::find_if(items_.begin(), items_.end(), [&](const JobItem& i) { return i.index == index; });
+  return item == items_.end() ? nullptr : &*item;
+}
+
+// run_started and run_finished carry the runner's own memory report (the step's event sums it up).
+void JobRun::on(const runner::RunStartedEvent& event) {
+  memory_at_start_ = read_runner_memory({{"memory", event.memory}}, step_.memory_kind);
+}
+
+void JobRun::on(const runner::RunFinishedEvent& event) {
+  memory_at_end_ = read_runner_memory({{"memory", event.memory}}, step_.memory_kind);
+}
+
+void JobRun::on(const runner::ItemStartedEvent& event) {
+  JobItem* item = find_item(event.item_index);
+  if (!item) return;
+  item->status = "running";
+  item_started_[item->index] = Clock::now();
+  save_items();
   Event out;
-  if (index >= 0) out.item_index = index;
-  if (type == "item_started" && item != items_.end()) {
-    item->status = "running";
-    item_started_[index] = Clock::now();
-    save_items();
-    out.type = "item_started";
-    out.message = "item " + std::to_string(index) + " started with seed " + std::to_string(item->seed);
-    out.plain = "Image " + std::to_string(index + 1) + " of " + std::to_string(items_.size()) + " has started.";
-    out.data = {{"seed", item->seed}};
-  } else if (type == "progress" && item != items_.end()) {
-    item->step = event.value("step", 0);
-    item->total_steps = event.value("total", 0);
-    item->progress = event.value("progress", 0.0);
-    save_items();
-    out.type = "progress";
-    out.message = "step " + std::to_string(item->step) + "/" + std::to_string(item->total_steps);
-    out.data = {{"step", item->step},
-                {"total_steps", item->total_steps},
-                {"item_progress", item->progress},
-                {"node", event.value("node", "")}};
-    if (const auto left = estimated_seconds_left(job_)) out.data["eta_seconds_left"] = *left;
-  } else if (type == "item_finished" && item != items_.end()) {
-    item->status = "succeeded";
-    item->progress = 1;
-    item->step = item->total_steps;
-    save_items();
-    context_.metrics.increment(metric::kBatchItems, {{"status", "succeeded"}});
-    if (item_started_.count(index)) {
-      context_.metrics.observe(metric::kItemDuration, {},
-                               std::chrono::duration<double>(Clock::now() - item_started_[index]).count());
-    }
-    out.type = "item_finished";
-    out.message = "item " + std::to_string(index) + " finished";
-    out.plain = "Image " + std::to_string(index + 1) + " of " + std::to_string(items_.size()) + " is ready.";
-    out.data = {{"seed", item->seed}, {"duration_ms", event.value("duration_ms", 0)}};
-  } else if (type == "preview") {
-    auto jpeg = decode_base64(event.value("data", ""));
-    if (jpeg && context_.on_live_image) {
-      context_.on_live_image(job_, {event.value("node", ""), "image/jpeg", std::move(*jpeg), ""});
-    }
-    return;
-  } else if (type == "streamed_image") {
-    relay_streamed_image(event, job_, context_, out);  // handed over before its event is stored
-  } else if (type == "artifact" && event.value("kind", "") == "output") {
-    store_artifact(event);
-    return;
-  } else if (type == "artifact") {
-    out.type = "temp_image";  // a preview: shown where it lies, not kept as an artifact
-    out.message = "preview " + event.value("filename", "");
-    out.data = {{"node", event.value("node", "")}, {"filename", event.value("filename", "")},
-                {"subfolder", event.value("subfolder", "")}, {"kind", "temp"}};
-  } else if (type == "executing") {
-    out.type = "node_started";
-    out.message = event.value("class_type", "") + " (node " + event.value("node", "") + ")";
-    out.data = {{"node", event.value("node", "")}, {"class_type", event.value("class_type", "")}};
-  } else if (type == "cached") {
-    out.type = "nodes_cached";
-    out.message = runner_log_line(event);
-    out.data = {{"nodes", event.value("nodes", json::array())}};
-  } else if (type == "error") {
-    runner_error_ = error_json(event.value("code", "internal"), event.value("message", ""),
-                               event.value("details", json::object()));
-    if (item != items_.end() && runner_error_["code"] != "canceled") item->status = "failed";
-    out.type = "error";
-    out.code = runner_error_["code"];
-    out.message = runner_error_["message"];
-    out.plain = plain_error(out.code);
-    out.data = {{"details", runner_error_["details"]}};
-  } else if (type == "stage" || type == "log") {
-    out.type = "log";
-    out.message = runner_log_line(event);
-    out.data = {{"source", "runner"}, {"level", event.value("level", "info")}};
-    if (type == "stage") {
-      out.data["stage"] = event.value("stage", "");
-      out.data["node"] = event.value("node", "");
-      out.data["class_type"] = event.value("class_type", "");
-    }
-  } else {
-    // run_started and run_finished carry the runner's own memory report (the step's event sums it
-    // up); the rest is summed up by the job's own events.
-    if (type == "run_started") memory_at_start_ = read_runner_memory(event, step_.memory_kind);
-    if (type == "run_finished") memory_at_end_ = read_runner_memory(event, step_.memory_kind);
-    return;
-  }
+  out.item_index = item->index;
+  out.type = "item_started";
+  out.message = "item " + std::to_string(item->index) + " started with seed " + std::to_string(item->seed);
+  out.plain = "Image " + std::to_string(item->index + 1) + " of " + std::to_string(items_.size()) + " has started.";
+  out.data = {{"seed", item->seed}};
   emit(out);
 }
 
-void JobRun::store_artifact(const json& event) {
-  const int index = event.value("item_index", 0);
-  const std::string node = event.value("node", "0");
+void JobRun::on(const runner::ProgressEvent& event) {
+  JobItem* item = find_item(event.item_index);
+  if (!item) return;
+  item->step = static_cast<int>(event.step);
+  item->total_steps = static_cast<int>(event.total);
+  item->progress = event.progress;
+  save_items();
+  Event out;
+  out.item_index = item->index;
+  out.type = "progress";
+  out.message = "step " + std::to_string(item->step) + "/" + std::to_string(item->total_steps);
+  out.data = {{"step", item->step},
+              {"total_steps", item->total_steps},
+              {"item_progress", item->progress},
+              {"node", event.node}};
+  if (const auto left = estimated_seconds_left(job_)) out.data["eta_seconds_left"] = *left;
+  emit(out);
+}
+
+void JobRun::on(const runner::ItemFinishedEvent& event) {
+  JobItem* item = find_item(event.item_index);
+  if (!item) return;
+  item->status = "succeeded";
+  item->progress = 1;
+  item->step = item->total_steps;
+  save_items();
+  context_.metrics.increment(metric::kBatchItems, {{"status", "succeeded"}});
+  if (item_started_.count(item->index)) {
+    context_.metrics.observe(metric::kItemDuration, {},
+                             std::chrono::duration<double>(Clock::now() - item_started_[item->index]).count());
+  }
+  Event out;
+  out.item_index = item->index;
+  out.type = "item_finished";
+  out.message = "item " + std::to_string(item->index) + " finished";
+  out.plain = "Image " + std::to_string(item->index + 1) + " of " + std::to_string(items_.size()) + " is ready.";
+  out.data = {{"seed", item->seed}, {"duration_ms", event.duration_ms}};
+  emit(out);
+}
+
+void JobRun::on(const runner::PreviewEvent& event) {
+  auto jpeg = decode_base64(event.data);
+  if (jpeg && context_.on_live_image) {
+    context_.on_live_image(job_, {event.node, "image/jpeg", std::move(*jpeg), ""});
+  }
+}
+
+void JobRun::on(const runner::StreamedImageEvent& event) {
+  Event out;
+  out.item_index = event.item_index;
+  relay_streamed_image(event, job_, context_, out);  // handed over before its event is stored
+  emit(out);
+}
+
+void JobRun::on(const runner::ArtifactEvent& event) {
+  if (event.kind == "output") {
+    store_artifact(event);
+    return;
+  }
+  Event out;  // a preview: shown where it lies, not kept as an artifact
+  out.item_index = event.item_index;
+  out.type = "temp_image";
+  out.message = "preview " + event.filename;
+  out.data = {{"node", event.node}, {"filename", event.filename},
+              {"subfolder", event.subfolder}, {"kind", "temp"}};
+  emit(out);
+}
+
+void JobRun::on(const runner::ExecutingEvent& event) {
+  Event out;
+  out.item_index = event.item_index;
+  out.type = "node_started";
+  out.message = event.class_type + " (node " + event.node + ")";
+  out.data = {{"node", event.node}, {"class_type", event.class_type}};
+  emit(out);
+}
+
+void JobRun::on(const runner::CachedEvent& event) {
+  Event out;
+  out.item_index = event.item_index;
+  out.type = "nodes_cached";
+  out.message = "reused cached outputs of nodes " + json(event.nodes).dump();
+  out.data = {{"nodes", event.nodes}};
+  emit(out);
+}
+
+void JobRun::on(const runner::ErrorEvent& event) {
+  runner_error_ = error_json(event.code, event.message, event.details);
+  JobItem* item = event.item_index ? find_item(*event.item_index) : nullptr;
+  if (item && event.code != "canceled") item->status = "failed";
+  Event out;
+  out.item_index = event.item_index;
+  out.type = "error";
+  out.code = event.code;
+  out.message = event.message;
+  out.plain = plain_error(out.code);
+  out.data = {{"details", event.details}};
+  emit(out);
+}
+
+void JobRun::on(const runner::StageEvent& event) {
+  Event out;
+  out.item_index = event.item_index;
+  out.type = "log";
+  out.message = event.stage + ": " + event.class_type + " (node " + event.node + ")";
+  out.data = {{"source", "runner"}, {"level", "info"}, {"stage", event.stage},
+              {"node", event.node}, {"class_type", event.class_type}};
+  emit(out);
+}
+
+void JobRun::on(const runner::LogEvent& event) {
+  Event out;
+  out.type = "log";
+  out.message = event.message;
+  out.data = {{"source", "runner"}, {"level", event.level}};
+  emit(out);
+}
+
+std::string JobRun::artifact_file(const runner::ArtifactEvent& event) const {
+  if (!event.path.empty()) return event.path;
+  const fs::path folder = fs::path(context_.settings.output_dir) /
+                          safe_relative(event.subfolder, /*single_part=*/false, "subfolder");
+  const fs::path file = folder / safe_relative(event.filename, /*single_part=*/true, "filename");
+  std::vector<uint8_t> bytes;
+  if (!event.data.empty()) {
+    auto decoded = decode_base64(event.data);
+    if (!decoded) throw Error(ErrorCode::kProtocol, "an artifact's data is not base64");
+    bytes = std::move(*decoded);
+  } else {
+    bytes = fetch_artifact(event.url);
+  }
+  fs::create_directories(folder);
+  write_file_atomically(file.string(), bytes);
+  return file.string();
+}
+
+void JobRun::store_artifact(const runner::ArtifactEvent& event) {
+  const std::string path = artifact_file(event);
+  const int index = event.item_index;
+  const std::string node = event.node.empty() ? "0" : event.node;
   const int ordinal = outputs_[{index, node}]++;
-  const uint64_t seed = event.value("seed", uint64_t{0});
-  const int width = event.value("width", 0);
-  const int height = event.value("height", 0);
-  const std::string path = event.value("path", "");
+  const uint64_t seed = event.seed;
+  const int width = event.width;
+  const int height = event.height;
   const std::string extension = fs::path(path).extension().string();
   const std::string item_part = std::to_string(index) + (ordinal ? "-" + std::to_string(ordinal) : "");
   Artifact artifact;
@@ -559,9 +675,10 @@ void JobRun::store_artifact(const json& event) {
   artifact.key = "dreamforge/" + context_.settings.user + "/jobs/" + job_.id + "/" + node + "/" +
                  compact_timestamp(job_.created_ms) + "_" + item_part + "_" + std::to_string(width) +
                  "x" + std::to_string(height) + "_" + std::to_string(seed) + extension;
-  artifact.content_type = event.value("content_type", "application/octet-stream");
-  artifact.size = event.value("bytes", int64_t{0});
-  artifact.sha256 = event.value("sha256", "");
+  artifact.content_type = event.content_type.empty() ? "application/octet-stream" : event.content_type;
+  // A runner that sent bytes or a URL may leave the size and digest to the file.
+  artifact.size = event.bytes > 0 ? event.bytes : static_cast<int64_t>(fs::file_size(path));
+  artifact.sha256 = event.sha256.empty() ? sha256_file(path) : event.sha256;
   artifact.seed = seed;
   artifact.width = width;
   artifact.height = height;
@@ -579,8 +696,8 @@ void JobRun::store_artifact(const json& event) {
   }
   // Where the file also lies in the output folder (ComfyUI's /view and /history name it so).
   artifact.metadata["node"] = node;
-  artifact.metadata["filename"] = event.value("filename", "");
-  artifact.metadata["subfolder"] = event.value("subfolder", "");
+  artifact.metadata["filename"] = event.filename;
+  artifact.metadata["subfolder"] = event.subfolder;
   context_.blobs.put_file(artifact.key, path, artifact.content_type);  // the file stays for /view
   if (!context_.store.put_artifact(lease_, artifact)) {
     lost_ = true;
@@ -595,8 +712,8 @@ void JobRun::store_artifact(const json& event) {
               {"size", artifact.size},     {"sha256", artifact.sha256},
               {"seed", seed},              {"width", width},
               {"height", height},          {"node", node},
-              {"filename", event.value("filename", "")},
-              {"subfolder", event.value("subfolder", "")},
+              {"filename", event.filename},
+              {"subfolder", event.subfolder},
               {"kind", "output"}};
   emit(out);
 }

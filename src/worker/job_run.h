@@ -12,6 +12,7 @@
 
 #include "core/job.h"
 #include "queue/queue.h"
+#include "runner/protocol_messages.h"
 #include "worker/memory_hygiene.h"
 #include "worker/worker_context.h"
 
@@ -39,8 +40,33 @@ class JobRun {
   std::vector<const JobItem*> pending_items() const;
   Outcome run_in_runner(const nlohmann::json& graph);
   Outcome follow(runner::RunnerProcess& runner, const std::string& run_id);
-  void handle(const nlohmann::json& event);
-  void store_artifact(const nlohmann::json& event);
+  // Stops a runner that broke the protocol; the job fails as if it had crashed.
+  Outcome protocol_break(const std::string& what);
+  runner::RunRequest run_request(const nlohmann::json& graph, const std::string& run_id) const;
+  // Records one runner event: each kind the job keeps has its own handler (hello, freed and bye
+  // are the supervisor's, not a job's).
+  void handle(const runner::Event& event);
+  void on(const runner::RunStartedEvent& event);
+  void on(const runner::ItemStartedEvent& event);
+  void on(const runner::ExecutingEvent& event);
+  void on(const runner::ProgressEvent& event);
+  void on(const runner::StageEvent& event);
+  void on(const runner::CachedEvent& event);
+  void on(const runner::PreviewEvent& event);
+  void on(const runner::StreamedImageEvent& event);
+  void on(const runner::ArtifactEvent& event);
+  void on(const runner::ItemFinishedEvent& event);
+  void on(const runner::ErrorEvent& event);
+  void on(const runner::RunFinishedEvent& event);
+  void on(const runner::LogEvent& event);
+  JobItem* find_item(int index);
+  // Puts an output image into the blob store as an artifact; the file stays in the output folder
+  // (for /view), written there first when the runner sent its bytes or a URL.
+  void store_artifact(const runner::ArtifactEvent& event);
+  // Where an artifact's image lies on this machine: its path, or the output folder file its bytes
+  // (data, url) were written to. Throws Error(kProtocol) for an unsafe name or undecodable bytes,
+  // Error(kUnavailable) when its URL cannot be fetched.
+  std::string artifact_file(const runner::ArtifactEvent& event) const;
   void save_items();
   void emit(Event event);
   void sample_memory(pid_t pid);

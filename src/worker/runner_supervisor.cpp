@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "runner/protocol.h"
 
 namespace df::worker {
 
@@ -17,29 +18,51 @@ runner::RunnerProcess& RunnerSupervisor::ensure_started() {
   if (process_ && !process_->output_closed()) return *process_;
   if (process_) kill();
   process_ = std::make_unique<runner::RunnerProcess>(settings_.argv, settings_.environment);
-  process_->send({{"type", "hello"}, {"protocol", 1}});
+  greet();
+  return *process_;
+}
+
+void RunnerSupervisor::greet() {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.hello_timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::optional<nlohmann::json> event;
-    try {
-      event = process_->next_event(200);
-    } catch (const Error& e) {
-      std::string ended = kill();
-      throw Error(ErrorCode::kRunnerCrashed, std::string("the runner did not speak the protocol: ") +
-                                                 e.what() + " (" + ended + ")");
+  try {
+    process_->send(runner::to_json(runner::Request{runner::HelloRequest{runner::kProtocolVersion}}));
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::optional<nlohmann::json> message = process_->next_event(200);
+      if (!message) {
+        if (!process_->output_closed()) continue;
+        std::string ended = kill();
+        throw Error(ErrorCode::kRunnerCrashed, "the runner " + ended + " before saying hello",
+                    {{"runner", executable()}});
+      }
+      const runner::Event event = runner::parse_event(*message);
+      if (const auto* refused = std::get_if<runner::ErrorEvent>(&event)) {
+        std::string ended = kill();
+        throw Error(ErrorCode::kRunnerCrashed,
+                    "the runner " + executable() + " refused this worker's hello: " +
+                        refused->message + " (it was stopped: " + ended + ")",
+                    {{"runner", executable()}, {"code", refused->code}, {"details", refused->details}});
+      }
+      const auto* hello = std::get_if<runner::HelloEvent>(&event);
+      if (!hello) continue;  // a log line or the like before the hello
+      if (const std::string refusal = runner::hello_refusal(*hello); !refusal.empty()) {
+        std::string ended = kill();
+        throw Error(ErrorCode::kRunnerCrashed,
+                    "the runner " + executable() + " (" + hello->runner + " " + hello->version +
+                        ") cannot be used: " + refusal + " (it was stopped: " + ended + ")",
+                    {{"runner", executable()},
+                     {"runner_protocol", hello->protocol},
+                     {"worker_protocol", runner::kProtocolVersion}});
+      }
+      hello_ = *hello;
+      return;
     }
-    if (event && event->value("type", "") == "hello") {
-      const auto capabilities = event->value("capabilities", nlohmann::json::object());
-      hello_device_ = capabilities.value("device", "");
-      devices_ = capabilities.value("devices", std::vector<std::string>{});
-      return *process_;
-    }
-    if (!event && process_->output_closed()) {
-      std::string ended = kill();
-      throw Error(ErrorCode::kRunnerCrashed, "the runner " + ended + " before saying hello",
-                  {{"runner", executable()}});
-    }
+  } catch (const Error& e) {
+    if (!process_) throw;  // already stopped, and the error says why
+    std::string ended = kill();
+    throw Error(ErrorCode::kRunnerCrashed, std::string("the runner did not speak the protocol: ") +
+                                               e.what() + " (" + ended + ")",
+                {{"runner", executable()}});
   }
   std::string ended = kill();
   throw Error(ErrorCode::kRunnerCrashed, "the runner did not say hello in time and was stopped (" +
@@ -53,7 +76,7 @@ pid_t RunnerSupervisor::pid() const {
 std::string RunnerSupervisor::stop() {
   if (!process_) return "not running";
   try {
-    process_->send({{"type", "shutdown"}});
+    process_->send(runner::to_json(runner::Request{runner::ShutdownRequest{}}));
   } catch (const Error&) {
     // Its input is already closed: it is exiting or gone; stop() below reaps it either way.
   }
@@ -65,12 +88,12 @@ std::string RunnerSupervisor::stop() {
 void RunnerSupervisor::free_memory() {
   if (!process_ || process_->output_closed()) return;
   try {
-    process_->send({{"type", "free"}});
+    process_->send(runner::to_json(runner::Request{runner::FreeRequest{}}));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
-      auto event = process_->next_event(200);
-      if (event && event->value("type", "") == "freed") return;
-      if (!event && process_->output_closed()) break;
+      auto message = process_->next_event(200);
+      if (message && std::holds_alternative<runner::FreedEvent>(runner::parse_event(*message))) return;
+      if (!message && process_->output_closed()) break;
     }
   } catch (const Error&) {
     // A broken pipe or a garbled answer: handled below like a runner that did not answer.

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "runner/protocol_messages.h"
 #include "runner/runner_process.h"
 
 namespace df::worker {
@@ -25,17 +26,20 @@ class RunnerSupervisor {
   ~RunnerSupervisor();
 
   // The live runner, started (and greeted) when none is running. Throws Error(kRunnerCrashed)
-  // when it cannot start or does not say hello in time.
+  // when it cannot start, does not say hello in time, or says a hello this worker refuses (another
+  // protocol version).
   runner::RunnerProcess& ensure_started();
   // The device the runner runs on: the pinned device, else the one its hello reported ("" before
   // the first start).
   const std::string& device() const {
-    return settings_.pinned_device.empty() ? hello_device_ : settings_.pinned_device;
+    return settings_.pinned_device.empty() ? hello_device() : settings_.pinned_device;
   }
   // The device the runner named in its hello ("cuda" for a runner that sees one pinned GPU).
-  const std::string& hello_device() const { return hello_device_; }
+  const std::string& hello_device() const { return hello_.capabilities.device; }
   // The devices the runner said it can see in its hello ("cpu", "cuda").
-  const std::vector<std::string>& devices() const { return devices_; }
+  const std::vector<std::string>& devices() const { return hello_.capabilities.devices; }
+  // What the runner said it can run in its last hello (empty before the first start).
+  const runner::RunnerCapabilities& capabilities() const { return hello_.capabilities; }
   // The live runner's process id; 0 while none runs (or the one that ran has exited).
   pid_t pid() const;
   const std::string& executable() const { return settings_.argv.front(); }
@@ -50,10 +54,12 @@ class RunnerSupervisor {
   void free_memory();
 
  private:
+  // Waits for the new runner's hello and keeps it; throws as ensure_started says.
+  void greet();
+
   RunnerSettings settings_;
   std::unique_ptr<runner::RunnerProcess> process_;
-  std::string hello_device_;
-  std::vector<std::string> devices_;
+  runner::HelloEvent hello_;
 };
 
 }  // namespace df::worker

@@ -25,29 +25,56 @@ def sd15_graph(seed=5, steps=3, sampler="euler"):
     return txt2img_graph("tiny-sd1", seed, steps, sampler)
 
 
+PROTOCOL = 2
+
+
 def test_hello_lists_capabilities(runner):
-    runner.send({"type": "hello", "protocol": 1})
+    runner.send({"type": "hello", "protocol": PROTOCOL})
     hello = runner.next()
-    assert hello["type"] == "hello" and hello["protocol"] == 1
+    assert hello["type"] == "hello" and hello["protocol"] == PROTOCOL
+    assert hello["runner"] == "dreamforge-runner"
     caps = hello["capabilities"]
+    assert caps["kind"] == "native"
     assert "KSampler" in caps["nodes"] and "euler" in caps["samplers"] and "karras" in caps["schedulers"]
     assert "png" in caps["formats"] and "cpu" in caps["devices"]
     assert caps["device"] == "cpu"  # the runner in these tests is started with --device cpu
-    assert caps["budgets"]["host_bytes"] > 0 and caps["budgets"]["device_bytes"] == 0
+    assert caps["host_budget_bytes"] > 0 and caps["device_budget_bytes"] == 0
+    # Its node schemas as /object_info shows them, combos filled with the files it can load.
+    assert set(caps["object_info"]) == set(caps["nodes"])
+    assert caps["object_info"]["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == ["tiny-sd1"]
+    assert caps["model_files"]["checkpoints"] == ["tiny-sd1"]
+    assert caps["model_files"]["loras"] == []
+
+
+@pytest.mark.parametrize("hello", [{"type": "hello", "protocol": 1}, {"type": "hello"}])
+def test_hello_of_another_protocol_version_is_refused(runner, hello):
+    runner.send(hello)
+    refusal = runner.next()
+    assert refusal["type"] == "error" and refusal["code"] == "protocol"
+    assert refusal["details"] == {"worker_protocol": hello.get("protocol", 0), "runner_protocol": PROTOCOL}
+    assert f"version {hello.get('protocol', 0)}" in refusal["message"]
+    assert f"version {PROTOCOL}" in refusal["message"]
+    runner.send({"type": "hello", "protocol": PROTOCOL})
+    assert runner.next()["type"] == "hello"
 
 
 def test_malformed_requests_get_errors_and_the_runner_keeps_serving(runner):
-    for line in ["{not json", "[1,2]", '{"no_type": 1}', '{"type": "dance"}', '{"type": "cancel"}',
-                 '{"type": "run", "id": "x"}', '{"type": "run", "id": "y", "graph": [], "output_dir": "/tmp"}']:
+    for line, field in [("{not json", None), ("[1,2]", None), ('{"no_type": 1}', "'type'"),
+                        ('{"type": "dance"}', "'dance'"), ('{"type": "cancel"}', "'id'"),
+                        ('{"type": "run", "id": "x"}', "'graph'"),
+                        ('{"type": "run", "id": "y", "graph": [], "output_dir": "/tmp"}', "'graph'"),
+                        ('{"type": "run", "id": "z", "graph": {}, "output_dir": "/tmp", '
+                         '"items": [{"index": 0, "seed": -1}]}', "'seed'")]:
         runner.send_line(line)
         event = runner.next()
-        assert event["type"] == "error" and event["code"] in ("protocol", "validation"), event
+        assert event["type"] == "error" and event["code"] == "protocol", event
+        assert field is None or field in event["message"], event
         if '"run"' in line:  # a run with an id always ends with run_finished
             finished = runner.next()
             assert finished.pop("memory")["device"] == "cpu"
             assert finished == {"type": "run_finished", "id": event["id"], "status": "failed",
                                      "items_completed": 0, "duration_ms": pytest.approx(0, abs=5000)}
-    runner.send({"type": "hello"})
+    runner.send({"type": "hello", "protocol": PROTOCOL})
     assert runner.next()["type"] == "hello"
 
 
@@ -115,7 +142,7 @@ def test_cancel_stops_a_run_between_steps(runner, tmp_path):
     assert events[-1]["status"] == "canceled"
     assert any(e["type"] == "error" and e["code"] == "canceled" for e in events)
     assert not any(e["type"] == "artifact" for e in events)
-    runner.send({"type": "hello"})
+    runner.send({"type": "hello", "protocol": PROTOCOL})
     assert runner.next()["type"] == "hello"
 
 

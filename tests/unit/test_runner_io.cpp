@@ -82,6 +82,17 @@ TEST(EventWriter, WritesOneLinePerEvent) {
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(json::parse(lines[i]), events[i]);
 }
 
+TEST(EventWriter, WritesTypedEventsInTheirWireForm) {
+  std::ostringstream out;
+  EventWriter writer(out);
+  writer.emit(ProgressEvent{"r1", 0, "3", 2, 4, 0.5});
+  writer.emit(Event{ByeEvent{}});
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 2u) << out.str();
+  EXPECT_EQ(json::parse(lines[0]), to_json(Event{ProgressEvent{"r1", 0, "3", 2, 4, 0.5}}));
+  EXPECT_EQ(json::parse(lines[1]), json({{"type", "bye"}}));
+}
+
 TEST(EventWriter, ConcurrentEmitsDoNotInterleave) {
   std::ostringstream out;
   EventWriter writer(out);
@@ -135,7 +146,7 @@ TEST(RequestReader, QueuesRequestsInOrderAndAnswersMalformedLines) {
     EXPECT_FALSE(event["message"].get<std::string>().empty());
     EXPECT_TRUE(event["details"].is_object());
   }
-  EXPECT_NE(lines[1].find("cancel needs a string field 'id'"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("malformed 'cancel' message: 'id' is required"), std::string::npos) << lines[1];
 }
 
 TEST(RequestReader, EndOfInputEndsTheQueueAndCancelsEverything) {
