@@ -3,63 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <fstream>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 #include "backends/backend_process.h"
 #include "http/client.h"
+#include "backend_standin.h"
 #include "test_support.h"
 
 namespace df::backends {
 namespace {
 
-// A stand-in backend server: "ready" answers GET /object_info, "fail" exits 3 at once, "silent"
-// never listens.
-constexpr const char* kServer = R"(import http.server, sys, time
-port, mode = int(sys.argv[1]), sys.argv[2]
-print("stand-in backend", mode, "on", port, flush=True)
-if mode == "fail":
-    print("boom: no models folder", flush=True)
-    sys.exit(3)
-if mode == "silent":
-    time.sleep(600)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"{}" if self.path == "/object_info" else b"no"
-        self.send_response(200 if self.path == "/object_info" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-)";
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 class BackendProcessTest : public ::testing::Test {
  protected:
   BackendSpec spec(const std::string& mode, int64_t start_timeout_ms = 60000) {
-    std::ofstream(dir.path() / "server.py") << kServer;
-    BackendSpec spec;
-    spec.name = "standin";
-    spec.port = free_port();
-    spec.command = {"python3", (dir.path() / "server.py").string(), "{port}", mode};
-    spec.start_timeout_ms = start_timeout_ms;
-    return spec;
+    return test::standin_backend(dir.path(), "standin", mode, start_timeout_ms);
   }
   std::string data_dir() const { return (dir.path() / "data").string(); }
 

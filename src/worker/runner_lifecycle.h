@@ -1,0 +1,111 @@
+// The lifecycle of what Dream Forge starts: a runner idle for its idle time is stopped (the next job
+// starts it again), and a backend server it starts (backends.yaml `command`) is started on demand
+// within its device's GPU memory budget, kept while jobs use it and stopped once idle.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "backends/backend_config.h"
+#include "backends/backend_process.h"
+
+namespace df::worker {
+
+// --runner-idle-stop-s's default: a runner idle for 5 minutes is stopped.
+constexpr int64_t kDefaultRunnerIdleStopMs = 5 * 60 * 1000;
+
+// Milliseconds of a steady clock (only differences matter).
+using LifecycleClock = std::function<int64_t()>;
+int64_t steady_now_ms();
+
+// When a worker's runner has been idle long enough to stop. The worker asks after each turn of
+// its loop, between jobs, so a stop never cuts a running job short (it drains by construction).
+class RunnerIdleStop {
+ public:
+  // `idle_stop_ms` 0: never. The idle time starts now.
+  explicit RunnerIdleStop(int64_t idle_stop_ms, LifecycleClock clock = steady_now_ms);
+  // After a turn of the loop: `ran_job` starts the idle time again; true when a runner that still
+  // runs (`running`) has been idle for the idle time: the caller stops it.
+  bool stop_due(bool ran_job, bool running);
+
+ private:
+  int64_t idle_stop_ms_;
+  LifecycleClock clock_;
+  int64_t idle_since_ms_;
+};
+
+// The backend servers Dream Forge starts, one per backend, shared by that backend's workers.
+// Thread-safe.
+class StartedBackends {
+ public:
+  // The free memory of GPU `index` now (NVML); nullopt when unknown (no budget is applied then).
+  using FreeBytes = std::function<std::optional<int64_t>(int index)>;
+  // What process `pid` holds on GPU `index` now (0 when unknown).
+  using HeldBytes = std::function<int64_t(int index, pid_t pid)>;
+
+  // A job running on a backend's server: the server is not stopped (idle or for room) until the
+  // Use ends; its end starts the server's idle time.
+  class Use {
+   public:
+    Use(Use&& other) noexcept;
+    Use& operator=(Use&&) = delete;
+    Use(const Use&) = delete;
+    ~Use();
+
+   private:
+    friend class StartedBackends;
+    Use(StartedBackends* owner, std::string name) : owner_(owner), name_(std::move(name)) {}
+    StartedBackends* owner_;
+    std::string name_;
+  };
+
+  // Servers log under <data_dir>/logs/backends/. Defaults read NVML (src/gpu/nvml.h).
+  explicit StartedBackends(std::string data_dir, FreeBytes free_bytes = nvml_free_bytes,
+                           HeldBytes held_bytes = nvml_held_bytes,
+                           LifecycleClock clock = steady_now_ms, int kill_grace_ms = 5000);
+  ~StartedBackends();  // stops every server
+
+  // Before a job runs on `spec`'s backend: its server started when it does not run (never started,
+  // stopped idle, or crashed), within the budget of spec.device (cuda:N; none on the CPU): idle
+  // servers of ours on the device are stopped first, least recently used first, when its
+  // memory_need does not fit in what is free. Throws Error(kInsufficientMemory) with the numbers
+  // when it cannot fit, Error(kUnavailable) when it does not start. A backend without `command`
+  // is not ours to start: Error(kInvalidArgument).
+  Use ensure_started(const backends::BackendSpec& spec);
+  // Stops the servers no job uses that have been idle for their spec's idle_timeout_ms (0: never);
+  // returns their names.
+  std::vector<std::string> stop_idle();
+  // The process id of `name`'s server; 0 while none runs.
+  pid_t pid(const std::string& name);
+
+  static std::optional<int64_t> nvml_free_bytes(int index);
+  static int64_t nvml_held_bytes(int index, pid_t pid);
+
+ private:
+  struct Server {
+    std::unique_ptr<backends::BackendProcess> process;
+    int busy = 0;
+    int64_t last_used_ms = 0;
+  };
+  // Makes room on the device of `spec` (lock held); throws when it cannot.
+  void apply_budget(const backends::BackendSpec& spec);
+  void release(const std::string& name);
+
+  const std::string data_dir_;
+  const FreeBytes free_bytes_;
+  const HeldBytes held_bytes_;
+  const LifecycleClock clock_;
+  const int kill_grace_ms_;
+  std::mutex mutex_;
+  std::map<std::string, Server> servers_;
+};
+
+}  // namespace df::worker
