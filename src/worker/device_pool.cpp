@@ -15,12 +15,8 @@ bool all_digits(const std::string& text) {
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-bool holds_warm(const gpu::RunnerState& runner, const std::vector<std::string>& checkpoints) {
-  for (const auto& model : runner.models) {
-    if (std::find(checkpoints.begin(), checkpoints.end(), model) != checkpoints.end()) return true;
-  }
-  return false;
-}
+// The code of a job's error while it waits for a runner (and of the event that says so).
+constexpr const char* kWaitingForRunner = "waiting_for_runner";
 
 }  // namespace
 
@@ -89,23 +85,8 @@ std::vector<std::string> job_checkpoints(const Job& job) {
   return checkpoints;
 }
 
-std::optional<std::string> warm_peer(const std::vector<gpu::RunnerState>& runners,
-                                     const std::string& self,
-                                     const std::vector<std::string>& checkpoints) {
-  if (checkpoints.empty()) return std::nullopt;
-  for (const auto& runner : runners) {
-    if (runner.worker_id == self && holds_warm(runner, checkpoints)) return std::nullopt;
-  }
-  for (const auto& runner : runners) {
-    if (runner.worker_id != self && runner.state == "idle" && holds_warm(runner, checkpoints)) {
-      return runner.worker_id;
-    }
-  }
-  return std::nullopt;
-}
-
-DevicePool::DevicePool(gpu::RunnerRoster& roster, store::Store& store)
-    : roster_(roster), store_(store) {}
+DevicePool::DevicePool(gpu::RunnerRoster& roster, store::Store& store, BackendHealth* backends)
+    : roster_(roster), store_(store), backends_(backends) {}
 
 void DevicePool::join(const gpu::RunnerState& state, std::function<void()> request_free) {
   roster_.update(state);
@@ -133,34 +114,84 @@ std::optional<queue::Delivery> DevicePool::take_handed(const std::string& worker
   return delivery;
 }
 
+RunnerChoice DevicePool::choose(const Job& job, const std::string& claimer) const {
+  RunnerChoiceInput input{job_runners(job), claimer, roster_.all(), {}, job_checkpoints(job)};
+  for (auto& runner : input.roster) {
+    if (!is_backend_runner(runner.runner_id)) continue;
+    if (!backend_up(runner.runner_id)) input.down.insert(runner.runner_id);
+    runner.queue_remaining = backend_queue(runner.runner_id);
+  }
+  return choose_runner(input);
+}
+
 bool DevicePool::hand_over(const queue::Delivery& delivery, const std::string& from,
-                           int64_t lease_ms) {
-  const auto to = warm_peer(roster_.all(), from, job_checkpoints(delivery.job));
-  if (!to) return false;
-  auto peer = roster_.find(*to);
+                           const std::string& to, int64_t lease_ms) {
+  auto peer = roster_.find(to);
   if (!peer) return false;
   const Lease lease{delivery.job.id, from, delivery.job.attempts};
   if (!store_.requeue_job(lease, now_ms(), nullptr, /*attempt_counts=*/false)) return false;
   // The job is queued and due: claimed at once under the peer, unless another process's worker
   // was quicker (then it runs there, which is fine too).
-  auto job = store_.claim_job_by_id(delivery.job.id, *to, lease_ms);
+  auto job = store_.claim_job_by_id(delivery.job.id, to, lease_ms);
   if (!job) return true;
   peer->state = "busy";
   roster_.update(*peer);
+  const bool warm = holds_warm(*peer, job_checkpoints(*job));
   Event event;
   event.job_id = job->id;
   event.type = "log";
   event.code = "handed_over";
-  event.message = "handed from worker " + from + " to worker " + *to + " on " + peer->device +
-                  ", whose runner has its model warm";
-  event.plain = "Your job goes to the device that already has its model loaded.";
-  event.data = {{"source", "worker"}, {"from", from}, {"to", *to}, {"device", peer->device}};
+  event.message = "handed from worker " + from + " to worker " + to + " (runner " +
+                  peer->runner_id + " on " + peer->device + ")" +
+                  (warm ? ", whose runner has its model warm" : ", an idle runner that can run it");
+  event.plain = warm ? "Your job goes to the device that already has its model loaded."
+                     : "Your job goes to a runner that is free to run it.";
+  event.data = {{"source", "worker"}, {"from", from}, {"to", to}, {"runner", peer->runner_id},
+                {"device", peer->device}};
   event.created_ms = now_ms();
-  const Lease handed_lease{job->id, *to, job->attempts};
+  const Lease handed_lease{job->id, to, job->attempts};
   store_.append_event(event, &handed_lease);
   std::lock_guard lock(mutex_);
-  handed_[*to] = queue::Delivery{std::move(*job), delivery.receipt};
+  handed_[to] = queue::Delivery{std::move(*job), delivery.receipt};
   return true;
+}
+
+bool DevicePool::hold_back(const queue::Delivery& delivery, const std::string& from,
+                           const std::string& reason, queue::Queue& queue) {
+  const Job& job = delivery.job;
+  const Lease lease{job.id, from, job.attempts};
+  const bool told = job.error.is_object() && job.error.value("code", "") == kWaitingForRunner &&
+                    job.error.value("message", "") == reason;
+  bool appended = false;
+  if (!told) {
+    Event event;
+    event.job_id = job.id;
+    event.type = "log";
+    event.code = kWaitingForRunner;
+    event.message = "no runner of worker " + from + "'s process can take the job now: " + reason;
+    event.plain = reason;
+    event.data = {{"source", "worker"}, {"runners", job_runners(job)}};
+    event.created_ms = now_ms();
+    appended = store_.append_event(event, &lease) != 0;
+  }
+  const int64_t run_after_ms = now_ms() + kRunnerWaitMs;
+  const nlohmann::json error = {{"code", kWaitingForRunner}, {"message", reason}};
+  if (store_.requeue_job(lease, run_after_ms, error, /*attempt_counts=*/false)) {
+    queue.settle(delivery, {queue::Settlement::kRetry, run_after_ms, nullptr});
+  }
+  return appended;
+}
+
+bool DevicePool::backend_up(const std::string& runner_id) const {
+  return !backends_ || !is_backend_runner(runner_id) || backends_->up(runner_id);
+}
+
+int DevicePool::backend_queue(const std::string& runner_id) const {
+  return backends_ && is_backend_runner(runner_id) ? backends_->queue_remaining(runner_id) : 0;
+}
+
+void DevicePool::backend_failed(const std::string& runner_id, const std::string& reason) {
+  if (backends_ && is_backend_runner(runner_id)) backends_->mark_down(runner_id, reason);
 }
 
 void DevicePool::take_out_of_rotation(const std::string& worker_id, const std::string& reason) {

@@ -1,5 +1,6 @@
-// The workers of one process and their devices: claims taken in turn, jobs handed to the device
-// that has their model warm, free requests between runners, and devices taken out of rotation.
+// The workers of one process and their devices: claims taken in turn, jobs handed to the runner
+// chosen for them or held back until one can take them, free requests between runners, devices
+// taken out of rotation, and the health of the backends.
 #pragma once
 
 #include <functional>
@@ -13,6 +14,8 @@
 #include "gpu/runner_roster.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "worker/backend_health.h"
+#include "worker/runner_choice.h"
 
 namespace df::worker {
 
@@ -48,15 +51,13 @@ class CrashStreak {
 // The model files a job loads: a generate job's checkpoint, a workflow's ckpt_name inputs.
 std::vector<std::string> job_checkpoints(const Job& job);
 
-// The idle, in-rotation runner other than `self` whose warm models include one of `checkpoints`,
-// when `self`'s runner has none of them warm; nullopt otherwise.
-std::optional<std::string> warm_peer(const std::vector<gpu::RunnerState>& runners,
-                                     const std::string& self,
-                                     const std::vector<std::string>& checkpoints);
+// How long a job that waits for a runner stays out of the queue before it is claimed again.
+inline constexpr int64_t kRunnerWaitMs = 500;
 
 class DevicePool {
  public:
-  DevicePool(gpu::RunnerRoster& roster, store::Store& store);
+  // `backends`: the health of the backends this process's workers drive (null: none).
+  DevicePool(gpu::RunnerRoster& roster, store::Store& store, BackendHealth* backends = nullptr);
 
   // A worker takes part with its runner's first state; `request_free` asks it to free its
   // runner's models before its next claim.
@@ -70,11 +71,29 @@ class DevicePool {
   std::unique_lock<std::mutex> claim_turn() { return std::unique_lock(claim_mutex_); }
   // A job another worker handed to `worker_id`.
   std::optional<queue::Delivery> take_handed(const std::string& worker_id);
-  // Hands `delivery` (claimed by `from`) to the idle worker whose runner has its model warm, when
-  // `from`'s has not: the claim moves to that worker in the store (the job is requeued without
-  // using up an attempt and claimed at once under the other worker) and the worker is marked busy.
-  // True when it went; false leaves the delivery with `from`. Call holding the claim turn.
-  bool hand_over(const queue::Delivery& delivery, const std::string& from, int64_t lease_ms);
+  // Which runner takes `job`, claimed by `claimer` (choose_runner over the roster, with the
+  // backends' health and queues as they are now).
+  RunnerChoice choose(const Job& job, const std::string& claimer) const;
+  // Hands `delivery` (claimed by `from`) to the idle worker `to`: the claim moves to it in the
+  // store (the job is requeued without using up an attempt and claimed at once under `to`) and
+  // `to` is marked busy. True when it went (or another process's worker took the job meanwhile);
+  // false leaves the delivery with `from`. Call holding the claim turn.
+  bool hand_over(const queue::Delivery& delivery, const std::string& from, const std::string& to,
+                 int64_t lease_ms);
+  // Puts `delivery` (claimed by `from`) back in `queue` without using up an attempt, due again in
+  // kRunnerWaitMs, with `reason` as its error; a "waiting_for_runner" event tells why, once per
+  // reason (not again each time the job comes back for the same one). True when that event was
+  // appended.
+  bool hold_back(const queue::Delivery& delivery, const std::string& from,
+                 const std::string& reason, queue::Queue& queue);
+
+  // Whether the backend `runner_id` answers (always true for "native" and without backends).
+  bool backend_up(const std::string& runner_id) const;
+  // Its own queue at its last check (0 for "native" and without backends).
+  int backend_queue(const std::string& runner_id) const;
+  // A job on the backend `runner_id` ended because it stopped answering: no worker claims for it
+  // until a probe answers.
+  void backend_failed(const std::string& runner_id, const std::string& reason);
 
   // Marks the worker's device out of rotation with one log line; says so loudly when no device
   // is left.
@@ -83,6 +102,7 @@ class DevicePool {
  private:
   gpu::RunnerRoster& roster_;
   store::Store& store_;
+  BackendHealth* backends_;
   std::mutex claim_mutex_;
   std::mutex mutex_;  // guards the two maps
   std::map<std::string, std::function<void()>> free_requests_;

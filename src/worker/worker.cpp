@@ -33,18 +33,23 @@ Worker::Worker(WorkerContext context) : context_(std::move(context)) {}
 
 Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device)
     : context_(std::move(context)), pool_(&pool), device_(std::move(device)) {
-  HeadroomGuardSettings guard;
-  guard.worker_id = context_.settings.worker_id;
-  // The wait stays well inside the job's lease: the check runs before its first heartbeat.
-  guard.wait_ms = context_.settings.lease_ms / 2;
-  guard.poll_ms = std::max<int64_t>(50, std::min<int64_t>(250, context_.settings.poll_ms));
-  headroom_ = std::make_unique<HeadroomGuard>(pool, guard, [this] { free_now(); }, read_device_memory);
-  context_.before_start = [this](const Job& job) {
-    if (job.spec.contains("memory_need")) start_runner_for_check();
-    return headroom_->check(job);
-  };
+  if (!is_backend_runner(device_.runner_id)) {
+    HeadroomGuardSettings guard;
+    guard.worker_id = context_.settings.worker_id;
+    // The wait stays well inside the job's lease: the check runs before its first heartbeat.
+    guard.wait_ms = context_.settings.lease_ms / 2;
+    guard.poll_ms = std::max<int64_t>(50, std::min<int64_t>(250, context_.settings.poll_ms));
+    headroom_ = std::make_unique<HeadroomGuard>(pool, guard, [this] { free_now(); },
+                                                read_device_memory);
+    context_.before_start = [this](const Job& job) {
+      if (job.spec.contains("memory_need")) start_runner_for_check();
+      return headroom_->check(job);
+    };
+  }
   gpu::RunnerState state;
   state.worker_id = context_.settings.worker_id;
+  state.runner_id = device_.runner_id;
+  state.queue_remaining = pool.backend_queue(device_.runner_id);
   state.device = normalized_device(device_.device);
   state.device_index = cuda_device_index(state.device);
   pool.join(state, [this] { request_free(); });
@@ -59,6 +64,8 @@ void Worker::publish(const std::string& state, const RunnerMemoryReport& held) {
   held_ = held;
   gpu::RunnerState runner;
   runner.worker_id = context_.settings.worker_id;
+  runner.runner_id = device_.runner_id;
+  runner.queue_remaining = pool_->backend_queue(device_.runner_id);
   runner.device = device_name();
   runner.device_index = cuda_device_index(runner.device);
   runner.pid = context_.runner.pid();
@@ -70,7 +77,11 @@ void Worker::publish(const std::string& state, const RunnerMemoryReport& held) {
       runner.allocator_reserved_bytes = held.reserved_bytes;
       runner.allocator_allocated_bytes = held.allocated_bytes;
     }
-    runner.memory_used_bytes = RunnerMemoryProbe(runner.device, gpu::system_nvml()).used(runner.pid);
+    // A backend's memory is its server's, not its runner's: the runner's hello reports it.
+    if (!is_backend_runner(runner.runner_id)) {
+      runner.memory_used_bytes =
+          RunnerMemoryProbe(runner.device, gpu::system_nvml()).used(runner.pid);
+    }
   }
   pool_->update(runner);
 }
@@ -97,23 +108,64 @@ bool Worker::bring_up() {
   return false;
 }
 
-std::optional<queue::Delivery> Worker::next_delivery(int64_t wait_ms) {
+std::optional<Worker::Placed> Worker::next_delivery(int64_t wait_ms) {
   const std::string& id = context_.settings.worker_id;
-  if (!pool_) return context_.queue.claim(id, context_.settings.lease_ms, wait_ms);
+  if (!pool_) {
+    auto delivery = context_.queue.claim(id, context_.settings.lease_ms, wait_ms);
+    if (!delivery) return std::nullopt;
+    return Placed{std::move(*delivery), std::nullopt};
+  }
   auto turn = pool_->claim_turn();
-  if (auto handed = pool_->take_handed(id)) return handed;
+  if (auto handed = pool_->take_handed(id)) return Placed{std::move(*handed), std::nullopt};
   auto delivery = context_.queue.claim(id, context_.settings.lease_ms, wait_ms);
-  if (delivery && pool_->hand_over(*delivery, id, context_.settings.lease_ms)) return std::nullopt;
-  return delivery;
+  if (!delivery) return std::nullopt;
+  return place(std::move(*delivery));
+}
+
+std::optional<Worker::Placed> Worker::place(queue::Delivery delivery) {
+  const Job& job = delivery.job;
+  // A job canceled meanwhile or out of attempts ends at once, whoever claimed it.
+  if (job.cancel_requested || job.attempts > job.max_attempts) {
+    return Placed{std::move(delivery), std::nullopt};
+  }
+  const std::string& id = context_.settings.worker_id;
+  RunnerChoice choice = pool_->choose(job, id);
+  switch (choice.action) {
+    case RunnerChoice::Action::kRunHere:
+      return Placed{std::move(delivery), std::nullopt};
+    case RunnerChoice::Action::kFail:
+      return Placed{std::move(delivery),
+                    nlohmann::json{{"code", "unsupported"}, {"message", choice.reason}}};
+    case RunnerChoice::Action::kHandOver:
+      if (pool_->hand_over(delivery, id, choice.worker_id, context_.settings.lease_ms)) {
+        return std::nullopt;
+      }
+      choice.reason = "The runner chosen for it was taken meanwhile; it is tried again shortly.";
+      break;
+    case RunnerChoice::Action::kWait:
+      break;
+  }
+  if (pool_->hold_back(delivery, id, choice.reason, context_.queue) && context_.on_event) {
+    context_.on_event(job.id);
+  }
+  return std::nullopt;
 }
 
 bool Worker::run_once(int64_t wait_ms) {
-  auto delivery = next_delivery(wait_ms);
-  if (!delivery) return false;
-  const std::vector<std::string> checkpoints = job_checkpoints(delivery->job);
-  const std::string job_id = delivery->job.id;
+  auto placed = next_delivery(wait_ms);
+  if (!placed) return false;
+  if (placed->refusal) {  // fails unstarted, with the reason as its error
+    WorkerContext refusing = context_;
+    refusing.before_start = [refusal = *placed->refusal](const Job&) {
+      return std::optional<nlohmann::json>(refusal);
+    };
+    JobRun(std::move(placed->delivery), refusing).execute();
+    return true;
+  }
+  const std::vector<std::string> checkpoints = job_checkpoints(placed->delivery.job);
+  const std::string job_id = placed->delivery.job.id;
   publish("busy", held_);
-  JobRun run(std::move(*delivery), context_);
+  JobRun run(std::move(placed->delivery), context_);
   run.execute();
   const bool runner_gone = context_.runner.pid() == 0;
   // A runner that lives on keeps its models warm: as its own report says, or (a runner that does
@@ -130,8 +182,26 @@ bool Worker::run_once(int64_t wait_ms) {
                                     " jobs in a row");
     out_of_rotation_ = true;
   }
-  if (run.ended_by_backend_outage()) wait_for_backends();
+  if (run.ended_by_backend_outage()) {
+    report_backend_failure(job_id);
+    wait_for_backends();
+  }
   return true;
+}
+
+bool Worker::backend_answers() {
+  if (!pool_ || pool_->backend_up(device_.runner_id)) return true;
+  report_pause("its backend " + device_.runner_id + " does not answer");
+  return false;
+}
+
+void Worker::report_backend_failure(const std::string& job_id) {
+  if (!pool_ || !is_backend_runner(device_.runner_id)) return;
+  const auto job = context_.store.get_job(job_id);
+  const std::string reason = job && job->error.is_object()
+                                 ? job->error.value("message", "")
+                                 : "a job on it ended because it did not answer";
+  pool_->backend_failed(device_.runner_id, reason);
 }
 
 void Worker::start_runner_for_check() {
@@ -174,6 +244,10 @@ void Worker::run(std::stop_token stop) {
     if (free_requested_.exchange(false)) {
       context_.runner.free_memory();
       publish("idle", RunnerMemoryReport{});
+    }
+    if (!backend_answers()) {  // a probe of the catalog brings it back
+      std::this_thread::sleep_for(std::chrono::milliseconds(context_.settings.poll_ms));
+      continue;
     }
     try {
       run_once(context_.settings.poll_ms);

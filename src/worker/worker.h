@@ -11,6 +11,7 @@
 #include "worker/device_pool.h"
 #include "worker/headroom_guard.h"
 #include "worker/memory_hygiene.h"
+#include "worker/runner_choice.h"
 #include "worker/worker_context.h"
 
 namespace df::worker {
@@ -22,6 +23,9 @@ struct WorkerDevice {
   // One of --devices: the runner is started and checked before the first claim, and a device whose
   // runner cannot start, says hello on the wrong device or keeps crashing leaves rotation.
   bool pinned = false;
+  // The runner it drives: "native", or "backend:<name>" (a ComfyUI server; device "backend": no
+  // GPU of this machine, so no headroom check and no memory probe).
+  std::string runner_id = kNativeRunner;
 };
 
 class Worker {
@@ -29,8 +33,10 @@ class Worker {
   // A worker on its own (no other workers to hand jobs to, no headroom check, no roster).
   explicit Worker(WorkerContext context);
   // A worker of `pool` on `device`: it writes its runner's state into the pool's roster, checks a
-  // job's memory need before it starts, and hands jobs to the worker whose runner has their model
-  // warm.
+  // job's memory need before it starts (native runners), hands a claimed job to the worker the
+  // pool chooses for it (one whose runner can run it, its model warm, its backend's queue
+  // shortest) or puts it back in the queue until one can take it, and claims nothing while its
+  // backend does not answer.
   Worker(WorkerContext context, DevicePool& pool, WorkerDevice device);
   // Claims and runs jobs until `stop` is requested, then shuts the runner down. While a backend
   // fails, claiming pauses: it is retried every poll interval, the error is logged when it first
@@ -42,9 +48,20 @@ class Worker {
   void request_free();
 
  private:
-  // The next job: one handed to this worker, else a claim (handed on when another worker's runner
-  // has its model warm).
-  std::optional<queue::Delivery> next_delivery(int64_t wait_ms);
+  // A job this worker runs, and the error it fails with unstarted (no runner anywhere can run it).
+  struct Placed {
+    queue::Delivery delivery;
+    std::optional<nlohmann::json> refusal;
+  };
+  // The next job: one handed to this worker, else a claim (handed on to the runner chosen for it,
+  // or put back in the queue while none can take it).
+  std::optional<Placed> next_delivery(int64_t wait_ms);
+  // Where the claimed `delivery` goes; nullopt when it went to another worker or back to the queue.
+  std::optional<Placed> place(queue::Delivery delivery);
+  // A backend worker whose backend does not answer claims nothing: false (the pause logged once).
+  bool backend_answers();
+  // After a job on a backend ended with "unavailable": the backend is marked down.
+  void report_backend_failure(const std::string& job_id);
   // A pinned worker's runner is started and checked; false when the device left rotation.
   bool bring_up();
   // The runner frees its models now; its state is written again.

@@ -1,11 +1,15 @@
 // Several devices in one service: the --devices list, pinning a runner, the hello and crash checks
-// that take a device out of rotation, and jobs handed to the worker whose runner has their model warm.
+// that take a device out of rotation, jobs handed to the worker chosen for them or held back until
+// one can take them, and the backends' health.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
 #include <mutex>
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "queue/queue.h"
 #include "store/sqlite_store.h"
 #include "telemetry/service_log.h"
 #include "test_support.h"
@@ -91,27 +95,44 @@ TEST(Placement, AJobLoadsItsCheckpointOrItsWorkflowsCheckpoints) {
   EXPECT_EQ(job_checkpoints(workflow), std::vector<std::string>({"a.ckpt"}));
 }
 
-TEST(Placement, AnIdleWarmPeerIsPreferredUnlessThisRunnerIsWarmToo) {
-  const std::vector<std::string> wanted = {"sdxl.safetensors"};
-  const std::vector<gpu::RunnerState> runners = {
-      runner("w0", "idle", {"sd15.safetensors"}, "cuda:0"),
-      runner("w1", "busy", {"sdxl.safetensors"}, "cuda:1"),
-      runner("w2", "idle", {"sdxl.safetensors"}, "cuda:2"),
-      runner("w3", "out_of_rotation", {"sdxl.safetensors"}, "cuda:3")};
-  EXPECT_EQ(warm_peer(runners, "w0", wanted), "w2");
-  EXPECT_EQ(warm_peer(runners, "w2", wanted), std::nullopt) << "already warm here";
-  EXPECT_EQ(warm_peer(runners, "w0", {"flux.safetensors"}), std::nullopt) << "warm nowhere";
-  EXPECT_EQ(warm_peer(runners, "w0", {}), std::nullopt);
-  EXPECT_EQ(warm_peer({runners[0], runners[1], runners[3]}, "w0", wanted), std::nullopt)
-      << "busy and out-of-rotation runners take nothing";
+// Backends by runner id: up or down, their queues, and what marked them down.
+class FakeBackendHealth final : public BackendHealth {
+ public:
+  bool up(const std::string& runner_id) const override { return !down_.contains(runner_id); }
+  int queue_remaining(const std::string& runner_id) const override {
+    const auto it = queues_.find(runner_id);
+    return it == queues_.end() ? 0 : it->second;
+  }
+  void mark_down(const std::string& runner_id, const std::string& reason) override {
+    down_[runner_id] = reason;
+  }
+
+  std::map<std::string, std::string> down_;
+  std::map<std::string, int> queues_;
+};
+
+gpu::RunnerState backend_runner(const std::string& id, const std::string& runner_id) {
+  gpu::RunnerState r = runner(id, "idle", {}, "backend");
+  r.runner_id = runner_id;
+  r.pid = 0;
+  return r;
 }
 
 class DevicePoolTest : public ::testing::Test {
  protected:
+  // The job's events with `code`.
+  int events_with_code(const std::string& job_id, const std::string& code) {
+    int count = 0;
+    for (const auto& event : store_.events_after(job_id, 0, 1000)) count += event.code == code;
+    return count;
+  }
+
   test::TestDir dir_{"df_device_pool_"};
   store::SqliteStore store_{(dir_.path() / "db.sqlite3").string()};
+  std::unique_ptr<queue::Queue> queue_ = queue::open_queue("db", store_);
   gpu::RunnerRoster roster_;
-  DevicePool pool_{roster_, store_};
+  FakeBackendHealth backends_;
+  DevicePool pool_{roster_, store_, &backends_};
 };
 
 TEST_F(DevicePoolTest, AClaimMovesToTheWarmIdleWorkerInTheStore) {
@@ -122,7 +143,10 @@ TEST_F(DevicePoolTest, AClaimMovesToTheWarmIdleWorkerInTheStore) {
   ASSERT_TRUE(claimed);
   const queue::Delivery delivery{*claimed, "receipt-1"};
 
-  ASSERT_TRUE(pool_.hand_over(delivery, "w0", 15000));
+  const RunnerChoice choice = pool_.choose(*claimed, "w0");
+  ASSERT_EQ(choice.action, RunnerChoice::Action::kHandOver);
+  ASSERT_EQ(choice.worker_id, "w1");
+  ASSERT_TRUE(pool_.hand_over(delivery, "w0", choice.worker_id, 15000));
   EXPECT_FALSE(pool_.take_handed("w0"));
   auto handed = pool_.take_handed("w1");
   ASSERT_TRUE(handed);
@@ -134,6 +158,7 @@ TEST_F(DevicePoolTest, AClaimMovesToTheWarmIdleWorkerInTheStore) {
             claimed->max_attempts - claimed->attempts) << "the hand-off uses up no attempt";
   EXPECT_EQ(roster_.find("w1")->state, "busy") << "taken until it runs the job";
   EXPECT_FALSE(pool_.take_handed("w1"));
+  EXPECT_EQ(events_with_code(claimed->id, "handed_over"), 1);
 }
 
 TEST_F(DevicePoolTest, AJobWarmNowhereElseStaysWithItsClaimer) {
@@ -142,8 +167,82 @@ TEST_F(DevicePoolTest, AJobWarmNowhereElseStaysWithItsClaimer) {
   store_.create_job(generate_job("sdxl.safetensors"));
   auto claimed = store_.claim_job("w0", 15000);
   ASSERT_TRUE(claimed);
-  EXPECT_FALSE(pool_.hand_over({*claimed, ""}, "w0", 15000));
+  EXPECT_EQ(pool_.choose(*claimed, "w0").action, RunnerChoice::Action::kRunHere);
   EXPECT_EQ(store_.get_job(claimed->id)->worker_id, "w0");
+}
+
+TEST_F(DevicePoolTest, AJobForABackendGoesToItsIdleWorker) {
+  pool_.join(runner("w0", "idle", {}), [] {});
+  pool_.join(backend_runner("b0", "backend:a"), [] {});
+  Job job = generate_job("sdxl.safetensors");
+  job.spec["runners"] = {"backend:a"};
+  store_.create_job(job);
+  auto claimed = store_.claim_job("w0", 15000);
+  ASSERT_TRUE(claimed);
+  const RunnerChoice choice = pool_.choose(*claimed, "w0");
+  ASSERT_EQ(choice.action, RunnerChoice::Action::kHandOver);
+  ASSERT_TRUE(pool_.hand_over({*claimed, ""}, "w0", choice.worker_id, 15000));
+  auto handed = pool_.take_handed("b0");
+  ASSERT_TRUE(handed);
+  EXPECT_EQ(handed->job.worker_id, "b0");
+}
+
+TEST_F(DevicePoolTest, TheBackendsHealthAndQueuesAreReadWhenAJobIsPlaced) {
+  pool_.join(backend_runner("b0", "backend:a"), [] {});
+  pool_.join(backend_runner("b1", "backend:b"), [] {});
+  Job job = generate_job("sdxl.safetensors");
+  job.spec["runners"] = {"backend:a", "backend:b"};
+  backends_.queues_ = {{"backend:a", 3}, {"backend:b", 1}};
+  auto choice = pool_.choose(job, "b0");
+  EXPECT_EQ(choice.action, RunnerChoice::Action::kHandOver);
+  EXPECT_EQ(choice.worker_id, "b1") << "the shorter queue of its own";
+  EXPECT_EQ(pool_.backend_queue("backend:a"), 3);
+  EXPECT_EQ(pool_.backend_queue("native"), 0);
+
+  pool_.backend_failed("backend:b", "connection refused");
+  EXPECT_EQ(backends_.down_.at("backend:b"), "connection refused");
+  EXPECT_FALSE(pool_.backend_up("backend:b"));
+  EXPECT_TRUE(pool_.backend_up("native"));
+  EXPECT_EQ(pool_.choose(job, "b0").action, RunnerChoice::Action::kRunHere);
+  pool_.backend_failed("backend:a", "connection refused");
+  EXPECT_EQ(pool_.choose(job, "b0").action, RunnerChoice::Action::kWait);
+}
+
+TEST_F(DevicePoolTest, AWaitingJobGoesBackWithoutUsingAnAttemptAndSaysWhyOncePerReason) {
+  pool_.join(backend_runner("b0", "backend:a"), [] {});
+  const Job job = generate_job("sdxl.safetensors");  // native only: no native runner here
+  store_.create_job(job);
+  const int64_t before = now_ms();
+  auto claimed = store_.claim_job("b0", 15000);
+  ASSERT_TRUE(claimed);
+  const RunnerChoice choice = pool_.choose(*claimed, "b0");
+  ASSERT_EQ(choice.action, RunnerChoice::Action::kWait);
+  EXPECT_TRUE(pool_.hold_back({*claimed, ""}, "b0", choice.reason, *queue_));
+
+  auto queued = store_.get_job(job.id);
+  EXPECT_EQ(queued->status, JobStatus::kQueued);
+  EXPECT_GE(queued->run_after_ms, before + kRunnerWaitMs) << "not claimed again at once";
+  EXPECT_EQ(queued->max_attempts - queued->attempts, claimed->max_attempts - claimed->attempts + 1)
+      << "the claim used up no attempt";
+  EXPECT_EQ(queued->error.value("code", ""), "waiting_for_runner");
+  EXPECT_FALSE(store_.claim_job("b0", 15000)) << "due again only after the wait";
+
+  EXPECT_EQ(events_with_code(job.id, "waiting_for_runner"), 1);
+}
+
+TEST_F(DevicePoolTest, AJobBackForTheSameReasonGetsNoSecondWaitingEvent) {
+  pool_.join(backend_runner("b0", "backend:a"), [] {});
+  const std::string reason = "Waiting for a runner that can run this job (native).";
+  for (const std::string& before : {reason, std::string("Every runner is busy.")}) {
+    const Job job = generate_job("sdxl.safetensors");
+    store_.create_job(job);
+    auto claimed = store_.claim_job("b0", 15000);
+    ASSERT_TRUE(claimed);
+    claimed->error = {{"code", "waiting_for_runner"}, {"message", before}};  // as it came back
+    EXPECT_EQ(pool_.hold_back({*claimed, ""}, "b0", reason, *queue_), before != reason);
+    EXPECT_EQ(events_with_code(job.id, "waiting_for_runner"), before != reason ? 1 : 0);
+    EXPECT_EQ(store_.get_job(job.id)->status, JobStatus::kQueued);
+  }
 }
 
 TEST_F(DevicePoolTest, FreeRequestsReachTheNamedWorker) {
