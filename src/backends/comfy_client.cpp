@@ -31,12 +31,27 @@ class MultipartBody {
 
   void file(const std::string& name, const std::string& filename, const std::string& bytes) {
     body_ += "--" + boundary_ + "\r\nContent-Disposition: form-data; name=\"" + name +
-             "\"; filename=\"" + filename + "\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+             "\"; filename=\"" + quoted(filename) +
+             "\"\r\nContent-Type: application/octet-stream\r\n\r\n";
     body_ += bytes;
     body_ += "\r\n";
   }
 
   std::string content_type() const { return "multipart/form-data; boundary=" + boundary_; }
+
+  // `text` inside a header's quoted string: quotes and backslashes escaped; line breaks refused.
+  static std::string quoted(const std::string& text) {
+    if (text.find_first_of("\r\n") != std::string::npos) {
+      throw Error(ErrorCode::kInvalidArgument, "a file name must not contain a line break");
+    }
+    std::string escaped;
+    for (char c : text) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      escaped += c;
+    }
+    return escaped;
+  }
+
   std::string finish() { return body_ + "--" + boundary_ + "--\r\n"; }
 
  private:

@@ -102,6 +102,12 @@ TEST(ComfyClient, UploadSendsTheMultipartFieldsComfyWants) {
   EXPECT_EQ(api::find_part(parts, "type")->body, "input");
   ASSERT_NE(api::find_part(parts, "overwrite"), nullptr);
   EXPECT_EQ(api::find_part(parts, "overwrite")->body, "true");
+
+  client.upload_image("say \"hi\" \\ bye.png", "x");
+  EXPECT_EQ(api::find_part(server.last("/upload/image").parts, "image")->filename,
+            "say \"hi\" \\ bye.png");
+  EXPECT_EQ(error_of([&] { client.upload_image("a\r\nb.png", "x"); }).code(),
+            ErrorCode::kInvalidArgument);
 }
 
 TEST(ComfyClient, InterruptDeleteAndFreeSendComfyBodies) {
