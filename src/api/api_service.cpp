@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/backend_report.h"
 #include "api/device_report.h"
-#include "api/job_dispatch.h"
 #include "api/job_views.h"
 #include "blob/local_blob_store.h"
 #include "core/error.h"
@@ -83,14 +83,17 @@ json model_view(const Model& model) {
 
 ApiService::ApiService(store::Store& store, blob::BlobStore& blobs,
                        registry::ModelRegistry& models, queue::Queue& queue, EventHub& hub,
-                       telemetry::Metrics& metrics, ApiSettings settings)
+                       telemetry::Metrics& metrics, JobIntake& intake, ApiSettings settings)
     : store_(store),
       blobs_(blobs),
       queue_(queue),
       models_(models),
       hub_(hub),
       metrics_(metrics),
-      settings_(std::move(settings)) {}
+      intake_(intake),
+      settings_(std::move(settings)) {
+  settings_.jobs.workflows = &intake_.router();
+}
 
 std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
   const json job = {{"$ref", "#/components/schemas/Job"}};
@@ -179,9 +182,11 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
   d.push_back({"GET", "/v1/openapi.json", "getOpenApi", "This document", "system",
                {json_answer(200, "The OpenAPI 3.1 document", object)}});
   d.push_back({"GET", "/healthz", "healthz",
-               "The process is alive, with its devices, their memory and the runners on them",
+               "The process is alive, with its devices, their memory and the runners on them, and "
+               "its ComfyUI backends",
                "system", {json_answer(200, "Alive", health_schema())}});
-  d.push_back({"GET", "/readyz", "readyz", "Database, queue, storage, runner and device checks", "system",
+  d.push_back({"GET", "/readyz", "readyz",
+               "Database, queue, storage, runner, device and ComfyUI backend checks", "system",
                {json_answer(200, "Every backend is ready", object)},
                {{503, "A backend is not ready: details.checks says which"}}});
   d.push_back({"GET", "/metrics", "metrics", "Prometheus metrics", "system",
@@ -239,17 +244,12 @@ Response ApiService::create_job(Request& request) {
   };
   store::CreateJobResult result;
   try {
-    result = store_.create_job(parsed.job);
+    result = intake_.create(parsed.job, [this](const Job& job) { record_routing(job); });
   } catch (const std::exception&) {
     discard_init_image();  // a conflict or an unavailable database: the job does not exist
     throw;
   }
   if (!result.created) discard_init_image();  // the earlier job has its own copy
-  if (result.created) {
-    record_routing(result.job);
-    metrics_.increment(telemetry::kJobsCreated);
-    dispatch_new_job(queue_, result.job);
-  }
   Response response = Response::json(result.created ? 201 : 200, job_json(result.job));
   response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
   if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
@@ -409,7 +409,8 @@ Response ApiService::healthz(Request&) {
   return Response::json(
       200, {{"status", "ok"},
             {"devices", health_devices(nvml ? nvml->devices() : std::vector<gpu::GpuDevice>{},
-                                       runners, system_memory())}});
+                                       runners, system_memory())},
+            {"backends", health_backends(backend_states())}});
 }
 
 Response ApiService::readyz(Request& request) {
@@ -441,6 +442,11 @@ Response ApiService::readyz(Request& request) {
       }
     });
   }
+  if (const auto backends = backend_states(); !backends.empty()) {
+    check("backends", [&] {
+      if (const auto why = backends_unready(backends)) throw Error(ErrorCode::kUnavailable, *why);
+    });
+  }
   json body = {{"status", ready ? "ready" : "not_ready"}, {"checks", checks}};
   if (ready) return Response::json(200, body);
   Response response = http::error_response(
@@ -457,7 +463,12 @@ Response ApiService::metrics(Request&) {
   metrics_.set_gauge_series(telemetry::kJobs, series);
   metrics_.set_gauge(telemetry::kQueueDepth, {}, static_cast<double>(counts["queued"]));
   if (const auto nvml = gpu::system_nvml()) record_gpu_memory(metrics_, nvml->devices());
+  record_backends(metrics_, backend_states());
   return Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+std::vector<backends::BackendStatus> ApiService::backend_states() const {
+  return settings_.backends ? settings_.backends() : std::vector<backends::BackendStatus>{};
 }
 
 Response ApiService::openapi(Request&) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/event_hub.h"
+#include "api/job_intake.h"
 #include "api/job_event_stream.h"
 #include "api/job_requests.h"
 #include "blob/blob_store.h"
@@ -27,6 +28,8 @@ struct ApiSettings {
   int64_t url_ttl_seconds = 3600;  // signed artifact URLs
   std::string runner_executable;   // checked by /readyz when this process runs a worker ("" = none)
   const gpu::RunnerRoster* runners = nullptr;  // this process's runners, for /healthz (null: none)
+  // The configured backends' states, for /healthz, /readyz and /metrics (empty: no backends).
+  BackendSnapshot backends;
 };
 
 // One answer of a route as the OpenAPI document lists it.
@@ -61,8 +64,9 @@ struct RouteDoc {
 
 class ApiService {
  public:
+  // New jobs go through `intake`, whose router also validates and routes /v1 workflows.
   ApiService(store::Store& store, blob::BlobStore& blobs, registry::ModelRegistry& models,
-             queue::Queue& queue, EventHub& hub, telemetry::Metrics& metrics,
+             queue::Queue& queue, EventHub& hub, telemetry::Metrics& metrics, JobIntake& intake,
              ApiSettings settings);
 
   // Adds every route below to the router.
@@ -93,6 +97,8 @@ class ApiService {
   void add_estimate(Job& job);
   // The event telling in plain words which model the routing table picked for a new job.
   void record_routing(const Job& job);
+  // The configured backends' states (none without backends).
+  std::vector<backends::BackendStatus> backend_states() const;
 
   store::Store& store_;
   blob::BlobStore& blobs_;
@@ -100,6 +106,7 @@ class ApiService {
   registry::ModelRegistry& models_;
   EventHub& hub_;
   telemetry::Metrics& metrics_;
+  JobIntake& intake_;
   ApiSettings settings_;
 };
 

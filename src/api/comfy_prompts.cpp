@@ -6,7 +6,6 @@
 #include "api/comfy_history.h"
 #include "api/comfy_request_body.h"
 #include "api/comfy_router.h"
-#include "api/job_dispatch.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/ids.h"
@@ -37,13 +36,10 @@ bool valid_prompt_id(const std::string& id) {
 
 }  // namespace
 
-ComfyPrompts::ComfyPrompts(store::Store& store, queue::Queue& queue,
-                           registry::ModelRegistry& models, std::string input_dir,
-                           int max_attempts, ComfyPromptHooks hooks)
+ComfyPrompts::ComfyPrompts(store::Store& store, JobIntake& intake, int max_attempts,
+                           ComfyPromptHooks hooks)
     : store_(store),
-      queue_(queue),
-      models_(models),
-      input_dir_(std::move(input_dir)),
+      intake_(intake),
       max_attempts_(max_attempts),
       hooks_(std::move(hooks)) {}
 
@@ -82,10 +78,10 @@ Response ComfyPrompts::post_prompt(Request& request) {
     }
   }
   const auto targets = body_strings(body, "partial_execution_targets");
-  const auto validation = validate_graph(body["prompt"], models_, input_dir_, targets);
-  if (!validation.ok) {
-    json error = validation.error;
-    return Response::json(400, {{"error", error}, {"node_errors", validation.node_errors}});
+  const RoutingDecision routing = intake_.route(body["prompt"], targets);
+  const graph::ValidationResult& validation = routing.validation;
+  if (!routing.routed()) {
+    return Response::json(400, {{"error", validation.error}, {"node_errors", validation.node_errors}});
   }
   json extra_data = body.value("extra_data", json::object());
   if (!extra_data.is_object()) extra_data = json::object();
@@ -108,18 +104,22 @@ Response ComfyPrompts::post_prompt(Request& request) {
               {"comfy", {{"number", number},
                          {"client_id", body_string(extra_data, "client_id")},
                          {"extra_data", extra_data},
-                         {"outputs_to_execute", validation.outputs_to_execute}}}};
+                         {"outputs_to_execute", validation.outputs_to_execute}}},
+              {"runners", routing.runners}};
   const std::string canonical = dump_json(body);
   job.request_hash = sha256_hex(canonical.data(), canonical.size());
   job.priority = number.get<double>() < 0 ? 1 : 0;  // "front" runs before the rest
   job.max_attempts = max_attempts_;
   job.created_ms = now_ms();
-  if (store_.get_job(prompt_id)) {
+  try {
+    intake_.create(job, [this](const Job& created) {
+      if (hooks_.job_created) hooks_.job_created(created.id);
+      if (hooks_.queue_changed) hooks_.queue_changed();
+    });
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kConflict) throw;
     return prompt_error("invalid_prompt", "Invalid prompt_id", "prompt_id '" + prompt_id + "' is already used");
   }
-  dispatch_new_job(queue_, store_.create_job(job).job);
-  if (hooks_.job_created) hooks_.job_created(prompt_id);
-  if (hooks_.queue_changed) hooks_.queue_changed();
   return Response::json(200, {{"prompt_id", prompt_id}, {"number", number}, {"node_errors", validation.node_errors}});
 }
 

@@ -7,9 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/job_intake.h"
 #include "http/router.h"
-#include "queue/queue.h"
-#include "registry/model_registry.h"
 #include "store/store.h"
 
 namespace df::api {
@@ -22,8 +21,8 @@ struct ComfyPromptHooks {
 
 class ComfyPrompts {
  public:
-  ComfyPrompts(store::Store& store, queue::Queue& queue, registry::ModelRegistry& models,
-               std::string input_dir, int max_attempts, ComfyPromptHooks hooks);
+  // New prompts go through `intake` (validated and routed like /v1 workflow jobs).
+  ComfyPrompts(store::Store& store, JobIntake& intake, int max_attempts, ComfyPromptHooks hooks);
   void register_routes(http::Router& router);
 
  private:
@@ -38,9 +37,7 @@ class ComfyPrompts {
   http::Response free(http::Request& request);
 
   store::Store& store_;
-  queue::Queue& queue_;
-  registry::ModelRegistry& models_;
-  std::string input_dir_;
+  JobIntake& intake_;
   int max_attempts_;
   ComfyPromptHooks hooks_;
   std::atomic<int64_t> number_{0};

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 
@@ -10,6 +11,7 @@
 #include "api/comfy_router.h"
 #include "api/comfy_system_stats.h"
 #include "api/comfy_templates.h"
+#include "api/runner_offers.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/numbers.h"
@@ -54,11 +56,13 @@ const nodes::ModelFolderKind& folder_kind(const std::string& folder) {
 }  // namespace
 
 ComfySystem::ComfySystem(registry::ModelRegistry& models, std::string input_dir,
-                         json feature_flags, const gpu::RunnerRoster& runners)
+                         json feature_flags, const gpu::RunnerRoster& runners,
+                         const WorkflowRouter& offers)
     : models_(models),
       input_dir_(std::move(input_dir)),
       feature_flags_(std::move(feature_flags)),
       runners_(runners),
+      offers_(offers),
       schemas_(nodes::builtin_node_schemas()) {}
 
 void ComfySystem::register_routes(http::Router& router) {
@@ -80,9 +84,16 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/global_subgraphs/{id}", json_answer(nullptr));
   add_comfy_route(router, "GET", "/node_replacements", json_answer(json::object()));
   register_template_routes(router, TemplateLibrary(installed_templates_dir()), schemas_);
-  json kinds = json::array();
-  for (const auto& kind : nodes::model_folder_kinds()) kinds.push_back(kind.name);
-  add_comfy_route(router, "GET", "/models", json_answer(kinds));
+  add_comfy_route(router, "GET", "/models", [this](http::Request&) {
+    std::vector<std::string> kinds;
+    for (const auto& kind : nodes::model_folder_kinds()) kinds.push_back(kind.name);
+    for (const auto& status : offers_.backends()) {  // folders only a backend has
+      for (const auto& [folder, files] : status.offer.model_files) {
+        if (std::find(kinds.begin(), kinds.end(), folder) == kinds.end()) kinds.push_back(folder);
+      }
+    }
+    return http::Response::json(200, kinds);
+  });
   add_comfy_route(router, "GET", "/models/{folder}",
                   with_plain_errors([this](http::Request& request) {
                     return http::Response::json(200, model_names(request.path_params.at("folder")));
@@ -113,14 +124,20 @@ void ComfySystem::register_routes(http::Router& router) {
   });
 }
 
+json ComfySystem::native_object_info(const std::optional<std::string>& only) const {
+  if (!offers_.native_runners()) return json::object();
+  if (!only) return graph::object_info(schemas_, schema_context(models_, input_dir_));
+  const graph::NodeSchema* schema = schemas_.find(*only);
+  if (schema == nullptr) return json::object();
+  return {{*only, schema->with_context(schema_context(models_, input_dir_)).to_object_info()}};
+}
+
 json ComfySystem::object_info() const {
-  return graph::object_info(schemas_, schema_context(models_, input_dir_));
+  return union_object_info(native_object_info(std::nullopt), offers_.backends());
 }
 
 json ComfySystem::node_info(const std::string& class_type) const {
-  const graph::NodeSchema* schema = schemas_.find(class_type);
-  if (schema == nullptr) return json::object();
-  return {{class_type, schema->with_context(schema_context(models_, input_dir_)).to_object_info()}};
+  return union_object_info(native_object_info(class_type), offers_.backends(), class_type);
 }
 
 fs::path ComfySystem::models_root() const {
@@ -149,16 +166,19 @@ fs::path ComfySystem::folder_dir(const std::string& folder, int64_t path_index) 
 }
 
 json ComfySystem::model_names(const std::string& folder) const {
-  folder_kind(folder);
-  json names = json::array();
-  if (folder == kCheckpoints) {
+  const auto backends = offers_.backends();
+  const bool ours = nodes::find_model_folder_kind(folder) != nullptr;
+  const bool theirs = std::any_of(backends.begin(), backends.end(), [&](const auto& status) {
+    return status.offer.model_files.count(folder) > 0;
+  });
+  if (!ours && !theirs) folder_kind(folder);  // 404: no runner has such a folder
+  std::vector<std::string> names;
+  if (ours && offers_.native_runners() && folder == kCheckpoints) {
     for (const Model& model : models_.available()) names.push_back(model.ckpt_name);
-    return names;
+  } else if (ours && offers_.native_runners()) {
+    names = nodes::list_model_files(models_root().string(), folder);
   }
-  for (const auto& name : nodes::list_model_files(models_root().string(), folder)) {
-    names.push_back(name);
-  }
-  return names;
+  return union_model_names(std::move(names), backends, folder);
 }
 
 json ComfySystem::model_metadata(const http::Request& request) const {

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "api/workflow_validation.h"
 #include "gpu/runner_roster.h"
 #include "graph/node_schema.h"
 #include "http/router.h"
@@ -20,8 +22,11 @@ class ComfySystem {
  public:
   // `input_dir`: where LoadImage's choices come from. `feature_flags`: what GET /features answers
   // (the same flags the WebSocket sends). `runners`: this process's runners, for /system_stats.
+  // `offers`: whether native runners exist and what the backends offer: /object_info and the
+  // model lists are the union of every runner's.
   ComfySystem(registry::ModelRegistry& models, std::string input_dir,
-              nlohmann::json feature_flags, const gpu::RunnerRoster& runners);
+              nlohmann::json feature_flags, const gpu::RunnerRoster& runners,
+              const WorkflowRouter& offers);
 
   // GET /object_info, /object_info/{class}, /system_stats, /features, /embeddings, /extensions,
   // /i18n, /models, /models/{folder}, /experiment/models, /experiment/models/{folder},
@@ -39,6 +44,8 @@ class ComfySystem {
   // ComfyUI does not have.
   nlohmann::json model_files(const std::string& folder) const;
   nlohmann::json model_names(const std::string& folder) const;
+  // The native runners' node definitions ({} without native runners), of `only` or every class.
+  nlohmann::json native_object_info(const std::optional<std::string>& only) const;
   // GET /view_metadata/{folder}?filename=: the safetensors file's metadata (404 without one).
   nlohmann::json model_metadata(const http::Request& request) const;
   // GET /experiment/models/preview/{folder}/{path_index}/{filename...}: the model's preview as
@@ -56,6 +63,7 @@ class ComfySystem {
   std::string input_dir_;
   nlohmann::json feature_flags_;
   const gpu::RunnerRoster& runners_;
+  const WorkflowRouter& offers_;
   graph::NodeSchemaRegistry schemas_;
 };
 

@@ -1,6 +1,8 @@
 // The machine's devices as the /v1 API reports them: health's devices and the GPU memory gauges.
 #include "api/device_report.h"
 
+#include "api/backend_report.h"
+
 #include <map>
 #include <string>
 
@@ -101,10 +103,11 @@ json health_schema() {
         {"memory", {{"type", {"object", "null"}}, {"additionalProperties", integer}}},
         {"runners", {{"type", "array"}, {"items", runner}}}}}};
   return {{"type", "object"},
-          {"required", {"status", "devices"}},
+          {"required", {"status", "devices", "backends"}},
           {"properties",
            {{"status", {{"type", "string"}, {"const", "ok"}}},
-            {"devices", {{"type", "array"}, {"items", device}}}}}};
+            {"devices", {{"type", "array"}, {"items", device}}},
+            {"backends", {{"type", "array"}, {"items", health_backend_schema()}}}}}};
 }
 
 void record_gpu_memory(telemetry::Metrics& metrics, const std::vector<gpu::GpuDevice>& gpus) {

@@ -29,7 +29,8 @@ nlohmann::json health_devices(const std::vector<gpu::GpuDevice>& gpus,
 // process, whose workers run elsewhere).
 std::optional<std::string> devices_unready(const std::vector<gpu::RunnerState>& runners);
 
-// The JSON Schema of GET /healthz's answer: {"status": "ok", "devices": health_devices(...)}.
+// The JSON Schema of GET /healthz's answer: {"status": "ok", "devices": health_devices(...),
+// "backends": health_backends(...)}.
 nlohmann::json health_schema();
 
 // Sets dreamforge_gpu_memory_{total,free,used}_bytes{device="cuda:N"} to the memory of `gpus`

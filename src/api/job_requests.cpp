@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "api/workflow_validation.h"
 #include "core/base64.h"
@@ -260,20 +261,18 @@ NewJob parse_workflow(const json& body, registry::ModelRegistry& models,
                       const JobRequestSettings& settings) {
   auto violations = validate_against_schema(workflow_schema(), body);
   if (!violations.empty()) reject(violations);
-  auto validation = validate_graph(body["workflow"], models, settings.input_dir);
-  if (!validation.ok || !validation.node_errors.empty()) {
-    const std::string message = validation.error.is_object()
-                                    ? validation.error.value("message", "invalid workflow")
-                                    : "invalid workflow";
-    throw Error(ErrorCode::kInvalidArgument, "invalid workflow: " + message,
-                {{"error", validation.error}, {"node_errors", validation.node_errors}});
-  }
+  std::optional<WorkflowRouter> native_only;
+  WorkflowRouter& router =
+      settings.workflows ? *settings.workflows : native_only.emplace(models, settings.input_dir);
+  const RoutingDecision routing = router.route(body["workflow"]);
+  if (!routing.routed() || !routing.validation.node_errors.empty()) throw routing.error();
   NewJob result;
   result.job.type = "workflow";
   json spec = apply_schema_defaults(workflow_schema(), body);
   spec.erase("type");
   spec.erase("priority");
   spec.erase("max_attempts");
+  spec["runners"] = routing.runners;
   result.job.spec = spec;
   return result;
 }

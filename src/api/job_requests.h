@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/workflow_validation.h"
 #include "core/job.h"
 #include "registry/device_profile.h"
 #include "registry/model_registry.h"
@@ -23,6 +24,9 @@ struct JobRequestSettings {
   // server offers neither.
   const registry::RoutingTable* routing = nullptr;
   registry::DeviceProfile device;  // what routed jobs must fit in (memory, preset class)
+  // Validates workflows and picks the runners that can run them; null: the native runners'
+  // compiled-in nodes with the installed models and `input_dir`.
+  WorkflowRouter* workflows = nullptr;
 };
 
 struct NewJob {
@@ -34,7 +38,9 @@ struct NewJob {
 // Validates the request body; throws Error(kInvalidArgument) whose details.fields lists every bad
 // field ({field, message}), Error(kModelNotFound) for an unknown model (or, for a routed job, when
 // no model of the chain can run: details.skipped says why for each), and for workflows an
-// Error(kInvalidArgument) carrying ComfyUI's {error, node_errors} in details. A generate job names
+// Error(kInvalidArgument) carrying ComfyUI's {error, node_errors} and what no runner offers
+// {missing_node_types, missing_files} in details; a valid workflow's spec.runners lists the
+// runners that can run it, preferred first. A generate job names
 // its model (model_id, else the default, else the only one) or asks for a function and quality
 // tier, which the routing table turns into a model and preset; the decision is kept in
 // spec.routing. A named preset's values are defaults: job fields win over it, and it wins over

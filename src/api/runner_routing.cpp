@@ -50,6 +50,13 @@ bool names_a_file(const std::string& value) {
          });
 }
 
+// A combo input that names a model file: ComfyUI's loaders call them "<kind>_name" (ckpt_name,
+// lora_name, ...); any other combo value counts when it names a file.
+bool names_a_model_file(const std::string& input_name, const std::string& value) {
+  const std::string_view suffix = "_name";
+  return (input_name.size() > suffix.size() && input_name.ends_with(suffix)) || names_a_file(value);
+}
+
 std::vector<std::string> missing_node_types(const graph::Workflow& workflow,
                                             const std::vector<Candidate>& runners) {
   std::set<std::string> missing;
@@ -72,7 +79,7 @@ std::vector<std::string> missing_files(const graph::Workflow& workflow,
     for (const auto& [name, input] : node.inputs) {
       if (input.kind != graph::InputKind::kConstant || !input.value.is_string()) continue;
       const std::string value = input.value.get<std::string>();
-      if (!names_a_file(value)) continue;
+      if (!names_a_model_file(name, value)) continue;
       bool asked = false;
       bool offered = false;
       for (const auto& runner : runners) {

@@ -36,24 +36,35 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
   return context;
 }
 
-graph::ValidationResult validate_graph(const nlohmann::json& graph, registry::ModelRegistry& models,
-                                       const std::string& input_dir,
-                                       const std::vector<std::string>& partial_targets) {
+WorkflowRouter::WorkflowRouter(registry::ModelRegistry& models, std::string input_dir,
+                               bool native_runners, BackendSnapshot backends)
+    : models_(models),
+      input_dir_(std::move(input_dir)),
+      native_runners_(native_runners),
+      backends_(std::move(backends)),
+      native_schemas_(nodes::builtin_node_schemas()) {}
+
+std::vector<backends::BackendStatus> WorkflowRouter::backends() const {
+  return backends_ ? backends_() : std::vector<backends::BackendStatus>{};
+}
+
+RoutingDecision WorkflowRouter::route(const nlohmann::json& graph,
+                                      const std::vector<std::string>& partial_targets) {
   graph::Workflow workflow;
   try {
     workflow = graph::parse_workflow(graph);
   } catch (const Error& e) {
-    graph::ValidationResult result;
-    result.error = {{"type", "invalid_prompt"},
-                    {"message", std::string("Invalid prompt: ") + e.what()},
-                    {"details", e.what()},
-                    {"extra_info", e.details()}};
-    return result;
+    RoutingDecision refused;
+    refused.validation.error = {{"type", "invalid_prompt"},
+                                {"message", std::string("Invalid prompt: ") + e.what()},
+                                {"details", e.what()},
+                                {"extra_info", e.details()}};
+    return refused;
   }
   graph::ValidationHooks hooks;
   hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
-  return graph::validate_workflow(workflow, nodes::builtin_node_schemas(),
-                                  schema_context(models, input_dir), partial_targets, hooks);
+  const NativeRunners native{native_runners_, &native_schemas_, context()};
+  return route_workflow(workflow, native, backends(), backend_schemas_, partial_targets, hooks);
 }
 
 }  // namespace df::api

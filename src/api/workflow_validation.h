@@ -1,11 +1,14 @@
-// Validating ComfyUI API-format graphs against the node schemas, the installed models and inputs.
+// Validating ComfyUI API-format graphs against what the runners offer: the native node schemas
+// with the installed models and inputs, and each backend's node definitions and files.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "api/runner_routing.h"
 #include "graph/node_schema.h"
 #include "graph/validate.h"
 #include "registry/model_registry.h"
@@ -16,10 +19,34 @@ namespace df::api {
 // schedulers.
 graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::string& input_dir);
 
-// Parses and validates a graph the way ComfyUI's POST /prompt does. A graph that cannot even be
-// parsed gives a result with ComfyUI's "invalid_prompt" error.
-graph::ValidationResult validate_graph(const nlohmann::json& graph, registry::ModelRegistry& models,
-                                       const std::string& input_dir,
-                                       const std::vector<std::string>& partial_targets = {});
+// The backends' current states; an empty function: the service has no backends.
+using BackendSnapshot = std::function<std::vector<backends::BackendStatus>()>;
+
+// What the service's runners offer, for validation, routing and the union /object_info.
+class WorkflowRouter {
+ public:
+  // `native_runners`: whether the service has native runners (true where it cannot tell).
+  WorkflowRouter(registry::ModelRegistry& models, std::string input_dir, bool native_runners = true,
+                 BackendSnapshot backends = {});
+
+  // Parses and routes a graph the way ComfyUI's POST /prompt validates it. A graph that cannot
+  // even be parsed gives a decision without runners whose validation has ComfyUI's
+  // "invalid_prompt" error.
+  RoutingDecision route(const nlohmann::json& graph,
+                        const std::vector<std::string>& partial_targets = {});
+
+  bool native_runners() const { return native_runners_; }
+  const graph::NodeSchemaRegistry& native_schemas() const { return native_schemas_; }
+  graph::SchemaContext context() const { return schema_context(models_, input_dir_); }
+  std::vector<backends::BackendStatus> backends() const;
+
+ private:
+  registry::ModelRegistry& models_;
+  std::string input_dir_;
+  bool native_runners_;
+  BackendSnapshot backends_;
+  graph::NodeSchemaRegistry native_schemas_;
+  BackendSchemas backend_schemas_;
+};
 
 }  // namespace df::api

@@ -31,6 +31,9 @@ void declare_service_metrics(Metrics& metrics) {
   metrics.declare_gauge(kGpuMemoryTotal, "GPU memory in bytes by device, as NVML reports it");
   metrics.declare_gauge(kGpuMemoryUsed, "GPU memory in use in bytes by device (NVML)");
   metrics.declare_gauge(kGpuMemoryFree, "GPU memory free in bytes by device (NVML)");
+  metrics.declare_gauge(kBackendUp, "Whether each ComfyUI backend answers (1) or not (0)");
+  metrics.declare_gauge(kBackendQueueRemaining,
+                        "Prompts running and pending on each ComfyUI backend at its last check");
 }
 
 }  // namespace df::telemetry

@@ -22,6 +22,8 @@ inline constexpr const char* kDatabaseNews = "dreamforge_database_news_total";  
 inline constexpr const char* kGpuMemoryTotal = "dreamforge_gpu_memory_total_bytes";  // {device}
 inline constexpr const char* kGpuMemoryUsed = "dreamforge_gpu_memory_used_bytes";    // {device}
 inline constexpr const char* kGpuMemoryFree = "dreamforge_gpu_memory_free_bytes";    // {device}
+inline constexpr const char* kBackendUp = "dreamforge_backend_up";  // {backend}: 1 up, 0 down
+inline constexpr const char* kBackendQueueRemaining = "dreamforge_backend_queue_remaining";  // {backend}
 
 // Declares every metric above.
 void declare_service_metrics(Metrics& metrics);

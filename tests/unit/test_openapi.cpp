@@ -109,7 +109,9 @@ class OpenApiTest : public ::testing::Test {
   queue::DbQueue queue_{store_};
   EventHub hub_;
   telemetry::Metrics metrics_;
-  ApiService service_{store_, blobs_, models_, queue_, hub_, metrics_, ApiSettings{}};
+  WorkflowRouter workflows_{models_, (dir_.path() / "input").string()};
+  JobIntake intake_{store_, queue_, metrics_, workflows_};
+  ApiService service_{store_, blobs_, models_, queue_, hub_, metrics_, intake_, ApiSettings{}};
   http::Router router_;
   json document_;
 };

@@ -1,0 +1,42 @@
+// One job intake for both dialects: /v1 jobs and ComfyUI's POST /prompt are stored, counted and
+// queued the same way, with the runners that can run them chosen by the same router.
+#pragma once
+
+#include <functional>
+
+#include "api/workflow_validation.h"
+#include "core/job.h"
+#include "queue/queue.h"
+#include "store/store.h"
+#include "telemetry/metrics.h"
+
+namespace df::api {
+
+class JobIntake {
+ public:
+  JobIntake(store::Store& store, queue::Queue& queue, telemetry::Metrics& metrics,
+            WorkflowRouter& router);
+
+  // Validates a workflow graph and picks its runners (see WorkflowRouter::route).
+  RoutingDecision route(const nlohmann::json& graph,
+                        const std::vector<std::string>& partial_targets = {}) {
+    return router_.route(graph, partial_targets);
+  }
+  WorkflowRouter& router() { return router_; }
+
+  // Stores a new job; when it is new, counts it (dreamforge_jobs_created_total), hands it to the
+  // queue and calls `created` with it. An earlier job with the same Idempotency-Key and body is
+  // returned as it is (created: false). Throws Error(kConflict, details.job_id) when a job with
+  // this id exists already (a caller-chosen id, such as ComfyUI's prompt_id, used twice; also
+  // when two requests race for it), and what the store throws otherwise.
+  store::CreateJobResult create(const Job& job,
+                                const std::function<void(const Job&)>& created = {});
+
+ private:
+  store::Store& store_;
+  queue::Queue& queue_;
+  telemetry::Metrics& metrics_;
+  WorkflowRouter& router_;
+};
+
+}  // namespace df::api
