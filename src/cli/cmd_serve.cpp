@@ -211,6 +211,7 @@ class Service {
       slot->settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
       slot->settings.memory_release_wait_ms =
           static_cast<int64_t>(options_.memory_release_wait_s * 1000);
+      slot->settings.runner_idle_stop_ms = static_cast<int64_t>(options_.runner_idle_stop_s * 1000);
       slot->settings.output_dir = options_.output_dir();
       slot->settings.temp_dir = options_.temp_dir();
       worker::RunnerSettings runner;

@@ -143,6 +143,10 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
     command.add_option("--memory-release-wait", o.memory_release_wait_s,
                        "Seconds to wait for a stopped runner's memory before marking its job")
         ->envname("DREAMFORGE_MEMORY_RELEASE_WAIT")->capture_default_str()->check(CLI::NonNegativeNumber);
+    command.add_option("--runner-idle-stop-s", o.runner_idle_stop_s,
+                       "Seconds a runner may stay idle before it is stopped (the next job starts it "
+                       "again); 0: never")
+        ->envname("DREAMFORGE_RUNNER_IDLE_STOP_S")->capture_default_str()->check(CLI::NonNegativeNumber);
   }
 }
 

@@ -19,9 +19,6 @@
 
 namespace df::worker {
 
-// --runner-idle-stop-s's default: a runner idle for 5 minutes is stopped.
-constexpr int64_t kDefaultRunnerIdleStopMs = 5 * 60 * 1000;
-
 // Milliseconds of a steady clock (only differences matter).
 using LifecycleClock = std::function<int64_t()>;
 int64_t steady_now_ms();

@@ -250,8 +250,14 @@ void Worker::run(std::stop_token stop) {
       continue;
     }
     try {
-      run_once(context_.settings.poll_ms);
+      const bool ran_job = run_once(context_.settings.poll_ms);
       report_resume();
+      if (idle_stop_.stop_due(ran_job, context_.runner.pid() != 0)) {  // between jobs: drained
+        telemetry::service_log().info("worker " + context_.settings.worker_id + ": runner idle for " +
+                                      std::to_string(context_.settings.runner_idle_stop_ms / 1000) +
+                                      " s, stopped (" + context_.runner.stop() + ")");
+        publish("idle", RunnerMemoryReport{});
+      }
     } catch (const std::exception& e) {
       // Claiming pauses while a backend is down; a job keeps its lease until it expires and is
       // then claimed again: nothing is lost.

@@ -12,6 +12,7 @@
 #include "worker/headroom_guard.h"
 #include "worker/memory_hygiene.h"
 #include "worker/runner_choice.h"
+#include "worker/runner_lifecycle.h"
 #include "worker/worker_context.h"
 
 namespace df::worker {
@@ -92,6 +93,7 @@ class Worker {
   RunnerMemoryReport held_;  // what the runner's model cache holds, as last published
   std::atomic<bool> free_requested_{false};
   std::string paused_by_;  // the error claims last failed with ("" while they work)
+  RunnerIdleStop idle_stop_{context_.settings.runner_idle_stop_ms};
 };
 
 }  // namespace df::worker

@@ -30,6 +30,8 @@ struct WorkerSettings {
   // long a stopped runner's memory is waited for before the job is marked anyway.
   int64_t memory_epsilon_bytes = int64_t{64} << 20;
   int64_t memory_release_wait_ms = 10000;
+  // A runner idle this long is stopped (the next job starts it again); 0: never.
+  int64_t runner_idle_stop_ms = 5 * 60 * 1000;
   std::string output_dir;         // SaveImage files (kept: ComfyUI's /view serves them)
   std::string temp_dir;           // PreviewImage files
   std::string user = "default";   // artifact key namespace until there is auth
