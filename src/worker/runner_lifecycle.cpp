@@ -45,6 +45,10 @@ StartedBackends::StartedBackends(std::string data_dir, FreeBytes free_bytes, Hel
       kill_grace_ms_(kill_grace_ms) {}
 
 StartedBackends::~StartedBackends() {
+  if (watcher_.joinable()) {
+    watcher_.request_stop();
+    watcher_.join();
+  }
   std::lock_guard lock(mutex_);
   servers_.clear();  // each BackendProcess stops its server
 }
@@ -101,12 +105,23 @@ void StartedBackends::apply_budget(const backends::BackendSpec& spec) {
   }
 }
 
-std::vector<std::string> StartedBackends::stop_idle() {
+std::optional<nlohmann::json> StartedBackends::start_for_job(const backends::BackendSpec& spec) {
+  try {
+    ensure_started(spec);
+    return std::nullopt;
+  } catch (const Error& e) {
+    return nlohmann::json{{"code", e.code_name()}, {"message", e.what()}, {"details", e.details()}};
+  }
+}
+
+std::vector<std::string> StartedBackends::stop_idle(const InUse& in_use) {
   std::lock_guard lock(mutex_);
   const int64_t now = clock_();
   std::vector<std::string> stopped;
   for (auto& [name, server] : servers_) {
-    const int64_t idle_timeout_ms = server.process ? server.process->spec().idle_timeout_ms : 0;
+    if (!server.process) continue;
+    if (in_use && in_use(server.process->spec().runner_id())) server.last_used_ms = now;
+    const int64_t idle_timeout_ms = server.process->spec().idle_timeout_ms;
     if (server.busy > 0 || idle_timeout_ms <= 0 || now - server.last_used_ms < idle_timeout_ms) continue;
     if (!server.process->running()) continue;
     const std::string ended = server.process->stop();
@@ -116,6 +131,18 @@ std::vector<std::string> StartedBackends::stop_idle() {
     stopped.push_back(name);
   }
   return stopped;
+}
+
+void StartedBackends::watch_idle(InUse in_use, int64_t every_ms) {
+  watcher_ = std::jthread([this, in_use = std::move(in_use), every_ms](std::stop_token stop) {
+    std::mutex wait_mutex;
+    std::unique_lock wait_lock(wait_mutex);
+    while (true) {
+      wake_.wait_for(wait_lock, stop, std::chrono::milliseconds(every_ms), [] { return false; });
+      if (stop.stop_requested()) return;
+      stop_idle(in_use);
+    }
+  });
 }
 
 pid_t StartedBackends::pid(const std::string& name) {

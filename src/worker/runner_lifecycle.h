@@ -12,6 +12,11 @@
 #include <string>
 #include <vector>
 
+#include <condition_variable>
+#include <stop_token>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 #include <sys/types.h>
 
 #include "backends/backend_config.h"
@@ -77,9 +82,17 @@ class StartedBackends {
   // when it cannot fit, Error(kUnavailable) when it does not start. A backend without `command`
   // is not ours to start: Error(kInvalidArgument).
   Use ensure_started(const backends::BackendSpec& spec);
+  // A backend worker's check before a job (WorkerContext::before_start): ensure_started, the job's
+  // time on the server then counted by `in_use` (see watch_idle); nullopt when the server runs,
+  // else the error that fails the job unstarted ({code, message, details}).
+  std::optional<nlohmann::json> start_for_job(const backends::BackendSpec& spec);
+  // Whether a job runs on the backend with this runner id ("backend:<name>") now, besides Uses.
+  using InUse = std::function<bool(const std::string& runner_id)>;
   // Stops the servers no job uses that have been idle for their spec's idle_timeout_ms (0: never);
-  // returns their names.
-  std::vector<std::string> stop_idle();
+  // returns their names. A server `in_use` says is used starts its idle time again.
+  std::vector<std::string> stop_idle(const InUse& in_use = nullptr);
+  // Calls stop_idle(in_use) every `every_ms` on a thread of its own until destroyed.
+  void watch_idle(InUse in_use, int64_t every_ms);
   // The process id of `name`'s server; 0 while none runs.
   pid_t pid(const std::string& name);
 
@@ -103,6 +116,8 @@ class StartedBackends {
   const int kill_grace_ms_;
   std::mutex mutex_;
   std::map<std::string, Server> servers_;
+  std::condition_variable_any wake_;  // the watcher's wait, cut short by destruction
+  std::jthread watcher_;
 };
 
 }  // namespace df::worker

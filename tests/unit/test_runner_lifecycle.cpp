@@ -145,5 +145,41 @@ TEST_F(StartedBackendsTest, StartsACrashedServerAgainForTheNextJob) {
   EXPECT_NE(backends.pid("crashy"), first);
 }
 
+TEST_F(StartedBackendsTest, AJobsStartFailsItWithTheNumbers) {
+  const int64_t free = 1 * kGb;
+  auto backends = backends_with_free(&free);
+  const auto refusal = backends.start_for_job(on_gpu("big", 2 * kGb));
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ((*refusal)["code"], "insufficient_memory");
+  EXPECT_EQ((*refusal)["details"]["need_bytes"], 2 * kGb);
+  EXPECT_NE((*refusal)["message"].get<std::string>().find("backend:big needs 2 GB"), std::string::npos);
+  EXPECT_FALSE(backends.start_for_job(on_gpu("small", kGb / 2)).has_value());
+  EXPECT_NE(backends.pid("small"), 0);
+}
+
+TEST_F(StartedBackendsTest, AServerAJobRunsOnIsNotStoppedIdle) {
+  const int64_t free = 10 * kGb;
+  auto backends = backends_with_free(&free);
+  ASSERT_FALSE(backends.start_for_job(on_gpu("used", kGb)).has_value());
+  bool job_runs = true;
+  const auto in_use = [&](const std::string& runner_id) { return job_runs && runner_id == "backend:used"; };
+  now += 600000;
+  EXPECT_TRUE(backends.stop_idle(in_use).empty());
+  job_runs = false;
+  now += 59999;
+  EXPECT_TRUE(backends.stop_idle(in_use).empty());  // its idle time started when last seen in use
+  now += 1;
+  EXPECT_EQ(backends.stop_idle(in_use), std::vector<std::string>{"used"});
+}
+
+TEST_F(StartedBackendsTest, TheWatcherStopsIdleServers) {
+  const int64_t free = 10 * kGb;
+  auto backends = backends_with_free(&free);
+  ASSERT_FALSE(backends.start_for_job(on_gpu("watched", kGb)).has_value());
+  now += 60000;
+  backends.watch_idle([](const std::string&) { return false; }, 10);
+  while (backends.pid("watched") != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 }  // namespace
 }  // namespace df::worker
