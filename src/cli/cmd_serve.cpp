@@ -21,9 +21,13 @@
 #include "api/comfy_websocket.h"
 #include "api/comfy_workflow_library.h"
 #include "api/event_hub.h"
+#include "backends/backend_catalog.h"
+#include "backends/backend_config.h"
 #include "blob/blob_store.h"
 #include "core/job_spec.h"
 #include "gpu/runner_roster.h"
+#include "cli/catalog_health.h"
+#include "cli/runner_location.h"
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
@@ -77,6 +81,7 @@ class Service {
         *store_, options_.checkpoints_dir(), registry::registry_scope_for(options_.database_url));
     routing_ = registry::load_routing_table_or_default(registry::routing_table_path(options_.data_dir));
     for (const auto& warning : models_->sync()) log_.info("dreamforge: warning: " + warning);
+    start_backend_catalog();
   }
 
   void run() {
@@ -196,24 +201,48 @@ class Service {
   }
 
  private:
+  // The ComfyUI servers of backends.yaml: read, checked once now, then kept fresh on a thread.
+  void start_backend_catalog() {
+    auto config = backends::load_backend_config(backends::backends_config_path(options_.data_dir));
+    if (config.backends.empty()) return;
+    catalog_ = std::make_unique<backends::BackendCatalog>(std::move(config),
+                                                          backends::BackendCatalog::Timing{});
+    catalog_->start();
+    backend_health_ = std::make_unique<CatalogHealth>(*catalog_);
+  }
+
+  // What every worker of this process shares but its id.
+  worker::WorkerSettings worker_settings(int index) const {
+    worker::WorkerSettings settings;
+    settings.worker_id = worker_id(index);
+    settings.lease_ms = static_cast<int64_t>(options_.lease_s * 1000);
+    settings.heartbeat_ms = std::max<int64_t>(100, settings.lease_ms / 4);
+    settings.step_timeout_ms = static_cast<int64_t>(options_.step_timeout_s * 1000);
+    settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
+    settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
+    settings.memory_release_wait_ms = static_cast<int64_t>(options_.memory_release_wait_s * 1000);
+    settings.runner_idle_stop_ms = static_cast<int64_t>(options_.runner_idle_stop_s * 1000);
+    settings.output_dir = options_.output_dir();
+    settings.temp_dir = options_.temp_dir();
+    return settings;
+  }
+
   void start_workers() {
+    pool_ = std::make_unique<worker::DevicePool>(runners_, *store_, backend_health_.get());
+    start_native_workers();
+    start_backend_workers();
+    if (slots_.empty()) {
+      log_.info("dreamforge: no runner in this process (--workers 0 and no backends in " +
+                backends::backends_config_path(options_.data_dir).string() +
+                "): jobs wait for workers elsewhere");
+    }
+  }
+
+  void start_native_workers() {
     // --devices: one worker per device, its runner pinned to it; else --workers on --device.
     const std::vector<std::string> devices = worker::parse_device_list(options_.devices);
     const int count = devices.empty() ? options_.workers : static_cast<int>(devices.size());
-    pool_ = std::make_unique<worker::DevicePool>(runners_, *store_);
     for (int i = 0; i < count; ++i) {
-      auto slot = std::make_unique<WorkerSlot>();
-      slot->settings.worker_id = worker_id(i);
-      slot->settings.lease_ms = static_cast<int64_t>(options_.lease_s * 1000);
-      slot->settings.heartbeat_ms = std::max<int64_t>(100, slot->settings.lease_ms / 4);
-      slot->settings.step_timeout_ms = static_cast<int64_t>(options_.step_timeout_s * 1000);
-      slot->settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
-      slot->settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
-      slot->settings.memory_release_wait_ms =
-          static_cast<int64_t>(options_.memory_release_wait_s * 1000);
-      slot->settings.runner_idle_stop_ms = static_cast<int64_t>(options_.runner_idle_stop_s * 1000);
-      slot->settings.output_dir = options_.output_dir();
-      slot->settings.temp_dir = options_.temp_dir();
       worker::RunnerSettings runner;
       worker::WorkerDevice device{options_.device == "auto" ? "" : options_.device, false};
       if (!devices.empty()) {
@@ -233,20 +262,44 @@ class Service {
         runner.argv.insert(runner.argv.end(),
                            {"--vram-budget-mb", std::to_string(options_.model_vram_budget_mb)});
       }
-      runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
-      slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
-      worker::WorkerContext context{*store_, *queue_, *blobs_, *slot->runner, metrics_, slot->settings,
-                                    [this](const std::string& job_id) { hub_.notify(job_id); },
-                                    [this](const Job& job, LiveImage image) {
-                                      std::lock_guard lock(live_image_mutex_);
-                                      if (live_image_sink_) live_image_sink_(job, std::move(image));
-                                    },
-                                    std::stop_token(), nullptr};
-      slot->worker = std::make_unique<worker::Worker>(context, *pool_, device);
-      auto* worker = slot->worker.get();
-      slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
-      slots_.push_back(std::move(slot));
+      start_worker(std::move(runner), std::move(device));
     }
+  }
+
+  // max_instances workers for each backend, each driving it through its own comfy runner.
+  void start_backend_workers() {
+    if (!catalog_) return;
+    if (options_.comfy_runner.empty()) options_.comfy_runner = comfy_runner_executable();
+    for (const auto& spec : catalog_->config().backends) {
+      for (int i = 0; i < spec.max_instances; ++i) {
+        worker::RunnerSettings runner;
+        runner.argv = {options_.comfy_runner, "--url", spec.base_url(), "--input-dir",
+                       options_.input_dir(), "--name", spec.name};
+        if (!spec.auth_header.empty()) {
+          runner.argv.insert(runner.argv.end(), {"--auth-header", spec.auth_header});
+        }
+        start_worker(std::move(runner), worker::WorkerDevice{"backend", false, spec.runner_id()});
+      }
+    }
+  }
+
+  // A worker thread driving `runner` on `device`.
+  void start_worker(worker::RunnerSettings runner, worker::WorkerDevice device) {
+    auto slot = std::make_unique<WorkerSlot>();
+    slot->settings = worker_settings(static_cast<int>(slots_.size()));
+    runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
+    slot->runner = std::make_unique<worker::RunnerSupervisor>(runner);
+    worker::WorkerContext context{*store_, *queue_, *blobs_, *slot->runner, metrics_, slot->settings,
+                                  [this](const std::string& job_id) { hub_.notify(job_id); },
+                                  [this](const Job& job, LiveImage image) {
+                                    std::lock_guard lock(live_image_mutex_);
+                                    if (live_image_sink_) live_image_sink_(job, std::move(image));
+                                  },
+                                  std::stop_token(), nullptr};
+    slot->worker = std::make_unique<worker::Worker>(context, *pool_, std::move(device));
+    auto* worker = slot->worker.get();
+    slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
+    slots_.push_back(std::move(slot));
   }
 
   // News of events that workers in other processes append, pushed by PostgreSQL (LISTEN/NOTIFY);
@@ -289,6 +342,9 @@ class Service {
   // This process's runners by device: the workers write their runner's state, /healthz and
   // /system_stats read it (empty in `dreamforge api`, which runs no workers).
   gpu::RunnerRoster runners_;
+  // The ComfyUI servers of backends.yaml (null without any): one catalog for the whole process.
+  std::unique_ptr<backends::BackendCatalog> catalog_;
+  std::unique_ptr<CatalogHealth> backend_health_;  // the catalog as the workers see it
   // The workers' devices: claims in turn, warm hand-offs, rotation (before the workers: they use it).
   std::unique_ptr<worker::DevicePool> pool_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;

@@ -35,7 +35,8 @@ void ServiceOptions::resolve_paths() {
 
 void ServiceOptions::resolve() {
   resolve_paths();
-  if (runner.empty()) runner = runner_executable();
+  // --workers 0 without --devices: no native runner (backends only, or workers elsewhere).
+  if (runner.empty() && (workers > 0 || !devices.empty())) runner = runner_executable();
   if (front_end_root.empty()) front_end_root = installed_front_end_root();
   if (!front_end_root.empty() && !fs::is_regular_file(fs::path(front_end_root) / "index.html")) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -113,9 +114,15 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
   if (worker) {
     command.add_option("--runner", o.runner, "Runner executable (default: dreamforge-runner beside this one)")
         ->envname("DREAMFORGE_RUNNER");
+    command.add_option("--comfy-runner", o.comfy_runner,
+                       "Runner executable of the ComfyUI servers in <data>/config/backends.yaml "
+                       "(default: dreamforge-comfy-runner beside this one)")
+        ->envname("DREAMFORGE_COMFY_RUNNER");
     command.add_option("--dtype", o.dtype, "auto, float32, float16 or bfloat16")
         ->envname("DREAMFORGE_DTYPE")->capture_default_str();
-    command.add_option("--workers", o.workers, "Workers (one runner each)")
+    command.add_option("--workers", o.workers,
+                       "Workers with a native runner each (0: none, e.g. a front for the ComfyUI "
+                       "servers of backends.yaml, which get workers of their own)")
         ->envname("DREAMFORGE_WORKERS")->capture_default_str();
     command.add_option("--devices", o.devices,
                        "One worker per device, its runner pinned to it: GPU indices in NVML's "

@@ -19,6 +19,7 @@ struct ServiceOptions {
   std::string queue_url = "db";
   std::string models_dir;    // default <data>/models
   std::string runner;        // default: dreamforge-runner next to this binary
+  std::string comfy_runner;  // drives the backends of backends.yaml; default: next to this binary
   std::string device = "auto";
   std::vector<std::string> devices;  // --devices: one worker per entry ("0", "1", "cpu")
   std::optional<int64_t> gpu_memory_mb;  // what routed jobs must fit in on a GPU
@@ -51,8 +52,9 @@ struct ServiceOptions {
   // Makes the data directory absolute and fills the database, storage and models defaults below
   // it (all a command that only touches the models and the database needs).
   void resolve_paths();
-  // resolve_paths(), then the runner and frontend defaults, checks of every setting (throws Error
-  // naming the variable when something is misconfigured) and the data folders.
+  // resolve_paths(), then the runner (where native workers run) and frontend defaults, checks of
+  // every setting (throws Error naming the variable when something is misconfigured) and the data
+  // folders.
   void resolve();
   // The URL-signing secret: DREAMFORGE_SECRET, else <data>/secret.key (created on first use).
   std::string signing_secret() const;

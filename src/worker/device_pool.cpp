@@ -168,7 +168,8 @@ bool DevicePool::hold_back(const queue::Delivery& delivery, const std::string& f
     event.job_id = job.id;
     event.type = "log";
     event.code = kWaitingForRunner;
-    event.message = "no runner of worker " + from + "'s process can take the job now: " + reason;
+    event.message = "put back in the queue by worker " + from + " for " +
+                    std::to_string(kRunnerWaitMs) + " ms: " + reason;
     event.plain = reason;
     event.data = {{"source", "worker"}, {"runners", job_runners(job)}};
     event.created_ms = now_ms();
