@@ -108,7 +108,7 @@ bool PromptFollower::on_message(const json& message) {
   } else if (type == "executing") {
     if (!data.contains("node") || data["node"].is_null()) return true;
     current_node_ = text(data, "node");
-    const json& node = item.graph.value(current_node_, json::object());
+    const json node = item.graph.value(current_node_, json::object());
     events_.emit(to_json(ExecutingEvent{item.run_id, item.item_index, current_node_,
                                         node.is_object() ? node.value("class_type", "") : ""}));
   } else if (type == "progress") {

@@ -12,14 +12,15 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-// The options object of input `name` of `definition` (an /object_info entry), or null.
-const json* input_options(const json& definition, const std::string& name) {
+// The options object of input `name` of `definition` (an /object_info entry); null when none.
+json input_options(const json& definition, const std::string& name) {
   if (!definition.is_object() || !definition.contains("input") || !definition["input"].is_object()) return nullptr;
   for (const char* group : {"required", "optional"}) {
-    const json& inputs = definition["input"].value(group, json::object());
-    const auto spec = inputs.find(name);
-    if (spec != inputs.end() && spec->is_array() && spec->size() >= 2 && (*spec)[1].is_object()) {
-      return &(*spec)[1];
+    const auto inputs = definition["input"].find(group);
+    if (inputs == definition["input"].end() || !inputs->is_object()) continue;
+    const auto spec = inputs->find(name);
+    if (spec != inputs->end() && spec->is_array() && spec->size() >= 2 && (*spec)[1].is_object()) {
+      return (*spec)[1];
     }
   }
   return nullptr;
@@ -52,8 +53,8 @@ std::vector<InputFile> input_files(const json& graph, const json& object_info, c
     if (definition == object_info.end()) continue;
     for (const auto& [name, value] : node["inputs"].items()) {
       if (!value.is_string()) continue;
-      const json* options = input_options(*definition, name);
-      if (options == nullptr || !takes_upload(*options)) continue;
+      const json options = input_options(*definition, name);
+      if (!options.is_object() || !takes_upload(options)) continue;
       const std::string relative = relative_name(value.get<std::string>());
       if (relative.empty() || !fs::is_regular_file(fs::path(input_dir) / relative)) continue;
       files.push_back({id, name, relative});
