@@ -21,6 +21,7 @@
 #include "api/comfy_websocket.h"
 #include "api/comfy_workflow_library.h"
 #include "api/event_hub.h"
+#include "api/job_intake.h"
 #include "backends/backend_catalog.h"
 #include "backends/backend_config.h"
 #include "blob/blob_store.h"
@@ -97,6 +98,8 @@ class Service {
     }
     std::unique_ptr<http::Server> server;
     http::Router router;
+    std::unique_ptr<api::WorkflowRouter> workflows;  // validation and routing of new jobs
+    std::unique_ptr<api::JobIntake> intake;
     std::unique_ptr<api::ApiService> api;
     std::unique_ptr<api::ComfyPrompts> comfy_prompts;
     std::unique_ptr<api::ComfyWebSocketHub> comfy_ws;
@@ -120,8 +123,16 @@ class Service {
       listen_for_database_news();
       // Workers elsewhere and no news from the database: re-read the store sooner.
       if (!with_workers_ && !news_listener_) settings.streams.store_poll_ms = 250;
+      // Native runners: this process's native workers; `dreamforge api` cannot tell, so it
+      // counts on them.
+      const bool native_runners =
+          !with_workers_ || options_.workers > 0 || !options_.devices.empty();
+      if (catalog_) settings.backends = [this] { return catalog_->snapshot(); };
+      workflows = std::make_unique<api::WorkflowRouter>(*models_, options_.input_dir(),
+                                                        native_runners, settings.backends);
+      intake = std::make_unique<api::JobIntake>(*store_, *queue_, metrics_, *workflows);
       api = std::make_unique<api::ApiService>(*store_, *blobs_, *models_, *queue_, hub_, metrics_,
-                                              settings);
+                                              *intake, settings);
       api->register_routes(router);
       const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
                                             {"max_upload_size", options_.max_body_bytes}};
@@ -132,8 +143,8 @@ class Service {
       hooks.free_memory = [this] {
         for (auto& slot : slots_) slot->worker->request_free();
       };
-      comfy_prompts = std::make_unique<api::ComfyPrompts>(
-          *store_, *queue_, *models_, options_.input_dir(), options_.max_attempts, hooks);
+      comfy_prompts =
+          std::make_unique<api::ComfyPrompts>(*store_, *intake, options_.max_attempts, hooks);
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
       {
@@ -145,7 +156,7 @@ class Service {
       comfy_jobs = std::make_unique<api::ComfyJobs>(*store_);
       comfy_jobs->register_routes(router);
       comfy_system = std::make_unique<api::ComfySystem>(*models_, options_.input_dir(),
-                                                        feature_flags, runners_);
+                                                        feature_flags, runners_, *workflows);
       comfy_system->register_routes(router);
       comfy_files = std::make_unique<api::ComfyFiles>(
           api::ComfyFolders{options_.input_dir(), options_.output_dir(), options_.temp_dir()},
