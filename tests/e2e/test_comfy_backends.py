@@ -125,7 +125,8 @@ def test_a_comfyui_workflow_runs_on_a_backend_and_its_image_is_the_fronts_artifa
     [artifact] = artifacts(front, prompt_id)
     assert "?" in artifact["url"]  # signed
     assert download(front, artifact) == viewed
-    assert fleet.prompts_run() == 1 and fleet.idle()
+    assert fleet.prompts_run() == 1
+    wait_until(fleet.idle, "the backends' queues are empty")
 
 
 def test_a_batch_of_three_gives_three_artifacts_with_distinct_seeds(fleet):
@@ -165,6 +166,9 @@ def test_a_cancel_mid_run_ends_the_job_and_leaves_the_backend_idle(fleet, how):
     assert front.get("/queue").json() == {"queue_running": [], "queue_pending": []}
     assert artifacts(front, job_id) == []
     wait_until(fleet.idle, "the backends' queues are empty")
+    [interrupted] = [entry for backend in fleet.backends.values()
+                     for entry in backend.get("/history").json().values()]
+    assert interrupted["status"]["messages"][-1][0] == "execution_interrupted"  # not run to its end
     # The backends are free again: the next job runs.
     after = front.create_job({"type": "workflow", "workflow": comfy_graph(seed=8)})
     assert front.wait_for_job(after["id"])["status"] == "succeeded"
@@ -228,7 +232,7 @@ def backend_health(service, name):
     return next(b for b in service.get("/healthz").json()["backends"] if b["name"] == name)
 
 
-def test_a_backend_killed_mid_job_hands_the_job_to_the_other_once(start_service, tmp_path):
+def test_a_backend_killed_mid_job_hands_the_job_to_the_other_once(start_service, tmp_path, stored_keys):
     # One attempt only: the job can succeed only if the outage does not use it up.
     fleet = Fleet(start_service, tmp_path, front_flags=("--max-attempts", "1"))
     front = fleet.front
@@ -252,6 +256,7 @@ def test_a_backend_killed_mid_job_hands_the_job_to_the_other_once(start_service,
     assert len(retries) == 1 and retries[0]["code"] == "unavailable", retries
     assert victim_name in retries[0]["message"]
     [artifact] = artifacts(front, job["id"])  # one attempt's artifact, no leftover of the first
+    assert stored_keys(front.data_dir, f"dreamforge/default/jobs/{job['id']}/") == [artifact["key"]]
     image = Image.open(io.BytesIO(download(front, artifact)))
     assert json.loads(image.text["prompt"])["3"]["inputs"]["seed"] == 5
     assert len(fleet.backends[survivor_name].get("/history").json()) == 1  # it ran there, once
