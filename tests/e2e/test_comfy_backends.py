@@ -6,6 +6,7 @@ the other one."""
 import hashlib
 import io
 import json
+import pathlib
 import time
 
 import pytest
@@ -72,6 +73,13 @@ def wait_until(condition, what, timeout=120):
         time.sleep(0.05)
 
 
+def runner_programs(service):
+    """The programs of the runner processes /healthz lists."""
+    runners = [r for device in service.get("/healthz").json()["devices"] for r in device["runners"]]
+    return {pathlib.Path(pathlib.Path(f"/proc/{r['pid']}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+            for r in runners if r["pid"] > 0}
+
+
 def artifacts(service, job_id):
     return service.get(f"/v1/jobs/{job_id}/artifacts").json()["artifacts"]
 
@@ -122,6 +130,8 @@ def test_a_comfyui_workflow_runs_on_a_backend_and_its_image_is_the_fronts_artifa
 
     job = front.get(f"/v1/jobs/{prompt_id}").json()
     assert job["type"] == "workflow" and job["status"] == "succeeded"
+    assert [pathlib.Path(step["runner"]).name for step in job["steps"]] == ["dreamforge-comfy-runner"]
+    assert runner_programs(front) == {"dreamforge-comfy-runner"}  # no native runner on the front
     [artifact] = artifacts(front, prompt_id)
     assert "?" in artifact["url"]  # signed
     assert download(front, artifact) == viewed
