@@ -1,5 +1,6 @@
-// The worker's claim loop while a backend is down: claiming pauses and is retried, the error is
-// logged once (not once per retry), and the recovery is logged when claims work again.
+// The worker's claim loop while a backend is down (the database, the queue, or the ComfyUI server
+// a backend worker drives): claiming pauses and is retried, the error is logged once (not once per
+// retry), and the recovery is logged when claims work again.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
 #include "test_support.h"
+#include "worker/device_pool.h"
 #include "worker/worker.h"
 
 namespace df::worker {
@@ -44,6 +46,19 @@ class ScriptedQueue final : public queue::Queue {
   std::vector<std::string> errors_;
   std::stop_source& stop_;
   size_t claims_ = 0;
+};
+
+// A ComfyUI server that does not answer the first `down_checks` times it is asked.
+class RecoveringBackend final : public BackendHealth {
+ public:
+  explicit RecoveringBackend(int down_checks) : down_checks_(down_checks) {}
+  bool up(const std::string&) const override { return ++checks_ > down_checks_; }
+  int queue_remaining(const std::string&) const override { return 0; }
+  void mark_down(const std::string&, const std::string&) override {}
+
+ private:
+  const int down_checks_;
+  mutable int checks_ = 0;
 };
 
 // The lines the service log gets while it lives.
@@ -104,6 +119,26 @@ TEST_F(WorkerClaimPauseTest, ADifferentErrorIsLoggedAgain) {
   run_worker({"redis unreachable", "database unreachable", "database unreachable", ""});
   EXPECT_EQ(log.count("claiming paused"), 2);
   EXPECT_EQ(log.count("claiming again"), 1);
+}
+
+TEST_F(WorkerClaimPauseTest, ABackendWorkerClaimsNothingWhileItsServerIsDownAndSaysSoOnce) {
+  LogCapture log;
+  std::stop_source stop;
+  ScriptedQueue queue({"", ""}, stop);
+  WorkerSettings settings;
+  settings.worker_id = "worker-under-test";
+  settings.poll_ms = 1;
+  gpu::RunnerRoster roster;
+  RecoveringBackend backend(3);
+  DevicePool pool(roster, store_, &backend);
+  WorkerContext context{store_, queue, blobs_, runner_, metrics_, settings, nullptr, nullptr,
+                        std::stop_token(), nullptr};
+  Worker(context, pool, WorkerDevice{"backend", false, "backend:studio"}).run(stop.get_token());
+  EXPECT_EQ(log.count("worker-under-test: claiming paused"), 1);
+  EXPECT_EQ(log.count("its backend backend:studio does not answer"), 1);
+  EXPECT_EQ(log.count("worker-under-test: claiming again"), 1);
+  EXPECT_EQ(roster.find("worker-under-test")->runner_id, "backend:studio");
+  EXPECT_EQ(roster.find("worker-under-test")->device, "backend");
 }
 
 TEST_F(WorkerClaimPauseTest, ClaimsThatWorkLogNothing) {
