@@ -16,6 +16,8 @@ from backends import free_port
 from e2e_support import BIN
 from service_support import comfy_graph
 
+PROTOCOL = 2
+
 
 class ComfyRunner:
     """A dreamforge-comfy-runner process with a background reader of its events."""
@@ -48,7 +50,7 @@ class ComfyRunner:
                 return seen
 
     def hello(self):
-        self.send({"type": "hello"})
+        self.send({"type": "hello", "protocol": PROTOCOL})
         return self.until(lambda e: e["type"] in ("hello", "error"))[-1]
 
     def run(self, request):
@@ -88,7 +90,7 @@ def test_hello_lists_the_servers_node_types(runner, backend):
     hello = runner.hello()
     assert hello["type"] == "hello", hello
     assert hello["runner"] == "dreamforge-comfy-runner"
-    assert hello["protocol"] >= 1
+    assert hello["protocol"] == PROTOCOL
     capabilities = hello["capabilities"]
     assert capabilities["kind"] == "comfy"
     assert capabilities["backend_url"] == backend.base_url
@@ -101,12 +103,14 @@ def test_hello_lists_the_servers_node_types(runner, backend):
     assert "checkpoints" in capabilities["model_files"]
 
 
-def test_another_protocol_version_is_refused_naming_both(runner):
-    version = runner.hello()["protocol"]
-    runner.send({"type": "hello", "protocol": 999})
+@pytest.mark.parametrize("hello", [{"type": "hello", "protocol": 1}, {"type": "hello"}])
+def test_another_protocol_version_is_refused_naming_both(runner, hello):
+    runner.send(hello)
     error = runner.until(lambda e: e["type"] == "error")[-1]
     assert error["code"] == "protocol"
-    assert f"version {version}" in error["message"] and "version 999" in error["message"], error
+    assert error["details"] == {"worker_protocol": hello.get("protocol", 0), "runner_protocol": PROTOCOL}
+    assert f"version {hello.get('protocol', 0)}" in error["message"], error
+    assert runner.hello()["type"] == "hello"  # the runner keeps serving
 
 
 def test_an_unreachable_server_fails_hello_and_the_start(tmp_path):

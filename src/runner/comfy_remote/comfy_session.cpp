@@ -101,11 +101,11 @@ int ComfySession::serve() {
 }
 
 void ComfySession::hello(const HelloRequest& request) {
-  if (request.protocol != 0 && request.protocol != kProtocolVersion) {
+  if (request.protocol != kProtocolVersion) {
     throw Error(ErrorCode::kProtocol,
-                "this runner speaks protocol version " + std::to_string(kProtocolVersion) +
-                    ", not version " + std::to_string(request.protocol),
-                {{"runner_protocol", kProtocolVersion}, {"client_protocol", request.protocol}});
+                "the worker speaks runner protocol version " + std::to_string(request.protocol) +
+                    ", this runner version " + std::to_string(kProtocolVersion),
+                {{"worker_protocol", request.protocol}, {"runner_protocol", kProtocolVersion}});
   }
   RunnerCapabilities capabilities;
   json stats;
