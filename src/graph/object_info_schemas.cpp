@@ -155,8 +155,13 @@ void read_outputs(NodeSchema& schema, const json& info) {
   if (schema.output_name.size() != count || schema.output_is_list.size() != count) {
     malformed(class_type, "output_name and output_is_list do not match output");
   }
-  const json tooltips = list_of("output_tooltips", [](const json& e) { return e.is_string(); });
-  schema.output_tooltips = tooltips.get<std::vector<std::string>>();
+  // ComfyUI's V3 nodes write null for an output without a tooltip.
+  const json tooltips =
+      list_of("output_tooltips", [](const json& e) { return e.is_string() || e.is_null(); });
+  schema.output_tooltips.clear();
+  for (const auto& tooltip : tooltips) {
+    schema.output_tooltips.push_back(tooltip.is_null() ? "" : tooltip.get<std::string>());
+  }
 }
 
 NodeSchema node_schema(const std::string& class_type, const json& info) {

@@ -104,6 +104,16 @@ TEST(ObjectInfoSchemas, ReadsEveryFieldOfACustomNode) {
   EXPECT_EQ(sink.find_input("image")->choices_from, ComboSource::kInputImages);
 }
 
+TEST(ObjectInfoSchemas, AnOutputWithoutATooltipMayBeNull) {
+  // What ComfyUI's V3 nodes (ImageBlur, Canny, ...) write.
+  const json blur = {{"ImageBlur",
+                      {{"input", {{"required", {{"image", {"IMAGE"}}}}}},
+                       {"output", {"IMAGE"}},
+                       {"output_tooltips", {nullptr}}}}};
+  const NodeSchemaRegistry read = schemas_from_object_info(blur);
+  EXPECT_EQ(read.find("ImageBlur")->output_tooltips, std::vector<std::string>{""});
+}
+
 TEST(ObjectInfoSchemas, CustomLinkTypesValidateAGraph) {
   const NodeSchemaRegistry read = schemas_from_object_info(custom_pack());
   const SchemaContext context = sample_context();
