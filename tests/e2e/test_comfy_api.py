@@ -2,6 +2,8 @@
 written the way ComfyUI's own API examples are."""
 import io
 import json
+import re
+import threading
 import urllib.parse
 import uuid
 
@@ -105,6 +107,38 @@ def test_a_client_chosen_prompt_id_and_extra_pnginfo_are_kept(start_service):
     assert json.loads(Image.open(io.BytesIO(view.content)).text["workflow"]) == workflow
     again = service.post("/prompt", {"prompt": comfy_graph(), "prompt_id": prompt_id})
     assert again.status_code == 400
+
+
+def jobs_created(service):
+    """dreamforge_jobs_created_total as /metrics shows it."""
+    found = re.search(r"^dreamforge_jobs_created_total (\S+)$", service.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_two_racing_prompts_with_one_prompt_id_give_one_job_and_comfyuis_400(start_service):
+    service = start_service()
+    before = jobs_created(service)
+    prompt_id = str(uuid.uuid4())
+    start = threading.Barrier(2)
+    answers = []
+
+    def post():
+        start.wait()
+        answers.append(service.post("/prompt", {"prompt": comfy_graph(), "prompt_id": prompt_id}))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answer.status_code for answer in answers) == [200, 400], [a.text for a in answers]
+    refused = next(answer for answer in answers if answer.status_code == 400).json()
+    assert refused["error"]["type"] == "invalid_prompt"
+    assert refused["error"]["details"] == f"prompt_id '{prompt_id}' is already used"
+    assert service.wait_for_job(prompt_id)["status"] == "succeeded"
+    # /prompt jobs count among the jobs created, like /v1 ones.
+    service.create_job({"type": "workflow", "workflow": comfy_graph()})
+    assert jobs_created(service) == before + 2
 
 
 def test_validation_errors_have_comfyuis_shape(start_service):
