@@ -85,6 +85,15 @@ def start_front(workdir, backend_address):
                                      str(data_dir), "--port", "0", "--workers", "0"])
 
 
+def wait_for_node(address):
+    """Waits until Dream Forge's /object_info offers the custom node: it has read its backend."""
+    deadline = time.time() + 60
+    while NODE not in get_json(address, "/object_info"):
+        if time.time() > deadline:
+            raise SystemExit(f"Dream Forge's /object_info did not offer {NODE} within 60 s")
+        time.sleep(0.2)
+
+
 def get_json(address, path):
     with urllib.request.urlopen(f"http://{address[0]}:{address[1]}{path}", timeout=30) as reply:
         return json.load(reply)
@@ -102,8 +111,8 @@ class Client:
         self.loop.run_until(lambda: self.socket.messages, 30, f"{name}: the /ws greeting")
 
     def run(self, graph):
-        """Posts the graph and waits until it is done: (prompt id, seconds to the POST's answer,
-        seconds to the done message)."""
+        """Posts the graph and waits until it is done: (prompt id, seconds from the POST to its
+        answer, to the prompt's execution_start and to its done message)."""
         since = len(self.socket.messages)
         self.poster.send({"prompt": graph, "client_id": self.socket.client_id})
         self.loop.run_until(lambda: self.poster.answer is not None, JOB_TIMEOUT,
@@ -117,8 +126,11 @@ class Client:
         ended_at, failure = self._end(prompt_id, since)
         if failure is not None:
             raise SystemExit(f"{self.name}: prompt {prompt_id} failed: {json.dumps(failure)}")
+        started_at = next(at for at, message in self.socket.messages[since:]
+                          if message and message["type"] == "execution_start"
+                          and message["data"].get("prompt_id") == prompt_id)
         sent_at = self.poster.sent_at
-        return prompt_id, answered_at - sent_at, ended_at - sent_at
+        return prompt_id, answered_at - sent_at, started_at - sent_at, ended_at - sent_at
 
     def _end(self, prompt_id, since):
         """(arrival time, None) once the prompt is done, (arrival time, data) if it failed."""
@@ -150,7 +162,7 @@ class Client:
 def check_image(client, prompt_id, shade, size):
     image = client.fetch_image(prompt_id)
     expected = 255 - shade
-    values = {value for pixel in image.getdata() for value in pixel}
+    values = set(image.tobytes())
     if image.size != (size, size) or values != {expected}:
         raise SystemExit(f"{client.name}: the image of {prompt_id} is {image.size} with values "
                          f"{sorted(values)[:8]}, not {size}x{size} of {expected}")
@@ -184,7 +196,7 @@ def main():
         system = get_json(comfyui.address, "/system_stats")["system"]
         progress("starting Dream Forge with ComfyUI as its backend")
         front = start_front(workdir, comfyui.address)
-        offered = NODE in get_json(front.address, "/object_info")
+        wait_for_node(front.address)
         clients = [Client(PATHS[0], comfyui.address), Client(PATHS[1], front.address)]
 
         for index, client in enumerate(clients):
@@ -192,14 +204,17 @@ def main():
             client.run(workflow(200 + index, args.size, "bench_warmup"))
         times = {path: [] for path in PATHS}
         answers = {path: [] for path in PATHS}
+        starts = {path: [] for path in PATHS}
         last = {}
         for job in range(args.jobs):
             # Alternate which path goes first, so that neither always follows the other.
             for client in (clients if job % 2 == 0 else clients[::-1]):
                 shade = (2 * job + PATHS.index(client.name)) % 200
-                prompt_id, answered, ended = client.run(workflow(shade, args.size, "bench"))
+                prompt_id, answered, started, ended = client.run(
+                    workflow(shade, args.size, "bench"))
                 times[client.name].append(ended)
                 answers[client.name].append(answered)
+                starts[client.name].append(started)
                 last[client.name] = (prompt_id, shade)
         checks = [check_image(client, *last[client.name], args.size) for client in clients]
     finally:
@@ -214,17 +229,17 @@ def main():
     print(f"machine: {machine_description()}")
     print(f"ComfyUI {system.get('comfyui_version')}, Python {system.get('python_version')}, "
           f"torch {system.get('pytorch_version')}; Dream Forge binaries: {BIN}")
-    print(f"{NODE} in Dream Forge's /object_info: {offered}")
     print(f"{args.jobs} jobs per path, {args.size}x{args.size}, after one warm-up job each")
-    print("| per job (ms) | median | p90 | POST answer median |")
-    print("|---|---|---|---|")
+    print("| per job (ms) | median | p90 | POST → answer (median) | POST → execution_start "
+          "(median) |")
+    print("|---|---|---|---|---|")
     for path, (median, p90) in zip(PATHS, (direct, through)):
-        answer = statistics.median(answers[path]) * 1000
-        print(f"| {path} | {median:.2f} | {p90:.2f} | {answer:.2f} |")
+        answer, start = (statistics.median(values[path]) * 1000 for values in (answers, starts))
+        print(f"| {path} | {median:.2f} | {p90:.2f} | {answer:.2f} | {start:.2f} |")
     print(f"| Dream Forge's overhead (difference of medians) | {through[0] - direct[0]:.2f} | "
-          f"{through[1] - direct[1]:.2f} | |")
+          f"{through[1] - direct[1]:.2f} | | |")
     print(f"| Dream Forge's overhead (median / p90 of the paired differences) | "
-          f"{statistics.median(paired) * 1000:.2f} | {percentile(paired, 0.9) * 1000:.2f} | |")
+          f"{statistics.median(paired) * 1000:.2f} | {percentile(paired, 0.9) * 1000:.2f} | | |")
     print(f"ratio of medians (through Dream Forge / directly): {through[0] / direct[0]:.2f}")
     for line in checks:
         print(f"image back: {line}")
