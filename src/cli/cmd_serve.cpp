@@ -42,6 +42,7 @@
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
 #include "worker/device_pool.h"
+#include "worker/runner_lifecycle.h"
 #include "worker/worker.h"
 
 namespace df::cli {
@@ -218,6 +219,7 @@ class Service {
     if (config.backends.empty()) return;
     catalog_ = std::make_unique<backends::BackendCatalog>(std::move(config),
                                                           backends::BackendCatalog::Timing{});
+    if (with_workers_) start_started_backends();
     catalog_->start();
     backend_health_ = std::make_unique<CatalogHealth>(*catalog_);
   }
@@ -277,6 +279,28 @@ class Service {
     }
   }
 
+  // The servers of backends.yaml with a `command`: started once now, so that the catalog reads what
+  // they offer, then stopped once idle and started again by the next job (within their device's
+  // memory budget).
+  void start_started_backends() {
+    for (const auto& spec : catalog_->config().backends) {
+      if (!spec.started_by_us()) continue;
+      if (!started_backends_) started_backends_ = std::make_unique<worker::StartedBackends>(options_.data_dir);
+      if (auto failed = started_backends_->start_for_job(spec)) {
+        log_.error("backend " + spec.name + ": " + (*failed)["message"].get<std::string>());
+      }
+    }
+    if (!started_backends_) return;
+    started_backends_->watch_idle(
+        [this](const std::string& runner_id) {
+          for (const auto& runner : runners_.all()) {
+            if (runner.runner_id == runner_id && runner.state == "busy") return true;
+          }
+          return false;
+        },
+        1000);
+  }
+
   // max_instances workers for each backend, each driving it through its own comfy runner.
   void start_backend_workers() {
     if (!catalog_) return;
@@ -289,13 +313,19 @@ class Service {
         if (!spec.auth_header.empty()) {
           runner.argv.insert(runner.argv.end(), {"--auth-header", spec.auth_header});
         }
-        start_worker(std::move(runner), worker::WorkerDevice{"backend", false, spec.runner_id()});
+        std::function<std::optional<nlohmann::json>(const Job&)> before_start;
+        if (spec.started_by_us()) {
+          before_start = [this, spec](const Job&) { return started_backends_->start_for_job(spec); };
+        }
+        start_worker(std::move(runner), worker::WorkerDevice{"backend", false, spec.runner_id()},
+                     std::move(before_start));
       }
     }
   }
 
   // A worker thread driving `runner` on `device`.
-  void start_worker(worker::RunnerSettings runner, worker::WorkerDevice device) {
+  void start_worker(worker::RunnerSettings runner, worker::WorkerDevice device,
+                    std::function<std::optional<nlohmann::json>(const Job&)> before_start = nullptr) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->settings = worker_settings(static_cast<int>(slots_.size()));
     runner.kill_grace_ms = static_cast<int>(options_.kill_grace_s * 1000);
@@ -306,7 +336,7 @@ class Service {
                                     std::lock_guard lock(live_image_mutex_);
                                     if (live_image_sink_) live_image_sink_(job, std::move(image));
                                   },
-                                  std::stop_token(), nullptr};
+                                  std::stop_token(), std::move(before_start)};
     slot->worker = std::make_unique<worker::Worker>(context, *pool_, std::move(device));
     auto* worker = slot->worker.get();
     slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
@@ -356,6 +386,8 @@ class Service {
   // The ComfyUI servers of backends.yaml (null without any): one catalog for the whole process.
   std::unique_ptr<backends::BackendCatalog> catalog_;
   std::unique_ptr<CatalogHealth> backend_health_;  // the catalog as the workers see it
+  // The backend servers this process starts (null without any): after the roster, which it reads.
+  std::unique_ptr<worker::StartedBackends> started_backends_;
   // The workers' devices: claims in turn, warm hand-offs, rotation (before the workers: they use it).
   std::unique_ptr<worker::DevicePool> pool_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
