@@ -1,7 +1,10 @@
 """A ComfyUI backend Dream Forge starts itself (a `command` in backends.yaml): a front `dreamforge
 serve` without a native runner starts a second `dreamforge serve` (a ComfyUI server as far as the
 front can tell) on the port of its config, runs a workflow on it, stops it once it has been idle for
-its idle_timeout_s, and starts it again for the next workflow."""
+its idle_timeout_s, and starts it again for the next workflow, and after a crash."""
+import os
+import pathlib
+import signal
 import time
 
 import pytest
@@ -32,6 +35,19 @@ def wait_until(condition, what, timeout=120):
         time.sleep(0.1)
 
 
+def server_pids(data_dir):
+    """The `dreamforge serve` processes serving `data_dir`."""
+    found = []
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and str(data_dir).encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
 def run_workflow(front, seed):
     client = ComfyClient(front)
     answer = client.queue(comfy_graph(seed=seed))
@@ -42,7 +58,8 @@ def run_workflow(front, seed):
     assert "execution_success" in kinds and "execution_error" not in kinds, messages
 
 
-def test_a_started_backend_runs_jobs_stops_once_idle_and_starts_again(start_service, tmp_path):
+def test_a_started_backend_runs_jobs_stops_once_idle_and_starts_again_also_after_a_crash(
+        start_service, tmp_path):
     backend_dir = tmp_path / "backend"
     install_tiny_model(backend_dir)
     port = free_port()
@@ -64,3 +81,9 @@ def test_a_started_backend_runs_jobs_stops_once_idle_and_starts_again(start_serv
 
     run_workflow(front, seed=2)  # the next job starts it again
     assert answers(url)
+
+    [pid] = server_pids(backend_dir)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not answers(url), "the killed backend is gone")
+    run_workflow(front, seed=3)  # the next job starts it again
+    assert answers(url) and server_pids(backend_dir) != [pid]
