@@ -29,7 +29,7 @@ class BackendCalls {
         return call();
       } catch (const Error& e) {
         if (e.code() != ErrorCode::kUnavailable) throw;
-        if (std::chrono::steady_clock::now() - first_failure > std::chrono::milliseconds(outage_ms_)) {
+        if (std::chrono::steady_clock::now() - first_failure >= std::chrono::milliseconds(outage_ms_)) {
           throw backends::backend_unavailable(backend_, e.what());
         }
       }
