@@ -50,11 +50,16 @@ bool names_a_file(const std::string& value) {
          });
 }
 
-// A combo input that names a model file: ComfyUI's loaders call them "<kind>_name" (ckpt_name,
-// lora_name, ...); any other combo value counts when it names a file.
-bool names_a_model_file(const std::string& input_name, const std::string& value) {
-  const std::string_view suffix = "_name";
-  return (input_name.size() > suffix.size() && input_name.ends_with(suffix)) || names_a_file(value);
+// A combo value that names a model file: the native schema takes the input's choices from a model
+// folder (ckpt_name, lora_name, ...; native.schemas knows the classes even without native
+// runners), or the value itself names a file.
+bool names_a_model_file(const NativeRunners& native, const graph::Node& node,
+                        const std::string& input_name, const std::string& value) {
+  const graph::NodeSchema* schema = native.schemas ? native.schemas->find(node.class_type) : nullptr;
+  const graph::InputSpec* spec = schema ? schema->find_input(input_name) : nullptr;
+  const bool model_folder = spec != nullptr && (spec->choices_from == graph::ComboSource::kCheckpoints ||
+                                                spec->choices_from == graph::ComboSource::kModelFolder);
+  return model_folder || names_a_file(value);
 }
 
 std::vector<std::string> missing_node_types(const graph::Workflow& workflow,
@@ -73,13 +78,13 @@ std::vector<std::string> missing_node_types(const graph::Workflow& workflow,
 // File names the graph's combo inputs hold that no runner with the node's class offers.
 std::vector<std::string> missing_files(const graph::Workflow& workflow,
                                        const std::vector<Candidate>& runners,
-                                       const graph::SchemaContext& context) {
+                                       const NativeRunners& native) {
   std::set<std::string> missing;
   for (const auto& [id, node] : workflow.nodes) {
     for (const auto& [name, input] : node.inputs) {
       if (input.kind != graph::InputKind::kConstant || !input.value.is_string()) continue;
       const std::string value = input.value.get<std::string>();
-      if (!names_a_model_file(name, value)) continue;
+      if (!names_a_model_file(native, node, name, value)) continue;
       bool asked = false;
       bool offered = false;
       for (const auto& runner : runners) {
@@ -89,7 +94,7 @@ std::vector<std::string> missing_files(const graph::Workflow& workflow,
         asked = true;
         const auto choices = spec->choices_from == graph::ComboSource::kFixed
                                  ? spec->choices
-                                 : schema->with_context(context).find_input(name)->choices;
+                                 : schema->with_context(native.context).find_input(name)->choices;
         offered = offered || std::find(choices.begin(), choices.end(), value) != choices.end();
       }
       if (asked && !offered) missing.insert(value);
@@ -160,7 +165,7 @@ RoutingDecision route_workflow(const graph::Workflow& workflow, const NativeRunn
   if (decision.routed()) return decision;
 
   decision.missing_node_types = missing_node_types(workflow, runners);
-  decision.missing_files = missing_files(workflow, runners, native.context);
+  decision.missing_files = missing_files(workflow, runners, native);
   const auto known = [&runners](std::string_view class_type) {
     return std::any_of(runners.begin(), runners.end(), [&](const Candidate& c) {
       return c.schemas->find(class_type) != nullptr;

@@ -22,7 +22,8 @@ inline constexpr const char* kNativeRunnerId = "native";
 // What this service's native runners offer.
 struct NativeRunners {
   bool present = false;  // the service has native runners (or cannot tell: `dreamforge api`)
-  const graph::NodeSchemaRegistry* schemas = nullptr;  // the native node classes
+  // The native node classes (also without native runners: they tell which inputs name model files).
+  const graph::NodeSchemaRegistry* schemas = nullptr;
   // The native model files, uploaded images, samplers and schedulers; its input images also fill
   // the backends' image upload inputs (what the runners upload to a backend comes from here).
   graph::SchemaContext context;
@@ -53,7 +54,7 @@ struct RoutingDecision {
   // when it has every node type), or the missing_node_type error when no runner has a node type.
   graph::ValidationResult validation;
   std::vector<std::string> missing_node_types;  // node types no runner has, sorted
-  std::vector<std::string> missing_files;       // combo values naming files no runner has, sorted
+  std::vector<std::string> missing_files;       // model files (combo values) no runner has, sorted
 
   bool routed() const { return !runners.empty(); }
   // The Error(kInvalidArgument) of a graph no runner can run: details {error, node_errors,

@@ -155,6 +155,17 @@ TEST(RunnerRouting, AFileNoRunnerHasGivesTheNativeRunnersNodeErrors) {
   EXPECT_EQ(decision.error().details()["missing_files"], json::array({"nowhere.safetensors"}));
 }
 
+TEST(RunnerRouting, ModelNamesWithoutExtensionsAreFilesButSamplersAreNot) {
+  BackendSchemas schemas;
+  json prompt = graph_test::legacy_sd15();
+  prompt["4"]["inputs"]["ckpt_name"] = "folder-model";
+  prompt["3"]["inputs"]["sampler_name"] = "no_such_sampler";
+  const RoutingDecision decision = route_workflow(graph::parse_workflow(prompt), native_runners(),
+                                                  {backend("b", true, {"xl"})}, schemas);
+  EXPECT_FALSE(decision.routed());
+  EXPECT_EQ(decision.missing_files, std::vector<std::string>{"folder-model"});
+}
+
 TEST(RunnerRouting, NodeTypesSplitOverRunnersGiveTheClosestRunnersErrors) {
   BackendSchemas schemas;
   backends::BackendStatus pack_only;
