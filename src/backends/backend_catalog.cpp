@@ -177,6 +177,22 @@ std::optional<BackendStatus> BackendCatalog::find(const std::string& name) const
   return found->second;
 }
 
+std::optional<BackendStatus> BackendCatalog::state(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto found = status_.find(name);
+  if (found == status_.end()) return std::nullopt;
+  const BackendStatus& status = found->second;
+  BackendStatus state;
+  state.spec = status.spec;
+  state.up = status.up;
+  state.discovered = status.discovered;
+  state.error = status.error;
+  state.checked_ms = status.checked_ms;
+  state.changed_ms = status.changed_ms;
+  state.queue_remaining = status.queue_remaining;
+  return state;
+}
+
 void BackendCatalog::on_change(std::function<void(const BackendStatus&)> listener) {
   std::lock_guard lock(mutex_);
   listeners_.push_back(std::move(listener));

@@ -64,6 +64,10 @@ class BackendCatalog {
   const BackendConfig& config() const { return config_; }
   std::vector<BackendStatus> snapshot() const;
   std::optional<BackendStatus> find(const std::string& name) const;
+  // As find(), less the offer (an empty one): no copy of its node definitions, which a real
+  // ComfyUI server's /object_info makes a deep copy of about 0.5 MB of JSON. Workers ask this
+  // before every claim.
+  std::optional<BackendStatus> state(const std::string& name) const;
   // Called when a backend comes up, goes down or changes its offer, on the thread whose check()
   // or mark_down() saw it (the catalog's own thread for its periodic checks), outside the lock.
   void on_change(std::function<void(const BackendStatus&)> listener);

@@ -13,13 +13,13 @@ std::string backend_name(const std::string& runner_id) {
 }  // namespace
 
 bool CatalogHealth::up(const std::string& runner_id) const {
-  const auto status = catalog_.find(backend_name(runner_id));
+  const auto status = catalog_.state(backend_name(runner_id));
   // A server Dream Forge starts does not answer until a job needs it: it is started on demand.
   return status && (status->up || status->spec.started_by_us());
 }
 
 int CatalogHealth::queue_remaining(const std::string& runner_id) const {
-  const auto status = catalog_.find(backend_name(runner_id));
+  const auto status = catalog_.state(backend_name(runner_id));
   return status ? status->queue_remaining : 0;
 }
 

@@ -58,6 +58,25 @@ TEST(BackendCatalog, DiscoversNodeTypesModelFilesAndQueue) {
   EXPECT_THROW(catalog.check("elsewhere"), Error);
 }
 
+TEST(BackendCatalog, StateIsFindWithoutTheOffer) {
+  FakeComfyServer server;
+  server.with([](auto& state) { state.pending = 2; });
+  BackendCatalog catalog({{running("studio", server.url())}}, kEveryCheck);
+  catalog.check("studio");
+  const auto found = catalog.find("studio");
+  const auto state = catalog.state("studio");
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->spec.name, "studio");
+  EXPECT_EQ(state->up, found->up);
+  EXPECT_EQ(state->discovered, found->discovered);
+  EXPECT_EQ(state->queue_remaining, 2);
+  EXPECT_EQ(state->checked_ms, found->checked_ms);
+  EXPECT_TRUE(state->offer.object_info.empty());
+  EXPECT_TRUE(state->offer.node_types.empty());
+  EXPECT_EQ(state->offer.fingerprint, "");
+  EXPECT_FALSE(catalog.state("elsewhere").has_value());
+}
+
 TEST(BackendCatalog, AServerWithoutModelsRouteOffersNoFiles) {
   FakeComfyServer server;
   server.with([](auto& state) { state.has_models_route = false; });
