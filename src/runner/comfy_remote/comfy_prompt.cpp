@@ -2,6 +2,7 @@
 #include "runner/comfy_remote/comfy_prompt.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -19,6 +20,9 @@ namespace fs = std::filesystem;
 // How long one wait on the socket lasts, and how often /history is polled without one: the
 // bound on how late a cancel is noticed.
 constexpr int kPollMs = 250;
+// A socket silent this long gets the prompt's /history checked: a server that vanished without
+// closing the connection, or an end the socket missed, is noticed.
+constexpr auto kSilenceCheck = std::chrono::seconds(5);
 
 // Node types that report sampler steps as progress; an item's progress counts them.
 int count_samplers(const json& graph) {
@@ -70,6 +74,7 @@ void PromptFollower::follow(const PromptItem& item, std::unique_ptr<backends::Co
   finished_samplers_ = 0;
   samplers_ = count_samplers(item.graph);
   bool cancel_sent = false;
+  auto last_heard = std::chrono::steady_clock::now();
   while (true) {
     if (!cancel_sent && canceled_()) {
       cancel_sent = true;
@@ -77,6 +82,12 @@ void PromptFollower::follow(const PromptItem& item, std::unique_ptr<backends::Co
     }
     if (socket && socket->is_open()) {
       const backends::SocketFrame frame = socket->read(kPollMs);
+      if (frame.kind != backends::SocketFrame::Kind::kTimeout) {
+        last_heard = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - last_heard >= kSilenceCheck) {
+        last_heard = std::chrono::steady_clock::now();
+        if (finished_in_history()) return;
+      }
       if (frame.kind == backends::SocketFrame::Kind::kText) {
         json message = json::parse(frame.data, nullptr, false);
         if (message.is_object() && on_message(message)) return;
