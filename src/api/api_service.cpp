@@ -111,8 +111,9 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
                {{400, "The body is not valid JSON (or the request is malformed)"},
                 {409, "Idempotency-Key reused with another body"},
                 {415, "The body was not sent as Content-Type: application/json"},
-                {422, "Validation failed: details.fields names each bad field (ComfyUI's "
-                      "node_errors for a workflow)"},
+                {422, "Validation failed: details.fields names each bad field (for a workflow "
+                      "ComfyUI's error and node_errors, and the node types and model files no "
+                      "runner offers: missing_node_types, missing_files)"},
                 unavailable},
                job_request_schema(jobs),
                {parameter("header", "Idempotency-Key", {{"type", "string"}, {"maxLength", 255}},
