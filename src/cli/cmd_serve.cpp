@@ -234,7 +234,10 @@ class Service {
     settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
     settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
     settings.memory_release_wait_ms = static_cast<int64_t>(options_.memory_release_wait_s * 1000);
-    settings.runner_idle_stop_ms = static_cast<int64_t>(options_.runner_idle_stop_s * 1000);
+    // A runner that keeps models warm is not stopped when idle.
+    settings.runner_idle_stop_ms =
+        prewarm_.empty() ? static_cast<int64_t>(options_.runner_idle_stop_s * 1000) : 0;
+    settings.prewarm = prewarm_;
     settings.output_dir = options_.output_dir();
     settings.temp_dir = options_.temp_dir();
     return settings;
@@ -242,6 +245,7 @@ class Service {
 
   void start_workers() {
     pool_ = std::make_unique<worker::DevicePool>(runners_, *store_, backend_health_.get());
+    resolve_prewarm();
     start_native_workers();
     start_backend_workers();
     if (slots_.empty()) {
@@ -276,6 +280,22 @@ class Service {
                            {"--vram-budget-mb", std::to_string(options_.model_vram_budget_mb)});
       }
       start_worker(std::move(runner), std::move(device));
+    }
+  }
+
+  // The routing table's `prewarm` model ids as the checkpoints the native runners load at start (an
+  // id that is not installed, or has no single checkpoint file, is logged and left out).
+  void resolve_prewarm() {
+    for (const auto& id : routing_.prewarm) {
+      const auto model = models_->find(id);
+      if (model && !model->ckpt_name.empty()) {
+        prewarm_.push_back({model->ckpt_name, model->family});
+      } else {
+        log_.error("dreamforge: prewarm: " +
+                   (model ? "'" + id + "' has no checkpoint file CheckpointLoaderSimple loads"
+                          : "no model '" + id + "' is installed") +
+                   "; it is not kept warm");
+      }
     }
   }
 
@@ -380,6 +400,7 @@ class Service {
   std::unique_ptr<blob::BlobStore> blobs_;
   std::unique_ptr<registry::ModelRegistry> models_;
   registry::RoutingTable routing_;  // function and quality tiers, presets
+  std::vector<worker::PrewarmModel> prewarm_;  // what native runners load at start
   // This process's runners by device: the workers write their runner's state, /healthz and
   // /system_stats read it (empty in `dreamforge api`, which runs no workers).
   gpu::RunnerRoster runners_;

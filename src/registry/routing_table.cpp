@@ -43,7 +43,8 @@ class TableParser {
 
   RoutingTable parse(const YAML::Node& root) {
     if (root.IsNull()) fail(YAML::Mark(), "the routing table is empty");
-    const auto entries = mapping(root, "the routing table", {"version", "presets", "routes"});
+    const auto entries =
+        mapping(root, "the routing table", {"version", "presets", "routes", "prewarm"});
     const Entry& version = required(entries, root, "version", "the routing table");
     if (integer(version.value, "version") != kTableVersion) {
       fail(version.value.Mark(), "version must be " + std::to_string(kTableVersion));
@@ -68,6 +69,7 @@ class TableParser {
         }
       }
     }
+    if (const Entry* prewarm = find(entries, "prewarm")) table.prewarm = model_ids(prewarm->value);
     return table;
   }
 
@@ -98,6 +100,19 @@ class TableParser {
       entries.push_back({key, pair.second, pair.first.Mark()});
     }
     return entries;
+  }
+
+  // `prewarm:`: a list of distinct model ids.
+  std::vector<std::string> model_ids(const YAML::Node& node) const {
+    if (!node.IsSequence()) fail(node.Mark(), "prewarm must be a list of model ids");
+    std::vector<std::string> ids;
+    for (const auto& item : node) {
+      const std::string id = scalar(item, "a prewarm entry");
+      if (id.empty()) fail(item.Mark(), "a prewarm entry is empty");
+      if (contains(ids, id)) fail(item.Mark(), "'" + id + "' appears twice in prewarm");
+      ids.push_back(id);
+    }
+    return ids;
   }
 
   static const Entry* find(const std::vector<Entry>& entries, std::string_view key) {

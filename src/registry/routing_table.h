@@ -36,6 +36,9 @@ struct RoutingTable {
   PresetCatalog presets;
   // function -> quality -> chain
   std::map<std::string, std::map<std::string, std::vector<RouteCandidate>>> routes;
+  // Model ids each native runner loads when it starts, to keep them warm (`prewarm:`; none by
+  // default).
+  std::vector<std::string> prewarm;
 
   // The chain for `function` at `quality`. Throws Error(kInvalidArgument) for an unknown function
   // or quality, naming the valid ones (details.field: "function" or "quality").

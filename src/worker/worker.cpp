@@ -240,6 +240,11 @@ void Worker::wait_for_backends() {
 void Worker::run(std::stop_token stop) {
   context_.stop = stop;
   if (!bring_up()) return;  // out of rotation: the other devices keep working
+  if (!context_.settings.prewarm.empty() && !is_backend_runner(device_.runner_id)) {
+    held_.models = prewarm(context_.runner, context_.settings.prewarm, context_.settings.temp_dir,
+                           static_cast<int>(context_.settings.step_timeout_ms));
+    publish("idle", held_);
+  }
   while (!stop.stop_requested() && !out_of_rotation_) {
     if (free_requested_.exchange(false)) {
       context_.runner.free_memory();

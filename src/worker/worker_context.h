@@ -14,6 +14,7 @@
 #include "queue/queue.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
+#include "worker/prewarm.h"
 #include "worker/runner_supervisor.h"
 
 namespace df::worker {
@@ -32,6 +33,8 @@ struct WorkerSettings {
   int64_t memory_release_wait_ms = 10000;
   // A runner idle this long is stopped (the next job starts it again); 0: never.
   int64_t runner_idle_stop_ms = 5 * 60 * 1000;
+  // Models a native runner loads when the worker starts (the routing table's `prewarm`).
+  std::vector<PrewarmModel> prewarm;
   std::string output_dir;         // SaveImage files (kept: ComfyUI's /view serves them)
   std::string temp_dir;           // PreviewImage files
   std::string user = "default";   // artifact key namespace until there is auth

@@ -141,6 +141,22 @@ TEST(RoutingTable, StructuralErrorsNameTheLine) {
                   "'version' appears twice");
 }
 
+TEST(RoutingTable, PrewarmNamesModelsToKeepWarm) {
+  EXPECT_TRUE(parse_routing_table(table_text(), "routing.yaml").prewarm.empty());
+  EXPECT_EQ(parse_routing_table(table_text() + "prewarm: [tiny, sdxl-base]\n", "routing.yaml").prewarm,
+            (std::vector<std::string>{"tiny", "sdxl-base"}));
+  EXPECT_TRUE(default_routing_table().prewarm.empty());
+}
+
+TEST(RoutingTable, PrewarmErrorsNameTheLine) {
+  const int line = 32;  // the line after table_text()'s
+  expect_contains(error_at_line(table_text() + "prewarm: tiny\n", line), "prewarm must be a list");
+  expect_contains(error_at_line(table_text() + "prewarm: [tiny, tiny]\n", line),
+                  "'tiny' appears twice in prewarm");
+  expect_contains(error_at_line(table_text() + "prewarm: [[tiny]]\n", line), "must be a single value");
+  expect_contains(error_at_line(table_text() + "prewarm: ['']\n", line), "a prewarm entry is empty");
+}
+
 TEST(RoutingTable, ACandidateMayPreferFp8OrFullWeights) {
   const RoutingTable table = parse_routing_table(
       table_text("      - family: flux\n        weights: fp8\n        preset: small\n"
