@@ -182,7 +182,7 @@ void ComfySession::run(const RunRequest& request) {
   try {
     const std::vector<RunItem> items = batch_items(request);
     events_.emit(to_json(RunStartedEvent{request.id, static_cast<int>(items.size()), memory_report()}));
-    completed = run_items(request);
+    completed = run_items(request, items);
   } catch (const Error& e) {
     status = e.code() == ErrorCode::kCanceled ? "canceled" : "failed";
     backend_down = e.code() == ErrorCode::kUnavailable;
@@ -195,7 +195,7 @@ void ComfySession::run(const RunRequest& request) {
                                         backend_down ? json(nullptr) : memory_report()}));
 }
 
-int ComfySession::run_items(const RunRequest& request) {
+int ComfySession::run_items(const RunRequest& request, const std::vector<RunItem>& items) {
   const std::function<bool()> canceled = [this, &request] { return requests_.cancel_requested(request.id); };
   BackendCalls calls(backend_, options_.outage_ms, kRetryMs, canceled);
   const auto reached = [&](auto call) {  // one call that is not retried: a failure is an outage
@@ -220,7 +220,7 @@ int ComfySession::run_items(const RunRequest& request) {
 
   PromptFollower follower(client_, calls, events_, canceled);
   int completed = 0;
-  for (const RunItem& item : batch_items(request)) {
+  for (const RunItem& item : items) {
     if (canceled()) throw Error(ErrorCode::kCanceled, "canceled before item " + std::to_string(item.index));
     const auto item_started = Clock::now();
     const uint64_t seed = item.seed.value_or(0);

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,8 +36,8 @@ class ComfySession {
  private:
   void hello(const HelloRequest& request);
   void run(const RunRequest& request);
-  // Runs each item; returns how many completed. Throws the first item's error.
-  int run_items(const RunRequest& request);
+  // Runs each of the run's items; returns how many completed. Throws the first item's error.
+  int run_items(const RunRequest& request, const std::vector<RunItem>& items);
   void free();
   // The memory object of run_started/run_finished/freed: the server's devices (null when it does
   // not answer) and this process's resident memory.
