@@ -87,7 +87,7 @@ void ComfySystem::register_routes(http::Router& router) {
   add_comfy_route(router, "GET", "/models", [this](http::Request&) {
     std::vector<std::string> kinds;
     for (const auto& kind : nodes::model_folder_kinds()) kinds.push_back(kind.name);
-    for (const auto& status : offers_.backends()) {  // folders only a backend has
+    for (const auto& status : *offers_.backends()) {  // folders only a backend has
       for (const auto& [folder, files] : status.offer.model_files) {
         if (std::find(kinds.begin(), kinds.end(), folder) == kinds.end()) kinds.push_back(folder);
       }
@@ -133,11 +133,11 @@ json ComfySystem::native_object_info(const std::optional<std::string>& only) con
 }
 
 json ComfySystem::object_info() const {
-  return union_object_info(native_object_info(std::nullopt), offers_.backends());
+  return union_object_info(native_object_info(std::nullopt), *offers_.backends());
 }
 
 json ComfySystem::node_info(const std::string& class_type) const {
-  return union_object_info(native_object_info(class_type), offers_.backends(), class_type);
+  return union_object_info(native_object_info(class_type), *offers_.backends(), class_type);
 }
 
 fs::path ComfySystem::models_root() const {
@@ -166,7 +166,8 @@ fs::path ComfySystem::folder_dir(const std::string& folder, int64_t path_index) 
 }
 
 json ComfySystem::model_names(const std::string& folder) const {
-  const auto backends = offers_.backends();
+  const auto shared = offers_.backends();
+  const std::vector<backends::BackendStatus>& backends = *shared;
   const bool ours = nodes::find_model_folder_kind(folder) != nullptr;
   const bool theirs = std::any_of(backends.begin(), backends.end(), [&](const auto& status) {
     return status.offer.model_files.count(folder) > 0;

@@ -37,15 +37,16 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
 }
 
 WorkflowRouter::WorkflowRouter(registry::ModelRegistry& models, std::string input_dir,
-                               bool native_runners, BackendSnapshot backends)
+                               bool native_runners, BackendStates backends)
     : models_(models),
       input_dir_(std::move(input_dir)),
       native_runners_(native_runners),
       backends_(std::move(backends)),
       native_schemas_(nodes::builtin_node_schemas()) {}
 
-std::vector<backends::BackendStatus> WorkflowRouter::backends() const {
-  return backends_ ? backends_() : std::vector<backends::BackendStatus>{};
+std::shared_ptr<const std::vector<backends::BackendStatus>> WorkflowRouter::backends() const {
+  if (backends_) return backends_();
+  return std::make_shared<const std::vector<backends::BackendStatus>>();
 }
 
 RoutingDecision WorkflowRouter::route(const nlohmann::json& graph,
@@ -64,7 +65,7 @@ RoutingDecision WorkflowRouter::route(const nlohmann::json& graph,
   graph::ValidationHooks hooks;
   hooks.by_class_type.emplace("SaveImage", graph::filename_prefix_validator());
   const NativeRunners native{native_runners_, &native_schemas_, context()};
-  return route_workflow(workflow, native, backends(), backend_schemas_, partial_targets, hooks);
+  return route_workflow(workflow, native, *backends(), backend_schemas_, partial_targets, hooks);
 }
 
 }  // namespace df::api

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,17 @@ graph::SchemaContext schema_context(registry::ModelRegistry& models, const std::
 
 // The backends' current states; an empty function: the service has no backends.
 using BackendSnapshot = std::function<std::vector<backends::BackendStatus>()>;
+// The backends' states as of their last change, shared rather than copied (api/backend_view);
+// an empty function: the service has no backends.
+using BackendStates =
+    std::function<std::shared_ptr<const std::vector<backends::BackendStatus>>()>;
 
 // What the service's runners offer, for validation, routing and the union /object_info.
 class WorkflowRouter {
  public:
   // `native_runners`: whether the service has native runners (true where it cannot tell).
   WorkflowRouter(registry::ModelRegistry& models, std::string input_dir, bool native_runners = true,
-                 BackendSnapshot backends = {});
+                 BackendStates backends = {});
 
   // Parses and routes a graph the way ComfyUI's POST /prompt validates it. A graph that cannot
   // even be parsed gives a decision without runners whose validation has ComfyUI's
@@ -38,13 +43,14 @@ class WorkflowRouter {
   bool native_runners() const { return native_runners_; }
   const graph::NodeSchemaRegistry& native_schemas() const { return native_schemas_; }
   graph::SchemaContext context() const { return schema_context(models_, input_dir_); }
-  std::vector<backends::BackendStatus> backends() const;
+  // The backends' states (never null: empty without backends).
+  std::shared_ptr<const std::vector<backends::BackendStatus>> backends() const;
 
  private:
   registry::ModelRegistry& models_;
   std::string input_dir_;
   bool native_runners_;
-  BackendSnapshot backends_;
+  BackendStates backends_;
   graph::NodeSchemaRegistry native_schemas_;
   BackendSchemas backend_schemas_;
 };
