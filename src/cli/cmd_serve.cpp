@@ -20,6 +20,7 @@
 #include "api/comfy_userdata.h"
 #include "api/comfy_websocket.h"
 #include "api/comfy_workflow_library.h"
+#include "api/backend_view.h"
 #include "api/event_hub.h"
 #include "api/job_intake.h"
 #include "backends/backend_catalog.h"
@@ -99,6 +100,7 @@ class Service {
     }
     std::unique_ptr<http::Server> server;
     http::Router router;
+    std::unique_ptr<api::BackendView> backend_view;  // what the backends offer, per request
     std::unique_ptr<api::WorkflowRouter> workflows;  // validation and routing of new jobs
     std::unique_ptr<api::JobIntake> intake;
     std::unique_ptr<api::ApiService> api;
@@ -128,9 +130,14 @@ class Service {
       // counts on them.
       const bool native_runners =
           !with_workers_ || options_.workers > 0 || !options_.devices.empty();
-      if (catalog_) settings.backends = [this] { return catalog_->snapshot(); };
+      api::BackendStates backend_states;
+      if (catalog_) {
+        settings.backends = [this] { return catalog_->snapshot(); };
+        backend_view = std::make_unique<api::BackendView>(*catalog_);
+        backend_states = [&backend_view] { return backend_view->states(); };
+      }
       workflows = std::make_unique<api::WorkflowRouter>(*models_, options_.input_dir(),
-                                                        native_runners, settings.backends);
+                                                        native_runners, backend_states);
       intake = std::make_unique<api::JobIntake>(*store_, *queue_, metrics_, *workflows);
       api = std::make_unique<api::ApiService>(*store_, *blobs_, *models_, *queue_, hub_, metrics_,
                                               *intake, settings);
