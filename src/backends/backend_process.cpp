@@ -65,7 +65,7 @@ BackendProcess::BackendProcess(BackendSpec spec, const std::string& data_dir, in
 
 BackendProcess::~BackendProcess() { stop(); }
 
-void BackendProcess::ensure_started() {
+void BackendProcess::ensure_started(const std::function<void()>& while_waiting) {
   std::lock_guard lock(mutex_);
   if (pid_ > 0 && !reap(WNOHANG)) return;
   spawn();
@@ -78,6 +78,7 @@ void BackendProcess::ensure_started() {
       throw start_failure("did not answer within " + std::to_string(spec_.start_timeout_ms) +
                           " ms and was stopped");
     }
+    if (while_waiting) while_waiting();
     std::this_thread::sleep_for(kReadyPoll);
   }
 }

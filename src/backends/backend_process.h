@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -35,7 +36,8 @@ class BackendProcess {
   // Starts the server when none runs (a crashed one is reaped and started again) and waits until
   // GET <base_url>/object_info answers 200. A server that exits first, or does not answer within
   // spec.start_timeout_ms, is killed and Error(kUnavailable) is thrown with its log's last lines.
-  void ensure_started();
+  // `while_waiting` is called between readiness checks (about every 100 ms).
+  void ensure_started(const std::function<void()>& while_waiting = nullptr);
   // True while the started server runs; false before the first start, after a stop, and once it
   // has exited (it is reaped then, and exit_description() says how it ended).
   bool running();

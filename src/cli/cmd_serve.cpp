@@ -342,7 +342,11 @@ class Service {
         }
         std::function<std::optional<nlohmann::json>(const Job&)> before_start;
         if (spec.started_by_us()) {
-          before_start = [this, spec](const Job&) { return started_backends_->start_for_job(spec); };
+          const worker::WorkerSettings settings = worker_settings(0);  // lease timings: all share them
+          before_start = [this, spec, settings](const Job& job) {
+            return started_backends_->start_for_job(
+                spec, worker::lease_keeper(*store_, job, settings.lease_ms, settings.heartbeat_ms));
+          };
         }
         start_worker(std::move(runner), worker::WorkerDevice{"backend", false, spec.runner_id()},
                      std::move(before_start));

@@ -53,7 +53,20 @@ StartedBackends::~StartedBackends() {
   servers_.clear();  // each BackendProcess stops its server
 }
 
-StartedBackends::Use StartedBackends::ensure_started(const backends::BackendSpec& spec) {
+std::function<void()> lease_keeper(store::Store& store, const Job& job, int64_t lease_ms,
+                                   int64_t heartbeat_ms, LifecycleClock clock) {
+  const Lease lease{job.id, job.worker_id, job.attempts};
+  const int64_t started = clock();
+  return [&store, lease, lease_ms, heartbeat_ms, clock = std::move(clock),
+          renewed = started]() mutable {
+    if (clock() - renewed < heartbeat_ms) return;
+    renewed = clock();
+    store.renew_lease(lease, lease_ms);
+  };
+}
+
+StartedBackends::Use StartedBackends::ensure_started(const backends::BackendSpec& spec,
+                                                     const std::function<void()>& while_waiting) {
   std::lock_guard lock(mutex_);
   Server& server = servers_[spec.name];
   if (!server.process) {
@@ -62,7 +75,7 @@ StartedBackends::Use StartedBackends::ensure_started(const backends::BackendSpec
   if (!server.process->running()) {
     const std::string ended = server.process->exit_description();
     apply_budget(spec);
-    server.process->ensure_started();
+    server.process->ensure_started(while_waiting);
     server.last_used_ms = clock_();
     telemetry::service_log().info("backend " + spec.name + ": server started (pid " +
                                   std::to_string(server.process->pid()) + ")" +
@@ -105,9 +118,10 @@ void StartedBackends::apply_budget(const backends::BackendSpec& spec) {
   }
 }
 
-std::optional<nlohmann::json> StartedBackends::start_for_job(const backends::BackendSpec& spec) {
+std::optional<nlohmann::json> StartedBackends::start_for_job(
+    const backends::BackendSpec& spec, const std::function<void()>& while_waiting) {
   try {
-    ensure_started(spec);
+    ensure_started(spec, while_waiting);
     return std::nullopt;
   } catch (const Error& e) {
     return nlohmann::json{{"code", e.code_name()}, {"message", e.what()}, {"details", e.details()}};

@@ -21,6 +21,8 @@
 
 #include "backends/backend_config.h"
 #include "backends/backend_process.h"
+#include "core/job.h"
+#include "store/store.h"
 
 namespace df::worker {
 
@@ -43,6 +45,12 @@ class RunnerIdleStop {
   LifecycleClock clock_;
   int64_t idle_since_ms_;
 };
+
+// A server's start can outlast a job's lease, and it comes before the job's first heartbeat: the
+// returned function, called while it waits, renews the lease `job` holds (its worker_id and
+// attempt) at most every `heartbeat_ms`.
+std::function<void()> lease_keeper(store::Store& store, const Job& job, int64_t lease_ms,
+                                   int64_t heartbeat_ms, LifecycleClock clock = steady_now_ms);
 
 // The backend servers Dream Forge starts, one per backend, shared by that backend's workers.
 // Thread-safe.
@@ -81,11 +89,14 @@ class StartedBackends {
   // memory_need does not fit in what is free. Throws Error(kInsufficientMemory) with the numbers
   // when it cannot fit, Error(kUnavailable) when it does not start. A backend without `command`
   // is not ours to start: Error(kInvalidArgument).
-  Use ensure_started(const backends::BackendSpec& spec);
+  // `while_waiting` is called while a server starts (see BackendProcess::ensure_started).
+  Use ensure_started(const backends::BackendSpec& spec,
+                     const std::function<void()>& while_waiting = nullptr);
   // A backend worker's check before a job (WorkerContext::before_start): ensure_started, the job's
   // time on the server then counted by `in_use` (see watch_idle); nullopt when the server runs,
   // else the error that fails the job unstarted ({code, message, details}).
-  std::optional<nlohmann::json> start_for_job(const backends::BackendSpec& spec);
+  std::optional<nlohmann::json> start_for_job(const backends::BackendSpec& spec,
+                                              const std::function<void()>& while_waiting = nullptr);
   // Whether a job runs on the backend with this runner id ("backend:<name>") now, besides Uses.
   using InUse = std::function<bool(const std::string& runner_id)>;
   // Stops the servers no job uses that have been idle for their spec's idle_timeout_ms (0: never);

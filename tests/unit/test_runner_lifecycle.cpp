@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "backend_standin.h"
+#include "core/ids.h"
+#include "store/sqlite_store.h"
 #include "test_support.h"
 #include "worker/runner_lifecycle.h"
 
@@ -179,6 +181,29 @@ TEST_F(StartedBackendsTest, TheWatcherStopsIdleServers) {
   now += 60000;
   backends.watch_idle([](const std::string&) { return false; }, 10);
   while (backends.pid("watched") != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+TEST(LeaseKeeper, RenewsTheJobsLeaseAtMostEveryHeartbeat) {
+  test::TestDir dir("df_lease_keeper_");
+  store::SqliteStore store((dir.path() / "jobs.sqlite3").string());
+  Job job;
+  job.id = new_uuid_v7();
+  job.type = "workflow";
+  job.spec = {{"graph", nlohmann::json::object()}};
+  job.max_attempts = 3;
+  store.create_job(job);
+  const auto claimed = store.claim_job("backend-worker", 1000);
+  ASSERT_TRUE(claimed.has_value());
+  const int64_t first_expiry = store.get_job(job.id)->lease_expires_ms;
+
+  int64_t now = 0;
+  auto keep = lease_keeper(store, *claimed, 3600000, 500, [&] { return now; });
+  now = 499;
+  keep();
+  EXPECT_EQ(store.get_job(job.id)->lease_expires_ms, first_expiry);
+  now = 500;
+  keep();
+  EXPECT_GT(store.get_job(job.id)->lease_expires_ms, first_expiry + 3000000);
 }
 
 }  // namespace
