@@ -20,9 +20,11 @@ from service_support import comfy_graph
 pytestmark = pytest.mark.skipif(not (BIN / "dreamforge-comfy-runner").is_file(),
                                 reason=f"no dreamforge-comfy-runner in {BIN}: build the dreamforge-comfy-runner target")
 
-# Far more steps than any machine gets through before a cancel or a kill lands; jobs that must
-# finish use a few.
+# Far more steps than any machine gets through before a cancel lands.
 LONG_STEPS = 1000
+# Steps of the job whose backend is killed once its sampler runs: more than a machine gets through
+# before the kill lands, few enough that the other backend soon runs them all.
+KILL_STEPS = 100
 
 
 class Fleet:
@@ -246,7 +248,7 @@ def test_a_backend_killed_mid_job_hands_the_job_to_the_other_once(start_service,
     # One attempt only: the job can succeed only if the outage does not use it up.
     fleet = Fleet(start_service, tmp_path, front_flags=("--max-attempts", "1"))
     front = fleet.front
-    job = front.create_job({"type": "workflow", "workflow": comfy_graph(steps=100, seed=5)})
+    job = front.create_job({"type": "workflow", "workflow": comfy_graph(steps=KILL_STEPS, seed=5)})
     for _, kind, _ in front.iter_events(job["id"]):
         if kind == "progress":  # the backend's sampler runs
             break
