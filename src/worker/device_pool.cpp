@@ -85,6 +85,16 @@ std::vector<std::string> job_checkpoints(const Job& job) {
   return checkpoints;
 }
 
+int64_t runner_wait_ms(const nlohmann::json& last_error, const std::string& reason) {
+  const bool same = last_error.is_object() && last_error.value("code", "") == kWaitingForRunner &&
+                    last_error.value("message", "") == reason;
+  if (!same) return kRunnerWaitMs;
+  const nlohmann::json details = last_error.value("details", nlohmann::json::object());
+  const nlohmann::json last = details.is_object() ? details.value("wait_ms", nlohmann::json()) : nullptr;
+  const int64_t previous = last.is_number_integer() ? last.get<int64_t>() : kRunnerWaitMs;
+  return std::clamp(previous * 2, kRunnerWaitMs, kRunnerWaitMaxMs);
+}
+
 DevicePool::DevicePool(gpu::RunnerRoster& roster, store::Store& store, BackendHealth* backends)
     : roster_(roster), store_(store), backends_(backends) {}
 
@@ -162,21 +172,22 @@ bool DevicePool::hold_back(const queue::Delivery& delivery, const std::string& f
   const Lease lease{job.id, from, job.attempts};
   const bool told = job.error.is_object() && job.error.value("code", "") == kWaitingForRunner &&
                     job.error.value("message", "") == reason;
+  const int64_t wait_ms = runner_wait_ms(job.error, reason);
   bool appended = false;
   if (!told) {
     Event event;
     event.job_id = job.id;
     event.type = "log";
     event.code = kWaitingForRunner;
-    event.message = "put back in the queue by worker " + from + " for " +
-                    std::to_string(kRunnerWaitMs) + " ms: " + reason;
+    event.message = "put back in the queue by worker " + from + ": " + reason;
     event.plain = reason;
     event.data = {{"source", "worker"}, {"runners", job_runners(job)}};
     event.created_ms = now_ms();
     appended = store_.append_event(event, &lease) != 0;
   }
-  const int64_t run_after_ms = now_ms() + kRunnerWaitMs;
-  const nlohmann::json error = {{"code", kWaitingForRunner}, {"message", reason}};
+  const int64_t run_after_ms = now_ms() + wait_ms;
+  const nlohmann::json error = {
+      {"code", kWaitingForRunner}, {"message", reason}, {"details", {{"wait_ms", wait_ms}}}};
   if (store_.requeue_job(lease, run_after_ms, error, /*attempt_counts=*/false)) {
     queue.settle(delivery, {queue::Settlement::kRetry, run_after_ms, nullptr});
   }

@@ -51,8 +51,15 @@ class CrashStreak {
 // The model files a job loads: a generate job's checkpoint, a workflow's ckpt_name inputs.
 std::vector<std::string> job_checkpoints(const Job& job);
 
-// How long a job that waits for a runner stays out of the queue before it is claimed again.
+// How long a job that waits for a runner stays out of the queue before it is claimed again: the
+// first wait, doubled each time it comes back for the same reason, up to the longest. (Each wait
+// is a claim that uses up no attempt, but the store counts it in attempts and max_attempts alike.)
 inline constexpr int64_t kRunnerWaitMs = 500;
+inline constexpr int64_t kRunnerWaitMaxMs = 4000;
+
+// The wait before a job that waits for `reason` is claimed again, given the error it came back
+// with: kRunnerWaitMs for a new reason, else twice its last wait, at most kRunnerWaitMaxMs.
+int64_t runner_wait_ms(const nlohmann::json& last_error, const std::string& reason);
 
 class DevicePool {
  public:
@@ -80,8 +87,8 @@ class DevicePool {
   // false leaves the delivery with `from`. Call holding the claim turn.
   bool hand_over(const queue::Delivery& delivery, const std::string& from, const std::string& to,
                  int64_t lease_ms);
-  // Puts `delivery` (claimed by `from`) back in `queue` without using up an attempt, due again in
-  // kRunnerWaitMs, with `reason` as its error; a "waiting_for_runner" event tells why, once per
+  // Puts `delivery` (claimed by `from`) back in `queue` without using up an attempt, due again
+  // after runner_wait_ms, with `reason` as its error; a "waiting_for_runner" event tells why, once per
   // reason (not again each time the job comes back for the same one). True when that event was
   // appended.
   bool hold_back(const queue::Delivery& delivery, const std::string& from,

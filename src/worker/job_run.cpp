@@ -145,6 +145,13 @@ json requested_size(const Job& job) {
   return largest;
 }
 
+// Whether an earlier attempt of the job ran: it was claimed before and did not come back from a
+// wait for a runner (a wait ran nothing and used up no attempt, but counts in attempts).
+bool ran_before(const Job& job) {
+  return job.attempts > 1 &&
+         !(job.error.is_object() && job.error.value("code", "") == "waiting_for_runner");
+}
+
 double seconds_since(int64_t epoch_ms) { return static_cast<double>(now_ms() - epoch_ms) / 1000.0; }
 
 }  // namespace
@@ -156,7 +163,7 @@ JobRun::JobRun(queue::Delivery delivery, WorkerContext& context)
       context_(context) {}
 
 void JobRun::execute() {
-  if (job_.attempts == 1) {
+  if (!ran_before(job_)) {
     context_.metrics.observe(metric::kJobQueueWait, {}, seconds_since(job_.created_ms));
   }
   if (job_.cancel_requested) {
@@ -183,7 +190,7 @@ void JobRun::execute() {
   started.type = "job_started";
   started.message = "attempt " + std::to_string(job_.attempts) + " of " +
                     std::to_string(job_.max_attempts) + " on " + lease_.worker_id;
-  started.plain = job_.attempts == 1 ? "Your job has started." : "Your job is being retried.";
+  started.plain = ran_before(job_) ? "Your job is being retried." : "Your job has started.";
   started.data = {{"attempt", job_.attempts}, {"max_attempts", job_.max_attempts}};
   emit(started);
   if (lost_) return;

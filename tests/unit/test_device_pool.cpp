@@ -225,6 +225,8 @@ TEST_F(DevicePoolTest, AWaitingJobGoesBackWithoutUsingAnAttemptAndSaysWhyOncePer
   EXPECT_EQ(queued->max_attempts - queued->attempts, claimed->max_attempts - claimed->attempts + 1)
       << "the claim used up no attempt";
   EXPECT_EQ(queued->error.value("code", ""), "waiting_for_runner");
+  EXPECT_EQ(queued->error["details"].value("wait_ms", int64_t{0}), kRunnerWaitMs)
+      << "the next wait for the same reason doubles it";
   EXPECT_FALSE(store_.claim_job("b0", 15000)) << "due again only after the wait";
 
   EXPECT_EQ(events_with_code(job.id, "waiting_for_runner"), 1);
@@ -274,6 +276,20 @@ TEST_F(DevicePoolTest, ADeviceOutOfRotationSaysSoOnceAndLoudlyWhenItWasTheLast) 
   EXPECT_EQ(lines[0], "device cuda:1 taken out of rotation: its runner sees no cuda device");
   EXPECT_EQ(lines[1], "device cuda:0 taken out of rotation: its runner was lost in 3 jobs in a row");
   EXPECT_NE(lines[2].find("every device is out of rotation"), std::string::npos) << lines[2];
+}
+
+TEST(RunnerWait, DoublesWhileTheSameReasonRepeatsAndStartsOverForANewOne) {
+  const std::string reason = "Every runner that can run this job is busy.";
+  const nlohmann::json none;
+  EXPECT_EQ(runner_wait_ms(none, reason), kRunnerWaitMs);
+  nlohmann::json last = {{"code", "waiting_for_runner"}, {"message", reason},
+                         {"details", {{"wait_ms", kRunnerWaitMs}}}};
+  EXPECT_EQ(runner_wait_ms(last, reason), 2 * kRunnerWaitMs);
+  last["details"]["wait_ms"] = kRunnerWaitMaxMs;
+  EXPECT_EQ(runner_wait_ms(last, reason), kRunnerWaitMaxMs) << "never longer than the longest wait";
+  EXPECT_EQ(runner_wait_ms(last, "The backend a does not answer."), kRunnerWaitMs);
+  const nlohmann::json failure = {{"code", "runner_crashed"}, {"message", reason}};
+  EXPECT_EQ(runner_wait_ms(failure, reason), kRunnerWaitMs);
 }
 
 }  // namespace
