@@ -411,7 +411,7 @@ Response ApiService::healthz(Request&) {
       200, {{"status", "ok"},
             {"devices", health_devices(nvml ? nvml->devices() : std::vector<gpu::GpuDevice>{},
                                        runners, system_memory())},
-            {"backends", health_backends(backend_states())}});
+            {"backends", health_backends(backend_states(), runners)}});
 }
 
 Response ApiService::readyz(Request& request) {

@@ -1,6 +1,7 @@
 // The ComfyUI backends in /healthz, /readyz and /metrics.
 #include "api/backend_report.h"
 
+#include "api/device_report.h"
 #include "core/ids.h"
 #include "telemetry/service_metrics.h"
 
@@ -8,9 +9,14 @@ namespace df::api {
 
 using nlohmann::json;
 
-json health_backends(const std::vector<backends::BackendStatus>& backends) {
+json health_backends(const std::vector<backends::BackendStatus>& backends,
+                     const std::vector<gpu::RunnerState>& runners) {
   json list = json::array();
   for (const auto& status : backends) {
+    json drivers = json::array();
+    for (const auto& runner : runners) {
+      if (runner.runner_id == status.spec.runner_id()) drivers.push_back(health_runner(runner));
+    }
     list.push_back({{"name", status.spec.name},
                     {"url", status.spec.base_url()},
                     {"up", status.up},
@@ -18,7 +24,8 @@ json health_backends(const std::vector<backends::BackendStatus>& backends) {
                     {"queue_remaining", status.queue_remaining},
                     {"node_types", status.offer.node_types.size()},
                     {"checked_at", status.checked_ms > 0 ? json(iso8601_utc(status.checked_ms))
-                                                         : json(nullptr)}});
+                                                         : json(nullptr)},
+                    {"runners", std::move(drivers)}});
   }
   return list;
 }
@@ -27,7 +34,8 @@ json health_backend_schema() {
   const json integer = {{"type", "integer"}};
   const json text = {{"type", "string"}};
   return {{"type", "object"},
-          {"required", {"name", "url", "up", "error", "queue_remaining", "node_types", "checked_at"}},
+          {"required",
+           {"name", "url", "up", "error", "queue_remaining", "node_types", "checked_at", "runners"}},
           {"properties",
            {{"name", text},
             {"url", text},
@@ -35,7 +43,8 @@ json health_backend_schema() {
             {"error", {{"type", {"string", "null"}}}},
             {"queue_remaining", integer},
             {"node_types", integer},
-            {"checked_at", {{"type", {"string", "null"}}}}}}};
+            {"checked_at", {{"type", {"string", "null"}}}},
+            {"runners", {{"type", "array"}, {"items", health_runner_schema()}}}}}};
 }
 
 std::optional<std::string> backends_unready(const std::vector<backends::BackendStatus>& backends) {

@@ -9,14 +9,17 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/backend_catalog.h"
+#include "gpu/runner_roster.h"
 #include "telemetry/metrics.h"
 
 namespace df::api {
 
 // Health's "backends": {"name", "url", "up", "error" (null while up), "queue_remaining",
 // "node_types" (how many its /object_info offers), "checked_at" (ISO 8601, null before the first
-// check)} for each backend in configuration order.
-nlohmann::json health_backends(const std::vector<backends::BackendStatus>& backends);
+// check), "runners": this process's runners that drive it (health_runner)} for each backend in
+// configuration order.
+nlohmann::json health_backends(const std::vector<backends::BackendStatus>& backends,
+                               const std::vector<gpu::RunnerState>& runners);
 
 // The JSON Schema of one entry of health_backends.
 nlohmann::json health_backend_schema();

@@ -15,8 +15,13 @@ using nlohmann::json;
 
 std::string cuda_name(int index) { return "cuda:" + std::to_string(index); }
 
-json runner_json(const gpu::RunnerState& runner) {
+bool is_native(const gpu::RunnerState& runner) { return runner.runner_id == "native"; }
+
+}  // namespace
+
+json health_runner(const gpu::RunnerState& runner) {
   return {{"worker_id", runner.worker_id},
+          {"runner_id", runner.runner_id},
           {"pid", runner.pid},
           {"state", runner.state},
           {"reason", runner.reason},
@@ -25,7 +30,23 @@ json runner_json(const gpu::RunnerState& runner) {
           {"memory_used_bytes", runner.memory_used_bytes}};
 }
 
-}  // namespace
+json health_runner_schema() {
+  const json integer = {{"type", "integer"}};
+  const json text = {{"type", "string"}};
+  return {{"type", "object"},
+          {"required",
+           {"worker_id", "runner_id", "pid", "state", "reason", "models", "models_bytes",
+            "memory_used_bytes"}},
+          {"properties",
+           {{"worker_id", text},
+            {"runner_id", text},
+            {"pid", integer},
+            {"state", {{"type", "string"}, {"enum", {"idle", "busy", "stopped", "out_of_rotation"}}}},
+            {"reason", text},
+            {"models", {{"type", "array"}, {"items", text}}},
+            {"models_bytes", integer},
+            {"memory_used_bytes", integer}}}};
+}
 
 json health_devices(const std::vector<gpu::GpuDevice>& gpus,
                     const std::vector<gpu::RunnerState>& runners, const MemoryInfo& ram) {
@@ -47,8 +68,9 @@ json health_devices(const std::vector<gpu::GpuDevice>& gpus,
               {"memory", {{"total_bytes", ram.total_bytes}, {"available_bytes", ram.available_bytes}}},
               {"runners", json::array()}};
   for (const auto& runner : runners) {
+    if (!is_native(runner)) continue;
     if (!runner.device_index) {
-      cpu["runners"].push_back(runner_json(runner));
+      cpu["runners"].push_back(health_runner(runner));
       continue;
     }
     const int index = *runner.device_index;
@@ -58,7 +80,7 @@ json health_devices(const std::vector<gpu::GpuDevice>& gpus,
                        {"name", nullptr},            {"uuid", nullptr},  {"memory", nullptr},
                        {"runners", json::array()}};
     }
-    entry->second["runners"].push_back(runner_json(runner));
+    entry->second["runners"].push_back(health_runner(runner));
   }
   json devices = json::array();
   for (auto& [index, device] : by_index) devices.push_back(std::move(device));
@@ -67,30 +89,20 @@ json health_devices(const std::vector<gpu::GpuDevice>& gpus,
 }
 
 std::optional<std::string> devices_unready(const std::vector<gpu::RunnerState>& runners) {
-  if (runners.empty()) return std::nullopt;
   std::string why;
   for (const auto& runner : runners) {
+    if (!is_native(runner)) continue;
     if (runner.state != "out_of_rotation") return std::nullopt;
     why += (why.empty() ? "" : ", ") + runner.device + " (" + runner.reason + ")";
   }
+  if (why.empty()) return std::nullopt;
   return "every device is out of rotation: " + why;
 }
 
 json health_schema() {
   const json integer = {{"type", "integer"}};
   const json text = {{"type", "string"}};
-  const json runner = {
-      {"type", "object"},
-      {"required",
-       {"worker_id", "pid", "state", "reason", "models", "models_bytes", "memory_used_bytes"}},
-      {"properties",
-       {{"worker_id", text},
-        {"pid", integer},
-        {"state", {{"type", "string"}, {"enum", {"idle", "busy", "stopped", "out_of_rotation"}}}},
-        {"reason", text},
-        {"models", {{"type", "array"}, {"items", text}}},
-        {"models_bytes", integer},
-        {"memory_used_bytes", integer}}}};
+  const json runner = health_runner_schema();
   const json device = {
       {"type", "object"},
       {"required", {"device", "type", "memory", "runners"}},

@@ -19,13 +19,18 @@ namespace df::api {
 // "uuid", "memory": {"total_bytes", "free_bytes", "used_bytes"}}), a "cuda:N" a runner names that
 // NVML does not show with "name", "uuid" and "memory" null, then the CPU ({"device": "cpu",
 // "type": "cpu", "memory": {"total_bytes", "available_bytes"}} of `ram`); each with "runners": the
-// `runners` on it ({"worker_id", "pid", "state", "reason", "models", "models_bytes",
-// "memory_used_bytes"}).
+// native `runners` on it (health_runner). Runners that drive a backend are listed with their
+// backend (health_backends), not here: they hold none of this machine's device memory.
 nlohmann::json health_devices(const std::vector<gpu::GpuDevice>& gpus,
                               const std::vector<gpu::RunnerState>& runners, const MemoryInfo& ram);
 
+// One runner in health: {"worker_id", "runner_id", "pid", "state", "reason", "models",
+// "models_bytes", "memory_used_bytes"}; and its JSON Schema.
+nlohmann::json health_runner(const gpu::RunnerState& runner);
+nlohmann::json health_runner_schema();
+
 // Why the service cannot run jobs on any device: "every device is out of rotation: cuda:7 (why),
-// …" when it has runners and all of them left rotation; nullopt otherwise (no runners: an API-only
+// …" when it has native runners and all of them left rotation; nullopt otherwise (no runners: an API-only
 // process, whose workers run elsewhere).
 std::optional<std::string> devices_unready(const std::vector<gpu::RunnerState>& runners);
 

@@ -19,8 +19,20 @@ backends::BackendStatus status(const std::string& name, bool up, const std::stri
   return s;
 }
 
-TEST(BackendReport, HealthListsEachBackend) {
-  const auto health = health_backends({status("a", true), status("b", false, "connection refused")});
+gpu::RunnerState backend_runner(const std::string& worker_id, const std::string& backend) {
+  gpu::RunnerState runner;
+  runner.worker_id = worker_id;
+  runner.runner_id = "backend:" + backend;
+  runner.device = "backend";
+  runner.state = "busy";
+  return runner;
+}
+
+TEST(BackendReport, HealthListsEachBackendWithTheRunnersThatDriveIt) {
+  gpu::RunnerState native;
+  native.worker_id = "w0";
+  const auto health = health_backends({status("a", true), status("b", false, "connection refused")},
+                                      {native, backend_runner("b0", "a"), backend_runner("b1", "a")});
   ASSERT_EQ(health.size(), 2u);
   EXPECT_EQ(health[0]["name"], "a");
   EXPECT_EQ(health[0]["url"], "http://10.0.0.1:8188");
@@ -31,6 +43,11 @@ TEST(BackendReport, HealthListsEachBackend) {
   EXPECT_EQ(health[0]["checked_at"], "2023-11-14T22:13:20.000Z");
   EXPECT_EQ(health[1]["error"], "connection refused");
   EXPECT_TRUE(health[1]["checked_at"].is_null());
+  ASSERT_EQ(health[0]["runners"].size(), 2u) << "the native runner is not a backend's";
+  EXPECT_EQ(health[0]["runners"][0]["worker_id"], "b0");
+  EXPECT_EQ(health[0]["runners"][0]["runner_id"], "backend:a");
+  EXPECT_EQ(health[0]["runners"][1]["state"], "busy");
+  EXPECT_TRUE(health[1]["runners"].empty());
   for (const auto& entry : health) {
     for (const auto& field : health_backend_schema()["required"]) {
       EXPECT_TRUE(entry.contains(field.get<std::string>())) << field;

@@ -42,6 +42,7 @@ TEST(DeviceReport, GpusThenTheCpuEachWithItsRunners) {
   ASSERT_EQ(devices[1].at("runners").size(), 2u);
   EXPECT_EQ(devices[1].at("runners")[0],
             json({{"worker_id", "w1"},
+                  {"runner_id", "native"},
                   {"pid", 101},
                   {"state", "busy"},
                   {"reason", ""},
@@ -82,6 +83,23 @@ TEST(DeviceReport, NotReadyOnlyWhenEveryRunnerLeftRotation) {
   const auto why = devices_unready({lost});
   ASSERT_TRUE(why);
   EXPECT_EQ(*why, "every device is out of rotation: cuda:7 (NVML has no GPU 7)");
+  gpu::RunnerState backend = cpu;
+  backend.runner_id = "backend:studio";
+  backend.device = "backend";
+  EXPECT_FALSE(devices_unready({backend})) << "a front with backends only has no device to lose";
+  EXPECT_TRUE(devices_unready({backend, lost})) << "a backend's runner holds no device of ours";
+}
+
+TEST(DeviceReport, RunnersThatDriveABackendAreNotOnTheMachinesDevices) {
+  gpu::RunnerState backend;
+  backend.worker_id = "b0";
+  backend.runner_id = "backend:studio";
+  backend.device = "backend";
+  const json devices = health_devices({}, {backend, runner("w1", 0, 1)}, {16000, 12000});
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(devices[0].at("runners").size(), 1u);
+  EXPECT_EQ(devices[0].at("runners")[0].at("runner_id"), "native");
+  EXPECT_TRUE(devices[1].at("runners").empty());
 }
 
 TEST(DeviceReport, HealthMatchesItsSchema) {
