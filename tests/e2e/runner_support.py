@@ -1,4 +1,4 @@
-"""A dreamforge-runner driven over its NDJSON protocol through pipes, and the graphs the tests run."""
+"""Runners driven over their NDJSON protocol through pipes, and the graphs the tests run."""
 import json
 import pathlib
 import queue
@@ -8,16 +8,13 @@ import threading
 from e2e_support import BIN
 
 
-class Runner:
-    """A dreamforge-runner process (on the CPU unless `device` says otherwise) with a background
-    reader of its events; `args` are further runner flags (e.g. a model budget)."""
+class ProtocolProcess:
+    """A runner process of any kind (its command line in `argv`) with a background reader of its
+    events."""
 
-    def __init__(self, models_dir, input_dir, *args, bin_dir=BIN, device="cpu",
-                 stderr=subprocess.PIPE):
-        self.proc = subprocess.Popen(
-            [str(pathlib.Path(bin_dir) / "dreamforge-runner"), "--models-dir", str(models_dir),
-             "--input-dir", str(input_dir), "--device", device, *map(str, args)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    def __init__(self, argv, stderr=subprocess.PIPE):
+        self.proc = subprocess.Popen([str(word) for word in argv], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=stderr, text=True)
         self.events = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -54,6 +51,16 @@ class Runner:
         if self.proc.poll() is None:
             self.send({"type": "shutdown"})
             self.proc.wait(timeout=30)
+
+
+class Runner(ProtocolProcess):
+    """A dreamforge-runner process (on the CPU unless `device` says otherwise); `args` are further
+    runner flags (e.g. a model budget)."""
+
+    def __init__(self, models_dir, input_dir, *args, bin_dir=BIN, device="cpu",
+                 stderr=subprocess.PIPE):
+        super().__init__([pathlib.Path(bin_dir) / "dreamforge-runner", "--models-dir", models_dir,
+                          "--input-dir", input_dir, "--device", device, *args], stderr)
 
 
 def txt2img_graph(ckpt_name, seed=5, steps=3, sampler="euler", size=64, batch=1):

@@ -2,65 +2,30 @@
 on loopback that stands in as the ComfyUI server."""
 import hashlib
 import io
-import json
 import pathlib
-import queue
 import signal
-import subprocess
-import threading
 
 import pytest
 from PIL import Image
 
 from backends import free_port
 from e2e_support import BIN
+from runner_support import ProtocolProcess
 from service_support import comfy_graph
 
 PROTOCOL = 2
 
 
-class ComfyRunner:
-    """A dreamforge-comfy-runner process with a background reader of its events."""
+class ComfyRunner(ProtocolProcess):
+    """A dreamforge-comfy-runner process forwarding to the server at `url`."""
 
     def __init__(self, url, input_dir, *args):
-        self.proc = subprocess.Popen(
-            [str(BIN / "dreamforge-comfy-runner"), "--url", url, "--input-dir", str(input_dir),
-             *map(str, args)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.events = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-        self.events.put(None)
-
-    def send(self, request):
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-
-    def until(self, predicate, timeout=300):
-        """Events up to and including the first that satisfies `predicate`."""
-        seen = []
-        while True:
-            event = self.events.get(timeout=timeout)
-            assert event is not None, f"runner ended early; events: {seen}"
-            seen.append(event)
-            if predicate(event):
-                return seen
+        super().__init__([BIN / "dreamforge-comfy-runner", "--url", url, "--input-dir", input_dir,
+                          *args])
 
     def hello(self):
         self.send({"type": "hello", "protocol": PROTOCOL})
         return self.until(lambda e: e["type"] in ("hello", "error"))[-1]
-
-    def run(self, request):
-        self.send(request)
-        return self.until(lambda e: e["type"] == "run_finished" and e["id"] == request["id"])
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.send({"type": "shutdown"})
-            self.proc.wait(timeout=30)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backends/backend_config.h"
+#include "loopback_port.h"
 
 namespace df::test {
 
@@ -36,18 +37,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 )";
 
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // A backend started by us whose command runs the stand-in in `mode` on a free port; the script is
 // written into `dir`.
 inline backends::BackendSpec standin_backend(const std::filesystem::path& dir, const std::string& name,
@@ -56,7 +45,7 @@ inline backends::BackendSpec standin_backend(const std::filesystem::path& dir, c
   std::ofstream(script) << kStandinBackendServer;
   backends::BackendSpec spec;
   spec.name = name;
-  spec.port = free_port();
+  spec.port = free_loopback_port();
   spec.command = {"python3", script.string(), "{port}", mode};
   spec.start_timeout_ms = start_timeout_ms;
   return spec;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/postgres_db.h"
+#include "loopback_port.h"
 
 namespace df::test {
 
@@ -67,7 +68,7 @@ class PostgresServer {
       : bin_dir_(find_bin_dir()),
         root_(std::filesystem::temp_directory_path() /
               ("df_postgres_" + std::to_string(::getpid()))),
-        port_(free_port()) {
+        port_(free_loopback_port()) {
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_);
     if (::geteuid() == 0) {
@@ -101,21 +102,6 @@ class PostgresServer {
              std::stoi(b.parent_path().filename().string());
     });
     return found.back().string();
-  }
-
-  static int free_port() {
-    const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      ::close(socket);
-      throw std::runtime_error("no free loopback port for PostgreSQL");
-    }
-    ::close(socket);
-    return ntohs(address.sin_port);
   }
 
   static std::string quoted(const std::filesystem::path& value) {

@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "queue/redis_connection.h"
+#include "loopback_port.h"
 
 namespace df::test {
 
@@ -85,7 +86,7 @@ class RedisServer {
   RedisServer()
       : binary_(find_binary()),
         root_(std::filesystem::temp_directory_path() / ("df_redis_" + std::to_string(::getpid()))),
-        port_(free_port()) {
+        port_(free_loopback_port()) {
     if (binary_.empty()) {
       throw std::runtime_error(
           "redis-server is not installed: the Redis queue tests start a real server (install the "
@@ -137,20 +138,6 @@ class RedisServer {
     std::ostringstream log;
     if (file) log << "\n--- server.log:\n" << file.rdbuf();
     return log.str();
-  }
-
-  static int free_port() {
-    const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    const bool bound =
-        ::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-        ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    ::close(socket);
-    if (!bound) throw std::runtime_error("no free loopback port for the Redis test server");
-    return ntohs(address.sin_port);
   }
 
   std::string binary_;

@@ -24,6 +24,7 @@
 
 #include "blob/s3_client.h"
 #include "blob/s3_settings.h"
+#include "loopback_port.h"
 
 extern char** environ;
 
@@ -35,19 +36,6 @@ inline std::filesystem::path minio_binary() {
     return configured;
   }
   return std::filesystem::path(DF_TEST_DATA_DIR) / ".." / ".." / ".." / ".tools" / "bin" / "minio";
-}
-
-// A port nothing listens on right now (the kernel's pick for an ephemeral bind).
-inline int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
 }
 
 class S3Server {
