@@ -337,9 +337,11 @@ class Service {
         worker::RunnerSettings runner;
         runner.argv = {options_.comfy_runner, "--url", spec.base_url(), "--input-dir",
                        options_.input_dir(), "--name", spec.name};
+        // The secret goes in the runner's environment: argv shows in every process list.
         if (!spec.auth_header.empty()) {
-          runner.argv.insert(runner.argv.end(), {"--auth-header", spec.auth_header});
+          runner.environment.push_back("DREAMFORGE_COMFY_AUTH_HEADER=" + spec.auth_header);
         }
+        runner.pinned_device = spec.runner_id();  // its steps name the backend, not a device here
         std::function<std::optional<nlohmann::json>(const Job&)> before_start;
         if (spec.started_by_us()) {
           const worker::WorkerSettings settings = worker_settings(0);  // lease timings: all share them

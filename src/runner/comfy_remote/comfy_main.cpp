@@ -12,7 +12,10 @@ int main(int argc, char** argv) {
                "docs/runner-protocol.md)"};
   df::runner::ComfyRunnerOptions options;
   app.add_option("--url", options.url, "The ComfyUI server, http://host:port")->required();
-  app.add_option("--auth-header", options.auth_header, "\"Name: value\" sent with every request");
+  app.add_option("--auth-header", options.auth_header,
+                 "\"Name: value\" sent with every request (from the environment, so that the "
+                 "secret does not show in process lists)")
+      ->envname("DREAMFORGE_COMFY_AUTH_HEADER");
   app.add_option("--input-dir", options.input_dir,
                  "Folder whose files the graphs name (uploaded to the server before a run)")
       ->default_val("input");

@@ -133,6 +133,7 @@ void ComfySession::hello(const HelloRequest& request) {
   capabilities.devices.assign(device_types.begin(), device_types.end());
   capabilities.device = device_of(stats);
   capabilities.backend_url = options_.url;
+  read_server_memory(stats);
   events_.emit(to_json(HelloEvent{kProtocolVersion, "dreamforge-comfy-runner", "0.1.0", capabilities}));
 }
 
@@ -143,34 +144,43 @@ const json& ComfySession::object_info() {
 
 void ComfySession::free() {
   client_.free_memory();
+  read_server_memory();
   events_.emit(to_json(FreedEvent{memory_report()}));
 }
 
-json ComfySession::memory_report() {
+json ComfySession::memory_report() const {
   json memory = {{"process_rss_bytes", 0}};
   if (const auto own = worker::read_process_memory(getpid())) memory["process_rss_bytes"] = own->resident_bytes;
-  json stats;
-  try {
-    stats = client_.system_stats();
-  } catch (const Error&) {
-    return memory;  // the server is not answering: what this process holds is all there is to say
+  if (server_memory_.is_object()) memory.update(server_memory_);
+  return memory;
+}
+
+void ComfySession::read_server_memory(const json& stats) {
+  server_memory_ = nullptr;
+  json read = stats;
+  if (read.is_null()) {
+    try {
+      read = client_.system_stats();
+    } catch (const Error&) {
+      return;  // the server is not answering: what this process holds is all there is to say
+    }
   }
-  memory["device"] = device_of(stats);
-  const json devices = stats.value("devices", json::array());
+  const json devices = read.value("devices", json::array());
   const json device = devices.is_array() && !devices.empty() ? devices[0] : json::object();
-  const json system = stats.value("system", json::object());
+  const json system = read.value("system", json::object());
   const auto bytes = [](const json& object, const char* key) {
     return object.is_object() && object.contains(key) && object[key].is_number_integer() ? object[key].get<int64_t>()
                                                                                            : int64_t{0};
   };
-  memory["backend"] = {{"url", options_.url},
-                       {"vram_total_bytes", bytes(device, "vram_total")},
-                       {"vram_free_bytes", bytes(device, "vram_free")},
-                       {"torch_vram_total_bytes", bytes(device, "torch_vram_total")},
-                       {"torch_vram_free_bytes", bytes(device, "torch_vram_free")},
-                       {"ram_total_bytes", bytes(system, "ram_total")},
-                       {"ram_free_bytes", bytes(system, "ram_free")}};
-  return memory;
+  server_memory_ = {{"device", device_of(read)},
+                    {"backend",
+                     {{"url", options_.url},
+                      {"vram_total_bytes", bytes(device, "vram_total")},
+                      {"vram_free_bytes", bytes(device, "vram_free")},
+                      {"torch_vram_total_bytes", bytes(device, "torch_vram_total")},
+                      {"torch_vram_free_bytes", bytes(device, "torch_vram_free")},
+                      {"ram_total_bytes", bytes(system, "ram_total")},
+                      {"ram_free_bytes", bytes(system, "ram_free")}}}};
 }
 
 void ComfySession::run(const RunRequest& request) {
@@ -193,6 +203,7 @@ void ComfySession::run(const RunRequest& request) {
   }
   events_.emit(to_json(RunFinishedEvent{request.id, status, completed, elapsed_ms(started),
                                         backend_down ? json(nullptr) : memory_report()}));
+  if (!backend_down) read_server_memory();  // for the next report, after this run's answer
 }
 
 int ComfySession::run_items(const RunRequest& request, const std::vector<RunItem>& items) {

@@ -39,9 +39,12 @@ class ComfySession {
   // Runs each of the run's items; returns how many completed. Throws the first item's error.
   int run_items(const RunRequest& request, const std::vector<RunItem>& items);
   void free();
-  // The memory object of run_started/run_finished/freed: the server's devices (null when it does
-  // not answer) and this process's resident memory.
-  nlohmann::json memory_report();
+  // The memory object of run_started/run_finished/freed: this process's resident memory and the
+  // server's devices as last read (not read on a run's path: each read is a request to the server).
+  nlohmann::json memory_report() const;
+  // Reads the server's memory for later reports from `stats` (its /system_stats), or from the
+  // server when `stats` is null; a server that does not answer leaves none.
+  void read_server_memory(const nlohmann::json& stats = nullptr);
   // The server's node definitions (read at hello, else now).
   const nlohmann::json& object_info();
   void report_error(const Error& error, const std::string& run_id, std::optional<int> item_index);
@@ -53,6 +56,7 @@ class ComfySession {
   backends::ComfyClient client_;
   std::string client_id_;  // this process's ComfyUI client id
   nlohmann::json object_info_;
+  nlohmann::json server_memory_;  // {"device", "backend": {...}} from /system_stats; null: unknown
   std::unique_ptr<backends::ComfySocket> socket_;
 };
 
