@@ -217,3 +217,19 @@ def test_two_pass_advanced_sampling_from_a_loaded_image_to_a_preview(runner, tmp
     assert artifact["kind"] == "temp" and (artifact["width"], artifact["height"]) == (72, 48)
     assert pathlib.Path(artifact["path"]).parent == tmp_path / "out" / "temp"
     assert artifact["filename"].startswith("ComfyUI_temp_")
+
+
+def test_the_service_offers_the_node_schemas_its_runner_advertises(start_service):
+    # The service validates natively-run graphs and serves /object_info from the node packs it is
+    # built with; its runner advertises its own in hello. They must be one and the same offer.
+    service = start_service()
+    runner = Runner(service.data_dir / "models" / "checkpoints", service.data_dir / "input")
+    try:
+        runner.send({"type": "hello", "protocol": PROTOCOL})
+        advertised = runner.next()["capabilities"]["object_info"]
+    finally:
+        runner.close()
+    served = service.get("/object_info").json()
+    assert set(served) == set(advertised)
+    differing = [name for name in advertised if served[name] != advertised[name]]
+    assert not differing, f"{len(differing)} node definitions differ, e.g. {differing[:5]}"
