@@ -187,6 +187,26 @@ def test_a_cancel_mid_run_ends_the_job_and_leaves_the_backend_idle(fleet, how):
     assert front.wait_for_job(after["id"])["status"] == "succeeded"
 
 
+def test_jobs_waiting_for_busy_backends_keep_their_place_in_the_fronts_queue(fleet):
+    front = fleet.front
+    ids = []
+    for seed in range(4):  # two run (one per backend), two wait in the front's queue, in order
+        answer = front.post("/prompt", {"prompt": comfy_graph(seed=seed, steps=LONG_STEPS)})
+        assert answer.status_code == 200, answer.text
+        ids.append(answer.json()["prompt_id"])
+    wait_until(lambda: all(running for running, _ in fleet.queues().values()), "both backends run a job")
+    queue = front.get("/queue").json()
+    assert sorted(entry[1] for entry in queue["queue_running"]) == sorted(ids[:2])
+    assert [entry[1] for entry in queue["queue_pending"]] == ids[2:]
+    assert front.get("/prompt").json()["exec_info"]["queue_remaining"] == 4
+    assert all(pending == [] for _, pending in fleet.queues().values())  # nothing queued on a backend
+    for job_id in ids:
+        assert front.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+    for job_id in ids:
+        assert front.wait_for_job(job_id)["status"] == "canceled"
+    wait_until(fleet.idle, "the backends' queues are empty")
+
+
 def test_an_image_uploaded_to_the_front_reaches_the_backend_for_img2img(fleet):
     front = fleet.front
     results = {}
