@@ -241,6 +241,7 @@ class Service {
     settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
     settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
     settings.memory_release_wait_ms = static_cast<int64_t>(options_.memory_release_wait_s * 1000);
+    settings.runner_memory_need_bytes = options_.runner_memory_need_mb << 20;
     // A runner that keeps models warm is not stopped when idle.
     settings.runner_idle_stop_ms =
         prewarm_.empty() ? static_cast<int64_t>(options_.runner_idle_stop_s * 1000) : 0;
@@ -312,7 +313,9 @@ class Service {
   void start_started_backends() {
     for (const auto& spec : catalog_->config().backends) {
       if (!spec.started_by_us()) continue;
-      if (!started_backends_) started_backends_ = std::make_unique<worker::StartedBackends>(options_.data_dir);
+      if (!started_backends_) {
+        started_backends_ = std::make_unique<worker::StartedBackends>(options_.data_dir, budget_);
+      }
       if (auto failed = started_backends_->start_for_job(spec)) {
         log_.error("backend " + spec.name + ": " + (*failed)["message"].get<std::string>());
       }
@@ -370,7 +373,7 @@ class Service {
                                     if (live_image_sink_) live_image_sink_(job, std::move(image));
                                   },
                                   std::stop_token(), std::move(before_start)};
-    slot->worker = std::make_unique<worker::Worker>(context, *pool_, std::move(device));
+    slot->worker = std::make_unique<worker::Worker>(context, *pool_, std::move(device), budget_);
     auto* worker = slot->worker.get();
     slot->thread = std::jthread([worker](std::stop_token stop) { worker->run(stop); });
     slots_.push_back(std::move(slot));
@@ -420,6 +423,8 @@ class Service {
   // The ComfyUI servers of backends.yaml (null without any): one catalog for the whole process.
   std::unique_ptr<backends::BackendCatalog> catalog_;
   std::unique_ptr<CatalogHealth> backend_health_;  // the catalog as the workers see it
+  // The GPU memory budget native runners and started backend servers of this process share.
+  std::shared_ptr<worker::DeviceBudget> budget_ = std::make_shared<worker::DeviceBudget>();
   // The backend servers this process starts (null without any): after the roster, which it reads.
   std::unique_ptr<worker::StartedBackends> started_backends_;
   // The workers' devices: claims in turn, warm hand-offs, rotation (before the workers: they use it).

@@ -154,6 +154,12 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
                        "Seconds a runner may stay idle before it is stopped (the next job starts it "
                        "again); 0: never")
         ->envname("DREAMFORGE_RUNNER_IDLE_STOP_S")->capture_default_str()->check(CLI::NonNegativeNumber);
+    command.add_option("--runner-memory-need-mb", o.runner_memory_need_mb,
+                       "GPU memory in MiB a native runner needs to start; a runner started for a "
+                       "job on a GPU gets it first (idle runners and backends this service started "
+                       "there are stopped, least recently used first) or the job fails "
+                       "insufficient_memory; 0: not checked")
+        ->envname("DREAMFORGE_RUNNER_MEMORY_NEED_MB")->capture_default_str()->check(CLI::NonNegativeNumber);
   }
 }
 

@@ -35,6 +35,7 @@ struct ServiceOptions {
   int64_t memory_epsilon_mb = 64;       // a step may leave this much behind (AC-1)
   double memory_release_wait_s = 10;   // bound of the wait for a stopped runner's memory (AC-2)
   double runner_idle_stop_s = 300;     // a runner idle this long is stopped (0: never)
+  int64_t runner_memory_need_mb = 0;   // a native runner's GPU memory need to start (0: unchecked)
   int max_attempts = 3;
   int64_t max_body_bytes = 32 * 1024 * 1024;
   int64_t url_ttl_s = 3600;

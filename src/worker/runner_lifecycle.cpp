@@ -4,10 +4,7 @@
 #include <chrono>
 
 #include "core/error.h"
-#include "gpu/nvml.h"
-#include "gpu/start_budget.h"
 #include "telemetry/service_log.h"
-#include "worker/memory_hygiene.h"
 
 namespace df::worker {
 
@@ -36,11 +33,10 @@ StartedBackends::Use::~Use() {
   if (owner_) owner_->release(name_);
 }
 
-StartedBackends::StartedBackends(std::string data_dir, FreeBytes free_bytes, HeldBytes held_bytes,
+StartedBackends::StartedBackends(std::string data_dir, std::shared_ptr<DeviceBudget> budget,
                                  LifecycleClock clock, int kill_grace_ms)
     : data_dir_(std::move(data_dir)),
-      free_bytes_(std::move(free_bytes)),
-      held_bytes_(std::move(held_bytes)),
+      budget_(std::move(budget)),
       clock_(std::move(clock)),
       kill_grace_ms_(kill_grace_ms) {}
 
@@ -50,6 +46,7 @@ StartedBackends::~StartedBackends() {
     watcher_.join();
   }
   std::lock_guard lock(mutex_);
+  for (const auto& [name, server] : servers_) budget_->leave(server.process->spec().runner_id());
   servers_.clear();  // each BackendProcess stops its server
 }
 
@@ -71,10 +68,12 @@ StartedBackends::Use StartedBackends::ensure_started(const backends::BackendSpec
   Server& server = servers_[spec.name];
   if (!server.process) {
     server.process = std::make_unique<backends::BackendProcess>(spec, data_dir_, kill_grace_ms_);
+    budget_->join({spec.runner_id(), spec.device, spec.memory_need_bytes, 0, false, 0,
+                   [this, name = spec.name] { return stop_for_room(name); }});
   }
   if (!server.process->running()) {
     const std::string ended = server.process->exit_description();
-    apply_budget(spec);
+    budget_->make_room(spec.runner_id(), spec.device, spec.memory_need_bytes);
     server.process->ensure_started(while_waiting);
     server.last_used_ms = clock_();
     telemetry::service_log().info("backend " + spec.name + ": server started (pid " +
@@ -82,40 +81,24 @@ StartedBackends::Use StartedBackends::ensure_started(const backends::BackendSpec
                                   (ended.empty() ? "" : "; the one before " + ended));
   }
   ++server.busy;
+  report(spec, server);
   return Use(this, spec.name);
 }
 
-void StartedBackends::apply_budget(const backends::BackendSpec& spec) {
-  const auto index = cuda_device_index(spec.device);
-  if (!index) return;
-  const auto free = free_bytes_(*index);
-  if (!free) return;
-  gpu::StartBudgetInput input;
-  input.starting = spec.runner_id();
-  input.device = spec.device;
-  input.need_bytes = spec.memory_need_bytes;
-  input.free_bytes = *free;
-  std::map<std::string, Server*> by_id;
-  for (auto& [name, other] : servers_) {
-    if (name == spec.name || !other.process || other.process->spec().device != spec.device) continue;
-    const pid_t pid = other.process->pid();
-    if (pid == 0) continue;
-    const int64_t held = held_bytes_(*index, pid);
-    const auto& other_spec = other.process->spec();
-    input.started.push_back({other_spec.runner_id(), held > 0 ? held : other_spec.memory_need_bytes,
-                             other.last_used_ms, other.busy > 0});
-    by_id[other_spec.runner_id()] = &other;
-  }
-  const gpu::StartBudgetDecision decision = gpu::decide_start(input);
-  if (decision.action == gpu::StartAction::kRefuse) {
-    throw Error(ErrorCode::kInsufficientMemory, gpu::start_refused_message(input),
-                gpu::start_budget_details(input));
-  }
-  for (const std::string& id : decision.stop) {
-    const std::string ended = by_id.at(id)->process->stop();
-    telemetry::service_log().info(id + ": idle server stopped to make room for " + input.starting +
-                                  " on " + spec.device + " (" + ended + ")");
-  }
+void StartedBackends::report(const backends::BackendSpec& spec, const Server& server) {
+  budget_->update(spec.runner_id(), spec.device, server.process->pid(), server.busy > 0,
+                  server.last_used_ms);
+}
+
+bool StartedBackends::stop_for_room(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Server& server = servers_.at(name);
+  if (server.busy > 0) return false;
+  const std::string ended = server.process->stop();
+  telemetry::service_log().info("backend " + name + ": idle server stopped to make room (" +
+                                ended + ")");
+  report(server.process->spec(), server);
+  return true;
 }
 
 std::optional<nlohmann::json> StartedBackends::start_for_job(
@@ -139,6 +122,7 @@ std::vector<std::string> StartedBackends::stop_idle(const InUse& in_use) {
     if (server.busy > 0 || idle_timeout_ms <= 0 || now - server.last_used_ms < idle_timeout_ms) continue;
     if (!server.process->running()) continue;
     const std::string ended = server.process->stop();
+    report(server.process->spec(), server);
     telemetry::service_log().info("backend " + name + ": server idle for " +
                                   std::to_string((now - server.last_used_ms) / 1000) +
                                   " s, stopped (" + ended + ")");
@@ -170,19 +154,7 @@ void StartedBackends::release(const std::string& name) {
   Server& server = servers_.at(name);
   --server.busy;
   server.last_used_ms = clock_();
-}
-
-std::optional<int64_t> StartedBackends::nvml_free_bytes(int index) {
-  const auto nvml = gpu::system_nvml();
-  if (!nvml) return std::nullopt;
-  const auto device = nvml->device(index);
-  if (!device) return std::nullopt;
-  return device->free_bytes;
-}
-
-int64_t StartedBackends::nvml_held_bytes(int index, pid_t pid) {
-  const auto nvml = gpu::system_nvml();
-  return nvml ? nvml->process_memory(index, pid) : 0;
+  report(server.process->spec(), server);
 }
 
 }  // namespace df::worker

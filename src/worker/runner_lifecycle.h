@@ -23,6 +23,7 @@
 #include "backends/backend_process.h"
 #include "core/job.h"
 #include "store/store.h"
+#include "worker/device_budget.h"
 
 namespace df::worker {
 
@@ -52,15 +53,10 @@ class RunnerIdleStop {
 std::function<void()> lease_keeper(store::Store& store, const Job& job, int64_t lease_ms,
                                    int64_t heartbeat_ms, LifecycleClock clock = steady_now_ms);
 
-// The backend servers Dream Forge starts, one per backend, shared by that backend's workers.
-// Thread-safe.
+// The backend servers Dream Forge starts, one per backend, shared by that backend's workers; each
+// is a member ("backend:<name>") of the process's DeviceBudget while it exists. Thread-safe.
 class StartedBackends {
  public:
-  // The free memory of GPU `index` now (NVML); nullopt when unknown (no budget is applied then).
-  using FreeBytes = std::function<std::optional<int64_t>(int index)>;
-  // What process `pid` holds on GPU `index` now (0 when unknown).
-  using HeldBytes = std::function<int64_t(int index, pid_t pid)>;
-
   // A job running on a backend's server: the server is not stopped (idle or for room) until the
   // Use ends; its end starts the server's idle time.
   class Use {
@@ -77,15 +73,17 @@ class StartedBackends {
     std::string name_;
   };
 
-  // Servers log under <data_dir>/logs/backends/. Defaults read NVML (src/gpu/nvml.h).
-  explicit StartedBackends(std::string data_dir, FreeBytes free_bytes = nvml_free_bytes,
-                           HeldBytes held_bytes = nvml_held_bytes,
+  // Servers log under <data_dir>/logs/backends/. `budget`: the one the service's native workers
+  // share (by default one of its own, reading NVML).
+  explicit StartedBackends(std::string data_dir,
+                           std::shared_ptr<DeviceBudget> budget = std::make_shared<DeviceBudget>(),
                            LifecycleClock clock = steady_now_ms, int kill_grace_ms = 5000);
   ~StartedBackends();  // stops every server
 
   // Before a job runs on `spec`'s backend: its server started when it does not run (never started,
   // stopped idle, or crashed), within the budget of spec.device (cuda:N; none on the CPU): idle
-  // servers of ours on the device are stopped first, least recently used first, when its
+  // servers and native runners of ours on the device are stopped first, least recently used
+  // first (DeviceBudget::make_room), when its
   // memory_need does not fit in what is free. Throws Error(kInsufficientMemory) with the numbers
   // when it cannot fit, Error(kUnavailable) when it does not start. A backend without `command`
   // is not ours to start: Error(kInvalidArgument).
@@ -107,25 +105,24 @@ class StartedBackends {
   // The process id of `name`'s server; 0 while none runs.
   pid_t pid(const std::string& name);
 
-  static std::optional<int64_t> nvml_free_bytes(int index);
-  static int64_t nvml_held_bytes(int index, pid_t pid);
-
  private:
   struct Server {
     std::unique_ptr<backends::BackendProcess> process;
     int busy = 0;
     int64_t last_used_ms = 0;
   };
-  // Makes room on the device of `spec` (lock held); throws when it cannot.
-  void apply_budget(const backends::BackendSpec& spec);
+  // Tells the budget what `server` of `spec` is doing now (lock held).
+  void report(const backends::BackendSpec& spec, const Server& server);
+  // The budget's way to stop `name`'s server to make room: false while a job uses it.
+  bool stop_for_room(const std::string& name);
   void release(const std::string& name);
 
   const std::string data_dir_;
-  const FreeBytes free_bytes_;
-  const HeldBytes held_bytes_;
+  const std::shared_ptr<DeviceBudget> budget_;
   const LifecycleClock clock_;
   const int kill_grace_ms_;
-  std::mutex mutex_;
+  // Recursive: a start makes room under it, and the budget may stop another server of ours then.
+  std::recursive_mutex mutex_;
   std::map<std::string, Server> servers_;
   std::condition_variable_any wake_;  // the watcher's wait, cut short by destruction
   std::jthread watcher_;

@@ -31,7 +31,8 @@ std::string normalized_device(const std::string& device) {
 
 Worker::Worker(WorkerContext context) : context_(std::move(context)) {}
 
-Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device)
+Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device,
+               std::shared_ptr<DeviceBudget> budget)
     : context_(std::move(context)), pool_(&pool), device_(std::move(device)) {
   if (!is_backend_runner(device_.runner_id)) {
     HeadroomGuardSettings guard;
@@ -42,9 +43,16 @@ Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device)
     headroom_ = std::make_unique<HeadroomGuard>(pool, guard, [this] { free_now(); },
                                                 read_device_memory);
     context_.before_start = [this](const Job& job) {
+      if (auto refused = make_room()) return refused;
       if (job.spec.contains("memory_need")) start_runner_for_check();
       return headroom_->check(job);
     };
+    if (budget) {
+      budget_ = std::move(budget);
+      budget_->join({budget_id(), normalized_device(device_.device),
+                     context_.settings.runner_memory_need_bytes, 0, false, 0,
+                     [this] { return stop_for_room(); }});
+    }
   }
   gpu::RunnerState state;
   state.worker_id = context_.settings.worker_id;
@@ -55,11 +63,19 @@ Worker::Worker(WorkerContext context, DevicePool& pool, WorkerDevice device)
   pool.join(state, [this] { request_free(); });
 }
 
+Worker::~Worker() {
+  if (budget_) budget_->leave(budget_id());
+}
+
 std::string Worker::device_name() const {
   return normalized_device(!device_.device.empty() ? device_.device : context_.runner.device());
 }
 
 void Worker::publish(const std::string& state, const RunnerMemoryReport& held) {
+  if (budget_) {
+    budget_->update(budget_id(), device_name(), context_.runner.pid(), state == "busy",
+                    last_used_ms_);
+  }
   if (!pool_ || out_of_rotation_) return;
   held_ = held;
   gpu::RunnerState runner;
@@ -164,9 +180,11 @@ bool Worker::run_once(int64_t wait_ms) {
   }
   const std::vector<std::string> checkpoints = job_checkpoints(placed->delivery.job);
   const std::string job_id = placed->delivery.job.id;
+  answer_room_request(true);
   publish("busy", held_);
   JobRun run(std::move(placed->delivery), context_);
   run.execute();
+  last_used_ms_ = steady_now_ms();
   const bool runner_gone = context_.runner.pid() == 0;
   // A runner that lives on keeps its models warm: as its own report says, or (a runner that does
   // not report its memory) what it held before and the job's checkpoints.
@@ -219,6 +237,52 @@ bool Worker::runner_crashed(const std::string& job_id) {
   return job && job->error.is_object() && job->error.value("code", "") == "runner_crashed";
 }
 
+std::optional<nlohmann::json> Worker::make_room() {
+  const int64_t need = context_.settings.runner_memory_need_bytes;
+  if (!budget_ || need <= 0 || context_.runner.pid() != 0) return std::nullopt;
+  try {
+    budget_->make_room(budget_id(), device_name(), need);
+    return std::nullopt;
+  } catch (const Error& e) {
+    return nlohmann::json{{"code", e.code_name()}, {"message", e.what()}, {"details", e.details()}};
+  }
+}
+
+bool Worker::stop_for_room() {
+  // Long enough for a runner to shut down, and for a worker waiting on the queue to wake.
+  const auto wait = std::chrono::milliseconds(2 * context_.runner.kill_grace_ms() +
+                                              context_.settings.poll_ms);
+  std::unique_lock lock(room_mutex_);
+  room_requested_ = true;
+  room_answer_.reset();
+  context_.queue.wake();
+  room_answered_.wait_for(lock, wait, [this] { return room_answer_.has_value(); });
+  room_requested_ = false;
+  return room_answer_.value_or(false);
+}
+
+void Worker::answer_room_request(bool busy) {
+  {
+    std::lock_guard lock(room_mutex_);
+    if (!room_requested_ || room_answer_) return;
+    if (busy) {
+      room_answer_ = false;
+      room_answered_.notify_all();
+      return;
+    }
+  }
+  if (context_.runner.pid() != 0) {
+    const std::string ended = context_.runner.stop();
+    telemetry::service_log().info("worker " + context_.settings.worker_id +
+                                  ": idle runner stopped to make room on its device (" + ended +
+                                  ")");
+    publish("idle", RunnerMemoryReport{});
+  }
+  std::lock_guard lock(room_mutex_);
+  room_answer_ = context_.runner.pid() == 0;
+  room_answered_.notify_all();
+}
+
 void Worker::free_now() {
   context_.runner.free_memory();
   publish("busy", RunnerMemoryReport{});
@@ -246,6 +310,7 @@ void Worker::run(std::stop_token stop) {
     publish("idle", held_);
   }
   while (!stop.stop_requested() && !out_of_rotation_) {
+    answer_room_request(false);
     if (free_requested_.exchange(false)) {
       context_.runner.free_memory();
       publish("idle", RunnerMemoryReport{});

@@ -2,12 +2,15 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
 
 #include "queue/queue.h"
+#include "worker/device_budget.h"
 #include "worker/device_pool.h"
 #include "worker/headroom_guard.h"
 #include "worker/memory_hygiene.h"
@@ -37,8 +40,12 @@ class Worker {
   // job's memory need before it starts (native runners), hands a claimed job to the worker the
   // pool chooses for it (one whose runner can run it, its model warm, its backend's queue
   // shortest) or puts it back in the queue until one can take it, and claims nothing while its
-  // backend does not answer.
-  Worker(WorkerContext context, DevicePool& pool, WorkerDevice device);
+  // backend does not answer. With `budget`, a native worker is its member "native:<worker_id>":
+  // a runner it starts for a job on a GPU first gets room there (its declared need), and another
+  // start may have its idle runner stopped (stop_for_room).
+  Worker(WorkerContext context, DevicePool& pool, WorkerDevice device,
+         std::shared_ptr<DeviceBudget> budget = nullptr);
+  ~Worker();
   // Claims and runs jobs until `stop` is requested, then shuts the runner down. While a backend
   // fails, claiming pauses: it is retried every poll interval, the error is logged when it first
   // appears (or changes) and the recovery once claims work again; errors never end the loop.
@@ -47,6 +54,10 @@ class Worker {
   bool run_once(int64_t wait_ms = 0);
   // The runner drops its models and caches before the next job (ComfyUI's POST /free).
   void request_free();
+  // From another thread (the budget making room): the idle runner is stopped on this worker's own
+  // thread between jobs; waits, bounded, for that. True once it no longer runs; false when the
+  // worker took a job meanwhile (it is not stopped) or the wait ran out.
+  bool stop_for_room();
 
  private:
   // A job this worker runs, and the error it fails with unstarted (no runner anywhere can run it).
@@ -67,6 +78,14 @@ class Worker {
   bool bring_up();
   // The runner frees its models now; its state is written again.
   void free_now();
+  // Before a job: a runner that does not run gets room for its declared need on its GPU first;
+  // the error that fails the job unstarted when it does not fit.
+  std::optional<nlohmann::json> make_room();
+  // Between jobs: stops the runner when stop_for_room asks (`busy`: a job is about to run, so the
+  // request is declined).
+  void answer_room_request(bool busy);
+  // The budget member's id.
+  std::string budget_id() const { return "native:" + context_.settings.worker_id; }
   // Before the headroom check on a device only the runner's hello names (--device auto): a runner
   // not yet running is started, so that its device is known.
   void start_runner_for_check();
@@ -94,6 +113,12 @@ class Worker {
   std::atomic<bool> free_requested_{false};
   std::string paused_by_;  // the error claims last failed with ("" while they work)
   RunnerIdleStop idle_stop_{context_.settings.runner_idle_stop_ms};
+  std::shared_ptr<DeviceBudget> budget_;
+  int64_t last_used_ms_ = 0;  // when its last job ended (steady clock)
+  std::mutex room_mutex_;     // guards the two below
+  std::condition_variable room_answered_;
+  bool room_requested_ = false;
+  std::optional<bool> room_answer_;
 };
 
 }  // namespace df::worker

@@ -33,6 +33,8 @@ struct WorkerSettings {
   int64_t memory_release_wait_ms = 10000;
   // A runner idle this long is stopped (the next job starts it again); 0: never.
   int64_t runner_idle_stop_ms = 5 * 60 * 1000;
+  // What a native runner on a GPU declares it needs to start (DeviceBudget); 0: not checked.
+  int64_t runner_memory_need_bytes = 0;
   // Models a native runner loads when the worker starts (the routing table's `prewarm`).
   std::vector<PrewarmModel> prewarm;
   std::string output_dir;         // SaveImage files (kept: ComfyUI's /view serves them)

@@ -56,8 +56,10 @@ class StartedBackendsTest : public ::testing::Test {
   }
   StartedBackends backends_with_free(const int64_t* free) {
     return StartedBackends(
-        (dir.path() / "data").string(), [free](int) { return std::optional<int64_t>(*free); },
-        [](int, pid_t) { return int64_t{0}; }, [this] { return now; }, 2000);
+        (dir.path() / "data").string(),
+        std::make_shared<DeviceBudget>([free](int) { return std::optional<int64_t>(*free); },
+                                       [](int, pid_t) { return int64_t{0}; }),
+        [this] { return now; }, 2000);
   }
 
   test::TestDir dir{"df_runner_lifecycle_"};
@@ -66,11 +68,13 @@ class StartedBackendsTest : public ::testing::Test {
 
 TEST_F(StartedBackendsTest, StartsOnDemandOnTheCpuWithoutABudget) {
   StartedBackends backends((dir.path() / "data").string(),
-                           [](int) -> std::optional<int64_t> {
-                             ADD_FAILURE() << "no GPU budget on the CPU";
-                             return 0;
-                           },
-                           [](int, pid_t) { return int64_t{0}; }, [this] { return now; }, 2000);
+                           std::make_shared<DeviceBudget>(
+                               [](int) -> std::optional<int64_t> {
+                                 ADD_FAILURE() << "no GPU budget on the CPU";
+                                 return 0;
+                               },
+                               [](int, pid_t) { return int64_t{0}; }),
+                           [this] { return now; }, 2000);
   auto spec = test::standin_backend(dir.path(), "cpu-one", "ready");
   spec.memory_need_bytes = 100 * kGb;
   EXPECT_EQ(backends.pid("cpu-one"), 0);
