@@ -26,7 +26,7 @@ const nlohmann::json kGraph = {{"1", {{"class_type", "KSampler"}, {"inputs", {{"
 
 TEST(ComfyClient, SubmitAcceptedSendsPromptClientIdAndExtras) {
   FakeComfyServer server;
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   const auto submission = client.submit(kGraph, "client-1", {{"extra_pnginfo", {{"a", 1}}}}, "p-42");
   EXPECT_TRUE(submission.accepted);
   EXPECT_EQ(submission.prompt_id, "p-42");
@@ -48,7 +48,7 @@ TEST(ComfyClient, SubmitAcceptedSendsPromptClientIdAndExtras) {
 
 TEST(ComfyClient, SubmitRefusedGivesComfyErrorWithoutThrowing) {
   FakeComfyServer server;
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   const nlohmann::json graph = {{"7", {{"class_type", "NoSuchNode"}, {"inputs", nlohmann::json::object()}}}};
   const auto submission = client.submit(graph, "c");
   EXPECT_FALSE(submission.accepted);
@@ -59,7 +59,7 @@ TEST(ComfyClient, SubmitRefusedGivesComfyErrorWithoutThrowing) {
 
 TEST(ComfyClient, HistoryIsAbsentUntilTheServerHasTheEntry) {
   FakeComfyServer server;
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   EXPECT_FALSE(client.history("p-1").has_value());
   const nlohmann::json entry = {{"outputs", {{"9", {{"images", nlohmann::json::array()}}}}},
                                 {"status", {{"status_str", "success"}, {"completed", true}}}};
@@ -74,7 +74,7 @@ TEST(ComfyClient, ViewGetsTheFileBytesWithAnEncodedQuery) {
   FakeComfyServer server;
   const std::string bytes("\x89PNG\r\n\x1a\n\0binary", 14);
   server.with([&](auto& state) { state.files["output/my dir/a&b.png"] = bytes; });
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   EXPECT_EQ(client.view({"a&b.png", "my dir", "output"}), bytes);
   const auto request = server.last("/view");
   EXPECT_EQ(request.target, "/view?filename=a%26b.png&subfolder=my%20dir&type=output");
@@ -85,7 +85,7 @@ TEST(ComfyClient, ViewGetsTheFileBytesWithAnEncodedQuery) {
 
 TEST(ComfyClient, UploadSendsTheMultipartFieldsComfyWants) {
   FakeComfyServer server;
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   const std::string bytes("\x89PNG\0\r\n--not-a-boundary", 23);
   const ComfyFile stored = client.upload_image("in.png", bytes, "dreamforge");
   EXPECT_EQ(stored.filename, "stored_in.png");
@@ -112,7 +112,7 @@ TEST(ComfyClient, UploadSendsTheMultipartFieldsComfyWants) {
 
 TEST(ComfyClient, InterruptDeleteAndFreeSendComfyBodies) {
   FakeComfyServer server;
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   client.interrupt("p-1");
   EXPECT_EQ(nlohmann::json::parse(server.last("/interrupt").body),
             nlohmann::json({{"prompt_id", "p-1"}}));
@@ -131,7 +131,7 @@ TEST(ComfyClient, QueueNodeInfoModelsAndStats) {
     state.running = 1;
     state.pending = 2;
   });
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   EXPECT_EQ(client.queue()["queue_pending"].size(), 2u);
   EXPECT_EQ(client.queue_remaining(), 3);
   EXPECT_TRUE(client.object_info().contains("KSampler"));
@@ -154,13 +154,13 @@ TEST(ComfyClient, EveryRequestCarriesTheAuthHeader) {
   for (const auto& request : server.received()) {
     EXPECT_EQ(request.authorization, "Bearer xyz") << request.target;
   }
-  EXPECT_FALSE(ComfyClient({server.url()}).auth_header().has_value());
+  EXPECT_FALSE(ComfyClient({server.url(), ""}).auth_header().has_value());
   EXPECT_EQ(error_of([&] { ComfyClient({server.url(), "Bearer xyz"}); }).code(),
             ErrorCode::kInvalidArgument);
 }
 
 TEST(ComfyClient, WebSocketTargetEncodesTheClientId) {
-  ComfyClient client({"http://127.0.0.1:1"});
+  ComfyClient client({"http://127.0.0.1:1", ""});
   EXPECT_EQ(client.websocket_target("abc-123"), "/ws?clientId=abc-123");
   EXPECT_EQ(client.websocket_target("a b&c"), "/ws?clientId=a%20b%26c");
 }
@@ -183,7 +183,7 @@ TEST(ComfyClient, ServerErrorsAreUnavailableAndNonJsonIsBadRequest) {
     state.queue_fails = true;
     state.object_info_as_html = true;
   });
-  ComfyClient client({server.url()});
+  ComfyClient client({server.url(), ""});
   const Error failed = error_of([&] { client.queue(); });
   EXPECT_EQ(failed.code(), ErrorCode::kUnavailable);
   EXPECT_NE(std::string(failed.what()).find("500"), std::string::npos) << failed.what();
