@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <sys/stat.h>
 
 #include "blob/local_blob_store.h"
 #include "core/base64.h"
@@ -20,6 +19,7 @@
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
 #include "telemetry/service_metrics.h"
+#include "scripted_runner.h"
 #include "test_support.h"
 #include "worker/job_run.h"
 
@@ -41,30 +41,9 @@ class JobRunArtifactsTest : public ::testing::Test {
     telemetry::declare_service_metrics(metrics_);
   }
 
-  // A runner that says hello (protocol `protocol`) and answers a run with `run_events` (one JSON
-  // object per line) between run_started and run_finished.
+  // A comfy runner that says hello (protocol `protocol`) and answers a run with `run_events`.
   std::string write_runner(const std::vector<json>& run_events, int protocol = runner::kProtocolVersion) {
-    std::string lines;
-    for (const json& event : run_events) lines += "printf '%s\\n' '" + event.dump() + "'\n";
-    const fs::path script = dir_.path() / "runner.sh";
-    std::ofstream(script) << "#!/bin/sh\n"
-                             "while read -r line; do\n"
-                             "  case \"$line\" in\n"
-                             "  *'\"type\":\"hello\"'*)\n"
-                             "    printf '%s\\n' '{\"type\":\"hello\",\"protocol\":" +
-                                 std::to_string(protocol) +
-                                 ",\"runner\":\"scripted-runner\",\"version\":\"0\","
-                                 "\"capabilities\":{\"kind\":\"comfy\",\"device\":\"cpu\"}}' ;;\n"
-                                 "  *'\"type\":\"run\"'*)\n"
-                                 "    printf '%s\\n' '{\"type\":\"run_started\",\"id\":\"r\",\"items\":1}'\n" +
-                                 lines +
-                                 "    printf '%s\\n' '{\"type\":\"run_finished\",\"id\":\"r\","
-                                 "\"status\":\"succeeded\",\"items_completed\":1}' ;;\n"
-                                 "  *'\"type\":\"shutdown\"'*) printf '%s\\n' '{\"type\":\"bye\"}'; exit 0 ;;\n"
-                                 "  esac\n"
-                                 "done\n";
-    ::chmod(script.c_str(), 0755);
-    return script.string();
+    return test::write_scripted_runner(dir_.path(), "comfy", run_events, protocol);
   }
 
   // Runs one single-item workflow job with the runner at `runner_path`; returns it as it ended.

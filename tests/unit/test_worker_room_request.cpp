@@ -3,12 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <stop_token>
 #include <thread>
 
-#include <sys/stat.h>
 
 #include "blob/local_blob_store.h"
 #include "core/ids.h"
@@ -17,6 +15,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
+#include "scripted_runner.h"
 #include "test_support.h"
 #include "worker/device_pool.h"
 #include "worker/worker.h"
@@ -24,7 +23,6 @@
 namespace df::worker {
 namespace {
 
-namespace fs = std::filesystem;
 
 // A queue that has no job until it is woken; then it delivers `job` once (when there is one).
 class WakeQueue final : public queue::Queue {
@@ -69,20 +67,8 @@ class WakeQueue final : public queue::Queue {
 class WorkerRoomRequestTest : public ::testing::Test {
  protected:
   WorkerRoomRequestTest() {
-    const fs::path script = dir_.path() / "runner.sh";
-    std::ofstream(script) << "#!/bin/sh\n"
-                             "while read -r line; do\n"
-                             "  case \"$line\" in\n"
-                             "  *'\"type\":\"hello\"'*)\n"
-                             "    printf '%s\\n' '{\"type\":\"hello\",\"protocol\":" +
-                                 std::to_string(runner::kProtocolVersion) +
-                                 ",\"runner\":\"scripted-runner\",\"version\":\"0\","
-                                 "\"capabilities\":{\"kind\":\"native\",\"device\":\"cpu\"}}' ;;\n"
-                                 "  *'\"type\":\"shutdown\"'*) printf '%s\\n' '{\"type\":\"bye\"}'; exit 0 ;;\n"
-                                 "  esac\n"
-                                 "done\n";
-    ::chmod(script.c_str(), 0755);
-    runner_ = std::make_unique<RunnerSupervisor>(RunnerSettings{{script.string()}});
+    const std::string script = test::write_scripted_runner(dir_.path(), "native");
+    runner_ = std::make_unique<RunnerSupervisor>(RunnerSettings{{script}});
     settings_.worker_id = "worker-under-test";
     settings_.poll_ms = 60000;  // the worker waits on the queue until it is woken
     settings_.memory_release_wait_ms = 0;
