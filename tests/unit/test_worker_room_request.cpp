@@ -7,7 +7,6 @@
 #include <stop_token>
 #include <thread>
 
-
 #include "blob/local_blob_store.h"
 #include "core/ids.h"
 #include "runner/protocol.h"
@@ -22,7 +21,6 @@
 
 namespace df::worker {
 namespace {
-
 
 // A queue that has no job until it is woken; then it delivers `job` once (when there is one).
 class WakeQueue final : public queue::Queue {
