@@ -257,6 +257,14 @@ Event parse_event(const json& message) {
 std::string message_type(const Request& request) { return kRequestTypes[request.index()]; }
 std::string message_type(const Event& event) { return kEventTypes[event.index()]; }
 
+void check_hello_request(const HelloRequest& hello) {
+  if (hello.protocol == kProtocolVersion) return;
+  throw Error(ErrorCode::kProtocol,
+              "the worker speaks runner protocol version " + std::to_string(hello.protocol) +
+                  ", this runner version " + std::to_string(kProtocolVersion),
+              {{"worker_protocol", hello.protocol}, {"runner_protocol", kProtocolVersion}});
+}
+
 std::string hello_refusal(const HelloEvent& hello) {
   if (hello.protocol != kProtocolVersion) {
     return "the runner speaks protocol version " + std::to_string(hello.protocol) +

@@ -216,6 +216,10 @@ Event parse_event(const nlohmann::json& message);
 std::string message_type(const Request& request);
 std::string message_type(const Event& event);
 
+// A runner's check of the worker's hello: throws Error(kProtocol) naming both versions (details
+// worker_protocol, runner_protocol) when the worker speaks another protocol version.
+void check_hello_request(const HelloRequest& hello);
+
 // Why a runner that says `hello` cannot be used by this worker ("" when it can): another protocol
 // version, or a runner name that is empty.
 std::string hello_refusal(const HelloEvent& hello);

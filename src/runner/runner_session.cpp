@@ -164,12 +164,7 @@ void RunnerSession::answer_malformed(const json& message, const Error& error) {
 }
 
 void RunnerSession::hello(const HelloRequest& request) {
-  if (request.protocol != kProtocolVersion) {
-    throw Error(ErrorCode::kProtocol,
-                "the worker speaks runner protocol version " + std::to_string(request.protocol) +
-                    ", this runner version " + std::to_string(kProtocolVersion),
-                {{"worker_protocol", request.protocol}, {"runner_protocol", kProtocolVersion}});
-  }
+  check_hello_request(request);
   events_.emit(HelloEvent{kProtocolVersion, "dreamforge-runner", "0.1.0", capabilities()});
 }
 

@@ -2,6 +2,7 @@
 import os
 import pathlib
 import subprocess
+import time
 
 import pytest
 
@@ -44,3 +45,17 @@ def run_on_terminal(argv, timeout=120):
         output += chunk
     os.close(primary)
     return proc.wait(timeout=timeout), output.decode()
+
+
+def wait_until(condition, what, timeout=120, explain=None):
+    """Polls `condition` until it returns something truthy, and returns that; after `timeout` s
+    fails naming `what` (and what `explain()` says, e.g. the service's output)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout} s waiting until {what}"
+                        + (":\n" + explain() if explain else ""))
+        time.sleep(0.05)

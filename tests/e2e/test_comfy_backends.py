@@ -8,13 +8,12 @@ import io
 import json
 import pathlib
 import subprocess
-import time
 
 import pytest
 from PIL import Image
 
 from comfy_client import ComfyClient
-from e2e_support import BIN
+from e2e_support import BIN, wait_until
 from graph_support import pixels, same
 from service_support import comfy_graph
 
@@ -67,13 +66,6 @@ class Fleet:
 @pytest.fixture
 def fleet(start_service, tmp_path):
     return Fleet(start_service, tmp_path)
-
-
-def wait_until(condition, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 def child_programs(service):

@@ -3,8 +3,8 @@ a preset whose memory need cannot fit fails unstarted with the numbers, `--devic
 two workers and jobs go to the one whose runner has their model warm, and a device that does not
 exist is taken out of rotation with one log line while the others keep working."""
 import pathlib
-import time
 
+from e2e_support import wait_until
 from service_support import generate_body, install_tiny_model
 
 ROUTING_EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "routing.example.yaml"
@@ -21,14 +21,9 @@ def write_routing_with(data_dir, presets):
     (config / "routing.yaml").write_text(text)
 
 
-def wait_until(condition, what, service, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen in {timeout} s:\n" + "".join(service.output))
+def output(service):
+    """What the service printed, for a wait that timed out."""
+    return lambda: "".join(service.output)
 
 
 def runners(service):
@@ -75,7 +70,7 @@ def test_a_preset_that_cannot_fit_fails_unstarted_with_the_numbers(start_service
 def test_two_cpu_workers_and_each_job_goes_where_its_model_is_warm(start_service, tmp_path):
     install_tiny_model(tmp_path / "data", name="tiny2")
     service = start_service("--devices", "cpu,cpu")
-    wait_until(lambda: idle_runners(service, 2), "two idle CPU runners", service)
+    wait_until(lambda: idle_runners(service, 2), "two idle CPU runners", 60, output(service))
     assert {r["device"] for r in runners(service)} == {"cpu"}
 
     # Both models at once: each worker takes one and keeps it warm.
@@ -86,7 +81,7 @@ def test_two_cpu_workers_and_each_job_goes_where_its_model_is_warm(start_service
 
     handed = []
     for model in ["tiny2", "tiny", "tiny", "tiny2", "tiny", "tiny2"]:
-        before = wait_until(lambda: idle_runners(service, 2), "both runners idle", service)
+        before = wait_until(lambda: idle_runners(service, 2), "both runners idle", 60, output(service))
         warm = [r["worker_id"] for r in before if checkpoint[model] in r["models"]]
         job = service.create_job(generate_body(model_id=model))
         assert service.wait_for_job(job["id"])["status"] == "succeeded"
@@ -104,7 +99,7 @@ def test_a_device_that_does_not_exist_leaves_rotation_and_the_others_keep_workin
     service = start_service("--devices", "cpu,7")
     line = wait_until(lambda: next((l for l in service.output
                                     if "device cuda:7 taken out of rotation: " in l), None),
-                      "the out-of-rotation line", service)
+                      "the out-of-rotation line", 60, output(service))
     assert "cuda:7" in line
     job = service.wait_for_job(service.create_job(generate_body())["id"])
     assert job["status"] == "succeeded"
@@ -117,7 +112,7 @@ def test_a_device_that_does_not_exist_leaves_rotation_and_the_others_keep_workin
 def test_when_every_device_is_out_the_service_says_so_loudly(start_service):
     service = start_service("--devices", "7")
     wait_until(lambda: any("every device is out of rotation" in l for l in service.output),
-               "the every-device line", service)
+               "the every-device line", 60, output(service))
     assert sum("taken out of rotation" in l for l in service.output) == 1
     ready = service.get("/readyz")
     assert ready.status_code == 503

@@ -2,7 +2,6 @@
 Streams): workers killed mid-job, the API killed mid-burst, Redis and PostgreSQL restarted under
 load, the S3 storage down for longer than a job's retries would last, a poison job. Every job the service acknowledged finishes exactly once, with its artifacts
 stored once."""
-import os
 import signal
 import subprocess
 import threading
@@ -12,6 +11,7 @@ import pytest
 import requests
 
 from backends import PostgresServer, RedisServer
+from e2e_support import wait_until
 from s3_server import S3Server
 from service_support import FIXTURES, comfy_graph, generate_body, install_tiny_model
 
@@ -48,13 +48,6 @@ def cluster(start_service, tmp_path):
     cluster = Cluster(start_service, tmp_path / "data")
     yield cluster
     cluster.stop()
-
-
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 def taken(api, job_id):
@@ -168,11 +161,11 @@ def test_redis_then_postgres_restart_mid_load_loses_no_job(cluster):
     for round_number in range(ROUNDS):
         jobs = [api.create_job(generate_body(steps=4, seed=100 * round_number + i))["id"]
                 for i in range(6)]
-        wait_until(lambda: taken(api, jobs[0]), 120, "a worker takes the first job")
+        wait_until(lambda: taken(api, jobs[0]), "a worker takes the first job", 120)
         cluster.redis.restart(down_seconds=1)
         time.sleep(0.5)
         cluster.postgres.restart(down_seconds=1)
-        wait_until(lambda: api.get("/readyz").status_code == 200, 60, "the API is ready again")
+        wait_until(lambda: api.get("/readyz").status_code == 200, "the API is ready again", 60)
         for job_id in jobs:
             assert_finished_once(api, job_id, items=1)
 
@@ -207,14 +200,14 @@ def test_an_s3_outage_mid_load_holds_jobs_until_it_returns(cluster, tmp_path):
         for round_number in range(ROUNDS):
             jobs = [api.create_job(generate_body(steps=4, seed=100 * round_number + i))["id"]
                     for i in range(4)]
-            wait_until(lambda: taken(api, jobs[0]), 120, "a worker takes the first job")
+            wait_until(lambda: taken(api, jobs[0]), "a worker takes the first job", 120)
             s3.stop()
-            wait_until(lambda: api.get("/readyz").status_code == 503, 30, "readiness reports it")
+            wait_until(lambda: api.get("/readyz").status_code == 503, "readiness reports it", 30)
             storage = api.get("/readyz").json()["details"]["checks"]["storage"]
             assert storage["ok"] is False and "S3" in storage["error"], storage
             time.sleep(3)  # longer than the job retries would last (--retry-base 0.2, 3 attempts)
             s3.start()
-            wait_until(lambda: api.get("/readyz").status_code == 200, 60, "the API is ready again")
+            wait_until(lambda: api.get("/readyz").status_code == 200, "the API is ready again", 60)
             for job_id in jobs:
                 assert_finished_once(api, job_id, items=1)
                 keys = s3.list_keys("chaos", f"dreamforge/default/jobs/{job_id}/")

@@ -5,14 +5,13 @@ its idle_timeout_s, and starts it again for the next workflow, and after a crash
 import os
 import pathlib
 import signal
-import time
 
 import pytest
 import requests
 
 from backends import free_port
 from comfy_client import ComfyClient
-from e2e_support import BIN
+from e2e_support import BIN, wait_until
 from service_support import comfy_graph, install_tiny_model
 
 pytestmark = pytest.mark.skipif(not (BIN / "dreamforge-comfy-runner").is_file(),
@@ -26,13 +25,6 @@ def answers(url):
         return requests.get(url + "/object_info", timeout=5).status_code == 200
     except requests.ConnectionError:
         return False
-
-
-def wait_until(condition, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
 
 
 def server_pids(data_dir):

@@ -289,5 +289,18 @@ TEST(ProtocolMessages, HelloRefusalNamesBothVersions) {
   EXPECT_NE(hello_refusal(hello), "");
 }
 
+TEST(ProtocolMessages, ARunnerRefusesAWorkerOfAnotherVersionNamingBoth) {
+  EXPECT_NO_THROW(check_hello_request(HelloRequest{kProtocolVersion}));
+  try {
+    check_hello_request(HelloRequest{kProtocolVersion + 1});
+    FAIL() << "another version was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kProtocol);
+    EXPECT_NE(std::string(e.what()).find("version " + std::to_string(kProtocolVersion + 1)), std::string::npos);
+    EXPECT_EQ(e.details(), nlohmann::json({{"worker_protocol", kProtocolVersion + 1},
+                                           {"runner_protocol", kProtocolVersion}}));
+  }
+}
+
 }  // namespace
 }  // namespace df::runner

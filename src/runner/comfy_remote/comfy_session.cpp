@@ -101,12 +101,7 @@ int ComfySession::serve() {
 }
 
 void ComfySession::hello(const HelloRequest& request) {
-  if (request.protocol != kProtocolVersion) {
-    throw Error(ErrorCode::kProtocol,
-                "the worker speaks runner protocol version " + std::to_string(request.protocol) +
-                    ", this runner version " + std::to_string(kProtocolVersion),
-                {{"worker_protocol", request.protocol}, {"runner_protocol", kProtocolVersion}});
-  }
+  check_hello_request(request);
   RunnerCapabilities capabilities;
   json stats;
   try {
