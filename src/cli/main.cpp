@@ -10,6 +10,7 @@
 #include "cli/cmd_serve.h"
 #include "cli/service_options.h"
 #include "core/error.h"
+#include "tui/tui_command.h"
 
 int main(int argc, char** argv) {
   df::cli::load_dotenv();
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   df::cli::register_migrate_command(app);
   df::cli::register_model_commands(app);
   df::cli::register_service_commands(app);
+  df::tui::register_tui_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
