@@ -1,6 +1,7 @@
 // What the terminal client asks of a Dream Forge server, over ZeroMQ (DGX-Pixels) or /v1 + SSE.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ class ServerLink {
   virtual std::vector<nlohmann::json> poll_updates(int wait_ms) = 0;
   // What it talks to, for the status line ("zmq tcp://127.0.0.1:5555" or "http://host:port").
   virtual std::string describe() const = 0;
+  // How many update frames were skipped so far because they were not a message (not MessagePack,
+  // or no map with a type); always 0 for links that do not receive frames.
+  virtual int64_t undecodable_updates() const { return 0; }
 };
 
 // A REQ socket to `req_address` and a SUB socket (all messages) to `pub_address`; a request not
