@@ -9,9 +9,12 @@
 #include "core/base64.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/generation_request.h"
 #include "core/ids.h"
 #include "core/json_schema.h"
 #include "core/sha256.h"
+#include "nodes/model_folders.h"
+#include "registry/model_catalog.h"
 #include "registry/model_router.h"
 #include "registry/presets.h"
 
@@ -61,7 +64,9 @@ json workflow_schema() {
             {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}};
 }
 
-[[noreturn]] void reject(const std::vector<SchemaViolation>& violations) {
+// `extra` joins details.fields in the error's details.
+[[noreturn]] void reject(const std::vector<SchemaViolation>& violations,
+                         json extra = json::object()) {
   json fields = json::array();
   std::string summary;
   for (const auto& v : violations) {
@@ -69,7 +74,8 @@ json workflow_schema() {
     if (!summary.empty()) summary += "; ";
     summary += (v.field.empty() ? std::string("body") : v.field) + " " + v.message;
   }
-  throw Error(ErrorCode::kInvalidArgument, "invalid job request: " + summary, {{"fields", fields}});
+  extra["fields"] = fields;
+  throw Error(ErrorCode::kInvalidArgument, "invalid job request: " + summary, extra);
 }
 
 // The image type from its first bytes ("png", "jpeg", "webp"), or "".
@@ -164,6 +170,32 @@ std::optional<Model> resolve_model(const json& body, registry::ModelRegistry& mo
   return *model;
 }
 
+// The LoRA files a generate job may name: those of the models root's loras folder, as the native
+// runners' LoraLoader offers them.
+std::vector<std::string> available_loras(registry::ModelRegistry& models) {
+  const std::string models_root = fs::path(models.checkpoints_dir()).parent_path().string();
+  return nodes::model_combo_names(models_root, "loras");
+}
+
+// The job's LoRAs with their default strengths filled in; a file that is not there is refused,
+// naming the field (loras[0].name) and listing the files that are (details.available_loras).
+json checked_loras(const json& loras, registry::ModelRegistry& models) {
+  const json item_schema = registry::generate_loras_schema()["items"];
+  const std::vector<std::string> available = available_loras(models);
+  std::vector<SchemaViolation> violations;
+  json filled = json::array();
+  for (size_t i = 0; i < loras.size(); ++i) {
+    const std::string name = loras[i]["name"].get<std::string>();
+    if (std::find(available.begin(), available.end(), name) == available.end()) {
+      violations.push_back(
+          {"loras[" + std::to_string(i) + "].name", missing_lora_message(name, available)});
+    }
+    filled.push_back(apply_schema_defaults(item_schema, loras[i]));
+  }
+  if (!violations.empty()) reject(violations, {{"available_loras", available}});
+  return filled;
+}
+
 bool is_routed(const json& body) { return body.contains("function") || body.contains("quality"); }
 
 // The model and preset the routing table picks for the body's function and quality tier.
@@ -246,6 +278,9 @@ NewJob parse_generate(const json& body, registry::ModelRegistry& models,
   json spec = apply_schema_defaults(model.parameters_schema, params);
   spec["model_id"] = model.id;
   spec["checkpoint"] = model.ckpt_name;
+  if (spec.contains("loras")) {
+    spec["loras"] = checked_loras(spec["loras"], models);
+  }
   if (!routing.is_null()) spec["routing"] = routing;
   // Derived from the preset, after the request hash's body: a retried request still matches.
   if (!need.is_null()) spec["memory_need"] = need;
@@ -312,11 +347,12 @@ json job_request_schema(const JobRequestSettings& settings) {
   generate["description"] =
       "A generate job: model_id (or function and quality) plus the model's parameters (see GET "
       "/v1/models/{id} parameters_schema), e.g. prompt, width, height, steps, guidance, sampler, "
-      "scheduler, seed, count, format, init_image, denoise.";
+      "scheduler, seed, count, format, init_image, denoise, loras.";
   json& properties = generate["properties"];
   show_routing_offer(properties, settings.routing);
   properties["prompt"] = {{"type", "string"}, {"minLength", 1}};
   properties["init_image"] = init_image_schema();
+  properties["loras"] = registry::generate_loras_schema();
   generate["required"] = {"prompt"};
   generate["not"] = {{"anyOf", {{{"required", {"model_id", "function"}}},
                                 {{"required", {"model_id", "quality"}}}}}};  // one way to choose

@@ -2,6 +2,7 @@
 // or as a job of a running service with --server.
 #include "cli/cmd_generate.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "cli/runner_location.h"
 #include "core/error.h"
 #include "core/generation_request.h"
+#include "nodes/model_folders.h"
 #include "runner/protocol.h"
 #include "runner/runner_process.h"
 
@@ -30,6 +32,7 @@ struct GenerateOptions {
   std::string model;
   std::string models_dir;
   std::string init_image;
+  std::vector<std::string> loras;  // NAME[:STRENGTH]
   std::optional<uint64_t> seed;
   int count = 1;
   std::string out_dir = "outputs";
@@ -52,6 +55,19 @@ std::pair<std::string, std::string> locate_model(const std::string& model, const
   throw Error(ErrorCode::kModelNotFound,
               "model '" + model + "' is neither a path nor installed in " + models_dir +
                   " (make a test model with: dreamforge model create-tiny DIR)");
+}
+
+// Every LoRA must be a file of the loras folder beside the checkpoints folder, where the runner
+// looks for it.
+void check_loras_exist(const std::vector<LoraChoice>& loras, const std::string& models_dir) {
+  const std::string models_root = fs::path(models_dir).parent_path().string();
+  const std::vector<std::string> available = nodes::model_combo_names(models_root, "loras");
+  for (const LoraChoice& lora : loras) {
+    if (std::find(available.begin(), available.end(), lora.name) != available.end()) continue;
+    throw Error(ErrorCode::kModelNotFound,
+                "--lora " + missing_lora_message(lora.name, available) + " " +
+                    (fs::path(models_root) / "loras").string());
+  }
 }
 
 uint64_t random_seed() {
@@ -126,6 +142,7 @@ int run_generate(GenerateOptions o) {
   }
   auto [models_dir, ckpt_name] = locate_model(o.model, o.models_dir);
   o.request.checkpoint = ckpt_name;
+  check_loras_exist(o.request.loras, models_dir);
   o.request.seed = o.seed.value_or(random_seed());
   std::string input_dir = fs::current_path().string();
   if (!o.init_image.empty()) {
@@ -168,6 +185,7 @@ nlohmann::json remote_job(const GenerateOptions& o, const CLI::App& command) {
   if (given("--denoise")) job["denoise"] = r.denoise;
   if (given("--format")) job["format"] = o.format;
   if (o.seed) job["seed"] = *o.seed;
+  for (const LoraChoice& lora : r.loras) job["loras"].push_back(lora_choice_to_json(lora));
   return job;
 }
 
@@ -196,6 +214,9 @@ void register_generate_command(CLI::App& app) {
   cmd->add_option("--init-image", options->init_image, "Start from this image (image-to-image)");
   cmd->add_option("--denoise", r.denoise, "How much of the init image to redraw (0-1]")
       ->default_val(1.0);
+  cmd->add_option("--lora", options->loras,
+                  "Apply a LoRA of the models' loras folder, NAME or NAME:STRENGTH (default 1); "
+                  "repeat for several, applied in order");
   cmd->add_option("--out", options->out_dir, "Output folder")->default_val("outputs");
   cmd->add_option("--format", options->format, "png, jpeg or webp")->default_val("png");
   cmd->add_option("--device", options->device, "auto, cpu or cuda")->default_val("auto");
@@ -204,6 +225,9 @@ void register_generate_command(CLI::App& app) {
                   "Run as a job of the Dream Forge service at this URL (--model is then an "
                   "installed model id; --models-dir, --device and --dtype are the service's)");
   cmd->callback([options, cmd, width, height] {
+    for (const std::string& lora : options->loras) {
+      options->request.loras.push_back(lora_choice_from_text(lora));
+    }
     if (!options->server.empty()) {
       const int code = run_remote_generate(
           {options->server, remote_job(*options, *cmd), options->init_image, options->out_dir});

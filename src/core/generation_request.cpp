@@ -1,18 +1,83 @@
 // Validation of generation requests and their compilation into a workflow graph.
 #include "core/generation_request.h"
 
+#include <charconv>
+
 #include "core/error.h"
 
 namespace df {
 namespace {
 
-nlohmann::json link(const char* node, int slot) { return nlohmann::json::array({node, slot}); }
+constexpr size_t kMaxLoras = 8;
+constexpr double kMaxLoraStrength = 10.0;
+constexpr int kFirstLoraNode = 12;  // after the ids of the base graph (3 to 11)
+
+nlohmann::json link(const std::string& node, int slot) { return nlohmann::json::array({node, slot}); }
 
 void require(bool ok, const std::string& field, const std::string& message) {
   if (!ok) throw Error(ErrorCode::kInvalidArgument, field + ": " + message, {{"field", field}});
 }
 
+void validate_loras(const std::vector<LoraChoice>& loras) {
+  require(loras.size() <= kMaxLoras, "loras", "at most " + std::to_string(kMaxLoras) + " LoRAs");
+  for (size_t i = 0; i < loras.size(); ++i) {
+    const std::string field = "loras[" + std::to_string(i) + "]";
+    require(!loras[i].name.empty(), field + ".name", "a LoRA file name is required");
+    for (auto [name, value] : {std::pair{".strength_model", loras[i].strength_model},
+                               std::pair{".strength_clip", loras[i].strength_clip}}) {
+      require(value >= -kMaxLoraStrength && value <= kMaxLoraStrength, field + name,
+              "must be between -10 and 10");
+    }
+  }
+}
+
+// Chains one LoraLoader per choice after the checkpoint loader "4"; returns the node whose MODEL
+// (slot 0) and CLIP (slot 1) the sampler and the text encoders take.
+std::string add_lora_chain(nlohmann::json& graph, const std::vector<LoraChoice>& loras) {
+  std::string last = "4";
+  for (size_t i = 0; i < loras.size(); ++i) {
+    const std::string id = std::to_string(kFirstLoraNode + static_cast<int>(i));
+    graph[id] = {{"class_type", "LoraLoader"},
+                 {"inputs",
+                  {{"lora_name", loras[i].name},
+                   {"strength_model", loras[i].strength_model},
+                   {"strength_clip", loras[i].strength_clip},
+                   {"model", link(last, 0)},
+                   {"clip", link(last, 1)}}}};
+    last = id;
+  }
+  return last;
+}
+
 }  // namespace
+
+nlohmann::json lora_choice_to_json(const LoraChoice& lora) {
+  return {{"name", lora.name},
+          {"strength_model", lora.strength_model},
+          {"strength_clip", lora.strength_clip}};
+}
+
+LoraChoice lora_choice_from_json(const nlohmann::json& lora) {
+  return {lora.at("name").get<std::string>(), lora.value("strength_model", 1.0),
+          lora.value("strength_clip", 1.0)};
+}
+
+LoraChoice lora_choice_from_text(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return {text};
+  const std::string suffix = text.substr(colon + 1);
+  double strength = 0.0;
+  const auto [end, error] = std::from_chars(suffix.data(), suffix.data() + suffix.size(), strength);
+  if (suffix.empty() || error != std::errc() || end != suffix.data() + suffix.size()) return {text};
+  return {text.substr(0, colon), strength, strength};
+}
+
+std::string missing_lora_message(const std::string& name, const std::vector<std::string>& available) {
+  std::string listed;
+  for (const auto& file : available) listed += (listed.empty() ? "" : ", ") + file;
+  return "'" + name + "' is not a file of the loras folder (available: " +
+         (listed.empty() ? "none" : listed) + ")";
+}
 
 void validate_generation_request(const GenerationRequest& r) {
   require(!r.checkpoint.empty(), "model", "a model is required");
@@ -25,16 +90,21 @@ void validate_generation_request(const GenerationRequest& r) {
   require(r.denoise > 0.0 && r.denoise <= 1.0, "denoise", "must be in (0, 1]");
   require(r.denoise == 1.0 || r.init_image.has_value(), "denoise",
           "below 1 needs an init image (image-to-image)");
+  validate_loras(r.loras);
 }
 
 nlohmann::json generation_workflow(const GenerationRequest& r) {
   validate_generation_request(r);
-  nlohmann::json graph = {
+  nlohmann::json graph = nlohmann::json::object();
+  const std::string patched = add_lora_chain(graph, r.loras);
+  graph.update(nlohmann::json{
       {"4", {{"class_type", "CheckpointLoaderSimple"}, {"inputs", {{"ckpt_name", r.checkpoint}}}}},
-      {"6", {{"class_type", "CLIPTextEncode"}, {"inputs", {{"text", r.prompt}, {"clip", link("4", 1)}}}}},
+      {"6",
+       {{"class_type", "CLIPTextEncode"},
+        {"inputs", {{"text", r.prompt}, {"clip", link(patched, 1)}}}}},
       {"7",
        {{"class_type", "CLIPTextEncode"},
-        {"inputs", {{"text", r.negative_prompt}, {"clip", link("4", 1)}}}}},
+        {"inputs", {{"text", r.negative_prompt}, {"clip", link(patched, 1)}}}}},
       {"3",
        {{"class_type", "KSampler"},
         {"inputs",
@@ -44,7 +114,7 @@ nlohmann::json generation_workflow(const GenerationRequest& r) {
           {"sampler_name", r.sampler},
           {"scheduler", r.scheduler},
           {"denoise", r.denoise},
-          {"model", link("4", 0)},
+          {"model", link(patched, 0)},
           {"positive", link("6", 0)},
           {"negative", link("7", 0)},
           {"latent_image", link("5", 0)}}}}},
@@ -52,7 +122,7 @@ nlohmann::json generation_workflow(const GenerationRequest& r) {
       {"9",
        {{"class_type", "SaveImage"},
         {"inputs", {{"filename_prefix", r.filename_prefix}, {"images", link("8", 0)}}}}},
-  };
+  });
   if (r.init_image) {
     graph["10"] = {{"class_type", "LoadImage"}, {"inputs", {{"image", *r.init_image}}}};
     const char* pixels = "10";

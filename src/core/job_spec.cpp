@@ -31,6 +31,9 @@ GenerationRequest generation_request_from_spec(const json& spec) {
     request.resize_init_image = true;
     request.denoise = spec.value("denoise", 1.0);
   }
+  for (const json& lora : spec.value("loras", json::array())) {
+    request.loras.push_back(lora_choice_from_json(lora));
+  }
   request.filename_prefix = "dreamforge";
   return request;
 }
@@ -94,6 +97,7 @@ std::vector<JobItem> plan_items(const Job& job, const std::function<uint64_t()>&
 std::string job_output_format(const Job& job) { return job.spec.value("format", "png"); }
 
 bool job_wants_previews(const Job& job) {
+  if (job.spec.value("previews", false)) return true;  // asked for by its client (DGX-Pixels)
   if (!job.spec.contains("comfy")) return false;
   const json extra = job.spec["comfy"].value("extra_data", json::object());
   return extra.value("preview_method", "auto") != "none";

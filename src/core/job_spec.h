@@ -27,7 +27,8 @@ std::string job_output_format(const Job& job);
 // the UI workflow), or null.
 nlohmann::json job_extra_pnginfo(const Job& job);
 
-// ComfyUI prompts get live latent previews unless their client chose the preview method "none".
+// Jobs whose spec asks for previews (DGX-Pixels clients) and ComfyUI prompts get live latent
+// previews, unless a ComfyUI client chose the preview method "none".
 bool job_wants_previews(const Job& job);
 // The WebSocket client id of a ComfyUI prompt ("" for other jobs).
 std::string job_client_id(const Job& job);

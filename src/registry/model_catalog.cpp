@@ -91,7 +91,27 @@ json string_enum(const std::vector<std::string>& values) {
   return {{"type", "string"}, {"enum", values}};
 }
 
+
 }  // namespace
+
+json generate_loras_schema() {
+  auto strength = [](const char* what) {
+    return json{{"type", "number"}, {"minimum", -10}, {"maximum", 10}, {"default", 1.0},
+                {"description", std::string("How strongly the LoRA changes the ") + what}};
+  };
+  return {{"type", "array"},
+          {"maxItems", 8},
+          {"description", "LoRAs applied to the model in order"},
+          {"items",
+           {{"type", "object"},
+            {"additionalProperties", false},
+            {"required", {"name"}},
+            {"properties",
+             {{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024},
+                        {"description", "A LoRA file under models/loras, as LoraLoader names it"}}},
+              {"strength_model", strength("diffusion model")},
+              {"strength_clip", strength("text encoder")}}}}}};
+}
 
 json generate_parameters_schema(const std::string& family, int native) {
   const bool xl = family != "sd1" && family != "sd2";  // SDXL and the DiT families
@@ -128,7 +148,8 @@ json generate_parameters_schema(const std::string& family, int native) {
                         {"description", "Image-to-image: a PNG, JPEG or WebP image, base64 "
                                         "(optionally as a data: URL)"}}},
         {"denoise", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}, {"default", 1.0},
-                     {"description", "How much of the init image to redraw"}}}}}};
+                     {"description", "How much of the init image to redraw"}}},
+        {"loras", generate_loras_schema()}}}};
 }
 
 ModelCatalog::ModelCatalog(std::string checkpoints_dir) : checkpoints_dir_(std::move(checkpoints_dir)) {}

@@ -21,6 +21,8 @@ inline constexpr const char* kModelDescriptorFile = "dreamforge-model.json";
 
 // JSON Schema (2020-12) of a generate job on a model of `family`, with defaults and bounds.
 nlohmann::json generate_parameters_schema(const std::string& family, int native_resolution);
+// Its "loras" property (every family's): up to 8 {name, strength_model, strength_clip}.
+nlohmann::json generate_loras_schema();
 
 class ModelCatalog {
  public:

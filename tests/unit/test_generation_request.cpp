@@ -221,6 +221,163 @@ TEST(GenerationWorkflow, ProducedGraphsPassWorkflowValidation) {
   }
 }
 
+TEST(GenerationRequestValidation, AcceptsEightLorasAtTheStrengthBounds) {
+  GenerationRequest request = valid_request();
+  for (int i = 0; i < 8; ++i) request.loras.push_back({"style.safetensors", -10.0, 10.0});
+  EXPECT_NO_THROW(validate_generation_request(request));
+}
+
+TEST(GenerationRequestValidation, LoraFieldsAreNamedByTheirIndex) {
+  GenerationRequest unnamed = valid_request();
+  unnamed.loras = {{"a.safetensors"}, {""}};
+  expect_rejected(unnamed, "loras[1].name");
+  for (double bad : {-10.01, 10.5, std::numeric_limits<double>::quiet_NaN()}) {
+    GenerationRequest model = valid_request();
+    model.loras = {{"a.safetensors", bad, 1.0}};
+    expect_rejected(model, "loras[0].strength_model");
+    GenerationRequest clip = valid_request();
+    clip.loras = {{"a.safetensors", 1.0, bad}};
+    expect_rejected(clip, "loras[0].strength_clip");
+  }
+}
+
+TEST(GenerationRequestValidation, AtMostEightLoras) {
+  GenerationRequest request = valid_request();
+  request.loras.assign(9, {"style.safetensors"});
+  expect_rejected(request, "loras");
+}
+
+TEST(LoraChoice, CommandLineTextGivesNameAndBothStrengths) {
+  const LoraChoice plain = lora_choice_from_text("style.safetensors");
+  EXPECT_EQ(plain.name, "style.safetensors");
+  EXPECT_DOUBLE_EQ(plain.strength_model, 1.0);
+  EXPECT_DOUBLE_EQ(plain.strength_clip, 1.0);
+  const LoraChoice weaker = lora_choice_from_text("sub/style.safetensors:0.8");
+  EXPECT_EQ(weaker.name, "sub/style.safetensors");
+  EXPECT_NEAR(weaker.strength_model, 0.8, 1e-12);
+  EXPECT_NEAR(weaker.strength_clip, 0.8, 1e-12);
+  EXPECT_NEAR(lora_choice_from_text("style.safetensors:-1.5").strength_model, -1.5, 1e-12);
+}
+
+TEST(LoraChoice, ASuffixThatIsNoNumberBelongsToTheName) {
+  for (const std::string text : {"a:b.safetensors", "style.safetensors:", "style:0.8x"}) {
+    const LoraChoice choice = lora_choice_from_text(text);
+    EXPECT_EQ(choice.name, text);
+    EXPECT_DOUBLE_EQ(choice.strength_model, 1.0);
+  }
+}
+
+TEST(LoraChoice, JsonFormRoundTripsAndDefaultsTheStrengths) {
+  const json full = lora_choice_to_json({"style.safetensors", 0.25, -2.0});
+  EXPECT_EQ(full, json({{"name", "style.safetensors"}, {"strength_model", 0.25},
+                        {"strength_clip", -2.0}}));
+  const LoraChoice back = lora_choice_from_json(full);
+  EXPECT_EQ(back.name, "style.safetensors");
+  EXPECT_DOUBLE_EQ(back.strength_model, 0.25);
+  EXPECT_DOUBLE_EQ(back.strength_clip, -2.0);
+  const LoraChoice named = lora_choice_from_json({{"name", "style.safetensors"}});
+  EXPECT_DOUBLE_EQ(named.strength_model, 1.0);
+  EXPECT_DOUBLE_EQ(named.strength_clip, 1.0);
+}
+
+TEST(LoraChoice, MissingLoraMessageListsTheFilesThereAre) {
+  EXPECT_EQ(missing_lora_message("gone.safetensors", {"a.safetensors", "sub/b.safetensors"}),
+            "'gone.safetensors' is not a file of the loras folder (available: a.safetensors, "
+            "sub/b.safetensors)");
+  EXPECT_EQ(missing_lora_message("gone.safetensors", {}),
+            "'gone.safetensors' is not a file of the loras folder (available: none)");
+}
+
+// The ids of the nodes of `class_type`, in the order the graph lists them.
+std::vector<std::string> ids_of(const json& workflow, const std::string& class_type) {
+  std::vector<std::string> ids;
+  for (const auto& [id, node] : workflow.items()) {
+    if (node["class_type"] == class_type) ids.push_back(id);
+  }
+  return ids;
+}
+
+// The node whose MODEL and CLIP the sampler and both text encoders take.
+void expect_patched_by(const json& workflow, const std::string& node) {
+  EXPECT_EQ(workflow["3"]["inputs"]["model"], json({node, 0}));
+  EXPECT_EQ(workflow["6"]["inputs"]["clip"], json({node, 1}));
+  EXPECT_EQ(workflow["7"]["inputs"]["clip"], json({node, 1}));
+  EXPECT_EQ(workflow["8"]["inputs"]["vae"], json({"4", 2}));
+}
+
+TEST(GenerationWorkflow, WithoutLorasTheCheckpointFeedsSamplerAndTextEncoders) {
+  const json workflow = generation_workflow(valid_request());
+  EXPECT_TRUE(ids_of(workflow, "LoraLoader").empty());
+  expect_patched_by(workflow, "4");
+}
+
+TEST(GenerationWorkflow, OneLoraSitsBetweenTheCheckpointAndItsUsers) {
+  GenerationRequest request = valid_request();
+  request.loras = {{"style.safetensors", 0.8, 0.5}};
+  const json workflow = generation_workflow(request);
+  const std::vector<std::string> loras = ids_of(workflow, "LoraLoader");
+  ASSERT_EQ(loras.size(), 1u);
+  EXPECT_EQ(workflow[loras[0]]["inputs"], json({{"lora_name", "style.safetensors"},
+                                                {"strength_model", 0.8},
+                                                {"strength_clip", 0.5},
+                                                {"model", {"4", 0}},
+                                                {"clip", {"4", 1}}}));
+  EXPECT_EQ(workflow[loras[0]]["_meta"]["title"], "LoraLoader");
+  expect_patched_by(workflow, loras[0]);
+}
+
+TEST(GenerationWorkflow, TwoLorasChainInTheirOrder) {
+  GenerationRequest request = valid_request();
+  request.init_image = "cat.png";
+  request.resize_init_image = true;
+  request.loras = {{"first.safetensors", 1.0, 1.0}, {"second.safetensors", -0.5, 0.0}};
+  const json workflow = generation_workflow(request);
+  EXPECT_EQ(workflow.size(), 11u);  // 7 base nodes, LoadImage, ImageScale, 2 LoRAs: no id shared
+  std::string first;
+  std::string second;
+  for (const std::string& id : ids_of(workflow, "LoraLoader")) {
+    const std::string name = workflow[id]["inputs"]["lora_name"].get<std::string>();
+    (name == "first.safetensors" ? first : second) = id;
+  }
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(second.empty());
+  EXPECT_EQ(workflow[first]["inputs"]["model"], json({"4", 0}));
+  EXPECT_EQ(workflow[first]["inputs"]["clip"], json({"4", 1}));
+  EXPECT_EQ(workflow[second]["inputs"]["model"], json({first, 0}));
+  EXPECT_EQ(workflow[second]["inputs"]["clip"], json({first, 1}));
+  EXPECT_EQ(workflow[second]["inputs"]["strength_model"], -0.5);
+  EXPECT_EQ(workflow[second]["inputs"]["strength_clip"], 0.0);
+  expect_patched_by(workflow, second);
+  EXPECT_EQ(workflow["5"]["inputs"]["pixels"], json({"11", 0}));
+}
+
+TEST(GenerationWorkflow, GraphsWithLorasPassWorkflowValidation) {
+  const std::vector<std::string> files = {"first.safetensors", "second.safetensors"};
+  for (size_t count = 0; count <= files.size(); ++count) {
+    GenerationRequest request = valid_request();
+    for (size_t i = 0; i < count; ++i) request.loras.push_back({files[i], 0.7, 0.3});
+    graph::SchemaContext context{{request.checkpoint},
+                                 {},
+                                 nodes::supported_samplers(),
+                                 nodes::supported_schedulers(),
+                                 {{"loras", files}}};
+    const graph::ValidationResult result = graph::validate_workflow(
+        graph::parse_workflow(generation_workflow(request)), nodes::builtin_node_schemas(), context);
+    EXPECT_TRUE(result.ok) << count << ": " << result.error.dump() << result.node_errors.dump();
+    EXPECT_EQ(result.outputs_to_execute, std::vector<std::string>{"9"});
+  }
+}
+
+TEST(GenerationWorkflow, GraphValidationCatchesAMissingLora) {
+  GenerationRequest request = valid_request();
+  request.loras = {{"missing.safetensors"}};
+  const graph::ValidationResult result = validate_graph(generation_workflow(request), request);
+  EXPECT_FALSE(result.ok);
+  const std::vector<std::string> loras = ids_of(generation_workflow(request), "LoraLoader");
+  ASSERT_EQ(loras.size(), 1u);
+  EXPECT_TRUE(result.node_errors.contains(loras[0])) << result.node_errors.dump();
+}
+
 // The validation step of the server is what catches a model or image that is not installed.
 TEST(GenerationWorkflow, GraphValidationCatchesAMissingInitImage) {
   GenerationRequest request = valid_request();

@@ -103,6 +103,17 @@ TEST(JobGraph, InitImageMakesImageToImageScaledToTheRequestedSize) {
   EXPECT_EQ(node_of(graph, "KSampler")["inputs"]["denoise"], 0.6);
 }
 
+TEST(JobGraph, SpecLorasBecomeLoraLoadersWithDefaultStrengths) {
+  const json graph = job_graph(generate_job(
+      {{"loras", {{{"name", "style.safetensors"}, {"strength_model", 0.4}}}}}));
+  const json lora = node_of(graph, "LoraLoader")["inputs"];
+  EXPECT_EQ(lora["lora_name"], "style.safetensors");
+  EXPECT_EQ(lora["strength_model"], 0.4);
+  EXPECT_EQ(lora["strength_clip"], 1.0);
+  const std::string model_from = node_of(graph, "KSampler")["inputs"]["model"][0];
+  EXPECT_EQ(graph[model_from]["class_type"], "LoraLoader");
+}
+
 TEST(JobGraph, WorkflowJobRunsItsOwnGraph) {
   const json workflow = sampler_graph(5);
   EXPECT_EQ(job_graph(workflow_job(workflow)), workflow);

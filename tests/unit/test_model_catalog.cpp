@@ -211,5 +211,25 @@ TEST(GenerateParametersSchema, RefusesOutOfRangeAndUnknownFields) {
                                            "denoise", "format", "sampler", "colour"}));
 }
 
+TEST(GenerateParametersSchema, TakesUpToEightLorasNamedWithStrengthsInRange) {
+  const json schema = generate_parameters_schema("sdxl", 1024);
+  const json lora = {{"name", "style.safetensors"}, {"strength_model", -10}, {"strength_clip", 0.5}};
+  EXPECT_TRUE(validate_against_schema(schema, {{"prompt", "a fox"}, {"loras", json::array()}}).empty());
+  EXPECT_TRUE(
+      validate_against_schema(schema, {{"prompt", "a fox"}, {"loras", json(8, lora)}}).empty());
+  const json bad = {{"prompt", "a fox"},
+                    {"loras",
+                     {{{"name", ""}},
+                      {{"strength_model", 1.0}},
+                      {{"name", "a.safetensors"}, {"strength_model", 10.5}, {"strength_clip", "1"}},
+                      {{"name", "a.safetensors"}, {"weight", 1.0}}}}};
+  std::set<std::string> fields;
+  for (const auto& violation : validate_against_schema(schema, bad)) fields.insert(violation.field);
+  EXPECT_EQ(fields, (std::set<std::string>{"loras/0/name", "loras/1/name", "loras/2/strength_model",
+                                           "loras/2/strength_clip", "loras/3/weight"}));
+  EXPECT_FALSE(
+      validate_against_schema(schema, {{"prompt", "a fox"}, {"loras", json(9, lora)}}).empty());
+}
+
 }  // namespace
 }  // namespace df::registry
