@@ -226,16 +226,26 @@ Response ApiService::create_job(Request& request) {
     throw Error(ErrorCode::kInvalidArgument, "Idempotency-Key is longer than 255 characters",
                 {{"fields", {{{"field", "Idempotency-Key"}, {"message", "at most 255 characters"}}}}});
   }
-  NewJob parsed;
+  store::CreateJobResult result;
   try {
-    parsed = parse_job_request(request.json_body(), models_, settings_.jobs);
+    result = submit_job(request.json_body(), key);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kModelNotFound) throw;
     Response response = http::error_response(e, request.correlation_id);
     response.status = 422;  // an unknown model_id is a bad field of this request
     return response;
   }
-  parsed.job.idempotency_key = key;
+  Response response = Response::json(result.created ? 201 : 200, job_json(result.job));
+  response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
+  if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
+  return response;
+}
+
+store::CreateJobResult ApiService::submit_job(const json& body, const std::string& idempotency_key,
+                                              const std::function<void(Job&)>& adjust) {
+  NewJob parsed = parse_job_request(body, models_, settings_.jobs);
+  parsed.job.idempotency_key = idempotency_key;
+  if (adjust) adjust(parsed.job);
   add_estimate(parsed.job);
   save_init_image(parsed, settings_.jobs.input_dir);
   auto discard_init_image = [&] {
@@ -251,10 +261,7 @@ Response ApiService::create_job(Request& request) {
     throw;
   }
   if (!result.created) discard_init_image();  // the earlier job has its own copy
-  Response response = Response::json(result.created ? 201 : 200, job_json(result.job));
-  response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
-  if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
-  return response;
+  return result;
 }
 
 void ApiService::add_estimate(Job& job) {
@@ -364,14 +371,21 @@ Response ApiService::job_events(Request& request) {
 
 Response ApiService::cancel_job(Request& request) {
   const std::string& id = request.path_params.at("id");
-  const auto outcome = store_.cancel_job(id);
-  if (outcome == store::CancelOutcome::kCanceled) hub_.notify(id);
+  const auto outcome = cancel(id);
+  if (!outcome) throw Error(ErrorCode::kNotFound, "no job with id '" + id + "'");
   auto job = store_.get_job(id);
   json body = job_json(*job);
-  body["cancel"] = outcome == store::CancelOutcome::kCanceled    ? "canceled"
-                   : outcome == store::CancelOutcome::kRequested ? "requested"
-                                                                 : "already_finished";
-  return Response::json(outcome == store::CancelOutcome::kAlreadyFinished ? 200 : 202, body);
+  body["cancel"] = *outcome == store::CancelOutcome::kCanceled    ? "canceled"
+                   : *outcome == store::CancelOutcome::kRequested ? "requested"
+                                                                  : "already_finished";
+  return Response::json(*outcome == store::CancelOutcome::kAlreadyFinished ? 200 : 202, body);
+}
+
+std::optional<store::CancelOutcome> ApiService::cancel(const std::string& job_id) {
+  if (!store_.get_job(job_id)) return std::nullopt;
+  const auto outcome = store_.cancel_job(job_id);
+  if (outcome == store::CancelOutcome::kCanceled) hub_.notify(job_id);
+  return outcome;
 }
 
 Response ApiService::list_models(Request&) {

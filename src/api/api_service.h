@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,6 +75,15 @@ class ApiService {
   // The routes with their documentation, in registration order; the job request schema shows
   // what `jobs` offers (its routing table's presets).
   static std::vector<RouteDoc> route_docs(const JobRequestSettings& jobs);
+
+  // Creates a job from a /v1 request body as POST /v1/jobs does (validation, model choice,
+  // estimate, init image, idempotency under `idempotency_key`, "" for none); `adjust` may change
+  // the parsed job (its id, spec additions) before it is stored. Throws what POST /v1/jobs answers
+  // as errors (Error(kModelNotFound) for an unknown model).
+  store::CreateJobResult submit_job(const nlohmann::json& body, const std::string& idempotency_key,
+                                    const std::function<void(Job&)>& adjust = {});
+  // Cancels a job as POST /v1/jobs/{id}/cancel does; nullopt when there is no such job.
+  std::optional<store::CancelOutcome> cancel(const std::string& job_id);
 
  private:
   http::Response create_job(http::Request& request);
