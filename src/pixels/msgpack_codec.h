@@ -20,8 +20,9 @@ std::string encode_msgpack(const nlohmann::ordered_json& value);
 // The one MessagePack value that fills `bytes` exactly. float32 and float64 both become numbers,
 // bin and ext values become JSON binary values. Throws Error(kInvalidArgument) saying what is
 // wrong for bytes that are not one well-formed value (truncated, trailing bytes, reserved type
-// byte), map keys that are not strings, nesting deeper than 32, or more elements or string bytes
-// than the frame can hold.
+// byte), map keys that are not strings, strings that are not UTF-8, nesting deeper than 32, or
+// more elements or string bytes than the frame can hold; the bytes are checked before anything is
+// built from them.
 nlohmann::json decode_msgpack(std::string_view bytes);
 
 }  // namespace df::pixels
