@@ -29,12 +29,12 @@ Response prompt_error(const std::string& type, const std::string& message, const
                               {"node_errors", std::move(node_errors)}});
 }
 
+}  // namespace
+
 bool valid_prompt_id(const std::string& id) {
   static const std::regex allowed("^[A-Za-z0-9._:-]{1,128}$");
   return std::regex_match(id, allowed);
 }
-
-}  // namespace
 
 ComfyPrompts::ComfyPrompts(store::Store& store, JobIntake& intake, int max_attempts,
                            ComfyPromptHooks hooks)

@@ -13,6 +13,9 @@
 
 namespace df::api {
 
+// Whether `id` may be a prompt id a client chooses: 1-128 of A-Z a-z 0-9 . _ : -
+bool valid_prompt_id(const std::string& id);
+
 struct ComfyPromptHooks {
   std::function<void(const std::string& prompt_id)> job_created;  // follow it on the WebSocket
   std::function<void()> queue_changed;  // tell WebSocket clients (status message)

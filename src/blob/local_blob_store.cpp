@@ -61,6 +61,10 @@ std::string LocalBlobStore::verified_path(const std::string& key, int64_t expire
   return path;
 }
 
+std::string LocalBlobStore::path(const std::string& key) const {
+  return join_inside(root_, key, "storage key");
+}
+
 std::unique_ptr<BlobStore> open_blob_store(const std::string& storage_url, const std::string& secret) {
   constexpr std::string_view kFile = "file://";
   if (storage_url.rfind(kFile, 0) == 0 && storage_url.size() > kFile.size()) {

@@ -19,6 +19,9 @@ class LocalBlobStore : public BlobStore {
   // The file behind a key after checking the URL's signature and expiry (Error kForbidden), or
   // Error(kNotFound). Keys never escape the root.
   std::string verified_path(const std::string& key, int64_t expires, const std::string& signature) const;
+  // The file behind a key, for readers on this machine (Error(kInvalidArgument) for a key that
+  // would leave the root).
+  std::string path(const std::string& key) const;
 
  private:
   std::string root_;

@@ -2,6 +2,7 @@
 #include "cli/cmd_serve.h"
 
 #include <csignal>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,7 @@
 #include "cli/service_options.h"
 #include "http/server.h"
 #include "http/static_files.h"
+#include "pixels/server/pixels_endpoint.h"
 #include "queue/queue.h"
 #include "registry/device_profile.h"
 #include "registry/model_registry.h"
@@ -112,6 +114,7 @@ class Service {
     std::unique_ptr<api::ComfyUserData> comfy_userdata;
     std::unique_ptr<api::ComfySettings> comfy_settings;
     std::unique_ptr<api::ComfyLogs> comfy_logs;  // after comfy_ws: stops sending before it goes
+    std::unique_ptr<pixels::PixelsEndpoint> pixels_endpoint;  // --zmq; after what it uses
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -155,9 +158,11 @@ class Service {
           std::make_unique<api::ComfyPrompts>(*store_, *intake, options_.max_attempts, hooks);
       comfy_prompts->register_routes(router);
       comfy_ws->register_routes(router);
+      if (options_.zmq) pixels_endpoint = start_pixels_endpoint(*api);
       {
         std::lock_guard lock(live_image_mutex_);
-        live_image_sink_ = [&comfy_ws](const Job& job, LiveImage image) {
+        live_image_sink_ = [&comfy_ws, &pixels_endpoint](const Job& job, LiveImage image) {
+          if (pixels_endpoint) pixels_endpoint->on_live_image(job, image);
           comfy_ws->send_live_image(job_client_id(job), job.id, std::move(image));
         };
       }
@@ -214,6 +219,7 @@ class Service {
       std::lock_guard lock(live_image_mutex_);
       live_image_sink_ = nullptr;  // the hub goes away with this scope
     }
+    pixels_endpoint.reset();
     for (auto& slot : slots_) slot->thread.request_stop();
     queue_->wake();
     slots_.clear();  // joins: a running job is handed back to the queue first
@@ -229,6 +235,19 @@ class Service {
     if (with_workers_) start_started_backends();
     catalog_->start();
     backend_health_ = std::make_unique<CatalogHealth>(*catalog_);
+  }
+
+  // The DGX-Pixels endpoint (--zmq) on the API's jobs; throws naming the option whose address
+  // cannot be bound.
+  std::unique_ptr<pixels::PixelsEndpoint> start_pixels_endpoint(api::ApiService& api) {
+    pixels::PixelsEndpointSettings settings{
+        options_.zmq_req_addr, options_.zmq_pub_addr, options_.models_dir,
+        (std::filesystem::path(options_.temp_dir()) / "previews").string(), options_.url_ttl_s};
+    auto endpoint =
+        std::make_unique<pixels::PixelsEndpoint>(api, *store_, *models_, *blobs_, hub_, settings);
+    log_.info("dreamforge: DGX-Pixels endpoint: requests on " + options_.zmq_req_addr +
+              ", updates on " + options_.zmq_pub_addr);
+    return endpoint;
   }
 
   // What every worker of this process shares but its id.

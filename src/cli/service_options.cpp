@@ -110,6 +110,12 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_ALLOWED_HOSTS")->delimiter(',');
     command.add_option("--http-threads", o.http_threads, "Threads serving HTTP")
         ->envname("DREAMFORGE_HTTP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+    command.add_flag("--zmq", o.zmq, "Also serve the DGX-Pixels protocol (ZeroMQ + MessagePack)")
+        ->envname("DREAMFORGE_ZMQ");
+    command.add_option("--zmq-req-addr", o.zmq_req_addr, "ZeroMQ address of its requests (REQ-REP)")
+        ->envname("DREAMFORGE_ZMQ_REQ_ADDR")->capture_default_str();
+    command.add_option("--zmq-pub-addr", o.zmq_pub_addr, "ZeroMQ address of its updates (PUB-SUB)")
+        ->envname("DREAMFORGE_ZMQ_PUB_ADDR")->capture_default_str();
   }
   if (worker) {
     command.add_option("--runner", o.runner, "Runner executable (default: dreamforge-runner beside this one)")

@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pixels/pixels_messages.h"
+
 namespace df::cli {
 
 struct ServiceOptions {
@@ -43,6 +45,10 @@ struct ServiceOptions {
   // Host names (a reverse proxy's) accepted in Host and Origin besides the bound address.
   std::vector<std::string> allowed_hosts;
   std::string front_end_root;  // the ComfyUI web frontend served at /; default: the installed one
+  // The DGX-Pixels endpoint (ZeroMQ + MessagePack): off unless --zmq.
+  bool zmq = false;
+  std::string zmq_req_addr = pixels::kDefaultReqAddress;  // its REQ-REP requests
+  std::string zmq_pub_addr = pixels::kDefaultPubAddress;  // its PUB-SUB updates
 
   // Resolved paths below the data directory.
   std::string checkpoints_dir() const;

@@ -1,0 +1,21 @@
+// Binding the endpoint's sockets.
+#include "pixels/server/bound_socket.h"
+
+#include "core/error.h"
+
+namespace df::pixels {
+
+zmq::socket_t bound_socket(zmq::context_t& context, zmq::socket_type type,
+                           const std::string& address, const std::string& option) {
+  zmq::socket_t socket(context, type);
+  socket.set(zmq::sockopt::linger, 0);
+  try {
+    socket.bind(address);
+  } catch (const zmq::error_t& e) {
+    throw Error(ErrorCode::kUnavailable,
+                option + ": cannot bind '" + address + "': " + e.what());
+  }
+  return socket;
+}
+
+}  // namespace df::pixels
