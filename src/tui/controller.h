@@ -46,7 +46,7 @@ class Controller {
   int compare_model(int which) const;
   int compare_side() const { return compare_side_; }
   const std::optional<Comparison>& comparison() const { return comparison_; }
-  // What the last key did or why it did nothing ("submitted 0190ab12", "Steps must be 1..1000").
+  // What the last key did or why it did nothing ("submitted 0190ab12", "Steps must be 1..10000").
   const std::string& notice() const { return notice_; }
 
  private:

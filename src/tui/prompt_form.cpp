@@ -146,7 +146,7 @@ pixels::GenerateRequest PromptForm::request() const {
   if (request.model.empty()) throw Error(ErrorCode::kInvalidArgument, "no Model to choose");
   request.width = parse_number(FormField::kWidth, field_text(FormField::kWidth), 64, 4096);
   request.height = parse_number(FormField::kHeight, field_text(FormField::kHeight), 64, 4096);
-  request.steps = parse_number(FormField::kSteps, field_text(FormField::kSteps), 1, 1000);
+  request.steps = parse_number(FormField::kSteps, field_text(FormField::kSteps), 1, 10000);
   request.cfg_scale = parse_number(FormField::kCfg, field_text(FormField::kCfg), 0.0, 100.0);
   request.batch_size = parse_number(FormField::kCount, field_text(FormField::kCount), 1, 100);
   if (!field_text(FormField::kSeed).empty()) {

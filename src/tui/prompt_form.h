@@ -42,7 +42,7 @@ class PromptForm {
   std::string text(FormField field) const;
 
   // A generate request with a fresh id, or throws Error(kInvalidArgument) naming the field that
-  // is empty or out of range (prompt empty, no model, size 64..4096, steps 1..1000, cfg 0..100,
+  // is empty or out of range (prompt empty, no model, size 64..4096, steps 1..10000, cfg 0..100,
   // count 1..100, seed a 64-bit number or blank for a random one).
   pixels::GenerateRequest request() const;
   // One request for each of two models with the same prompt, settings and seed (a blank seed
