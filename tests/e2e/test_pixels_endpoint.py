@@ -181,8 +181,8 @@ def test_a_bad_size_is_a_job_error_naming_size(start_pixels, size):
     service, client = start_pixels(command="api")
     request = generate_request(size=size)
     reply = client.request(request)
-    assert reply["type"] in ("job_error", "error"), reply
-    assert "size" in reply.get("error", reply.get("message", ""))
+    assert reply["type"] == "job_error" and reply["job_id"] == request["id"], reply
+    assert "size" in reply["error"]
     assert service.get(f"/v1/jobs/{request['id']}").status_code == 404
 
 
