@@ -1,9 +1,13 @@
 """LoRAs in generate jobs: /v1 jobs take `loras` (checked against the models' loras folder at
 submission, shown in the parameters schema) and `dreamforge generate --lora NAME[:STRENGTH]` applies
-them locally; a tiny LoRA of the tiny checkpoint changes its image, at strength 0 it does not."""
+them locally; a tiny LoRA of the tiny checkpoint changes its image, at strength 0 it does not, and
+every family takes a LoRA of its own."""
+import os
+
 import numpy as np
 import pytest
 
+from e2e_support import install_tiny_split_files
 from graph_support import pixels, same
 from service_support import generate_body
 
@@ -81,11 +85,11 @@ def test_the_parameters_schema_and_the_openapi_document_bound_loras(service):
     assert [f["field"] for f in too_many.json()["details"]["fields"]] == ["loras"]
 
 
-def generate_locally(dreamforge, data_dir, out_dir, *flags, check=True):
+def generate_locally(dreamforge, data_dir, out_dir, *flags, check=True, model="tiny", env=None):
     return dreamforge("generate", "a lighthouse at dusk", "--model",
-                      data_dir / "models" / "checkpoints" / "tiny", "--width", 64, "--height", 64,
+                      data_dir / "models" / "checkpoints" / model, "--width", 64, "--height", 64,
                       "--steps", 3, "--seed", 1234, "--device", "cpu", "--out", out_dir, *flags,
-                      check=check)
+                      check=check, env={**os.environ, **(env or {})})
 
 
 def written_image(proc):
@@ -112,3 +116,28 @@ def test_the_cli_applies_a_lora_and_names_a_missing_one(dreamforge, tmp_path):
     assert missing.returncode != 0
     assert "missing.safetensors" in missing.stderr and LORA in missing.stderr
     assert not (tmp_path / "missing").exists()
+
+
+# The tiny checkpoint each family's create-tiny writes (FLUX.1 and SD3 as all-in-one files).
+FAMILY_CHECKPOINTS = {"sd2": "tiny", "sdxl": "tiny", "zimage": "tiny",
+                      "flux": "tiny.safetensors", "sd3": "tiny.safetensors"}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_CHECKPOINTS))
+def test_every_family_takes_a_lora_of_its_own(dreamforge, tmp_path, family):
+    """LoraLoader patches the UNet of the SD families and the transformer of the DiT ones, so a
+    generate job on any family may name LoRAs."""
+    data_dir = tmp_path / "data"
+    dreamforge("model", "create-tiny", "--data-dir", data_dir, "--name", "tiny", "--family", family)
+    install_tiny_lora(dreamforge, data_dir, family)
+    env = {}
+    if family in ("flux", "sd3"):  # the all-in-one files' CLIPs carry no vocabulary
+        install_tiny_split_files(data_dir, "flux")
+        env["DREAMFORGE_CLIP_VOCAB_DIR"] = str(data_dir / "models" / "text_encoders" /
+                                               "clip_l.tokenizer")
+    model = FAMILY_CHECKPOINTS[family]
+    plain = written_image(generate_locally(dreamforge, data_dir, tmp_path / "plain", model=model,
+                                           env=env))
+    patched = written_image(generate_locally(dreamforge, data_dir, tmp_path / "lora", "--lora",
+                                             LORA, model=model, env=env))
+    assert np.abs(patched - plain).max() > 8
