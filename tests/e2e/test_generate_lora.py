@@ -118,6 +118,16 @@ def test_the_cli_applies_a_lora_and_names_a_missing_one(dreamforge, tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+def test_the_cli_sends_its_loras_to_a_server(service, dreamforge, tmp_path):
+    proc = dreamforge("generate", "a lighthouse at dusk", "--model", "tiny", "--server",
+                      service.base_url, "--width", 64, "--height", 64, "--steps", 3, "--seed", 1234,
+                      "--lora", f"{LORA}:0.5", "--out", tmp_path / "remote", timeout=180)
+    assert len(proc.stdout.splitlines()) == 1
+    [job] = service.get("/v1/jobs").json()["jobs"]
+    assert job["status"] == "succeeded"
+    assert job["spec"]["loras"] == [{"name": LORA, "strength_model": 0.5, "strength_clip": 0.5}]
+
+
 # The tiny checkpoint each family's create-tiny writes (FLUX.1 and SD3 as all-in-one files).
 FAMILY_CHECKPOINTS = {"sd2": "tiny", "sdxl": "tiny", "zimage": "tiny",
                       "flux": "tiny.safetensors", "sd3": "tiny.safetensors"}
