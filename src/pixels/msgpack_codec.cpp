@@ -1,6 +1,7 @@
 // MessagePack bytes to and from JSON values: a writer of the spec, and a checked reader.
 #include "pixels/msgpack_codec.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <optional>
@@ -271,7 +272,8 @@ class FrameCheck {
 
   void check_utf8(size_t start, uint64_t size) const {
     const std::string_view text = bytes_.substr(pos_, size);
-    if (valid_utf8(text) != text) {
+    const auto is_ascii = [](char c) { return static_cast<uint8_t>(c) < 0x80; };
+    if (!std::all_of(text.begin(), text.end(), is_ascii) && valid_utf8(text) != text) {
       fail("the string at byte " + std::to_string(start) + " is not UTF-8");
     }
   }

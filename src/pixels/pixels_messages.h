@@ -42,12 +42,13 @@ using Request =
     std::variant<GenerateRequest, CancelRequest, ListModelsRequest, StatusRequest, PingRequest>;
 
 // Reads a decoded message: `type` may sit anywhere in the map, unknown keys are ignored, a float
-// field takes any number, a pair takes a two-element array. Throws Error(kInvalidArgument) with a
+// field takes any number, an integer field an integer-valued float too, a pair takes a two-element
+// array, and an optional field given as nil counts as absent. Throws Error(kInvalidArgument) with a
 // message naming the request type and field for a value that is not a map, a missing or unknown
 // type, or a missing, mistyped or out-of-range field.
 Request parse_request(const nlohmann::json& message);
 // The request as a client sends it: "type" first, then the fields in the wire's order (optional
-// ones only when set).
+// ones only when set; batch_size always, negative_prompt when not empty).
 nlohmann::ordered_json request_message(const Request& request);
 
 struct ModelEntry {

@@ -165,6 +165,10 @@ TEST(MsgpackCodec, MapKeysMustBeStrings) {
 TEST(MsgpackCodec, StringsMustBeUtf8) {
   EXPECT_EQ(decode_error(from_hex("91a2fffe")),
             "not a MessagePack value: the string at byte 1 is not UTF-8");
+  EXPECT_EQ(decode_error(from_hex("81a2c0afc0")),
+            "not a MessagePack value: the string at byte 1 is not UTF-8")
+      << "an overlong '/' as a map key";
+  EXPECT_EQ(decode_msgpack(from_hex("a2c3a9")), "\u00e9");
 }
 
 TEST(MsgpackCodec, NestingDeeperThan32IsRefused) {
