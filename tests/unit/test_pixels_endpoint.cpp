@@ -1,6 +1,6 @@
 // Tests of the DGX-Pixels endpoint's sockets on loopback: one reply to every request whatever it
-// holds (garbage, several frames, a failing or slow handler), loud bind failures, and updates
-// published from several threads arriving once each.
+// holds (garbage, several frames, too many bytes, a failing or slow handler), loud bind failures,
+// and updates published from several threads arriving once each.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -108,6 +108,16 @@ TEST_F(EndpointTest, AMultipartMessageGetsAnErrorReplyNamingItsFrames) {
   const json reply = client.ask(std::vector<std::string>{ping, ping});
   EXPECT_EQ(reply["type"], "error");
   EXPECT_NE(reply["message"].get<std::string>().find("2 frames"), std::string::npos)
+      << reply.dump();
+  EXPECT_EQ(client.ask(ordered_json{{"type", "ping"}})["type"], "pong");
+}
+
+TEST_F(EndpointTest, AFrameOverTheLimitGetsAnErrorReplyUnread) {
+  start();
+  Client client(address_);
+  const json reply = client.ask(std::vector<std::string>{std::string(kMaxMessageBytes + 1, 'x')});
+  EXPECT_EQ(reply["type"], "error");
+  EXPECT_NE(reply["message"].get<std::string>().find("at most 1048576 bytes"), std::string::npos)
       << reply.dump();
   EXPECT_EQ(client.ask(ordered_json{{"type", "ping"}})["type"], "pong");
 }

@@ -15,6 +15,9 @@ namespace {
 
 // How often the thread looks whether it should stop.
 constexpr std::chrono::milliseconds kPollInterval{100};
+// The largest frame received at all: libzmq drops the connection of a peer sending a larger one.
+// Frames between kMaxMessageBytes and this are received to be answered with an error reply.
+constexpr std::size_t kLargestFrameReceived = 16 * kMaxMessageBytes;
 
 }  // namespace
 
@@ -22,8 +25,7 @@ RequestServer::RequestServer(RequestServerSettings settings, RequestHandler hand
     : settings_(std::move(settings)),
       handler_(std::move(handler)),
       socket_(bound_socket(context_, zmq::socket_type::rep, settings_.address, settings_.option)) {
-  // A frame over the limit is refused unread: libzmq drops the connection of its sender.
-  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kLargestFrameReceived));
   thread_ = std::jthread([this](std::stop_token stop) { serve(stop); });
 }
 
@@ -55,8 +57,14 @@ std::string RequestServer::answer(const std::vector<zmq::message_t>& frames) {
     return encode_msgpack(error_reply("a request is one frame holding one MessagePack map; this "
                                       "one had " + std::to_string(frames.size()) + " frames"));
   }
+  const zmq::message_t& frame = frames.front();
+  if (frame.size() > kMaxMessageBytes) {
+    return encode_msgpack(error_reply("a request is at most " + std::to_string(kMaxMessageBytes) +
+                                      " bytes; this one had " + std::to_string(frame.size()) +
+                                      " (it was not read)"));
+  }
   try {
-    return encode_msgpack(handle_within_deadline(decode_msgpack(frames.front().to_string_view())));
+    return encode_msgpack(handle_within_deadline(decode_msgpack(frame.to_string_view())));
   } catch (const std::exception& e) {
     return encode_msgpack(error_reply(e.what()));
   }

@@ -37,7 +37,8 @@ class RequestServer {
  private:
   void serve(std::stop_token stop);
   // The reply's bytes for a received message (all its frames): an error reply for a multipart
-  // message, bytes that are not MessagePack, and a handler that throws or is too slow.
+  // message, a frame over kMaxMessageBytes (not decoded), bytes that are not MessagePack, and a
+  // handler that throws or is too slow.
   std::string answer(const std::vector<zmq::message_t>& frames);
   nlohmann::ordered_json handle_within_deadline(const nlohmann::json& message);
 
