@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -35,9 +36,10 @@ std::string loopback_address() {
 // stay silent, and a PUB socket sends what the test gives it.
 class StandInServer {
  public:
-  StandInServer()
-      : req_address_(loopback_address()),
-        pub_address_(loopback_address()),
+  StandInServer() : StandInServer(loopback_address(), loopback_address()) {}
+  StandInServer(std::string req_address, std::string pub_address)
+      : req_address_(std::move(req_address)),
+        pub_address_(std::move(pub_address)),
         router_(context_, zmq::socket_type::router),
         pub_(context_, zmq::socket_type::pub) {
     router_.set(zmq::sockopt::linger, 0);
@@ -92,15 +94,22 @@ class StandInServer {
   std::thread thread_;
 };
 
-// Publishes `bytes` until the link has received an update (a subscription takes a moment to
-// reach the publisher, and what is sent before is dropped), giving up after ten seconds.
-std::vector<json> first_updates(StandInServer& server, ServerLink& link, const std::string& bytes) {
+// Publishes `update` until the link has received it (a subscription takes a moment to reach the
+// publisher, and what is sent before is dropped), giving up after ten seconds; returns the
+// updates of its type that arrived.
+std::vector<json> first_updates(StandInServer& server, ServerLink& link,
+                                const nlohmann::ordered_json& update) {
+  const std::string bytes = pixels::encode_msgpack(update);
+  const std::string type = update["type"].get<std::string>();
   const auto give_up = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < give_up) {
+  std::vector<json> arrived;
+  while (arrived.empty() && Clock::now() < give_up) {
     server.publish(bytes);
-    if (auto updates = link.poll_updates(50); !updates.empty()) return updates;
+    for (auto& received : link.poll_updates(50)) {
+      if (pixels::message_type(received) == type) arrived.push_back(std::move(received));
+    }
   }
-  return {};
+  return arrived;
 }
 
 TEST(ServerLinks, ZmqRequestRoundTrip) {
@@ -124,7 +133,7 @@ TEST(ServerLinks, ZmqRequestRoundTrip) {
 TEST(ServerLinks, ZmqUpdatesArriveInOrderAndUndecodableFramesAreCounted) {
   StandInServer server;
   const auto link = open_zmq_link(server.req_address(), server.pub_address());
-  const auto first = first_updates(server, *link, pixels::encode_msgpack(pixels::job_started("j1", 1)));
+  const auto first = first_updates(server, *link, pixels::job_started("j1", 1));
   ASSERT_FALSE(first.empty()) << "no update arrived";
   EXPECT_EQ(pixels::message_type(first.front()), "job_started");
   EXPECT_EQ(link->undecodable_updates(), 0);
@@ -166,6 +175,20 @@ TEST(ServerLinks, ZmqSilentServerIsUnavailableAndTheNextRequestWorksWhenItAnswer
   }
   server.set_silent(false);
   EXPECT_EQ(pixels::message_type(link->request(pixels::PingRequest{})), "pong");
+}
+
+TEST(ServerLinks, ZmqLinkFindsARestartedServerAgain) {
+  auto server = std::make_unique<StandInServer>();
+  const std::string req = server->req_address();
+  const std::string pub = server->pub_address();
+  const auto link = open_zmq_link(req, pub);
+  ASSERT_FALSE(first_updates(*server, *link, pixels::pong()).empty());
+  server.reset();
+  server = std::make_unique<StandInServer>(req, pub);
+  EXPECT_EQ(pixels::message_type(link->request(pixels::PingRequest{})), "pong");
+  const auto updates = first_updates(*server, *link, pixels::job_started("j2", 2));
+  ASSERT_FALSE(updates.empty()) << "no update from the restarted server";
+  EXPECT_EQ(pixels::string_field(updates.back(), "job_id"), "j2");
 }
 
 TEST(ServerLinks, ZmqWithNoServerIsUnavailable) {
@@ -348,7 +371,15 @@ class StandInV1Server {
       if (id == "done") return http::Response::json(200, {{"cancel", "already_finished"}});
       return http::error_response(Error(ErrorCode::kNotFound, "no job with id '" + id + "'"), "");
     });
-    router_.add("GET", "/v1/jobs/{id}/events", [](http::Request&) {
+    // The first connection breaks off after three events; a reconnect resumes after its
+    // Last-Event-ID.
+    router_.add("GET", "/v1/jobs/{id}/events", [this](http::Request& request) {
+      const std::string last_event_id = request.header("Last-Event-ID");
+      {
+        std::lock_guard lock(mutex_);
+        last_event_ids_.push_back(last_event_id);
+      }
+      const int64_t after = last_event_id.empty() ? 0 : std::stoll(last_event_id);
       std::string frames;
       for (const Event& event :
            {job_event(1, "job_started", json::object()),
@@ -357,7 +388,7 @@ class StandInV1Server {
             job_event(4, "artifact", {{"kind", "output"}, {"key", "job-1/0.png"}}, 0),
             job_event(5, "item_finished", json::object(), 0),
             job_event(6, "job_finished", {{"status", "succeeded"}})}) {
-        frames += api::sse_frame(event);
+        if (event.id > after && (after > 0 || event.id <= 3)) frames += api::sse_frame(event);
       }
       return http::Response::event_stream(std::make_shared<FixedEventStream>(frames));
     });
@@ -385,6 +416,10 @@ class StandInV1Server {
     std::lock_guard lock(mutex_);
     return {idempotency_key_, job_body_};
   }
+  std::vector<std::string> last_event_ids() {
+    std::lock_guard lock(mutex_);
+    return last_event_ids_;
+  }
 
  private:
   http::Router router_;
@@ -392,9 +427,10 @@ class StandInV1Server {
   std::mutex mutex_;
   std::string idempotency_key_;
   json job_body_;
+  std::vector<std::string> last_event_ids_;  // of each events request, "" for none
 };
 
-TEST(ServerLinks, HttpGenerateIsAV1JobWhoseEventsBecomeUpdates) {
+TEST(ServerLinks, HttpGenerateIsAV1JobWhoseEventsBecomeUpdatesAcrossABrokenStream) {
   StandInV1Server server;
   const auto link = open_http_link(server.url() + "/");
   EXPECT_EQ(link->describe(), server.url());
@@ -412,7 +448,13 @@ TEST(ServerLinks, HttpGenerateIsAV1JobWhoseEventsBecomeUpdates) {
          Clock::now() < give_up) {
     for (auto& update : link->poll_updates(100)) updates.push_back(std::move(update));
   }
+  EXPECT_EQ(server.last_event_ids(), (std::vector<std::string>{"", "3"}));
   ASSERT_GE(updates.size(), 3u);
+  EXPECT_EQ(std::count_if(updates.begin(), updates.end(),
+                          [](const json& update) {
+                            return pixels::message_type(update) == "job_started";
+                          }),
+            1);
   EXPECT_EQ(pixels::message_type(updates.front()), "job_started");
   EXPECT_EQ(pixels::integer_field(updates.front(), "timestamp"), 1795000001);
   EXPECT_EQ(pixels::message_type(updates[updates.size() - 2]), "job_finished");
