@@ -99,7 +99,9 @@ class UpdateQueue {
 class ArtifactUrls {
  public:
   ArtifactUrls(std::string base_url, std::string job_id, int timeout_ms)
-      : base_url_(std::move(base_url)), job_id_(std::move(job_id)), client_(base_url_, timeout_ms) {}
+      : base_url_(std::move(base_url)),
+        job_id_(std::move(job_id)),
+        client_(base_url_, timeout_ms) {}
 
   // The URL to open for `key`; "" when the server cannot say (unreachable, or no such artifact).
   std::string locate(const std::string& key) {
@@ -111,9 +113,9 @@ class ArtifactUrls {
  private:
   void list() {
     try {
-      const http::ClientResponse answer = client_.get(job_target(job_id_, "/artifacts"));
-      if (!succeeded(answer)) return;
-      for (const auto& artifact : answer.json().value("artifacts", json::array())) {
+      const http::ClientResponse listing = client_.get(job_target(job_id_, "/artifacts"));
+      if (!succeeded(listing)) return;
+      for (const auto& artifact : listing.json().value("artifacts", json::array())) {
         const std::string url = artifact.value("url", "");
         urls_[artifact.value("key", "")] = url.starts_with('/') ? base_url_ + url : url;
       }
@@ -143,7 +145,8 @@ void follow_job(const std::string& base_url, const std::string& job_id, int item
     if (!sse.id.empty()) last_event_id = sse.id;
     pause = kFirstPause;
     try {
-      queue->push(updates.on_event(event_from_v1_json(http::parse_json_text(sse.data, "an event"))));
+      const json data = http::parse_json_text(sse.data, "an event of the job's stream");
+      queue->push(updates.on_event(event_from_v1_json(data)));
     } catch (const Error&) {
       // An event this client cannot read is skipped; the job's next events still count.
     }
@@ -206,19 +209,21 @@ class HttpLink : public ServerLink {
   }
 
   nlohmann::ordered_json answer(const pixels::CancelRequest& request) {
-    const http::ClientResponse answer =
+    const http::ClientResponse cancel =
         client_.post_json(job_target(request.job_id, "/cancel"), json::object());
-    if (answer.status == 202) return pixels::job_cancelled(request.job_id);
-    if (succeeded(answer)) {
+    if (cancel.status == 202) return pixels::job_cancelled(request.job_id);
+    if (succeeded(cancel)) {
       return pixels::job_error(request.job_id, "job " + request.job_id + " has already finished");
     }
-    return pixels::job_error(request.job_id, error_message(answer.status, answer.body));
+    return pixels::job_error(request.job_id, error_message(cancel.status, cancel.body));
   }
 
   nlohmann::ordered_json answer(const pixels::ListModelsRequest&) {
-    const http::ClientResponse answer = client_.get("/v1/models");
-    if (!succeeded(answer)) return pixels::error_reply(error_message(answer.status, answer.body));
-    return pixels::model_list(model_entries(answer.json()));
+    const http::ClientResponse listing = client_.get("/v1/models");
+    if (!succeeded(listing)) {
+      return pixels::error_reply(error_message(listing.status, listing.body));
+    }
+    return pixels::model_list(model_entries(listing.json()));
   }
 
   nlohmann::ordered_json answer(const pixels::StatusRequest&) {

@@ -27,7 +27,9 @@ struct Rgb {
   int height = 0;
   std::vector<uint8_t> pixels;  // 3 bytes a pixel, row-major
 
-  const uint8_t* at(int x, int y) const { return &pixels[(static_cast<size_t>(y) * width + x) * 3]; }
+  const uint8_t* at(int x, int y) const {
+    return &pixels[(static_cast<size_t>(y) * width + x) * 3];
+  }
 };
 
 // The share of source pixel `index` inside the span [from, to) (both in source pixels).

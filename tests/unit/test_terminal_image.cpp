@@ -69,9 +69,10 @@ TEST(TerminalImage, TheChoiceInTheEnvironmentDecides) {
 
 TEST(TerminalImage, SixelOfFourPixelsIsExact) {
   // red green / blue white: palette indices (r*7 + g)*6 + b = 210, 36 / 5, 251.
-  const Image8 image = image_of(2, 2, [](int x, int y) -> std::array<uint8_t, 3> {
-    if (y == 0) return x == 0 ? std::array<uint8_t, 3>{255, 0, 0} : std::array<uint8_t, 3>{0, 255, 0};
-    return x == 0 ? std::array<uint8_t, 3>{0, 0, 255} : std::array<uint8_t, 3>{255, 255, 255};
+  const Image8 image = image_of(2, 2, [](int x, int y) {
+    const std::array<std::array<uint8_t, 3>, 4> colours = {
+        {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}}};
+    return colours[y * 2 + x];
   });
   EXPECT_EQ(sixel_sequence(image, 2, 2),
             "\x1bPq\"1;1;2;2"
