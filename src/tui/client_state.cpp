@@ -11,6 +11,16 @@ namespace df::tui {
 
 using nlohmann::json;
 
+namespace {
+
+JobView unseen_job(const std::string& id) {
+  JobView job;
+  job.id = id;
+  return job;
+}
+
+}  // namespace
+
 const char* job_status_name(JobStatus status) {
   switch (status) {
     case JobStatus::kQueued: return "queued";
@@ -79,7 +89,7 @@ JobView& ClientState::job_entry(const std::string& id) {
   const auto found = std::find_if(jobs_.begin(), jobs_.end(),
                                   [&](const JobView& job) { return job.id == id; });
   if (found != jobs_.end()) return *found;
-  jobs_.push_back(JobView{.id = id});
+  jobs_.push_back(unseen_job(id));
   return jobs_.back();
 }
 
@@ -100,7 +110,7 @@ void ClientState::on_job_update(const std::string& type, const json& update) {
   }
   const std::string id = pixels::string_field(update, "job_id");
   const JobView* known = this->job(id);
-  JobView job = known != nullptr ? *known : JobView{.id = id};
+  JobView job = known != nullptr ? *known : unseen_job(id);
   if (type == "job_started") {
     job.status = JobStatus::kRunning;
     job.stage.clear();

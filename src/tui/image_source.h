@@ -3,7 +3,6 @@
 
 #include <list>
 #include <string>
-#include <utility>
 
 #include "image/image8.h"
 

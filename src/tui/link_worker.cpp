@@ -19,6 +19,29 @@ bool resend_when_back(const pixels::Request& request) {
 
 }  // namespace
 
+LinkEvent LinkEvent::update(nlohmann::json message) {
+  LinkEvent event;
+  event.message = std::move(message);
+  return event;
+}
+
+LinkEvent LinkEvent::reply(pixels::Request request, nlohmann::json message) {
+  LinkEvent event;
+  event.kind = Kind::kReply;
+  event.request = std::move(request);
+  event.message = std::move(message);
+  return event;
+}
+
+LinkEvent LinkEvent::failure(pixels::Request request, bool unavailable, std::string error) {
+  LinkEvent event;
+  event.kind = Kind::kFailure;
+  event.request = std::move(request);
+  event.unavailable = unavailable;
+  event.error = std::move(error);
+  return event;
+}
+
 LinkWorker::LinkWorker(std::unique_ptr<ServerLink> link, std::chrono::milliseconds status_interval)
     : link_(std::move(link)), status_interval_(status_interval), description_(link_->describe()) {
   outbox_.push_back(pixels::ListModelsRequest{});
@@ -67,11 +90,10 @@ void LinkWorker::run() {
     }
     try {
       for (auto& update : link_->poll_updates(kUpdateWaitMs)) {
-        push({.kind = LinkEvent::Kind::kUpdate, .message = std::move(update)});
+        push(LinkEvent::update(std::move(update)));
       }
     } catch (const std::exception& e) {
-      push({.kind = LinkEvent::Kind::kFailure, .request = pixels::PingRequest{},
-            .error = e.what()});
+      push(LinkEvent::failure(pixels::PingRequest{}, false, e.what()));
     }
   }
 }
@@ -79,7 +101,7 @@ void LinkWorker::run() {
 void LinkWorker::send_now(const pixels::Request& request) {
   try {
     nlohmann::json reply = link_->request(request);
-    push({.kind = LinkEvent::Kind::kReply, .request = request, .message = std::move(reply)});
+    push(LinkEvent::reply(request, std::move(reply)));
     if (server_away_) {
       server_away_ = false;
       std::lock_guard lock(mutex_);
@@ -93,10 +115,9 @@ void LinkWorker::send_now(const pixels::Request& request) {
       server_away_ = true;
       if (resend_when_back(request)) held_.push_back(request);
     }
-    push({.kind = LinkEvent::Kind::kFailure, .request = request, .unavailable = unavailable,
-          .error = e.what()});
+    push(LinkEvent::failure(request, unavailable, e.what()));
   } catch (const std::exception& e) {
-    push({.kind = LinkEvent::Kind::kFailure, .request = request, .error = e.what()});
+    push(LinkEvent::failure(request, false, e.what()));
   }
 }
 

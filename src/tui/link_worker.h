@@ -24,6 +24,10 @@ struct LinkEvent {
   nlohmann::json message;   // the update or the reply
   bool unavailable = false;  // a failure because the server did not answer
   std::string error;         // a failure's message
+
+  static LinkEvent update(nlohmann::json message);
+  static LinkEvent reply(pixels::Request request, nlohmann::json message);
+  static LinkEvent failure(pixels::Request request, bool unavailable, std::string error);
 };
 
 // Owns the link (the one thread that uses it): sends the requests handed to it in order, asks for

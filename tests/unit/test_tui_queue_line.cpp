@@ -13,6 +13,14 @@ int cells(const std::string& text) {
   return count;
 }
 
+JobView job_of(const std::string& id, const std::string& model, int count) {
+  JobView job;
+  job.id = id;
+  job.model = model;
+  job.count = count;
+  return job;
+}
+
 TEST(TuiQueueLine, FitCutsAndPadsByCodePoint) {
   EXPECT_EQ(fit("abc", 5), "abc  ");
   EXPECT_EQ(fit("abcdef", 3), "abc");
@@ -43,7 +51,7 @@ TEST(TuiQueueLine, Durations) {
 }
 
 TEST(TuiQueueLine, JobLineHasEveryColumnIn79Cells) {
-  JobView job{.id = "0190abcd-1234-7000-8000-000000000000", .model = "tiny", .count = 4};
+  JobView job = job_of("0190abcd-1234-7000-8000-000000000000", "tiny", 4);
   job.status = JobStatus::kRunning;
   job.stage = "sampling";
   job.percent = 37.5;
@@ -59,7 +67,7 @@ TEST(TuiQueueLine, JobLineHasEveryColumnIn79Cells) {
 }
 
 TEST(TuiQueueLine, FinishedJobsShowNoStageOrEta) {
-  JobView job{.id = "abcdef012345", .count = 0};
+  JobView job = job_of("abcdef012345", "", 0);
   job.status = JobStatus::kCanceled;
   job.stage = "sampling";
   job.eta_s = 3;
@@ -71,7 +79,7 @@ TEST(TuiQueueLine, FinishedJobsShowNoStageOrEta) {
 }
 
 TEST(TuiQueueLine, WideScreensGiveTheRoomToModelAndBar) {
-  JobView job{.id = "abcdef012345", .model = "a-rather-long-model-name"};
+  JobView job = job_of("abcdef012345", "a-rather-long-model-name", 0);
   const std::string line = job_line(job, 120, false);
   EXPECT_EQ(cells(line), 120);
   EXPECT_NE(line.find("a-rather-long-model-"), std::string::npos);
