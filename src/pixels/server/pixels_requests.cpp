@@ -101,11 +101,10 @@ ordered_json PixelsRequests::generate(const GenerateRequest& request) {
                                            job.id = request.id;
                                            job.spec["previews"] = true;
                                          });
-    const json& estimate = created.job.spec.contains("estimate") ? created.job.spec["estimate"]
-                                                                 : json::object();
-    return job_accepted(request.id, estimate.contains("seconds")
-                                        ? estimate["seconds"].get<double>()
-                                        : rough_estimate_s(request));
+    const json& spec = created.job.spec;
+    const bool estimated = spec.contains("estimate") && spec["estimate"].contains("seconds");
+    return job_accepted(request.id, estimated ? spec["estimate"]["seconds"].get<double>()
+                                              : rough_estimate_s(request));
   } catch (const std::exception& e) {
     return job_error(request.id, e.what());
   }
