@@ -6,8 +6,8 @@
 #include <ctime>
 
 #include "core/error.h"
-#include "core/generation_request.h"
 #include "http/json_text.h"
+#include "pixels/generate_job_body.h"
 
 namespace df::tui {
 namespace {
@@ -44,17 +44,7 @@ json v1_job_body(const pixels::GenerateRequest& request) {
                 "animation_frames and tileset_grid are made by the ZeroMQ endpoint only; "
                 "connect without --server to use them");
   }
-  json body = {{"prompt", request.prompt},
-               {"model_id", request.model},
-               {"width", request.width},
-               {"height", request.height},
-               {"steps", request.steps},
-               {"guidance", request.cfg_scale},
-               {"count", request.batch_size}};
-  if (request.seed) body["seed"] = *request.seed;
-  if (!request.negative_prompt.empty()) body["negative_prompt"] = request.negative_prompt;
-  if (request.lora) body["loras"] = json::array({lora_choice_to_json(LoraChoice{*request.lora})});
-  return body;
+  return pixels::generate_job_body(request, request.model);
 }
 
 Event event_from_v1_json(const json& event) {

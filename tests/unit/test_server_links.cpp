@@ -217,8 +217,8 @@ pixels::GenerateRequest plain_generate() {
 
 TEST(ServerLinks, GenerateBecomesAV1JobBody) {
   EXPECT_EQ(v1_job_body(plain_generate()), json::parse(R"({
-    "prompt": "a red fox", "model_id": "sd_xl_base_1.0", "width": 832, "height": 1216,
-    "steps": 30, "guidance": 6.5, "count": 3})"));
+    "type": "generate", "prompt": "a red fox", "model_id": "sd_xl_base_1.0", "width": 832,
+    "height": 1216, "steps": 30, "guidance": 6.5, "count": 3})"));
   pixels::GenerateRequest full = plain_generate();
   full.seed = 42;
   full.negative_prompt = "blurry";

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/generation_request.h"
 #include "core/sha256.h"
+#include "pixels/generate_job_body.h"
 #include "nodes/packs/schema_builders.h"
 
 namespace df::pixels {
@@ -182,24 +183,6 @@ json tileset_graph(const GenerateRequest& request, const Model& model) {
   return graph;
 }
 
-json generate_body(const GenerateRequest& request, const Model& model) {
-  json body = {{"type", "generate"},
-               {"model_id", model.id},
-               {"prompt", request.prompt},
-               {"negative_prompt", request.negative_prompt},
-               {"width", request.width},
-               {"height", request.height},
-               {"steps", request.steps},
-               {"guidance", request.cfg_scale},
-               {"count", request.batch_size}};
-  if (request.seed) body["seed"] = *request.seed;
-  if (request.lora) {
-    body["loras"] = json::array(
-        {{{"name", *request.lora}, {"strength_model", 1.0}, {"strength_clip", 1.0}}});
-  }
-  return body;
-}
-
 json workflow_body(json graph, int count) {
   return {{"type", "workflow"}, {"workflow", std::move(graph)}, {"count", count}};
 }
@@ -251,7 +234,7 @@ json job_request_body(const GenerateRequest& request, const Model& model) {
     return workflow_body(animation_graph(request, model), request.batch_size);
   }
   if (request.tileset_grid) return workflow_body(tileset_graph(request, model), request.batch_size);
-  return generate_body(request, model);
+  return generate_job_body(request, model.id);
 }
 
 }  // namespace df::pixels
