@@ -29,10 +29,11 @@ using nlohmann::ordered_json;
 
 class PixelsFeedTest : public ::testing::Test {
  protected:
-  void start_feed(std::chrono::seconds retention = std::chrono::seconds(3600)) {
+  void start_feed(std::chrono::seconds retention = std::chrono::seconds(3600), int page_size = 200) {
     JobFeedSettings settings;
     settings.previews_root = previews_root_.string();
     settings.preview_retention = retention;
+    settings.page_size = page_size;
     feed_ = std::make_unique<JobFeed>(
         store_, hub_, [](const std::string& key) { return "/artifacts/" + key; },
         [this](const ordered_json& update) {
@@ -58,17 +59,23 @@ class PixelsFeedTest : public ::testing::Test {
     return names;
   }
 
-  // A queued job claimed by a worker: its lease.
-  Lease running_job(const std::string& id) {
+  void queue_job(const std::string& id) {
     Job job;
     job.id = id;
     job.type = "generate";
     job.spec = {{"prompt", "a red potion"}, {"count", 1}};
     job.created_ms = now_ms();
     store_.create_job(job);
+  }
+  // The oldest queued job claimed by a worker: its lease.
+  Lease claim() {
     const auto claimed = store_.claim_job("worker-1", 60000);
     EXPECT_TRUE(claimed.has_value());
-    return Lease{id, "worker-1", claimed ? claimed->attempts : 0};
+    return claimed ? Lease{claimed->id, "worker-1", claimed->attempts} : Lease{};
+  }
+  Lease running_job(const std::string& id) {
+    queue_job(id);
+    return claim();
   }
   void append(const Lease& lease, const std::string& type, json data = json::object(),
               std::optional<int> item = 0) {
@@ -139,6 +146,21 @@ TEST_F(PixelsFeedTest, ARunningJobIsTakenUpFromItsLatestEvent) {
   EXPECT_EQ(all[0]["type"], "progress");
   EXPECT_EQ(all[0]["step"], 2);
   EXPECT_EQ(all[0]["stage"], "sampling");
+}
+
+TEST_F(PixelsFeedTest, AJobQueuedPastTheListedPageIsFollowedOnceItRuns) {
+  queue_job("job-old");
+  queue_job("job-new");
+  start_feed(std::chrono::seconds(3600), 1);  // the store lists one job of each status a look
+  const Lease lease = claim();
+  ASSERT_EQ(lease.job_id, "job-old");
+  append(lease, "job_started", json::object(), std::nullopt);
+  append(lease, "item_started");
+  append(lease, "progress", {{"step", 1}, {"total_steps", 2}});
+  finish(lease);
+  const std::vector<std::string> expected = {"job_started", "progress", "progress",
+                                             "job_finished", "job_error"};
+  EXPECT_EQ(types(expected.size()), expected);
 }
 
 TEST_F(PixelsFeedTest, ALatentPreviewOfAFollowedJobIsWrittenAndPublished) {

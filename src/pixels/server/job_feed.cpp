@@ -75,17 +75,28 @@ void JobFeed::run(std::stop_token stop) {
 
 std::set<std::string> JobFeed::look_at_store() {
   std::set<std::string> running;
-  std::set<std::string> unfinished;
+  std::set<std::string> listed;
   for (const auto status : {JobStatus::kRunning, JobStatus::kQueued}) {
     for (const auto& job : store_.list_jobs({status, settings_.page_size, ""}).jobs) {
       follow(job);
-      unfinished.insert(job.id);
+      listed.insert(job.id);
       if (status == JobStatus::kRunning) running.insert(job.id);
     }
   }
-  std::lock_guard lock(mutex_);
-  for (const auto& [job_id, followed] : followed_) {
-    if (!unfinished.contains(job_id)) running.insert(job_id);
+  std::vector<std::string> unlisted;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [job_id, followed] : followed_) {
+      if (!listed.contains(job_id)) unlisted.push_back(job_id);
+    }
+  }
+  for (const auto& job_id : unlisted) {
+    read_events(job_id, true);
+    // Still unfinished and silent: a queued job past the listed page. It is followed again once
+    // it runs (or the hub tells of it), so that a long queue is not read every look.
+    std::lock_guard lock(mutex_);
+    const auto it = followed_.find(job_id);
+    if (it != followed_.end() && !it->second.published) followed_.erase(it);
   }
   return running;
 }
@@ -134,6 +145,7 @@ void JobFeed::read_events(const std::string& job_id, bool publish) {
     if (publish) {
       for (const auto& update : updates) publish_(update);
     }
+    followed.published = followed.published || !updates.empty();
     if (followed.updates.finished()) {
       followed_.erase(job_id);
       finished_.emplace_back(Clock::now(), job_id);

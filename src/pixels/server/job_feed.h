@@ -59,12 +59,13 @@ class JobFeed {
   struct Followed {
     JobUpdates updates;
     int64_t last_event_id = 0;
+    bool published = false;  // its events made updates (it has started)
   };
 
   void run(std::stop_token stop);
-  // The jobs whose events to read after a look at the store: running ones, and followed ones that
-  // are neither running nor queued any more (they finished between looks). Unfinished jobs not
-  // followed yet are followed from here on.
+  // Follows the running and queued jobs not followed yet and returns the running ones, whose
+  // events to read. Followed jobs not listed are read now (most finished between looks); those
+  // still silent (queued past the listed page) are followed again when they run.
   std::set<std::string> look_at_store();
   // Running jobs, followed from their latest event: the feed tells what happens from now on.
   void take_up_running_jobs();
