@@ -149,11 +149,11 @@ TEST_F(PixelsFeedTest, ARunningJobIsTakenUpFromItsLatestEvent) {
 }
 
 TEST_F(PixelsFeedTest, AJobQueuedPastTheListedPageIsFollowedOnceItRuns) {
-  queue_job("job-old");
-  queue_job("job-new");
+  queue_job("job-1-older");  // named in creation order: both may be made in one millisecond
+  queue_job("job-2-newer");
   start_feed(std::chrono::seconds(3600), 1);  // the store lists one job of each status a look
   const Lease lease = claim();
-  ASSERT_EQ(lease.job_id, "job-old");
+  ASSERT_EQ(lease.job_id, "job-1-older");
   append(lease, "job_started", json::object(), std::nullopt);
   append(lease, "item_started");
   append(lease, "progress", {{"step", 1}, {"total_steps", 2}});
