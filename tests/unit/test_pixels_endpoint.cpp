@@ -122,6 +122,20 @@ TEST_F(EndpointTest, AFrameOverTheLimitGetsAnErrorReplyUnread) {
   EXPECT_EQ(client.ask(ordered_json{{"type", "ping"}})["type"], "pong");
 }
 
+TEST_F(EndpointTest, APeerSendingAFrameOver16MiBIsDisconnectedAndOthersAreStillAnswered) {
+  start();
+  zmq::context_t context;
+  zmq::socket_t flooder(context, zmq::socket_type::req);
+  flooder.set(zmq::sockopt::linger, 0);
+  flooder.set(zmq::sockopt::rcvtimeo, 1000);
+  flooder.connect(address_);
+  flooder.send(zmq::buffer(std::string(16 * kMaxMessageBytes + 1, 'x')), zmq::send_flags::none);
+  zmq::message_t reply;
+  EXPECT_FALSE(flooder.recv(reply)) << "the frame was read: " << reply.to_string();
+  Client client(address_);
+  EXPECT_EQ(client.ask(ordered_json{{"type", "ping"}})["type"], "pong");
+}
+
 TEST_F(EndpointTest, AHandlerThatThrowsGetsAnErrorReplyWithItsMessage) {
   start();
   Client client(address_);

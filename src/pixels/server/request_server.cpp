@@ -24,8 +24,8 @@ constexpr std::size_t kLargestFrameReceived = 16 * kMaxMessageBytes;
 RequestServer::RequestServer(RequestServerSettings settings, RequestHandler handler)
     : settings_(std::move(settings)),
       handler_(std::move(handler)),
-      socket_(bound_socket(context_, zmq::socket_type::rep, settings_.address, settings_.option)) {
-  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kLargestFrameReceived));
+      socket_(bound_socket(context_, zmq::socket_type::rep, settings_.address, settings_.option,
+                           static_cast<int64_t>(kLargestFrameReceived))) {
   thread_ = std::jthread([this](std::stop_token stop) { serve(stop); });
 }
 
