@@ -1,0 +1,74 @@
+"""Container images (deploy/): the dreamforge image built from build/ serves the API with a
+read-only root filesystem as uid 10001, reports healthy, carries its version and commit, and
+its CLI writes a model onto the data volume that the API then lists."""
+import json
+import subprocess
+
+import pytest
+
+from container_support import (Container, Volume, build_images, docker, docker_missing_reason,
+                               http_get)
+from e2e_support import ROOT, wait_until
+
+pytestmark = pytest.mark.skipif(docker_missing_reason() is not None,
+                                reason=str(docker_missing_reason()))
+
+READ_ONLY = ("--read-only", "--tmpfs", "/tmp")
+
+
+@pytest.fixture(scope="module")
+def image():
+    return build_images("dreamforge")["dreamforge"]
+
+
+@pytest.fixture
+def data_volume():
+    with Volume() as volume:
+        yield volume.name
+
+
+def serve(image, volume):
+    return Container(image, options=(*READ_ONLY, "--volume", f"{volume}:/data",
+                                     "--publish", "127.0.0.1::8188"))
+
+
+def test_image_carries_the_version_and_commit(image):
+    labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert labels["org.opencontainers.image.revision"] == commit
+    version = (ROOT / "CMakeLists.txt").read_text().split("project(dreamforge VERSION ")[1]
+    assert labels["org.opencontainers.image.version"] == version.split()[0]
+    assert image.endswith(f":{labels['org.opencontainers.image.version']}-{commit}")
+
+
+def test_api_serves_from_a_read_only_root_as_uid_10001(image, data_volume):
+    with serve(image, data_volume) as api:
+        base = f"http://127.0.0.1:{api.host_port(8188)}"
+        wait_until(lambda: http_get(base + "/healthz")[0] == 200, "/healthz 200", timeout=60)
+        status, body = http_get(base + "/readyz")
+        assert status == 200, body
+        assert json.loads(body)["status"] == "ready"
+        assert docker("exec", api.id, "id", "-u").stdout.strip() == "10001"
+        assert api.inspect()["HostConfig"]["ReadonlyRootfs"] is True
+        wait_until(lambda: api.inspect()["State"]["Health"]["Status"] == "healthy",
+                   "the image's health check to pass", timeout=60)
+
+
+def test_cli_in_the_image_installs_a_model_the_api_lists(image, data_volume):
+    docker("run", "--rm", *READ_ONLY, "--volume", f"{data_volume}:/data", image,
+           "model", "create-tiny", "--data-dir", "/data", "--name", "tiny", "--family", "sd1")
+    with serve(image, data_volume) as api:
+        base = f"http://127.0.0.1:{api.host_port(8188)}"
+        wait_until(lambda: http_get(base + "/healthz")[0] == 200, "/healthz 200", timeout=60)
+        status, body = http_get(base + "/v1/models")
+        assert status == 200, body
+        assert "tiny" in [model["id"] for model in json.loads(body)["models"]]
+
+
+def test_the_image_refuses_to_write_outside_its_volumes(image, data_volume):
+    proc = docker("run", "--rm", *READ_ONLY, "--volume", f"{data_volume}:/data",
+                  "--entrypoint", "/bin/bash", image, "-c", "touch /usr/local/bin/x",
+                  check=False)
+    assert proc.returncode != 0
+    assert "Read-only file system" in proc.stderr
