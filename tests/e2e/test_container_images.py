@@ -1,6 +1,7 @@
 """Container images (deploy/): the dreamforge image built from build/ serves the API with a
 read-only root filesystem as uid 10001, reports healthy, carries its version and commit, and
-its CLI writes a model onto the data volume that the API then lists."""
+its CLI writes a model onto the data volume that the API then lists; the runner image speaks the
+runner protocol over `docker run -i` and generates with no network."""
 import json
 import subprocess
 
@@ -9,6 +10,7 @@ import pytest
 from container_support import (Container, Volume, build_images, docker, docker_missing_reason,
                                http_get)
 from e2e_support import ROOT, wait_until
+from runner_support import ProtocolProcess, txt2img_graph
 
 pytestmark = pytest.mark.skipif(docker_missing_reason() is not None,
                                 reason=str(docker_missing_reason()))
@@ -72,3 +74,31 @@ def test_the_image_refuses_to_write_outside_its_volumes(image, data_volume):
                   check=False)
     assert proc.returncode != 0
     assert "Read-only file system" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def runner_image():
+    return build_images("runner-cpu")["dreamforge-runner-cpu"]
+
+
+def test_runner_image_generates_over_stdin_without_network(runner_image, tmp_path, dreamforge):
+    dreamforge("model", "create-tiny", tmp_path / "models" / "tiny-sd1", "--family", "sd1")
+    output = tmp_path / "out"
+    output.mkdir()
+    output.chmod(0o777)  # the runner writes as uid 10001
+    runner = ProtocolProcess(["docker", "run", "--interactive", "--rm", *READ_ONLY,
+                              "--network", "none", "--volume", f"{tmp_path / 'models'}:/models:ro",
+                              "--volume", f"{output}:/out", runner_image, "--device", "cpu",
+                              "--input-dir", "/tmp"])
+    try:
+        runner.send({"type": "hello", "protocol": 2})
+        hello = runner.next()
+        assert hello["type"] == "hello" and hello["runner"] == "dreamforge-runner"
+        events = runner.run({"type": "run", "id": "c1", "graph": txt2img_graph("tiny-sd1"),
+                             "output_dir": "/out"})
+        assert events[-1]["status"] == "succeeded", events
+    finally:
+        runner.close()
+    images = sorted(output.glob("*.png"))
+    assert len(images) == 1
+    assert images[0].read_bytes().startswith(b"\x89PNG")
