@@ -77,7 +77,7 @@ class Service {
  public:
   Service(ServiceOptions options, bool with_api, bool with_workers)
       : options_(std::move(options)), with_api_(with_api), with_workers_(with_workers) {
-    options_.resolve();
+    options_.resolve(with_workers);
     telemetry::declare_service_metrics(metrics_);
     store_ = store::open_store(options_.database_url);
     queue_ = queue::open_queue(options_.queue_url, *store_);

@@ -33,10 +33,13 @@ void ServiceOptions::resolve_paths() {
   models_dir = fs::absolute(models_dir).lexically_normal().string();
 }
 
-void ServiceOptions::resolve() {
+void ServiceOptions::resolve(bool runs_workers) {
   resolve_paths();
-  // --workers 0 without --devices: no native runner (backends only, or workers elsewhere).
-  if (runner.empty() && (workers > 0 || !devices.empty())) runner = runner_executable();
+  // `dreamforge api`, or --workers 0 without --devices: no native runner (backends only, or
+  // workers elsewhere).
+  if (runner.empty() && runs_workers && (workers > 0 || !devices.empty())) {
+    runner = runner_executable();
+  }
   if (front_end_root.empty()) front_end_root = installed_front_end_root();
   if (!front_end_root.empty() && !fs::is_regular_file(fs::path(front_end_root) / "index.html")) {
     throw Error(ErrorCode::kInvalidArgument,

@@ -59,10 +59,10 @@ struct ServiceOptions {
   // Makes the data directory absolute and fills the database, storage and models defaults below
   // it (all a command that only touches the models and the database needs).
   void resolve_paths();
-  // resolve_paths(), then the runner (where native workers run) and frontend defaults, checks of
-  // every setting (throws Error naming the variable when something is misconfigured) and the data
-  // folders.
-  void resolve();
+  // resolve_paths(), then the runner (when this process runs native workers: `runs_workers` and
+  // --workers or --devices) and frontend defaults, checks of every setting (throws Error naming
+  // the variable when something is misconfigured) and the data folders.
+  void resolve(bool runs_workers);
   // The URL-signing secret: DREAMFORGE_SECRET, else <data>/secret.key (created on first use).
   std::string signing_secret() const;
 };
