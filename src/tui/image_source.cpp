@@ -29,7 +29,9 @@ const Image8* ImageCache::get(const std::string& source, int version) {
     return entry.source == source && entry.version == version;
   });
   if (found == entries_.end()) {
-    Entry entry{.source = source, .version = version};
+    Entry entry;
+    entry.source = source;
+    entry.version = version;
     try {
       entry.image = load_image(source, timeout_ms_);
       entry.loaded = true;
