@@ -117,7 +117,9 @@ TEST(ModelSamplingSchedules, ZeroTerminalSnrEndsAtComfyUisLastAlphaAndKeepsTheFi
   const NoiseSchedule zsnr = base.with_zero_terminal_snr();
   const double last_alpha = 4.8973451890853435e-08;
   EXPECT_NEAR(zsnr.sigma_max(), std::sqrt((1.0 - last_alpha) / last_alpha), 1.0);
-  EXPECT_NEAR(zsnr.sigma_min(), base.sigma_min(), 1e-6);
+  // The rescale runs in float32 through a cumulative product of a thousand alphas: the first sigma
+  // stays within a few parts in 1e5 (1.7e-6 absolute on some CPUs' kernels), not bit for bit.
+  EXPECT_NEAR(zsnr.sigma_min(), base.sigma_min(), 5e-4 * base.sigma_min());
   EXPECT_EQ(base.with_prediction(Prediction::kVPrediction).prediction(), Prediction::kVPrediction);
 }
 
