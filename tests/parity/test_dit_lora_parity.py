@@ -175,7 +175,9 @@ def test_strength_zero_gives_the_unpatched_output(flux_with_lora, probe, tmp_pat
     _, folder, factors = flux_with_lora
     inputs = pipeline_inputs(1, 8, 8, True, seed=5)
     out, _ = run_lora(probe, tmp_path, folder, lora_file("bfl", factors), 0.0, inputs)
-    assert max_abs_diff(out["out"], out["base"]) == 0.0
+    # Strength 0 leaves the weights as they were; the patched model may still run other kernels
+    # (another memory layout), so equal within the tolerance, not bit for bit.
+    assert_close(out["out"], out["base"])
 
 
 def test_text_encoder_tensors_are_reported_not_loaded(flux_with_lora, probe, tmp_path):

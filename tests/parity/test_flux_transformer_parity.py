@@ -86,7 +86,9 @@ def test_converted_bfl_file_gives_the_same_output(tiny_flux, probe, tmp_path):
     inputs = pipeline_inputs(2, 6, 10, model.config.guidance_embeds, seed=5)
     from_folder, _ = probe("flux_forward", {"weights": str(folder)}, inputs)
     from_bfl, _ = probe("flux_forward", {"weights": str(bfl)}, inputs)
-    assert max_abs_diff(from_bfl["out"], from_folder["out"]) == 0.0
+    # The same weights by two load paths: equal within the tolerance (the paths may lay tensors out
+    # differently, and other CPUs' kernels then round differently), not bit for bit.
+    assert_close(from_bfl["out"], from_folder["out"])
 
 
 def test_schnell_ignores_guidance_and_dev_uses_it(tiny_flux, probe):
