@@ -7,6 +7,7 @@ import pathlib
 import random
 import signal
 import time
+import urllib.parse
 
 import msgpack
 import pytest
@@ -373,6 +374,11 @@ def test_an_api_process_publishes_the_updates_of_a_separate_worker(start_pixels,
     check_image(api, updates[-1][1]["image_path"], PNG_MAGIC, api.data_dir)
 
 
+def file_suffix(image_path):
+    """The file extension of an image path or of a signed URL's path."""
+    return pathlib.PurePosixPath(urllib.parse.urlparse(image_path).path).suffix
+
+
 def completed(client, request):
     """Sends a generate and returns its job_complete update (failing on job_error)."""
     reply = client.request(request)
@@ -385,12 +391,12 @@ def completed(client, request):
 def test_animation_frames_make_an_animated_webp_of_that_many_frames(start_pixels):
     service, client = start_pixels()
     complete = completed(client, generate_request(animation_frames=3, steps=2))
-    animations = [p for p in complete["image_paths"] if p.endswith(".webp")]
+    animations = [p for p in complete["image_paths"] if file_suffix(p) == ".webp"]
     assert len(animations) == 1, complete["image_paths"]
     check_image(service, animations[0], b"RIFF", service.data_dir)
     with opened_image(service, animations[0]) as animation:
         assert animation.n_frames == 3 and animation.size == (64, 64)
-    frames = [p for p in complete["image_paths"] if p.endswith(".png")]
+    frames = [p for p in complete["image_paths"] if file_suffix(p) == ".png"]
     assert len(frames) == 3, complete["image_paths"]
 
 
