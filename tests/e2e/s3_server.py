@@ -99,8 +99,15 @@ class S3Server:
             "Authorization": f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, "
                              f"SignedHeaders={signed}, Signature={signature}"})
 
-    def create_bucket(self, bucket):
-        response = self._signed("PUT", f"/{bucket}")
+    def create_bucket(self, bucket, timeout=30):
+        # MinIO may say it is ready and still answer "not initialized yet" for a moment on a busy
+        # machine: that answer is retried until the timeout.
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self._signed("PUT", f"/{bucket}")
+            if "XMinioServerNotInitialized" not in response.text or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert response.status_code == 200, response.text
 
     def list_keys(self, bucket, prefix):
