@@ -1,6 +1,7 @@
 // `dreamforge serve|api|worker`: assembles the backends, the API server and the workers.
 #include "cli/cmd_serve.h"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "backends/backend_config.h"
 #include "blob/blob_store.h"
 #include "core/job_spec.h"
+#include "gpu/nvml.h"
 #include "gpu/runner_roster.h"
 #include "cli/catalog_health.h"
 #include "cli/runner_location.h"
@@ -39,6 +41,8 @@
 #include "registry/device_profile.h"
 #include "registry/model_registry.h"
 #include "registry/routing_table.h"
+#include "runner/container/container_runners.h"
+#include "runner/container/runners_config.h"
 #include "store/postgres_event_listener.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
@@ -257,6 +261,7 @@ class Service {
     settings.lease_ms = static_cast<int64_t>(options_.lease_s * 1000);
     settings.heartbeat_ms = std::max<int64_t>(100, settings.lease_ms / 4);
     settings.step_timeout_ms = static_cast<int64_t>(options_.step_timeout_s * 1000);
+    settings.runner_silence_ms = static_cast<int64_t>(options_.runner_silence_timeout_s * 1000);
     settings.retry_base_ms = static_cast<int64_t>(options_.retry_base_s * 1000);
     settings.memory_epsilon_bytes = options_.memory_epsilon_mb << 20;
     settings.memory_release_wait_ms = static_cast<int64_t>(options_.memory_release_wait_s * 1000);
@@ -273,6 +278,8 @@ class Service {
   void start_workers() {
     pool_ = std::make_unique<worker::DevicePool>(runners_, *store_, backend_health_.get());
     resolve_prewarm();
+    runners_config_ = runner::load_runners_config(runner::runners_config_path(options_.data_dir));
+    remove_leftover_runner_containers();
     start_native_workers();
     start_backend_workers();
     if (slots_.empty()) {
@@ -306,6 +313,9 @@ class Service {
         runner.argv.insert(runner.argv.end(),
                            {"--vram-budget-mb", std::to_string(options_.model_vram_budget_mb)});
       }
+      runner.container = container_launch(runners_config_.native,
+                                          {options_.models_dir, options_.input_dir()},
+                                          device.pinned ? device.device : unpinned_gpu_device());
       start_worker(std::move(runner), std::move(device));
     }
   }
@@ -364,6 +374,7 @@ class Service {
           runner.environment.push_back("DREAMFORGE_COMFY_AUTH_HEADER=" + spec.auth_header);
         }
         runner.pinned_device = spec.runner_id();  // its steps name the backend, not a device here
+        runner.container = container_launch(runners_config_.comfy, {options_.input_dir()}, "");
         std::function<std::optional<nlohmann::json>(const Job&)> before_start;
         if (spec.started_by_us()) {
           const worker::WorkerSettings settings = worker_settings(0);  // lease timings: all share them
@@ -374,6 +385,47 @@ class Service {
         }
         start_worker(std::move(runner), worker::WorkerDevice{"backend", false, spec.runner_id()},
                      std::move(before_start));
+      }
+    }
+  }
+
+  // How a runner of `kind` runs in a container (nullopt: as a subprocess): `read_only` folders and
+  // the output and temp folders mounted, with the GPU of `gpu_device`.
+  std::optional<runner::ContainerLaunch> container_launch(const runner::KindIsolation& kind,
+                                                          const std::vector<std::string>& read_only,
+                                                          const std::string& gpu_device) const {
+    if (kind.isolation != runner::Isolation::kContainer) return std::nullopt;
+    return runner::container_launch(kind.container, options_.data_dir, read_only,
+                                    {options_.output_dir(), options_.temp_dir()}, gpu_device);
+  }
+
+  // The GPUs an unpinned runner's container gets: every GPU for --device cuda, or auto on a
+  // machine with one; none for the CPU.
+  std::string unpinned_gpu_device() const {
+    if (options_.device == "auto") {
+      const auto nvml = gpu::system_nvml();
+      return nvml && !nvml->devices().empty() ? "cuda" : "cpu";
+    }
+    return options_.device;
+  }
+
+  // Runner containers of this data directory whose worker crashed are removed before any starts.
+  void remove_leftover_runner_containers() {
+    std::vector<std::string> engines;
+    for (const auto* kind : {&runners_config_.native, &runners_config_.comfy}) {
+      if (kind->isolation != runner::Isolation::kContainer) continue;
+      if (std::find(engines.begin(), engines.end(), kind->container.engine) == engines.end()) {
+        engines.push_back(kind->container.engine);
+      }
+    }
+    for (const auto& engine : engines) {
+      try {
+        for (const auto& name :
+             runner::remove_leftover_runner_containers(engine, options_.data_dir, 20000)) {
+          log_.info("dreamforge: removed runner container " + name + " left by a stopped worker");
+        }
+      } catch (const Error& e) {
+        log_.error(std::string("dreamforge: ") + e.what());
       }
     }
   }
@@ -436,6 +488,7 @@ class Service {
   std::unique_ptr<registry::ModelRegistry> models_;
   registry::RoutingTable routing_;  // function and quality tiers, presets
   std::vector<worker::PrewarmModel> prewarm_;  // what native runners load at start
+  runner::RunnersConfig runners_config_;  // how each kind of runner is isolated (runners.yaml)
   // This process's runners by device: the workers write their runner's state, /healthz and
   // /system_stats read it (empty in `dreamforge api`, which runs no workers).
   gpu::RunnerRoster runners_;

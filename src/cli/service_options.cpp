@@ -49,7 +49,8 @@ void ServiceOptions::resolve(bool runs_workers) {
   if (worker::parse_device_list(devices).size() > 64) {
     throw Error(ErrorCode::kInvalidArgument, "DREAMFORGE_DEVICES lists more than 64 devices");
   }
-  if (step_timeout_s <= 0 || kill_grace_s <= 0 || lease_s <= 0 || retry_base_s < 0) {
+  if (step_timeout_s <= 0 || kill_grace_s <= 0 || lease_s <= 0 || retry_base_s < 0 ||
+      runner_silence_timeout_s < 0) {
     throw Error(ErrorCode::kInvalidArgument, "timeouts, grace, lease and retry delays must be positive");
   }
   for (const auto& dir : {data_dir, checkpoints_dir(), input_dir(), output_dir(), temp_dir(),
@@ -139,6 +140,10 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_DEVICES")->delimiter(',');
     command.add_option("--step-timeout", o.step_timeout_s, "Seconds a job step may run")
         ->envname("DREAMFORGE_STEP_TIMEOUT")->capture_default_str();
+    command.add_option("--runner-silence-timeout", o.runner_silence_timeout_s,
+                       "Seconds a runner may send nothing mid-run before it is stopped as hung and "
+                       "the job retried (runner_hung); 0: never")
+        ->envname("DREAMFORGE_RUNNER_SILENCE_TIMEOUT")->capture_default_str();
     command.add_option("--kill-grace", o.kill_grace_s, "Seconds between TERM and KILL")
         ->envname("DREAMFORGE_KILL_GRACE")->capture_default_str();
     command.add_option("--lease", o.lease_s, "Seconds a claim lasts without a heartbeat")

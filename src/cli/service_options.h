@@ -31,6 +31,7 @@ struct ServiceOptions {
   std::string default_model;
   int workers = 1;
   double step_timeout_s = 1800;
+  double runner_silence_timeout_s = 600;  // 0: a silent runner is never taken for hung
   double kill_grace_s = 5;
   double lease_s = 15;
   double retry_base_s = 2;

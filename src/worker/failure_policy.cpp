@@ -6,7 +6,8 @@
 namespace df::worker {
 
 bool is_transient(const std::string& code) {
-  return code == "runner_crashed" || code == "io_error" || code == "unavailable";
+  return code == "runner_crashed" || code == "runner_hung" || code == "io_error" ||
+         code == "unavailable";
 }
 
 bool is_backend_outage(const std::string& code) { return code == "unavailable"; }

@@ -6,7 +6,8 @@
 
 namespace df::worker {
 
-// runner_crashed, io_error and unavailable may pass on another attempt; the rest fail at once.
+// runner_crashed, runner_hung, io_error and unavailable may pass on another attempt; the rest fail
+// at once.
 bool is_transient(const std::string& code);
 // unavailable: a backend (database, storage) is down. The job waits for it to return, however
 // long that takes, without using up its attempts.

@@ -53,6 +53,7 @@ std::string plain_error(const std::string& code) {
   if (code == "insufficient_memory") return "The device does not have enough free memory for this job's preset.";
   if (code == "timeout") return "The job took too long and was stopped.";
   if (code == "runner_crashed") return "The image engine stopped unexpectedly.";
+  if (code == "runner_hung") return "The image engine stopped responding and was restarted.";
   if (code == "model_not_found") return "The model this job needs is not installed.";
   if (code == "validation") return "The job's settings were not accepted.";
   if (code == "canceled") return "The job was canceled.";
@@ -421,15 +422,30 @@ JobRun::Outcome JobRun::protocol_break(const std::string& what) {
                                {{"reason", "protocol"}})};
 }
 
+JobRun::Outcome JobRun::hung() {
+  const std::string ended = stop_runner();
+  const int64_t silence_s = context_.settings.runner_silence_ms / 1000;
+  return {"failed", error_json("runner_hung",
+                               "the runner sent nothing for " + std::to_string(silence_s) +
+                                   " s in the middle of a run and was stopped as hung (it " +
+                                   ended + ")",
+                               {{"silence_ms", context_.settings.runner_silence_ms}, {"exit", ended}})};
+}
+
 JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string& run_id) {
   const auto started = Clock::now();
   const auto timeout = std::chrono::milliseconds(context_.settings.step_timeout_ms);
+  const auto silence_limit = std::chrono::milliseconds(context_.settings.runner_silence_ms);
   last_heartbeat_ = last_cancel_check_ = started;
+  auto last_heard = started;
   bool cancel_sent = false;
   while (true) {
     std::optional<runner::Event> event;
     try {
-      if (auto message = runner.next_event(200)) event = runner::parse_event(*message);
+      if (auto message = runner.next_event(200)) {
+        last_heard = Clock::now();
+        event = runner::parse_event(*message);
+      }
     } catch (const Error& e) {
       return protocol_break(e.what());
     }
@@ -473,6 +489,7 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
                                        " s; the runner was stopped (TERM, then KILL) and " + ended,
                                    details)};
     }
+    if (silence_limit.count() > 0 && Clock::now() - last_heard > silence_limit) return hung();
     if (context_.stop.stop_requested()) {
       const std::string ended = stop_runner();
       return {"handed_back", error_json("unavailable", "the worker shut down during the job (the runner " +

@@ -42,6 +42,8 @@ class JobRun {
   Outcome follow(runner::RunnerProcess& runner, const std::string& run_id);
   // Stops a runner that broke the protocol; the job fails as if it had crashed.
   Outcome protocol_break(const std::string& what);
+  // The runner went silent past the silence timeout: stopped, and the run fails as runner_hung.
+  Outcome hung();
   runner::RunRequest run_request(const nlohmann::json& graph, const std::string& run_id) const;
   // Records one runner event: each kind the job keeps has its own handler (hello, freed and bye
   // are the supervisor's, not a job's).

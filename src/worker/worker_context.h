@@ -25,6 +25,8 @@ struct WorkerSettings {
   int64_t heartbeat_ms = 3000;    // renewal interval
   int64_t poll_ms = 500;          // longest wait for the queue before looking again when idle
   int64_t step_timeout_ms = 30 * 60 * 1000;
+  // A runner that sends nothing for this long during a run is hung: stopped, and the job retried.
+  int64_t runner_silence_ms = 10 * 60 * 1000;
   int64_t retry_base_ms = 2000;   // first retry delay; doubles per attempt
   int64_t retry_max_ms = 60000;
   // Memory hygiene: what a step may leave behind beyond the models the runner keeps warm, and how

@@ -50,6 +50,22 @@ def test_a_hanging_runner_is_stopped_with_term_then_kill_and_the_job_times_out(s
     assert service.get("/healthz").status_code == 200
 
 
+def test_a_silent_runner_is_stopped_as_hung_and_the_job_retried(start_service, tmp_path):
+    service, pid_dir = start_misbehaving(start_service, tmp_path, "hang", "--runner-silence-timeout",
+                                         "1", "--max-attempts", "2")
+    job = service.create_job(generate_body())
+    done = service.wait_for_job(job["id"], timeout=60)
+    assert done["status"] == "failed" and done["error"]["code"] == "runner_hung"
+    assert "sent nothing for 1 s" in done["error"]["message"]
+    assert done["attempts"] == 2
+    assert [step["error"]["code"] for step in done["steps"]] == ["runner_hung", "runner_hung"]
+    events = [e[1] for e in service.events(job["id"])]
+    assert events.count("retry_scheduled") == 1 and events.count("job_finished") == 1
+    # Each attempt had a runner of its own, and neither is left running.
+    assert len(runner_pids(pid_dir)) == 2
+    assert not any(pid_alive(pid) for pid in runner_pids(pid_dir))
+
+
 def test_a_crashing_runner_is_retried_with_backoff_then_fails_as_runner_crashed(start_service, tmp_path):
     service, pid_dir = start_misbehaving(start_service, tmp_path, "abort", "--max-attempts", "3")
     job = service.create_job(generate_body())

@@ -8,8 +8,9 @@
 namespace df::worker {
 namespace {
 
-TEST(FailurePolicy, CrashesIoAndUnavailableBackendsAreTransient) {
+TEST(FailurePolicy, CrashesHangsIoAndUnavailableBackendsAreTransient) {
   EXPECT_TRUE(is_transient("runner_crashed"));
+  EXPECT_TRUE(is_transient("runner_hung"));
   EXPECT_TRUE(is_transient("io_error"));
   EXPECT_TRUE(is_transient("unavailable"));
 }
