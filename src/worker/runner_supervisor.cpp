@@ -1,9 +1,10 @@
-// Keeps one runner subprocess warm for a worker.
+// Keeps one runner warm for a worker, as a subprocess or in a container.
 #include "worker/runner_supervisor.h"
 
 #include <chrono>
 
 #include "core/error.h"
+#include "runner/container/container_runners.h"
 #include "runner/protocol.h"
 
 namespace df::worker {
@@ -17,9 +18,34 @@ RunnerSupervisor::~RunnerSupervisor() { stop(); }
 runner::RunnerProcess& RunnerSupervisor::ensure_started() {
   if (process_ && !process_->output_closed()) return *process_;
   if (process_) kill();
-  process_ = std::make_unique<runner::RunnerProcess>(settings_.argv, settings_.environment);
+  process_ = spawn();
   greet();
+  if (settings_.container) {
+    container_pid_ = runner::container_main_pid(settings_.container->settings.engine,
+                                                container_name_, settings_.engine_timeout_ms);
+  }
   return *process_;
+}
+
+std::unique_ptr<runner::RunnerProcess> RunnerSupervisor::spawn() {
+  if (!settings_.container) {
+    return std::make_unique<runner::RunnerProcess>(settings_.argv, settings_.environment);
+  }
+  container_name_ = runner::next_runner_container_name();
+  container_pid_ = 0;
+  return std::make_unique<runner::RunnerProcess>(
+      runner::container_run_argv(*settings_.container, container_name_, settings_.argv,
+                                 settings_.environment),
+      settings_.environment);
+}
+
+std::string RunnerSupervisor::remove_container(std::string ended) {
+  container_pid_ = 0;
+  if (!settings_.container || container_name_.empty()) return ended;
+  const std::string failure = runner::remove_container(
+      settings_.container->settings.engine, container_name_, settings_.engine_timeout_ms);
+  if (failure.empty()) return ended;
+  return ended + "; its container " + container_name_ + " could not be removed (" + failure + ")";
 }
 
 void RunnerSupervisor::greet() {
@@ -73,6 +99,11 @@ pid_t RunnerSupervisor::pid() const {
   return process_ && !process_->output_closed() ? process_->pid() : 0;
 }
 
+pid_t RunnerSupervisor::memory_pid() const {
+  const pid_t running = pid();
+  return running != 0 && container_pid_ != 0 ? container_pid_ : running;
+}
+
 std::string RunnerSupervisor::stop() {
   if (!process_) return "not running";
   try {
@@ -82,7 +113,7 @@ std::string RunnerSupervisor::stop() {
   }
   std::string ended = runner::describe_exit_status(process_->stop(settings_.kill_grace_ms));
   process_.reset();
-  return ended;
+  return remove_container(std::move(ended));
 }
 
 void RunnerSupervisor::free_memory() {
@@ -105,7 +136,7 @@ std::string RunnerSupervisor::kill() {
   if (!process_) return "not running";
   std::string ended = runner::describe_exit_status(process_->terminate(settings_.kill_grace_ms));
   process_.reset();
-  return ended;
+  return remove_container(std::move(ended));
 }
 
 }  // namespace df::worker

@@ -96,7 +96,7 @@ void Worker::publish(const std::string& state, const RunnerMemoryReport& held) {
     // A backend's memory is its server's, not its runner's: the runner's hello reports it.
     if (!is_backend_runner(runner.runner_id)) {
       runner.memory_used_bytes =
-          RunnerMemoryProbe(runner.device, gpu::system_nvml()).used(runner.pid);
+          RunnerMemoryProbe(runner.device, gpu::system_nvml()).used(context_.runner.memory_pid());
     }
   }
   pool_->update(runner);
