@@ -19,6 +19,9 @@ class BlobStore {
   virtual std::string signed_url(const std::string& key, int64_t ttl_seconds) = 0;
   // Throws Error(kUnavailable) when the storage cannot be written.
   virtual void check_writable() = 0;
+  // Creates the bucket or folder when it does not exist (a deployment's first start); true when it
+  // was created, false when it was there. Throws Error(kUnavailable) when it cannot be created.
+  virtual bool create_if_missing() = 0;
 };
 
 // Opens the store named by a storage URL ("file:///path" or "s3://bucket?endpoint=...&region=...";

@@ -53,6 +53,15 @@ void LocalBlobStore::check_writable() {
   fs::remove(probe);
 }
 
+bool LocalBlobStore::create_if_missing() {
+  std::error_code error;
+  const bool created = fs::create_directories(root_, error);
+  if (error) {
+    throw Error(ErrorCode::kUnavailable, "storage: " + root_ + " cannot be created: " + error.message());
+  }
+  return created;
+}
+
 std::string LocalBlobStore::verified_path(const std::string& key, int64_t expires,
                                           const std::string& signature) const {
   signer_.verify(key, expires, signature, now_ms() / 1000);

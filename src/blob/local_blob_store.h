@@ -16,6 +16,7 @@ class LocalBlobStore : public BlobStore {
   bool exists(const std::string& key) override;
   std::string signed_url(const std::string& key, int64_t ttl_seconds) override;
   void check_writable() override;
+  bool create_if_missing() override;
   // The file behind a key after checking the URL's signature and expiry (Error kForbidden), or
   // Error(kNotFound). Keys never escape the root.
   std::string verified_path(const std::string& key, int64_t expires, const std::string& signature) const;

@@ -159,6 +159,21 @@ std::string S3BlobStore::signed_url(const std::string& key, int64_t ttl_seconds)
   return client_.presigned_get_url(key, ttl_seconds);
 }
 
+bool S3BlobStore::create_if_missing() {
+  const std::string& region = client_.settings().region;
+  std::string body;
+  if (!region.empty() && region != "us-east-1") {
+    body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+           "<LocationConstraint>" + region + "</LocationConstraint></CreateBucketConfiguration>";
+  }
+  const S3Response response = client_.send({"PUT", "", {}, {}, body});
+  if (response.ok()) return true;
+  if (response.status == 409 && xml_element_text(response.body, "Code") == "BucketAlreadyOwnedByYou") {
+    return false;
+  }
+  throw s3_error(response, client_.settings(), "create the bucket");
+}
+
 void S3BlobStore::check_writable() {
   expect_success({"PUT", kProbeKey, {}, {{"Content-Type", "text/plain"}}, "ok"},
                  "write a probe object");

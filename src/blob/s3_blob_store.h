@@ -9,8 +9,8 @@
 
 namespace df::blob {
 
-// The bucket is not created: it must exist (and stay private: objects are only read through
-// presigned URLs). Every failure names the bucket and endpoint, never the secret key.
+// The bucket must exist before the service writes (create_if_missing makes it, private: objects are
+// only read through presigned URLs). Every failure names the bucket and endpoint, never the secret.
 class S3BlobStore : public BlobStore {
  public:
   explicit S3BlobStore(S3Settings settings);
@@ -25,6 +25,9 @@ class S3BlobStore : public BlobStore {
   std::string signed_url(const std::string& key, int64_t ttl_seconds) override;
   // Writes and deletes a small probe object.
   void check_writable() override;
+  // CreateBucket (with the region as its location outside us-east-1); a bucket this account
+  // already owns is left as it is.
+  bool create_if_missing() override;
 
  private:
   void put_whole(const std::string& key, std::string body, const std::string& content_type);

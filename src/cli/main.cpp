@@ -8,6 +8,7 @@
 #include "cli/cmd_migrate.h"
 #include "cli/cmd_model.h"
 #include "cli/cmd_serve.h"
+#include "cli/cmd_storage.h"
 #include "cli/service_options.h"
 #include "core/error.h"
 #include "tui/tui_command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   df::cli::register_migrate_command(app);
   df::cli::register_model_commands(app);
   df::cli::register_service_commands(app);
+  df::cli::register_storage_commands(app);
   df::tui::register_tui_command(app);
   try {
     app.parse(argc, argv);

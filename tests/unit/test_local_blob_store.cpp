@@ -65,6 +65,13 @@ class LocalBlobStoreTest : public ::testing::Test {
 
 TEST_F(LocalBlobStoreTest, CreatesItsRoot) { EXPECT_TRUE(fs::is_directory(root())); }
 
+TEST_F(LocalBlobStoreTest, CreateIfMissingMakesARemovedRootAgain) {
+  EXPECT_FALSE(store_.create_if_missing());
+  fs::remove_all(root());
+  EXPECT_TRUE(store_.create_if_missing());
+  EXPECT_NO_THROW(store_.check_writable());
+}
+
 TEST_F(LocalBlobStoreTest, PutFileStoresACopyUnderTheKey) {
   const std::string path = source("image.png", "first");
   EXPECT_FALSE(store_.exists(kKey));

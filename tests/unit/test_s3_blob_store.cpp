@@ -225,6 +225,29 @@ TEST_F(S3BlobStoreTest, MissingBucketIsAClearError) {
   }
 }
 
+TEST_F(S3BlobStoreTest, CreateIfMissingMakesAPrivateBucketOnceAndKeepsAnExistingOne) {
+  S3BlobStore store(settings("made-at-init"));
+  EXPECT_TRUE(store.create_if_missing());
+  EXPECT_FALSE(store.create_if_missing());
+  EXPECT_NO_THROW(store.check_writable());
+  store.put_file("k.png", source("a.png", "x"), "image/png");
+  EXPECT_TRUE(store.exists("k.png"));
+  // Private: a plain GET without a signature is refused.
+  EXPECT_EQ(download(server_->endpoint() + "/made-at-init/k.png").status, 403);
+  // The suite's own bucket was there before: left as it is.
+  EXPECT_FALSE(S3BlobStore(settings()).create_if_missing());
+}
+
+TEST_F(S3BlobStoreTest, CreateIfMissingWithAWrongSecretIsAClearError) {
+  S3Settings refused = settings("never-made");
+  refused.credentials.secret_access_key = "not-the-secret";
+  const Error error = error_of([&] { S3BlobStore(refused).create_if_missing(); });
+  EXPECT_EQ(error.code(), ErrorCode::kUnavailable);
+  EXPECT_NE(std::string(error.what()).find("AWS_SECRET_ACCESS_KEY"), std::string::npos)
+      << error.what();
+  EXPECT_EQ(std::string(error.what()).find("not-the-secret"), std::string::npos) << error.what();
+}
+
 TEST_F(S3BlobStoreTest, CheckWritableLeavesNothingBehind) {
   S3BlobStore store(settings());
   EXPECT_NO_THROW(store.check_writable());
