@@ -239,7 +239,7 @@ JobRun::Outcome JobRun::run_in_runner(const json& graph) {
   } catch (const Error& e) {
     return {"failed", error_json(std::string(e.code_name()), e.what(), e.details())};
   }
-  runner_pid_ = runner->pid();
+  runner_pid_ = context_.runner.memory_pid();  // a container's main process, not its client
   step_.job_id = job_.id;
   step_.runner = context_.runner.executable();
   step_.device = context_.runner.device();
@@ -449,7 +449,7 @@ JobRun::Outcome JobRun::follow(runner::RunnerProcess& runner, const std::string&
     } catch (const Error& e) {
       return protocol_break(e.what());
     }
-    sample_memory(runner.pid());
+    sample_memory(runner_pid_);
     if (event) {
       try {
         handle(*event);
