@@ -20,6 +20,11 @@ namespace {
 constexpr int64_t kLongestPresignSeconds = 7 * 24 * 3600;
 constexpr int kLongestRetryDelayMs = 5000;
 
+// "host:port" of "http://host:port".
+std::string host_of(const std::string& endpoint) {
+  return endpoint.substr(endpoint.find("://") + 3);
+}
+
 void init_curl_once() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -80,9 +85,7 @@ S3Client::S3Client(S3Settings settings)
   init_curl_once();
 }
 
-std::string S3Client::host() const {
-  return settings_.endpoint.substr(settings_.endpoint.find("://") + 3);
-}
+std::string S3Client::host() const { return host_of(settings_.endpoint); }
 
 std::string S3Client::path_of(const std::string& key) const {
   const std::string bucket = settings_.path_style ? "/" + settings_.bucket : "";
@@ -164,9 +167,12 @@ S3Response S3Client::send(const S3Request& request) const {
 }
 
 std::string S3Client::presigned_get_url(const std::string& key, int64_t ttl_seconds) const {
-  const sigv4::Request request{"GET", path_of(key), {}, {{"host", host()}}, ""};
+  // Signed for the host the client will name: the public endpoint's, when there is one.
+  const std::string& endpoint =
+      settings_.public_endpoint.empty() ? settings_.endpoint : settings_.public_endpoint;
+  const sigv4::Request request{"GET", path_of(key), {}, {{"host", host_of(endpoint)}}, ""};
   const int64_t expires = std::clamp<int64_t>(ttl_seconds, 1, kLongestPresignSeconds);
-  return settings_.endpoint + request.path + "?" +
+  return endpoint + request.path + "?" +
          sigv4::presigned_query(request, settings_.credentials, scope_,
                                 sigv4::amz_date(now_ms() / 1000), expires);
 }

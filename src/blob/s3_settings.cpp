@@ -72,11 +72,13 @@ S3Settings parse_s3_storage_url(const std::string& url, const EnvironmentLookup&
   for (const auto& param : parsed->params()) {
     if (param.key == "endpoint") {
       endpoint = parse_endpoint(url, param.value);
+    } else if (param.key == "public_endpoint") {
+      settings.public_endpoint = parse_endpoint(url, param.value);
     } else if (param.key == "region" && !param.value.empty()) {
       settings.region = param.value;
     } else {
       throw bad_url(url, "unknown or empty parameter '" + std::string(param.key) +
-                             "' (known: endpoint, region)");
+                             "' (known: endpoint, region, public_endpoint)");
     }
   }
   if (!endpoint.empty()) {

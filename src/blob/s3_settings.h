@@ -16,6 +16,9 @@ struct S3Settings {
   // bucket in the path; virtual-hosted ones (AWS without an endpoint) have it in this host.
   std::string endpoint;
   bool path_style = true;
+  // Where clients fetch presigned URLs from, when not at `endpoint` (a server the service reaches
+  // by an inside name, such as http://minio:9000 in a Compose network); "" for `endpoint`.
+  std::string public_endpoint;
   std::string region = "us-east-1";
   sigv4::Credentials credentials;
   // Files above the threshold are uploaded in parts of `part_size` (S3's smallest part is 5 MiB).
@@ -30,7 +33,8 @@ struct S3Settings {
 // How the settings find environment variables (std::getenv in the service, a map in tests).
 using EnvironmentLookup = std::function<std::optional<std::string>(const std::string& name)>;
 
-// Reads "s3://bucket?endpoint=http://host:port&region=eu-west-1". Without an endpoint the store
+// Reads "s3://bucket?endpoint=http://host:port&region=eu-west-1[&public_endpoint=http://...]".
+// Without an endpoint the store
 // talks to AWS (https://s3.<region>.amazonaws.com). Credentials come from
 // DREAMFORGE_S3_ACCESS_KEY_ID / DREAMFORGE_S3_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID /
 // AWS_SECRET_ACCESS_KEY. Throws Error(kInvalidArgument) naming DREAMFORGE_STORAGE_URL or the

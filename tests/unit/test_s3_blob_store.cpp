@@ -248,6 +248,18 @@ TEST_F(S3BlobStoreTest, CreateIfMissingWithAWrongSecretIsAClearError) {
   EXPECT_EQ(std::string(error.what()).find("not-the-secret"), std::string::npos) << error.what();
 }
 
+TEST_F(S3BlobStoreTest, PresignedUrlOnThePublicEndpointIsAcceptedThere) {
+  // The service reaches the server as 127.0.0.1, clients as localhost: the URL names localhost
+  // and its signature holds for that host.
+  S3Settings both = settings();
+  both.public_endpoint = "http://localhost:" + both.endpoint.substr(both.endpoint.rfind(':') + 1);
+  S3BlobStore store(both);
+  store.put_file("public.png", source("a.png", "seen from outside"), "image/png");
+  const std::string url = store.signed_url("public.png", 60);
+  EXPECT_EQ(url.rfind(both.public_endpoint + "/", 0), 0u) << url;
+  EXPECT_EQ(download(url).body, "seen from outside");
+}
+
 TEST_F(S3BlobStoreTest, CheckWritableLeavesNothingBehind) {
   S3BlobStore store(settings());
   EXPECT_NO_THROW(store.check_writable());

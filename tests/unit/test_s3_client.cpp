@@ -212,6 +212,14 @@ TEST(S3Client, PresignedUrlIsOnTheEndpointWithTheTtl) {
       << "S3 takes at most 7 days";
 }
 
+TEST(S3Client, PresignedUrlIsOnThePublicEndpointWhenThereIsOne) {
+  S3Settings settings = settings_for("http://minio:9000");
+  settings.public_endpoint = "http://127.0.0.1:19000";
+  S3Client client(settings);
+  const std::string url = client.presigned_get_url("k.png", 60);
+  EXPECT_EQ(url.rfind("http://127.0.0.1:19000/artifacts/k.png?X-Amz-Algorithm=", 0), 0u) << url;
+}
+
 TEST(S3Client, VirtualHostedBucketIsInTheHost) {
   S3Settings settings = settings_for("https://artifacts.s3.us-east-1.amazonaws.com");
   settings.path_style = false;

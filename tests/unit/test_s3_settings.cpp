@@ -41,6 +41,17 @@ TEST(S3Settings, RegionAndAnEncodedEndpoint) {
   EXPECT_EQ(settings.region, "eu-west-1");
 }
 
+TEST(S3Settings, PublicEndpointForPresignedUrls) {
+  const S3Settings settings = parse_s3_storage_url(
+      "s3://artifacts?endpoint=http://minio:9000&public_endpoint=http%3A%2F%2F127.0.0.1%3A19000",
+      kAwsKeys);
+  EXPECT_EQ(settings.endpoint, "http://minio:9000");
+  EXPECT_EQ(settings.public_endpoint, "http://127.0.0.1:19000");
+  EXPECT_TRUE(parse_s3_storage_url("s3://artifacts?endpoint=http://minio:9000", kAwsKeys)
+                  .public_endpoint.empty());
+  EXPECT_THROW(parse_s3_storage_url("s3://artifacts?public_endpoint=ftp://x", kAwsKeys), Error);
+}
+
 TEST(S3Settings, WithoutAnEndpointItIsAwsVirtualHosted) {
   const S3Settings settings = parse_s3_storage_url("s3://my-bucket?region=eu-west-1", kAwsKeys);
   EXPECT_EQ(settings.endpoint, "https://my-bucket.s3.eu-west-1.amazonaws.com");
