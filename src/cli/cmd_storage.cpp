@@ -3,14 +3,38 @@
 // service has to hold rights to create buckets.
 #include "cli/cmd_storage.h"
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "blob/blob_store.h"
 #include "cli/service_options.h"
+#include "core/error.h"
 
 namespace df::cli {
+namespace {
+
+// Creates the storage when missing and checks it can be written; while it does not answer
+// (kUnavailable: a server still starting), tries again every second until `wait_s` have passed.
+bool prepare_storage(blob::BlobStore& store, double wait_s) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
+  while (true) {
+    try {
+      const bool created = store.create_if_missing();
+      store.check_writable();
+      return created;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kUnavailable || std::chrono::steady_clock::now() >= deadline) throw;
+      std::cerr << "storage not ready yet (" << e.what() << "); trying again\n";
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+}  // namespace
 
 void register_storage_commands(CLI::App& app) {
   CLI::App* storage = app.add_subcommand("storage", "Prepare the artifact storage");
@@ -24,12 +48,16 @@ void register_storage_commands(CLI::App& app) {
   init->add_option("--storage-url", options->storage_url,
                    "file:///path or s3://bucket?endpoint=URL&region=R (default: in the data dir)")
       ->envname("DREAMFORGE_STORAGE_URL");
-  init->callback([options] {
+  auto wait_s = std::make_shared<double>(0);
+  init->add_option("--wait", *wait_s,
+                   "Seconds to keep trying while the storage does not answer (a server starting)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  init->callback([options, wait_s] {
     options->resolve_paths();
     std::filesystem::create_directories(options->data_dir);  // the signing secret's home
     const auto store = blob::open_blob_store(options->storage_url, options->signing_secret());
-    const bool created = store->create_if_missing();
-    store->check_writable();
+    const bool created = prepare_storage(*store, *wait_s);
     std::cout << "storage " << options->storage_url << (created ? ": created" : ": already there")
               << ", writable\n";
   });

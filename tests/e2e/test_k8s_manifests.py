@@ -181,8 +181,8 @@ def test_images_share_one_pinned_release_tag(rendered):
     names = {image.split(":")[0] for image in images}
     tags = {image.partition(":")[2] for image in images}
     assert len(tags) == 1 and re.fullmatch(r"\d+\.\d+\.\d+", tags.pop()), f"{target}: {images}"
-    runner = "dreamforge-runner-cpu" if target == "cpu" else "dreamforge-runner-cuda"
-    assert names == {"dreamforge", runner}, f"{target}: {images}"
+    worker = "dreamforge-worker" if target == "cpu" else "dreamforge-worker-cuda"
+    assert names == {"dreamforge", worker}, f"{target}: {images}"
 
 
 def test_worker_autoscaling_reads_a_metric_the_service_exports(rendered):

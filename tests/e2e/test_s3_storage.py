@@ -1,6 +1,9 @@
 """`dreamforge serve` with DREAMFORGE_STORAGE_URL=s3://... on a real S3 server (MinIO): artifacts go
-to the private bucket and /v1/jobs/{id}/artifacts hands out presigned URLs that download them."""
+to the private bucket and /v1/jobs/{id}/artifacts hands out presigned URLs that download them;
+`dreamforge storage init` creates the bucket."""
 import io
+import os
+import subprocess
 import time
 
 import pytest
@@ -78,3 +81,33 @@ def test_a_missing_bucket_makes_the_service_not_ready_naming_it(start_service, s
     storage = response.json()["details"]["checks"]["storage"]
     assert storage["ok"] is False
     assert "bucket 'never-created' does not exist" in storage["error"]
+
+
+def test_storage_init_waits_for_the_server_then_creates_the_bucket_once(bin_dir, tmp_path):
+    server = S3Server(tmp_path / "s3")
+    env = {**os.environ, **server.storage_env("made-by-init"), "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
+    command = [str(bin_dir / "dreamforge"), "storage", "init", "--wait", "60"]
+    # Started before the server, as a deployment's init step may be: it keeps trying.
+    init = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # longer than one attempt's own retries last
+        server.start()
+        out, err = init.communicate(timeout=90)
+        assert init.returncode == 0, err
+        assert "created, writable" in out
+        assert "not ready yet" in err
+        assert server.list_keys("made-by-init", "") == []  # the probe object is gone
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and "already there, writable" in again.stdout, again.stderr
+    finally:
+        init.kill()
+        server.stop()
+
+
+def test_storage_init_without_a_server_fails_naming_the_endpoint(bin_dir, tmp_path):
+    server = S3Server(tmp_path / "s3")  # never started
+    env = {**os.environ, **server.storage_env("nowhere"), "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([str(bin_dir / "dreamforge"), "storage", "init"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert server.endpoint in proc.stderr and "error[unavailable]" in proc.stderr
