@@ -204,6 +204,26 @@ TEST_F(RunnerContainerLifecycle, AnEngineThatCannotListIsUnavailable) {
             ErrorCode::kUnavailable);
 }
 
+TEST(RunnerContainerLaunch, RunsAsThisUserWithAbsoluteFoldersAndTheEngineFoundInPath) {
+  runner::ContainerSettings settings;
+  settings.engine = "sh";  // any client in PATH
+  settings.image = "dreamforge-runner-cpu";
+  const auto launch =
+      runner::container_launch(settings, "data", {"models"}, {"data/output", "/srv/./temp"}, "cpu");
+  EXPECT_TRUE(fs::path(launch.settings.engine).is_absolute()) << launch.settings.engine;
+  EXPECT_EQ(fs::path(launch.settings.engine).filename(), "sh");
+  EXPECT_EQ(launch.user, std::to_string(::getuid()) + ":" + std::to_string(::getgid()));
+  EXPECT_EQ(launch.data_dir, (fs::current_path() / "data").string());
+  EXPECT_EQ(launch.read_only_mounts,
+            (std::vector<std::string>{(fs::current_path() / "models").string()}));
+  EXPECT_EQ(launch.writable_mounts,
+            (std::vector<std::string>{(fs::current_path() / "data/output").string(), "/srv/temp"}));
+  EXPECT_FALSE(launch.host.empty());
+  settings.engine = "dreamforge-no-such-engine";
+  EXPECT_EQ(test::error_code_of([&] { runner::container_launch(settings, "d", {}, {}, ""); }),
+            ErrorCode::kUnavailable);
+}
+
 TEST(RunnerEngineClient, CapturesBothStreamsAndTheExitStatus) {
   const runner::EngineResult result =
       runner::run_engine_client({"sh", "-c", "echo out; echo trouble >&2; exit 3"}, 10000);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <unistd.h>
@@ -33,6 +34,19 @@ std::string host_name() {
   return host;
 }
 
+// `engine` as the absolute path of its client: a path stays, a name is looked up in PATH.
+std::string engine_client_path(const std::string& engine) {
+  if (engine.find('/') != std::string::npos) return engine;
+  const char* path = std::getenv("PATH");
+  std::istringstream folders(path ? path : "");
+  for (std::string folder; std::getline(folders, folder, ':');) {
+    const fs::path candidate = fs::path(folder.empty() ? "." : folder) / engine;
+    if (::access(candidate.c_str(), X_OK) == 0) return absolute(candidate.string());
+  }
+  throw Error(ErrorCode::kUnavailable, "the container engine client '" + engine +
+                                           "' of runners.yaml is not in PATH");
+}
+
 bool process_alive(long pid) {
   return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
@@ -45,6 +59,7 @@ ContainerLaunch container_launch(const ContainerSettings& settings, const std::s
                                  const std::string& gpu_device) {
   ContainerLaunch launch;
   launch.settings = settings;
+  launch.settings.engine = engine_client_path(settings.engine);
   launch.data_dir = absolute(data_dir);
   launch.host = host_name();
   launch.user = std::to_string(::getuid()) + ":" + std::to_string(::getgid());

@@ -13,7 +13,8 @@ namespace df::runner {
 
 // The launch of a runner of `settings` serving `data_dir`: the folders mounted at their absolute
 // paths, run as this process's user and group, labelled with this host's name, with the GPU of
-// `gpu_device` ("cuda:N", "cuda", "cpu" or "").
+// `gpu_device` ("cuda:N", "cuda", "cpu" or ""); its engine client found in PATH (else
+// Error(kUnavailable)).
 ContainerLaunch container_launch(const ContainerSettings& settings, const std::string& data_dir,
                                  const std::vector<std::string>& read_only_folders,
                                  const std::vector<std::string>& writable_folders,
