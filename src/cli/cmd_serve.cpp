@@ -81,6 +81,7 @@ class Service {
  public:
   Service(ServiceOptions options, bool with_api, bool with_workers)
       : options_(std::move(options)), with_api_(with_api), with_workers_(with_workers) {
+    if (with_workers_) read_runners_config();
     options_.resolve(with_workers);
     telemetry::declare_service_metrics(metrics_);
     store_ = store::open_store(options_.database_url);
@@ -278,7 +279,6 @@ class Service {
   void start_workers() {
     pool_ = std::make_unique<worker::DevicePool>(runners_, *store_, backend_health_.get());
     resolve_prewarm();
-    runners_config_ = runner::load_runners_config(runner::runners_config_path(options_.data_dir));
     remove_leftover_runner_containers();
     start_native_workers();
     start_backend_workers();
@@ -386,6 +386,20 @@ class Service {
         start_worker(std::move(runner), worker::WorkerDevice{"backend", false, spec.runner_id()},
                      std::move(before_start));
       }
+    }
+  }
+
+  // runners.yaml. A kind whose runners run in containers needs no runner executable here (the
+  // image's entrypoint is the runner): its engine client stands in for it (/readyz checks it).
+  void read_runners_config() {
+    runners_config_ = runner::load_runners_config(runner::runners_config_path(options_.data_dir));
+    if (runners_config_.native.isolation == runner::Isolation::kContainer &&
+        options_.runner.empty()) {
+      options_.runner = runner::engine_client_path(runners_config_.native.container.engine);
+    }
+    if (runners_config_.comfy.isolation == runner::Isolation::kContainer &&
+        options_.comfy_runner.empty()) {
+      options_.comfy_runner = runner::engine_client_path(runners_config_.comfy.container.engine);
     }
   }
 

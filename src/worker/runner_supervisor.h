@@ -55,7 +55,10 @@ class RunnerSupervisor {
   pid_t memory_pid() const;
   // The live or last runner container's name; "" for a subprocess runner or before the first start.
   const std::string& container_name() const { return container_name_; }
-  const std::string& executable() const { return settings_.argv.front(); }
+  // The runner executable, or the image of a container-mode runner.
+  const std::string& executable() const {
+    return settings_.container ? settings_.container->settings.image : settings_.argv.front();
+  }
   int kill_grace_ms() const { return settings_.kill_grace_ms; }
   // Asks the runner to shut down (stdin closed), escalating to TERM and KILL; reaps it and returns
   // how it ended. Does nothing when no runner runs.

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 
 import pytest
 from PIL import Image
@@ -130,3 +131,17 @@ def test_a_paused_container_is_killed_removed_and_the_job_retried_on_a_fresh_one
     assert first not in runner_containers(data_dir, every=True)
     [second] = runner_containers(data_dir)
     assert second != first
+
+
+def test_containers_a_killed_worker_left_behind_are_removed_when_the_next_worker_starts(
+        start_service, tmp_path, runner_image):
+    service, data_dir = start_in_containers(start_service, tmp_path, runner_image)
+    service.create_job(generate_body(steps=150, count=3))
+    left = wait_until(lambda: runner_containers(data_dir), "a runner container runs the job",
+                      timeout=90, explain=lambda: "".join(service.output))[0]
+    docker("pause", left)  # frozen: it cannot even notice that its input closed
+    service.stop(signal.SIGKILL)
+    assert left in runner_containers(data_dir, every=True)
+
+    start_in_containers(start_service, tmp_path, runner_image)
+    assert left not in runner_containers(data_dir, every=True)

@@ -34,7 +34,12 @@ std::string host_name() {
   return host;
 }
 
-// `engine` as the absolute path of its client: a path stays, a name is looked up in PATH.
+bool process_alive(long pid) {
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
 std::string engine_client_path(const std::string& engine) {
   if (engine.find('/') != std::string::npos) return engine;
   const char* path = std::getenv("PATH");
@@ -46,12 +51,6 @@ std::string engine_client_path(const std::string& engine) {
   throw Error(ErrorCode::kUnavailable, "the container engine client '" + engine +
                                            "' of runners.yaml is not in PATH");
 }
-
-bool process_alive(long pid) {
-  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
-}
-
-}  // namespace
 
 ContainerLaunch container_launch(const ContainerSettings& settings, const std::string& data_dir,
                                  const std::vector<std::string>& read_only_folders,

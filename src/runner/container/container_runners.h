@@ -20,6 +20,10 @@ ContainerLaunch container_launch(const ContainerSettings& settings, const std::s
                                  const std::vector<std::string>& writable_folders,
                                  const std::string& gpu_device);
 
+// `engine` as the absolute path of its client: a path stays as it is, a name is looked up in PATH
+// (Error(kUnavailable) when it is not there).
+std::string engine_client_path(const std::string& engine);
+
 // A name no other runner container of this process has had.
 std::string next_runner_container_name();
 
