@@ -75,11 +75,11 @@ std::string next_runner_container_name() {
 
 std::string remove_container(const std::string& engine, const std::string& name, int timeout_ms) {
   const EngineResult result = run_engine_client(container_remove_argv(engine, name), timeout_ms);
-  if (result.succeeded() || result.err.find("No such container") != std::string::npos ||
-      result.err.find("no such container") != std::string::npos) {
-    return "";
+  // Gone already, or going: `run --rm` removes a container that exited by itself.
+  for (const char* gone : {"No such container", "no such container", "already in progress"}) {
+    if (result.finished && result.err.find(gone) != std::string::npos) return "";
   }
-  return result.describe();
+  return result.succeeded() ? "" : result.describe();
 }
 
 pid_t container_main_pid(const std::string& engine, const std::string& name, int timeout_ms) {
