@@ -46,6 +46,7 @@ namespace {
 struct CreateTinyOptions {
   std::string dir;
   std::string data_dir;
+  std::string models_dir;  // the service's models root when not <data dir>/models
   std::string name;
   std::string family;
   std::string kind = "checkpoint";
@@ -53,8 +54,8 @@ struct CreateTinyOptions {
   uint64_t seed = 0;
 };
 
-// DIR when given, else <data dir>/models/<folder>/<name><extension>, where the service finds
-// installed models.
+// DIR when given, else <models root>/<folder>/<name><extension> (the root: --models-dir, else
+// <data dir>/models), where the service finds installed models.
 std::string tiny_model_target(const CreateTinyOptions& options, const std::string& folder,
                               const std::string& extension) {
   if (!options.dir.empty()) {
@@ -64,14 +65,16 @@ std::string tiny_model_target(const CreateTinyOptions& options, const std::strin
     }
     return options.dir;
   }
-  if (options.data_dir.empty() || options.name.empty()) {
-    throw Error(ErrorCode::kInvalidArgument, "give DIR, or --data-dir and --name");
+  if ((options.data_dir.empty() && options.models_dir.empty()) || options.name.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "give DIR, or --data-dir (or --models-dir) and --name");
   }
   if (options.name.find('/') != std::string::npos || options.name == "." || options.name == "..") {
     throw Error(ErrorCode::kInvalidArgument, "--name must be a plain folder name");
   }
-  return (std::filesystem::path(options.data_dir) / "models" / folder / options.name).string() +
-         extension;
+  const std::filesystem::path root = options.models_dir.empty()
+                                         ? std::filesystem::path(options.data_dir) / "models"
+                                         : std::filesystem::path(options.models_dir);
+  return (root / folder / options.name).string() + extension;
 }
 
 // A create-tiny kind writing a test checkpoint folder whose UNet reads `unet_in_channels`
@@ -210,6 +213,9 @@ void add_create_tiny_command(CLI::App& model) {
                       "kinds the .safetensors file or a folder to write it in");
   command->add_option("--data-dir", options->data_dir, "Install into this service data directory")
       ->envname("DREAMFORGE_DATA_DIR");
+  command->add_option("--models-dir", options->models_dir,
+                      "The service's models root when not <data dir>/models")
+      ->envname("DREAMFORGE_MODELS_DIR");
   command->add_option("--name", options->name, "Model id when installing into --data-dir");
   command->add_option("--family", options->family, "Model family")
       ->required()
