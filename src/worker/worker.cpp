@@ -73,7 +73,7 @@ std::string Worker::device_name() const {
 
 void Worker::publish(const std::string& state, const RunnerMemoryReport& held) {
   if (budget_) {
-    budget_->update(budget_id(), device_name(), context_.runner.pid(), state == "busy",
+    budget_->update(budget_id(), device_name(), context_.runner.memory_pid(), state == "busy",
                     last_used_ms_);
   }
   if (!pool_ || out_of_rotation_) return;
