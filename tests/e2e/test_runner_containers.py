@@ -141,7 +141,7 @@ def test_containers_a_killed_worker_left_behind_are_removed_when_the_next_worker
                       timeout=90, explain=lambda: "".join(service.output))[0]
     docker("pause", left)  # frozen: it cannot even notice that its input closed
     service.stop(signal.SIGKILL)
-    assert left in runner_containers(data_dir, every=True)
+    assert left in runner_containers(data_dir, every=True), "".join(service.output)
 
-    start_in_containers(start_service, tmp_path, runner_image)
-    assert left not in runner_containers(data_dir, every=True)
+    restarted, _ = start_in_containers(start_service, tmp_path, runner_image)
+    assert left not in runner_containers(data_dir, every=True), "".join(restarted.output)
