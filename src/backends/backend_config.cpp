@@ -2,15 +2,14 @@
 #include "backends/backend_config.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
 #include "backends/comfy_client.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/numbers.h"
 #include "http/client.h"
 
@@ -206,13 +205,8 @@ BackendConfig parse_backend_config(const std::string& yaml_text, const std::stri
 }
 
 BackendConfig load_backend_config(const fs::path& path) {
-  std::error_code error;
-  if (!fs::exists(path, error)) return {};
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) throw Error(ErrorCode::kIo, "cannot read the backends config " + path.string());
-  return parse_backend_config(text.str(), path.string());
+  const auto text = read_config_text(path.string(), "backends config");
+  return text ? parse_backend_config(*text, path.string()) : BackendConfig{};
 }
 
 }  // namespace df::backends

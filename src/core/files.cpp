@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,16 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   } catch (const std::ios_base::failure& e) {  // a read error, e.g. the path is a directory
     throw Error(ErrorCode::kIo, "cannot read '" + path + "': " + e.code().message());
   }
+}
+
+std::optional<std::string> read_config_text(const std::string& path, const std::string& what) {
+  std::error_code error;
+  if (!fs::exists(path, error)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw Error(ErrorCode::kIo, "cannot read the " + what + " " + path);
+  return text.str();
 }
 
 std::string join_inside(const std::string& root, const std::string& relative, const std::string& what) {

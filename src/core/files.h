@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
 
 // The whole file; throws Error(kIo) when it cannot be read.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
+
+// The text of a configuration file; nullopt when there is none (the configuration's defaults).
+// Throws Error(kIo) "cannot read the <what> <path>" when it exists but cannot be read.
+std::optional<std::string> read_config_text(const std::string& path, const std::string& what);
 
 // `relative` joined to `root`, refusing absolute names and names that leave `root` ("..",
 // symlinks out). Throws Error(kInvalidArgument) naming `what`.

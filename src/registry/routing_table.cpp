@@ -3,12 +3,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/numbers.h"
 
 namespace df::registry {
@@ -368,17 +367,14 @@ RoutingTable parse_routing_table(std::string_view yaml, const std::string& sourc
 }
 
 RoutingTable load_routing_table(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) throw Error(ErrorCode::kIo, "cannot read the routing table " + file.string());
-  return parse_routing_table(text.str(), file.string());
+  const auto text = read_config_text(file.string(), "routing table");
+  if (!text) throw Error(ErrorCode::kIo, "cannot read the routing table " + file.string());
+  return parse_routing_table(*text, file.string());
 }
 
 RoutingTable load_routing_table_or_default(const fs::path& file) {
-  std::error_code error;
-  if (!fs::exists(file, error)) return default_routing_table();
-  return load_routing_table(file);
+  const auto text = read_config_text(file.string(), "routing table");
+  return text ? parse_routing_table(*text, file.string()) : default_routing_table();
 }
 
 }  // namespace df::registry

@@ -12,13 +12,7 @@ namespace df::api {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using test::read_text;
 
 TEST(ComfyUserDefaults, AFreshFolderGetsWhatTheFrontendReadsAtBoot) {
   const test::TestDir dir("user_defaults");

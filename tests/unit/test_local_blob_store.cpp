@@ -15,16 +15,10 @@ namespace df::blob {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_text;
 
 const std::string kSecret = "local-blob-store-test-secret";
 const std::string kKey = "dreamforge/default/jobs/j1/9/20261122T130509Z_0_64x64_42.png";
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 using test::error_code_of;
 

@@ -1,10 +1,12 @@
-// Helpers shared by the unit tests: a fresh temporary directory for the running test, and the
-// df::Error an action throws.
+// Helpers shared by the unit tests: a fresh temporary directory for the running test, a file's
+// text, and the df::Error an action throws.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <unistd.h>
@@ -38,6 +40,14 @@ class TestDir {
  private:
   std::filesystem::path path_;
 };
+
+// The whole text of a file ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 // The df::Error `action` throws (a test failure, and an internal error, when it throws none).
 template <class Action>

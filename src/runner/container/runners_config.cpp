@@ -2,14 +2,13 @@
 #include "runner/container/runners_config.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
 #include "core/error.h"
+#include "core/files.h"
 
 namespace df::runner {
 namespace {
@@ -175,13 +174,8 @@ RunnersConfig parse_runners_config(const std::string& yaml_text, const std::stri
 }
 
 RunnersConfig load_runners_config(const fs::path& path) {
-  std::error_code error;
-  if (!fs::exists(path, error)) return {};
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) throw Error(ErrorCode::kIo, "cannot read the runners config " + path.string());
-  return parse_runners_config(text.str(), path.string());
+  const auto text = read_config_text(path.string(), "runners config");
+  return text ? parse_runners_config(*text, path.string()) : RunnersConfig{};
 }
 
 }  // namespace df::runner
