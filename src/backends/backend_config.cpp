@@ -10,6 +10,7 @@
 #include "backends/comfy_client.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/yaml_config.h"
 #include "core/numbers.h"
 #include "http/client.h"
 
@@ -30,15 +31,9 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-class ConfigParser {
+class ConfigParser : public YamlConfigSource {
  public:
-  explicit ConfigParser(std::string origin) : origin_(std::move(origin)) {}
-
-  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
-    const int line = mark.line + 1;
-    throw Error(ErrorCode::kInvalidArgument, origin_ + ":" + std::to_string(line) + ": " + what,
-                {{"file", origin_}, {"line", line}, {"column", mark.column + 1}});
-  }
+  using YamlConfigSource::YamlConfigSource;
 
   BackendConfig parse(const YAML::Node& root) {
     BackendConfig config;
@@ -180,7 +175,6 @@ class ConfigParser {
     return text;
   }
 
-  std::string origin_;
 };
 
 }  // namespace
@@ -195,13 +189,7 @@ fs::path backends_config_path(const std::string& data_dir) {
 
 BackendConfig parse_backend_config(const std::string& yaml_text, const std::string& origin) {
   ConfigParser parser(origin);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    parser.fail(e.mark, "YAML syntax error: " + e.msg);
-  }
-  return parser.parse(root);
+  return parser.parse(parser.load(yaml_text));
 }
 
 BackendConfig load_backend_config(const fs::path& path) {

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/yaml_config.h"
 #include "core/numbers.h"
 
 namespace df::registry {
@@ -36,9 +37,9 @@ struct Entry {
 
 // Reads a routing table's YAML tree into a RoutingTable, failing at the first problem with its
 // position in the file.
-class TableParser {
+class TableParser : public YamlConfigSource {
  public:
-  explicit TableParser(std::string source) : source_(std::move(source)) {}
+  using YamlConfigSource::YamlConfigSource;
 
   RoutingTable parse(const YAML::Node& root) {
     if (root.IsNull()) fail(YAML::Mark(), "the routing table is empty");
@@ -70,13 +71,6 @@ class TableParser {
     }
     if (const Entry* prewarm = find(entries, "prewarm")) table.prewarm = model_ids(prewarm->value);
     return table;
-  }
-
-  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
-    const int line = mark.line + 1;
-    const int column = mark.column + 1;
-    throw Error(ErrorCode::kInvalidArgument, source_ + ":" + std::to_string(line) + ": " + what,
-                {{"file", source_}, {"line", line}, {"column", column}});
   }
 
  private:
@@ -261,7 +255,6 @@ class TableParser {
     return candidates;
   }
 
-  std::string source_;
 };
 
 RoutingTable build_default_table() {
@@ -357,13 +350,7 @@ fs::path routing_table_path(const fs::path& data_dir) {
 
 RoutingTable parse_routing_table(std::string_view yaml, const std::string& source) {
   TableParser parser(source);
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    parser.fail(e.mark, "YAML syntax error: " + e.msg);
-  }
-  return parser.parse(root);
+  return parser.parse(parser.load(std::string(yaml)));
 }
 
 RoutingTable load_routing_table(const fs::path& file) {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/yaml_config.h"
 
 namespace df::runner {
 namespace {
@@ -24,15 +25,9 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-class ConfigParser {
+class ConfigParser : public YamlConfigSource {
  public:
-  explicit ConfigParser(std::string origin) : origin_(std::move(origin)) {}
-
-  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
-    const int line = mark.line + 1;
-    throw Error(ErrorCode::kInvalidArgument, origin_ + ":" + std::to_string(line) + ": " + what,
-                {{"file", origin_}, {"line", line}, {"column", mark.column + 1}});
-  }
+  using YamlConfigSource::YamlConfigSource;
 
   RunnersConfig parse(const YAML::Node& root) const {
     RunnersConfig config;
@@ -153,7 +148,6 @@ class ConfigParser {
     return out;
   }
 
-  std::string origin_;
 };
 
 }  // namespace
@@ -164,13 +158,7 @@ fs::path runners_config_path(const std::string& data_dir) {
 
 RunnersConfig parse_runners_config(const std::string& yaml_text, const std::string& origin) {
   const ConfigParser parser(origin);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    parser.fail(e.mark, "YAML syntax error: " + e.msg);
-  }
-  return parser.parse(root);
+  return parser.parse(parser.load(yaml_text));
 }
 
 RunnersConfig load_runners_config(const fs::path& path) {
