@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/access_policy.h"
 #include "api/backend_report.h"
 #include "api/device_report.h"
 #include "api/job_views.h"
@@ -216,7 +217,10 @@ void ApiService::register_routes(http::Router& router) {
 Job ApiService::require_job(const Request& request) {
   const std::string& id = request.path_params.at("id");
   auto job = store_.get_job(id);
-  if (!job) throw Error(ErrorCode::kNotFound, "no job with id '" + id + "'");
+  // Another user's job answers as a missing one: its existence is not theirs to know.
+  if (!job || !request.caller.may_access(job->owner)) {
+    throw Error(ErrorCode::kNotFound, "no job with id '" + id + "'");
+  }
   return *job;
 }
 
@@ -226,9 +230,11 @@ Response ApiService::create_job(Request& request) {
     throw Error(ErrorCode::kInvalidArgument, "Idempotency-Key is longer than 255 characters",
                 {{"fields", {{{"field", "Idempotency-Key"}, {"message", "at most 255 characters"}}}}});
   }
+  intake_.admit(request.caller);
   store::CreateJobResult result;
   try {
-    result = submit_job(request.json_body(), key);
+    result = submit_job(request.json_body(), owned_idempotency_key(request.caller, key),
+                        [&](Job& job) { job.owner = request.caller.user; });
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kModelNotFound) throw;
     Response response = http::error_response(e, request.correlation_id);
@@ -304,6 +310,7 @@ Response ApiService::list_jobs(Request& request) {
   if (auto cursor = request.query.find("cursor"); cursor != request.query.end()) {
     filter.cursor = cursor->second;
   }
+  filter.owner = owner_filter(request.caller);
   auto page = store_.list_jobs(filter);
   json jobs = json::array();
   for (const auto& job : page.jobs) jobs.push_back(job_json(job));
@@ -370,7 +377,7 @@ Response ApiService::job_events(Request& request) {
 }
 
 Response ApiService::cancel_job(Request& request) {
-  const std::string& id = request.path_params.at("id");
+  const std::string id = require_job(request).id;
   const auto outcome = cancel(id);
   if (!outcome) throw Error(ErrorCode::kNotFound, "no job with id '" + id + "'");
   auto job = store_.get_job(id);

@@ -21,7 +21,24 @@ void ComfyFiles::register_routes(http::Router& router) {
                   }));
 }
 
+bool ComfyFiles::owns_output(const http::Request& request) {
+  const auto& query = request.query;
+  const auto type = query.find("type");
+  if (type != query.end() && type->second != "output") return true;
+  const auto filename = query.find("filename");
+  const auto subfolder = query.find("subfolder");
+  if (filename == query.end()) return true;  // view_file answers the missing name
+  const auto artifact = store_.find_output_artifact(
+      subfolder == query.end() ? "" : subfolder->second, filename->second);
+  if (!artifact) return false;
+  const auto job = store_.get_job(artifact->job_id);
+  return job && request.caller.may_access(job->owner);
+}
+
 http::Response ComfyFiles::view(const http::Request& request) {
+  if (!request.caller.admin && !owns_output(request)) {
+    throw Error(ErrorCode::kNotFound, "no such file");
+  }
   try {
     return view_file(folders_, request.query);
   } catch (const Error& e) {

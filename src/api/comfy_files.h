@@ -27,6 +27,8 @@ class ComfyFiles {
   // The file in this machine's folders; else, for an output a worker on another machine saved, a
   // redirect (302) to its artifact in the blob store, as stored.
   http::Response view(const http::Request& request);
+  // For a non-admin caller: whether an output the query names is an artifact of their own job.
+  bool owns_output(const http::Request& request);
   // Saves a checked upload under a free name and answers ComfyUI's {"name","subfolder","type"}.
   http::Response save_upload(const ImageUpload& upload);
 

@@ -47,10 +47,12 @@ json failed_job_error_data(const Job& job, const std::vector<Event>& events, jso
 
 }  // namespace
 
-std::vector<Job> jobs_with_status(store::Store& store, JobStatus status) {
+std::vector<Job> jobs_with_status(store::Store& store, JobStatus status,
+                                  std::optional<std::string> owner) {
   store::JobFilter filter;
   filter.status = status;
   filter.limit = 1000;
+  filter.owner = std::move(owner);
   auto jobs = store.list_jobs(filter).jobs;
   std::reverse(jobs.begin(), jobs.end());  // the store lists newest first
   return jobs;

@@ -1,6 +1,8 @@
 // ComfyUI's views of a job: queue tuples, history entries and its execution messages.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -10,8 +12,10 @@
 
 namespace df::api {
 
-// Jobs with this status (the first 1000), oldest first: the order the queue runs them in.
-std::vector<Job> jobs_with_status(store::Store& store, JobStatus status);
+// Jobs with this status (the first 1000; of `owner` only when given), oldest first: the order the
+// queue runs them in.
+std::vector<Job> jobs_with_status(store::Store& store, JobStatus status,
+                                  std::optional<std::string> owner = std::nullopt);
 
 // Prompts waiting or running: ComfyUI's queue_remaining.
 int64_t queue_remaining(store::Store& store);

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "api/access_policy.h"
 #include "api/comfy_history.h"
 #include "core/error.h"
 #include "core/json_text.h"
@@ -122,13 +123,14 @@ Response ComfyJobs::list(Request& request) {
   }
   const bool ascending = request.query.count("sort_order") && request.query.at("sort_order") == "asc";
 
+  const auto owner = owner_filter(request.caller);
   std::vector<Job> jobs;
   for (auto status : {JobStatus::kQueued, JobStatus::kRunning}) {
     if (!wanted.count(status)) continue;
-    for (auto& job : jobs_with_status(store_, status)) jobs.push_back(std::move(job));
+    for (auto& job : jobs_with_status(store_, status, owner)) jobs.push_back(std::move(job));
   }
   for (auto& job : store_.history(-1)) {
-    if (wanted.count(job.status)) jobs.push_back(std::move(job));
+    if (wanted.count(job.status) && (!owner || job.owner == *owner)) jobs.push_back(std::move(job));
   }
   std::sort(jobs.begin(), jobs.end(), [&](const Job& a, const Job& b) {
     return ascending ? a.created_ms < b.created_ms : a.created_ms > b.created_ms;
@@ -151,7 +153,7 @@ Response ComfyJobs::list(Request& request) {
 
 Response ComfyJobs::detail(Request& request) {
   auto job = store_.get_job(request.path_params.at("id"));
-  if (!job) return Response::json(404, {{"error", "Job not found"}});
+  if (!job || !request.caller.may_access(job->owner)) return Response::json(404, {{"error", "Job not found"}});
   if (!is_terminal(job->status)) return Response::json(200, list_item(*job, nullptr));
   const json history = load_history_entry(store_, *job);
   json item = list_item(*job, &history);

@@ -3,6 +3,7 @@
 
 #include <regex>
 
+#include "api/access_policy.h"
 #include "api/comfy_history.h"
 #include "api/comfy_request_body.h"
 #include "api/comfy_router.h"
@@ -83,6 +84,7 @@ Response ComfyPrompts::post_prompt(Request& request) {
   if (!routing.routed()) {
     return Response::json(400, {{"error", validation.error}, {"node_errors", validation.node_errors}});
   }
+  intake_.admit(request.caller);
   json extra_data = body.value("extra_data", json::object());
   if (!extra_data.is_object()) extra_data = json::object();
   if (extra_data.contains("extra_pnginfo") && !extra_data["extra_pnginfo"].is_object()) {
@@ -98,11 +100,12 @@ Response ComfyPrompts::post_prompt(Request& request) {
   Job job;
   job.id = prompt_id;
   job.type = "workflow";
+  job.owner = request.caller.user;
   job.spec = {{"workflow", body["prompt"]},
               {"count", 1},
               {"format", "png"},
               {"comfy", {{"number", number},
-                         {"client_id", body_string(extra_data, "client_id")},
+                         {"client_id", scoped_client_id(request.caller, body_string(extra_data, "client_id"))},
                          {"extra_data", extra_data},
                          {"outputs_to_execute", validation.outputs_to_execute}}},
               {"runners", routing.runners}};
@@ -127,10 +130,11 @@ Response ComfyPrompts::get_prompt(Request&) {
   return Response::json(200, {{"exec_info", {{"queue_remaining", queue_remaining(store_)}}}});
 }
 
-Response ComfyPrompts::get_queue(Request&) {
+Response ComfyPrompts::get_queue(Request& request) {
+  const auto owner = owner_filter(request.caller);
   json running = json::array(), pending = json::array();
-  for (const auto& job : jobs_with_status(store_, JobStatus::kRunning)) running.push_back(queue_tuple(job));
-  for (const auto& job : jobs_with_status(store_, JobStatus::kQueued)) pending.push_back(queue_tuple(job));
+  for (const auto& job : jobs_with_status(store_, JobStatus::kRunning, owner)) running.push_back(queue_tuple(job));
+  for (const auto& job : jobs_with_status(store_, JobStatus::kQueued, owner)) pending.push_back(queue_tuple(job));
   return Response::json(200, {{"queue_running", running}, {"queue_pending", pending}});
 }
 
@@ -138,11 +142,16 @@ Response ComfyPrompts::post_queue(Request& request) {
   const json body = comfy_json_object(request, /*may_be_empty=*/true);
   std::vector<std::string> to_cancel;
   if (body_flag(body, "clear")) {
-    for (const auto& job : jobs_with_status(store_, JobStatus::kQueued)) to_cancel.push_back(job.id);
+    for (const auto& job : jobs_with_status(store_, JobStatus::kQueued, owner_filter(request.caller))) {
+      to_cancel.push_back(job.id);
+    }
   }
   for (const auto& id : body_strings(body, "delete")) {
     auto job = store_.get_job(id);
-    if (job && job->status == JobStatus::kQueued) to_cancel.push_back(id);  // running ones stay
+    // Running ones stay; other users' prompts are not the caller's to delete.
+    if (job && job->status == JobStatus::kQueued && request.caller.may_access(job->owner)) {
+      to_cancel.push_back(id);
+    }
   }
   for (const auto& id : to_cancel) store_.cancel_job(id);
   if (!to_cancel.empty() && hooks_.queue_changed) hooks_.queue_changed();
@@ -152,7 +161,7 @@ Response ComfyPrompts::post_queue(Request& request) {
 Response ComfyPrompts::interrupt(Request& request) {
   const json body = comfy_json_object(request, /*may_be_empty=*/true);
   const std::string only = body_string(body, "prompt_id");
-  for (const auto& job : jobs_with_status(store_, JobStatus::kRunning)) {
+  for (const auto& job : jobs_with_status(store_, JobStatus::kRunning, owner_filter(request.caller))) {
     if (only.empty() || job.id == only) store_.cancel_job(job.id);
   }
   return empty_ok();
@@ -169,7 +178,12 @@ Response ComfyPrompts::get_history(Request& request) {
   };
   number("max_items", max_items);
   number("offset", offset);
-  std::vector<Job> jobs = store_.history(offset >= 0 ? -1 : max_items);
+  const auto owner = owner_filter(request.caller);
+  std::vector<Job> jobs = store_.history(offset >= 0 || owner ? -1 : max_items);
+  if (owner) std::erase_if(jobs, [&](const Job& job) { return job.owner != *owner; });
+  if (offset < 0 && max_items >= 0 && jobs.size() > static_cast<size_t>(max_items)) {
+    jobs.erase(jobs.begin(), jobs.end() - max_items);  // the most recent ones, oldest first
+  }
   if (offset >= 0) {
     jobs.erase(jobs.begin(), jobs.begin() + std::min<size_t>(jobs.size(), static_cast<size_t>(offset)));
     if (max_items >= 0 && jobs.size() > static_cast<size_t>(max_items)) jobs.resize(static_cast<size_t>(max_items));
@@ -182,14 +196,31 @@ Response ComfyPrompts::get_history(Request& request) {
 Response ComfyPrompts::get_history_entry(Request& request) {
   const std::string& id = request.path_params.at("prompt_id");
   auto job = store_.get_job(id);
-  if (!job || !is_terminal(job->status)) return Response::json(200, json::object());
+  if (!job || !is_terminal(job->status) || !request.caller.may_access(job->owner)) {
+    return Response::json(200, json::object());
+  }
   return Response::json(200, {{id, load_history_entry(store_, *job)}});
 }
 
 Response ComfyPrompts::post_history(Request& request) {
   const json body = comfy_json_object(request, /*may_be_empty=*/true);
-  if (body_flag(body, "clear")) store_.clear_history({});
-  const auto ids = body_strings(body, "delete");
+  const http::Caller& caller = request.caller;
+  if (body_flag(body, "clear")) {
+    if (caller.admin) {
+      store_.clear_history({});
+    } else {  // a user clears only their own history
+      std::vector<std::string> own;
+      for (const auto& job : store_.history(-1)) {
+        if (job.owner == caller.user) own.push_back(job.id);
+      }
+      if (!own.empty()) store_.clear_history(own);
+    }
+  }
+  auto ids = body_strings(body, "delete");
+  std::erase_if(ids, [&](const std::string& id) {
+    auto job = store_.get_job(id);
+    return !job || !caller.may_access(job->owner);
+  });
   if (!ids.empty()) store_.clear_history(ids);
   return empty_ok();
 }

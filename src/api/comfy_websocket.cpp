@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "api/access_policy.h"
 #include "api/comfy_binary_frames.h"
 #include "api/comfy_history.h"
 #include "core/ids.h"
@@ -18,10 +19,12 @@ using nlohmann::json;
 // One socket: registers under its client id, answers the first feature_flags message.
 class ComfyWebSocketHub::Client : public http::WebSocketHandler {
  public:
-  Client(ComfyWebSocketHub& owner, std::string sid) : owner_(owner), sid_(std::move(sid)) {}
+  // `sid`: the id messages find it by (scoped to its user); `visible_sid`: the id it knows.
+  Client(ComfyWebSocketHub& owner, std::string sid, std::string visible_sid)
+      : owner_(owner), sid_(std::move(sid)), visible_sid_(std::move(visible_sid)) {}
   void on_open(std::shared_ptr<http::WebSocketConnection> connection) override {
     connection_ = connection.get();
-    owner_.connect(sid_, std::move(connection));
+    owner_.connect(sid_, std::move(connection), visible_sid_);
   }
   void on_text(const std::string& text) override {
     if (answered_) return;  // ComfyUI reads only a client's first message
@@ -42,6 +45,7 @@ class ComfyWebSocketHub::Client : public http::WebSocketHandler {
  private:
   ComfyWebSocketHub& owner_;
   std::string sid_;
+  std::string visible_sid_;
   const http::WebSocketConnection* connection_ = nullptr;
   bool answered_ = false;
 };
@@ -70,7 +74,8 @@ void ComfyWebSocketHub::register_routes(http::Router& router) {
     auto found = request.query.find("clientId");
     const std::string sid = found != request.query.end() && !found->second.empty() ? found->second
                                                                                    : random_hex(16);
-    return http::Response::websocket_upgrade(std::make_shared<Client>(*this, sid));
+    return http::Response::websocket_upgrade(
+        std::make_shared<Client>(*this, scoped_client_id(request.caller, sid), sid));
   });
 }
 
@@ -80,13 +85,14 @@ json ComfyWebSocketHub::status_message(bool with_sid, const std::string& sid) {
   return {{"type", "status"}, {"data", data}};
 }
 
-void ComfyWebSocketHub::connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection) {
+void ComfyWebSocketHub::connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection,
+                                const std::string& visible_sid) {
   {
     std::lock_guard lock(clients_mutex_);
     clients_[sid] = connection;  // a reconnect with the same id replaces the old socket
     preview_metadata_clients_.erase(sid);  // until this socket announces its own flags
   }
-  connection->send_text(dump_json(status_message(true, sid)));
+  connection->send_text(dump_json(status_message(true, visible_sid)));
 }
 
 void ComfyWebSocketHub::disconnect(const std::string& sid, const http::WebSocketConnection* connection) {

@@ -54,7 +54,9 @@ class ComfyWebSocketHub {
     std::unique_ptr<ComfyMessageTranslator> translator;
   };
 
-  void connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection);
+  // Registers the socket under `sid`; its first status message names `visible_sid`.
+  void connect(const std::string& sid, std::shared_ptr<http::WebSocketConnection> connection,
+               const std::string& visible_sid);
   void disconnect(const std::string& sid, const http::WebSocketConnection* connection);
   nlohmann::json status_message(bool with_sid, const std::string& sid);
   // The follower thread: reads the events of the jobs it follows and sends their messages. Jobs

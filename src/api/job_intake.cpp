@@ -1,8 +1,11 @@
 // One job intake for /v1 jobs and ComfyUI's POST /prompt.
 #include "api/job_intake.h"
 
+#include <algorithm>
+
 #include "api/job_dispatch.h"
 #include "core/error.h"
+#include "core/ids.h"
 #include "telemetry/service_metrics.h"
 
 namespace df::api {
@@ -10,6 +13,34 @@ namespace df::api {
 JobIntake::JobIntake(store::Store& store, queue::Queue& queue, telemetry::Metrics& metrics,
                      WorkflowRouter& router)
     : store_(store), queue_(queue), metrics_(metrics), router_(router) {}
+
+void JobIntake::admit(const http::Caller& caller) {
+  if (caller.jobs_per_minute <= 0 && caller.max_concurrent_jobs <= 0) {
+    metrics_.increment(telemetry::kJobAdmissions, {{"outcome", "accepted"}});
+    return;
+  }
+  constexpr int64_t kMinuteMs = 60000;
+  const int64_t now = now_ms();
+  const auto counts = store_.count_owner_jobs(caller.user, now - kMinuteMs);
+  auto refuse = [&](const std::string& limit, int64_t retry_after_s, const std::string& message) {
+    metrics_.increment(telemetry::kJobAdmissions, {{"outcome", limit}});
+    throw Error(ErrorCode::kRateLimited, message,
+                {{"limit", limit}, {"retry_after_s", std::max<int64_t>(1, retry_after_s)}});
+  };
+  if (caller.jobs_per_minute > 0 && counts.created_since >= caller.jobs_per_minute) {
+    // Free again once the oldest job of the window is a minute old.
+    refuse("jobs_per_minute", (counts.oldest_since_ms + kMinuteMs - now + 999) / 1000,
+           "this API key may make " + std::to_string(caller.jobs_per_minute) +
+               " jobs a minute; try again later");
+  }
+  if (caller.max_concurrent_jobs > 0 && counts.unfinished >= caller.max_concurrent_jobs) {
+    constexpr int64_t kConcurrencyRetryS = 5;  // when a job ends is not known: look again soon
+    refuse("concurrent_jobs", kConcurrencyRetryS,
+           "this API key may have " + std::to_string(caller.max_concurrent_jobs) +
+               " jobs queued or running at once; wait for one to finish");
+  }
+  metrics_.increment(telemetry::kJobAdmissions, {{"outcome", "accepted"}});
+}
 
 store::CreateJobResult JobIntake::create(const Job& job,
                                          const std::function<void(const Job&)>& created) {

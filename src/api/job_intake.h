@@ -6,6 +6,7 @@
 
 #include "api/workflow_validation.h"
 #include "core/job.h"
+#include "http/message.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
@@ -23,6 +24,12 @@ class JobIntake {
     return router_.route(graph, partial_targets);
   }
   WorkflowRouter& router() { return router_; }
+
+  // Lets a caller's new job in, or throws Error(kRateLimited, details {limit, retry_after_s})
+  // when their key's limits are reached: jobs made by its user in the last minute, or its user's
+  // queued and running jobs. Counts the outcome (dreamforge_job_admissions_total). A soft limit:
+  // requests racing each other may pass it together.
+  void admit(const http::Caller& caller);
 
   // Stores a new job; when it is new, counts it (dreamforge_jobs_created_total), hands it to the
   // queue and calls `created` with it. An earlier job with the same Idempotency-Key and body is

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "api/access_policy.h"
 #include "api/api_service.h"
 #include "api/job_views.h"
 
@@ -24,7 +25,8 @@ json error_envelope_schema() {
 const std::vector<ErrorDoc>& errors_of_every_route() {
   static const std::vector<ErrorDoc> errors = {
       {400, "Malformed request: not valid HTTP, or a request target that is not a valid path"},
-      {403, "Refused: a cross-site Origin, or a Host name this server does not answer to"},
+      {403, "Refused: a cross-site Origin, a Host name this server does not answer to, or a user "
+            "key on an admin-only route"},
       {408, "The request did not arrive completely in time"},
       {413, "The request body is larger than the server's limit"},
       {431, "The request headers are larger than the server's limit"},
@@ -85,6 +87,13 @@ json operation(const RouteDoc& route) {
               {"tags", {route.tag}},
               {"parameters", parameters},
               {"responses", responses(route)}};
+  if (route_access(route.path) != RouteAccess::kPublic) {
+    out["security"] = json::array({{{"apiKey", json::array()}}});
+    out["responses"]["401"] = {
+        {"description", "No API key, or one that is unknown or revoked (only once a key exists)"},
+        {"headers", {{"WWW-Authenticate", {{"schema", {{"type", "string"}}}}}}},
+        {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
+  }
   if (!route.request_schema.is_null()) {
     out["requestBody"] = {{"required", true},
                           {"content", {{"application/json", {{"schema", route.request_schema}}}}}};
@@ -109,10 +118,18 @@ json openapi_document(const std::vector<RouteDoc>& routes) {
              "Jobs, live progress, artifacts and models of a Dream Forge service. Every GET "
              "operation also answers HEAD (the same status and headers, no body). A method a path "
              "does not list here (OPTIONS included) answers 405 method_not_allowed with an Allow "
-             "header naming the methods it lists. Errors are the Error envelope."}}},
+             "header naming the methods it lists. Errors are the Error envelope. Once an API key "
+             "exists (dreamforge keys create) every operation with a security requirement needs "
+             "'Authorization: Bearer KEY'; a user key sees only its user's jobs, an admin key "
+             "everything."}}},
           {"paths", paths},
           {"components",
-           {{"schemas", {{"Error", error_envelope_schema()}, {"Job", job_schema()}}}}}};
+           {{"schemas", {{"Error", error_envelope_schema()}, {"Job", job_schema()}}},
+            {"securitySchemes",
+             {{"apiKey",
+               {{"type", "http"},
+                {"scheme", "bearer"},
+                {"description", "An API key from dreamforge keys create"}}}}}}}};
 }
 
 }  // namespace df::api

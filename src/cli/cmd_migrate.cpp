@@ -62,14 +62,7 @@ void register_migrate_command(CLI::App& app) {
   auto options = std::make_shared<ServiceOptions>();
   CLI::App* command =
       app.add_subcommand("migrate", "Bring the database schema up to date and show its version");
-  command->add_option("--data-dir", options->data_dir, "Where the default SQLite database lives")
-      ->envname("DREAMFORGE_DATA_DIR")
-      ->capture_default_str();
-  command
-      ->add_option("--database-url", options->database_url,
-                   "sqlite:///path or postgres://user@host:port/database (default: SQLite in the "
-                   "data dir)")
-      ->envname("DREAMFORGE_DATABASE_URL");
+  add_database_options(*command, *options);
   command->callback([options] {
     options->resolve_paths();
     report(migrate(options->database_url));

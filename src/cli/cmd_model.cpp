@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/audit_trail.h"
 #include "cli/service_options.h"
 #include "core/error.h"
 #include "download/civitai.h"
@@ -264,6 +265,7 @@ class ModelStore {
         *store_, options_.checkpoints_dir(), registry::registry_scope_for(options_.database_url));
   }
   registry::ModelRegistry& registry() { return *registry_; }
+  store::Store& store() { return *store_; }
   download::ModelLayout layout() const { return download::ModelLayout(options_.models_dir); }
 
  private:
@@ -318,6 +320,8 @@ void add_download_command(CLI::App& model) {
     download::DownloadProgress progress(stderr, isatty(STDERR_FILENO) != 0);
     download::ModelInstaller installer(store.layout(), store.registry(), progress, options->jobs);
     const auto result = installer.install(*source_for(ref), ref);
+    record_admin_action(store.store(), "model.download", result.model.id,
+                        {{"ref", options->ref}, {"already_installed", result.already_installed}});
     std::cout << (result.already_installed ? "already installed: " : "installed: ")
               << result.model.id << " (" << result.model.local_path << ")\n";
   }));
@@ -440,6 +444,7 @@ void add_remove_command(CLI::App& model) {
     fs::remove_all(dir);
     fs::remove_all(layout.staging_dir(kind, id));
     store.registry().remove(id);
+    record_admin_action(store.store(), "model.remove", id, {{"kind", kind}});
     std::cout << "removed: " << id << "\n";
   }));
 }
@@ -456,6 +461,7 @@ void add_enable_command(CLI::App& model, const std::string& name, bool enabled) 
   command->callback([options, name, enabled] {
     ModelStore store(options->store);
     store.registry().set_enabled(options->what, enabled);
+    record_admin_action(store.store(), "model." + name, options->what);
     std::cout << name << "d: " << options->what << "\n";
   });
 }

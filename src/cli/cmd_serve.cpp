@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "api/access_policy.h"
 #include "api/api_service.h"
 #include "api/comfy_files.h"
 #include "api/comfy_jobs.h"
@@ -25,6 +26,7 @@
 #include "api/backend_view.h"
 #include "api/event_hub.h"
 #include "api/job_intake.h"
+#include "api/login_page.h"
 #include "backends/backend_catalog.h"
 #include "backends/backend_config.h"
 #include "blob/blob_store.h"
@@ -34,6 +36,7 @@
 #include "cli/catalog_health.h"
 #include "cli/runner_location.h"
 #include "cli/service_options.h"
+#include "http/request_guard.h"
 #include "http/server.h"
 #include "http/static_files.h"
 #include "pixels/server/pixels_endpoint.h"
@@ -55,15 +58,21 @@
 namespace df::cli {
 namespace {
 
+constexpr int64_t kSessionLifetimeS = 12 * 3600;  // a signed-in browser's session
+
 std::string worker_id(int index) {
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(index);
 }
 
-// The ComfyUI web frontend at / and every path no other route claims.
-void serve_front_end(http::Router& router, const std::string& root) {
-  router.add("GET", "/", [root](http::Request&) { return http::static_file_response(root, ""); });
+// The ComfyUI web frontend at / (the sign-in page first while keys are required) and every path no
+// other route claims.
+void serve_front_end(http::Router& router, const std::string& root, api::LoginPage& login) {
+  router.add("GET", "/", [root, &login](http::Request& request) {
+    if (auto redirect = login.redirect_if_signed_out(request)) return *redirect;
+    return http::static_file_response(root, "");
+  });
   router.add("GET", "/{path...}", [root](http::Request& request) {
     return http::static_file_response(root, request.path_params.at("path"));
   });
@@ -120,6 +129,8 @@ class Service {
     std::unique_ptr<api::ComfySettings> comfy_settings;
     std::unique_ptr<api::ComfyLogs> comfy_logs;  // after comfy_ws: stops sending before it goes
     std::unique_ptr<pixels::PixelsEndpoint> pixels_endpoint;  // --zmq; after what it uses
+    std::unique_ptr<api::AccessPolicy> access;  // API keys
+    std::unique_ptr<api::LoginPage> login;      // the frontend's sign-in
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -191,7 +202,14 @@ class Service {
             return comfy_ws->send_to(client_id, message);
           });
       comfy_logs->register_routes(router);
-      if (!options_.front_end_root.empty()) serve_front_end(router, options_.front_end_root);
+      access = std::make_unique<api::AccessPolicy>(*store_, options_.signing_secret());
+      router.set_access_check([&access](http::Request& request, const http::Route& route) {
+        access->check(request, route);
+      });
+      refuse_open_public_address(*access);
+      login = std::make_unique<api::LoginPage>(*access, kSessionLifetimeS);
+      login->register_routes(router);
+      if (!options_.front_end_root.empty()) serve_front_end(router, options_.front_end_root, *login);
       http::ServerLimits limits;
       limits.max_body_bytes = static_cast<size_t>(options_.max_body_bytes);
       // SaveImageWebsocket sends whole PNGs (tens of MB for very large images) to /ws clients.
@@ -211,7 +229,8 @@ class Service {
       server->start(options_.host, options_.port);
       log_.info("dreamforge: serving http://" + options_.host + ":" +
                 std::to_string(server->port()) + " (data: " + options_.data_dir +
-                ", workers: " + std::to_string(slots_.size()) + ")");
+                ", workers: " + std::to_string(slots_.size()) + ", API keys: " +
+                (access->keys_required() ? "required" : "none, every client is admin") + ")");
     } else {
       log_.info("dreamforge: worker running " + std::to_string(slots_.size()) +
                 " runner(s) (data: " + options_.data_dir + ")");
@@ -240,6 +259,21 @@ class Service {
     if (with_workers_) start_started_backends();
     catalog_->start();
     backend_health_ = std::make_unique<CatalogHealth>(*catalog_);
+  }
+
+  // Without API keys anyone who reaches the address is admin: only loopback, unless told otherwise.
+  void refuse_open_public_address(api::AccessPolicy& access) {
+    if (http::is_loopback_host(options_.host) || access.keys_required()) return;
+    if (options_.allow_unauthenticated) {
+      log_.error("dreamforge: warning: listening on " + options_.host +
+                " without API keys (--allow-unauthenticated): whoever reaches it is admin");
+      return;
+    }
+    throw Error(ErrorCode::kInvalidArgument,
+                "refusing to listen on " + options_.host +
+                    " without API keys: whoever reached it would be admin. Create a key first "
+                    "(dreamforge keys create --name admin --scope admin), bind a loopback address, "
+                    "or pass --allow-unauthenticated when something else guards the address");
   }
 
   // The DGX-Pixels endpoint (--zmq) on the API's jobs; throws naming the option whose address

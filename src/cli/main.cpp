@@ -3,8 +3,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cmd_audit.h"
 #include "cli/cmd_generate.h"
 #include "cli/cmd_jobs.h"
+#include "cli/cmd_keys.h"
 #include "cli/cmd_migrate.h"
 #include "cli/cmd_model.h"
 #include "cli/cmd_serve.h"
@@ -17,8 +19,10 @@ int main(int argc, char** argv) {
   df::cli::load_dotenv();
   CLI::App app{"Dream Forge: self-hosted image generation"};
   app.require_subcommand(1);
+  df::cli::register_audit_command(app);
   df::cli::register_generate_command(app);
   df::cli::register_jobs_commands(app);
+  df::cli::register_keys_commands(app);
   df::cli::register_migrate_command(app);
   df::cli::register_model_commands(app);
   df::cli::register_service_commands(app);

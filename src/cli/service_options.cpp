@@ -112,6 +112,10 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
                        "Host names besides the bound address that browsers may use to reach the "
                        "service (a reverse proxy's public name; * for any), comma-separated")
         ->envname("DREAMFORGE_ALLOWED_HOSTS")->delimiter(',');
+    command.add_flag("--allow-unauthenticated", o.allow_unauthenticated,
+                     "Listen on a non-loopback --host although no API key exists (dreamforge "
+                     "keys create): only where something else (a proxy, a private network) guards it")
+        ->envname("DREAMFORGE_ALLOW_UNAUTHENTICATED");
     command.add_option("--http-threads", o.http_threads, "Threads serving HTTP")
         ->envname("DREAMFORGE_HTTP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
     command.add_flag("--zmq", o.zmq, "Also serve the DGX-Pixels protocol (ZeroMQ + MessagePack)")
@@ -194,6 +198,17 @@ void load_dotenv(const std::string& path) {
     }
     ::setenv(key.c_str(), value.c_str(), /*overwrite=*/0);
   }
+}
+
+void add_database_options(CLI::App& command, ServiceOptions& options) {
+  command.add_option("--data-dir", options.data_dir, "Where the default SQLite database lives")
+      ->envname("DREAMFORGE_DATA_DIR")
+      ->capture_default_str();
+  command
+      .add_option("--database-url", options.database_url,
+                  "sqlite:///path or postgres://user@host:port/database (default: SQLite in the "
+                  "data dir)")
+      ->envname("DREAMFORGE_DATABASE_URL");
 }
 
 }  // namespace df::cli

@@ -46,6 +46,8 @@ struct ServiceOptions {
   // Host names (a reverse proxy's) accepted in Host and Origin besides the bound address.
   std::vector<std::string> allowed_hosts;
   std::string front_end_root;  // the ComfyUI web frontend served at /; default: the installed one
+  // Serve a non-loopback address although no API key exists (something else guards it).
+  bool allow_unauthenticated = false;
   // The DGX-Pixels endpoint (ZeroMQ + MessagePack): off unless --zmq.
   bool zmq = false;
   std::string zmq_req_addr = pixels::kDefaultReqAddress;  // its REQ-REP requests
@@ -70,6 +72,9 @@ struct ServiceOptions {
 
 // Adds the flags of `part` ("serve", "api" or "worker") to a subcommand.
 void add_service_options(CLI::App& command, ServiceOptions& options, const std::string& part);
+// --data-dir and --database-url alone, as the service reads them: for commands that only open
+// the service's database (migrate, keys).
+void add_database_options(CLI::App& command, ServiceOptions& options);
 
 // Reads KEY=VALUE lines of ./.env into the environment (variables already set win).
 void load_dotenv(const std::string& path = ".env");

@@ -7,7 +7,7 @@
 namespace df {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 22> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 24> kNames{{
     {ErrorCode::kInvalidArgument, "validation"},
     {ErrorCode::kModelNotFound, "model_not_found"},
     {ErrorCode::kUnsafeFormat, "unsafe_format"},
@@ -30,6 +30,8 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 22> kNames{{
     {ErrorCode::kRequestTimeout, "request_timeout"},
     {ErrorCode::kUnsupportedMediaType, "unsupported_media_type"},
     {ErrorCode::kInsufficientMemory, "insufficient_memory"},
+    {ErrorCode::kUnauthorized, "unauthorized"},
+    {ErrorCode::kRateLimited, "rate_limited"},
 }};
 
 }  // namespace

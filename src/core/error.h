@@ -34,6 +34,8 @@ enum class ErrorCode {
   kRequestTimeout,   // "request_timeout": a client too slow to send its request
   kUnsupportedMediaType,  // "unsupported_media_type": a body in a format the route does not take
   kInsufficientMemory,    // "insufficient_memory": a job's preset needs more memory than its device can give
+  kUnauthorized,     // "unauthorized": no API key, or one that is unknown or revoked
+  kRateLimited,      // "rate_limited": an API key over its limits
 };
 
 std::string_view error_code_name(ErrorCode code);

@@ -34,6 +34,7 @@ JobItem item_from_json(const nlohmann::json& json);
 struct Job {
   std::string id;
   std::string type;  // "generate" | "workflow"
+  std::string owner = "default";  // the user whose API key created it ("default" without keys)
   JobStatus status = JobStatus::kQueued;
   nlohmann::json spec;  // the validated request, defaults applied
   std::string idempotency_key;  // "" when none

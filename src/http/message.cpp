@@ -82,8 +82,12 @@ int http_status_for(ErrorCode code) {
       return 409;
     case ErrorCode::kPayloadTooLarge:
       return 413;
+    case ErrorCode::kUnauthorized:
+      return 401;
     case ErrorCode::kForbidden:
       return 403;
+    case ErrorCode::kRateLimited:
+      return 429;
     case ErrorCode::kUnavailable:
       return 503;
     case ErrorCode::kBadRequest:
@@ -111,6 +115,13 @@ Response error_response(const Error& error, const std::string& correlation_id) {
       allow += (allow.empty() ? "" : ", ") + method.get<std::string>();
     }
     response.headers.emplace_back("Allow", allow);
+  }
+  if (error.code() == ErrorCode::kUnauthorized) {
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"dreamforge\"");
+  }
+  if (error.code() == ErrorCode::kRateLimited && error.details().contains("retry_after_s")) {
+    response.headers.emplace_back("Retry-After",
+                                  std::to_string(error.details()["retry_after_s"].get<int64_t>()));
   }
   return response;
 }

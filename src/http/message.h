@@ -21,6 +21,18 @@ namespace df::http {
 // scripts post without a type; cross-site requests to them are refused by their Origin instead.
 enum class JsonContentType { kRequired, kAny };
 
+// Who sent a request, as the router's access check found it: without API keys everyone is the
+// "default" user with admin rights.
+struct Caller {
+  std::string user = "default";
+  bool admin = true;
+  std::string key_id;  // the API key it came with ("" when none)
+  int jobs_per_minute = 0;      // the key's limits on new jobs (0: none)
+  int max_concurrent_jobs = 0;
+  // Whether the caller may see and act on what `owner` created.
+  bool may_access(const std::string& owner) const { return admin || owner == user; }
+};
+
 struct Request {
   std::string method;                        // "GET", "POST", ...
   std::string target;                        // as sent: "/v1/jobs?status=queued"
@@ -30,6 +42,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names as sent
   std::string body;
   std::string correlation_id;  // X-Request-ID when the client sent a sane one, else a fresh id
+  Caller caller;               // set by the router's access check before the handler runs
 
   // The first header named `name` (case-insensitive), or "" when absent.
   std::string header(std::string_view name) const;

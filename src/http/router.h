@@ -18,6 +18,10 @@ struct Route {
   Handler handler;
 };
 
+// Decides whether a request may reach its route and fills request.caller; throws Error
+// (kUnauthorized, kForbidden) to refuse it.
+using AccessCheck = std::function<void(Request&, const Route&)>;
+
 class Router {
  public:
   void add(std::string method, std::string pattern, Handler handler);
@@ -33,8 +37,15 @@ class Router {
   // Throws Error(kInvalidArgument) from add() for a malformed pattern.
   const Route& match(Request& request) const;
 
+  // The check every matched request passes before its handler runs (none: everyone is let in).
+  void set_access_check(AccessCheck check) { access_check_ = std::move(check); }
+  void check_access(Request& request, const Route& route) const {
+    if (access_check_) access_check_(request, route);
+  }
+
  private:
   std::vector<Route> routes_;
+  AccessCheck access_check_;
 };
 
 }  // namespace df::http

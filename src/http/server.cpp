@@ -264,6 +264,7 @@ class Session : public ServerConnection, public std::enable_shared_from_this<Ses
       exchange_.route = request.path;
       const Route& route = context_->router().match(request);
       exchange_.route = route.pattern;
+      context_->router().check_access(request, route);
       return route.handler(request);
     } catch (const Error& error) {
       if (http_status_for(error.code()) >= 500) exchange_.error = error.what();
@@ -293,7 +294,7 @@ class Session : public ServerConnection, public std::enable_shared_from_this<Ses
     try {
       request = to_request(message);
       exchange_.method = request.method;
-      exchange_.route = request.target;
+      exchange_.route = request.target.substr(0, request.target.find('?'));  // no ?token= in logs
       exchange_.correlation_id = request.correlation_id;
       response = respond(request);
     } catch (const std::exception& error) {  // out of memory, or an envelope that cannot be made

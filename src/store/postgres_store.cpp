@@ -20,7 +20,7 @@ using nlohmann::json;
 constexpr const char* kJobColumns =
     "id, type, status, spec, idempotency_key, request_hash, priority, attempts, max_attempts, "
     "progress, items, error, worker_id, lease_expires_ms, run_after_ms, cancel_requested, "
-    "created_ms, updated_ms, started_ms, finished_ms, schema_version";
+    "created_ms, updated_ms, started_ms, finished_ms, schema_version, owner";
 
 // Locks the job $1 while worker $2 holds it at attempt $3 (no row otherwise); prefixes a statement
 // that reads the row `holder`.
@@ -63,6 +63,7 @@ Job read_job(const PgResult& rows, int row) {
   job.started_ms = rows.integer(row, 18);
   job.finished_ms = rows.integer(row, 19);
   job.schema_version = static_cast<int>(rows.integer(row, 20));
+  job.owner = rows.text(row, 21);
   return job;
 }
 
@@ -188,8 +189,8 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
   const auto inserted = db->query(
       std::string("WITH created AS (INSERT INTO jobs (id, type, status, spec, model_id, "
                   "idempotency_key, request_hash, priority, max_attempts, items, created_ms, "
-                  "updated_ms, schema_version) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, "
-                  "$9, $10, $10, $11) ON CONFLICT DO NOTHING RETURNING ") +
+                  "updated_ms, schema_version, owner) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, "
+                  "$8, $9, $10, $10, $11, $17) ON CONFLICT DO NOTHING RETURNING ") +
           kJobColumns +
           "), queued AS (INSERT INTO events (job_id, type, message, plain, data, created_ms) "
           "SELECT id, $12::text, $13::text, $14::text, $15::text, $16::bigint FROM created) "
@@ -198,7 +199,7 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
       job.idempotency_key.empty() ? PgParam() : pg_param(job.idempotency_key), job.request_hash,
       job.priority, job.max_attempts, items_text(job.items), job.created_ms, job.schema_version,
       queued.type, queued.message, queued.plain, dump_json(queued.data),
-      queued.created_ms ? queued.created_ms : now_ms());
+      queued.created_ms ? queued.created_ms : now_ms(), job.owner);
   if (inserted.rows() == 1) return {read_job(inserted, 0), true};
   if (!job.idempotency_key.empty()) {
     if (auto earlier = find_job(*db, "idempotency_key = $1", job.idempotency_key)) {
@@ -230,6 +231,10 @@ JobPage PostgresStore::list_jobs(const JobFilter& filter) {
   if (filter.status) {
     params.push_back(pg_param(job_status_name(*filter.status)));
     sql += " AND status = $" + std::to_string(params.size());
+  }
+  if (filter.owner) {
+    params.push_back(pg_param(*filter.owner));
+    sql += " AND owner = $" + std::to_string(params.size());
   }
   // Ordered by creation time; the id (bytewise) only breaks ties, as in the SQLite store.
   if (!filter.cursor.empty()) {
@@ -566,6 +571,97 @@ std::vector<Model> PostgresStore::list_models() {
 bool PostgresStore::delete_model(const std::string& id) {
   auto db = pool_.borrow();
   return db->query("DELETE FROM models WHERE id = $1", id).affected() > 0;
+}
+
+namespace {
+
+constexpr const char* kApiKeyColumns =
+    "id, name, user_name, scope, secret_hash, created_ms, revoked_ms, jobs_per_minute, "
+    "max_concurrent_jobs";
+
+ApiKeyRecord read_api_key(const PgResult& rows, int row) {
+  return {rows.text(row, 0),    rows.text(row, 1),    rows.text(row, 2),
+          rows.text(row, 3),    rows.text(row, 4),    rows.integer(row, 5),
+          rows.integer(row, 6), static_cast<int>(rows.integer(row, 7)),
+          static_cast<int>(rows.integer(row, 8))};
+}
+
+}  // namespace
+
+void PostgresStore::create_api_key(const ApiKeyRecord& key) {
+  auto db = pool_.borrow();
+  const auto inserted = db->query(
+      std::string("INSERT INTO api_keys (") + kApiKeyColumns +
+          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+      key.id, key.name, key.user, key.scope, key.secret_hash,
+      key.created_ms ? key.created_ms : now_ms(), key.revoked_ms, key.jobs_per_minute,
+      key.max_concurrent_jobs);
+  if (inserted.affected() == 0) {
+    throw Error(ErrorCode::kConflict, "an API key with id '" + key.id + "' already exists");
+  }
+}
+
+std::vector<ApiKeyRecord> PostgresStore::list_api_keys() {
+  auto db = pool_.borrow();
+  const auto rows = db->exec(std::string("SELECT ") + kApiKeyColumns +
+                             " FROM api_keys ORDER BY created_ms, id");
+  std::vector<ApiKeyRecord> keys;
+  for (int row = 0; row < rows.rows(); ++row) keys.push_back(read_api_key(rows, row));
+  return keys;
+}
+
+std::optional<ApiKeyRecord> PostgresStore::find_api_key(const std::string& secret_hash) {
+  auto db = pool_.borrow();
+  const auto rows = db->query(std::string("SELECT ") + kApiKeyColumns +
+                                  " FROM api_keys WHERE secret_hash = $1",
+                              secret_hash);
+  if (rows.rows() == 0) return std::nullopt;
+  return read_api_key(rows, 0);
+}
+
+bool PostgresStore::revoke_api_key(const std::string& id) {
+  auto db = pool_.borrow();
+  return db->query("UPDATE api_keys SET revoked_ms = CASE WHEN revoked_ms = 0 THEN $1 "
+                   "ELSE revoked_ms END WHERE id = $2",
+                   now_ms(), id)
+             .affected() > 0;
+}
+
+OwnerJobCounts PostgresStore::count_owner_jobs(const std::string& owner, int64_t since_ms) {
+  auto db = pool_.borrow();
+  // Each count reads its own index: the owner's recent jobs, and the owner's unfinished ones.
+  const auto rows = db->query(
+      "SELECT COUNT(*), COALESCE(MIN(created_ms), 0), (SELECT COUNT(*) FROM jobs WHERE owner = $1 "
+      "AND status IN ('queued', 'running')) FROM jobs WHERE owner = $1 AND created_ms >= $2",
+      owner, since_ms);
+  return {rows.integer(0, 0), rows.integer(0, 2), rows.integer(0, 1)};
+}
+
+bool PostgresStore::has_api_keys() {
+  auto db = pool_.borrow();
+  return db->exec("SELECT 1 FROM api_keys LIMIT 1").rows() > 0;
+}
+
+void PostgresStore::append_audit(const AuditEntry& entry) {
+  auto db = pool_.borrow();
+  db->query("INSERT INTO audit_log (created_ms, actor, action, target, details) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            entry.created_ms ? entry.created_ms : now_ms(), entry.actor, entry.action,
+            entry.target, dump_json(entry.details));
+}
+
+std::vector<AuditEntry> PostgresStore::list_audit(int limit) {
+  auto db = pool_.borrow();
+  const auto rows = db->query(
+      "SELECT id, created_ms, actor, action, target, details FROM audit_log ORDER BY id DESC "
+      "LIMIT $1",
+      limit);
+  std::vector<AuditEntry> entries;
+  for (int row = 0; row < rows.rows(); ++row) {
+    entries.push_back({rows.integer(row, 0), rows.integer(row, 1), rows.text(row, 2),
+                       rows.text(row, 3), rows.text(row, 4), json::parse(rows.text(row, 5))});
+  }
+  return entries;
 }
 
 void PostgresStore::ping() {

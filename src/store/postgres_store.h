@@ -48,6 +48,14 @@ class PostgresStore : public Store {
   std::optional<Model> get_model(const std::string& id) override;
   std::vector<Model> list_models() override;
   bool delete_model(const std::string& id) override;
+  void create_api_key(const ApiKeyRecord& key) override;
+  std::vector<ApiKeyRecord> list_api_keys() override;
+  std::optional<ApiKeyRecord> find_api_key(const std::string& secret_hash) override;
+  bool revoke_api_key(const std::string& id) override;
+  bool has_api_keys() override;
+  OwnerJobCounts count_owner_jobs(const std::string& owner, int64_t since_ms) override;
+  void append_audit(const AuditEntry& entry) override;
+  std::vector<AuditEntry> list_audit(int limit) override;
   void ping() override;
 
  private:

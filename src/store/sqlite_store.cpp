@@ -22,7 +22,7 @@ constexpr const char* kMigrations[] = {
 constexpr const char* kJobColumns =
     "id, type, status, spec, idempotency_key, request_hash, priority, attempts, max_attempts, "
     "progress, items, error, worker_id, lease_expires_ms, run_after_ms, cancel_requested, "
-    "created_ms, updated_ms, started_ms, finished_ms, schema_version";
+    "created_ms, updated_ms, started_ms, finished_ms, schema_version, owner";
 
 json parse_or_null(const std::string& text) {
   return text.empty() ? json() : json::parse(text);
@@ -51,6 +51,7 @@ Job read_job(const SqliteStatement& row) {
   job.started_ms = row.column_int(18);
   job.finished_ms = row.column_int(19);
   job.schema_version = static_cast<int>(row.column_int(20));
+  job.owner = row.column_text(21);
   return job;
 }
 
@@ -175,8 +176,8 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
   }
   auto insert = db_.prepare(
       "INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, priority, "
-      "max_attempts, items, created_ms, updated_ms, schema_version) "
-      "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "max_attempts, items, created_ms, updated_ms, schema_version, owner) "
+      "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.bind(1, job.id).bind(2, job.type).bind(3, dump_json(job.spec));
   if (job.idempotency_key.empty()) {
     insert.bind(4, nullptr);
@@ -185,7 +186,7 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
   }
   insert.bind(5, job.request_hash).bind(6, job.priority).bind(7, job.max_attempts);
   insert.bind(8, dump_json(items_json(job.items))).bind(9, job.created_ms).bind(10, job.created_ms);
-  insert.bind(11, job.schema_version);
+  insert.bind(11, job.schema_version).bind(12, job.owner);
   insert.run();
   insert_event(job_queued_event(job));
   auto created = get_job_locked(job.id);
@@ -206,6 +207,7 @@ JobPage SqliteStore::list_jobs(const JobFilter& filter) {
   std::lock_guard lock(mutex_);
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1 = 1";
   if (filter.status) sql += " AND status = ?1";
+  if (filter.owner) sql += " AND owner = ?4";
   // Ordered by creation time: ids are time-ordered UUIDv7s unless a client chose its own (ComfyUI's
   // prompt_id), so the id only breaks ties.
   if (!filter.cursor.empty()) {
@@ -216,6 +218,7 @@ JobPage SqliteStore::list_jobs(const JobFilter& filter) {
   if (filter.status) query.bind(1, std::string(job_status_name(*filter.status)));
   if (!filter.cursor.empty()) query.bind(2, filter.cursor);
   query.bind(3, filter.limit + 1);
+  if (filter.owner) query.bind(4, *filter.owner);
   JobPage page;
   while (query.step()) page.jobs.push_back(read_job(query));
   if (static_cast<int>(page.jobs.size()) > filter.limit) {
@@ -590,6 +593,110 @@ bool SqliteStore::delete_model(const std::string& id) {
   remove.bind(1, id);
   remove.run();
   return remove.changes() > 0;
+}
+
+namespace {
+
+constexpr const char* kApiKeyColumns =
+    "id, name, user_name, scope, secret_hash, created_ms, revoked_ms, jobs_per_minute, "
+    "max_concurrent_jobs";
+
+ApiKeyRecord read_api_key(const SqliteStatement& row) {
+  return {row.column_text(0), row.column_text(1), row.column_text(2),
+          row.column_text(3), row.column_text(4), row.column_int(5),
+          row.column_int(6),  static_cast<int>(row.column_int(7)), static_cast<int>(row.column_int(8))};
+}
+
+}  // namespace
+
+void SqliteStore::create_api_key(const ApiKeyRecord& key) {
+  std::lock_guard lock(mutex_);
+  SqliteTransaction transaction(db_);
+  auto existing = db_.prepare("SELECT 1 FROM api_keys WHERE id = ? OR secret_hash = ?");
+  existing.bind(1, key.id).bind(2, key.secret_hash);
+  if (existing.step()) {
+    throw Error(ErrorCode::kConflict, "an API key with id '" + key.id + "' already exists");
+  }
+  auto insert = db_.prepare(std::string("INSERT INTO api_keys (") + kApiKeyColumns +
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(1, key.id).bind(2, key.name).bind(3, key.user).bind(4, key.scope);
+  insert.bind(5, key.secret_hash).bind(6, key.created_ms ? key.created_ms : now_ms());
+  insert.bind(7, key.revoked_ms).bind(8, key.jobs_per_minute).bind(9, key.max_concurrent_jobs);
+  insert.run();
+  transaction.commit();
+}
+
+std::vector<ApiKeyRecord> SqliteStore::list_api_keys() {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(std::string("SELECT ") + kApiKeyColumns +
+                           " FROM api_keys ORDER BY created_ms, id");
+  std::vector<ApiKeyRecord> keys;
+  while (query.step()) keys.push_back(read_api_key(query));
+  return keys;
+}
+
+std::optional<ApiKeyRecord> SqliteStore::find_api_key(const std::string& secret_hash) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(std::string("SELECT ") + kApiKeyColumns +
+                           " FROM api_keys WHERE secret_hash = ?");
+  query.bind(1, secret_hash);
+  if (!query.step()) return std::nullopt;
+  return read_api_key(query);
+}
+
+bool SqliteStore::revoke_api_key(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto revoke = db_.prepare(
+      "UPDATE api_keys SET revoked_ms = CASE WHEN revoked_ms = 0 THEN ? ELSE revoked_ms END "
+      "WHERE id = ?");
+  revoke.bind(1, now_ms()).bind(2, id);
+  revoke.run();
+  return revoke.changes() > 0;
+}
+
+OwnerJobCounts SqliteStore::count_owner_jobs(const std::string& owner, int64_t since_ms) {
+  std::lock_guard lock(mutex_);
+  auto recent = db_.prepare(
+      "SELECT COUNT(*), COALESCE(MIN(created_ms), 0) FROM jobs WHERE owner = ? AND created_ms >= ?");
+  recent.bind(1, owner).bind(2, since_ms);
+  recent.step();
+  OwnerJobCounts counts{recent.column_int(0), 0, recent.column_int(1)};
+  auto unfinished = db_.prepare(
+      "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')");
+  unfinished.bind(1, owner);
+  unfinished.step();
+  counts.unfinished = unfinished.column_int(0);
+  return counts;
+}
+
+bool SqliteStore::has_api_keys() {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare("SELECT 1 FROM api_keys LIMIT 1");
+  return query.step();
+}
+
+void SqliteStore::append_audit(const AuditEntry& entry) {
+  std::lock_guard lock(mutex_);
+  auto insert = db_.prepare(
+      "INSERT INTO audit_log (created_ms, actor, action, target, details) VALUES (?, ?, ?, ?, ?)");
+  insert.bind(1, entry.created_ms ? entry.created_ms : now_ms()).bind(2, entry.actor);
+  insert.bind(3, entry.action).bind(4, entry.target).bind(5, dump_json(entry.details));
+  insert.run();
+}
+
+std::vector<AuditEntry> SqliteStore::list_audit(int limit) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, created_ms, actor, action, target, details FROM audit_log ORDER BY id DESC "
+      "LIMIT ?");
+  query.bind(1, limit);
+  std::vector<AuditEntry> entries;
+  while (query.step()) {
+    entries.push_back({query.column_int(0), query.column_int(1), query.column_text(2),
+                       query.column_text(3), query.column_text(4),
+                       json::parse(query.column_text(5))});
+  }
+  return entries;
 }
 
 void SqliteStore::ping() {

@@ -37,6 +37,38 @@ struct JobFilter {
   std::optional<JobStatus> status;
   int limit = 50;
   std::string cursor;  // from the previous page
+  std::optional<std::string> owner;  // only this user's jobs
+};
+
+// An API key as stored: never the key itself, only its SHA-256.
+struct ApiKeyRecord {
+  std::string id;           // public, shown by `keys list`, part of the key
+  std::string name;         // what the admin called it
+  std::string user;         // whose jobs it creates and sees
+  std::string scope;        // "admin" | "user"
+  std::string secret_hash;  // hex SHA-256 of the whole key
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0;   // 0 while valid
+  int jobs_per_minute = 0;      // new jobs its user may make per minute (0: no limit)
+  int max_concurrent_jobs = 0;  // its user's queued and running jobs at most (0: no limit)
+};
+
+// What a user's limits are checked against.
+struct OwnerJobCounts {
+  int64_t created_since = 0;  // jobs made at or after the given time
+  int64_t unfinished = 0;     // queued or running now
+  int64_t oldest_since_ms = 0;  // creation time of the oldest of created_since (0: none)
+};
+
+// One admin action, as the audit log keeps it: who (an API key's id or "cli:<unix user>"), what
+// ("key.create", "model.remove", ...), on what, and details without secrets.
+struct AuditEntry {
+  int64_t id = 0;
+  int64_t created_ms = 0;
+  std::string actor;
+  std::string action;
+  std::string target;
+  nlohmann::json details = nlohmann::json::object();
 };
 
 enum class CancelOutcome { kCanceled, kRequested, kAlreadyFinished };
@@ -123,6 +155,24 @@ class Store {
   virtual std::vector<Model> list_models() = 0;
   // Removes the entry; false when there was none.
   virtual bool delete_model(const std::string& id) = 0;
+
+  // API keys. Inserts a new key; throws Error(kConflict) when its id or hash exists already.
+  virtual void create_api_key(const ApiKeyRecord& key) = 0;
+  // Every key, revoked ones too, oldest first.
+  virtual std::vector<ApiKeyRecord> list_api_keys() = 0;
+  // The key with this hash, revoked or not; nullopt when none.
+  virtual std::optional<ApiKeyRecord> find_api_key(const std::string& secret_hash) = 0;
+  // Marks the key revoked (keeps its first revocation time); false when there is no such key.
+  virtual bool revoke_api_key(const std::string& id) = 0;
+  // The owner's jobs made at or after `since_ms`, and those queued or running.
+  virtual OwnerJobCounts count_owner_jobs(const std::string& owner, int64_t since_ms) = 0;
+  // Whether any key was ever created: once one was, the service requires keys, also after every
+  // key was revoked.
+  virtual bool has_api_keys() = 0;
+
+  // The audit log: appends an entry (created_ms 0: now); lists the `limit` newest, newest first.
+  virtual void append_audit(const AuditEntry& entry) = 0;
+  virtual std::vector<AuditEntry> list_audit(int limit) = 0;
 
   // Throws Error(kUnavailable) when the database cannot answer.
   virtual void ping() = 0;

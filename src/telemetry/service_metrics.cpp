@@ -10,6 +10,9 @@ void declare_service_metrics(Metrics& metrics) {
   metrics.declare_gauge(kJobs, "Jobs in the database by status");
   metrics.declare_gauge(kQueueDepth, "Jobs waiting to be claimed");
   metrics.declare_counter(kJobsCreated, "Jobs created through the API");
+  metrics.declare_counter(kJobAdmissions,
+                          "New job requests by outcome: accepted, or refused by an API key's "
+                          "limit (jobs_per_minute, concurrent_jobs)");
   metrics.declare_counter(kJobsFinished, "Jobs that reached a final status, by status");
   metrics.declare_histogram(kJobDuration, "Seconds from job creation to its final status",
                             job_seconds);

@@ -696,7 +696,7 @@ void JobRun::store_artifact(const runner::ArtifactEvent& event) {
   Artifact artifact;
   artifact.job_id = job_.id;
   artifact.item_index = index;
-  artifact.key = "dreamforge/" + context_.settings.user + "/jobs/" + job_.id + "/" + node + "/" +
+  artifact.key = "dreamforge/" + job_.owner + "/jobs/" + job_.id + "/" + node + "/" +
                  compact_timestamp(job_.created_ms) + "_" + item_part + "_" + std::to_string(width) +
                  "x" + std::to_string(height) + "_" + std::to_string(seed) + extension;
   artifact.content_type = event.content_type.empty() ? "application/octet-stream" : event.content_type;

@@ -41,7 +41,6 @@ struct WorkerSettings {
   std::vector<PrewarmModel> prewarm;
   std::string output_dir;         // SaveImage files (kept: ComfyUI's /view serves them)
   std::string temp_dir;           // PreviewImage files
-  std::string user = "default";   // artifact key namespace until there is auth
 };
 
 struct WorkerContext {

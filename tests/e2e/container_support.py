@@ -85,10 +85,11 @@ class Container:
         return int(bound.rsplit(":", 1)[1])
 
 
-def http_get(url):
+def http_get(url, headers=None):
     """(status, body) of GET url; (None, reason) when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()

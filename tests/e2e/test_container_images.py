@@ -29,9 +29,11 @@ def data_volume():
         yield volume.name
 
 
-def serve(image, volume):
+def serve(image, volume, allow_unauthenticated=True):
+    # Published on the host's loopback only; the service itself sees the container's address.
+    allow = ("--env", "DREAMFORGE_ALLOW_UNAUTHENTICATED=true") if allow_unauthenticated else ()
     return Container(image, options=(*READ_ONLY, "--volume", f"{volume}:/data",
-                                     "--publish", "127.0.0.1::8188"))
+                                     "--publish", "127.0.0.1::8188", *allow))
 
 
 def test_image_carries_the_version_and_commit(image):
@@ -55,6 +57,21 @@ def test_api_serves_from_a_read_only_root_as_uid_10001(image, data_volume):
         assert api.inspect()["HostConfig"]["ReadonlyRootfs"] is True
         wait_until(lambda: api.inspect()["State"]["Health"]["Status"] == "healthy",
                    "the image's health check to pass", timeout=60)
+
+
+def test_api_without_keys_refuses_the_containers_address_and_serves_with_one(image, data_volume):
+    refused = docker("run", "--rm", *READ_ONLY, "--volume", f"{data_volume}:/data", image, "api",
+                     check=False)
+    assert refused.returncode == 1
+    assert "refusing to listen on 0.0.0.0 without API keys" in refused.stderr
+    made = docker("run", "--rm", *READ_ONLY, "--volume", f"{data_volume}:/data", image,
+                  "keys", "create", "--name", "root", "--scope", "admin")
+    key = made.stdout.strip()
+    with serve(image, data_volume, allow_unauthenticated=False) as api:
+        base = f"http://127.0.0.1:{api.host_port(8188)}"
+        wait_until(lambda: http_get(base + "/healthz")[0] == 200, "/healthz 200", timeout=60)
+        assert http_get(base + "/v1/jobs")[0] == 401
+        assert http_get(base + "/v1/jobs", headers={"Authorization": f"Bearer {key}"})[0] == 200
 
 
 def test_cli_in_the_image_installs_a_model_the_api_lists(image, data_volume):

@@ -965,7 +965,107 @@ TEST_P(StoreContract, StoresOpeningANewDatabaseTogetherAllWork) {
   EXPECT_EQ(stores[0]->list_jobs({}).jobs.size(), stores.size());
 }
 
+TEST_P(StoreContract, TheAuditLogListsNewestFirst) {
+  EXPECT_TRUE(store_->list_audit(10).empty());
+  store_->append_audit({0, 1000, "cli:ops", "key.create", "k1", {{"scope", "admin"}}});
+  store_->append_audit({0, 0, "key:k1", "model.remove", "tiny", json::object()});
+  const auto entries = store_->list_audit(10);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].action, "model.remove");
+  EXPECT_EQ(entries[0].actor, "key:k1");
+  EXPECT_GT(entries[0].created_ms, 1000);  // 0 is now
+  EXPECT_EQ(entries[1].target, "k1");
+  EXPECT_EQ(entries[1].details, (json{{"scope", "admin"}}));
+  EXPECT_GT(entries[0].id, entries[1].id);
+  EXPECT_EQ(store_->list_audit(1).size(), 1u);
+}
+
 TEST_P(StoreContract, PingAnswers) { EXPECT_NO_THROW(store_->ping()); }
+
+TEST_P(StoreContract, JobsKeepTheirOwnerAndListByOwner) {
+  Job alice = make_job(job_id(1));
+  alice.owner = "alice";
+  store_->create_job(alice);
+  store_->create_job(make_job(job_id(2)));  // the default owner
+  Job bob = make_job(job_id(3));
+  bob.owner = "bob";
+  store_->create_job(bob);
+  EXPECT_EQ(store_->get_job(job_id(1))->owner, "alice");
+  EXPECT_EQ(store_->get_job(job_id(2))->owner, "default");
+  JobFilter filter;
+  filter.owner = "alice";
+  const auto listed = store_->list_jobs(filter).jobs;
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].id, job_id(1));
+  filter.owner = "nobody";
+  EXPECT_TRUE(store_->list_jobs(filter).jobs.empty());
+  EXPECT_EQ(store_->list_jobs({}).jobs.size(), 3u);
+}
+
+ApiKeyRecord api_key(const std::string& id, const std::string& hash) {
+  return {id, "key " + id, "user-" + id, "user", hash, 1000, 0, 10, 2};
+}
+
+TEST_P(StoreContract, OwnerJobCountsSeeRecentAndUnfinishedJobs) {
+  Job old = make_job(job_id(1));
+  old.owner = "alice";
+  old.created_ms = 1000;
+  store_->create_job(old);
+  for (int n = 2; n <= 3; ++n) {
+    Job recent = make_job(job_id(n));
+    recent.owner = "alice";
+    recent.created_ms = 5000 + n;
+    store_->create_job(recent);
+  }
+  Job other = make_job(job_id(4));
+  other.owner = "bob";
+  other.created_ms = 6000;
+  store_->create_job(other);
+  store_->cancel_job(job_id(3));
+
+  const auto counts = store_->count_owner_jobs("alice", 5000);
+  EXPECT_EQ(counts.created_since, 2);
+  EXPECT_EQ(counts.oldest_since_ms, 5002);
+  EXPECT_EQ(counts.unfinished, 2);  // job 1 and job 2 wait; job 3 was canceled
+  const auto none = store_->count_owner_jobs("carol", 0);
+  EXPECT_EQ(none.created_since, 0);
+  EXPECT_EQ(none.oldest_since_ms, 0);
+  EXPECT_EQ(none.unfinished, 0);
+}
+
+TEST_P(StoreContract, ApiKeysAreFoundByHashAndRevokedForGood) {
+  EXPECT_FALSE(store_->has_api_keys());
+  store_->create_api_key(api_key("k1", "hash-1"));
+  store_->create_api_key(api_key("k2", "hash-2"));
+  EXPECT_TRUE(store_->has_api_keys());
+  EXPECT_THROW(store_->create_api_key(api_key("k1", "hash-3")), Error);  // the same id
+  EXPECT_THROW(store_->create_api_key(api_key("k3", "hash-2")), Error);  // the same hash
+
+  const auto found = store_->find_api_key("hash-2");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, "k2");
+  EXPECT_EQ(found->user, "user-k2");
+  EXPECT_EQ(found->scope, "user");
+  EXPECT_EQ(found->revoked_ms, 0);
+  EXPECT_EQ(found->jobs_per_minute, 10);
+  EXPECT_EQ(found->max_concurrent_jobs, 2);
+  EXPECT_FALSE(store_->find_api_key("hash-9"));
+
+  EXPECT_TRUE(store_->revoke_api_key("k2"));
+  const int64_t revoked = store_->find_api_key("hash-2")->revoked_ms;
+  EXPECT_GT(revoked, 0);
+  EXPECT_TRUE(store_->revoke_api_key("k2"));  // again: the first time stays
+  EXPECT_EQ(store_->find_api_key("hash-2")->revoked_ms, revoked);
+  EXPECT_FALSE(store_->revoke_api_key("k9"));
+
+  const auto keys = store_->list_api_keys();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].id, "k1");
+  EXPECT_EQ(keys[1].id, "k2");
+  // Revoking every key never turns the requirement off.
+  EXPECT_TRUE(store_->revoke_api_key("k1"));
+  EXPECT_TRUE(store_->has_api_keys());
+}
 
 // What only the PostgreSQL store has: its migrations table, errors of a server that is gone or
 // restarted, and how libpq's errors map to error codes.
