@@ -88,7 +88,8 @@ json operation(const RouteDoc& route) {
               {"parameters", parameters},
               {"responses", responses(route)}};
   if (route_access(route.path) != RouteAccess::kPublic) {
-    out["security"] = json::array({{{"apiKey", json::array()}}});
+    // Optional ({}) until the first key exists; then the key is required.
+    out["security"] = json::array({json::object(), {{"apiKey", json::array()}}});
     out["responses"]["401"] = {
         {"description", "No API key, or one that is unknown or revoked (only once a key exists)"},
         {"headers", {{"WWW-Authenticate", {{"schema", {{"type", "string"}}}}}}},

@@ -1,6 +1,7 @@
 """After fuzzing: the service must still be healthy and still do its job. Cancels what the fuzzers
 left queued or running (some of it may be large), then GET /healthz must answer 200 and a normal
-POST /v1/jobs must be accepted and its job must succeed.
+POST /v1/jobs must be accepted and its job must succeed (with the admin key of the state file, once
+the fuzzing made keys).
 
 Usage: final_check.py BASE_URL STATE_JSON [JOB_TIMEOUT_S]"""
 import sys
@@ -30,6 +31,8 @@ def main():
     state = load_state(sys.argv[2])
     job_timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 240
     http = requests.Session()
+    if "keys" in state:
+        http.headers["Authorization"] = f"Bearer {state['keys']['admin']}"
     health = request(http, "GET", f"{base}/healthz")
     if health.status_code != 200:
         fail(f"GET /healthz answered {health.status_code}: {health.text[:300]}")
