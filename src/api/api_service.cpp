@@ -9,11 +9,13 @@
 #include "api/access_policy.h"
 #include "api/backend_report.h"
 #include "api/device_report.h"
+#include "api/job_logs.h"
 #include "api/job_views.h"
 #include "blob/local_blob_store.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "core/numbers.h"
 #include "registry/eta_estimator.h"
 #include "telemetry/service_metrics.h"
@@ -104,7 +106,10 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
   const ErrorDoc unavailable = {503, "The database is unavailable; retry later"};
   std::vector<RouteDoc> d;
   d.push_back({"POST", "/v1/jobs", "createJob", "Create a generate or workflow job", "jobs",
-               {json_answer(201, "Created: the job is queued", job, {location}),
+               {json_answer(202,
+                            "Accepted: the job is queued (the job, and the same job under "
+                            "\"job\" as the original Dream Forge API answered)",
+                            job, {location}),
                 json_answer(200,
                             "Replayed: a request with this Idempotency-Key and the same body "
                             "created this job before; nothing new was created",
@@ -138,10 +143,25 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
   d.push_back({"GET", "/v1/jobs/{id}/artifacts", "listJobArtifacts",
                "The job's images with signed, expiring URLs", "jobs",
                {json_answer(200, "The job's artifacts", object)}, {no_job, unavailable}});
-  d.push_back({"GET", "/v1/jobs/{id}/logs", "getJobLogs", "The job's log lines and events", "jobs",
-               {json_answer(200, "The job's log lines", object)}, {no_job, unavailable}});
-  d.push_back({"GET", "/v1/jobs/{id}/progress", "getJobProgress", "Aggregate and per-item progress",
-               "jobs", {json_answer(200, "The job's progress", object)}, {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/logs", "getJobLogs",
+               "The job's log: one JSON object per line {ts, level, code, message, job_id, "
+               "step_id?, item_index?, ...}; codes step.start, step.finish, artifact.written, "
+               "job.finish, error, ...",
+               "jobs", {{200, "The job's log lines, oldest first", {"application/x-ndjson"}}},
+               {no_job, {422, "tail or since_ts is not valid"}, unavailable}, nullptr,
+               {parameter("query", "tail", {{"type", "integer"}, {"minimum", 0}},
+                          "Only the last N lines"),
+                parameter("query", "since_ts", {{"type", "string"}},
+                          "Only lines at or after this time (ISO 8601 UTC, or epoch seconds)")}});
+  d.push_back({"GET", "/v1/jobs/{id}/progress", "getJobProgress",
+               "Aggregate and per-item progress, and the job's stages with their weights", "jobs",
+               {json_answer(200, "The job's progress {progress, items, stages}", object)},
+               {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/progress/stream", "streamJobProgress",
+               "Live progress (Server-Sent Events): event: progress frames and the log lines "
+               "(event: log); ends when the job ends",
+               "jobs", {{200, "Progress and log frames", {"text/event-stream"}}},
+               {no_job, unavailable}});
   d.push_back({"GET", "/v1/jobs/{id}/events", "streamJobEvents",
                "Live events (Server-Sent Events); resumes after Last-Event-ID", "jobs",
                {{200, "The job's events as they happen; the stream ends after job_finished",
@@ -204,6 +224,7 @@ void ApiService::register_routes(http::Router& router) {
       {"getJob", &ApiService::get_job},             {"listJobArtifacts", &ApiService::job_artifacts},
       {"getJobLogs", &ApiService::job_logs},        {"getJobProgress", &ApiService::job_progress},
       {"streamJobEvents", &ApiService::job_events}, {"cancelJob", &ApiService::cancel_job},
+      {"streamJobProgress", &ApiService::job_progress_stream},
       {"listModels", &ApiService::list_models},     {"getModel", &ApiService::get_model},
       {"getFile", &ApiService::get_file},           {"getOpenApi", &ApiService::openapi},
       {"healthz", &ApiService::healthz},            {"readyz", &ApiService::readyz},
@@ -241,7 +262,11 @@ Response ApiService::create_job(Request& request) {
     response.status = 422;  // an unknown model_id is a bad field of this request
     return response;
   }
-  Response response = Response::json(result.created ? 201 : 200, job_json(result.job));
+  // 202: the job is accepted and runs later. The body is the job, and the job again under "job",
+  // as clients of the original Dream Forge API read it.
+  json body = job_json(result.job);
+  body["job"] = job_json(result.job);
+  Response response = Response::json(result.created ? 202 : 200, body);
   response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
   if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
   return response;
@@ -338,32 +363,50 @@ Response ApiService::job_artifacts(Request& request) {
 
 Response ApiService::job_logs(Request& request) {
   Job job = require_job(request);
-  json lines = json::array();
-  int64_t after = 0;
-  while (true) {
-    auto events = store_.events_after(job.id, after, 500);
-    if (events.empty()) break;
-    for (const auto& event : events) {
-      after = event.id;
-      if (event.type == "progress") continue;  // GET .../progress and the stream carry these
-      json line = event_json(event);
-      line["level"] = event.type == "error" || (event.type == "job_finished" && !event.code.empty())
-                          ? "error"
-                          : event.data.value("level", "info");
-      lines.push_back(line);
-    }
+  std::vector<Event> events;
+  for (int64_t after = 0;;) {
+    auto page = store_.events_after(job.id, after, 500);
+    if (page.empty()) break;
+    after = page.back().id;
+    events.insert(events.end(), page.begin(), page.end());
   }
-  return Response::json(200, {{"job_id", job.id}, {"logs", lines}});
+  std::vector<json> lines = job_log_lines(events, store_.list_steps(job.id));
+  if (auto since = request.query.find("since_ts"); since != request.query.end()) {
+    const std::string since_ts = iso8601_utc(parse_since_ts(since->second));
+    std::erase_if(lines, [&](const json& line) { return line["ts"].get<std::string>() < since_ts; });
+  }
+  if (auto tail = request.query.find("tail"); tail != request.query.end()) {
+    const auto count = parse_integer(tail->second);
+    if (!count || *count < 0) {
+      throw Error(ErrorCode::kInvalidArgument, "tail must be a non-negative integer",
+                  {{"fields", {{{"field", "tail"}, {"message", "must be a non-negative integer"}}}}});
+    }
+    if (static_cast<size_t>(*count) < lines.size()) lines.erase(lines.begin(), lines.end() - *count);
+  }
+  std::string body;
+  for (const auto& line : lines) body += dump_json(line) + "\n";
+  return Response::text(200, std::move(body), "application/x-ndjson");
 }
 
 Response ApiService::job_progress(Request& request) {
   Job job = require_job(request);
   json items = json::array();
-  for (const auto& item : job.items) items.push_back(item_to_json(item));
+  for (const auto& item : job.items) {
+    json entry = item_to_json(item);
+    entry["item_index"] = item.index;  // the original API's name
+    items.push_back(std::move(entry));
+  }
   return Response::json(200, {{"job_id", job.id},
                               {"status", job_status_name(job.status)},
                               {"progress", job.progress},
-                              {"items", items}});
+                              {"items", items},
+                              {"stages", job_stages(job)}});
+}
+
+Response ApiService::job_progress_stream(Request& request) {
+  Job job = require_job(request);
+  return Response::event_stream(std::make_shared<JobEventStream>(
+      store_, hub_, job.id, 0, settings_.streams, progress_stream_frames));
 }
 
 Response ApiService::job_events(Request& request) {
@@ -405,7 +448,12 @@ Response ApiService::get_model(Request& request) {
   const std::string& id = request.path_params.at("id");
   auto model = models_.find(id);
   if (!model) throw Error(ErrorCode::kNotFound, "model '" + id + "' is not in the registry");
-  return Response::json(200, model_view(*model));
+  json view = model_view(*model);
+  if (request.caller.admin) {  // where it lies on the server is for admins to know
+    view["local_path"] = model->local_path;
+    view["files_json"] = view["files"];
+  }
+  return Response::json(200, view);
 }
 
 Response ApiService::get_file(Request& request) {

@@ -1,4 +1,5 @@
-// The /v1 API: jobs, events, artifacts, models, files, health, readiness, metrics, OpenAPI.
+// The /v1 API: jobs, events, logs, progress, artifacts, models, files, health, readiness, metrics,
+// OpenAPI; it also answers clients of the original Dream Forge API (one API, the same routes).
 #pragma once
 
 #include <functional>
@@ -92,6 +93,7 @@ class ApiService {
   http::Response job_artifacts(http::Request& request);
   http::Response job_logs(http::Request& request);
   http::Response job_progress(http::Request& request);
+  http::Response job_progress_stream(http::Request& request);
   http::Response job_events(http::Request& request);
   http::Response cancel_job(http::Request& request);
   http::Response list_models(http::Request& request);

@@ -14,8 +14,13 @@ constexpr int kReadBatch = 200;  // events read from the store at a time
 }  // namespace
 
 JobEventStream::JobEventStream(store::Store& store, EventHub& hub, std::string job_id,
-                               int64_t after_id, StreamSettings settings)
-    : store_(store), hub_(hub), job_id_(std::move(job_id)), last_id_(after_id), settings_(settings) {}
+                               int64_t after_id, StreamSettings settings, EventFrames frames)
+    : store_(store),
+      hub_(hub),
+      job_id_(std::move(job_id)),
+      last_id_(after_id),
+      settings_(settings),
+      frames_(std::move(frames)) {}
 
 JobEventStream::~JobEventStream() {
   if (token_ != 0) hub_.unsubscribe(job_id_, token_);
@@ -42,7 +47,7 @@ std::string JobEventStream::next_chunk(bool& finished) {
     read_due_ = false;
     const auto events = store_.events_after(job_id_, last_id_, kReadBatch);
     for (const auto& event : events) {
-      out += sse_frame(event);
+      out += frames_ ? frames_(event) : sse_frame(event);
       last_id_ = event.id;
       if (event.type == "job_finished") {
         finished = true;

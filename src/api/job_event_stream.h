@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "api/event_hub.h"
@@ -16,10 +17,14 @@ struct StreamSettings {
   int store_poll_ms = 1000;     // re-read the store this often without news from the hub
 };
 
+// The SSE frame(s) of one event ("" to send nothing for it).
+using EventFrames = std::function<std::string(const Event&)>;
+
 class JobEventStream : public http::StreamSource {
  public:
+  // Each event becomes `frames(event)`: by default its own frame (sse_frame).
   JobEventStream(store::Store& store, EventHub& hub, std::string job_id, int64_t after_id,
-                 StreamSettings settings);
+                 StreamSettings settings, EventFrames frames = {});
   ~JobEventStream() override;
   std::string next_chunk(bool& finished) override;
   void set_wakeup(std::function<void()> wake) override;
@@ -30,6 +35,7 @@ class JobEventStream : public http::StreamSource {
   std::string job_id_;
   int64_t last_id_;
   StreamSettings settings_;
+  EventFrames frames_;
   uint64_t token_ = 0;
   uint64_t seen_version_ = ~uint64_t{0};
   std::chrono::steady_clock::time_point last_read_{};

@@ -27,7 +27,12 @@ json object_schema(const json& properties, const std::set<std::string>& optional
 
 json job_json(const Job& job, const std::vector<Step>* steps) {
   json items = json::array();
-  for (const auto& item : job.items) items.push_back(item_to_json(item));
+  int completed = 0;
+  for (const auto& item : job.items) {
+    items.push_back(item_to_json(item));
+    if (item.status == "succeeded") ++completed;
+  }
+  const bool has_error = job.error.is_object();
   json out = {{"id", job.id},
               {"type", job.type},
               {"status", job_status_name(job.status)},
@@ -39,6 +44,10 @@ json job_json(const Job& job, const std::vector<Step>* steps) {
               {"priority", job.priority},
               {"cancel_requested", job.cancel_requested},
               {"error", job.error},
+              // The original API's names for what is above.
+              {"error_code", has_error ? job.error.value("code", json()) : json()},
+              {"error_message", has_error ? job.error.value("message", json()) : json()},
+              {"summary", {{"count", job.spec.value("count", 1)}, {"completed", completed}}},
               {"spec", job.spec},
               {"created_at", time_or_null(job.created_ms)},
               {"updated_at", time_or_null(job.updated_ms)},
@@ -64,7 +73,8 @@ json job_json(const Job& job, const std::vector<Step>* steps) {
 }
 
 json step_json(const Step& step) {
-  return {{"attempt", step.attempt},
+  return {{"name", "generate"},  // the job's only stage a runner step runs
+          {"attempt", step.attempt},
           {"worker_id", step.worker_id},
           {"runner", step.runner},
           {"device", step.device},
@@ -101,9 +111,14 @@ std::string sse_frame(const Event& event) {
 }
 
 json artifact_json(const Artifact& artifact, const std::string& url, int64_t expires_at) {
+  const auto slash = artifact.content_type.find('/');
+  const std::string format =
+      slash == std::string::npos ? "" : artifact.content_type.substr(slash + 1);
   return {{"id", artifact.id},
           {"item_index", artifact.item_index},
           {"key", artifact.key},
+          {"s3_key", artifact.key},  // the original API's name
+          {"format", format == "octet-stream" ? "" : format},
           {"content_type", artifact.content_type},
           {"size", artifact.size},
           {"sha256", artifact.sha256},
@@ -142,6 +157,9 @@ json job_schema() {
        {"cancel_requested", {{"type", "boolean"}}},
        {"error",
         {{"type", {"object", "null"}}, {"description", "{code, message, details} once failed"}}},
+       {"error_code", {{"type", {"string", "null"}}, {"description", "error.code"}}},
+       {"error_message", {{"type", {"string", "null"}}, {"description", "error.message"}}},
+       {"summary", object_schema({{"count", count}, {"completed", count}})},
        {"spec", {{"type", "object"}, {"description", "The request with its defaults applied"}}},
        {"created_at", time},
        {"updated_at", time},
@@ -153,7 +171,7 @@ json job_schema() {
         {{"type", "object"}, {"description", "Expected duration, once the model has run"}}},
        {"steps", {{"type", "array"},
                   {"items", {{"type", "object"}}},
-                  {"description", "Each attempt's run (GET /v1/jobs/{id} only)"}}}},
+                  {"description", "Each attempt's run {name, status, ...} (GET /v1/jobs/{id} only)"}}}},
       {"estimate", "steps"});
 }
 

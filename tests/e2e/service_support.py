@@ -75,7 +75,7 @@ class Service:
 
     def create_job(self, body, **kwargs):
         response = self.post("/v1/jobs", body, **kwargs)
-        assert response.status_code in (200, 201), response.text
+        assert response.status_code in (200, 202), response.text
         return response.json()
 
     def wait_for_job(self, job_id, statuses=("succeeded", "failed", "canceled"), timeout=120):

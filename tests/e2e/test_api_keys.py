@@ -316,7 +316,7 @@ def test_a_keys_limits_answer_429_with_retry_after(start_service, tmp_path):
     # Canceling the waiting job frees the slot.
     waiting = service.get("/v1/jobs", headers=bearer(single)).json()["jobs"][0]
     service.post(f"/v1/jobs/{waiting['id']}/cancel", headers=bearer(single))
-    assert service.post("/v1/jobs", generate_body(seed=6), headers=bearer(single)).status_code == 201
+    assert service.post("/v1/jobs", generate_body(seed=6), headers=bearer(single)).status_code == 202
 
     metrics = service.get("/metrics", headers=bearer(admin)).text
     assert 'dreamforge_job_admissions_total{outcome="jobs_per_minute"} 2' in metrics

@@ -55,7 +55,7 @@ def test_a_postgres_restart_mid_load_loses_no_job(start_service, postgres):
     for job_id in jobs:
         done = service.wait_for_job(job_id, timeout=180)
         assert done["status"] == "succeeded", done["error"]
-        logs = service.get(f"/v1/jobs/{job_id}/logs").json()
+        logs = service.get(f"/v1/jobs/{job_id}/logs").text
         finished = [e for e in service.events(job_id) if e[1] == "job_finished"]
         assert len(finished) == 1, logs
         artifacts = service.get(f"/v1/jobs/{job_id}/artifacts").json()["artifacts"]

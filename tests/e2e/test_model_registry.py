@@ -22,7 +22,7 @@ def test_models_copied_in_while_running_are_offered_everywhere(start_service, tm
     assert detail["kind"] == "checkpoints" and detail["ckpt_name"] == "second"
     assert "local_path" not in detail, "server paths stay on the server"
     response = service.post("/v1/jobs", generate_body(model_id="second"))
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     assert service.wait_for_job(response.json()["id"])["status"] == "succeeded"
 
 

@@ -9,7 +9,7 @@ SMALL = {"width": 64, "height": 64, "steps": 2}
 
 def routed_job(service, **fields):
     response = service.post("/v1/jobs", {"prompt": "a red kite", **SMALL, **fields})
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     return response.json()
 
 

@@ -58,7 +58,7 @@ def test_bad_signed_url_and_event_positions_are_documented_answers(service, docu
 def test_an_idempotent_replay_is_a_documented_answer(service, document):
     headers = {"Idempotency-Key": "conformance"}
     created = service.post("/v1/jobs", generate_body(), headers=headers)
-    assert assert_listed(document, "/v1/jobs", "post", created).status_code == 201
+    assert assert_listed(document, "/v1/jobs", "post", created).status_code == 202
     replayed = service.post("/v1/jobs", generate_body(), headers=headers)
     assert assert_listed(document, "/v1/jobs", "post", replayed).status_code == 200
     assert replayed.json()["id"] == created.json()["id"]
@@ -127,6 +127,6 @@ def test_presets_and_init_images_the_document_allows_are_accepted(service, docum
         body = generate_body(preset=preset, init_image=example, denoise=0.5)
         accepted = service.post("/v1/jobs", body)
         assert_listed(document, "/v1/jobs", "post", accepted)
-        assert accepted.status_code == 201, accepted.text
+        assert accepted.status_code == 202, accepted.text
     done = service.wait_for_job(accepted.json()["id"])
     assert done["status"] == "succeeded", done["error"]

@@ -127,7 +127,7 @@ def test_kill_9_the_api_mid_burst_every_saved_job_still_runs(cluster):
                                             timeout=10)
                 except requests.RequestException:
                     return  # the API is gone
-                if response.status_code == 201:
+                if response.status_code == 202:
                     acknowledged.append(response.json()["id"])
 
         clients = [threading.Thread(target=post_jobs, args=(n,)) for n in range(4)]

@@ -57,7 +57,7 @@ def main():
     body = {"model_id": state["model_ids"][0], "prompt": "a lighthouse after the storm", "width": 64,
             "height": 64, "steps": 2, "seed": 7, "priority": 100}
     created = request(http, "POST", f"{base}/v1/jobs", json=body)
-    if created.status_code not in (200, 201):
+    if created.status_code not in (200, 202):
         fail(f"POST /v1/jobs answered {created.status_code}: {created.text[:300]}")
     job_id = created.json()["id"]
     deadline = time.time() + job_timeout

@@ -116,7 +116,7 @@ class OpenApiFuzzer:
                                       stream_seconds=STREAM_SECONDS if is_stream else None, judge=False)
         if exchange.status is None:
             return
-        if case.operation.path == "/v1/jobs" and exchange.status in (200, 201):
+        if case.operation.path == "/v1/jobs" and exchange.status in (200, 202):
             self.cancel_if_large(exchange)
         headers = {}
         for name, value in exchange.response_headers.items():

@@ -65,13 +65,13 @@ def main():
         body = {"model_id": models[0] if models else "tiny", "prompt": f"a lighthouse {number}",
                 "width": 64, "height": 64, "steps": 2, "seed": number, "count": count}
         job = checked(http.post(f"{base}/v1/jobs", json=body, timeout=TIMEOUT,
-                                headers={"Idempotency-Key": f"fuzz-prepare-{number}"}), 200, 201).json()
+                                headers={"Idempotency-Key": f"fuzz-prepare-{number}"}), 200, 202).json()
         jobs.append(job["id"])
     prompt = checked(http.post(f"{base}/prompt", json={"prompt": text_to_image_graph(ckpts[0]), "client_id": "fuzz"},
                                timeout=TIMEOUT), 200).json()["prompt_id"]
     canceled = checked(http.post(f"{base}/v1/jobs", json={"model_id": models[0] if models else "tiny",
                                                          "prompt": "canceled", "width": 64, "height": 64,
-                                                         "steps": 2}, timeout=TIMEOUT), 200, 201).json()["id"]
+                                                         "steps": 2}, timeout=TIMEOUT), 200, 202).json()["id"]
     checked(http.post(f"{base}/v1/jobs/{canceled}/cancel", timeout=TIMEOUT), 200, 202)
 
     deadline = time.time() + 300
