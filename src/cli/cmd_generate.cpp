@@ -10,6 +10,7 @@
 #include <random>
 #include <unistd.h>
 
+#include "cli/job_watch.h"
 #include "cli/progress_bar.h"
 #include "cli/remote_generate.h"
 #include "cli/runner_location.h"
@@ -40,6 +41,7 @@ struct GenerateOptions {
   std::string device = "auto";
   std::string dtype = "auto";
   std::string server;  // "" for local generation
+  std::string api_key;  // for a --server that requires one
 };
 
 // A model given as a path runs from its parent folder; an id is looked up in the models folder.
@@ -224,13 +226,15 @@ void register_generate_command(CLI::App& app) {
   cmd->add_option("--server", options->server,
                   "Run as a job of the Dream Forge service at this URL (--model is then an "
                   "installed model id; --models-dir, --device and --dtype are the service's)");
+  add_api_key_option(*cmd, options->api_key);
   cmd->callback([options, cmd, width, height] {
     for (const std::string& lora : options->loras) {
       options->request.loras.push_back(lora_choice_from_text(lora));
     }
     if (!options->server.empty()) {
       const int code = run_remote_generate(
-          {options->server, remote_job(*options, *cmd), options->init_image, options->out_dir});
+          {options->server, options->api_key, remote_job(*options, *cmd), options->init_image,
+           options->out_dir});
       if (code != 0) throw CLI::RuntimeError(code);
       return;
     }

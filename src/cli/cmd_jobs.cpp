@@ -19,6 +19,7 @@ using nlohmann::json;
 
 struct JobsOptions {
   std::string server;
+  std::string api_key;
   std::string job_id;
   std::optional<std::string> status;
   std::optional<int> limit;
@@ -59,7 +60,7 @@ void list_jobs(const JobsOptions& o) {
   boost::urls::url target("/v1/jobs");
   if (o.status) target.params().append({"status", *o.status});
   if (o.limit) target.params().append({"limit", std::to_string(*o.limit)});
-  JobService service(o.server);
+  JobService service(o.server, o.api_key);
   const json page = service.get(std::string(target.buffer()));
   if (o.as_json) return print_json(page);
   const json& jobs = page.at("jobs");
@@ -80,7 +81,7 @@ void list_jobs(const JobsOptions& o) {
 }
 
 void show_job(const JobsOptions& o) {
-  JobService service(o.server);
+  JobService service(o.server, o.api_key);
   const json job = service.get(job_target(o.job_id));
   if (o.as_json) return print_json(job);
   const json spec = job.value("spec", json::object());
@@ -115,14 +116,14 @@ void show_job(const JobsOptions& o) {
 }
 
 int watch(const JobsOptions& o) {
-  JobService service(o.server);
+  JobService service(o.server, o.api_key);
   const JobEnd end = watch_job(service, o.job_id, {.list_artifacts = true});
   if (end.status == "succeeded") std::cerr << "job " << o.job_id << " succeeded\n";
   return report_job_end(end);
 }
 
 void cancel(const JobsOptions& o) {
-  JobService service(o.server);
+  JobService service(o.server, o.api_key);
   const json job = service.post(job_target(o.job_id, "/cancel"), json::object());
   const std::string outcome = job.value("cancel", "");
   if (outcome == "canceled") {
@@ -140,6 +141,7 @@ CLI::App* add_jobs_subcommand(CLI::App& jobs, const std::string& name, const std
                               JobsOptions& options) {
   CLI::App* command = jobs.add_subcommand(name, help);
   add_server_option(*command, options.server);
+  add_api_key_option(*command, options.api_key);
   return command;
 }
 

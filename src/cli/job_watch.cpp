@@ -108,7 +108,15 @@ CLI::Option* add_server_option(CLI::App& command, std::string& server) {
       ->default_val("http://127.0.0.1:8188");
 }
 
-JobService::JobService(const std::string& server_url) : url_(server_url), client_(server_url) {}
+CLI::Option* add_api_key_option(CLI::App& command, std::string& api_key) {
+  return command.add_option("--api-key", api_key, "API key of a service that requires one")
+      ->envname("DREAMFORGE_API_KEY");
+}
+
+JobService::JobService(const std::string& server_url, const std::string& api_key)
+    : url_(server_url), api_key_(api_key), client_(server_url) {
+  client_.set_api_key(api_key);
+}
 
 http::ClientResponse JobService::checked(const std::function<http::ClientResponse()>& call) {
   http::ClientResponse response;

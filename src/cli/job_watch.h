@@ -15,12 +15,15 @@ namespace df::cli {
 
 // Adds --server URL (env DREAMFORGE_SERVER, default http://127.0.0.1:8188) to a command.
 CLI::Option* add_server_option(CLI::App& command, std::string& server);
+// Adds --api-key KEY (env DREAMFORGE_API_KEY): the key sent to a server that requires one.
+CLI::Option* add_api_key_option(CLI::App& command, std::string& api_key);
 
 // The /v1 API of one server. Every failure is a df::Error: the server's error envelope keeps its
 // code and message; a server that cannot be reached is Error(kUnavailable) naming its URL.
 class JobService {
  public:
-  explicit JobService(const std::string& server_url);
+  // `api_key`: sent as "Authorization: Bearer" ("" sends none).
+  explicit JobService(const std::string& server_url, const std::string& api_key = "");
 
   nlohmann::json get(const std::string& target);
   nlohmann::json post(const std::string& target, const nlohmann::json& body);
@@ -34,6 +37,7 @@ class JobService {
   http::ClientResponse checked(const std::function<http::ClientResponse()>& call);
 
   std::string url_;
+  std::string api_key_;
   http::Client client_;
 };
 

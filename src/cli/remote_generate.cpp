@@ -40,12 +40,13 @@ std::string base64_of_file(const std::string& path) {
 // cancel request is an ordinary call rather than work inside a signal handler.
 class CancelOnInterrupt {
  public:
-  CancelOnInterrupt(std::string server, std::string job_id) {
+  CancelOnInterrupt(std::string server, std::string api_key, std::string job_id) {
     sigemptyset(&interrupt_);
     sigaddset(&interrupt_, SIGINT);
     pthread_sigmask(SIG_BLOCK, &interrupt_, &previous_mask_);
-    thread_ = std::thread([this, server = std::move(server), job_id = std::move(job_id)] {
-      take_interrupts(server, job_id);
+    thread_ = std::thread([this, server = std::move(server), api_key = std::move(api_key),
+                           job_id = std::move(job_id)] {
+      take_interrupts(server, api_key, job_id);
     });
   }
 
@@ -60,7 +61,8 @@ class CancelOnInterrupt {
   CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
 
  private:
-  void take_interrupts(const std::string& server, const std::string& job_id) {
+  void take_interrupts(const std::string& server, const std::string& api_key,
+                       const std::string& job_id) {
     for (int interrupts = 1;; ++interrupts) {
       int signal = 0;
       sigwait(&interrupt_, &signal);
@@ -68,7 +70,7 @@ class CancelOnInterrupt {
       if (interrupts > 1) std::_Exit(130);
       std::cerr << "\ncanceling job " << job_id << " (Ctrl-C again to stop waiting)\n";
       try {
-        JobService(server).post(job_target(job_id, "/cancel"), json::object());
+        JobService(server, api_key).post(job_target(job_id, "/cancel"), json::object());
       } catch (const Error& e) {
         std::cerr << "could not cancel: error[" << e.code_name() << "]: " << e.what() << '\n';
       }
@@ -126,12 +128,12 @@ void download_images(JobService& service, const std::string& job_id, const std::
 int run_remote_generate(const RemoteGeneration& generation) {
   json body = generation.job;
   if (!generation.init_image.empty()) body["init_image"] = base64_of_file(generation.init_image);
-  JobService service(generation.server);
+  JobService service(generation.server, generation.api_key);
   const json job = service.post("/v1/jobs", body);
   const std::string job_id = job.at("id").get<std::string>();
   JobEnd end;
   {
-    CancelOnInterrupt cancel_on_interrupt(generation.server, job_id);
+    CancelOnInterrupt cancel_on_interrupt(generation.server, generation.api_key, job_id);
     std::cerr << "job " << job_id << " on " << generation.server << " (Ctrl-C cancels it)\n";
     end = watch_job(service, job_id);
   }

@@ -9,6 +9,7 @@ namespace df::cli {
 
 struct RemoteGeneration {
   std::string server;
+  std::string api_key;     // "" when the service needs none
   nlohmann::json job;      // the POST /v1/jobs body, without the init image
   std::string init_image;  // a local image file sent inline ("" for none)
   std::string out_dir;

@@ -167,6 +167,7 @@ ClientResponse Client::request(const std::string& method, const std::string& tar
   message.set(bhttp::field::host, host_header(host_, port_));
   message.set(bhttp::field::user_agent, "dreamforge");
   message.set(bhttp::field::connection, "close");
+  if (!api_key_.empty()) message.set(bhttp::field::authorization, "Bearer " + api_key_);
   for (const auto& [name, value] : headers) message.set(name, value);
   message.body() = body;
   message.prepare_payload();
@@ -204,6 +205,7 @@ int Client::stream_events(const std::string& target,
   message.set(bhttp::field::user_agent, "dreamforge");
   message.set(bhttp::field::accept, "text/event-stream");
   message.set(bhttp::field::connection, "close");
+  if (!api_key_.empty()) message.set(bhttp::field::authorization, "Bearer " + api_key_);
   for (const auto& [name, value] : headers) message.set(name, value);
   connection.write(message);
 

@@ -30,6 +30,9 @@ class Client {
   // Error(kInvalidArgument) for anything but http://host[:port].
   explicit Client(std::string base_url, int timeout_ms = 30000);
 
+  // Sends "Authorization: Bearer KEY" with every request ("" sends none).
+  void set_api_key(std::string key) { api_key_ = std::move(key); }
+
   // One request on a fresh connection; `target` is a path with an optional query. Throws
   // Error(kUnavailable) when the server cannot be reached or the connection breaks off, each step
   // (connect, send, receive) bounded by the timeout.
@@ -53,6 +56,7 @@ class Client {
   std::string host_;
   std::string port_;
   int timeout_ms_;
+  std::string api_key_;
 };
 
 }  // namespace df::http

@@ -95,13 +95,25 @@ class UpdateQueue {
   bool closed_ = false;
 };
 
+// Where the /v1 API is and the key it wants ("" for none).
+struct ServiceAddress {
+  std::string base_url;
+  std::string api_key;
+
+  http::Client client(int timeout_ms) const {
+    http::Client made(base_url, timeout_ms);
+    made.set_api_key(api_key);
+    return made;
+  }
+};
+
 // The signed URLs of one job's artifacts by blob key, listed again for a key not seen yet.
 class ArtifactUrls {
  public:
-  ArtifactUrls(std::string base_url, std::string job_id, int timeout_ms)
-      : base_url_(std::move(base_url)),
+  ArtifactUrls(const ServiceAddress& service, std::string job_id, int timeout_ms)
+      : base_url_(service.base_url),
         job_id_(std::move(job_id)),
-        client_(base_url_, timeout_ms) {}
+        client_(service.client(timeout_ms)) {}
 
   // The URL to open for `key`; "" when the server cannot say (unreachable, or no such artifact).
   std::string locate(const std::string& key) {
@@ -133,12 +145,12 @@ class ArtifactUrls {
 // Follows one job's event stream until the job has finished, the server says it has no such job,
 // or the link closes; reconnects after a broken connection with Last-Event-ID, pausing longer
 // each time in a row.
-void follow_job(const std::string& base_url, const std::string& job_id, int items, int timeout_ms,
-                const std::shared_ptr<UpdateQueue>& queue) {
-  ArtifactUrls artifacts(base_url, job_id, timeout_ms);
+void follow_job(const ServiceAddress& service, const std::string& job_id, int items,
+                int timeout_ms, const std::shared_ptr<UpdateQueue>& queue) {
+  ArtifactUrls artifacts(service, job_id, timeout_ms);
   pixels::JobUpdates updates(
       job_id, [&](const std::string& key) { return artifacts.locate(key); }, items);
-  http::Client stream(base_url, kStreamSilenceMs);
+  http::Client stream = service.client(kStreamSilenceMs);
   std::string last_event_id;
   auto pause = kFirstPause;
   const auto on_event = [&](const http::ServerSentEvent& sse) {
@@ -173,10 +185,11 @@ void follow_job(const std::string& base_url, const std::string& job_id, int item
 
 class HttpLink : public ServerLink {
  public:
-  HttpLink(std::string base_url, int timeout_ms)
-      : base_url_(base_url.ends_with('/') ? base_url.substr(0, base_url.size() - 1) : base_url),
+  HttpLink(const std::string& base_url, int timeout_ms, const std::string& api_key)
+      : service_{base_url.ends_with('/') ? base_url.substr(0, base_url.size() - 1) : base_url,
+                 api_key},
         timeout_ms_(timeout_ms),
-        client_(base_url_, timeout_ms),
+        client_(service_.client(timeout_ms)),
         updates_(std::make_shared<UpdateQueue>()) {}
 
   ~HttpLink() override { updates_->close(); }  // the followers end at their next event or pause
@@ -187,7 +200,7 @@ class HttpLink : public ServerLink {
 
   std::vector<json> poll_updates(int wait_ms) override { return updates_->take(wait_ms); }
 
-  std::string describe() const override { return base_url_; }
+  std::string describe() const override { return service_.base_url; }
 
  private:
   nlohmann::ordered_json answer(const pixels::GenerateRequest& request) {
@@ -268,10 +281,10 @@ class HttpLink : public ServerLink {
   // Starts a thread that follows the job's events (once a job); it ends with the job.
   void follow(const std::string& job_id, int items) {
     if (job_id.empty() || !updates_->start_following(job_id)) return;
-    std::thread(follow_job, base_url_, job_id, items, timeout_ms_, updates_).detach();
+    std::thread(follow_job, service_, job_id, items, timeout_ms_, updates_).detach();
   }
 
-  std::string base_url_;
+  ServiceAddress service_;
   int timeout_ms_;
   http::Client client_;
   std::shared_ptr<UpdateQueue> updates_;
@@ -279,8 +292,9 @@ class HttpLink : public ServerLink {
 
 }  // namespace
 
-std::unique_ptr<ServerLink> open_http_link(const std::string& base_url, int timeout_ms) {
-  return std::make_unique<HttpLink>(base_url, timeout_ms);
+std::unique_ptr<ServerLink> open_http_link(const std::string& base_url, int timeout_ms,
+                                           const std::string& api_key) {
+  return std::make_unique<HttpLink>(base_url, timeout_ms, api_key);
 }
 
 }  // namespace df::tui

@@ -40,6 +40,8 @@ std::unique_ptr<ServerLink> open_zmq_link(const std::string& req_address,
 // request id), cancel = POST /v1/jobs/{id}/cancel, list_models = GET /v1/models, status from
 // /v1/jobs counts, ping = /healthz; updates from each accepted job's SSE stream, with image_path a
 // signed artifact URL.
-std::unique_ptr<ServerLink> open_http_link(const std::string& base_url, int timeout_ms = 5000);
+// `api_key` is sent as "Authorization: Bearer" ("" sends none).
+std::unique_ptr<ServerLink> open_http_link(const std::string& base_url, int timeout_ms = 5000,
+                                           const std::string& api_key = "");
 
 }  // namespace df::tui

@@ -13,10 +13,13 @@ namespace df::tui {
 
 namespace {
 
+constexpr int kServerTimeoutMs = 5000;  // each request to a --server
+
 struct TuiOptions {
   std::string req_address = pixels::kDefaultReqAddress;
   std::string pub_address = pixels::kDefaultPubAddress;
   std::string server_url;
+  std::string api_key;
   std::string images = "auto";
 };
 
@@ -45,6 +48,8 @@ void register_tui_command(CLI::App& app) {
       ->envname("DREAMFORGE_ZMQ_PUB_ADDR")->capture_default_str();
   command->add_option("--server", options->server_url,
                       "Talk to the /v1 API at this URL (http://host:port) instead of ZeroMQ");
+  command->add_option("--api-key", options->api_key, "API key of a --server that requires one")
+      ->envname("DREAMFORGE_API_KEY");
   command->add_option("--images", options->images,
                       "How to show images: auto, none, blocks, sixel or kitty (auto: "
                       "DREAMFORGE_TUI_IMAGES, else what the terminal can)")
@@ -54,7 +59,7 @@ void register_tui_command(CLI::App& app) {
     const ImageProtocol protocol = image_protocol_from_option(options->images, std::getenv);
     run_tui(options->server_url.empty()
                 ? open_zmq_link(options->req_address, options->pub_address)
-                : open_http_link(options->server_url),
+                : open_http_link(options->server_url, kServerTimeoutMs, options->api_key),
             protocol);
   });
 }

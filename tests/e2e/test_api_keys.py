@@ -3,6 +3,7 @@ revokes keys; once one exists every route family needs one (/v1 by header, the C
 /ws also by ?token=), users see only their own jobs, artifacts, history and socket messages,
 admins see all, and a service without keys refuses a public address."""
 import json
+import os
 import socket
 import subprocess
 import time
@@ -343,3 +344,20 @@ def test_admin_actions_are_in_the_audit_log_without_secrets(tmp_path):
     assert made["key"] not in text and made["key"] not in json.dumps(entries)
     assert len(json.loads(run_dreamforge("audit", "--data-dir", data_dir, "--limit", "2",
                                          "--json").stdout)) == 2
+
+
+def test_dreamforges_own_clients_send_their_api_key(keyed_service, tmp_path):
+    service, keys = keyed_service
+    refused = run_dreamforge("jobs", "list", "--server", service.base_url, check=False)
+    assert refused.returncode == 1 and "API key" in refused.stderr
+    listed = run_dreamforge("jobs", "list", "--server", service.base_url, "--api-key",
+                            keys["alice"]["key"])
+    assert listed.returncode == 0
+    out_dir = tmp_path / "out"
+    made = run_dreamforge("generate", "a kite", "--server", service.base_url, "--model", "tiny",
+                          "--width", "64", "--height", "64", "--steps", "2",
+                          "--out", out_dir, env={**os.environ, "DREAMFORGE_API_KEY": keys["bob"]["key"]})
+    assert made.returncode == 0, made.stderr
+    assert list(out_dir.glob("*.png"))
+    bobs = service.get("/v1/jobs", headers=bearer(keys["bob"])).json()["jobs"]
+    assert len(bobs) == 1 and bobs[0]["status"] == "succeeded"

@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -408,10 +411,19 @@ class StandInV1Server {
     router_.add("GET", "/healthz", [](http::Request&) {
       return http::Response::json(200, {{"status", "ok"}});
     });
+    router_.set_access_check([this](http::Request& request, const http::Route& route) {
+      std::lock_guard lock(mutex_);
+      authorizations_[route.pattern].insert(request.header("Authorization"));
+    });
     server_.start("127.0.0.1", 0);
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
+  // The Authorization headers sent to each route ("" for none).
+  std::map<std::string, std::set<std::string>> authorizations() {
+    std::lock_guard lock(mutex_);
+    return authorizations_;
+  }
   std::pair<std::string, json> last_job_request() {
     std::lock_guard lock(mutex_);
     return {idempotency_key_, job_body_};
@@ -428,6 +440,7 @@ class StandInV1Server {
   std::string idempotency_key_;
   json job_body_;
   std::vector<std::string> last_event_ids_;  // of each events request, "" for none
+  std::map<std::string, std::set<std::string>> authorizations_;  // by route: headers sent
 };
 
 TEST(ServerLinks, HttpGenerateIsAV1JobWhoseEventsBecomeUpdatesAcrossABrokenStream) {
@@ -468,6 +481,25 @@ TEST(ServerLinks, HttpGenerateIsAV1JobWhoseEventsBecomeUpdatesAcrossABrokenStrea
            pixels::integer_field(update, "step") == 1;
   });
   EXPECT_TRUE(sampled);
+}
+
+TEST(ServerLinks, HttpLinkSendsItsApiKeyOnEveryRequestAndStream) {
+  StandInV1Server server;
+  const auto link = open_http_link(server.url(), 5000, "dfk_0123_secret");
+  EXPECT_EQ(pixels::message_type(link->request(plain_generate())), "job_accepted");
+  const auto give_up = Clock::now() + std::chrono::seconds(10);
+  bool complete = false;
+  while (!complete && Clock::now() < give_up) {
+    for (const auto& update : link->poll_updates(100)) {
+      complete = complete || pixels::message_type(update) == "job_complete";
+    }
+  }
+  ASSERT_TRUE(complete);
+  const auto sent = server.authorizations();
+  for (const char* route : {"/v1/jobs", "/v1/jobs/{id}/events", "/v1/jobs/{id}/artifacts"}) {
+    ASSERT_TRUE(sent.contains(route)) << route;
+    EXPECT_EQ(sent.at(route), (std::set<std::string>{"Bearer dfk_0123_secret"})) << route;
+  }
 }
 
 TEST(ServerLinks, HttpRefusedGenerateIsAJobErrorForTheRequestId) {
