@@ -137,6 +137,9 @@ def test_users_see_only_their_own_jobs_artifacts_and_history(keyed_service, tmp_
     assert [j["id"] for j in service.get("/v1/jobs", headers=alice).json()["jobs"]] == [job["id"]]
     assert service.get("/v1/jobs", headers=bob).json()["jobs"] == []
     assert [j["id"] for j in service.get("/v1/jobs", headers=admin).json()["jobs"]] == [job["id"]]
+    # Where a model's files lie on the server is for admins.
+    assert "local_path" not in service.get("/v1/models/tiny", headers=alice).json()
+    assert "local_path" in service.get("/v1/models/tiny", headers=admin).json()
     assert service.get(f"/v1/jobs/{job['id']}", headers=admin).status_code == 200
 
     # The same Idempotency-Key from two users makes two jobs.
