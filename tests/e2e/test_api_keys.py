@@ -16,11 +16,27 @@ from e2e_support import BIN, run_dreamforge
 from service_support import Service, comfy_graph, generate_body, install_tiny_model
 
 
-def create_key(data_dir, name, scope="user", user=None):
-    args = ["keys", "create", "--data-dir", data_dir, "--name", name, "--scope", scope, "--json"]
+@pytest.fixture
+def keys_cli(backend_env):
+    """keys_cli(data_dir, *args, check=True): `dreamforge keys ARGS` on the database of the
+    service of `data_dir` (SQLite there, or the PostgreSQL database the e2e run gives it)."""
+
+    def run(data_dir, *args, check=True):
+        return run_dreamforge("keys", *args, "--data-dir", data_dir, check=check,
+                              env={**os.environ, **backend_env(data_dir)})
+
+    return run
+
+
+def create_key(data_dir, name, scope="user", user=None, keys_cli=None, limits=()):
+    """A new key (its JSON record with "key") in the database of `data_dir`'s service."""
+    args = ["create", "--name", name, "--scope", scope, "--json", *limits]
     if user:
         args += ["--user", user]
-    made = json.loads(run_dreamforge(*args).stdout)
+    if keys_cli is None:
+        made = json.loads(run_dreamforge("keys", *args, "--data-dir", data_dir).stdout)
+    else:
+        made = json.loads(keys_cli(data_dir, *args).stdout)
     assert made["key"].startswith("dfk_" + made["id"] + "_")
     return made
 
@@ -30,13 +46,13 @@ def bearer(key):
 
 
 @pytest.fixture
-def keyed_service(start_service, tmp_path):
+def keyed_service(start_service, tmp_path, keys_cli):
     """A service with an admin key and two user keys (alice, bob), made before it started."""
     data_dir = tmp_path / "data"
     install_tiny_model(data_dir)
-    keys = {"admin": create_key(data_dir, "root", "admin"),
-            "alice": create_key(data_dir, "alice"),
-            "bob": create_key(data_dir, "bob")}
+    keys = {"admin": create_key(data_dir, "root", "admin", keys_cli=keys_cli),
+            "alice": create_key(data_dir, "alice", keys_cli=keys_cli),
+            "bob": create_key(data_dir, "bob", keys_cli=keys_cli)}
     service = start_service(data_dir=data_dir)
     return service, keys
 
@@ -67,12 +83,12 @@ def test_keys_are_printed_once_listed_without_their_secret_and_revoked(tmp_path)
     assert bad.returncode == 1 and "scope must be" in bad.stderr
 
 
-def test_every_route_family_needs_a_key_once_one_exists(start_service, tmp_path):
+def test_every_route_family_needs_a_key_once_one_exists(start_service, tmp_path, keys_cli):
     data_dir = tmp_path / "data"
     service = start_service(data_dir=data_dir)
     assert service.get("/v1/jobs").status_code == 200  # no keys yet: open on loopback
-    admin = create_key(data_dir, "root", "admin")  # made while it runs: required at once
-    user = create_key(data_dir, "alice")
+    admin = create_key(data_dir, "root", "admin", keys_cli=keys_cli)  # made while it runs
+    user = create_key(data_dir, "alice", keys_cli=keys_cli)
 
     refused = service.get("/v1/jobs")
     assert refused.status_code == 401
@@ -106,8 +122,8 @@ def test_every_route_family_needs_a_key_once_one_exists(start_service, tmp_path)
     assert service.post("/free", {"free_memory": True}, headers=bearer(user)).status_code == 403
 
     # A revoked key stops working at once; revoking every key does not open the service.
-    run_dreamforge("keys", "revoke", "--data-dir", data_dir, user["id"])
-    run_dreamforge("keys", "revoke", "--data-dir", data_dir, admin["id"])
+    keys_cli(data_dir, "revoke", user["id"])
+    keys_cli(data_dir, "revoke", admin["id"])
     assert service.get("/v1/jobs", headers=bearer(user)).status_code == 401
     assert service.get("/v1/jobs").status_code == 401
 
@@ -243,7 +259,7 @@ def test_a_public_address_without_keys_is_refused_unless_allowed(tmp_path):
         keyed.stop()
 
 
-def test_the_frontend_signs_in_with_a_key_for_an_http_only_session_cookie(keyed_service):
+def test_the_frontend_signs_in_with_a_key_for_an_http_only_session_cookie(keyed_service, keys_cli):
     service, keys = keyed_service
     page = service.get("/", allow_redirects=False)
     assert page.status_code == 303 and page.headers["Location"] == "/login"
@@ -286,19 +302,18 @@ def test_the_frontend_signs_in_with_a_key_for_an_http_only_session_cookie(keyed_
     again = requests.Session()
     again.post(service.url("/login"), data={"key": keys["bob"]["key"]}, timeout=30)
     assert again.get(service.url("/api/queue"), timeout=30).status_code == 200
-    run_dreamforge("keys", "revoke", "--data-dir", service.data_dir, keys["bob"]["id"])
+    keys_cli(service.data_dir, "revoke", keys["bob"]["id"])
     assert again.get(service.url("/api/queue"), timeout=30).status_code == 401
 
 
-def test_a_keys_limits_answer_429_with_retry_after(start_service, tmp_path):
+def test_a_keys_limits_answer_429_with_retry_after(start_service, tmp_path, keys_cli):
     data_dir = tmp_path / "data"
     install_tiny_model(data_dir)
-    made = json.loads(run_dreamforge("keys", "create", "--data-dir", data_dir, "--name", "burst",
-                                     "--jobs-per-minute", "2", "--json").stdout)
+    made = create_key(data_dir, "burst", keys_cli=keys_cli, limits=("--jobs-per-minute", "2"))
     assert made["jobs_per_minute"] == 2
-    single = json.loads(run_dreamforge("keys", "create", "--data-dir", data_dir, "--name", "single",
-                                       "--max-concurrent-jobs", "1", "--json").stdout)
-    admin = create_key(data_dir, "root", "admin")
+    single = create_key(data_dir, "single", keys_cli=keys_cli,
+                        limits=("--max-concurrent-jobs", "1"))
+    admin = create_key(data_dir, "root", "admin", keys_cli=keys_cli)
     # The API alone: jobs stay queued, so the concurrency limit holds still.
     service = start_service(data_dir=data_dir, command="api")
 

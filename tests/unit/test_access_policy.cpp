@@ -13,16 +13,6 @@
 namespace df::api {
 namespace {
 
-ErrorCode code_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorCode::kInternal;
-}
-
 TEST(ApiKeys, AKeyIsShownOnceAndStoredAsItsHash) {
   const NewApiKey made = make_api_key("ci bot", "ci", "user");
   EXPECT_EQ(made.key.rfind("dfk_" + made.record.id + "_", 0), 0u);
@@ -36,11 +26,11 @@ TEST(ApiKeys, AKeyIsShownOnceAndStoredAsItsHash) {
 }
 
 TEST(ApiKeys, BadNamesUsersAndScopesAreRefused) {
-  EXPECT_EQ(code_of([] { make_api_key("", "u", "user"); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code_of([] { make_api_key("k", "a/b", "user"); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code_of([] { make_api_key("k", "..", "user"); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code_of([] { make_api_key("my key", "", "user"); }), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(code_of([] { make_api_key("k", "u", "root"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(test::error_code_of([] { make_api_key("", "u", "user"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(test::error_code_of([] { make_api_key("k", "a/b", "user"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(test::error_code_of([] { make_api_key("k", "..", "user"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(test::error_code_of([] { make_api_key("my key", "", "user"); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(test::error_code_of([] { make_api_key("k", "u", "root"); }), ErrorCode::kInvalidArgument);
 }
 
 TEST(ApiKeys, BearerTokensAreReadFromTheAuthorizationHeader) {
@@ -118,10 +108,10 @@ TEST_F(AccessPolicyTest, OnceAKeyExistsRoutesNeedAValidOne) {
   store_.create_api_key(root.record);
 
   auto anonymous = request("GET");
-  EXPECT_EQ(code_of([&] { policy_.check(anonymous, route("GET", "/v1/jobs")); }),
+  EXPECT_EQ(test::error_code_of([&] { policy_.check(anonymous, route("GET", "/v1/jobs")); }),
             ErrorCode::kUnauthorized);
   auto wrong = request("GET", "Bearer dfk_0000000000000000_nope");
-  EXPECT_EQ(code_of([&] { policy_.check(wrong, route("GET", "/v1/jobs")); }),
+  EXPECT_EQ(test::error_code_of([&] { policy_.check(wrong, route("GET", "/v1/jobs")); }),
             ErrorCode::kUnauthorized);
 
   auto good = request("GET", "Bearer " + alice.key);
@@ -135,11 +125,11 @@ TEST_F(AccessPolicyTest, OnceAKeyExistsRoutesNeedAValidOne) {
   policy_.check(by_token, route("GET", "/history"));
   EXPECT_EQ(by_token.caller.user, "alice");
   auto v1_token = request("GET", "", alice.key);
-  EXPECT_EQ(code_of([&] { policy_.check(v1_token, route("GET", "/v1/jobs")); }),
+  EXPECT_EQ(test::error_code_of([&] { policy_.check(v1_token, route("GET", "/v1/jobs")); }),
             ErrorCode::kUnauthorized);
 
   auto user_on_admin = request("GET", "Bearer " + alice.key);
-  EXPECT_EQ(code_of([&] { policy_.check(user_on_admin, route("GET", "/metrics")); }),
+  EXPECT_EQ(test::error_code_of([&] { policy_.check(user_on_admin, route("GET", "/metrics")); }),
             ErrorCode::kForbidden);
   auto admin = request("GET", "Bearer " + root.key);
   policy_.check(admin, route("GET", "/metrics"));
@@ -151,7 +141,7 @@ TEST_F(AccessPolicyTest, OnceAKeyExistsRoutesNeedAValidOne) {
 
   store_.revoke_api_key(alice.record.id);
   auto revoked = request("GET", "Bearer " + alice.key);
-  EXPECT_EQ(code_of([&] { policy_.check(revoked, route("GET", "/v1/jobs")); }),
+  EXPECT_EQ(test::error_code_of([&] { policy_.check(revoked, route("GET", "/v1/jobs")); }),
             ErrorCode::kUnauthorized);
 }
 
