@@ -186,7 +186,7 @@ TEST_F(OpenApiTest, OperationsHaveUniqueIdsAndDocumentedResponses) {
 TEST_F(OpenApiTest, JobCreationDocumentsItsBodyAndHeaders) {
   const json& create = document_["paths"]["/v1/jobs"]["post"];
   EXPECT_TRUE(create["requestBody"]["content"]["application/json"]["schema"].contains("oneOf"));
-  EXPECT_TRUE(create["responses"].contains("201"));
+  EXPECT_TRUE(create["responses"].contains("202"));
   EXPECT_TRUE(create["responses"].contains("409"));
   EXPECT_TRUE(create["responses"].contains("422"));
   std::set<std::string> headers;
@@ -211,7 +211,7 @@ TEST_F(OpenApiTest, EveryOperationListsTheErrorsOfTheHttpLayer) {
 
 TEST_F(OpenApiTest, ReplayedJobsAndCancelsOfFinishedJobsAreDocumented) {
   const json& create = document_["paths"]["/v1/jobs"]["post"]["responses"];
-  for (const char* status : {"200", "201"}) {
+  for (const char* status : {"200", "202"}) {
     EXPECT_EQ(create[status]["content"]["application/json"]["schema"]["$ref"],
               "#/components/schemas/Job");
     EXPECT_TRUE(create[status]["headers"].contains("Location")) << status;
