@@ -73,10 +73,13 @@ std::vector<json> job_log_lines(const std::vector<Event>& events, const std::vec
     lines.push_back(step_line(step, false));
     if (step.finished_ms) lines.push_back(step_line(step, true));
   }
-  // By time; a job's own events keep their order among equal times.
+  // By time; a job's own events keep their order among equal times. The job's end is the last
+  // line: its worker records the step's end right after it, in the same or a later millisecond.
   std::stable_sort(lines.begin(), lines.end(), [](const json& a, const json& b) {
     return a["time_ms"].get<int64_t>() < b["time_ms"].get<int64_t>();
   });
+  std::stable_partition(lines.begin(), lines.end(),
+                        [](const json& line) { return line["code"] != "job.finish"; });
   for (auto& line : lines) line.erase("time_ms");
   return lines;
 }
