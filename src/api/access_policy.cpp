@@ -95,7 +95,8 @@ bool AccessPolicy::keys_required() {
 void AccessPolicy::check(http::Request& request, const http::Route& route) {
   const RouteAccess access = route_access(route.pattern);
   if (access == RouteAccess::kPublic) {
-    if (keys_required()) request.caller = {"", false, ""};  // public routes need nobody
+    // Public routes need nobody and grant nothing; no database read on probes and static files.
+    request.caller = {"", false, ""};
     return;
   }
   if (!keys_required()) return;  // the default admin
