@@ -123,7 +123,7 @@ http::Caller AccessPolicy::authenticated_caller(const http::Request& request, Ro
 
 http::Caller AccessPolicy::caller_of(const store::ApiKeyRecord& record) {
   return {record.user, record.scope == kAdminScope, record.id, record.jobs_per_minute,
-          record.max_concurrent_jobs};
+          record.max_concurrent_jobs, !record.webhook_secret.empty()};
 }
 
 http::Caller AccessPolicy::caller_for(const std::string& key) {

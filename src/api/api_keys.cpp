@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/sha256.h"
+#include "webhooks/webhook_signature.h"
 
 namespace df::api {
 namespace {
@@ -42,6 +43,7 @@ NewApiKey make_api_key(const std::string& name, const std::string& user, const s
   made.record.scope = scope;
   made.record.secret_hash = api_key_hash(made.key);
   made.record.created_ms = now_ms();
+  made.record.webhook_secret = webhooks::generate_webhook_secret();
   return made;
 }
 

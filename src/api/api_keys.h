@@ -18,7 +18,7 @@ struct NewApiKey {
   store::ApiKeyRecord record;
 };
 
-// A fresh key for `user` (the key's name when empty). Throws Error(kInvalidArgument) for an empty
+// A fresh key for `user`, with its own webhook secret (the key's name when empty). Throws Error(kInvalidArgument) for an empty
 // or over-long name, a user name with characters other than letters, digits, '-', '_' and '.',
 // or a scope other than "admin" and "user".
 NewApiKey make_api_key(const std::string& name, const std::string& user, const std::string& scope);

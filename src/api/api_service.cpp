@@ -11,6 +11,7 @@
 #include "api/device_report.h"
 #include "api/job_logs.h"
 #include "api/job_views.h"
+#include "api/job_webhooks.h"
 #include "blob/local_blob_store.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -157,6 +158,17 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
                "Aggregate and per-item progress, and the job's stages with their weights", "jobs",
                {json_answer(200, "The job's progress {progress, items, stages}", object)},
                {no_job, unavailable}});
+  d.push_back({"GET", "/v1/jobs/{id}/webhooks", "listJobWebhooks",
+               "The job's webhook subscription and its deliveries with their outcomes", "jobs",
+               {json_answer(200, "{job_id, webhook: {url, events} or null, deliveries}",
+                            {{"type", "object"},
+                             {"required", {"job_id", "webhook", "deliveries"}},
+                             {"properties",
+                              {{"job_id", {{"type", "string"}}},
+                               {"webhook", {{"type", {"object", "null"}}}},
+                               {"deliveries",
+                                {{"type", "array"}, {"items", webhook_delivery_schema()}}}}}})},
+               {no_job, unavailable}});
   d.push_back({"GET", "/v1/jobs/{id}/progress/stream", "streamJobProgress",
                "Live progress (Server-Sent Events): event: progress frames and the log lines "
                "(event: log); ends when the job ends",
@@ -223,6 +235,7 @@ void ApiService::register_routes(http::Router& router) {
       {"createJob", &ApiService::create_job},       {"listJobs", &ApiService::list_jobs},
       {"getJob", &ApiService::get_job},             {"listJobArtifacts", &ApiService::job_artifacts},
       {"getJobLogs", &ApiService::job_logs},        {"getJobProgress", &ApiService::job_progress},
+      {"listJobWebhooks", &ApiService::job_webhooks},
       {"streamJobEvents", &ApiService::job_events}, {"cancelJob", &ApiService::cancel_job},
       {"streamJobProgress", &ApiService::job_progress_stream},
       {"listModels", &ApiService::list_models},     {"getModel", &ApiService::get_model},
@@ -255,7 +268,7 @@ Response ApiService::create_job(Request& request) {
   store::CreateJobResult result;
   try {
     result = submit_job(request.json_body(), owned_idempotency_key(request.caller, key),
-                        [&](Job& job) { job.owner = request.caller.user; });
+                        request.caller);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kModelNotFound) throw;
     Response response = http::error_response(e, request.correlation_id);
@@ -273,9 +286,12 @@ Response ApiService::create_job(Request& request) {
 }
 
 store::CreateJobResult ApiService::submit_job(const json& body, const std::string& idempotency_key,
+                                              const http::Caller& caller,
                                               const std::function<void(Job&)>& adjust) {
   NewJob parsed = parse_job_request(body, models_, settings_.jobs);
   parsed.job.idempotency_key = idempotency_key;
+  parsed.job.owner = caller.user;
+  intake_.check_webhook(parsed.job, caller, "webhook");
   if (adjust) adjust(parsed.job);
   add_estimate(parsed.job);
   save_init_image(parsed, settings_.jobs.input_dir);
@@ -349,16 +365,40 @@ Response ApiService::get_job(Request& request) {
   return Response::json(200, job_json(job, &steps));
 }
 
-Response ApiService::job_artifacts(Request& request) {
-  Job job = require_job(request);
+json ApiService::artifacts_json(const std::string& job_id, std::optional<int> item_index) {
   const int64_t expires_at = now_ms() / 1000 + settings_.url_ttl_seconds;
   json artifacts = json::array();
-  for (const auto& artifact : store_.list_artifacts(job.id)) {
+  for (const auto& artifact : store_.list_artifacts(job_id)) {
+    if (item_index && artifact.item_index != *item_index) continue;
     artifacts.push_back(artifact_json(artifact, blobs_.signed_url(artifact.key, settings_.url_ttl_seconds),
                                       expires_at));
   }
+  return artifacts;
+}
+
+Response ApiService::job_artifacts(Request& request) {
+  Job job = require_job(request);
   return Response::json(200, {{"job_id", job.id}, {"status", job_status_name(job.status)},
-                              {"artifacts", artifacts}, {"url_ttl_seconds", settings_.url_ttl_seconds}});
+                              {"artifacts", artifacts_json(job.id)},
+                              {"url_ttl_seconds", settings_.url_ttl_seconds}});
+}
+
+Response ApiService::job_webhooks(Request& request) {
+  Job job = require_job(request);
+  json deliveries = json::array();
+  for (const auto& delivery : store_.list_webhook_deliveries(job.id)) {
+    deliveries.push_back(webhook_delivery_json(delivery));
+  }
+  return Response::json(200, {{"job_id", job.id},
+                              {"webhook", webhook_subscription_json(job.webhook)},
+                              {"deliveries", deliveries}});
+}
+
+json ApiService::webhook_data(const Job& job, const Event& event, const std::string& name) {
+  json data = {{"job", job_json(job)}, {"event", event_json(event)}};
+  if (name == "item" && event.item_index) data["artifacts"] = artifacts_json(job.id, event.item_index);
+  if (name == "completed") data["artifacts"] = artifacts_json(job.id);
+  return data;
 }
 
 Response ApiService::job_logs(Request& request) {

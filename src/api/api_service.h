@@ -78,11 +78,16 @@ class ApiService {
   static std::vector<RouteDoc> route_docs(const JobRequestSettings& jobs);
 
   // Creates a job from a /v1 request body as POST /v1/jobs does (validation, model choice,
-  // estimate, init image, idempotency under `idempotency_key`, "" for none); `adjust` may change
-  // the parsed job (its id, spec additions) before it is stored. Throws what POST /v1/jobs answers
-  // as errors (Error(kModelNotFound) for an unknown model).
+  // estimate, init image, webhook, idempotency under `idempotency_key`, "" for none) for
+  // `caller`, who owns it; `adjust` may change the parsed job (its id, spec additions) before it
+  // is stored. Throws what POST /v1/jobs answers as errors (Error(kModelNotFound) for an unknown
+  // model).
   store::CreateJobResult submit_job(const nlohmann::json& body, const std::string& idempotency_key,
+                                    const http::Caller& caller,
                                     const std::function<void(Job&)>& adjust = {});
+  // The `data` of a webhook delivery about `event` (webhook event `name`): the job as GET
+  // /v1/jobs/{id} shows it, the event, and for item and completed the artifacts with signed URLs.
+  nlohmann::json webhook_data(const Job& job, const Event& event, const std::string& name);
   // Cancels a job as POST /v1/jobs/{id}/cancel does; nullopt when there is no such job.
   std::optional<store::CancelOutcome> cancel(const std::string& job_id);
 
@@ -93,6 +98,9 @@ class ApiService {
   http::Response job_artifacts(http::Request& request);
   http::Response job_logs(http::Request& request);
   http::Response job_progress(http::Request& request);
+  http::Response job_webhooks(http::Request& request);
+  // The job's artifacts (only item `item_index`'s when given) with signed URLs.
+  nlohmann::json artifacts_json(const std::string& job_id, std::optional<int> item_index = std::nullopt);
   http::Response job_progress_stream(http::Request& request);
   http::Response job_events(http::Request& request);
   http::Response cancel_job(http::Request& request);

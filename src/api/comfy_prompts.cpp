@@ -7,6 +7,7 @@
 #include "api/comfy_history.h"
 #include "api/comfy_request_body.h"
 #include "api/comfy_router.h"
+#include "api/job_webhooks.h"
 #include "api/workflow_validation.h"
 #include "core/error.h"
 #include "core/ids.h"
@@ -114,6 +115,13 @@ Response ComfyPrompts::post_prompt(Request& request) {
   job.priority = number.get<double>() < 0 ? 1 : 0;  // "front" runs before the rest
   job.max_attempts = max_attempts_;
   job.created_ms = now_ms();
+  try {
+    job.webhook = webhook_subscription(extra_data, "extra_data.");
+    intake_.check_webhook(job, request.caller, "extra_data.webhook");
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kInvalidArgument) throw;
+    return prompt_error("invalid_prompt", "Invalid webhook", e.what());
+  }
   try {
     intake_.create(job, [this](const Job& created) {
       if (hooks_.job_created) hooks_.job_created(created.id);

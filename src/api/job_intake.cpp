@@ -42,6 +42,30 @@ void JobIntake::admit(const http::Caller& caller) {
   metrics_.increment(telemetry::kJobAdmissions, {{"outcome", "accepted"}});
 }
 
+void JobIntake::set_webhook_rules(webhooks::TargetPolicy targets, bool configured_secret) {
+  webhook_targets_ = std::move(targets);
+  configured_webhook_secret_ = configured_secret;
+}
+
+void JobIntake::check_webhook(Job& job, const http::Caller& caller, const std::string& field) const {
+  if (job.webhook.url.empty()) return;
+  auto refuse = [&](const std::string& message) {
+    throw Error(ErrorCode::kInvalidArgument, field + ": " + message,
+                {{"fields", {{{"field", field}, {"message", message}}}}});
+  };
+  try {
+    webhook_targets_.check(job.webhook.url);
+  } catch (const Error& e) {
+    refuse(e.what());
+  }
+  if (!caller.has_webhook_secret && !configured_webhook_secret_) {
+    refuse("nothing can sign this job's webhooks: the server has no DREAMFORGE_WEBHOOK_SECRET "
+           "and the API key has no webhook secret of its own (keys made by `dreamforge keys "
+           "create` have one)");
+  }
+  job.webhook.key_id = caller.key_id;
+}
+
 store::CreateJobResult JobIntake::create(const Job& job,
                                          const std::function<void(const Job&)>& created) {
   store::CreateJobResult result;

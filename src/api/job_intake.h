@@ -10,6 +10,7 @@
 #include "queue/queue.h"
 #include "store/store.h"
 #include "telemetry/metrics.h"
+#include "webhooks/webhook_target.h"
 
 namespace df::api {
 
@@ -31,6 +32,15 @@ class JobIntake {
   // requests racing each other may pass it together.
   void admit(const http::Caller& caller);
 
+  // Where webhooks may go, and whether the server has a secret of its own to sign them (else
+  // only jobs made with a key that has one may ask for webhooks). Default: public targets only,
+  // no secret.
+  void set_webhook_rules(webhooks::TargetPolicy targets, bool configured_secret);
+  // Checks a new job's webhook, if it has one: its target (field `field`) may be reached and
+  // something can sign its deliveries; records the caller's key as their signer. Throws
+  // Error(kInvalidArgument) whose details.fields names `field`.
+  void check_webhook(Job& job, const http::Caller& caller, const std::string& field) const;
+
   // Stores a new job; when it is new, counts it (dreamforge_jobs_created_total), hands it to the
   // queue and calls `created` with it. An earlier job with the same Idempotency-Key and body is
   // returned as it is (created: false). Throws Error(kConflict, details.job_id) when a job with
@@ -44,6 +54,8 @@ class JobIntake {
   queue::Queue& queue_;
   telemetry::Metrics& metrics_;
   WorkflowRouter& router_;
+  webhooks::TargetPolicy webhook_targets_;
+  bool configured_webhook_secret_ = false;
 };
 
 }  // namespace df::api

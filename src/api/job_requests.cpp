@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "api/job_webhooks.h"
 #include "api/workflow_validation.h"
 #include "core/base64.h"
 #include "core/error.h"
@@ -25,11 +26,20 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 // Fields that steer the job rather than the image.
-const std::vector<std::string> kEnvelopeFields = {"type",     "model_id", "function", "quality",
-                                                  "preset",   "priority", "max_attempts"};
+const std::vector<std::string> kEnvelopeFields = {
+    "type", "model_id", "function", "quality", "preset", "priority", "max_attempts", "webhook",
+    "webhook_events"};
+
+// The envelope's properties every job type has: priority, attempts and the webhook.
+json common_properties() {
+  json properties = {{"priority", {{"type", "integer"}, {"minimum", -100}, {"maximum", 100}}},
+                     {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}};
+  properties.update(webhook_request_properties());
+  return properties;
+}
 
 json control_schema() {
-  return {{"type", "object"},
+  json schema = {{"type", "object"},
           {"properties",
            {{"type", {{"type", "string"}, {"enum", {"generate", "workflow"}}}},
             {"model_id", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}},
@@ -45,13 +55,13 @@ json control_schema() {
             {"preset",
              {{"type", "string"},
               {"minLength", 1},
-              {"description", "A preset of the routing table whose values are this job's defaults"}}},
-            {"priority", {{"type", "integer"}, {"minimum", -100}, {"maximum", 100}}},
-            {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}};
+              {"description", "A preset of the routing table whose values are this job's defaults"}}}}}};
+  schema["properties"].update(common_properties());
+  return schema;
 }
 
 json workflow_schema() {
-  return {{"type", "object"},
+  json schema = {{"type", "object"},
           {"additionalProperties", false},
           {"required", {"workflow"}},  // "type" may be left out: a "workflow" field says it
           {"properties",
@@ -59,9 +69,9 @@ json workflow_schema() {
             {"workflow", {{"type", "object"}, {"description", "A ComfyUI API-format graph"}}},
             {"count", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100}, {"default", 1}}},
             {"seed", {{"type", "integer"}, {"minimum", 0}, {"maximum", 18446744073709551615ULL}}},
-            {"format", {{"type", "string"}, {"enum", {"png", "jpeg", "webp"}}, {"default", "png"}}},
-            {"priority", {{"type", "integer"}, {"minimum", -100}, {"maximum", 100}}},
-            {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10}}}}}};
+            {"format", {{"type", "string"}, {"enum", {"png", "jpeg", "webp"}}, {"default", "png"}}}}}};
+  schema["properties"].update(common_properties());
+  return schema;
 }
 
 // `extra` joins details.fields in the error's details.
@@ -305,8 +315,7 @@ NewJob parse_workflow(const json& body, registry::ModelRegistry& models,
   result.job.type = "workflow";
   json spec = apply_schema_defaults(workflow_schema(), body);
   spec.erase("type");
-  spec.erase("priority");
-  spec.erase("max_attempts");
+  for (const char* field : {"priority", "max_attempts", "webhook", "webhook_events"}) spec.erase(field);
   spec["runners"] = routing.runners;
   result.job.spec = spec;
   return result;
@@ -328,6 +337,7 @@ NewJob parse_job_request(const json& body, registry::ModelRegistry& models,
   job.request_hash = sha256_hex(canonical.data(), canonical.size());
   job.priority = body.value("priority", 0);
   job.max_attempts = body.value("max_attempts", settings.default_max_attempts);
+  job.webhook = webhook_subscription(body);
   job.created_ms = now_ms();
   if (!result.init_image.empty()) {
     result.init_image_name = job.id + "." + image_extension(result.init_image);

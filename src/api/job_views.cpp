@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "api/job_webhooks.h"
 #include "core/ids.h"
 #include "core/job_spec.h"
 #include "core/json_text.h"
@@ -49,6 +50,7 @@ json job_json(const Job& job, const std::vector<Step>* steps) {
               {"error_message", has_error ? job.error.value("message", json()) : json()},
               {"summary", {{"count", job.spec.value("count", 1)}, {"completed", completed}}},
               {"spec", job.spec},
+              {"webhook", webhook_subscription_json(job.webhook)},
               {"created_at", time_or_null(job.created_ms)},
               {"updated_at", time_or_null(job.updated_ms)},
               {"started_at", time_or_null(job.started_ms)},
@@ -58,7 +60,8 @@ json job_json(const Job& job, const std::vector<Step>* steps) {
                 {"events", "/v1/jobs/" + job.id + "/events"},
                 {"artifacts", "/v1/jobs/" + job.id + "/artifacts"},
                 {"logs", "/v1/jobs/" + job.id + "/logs"},
-                {"cancel", "/v1/jobs/" + job.id + "/cancel"}}}};
+                {"cancel", "/v1/jobs/" + job.id + "/cancel"},
+                {"webhooks", "/v1/jobs/" + job.id + "/webhooks"}}}};
   if (job.spec.contains("estimate")) {
     out["estimate"] = job.spec["estimate"];
     const auto left = estimated_seconds_left(job);
@@ -161,12 +164,16 @@ json job_schema() {
        {"error_message", {{"type", {"string", "null"}}, {"description", "error.message"}}},
        {"summary", object_schema({{"count", count}, {"completed", count}})},
        {"spec", {{"type", "object"}, {"description", "The request with its defaults applied"}}},
+       {"webhook",
+        {{"type", {"object", "null"}},
+         {"description", "{url, events}: where the job's webhooks go; null without one"}}},
        {"created_at", time},
        {"updated_at", time},
        {"started_at", time},
        {"finished_at", time},
        {"links", object_schema({{"self", link}, {"events", link}, {"artifacts", link},
-                                {"logs", link}, {"cancel", link}})},
+                                {"logs", link}, {"cancel", link},
+                                {"webhooks", link}})},
        {"estimate",
         {{"type", "object"}, {"description", "Expected duration, once the model has run"}}},
        {"steps", {{"type", "array"},

@@ -60,13 +60,16 @@ void create_key(const KeysOptions& options) {
   if (options.json) {
     auto body = key_json(made.record);
     body["key"] = made.key;
+    body["webhook_secret"] = made.record.webhook_secret;
     std::cout << body.dump() << '\n';
     return;
   }
   std::cout << made.key << '\n';
   std::cerr << "created " << made.record.scope << " key " << made.record.id << " ('"
             << made.record.name << "', user " << made.record.user
-            << "); the key above is shown only now: only its hash is stored\n";
+            << "); the key above is shown only now: only its hash is stored\n"
+            << "its jobs' webhooks are signed with " << made.record.webhook_secret
+            << " (dreamforge keys webhook-secret " << made.record.id << " shows it again)\n";
 }
 
 void list_keys(const KeysOptions& options) {
@@ -103,6 +106,19 @@ void revoke_key(const KeysOptions& options) {
   std::cout << "revoked key " << options.id << '\n';
 }
 
+void show_webhook_secret(const KeysOptions& options) {
+  const auto key = open_database(options.service)->get_api_key(options.id);
+  if (!key) {
+    throw Error(ErrorCode::kNotFound, "no API key with id '" + options.id + "' (see: dreamforge keys list)");
+  }
+  if (key->webhook_secret.empty()) {
+    throw Error(ErrorCode::kNotFound,
+                "key " + options.id + " was made before keys had webhook secrets: its jobs' "
+                "webhooks are signed with DREAMFORGE_WEBHOOK_SECRET");
+  }
+  std::cout << key->webhook_secret << '\n';
+}
+
 }  // namespace
 
 void register_keys_commands(CLI::App& app) {
@@ -136,6 +152,12 @@ void register_keys_commands(CLI::App& app) {
   revoke->add_option("id", options->id, "The key's id (keys list)")->required();
   add_database_options(*revoke, options->service);
   revoke->callback([options] { revoke_key(*options); });
+
+  CLI::App* secret = keys->add_subcommand(
+      "webhook-secret", "Print the secret that signs the webhooks of a key's jobs");
+  secret->add_option("id", options->id, "The key's id (keys list)")->required();
+  add_database_options(*secret, options->service);
+  secret->callback([options] { show_webhook_secret(*options); });
 }
 
 }  // namespace df::cli

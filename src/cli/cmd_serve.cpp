@@ -51,6 +51,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
+#include "webhooks/webhook_dispatcher.h"
 #include "worker/device_pool.h"
 #include "worker/runner_lifecycle.h"
 #include "worker/worker.h"
@@ -131,6 +132,7 @@ class Service {
     std::unique_ptr<pixels::PixelsEndpoint> pixels_endpoint;  // --zmq; after what it uses
     std::unique_ptr<api::AccessPolicy> access;  // API keys
     std::unique_ptr<api::LoginPage> login;      // the frontend's sign-in
+    std::unique_ptr<webhooks::WebhookDispatcher> webhook_sender;  // first to stop: it renders with `api`
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -158,9 +160,19 @@ class Service {
       workflows = std::make_unique<api::WorkflowRouter>(*models_, options_.input_dir(),
                                                         native_runners, backend_states);
       intake = std::make_unique<api::JobIntake>(*store_, *queue_, metrics_, *workflows);
+      const webhooks::TargetPolicy webhook_targets(options_.webhook_allowed_targets);
+      const std::string webhook_secret = options_.webhook_secret();
+      intake->set_webhook_rules(webhook_targets, !webhook_secret.empty());
       api = std::make_unique<api::ApiService>(*store_, *blobs_, *models_, *queue_, hub_, metrics_,
                                               *intake, settings);
       api->register_routes(router);
+      if (options_.webhook_senders > 0) {
+        webhook_sender = std::make_unique<webhooks::WebhookDispatcher>(
+            *store_, webhook_settings(webhook_secret), webhook_targets, metrics_,
+            [&api](const Job& job, const Event& event, const std::string& name) {
+              return api->webhook_data(job, event, name);
+            });
+      }
       const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
                                             {"max_upload_size", options_.max_body_bytes}};
       comfy_ws = std::make_unique<api::ComfyWebSocketHub>(*store_, hub_, feature_flags);
@@ -239,6 +251,7 @@ class Service {
     sigwait(&signals, &signal);
     log_.info(std::string("dreamforge: stopping (") + strsignal(signal) + ")");
     if (server) server->stop();
+    webhook_sender.reset();
     {
       std::lock_guard lock(live_image_mutex_);
       live_image_sink_ = nullptr;  // the hub goes away with this scope
@@ -250,6 +263,15 @@ class Service {
   }
 
  private:
+  webhooks::WebhookSettings webhook_settings(const std::string& secret) const {
+    webhooks::WebhookSettings settings;
+    settings.secret = secret;
+    settings.retry_base_ms = static_cast<int64_t>(options_.webhook_retry_base_s * 1000);
+    settings.timeout_ms = static_cast<int64_t>(options_.webhook_timeout_s * 1000);
+    settings.senders = options_.webhook_senders;
+    return settings;
+  }
+
   // The ComfyUI servers of backends.yaml: read, checked once now, then kept fresh on a thread.
   void start_backend_catalog() {
     auto config = backends::load_backend_config(backends::backends_config_path(options_.data_dir));

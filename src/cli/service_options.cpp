@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
+#include "webhooks/webhook_signature.h"
 #include "worker/device_pool.h"
 
 namespace df::cli {
@@ -76,6 +77,13 @@ std::string ServiceOptions::signing_secret() const {
   return std::string(bytes.begin(), bytes.end());
 }
 
+std::string ServiceOptions::webhook_secret() const {
+  const char* secret = std::getenv("DREAMFORGE_WEBHOOK_SECRET");
+  if (secret == nullptr || *secret == 0) return "";
+  webhooks::webhook_secret_key(secret, "DREAMFORGE_WEBHOOK_SECRET");  // throws when malformed
+  return secret;
+}
+
 void add_service_options(CLI::App& command, ServiceOptions& o, const std::string& part) {
   const bool api = part != "worker";
   const bool worker = part != "api";
@@ -118,6 +126,19 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
         ->envname("DREAMFORGE_ALLOW_UNAUTHENTICATED");
     command.add_option("--http-threads", o.http_threads, "Threads serving HTTP")
         ->envname("DREAMFORGE_HTTP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
+    command.add_option("--webhook-allowed-targets", o.webhook_allowed_targets,
+                       "Internal webhook targets allowed anyway: host names, addresses and "
+                       "networks (127.0.0.1, 10.0.0.0/8), comma-separated")
+        ->envname("DREAMFORGE_WEBHOOK_ALLOWED_TARGETS")->delimiter(',');
+    command.add_option("--webhook-retry-base", o.webhook_retry_base_s,
+                       "Seconds before a failed webhook's first retry (later ones wait up to "
+                       "3600 times as long; 12 attempts)")
+        ->envname("DREAMFORGE_WEBHOOK_RETRY_BASE")->capture_default_str()->check(CLI::Range(0.001, 3600.0));
+    command.add_option("--webhook-timeout", o.webhook_timeout_s, "Seconds one webhook attempt may take")
+        ->envname("DREAMFORGE_WEBHOOK_TIMEOUT")->capture_default_str()->check(CLI::Range(0.1, 300.0));
+    command.add_option("--webhook-senders", o.webhook_senders,
+                       "Webhooks this process sends at once (0: it sends none)")
+        ->envname("DREAMFORGE_WEBHOOK_SENDERS")->capture_default_str()->check(CLI::Range(0, 64));
     command.add_flag("--zmq", o.zmq, "Also serve the DGX-Pixels protocol (ZeroMQ + MessagePack)")
         ->envname("DREAMFORGE_ZMQ");
     command.add_option("--zmq-req-addr", o.zmq_req_addr, "ZeroMQ address of its requests (REQ-REP)")

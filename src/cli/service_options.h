@@ -48,6 +48,12 @@ struct ServiceOptions {
   std::string front_end_root;  // the ComfyUI web frontend served at /; default: the installed one
   // Serve a non-loopback address although no API key exists (something else guards it).
   bool allow_unauthenticated = false;
+  // Webhooks: internal targets they may reach anyway (names, addresses, networks), the retry
+  // schedule's first wait, one attempt's limit, and how many are sent at once (0: none from here).
+  std::vector<std::string> webhook_allowed_targets;
+  double webhook_retry_base_s = 5;
+  double webhook_timeout_s = 10;
+  int webhook_senders = 4;
   // The DGX-Pixels endpoint (ZeroMQ + MessagePack): off unless --zmq.
   bool zmq = false;
   std::string zmq_req_addr = pixels::kDefaultReqAddress;  // its REQ-REP requests
@@ -68,6 +74,9 @@ struct ServiceOptions {
   void resolve(bool runs_workers);
   // The URL-signing secret: DREAMFORGE_SECRET, else <data>/secret.key (created on first use).
   std::string signing_secret() const;
+  // The secret that signs webhooks of jobs whose API key has none: DREAMFORGE_WEBHOOK_SECRET
+  // ("whsec_..."), "" when unset; throws Error(kInvalidArgument) when it is malformed.
+  std::string webhook_secret() const;
 };
 
 // Adds the flags of `part` ("serve", "api" or "worker") to a subcommand.

@@ -1,6 +1,7 @@
 // Job status names and item (de)serialisation.
 #include "core/job.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -37,6 +38,10 @@ JobStatus job_status_from_name(std::string_view name) {
 bool is_terminal(JobStatus status) {
   return status == JobStatus::kSucceeded || status == JobStatus::kFailed ||
          status == JobStatus::kCanceled;
+}
+
+bool WebhookSubscription::subscribes(std::string_view event) const {
+  return !url.empty() && std::find(events.begin(), events.end(), event) != events.end();
 }
 
 nlohmann::json item_to_json(const JobItem& item) {

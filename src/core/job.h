@@ -31,6 +31,15 @@ struct JobItem {
 nlohmann::json item_to_json(const JobItem& item);
 JobItem item_from_json(const nlohmann::json& json);
 
+// Where a job's webhook deliveries go and which of its events are sent ("start", "progress",
+// "item", "completed"); an empty url: none.
+struct WebhookSubscription {
+  std::string url;
+  std::vector<std::string> events;
+  std::string key_id;  // the API key whose webhook secret signs them ("": the configured secret)
+  bool subscribes(std::string_view event) const;
+};
+
 struct Job {
   std::string id;
   std::string type;  // "generate" | "workflow"
@@ -54,6 +63,7 @@ struct Job {
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
   int schema_version = 1;
+  WebhookSubscription webhook;
 };
 
 // What a worker holds while it runs a job: every write it makes is checked against it.

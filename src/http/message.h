@@ -29,6 +29,7 @@ struct Caller {
   std::string key_id;  // the API key it came with ("" when none)
   int jobs_per_minute = 0;      // the key's limits on new jobs (0: none)
   int max_concurrent_jobs = 0;
+  bool has_webhook_secret = false;  // the key has its own secret to sign its jobs' webhooks
   // Whether the caller may see and act on what `owner` created.
   bool may_access(const std::string& owner) const { return admin || owner == user; }
 };

@@ -20,7 +20,8 @@ using nlohmann::json;
 constexpr const char* kJobColumns =
     "id, type, status, spec, idempotency_key, request_hash, priority, attempts, max_attempts, "
     "progress, items, error, worker_id, lease_expires_ms, run_after_ms, cancel_requested, "
-    "created_ms, updated_ms, started_ms, finished_ms, schema_version, owner";
+    "created_ms, updated_ms, started_ms, finished_ms, schema_version, owner, webhook_url, "
+    "webhook_events, webhook_key_id";
 
 // Locks the job $1 while worker $2 holds it at attempt $3 (no row otherwise); prefixes a statement
 // that reads the row `holder`.
@@ -64,6 +65,7 @@ Job read_job(const PgResult& rows, int row) {
   job.finished_ms = rows.integer(row, 19);
   job.schema_version = static_cast<int>(rows.integer(row, 20));
   job.owner = rows.text(row, 21);
+  job.webhook = {rows.text(row, 22), split_webhook_events(rows.text(row, 23)), rows.text(row, 24)};
   return job;
 }
 
@@ -154,15 +156,18 @@ int spec_int(const json& spec, const char* key) {
   return found != spec.end() && found->is_number() ? static_cast<int>(found->get<double>()) : 0;
 }
 
-// Appends the event to a job whose row the current transaction has locked.
+// Appends the event, with its webhook delivery, to a job whose row the current transaction has
+// locked.
 int64_t insert_event(PgConnection& db, const Event& event) {
-  return db
-      .query(
-          "INSERT INTO events (job_id, type, code, item_index, message, plain, data, created_ms) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-          event.job_id, event.type, event.code, event.item_index, event.message, event.plain,
-          dump_json(event.data), event.created_ms ? event.created_ms : now_ms())
-      .integer(0, 0);
+  const int64_t id =
+      db.query(
+            "INSERT INTO events (job_id, type, code, item_index, message, plain, data, created_ms) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            event.job_id, event.type, event.code, event.item_index, event.message, event.plain,
+            dump_json(event.data), event.created_ms ? event.created_ms : now_ms())
+          .integer(0, 0);
+  enqueue_postgres_webhook(db, event, id);
+  return id;
 }
 
 std::optional<Job> find_job(PgConnection& db, const std::string& where, const PgParam& value) {
@@ -189,8 +194,9 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
   const auto inserted = db->query(
       std::string("WITH created AS (INSERT INTO jobs (id, type, status, spec, model_id, "
                   "idempotency_key, request_hash, priority, max_attempts, items, created_ms, "
-                  "updated_ms, schema_version, owner) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, "
-                  "$8, $9, $10, $10, $11, $17) ON CONFLICT DO NOTHING RETURNING ") +
+                  "updated_ms, schema_version, owner, webhook_url, webhook_events, webhook_key_id) "
+                  "VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $17, $18, "
+                  "$19, $20) ON CONFLICT DO NOTHING RETURNING ") +
           kJobColumns +
           "), queued AS (INSERT INTO events (job_id, type, message, plain, data, created_ms) "
           "SELECT id, $12::text, $13::text, $14::text, $15::text, $16::bigint FROM created) "
@@ -199,7 +205,8 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
       job.idempotency_key.empty() ? PgParam() : pg_param(job.idempotency_key), job.request_hash,
       job.priority, job.max_attempts, items_text(job.items), job.created_ms, job.schema_version,
       queued.type, queued.message, queued.plain, dump_json(queued.data),
-      queued.created_ms ? queued.created_ms : now_ms(), job.owner);
+      queued.created_ms ? queued.created_ms : now_ms(), job.owner, job.webhook.url,
+      join_webhook_events(job.webhook.events), job.webhook.key_id);
   if (inserted.rows() == 1) return {read_job(inserted, 0), true};
   if (!job.idempotency_key.empty()) {
     if (auto earlier = find_job(*db, "idempotency_key = $1", job.idempotency_key)) {
@@ -420,6 +427,9 @@ CancelOutcome PostgresStore::cancel_job(const std::string& id) {
 int64_t PostgresStore::append_event(const Event& event, const Lease* lease) {
   if (lease != nullptr && event.job_id != lease->job_id) return 0;
   auto db = pool_.borrow();
+  // An event a webhook may want is written with its delivery, in one transaction.
+  std::optional<PgTransaction> transaction;
+  if (webhook_event_name(event)) transaction.emplace(*db);
   // Locks the job's row (when the lease holds, if one is given) before the id is drawn.
   const auto inserted = db->query(
       "WITH holder AS (SELECT id FROM jobs WHERE id = $1 AND ($2::text IS NULL OR "
@@ -430,9 +440,26 @@ int64_t PostgresStore::append_event(const Event& event, const Lease* lease) {
       lease ? pg_param(lease->attempt) : PgParam(), event.type, event.code, event.item_index,
       event.message, event.plain, dump_json(event.data),
       event.created_ms ? event.created_ms : now_ms());
-  if (inserted.rows() == 1) return inserted.integer(0, 0);
+  if (inserted.rows() == 1) {
+    const int64_t id = inserted.integer(0, 0);
+    if (transaction) {
+      enqueue_postgres_webhook(*db, event, id);
+      transaction->commit();
+    }
+    return id;
+  }
   if (lease != nullptr) return 0;
   throw Error(ErrorCode::kNotFound, "no job with id '" + event.job_id + "'");
+}
+
+std::optional<Event> PostgresStore::get_event(int64_t id) {
+  auto db = pool_.borrow();
+  const auto rows = db->query(
+      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      "WHERE id = $1",
+      id);
+  if (rows.rows() == 0) return std::nullopt;
+  return read_event(rows, 0);
 }
 
 std::vector<Event> PostgresStore::events_after(const std::string& job_id, int64_t after_id,
@@ -577,13 +604,13 @@ namespace {
 
 constexpr const char* kApiKeyColumns =
     "id, name, user_name, scope, secret_hash, created_ms, revoked_ms, jobs_per_minute, "
-    "max_concurrent_jobs";
+    "max_concurrent_jobs, webhook_secret";
 
 ApiKeyRecord read_api_key(const PgResult& rows, int row) {
   return {rows.text(row, 0),    rows.text(row, 1),    rows.text(row, 2),
           rows.text(row, 3),    rows.text(row, 4),    rows.integer(row, 5),
           rows.integer(row, 6), static_cast<int>(rows.integer(row, 7)),
-          static_cast<int>(rows.integer(row, 8))};
+          static_cast<int>(rows.integer(row, 8)), rows.text(row, 9)};
 }
 
 }  // namespace
@@ -592,10 +619,10 @@ void PostgresStore::create_api_key(const ApiKeyRecord& key) {
   auto db = pool_.borrow();
   const auto inserted = db->query(
       std::string("INSERT INTO api_keys (") + kApiKeyColumns +
-          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
       key.id, key.name, key.user, key.scope, key.secret_hash,
       key.created_ms ? key.created_ms : now_ms(), key.revoked_ms, key.jobs_per_minute,
-      key.max_concurrent_jobs);
+      key.max_concurrent_jobs, key.webhook_secret);
   if (inserted.affected() == 0) {
     throw Error(ErrorCode::kConflict, "an API key with id '" + key.id + "' already exists");
   }
@@ -615,6 +642,14 @@ std::optional<ApiKeyRecord> PostgresStore::find_api_key(const std::string& secre
   const auto rows = db->query(std::string("SELECT ") + kApiKeyColumns +
                                   " FROM api_keys WHERE secret_hash = $1",
                               secret_hash);
+  if (rows.rows() == 0) return std::nullopt;
+  return read_api_key(rows, 0);
+}
+
+std::optional<ApiKeyRecord> PostgresStore::get_api_key(const std::string& id) {
+  auto db = pool_.borrow();
+  const auto rows =
+      db->query(std::string("SELECT ") + kApiKeyColumns + " FROM api_keys WHERE id = $1", id);
   if (rows.rows() == 0) return std::nullopt;
   return read_api_key(rows, 0);
 }

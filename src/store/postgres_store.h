@@ -52,6 +52,11 @@ class PostgresStore : public Store {
   std::vector<ApiKeyRecord> list_api_keys() override;
   std::optional<ApiKeyRecord> find_api_key(const std::string& secret_hash) override;
   bool revoke_api_key(const std::string& id) override;
+  std::optional<ApiKeyRecord> get_api_key(const std::string& id) override;
+  std::vector<WebhookDelivery> claim_webhook_deliveries(int limit, int64_t lease_ms) override;
+  bool record_webhook_attempt(const WebhookAttempt& attempt) override;
+  std::vector<WebhookDelivery> list_webhook_deliveries(const std::string& job_id) override;
+  std::optional<Event> get_event(int64_t id) override;
   bool has_api_keys() override;
   OwnerJobCounts count_owner_jobs(const std::string& owner, int64_t since_ms) override;
   void append_audit(const AuditEntry& entry) override;
@@ -61,5 +66,9 @@ class PostgresStore : public Store {
  private:
   PgPool pool_;
 };
+
+// The webhook outbox (postgres_webhooks.cpp): writes the delivery for the event `event_id` just
+// stored, if the job's subscription wants one, in the caller's transaction.
+void enqueue_postgres_webhook(PgConnection& db, const Event& event, int64_t event_id);
 
 }  // namespace df::store

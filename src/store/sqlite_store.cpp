@@ -22,7 +22,8 @@ constexpr const char* kMigrations[] = {
 constexpr const char* kJobColumns =
     "id, type, status, spec, idempotency_key, request_hash, priority, attempts, max_attempts, "
     "progress, items, error, worker_id, lease_expires_ms, run_after_ms, cancel_requested, "
-    "created_ms, updated_ms, started_ms, finished_ms, schema_version, owner";
+    "created_ms, updated_ms, started_ms, finished_ms, schema_version, owner, webhook_url, "
+    "webhook_events, webhook_key_id";
 
 json parse_or_null(const std::string& text) {
   return text.empty() ? json() : json::parse(text);
@@ -52,6 +53,7 @@ Job read_job(const SqliteStatement& row) {
   job.finished_ms = row.column_int(19);
   job.schema_version = static_cast<int>(row.column_int(20));
   job.owner = row.column_text(21);
+  job.webhook = {row.column_text(22), split_webhook_events(row.column_text(23)), row.column_text(24)};
   return job;
 }
 
@@ -153,7 +155,9 @@ int64_t SqliteStore::insert_event(const Event& event) {
   insert.bind(5, event.message).bind(6, event.plain).bind(7, dump_json(event.data));
   insert.bind(8, event.created_ms ? event.created_ms : now_ms());
   insert.run();
-  return db_.last_insert_id();
+  const int64_t id = db_.last_insert_id();
+  enqueue_webhook(event, id);
+  return id;
 }
 
 CreateJobResult SqliteStore::create_job(const Job& job) {
@@ -176,8 +180,8 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
   }
   auto insert = db_.prepare(
       "INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, priority, "
-      "max_attempts, items, created_ms, updated_ms, schema_version, owner) "
-      "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "max_attempts, items, created_ms, updated_ms, schema_version, owner, webhook_url, "
+      "webhook_events, webhook_key_id) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.bind(1, job.id).bind(2, job.type).bind(3, dump_json(job.spec));
   if (job.idempotency_key.empty()) {
     insert.bind(4, nullptr);
@@ -186,7 +190,8 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
   }
   insert.bind(5, job.request_hash).bind(6, job.priority).bind(7, job.max_attempts);
   insert.bind(8, dump_json(items_json(job.items))).bind(9, job.created_ms).bind(10, job.created_ms);
-  insert.bind(11, job.schema_version).bind(12, job.owner);
+  insert.bind(11, job.schema_version).bind(12, job.owner).bind(13, job.webhook.url);
+  insert.bind(14, join_webhook_events(job.webhook.events)).bind(15, job.webhook.key_id);
   insert.run();
   insert_event(job_queued_event(job));
   auto created = get_job_locked(job.id);
@@ -446,6 +451,16 @@ std::vector<Event> SqliteStore::events_after(const std::string& job_id, int64_t 
   return events;
 }
 
+std::optional<Event> SqliteStore::get_event(int64_t id) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(
+      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      "WHERE id = ?");
+  query.bind(1, id);
+  if (!query.step()) return std::nullopt;
+  return read_event(query);
+}
+
 int64_t SqliteStore::start_step(const Lease& lease, const Step& step) {
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
@@ -599,12 +614,13 @@ namespace {
 
 constexpr const char* kApiKeyColumns =
     "id, name, user_name, scope, secret_hash, created_ms, revoked_ms, jobs_per_minute, "
-    "max_concurrent_jobs";
+    "max_concurrent_jobs, webhook_secret";
 
 ApiKeyRecord read_api_key(const SqliteStatement& row) {
   return {row.column_text(0), row.column_text(1), row.column_text(2),
           row.column_text(3), row.column_text(4), row.column_int(5),
-          row.column_int(6),  static_cast<int>(row.column_int(7)), static_cast<int>(row.column_int(8))};
+          row.column_int(6),  static_cast<int>(row.column_int(7)), static_cast<int>(row.column_int(8)),
+          row.column_text(9)};
 }
 
 }  // namespace
@@ -618,10 +634,11 @@ void SqliteStore::create_api_key(const ApiKeyRecord& key) {
     throw Error(ErrorCode::kConflict, "an API key with id '" + key.id + "' already exists");
   }
   auto insert = db_.prepare(std::string("INSERT INTO api_keys (") + kApiKeyColumns +
-                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert.bind(1, key.id).bind(2, key.name).bind(3, key.user).bind(4, key.scope);
   insert.bind(5, key.secret_hash).bind(6, key.created_ms ? key.created_ms : now_ms());
   insert.bind(7, key.revoked_ms).bind(8, key.jobs_per_minute).bind(9, key.max_concurrent_jobs);
+  insert.bind(10, key.webhook_secret);
   insert.run();
   transaction.commit();
 }
@@ -640,6 +657,14 @@ std::optional<ApiKeyRecord> SqliteStore::find_api_key(const std::string& secret_
   auto query = db_.prepare(std::string("SELECT ") + kApiKeyColumns +
                            " FROM api_keys WHERE secret_hash = ?");
   query.bind(1, secret_hash);
+  if (!query.step()) return std::nullopt;
+  return read_api_key(query);
+}
+
+std::optional<ApiKeyRecord> SqliteStore::get_api_key(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(std::string("SELECT ") + kApiKeyColumns + " FROM api_keys WHERE id = ?");
+  query.bind(1, id);
   if (!query.step()) return std::nullopt;
   return read_api_key(query);
 }

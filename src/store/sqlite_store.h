@@ -50,6 +50,11 @@ class SqliteStore : public Store {
   std::vector<ApiKeyRecord> list_api_keys() override;
   std::optional<ApiKeyRecord> find_api_key(const std::string& secret_hash) override;
   bool revoke_api_key(const std::string& id) override;
+  std::optional<ApiKeyRecord> get_api_key(const std::string& id) override;
+  std::vector<WebhookDelivery> claim_webhook_deliveries(int limit, int64_t lease_ms) override;
+  bool record_webhook_attempt(const WebhookAttempt& attempt) override;
+  std::vector<WebhookDelivery> list_webhook_deliveries(const std::string& job_id) override;
+  std::optional<Event> get_event(int64_t id) override;
   bool has_api_keys() override;
   OwnerJobCounts count_owner_jobs(const std::string& owner, int64_t since_ms) override;
   void append_audit(const AuditEntry& entry) override;
@@ -64,7 +69,10 @@ class SqliteStore : public Store {
   // and a transaction.
   std::optional<Job> claim_locked(const std::string& job_id, const std::string& worker_id,
                                   int64_t lease_ms);
+  // Appends the event, and its webhook delivery when the job's subscription wants one.
   int64_t insert_event(const Event& event);
+  // The webhook outbox (sqlite_webhooks.cpp): the delivery for the event just stored, if any.
+  void enqueue_webhook(const Event& event, int64_t event_id);
 
   std::mutex mutex_;
   SqliteDb db_;

@@ -51,6 +51,7 @@ struct ApiKeyRecord {
   int64_t revoked_ms = 0;   // 0 while valid
   int jobs_per_minute = 0;      // new jobs its user may make per minute (0: no limit)
   int max_concurrent_jobs = 0;  // its user's queued and running jobs at most (0: no limit)
+  std::string webhook_secret;   // "whsec_..." signing its jobs' webhooks ("": the configured one)
 };
 
 // What a user's limits are checked against.
@@ -70,6 +71,42 @@ struct AuditEntry {
   std::string target;
   nlohmann::json details = nlohmann::json::object();
 };
+
+// A message to a job's webhook about one of its events (for progress: the newest of those that
+// came while it waited), kept until it is delivered, given up, or superseded by a newer progress
+// message. The store writes it in the transaction of the event it tells of.
+struct WebhookDelivery {
+  std::string id;  // the message id (webhook-id), the same on every attempt
+  std::string job_id;
+  std::string event;     // start | progress | item | completed
+  int64_t event_id = 0;  // the event it tells of
+  std::string url;
+  std::string status = "pending";  // pending | delivered | failed | superseded
+  int attempts = 0;                // claims so far; the fencing token of the current one
+  int64_t next_attempt_ms = 0;
+  int64_t lease_until_ms = 0;    // a dispatcher is sending it until then
+  int64_t first_attempt_ms = 0;  // 0 before the first attempt
+  int64_t delivered_ms = 0;
+  int last_status_code = 0;  // the receiver's last answer (0: none, the attempt failed before)
+  std::string last_error;
+  std::string payload;  // the body, fixed by the first attempt ("" before it)
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+// What one attempt at a delivery came to.
+struct WebhookAttempt {
+  std::string delivery_id;
+  int attempt = 0;             // the claim's attempts (a later claim's record wins)
+  std::string status;          // pending (again at next_attempt_ms) | delivered | failed
+  int64_t next_attempt_ms = 0;
+  int status_code = 0;
+  std::string error;
+  std::string payload;  // kept when the delivery has none yet
+};
+
+// Progress deliveries of one job are at least this far apart (their first attempts).
+constexpr int64_t kProgressWebhookIntervalMs = 500;
 
 enum class CancelOutcome { kCanceled, kRequested, kAlreadyFinished };
 
@@ -169,6 +206,17 @@ class Store {
   // Whether any key was ever created: once one was, the service requires keys, also after every
   // key was revoked.
   virtual bool has_api_keys() = 0;
+
+  // Webhooks. Claims up to `limit` pending deliveries that are due and not being sent, oldest
+  // due first, at most one per job that has none in flight: attempts + 1, leased for `lease_ms`.
+  virtual std::vector<WebhookDelivery> claim_webhook_deliveries(int limit, int64_t lease_ms) = 0;
+  // Records an attempt's outcome and ends the lease; false when a later claim holds it.
+  virtual bool record_webhook_attempt(const WebhookAttempt& attempt) = 0;
+  // The job's deliveries, oldest first.
+  virtual std::vector<WebhookDelivery> list_webhook_deliveries(const std::string& job_id) = 0;
+  virtual std::optional<Event> get_event(int64_t id) = 0;
+  // The key with this id, revoked or not.
+  virtual std::optional<ApiKeyRecord> get_api_key(const std::string& id) = 0;
 
   // The audit log: appends an entry (created_ms 0: now); lists the `limit` newest, newest first.
   virtual void append_audit(const AuditEntry& entry) = 0;

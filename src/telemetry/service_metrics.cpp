@@ -13,6 +13,11 @@ void declare_service_metrics(Metrics& metrics) {
   metrics.declare_counter(kJobAdmissions,
                           "New job requests by outcome: accepted, or refused by an API key's "
                           "limit (jobs_per_minute, concurrent_jobs)");
+  metrics.declare_counter(kWebhookAttempts,
+                          "Webhook delivery attempts by event and outcome: delivered, retrying, "
+                          "failed (given up), refused (target not allowed)");
+  metrics.declare_histogram(kWebhookAttemptDuration, "Time one webhook delivery attempt took",
+                            {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
   metrics.declare_counter(kJobsFinished, "Jobs that reached a final status, by status");
   metrics.declare_histogram(kJobDuration, "Seconds from job creation to its final status",
                             job_seconds);

@@ -10,6 +10,9 @@ inline constexpr const char* kQueueDepth = "dreamforge_queue_depth";
 inline constexpr const char* kJobsCreated = "dreamforge_jobs_created_total";
 // {outcome}: accepted, jobs_per_minute or concurrent_jobs (the API key limit that refused it)
 inline constexpr const char* kJobAdmissions = "dreamforge_job_admissions_total";
+// {event,outcome}: delivered, retrying, failed (given up), refused (target not allowed)
+inline constexpr const char* kWebhookAttempts = "dreamforge_webhook_attempts_total";
+inline constexpr const char* kWebhookAttemptDuration = "dreamforge_webhook_attempt_seconds";
 inline constexpr const char* kJobsFinished = "dreamforge_jobs_finished_total";  // {status}
 inline constexpr const char* kJobDuration = "dreamforge_job_duration_seconds";  // {status}
 inline constexpr const char* kJobQueueWait = "dreamforge_job_queue_wait_seconds";

@@ -118,6 +118,17 @@ def stored_keys(backend_env, s3_session_server):
     return keys_for
 
 
+@pytest.fixture
+def keys_cli(backend_env):
+    """keys_cli(data_dir, *args, check=True): `dreamforge keys ARGS` on the database of the
+    service of `data_dir` (SQLite there, or the PostgreSQL database the e2e run gives it)."""
+    def run(data_dir, *args, check=True):
+        return run_dreamforge("keys", *args, "--data-dir", data_dir, check=check,
+                              env={**os.environ, **backend_env(data_dir)})
+
+    return run
+
+
 _bucket_numbers = itertools.count(1)  # each data dir gets a bucket of its own
 
 

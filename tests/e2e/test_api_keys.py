@@ -16,18 +16,6 @@ from e2e_support import BIN, run_dreamforge
 from service_support import Service, comfy_graph, generate_body, install_tiny_model
 
 
-@pytest.fixture
-def keys_cli(backend_env):
-    """keys_cli(data_dir, *args, check=True): `dreamforge keys ARGS` on the database of the
-    service of `data_dir` (SQLite there, or the PostgreSQL database the e2e run gives it)."""
-
-    def run(data_dir, *args, check=True):
-        return run_dreamforge("keys", *args, "--data-dir", data_dir, check=check,
-                              env={**os.environ, **backend_env(data_dir)})
-
-    return run
-
-
 def create_key(data_dir, name, scope="user", user=None, keys_cli=None, limits=()):
     """A new key (its JSON record with "key") in the database of `data_dir`'s service."""
     args = ["create", "--name", name, "--scope", scope, "--json", *limits]

@@ -139,5 +139,50 @@ TEST_F(JobIntakeTest, APromptNoRunnerCanRunIsRefusedNamingTheMissingNode) {
   EXPECT_EQ(jobs_created(), "none");
 }
 
+TEST_F(JobIntakeTest, AWebhookNeedsAnAllowedTargetAndSomethingToSignIt) {
+  Job job = workflow_job("hooked");
+  job.webhook = {"http://127.0.0.1:9/hook", {"completed"}, ""};
+  http::Caller keyless;
+  const Error internal = graph_test::expect_error(
+      [&] { intake_.check_webhook(job, keyless, "webhook"); }, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(internal.details()["fields"][0]["field"], "webhook");
+  EXPECT_NE(std::string(internal.what()).find("loopback"), std::string::npos) << internal.what();
+
+  intake_.set_webhook_rules(webhooks::TargetPolicy({"127.0.0.1"}), false);
+  const Error unsigned_hook = graph_test::expect_error(
+      [&] { intake_.check_webhook(job, keyless, "webhook"); }, ErrorCode::kInvalidArgument);
+  EXPECT_NE(std::string(unsigned_hook.what()).find("DREAMFORGE_WEBHOOK_SECRET"), std::string::npos);
+
+  http::Caller keyed;
+  keyed.key_id = "key-7";
+  keyed.has_webhook_secret = true;
+  intake_.check_webhook(job, keyed, "webhook");
+  EXPECT_EQ(job.webhook.key_id, "key-7") << "the key's secret signs it";
+
+  intake_.set_webhook_rules(webhooks::TargetPolicy({"127.0.0.1"}), true);
+  intake_.check_webhook(job, keyless, "webhook");
+  EXPECT_EQ(job.webhook.key_id, "");
+}
+
+TEST_F(JobIntakeTest, APromptsWebhookComesFromExtraData) {
+  intake_.set_webhook_rules(webhooks::TargetPolicy({"127.0.0.1"}), true);
+  const http::Response created = post_prompt(
+      {{"prompt", empty_image_graph()},
+       {"prompt_id", "p-hook"},
+       {"extra_data", {{"webhook", "http://127.0.0.1:9/in"}, {"webhook_events", {"start", "completed"}}}}});
+  ASSERT_EQ(created.status, 200) << created.body;
+  const auto job = store_.get_job("p-hook");
+  EXPECT_EQ(job->webhook.url, "http://127.0.0.1:9/in");
+  EXPECT_EQ(job->webhook.events, (std::vector<std::string>{"start", "completed"}));
+
+  const http::Response refused = post_prompt(
+      {{"prompt", empty_image_graph()}, {"extra_data", {{"webhook", "http://10.0.0.1/in"}}}});
+  EXPECT_EQ(refused.status, 400);
+  const json error = json::parse(refused.body)["error"];
+  EXPECT_EQ(error["type"], "invalid_prompt");
+  EXPECT_NE(error["details"].get<std::string>().find("private"), std::string::npos) << error;
+  EXPECT_EQ(jobs_created(), "1");
+}
+
 }  // namespace
 }  // namespace df::api

@@ -97,7 +97,7 @@ ordered_json PixelsRequests::generate(const GenerateRequest& request) {
   try {
     const Model model = resolve_model(request.model, models_.available());
     const auto created = api_.submit_job(job_request_body(request, model), "dgx-pixels:" + request.id,
-                                         [&request](Job& job) {
+                                         http::Caller{}, [&request](Job& job) {
                                            job.id = request.id;
                                            job.spec["previews"] = true;
                                          });
