@@ -28,8 +28,9 @@ constexpr std::array<std::string_view, 11> kPublicPatterns{
     "/", "/{path...}", "/templates/{file...}", "/templates/index.json",
     "/templates/index_logo.json"};
 
-constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kAdminRoutes{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kAdminRoutes{{
     {"GET", "/metrics"},
+    {"POST", "/v1/models:download"},
     {"POST", "/free"},
     {"GET", "/internal/logs"},
     {"GET", "/internal/logs/raw"},

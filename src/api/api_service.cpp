@@ -197,6 +197,33 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
                {no_job, unavailable}});
   d.push_back({"GET", "/v1/models", "listModels", "Installed models", "models",
                {json_answer(200, "The installed, enabled models", object)}, {unavailable}});
+  d.push_back({"POST", "/v1/models:download", "downloadModel",
+               "Admins: fetch a model (hf:org/repo[@rev][#file], civitai:model[@version]) in the "
+               "background as a model_download job (its progress, bytes and log like any job's)",
+               "models",
+               {json_answer(202, "Accepted: the download is queued (the job, and again under \"job\")",
+                            job, {location}),
+                json_answer(200,
+                            "A download of the same reference and options is queued or running "
+                            "already: that job",
+                            job, {location, {"Idempotent-Replayed", "true"}})},
+               {{403, "Not an admin key, or the service does not download models (--model-downloads)"},
+                {415, "The body was not sent as Content-Type: application/json"},
+                {422, "The body is not valid: details.fields names the field"},
+                unavailable},
+               {{"type", "object"},
+                {"additionalProperties", false},
+                {"required", {"ref"}},
+                {"properties",
+                 {{"ref", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024},
+                           {"description", "hf:org/repo[@revision][#file] or civitai:model[@version]"}}},
+                  {"kind", {{"type", "string"}, {"description", "Folder under the models root (default: the source's)"}}},
+                  {"name", {{"type", "string"}, {"description", "Name part of the model's folder"}}},
+                  {"version", {{"type", "string"}, {"description", "Version part of the model's folder"}}},
+                  {"verify_only", {{"type", "boolean"}, {"default", false},
+                                   {"description", "Only re-hash the installed files against their recorded hashes"}}},
+                  {"overwrite", {{"type", "boolean"}, {"default", false},
+                                 {"description", "Fetch it again although it is installed"}}}}}}});
   d.push_back({"GET", "/v1/models/{id}", "getModel",
                "One model with the JSON Schema of its parameters", "models",
                {json_answer(200, "The model", object)},
@@ -239,6 +266,7 @@ void ApiService::register_routes(http::Router& router) {
       {"streamJobEvents", &ApiService::job_events}, {"cancelJob", &ApiService::cancel_job},
       {"streamJobProgress", &ApiService::job_progress_stream},
       {"listModels", &ApiService::list_models},     {"getModel", &ApiService::get_model},
+      {"downloadModel", &ApiService::download_model},
       {"getFile", &ApiService::get_file},           {"getOpenApi", &ApiService::openapi},
       {"healthz", &ApiService::healthz},            {"readyz", &ApiService::readyz},
       {"metrics", &ApiService::metrics}};
@@ -381,6 +409,21 @@ Response ApiService::job_artifacts(Request& request) {
   return Response::json(200, {{"job_id", job.id}, {"status", job_status_name(job.status)},
                               {"artifacts", artifacts_json(job.id)},
                               {"url_ttl_seconds", settings_.url_ttl_seconds}});
+}
+
+Response ApiService::download_model(Request& request) {
+  if (settings_.model_downloads == nullptr) {
+    throw Error(ErrorCode::kForbidden,
+                "this service does not download models over the API: start it with "
+                "--model-downloads N (DREAMFORGE_MODEL_DOWNLOADS), or run dreamforge model download");
+  }
+  const auto result = settings_.model_downloads->request(request.json_body(), request.caller);
+  json body = job_json(result.job);
+  body["job"] = job_json(result.job);
+  Response response = Response::json(result.created ? 202 : 200, body);
+  response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
+  if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
+  return response;
 }
 
 Response ApiService::job_webhooks(Request& request) {

@@ -14,6 +14,7 @@
 #include "api/job_intake.h"
 #include "api/job_event_stream.h"
 #include "api/job_requests.h"
+#include "api/model_download_requests.h"
 #include "blob/blob_store.h"
 #include "gpu/runner_roster.h"
 #include "http/router.h"
@@ -32,6 +33,8 @@ struct ApiSettings {
   const gpu::RunnerRoster* runners = nullptr;  // this process's runners, for /healthz (null: none)
   // The configured backends' states, for /healthz, /readyz and /metrics (empty: no backends).
   BackendSnapshot backends;
+  // POST /v1/models:download (null: the service does not download models over the API).
+  ModelDownloadRequests* model_downloads = nullptr;
 };
 
 // One answer of a route as the OpenAPI document lists it.
@@ -99,6 +102,7 @@ class ApiService {
   http::Response job_logs(http::Request& request);
   http::Response job_progress(http::Request& request);
   http::Response job_webhooks(http::Request& request);
+  http::Response download_model(http::Request& request);
   // The job's artifacts (only item `item_index`'s when given) with signed URLs.
   nlohmann::json artifacts_json(const std::string& job_id, std::optional<int> item_index = std::nullopt);
   http::Response job_progress_stream(http::Request& request);

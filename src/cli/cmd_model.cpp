@@ -18,13 +18,11 @@
 #include "cli/audit_trail.h"
 #include "cli/service_options.h"
 #include "core/error.h"
-#include "download/civitai.h"
+#include "download/configured_sources.h"
 #include "download/download_progress.h"
-#include "download/hugging_face.h"
 #include "download/model_installer.h"
 #include "download/model_layout.h"
 #include "download/model_ref.h"
-#include "download/redaction.h"
 #include "engine/adapters/lora_tiny.h"
 #include "engine/family/dit_pipeline_writer.h"
 #include "engine/family/dit_tiny_checkpoints.h"
@@ -234,11 +232,6 @@ void add_create_tiny_command(CLI::App& model) {
   });
 }
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value ? value : fallback;
-}
-
 // The service's data directory, models root and database, flagged and defaulted as the service
 // does (`dreamforge serve` finds what these commands install).
 void add_model_store_options(CLI::App& command, ServiceOptions& options) {
@@ -280,21 +273,9 @@ std::function<void()> without_tokens(std::function<void()> action) {
     try {
       action();
     } catch (const Error& e) {
-      const download::Redactor redact({env_or("HF_TOKEN", ""), env_or("CIVITAI_TOKEN", "")});
-      auto details = nlohmann::json::parse(redact(e.details().dump()), nullptr, false);
-      throw Error(e.code(), redact(e.what()),
-                  details.is_discarded() ? nlohmann::json::object() : details);
+      throw download::without_tokens(e);
     }
   };
-}
-
-std::unique_ptr<download::Source> source_for(const download::ModelRef& ref) {
-  if (ref.source == download::ModelSource::kCivitai) {
-    return std::make_unique<download::Civitai>(
-        env_or("DREAMFORGE_CIVITAI_URL", "https://civitai.com"), env_or("CIVITAI_TOKEN", ""));
-  }
-  return std::make_unique<download::HuggingFace>(env_or("HF_ENDPOINT", "https://huggingface.co"),
-                                                 env_or("HF_TOKEN", ""));
 }
 
 struct DownloadOptions {
@@ -319,7 +300,7 @@ void add_download_command(CLI::App& model) {
     ModelStore store(options->store);
     download::DownloadProgress progress(stderr, isatty(STDERR_FILENO) != 0);
     download::ModelInstaller installer(store.layout(), store.registry(), progress, options->jobs);
-    const auto result = installer.install(*source_for(ref), ref);
+    const auto result = installer.install(*download::configured_source(ref), ref);
     record_admin_action(store.store(), "model.download", result.model.id,
                         {{"ref", options->ref}, {"already_installed", result.already_installed}});
     std::cout << (result.already_installed ? "already installed: " : "installed: ")

@@ -26,6 +26,7 @@
 #include "api/backend_view.h"
 #include "api/event_hub.h"
 #include "api/job_intake.h"
+#include "api/model_download_requests.h"
 #include "api/login_page.h"
 #include "backends/backend_catalog.h"
 #include "backends/backend_config.h"
@@ -51,6 +52,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/service_log.h"
 #include "telemetry/service_metrics.h"
+#include "download/model_download_jobs.h"
 #include "webhooks/webhook_dispatcher.h"
 #include "worker/device_pool.h"
 #include "worker/runner_lifecycle.h"
@@ -120,6 +122,8 @@ class Service {
     std::unique_ptr<api::BackendView> backend_view;  // what the backends offer, per request
     std::unique_ptr<api::WorkflowRouter> workflows;  // validation and routing of new jobs
     std::unique_ptr<api::JobIntake> intake;
+    std::unique_ptr<download::ModelDownloadJobs> model_downloads;  // --model-downloads
+    std::unique_ptr<api::ModelDownloadRequests> model_download_requests;
     std::unique_ptr<api::ApiService> api;
     std::unique_ptr<api::ComfyPrompts> comfy_prompts;
     std::unique_ptr<api::ComfyWebSocketHub> comfy_ws;
@@ -160,6 +164,12 @@ class Service {
       workflows = std::make_unique<api::WorkflowRouter>(*models_, options_.input_dir(),
                                                         native_runners, backend_states);
       intake = std::make_unique<api::JobIntake>(*store_, *queue_, metrics_, *workflows);
+      if (options_.model_downloads > 0) {
+        model_downloads = start_model_downloads();
+        model_download_requests = std::make_unique<api::ModelDownloadRequests>(
+            *store_, metrics_, [&model_downloads] { model_downloads->wake(); });
+        settings.model_downloads = model_download_requests.get();
+      }
       const webhooks::TargetPolicy webhook_targets(options_.webhook_allowed_targets);
       const std::string webhook_secret = options_.webhook_secret();
       intake->set_webhook_rules(webhook_targets, !webhook_secret.empty());
@@ -263,6 +273,17 @@ class Service {
   }
 
  private:
+  // The threads that run POST /v1/models:download's jobs into this process's models folder.
+  std::unique_ptr<download::ModelDownloadJobs> start_model_downloads() {
+    download::ModelDownloadSettings settings;
+    settings.concurrency = options_.model_downloads;
+    const std::string first_worker = worker_id(0);  // host:pid:0
+    settings.worker_id = first_worker.substr(0, first_worker.rfind(':')) + ":downloads";
+    return std::make_unique<download::ModelDownloadJobs>(
+        *store_, *models_, download::ModelLayout(options_.models_dir), metrics_, settings,
+        [this](const std::string& job_id) { hub_.notify(job_id); });
+  }
+
   webhooks::WebhookSettings webhook_settings(const std::string& secret) const {
     webhooks::WebhookSettings settings;
     settings.secret = secret;

@@ -139,6 +139,10 @@ void add_service_options(CLI::App& command, ServiceOptions& o, const std::string
     command.add_option("--webhook-senders", o.webhook_senders,
                        "Webhooks this process sends at once (0: it sends none)")
         ->envname("DREAMFORGE_WEBHOOK_SENDERS")->capture_default_str()->check(CLI::Range(0, 64));
+    command.add_option("--model-downloads", o.model_downloads,
+                       "Models this process fetches at once for admins' POST /v1/models:download "
+                       "(0: that route is refused)")
+        ->envname("DREAMFORGE_MODEL_DOWNLOADS")->capture_default_str()->check(CLI::Range(0, 16));
     command.add_flag("--zmq", o.zmq, "Also serve the DGX-Pixels protocol (ZeroMQ + MessagePack)")
         ->envname("DREAMFORGE_ZMQ");
     command.add_option("--zmq-req-addr", o.zmq_req_addr, "ZeroMQ address of its requests (REQ-REP)")

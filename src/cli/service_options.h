@@ -54,6 +54,8 @@ struct ServiceOptions {
   double webhook_retry_base_s = 5;
   double webhook_timeout_s = 10;
   int webhook_senders = 4;
+  // Models fetched at once for POST /v1/models:download (0: the API does not download models).
+  int model_downloads = 0;
   // The DGX-Pixels endpoint (ZeroMQ + MessagePack): off unless --zmq.
   bool zmq = false;
   std::string zmq_req_addr = pixels::kDefaultReqAddress;  // its REQ-REP requests

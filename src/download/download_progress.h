@@ -1,4 +1,5 @@
-// Download progress for people: one redrawn bar on a terminal, plain lines anywhere else.
+// Download progress: what an install reports, and its display for people (a redrawn bar on a
+// terminal, plain lines anywhere else).
 #pragma once
 
 #include <chrono>
@@ -11,19 +12,33 @@
 
 namespace df::download {
 
-// Thread-safe: transfers running in parallel report into one display.
-class DownloadProgress {
+// What an install reports while it fetches; implementations are thread-safe: transfers running
+// in parallel report into one observer.
+class DownloadObserver {
+ public:
+  virtual ~DownloadObserver() = default;
+  virtual void begin(const std::string& model_id, int files, int64_t total_bytes) = 0;
+  virtual void file_started(const std::string& path, int64_t size, int64_t resumed_from) = 0;
+  // `bytes`: the file's bytes on disk so far.
+  virtual void file_progress(const std::string& path, int64_t bytes) = 0;
+  virtual void file_retrying(const std::string& path, const std::string& why, double delay_s) = 0;
+  virtual void file_finished(const std::string& path, int64_t size, bool transferred) = 0;
+  virtual void finish() = 0;
+};
+
+// Progress for a person: one redrawn bar on a terminal, plain lines anywhere else.
+class DownloadProgress : public DownloadObserver {
  public:
   DownloadProgress(std::FILE* out, bool terminal) : out_(out), terminal_(terminal) {}
 
-  void begin(const std::string& model_id, int files, int64_t total_bytes);
-  void file_started(const std::string& path, int64_t size, int64_t resumed_from);
-  void file_progress(const std::string& path, int64_t bytes);
-  void file_retrying(const std::string& path, const std::string& why, double delay_s);
-  void file_finished(const std::string& path, int64_t size, bool transferred);
+  void begin(const std::string& model_id, int files, int64_t total_bytes) override;
+  void file_started(const std::string& path, int64_t size, int64_t resumed_from) override;
+  void file_progress(const std::string& path, int64_t bytes) override;
+  void file_retrying(const std::string& path, const std::string& why, double delay_s) override;
+  void file_finished(const std::string& path, int64_t size, bool transferred) override;
   // A line of its own (the bar is redrawn below it).
   void message(const std::string& line);
-  void finish();
+  void finish() override;
 
  private:
   void print_line(const std::string& line);  // mutex held

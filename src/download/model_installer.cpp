@@ -86,22 +86,42 @@ FileDigest digest_for(const std::string& path, const RemoteFile& file) {
 }  // namespace
 
 ModelInstaller::ModelInstaller(ModelLayout layout, registry::ModelRegistry& registry,
-                               DownloadProgress& progress, int jobs)
+                               DownloadObserver& progress, int jobs)
     : layout_(std::move(layout)),
       registry_(registry),
       progress_(progress),
       jobs_(std::max(1, jobs)) {}
 
-InstallResult ModelInstaller::install(Source& source, const ModelRef& ref) {
-  const Release release = source.resolve(ref);
+Release ModelInstaller::resolve(Source& source, const ModelRef& ref, const InstallOptions& options) {
+  Release release = source.resolve(ref);
+  const auto place = [](std::string& field, const std::string& value, const char* what) {
+    if (value.empty()) return;
+    if (folder_name_part(value) != value || value.size() > 128) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string(what) + " '" + value +
+                      "' is not a folder name (letters, digits, '.', '-', '_'; at most 128)");
+    }
+    field = value;
+  };
+  place(release.kind, options.kind, "kind");
+  place(release.name, options.name, "name");
+  place(release.version, options.version, "version");
+  return release;
+}
+
+InstallResult ModelInstaller::install(Source& source, const ModelRef& ref,
+                                      const InstallOptions& options) {
+  const Release release = resolve(source, ref, options);
   const std::string id = model_id(release);
   const std::string model_dir = layout_.model_dir(release.kind, id);
-  if (auto installed = installed_release(release, model_dir)) {
+  if (auto installed = installed_release(release, model_dir); installed && !options.overwrite) {
     const auto entry = registry_.find(id);
     if (!entry || !entry->installed) registry_.add_installed(*installed);
     return {*installed, true};
   }
-  if (fs::exists(model_dir)) {
+  if (options.overwrite && fs::exists(model_dir)) {
+    fs::remove_all(model_dir);  // fetched again below; the registry entry is replaced then
+  } else if (fs::exists(model_dir)) {
     throw Error(ErrorCode::kConflict,
                 "'" + model_dir + "' already holds another or incomplete copy of " + id +
                     "; remove it (dreamforge model remove " + id + ") and download again");
@@ -119,6 +139,25 @@ InstallResult ModelInstaller::install(Source& source, const ModelRef& ref) {
     throw;
   }
   return {model, false};
+}
+
+Model ModelInstaller::verify(Source& source, const ModelRef& ref, const InstallOptions& options) {
+  const Release release = resolve(source, ref, options);
+  const std::string id = model_id(release);
+  const std::string model_dir = layout_.model_dir(release.kind, id);
+  const auto recorded = read_descriptor(model_dir);
+  if (!recorded) {
+    throw Error(ErrorCode::kNotFound, release.source_uri + " is not installed (no " + id +
+                                          " with recorded hashes under " + release.kind + ")");
+  }
+  const auto problems = check_model_files(model_dir, *recorded, /*rehash=*/true);
+  if (!problems.empty()) {
+    std::string list;
+    for (const auto& problem : problems) list += (list.empty() ? "" : "; ") + problem;
+    throw Error(ErrorCode::kCorruptFile, id + " has files that do not match their recorded hashes: " + list,
+                {{"problems", problems}});
+  }
+  return *recorded;
 }
 
 std::optional<Model> ModelInstaller::installed_release(const Release& release,

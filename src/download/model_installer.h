@@ -13,6 +13,14 @@
 
 namespace df::download {
 
+// Where and how to install, beyond what the source says.
+struct InstallOptions {
+  std::string kind;     // the folder under the models root ("": the source's, e.g. checkpoints)
+  std::string name;     // the model folder's name part ("": the source's)
+  std::string version;  // the model folder's version part ("": the source's)
+  bool overwrite = false;  // fetch it again although that release is installed
+};
+
 struct InstallResult {
   Model model;
   bool already_installed = false;  // nothing was transferred
@@ -21,7 +29,7 @@ struct InstallResult {
 class ModelInstaller {
  public:
   // `jobs`: files transferred at once (at least 1).
-  ModelInstaller(ModelLayout layout, registry::ModelRegistry& registry, DownloadProgress& progress,
+  ModelInstaller(ModelLayout layout, registry::ModelRegistry& registry, DownloadObserver& progress,
                  int jobs);
 
   // Resolves `ref`; when that release is installed already, only makes sure the registry has it.
@@ -29,10 +37,18 @@ class ModelInstaller {
   // there), verifies each against its published size and hash (a mismatch moves the file to the
   // quarantine folder and throws Error(kCorruptFile) naming it with both hashes), moves the
   // folder into place when all are verified and registers the model. Throws Error(kConflict) when
-  // the model's folder holds something else.
-  InstallResult install(Source& source, const ModelRef& ref);
+  // the model's folder holds something else (unless `options.overwrite`, which replaces it).
+  // Throws Error(kInvalidArgument) for a kind, name or version that is no folder name.
+  InstallResult install(Source& source, const ModelRef& ref, const InstallOptions& options = {});
+
+  // Re-hashes the installed files of what `ref` names against the hashes recorded when it was
+  // installed; returns the model. Throws Error(kNotFound) when it is not installed,
+  // Error(kCorruptFile) listing the files that differ.
+  Model verify(Source& source, const ModelRef& ref, const InstallOptions& options = {});
 
  private:
+  // The release `ref` names, placed as `options` says.
+  Release resolve(Source& source, const ModelRef& ref, const InstallOptions& options);
   std::optional<Model> installed_release(const Release& release, const std::string& model_dir);
   std::vector<ModelFile> fetch_all(const Source& source, const Release& release,
                                    const std::vector<RemoteFile>& files,
@@ -46,7 +62,7 @@ class ModelInstaller {
 
   ModelLayout layout_;
   registry::ModelRegistry& registry_;
-  DownloadProgress& progress_;
+  DownloadObserver& progress_;
   int jobs_;
 };
 

@@ -75,6 +75,10 @@ std::vector<Job> read_jobs(const PgResult& rows) {
   return jobs;
 }
 
+// The columns read_event() reads, in its order.
+constexpr const char* kEventColumns =
+    "id, job_id, type, code, item_index, message, plain, data, created_ms";
+
 Event read_event(const PgResult& rows, int row) {
   Event event;
   event.id = rows.integer(row, 0);
@@ -282,7 +286,8 @@ std::vector<Job> PostgresStore::history(int max_items) {
   auto db = pool_.borrow();
   auto jobs = read_jobs(db->query(
       std::string("SELECT ") + kJobColumns +
-          " FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND NOT "
+          " FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND type <> '" +
+          kModelDownloadJobType + "' AND NOT "
           "hidden_from_history ORDER BY finished_ms DESC, id DESC LIMIT $1",
       max_items < 0 ? PgParam() : pg_param(max_items)));
   std::reverse(jobs.begin(), jobs.end());
@@ -317,12 +322,23 @@ constexpr const char* kClaimUpdate =
 }  // namespace
 
 std::optional<Job> PostgresStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
+  return claim_next(" <> ", worker_id, lease_ms);
+}
+
+std::optional<Job> PostgresStore::claim_model_download(const std::string& worker_id,
+                                                       int64_t lease_ms) {
+  return claim_next(" = ", worker_id, lease_ms);
+}
+
+std::optional<Job> PostgresStore::claim_next(const char* download_test,
+                                             const std::string& worker_id, int64_t lease_ms) {
   const int64_t now = now_ms();
   auto db = pool_.borrow();
   // Rows another worker is claiming right now are skipped, not waited for.
   const auto claimed = db->query(
-      std::string(kClaimUpdate) + "id = (SELECT id FROM jobs WHERE " + kClaimable +
-          " ORDER BY priority DESC, created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " +
+      std::string(kClaimUpdate) + "id = (SELECT id FROM jobs WHERE " + kClaimable + " AND type" +
+          download_test + "'" + kModelDownloadJobType +
+          "' ORDER BY priority DESC, created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " +
           kJobColumns,
       worker_id, now + lease_ms, now);
   if (claimed.rows() == 0) return std::nullopt;
@@ -344,8 +360,9 @@ std::vector<DispatchableJob> PostgresStore::dispatchable_jobs(const std::string&
                                                               int limit) {
   auto db = pool_.borrow();
   const auto rows = db->query(
-      "SELECT id, priority, run_after_ms FROM jobs WHERE id > $1 AND (status = 'queued' OR "
-      "(status = 'running' AND lease_expires_ms < $2)) ORDER BY id LIMIT $3",
+      std::string("SELECT id, priority, run_after_ms FROM jobs WHERE id > $1 AND (status = "
+                  "'queued' OR (status = 'running' AND lease_expires_ms < $2)) AND type <> '") +
+          kModelDownloadJobType + "' ORDER BY id LIMIT $3",
       after_id, now_ms(), limit);
   std::vector<DispatchableJob> jobs;
   for (int row = 0; row < rows.rows(); ++row) {
@@ -455,7 +472,7 @@ int64_t PostgresStore::append_event(const Event& event, const Lease* lease) {
 std::optional<Event> PostgresStore::get_event(int64_t id) {
   auto db = pool_.borrow();
   const auto rows = db->query(
-      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      std::string("SELECT ") + kEventColumns + " FROM events "
       "WHERE id = $1",
       id);
   if (rows.rows() == 0) return std::nullopt;
@@ -466,7 +483,7 @@ std::vector<Event> PostgresStore::events_after(const std::string& job_id, int64_
                                                int limit) {
   auto db = pool_.borrow();
   const auto rows = db->query(
-      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      std::string("SELECT ") + kEventColumns + " FROM events "
       "WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3",
       job_id, after_id, limit);
   std::vector<Event> events;

@@ -24,6 +24,7 @@ class PostgresStore : public Store {
   std::vector<Job> history(int max_items) override;
   void clear_history(const std::vector<std::string>& job_ids) override;
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;
+  std::optional<Job> claim_model_download(const std::string& worker_id, int64_t lease_ms) override;
   std::optional<Job> claim_job_by_id(const std::string& job_id, const std::string& worker_id,
                                      int64_t lease_ms) override;
   std::vector<DispatchableJob> dispatchable_jobs(const std::string& after_id, int limit) override;
@@ -64,6 +65,10 @@ class PostgresStore : public Store {
   void ping() override;
 
  private:
+  // claim_job (`download_test` " <> ") or claim_model_download (" = ").
+  std::optional<Job> claim_next(const char* download_test, const std::string& worker_id,
+                                int64_t lease_ms);
+
   PgPool pool_;
 };
 

@@ -57,6 +57,10 @@ Job read_job(const SqliteStatement& row) {
   return job;
 }
 
+// The columns read_event() reads, in its order.
+constexpr const char* kEventColumns =
+    "id, job_id, type, code, item_index, message, plain, data, created_ms";
+
 Event read_event(const SqliteStatement& row) {
   Event event;
   event.id = row.column_int(0);
@@ -256,7 +260,8 @@ int64_t SqliteStore::count_jobs(JobStatus status) {
 std::vector<Job> SqliteStore::history(int max_items) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(std::string("SELECT ") + kJobColumns +
-                           " FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND "
+                           " FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND type <> '" +
+                               kModelDownloadJobType + "' AND "
                            "hidden_from_history = 0 ORDER BY finished_ms DESC, id DESC LIMIT ?");
   query.bind(1, max_items < 0 ? int64_t{-1} : int64_t{max_items});
   std::vector<Job> jobs;
@@ -288,10 +293,20 @@ constexpr const char* kClaimable =
 }  // namespace
 
 std::optional<Job> SqliteStore::claim_job(const std::string& worker_id, int64_t lease_ms) {
+  return claim_next(" <> ", worker_id, lease_ms);
+}
+
+std::optional<Job> SqliteStore::claim_model_download(const std::string& worker_id, int64_t lease_ms) {
+  return claim_next(" = ", worker_id, lease_ms);
+}
+
+std::optional<Job> SqliteStore::claim_next(const char* download_test, const std::string& worker_id,
+                                           int64_t lease_ms) {
   std::lock_guard lock(mutex_);
   SqliteTransaction transaction(db_);
-  auto pick = db_.prepare(std::string("SELECT id FROM jobs WHERE ") + kClaimable +
-                          " ORDER BY priority DESC, created_ms, id LIMIT 1");
+  auto pick = db_.prepare(std::string("SELECT id FROM jobs WHERE ") + kClaimable + " AND type" +
+                          download_test + "'" + kModelDownloadJobType +
+                          "' ORDER BY priority DESC, created_ms, id LIMIT 1");
   pick.bind(1, now_ms());
   if (!pick.step()) return std::nullopt;
   auto job = claim_locked(pick.column_text(0), worker_id, lease_ms);
@@ -326,8 +341,9 @@ std::vector<DispatchableJob> SqliteStore::dispatchable_jobs(const std::string& a
                                                             int limit) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
-      "SELECT id, priority, run_after_ms FROM jobs WHERE id > ? AND (status = 'queued' OR "
-      "(status = 'running' AND lease_expires_ms < ?)) ORDER BY id LIMIT ?");
+      std::string("SELECT id, priority, run_after_ms FROM jobs WHERE id > ? AND (status = "
+                  "'queued' OR (status = 'running' AND lease_expires_ms < ?)) AND type <> '") +
+      kModelDownloadJobType + "' ORDER BY id LIMIT ?");
   query.bind(1, after_id).bind(2, now_ms()).bind(3, limit);
   std::vector<DispatchableJob> jobs;
   while (query.step()) {
@@ -443,7 +459,7 @@ std::vector<Event> SqliteStore::events_after(const std::string& job_id, int64_t 
                                              int limit) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
-      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      std::string("SELECT ") + kEventColumns + " FROM events "
       "WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?");
   query.bind(1, job_id).bind(2, after_id).bind(3, limit);
   std::vector<Event> events;
@@ -454,7 +470,7 @@ std::vector<Event> SqliteStore::events_after(const std::string& job_id, int64_t 
 std::optional<Event> SqliteStore::get_event(int64_t id) {
   std::lock_guard lock(mutex_);
   auto query = db_.prepare(
-      "SELECT id, job_id, type, code, item_index, message, plain, data, created_ms FROM events "
+      std::string("SELECT ") + kEventColumns + " FROM events "
       "WHERE id = ?");
   query.bind(1, id);
   if (!query.step()) return std::nullopt;

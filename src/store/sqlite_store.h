@@ -22,6 +22,7 @@ class SqliteStore : public Store {
   std::vector<Job> history(int max_items) override;
   void clear_history(const std::vector<std::string>& job_ids) override;
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) override;
+  std::optional<Job> claim_model_download(const std::string& worker_id, int64_t lease_ms) override;
   std::optional<Job> claim_job_by_id(const std::string& job_id, const std::string& worker_id,
                                      int64_t lease_ms) override;
   std::vector<DispatchableJob> dispatchable_jobs(const std::string& after_id, int limit) override;
@@ -67,6 +68,9 @@ class SqliteStore : public Store {
   std::optional<Job> get_job_locked(const std::string& id);
   // Marks the job running under `worker_id` when it is claimable now; the caller holds the lock
   // and a transaction.
+  // claim_job (`download_test` " <> ") or claim_model_download (" = ").
+  std::optional<Job> claim_next(const char* download_test, const std::string& worker_id,
+                                int64_t lease_ms);
   std::optional<Job> claim_locked(const std::string& job_id, const std::string& worker_id,
                                   int64_t lease_ms);
   // Appends the event, and its webhook delivery when the job's subscription wants one.

@@ -108,6 +108,11 @@ struct WebhookAttempt {
 // Progress deliveries of one job are at least this far apart (their first attempts).
 constexpr int64_t kProgressWebhookIntervalMs = 500;
 
+// Jobs of this type fetch a model: the service's download threads claim them
+// (claim_model_download), never a worker's claim_job or a queue's dispatch, and ComfyUI's history
+// does not show them.
+inline constexpr const char* kModelDownloadJobType = "model_download";
+
 enum class CancelOutcome { kCanceled, kRequested, kAlreadyFinished };
 
 // A job a queue should be holding: queued (due at run_after_ms), or running with an expired lease.
@@ -134,20 +139,23 @@ class Store {
   virtual std::map<std::string, int64_t> count_jobs_by_status() = 0;
   // Jobs with `status`; reads only those jobs (cheap for the queue however long the history).
   virtual int64_t count_jobs(JobStatus status) = 0;
-  // Finished jobs (succeeded, failed, canceled) still in ComfyUI's history, the `max_items` most
+  // Finished jobs (succeeded, failed, canceled; no model downloads) still in ComfyUI's history, the `max_items` most
   // recently finished, oldest first (all of them when max_items < 0).
   virtual std::vector<Job> history(int max_items) = 0;
   // Hides the given jobs (all finished jobs when `job_ids` is empty) from history(); the jobs stay.
   virtual void clear_history(const std::vector<std::string>& job_ids) = 0;
 
   // The database queue: takes the highest-priority, oldest claimable job (queued and due, or
-  // running with an expired lease), marks it running under `worker_id` with attempts + 1.
+  // running with an expired lease; not a model download), marks it running under `worker_id`
+  // with attempts + 1.
   virtual std::optional<Job> claim_job(const std::string& worker_id, int64_t lease_ms) = 0;
+  // claim_job for model downloads only.
+  virtual std::optional<Job> claim_model_download(const std::string& worker_id, int64_t lease_ms) = 0;
   // claim_job for one job (a queue dispatched it): nullopt when that job is not claimable now.
   virtual std::optional<Job> claim_job_by_id(const std::string& job_id, const std::string& worker_id,
                                              int64_t lease_ms) = 0;
-  // Up to `limit` dispatchable jobs with ids after `after_id`, by id: what a queue reconciles
-  // against, page by page.
+  // Up to `limit` dispatchable jobs (no model downloads) with ids after `after_id`, by id: what a
+  // queue reconciles against, page by page.
   virtual std::vector<DispatchableJob> dispatchable_jobs(const std::string& after_id, int limit) = 0;
   virtual bool renew_lease(const Lease& lease, int64_t lease_ms) = 0;
   // Saves items and the aggregate progress.

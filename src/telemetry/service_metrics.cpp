@@ -18,6 +18,11 @@ void declare_service_metrics(Metrics& metrics) {
                           "failed (given up), refused (target not allowed)");
   metrics.declare_histogram(kWebhookAttemptDuration, "Time one webhook delivery attempt took",
                             {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  metrics.declare_counter(kModelDownloadBytes,
+                          "Bytes model downloads (POST /v1/models:download) fetched");
+  metrics.declare_counter(kModelDownloads,
+                          "Model downloads that ended, by outcome: installed, already_installed, "
+                          "verified, failed");
   metrics.declare_counter(kJobsFinished, "Jobs that reached a final status, by status");
   metrics.declare_histogram(kJobDuration, "Seconds from job creation to its final status",
                             job_seconds);

@@ -13,6 +13,8 @@ inline constexpr const char* kJobAdmissions = "dreamforge_job_admissions_total";
 // {event,outcome}: delivered, retrying, failed (given up), refused (target not allowed)
 inline constexpr const char* kWebhookAttempts = "dreamforge_webhook_attempts_total";
 inline constexpr const char* kWebhookAttemptDuration = "dreamforge_webhook_attempt_seconds";
+inline constexpr const char* kModelDownloadBytes = "dreamforge_model_download_bytes_total";
+inline constexpr const char* kModelDownloads = "dreamforge_model_downloads_total";  // {outcome}
 inline constexpr const char* kJobsFinished = "dreamforge_jobs_finished_total";  // {status}
 inline constexpr const char* kJobDuration = "dreamforge_job_duration_seconds";  // {status}
 inline constexpr const char* kJobQueueWait = "dreamforge_job_queue_wait_seconds";

@@ -358,3 +358,72 @@ def test_a_downloaded_pipeline_is_served_and_runs_a_job(models, hub, data_dir, s
     job = service.create_job(generate_body(model_id=model_id))
     done = service.wait_for_job(job["id"])
     assert done["status"] == "succeeded", done["error"]
+
+
+def test_admins_download_in_the_background_once_per_reference(hub, data_dir, start_service, keys_cli):
+    admin = json.loads(keys_cli(data_dir, "create", "--name", "root", "--scope", "admin", "--json").stdout)
+    user = json.loads(keys_cli(data_dir, "create", "--name", "alice", "--json").stdout)
+    service = start_service("--model-downloads", "1", data_dir=data_dir, model=False,
+                            env={"HF_ENDPOINT": hub.url, "HF_TOKEN": HF_TOKEN})
+    as_admin = {"Authorization": f"Bearer {admin['key']}"}
+    refused = service.post("/v1/models:download", {"ref": f"hf:{REPO}"},
+                           headers={"Authorization": f"Bearer {user['key']}"})
+    assert refused.status_code == 403, refused.text
+
+    hub.released.clear()  # the transfer waits: the second request finds the first unfinished
+    first = service.post("/v1/models:download", {"ref": f"hf:{REPO}"}, headers=as_admin)
+    assert first.status_code == 202, first.text
+    job = first.json()["job"]
+    assert job["type"] == "model_download" and job["spec"]["ref"] == f"hf:{REPO}@main"
+    again = service.post("/v1/models:download", {"ref": f"hf:{REPO}@main"}, headers=as_admin)
+    assert again.status_code == 200 and again.json()["job"]["id"] == job["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    hub.released.set()
+
+    service.http.headers.update(as_admin)
+    done = service.wait_for_job(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    model_id = installed_dir(data_dir, hub).name
+    assert model_id in [m["id"] for m in service.get("/v1/models").json()["models"]]
+    lines = [json.loads(line) for line in service.get(f"/v1/jobs/{job['id']}/logs").text.splitlines()]
+    codes = [line["code"] for line in lines]
+    assert {"download.start", "download.file", "download.file_done", "job.finish"} <= set(codes), codes
+    progress = [e[2] for e in service.events(job["id"]) if e[1] == "progress"]
+    assert progress and progress[-1]["data"]["bytes_done"] == progress[-1]["data"]["bytes_total"] > 0
+    assert HF_TOKEN not in service.get(f"/v1/jobs/{job['id']}/logs").text
+    assert HF_TOKEN not in "".join(service.output)
+    metrics = service.get("/metrics").text
+    assert 'dreamforge_model_downloads_total{outcome="installed"} 1' in metrics
+    assert "dreamforge_model_download_bytes_total" in metrics
+    assert job["id"] not in json.dumps(service.get("/history").json()), "not a ComfyUI prompt"
+    audit = run_dreamforge("audit", "--data-dir", data_dir, "--json",
+                           env={**os.environ, **{k: v for k, v in service.env.items()
+                                                 if k.startswith("DREAMFORGE_")}}).stdout
+    assert any(e["action"] == "model.download" and e["actor"] == admin["id"]
+               and e["target"] == f"hf:{REPO}@main" for e in json.loads(audit))
+
+    verify = service.post("/v1/models:download", {"ref": f"hf:{REPO}", "verify_only": True})
+    assert service.wait_for_job(verify.json()["job"]["id"])["status"] == "succeeded"
+    (installed_dir(data_dir, hub) / UNET).write_bytes(b"changed")
+    verify = service.post("/v1/models:download", {"ref": f"hf:{REPO}", "verify_only": True})
+    failed = service.wait_for_job(verify.json()["job"]["id"])
+    assert failed["status"] == "failed" and failed["error"]["code"] == "corrupt_file", failed["error"]
+    assert UNET in failed["error"]["message"]
+
+
+def test_model_downloads_over_the_api_are_off_unless_enabled_and_bodies_are_checked(hub, data_dir,
+                                                                                   start_service):
+    off = start_service(data_dir=data_dir, model=False, env={"HF_ENDPOINT": hub.url})
+    refused = off.post("/v1/models:download", {"ref": f"hf:{REPO}"})
+    assert refused.status_code == 403 and "--model-downloads" in refused.json()["message"]
+    off.stop()
+    service = start_service("--model-downloads", "1", data_dir=data_dir, model=False,
+                            env={"HF_ENDPOINT": hub.url})
+    for body, field in (({"ref": "nope"}, "ref"), ({}, "ref"), ({"ref": f"hf:{REPO}", "kind": "../x"}, "kind"),
+                        ({"ref": f"hf:{REPO}", "extra": 1}, "extra"), ({"ref": 42}, "ref")):
+        bad = service.post("/v1/models:download", body)
+        assert bad.status_code == 422, (body, bad.text)
+        assert bad.json()["details"]["fields"][0]["field"].startswith(field), (body, bad.json())
+    missing = service.post("/v1/models:download", {"ref": "hf:test-org/no-such-repo"})
+    failed = service.wait_for_job(missing.json()["job"]["id"])
+    assert failed["status"] == "failed" and "no-such-repo" in failed["error"]["message"]

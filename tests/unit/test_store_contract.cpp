@@ -250,6 +250,24 @@ TEST_P(StoreContract, ClaimTakesHighestPriorityThenOldest) {
             (std::vector<std::string>{job_id(3), job_id(4), job_id(2), job_id(5), job_id(1)}));
 }
 
+TEST_P(StoreContract, ModelDownloadsAreClaimedOnlyByTheDownloadClaim) {
+  Job download = make_job(job_id(1), /*priority=*/10);
+  download.type = kModelDownloadJobType;
+  store_->create_job(download);
+  store_->create_job(make_job(job_id(2)));
+  EXPECT_EQ(store_->claim_job("gpu-worker", kLongLease)->id, job_id(2)) << "a worker skips it";
+  EXPECT_FALSE(store_->claim_job("gpu-worker", kLongLease));
+  const auto dispatchable = store_->dispatchable_jobs("", 10);
+  for (const auto& job : dispatchable) EXPECT_NE(job.job_id, job_id(1)) << "no queue dispatches it";
+  const auto claimed = store_->claim_model_download("downloads", kLongLease);
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(claimed->id, job_id(1));
+  EXPECT_FALSE(store_->claim_model_download("downloads", kLongLease));
+  ASSERT_TRUE(store_->finish_job(lease_of(*claimed), JobStatus::kSucceeded, nullptr,
+                                 terminal_event(claimed->id, "succeeded")));
+  for (const auto& job : store_->history(-1)) EXPECT_NE(job.id, job_id(1)) << "not ComfyUI history";
+}
+
 TEST_P(StoreContract, ClaimMarksTheJobRunningUnderTheWorker) {
   store_->create_job(make_job(job_id(1)));
   const int64_t before = now_ms();
