@@ -24,6 +24,8 @@ class DownloadObserver {
   virtual void file_retrying(const std::string& path, const std::string& why, double delay_s) = 0;
   virtual void file_finished(const std::string& path, int64_t size, bool transferred) = 0;
   virtual void finish() = 0;
+  // Whether whoever asked wants the transfers stopped (they end with Error(kCanceled)).
+  virtual bool canceled() const { return false; }
 };
 
 // Progress for a person: one redrawn bar on a terminal, plain lines anywhere else.

@@ -2,6 +2,7 @@
 #include "download/model_download_jobs.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 
@@ -88,6 +89,7 @@ class JobDownloadReport : public DownloadObserver {
     std::lock_guard lock(mutex_);
     report_progress();
   }
+  bool canceled() const override { return cancel_requested_; }
 
  private:
   int64_t done() const {
@@ -104,6 +106,8 @@ class JobDownloadReport : public DownloadObserver {
     item.progress = progress;
     store_.save_items(lease_, {item}, progress);
     store_.renew_lease(lease_, lease_ms_);
+    const auto job = store_.get_job(lease_.job_id);  // POST /v1/jobs/{id}/cancel sets this
+    cancel_requested_ = job && job->cancel_requested;
     Event event = new_event("progress");
     event.item_index = 0;
     event.message = human_bytes(bytes) + " of " + human_bytes(total_);
@@ -141,6 +145,7 @@ class JobDownloadReport : public DownloadObserver {
   std::map<std::string, int64_t> bytes_;
   int64_t total_ = 0;
   Clock::time_point last_report_{};
+  std::atomic<bool> cancel_requested_{false};
 };
 
 InstallOptions install_options(const json& spec) {
@@ -275,6 +280,14 @@ void ModelDownloadJobs::run(const Job& job) {
            result.already_installed ? "already_installed" : "installed");
   } catch (const Error& raw) {
     const Error e = without_tokens(raw);
+    if (e.code() == ErrorCode::kCanceled) {
+      Event event = finished_event(job, "canceled", "the download was canceled", {});
+      event.code = "canceled";
+      finish(JobStatus::kCanceled, {{"code", "canceled"}, {"message", "canceled while downloading"},
+                                    {"details", json::object()}},
+             event, "canceled");
+      return;
+    }
     const json error = {{"code", e.code_name()}, {"message", e.what()}, {"details", e.details()}};
     Event event = finished_event(job, "failed", e.what(), {});
     event.code = std::string(e.code_name());

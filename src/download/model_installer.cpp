@@ -189,7 +189,7 @@ std::vector<ModelFile> ModelInstaller::fetch_all(const Source& source, const Rel
   std::atomic<bool> stop{false};
   std::mutex error_mutex;
   std::exception_ptr first_error;
-  const auto canceled = [&stop] { return stop.load(); };
+  const auto canceled = [&] { return stop.load() || progress_.canceled(); };
   const auto work = [&] {
     while (!stop) {
       const size_t index = next++;
@@ -210,6 +210,9 @@ std::vector<ModelFile> ModelInstaller::fetch_all(const Source& source, const Rel
   }
   progress_.finish();
   if (first_error) std::rethrow_exception(first_error);
+  if (progress_.canceled()) {  // the files fetched stay in staging for a later download
+    throw Error(ErrorCode::kCanceled, "the download of " + release.source_uri + " was canceled");
+  }
   return fetched;
 }
 

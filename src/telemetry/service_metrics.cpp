@@ -22,7 +22,7 @@ void declare_service_metrics(Metrics& metrics) {
                           "Bytes model downloads (POST /v1/models:download) fetched");
   metrics.declare_counter(kModelDownloads,
                           "Model downloads that ended, by outcome: installed, already_installed, "
-                          "verified, failed");
+                          "verified, canceled, failed");
   metrics.declare_counter(kJobsFinished, "Jobs that reached a final status, by status");
   metrics.declare_histogram(kJobDuration, "Seconds from job creation to its final status",
                             job_seconds);

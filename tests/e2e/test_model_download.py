@@ -427,3 +427,13 @@ def test_model_downloads_over_the_api_are_off_unless_enabled_and_bodies_are_chec
     missing = service.post("/v1/models:download", {"ref": "hf:test-org/no-such-repo"})
     failed = service.wait_for_job(missing.json()["job"]["id"])
     assert failed["status"] == "failed" and "no-such-repo" in failed["error"]["message"]
+
+    hub.released.clear()
+    held = service.post("/v1/models:download", {"ref": f"hf:{REPO}"}).json()["job"]
+    service.wait_for_job(held["id"], statuses=("running",))
+    assert service.post(f"/v1/jobs/{held['id']}/cancel").status_code == 202
+    hub.released.set()
+    canceled = service.wait_for_job(held["id"])
+    assert canceled["status"] == "canceled", canceled
+    assert not installed_dir(data_dir, hub).exists()
+    assert 'dreamforge_model_downloads_total{outcome="canceled"} 1' in service.get("/metrics").text
