@@ -9,6 +9,7 @@
 #include "api/access_policy.h"
 #include "api/backend_report.h"
 #include "api/device_report.h"
+#include "api/job_chain.h"
 #include "api/job_logs.h"
 #include "api/job_views.h"
 #include "api/job_webhooks.h"
@@ -120,7 +121,8 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
                 {415, "The body was not sent as Content-Type: application/json"},
                 {422, "Validation failed: details.fields names each bad field (for a workflow "
                       "ComfyUI's error and node_errors, and the node types and model files no "
-                      "runner offers: missing_node_types, missing_files)"},
+                      "runner offers: missing_node_types, missing_files); an invalid chain "
+                      "answers code invalid_input, as the original Dream Forge API did"},
                 unavailable},
                job_request_schema(jobs),
                {parameter("header", "Idempotency-Key", {{"type", "string"}, {"maxLength", 255}},
@@ -298,6 +300,13 @@ Response ApiService::create_job(Request& request) {
     result = submit_job(request.json_body(), owned_idempotency_key(request.caller, key),
                         request.caller);
   } catch (const Error& e) {
+    if (is_chain_error(e)) {
+      Response response = http::error_response(e, request.correlation_id);
+      json body = json::parse(response.body);
+      body["code"] = "invalid_input";  // the original Dream Forge API's code for chain errors
+      response.body = dump_json(body);
+      return response;
+    }
     if (e.code() != ErrorCode::kModelNotFound) throw;
     Response response = http::error_response(e, request.correlation_id);
     response.status = 422;  // an unknown model_id is a bad field of this request

@@ -84,10 +84,6 @@ std::vector<json> job_log_lines(const std::vector<Event>& events, const std::vec
   return lines;
 }
 
-json job_stages(const Job&) {
-  return json::array({{{"name", "generate"}, {"weight", 1.0}}});  // one stage until chained steps
-}
-
 std::string progress_stream_frames(const Event& event) {
   const std::string id = "id: " + std::to_string(event.id) + "\n";
   if (event.type == "progress" || event.type == "job_finished") {

@@ -20,9 +20,6 @@ std::optional<nlohmann::json> event_log_line(const Event& event);
 std::vector<nlohmann::json> job_log_lines(const std::vector<Event>& events,
                                           const std::vector<Step>& steps);
 
-// The stages of a job and their share of its progress: [{name, weight}].
-nlohmann::json job_stages(const Job& job);
-
 // The frames of GET /v1/jobs/{id}/progress/stream for one event: "event: progress" with
 // {job_id, progress, item_index, item_progress} for progress ticks, "event: log" with the log line
 // for the rest (none for previews).

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "api/job_chain.h"
 #include "api/job_webhooks.h"
 #include "api/workflow_validation.h"
 #include "core/base64.h"
@@ -28,7 +29,7 @@ namespace fs = std::filesystem;
 // Fields that steer the job rather than the image.
 const std::vector<std::string> kEnvelopeFields = {
     "type", "model_id", "function", "quality", "preset", "priority", "max_attempts", "webhook",
-    "webhook_events"};
+    "webhook_events", "chain"};
 
 // The envelope's properties every job type has: priority, attempts and the webhook.
 json common_properties() {
@@ -55,7 +56,8 @@ json control_schema() {
             {"preset",
              {{"type", "string"},
               {"minLength", 1},
-              {"description", "A preset of the routing table whose values are this job's defaults"}}}}}};
+              {"description", "A preset of the routing table whose values are this job's defaults"}}},
+            {"chain", chain_schema()}}}};
   schema["properties"].update(common_properties());
   return schema;
 }
@@ -85,6 +87,10 @@ json workflow_schema() {
     summary += (v.field.empty() ? std::string("body") : v.field) + " " + v.message;
   }
   extra["fields"] = fields;
+  const bool about_chain = std::any_of(violations.begin(), violations.end(), [](const SchemaViolation& v) {
+    return v.field.rfind("chain", 0) == 0;
+  });
+  if (about_chain) extra["chain"] = true;  // answered as the original API did: invalid_input
   throw Error(ErrorCode::kInvalidArgument, "invalid job request: " + summary, extra);
 }
 
@@ -290,6 +296,11 @@ NewJob parse_generate(const json& body, registry::ModelRegistry& models,
   spec["checkpoint"] = model.ckpt_name;
   if (spec.contains("loras")) {
     spec["loras"] = checked_loras(spec["loras"], models);
+  }
+  if (body.contains("chain")) {
+    const std::string models_root = fs::path(models.checkpoints_dir()).parent_path().string();
+    spec["chain"] = resolved_chain(body["chain"], spec.value("width", 0), spec.value("height", 0),
+                                   nodes::list_model_files(models_root, "upscale_models"));
   }
   if (!routing.is_null()) spec["routing"] = routing;
   // Derived from the preset, after the request hash's body: a retried request still matches.

@@ -69,7 +69,14 @@ json job_json(const Job& job, const std::vector<Step>* steps) {
   }
   if (steps != nullptr) {
     json list = json::array();
-    for (const auto& step : *steps) list.push_back(step_json(step));
+    const bool chained = job.spec.contains("chain") && job.spec["chain"].contains("upscale");
+    for (const auto& step : *steps) {
+      list.push_back(step_json(step));
+      if (!chained) continue;
+      json upscale = step_json(step);  // the same runner step runs the chained upscale
+      upscale["name"] = "upscale";
+      list.push_back(std::move(upscale));
+    }
     out["steps"] = list;
   }
   return out;
@@ -149,7 +156,7 @@ json job_schema() {
   const json objects = {{"type", "array"}, {"items", {{"type", "object"}}}};
   return object_schema(
       {{"id", {{"type", "string"}}},
-       {"type", {{"type", "string"}, {"enum", {"generate", "workflow"}}}},
+       {"type", {{"type", "string"}, {"enum", {"generate", "workflow", "model_download"}}}},
        {"status", job_status_schema()},
        {"progress", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
        {"items", objects},

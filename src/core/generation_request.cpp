@@ -1,7 +1,9 @@
 // Validation of generation requests and their compilation into a workflow graph.
 #include "core/generation_request.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -11,6 +13,7 @@ namespace {
 constexpr size_t kMaxLoras = 8;
 constexpr double kMaxLoraStrength = 10.0;
 constexpr int kFirstLoraNode = 12;  // after the ids of the base graph (3 to 11)
+constexpr int kMaxSide = 16384;
 
 nlohmann::json link(const std::string& node, int slot) { return nlohmann::json::array({node, slot}); }
 
@@ -49,7 +52,79 @@ std::string add_lora_chain(nlohmann::json& graph, const std::vector<LoraChoice>&
   return last;
 }
 
+void validate_upscale(const GenerationRequest& r) {
+  if (!r.upscale) return;
+  const UpscaleStep& up = *r.upscale;
+  const std::string field = "chain.upscale";
+  require(up.scale >= 2 && up.scale <= 4, field + ".scale", "must be between 2 and 4");
+  require(up.impl == "gan" || up.impl == "diffusion", field + ".impl", "must be gan or diffusion");
+  require(up.impl != "gan" || !up.model.empty(), field + ".model",
+          "an upscale model (a file of models/upscale_models) is required for gan");
+  require(up.denoise > 0 && up.denoise <= 1, field + ".denoise", "must be in (0, 1]");
+  require(up.steps >= 0 && up.steps <= 10000, field + ".steps", "must be between 0 and 10000");
+  require(r.width * up.scale <= kMaxSide && r.height * up.scale <= kMaxSide, field + ".scale",
+          "makes the image larger than 16384 pixels on a side");
+}
+
+int scaled(int side, double scale) { return static_cast<int>(std::lround(side * scale)); }
+
+// Adds the upscale nodes after the decoded image "8" and returns the node of the final image.
+std::string add_upscale(nlohmann::json& graph, const GenerationRequest& r, const std::string& model_node) {
+  const UpscaleStep& up = *r.upscale;
+  std::string image;
+  if (up.impl == "gan") {
+    graph["20"] = {{"class_type", "UpscaleModelLoader"}, {"inputs", {{"model_name", up.model}}}};
+    graph["21"] = {{"class_type", "ImageUpscaleWithModel"},
+                   {"inputs", {{"upscale_model", link("20", 0)}, {"image", link("8", 0)}}}};
+    image = "21";
+  } else {
+    graph["20"] = {{"class_type", "LatentUpscaleBy"},
+                   {"inputs", {{"samples", link("3", 0)}, {"upscale_method", "nearest-exact"}, {"scale_by", up.scale}}}};
+    graph["21"] = {{"class_type", "KSampler"},
+                   {"inputs",
+                    {{"seed", r.seed},
+                     {"steps", up.steps > 0 ? up.steps : std::max(1, r.steps / 2)},
+                     {"cfg", r.cfg},
+                     {"sampler_name", r.sampler},
+                     {"scheduler", r.scheduler},
+                     {"denoise", up.denoise},
+                     {"model", link(model_node, 0)},
+                     {"positive", link("6", 0)},
+                     {"negative", link("7", 0)},
+                     {"latent_image", link("20", 0)}}}};
+    graph["22"] = {{"class_type", "VAEDecode"}, {"inputs", {{"samples", link("21", 0)}, {"vae", link("4", 2)}}}};
+    image = "22";
+  }
+  if (up.strict_scale) {
+    graph["23"] = {{"class_type", "ImageScale"},
+                   {"inputs",
+                    {{"image", link(image, 0)},
+                     {"upscale_method", "lanczos"},
+                     {"width", scaled(r.width, up.scale)},
+                     {"height", scaled(r.height, up.scale)},
+                     {"crop", "disabled"}}}};
+    image = "23";
+  }
+  return image;
+}
+
 }  // namespace
+
+nlohmann::json upscale_step_to_json(const UpscaleStep& step) {
+  return {{"scale", step.scale},       {"impl", step.impl},       {"model", step.model},
+          {"strict_scale", step.strict_scale}, {"denoise", step.denoise}, {"steps", step.steps}};
+}
+
+UpscaleStep upscale_step_from_json(const nlohmann::json& step) {
+  UpscaleStep out;
+  out.scale = step.value("scale", out.scale);
+  out.impl = step.value("impl", out.impl);
+  out.model = step.value("model", out.model);
+  out.strict_scale = step.value("strict_scale", out.strict_scale);
+  out.denoise = step.value("denoise", out.denoise);
+  out.steps = step.value("steps", out.steps);
+  return out;
+}
 
 nlohmann::json lora_choice_to_json(const LoraChoice& lora) {
   return {{"name", lora.name},
@@ -91,6 +166,7 @@ void validate_generation_request(const GenerationRequest& r) {
   require(r.denoise == 1.0 || r.init_image.has_value(), "denoise",
           "below 1 needs an init image (image-to-image)");
   validate_loras(r.loras);
+  validate_upscale(r);
 }
 
 nlohmann::json generation_workflow(const GenerationRequest& r) {
@@ -141,6 +217,12 @@ nlohmann::json generation_workflow(const GenerationRequest& r) {
   } else {
     graph["5"] = {{"class_type", "EmptyLatentImage"},
                   {"inputs", {{"width", r.width}, {"height", r.height}, {"batch_size", 1}}}};
+  }
+  if (r.upscale) {
+    const std::string image = add_upscale(graph, r, patched);
+    graph[kUpscaleOutputNode] = {{"class_type", "SaveImage"},
+                                 {"inputs", {{"filename_prefix", r.filename_prefix + "-upscale"},
+                                             {"images", link(image, 0)}}}};
   }
   for (auto& [id, node] : graph.items()) node["_meta"] = {{"title", node["class_type"]}};
   return graph;

@@ -28,6 +28,25 @@ LoraChoice lora_choice_from_text(const std::string& text);
 // a.safetensors, b.safetensors)", or "(available: none)".
 std::string missing_lora_message(const std::string& name, const std::vector<std::string>& available);
 
+// A chained upscale after the image is made: by an upscale model (GAN: ESRGAN and kin, at the
+// model's own scale unless strict_scale) or by diffusion (the latent scaled and sampled again at
+// a low denoise).
+struct UpscaleStep {
+  double scale = 2;         // 2..4
+  std::string impl = "gan";  // "gan" | "diffusion"
+  std::string model;        // gan: the file under models/upscale_models
+  bool strict_scale = false;  // resize to exactly scale x the size (gan: the model's scale otherwise)
+  double denoise = 0.35;    // diffusion: the second pass's denoise
+  int steps = 0;            // diffusion: the second pass's steps (0: half the first, at least 1)
+};
+
+nlohmann::json upscale_step_to_json(const UpscaleStep& step);
+UpscaleStep upscale_step_from_json(const nlohmann::json& step);
+
+// The node id of the SaveImage of a chained upscale: artifacts keys name the node
+// (".../jobs/<id>/upscale/...").
+inline constexpr const char* kUpscaleOutputNode = "upscale";
+
 struct GenerationRequest {
   std::string prompt;
   std::string negative_prompt;
@@ -44,17 +63,21 @@ struct GenerationRequest {
   double denoise = 1.0;
   std::vector<LoraChoice> loras;          // applied in order between the checkpoint and its users
   std::string filename_prefix = "dreamforge";
+  std::optional<UpscaleStep> upscale;     // saved as a second image, after the first
 };
 
 // Checks ranges (size multiple of 8 in [64, 16384], steps 1..10000, cfg 0..100, denoise in (0, 1],
-// denoise < 1 only with an init image, at most 8 LoRAs, each named, strengths in [-10, 10]); throws
-// Error(kInvalidArgument) naming the field ("loras[1].strength_clip").
+// denoise < 1 only with an init image, at most 8 LoRAs, each named, strengths in [-10, 10], an
+// upscale's scale in [2, 4], its size at most 16384, its model named for gan, its denoise in
+// (0, 1]); throws Error(kInvalidArgument) naming the field ("loras[1].strength_clip",
+// "chain.upscale.scale").
 void validate_generation_request(const GenerationRequest& request);
 
 // The canonical text-to-image graph (ComfyUI's default SD topology), or image-to-image when an
 // init image is set: LoadImage (-> ImageScale) -> VAEEncode feeds the KSampler's latent. Each
 // LoRA is a LoraLoader (ids "12" on) chained after the checkpoint loader "4"; the KSampler's model
-// and both text encoders' clip come from the last one.
+// and both text encoders' clip come from the last one. A chained upscale adds its nodes (ids "20"
+// on) after the decoded image and its own SaveImage, kUpscaleOutputNode.
 nlohmann::json generation_workflow(const GenerationRequest& request);
 
 }  // namespace df

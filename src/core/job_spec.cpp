@@ -34,6 +34,9 @@ GenerationRequest generation_request_from_spec(const json& spec) {
   for (const json& lora : spec.value("loras", json::array())) {
     request.loras.push_back(lora_choice_from_json(lora));
   }
+  if (spec.contains("chain") && spec["chain"].contains("upscale")) {
+    request.upscale = upscale_step_from_json(spec["chain"]["upscale"]);
+  }
   request.filename_prefix = "dreamforge";
   return request;
 }

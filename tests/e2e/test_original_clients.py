@@ -7,6 +7,7 @@ import time
 
 import requests
 
+from e2e_support import run_dreamforge
 from service_support import failing_graph, generate_body
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -165,3 +166,66 @@ def test_an_original_client_lists_models_and_sees_a_failed_jobs_error(start_serv
     assert failed["error_message"] == failed["error"]["message"]
     assert failed["summary"]["completed"] == 0
     assert [line for line in client.logs(failing["id"]) if line["level"] == "error"]
+
+
+def upscaled(client, job_id):
+    """{item_index: (width, height)} of the job's artifacts under /upscale/ keys, and of the rest."""
+    chained, plain = {}, {}
+    for artifact in client.artifacts(job_id):
+        target = chained if "/upscale/" in artifact["s3_key"] else plain
+        target[artifact["item_index"]] = (artifact["width"], artifact["height"])
+    return chained, plain
+
+
+def test_a_chained_upscale_runs_after_generate_with_an_upscale_model(start_service, tmp_path):
+    data_dir = tmp_path / "data"
+    service = start_service(data_dir=data_dir)
+    run_dreamforge("model", "create-tiny", "--kind", "upscaler", "--family", "sd1",
+                   "--data-dir", str(data_dir), "--name", "tiny-x4")
+    client = OriginalClient(service.base_url)
+
+    native = client.submit(generate_body(count=2, chain={"upscale": {"scale": 2}}))
+    assert native["spec"]["chain"]["upscale"]["impl"] == "gan", "auto picks the installed model"
+    strict = client.submit(generate_body(chain={"upscale": {"scale": 2, "impl": "gan", "strict_scale": True}}))
+    done = wait_until_done(client, native["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert [(s["name"], s["status"]) for s in done["steps"]] == [("generate", "succeeded"),
+                                                                  ("upscale", "succeeded")]
+    chained, plain = upscaled(client, native["id"])
+    assert plain == {0: (64, 64), 1: (64, 64)}
+    assert chained == {0: (256, 256), 1: (256, 256)}, "the model's own x4 without strict_scale"
+    stages = client.progress(native["id"])["stages"]
+    assert [s["name"] for s in stages] == ["generate", "upscale"]
+    assert abs(sum(s["weight"] for s in stages) - 1) < 1e-9
+
+    assert wait_until_done(client, strict["id"])["status"] == "succeeded"
+    assert upscaled(client, strict["id"])[0] == {0: (128, 128)}
+
+
+def test_a_chained_diffusion_upscale_samples_the_scaled_latent_again(start_service):
+    service = start_service()
+    client = OriginalClient(service.base_url)
+    job = client.submit(generate_body(chain={"upscale": {"scale": 2, "impl": "auto"}}))
+    assert job["spec"]["chain"]["upscale"]["impl"] == "diffusion", "no upscale model is installed"
+    done = wait_until_done(client, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert upscaled(client, job["id"]) == ({0: (128, 128)}, {0: (64, 64)})
+    weights = {s["name"]: s["weight"] for s in client.progress(job["id"])["stages"]}
+    assert weights["upscale"] > 0 and abs(sum(weights.values()) - 1) < 1e-9
+
+
+def test_invalid_chains_answer_422_invalid_input(start_service):
+    service = start_service()
+    for chain in ({"upscale": {"scale": 2, "impl": "gan"}},             # no upscale model installed
+                  {"upscale": {"scale": 5}},                            # out of range
+                  {"upscale": {"scale": 2, "impl": "diffusion", "model": "x.pth"}},
+                  {"upscale": {"scale": 2, "impl": "lanczos"}},
+                  {"upscale": {}},
+                  {"downscale": {"scale": 2}}):
+        response = service.post("/v1/jobs", generate_body(chain=chain))
+        assert response.status_code == 422, (chain, response.text)
+        assert response.json()["code"] == "invalid_input", (chain, response.json())
+        assert response.json()["details"]["fields"][0]["field"].startswith("chain"), response.json()
+    workflow = service.post("/v1/jobs", {"workflow": {}, "chain": {"upscale": {"scale": 2}}})
+    assert workflow.status_code == 422 and workflow.json()["code"] == "invalid_input", workflow.text
+    assert service.get("/v1/jobs").json()["jobs"] == []

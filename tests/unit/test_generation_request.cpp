@@ -387,5 +387,49 @@ TEST(GenerationWorkflow, GraphValidationCatchesAMissingInitImage) {
   EXPECT_TRUE(result.node_errors.contains("10")) << result.node_errors.dump();
 }
 
+TEST(GenerationWorkflow, ChainedDiffusionUpscaleSamplesTheScaledLatentAgainAndSavesBoth) {
+  GenerationRequest request = valid_request();
+  request.steps = 10;
+  request.upscale = UpscaleStep{2, "diffusion", "", false, 0.4, 0};
+  const json graph = generation_workflow(request);
+  EXPECT_TRUE(validate_graph(graph, request).ok) << validate_graph(graph, request).node_errors.dump();
+  EXPECT_EQ(graph["20"]["class_type"], "LatentUpscaleBy");
+  EXPECT_EQ(graph["20"]["inputs"]["samples"], json::array({"3", 0}));
+  EXPECT_EQ(graph["21"]["inputs"]["denoise"], 0.4);
+  EXPECT_EQ(graph["21"]["inputs"]["steps"], 5) << "half the first pass";
+  EXPECT_EQ(graph[kUpscaleOutputNode]["class_type"], "SaveImage");
+  EXPECT_EQ(graph[kUpscaleOutputNode]["inputs"]["images"], json::array({"22", 0}));
+  EXPECT_EQ(graph["9"]["inputs"]["images"], json::array({"8", 0})) << "the first image is saved too";
+}
+
+TEST(GenerationWorkflow, ChainedModelUpscaleResizesExactlyOnlyWhenStrict) {
+  GenerationRequest request = valid_request();
+  request.width = 64;
+  request.height = 96;
+  request.upscale = UpscaleStep{2.5, "gan", "x4.safetensors", false, 0.35, 0};
+  json graph = generation_workflow(request);
+  EXPECT_EQ(graph["21"]["class_type"], "ImageUpscaleWithModel");
+  EXPECT_EQ(graph[kUpscaleOutputNode]["inputs"]["images"], json::array({"21", 0}));
+  EXPECT_FALSE(graph.contains("23"));
+  request.upscale->strict_scale = true;
+  graph = generation_workflow(request);
+  EXPECT_EQ(graph["23"]["inputs"]["width"], 160);
+  EXPECT_EQ(graph["23"]["inputs"]["height"], 240);
+  EXPECT_EQ(graph[kUpscaleOutputNode]["inputs"]["images"], json::array({"23", 0}));
+}
+
+TEST(GenerationRequestValidation, ChainedUpscaleRangesAndCombinations) {
+  GenerationRequest request = valid_request();
+  request.upscale = UpscaleStep{5, "diffusion"};
+  expect_rejected(request, "chain.upscale.scale");
+  request.upscale = UpscaleStep{2, "gan"};
+  expect_rejected(request, "chain.upscale.model");
+  request.upscale = UpscaleStep{2, "nearest"};
+  expect_rejected(request, "chain.upscale.impl");
+  request.width = 8192;
+  request.upscale = UpscaleStep{4, "diffusion"};
+  expect_rejected(request, "chain.upscale.scale");
+}
+
 }  // namespace
 }  // namespace df

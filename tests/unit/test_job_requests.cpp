@@ -4,10 +4,12 @@
 #include <openssl/evp.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "api/job_chain.h"
 #include "api/job_requests.h"
 #include "registry/routing_table.h"
 #include "store/sqlite_store.h"
@@ -481,6 +483,43 @@ TEST_F(JobRequestsTest, RequestSchemaOffersBothJobTypes) {
   ASSERT_EQ(schema.at("oneOf").size(), 2u);
   EXPECT_EQ(schema["oneOf"][0]["required"], json::array({"prompt"}));
   EXPECT_EQ(schema["oneOf"][1]["properties"]["type"]["const"], "workflow");
+}
+
+TEST_F(JobRequestsTest, AChainedUpscaleIsResolvedAgainstTheInstalledUpscaleModels) {
+  json spec = parse({{"prompt", "a kite"}, {"chain", {{"upscale", {{"scale", 2}}}}}}).job.spec;
+  EXPECT_EQ(spec["chain"]["upscale"]["impl"], "diffusion") << "auto without an upscale model";
+  fs::create_directories(dir_.path() / "upscale_models");
+  std::ofstream(dir_.path() / "upscale_models" / "x4.safetensors") << "weights";
+  spec = parse({{"prompt", "a kite"}, {"chain", {{"upscale", {{"scale", 3}, {"strict_scale", true}}}}}}).job.spec;
+  EXPECT_EQ(spec["chain"]["upscale"]["impl"], "gan");
+  EXPECT_EQ(spec["chain"]["upscale"]["model"], "x4.safetensors");
+  EXPECT_EQ(spec["chain"]["upscale"]["scale"], 3);
+  EXPECT_EQ(spec["chain"]["upscale"]["strict_scale"], true);
+
+  for (const json& chain : {json{{"upscale", {{"scale", 2}, {"impl", "gan"}, {"model", "x2.pth"}}}},
+                            json{{"upscale", {{"scale", 2}, {"impl", "diffusion"}, {"model", "x4.safetensors"}}}},
+                            json{{"upscale", {{"scale", 2}, {"impl", "gan"}, {"denoise", 0.5}}}},
+                            json{{"upscale", {{"scale", 1}}}}}) {
+    const Error error = parse_error({{"prompt", "a kite"}, {"chain", chain}}, ErrorCode::kInvalidArgument);
+    EXPECT_TRUE(is_chain_error(error)) << error.what();
+    EXPECT_EQ(error.details()["fields"][0]["field"].get<std::string>().rfind("chain", 0), 0u)
+        << error.details().dump();
+  }
+  EXPECT_FALSE(is_chain_error(parse_error({{"prompt", 3}}, ErrorCode::kInvalidArgument)));
+}
+
+TEST(JobStages, AChainedJobWeighsItsUpscale) {
+  Job job;
+  job.spec = {{"steps", 20}};
+  EXPECT_EQ(job_stages(job), json::parse(R"([{"name": "generate", "weight": 1.0}])"));
+  job.spec["chain"] = {{"upscale", {{"impl", "diffusion"}, {"steps", 0}}}};
+  const json stages = job_stages(job);
+  ASSERT_EQ(stages.size(), 2u);
+  EXPECT_EQ(stages[1]["name"], "upscale");
+  EXPECT_NEAR(stages[1]["weight"].get<double>(), 10.0 / 30.0, 1e-12);
+  EXPECT_NEAR(stages[0]["weight"].get<double>() + stages[1]["weight"].get<double>(), 1.0, 1e-12);
+  job.spec["chain"]["upscale"]["impl"] = "gan";
+  EXPECT_NEAR(job_stages(job)[1]["weight"].get<double>(), 0.15, 1e-12);
 }
 
 }  // namespace
