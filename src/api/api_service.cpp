@@ -14,6 +14,7 @@
 #include "api/job_views.h"
 #include "api/job_webhooks.h"
 #include "blob/local_blob_store.h"
+#include "download/model_download_jobs.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
@@ -213,19 +214,7 @@ std::vector<RouteDoc> ApiService::route_docs(const JobRequestSettings& jobs) {
                 {415, "The body was not sent as Content-Type: application/json"},
                 {422, "The body is not valid: details.fields names the field"},
                 unavailable},
-               {{"type", "object"},
-                {"additionalProperties", false},
-                {"required", {"ref"}},
-                {"properties",
-                 {{"ref", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024},
-                           {"description", "hf:org/repo[@revision][#file] or civitai:model[@version]"}}},
-                  {"kind", {{"type", "string"}, {"description", "Folder under the models root (default: the source's)"}}},
-                  {"name", {{"type", "string"}, {"description", "Name part of the model's folder"}}},
-                  {"version", {{"type", "string"}, {"description", "Version part of the model's folder"}}},
-                  {"verify_only", {{"type", "boolean"}, {"default", false},
-                                   {"description", "Only re-hash the installed files against their recorded hashes"}}},
-                  {"overwrite", {{"type", "boolean"}, {"default", false},
-                                 {"description", "Fetch it again although it is installed"}}}}}}});
+               download::model_download_request_schema()});
   d.push_back({"GET", "/v1/models/{id}", "getModel",
                "One model with the JSON Schema of its parameters", "models",
                {json_answer(200, "The model", object)},

@@ -23,19 +23,30 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kProgressInterval = std::chrono::milliseconds(500);
 
-json request_schema() {
-  const json folder = {{"type", "string"}, {"minLength", 1}, {"maxLength", 128}};
+}  // namespace
+
+json model_download_request_schema() {
+  const auto folder = [](const char* description) {
+    return json{{"type", "string"}, {"minLength", 1}, {"maxLength", 128},
+                {"pattern", "^[A-Za-z0-9_][A-Za-z0-9._-]*$"}, {"description", description}};
+  };
   return {{"type", "object"},
           {"additionalProperties", false},
           {"required", {"ref"}},
           {"properties",
-           {{"ref", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024}}},
-            {"kind", folder},
-            {"name", folder},
-            {"version", folder},
-            {"verify_only", {{"type", "boolean"}, {"default", false}}},
-            {"overwrite", {{"type", "boolean"}, {"default", false}}}}}};
+           {{"ref", {{"type", "string"}, {"minLength", 4}, {"maxLength", 1024},
+                     {"pattern", "^(hf|civitai):\\S+$"},
+                     {"description", "hf:org/repo[@revision][#file] or civitai:model[@version]"}}},
+            {"kind", folder("Folder under the models root (default: the source's)")},
+            {"name", folder("Name part of the model's folder (default: the source's)")},
+            {"version", folder("Version part of the model's folder (default: the source's)")},
+            {"verify_only", {{"type", "boolean"}, {"default", false},
+                             {"description", "Only re-hash the installed files against their recorded hashes"}}},
+            {"overwrite", {{"type", "boolean"}, {"default", false},
+                           {"description", "Fetch it again although it is installed"}}}}}};
 }
+
+namespace {
 
 [[noreturn]] void reject(const std::string& field, const std::string& message) {
   throw Error(ErrorCode::kInvalidArgument, field + " " + message,
@@ -174,9 +185,10 @@ Event finished_event(const Job& job, const std::string& status, const std::strin
 }  // namespace
 
 json model_download_spec(const json& body) {
-  const auto violations = validate_against_schema(request_schema(), body);
+  const json schema = model_download_request_schema();
+  const auto violations = validate_against_schema(schema, body);
   if (!violations.empty()) reject(violations.front().field, violations.front().message);
-  json spec = apply_schema_defaults(request_schema(), body);
+  json spec = apply_schema_defaults(schema, body);
   try {
     spec["ref"] = format_model_ref(parse_model_ref(body["ref"].get<std::string>()));
   } catch (const Error& e) {

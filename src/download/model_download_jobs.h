@@ -29,6 +29,9 @@ struct ModelDownloadSettings {
   std::string worker_id = "downloads";  // the lease holder's name (host:pid:downloads)
 };
 
+// The JSON Schema of POST /v1/models:download's body.
+nlohmann::json model_download_request_schema();
+
 // The spec of a model_download job: {ref (normalised), kind, name, version, verify_only,
 // overwrite}, from a request body; throws Error(kInvalidArgument) with details.fields.
 nlohmann::json model_download_spec(const nlohmann::json& body);

@@ -46,14 +46,15 @@ class KeysFuzzer:
 
     def v1_routes(self):
         """The /v1 operations of the service's own document; those with a security requirement
-        need a key (/metrics needs an admin's)."""
+        need a key (/metrics and model downloads need an admin's)."""
         document = requests.get(f"{self.base}/v1/openapi.json",
                                 headers={"Authorization": f"Bearer {self.keys['admin']}"}, timeout=20).json()
         routes = []
         for path, operations in document["paths"].items():
             for method, operation in operations.items():
                 if operation.get("security"):
-                    routes.append((method.upper(), path, "admin" if path == "/metrics" else "key"))
+                    admin = path in ("/metrics", "/v1/models:download")
+                    routes.append((method.upper(), path, "admin" if admin else "key"))
         return routes
 
     # --- what is sent ---------------------------------------------------------------------------
