@@ -14,12 +14,12 @@
 #include "api/job_views.h"
 #include "api/job_webhooks.h"
 #include "blob/local_blob_store.h"
-#include "download/model_download_jobs.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/json_text.h"
 #include "core/numbers.h"
+#include "download/model_download_jobs.h"
 #include "registry/eta_estimator.h"
 #include "telemetry/service_metrics.h"
 
@@ -85,6 +85,17 @@ json model_view(const Model& model) {
   return view;
 }
 
+
+// 202 with a new job (200 with an earlier one, Idempotent-Replayed): the job, and the job again
+// under "job", as clients of the original Dream Forge API read it.
+Response accepted_job_response(const store::CreateJobResult& result) {
+  json body = job_json(result.job);
+  body["job"] = job_json(result.job);
+  Response response = Response::json(result.created ? 202 : 200, body);
+  response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
+  if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
+  return response;
+}
 }  // namespace
 
 ApiService::ApiService(store::Store& store, blob::BlobStore& blobs,
@@ -283,11 +294,12 @@ Response ApiService::create_job(Request& request) {
     throw Error(ErrorCode::kInvalidArgument, "Idempotency-Key is longer than 255 characters",
                 {{"fields", {{{"field", "Idempotency-Key"}, {"message", "at most 255 characters"}}}}});
   }
-  intake_.admit(request.caller);
+  const std::string owned_key = owned_idempotency_key(request.caller, key);
+  // A replay of a job already made is answered with it, whatever the key's limits say now.
+  if (owned_key.empty() || !store_.find_job_by_idempotency_key(owned_key)) intake_.admit(request.caller);
   store::CreateJobResult result;
   try {
-    result = submit_job(request.json_body(), owned_idempotency_key(request.caller, key),
-                        request.caller);
+    result = submit_job(request.json_body(), owned_key, request.caller);
   } catch (const Error& e) {
     if (is_chain_error(e)) {
       Response response = http::error_response(e, request.correlation_id);
@@ -301,14 +313,7 @@ Response ApiService::create_job(Request& request) {
     response.status = 422;  // an unknown model_id is a bad field of this request
     return response;
   }
-  // 202: the job is accepted and runs later. The body is the job, and the job again under "job",
-  // as clients of the original Dream Forge API read it.
-  json body = job_json(result.job);
-  body["job"] = job_json(result.job);
-  Response response = Response::json(result.created ? 202 : 200, body);
-  response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
-  if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
-  return response;
+  return accepted_job_response(result);
 }
 
 store::CreateJobResult ApiService::submit_job(const json& body, const std::string& idempotency_key,
@@ -415,13 +420,7 @@ Response ApiService::download_model(Request& request) {
                 "this service does not download models over the API: start it with "
                 "--model-downloads N (DREAMFORGE_MODEL_DOWNLOADS), or run dreamforge model download");
   }
-  const auto result = settings_.model_downloads->request(request.json_body(), request.caller);
-  json body = job_json(result.job);
-  body["job"] = job_json(result.job);
-  Response response = Response::json(result.created ? 202 : 200, body);
-  response.headers.push_back({"Location", "/v1/jobs/" + result.job.id});
-  if (!result.created) response.headers.push_back({"Idempotent-Replayed", "true"});
-  return response;
+  return accepted_job_response(settings_.model_downloads->request(request.json_body(), request.caller));
 }
 
 Response ApiService::job_webhooks(Request& request) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -81,6 +82,20 @@ void serve_front_end(http::Router& router, const std::string& root, api::LoginPa
   });
 }
 
+// A subscription to the news of every job, ended when it goes.
+class AllNewsSubscription {
+ public:
+  AllNewsSubscription(api::EventHub& hub, api::EventHub::JobWaker waker)
+      : hub_(hub), token_(hub.subscribe_all(std::move(waker))) {}
+  ~AllNewsSubscription() { hub_.unsubscribe_all(token_); }
+  AllNewsSubscription(const AllNewsSubscription&) = delete;
+  AllNewsSubscription& operator=(const AllNewsSubscription&) = delete;
+
+ private:
+  api::EventHub& hub_;
+  uint64_t token_;
+};
+
 // One worker thread with its runner.
 struct WorkerSlot {
   worker::WorkerSettings settings;
@@ -137,6 +152,7 @@ class Service {
     std::unique_ptr<api::AccessPolicy> access;  // API keys
     std::unique_ptr<api::LoginPage> login;      // the frontend's sign-in
     std::unique_ptr<webhooks::WebhookDispatcher> webhook_sender;  // first to stop: it renders with `api`
+    std::optional<AllNewsSubscription> webhook_news;  // wakes it; ends before it goes
     if (with_api_) {
       api::ApiSettings settings;
       settings.jobs.default_model = options_.default_model;
@@ -182,6 +198,7 @@ class Service {
             [&api](const Job& job, const Event& event, const std::string& name) {
               return api->webhook_data(job, event, name);
             });
+        webhook_news.emplace(hub_, [&webhook_sender](const std::string&) { webhook_sender->wake(); });
       }
       const nlohmann::json feature_flags = {{"supports_preview_metadata", true},
                                             {"max_upload_size", options_.max_body_bytes}};
@@ -261,6 +278,7 @@ class Service {
     sigwait(&signals, &signal);
     log_.info(std::string("dreamforge: stopping (") + strsignal(signal) + ")");
     if (server) server->stop();
+    webhook_news.reset();
     webhook_sender.reset();
     {
       std::lock_guard lock(live_image_mutex_);

@@ -227,6 +227,11 @@ CreateJobResult PostgresStore::create_job(const Job& job) {
               {{"job_id", job.id}});
 }
 
+std::optional<Job> PostgresStore::find_job_by_idempotency_key(const std::string& key) {
+  auto db = pool_.borrow();
+  return find_job(*db, "idempotency_key = $1", key);
+}
+
 std::optional<Job> PostgresStore::get_job(const std::string& id) {
   auto db = pool_.borrow();
   return find_job(*db, "id = $1", id);

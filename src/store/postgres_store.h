@@ -18,6 +18,7 @@ class PostgresStore : public Store {
 
   CreateJobResult create_job(const Job& job) override;
   std::optional<Job> get_job(const std::string& id) override;
+  std::optional<Job> find_job_by_idempotency_key(const std::string& key) override;
   JobPage list_jobs(const JobFilter& filter) override;
   std::map<std::string, int64_t> count_jobs_by_status() override;
   int64_t count_jobs(JobStatus status) override;

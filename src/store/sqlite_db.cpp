@@ -3,6 +3,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/error.h"
 
 namespace df::store {
@@ -102,8 +105,8 @@ SqliteDb::SqliteDb(const std::string& path) {
     sqlite3_close(db_);
     throw Error(ErrorCode::kUnavailable, "database: cannot open " + path + ": " + message);
   }
-  sqlite3_busy_timeout(db_, 10000);
-  exec("PRAGMA journal_mode=WAL");
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  retry_while_busy([this] { exec("PRAGMA journal_mode=WAL"); });
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
 }
@@ -132,7 +135,29 @@ void SqliteDb::exec(std::string_view sql) {
   if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
     std::string text = message ? message : "unknown error";
     sqlite3_free(message);
-    throw Error(ErrorCode::kUnavailable, "database: " + text);
+    throw Error(ErrorCode::kUnavailable, "database: " + text,
+                {{"sqlite_code", sqlite3_extended_errcode(db_)}});
+  }
+}
+
+bool is_busy(const Error& error) {
+  const int code = error.details().value("sqlite_code", 0) & 0xff;
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
+void retry_while_busy(const std::function<void()>& action) {
+  // SQLite skips the busy handler where waiting could deadlock (a journal mode change, a lock
+  // upgrade while others open the same new file): such SQLITE_BUSY is retried here, as long as
+  // the busy timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    try {
+      action();
+      return;
+    } catch (const Error& e) {
+      if (!is_busy(e) || std::chrono::steady_clock::now() > deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

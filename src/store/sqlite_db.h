@@ -2,11 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "core/error.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -50,6 +53,9 @@ class SqliteStatement {
   bool* in_use_ = nullptr;  // the cache slot's flag when borrowed
 };
 
+// How long a statement waits for another connection's lock before SQLITE_BUSY.
+inline constexpr int kBusyTimeoutMs = 10000;
+
 class SqliteDb {
  public:
   // Opens (creating) the file in WAL mode with a busy timeout; throws Error(kUnavailable).
@@ -58,6 +64,7 @@ class SqliteDb {
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;
 
+  // Runs statements; throws Error(kUnavailable) with details.sqlite_code.
   void exec(std::string_view sql);
   // A statement for `sql`, prepared once per connection and reused (a fresh one while the cached
   // one is still in use). Not thread-safe: the caller serialises use of the connection.
@@ -73,6 +80,11 @@ class SqliteDb {
   sqlite3* db_ = nullptr;
   std::map<std::string, CachedStatement, std::less<>> statements_;
 };
+
+// Whether a store error is SQLite's SQLITE_BUSY or SQLITE_LOCKED (details.sqlite_code).
+bool is_busy(const Error& error);
+// Runs `action` again while it fails busy, up to kBusyTimeoutMs.
+void retry_while_busy(const std::function<void()>& action);
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back when destroyed uncommitted.
 class SqliteTransaction {

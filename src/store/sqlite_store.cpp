@@ -125,7 +125,9 @@ json items_json(const std::vector<JobItem>& items) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::string& path) : db_(path) { migrate(); }
+SqliteStore::SqliteStore(const std::string& path) : db_(path) {
+  retry_while_busy([this] { migrate(); });  // stores opening a new file together: one migrates
+}
 
 void SqliteStore::migrate() {
   std::lock_guard lock(mutex_);
@@ -206,6 +208,14 @@ CreateJobResult SqliteStore::create_job(const Job& job) {
 std::optional<Job> SqliteStore::get_job(const std::string& id) {
   std::lock_guard lock(mutex_);
   return get_job_locked(id);
+}
+
+std::optional<Job> SqliteStore::find_job_by_idempotency_key(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto query = db_.prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE idempotency_key = ?");
+  query.bind(1, key);
+  if (!query.step()) return std::nullopt;
+  return read_job(query);
 }
 
 JobPage SqliteStore::list_jobs(const JobFilter& filter) {

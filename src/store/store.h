@@ -134,6 +134,8 @@ class Store {
   // any concurrency. Appends the job_queued event.
   virtual CreateJobResult create_job(const Job& job) = 0;
   virtual std::optional<Job> get_job(const std::string& id) = 0;
+  // The job created with this Idempotency-Key (as stored: scoped to its user), if any.
+  virtual std::optional<Job> find_job_by_idempotency_key(const std::string& key) = 0;
   // Newest first; throws Error(kInvalidArgument) for a limit below 1.
   virtual JobPage list_jobs(const JobFilter& filter) = 0;
   virtual std::map<std::string, int64_t> count_jobs_by_status() = 0;

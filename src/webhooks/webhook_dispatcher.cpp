@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/error.h"
 #include "core/ids.h"
 #include "core/json_text.h"
 #include "telemetry/service_metrics.h"
@@ -48,8 +49,21 @@ WebhookDispatcher::~WebhookDispatcher() {
   senders_.clear();
 }
 
+void WebhookDispatcher::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    ++news_;
+  }
+  idle_.notify_all();
+}
+
 void WebhookDispatcher::run(const std::stop_token& stop) {
+  uint64_t seen = 0;
   while (!stop.stop_requested()) {
+    {
+      std::lock_guard lock(mutex_);
+      seen = news_;
+    }
     std::vector<store::WebhookDelivery> claimed;
     try {
       claimed = store_.claim_webhook_deliveries(1, settings_.timeout_ms + kLeaseMarginMs);
@@ -60,40 +74,48 @@ void WebhookDispatcher::run(const std::stop_token& stop) {
     }
     if (claimed.empty()) {
       std::unique_lock lock(mutex_);
-      idle_.wait_for(lock, stop, std::chrono::milliseconds(settings_.poll_ms), [] { return false; });
+      idle_.wait_for(lock, stop, std::chrono::milliseconds(settings_.poll_ms),
+                     [&] { return news_ != seen; });
     }
   }
 }
 
 void WebhookDispatcher::attempt(const store::WebhookDelivery& delivery) {
+  const auto give_up = [&](const std::string& payload, const std::string& why) {
+    record(delivery, payload, {0, why, 0, false}, false);
+  };
+  if (delivery.attempts > kMaxWebhookAttempts) {  // claims that lapsed: senders died mid-attempt
+    give_up(delivery.payload, "gave up after " + std::to_string(kMaxWebhookAttempts) + " attempts");
+    return;
+  }
   const auto job = store_.get_job(delivery.job_id);
-  const std::string payload = job ? payload_of(delivery, *job) : "";
-  if (payload.empty()) {
-    record(delivery, payload, {0, "its job or event no longer exists", 0, false}, false);
-    return;
-  }
-  const std::string secret = secret_for(*job);
-  if (secret.empty()) {
-    record(delivery, payload,
-           {0, "no secret to sign it with: set DREAMFORGE_WEBHOOK_SECRET", 0, false}, false);
-    return;
-  }
-  const int64_t timestamp_s = now_ms() / 1000;
   WebhookPost post;
+  try {
+    post.body = job ? payload_of(delivery, *job) : "";
+    if (post.body.empty()) return give_up("", "its job or event no longer exists");
+    const std::string secret = secret_for(*job);
+    if (secret.empty()) {
+      return give_up(post.body, "no secret to sign it with: set DREAMFORGE_WEBHOOK_SECRET");
+    }
+    const int64_t timestamp_s = now_ms() / 1000;
+    post.headers = {{"webhook-id", delivery.id},
+                    {"webhook-timestamp", std::to_string(timestamp_s)},
+                    {"webhook-signature",
+                     sign_webhook(webhook_secret_key(secret, "the webhook secret"), delivery.id,
+                                  timestamp_s, post.body)}};
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kUnavailable) throw;  // the database: the claim lapses, tried again
+    return give_up(post.body, std::string("it could not be made: ") + e.what());
+  }
   post.url = delivery.url;
-  post.body = payload;
   post.timeout_ms = settings_.timeout_ms;
-  post.headers = {{"webhook-id", delivery.id},
-                  {"webhook-timestamp", std::to_string(timestamp_s)},
-                  {"webhook-signature",
-                   sign_webhook(webhook_secret_key(secret, "the webhook secret"), delivery.id,
-                                timestamp_s, payload)}};
   const auto started = std::chrono::steady_clock::now();
   const WebhookAnswer answer = post_webhook(post, policy_);
   metrics_.observe(telemetry::kWebhookAttemptDuration, {},
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   const bool delivered = answer.status >= 200 && answer.status < 300;
-  record(delivery, payload, answer, !delivered && !answer.refused && webhook_retryable(answer.status));
+  record(delivery, post.body, answer,
+         !delivered && !answer.refused && webhook_retryable(answer.status));
 }
 
 std::string WebhookDispatcher::payload_of(const store::WebhookDelivery& delivery, const Job& job) {

@@ -25,7 +25,7 @@ struct WebhookSettings {
   int64_t retry_base_ms = 5000;  // the retry schedule's first wait
   int64_t timeout_ms = 10000;    // one attempt at most
   int senders = 4;               // deliveries in flight at once
-  int64_t poll_ms = 200;         // how often idle senders look for due deliveries
+  int64_t poll_ms = 500;         // how often idle senders look for due deliveries without news
 };
 
 // The `data` of a delivery about `event` of `job` (the API's view of the job, with what the
@@ -46,6 +46,8 @@ class WebhookDispatcher {
   WebhookDispatcher(const WebhookDispatcher&) = delete;
   WebhookDispatcher& operator=(const WebhookDispatcher&) = delete;
 
+  // A job has new events (maybe new deliveries): idle senders look now.
+  void wake();
   // One attempt at a claimed delivery, recorded in the store.
   void attempt(const store::WebhookDelivery& delivery);
 
@@ -68,6 +70,7 @@ class WebhookDispatcher {
   PayloadRenderer render_;
   std::mutex mutex_;
   std::condition_variable_any idle_;
+  uint64_t news_ = 0;  // wake() calls so far
   std::vector<std::jthread> senders_;
 };
 

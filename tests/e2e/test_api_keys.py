@@ -316,10 +316,13 @@ def test_a_keys_limits_answer_429_with_retry_after(start_service, tmp_path, keys
     prompt = service.post("/prompt", {"prompt": comfy_graph()}, headers=bearer(made))
     assert prompt.status_code == 429 and prompt.json()["code"] == "rate_limited"
 
-    service.create_job(generate_body(seed=4), headers=bearer(single))
+    first = service.create_job(generate_body(seed=4), headers={**bearer(single), "Idempotency-Key": "k1"})
     busy = service.post("/v1/jobs", generate_body(seed=5), headers=bearer(single))
     assert busy.status_code == 429 and busy.json()["details"]["limit"] == "concurrent_jobs"
     assert int(busy.headers["Retry-After"]) >= 1
+    # A retried request (its Idempotency-Key) gets its job back, whatever the limit says now.
+    replay = service.post("/v1/jobs", generate_body(seed=4), headers={**bearer(single), "Idempotency-Key": "k1"})
+    assert replay.status_code == 200 and replay.json()["job"]["id"] == first["id"]
     # Canceling the waiting job frees the slot.
     waiting = service.get("/v1/jobs", headers=bearer(single)).json()["jobs"][0]
     service.post(f"/v1/jobs/{waiting['id']}/cancel", headers=bearer(single))

@@ -125,6 +125,8 @@ TEST_P(StoreContract, SameKeyAndBodyGiveTheSameJob) {
   EXPECT_EQ(again.job.id, job_id(1));
   EXPECT_FALSE(store_->get_job(job_id(2)));
   EXPECT_EQ(store_->events_after(job_id(1), 0, 10).size(), 1u) << "one job_queued event";
+  EXPECT_EQ(store_->find_job_by_idempotency_key("key-1")->id, job_id(1));
+  EXPECT_FALSE(store_->find_job_by_idempotency_key("key-2"));
 }
 
 TEST_P(StoreContract, SameKeyWithAnotherBodyIsAConflict) {
