@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include "core/error.h"
 #include "core/ids.h"
@@ -80,7 +81,7 @@ class JobDownloadReport : public DownloadObserver {
     const int64_t before = bytes_[path];
     bytes_[path] = bytes;
     if (bytes > before) metrics_.increment(telemetry::kModelDownloadBytes, {}, static_cast<double>(bytes - before));
-    if (Clock::now() - last_report_ < kProgressInterval) return;
+    if (last_report_ && Clock::now() - *last_report_ < kProgressInterval) return;
     last_report_ = Clock::now();
     report_progress();
   }
@@ -155,7 +156,7 @@ class JobDownloadReport : public DownloadObserver {
   std::mutex mutex_;
   std::map<std::string, int64_t> bytes_;
   int64_t total_ = 0;
-  Clock::time_point last_report_{};
+  std::optional<Clock::time_point> last_report_;  // none: nothing reported yet
   std::atomic<bool> cancel_requested_{false};
 };
 
