@@ -47,6 +47,14 @@ json without_meta(json workflow) {
   return workflow;
 }
 
+// A chained upscale by `scale` with `impl`, the rest left at their defaults.
+UpscaleStep upscale_by(double scale, const std::string& impl) {
+  UpscaleStep step;
+  step.scale = scale;
+  step.impl = impl;
+  return step;
+}
+
 TEST(GenerationRequestValidation, AcceptsDefaultsWithAModel) {
   EXPECT_NO_THROW(validate_generation_request(valid_request()));
 }
@@ -390,7 +398,8 @@ TEST(GenerationWorkflow, GraphValidationCatchesAMissingInitImage) {
 TEST(GenerationWorkflow, ChainedDiffusionUpscaleSamplesTheScaledLatentAgainAndSavesBoth) {
   GenerationRequest request = valid_request();
   request.steps = 10;
-  request.upscale = UpscaleStep{2, "diffusion", "", false, 0.4, 0};
+  request.upscale = upscale_by(2, "diffusion");
+  request.upscale->denoise = 0.4;
   const json graph = generation_workflow(request);
   EXPECT_TRUE(validate_graph(graph, request).ok) << validate_graph(graph, request).node_errors.dump();
   EXPECT_EQ(graph["20"]["class_type"], "LatentUpscaleBy");
@@ -406,7 +415,8 @@ TEST(GenerationWorkflow, ChainedModelUpscaleResizesExactlyOnlyWhenStrict) {
   GenerationRequest request = valid_request();
   request.width = 64;
   request.height = 96;
-  request.upscale = UpscaleStep{2.5, "gan", "x4.safetensors", false, 0.35, 0};
+  request.upscale = upscale_by(2.5, "gan");
+  request.upscale->model = "x4.safetensors";
   json graph = generation_workflow(request);
   EXPECT_EQ(graph["21"]["class_type"], "ImageUpscaleWithModel");
   EXPECT_EQ(graph[kUpscaleOutputNode]["inputs"]["images"], json::array({"21", 0}));
@@ -420,14 +430,14 @@ TEST(GenerationWorkflow, ChainedModelUpscaleResizesExactlyOnlyWhenStrict) {
 
 TEST(GenerationRequestValidation, ChainedUpscaleRangesAndCombinations) {
   GenerationRequest request = valid_request();
-  request.upscale = UpscaleStep{5, "diffusion"};
+  request.upscale = upscale_by(5, "diffusion");
   expect_rejected(request, "chain.upscale.scale");
-  request.upscale = UpscaleStep{2, "gan"};
+  request.upscale = upscale_by(2, "gan");
   expect_rejected(request, "chain.upscale.model");
-  request.upscale = UpscaleStep{2, "nearest"};
+  request.upscale = upscale_by(2, "nearest");
   expect_rejected(request, "chain.upscale.impl");
   request.width = 8192;
-  request.upscale = UpscaleStep{4, "diffusion"};
+  request.upscale = upscale_by(4, "diffusion");
   expect_rejected(request, "chain.upscale.scale");
 }
 

@@ -911,7 +911,7 @@ TEST_P(StoreContract, JobsKeepTheirOwnerAndListByOwner) {
 }
 
 ApiKeyRecord api_key(const std::string& id, const std::string& hash) {
-  return {id, "key " + id, "user-" + id, "user", hash, 1000, 0, 10, 2};
+  return {id, "key " + id, "user-" + id, "user", hash, 1000, 0, 10, 2, ""};
 }
 
 TEST_P(StoreContract, OwnerJobCountsSeeRecentAndUnfinishedJobs) {

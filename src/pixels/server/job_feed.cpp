@@ -77,7 +77,7 @@ std::set<std::string> JobFeed::look_at_store() {
   std::set<std::string> running;
   std::set<std::string> listed;
   for (const auto status : {JobStatus::kRunning, JobStatus::kQueued}) {
-    for (const auto& job : store_.list_jobs({status, settings_.page_size, ""}).jobs) {
+    for (const auto& job : store_.list_jobs({status, settings_.page_size, "", std::nullopt}).jobs) {
       follow(job);
       listed.insert(job.id);
       if (status == JobStatus::kRunning) running.insert(job.id);
@@ -102,7 +102,7 @@ std::set<std::string> JobFeed::look_at_store() {
 }
 
 void JobFeed::take_up_running_jobs() {
-  for (const auto& job : store_.list_jobs({JobStatus::kRunning, settings_.page_size, ""}).jobs) {
+  for (const auto& job : store_.list_jobs({JobStatus::kRunning, settings_.page_size, "", std::nullopt}).jobs) {
     follow(job);
     read_events(job.id, false);
   }
